@@ -1,0 +1,38 @@
+"""qcore: queueing and capacity statistics for model serving.
+
+Mergeable quantile sketches with a relative-error guarantee, arrival rates and
+burstiness, Little's law checks, tail-latency confidence intervals, analytic queueing
+models and a fast discrete-event simulator, over numpy arrays and polars frames.
+
+>>> import qcore
+>>> sk = qcore.QuantileSketch(relative_accuracy=0.01)
+>>> sk.add([1.0, 2.0, 3.0])
+>>> sk.count
+3.0
+"""
+
+from qcore._qcore import __version__
+from qcore import exceptions
+from qcore import arrivals as _arrivals
+from qcore import little as _little
+from qcore import sketch as _sketch
+from qcore import tail as _tail
+from qcore import queueing, sim, capacity
+from qcore.arrivals import *  # noqa: F401,F403
+from qcore.little import *  # noqa: F401,F403
+from qcore.sketch import *  # noqa: F401,F403
+from qcore.tail import *  # noqa: F401,F403
+from qcore.sim import simulate  # noqa: F401
+
+__all__ = [
+    "__version__",
+    "exceptions",
+    "queueing",
+    "sim",
+    "capacity",
+    "simulate",
+    *_sketch.__all__,
+    *_arrivals.__all__,
+    *_little.__all__,
+    *_tail.__all__,
+]

@@ -1,0 +1,25 @@
+//! # qcore
+//!
+//! Queueing and capacity statistics for model serving, as a pure Rust core.
+//!
+//! - [`sketch`]: the mergeable [`sketch::QuantileSketch`] with a relative-error guarantee.
+//! - [`arrivals`]: window counts, arrival statistics, decayed and sliding rates, change points.
+//! - [`little`]: Little's law from `(start, end)` pairs; in-flight concurrency.
+//! - [`tail`]: order-statistic confidence intervals, fan-out amplification, SLO attainment.
+//! - [`queueing`]: analytic models (Erlang B/C, M/M/c, M/M/c/K, M/G/1, G/G/c approximations).
+//! - [`sim`]: a discrete-event queue simulator.
+//!
+//! The Python bindings live in `rust/python/` behind the `python` feature.
+
+pub mod arrivals;
+pub mod error;
+pub mod little;
+pub mod queueing;
+pub mod sim;
+pub mod sketch;
+pub mod tail;
+
+pub use error::{QcoreError, Result};
+
+#[cfg(feature = "python")]
+mod python;
