@@ -17,6 +17,7 @@ pub mod little;
 pub mod queueing;
 pub mod sim;
 pub mod sketch;
+pub mod special;
 pub mod tail;
 
 pub use error::{QcoreError, Result};

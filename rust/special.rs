@@ -1,0 +1,1 @@
+//! Special functions (incomplete gamma and beta, their inverses) used by the statistics.
