@@ -1,0 +1,838 @@
+"""Request logs in: reading, column mapping and the data contract.
+
+Request logs come as Parquet, CSV or NDJSON files (local paths or globs). They are read
+with polars *scans*, so large files stream; :func:`scan_logs` returns a
+:class:`polars.LazyFrame` with the canonical columns below, and :func:`read_logs` adds the
+data contract, which reports every violation with counts and example rows and either
+excludes those rows or refuses the whole input. Nothing is dropped silently.
+
+Canonical columns (present when the source has them):
+
+============== ========= ==========================================================
+``start``      Float64   request start (arrival) time, seconds
+``end``        Float64   request end time, seconds (``start + latency``)
+``latency``    Float64   time in system, seconds
+``outcome``    String    ``"ok"``, ``"error"`` or ``"incomplete"`` (still running,
+                         pending); ``"ok"`` for every row when the log has no status
+``endpoint``   String    endpoint, route or request type
+``model_version`` String model or deployment version
+``tokens_in``  Float64   input (prompt) tokens
+``tokens_out`` Float64   output (generated) tokens
+``cost``       Float64   cost of the request, in the log's currency
+============== ========= ==========================================================
+
+Examples
+--------
+>>> import polars as pl, qcore.logs as ql
+>>> raw = pl.DataFrame({"ts": [0.0, 1.0, 2.0], "latency_ms": [120.0, 80.0, 95.0],
+...                     "status": [200, 200, 503]})
+>>> m = ql.detect_columns(raw.schema)
+>>> (m.start, m.duration, m.latency_unit, m.status)
+('ts', 'latency_ms', 'ms', 'status')
+>>> ql.normalize(raw, m).select("latency", "outcome").collect().rows()
+[(0.12, 'ok'), (0.08, 'ok'), (0.095, 'error')]
+"""
+
+from __future__ import annotations
+
+import glob as _glob
+import hashlib
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any, Iterable, Literal, Mapping, Sequence
+
+import polars as pl
+
+from qcore.exceptions import QcoreValueError
+
+__all__ = [
+    "ColumnMapping",
+    "ColumnDetectionError",
+    "Contract",
+    "ContractCheck",
+    "ContractReport",
+    "ContractViolationError",
+    "DataFingerprint",
+    "Logs",
+    "CANONICAL",
+    "detect_columns",
+    "expand_paths",
+    "fingerprint",
+    "normalize",
+    "read_logs",
+    "scan_logs",
+    "scan_raw",
+    "validate",
+]
+
+CANONICAL = (
+    "start",
+    "end",
+    "latency",
+    "outcome",
+    "endpoint",
+    "model_version",
+    "tokens_in",
+    "tokens_out",
+    "cost",
+)
+
+_UNITS = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9, "min": 60.0, "h": 3600.0}
+_UNIT_ALIASES = {
+    "sec": "s", "secs": "s", "second": "s", "seconds": "s",
+    "msec": "ms", "millis": "ms", "milliseconds": "ms",
+    "usec": "us", "micros": "us", "microseconds": "us",
+    "nsec": "ns", "nanos": "ns", "nanoseconds": "ns",
+    "m": "min", "minutes": "min", "hours": "h",
+}
+
+
+class ColumnDetectionError(QcoreValueError):
+    """The columns of a log could not be mapped; the message lists the columns found."""
+
+
+class ContractViolationError(QcoreValueError):
+    """A log violates its data contract and the caller asked to refuse it.
+
+    ``.report`` holds the :class:`ContractReport` with counts and example rows.
+    """
+
+    def __init__(self, report: "ContractReport") -> None:
+        self.report = report
+        super().__init__(report.summary())
+
+
+# --------------------------------------------------------------------------------------
+# column mapping
+# --------------------------------------------------------------------------------------
+
+_CANDIDATES: dict[str, tuple[str, ...]] = {
+    "start": (
+        "start", "start_time", "start_ts", "started_at", "timestamp", "ts", "time",
+        "arrival", "arrival_time", "request_time", "created_at", "gmt_create",
+        "created", "time_stamp", "event_time",
+    ),
+    "end": ("end", "end_time", "end_ts", "ended_at", "finish_time", "finished_at",
+            "completed_at", "completion_time", "done_at"),
+    "duration": (
+        "latency", "latency_s", "latency_sec", "latency_seconds", "latency_ms",
+        "latency_us", "latency_ns", "duration", "duration_s", "duration_seconds",
+        "duration_ms", "duration_us", "response_time", "response_time_ms",
+        "exec_time", "exec_time_seconds", "exec_time_ms", "elapsed", "elapsed_ms",
+        "elapsed_s", "rt", "rt_ms",
+    ),
+    "status": ("status", "status_code", "http_status", "predict_status",
+               "response_code", "code", "outcome", "result", "state"),
+    "error": ("error", "is_error", "failed", "err", "is_failure"),
+    "endpoint": ("endpoint", "route", "path", "api", "operation", "predict_type",
+                 "request_type", "method", "task", "task_type"),
+    "model_version": ("model_version", "version", "model_version_id", "model",
+                      "model_id", "checkpoint_model_version_id", "deployment",
+                      "revision"),
+    "tokens_in": ("tokens_in", "input_tokens", "prompt_tokens", "input_length",
+                  "context_tokens", "contexttokens", "num_input_tokens"),
+    "tokens_out": ("tokens_out", "output_tokens", "completion_tokens",
+                   "output_length", "generated_tokens", "generatedtokens",
+                   "num_output_tokens"),
+    "cost": ("cost", "cost_usd", "price", "cost_dollars"),
+}
+
+_OK_STATUS = ("ok", "succeed", "succeeded", "success", "successful", "completed",
+              "complete", "done", "finished", "true")
+_ERROR_STATUS = ("error", "err", "failed", "fail", "failure", "timeout", "timed_out",
+                 "cancelled", "canceled", "aborted", "rejected", "exception", "false")
+
+
+def _unit_from_name(name: str) -> str | None:
+    low = name.lower()
+    for suffix in ("_ms", "_us", "_ns", "_seconds", "_sec", "_s", "_millis", "_micros",
+                   "_nanos", "_msec", "_usec"):
+        if low.endswith(suffix):
+            u = suffix[1:]
+            return _UNIT_ALIASES.get(u, u)
+    return None
+
+
+def _norm_unit(unit: str, name: str) -> str:
+    u = _UNIT_ALIASES.get(unit, unit)
+    if u not in _UNITS:
+        raise ValueError(
+            f"{name} must be one of {sorted(_UNITS)} (or an alias such as 'seconds'), got {unit!r}"
+        )
+    return u
+
+
+@dataclass(frozen=True)
+class ColumnMapping:
+    """Which source column plays which role, and in which units.
+
+    Any role may be ``None`` (absent). ``start`` is required, and so is one of
+    ``end`` or ``duration`` for latency metrics. Numeric times are in ``time_unit``
+    (seconds by default); string times are parsed as ISO-8601 datetimes (naive values
+    are taken as UTC) or numbers; temporal dtypes are converted to epoch seconds.
+
+    Examples
+    --------
+    >>> ColumnMapping(start="t", duration="lat", latency_unit="ms").latency_unit
+    'ms'
+    """
+
+    start: str | None = None
+    end: str | None = None
+    duration: str | None = None
+    status: str | None = None
+    error: str | None = None
+    endpoint: str | None = None
+    model_version: str | None = None
+    tokens_in: str | None = None
+    tokens_out: str | None = None
+    cost: str | None = None
+    time_unit: str = "s"
+    latency_unit: str = "s"
+    error_status_min: int = 500
+    ok_values: tuple[str, ...] = _OK_STATUS
+    error_values: tuple[str, ...] = _ERROR_STATUS
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "time_unit", _norm_unit(self.time_unit, "time_unit"))
+        object.__setattr__(self, "latency_unit", _norm_unit(self.latency_unit, "latency_unit"))
+
+    def roles(self) -> dict[str, str]:
+        """Role → source column for the roles that are mapped."""
+        out = {}
+        for role in ("start", "end", "duration", "status", "error", "endpoint",
+                     "model_version", "tokens_in", "tokens_out", "cost"):
+            v = getattr(self, role)
+            if v is not None:
+                out[role] = v
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["ok_values"] = list(self.ok_values)
+        d["error_values"] = list(self.error_values)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "ColumnMapping":
+        known = {f for f in cls.__dataclass_fields__}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"mapping has unknown key(s) {sorted(unknown)}; known: {sorted(known)}")
+        kw = dict(d)
+        for k in ("ok_values", "error_values"):
+            if k in kw:
+                kw[k] = tuple(str(v).lower() for v in kw[k])
+        return cls(**kw)
+
+
+def detect_columns(
+    schema: Mapping[str, Any] | Sequence[str], overrides: Mapping[str, Any] | None = None
+) -> ColumnMapping:
+    """Map the columns of a log to qcore's roles by name.
+
+    Matching is case-insensitive on the names in the table above (for example
+    ``gmt_create`` → start, ``exec_time_seconds`` → duration, ``latency_ms`` → duration
+    in milliseconds). ``overrides`` (role → column, plus ``time_unit`` / ``latency_unit``
+    etc.) take precedence.
+
+    Raises
+    ------
+    ColumnDetectionError
+        When no start/timestamp column is found, or an override names a missing column;
+        the message lists the columns found.
+    """
+    names = list(schema.keys()) if isinstance(schema, Mapping) else list(schema)
+    if isinstance(schema, Mapping):
+        dtypes = dict(schema)
+    else:
+        dtypes = {}
+    lower = {n.lower(): n for n in names}
+    overrides = dict(overrides or {})
+    found: dict[str, Any] = {}
+    roles = ("start", "end", "duration", "status", "error", "endpoint",
+             "model_version", "tokens_in", "tokens_out", "cost")
+    for key, col in overrides.items():
+        if key in roles and col is not None and col not in names:
+            raise ColumnDetectionError(
+                f"mapping names column {col!r} for {key!r}, but the log has columns {names}"
+            )
+    used: set[str] = set(v for k, v in overrides.items() if k in roles and v)
+    for role in roles:
+        if role in overrides:
+            found[role] = overrides[role]
+            continue
+        for cand in _CANDIDATES[role]:
+            col = lower.get(cand)
+            if col is not None and col not in used:
+                if role == "status" and dtypes and dtypes.get(col) == pl.Boolean:
+                    continue
+                found[role] = col
+                used.add(col)
+                break
+    if found.get("start") is None:
+        raise ColumnDetectionError(
+            "could not find a start/timestamp column; columns found: "
+            f"{names}. Name it with --map start=COLUMN (or mapping={{'start': 'COLUMN'}})"
+        )
+    if "latency_unit" not in overrides and found.get("duration"):
+        u = _unit_from_name(found["duration"])
+        if u is not None:
+            found["latency_unit"] = u
+    if "time_unit" not in overrides and found.get("start"):
+        u = _unit_from_name(found["start"])
+        if u is not None:
+            found["time_unit"] = u
+    for k, v in overrides.items():
+        if k not in roles:
+            found[k] = v
+    try:
+        return ColumnMapping.from_dict(found)
+    except ValueError as e:
+        raise ColumnDetectionError(str(e)) from None
+
+
+# --------------------------------------------------------------------------------------
+# reading
+# --------------------------------------------------------------------------------------
+
+def expand_paths(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -> list[Path]:
+    """Expand local paths and globs (``logs/*.parquet``, ``**``) into a sorted file list.
+
+    Raises ``FileNotFoundError`` naming the pattern when nothing matches.
+    """
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    out: list[Path] = []
+    for p in paths:
+        s = os.fspath(p)
+        if any(ch in s for ch in "*?["):
+            hits = sorted(_glob.glob(s, recursive=True))
+            if not hits:
+                raise FileNotFoundError(f"paths: no file matches {s!r}")
+            out.extend(Path(h) for h in hits if os.path.isfile(h))
+        elif os.path.isdir(s):
+            hits = sorted(
+                h for ext in ("parquet", "csv", "ndjson", "jsonl", "json")
+                for h in _glob.glob(os.path.join(s, f"*.{ext}"))
+            )
+            if not hits:
+                raise FileNotFoundError(f"paths: directory {s!r} holds no .parquet/.csv/.ndjson/.jsonl file")
+            out.extend(Path(h) for h in hits)
+        elif os.path.isfile(s):
+            out.append(Path(s))
+        else:
+            raise FileNotFoundError(f"paths: {s!r} does not exist")
+    if not out:
+        raise FileNotFoundError("paths: no input file given")
+    return out
+
+
+def _format_of(path: Path, fmt: str | None) -> str:
+    if fmt:
+        f = fmt.lower()
+        if f in ("jsonl", "json"):
+            f = "ndjson"
+        if f not in ("parquet", "csv", "ndjson"):
+            raise ValueError(f"format must be 'parquet', 'csv' or 'ndjson', got {fmt!r}")
+        return f
+    suf = "".join(path.suffixes[-2:]).lower() if path.suffix.lower() in (".gz", ".zst") else path.suffix.lower()
+    if suf.endswith(".parquet") or suf.endswith(".pq"):
+        return "parquet"
+    if suf.endswith(".csv") or suf.endswith(".csv.gz") or suf.endswith(".tsv"):
+        return "csv"
+    if suf.endswith((".ndjson", ".jsonl", ".json")):
+        return "ndjson"
+    raise ValueError(
+        f"cannot tell the format of {str(path)!r} from its extension; pass format='parquet', 'csv' or 'ndjson'"
+    )
+
+
+def scan_raw(paths: Any, *, format: str | None = None) -> tuple[pl.LazyFrame, list[Path]]:
+    """Scan files (paths and globs) into one LazyFrame with the source's own columns."""
+    files = expand_paths(paths)
+    frames = []
+    for f in files:
+        kind = _format_of(f, format)
+        if kind == "parquet":
+            frames.append(pl.scan_parquet(f))
+        elif kind == "csv":
+            frames.append(pl.scan_csv(f, infer_schema_length=10_000,
+                                      separator="\t" if f.suffix.lower() == ".tsv" else ","))
+        else:
+            frames.append(pl.scan_ndjson(f, infer_schema_length=10_000))
+    if len(frames) == 1:
+        return frames[0], files
+    return pl.concat(frames, how="diagonal_relaxed"), files
+
+
+def _time_expr(col: str, dtype: Any, unit: str) -> pl.Expr:
+    c = pl.col(col)
+    scale = _UNITS[unit]
+    if dtype is not None and dtype.is_temporal():
+        if dtype == pl.Date:
+            return c.cast(pl.Datetime("us")).dt.timestamp("us").cast(pl.Float64) / 1e6
+        if isinstance(dtype, pl.Duration) or dtype == pl.Duration:
+            return c.dt.total_microseconds().cast(pl.Float64) / 1e6
+        return c.dt.timestamp("us").cast(pl.Float64) / 1e6
+    if dtype == pl.String:
+        num = c.str.strip_chars().cast(pl.Float64, strict=False) * scale
+        dt = c.str.to_datetime(strict=False, time_zone="UTC").dt.timestamp("us").cast(pl.Float64) / 1e6
+        return pl.coalesce(num, dt)
+    return c.cast(pl.Float64, strict=False) * scale
+
+
+def _num_expr(col: str, dtype: Any, scale: float = 1.0) -> pl.Expr:
+    c = pl.col(col)
+    if dtype is not None and (isinstance(dtype, pl.Duration) or dtype == pl.Duration):
+        return c.dt.total_microseconds().cast(pl.Float64) / 1e6
+    if dtype == pl.String:
+        c = c.str.strip_chars()
+    e = c.cast(pl.Float64, strict=False)
+    return e * scale if scale != 1.0 else e
+
+
+def _outcome_expr(m: ColumnMapping, schema: Mapping[str, Any]) -> pl.Expr:
+    if m.error is not None:
+        dt = schema.get(m.error)
+        c = pl.col(m.error)
+        if dt == pl.Boolean:
+            err = c
+        elif dt is not None and dt.is_numeric():
+            err = c != 0
+        else:
+            s = c.cast(pl.String).str.to_lowercase().str.strip_chars()
+            err = s.is_in(list(m.error_values) + ["1", "yes", "y"])
+        return pl.when(err.is_null()).then(pl.lit(None, pl.String)).when(err).then(pl.lit("error")).otherwise(pl.lit("ok"))
+    if m.status is not None:
+        dt = schema.get(m.status)
+        c = pl.col(m.status)
+        if dt is not None and dt.is_numeric():
+            code = c.cast(pl.Int64, strict=False)
+            return (
+                pl.when(code.is_null()).then(pl.lit(None, pl.String))
+                .when(code >= m.error_status_min).then(pl.lit("error"))
+                .otherwise(pl.lit("ok"))
+            )
+        s = c.cast(pl.String).str.to_lowercase().str.strip_chars()
+        code = s.cast(pl.Int64, strict=False)
+        return (
+            pl.when(s.is_null()).then(pl.lit(None, pl.String))
+            .when(code.is_not_null() & (code >= m.error_status_min)).then(pl.lit("error"))
+            .when(code.is_not_null()).then(pl.lit("ok"))
+            .when(s.is_in(list(m.ok_values))).then(pl.lit("ok"))
+            .when(s.is_in(list(m.error_values))).then(pl.lit("error"))
+            .otherwise(pl.lit("incomplete"))
+        )
+    return pl.lit("ok")
+
+
+_RAW_PREFIX = "__raw_"
+
+
+def normalize(frame: pl.LazyFrame | pl.DataFrame, mapping: ColumnMapping | None = None,
+              *, keep: Sequence[str] = ()) -> pl.LazyFrame:
+    """Turn a raw log frame into the canonical columns (lazily).
+
+    Besides the canonical columns, ``__raw_<role>`` columns keep the source values of
+    the time/number roles so that the contract can tell an unparsable value (wrong type)
+    from a missing one. ``keep`` names extra source columns to carry through (group keys).
+    """
+    lf = frame.lazy() if isinstance(frame, pl.DataFrame) else frame
+    schema = dict(lf.collect_schema())
+    m = mapping or detect_columns(schema)
+    for role, col in m.roles().items():
+        if col not in schema:
+            raise ColumnDetectionError(
+                f"mapping names column {col!r} for {role!r}, but the log has columns {list(schema)}"
+            )
+    exprs: list[pl.Expr] = []
+    start = _time_expr(m.start, schema.get(m.start), m.time_unit) if m.start else None  # type: ignore[arg-type]
+    if start is None:
+        raise ColumnDetectionError(f"no start column mapped; columns found: {list(schema)}")
+    exprs.append(start.alias("start"))
+    exprs.append(pl.col(m.start).alias(_RAW_PREFIX + "start"))
+    if m.duration is not None:
+        lat = _num_expr(m.duration, schema.get(m.duration), _UNITS[m.latency_unit])
+        exprs.append(lat.alias("latency"))
+        exprs.append(pl.col(m.duration).alias(_RAW_PREFIX + "duration"))
+    elif m.end is not None:
+        end = _time_expr(m.end, schema.get(m.end), m.time_unit)
+        exprs.append(end.alias("end"))
+        exprs.append(pl.col(m.end).alias(_RAW_PREFIX + "end"))
+    exprs.append(_outcome_expr(m, schema).alias("outcome"))
+    for role in ("endpoint", "model_version"):
+        col = getattr(m, role)
+        if col is not None:
+            exprs.append(pl.col(col).cast(pl.String).alias(role))
+    for role in ("tokens_in", "tokens_out", "cost"):
+        col = getattr(m, role)
+        if col is not None:
+            exprs.append(_num_expr(col, schema.get(col)).alias(role))
+            exprs.append(pl.col(col).alias(_RAW_PREFIX + role))
+    for k in keep:
+        if k not in schema:
+            raise ColumnDetectionError(f"keep: column {k!r} not in the log; columns found: {list(schema)}")
+        if k not in CANONICAL:
+            exprs.append(pl.col(k))
+    out = lf.select(exprs)
+    if m.duration is not None:
+        out = out.with_columns(end=pl.col("start") + pl.col("latency"))
+    elif m.end is not None:
+        out = out.with_columns(latency=pl.col("end") - pl.col("start"))
+    return out
+
+
+def scan_logs(paths: Any, *, mapping: ColumnMapping | Mapping[str, Any] | None = None,
+              format: str | None = None, keep: Sequence[str] = ()) -> pl.LazyFrame:
+    """Scan log files (paths/globs; Parquet, CSV, NDJSON) into canonical columns.
+
+    Examples
+    --------
+    >>> lf = scan_logs("requests/*.parquet")            # doctest: +SKIP
+    >>> lf.select("latency").collect()                    # doctest: +SKIP
+    """
+    raw, _ = scan_raw(paths, format=format)
+    return normalize(raw, _mapping_for(raw, mapping), keep=keep)
+
+
+def _mapping_for(raw: pl.LazyFrame | pl.DataFrame, mapping: Any) -> ColumnMapping:
+    if isinstance(mapping, ColumnMapping):
+        return mapping
+    schema = raw.collect_schema() if isinstance(raw, pl.LazyFrame) else raw.schema
+    return detect_columns(dict(schema), mapping)
+
+
+# --------------------------------------------------------------------------------------
+# data contract
+# --------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Contract:
+    """The data contract of a request log.
+
+    Row rules (each counted separately, with example rows):
+
+    - ``null_start`` / ``null_latency``: the value is missing;
+    - ``bad_type_<role>``: the source value is present but is not a number/time
+      (a wrong type, e.g. ``"fast"`` in a latency column);
+    - ``nonfinite_latency``: NaN or infinite latency;
+    - ``negative_latency``: latency < 0, i.e. end < start;
+    - ``time_range``: start outside ``[min_time, max_time]`` (``max_time`` defaults to
+      now + ``future_tolerance`` seconds, which catches clocks skewed into the future);
+    - ``max_latency``: latency above ``max_latency`` seconds (when set);
+    - ``negative_<role>``: negative tokens or cost;
+    - ``null_<role>`` for each role in ``not_null`` (e.g. ``model_version``).
+
+    Schema rules: ``required`` roles must be mapped.
+    """
+
+    required: tuple[str, ...] = ("start",)
+    require_latency: bool = False
+    not_null: tuple[str, ...] = ()
+    min_time: float = 0.0
+    max_time: float | None = None
+    future_tolerance: float = 86_400.0
+    max_latency: float | None = None
+    examples: int = 5
+
+    def resolved_max_time(self) -> float:
+        return self.max_time if self.max_time is not None else time.time() + self.future_tolerance
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "Contract":
+        known = set(cls.__dataclass_fields__)
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"contract has unknown key(s) {sorted(unknown)}; known: {sorted(known)}")
+        kw = dict(d)
+        for k in ("required", "not_null"):
+            if k in kw:
+                kw[k] = tuple(kw[k])
+        return cls(**kw)
+
+
+@dataclass
+class ContractCheck:
+    """One contract rule: how many rows broke it, and up to ``Contract.examples`` of them."""
+
+    name: str
+    column: str | None
+    failed: int
+    examples: list[dict[str, Any]] = field(default_factory=list)
+    level: Literal["schema", "row"] = "row"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "column": self.column, "failed": self.failed,
+                "level": self.level, "examples": self.examples}
+
+
+@dataclass
+class ContractReport:
+    """Outcome of :func:`validate`: row counts and the failing checks."""
+
+    rows_total: int
+    rows_valid: int
+    checks: list[ContractCheck]
+    action: str  # "exclude" or "refuse"
+
+    @property
+    def passed(self) -> bool:
+        return all(c.failed == 0 for c in self.checks)
+
+    @property
+    def rows_excluded(self) -> int:
+        return self.rows_total - self.rows_valid
+
+    def failures(self) -> list[ContractCheck]:
+        return [c for c in self.checks if c.failed]
+
+    def summary(self) -> str:
+        if self.passed:
+            return f"contract: {self.rows_total} rows, all valid"
+        parts = [f"{c.name}: {c.failed}" + (f" (column {c.column!r})" if c.column else "")
+                 for c in self.failures()]
+        ex = ""
+        for c in self.failures():
+            if c.examples:
+                ex = f"; example for {c.name}: {c.examples[0]}"
+                break
+        return (f"contract violated: {self.rows_total} rows, {self.rows_total - self.rows_valid} "
+                f"invalid — " + ", ".join(parts) + ex)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rows_total": self.rows_total, "rows_valid": self.rows_valid,
+                "rows_excluded": self.rows_excluded, "passed": self.passed,
+                "action": self.action, "checks": [c.to_dict() for c in self.checks]}
+
+
+def _row_rules(schema: Mapping[str, Any], contract: Contract, mapping: ColumnMapping | None) -> list[tuple[str, str | None, pl.Expr]]:
+    """(name, source column, expression that is True on a *violating* row)."""
+    src = mapping.roles() if mapping else {}
+    rules: list[tuple[str, str | None, pl.Expr]] = []
+    has = set(schema)
+    rs = _RAW_PREFIX + "start"
+    if rs in has:
+        rules.append(("null_start", src.get("start"), pl.col(rs).is_null()))
+        rules.append(("bad_type_start", src.get("start"), pl.col(rs).is_not_null() & pl.col("start").is_null()))
+    else:
+        rules.append(("null_start", src.get("start"), pl.col("start").is_null()))
+    lmax = contract.resolved_max_time()
+    rules.append(("time_range", src.get("start"),
+                  pl.col("start").is_not_null()
+                  & ((pl.col("start") < contract.min_time) | (pl.col("start") > lmax))))
+    if "latency" in has:
+        lat_src = src.get("duration") or src.get("end")
+        raw = _RAW_PREFIX + "duration" if _RAW_PREFIX + "duration" in has else _RAW_PREFIX + "end"
+        if raw in has:
+            rules.append(("null_latency", lat_src, pl.col(raw).is_null() & (pl.col("outcome") != "incomplete")))
+            rules.append(("bad_type_latency", lat_src, pl.col(raw).is_not_null() & pl.col("latency").is_null()))
+        else:
+            rules.append(("null_latency", lat_src, pl.col("latency").is_null() & (pl.col("outcome") != "incomplete")))
+        fin = pl.col("latency").is_not_null() & ~pl.col("latency").is_finite()
+        rules.append(("nonfinite_latency", lat_src, fin))
+        rules.append(("negative_latency", lat_src, pl.col("latency").is_finite() & (pl.col("latency") < 0)))
+        if contract.max_latency is not None:
+            rules.append(("max_latency", lat_src, pl.col("latency").is_finite() & (pl.col("latency") > contract.max_latency)))
+    if "outcome" in has and (src.get("status") or src.get("error")):
+        rules.append(("null_status", src.get("status") or src.get("error"), pl.col("outcome").is_null()))
+    for role in ("tokens_in", "tokens_out", "cost"):
+        if role in has:
+            raw = _RAW_PREFIX + role
+            if raw in has:
+                rules.append((f"bad_type_{role}", src.get(role), pl.col(raw).is_not_null() & pl.col(role).is_null()))
+            rules.append((f"negative_{role}", src.get(role), pl.col(role) < 0))
+    for role in contract.not_null:
+        if role in has and not any(r[0] == f"null_{role}" for r in rules):
+            rules.append((f"null_{role}", src.get(role), pl.col(role).is_null()))
+    return rules
+
+
+def validate(
+    frame: pl.LazyFrame | pl.DataFrame,
+    contract: Contract | None = None,
+    *,
+    mapping: ColumnMapping | None = None,
+    on_violation: Literal["exclude", "refuse"] = "exclude",
+) -> tuple[pl.DataFrame, ContractReport]:
+    """Check a canonical frame (from :func:`normalize`) against a :class:`Contract`.
+
+    Returns the valid rows (canonical columns, the ``__raw_*`` helpers dropped) and a
+    :class:`ContractReport`. With ``on_violation="refuse"`` any violation raises
+    :class:`ContractViolationError` instead; with ``"exclude"`` the violating rows are
+    left out and reported (never silently).
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> raw = pl.DataFrame({"ts": [1.0, 2.0, 3.0], "latency": [0.1, -0.2, None]})
+    >>> ok, rep = validate(normalize(raw))
+    >>> ok.height, {c.name: c.failed for c in rep.failures()}
+    (1, {'null_latency': 1, 'negative_latency': 1})
+    """
+    if on_violation not in ("exclude", "refuse"):
+        raise ValueError(f"on_violation must be 'exclude' or 'refuse', got {on_violation!r}")
+    contract = contract or Contract()
+    lf = frame.lazy() if isinstance(frame, pl.DataFrame) else frame
+    schema = dict(lf.collect_schema())
+    checks: list[ContractCheck] = []
+    roles_present = {"start": "start" in schema, "latency": "latency" in schema}
+    for role in contract.required:
+        present = role in schema or roles_present.get(role, False)
+        if not present:
+            checks.append(ContractCheck(f"missing_{role}", role, -1, level="schema"))
+    if contract.require_latency and "latency" not in schema:
+        checks.append(ContractCheck("missing_latency", "latency", -1, level="schema"))
+    for role in contract.not_null:
+        if role not in schema:
+            checks.append(ContractCheck(f"missing_{role}", role, -1, level="schema"))
+    rules = _row_rules(schema, contract, mapping)
+    flags = [e.fill_null(False).alias(f"__bad_{name}") for name, _, e in rules]
+    df = lf.with_columns(flags).collect()
+    n = df.height
+    if flags:
+        any_bad = pl.any_horizontal([pl.col(f"__bad_{name}") for name, _, _ in rules])
+        counts = df.select([pl.col(f"__bad_{name}").sum() for name, _, _ in rules]).row(0)
+    else:
+        any_bad = pl.lit(False)
+        counts = ()
+    visible = [c for c in df.columns if not c.startswith("__bad_")]
+    for (name, col, _), cnt in zip(rules, counts):
+        ex: list[dict[str, Any]] = []
+        if cnt:
+            sub = (df.with_row_index("row").filter(pl.col(f"__bad_{name}"))
+                   .select(["row", *visible]).head(contract.examples))
+            for r in sub.iter_rows(named=True):
+                ex.append({("source_" + k.removeprefix(_RAW_PREFIX)) if k.startswith(_RAW_PREFIX) else k:
+                           _jsonable(v) for k, v in r.items()})
+        checks.append(ContractCheck(name, col, int(cnt), ex))
+    valid = df.filter(~any_bad) if flags else df
+    valid = valid.select([c for c in valid.columns if not c.startswith("__")])
+    schema_fail = any(c.level == "schema" for c in checks)
+    report = ContractReport(n, 0 if schema_fail else valid.height, checks, on_violation)
+    if (not report.passed) and (on_violation == "refuse" or schema_fail):
+        raise ContractViolationError(report)
+    if schema_fail:
+        valid = valid.head(0)
+    return valid, report
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, float) and v != v:
+        return "NaN"
+    if isinstance(v, (int, float, str, bool)) or v is None:
+        return v
+    return str(v)
+
+
+# --------------------------------------------------------------------------------------
+# fingerprints
+# --------------------------------------------------------------------------------------
+
+@dataclass
+class DataFingerprint:
+    """What a decision was computed from: enough to find and verify the same data.
+
+    ``content_hash`` is the SHA-256 of the source files' bytes (in order) when the data
+    came from files, otherwise of the canonical columns' values.
+    """
+
+    sources: list[dict[str, Any]]
+    rows: int
+    time_min: float | None
+    time_max: float | None
+    content_hash: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def fingerprint(frame: pl.DataFrame, sources: Sequence[Path] = ()) -> DataFingerprint:
+    """Fingerprint a canonical frame and (optionally) the files it was read from."""
+    srcs = []
+    h = hashlib.sha256()
+    for p in sources:
+        digest = _sha256_file(Path(p))
+        srcs.append({"path": str(p), "bytes": os.path.getsize(p), "sha256": digest})
+        h.update(digest.encode())
+    if not srcs:
+        for name in sorted(frame.columns):
+            s = frame.get_column(name)
+            h.update(name.encode())
+            if s.dtype.is_numeric():
+                h.update(s.cast(pl.Float64).fill_null(float("nan")).to_numpy().tobytes())
+            else:
+                h.update(json.dumps(s.cast(pl.String).to_list()).encode())
+    tmin = tmax = None
+    if "start" in frame.columns and frame.height:
+        tmin = frame.get_column("start").min()
+        tmax_col = "end" if "end" in frame.columns else "start"
+        tmax = frame.get_column(tmax_col).max()
+    return DataFingerprint(srcs, frame.height,
+                           float(tmin) if tmin is not None else None,  # type: ignore[arg-type]
+                           float(tmax) if tmax is not None else None,  # type: ignore[arg-type]
+                           h.hexdigest())
+
+
+# --------------------------------------------------------------------------------------
+# one call: read, map, validate, fingerprint
+# --------------------------------------------------------------------------------------
+
+@dataclass
+class Logs:
+    """A validated request log: canonical frame, its sources, mapping and contract report."""
+
+    frame: pl.DataFrame
+    sources: list[Path]
+    mapping: ColumnMapping
+    report: ContractReport
+    extra: tuple[str, ...] = ()
+
+    @property
+    def height(self) -> int:
+        return self.frame.height
+
+    def fingerprint(self) -> DataFingerprint:
+        return fingerprint(self.frame, self.sources)
+
+    def with_frame(self, frame: pl.DataFrame) -> "Logs":
+        return replace(self, frame=frame)
+
+
+def read_logs(
+    paths: Any,
+    *,
+    mapping: ColumnMapping | Mapping[str, Any] | None = None,
+    contract: Contract | None = None,
+    on_violation: Literal["exclude", "refuse"] = "exclude",
+    format: str | None = None,
+    keep: Sequence[str] = (),
+) -> Logs:
+    """Read, map and validate request logs from paths/globs, or from a polars frame.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> logs = read_logs(pl.DataFrame({"ts": [1.0, 2.0], "latency_ms": [5.0, 7.0]}))
+    >>> logs.frame.get_column("latency").to_list(), logs.report.passed
+    ([0.005, 0.007], True)
+    """
+    if isinstance(paths, (pl.DataFrame, pl.LazyFrame)):
+        raw, files = paths, []
+    else:
+        raw, files = scan_raw(paths, format=format)
+    m = _mapping_for(raw, mapping)
+    lf = normalize(raw, m, keep=keep)
+    valid, report = validate(lf, contract, mapping=m, on_violation=on_violation)
+    return Logs(valid, files, m, report, tuple(keep))

@@ -1,0 +1,416 @@
+"""``evaluate(frame, rules)``: compute each rule's metric per group and decide."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import polars as pl
+
+from qcore import logs as _logs
+from qcore.rules import metrics as _m
+from qcore.rules.model import ACTIONS, STATUSES, Rule, RuleError, load_rules, parse_rules
+
+__all__ = ["evaluate", "overall_action", "exit_code", "write_evidence", "DECISION_SCHEMA", "EXIT_CODES"]
+
+DECISION_SCHEMA = {
+    "rule_id": pl.String,
+    "rule_version": pl.String,
+    "owner": pl.String,
+    "group": pl.String,
+    "metric": pl.String,
+    "value": pl.Float64,
+    "ci_lo": pl.Float64,
+    "ci_hi": pl.Float64,
+    "comparison": pl.String,
+    "threshold": pl.Float64,
+    "n": pl.Int64,
+    "min_n": pl.Int64,
+    "status": pl.String,
+    "action": pl.String,
+    "response": pl.String,
+    "message": pl.String,
+    "evidence": pl.String,
+}
+
+_SEVERITY = {a: i for i, a in enumerate(ACTIONS)}
+
+
+def _qcore_version() -> str:
+    import qcore
+
+    return str(getattr(qcore, "__version__", "unknown"))
+
+
+def _as_logs(frame: Any, mapping: Any, contract: Any, on_violation: str, keep: Sequence[str]) -> _logs.Logs:
+    if isinstance(frame, _logs.Logs):
+        return frame
+    if isinstance(frame, (pl.DataFrame, pl.LazyFrame)):
+        schema = frame.collect_schema() if isinstance(frame, pl.LazyFrame) else frame.schema
+        canonical = "start" in schema and "outcome" in schema and schema["start"] == pl.Float64 and mapping is None
+        if canonical:
+            df = frame.collect() if isinstance(frame, pl.LazyFrame) else frame
+            rep = _logs.ContractReport(df.height, df.height, [], on_violation)
+            return _logs.Logs(df, [], _logs.ColumnMapping(start="start"), rep)
+    return _logs.read_logs(frame, mapping=mapping, contract=contract,
+                           on_violation=on_violation, keep=keep)  # type: ignore[arg-type]
+
+
+def _rules(rules: Any) -> list[Rule]:
+    if isinstance(rules, (str, Path)):
+        return load_rules(rules)
+    if isinstance(rules, Rule):
+        return [rules]
+    return parse_rules(rules)
+
+
+def _fmt_group(keys: Mapping[str, Any]) -> str:
+    if not keys:
+        return "*"
+    return ",".join(f"{k}={'null' if v is None else v}" for k, v in keys.items())
+
+
+def _num(v: Any) -> float | None:
+    if v is None:
+        return None
+    v = float(v)
+    return v if math.isfinite(v) else None
+
+
+def _apply_filter(df: pl.DataFrame, flt: Mapping[str, Any] | None) -> pl.DataFrame:
+    if not flt:
+        return df
+    for k, v in flt.items():
+        if k not in df.columns:
+            raise KeyError(k)
+        if isinstance(v, (list, tuple)):
+            df = df.filter(pl.col(k).is_in(list(v)))
+        else:
+            df = df.filter(pl.col(k) == v)
+    return df
+
+
+def _newest(df: pl.DataFrame) -> float | None:
+    if df.height == 0:
+        return None
+    col = "end" if "end" in df.columns else "start"
+    v = df.get_column(col).max()
+    if v is None:
+        v = df.get_column("start").max()
+    return float(v) if v is not None else None  # type: ignore[arg-type]
+
+
+def _drift(cur: pl.DataFrame, ref: pl.DataFrame, rule: Rule) -> _m.MetricValue:
+    if rule.metric == "latency_drift":
+        a = _m.latency_quantile(cur, rule)
+        b = _m.latency_quantile(ref, rule)
+    else:
+        span_c = (float(cur.get_column("start").min() or 0), float(cur.get_column("start").max() or 0)) if cur.height else (0.0, 0.0)
+        span_r = (float(ref.get_column("start").min() or 0), float(ref.get_column("start").max() or 0)) if ref.height else (0.0, 0.0)
+        a = _m.arrival(cur, rule, "arrival_rate") if cur.height >= 2 and span_c[1] > span_c[0] else _m.MetricValue(None, cur.height, min_n=2)
+        b = _m.arrival(ref, rule, "arrival_rate") if ref.height >= 2 and span_r[1] > span_r[0] else _m.MetricValue(None, ref.height, min_n=2)
+    n = min(a.n, b.n)
+    need = max(a.min_n, b.min_n)
+    extra = {"current": a.value, "reference": b.value, "n_current": a.n, "n_reference": b.n,
+             "current_ci": [a.ci_lo, a.ci_hi], "reference_ci": [b.ci_lo, b.ci_hi]}
+    if a.value is None or b.value is None or b.value == 0:
+        return _m.MetricValue(None, n, min_n=need, extra=extra)
+    drift = abs(a.value / b.value - 1.0)
+    # The drift is significant only when the two intervals do not overlap.
+    overlap = None
+    if None not in (a.ci_lo, a.ci_hi, b.ci_lo, b.ci_hi):
+        overlap = not (a.ci_lo > b.ci_hi or b.ci_lo > a.ci_hi)  # type: ignore[operator]
+    extra["intervals_overlap"] = overlap
+    return _m.MetricValue(drift, n, min_n=need, extra=extra)
+
+
+def _metric(df: pl.DataFrame, rule: Rule, ctx: dict[str, Any]) -> _m.MetricValue:
+    met = rule.metric
+    if met == "latency_quantile":
+        return _m.latency_quantile(df, rule)
+    if met == "latency_mean":
+        return _m.latency_mean(df, rule)
+    if met == "error_rate":
+        return _m.error_rate(df, rule)
+    if met == "throughput":
+        return _m.throughput(df, rule, ctx["span"])
+    if met in ("arrival_rate", "peak_to_mean", "burstiness"):
+        return _m.arrival(df, rule, met)
+    if met == "littles_gap":
+        return _m.littles_gap(df, rule)
+    if met in ("latency_drift", "rate_drift"):
+        ref = ctx["reference"]
+        if ref is None:  # previous window against the last one
+            w = rule.window or (ctx["span"][1] - ctx["span"][0]) / 2.0
+            t1 = ctx["span"][1]
+            all_rows = ctx["group_all"]
+            cur = all_rows.filter(pl.col("start") > t1 - w)
+            prev = all_rows.filter((pl.col("start") > t1 - 2 * w) & (pl.col("start") <= t1 - w))
+            return _drift(cur, prev, rule)
+        return _drift(df, ref, rule)
+    if met == "freshness":
+        newest = _newest(df)
+        if newest is None:
+            return _m.MetricValue(None, 0)
+        return _m.MetricValue(ctx["now"] - newest, df.height, extra={"newest_event": newest, "now": ctx["now"]})
+    if met == "null_fraction":
+        return _m.null_fraction(df, rule)
+    if met == "invalid_fraction":
+        rep = ctx["report"]
+        tot = rep.rows_total
+        return _m.MetricValue(rep.rows_excluded / tot if tot else None, tot,
+                              extra={"failed_checks": {c.name: c.failed for c in rep.failures()}})
+    if met == "unaudited_fraction":
+        return _m.unaudited_fraction(df, rule)
+    if met == "cost_per_1k_tokens":
+        return _m.cost_per_1k_tokens(df, rule)
+    if met == "tokens_per_request":
+        return _m.tokens_per_request(df, rule)
+    raise RuleError(f"rule {rule.id!r}: metric {met!r} has no evaluator")  # pragma: no cover
+
+
+def _decide(rule: Rule, mv: _m.MetricValue, *, stale: bool, age: float | None) -> tuple[str, str]:
+    """(status, message)."""
+    if mv.missing:
+        return "malformed", f"columns missing from the log: {mv.missing}"
+    if not rule.version or not rule.owner:
+        lacking = [k for k in ("version", "owner") if not getattr(rule, k)]
+        return "unauditable", f"rule has no {' and no '.join(lacking)}; a decision must name both"
+    if stale and rule.metric != "freshness":
+        return "stale", f"newest event is {age:.0f} s old, more than max_age {rule.max_age:.0f} s"
+    if mv.value is None:
+        return "insufficient_evidence", f"no value: {mv.n} usable rows"
+    if mv.n < mv.min_n:
+        return "insufficient_evidence", f"{mv.n} samples, {mv.min_n} needed"
+    if rule.decide_on == "upper":
+        x = mv.ci_hi
+    elif rule.decide_on == "lower":
+        x = mv.ci_lo
+    else:
+        x = mv.value
+    if x is None:
+        return "insufficient_evidence", f"the {rule.decide_on} confidence bound is undefined at n={mv.n}"
+    assert rule.threshold is not None
+    shown = f"{rule.decide_on if rule.decide_on != 'estimate' else 'value'} {x:.6g}"
+    if rule.metric in ("latency_drift", "rate_drift") and mv.extra.get("intervals_overlap"):
+        # a change inside both confidence intervals is noise, not drift
+        if not rule.passes(x, rule.threshold):
+            return "pass", f"{shown} {rule.comparison} {rule.threshold:g} fails but the intervals overlap (noise)"
+    if not rule.passes(x, rule.threshold):
+        st = rule.fail_status
+        return st, f"{shown} violates {rule.comparison} {rule.threshold:g}"
+    if rule.warn_threshold is not None and not rule.passes(x, rule.warn_threshold):
+        return "warn", f"{shown} within {rule.threshold:g} but beyond warn {rule.warn_threshold:g}"
+    return "pass", f"{shown} {rule.comparison} {rule.threshold:g}"
+
+
+def evaluate(
+    frame: Any,
+    rules: Any,
+    *,
+    now: float | None = None,
+    mapping: Any = None,
+    contract: _logs.Contract | None = None,
+    on_violation: str = "exclude",
+) -> pl.DataFrame:
+    """Evaluate rules over a request log and return one decision per rule and group.
+
+    Parameters
+    ----------
+    frame
+        A :class:`qcore.logs.Logs`, a canonical frame, a raw polars DataFrame/LazyFrame
+        (columns are auto-detected, see :func:`qcore.logs.detect_columns`), or paths.
+    rules
+        A TOML path, a list of :class:`Rule` or dicts, or a parsed TOML document.
+    now
+        Evaluation time (epoch seconds) for freshness; defaults to the wall clock.
+
+    Returns
+    -------
+    polars.DataFrame
+        Columns ``rule_id, rule_version, owner, group, metric, value, ci_lo, ci_hi,
+        comparison, threshold, n, min_n, status, action, response, message, evidence``;
+        ``evidence`` is a JSON record (rule, group, values, data fingerprint, qcore
+        version) per decision — write it with :func:`write_evidence`.
+
+    Raises
+    ------
+    RuleError
+        An invalid rule declaration.
+    qcore.logs.ContractViolationError
+        ``on_violation="refuse"`` and the log violates its contract.
+
+    Examples
+    --------
+    >>> import polars as pl, qcore.rules as qr
+    >>> log = pl.DataFrame({"ts": [float(i) for i in range(200)],
+    ...                     "latency": [0.1] * 200, "status": [200] * 199 + [500]})
+    >>> d = qr.evaluate(log, [qr.Rule(id="err", version="1", owner="me",
+    ...                                metric="error_rate", threshold=0.01)], now=200.0)
+    >>> d.select("status", "action", "value").row(0)
+    ('pass', 'accept', 0.005)
+    """
+    rule_list = _rules(rules)
+    keep = sorted({k for r in rule_list for k in r.group_by} | {k for r in rule_list for k in (r.filter or {})}
+                  | {k for r in rule_list for k in (r.reference or {})} | ({r.column for r in rule_list if r.column})
+                  | {c for r in rule_list for c in r.columns})
+    keep = [k for k in keep if k not in _logs.CANONICAL]
+    if isinstance(frame, (pl.DataFrame, pl.LazyFrame)) or not isinstance(frame, _logs.Logs):
+        try:
+            logs = _as_logs(frame, mapping, contract, on_violation, keep)
+        except _logs.ColumnDetectionError:
+            raise
+    else:
+        logs = frame
+    now_t = float(time.time() if now is None else now)
+    df = logs.frame
+    fp = logs.fingerprint().to_dict()
+    version = _qcore_version()
+    newest_all = _newest(df)
+    rows: list[dict[str, Any]] = []
+    for rule in rule_list:
+        rows.extend(_evaluate_rule(df, rule, logs, fp, version, now_t, newest_all))
+    return pl.DataFrame(rows, schema=DECISION_SCHEMA)
+
+
+def _evaluate_rule(df: pl.DataFrame, rule: Rule, logs: _logs.Logs, fp: dict[str, Any], version: str,
+                   now: float, newest_all: float | None) -> Iterable[dict[str, Any]]:
+    missing = [c for c in _m.required_columns(rule.metric, rule) if c not in df.columns]
+    missing += [k for k in rule.group_by if k not in df.columns]
+    missing += [k for k in (rule.filter or {}) if k not in df.columns]
+    missing += [k for k in (rule.reference or {}) if k not in df.columns]
+    ctx: dict[str, Any] = {"now": now, "report": logs.report}
+    if missing:
+        mv = _m.MetricValue(None, 0, missing=sorted(set(missing)))
+        yield _row(rule, {}, mv, "malformed", f"columns missing from the log: {sorted(set(missing))}", fp, version, now, None)
+        return
+    sel = _apply_filter(df, rule.filter)
+    ref_all = None
+    if rule.reference:
+        ref_all = _apply_filter(sel, rule.reference)
+    span_all = (float(sel.get_column("start").min()), float(sel.get_column("start").max())) if sel.height else None  # type: ignore[arg-type]
+    window = None
+    if rule.window is not None and span_all is not None:
+        window = (span_all[1] - rule.window, span_all[1])
+    if rule.group_by and sel.height:
+        parts = sel.partition_by(list(rule.group_by), as_dict=True, maintain_order=True)
+        groups = [(dict(zip(rule.group_by, k)), g) for k, g in parts.items()]
+        groups.sort(key=lambda kv: tuple("" if v is None else str(v) for v in kv[0].values()))
+    else:
+        groups = [({}, sel)]
+    for keys, g in groups:
+        g_all = g
+        if window is not None and rule.metric not in ("latency_drift", "rate_drift"):
+            g = g.filter(pl.col("start") >= window[0])
+        if rule.reference and ref_all is not None:
+            # the reference group itself is not compared with itself
+            if all(keys.get(k) == v for k, v in rule.reference.items() if k in keys) and keys and \
+                    any(k in keys for k in rule.reference):
+                continue
+            ctx["reference"] = ref_all
+        else:
+            ctx["reference"] = None
+        ctx["group_all"] = g_all
+        ctx["span"] = window if window is not None else (span_all or (0.0, 0.0))
+        mv = _metric(g, rule, ctx)
+        newest = _newest(g_all) if rule.group_by else newest_all
+        age = (now - newest) if newest is not None else None
+        stale = rule.max_age is not None and age is not None and age > rule.max_age
+        if rule.metric == "freshness" and newest is None:
+            status, msg = "stale", "no event at all"
+        else:
+            status, msg = _decide(rule, mv, stale=stale, age=age)
+        yield _row(rule, keys, mv, status, msg, fp, version, now, ctx["span"] if g.height else None)
+
+
+def _row(rule: Rule, keys: Mapping[str, Any], mv: _m.MetricValue, status: str, msg: str,
+         fp: dict[str, Any], version: str, now: float, span: tuple[float, float] | None) -> dict[str, Any]:
+    assert status in STATUSES
+    action = rule.action_for(status)
+    ev = {
+        "kind": "qcore.decision",
+        "schema": 1,
+        "rule": rule.to_dict(),
+        "group": {k: (None if v is None else str(v)) for k, v in keys.items()},
+        "metric": rule.metric,
+        "value": _num(mv.value),
+        "ci": [_num(mv.ci_lo), _num(mv.ci_hi)],
+        "confidence": rule.confidence,
+        "n": mv.n,
+        "min_n": mv.min_n,
+        "threshold": rule.threshold,
+        "comparison": rule.comparison,
+        "status": status,
+        "action": action,
+        "message": msg,
+        "details": mv.extra,
+        "window": list(span) if span else None,
+        "data": fp,
+        "evaluated_at": now,
+        "qcore_version": version,
+    }
+    return {
+        "rule_id": rule.id,
+        "rule_version": rule.version,
+        "owner": rule.owner,
+        "group": _fmt_group(keys),
+        "metric": rule.metric if rule.quantile is None or rule.metric != "latency_quantile"
+        else f"latency_p{_qlabel(rule.quantile)}",
+        "value": _num(mv.value),
+        "ci_lo": _num(mv.ci_lo),
+        "ci_hi": _num(mv.ci_hi),
+        "comparison": rule.comparison,
+        "threshold": rule.threshold,
+        "n": mv.n,
+        "min_n": mv.min_n,
+        "status": status,
+        "action": action,
+        "response": rule.response if status not in ("pass",) else "",
+        "message": msg,
+        "evidence": json.dumps(ev, default=_json_default, sort_keys=True),
+    }
+
+
+def _qlabel(q: float) -> str:
+    s = f"{q * 100:.10g}"
+    return s.replace(".", "")
+
+
+def _json_default(o: Any) -> Any:
+    if hasattr(o, "item"):
+        return o.item()
+    if isinstance(o, (set, tuple)):
+        return list(o)
+    if isinstance(o, Path):
+        return str(o)
+    return str(o)
+
+
+def overall_action(decisions: pl.DataFrame) -> str:
+    """The most severe action among the decisions (``accept`` when there are none)."""
+    if decisions.height == 0:
+        return "accept"
+    return max(decisions.get_column("action").to_list(), key=lambda a: _SEVERITY[a])
+
+
+#: process exit code per most severe action (1 and 2 are the CLI's own errors)
+EXIT_CODES = {"accept": 0, "warn": 0, "escalate": 3, "block": 4, "rollback": 5}
+
+
+def exit_code(decisions: pl.DataFrame) -> int:
+    """Exit code for the most severe action: 0 accept/warn, 3 escalate, 4 block, 5 rollback."""
+    return EXIT_CODES[overall_action(decisions)]
+
+
+def write_evidence(decisions: pl.DataFrame, path: str | Path, *, append: bool = True) -> int:
+    """Write one JSON line per decision (the ``evidence`` column); returns the count."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    with open(p, "a" if append else "w", encoding="utf-8") as f:
+        for line in decisions.get_column("evidence").to_list():
+            f.write(line)
+            f.write("\n")
+    return decisions.height

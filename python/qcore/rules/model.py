@@ -1,0 +1,380 @@
+"""Rule declarations: the schema shared by TOML files and Python code."""
+
+from __future__ import annotations
+
+import math
+import re
+import tomllib
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+__all__ = [
+    "STATUSES",
+    "ACTIONS",
+    "METRICS",
+    "Rule",
+    "RuleError",
+    "load_rules",
+    "parse_rules",
+    "parse_duration",
+]
+
+from qcore.exceptions import QcoreValueError
+
+#: Every decision status, from best to worst. Only ``pass`` lets a release through.
+STATUSES = ("pass", "warn", "fail", "insufficient_evidence", "stale", "malformed",
+            "inconsistent", "unauditable")
+#: Every action, in increasing severity.
+ACTIONS = ("accept", "warn", "block", "rollback", "escalate")
+
+#: metric name → (family, default comparison, description)
+METRICS: dict[str, tuple[str, str, str]] = {
+    "latency_quantile": ("latency", "<=", "latency quantile `quantile` (seconds), from a QuantileSketch, with a distribution-free CI"),
+    "latency_mean": ("latency", "<=", "mean latency (seconds)"),
+    "error_rate": ("quality", "<=", "errors / (ok + errors), with a Wilson CI"),
+    "throughput": ("traffic", ">=", "completed requests per second over the window"),
+    "arrival_rate": ("traffic", ">=", "arrivals per second over the window, with a Poisson CI"),
+    "peak_to_mean": ("traffic", "<=", "peak rate at `bin` seconds over the mean rate"),
+    "burstiness": ("traffic", "<=", "index of dispersion of counts at `bin` seconds (1 for Poisson)"),
+    "littles_gap": ("consistency", "<=", "relative gap |L - lambda W| / L of Little's law over the window"),
+    "latency_drift": ("consistency", "<=", "relative change of latency quantile `quantile` between the previous and the last window, or against `reference`"),
+    "rate_drift": ("consistency", "<=", "relative change of the arrival rate between the previous and the last window, or against `reference`"),
+    "freshness": ("freshness", "<=", "age of the newest event (seconds) at evaluation time"),
+    "null_fraction": ("contract", "<=", "fraction of rows where `column` is null"),
+    "invalid_fraction": ("contract", "<=", "fraction of input rows the data contract rejected"),
+    "unaudited_fraction": ("audit", "<=", "fraction of rows without lineage (`columns`, default model_version)"),
+    "cost_per_1k_tokens": ("cost", "<=", "sum(cost) / sum(tokens_in + tokens_out) x 1000"),
+    "tokens_per_request": ("cost", "<=", "mean tokens_in + tokens_out per request"),
+}
+
+#: status given when a rule of a family does not hold
+FAIL_STATUS = {
+    "latency": "fail", "quality": "fail", "traffic": "fail", "cost": "fail",
+    "consistency": "inconsistent", "freshness": "stale", "contract": "malformed",
+    "audit": "unauditable",
+}
+#: the response named in each decision (what to do about it)
+RESPONSES = {
+    "latency": "investigate the slow path; route, batch or scale out",
+    "quality": "roll back or fix the failing path",
+    "traffic": "check capacity and the traffic source",
+    "consistency": "investigate: compare with the reference, check for dropped rows or clock skew",
+    "freshness": "backfill or wait for fresh data; do not decide on stale data",
+    "contract": "reject the data before use; fix the producer",
+    "audit": "stop promotion until model version, owner and lineage are recorded",
+    "cost": "route, cache, batch or downscale",
+}
+SEVERITY_ACTION = {
+    "critical": "rollback", "page": "rollback", "high": "block", "block": "block",
+    "medium": "warn", "warning": "warn", "ticket": "warn", "low": "warn", "info": "warn",
+}
+
+_SHORTHAND = re.compile(r"^(?:latency_)?p(\d+(?:\.\d+)?)$")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
+_DUR_SCALE = {"ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0, None: 1.0}
+
+
+class RuleError(QcoreValueError):
+    """A rule declaration is invalid; the message names the rule and the field."""
+
+
+def parse_duration(v: Any, name: str) -> float:
+    """``300``, ``"300s"``, ``"5m"``, ``"1h"``, ``"1d"``, ``"250ms"`` → seconds."""
+    if isinstance(v, bool):
+        raise RuleError(f"{name} must be a duration like '5m' or a number of seconds, got {v!r}")
+    if isinstance(v, (int, float)):
+        x = float(v)
+    elif isinstance(v, str):
+        m = _DURATION.match(v)
+        if not m:
+            raise RuleError(f"{name} must be a duration like '30s', '5m', '1h', '1d', got {v!r}")
+        x = float(m.group(1)) * _DUR_SCALE[m.group(2)]
+    else:
+        raise RuleError(f"{name} must be a duration like '5m' or a number of seconds, got {v!r}")
+    if not math.isfinite(x) or x <= 0:
+        raise RuleError(f"{name} must be a positive duration, got {v!r}")
+    return x
+
+
+def _quantile_from_shorthand(metric: str) -> float | None:
+    m = _SHORTHAND.match(metric)
+    if not m:
+        return None
+    digits = m.group(1)
+    if "." in digits:
+        return float(digits) / 100.0
+    # p50 -> 0.5, p99 -> 0.99, p999 -> 0.999, p9999 -> 0.9999
+    return float("0." + digits) if len(digits) > 2 else float(digits) / 100.0
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One declared check: compute ``metric``, compare it with ``threshold``, decide.
+
+    The rule passes when ``value <comparison> threshold`` holds (``comparison`` is one of
+    ``<=``, ``<``, ``>=``, ``>``). With ``warn_threshold`` set, a value that passes the
+    hard threshold but not the warn threshold gives ``warn``. A rule that cannot be
+    evaluated never passes: too few samples → ``insufficient_evidence``, data older than
+    ``max_age`` → ``stale``, missing columns → ``malformed``, missing ``version`` or
+    ``owner`` → ``unauditable``.
+
+    ``decide_on`` picks what is compared: the point ``estimate`` (default), or the
+    ``upper``/``lower`` end of the confidence interval (conservative gates).
+
+    Examples
+    --------
+    >>> r = Rule(id="p99-latency", version="3", owner="serving", metric="p99",
+    ...          threshold=2.0, group_by=("endpoint",))
+    >>> r.quantile, r.comparison, r.action_for("fail")
+    (0.99, '<=', 'block')
+    """
+
+    id: str
+    metric: str
+    threshold: float | None = None
+    version: str | None = None
+    owner: str | None = None
+    comparison: str | None = None
+    warn_threshold: float | None = None
+    quantile: float | None = None
+    group_by: tuple[str, ...] = ()
+    window: float | None = None
+    bin: float = 60.0
+    min_samples: int | None = None
+    confidence: float = 0.95
+    decide_on: str = "estimate"
+    max_age: float | None = None
+    column: str | None = None
+    columns: tuple[str, ...] = ()
+    reference: Mapping[str, Any] | None = None
+    include_errors: bool = False
+    severity: str | None = None
+    on_fail: str | None = None
+    on_warn: str = "warn"
+    on_insufficient: str = "escalate"
+    on_stale: str = "block"
+    on_malformed: str = "block"
+    on_inconsistent: str = "escalate"
+    on_unauditable: str = "block"
+    response: str | None = None
+    description: str = ""
+    filter: Mapping[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        if not isinstance(self.id, str) or not self.id:
+            raise RuleError(f"rule id must be a non-empty string, got {self.id!r}")
+        who = f"rule {self.id!r}"
+        if not isinstance(self.metric, str):
+            raise RuleError(f"{who}: metric must be a string, got {self.metric!r}")
+        q = _quantile_from_shorthand(self.metric)
+        if q is not None:
+            if self.quantile is not None and abs(self.quantile - q) > 1e-12:
+                raise RuleError(f"{who}: metric {self.metric!r} says quantile {q} but quantile = {self.quantile}")
+            set_(self, "metric", "latency_quantile")
+            set_(self, "quantile", q)
+        if self.metric not in METRICS:
+            raise RuleError(f"{who}: unknown metric {self.metric!r}; known: {sorted(METRICS)} or pNN shorthands (p50, p99, p999)")
+        if self.metric in ("latency_quantile", "latency_drift"):
+            if self.quantile is None:
+                if self.metric == "latency_drift":
+                    set_(self, "quantile", 0.5)
+                else:
+                    raise RuleError(f"{who}: metric latency_quantile needs quantile (e.g. 0.99) or use 'p99'")
+            if not (0.0 < float(self.quantile) < 1.0):  # type: ignore[arg-type]
+                raise RuleError(f"{who}: quantile must be in (0, 1), got {self.quantile}")
+        if self.version is not None:
+            set_(self, "version", str(self.version))
+        family = METRICS[self.metric][0]
+        if self.comparison is None:
+            set_(self, "comparison", METRICS[self.metric][1])
+        if self.comparison not in ("<=", "<", ">=", ">"):
+            raise RuleError(f"{who}: comparison must be one of <=, <, >=, >, got {self.comparison!r}")
+        if self.threshold is None:
+            if self.metric in ("freshness",) and self.max_age is not None:
+                set_(self, "threshold", float(self.max_age))
+            elif self.metric in ("invalid_fraction", "unaudited_fraction", "null_fraction"):
+                set_(self, "threshold", 0.0)
+            else:
+                raise RuleError(f"{who}: threshold is required for metric {self.metric!r}")
+        for k in ("threshold", "warn_threshold"):
+            v = getattr(self, k)
+            if v is not None:
+                if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                    raise RuleError(f"{who}: {k} must be a finite number, got {v!r}")
+                set_(self, k, float(v))
+        if self.warn_threshold is not None and self.threshold is not None:
+            lower_is_better = self.comparison in ("<=", "<")
+            if (lower_is_better and self.warn_threshold > self.threshold) or (
+                not lower_is_better and self.warn_threshold < self.threshold):
+                raise RuleError(f"{who}: warn_threshold {self.warn_threshold} must be on the passing side of threshold {self.threshold}")
+        if isinstance(self.group_by, str):
+            set_(self, "group_by", (self.group_by,))
+        set_(self, "group_by", tuple(self.group_by))
+        if isinstance(self.columns, str):
+            set_(self, "columns", (self.columns,))
+        set_(self, "columns", tuple(self.columns))
+        if self.window is not None:
+            set_(self, "window", parse_duration(self.window, f"{who}: window"))
+        set_(self, "bin", parse_duration(self.bin, f"{who}: bin"))
+        if self.max_age is not None:
+            set_(self, "max_age", parse_duration(self.max_age, f"{who}: max_age"))
+            if self.metric == "freshness" and self.threshold is None:
+                set_(self, "threshold", self.max_age)
+        if self.min_samples is not None and (isinstance(self.min_samples, bool) or not isinstance(self.min_samples, int) or self.min_samples < 0):
+            raise RuleError(f"{who}: min_samples must be a non-negative integer, got {self.min_samples!r}")
+        if not (0.5 <= self.confidence < 1.0):
+            raise RuleError(f"{who}: confidence must be in [0.5, 1), got {self.confidence}")
+        if self.decide_on not in ("estimate", "upper", "lower"):
+            raise RuleError(f"{who}: decide_on must be 'estimate', 'upper' or 'lower', got {self.decide_on!r}")
+        if self.metric == "null_fraction" and not self.column:
+            raise RuleError(f"{who}: metric null_fraction needs column")
+        if self.severity is not None and self.severity not in SEVERITY_ACTION:
+            raise RuleError(f"{who}: severity must be one of {sorted(SEVERITY_ACTION)}, got {self.severity!r}")
+        if self.on_fail is None:
+            set_(self, "on_fail", SEVERITY_ACTION.get(self.severity or "", "block"))
+        for k in ("on_fail", "on_warn", "on_insufficient", "on_stale", "on_malformed",
+                  "on_inconsistent", "on_unauditable"):
+            if getattr(self, k) not in ACTIONS:
+                raise RuleError(f"{who}: {k} must be one of {list(ACTIONS)}, got {getattr(self, k)!r}")
+        if self.reference is not None and not isinstance(self.reference, Mapping):
+            raise RuleError(f"{who}: reference must be a table of column = value, got {self.reference!r}")
+        if self.filter is not None and not isinstance(self.filter, Mapping):
+            raise RuleError(f"{who}: filter must be a table of column = value, got {self.filter!r}")
+        if self.response is None:
+            set_(self, "response", RESPONSES[family])
+
+    @property
+    def family(self) -> str:
+        return METRICS[self.metric][0]
+
+    @property
+    def fail_status(self) -> str:
+        return FAIL_STATUS[self.family]
+
+    def action_for(self, status: str) -> str:
+        """The action a decision with ``status`` takes under this rule."""
+        return {
+            "pass": "accept",
+            "warn": self.on_warn,
+            "fail": self.on_fail,
+            "insufficient_evidence": self.on_insufficient,
+            "stale": self.on_stale,
+            "malformed": self.on_malformed,
+            "inconsistent": self.on_inconsistent,
+            "unauditable": self.on_unauditable,
+        }[status]  # type: ignore[return-value]
+
+    def passes(self, value: float, threshold: float) -> bool:
+        c = self.comparison
+        if c == "<=":
+            return value <= threshold
+        if c == "<":
+            return value < threshold
+        if c == ">=":
+            return value >= threshold
+        return value > threshold
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["group_by"] = list(self.group_by)
+        d["columns"] = list(self.columns)
+        return {k: v for k, v in d.items() if v is not None}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "Rule":
+        known = {f.name for f in fields(cls)}
+        rid = d.get("id", "<no id>")
+        unknown = set(d) - known
+        if unknown:
+            raise RuleError(f"rule {rid!r}: unknown field(s) {sorted(unknown)}; known: {sorted(known)}")
+        if "id" not in d:
+            raise RuleError(f"a rule has no id: {dict(d)}")
+        if "metric" not in d:
+            raise RuleError(f"rule {rid!r}: metric is required")
+        try:
+            return cls(**dict(d))
+        except TypeError as e:
+            raise RuleError(f"rule {rid!r}: {e}") from None
+
+
+def parse_rules(data: Mapping[str, Any] | Sequence[Mapping[str, Any]] | Sequence[Rule]) -> list[Rule]:
+    """Rules from a parsed TOML document (``[[rule]]`` tables), a list of dicts or Rules.
+
+    Top-level ``[defaults]`` keys (e.g. ``owner``, ``version``, ``max_age``) apply to
+    every rule that does not set them.
+    """
+    defaults: dict[str, Any] = {}
+    if isinstance(data, Mapping):
+        defaults = dict(data.get("defaults", {}))
+        unknown = set(data) - {"rule", "rules", "defaults", "contract", "mapping"}
+        if unknown:
+            raise RuleError(f"rules file has unknown top-level key(s) {sorted(unknown)}; expected [[rule]], [defaults], [contract], [mapping]")
+        items = list(data.get("rule", [])) + list(data.get("rules", []))
+    else:
+        items = list(data)
+    out: list[Rule] = []
+    seen: set[str] = set()
+    for it in items:
+        if isinstance(it, Rule):
+            r = it
+        elif isinstance(it, Mapping):
+            r = Rule.from_dict({**defaults, **it})
+        else:
+            raise RuleError(f"a rule must be a table/dict or a Rule, got {type(it).__name__}")
+        key = f"{r.id}@{r.version}"
+        if key in seen:
+            raise RuleError(f"rule {r.id!r} version {r.version!r} is declared twice")
+        seen.add(key)
+        out.append(r)
+    if not out:
+        raise RuleError("no rules declared (expected [[rule]] tables)")
+    return out
+
+
+def load_rules(source: str | Path) -> list[Rule]:
+    """Load rules from a TOML file path (or TOML text containing ``[[rule]]``).
+
+    Example file::
+
+        [defaults]
+        owner = "serving-team"
+        version = "1"
+
+        [[rule]]
+        id = "p99-latency"
+        metric = "p99"
+        threshold = 2.5          # seconds
+        group_by = ["endpoint"]
+        severity = "critical"    # fail -> rollback
+
+    Raises
+    ------
+    RuleError
+        Invalid TOML or an invalid rule; the message names the rule and field.
+    """
+    text: str
+    p = Path(source) if not (isinstance(source, str) and "\n" in source) else None
+    if p is not None and p.exists():
+        text = p.read_text()
+    elif isinstance(source, str) and ("[[rule" in source or "\n" in source):
+        text = source
+    else:
+        raise FileNotFoundError(f"rules: {str(source)!r} does not exist")
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise RuleError(f"rules: invalid TOML: {e}") from None
+    return parse_rules(data)
+
+
+def load_config(source: str | Path) -> dict[str, Any]:
+    """The whole parsed rules document (rules plus optional [contract] and [mapping])."""
+    p = Path(source)
+    try:
+        return tomllib.loads(p.read_text() if p.exists() else str(source))
+    except tomllib.TOMLDecodeError as e:
+        raise RuleError(f"rules: invalid TOML: {e}") from None
+
+

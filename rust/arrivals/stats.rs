@@ -1,0 +1,234 @@
+//! Arrival statistics: rate with a Garwood interval, peak, dispersion, burstiness.
+
+use super::counts::{check_window, count_into, scan, MAX_WINDOWS};
+use crate::error::{QcoreError, Result};
+use crate::special::gamma_p_inv;
+
+/// Summary statistics of an arrival stream.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ArrivalStats {
+    /// Number of arrivals.
+    pub count: u64,
+    /// Last minus first timestamp (s).
+    pub duration: f64,
+    /// Mean rate `count / duration` (1/s).
+    pub rate: f64,
+    /// Exact (Garwood) Poisson confidence interval of the rate.
+    pub rate_ci: (f64, f64),
+    /// Confidence level of `rate_ci`.
+    pub confidence: f64,
+    /// Window used for the window statistics (s).
+    pub window: f64,
+    /// Number of complete windows (starting at the first arrival).
+    pub windows: u64,
+    /// Largest window count divided by the window (1/s); NaN without a complete window.
+    pub peak_rate: f64,
+    /// Largest window count over the mean window count.
+    pub peak_to_mean: f64,
+    /// Coefficient of variation (population std / mean) of the inter-arrival times.
+    pub cv_interarrival: f64,
+    /// Variance over mean of the complete-window counts (population variance).
+    pub index_of_dispersion: f64,
+    /// Window sizes of the burstiness curve (window · 2^k).
+    pub burstiness_windows: Vec<f64>,
+    /// Index of dispersion at each window size of the curve.
+    pub burstiness: Vec<f64>,
+}
+
+fn check_confidence(c: f64) -> Result<()> {
+    if !(c > 0.0 && c < 1.0) {
+        return Err(QcoreError::invalid(
+            "confidence",
+            format!("must be in (0, 1), got {c}"),
+        ));
+    }
+    Ok(())
+}
+
+/// Garwood exact Poisson interval for `k` events over `exposure` (a rate interval).
+pub fn garwood(k: u64, exposure: f64, confidence: f64) -> (f64, f64) {
+    let a = 1.0 - confidence;
+    let kf = k as f64;
+    let lo = if k == 0 { 0.0 } else { gamma_p_inv(kf, 0.5 * a) };
+    let hi = gamma_p_inv(kf + 1.0, 1.0 - 0.5 * a);
+    (lo / exposure, hi / exposure)
+}
+
+/// (max, mean, population variance) of counts; NaNs when empty.
+fn count_moments(c: &[i64]) -> (f64, f64, f64) {
+    if c.is_empty() {
+        return (f64::NAN, f64::NAN, f64::NAN);
+    }
+    let n = c.len() as f64;
+    let mut sum = 0i64;
+    let mut mx = i64::MIN;
+    for &v in c {
+        sum += v;
+        mx = mx.max(v);
+    }
+    let mean = sum as f64 / n;
+    let var = c
+        .iter()
+        .map(|&v| {
+            let d = v as f64 - mean;
+            d * d
+        })
+        .sum::<f64>()
+        / n;
+    (mx as f64, mean, var)
+}
+
+/// Index of dispersion of counts aggregated dyadically: level k merges 2^k base windows;
+/// trailing windows that do not fill a merged window are dropped. Stops when fewer than
+/// `min_windows` windows remain.
+fn dyadic_curve(base: &[i64], window: f64, min_windows: usize) -> (Vec<f64>, Vec<f64>) {
+    let mut ws = Vec::new();
+    let mut ds = Vec::new();
+    let mut cur: Vec<i64> = base.to_vec();
+    let mut w = window;
+    while cur.len() >= min_windows.max(2) {
+        let (_, mean, var) = count_moments(&cur);
+        ws.push(w);
+        ds.push(if mean > 0.0 { var / mean } else { f64::NAN });
+        cur = cur.chunks_exact(2).map(|p| p[0] + p[1]).collect();
+        w *= 2.0;
+    }
+    (ws, ds)
+}
+
+/// Statistics of an arrival stream at window `window` (s).
+///
+/// Needs at least two arrivals at distinct times (else an error naming `timestamps`).
+/// Window statistics use the complete windows `[t_min + k·w, t_min + (k+1)·w)` that end
+/// at or before the last arrival; with none, the peak and dispersion fields are NaN.
+/// Unsorted input is sorted (a copy) for the inter-arrival CV. The burstiness curve is
+/// the index of dispersion at window·2^k, k = 0, 1, …, while at least `min_windows`
+/// complete windows remain (formed by merging adjacent base windows).
+pub fn arrival_stats(
+    timestamps: &[f64],
+    window: f64,
+    confidence: f64,
+    min_windows: usize,
+) -> Result<ArrivalStats> {
+    check_window(window)?;
+    check_confidence(confidence)?;
+    let sc = scan("timestamps", timestamps)?;
+    if sc.n < 2 || sc.max <= sc.min {
+        return Err(QcoreError::invalid(
+            "timestamps",
+            format!(
+                "needs at least two arrivals at distinct times, got {} value(s) spanning {} s",
+                sc.n,
+                if sc.n == 0 { 0.0 } else { sc.max - sc.min }
+            ),
+        ));
+    }
+    let n = sc.n;
+    let duration = sc.max - sc.min;
+    let rate = n as f64 / duration;
+    let rate_ci = garwood(n as u64, duration, confidence);
+
+    let nb_f = (duration / window).floor();
+    let nb = if nb_f < MAX_WINDOWS as f64 {
+        nb_f as usize
+    } else {
+        return Err(QcoreError::invalid(
+            "window",
+            format!("is too small: {duration} s / {window} s exceeds {MAX_WINDOWS} windows"),
+        ));
+    };
+    let counts = count_into(timestamps, sc.sorted, sc.min, window, nb, f64::INFINITY);
+    let (mx, mean, var) = count_moments(&counts);
+    let (burstiness_windows, burstiness) = dyadic_curve(&counts, window, min_windows);
+
+    // Inter-arrival CV: the mean gap is duration / (n - 1); one pass for the variance.
+    let m = duration / (n - 1) as f64;
+    let sum_sq = |ts: &[f64]| -> f64 {
+        ts.windows(2)
+            .map(|p| {
+                let d = p[1] - p[0] - m;
+                d * d
+            })
+            .sum::<f64>()
+    };
+    let ss = if sc.sorted {
+        sum_sq(timestamps)
+    } else {
+        let mut v = timestamps.to_vec();
+        v.sort_unstable_by(f64::total_cmp);
+        sum_sq(&v)
+    };
+    let cv = (ss / (n - 1) as f64).sqrt() / m;
+
+    Ok(ArrivalStats {
+        count: n as u64,
+        duration,
+        rate,
+        rate_ci,
+        confidence,
+        window,
+        windows: nb as u64,
+        peak_rate: mx / window,
+        peak_to_mean: mx / mean,
+        cv_interarrival: cv,
+        index_of_dispersion: if mean > 0.0 { var / mean } else { f64::NAN },
+        burstiness_windows,
+        burstiness,
+    })
+}
+
+/// Index of dispersion of window counts at each of `windows` (each counted directly, with
+/// complete windows starting at the first arrival).
+pub fn burstiness_curve(timestamps: &[f64], windows: &[f64]) -> Result<Vec<f64>> {
+    for &w in windows {
+        check_window(w)?;
+    }
+    let sc = scan("timestamps", timestamps)?;
+    let duration = if sc.n == 0 { 0.0 } else { sc.max - sc.min };
+    let mut out = Vec::with_capacity(windows.len());
+    for &w in windows {
+        let nb_f = (duration / w).floor();
+        if nb_f >= MAX_WINDOWS as f64 {
+            return Err(QcoreError::invalid(
+                "windows",
+                format!("contains {w}, too small for a {duration} s span"),
+            ));
+        }
+        let counts = count_into(timestamps, sc.sorted, sc.min, w, nb_f as usize, f64::INFINITY);
+        let (_, mean, var) = count_moments(&counts);
+        out.push(if mean > 0.0 { var / mean } else { f64::NAN });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn garwood_known_values() {
+        // scipy.stats.chi2.ppf(0.025, 20)/2, chi2.ppf(0.975, 22)/2 for k = 10
+        let (lo, hi) = garwood(10, 1.0, 0.95);
+        assert!((lo - 4.795_388_696_132_433_5).abs() < 1e-9, "{lo}");
+        assert!((hi - 18.390_356_042_017_78).abs() < 1e-9, "{hi}");
+        let (lo, hi) = garwood(0, 2.0, 0.95);
+        assert_eq!(lo, 0.0);
+        assert!((hi - 3.688_879_454_113_936 / 2.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn regular_stream() {
+        let ts: Vec<f64> = (0..101).map(f64::from).collect();
+        let s = arrival_stats(&ts, 10.0, 0.95, 2).unwrap();
+        assert_eq!(s.count, 101);
+        assert_eq!(s.duration, 100.0);
+        assert!(s.cv_interarrival.abs() < 1e-12);
+        assert_eq!(s.windows, 10);
+        assert_eq!(s.index_of_dispersion, 0.0);
+        assert_eq!(s.peak_rate, 1.0);
+        assert_eq!(s.burstiness_windows, vec![10.0, 20.0, 40.0]);
+        assert!(arrival_stats(&[1.0], 1.0, 0.95, 8).is_err());
+        assert!(arrival_stats(&[1.0, 1.0], 1.0, 0.95, 8).is_err());
+        assert!(arrival_stats(&[1.0, 2.0], 1.0, 1.0, 8).is_err());
+    }
+}

@@ -1,0 +1,461 @@
+//! Erlang B (loss probability of M/M/c/c) and Erlang C (probability of waiting in M/M/c).
+//!
+//! With `c` servers and offered load `a = λ/μ` (in Erlangs), and `p_k = e^-a a^k / k!` the
+//! Poisson probabilities,
+//!
+//! ```text
+//! B(c, a) = p_c / Σ_{k≤c} p_k          C(c, a) = B / (1 − ρ (1 − B)),  ρ = a / c < 1
+//! ```
+//!
+//! Nothing here forms a factorial or a power: every quantity is a sum of ratios
+//! `p_k / p_c`, accumulated in a scaled representation, so the results are finite from
+//! one to 10^12 servers and for any finite load. Two evaluation paths are used:
+//!
+//! - **near or below the mode** (`c ≤ a + 3√a + 3`, or `c ≤ 30`): the series
+//!   `1/B = Σ_j Π_{i<j} (c − i)/a` summed from `k = c` downwards until the remaining terms
+//!   are below 1e-17 of the sum (at most `min(c, O(√a))` terms);
+//! - **above the mode**: `B = p_c / (1 − P(N > c))`, with `ln p_c` from Loader's saddle-point
+//!   formula (`stirlerr` and `bd0`) and `P(N > c) / p_c = Σ_j Π_{i≤j} a/(c + i)`, again
+//!   `O(√a)` terms at most.
+//!
+//! Both paths give `ln B` and the log-odds `ln((1 − B)/B)` to a few ulps, so tiny
+//! probabilities are available in log space even where `B` underflows.
+
+use super::{check_nonnegative, check_servers, sigmoid, softplus, MAX_SERVERS};
+use crate::error::{check_same_len, QcoreError, Result};
+
+const LN_2PI: f64 = 1.837_877_066_409_345_5;
+/// Below this load (and with at most `SMALL_C` servers) `B = a^c / c!` to full precision.
+const TINY_LOAD: f64 = 1e-250;
+/// Up to this many servers the downward series is always used (it has at most c terms).
+const SMALL_C: u64 = 30;
+/// Truncation tolerance of the series, relative to the sum.
+const TOL: f64 = 1e-17;
+
+/// Erlang B in log form: `ln B(c, a)` and the log-odds `ln((1 − B) / B)`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ErlangB {
+    /// `ln B(c, a)`; `-inf` when `a = 0`.
+    pub ln_b: f64,
+    /// `ln((1 − B)/B) = ln Σ_{k<c} p_k / p_c`; `+inf` when `a = 0`.
+    pub ln_odds: f64,
+}
+
+impl ErlangB {
+    /// Erlang B for `servers ≥ 1` and a finite `offered_load ≥ 0` (not re-validated).
+    pub fn compute(servers: u64, offered_load: f64) -> Self {
+        let a = offered_load;
+        if a == 0.0 {
+            return ErlangB {
+                ln_b: f64::NEG_INFINITY,
+                ln_odds: f64::INFINITY,
+            };
+        }
+        let c = servers as f64;
+        if servers > SMALL_C && c > a + 3.0 * a.sqrt() + 3.0 {
+            above_mode(c, a)
+        } else if a < TINY_LOAD {
+            tiny_load(servers, a)
+        } else {
+            below_mode(servers, a)
+        }
+    }
+
+    /// `B(c, a)` (underflows to 0 below about 1e-308; see [`ErlangB::ln_b`]).
+    pub fn value(&self) -> f64 {
+        self.ln_b.exp()
+    }
+
+    /// `1 − B(c, a)`, accurate also when `B` is close to one.
+    pub fn complement(&self) -> f64 {
+        sigmoid(self.ln_odds)
+    }
+}
+
+/// Erlang C with its complement and logarithm.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ErlangC {
+    /// `C(c, a)`: the probability that an arrival waits.
+    pub p_wait: f64,
+    /// `1 − C(c, a)`, accurate when `C` is close to one.
+    pub p_no_wait: f64,
+    /// `ln C(c, a)`.
+    pub ln_p_wait: f64,
+}
+
+impl ErlangC {
+    /// Erlang C for `servers ≥ 1` and `0 ≤ offered_load < servers` (not re-validated).
+    ///
+    /// `C = 1 / (1 + (1 − ρ)(1 − B)/B)`, evaluated from the log-odds of B.
+    pub fn compute(servers: u64, offered_load: f64) -> Self {
+        let c = servers as f64;
+        let b = ErlangB::compute(servers, offered_load);
+        let x = ((c - offered_load) / c).ln() + b.ln_odds;
+        ErlangC {
+            p_wait: sigmoid(-x),
+            p_no_wait: sigmoid(x),
+            ln_p_wait: -softplus(x),
+        }
+    }
+}
+
+/// The Erlang B blocking probability `B(servers, offered_load)`.
+///
+/// Errors: `servers` outside `1..=10^12`, `offered_load` negative or not finite.
+pub fn erlang_b(servers: i64, offered_load: f64) -> Result<f64> {
+    let c = check_servers("servers", servers)?;
+    check_nonnegative("offered_load", offered_load)?;
+    Ok(ErlangB::compute(c, offered_load).value())
+}
+
+/// The Erlang C waiting probability `C(servers, offered_load)`.
+///
+/// Errors: as [`erlang_b`], and [`QcoreError::Unstable`] when `offered_load ≥ servers`.
+pub fn erlang_c(servers: i64, offered_load: f64) -> Result<f64> {
+    let c = check_servers("servers", servers)?;
+    check_nonnegative("offered_load", offered_load)?;
+    check_stable(c, offered_load, None)?;
+    Ok(ErlangC::compute(c, offered_load).p_wait)
+}
+
+/// [`erlang_b`] element-wise over two arrays of the same length.
+pub fn erlang_b_many(servers: &[i64], offered_load: &[f64]) -> Result<Vec<f64>> {
+    let cs = check_arrays(servers, offered_load)?;
+    Ok(cs
+        .iter()
+        .zip(offered_load)
+        .map(|(&c, &a)| ErlangB::compute(c, a).value())
+        .collect())
+}
+
+/// [`erlang_c`] element-wise over two arrays of the same length; any element with
+/// `offered_load ≥ servers` is an [`QcoreError::Unstable`] error naming its index.
+pub fn erlang_c_many(servers: &[i64], offered_load: &[f64]) -> Result<Vec<f64>> {
+    let cs = check_arrays(servers, offered_load)?;
+    for (i, (&c, &a)) in cs.iter().zip(offered_load).enumerate() {
+        check_stable(c, a, Some(i))?;
+    }
+    Ok(cs
+        .iter()
+        .zip(offered_load)
+        .map(|(&c, &a)| ErlangC::compute(c, a).p_wait)
+        .collect())
+}
+
+fn check_stable(c: u64, a: f64, index: Option<usize>) -> Result<()> {
+    if a >= c as f64 {
+        let at = index.map(|i| format!(" at index {i}")).unwrap_or_default();
+        return Err(QcoreError::unstable(format!(
+            "offered_load {a} >= servers {c}{at} (utilization {} >= 1); \
+             Erlang C needs offered_load < servers",
+            a / c as f64
+        )));
+    }
+    Ok(())
+}
+
+fn check_arrays(servers: &[i64], offered_load: &[f64]) -> Result<Vec<u64>> {
+    check_same_len("servers", servers.len(), "offered_load", offered_load.len())?;
+    let mut cs = Vec::with_capacity(servers.len());
+    for (i, &c) in servers.iter().enumerate() {
+        if !(1..=MAX_SERVERS).contains(&c) {
+            return Err(QcoreError::invalid(
+                "servers",
+                format!("contains {c} at index {i} (servers must be in 1..={MAX_SERVERS})"),
+            ));
+        }
+        cs.push(c as u64);
+    }
+    for (i, &a) in offered_load.iter().enumerate() {
+        if check_nonnegative("offered_load", a).is_err() {
+            return Err(QcoreError::invalid(
+                "offered_load",
+                format!("contains {a} at index {i} (loads must be finite and >= 0)"),
+            ));
+        }
+    }
+    Ok(cs)
+}
+
+/// Downward series from `k = c`: `t_j = p_{c−j} / p_c = Π_{i<j} (c − i)/a`.
+/// `1/B = Σ_{j=0}^{c} t_j`, `(1 − B)/B = Σ_{j=1}^{c} t_j`. Terms are rescaled whenever
+/// they exceed 1e20, so nothing overflows for any load ≥ `TINY_LOAD`.
+fn below_mode(servers: u64, a: f64) -> ErlangB {
+    let mut t = 1.0f64;
+    let mut s0 = 1.0f64;
+    let mut s1 = 0.0f64;
+    let mut log_scale = 0.0f64;
+    let mut k = servers as f64;
+    for _ in 0..servers {
+        let f = k / a;
+        t *= f;
+        s1 += t;
+        // The ratios decrease with j: once below one, the remainder is at most t f/(1 − f).
+        if f < 1.0 && t * f <= TOL * (s0 + s1) * (1.0 - f) {
+            break;
+        }
+        if t > 1e20 {
+            log_scale += t.ln();
+            s0 /= t;
+            s1 /= t;
+            t = 1.0;
+        }
+        k -= 1.0;
+    }
+    ErlangB {
+        ln_b: -((s0 + s1).ln() + log_scale),
+        ln_odds: s1.ln() + log_scale,
+    }
+}
+
+/// `a < 1e-250` with few servers: `1/B = (c!/a^c)(1 + a + ...)`, so `ln B = c ln a − ln c!`
+/// to full precision, and `1 − B = 1`.
+fn tiny_load(servers: u64, a: f64) -> ErlangB {
+    let ln_fact: f64 = (2..=servers).map(|k| (k as f64).ln()).sum();
+    let ln_b = servers as f64 * a.ln() - ln_fact;
+    ErlangB {
+        ln_b,
+        ln_odds: -ln_b,
+    }
+}
+
+/// Above the mode (`c > a + 3√a + 3`, `c > 30`): `B = p_c / F(c)` with `F(c) = 1 − P(N > c)`
+/// and `P(N > c) = p_c Σ_{j≥1} Π_{i=1}^{j} a/(c + i)` (ratios below one, decreasing).
+fn above_mode(c: f64, a: f64) -> ErlangB {
+    let ln_pc = ln_poisson_pmf(c, a);
+    let mut t = 1.0f64;
+    let mut v = 0.0f64;
+    let mut k = c + 1.0;
+    loop {
+        t *= a / k;
+        v += t;
+        let next = a / (k + 1.0);
+        if t == 0.0 || t * next <= TOL * v * (1.0 - next) {
+            break;
+        }
+        k += 1.0;
+    }
+    let upper = (ln_pc + v.ln()).exp(); // P(N > c) ≤ about 0.01 here
+    let pc = ln_pc.exp();
+    ErlangB {
+        ln_b: ln_pc - (-upper).ln_1p(),
+        ln_odds: (-(upper + pc)).ln_1p() - ln_pc,
+    }
+}
+
+/// `ln(e^-λ λ^x / x!)` for `x > 15` by Loader's saddle-point form
+/// `−stirlerr(x) − bd0(x, λ) − ½ ln(2πx)`, accurate to a few ulps of the exponent.
+pub(crate) fn ln_poisson_pmf(x: f64, lambda: f64) -> f64 {
+    -stirlerr(x) - bd0(x, lambda) - 0.5 * (LN_2PI + x.ln())
+}
+
+/// `ln x! − ((x + ½) ln x − x + ½ ln 2π)` for `x > 15` (Stirling series, error < 1e-19).
+fn stirlerr(x: f64) -> f64 {
+    const S0: f64 = 1.0 / 12.0;
+    const S1: f64 = 1.0 / 360.0;
+    const S2: f64 = 1.0 / 1260.0;
+    const S3: f64 = 1.0 / 1680.0;
+    const S4: f64 = 1.0 / 1188.0;
+    let xx = x * x;
+    (S0 - (S1 - (S2 - (S3 - S4 / xx) / xx) / xx) / xx) / x
+}
+
+/// `x ln(x/np) + np − x` without cancellation (Loader 2000).
+fn bd0(x: f64, np: f64) -> f64 {
+    if (x - np).abs() < 0.1 * (x + np) {
+        let mut v = (x - np) / (x + np);
+        let mut s = (x - np) * v;
+        if s.abs() < f64::MIN_POSITIVE {
+            return s;
+        }
+        let mut ej = 2.0 * x * v;
+        v *= v;
+        for j in 1..1000 {
+            ej *= v;
+            let s1 = s + ej / (2 * j + 1) as f64;
+            if s1 == s {
+                return s1;
+            }
+            s = s1;
+        }
+    }
+    let r = x / np;
+    let ln_r = if r.is_finite() && r >= f64::MIN_POSITIVE {
+        r.ln()
+    } else {
+        x.ln() - np.ln()
+    };
+    x * ln_r + np - x
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The textbook forward recursion B_k = a B_{k−1} / (k + a B_{k−1}) as a reference.
+    fn recursion(c: u64, a: f64) -> f64 {
+        let mut b = 1.0;
+        for k in 1..=c {
+            b = a * b / (k as f64 + a * b);
+        }
+        b
+    }
+
+    fn rel(x: f64, y: f64) -> f64 {
+        if x == y {
+            0.0
+        } else {
+            (x - y).abs() / y.abs()
+        }
+    }
+
+    #[test]
+    fn published_values() {
+        // Erlang B table: B(10, 5) = 0.018385, B(1, 1) = 1/2, B(2, 1) = 1/5.
+        assert!((erlang_b(10, 5.0).unwrap() - 0.018_384_570_336_648_133).abs() < 1e-15);
+        assert!(rel(erlang_b(1, 1.0).unwrap(), 0.5) < 1e-15);
+        assert!(rel(erlang_b(2, 1.0).unwrap(), 0.2) < 1e-15);
+        // Erlang C for 2 servers at 1 Erlang is 1/3; for one server C = ρ.
+        assert!(rel(erlang_c(2, 1.0).unwrap(), 1.0 / 3.0) < 1e-15);
+        assert!(rel(erlang_c(1, 0.9).unwrap(), 0.9) < 1e-15);
+        assert_eq!(erlang_b(5, 0.0).unwrap(), 0.0);
+        assert_eq!(erlang_c(5, 0.0).unwrap(), 0.0);
+    }
+
+    #[test]
+    fn matches_recursion_across_regimes() {
+        let mut worst = 0.0f64;
+        for &c in &[1u64, 2, 3, 7, 15, 16, 29, 30, 31, 32, 50, 100, 333, 1000, 5000] {
+            for &rho in &[
+                1e-6, 0.001, 0.1, 0.5, 0.8, 0.9, 0.95, 0.99, 0.999, 1.0, 1.01, 1.5, 3.0, 100.0,
+            ] {
+                let a = rho * c as f64;
+                let want = recursion(c, a);
+                if want < 1e-290 {
+                    continue;
+                }
+                let b = ErlangB::compute(c, a);
+                let r = rel(b.value(), want);
+                worst = worst.max(r);
+                assert!(r < 1e-12, "B({c}, {a}) = {} want {want}", b.value());
+                assert!(rel(b.complement(), 1.0 - want) < 1e-12 || want > 0.5);
+            }
+        }
+        // Around the switch between the two evaluation paths (c = a + 3√a + 3).
+        for c in [31u64, 64, 100, 1000, 10_000] {
+            let cf = c as f64;
+            // Solve a + 3√a + 3 = c for a, then probe either side.
+            let s = (-3.0 + (9.0 + 4.0 * (cf - 3.0)).sqrt()) / 2.0;
+            let a0 = s * s;
+            for d in [-1e-9, -1e-3, 0.0, 1e-3, 1e-9] {
+                let a = a0 * (1.0 + d);
+                let want = recursion(c, a);
+                let got = erlang_b(c as i64, a).unwrap();
+                assert!(rel(got, want) < 1e-12, "B({c}, {a}) = {got} want {want}");
+            }
+        }
+        assert!(worst < 1e-12);
+    }
+
+    #[test]
+    fn hundred_thousand_servers() {
+        let c = 100_000u64;
+        for &rho in &[0.5, 0.9, 0.99, 0.999, 0.9999] {
+            let a = rho * c as f64;
+            let want = recursion(c, a);
+            let b = ErlangB::compute(c, a);
+            if want > 1e-300 {
+                assert!(rel(b.value(), want) < 1e-9, "rho {rho}");
+            }
+            assert!(b.ln_b.is_finite());
+            let cc = ErlangC::compute(c, a);
+            assert!(cc.p_wait.is_finite() && cc.p_wait >= b.value() && cc.p_wait <= 1.0);
+            assert!((cc.p_wait + cc.p_no_wait - 1.0).abs() < 1e-15);
+        }
+        // Overload: B close to 1 - c/a.
+        let a = 2.0 * c as f64;
+        assert!(rel(erlang_b(c as i64, a).unwrap(), recursion(c, a)) < 1e-10);
+    }
+
+    #[test]
+    fn log_space_when_linear_underflows() {
+        // B(1000, 1) = p_1000 / F(1000) ≈ e^-1 / 1000!: far below f64's range.
+        let b = ErlangB::compute(1000, 1.0);
+        let ln_fact_1000: f64 = (2..=1000).map(|k| (k as f64).ln()).sum();
+        let want = -1.0 - ln_fact_1000; // ln(e^-1 1^1000 / 1000!), F(1000) = 1
+        assert!(rel(b.ln_b, want) < 1e-14, "{} vs {want}", b.ln_b);
+        assert_eq!(b.value(), 0.0);
+        assert!(rel(b.ln_odds, -want) < 1e-14);
+        // Tiny loads.
+        let b = ErlangB::compute(3, 1e-300);
+        assert!(rel(b.ln_b, 3.0 * 1e-300f64.ln() - 6f64.ln()) < 1e-15);
+        let b = ErlangB::compute(300, 1e-300);
+        assert!(b.ln_b.is_finite() && b.ln_b < -1e5);
+        let b = ErlangB::compute(2, f64::MIN_POSITIVE / 4.0);
+        assert!(b.ln_b.is_finite());
+        // Huge loads.
+        let b = ErlangB::compute(1, 1e300);
+        assert!(rel(b.value(), 1.0) < 1e-15);
+        assert!(rel(b.complement(), 1e-300) < 1e-12);
+        let b = ErlangB::compute(1_000_000_000_000, 1e300);
+        assert!(b.value() > 0.99 && b.value() < 1.0);
+    }
+
+    #[test]
+    fn monotone() {
+        for &a in &[0.3, 4.0, 50.0, 900.0] {
+            let mut prev = 1.0;
+            for c in 1..2000 {
+                let b = erlang_b(c, a).unwrap();
+                assert!(b <= prev, "B not decreasing in servers at c={c}, a={a}");
+                prev = b;
+                if (c as f64) > a {
+                    assert!(erlang_c(c, a).unwrap() >= b);
+                }
+            }
+        }
+        let mut prev = 0.0;
+        for i in 1..1000 {
+            let b = erlang_b(40, i as f64 * 0.1).unwrap();
+            assert!(b >= prev);
+            prev = b;
+        }
+    }
+
+    #[test]
+    fn errors() {
+        assert!(matches!(
+            erlang_c(2, 2.0).unwrap_err(),
+            QcoreError::Unstable { .. }
+        ));
+        let e = erlang_b(0, 1.0).unwrap_err();
+        assert!(e.to_string().starts_with("servers"));
+        let e = erlang_b(1, -1.0).unwrap_err();
+        assert!(e.to_string().starts_with("offered_load"));
+        assert!(erlang_b(1, f64::NAN).is_err());
+        let e = erlang_b_many(&[1, 0], &[1.0, 1.0]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!("servers contains 0 at index 1 (servers must be in 1..={MAX_SERVERS})")
+        );
+        let e = erlang_c_many(&[1, 4], &[0.5, 4.0]).unwrap_err();
+        assert!(matches!(e, QcoreError::Unstable { .. }));
+        assert!(e.to_string().contains("at index 1"));
+        assert!(erlang_b_many(&[1], &[1.0, 2.0]).is_err());
+        let v = erlang_c_many(&[2, 10], &[1.0, 5.0]).unwrap();
+        assert!(rel(v[0], 1.0 / 3.0) < 1e-15);
+        assert!(rel(v[1], erlang_c(10, 5.0).unwrap()) < 1e-15);
+    }
+
+    #[test]
+    fn bd0_and_stirlerr() {
+        // ln 20! = 42.335616460753485
+        let ln_fact_20 = 20.5 * 20f64.ln() - 20.0 + 0.5 * LN_2PI + stirlerr(20.0);
+        assert!((ln_fact_20 - 42.335_616_460_753_485).abs() < 1e-13);
+        // bd0 equals the naive formula where that is well conditioned.
+        for &(x, np) in &[(100.0, 10.0), (20.0, 30.0), (50.0, 50.5)] {
+            let naive: f64 = x * (x / np as f64).ln() + np - x;
+            assert!((bd0(x, np) - naive).abs() < 1e-12 * naive.abs().max(1e-3));
+        }
+    }
+}

@@ -1,0 +1,223 @@
+//! What one simulation run produces.
+
+/// Buffers latencies and hands them to the sketch in batches, so that the per-request
+/// cost in the hot loops is a store.
+#[derive(Clone, Debug)]
+pub struct Recorder {
+    buf: Vec<f64>,
+    sink: Sink,
+}
+
+const BATCH: usize = 2048;
+
+#[derive(Clone, Debug)]
+struct Sink {
+    values: Vec<f64>,
+}
+
+impl Sink {
+    fn new(_relative_accuracy: f64) -> Self {
+        Sink { values: Vec::new() }
+    }
+    fn add_slice(&mut self, xs: &[f64]) {
+        self.values.extend_from_slice(xs);
+    }
+}
+
+impl Recorder {
+    pub fn new(relative_accuracy: f64) -> Self {
+        Recorder {
+            buf: Vec::with_capacity(BATCH),
+            sink: Sink::new(relative_accuracy),
+        }
+    }
+
+    #[inline(always)]
+    pub fn push(&mut self, v: f64) {
+        self.buf.push(v);
+        if self.buf.len() == BATCH {
+            self.flush();
+        }
+    }
+
+    #[cold]
+    fn flush(&mut self) {
+        self.sink.add_slice(&self.buf);
+        self.buf.clear();
+    }
+
+    /// Flush the buffer.
+    pub fn finish(&mut self) {
+        if !self.buf.is_empty() {
+            self.flush();
+        }
+    }
+
+    /// The recorded values (all of them).
+    pub fn values(&self) -> &[f64] {
+        &self.sink.values
+    }
+}
+
+/// Per-request outcome codes in [`Records::status`].
+pub mod status {
+    pub const COMPLETED: u8 = 0;
+    pub const BLOCKED: u8 = 1;
+    pub const TIMED_OUT: u8 = 2;
+    pub const SHED: u8 = 3;
+    pub const UNFINISHED: u8 = 4;
+}
+
+/// Optional per-request records (measured requests only), in arrival order. Times are
+/// absolute (the arrival process's origin added back); `start` is NaN for requests that
+/// never started service, `end` is NaN for unfinished ones.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Records {
+    pub id: Vec<u64>,
+    pub arrival: Vec<f64>,
+    pub start: Vec<f64>,
+    pub end: Vec<f64>,
+    pub status: Vec<u8>,
+}
+
+impl Records {
+    pub fn with_capacity(n: usize) -> Self {
+        Records {
+            id: Vec::with_capacity(n),
+            arrival: Vec::with_capacity(n),
+            start: Vec::with_capacity(n),
+            end: Vec::with_capacity(n),
+            status: Vec::with_capacity(n),
+        }
+    }
+
+    /// Append a request; returns its row.
+    pub fn push(&mut self, id: u64, arrival: f64) -> usize {
+        self.id.push(id);
+        self.arrival.push(arrival);
+        self.start.push(f64::NAN);
+        self.end.push(f64::NAN);
+        self.status.push(status::UNFINISHED);
+        self.id.len() - 1
+    }
+}
+
+/// The outcome of one replication. Statistics cover the measured requests (those after
+/// the warm-up); time averages cover the window from the first measured arrival (`t0`)
+/// to the time the system last emptied after the final arrival (`t_end`).
+#[derive(Clone, Debug)]
+pub struct RunStats {
+    pub arrived: u64,
+    pub completed: u64,
+    pub blocked: u64,
+    pub timed_out: u64,
+    pub shed: u64,
+    /// Measured requests still in the system when the run stopped.
+    pub unfinished: u64,
+    /// Measured requests that started service, and how many of them waited (> 0).
+    pub served: u64,
+    pub waited: u64,
+    pub sum_wait: f64,
+    pub sum_response: f64,
+    /// Window start and end (simulation clock, origin 0).
+    pub t0: f64,
+    pub t_end: f64,
+    /// ∫ number in system dt, ∫ number waiting dt, ∫ busy servers dt, ∫ ready servers dt,
+    /// ∫ provisioned servers (starting, ready or draining) dt over the window.
+    pub area_system: f64,
+    pub area_queue: f64,
+    pub busy_time: f64,
+    pub capacity_time: f64,
+    pub server_time: f64,
+    pub response: Recorder,
+    pub wait: Recorder,
+    pub records: Option<Records>,
+    /// True when the fast (customer recursion) path produced this run.
+    pub fast_path: bool,
+}
+
+impl RunStats {
+    pub fn new(relative_accuracy: f64, records: bool) -> Self {
+        RunStats {
+            arrived: 0,
+            completed: 0,
+            blocked: 0,
+            timed_out: 0,
+            shed: 0,
+            unfinished: 0,
+            served: 0,
+            waited: 0,
+            sum_wait: 0.0,
+            sum_response: 0.0,
+            t0: 0.0,
+            t_end: 0.0,
+            area_system: 0.0,
+            area_queue: 0.0,
+            busy_time: 0.0,
+            capacity_time: 0.0,
+            server_time: 0.0,
+            response: Recorder::new(relative_accuracy),
+            wait: Recorder::new(relative_accuracy),
+            records: records.then(Records::default),
+            fast_path: false,
+        }
+    }
+
+    pub fn duration(&self) -> f64 {
+        self.t_end - self.t0
+    }
+
+    fn per_time(&self, x: f64) -> f64 {
+        let d = self.duration();
+        if d > 0.0 {
+            x / d
+        } else {
+            f64::NAN
+        }
+    }
+
+    /// Time-average number in system.
+    pub fn mean_in_system(&self) -> f64 {
+        self.per_time(self.area_system)
+    }
+    /// Time-average number waiting.
+    pub fn mean_in_queue(&self) -> f64 {
+        self.per_time(self.area_queue)
+    }
+    /// Completions per unit time over the window.
+    pub fn throughput(&self) -> f64 {
+        self.per_time(self.completed as f64)
+    }
+    /// Busy server time over ready server time.
+    pub fn utilization(&self) -> f64 {
+        if self.capacity_time > 0.0 {
+            self.busy_time / self.capacity_time
+        } else {
+            f64::NAN
+        }
+    }
+    /// Mean response of completed requests.
+    pub fn mean_response(&self) -> f64 {
+        if self.completed > 0 {
+            self.sum_response / self.completed as f64
+        } else {
+            f64::NAN
+        }
+    }
+    /// Mean wait of requests that started service.
+    pub fn mean_wait(&self) -> f64 {
+        if self.served > 0 {
+            self.sum_wait / self.served as f64
+        } else {
+            f64::NAN
+        }
+    }
+    /// Fraction of served requests that waited.
+    pub fn p_wait(&self) -> f64 {
+        if self.served > 0 {
+            self.waited as f64 / self.served as f64
+        } else {
+            f64::NAN
+        }
+    }
+}
