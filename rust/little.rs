@@ -235,7 +235,10 @@ pub fn littles_law(
     for (name, v) in [("t0", t0), ("t1", t1)] {
         if let Some(v) = v {
             if !v.is_finite() {
-                return Err(QcoreError::invalid(name, format!("must be finite, got {v}")));
+                return Err(QcoreError::invalid(
+                    name,
+                    format!("must be finite, got {v}"),
+                ));
             }
         }
     }
@@ -375,7 +378,7 @@ pub fn littles_law(
                 if !(lo_hi.0 >= -tolerance && lo_hi.1 <= tolerance) {
                     flags.push(FLAG_GAUGE_DISCREPANCY);
                 }
-                if !(g.mismatch_upper <= tolerance) {
+                if g.mismatch_upper.is_nan() || g.mismatch_upper > tolerance {
                     flags.push(FLAG_GAUGE_MISMATCH);
                 }
             }
@@ -460,7 +463,11 @@ fn gauge_check(
     let (mad, sad) = mean_sd(&ad);
     let rho_a = lag1(&ad, mad);
     let se_a = sad / (m as f64).sqrt() * ((1.0 + rho_a) / (1.0 - rho_a)).sqrt();
-    let denom = if gauge_mean > 0.0 { gauge_mean } else { f64::NAN };
+    let denom = if gauge_mean > 0.0 {
+        gauge_mean
+    } else {
+        f64::NAN
+    };
     let (discrepancy, ci, mismatch, mismatch_upper) = if gauge_mean > 0.0 {
         (
             md / denom,
@@ -472,7 +479,12 @@ fn gauge_check(
         // Both idle throughout: they agree.
         (0.0, (0.0, 0.0), 0.0, 0.0)
     } else {
-        (f64::INFINITY, (f64::INFINITY, f64::INFINITY), f64::INFINITY, f64::INFINITY)
+        (
+            f64::INFINITY,
+            (f64::INFINITY, f64::INFINITY),
+            f64::INFINITY,
+            f64::INFINITY,
+        )
     };
     let within = ci.0 >= -tolerance && ci.1 <= tolerance && mismatch_upper <= tolerance;
     GaugeCheck {
@@ -561,10 +573,16 @@ mod tests {
         // e_in = 1 (row 0 from 1 to 2); e_out = 1 (row 2 past 4) → edge term 0
         assert!(r.edge_term.abs() < 1e-15);
         assert_eq!((r.in_flight_t0, r.in_flight_t1), (1, 1));
-        assert_eq!(in_flight(&s, &e, &[0.0, 1.0, 2.0, 3.5, 5.0]).unwrap(), vec![1, 2, 1, 2, 0]);
+        assert_eq!(
+            in_flight(&s, &e, &[0.0, 1.0, 2.0, 3.5, 5.0]).unwrap(),
+            vec![1, 2, 1, 2, 0]
+        );
         assert_eq!(peak_in_flight(&s, &e).unwrap(), (2, Some(1.0)));
         // touching intervals do not overlap
-        assert_eq!(peak_in_flight(&[0.0, 1.0], &[1.0, 2.0]).unwrap(), (1, Some(0.0)));
+        assert_eq!(
+            peak_in_flight(&[0.0, 1.0], &[1.0, 2.0]).unwrap(),
+            (1, Some(0.0))
+        );
     }
 
     #[test]
@@ -585,7 +603,11 @@ mod tests {
         let s = [0.0, 1.0, 3.0, 3.5];
         let e = [2.0, 4.0, 5.0, 6.0];
         let t: Vec<f64> = (0..60).map(|i| f64::from(i) * 0.1).collect();
-        let g: Vec<f64> = in_flight(&s, &e, &t).unwrap().into_iter().map(|v| v as f64).collect();
+        let g: Vec<f64> = in_flight(&s, &e, &t)
+            .unwrap()
+            .into_iter()
+            .map(|v| v as f64)
+            .collect();
         let r = littles_law(&s, &e, None, None, Some((&t, &g)), 0.02, 0.95).unwrap();
         let gc = r.gauge.clone().unwrap();
         assert_eq!(gc.discrepancy, 0.0);

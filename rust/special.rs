@@ -309,8 +309,7 @@ pub fn ln_beta(a: f64, b: f64) -> f64 {
 
 /// Regularized incomplete beta function `I_x(a, b)`, `a, b > 0`, `x` in [0, 1].
 pub fn beta_inc(a: f64, b: f64, x: f64) -> f64 {
-    if a.is_nan() || b.is_nan() || x.is_nan() || a <= 0.0 || b <= 0.0 || !(0.0..=1.0).contains(&x)
-    {
+    if a.is_nan() || b.is_nan() || x.is_nan() || a <= 0.0 || b <= 0.0 || !(0.0..=1.0).contains(&x) {
         return f64::NAN;
     }
     if x == 0.0 {
@@ -381,8 +380,7 @@ fn betacf(a: f64, b: f64, x: f64) -> f64 {
 
 /// Inverse of `I_·(a, b)`: the `x` in [0, 1] with `I_x(a, b) = p`.
 pub fn beta_inc_inv(a: f64, b: f64, p: f64) -> f64 {
-    if a.is_nan() || b.is_nan() || p.is_nan() || a <= 0.0 || b <= 0.0 || !(0.0..=1.0).contains(&p)
-    {
+    if a.is_nan() || b.is_nan() || p.is_nan() || a <= 0.0 || b <= 0.0 || !(0.0..=1.0).contains(&p) {
         return f64::NAN;
     }
     if p == 0.0 {

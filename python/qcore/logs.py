@@ -473,10 +473,8 @@ def normalize(frame: pl.LazyFrame | pl.DataFrame, mapping: ColumnMapping | None 
         if col is not None:
             exprs.append(_num_expr(col, schema.get(col)).alias(role))
             exprs.append(pl.col(col).alias(_RAW_PREFIX + role))
-    for k in keep:
-        if k not in schema:
-            raise ColumnDetectionError(f"keep: column {k!r} not in the log; columns found: {list(schema)}")
-        if k not in CANONICAL:
+    for k in keep:  # extra columns (group keys); absent ones are left to the caller to report
+        if k in schema and k not in CANONICAL:
             exprs.append(pl.col(k))
     out = lf.select(exprs)
     if m.duration is not None:

@@ -19,34 +19,64 @@ pub struct Scan {
 }
 
 /// One pass over `values`: finiteness (an error naming `name` and the first bad index),
-/// minimum, maximum and sortedness.
+/// minimum, maximum and sortedness. Written in 8 independent lanes so that it vectorises.
 pub fn scan(name: &str, values: &[f64]) -> Result<Scan> {
-    let mut min = f64::INFINITY;
-    let mut max = f64::NEG_INFINITY;
-    let mut unsorted = 0u32;
-    let mut bad = false;
-    let mut prev = values.first().copied().unwrap_or(0.0);
-    const CH: usize = 256;
-    for chunk in values.chunks(CH) {
-        for &v in chunk {
-            bad |= !v.is_finite();
-            min = min.min(v);
-            max = max.max(v);
-            unsorted |= u32::from(v < prev);
-            prev = v;
+    const L: usize = 8;
+    const BLOCK: usize = 1 << 14;
+    let n = values.len();
+    let mut mn = [f64::INFINITY; L];
+    let mut mx = [f64::NEG_INFINITY; L];
+    let mut bad = [false; L];
+    let mut dec = [false; L];
+    // Lane pass over i in 0..body, comparing values[i] with values[i + 1].
+    let body = n.saturating_sub(1) / L * L;
+    let mut i = 0;
+    while i < body {
+        let stop = (i + BLOCK).min(body);
+        while i < stop {
+            let a = &values[i..i + L + 1];
+            for j in 0..L {
+                let v = a[j];
+                let w = a[j + 1];
+                if v < mn[j] {
+                    mn[j] = v;
+                }
+                if v > mx[j] {
+                    mx[j] = v;
+                }
+                // v - v is NaN for NaN and ±inf
+                bad[j] |= (v - v) != 0.0;
+                dec[j] |= w < v;
+            }
+            i += L;
         }
-        if bad {
+        if bad.iter().any(|&b| b) {
             break;
         }
     }
-    if bad {
+    let mut min = mn.iter().fold(f64::INFINITY, |a, &b| a.min(b));
+    let mut max = mx.iter().fold(f64::NEG_INFINITY, |a, &b| a.max(b));
+    let mut is_bad = bad.iter().any(|&b| b);
+    let mut unsorted = dec.iter().any(|&b| b);
+    if !is_bad {
+        for k in body..n {
+            let v = values[k];
+            min = min.min(v);
+            max = max.max(v);
+            is_bad |= !v.is_finite();
+            if k + 1 < n {
+                unsorted |= values[k + 1] < v;
+            }
+        }
+    }
+    if is_bad {
         crate::error::check_finite(name, values)?;
     }
     Ok(Scan {
-        n: values.len(),
+        n,
         min,
         max,
-        sorted: unsorted == 0,
+        sorted: !unsorted,
     })
 }
 
@@ -62,7 +92,7 @@ pub(crate) fn check_window(window: f64) -> Result<()> {
 
 pub(crate) fn check_n_windows(span: f64, window: f64) -> Result<usize> {
     let k = (span / window).ceil();
-    if !(k < MAX_WINDOWS as f64) {
+    if k.is_nan() || k >= MAX_WINDOWS as f64 {
         return Err(QcoreError::invalid(
             "window",
             format!(
@@ -97,7 +127,10 @@ pub fn window_counts(
     for (name, v) in [("start", start), ("end", end)] {
         if let Some(v) = v {
             if !v.is_finite() {
-                return Err(QcoreError::invalid(name, format!("must be finite, got {v}")));
+                return Err(QcoreError::invalid(
+                    name,
+                    format!("must be finite, got {v}"),
+                ));
             }
         }
     }
@@ -153,29 +186,105 @@ pub(crate) fn count_into(
     if nb == 0 || ts.is_empty() {
         return counts;
     }
-    let idx = |t: f64| ((t - start) / window).floor();
+    // x(t) = (t - start) / window; the window index is floor(x). Every comparison below is
+    // against an integer k, where floor(x) < k ⇔ x < k, so no floor is needed, and for
+    // x ≥ 0 the truncating cast equals floor.
+    let idx = |t: f64| (t - start) / window;
     let nbf = nb as f64;
     let log_n = (usize::BITS - ts.len().leading_zeros()) as usize + 1;
     if sorted && nb.saturating_mul(log_n) < ts.len() {
-        // Boundaries by binary search: window k holds the t with idx(t) == k and t < limit.
+        // Boundaries by galloping search from the previous boundary (local memory
+        // accesses): window k holds the t with idx(t) == k and t < limit.
         let lo = ts.partition_point(|&t| idx(t) < 0.0);
         let hi = ts.partition_point(|&t| t < limit && idx(t) < nbf);
+        let seg = &ts[..hi];
         let mut pos = lo;
         for (k, c) in counts.iter_mut().enumerate() {
             let kf = (k + 1) as f64;
-            let next = pos + ts[pos..hi].partition_point(|&t| idx(t) < kf);
+            let next = gallop(seg, pos, |t| idx(t) < kf);
             *c = (next - pos) as i64;
             pos = next;
         }
         return counts;
     }
-    for &t in ts {
-        let k = idx(t);
-        if k >= 0.0 && k < nbf && t < limit {
-            counts[k as usize] += 1;
+    let count_part = |part: &[f64], counts: &mut [i64]| {
+        for &t in part {
+            let x = idx(t);
+            if x >= 0.0 && x < nbf && t < limit {
+                counts[x as usize] += 1;
+            }
+        }
+    };
+    let threads = worker_threads(ts.len(), nb);
+    if threads <= 1 {
+        count_part(ts, &mut counts);
+        return counts;
+    }
+    let chunk = ts.len().div_ceil(threads);
+    let partials: Vec<Vec<i64>> = std::thread::scope(|sc| {
+        let handles: Vec<_> = ts
+            .chunks(chunk)
+            .skip(1)
+            .map(|part| {
+                sc.spawn(move || {
+                    let mut c = vec![0i64; nb];
+                    count_part(part, &mut c);
+                    c
+                })
+            })
+            .collect();
+        count_part(&ts[..chunk.min(ts.len())], &mut counts);
+        handles.into_iter().filter_map(|h| h.join().ok()).collect()
+    });
+    if partials.len() + 1 != threads {
+        // A worker failed (it cannot panic on finite input; be safe): count serially.
+        counts.iter_mut().for_each(|c| *c = 0);
+        count_part(ts, &mut counts);
+        return counts;
+    }
+    for p in partials {
+        for (c, v) in counts.iter_mut().zip(p) {
+            *c += v;
         }
     }
     counts
+}
+
+/// Threads for a scatter pass over `n` values into `nb` bins: one per core when the input
+/// is large and the per-thread bins are small next to it.
+fn worker_threads(n: usize, nb: usize) -> usize {
+    if n < (1 << 20) || nb > n / 8 {
+        return 1;
+    }
+    std::thread::available_parallelism()
+        .map(|p| p.get())
+        .unwrap_or(1)
+        .min(8)
+}
+
+/// First index `i ≥ pos` with `!pred(s[i])` (or `s.len()`), for a predicate that is true on
+/// a prefix: exponential search from `pos`, then binary search.
+fn gallop(s: &[f64], pos: usize, pred: impl Fn(f64) -> bool) -> usize {
+    let n = s.len();
+    if pos >= n || !pred(s[pos]) {
+        return pos;
+    }
+    // pred(s[lo]) is true
+    let mut lo = pos;
+    let mut step = 1usize;
+    let hi = loop {
+        let probe = lo.saturating_add(step);
+        if probe >= n {
+            break n;
+        }
+        if pred(s[probe]) {
+            lo = probe;
+            step = step.saturating_mul(2);
+        } else {
+            break probe;
+        }
+    };
+    lo + 1 + s[lo + 1..hi].partition_point(|&t| pred(t))
 }
 
 #[cfg(test)]
@@ -214,14 +323,69 @@ mod tests {
         assert_eq!(a, naive(&ts, 100.0, 50.0, 6, 620.0));
         let mut rev = ts.clone();
         rev.reverse();
-        assert_eq!(window_counts(&rev, 100.0, Some(50.0), Some(620.0)).unwrap(), a);
+        assert_eq!(
+            window_counts(&rev, 100.0, Some(50.0), Some(620.0)).unwrap(),
+            a
+        );
+    }
+
+    #[test]
+    fn scan_finds_every_bad_position_and_order() {
+        for n in [0usize, 1, 2, 7, 8, 9, 17, 100, 40_000] {
+            let v: Vec<f64> = (0..n).map(|i| i as f64).collect();
+            let sc = scan("x", &v).unwrap();
+            assert!(sc.sorted);
+            if n > 0 {
+                assert_eq!((sc.min, sc.max), (0.0, (n - 1) as f64));
+            }
+            for bad in [0, n / 2, n.saturating_sub(1)] {
+                if n == 0 {
+                    continue;
+                }
+                let mut w = v.clone();
+                w[bad] = f64::NAN;
+                let e = scan("x", &w).unwrap_err();
+                assert_eq!(e.to_string(), format!("x contains NaN at index {bad}"));
+                let mut w = v.clone();
+                if n > 1 {
+                    w.swap(bad, if bad == 0 { 1 } else { bad - 1 });
+                    assert!(!scan("x", &w).unwrap().sorted, "n={n} swap at {bad}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn threaded_and_galloping_paths_agree() {
+        let mut x = 0.3_f64;
+        let ts: Vec<f64> = (0..1_500_000)
+            .map(|_| {
+                x = (x * 7919.0 + 0.1234).fract();
+                x * 5000.0
+            })
+            .collect();
+        let nb = ((ts.iter().cloned().fold(f64::MIN, f64::max) - 0.0) / 3.0).floor() as usize + 1;
+        let threaded = window_counts(&ts, 3.0, Some(0.0), None).unwrap();
+        assert_eq!(threaded, naive(&ts, 3.0, 0.0, nb, f64::INFINITY));
+        let mut sorted = ts.clone();
+        sorted.sort_by(f64::total_cmp);
+        assert_eq!(
+            window_counts(&sorted, 3.0, Some(0.0), None).unwrap(),
+            threaded
+        );
     }
 
     #[test]
     fn edge_cases() {
         assert!(window_counts(&[], 1.0, None, None).unwrap().is_empty());
-        assert_eq!(window_counts(&[], 1.0, Some(0.0), Some(3.0)).unwrap(), vec![0, 0, 0]);
-        assert_eq!(window_counts(&[1.0, 2.0, 2.0], 1.0, None, None).unwrap(), vec![1, 2]);
+        assert_eq!(
+            window_counts(&[], 1.0, Some(0.0), Some(3.0)).unwrap(),
+            vec![0, 0, 0]
+        );
+        assert_eq!(
+            window_counts(&[1.0, 2.0, 2.0], 1.0, None, None).unwrap(),
+            vec![1, 2]
+        );
         let e = window_counts(&[1.0, f64::NAN], 1.0, None, None).unwrap_err();
         assert_eq!(e.to_string(), "timestamps contains NaN at index 1");
         assert!(window_counts(&[1.0], 0.0, None, None).is_err());

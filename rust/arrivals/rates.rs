@@ -50,15 +50,27 @@ impl DecayedRate {
     }
 
     /// Rebuild from the values returned by [`DecayedRate::state`]; validated.
-    pub fn from_state(half_life: f64, t_ref: f64, t_first: f64, s: f64, count: u64) -> Result<Self> {
+    pub fn from_state(
+        half_life: f64,
+        t_ref: f64,
+        t_first: f64,
+        s: f64,
+        count: u64,
+    ) -> Result<Self> {
         let mut r = DecayedRate::new(half_life)?;
         if count == 0 {
             if s != 0.0 {
-                return Err(QcoreError::data("DecayedRate state: empty with a nonzero sum"));
+                return Err(QcoreError::data(
+                    "DecayedRate state: empty with a nonzero sum",
+                ));
             }
             return Ok(r);
         }
-        if !(t_ref.is_finite() && t_first.is_finite() && t_first <= t_ref && s.is_finite() && s > 0.0)
+        if !(t_ref.is_finite()
+            && t_first.is_finite()
+            && t_first <= t_ref
+            && s.is_finite()
+            && s > 0.0)
         {
             return Err(QcoreError::data("DecayedRate state is inconsistent"));
         }
@@ -159,7 +171,10 @@ impl DecayedRate {
         }
         let at = at.unwrap_or(self.t_ref);
         if !at.is_finite() {
-            return Err(QcoreError::invalid("at", format!("must be finite, got {at}")));
+            return Err(QcoreError::invalid(
+                "at",
+                format!("must be finite, got {at}"),
+            ));
         }
         if at < self.t_ref {
             return Err(QcoreError::invalid(
@@ -215,12 +230,15 @@ impl SlidingRate {
     /// Rebuild from [`SlidingRate::state`]; validated.
     pub fn from_state(horizon: f64, window: &[f64], count: u64, dropped_late: u64) -> Result<Self> {
         let mut r = SlidingRate::new(horizon)?;
-        let sc = scan("state", window).map_err(|_| QcoreError::data("SlidingRate state has non-finite times"))?;
+        let sc = scan("state", window)
+            .map_err(|_| QcoreError::data("SlidingRate state has non-finite times"))?;
         if !sc.sorted || (window.len() as u64) > count {
             return Err(QcoreError::data("SlidingRate state is inconsistent"));
         }
         if sc.n > 0 && sc.min <= sc.max - horizon {
-            return Err(QcoreError::data("SlidingRate state holds times outside the horizon"));
+            return Err(QcoreError::data(
+                "SlidingRate state holds times outside the horizon",
+            ));
         }
         r.buf = window.to_vec();
         r.count = count;
@@ -267,7 +285,10 @@ impl SlidingRate {
         };
         let cut = latest - self.horizon;
         let old_last = live.last().copied();
-        let merged: Vec<f64> = if live.last().is_none_or(|&l| batch.first().is_none_or(|&f| f >= l)) {
+        let merged: Vec<f64> = if live
+            .last()
+            .is_none_or(|&l| batch.first().is_none_or(|&f| f >= l))
+        {
             let mut v = Vec::with_capacity(live.len() + batch.len());
             v.extend_from_slice(live);
             v.extend_from_slice(&batch);
@@ -345,7 +366,10 @@ impl SlidingRate {
         };
         let at = at.unwrap_or(last);
         if !at.is_finite() {
-            return Err(QcoreError::invalid("at", format!("must be finite, got {at}")));
+            return Err(QcoreError::invalid(
+                "at",
+                format!("must be finite, got {at}"),
+            ));
         }
         if at < last {
             return Err(QcoreError::invalid(
@@ -374,7 +398,10 @@ mod tests {
         for c in sorted.chunks(37) {
             b.update(c).unwrap();
         }
-        let (ra, rb) = (a.rate(Some(100.0), false).unwrap().unwrap(), b.rate(Some(100.0), false).unwrap().unwrap());
+        let (ra, rb) = (
+            a.rate(Some(100.0), false).unwrap().unwrap(),
+            b.rate(Some(100.0), false).unwrap().unwrap(),
+        );
         assert!((ra - rb).abs() < 1e-12 * ra);
         // direct formula
         let lam = std::f64::consts::LN_2 / 10.0;

@@ -12,9 +12,17 @@
 //! naming the argument, or [`QcoreError::Unstable`] when a steady state is needed and the
 //! utilization is at least one.
 
+pub mod approx;
 pub mod erlang;
+pub mod mg1;
+pub mod mmc;
+pub mod mmck;
 
-pub use erlang::{erlang_b, erlang_b_many, erlang_c, erlang_c_many, ErlangB};
+pub use approx::{allen_cunneen, kingman};
+pub use erlang::{erlang_b, erlang_b_many, erlang_c, erlang_c_many, ErlangB, ErlangC};
+pub use mg1::{md1, mg1, QueueMeans};
+pub use mmc::{min_servers_mmc, MMc, SloTarget};
+pub use mmck::MMcK;
 
 use crate::error::{QcoreError, Result};
 

@@ -165,6 +165,23 @@ impl<'a> ArrivalGen<'a> {
         g
     }
 
+    /// Fill `out` with the next gaps; returns how many the process produced (fewer than
+    /// `out.len()` only when it ran out).
+    pub fn fill_gaps(&mut self, out: &mut [f64]) -> usize {
+        if let ArrivalProcess::Poisson { rate } = self.proc {
+            self.rng.fill_exp(1.0 / rate, out);
+            self.i += out.len();
+            return out.len();
+        }
+        for (j, x) in out.iter_mut().enumerate() {
+            match self.next_gap() {
+                Some(g) => *x = g,
+                None => return j,
+            }
+        }
+        out.len()
+    }
+
     /// The gap from the previous arrival (from 0 for the first), or `None` when the
     /// process has no more arrivals.
     #[inline]
@@ -172,7 +189,7 @@ impl<'a> ArrivalGen<'a> {
         let i = self.i;
         self.i += 1;
         match self.proc {
-            ArrivalProcess::Poisson { rate } => Some(self.rng.exp1() / rate),
+            ArrivalProcess::Poisson { rate } => Some((1.0 / rate) * self.rng.exp1()),
             ArrivalProcess::Renewal { interarrival } => {
                 if interarrival.limit().is_some_and(|n| i >= n) {
                     return None;

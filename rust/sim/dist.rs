@@ -159,6 +159,20 @@ impl Dist {
             Dist::Sequence { values } => values.get(i).copied().unwrap_or(f64::NAN),
         }
     }
+
+    /// Fill `out` with draws `first, first + 1, ...` (the same values as repeated
+    /// [`Dist::sample`] calls).
+    pub fn fill(&self, rng: &mut Rng, first: usize, out: &mut [f64]) {
+        match self {
+            Dist::Exponential { mean } => rng.fill_exp(*mean, out),
+            Dist::Deterministic { value } => out.fill(*value),
+            _ => {
+                for (j, x) in out.iter_mut().enumerate() {
+                    *x = self.sample(rng, first + j);
+                }
+            }
+        }
+    }
 }
 
 fn check_cv(cv: f64) -> Result<()> {

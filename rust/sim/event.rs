@@ -568,7 +568,7 @@ pub fn run_event<C: Controller>(cfg: &SimConfig, rep: u64, ctrl: &mut C) -> Resu
     let mut sim = Sim {
         cfg,
         ctrl,
-        st: RunStats::new(cfg.relative_accuracy, cfg.records),
+        st: RunStats::new(cfg.relative_accuracy, cfg.records)?,
         heap: BinaryHeap::new(),
         seq: 0,
         servers: Vec::new(),
@@ -683,7 +683,6 @@ pub fn run_event<C: Controller>(cfg: &SimConfig, rep: u64, ctrl: &mut C) -> Resu
     let mut st = sim.st;
     st.t_end = sim.last;
     st.unfinished = st.arrived - st.completed - st.blocked - st.timed_out - st.shed;
-    st.response.finish();
-    st.wait.finish();
+    st.finish()?;
     Ok(st)
 }

@@ -36,10 +36,16 @@ fn sift_down(h: &mut [f64], v: f64) {
     h[i] = v;
 }
 
+const BLOCK: usize = 1024;
+
 /// Run one replication on the fast path. The caller has checked
 /// [`SimConfig::fast_path_ok`].
+///
+/// Works in blocks: draw a block of gaps and service times (tight loops over the
+/// streams), run the recursion over the block, then hand the block's waits and
+/// responses to the sketches in one call each.
 pub fn run_fast(cfg: &SimConfig, rep: u64) -> Result<RunStats> {
-    let mut st = RunStats::new(cfg.relative_accuracy, cfg.records);
+    let mut st = RunStats::new(cfg.relative_accuracy, cfg.records)?;
     st.fast_path = true;
     let service = cfg.service_dist();
     let mut arr = ArrivalGen::new(&cfg.arrivals, Rng::stream(cfg.seed, rep, Stream::Arrivals));
@@ -54,72 +60,115 @@ pub fn run_fast(cfg: &SimConfig, rep: u64) -> Result<RunStats> {
     let mut last_dep = 0.0f64;
     // (start, departure) of warm-up customers, to count their overlap with the window.
     let mut warm: Vec<(f64, f64)> = Vec::new();
-    let mut since_rebase = 0u32;
+    let mut gaps = vec![0.0f64; BLOCK];
+    let mut svc = vec![0.0f64; BLOCK];
+    let mut waits = vec![0.0f64; BLOCK];
+    let mut resp = vec![0.0f64; BLOCK];
     let mut i: u64 = 0;
     while i < total {
-        let Some(gap) = arr.next_gap() else { break };
-        let s = service.sample(&mut srng, i as usize);
-        tau += gap;
-        let w;
+        let want = (total - i).min(BLOCK as u64) as usize;
+        let got = arr.fill_gaps(&mut gaps[..want]);
+        if got == 0 {
+            break;
+        }
+        service.fill(&mut srng, i as usize, &mut svc[..got]);
+        // Customers of this block that are measured start at `m0`.
+        let m0 = if i >= warmup {
+            0
+        } else {
+            (warmup - i).min(got as u64) as usize
+        };
+        let mut sum_w = 0.0;
+        let mut sum_s = 0.0;
+        let mut n_waited = 0u64;
+        let mut blk_last = 0.0f64;
+        let mut work_at_t0 = f64::NAN;
         if c == 1 {
-            // Lindley on the remaining work seen by the arrival.
-            w = (heap[0] - gap).max(0.0);
-            if i == warmup {
-                open_window(&mut st, tau, &warm, heap[0] - gap);
-                warm = Vec::new();
-            }
-            heap[0] = w + s;
-        } else {
-            shift += gap;
-            w = (heap[0] - shift).max(0.0);
-            if i == warmup {
-                let work: f64 = heap.iter().map(|&x| (x - shift).max(0.0)).sum();
-                open_window(&mut st, tau, &warm, work);
-                warm = Vec::new();
-            }
-            sift_down(&mut heap, shift + w + s);
-            since_rebase += 1;
-            if since_rebase == 64 {
-                for x in heap.iter_mut() {
-                    *x = (*x - shift).max(0.0);
+            // Lindley on the remaining work `v` seen by each arrival.
+            let mut v = heap[0];
+            for j in 0..got {
+                let (g, s) = (gaps[j], svc[j]);
+                let w = (v - g).max(0.0);
+                if j == m0 && i + j as u64 == warmup {
+                    work_at_t0 = v - g;
                 }
-                shift = 0.0;
-                since_rebase = 0;
+                v = w + s;
+                waits[j] = w;
+                resp[j] = w + s;
             }
-        }
-        let dep = tau + w + s;
-        if dep > last_dep {
-            last_dep = dep;
-        }
-        if i < warmup {
-            warm.push((tau + w, dep));
+            heap[0] = v;
         } else {
-            st.arrived += 1;
-            st.served += 1;
-            st.completed += 1;
-            st.waited += (w > 0.0) as u64;
-            st.sum_wait += w;
-            st.sum_response += w + s;
-            st.area_queue += w;
-            st.busy_time += s;
-            st.wait.push(w);
-            st.response.push(w + s);
-            if let Some(r) = st.records.as_mut() {
-                let row = r.push(i, origin + tau);
-                r.start[row] = origin + tau + w;
-                r.end[row] = origin + dep;
-                r.status[row] = status::COMPLETED;
+            for j in 0..got {
+                let (g, s) = (gaps[j], svc[j]);
+                shift += g;
+                let w = (heap[0] - shift).max(0.0);
+                if j == m0 && i + j as u64 == warmup {
+                    work_at_t0 = heap.iter().map(|&x| (x - shift).max(0.0)).sum();
+                }
+                sift_down(&mut heap, shift + w + s);
+                waits[j] = w;
+                resp[j] = w + s;
+                if j % 64 == 63 {
+                    for x in heap.iter_mut() {
+                        *x = (*x - shift).max(0.0);
+                    }
+                    shift = 0.0;
+                }
+            }
+            for x in heap.iter_mut() {
+                *x = (*x - shift).max(0.0);
+            }
+            shift = 0.0;
+        }
+        // Clock, departures, warm-up bookkeeping and records (sequential sums).
+        for j in 0..got {
+            tau += gaps[j];
+            let dep = tau + resp[j];
+            blk_last = blk_last.max(dep);
+            if j < m0 {
+                warm.push((tau + waits[j], dep));
+            } else {
+                if j == m0 && i + j as u64 == warmup {
+                    open_window(&mut st, tau, &warm, work_at_t0);
+                    warm = Vec::new();
+                }
+                let w = waits[j];
+                sum_w += w;
+                sum_s += svc[j];
+                n_waited += (w > 0.0) as u64;
+                if let Some(r) = st.records.as_mut() {
+                    let row = r.push(i + j as u64, origin + tau);
+                    r.start[row] = origin + tau + w;
+                    r.end[row] = origin + dep;
+                    r.status[row] = status::COMPLETED;
+                }
             }
         }
-        i += 1;
+        last_dep = last_dep.max(blk_last);
+        let n = (got - m0) as u64;
+        if n > 0 {
+            st.arrived += n;
+            st.served += n;
+            st.completed += n;
+            st.waited += n_waited;
+            st.sum_wait += sum_w;
+            st.sum_response += sum_w + sum_s;
+            st.area_queue += sum_w;
+            st.busy_time += sum_s;
+            st.wait.add_block(&waits[m0..got]);
+            st.response.add_block(&resp[m0..got]);
+        }
+        i += got as u64;
+        if got < want {
+            break;
+        }
     }
-    st.area_system = st.sum_response + st.area_system;
+    st.area_system += st.sum_response;
     st.t_end = last_dep;
     let d = st.duration();
     st.capacity_time = c as f64 * d;
     st.server_time = c as f64 * d;
-    st.response.finish();
-    st.wait.finish();
+    st.finish()?;
     Ok(st)
 }
 

@@ -329,3 +329,5 @@ pub fn run_replications(
         .map(|o| o.unwrap_or_else(|| Err(QcoreError::data("a replication did not run"))))
         .collect()
 }
+#[cfg(test)]
+mod tests;

@@ -1,35 +1,27 @@
 //! What one simulation run produces.
 
-/// Buffers latencies and hands them to the sketch in batches, so that the per-request
-/// cost in the hot loops is a store.
+use crate::error::{QcoreError, Result};
+use crate::sketch::QuantileSketch;
+
+/// Buffers latencies and hands them to the [`QuantileSketch`] in batches, so that the
+/// per-request cost in the hot loops is a store.
 #[derive(Clone, Debug)]
 pub struct Recorder {
     buf: Vec<f64>,
-    sink: Sink,
+    sketch: QuantileSketch,
+    error: Option<QcoreError>,
 }
 
-const BATCH: usize = 2048;
-
-#[derive(Clone, Debug)]
-struct Sink {
-    values: Vec<f64>,
-}
-
-impl Sink {
-    fn new(_relative_accuracy: f64) -> Self {
-        Sink { values: Vec::new() }
-    }
-    fn add_slice(&mut self, xs: &[f64]) {
-        self.values.extend_from_slice(xs);
-    }
-}
+const BATCH: usize = 1024;
 
 impl Recorder {
-    pub fn new(relative_accuracy: f64) -> Self {
-        Recorder {
+    /// A recorder whose sketch has the given relative accuracy (in (0, 1)).
+    pub fn new(relative_accuracy: f64) -> Result<Self> {
+        Ok(Recorder {
             buf: Vec::with_capacity(BATCH),
-            sink: Sink::new(relative_accuracy),
-        }
+            sketch: QuantileSketch::new(relative_accuracy)?,
+            error: None,
+        })
     }
 
     #[inline(always)]
@@ -40,22 +32,38 @@ impl Recorder {
         }
     }
 
-    #[cold]
-    fn flush(&mut self) {
-        self.sink.add_slice(&self.buf);
-        self.buf.clear();
-    }
-
-    /// Flush the buffer.
-    pub fn finish(&mut self) {
+    /// Add a block of values straight to the sketch.
+    pub fn add_block(&mut self, xs: &[f64]) {
         if !self.buf.is_empty() {
             self.flush();
         }
+        if let Err(e) = self.sketch.add_slice(xs) {
+            self.error.get_or_insert(e);
+        }
     }
 
-    /// The recorded values (all of them).
-    pub fn values(&self) -> &[f64] {
-        &self.sink.values
+    #[cold]
+    fn flush(&mut self) {
+        if let Err(e) = self.sketch.add_slice(&self.buf) {
+            self.error.get_or_insert(e);
+        }
+        self.buf.clear();
+    }
+
+    /// Flush the buffer; reports a value the sketch refused.
+    pub fn finish(&mut self) -> Result<()> {
+        if !self.buf.is_empty() {
+            self.flush();
+        }
+        match self.error.take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// The sketch of everything recorded (call [`Recorder::finish`] first).
+    pub fn sketch(&self) -> &QuantileSketch {
+        &self.sketch
     }
 }
 
@@ -137,8 +145,8 @@ pub struct RunStats {
 }
 
 impl RunStats {
-    pub fn new(relative_accuracy: f64, records: bool) -> Self {
-        RunStats {
+    pub fn new(relative_accuracy: f64, records: bool) -> Result<Self> {
+        Ok(RunStats {
             arrived: 0,
             completed: 0,
             blocked: 0,
@@ -156,11 +164,17 @@ impl RunStats {
             busy_time: 0.0,
             capacity_time: 0.0,
             server_time: 0.0,
-            response: Recorder::new(relative_accuracy),
-            wait: Recorder::new(relative_accuracy),
+            response: Recorder::new(relative_accuracy)?,
+            wait: Recorder::new(relative_accuracy)?,
             records: records.then(Records::default),
             fast_path: false,
-        }
+        })
+    }
+
+    /// Flush the latency recorders.
+    pub fn finish(&mut self) -> Result<()> {
+        self.response.finish()?;
+        self.wait.finish()
     }
 
     pub fn duration(&self) -> f64 {

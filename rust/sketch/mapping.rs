@@ -59,7 +59,7 @@ struct Cell {
 }
 
 /// The base-2 exponential mapping at a fixed scale.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct ExpMapping {
     scale: i32,
     table: &'static [Cell],
@@ -68,6 +68,12 @@ pub struct ExpMapping {
     /// `2·b/(1+b)`: the representative of `(L, b·L]` is `L·factor`.
     factor: f64,
     relative_error: f64,
+}
+
+impl std::fmt::Debug for ExpMapping {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExpMapping").field("scale", &self.scale).finish()
+    }
 }
 
 impl PartialEq for ExpMapping {
@@ -112,6 +118,34 @@ impl ExpMapping {
     /// Highest index a finite positive double can map to.
     pub fn max_index(&self) -> i32 {
         self.index(f64::MAX)
+    }
+
+    /// A copyable kernel for bulk indexing of positive normal values (keeps the scale and
+    /// table in registers inside hot loops).
+    pub fn normal_indexer(&self) -> NormalIndexer {
+        NormalIndexer {
+            scale: self.scale,
+            shift: if self.scale > 0 {
+                MANT_BITS - self.scale as u32 - 1
+            } else {
+                0
+            },
+            table: self.table,
+        }
+    }
+
+    /// Index of a positive normal value from its bits (no sign bit, biased exponent ≥ 1).
+    #[inline(always)]
+    pub fn index_normal_bits(&self, bits: u64) -> i32 {
+        let e = (bits >> MANT_BITS) as i32 - 1023;
+        let f = bits & MANT_MASK;
+        if self.scale > 0 {
+            let c = (f >> (MANT_BITS - self.scale as u32 - 1)) as usize;
+            let cell = self.table[c];
+            (e << self.scale) + cell.j0 + (f > cell.threshold) as i32 - (f == 0) as i32
+        } else {
+            (e - (f == 0) as i32) >> (-self.scale)
+        }
     }
 
     /// Exponent `e` and fraction bits `f` of a positive finite `v = (1 + f/2^52)·2^e`,
@@ -170,6 +204,38 @@ impl IndexMapping for ExpMapping {
 
     fn relative_error(&self) -> f64 {
         self.relative_error
+    }
+}
+
+/// See [`ExpMapping::normal_indexer`].
+#[derive(Clone, Copy)]
+pub struct NormalIndexer {
+    scale: i32,
+    shift: u32,
+    table: &'static [Cell],
+}
+
+impl NormalIndexer {
+    /// Index of a positive normal value from its bits; requires `scale > 0`.
+    #[inline(always)]
+    pub fn index_fine(&self, bits: u64) -> i32 {
+        let e = (bits >> MANT_BITS) as i32 - 1023;
+        let f = bits & MANT_MASK;
+        let cell = self.table[(f >> self.shift) as usize];
+        (e << self.scale) + cell.j0 + (f > cell.threshold) as i32 - (f == 0) as i32
+    }
+
+    /// Index of a positive normal value from its bits; requires `scale ≤ 0`.
+    #[inline(always)]
+    pub fn index_coarse(&self, bits: u64) -> i32 {
+        let e = (bits >> MANT_BITS) as i32 - 1023;
+        let f = bits & MANT_MASK;
+        (e - (f == 0) as i32) >> (-self.scale)
+    }
+
+    /// Whether [`NormalIndexer::index_fine`] applies.
+    pub fn is_fine(&self) -> bool {
+        self.scale > 0
     }
 }
 
@@ -346,7 +412,7 @@ mod tests {
                 };
                 assert_eq!(i, expected, "scale {s} e {e}");
                 // The next double up is in the next bucket when the boundary is 2^e.
-                if s >= 0 || e.rem_euclid(1 << (-s)) == 0 {
+                if e >= -1022 && (s >= 0 || e.rem_euclid(1 << (-s)) == 0) {
                     let up = f64::from_bits(v.to_bits() + 1);
                     assert_eq!(m.index(up), expected + 1, "scale {s} e {e}");
                 }

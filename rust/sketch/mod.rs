@@ -1,1 +1,694 @@
-//! (sketch) module.
+//! The mergeable [`QuantileSketch`] with a relative-error guarantee.
+//!
+//! # Guarantee
+//!
+//! For every `q ∈ [0, 1]`, `quantile(q)` is within relative error
+//! [`QuantileSketch::effective_relative_accuracy`] (≤ the requested `relative_accuracy`) of
+//! the lower order statistic `x_(⌊q·(n−1)⌋)` of the data (numpy's `method="lower"`), for
+//! positive, negative and zero values, weighted data and after any merges, as long as no
+//! bucket collapse touched the answer (see [`QuantileSketch::min_accurate_quantile`]).
+//! `quantile(0)` and `quantile(1)` are the exact minimum and maximum. Values below
+//! `2^-1022` in magnitude (subnormals) are counted exactly but their estimates may also
+//! be off by one subnormal step (`2^-1074`).
+//!
+//! # Layout
+//!
+//! - [`mapping`]: the base-2 exponential mapping (OpenTelemetry scale / Prometheus schema).
+//! - [`store`]: dense bucket stores with a collapsing bucket limit.
+//! - [`exact_sum`]: the exact, order-independent accumulator for `count` and `sum`.
+//! - [`format`]: the versioned binary format; [`codec`]: its byte helpers.
+//! - [`interop`]: OpenTelemetry exponential histograms and Prometheus native histograms.
+//! - [`groups`]: one pass over (group code, value) pairs.
+//!
+//! ```
+//! use qcore::sketch::QuantileSketch;
+//! let mut sk = QuantileSketch::new(0.01).unwrap();
+//! sk.add_slice(&[1.0, 2.0, 3.0, 4.0, 100.0]).unwrap();
+//! let p50 = sk.quantile(0.5).unwrap().unwrap();
+//! assert!((p50 - 3.0).abs() <= 0.01 * 3.0);
+//! assert_eq!(sk.quantile(1.0).unwrap(), Some(100.0));
+//! let back = QuantileSketch::from_bytes(&sk.to_bytes()).unwrap();
+//! assert_eq!(back, sk);
+//! ```
+
+pub mod codec;
+pub mod exact_sum;
+pub mod format;
+pub mod groups;
+pub mod interop;
+pub mod mapping;
+pub mod store;
+
+use crate::error::check_finite;
+use crate::{QcoreError, Result};
+use exact_sum::{ExactSum, ExpAccumulator};
+use mapping::{ExpMapping, IndexMapping};
+use std::cell::RefCell;
+use store::{Collapse, DenseStore};
+
+pub use groups::sketch_groups;
+
+/// Largest accepted bucket limit per sign (8 MiB of counts).
+pub const MAX_BUCKET_LIMIT: usize = 1 << 20;
+/// Largest total weight a sketch accepts (bucket weights stay finite).
+const MAX_TOTAL_WEIGHT: f64 = 1e300;
+
+/// The default bucket limit per sign at `scale`: 4096 buckets (64 octaves at scale 6,
+/// a factor of 1.8e19), 64 octaves at finer scales up to [`MAX_BUCKET_LIMIT`].
+pub fn default_bucket_limit(scale: i32) -> usize {
+    (64usize << scale.clamp(6, mapping::MAX_SCALE)).min(MAX_BUCKET_LIMIT)
+}
+
+thread_local! {
+    static ACC: RefCell<ExpAccumulator> = RefCell::new(ExpAccumulator::new());
+}
+
+/// Minimum and maximum of a non-empty slice of finite values (vectorisable).
+fn min_max(values: &[f64]) -> (f64, f64) {
+    let mut mn = [f64::INFINITY; 8];
+    let mut mx = [f64::NEG_INFINITY; 8];
+    let chunks = values.chunks_exact(8);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for k in 0..8 {
+            mn[k] = if c[k] < mn[k] { c[k] } else { mn[k] };
+            mx[k] = if c[k] > mx[k] { c[k] } else { mx[k] };
+        }
+    }
+    let mut lo = mn.iter().fold(f64::INFINITY, |a, &b| a.min(b));
+    let mut hi = mx.iter().fold(f64::NEG_INFINITY, |a, &b| a.max(b));
+    for &v in rest {
+        lo = lo.min(v);
+        hi = hi.max(v);
+    }
+    (lo, hi)
+}
+
+/// A mergeable quantile sketch with a relative-error guarantee (see the module docs).
+#[derive(Clone, Debug)]
+pub struct QuantileSketch {
+    relative_accuracy: f64,
+    mapping: ExpMapping,
+    positive: DenseStore,
+    negative: DenseStore,
+    zero_count: f64,
+    count: ExactSum,
+    sum: ExactSum,
+    /// `+inf` / `-inf` while empty; `-0.0` is stored as `0.0`.
+    min: f64,
+    max: f64,
+}
+
+impl PartialEq for QuantileSketch {
+    /// Same parameters and same state (the same bytes).
+    fn eq(&self, other: &Self) -> bool {
+        self.relative_accuracy.to_bits() == other.relative_accuracy.to_bits()
+            && self.mapping == other.mapping
+            && self.positive == other.positive
+            && self.negative == other.negative
+            && self.zero_count == other.zero_count
+            && self.count == other.count
+            && self.sum == other.sum
+            && self.min.to_bits() == other.min.to_bits()
+            && self.max.to_bits() == other.max.to_bits()
+    }
+}
+
+impl QuantileSketch {
+    /// A sketch with the given relative accuracy and the default bucket limit.
+    ///
+    /// The mapping is the coarsest base-2 exponential scale whose relative error is at
+    /// most `relative_accuracy` (0.01 → scale 6, 0.54 %).
+    pub fn new(relative_accuracy: f64) -> Result<Self> {
+        Self::with_limit(relative_accuracy, None)
+    }
+
+    /// A sketch with an explicit bucket limit per sign (`None` for the default).
+    pub fn with_limit(relative_accuracy: f64, bucket_limit: Option<usize>) -> Result<Self> {
+        if !(relative_accuracy > 0.0 && relative_accuracy < 1.0) {
+            return Err(QcoreError::invalid(
+                "relative_accuracy",
+                format!("must be in (0, 1), got {relative_accuracy}"),
+            ));
+        }
+        let scale = mapping::scale_for_accuracy(relative_accuracy).ok_or_else(|| {
+            QcoreError::invalid(
+                "relative_accuracy",
+                format!(
+                    "must be at least {:.3e} (the finest supported scale, {}), got {relative_accuracy}",
+                    mapping::scale_relative_error(mapping::MAX_SCALE) * (1.0 + 1e-12),
+                    mapping::MAX_SCALE
+                ),
+            )
+        })?;
+        Self::build(relative_accuracy, scale, bucket_limit)
+    }
+
+    /// A sketch on the base-2 exponential mapping at `scale` (OpenTelemetry scale,
+    /// Prometheus schema); its relative accuracy is that scale's `(b−1)/(b+1)`.
+    pub fn with_scale(scale: i32, bucket_limit: Option<usize>) -> Result<Self> {
+        if !(mapping::MIN_SCALE..=mapping::MAX_SCALE).contains(&scale) {
+            return Err(QcoreError::invalid(
+                "scale",
+                format!(
+                    "must be in [{}, {}], got {scale}",
+                    mapping::MIN_SCALE,
+                    mapping::MAX_SCALE
+                ),
+            ));
+        }
+        Self::build(mapping::scale_relative_error(scale), scale, bucket_limit)
+    }
+
+    fn build(relative_accuracy: f64, scale: i32, bucket_limit: Option<usize>) -> Result<Self> {
+        let limit = bucket_limit.unwrap_or_else(|| default_bucket_limit(scale));
+        if limit == 0 || limit > MAX_BUCKET_LIMIT {
+            return Err(QcoreError::invalid(
+                "bucket_limit",
+                format!("must be in [1, {MAX_BUCKET_LIMIT}], got {limit}"),
+            ));
+        }
+        Ok(QuantileSketch {
+            relative_accuracy,
+            mapping: ExpMapping::new(scale),
+            positive: DenseStore::new(limit, Collapse::Lowest),
+            negative: DenseStore::new(limit, Collapse::Highest),
+            zero_count: 0.0,
+            count: ExactSum::new(),
+            sum: ExactSum::new(),
+            min: f64::INFINITY,
+            max: f64::NEG_INFINITY,
+        })
+    }
+
+    /// An empty sketch with the same parameters.
+    pub fn empty_like(&self) -> Self {
+        QuantileSketch {
+            relative_accuracy: self.relative_accuracy,
+            mapping: self.mapping.clone(),
+            positive: DenseStore::new(self.positive.limit(), Collapse::Lowest),
+            negative: DenseStore::new(self.negative.limit(), Collapse::Highest),
+            zero_count: 0.0,
+            count: ExactSum::new(),
+            sum: ExactSum::new(),
+            min: f64::INFINITY,
+            max: f64::NEG_INFINITY,
+        }
+    }
+
+    /// The requested relative accuracy (a parameter; merges require it to match).
+    pub fn relative_accuracy(&self) -> f64 {
+        self.relative_accuracy
+    }
+
+    /// The relative error actually guaranteed by the mapping, `(b−1)/(b+1)`.
+    pub fn effective_relative_accuracy(&self) -> f64 {
+        self.mapping.relative_error()
+    }
+
+    /// The mapping scale (OpenTelemetry scale, Prometheus schema).
+    pub fn scale(&self) -> i32 {
+        self.mapping.scale()
+    }
+
+    /// The bucket limit per sign.
+    pub fn bucket_limit(&self) -> usize {
+        self.positive.limit()
+    }
+
+    /// Whether a bucket collapse happened (the data spanned more than the limit).
+    pub fn collapsed(&self) -> bool {
+        self.positive.is_collapsed_flag() || self.negative.is_collapsed_flag()
+    }
+
+    /// Total weight (the number of values when unweighted), exact up to the final
+    /// rounding to a double.
+    pub fn count(&self) -> f64 {
+        self.count.to_f64()
+    }
+
+    /// Whether no weight was added.
+    pub fn is_empty(&self) -> bool {
+        self.min > self.max
+    }
+
+    /// The exact weighted sum, correctly rounded (±inf if it overflows a double).
+    pub fn sum(&self) -> f64 {
+        self.sum.to_f64()
+    }
+
+    /// The exact weighted mean, rounded; `None` when empty.
+    pub fn mean(&self) -> Option<f64> {
+        if self.is_empty() {
+            None
+        } else {
+            Some(self.sum.ratio(&self.count).clamp(self.min, self.max))
+        }
+    }
+
+    /// The exact minimum; `None` when empty.
+    pub fn min(&self) -> Option<f64> {
+        (!self.is_empty()).then_some(self.min)
+    }
+
+    /// The exact maximum; `None` when empty.
+    pub fn max(&self) -> Option<f64> {
+        (!self.is_empty()).then_some(self.max)
+    }
+
+    /// The weight of exact zeros.
+    pub fn zero_count(&self) -> f64 {
+        self.zero_count
+    }
+
+    /// Non-empty positive buckets `(index, weight)` in increasing index order.
+    pub fn positive_buckets(&self) -> Vec<(i32, f64)> {
+        self.positive.iter().collect()
+    }
+
+    /// Non-empty negative buckets `(index of |v|, weight)` in increasing index order.
+    pub fn negative_buckets(&self) -> Vec<(i32, f64)> {
+        self.negative.iter().collect()
+    }
+
+    /// Whether every bucket weight is an integer (then counts and merges are exact).
+    pub fn integral_counts(&self) -> bool {
+        self.positive.integral()
+            && self.negative.integral()
+            && self.zero_count == self.zero_count.trunc()
+            && self.zero_count < 9_007_199_254_740_992.0
+    }
+
+    /// Add one value.
+    pub fn add(&mut self, v: f64) -> Result<()> {
+        self.add_slice(std::slice::from_ref(&v))
+    }
+
+    /// Add every value of `values` with weight 1. On error nothing is added.
+    pub fn add_slice(&mut self, values: &[f64]) -> Result<()> {
+        check_finite("values", values)?;
+        if values.is_empty() {
+            return Ok(());
+        }
+        let new_total = self.count() + values.len() as f64;
+        if new_total > MAX_TOTAL_WEIGHT {
+            return Err(QcoreError::invalid("values", "total weight would exceed 1e300"));
+        }
+        self.ingest(values);
+        Ok(())
+    }
+
+    /// Add `values` with `weights` (finite, ≥ 0; zero weights are ignored entirely).
+    /// On error nothing is added.
+    pub fn add_weighted(&mut self, values: &[f64], weights: &[f64]) -> Result<()> {
+        check_finite("values", values)?;
+        crate::error::check_same_len("values", values.len(), "weights", weights.len())?;
+        check_finite("weights", weights)?;
+        if let Some(i) = weights.iter().position(|&w| w < 0.0) {
+            return Err(QcoreError::invalid(
+                "weights",
+                format!("must be >= 0, got {} at index {i}", weights[i]),
+            ));
+        }
+        let batch: f64 = weights.iter().sum();
+        if !(self.count() + batch <= MAX_TOTAL_WEIGHT) {
+            return Err(QcoreError::invalid("weights", "total weight would exceed 1e300"));
+        }
+        self.ingest_weighted(values, weights);
+        Ok(())
+    }
+
+    /// The hot loop (values already validated).
+    fn ingest(&mut self, values: &[f64]) {
+        if values.len() >= 256 {
+            let (lo, hi) = min_max(values);
+            if lo >= f64::MIN_POSITIVE {
+                self.ingest_positive_normal(values, lo, hi);
+                return;
+            }
+        }
+        self.ingest_general(values);
+    }
+
+    /// All values positive and normal: the exponent range is known, mantissas are summed
+    /// per exponent in u64 slots over blocks of 2048 values (no overflow: 2^11 · 2^53).
+    fn ingest_positive_normal(&mut self, values: &[f64], lo: f64, hi: f64) {
+        const BLOCK: usize = 2048;
+        const MANT: u64 = (1u64 << 52) - 1;
+        const HIDDEN: u64 = 1u64 << 52;
+        let e_lo = (lo.to_bits() >> 52) as usize;
+        let e_hi = (hi.to_bits() >> 52) as usize;
+        // Four interleaved tables break the store-to-load chains of consecutive values
+        // with the same exponent.
+        let width = e_hi - e_lo + 1;
+        let mut sums = vec![0u64; 4 * width];
+        let ix = self.mapping.normal_indexer();
+        let (i_lo, i_hi) = (
+            self.mapping.index_normal_bits(lo.to_bits()),
+            self.mapping.index_normal_bits(hi.to_bits()),
+        );
+        let (offset, counts) = self.positive.prepare_batch(i_lo, i_hi);
+        let sum = &mut self.sum;
+        let (s0, rest) = sums.split_at_mut(width);
+        let (s1, rest) = rest.split_at_mut(width);
+        let (s2, s3) = rest.split_at_mut(width);
+        ACC.with(|cell| {
+            let mut acc = cell.borrow_mut();
+            for block in values.chunks(BLOCK) {
+                let quads = block.chunks_exact(4);
+                let tail = quads.remainder();
+                if ix.is_fine() {
+                    for q in quads {
+                        let b = [q[0].to_bits(), q[1].to_bits(), q[2].to_bits(), q[3].to_bits()];
+                        s0[(b[0] >> 52) as usize - e_lo] += (b[0] & MANT) | HIDDEN;
+                        s1[(b[1] >> 52) as usize - e_lo] += (b[1] & MANT) | HIDDEN;
+                        s2[(b[2] >> 52) as usize - e_lo] += (b[2] & MANT) | HIDDEN;
+                        s3[(b[3] >> 52) as usize - e_lo] += (b[3] & MANT) | HIDDEN;
+                        for bits in b {
+                            let k = (ix.index_fine(bits) - offset).max(0) as usize;
+                            counts[k] += 1.0;
+                        }
+                    }
+                    for &v in tail {
+                        let bits = v.to_bits();
+                        s0[(bits >> 52) as usize - e_lo] += (bits & MANT) | HIDDEN;
+                        let k = (ix.index_fine(bits) - offset).max(0) as usize;
+                        counts[k] += 1.0;
+                    }
+                } else {
+                    for &v in block {
+                        let bits = v.to_bits();
+                        s0[(bits >> 52) as usize - e_lo] += (bits & MANT) | HIDDEN;
+                        let k = (ix.index_coarse(bits) - offset).max(0) as usize;
+                        counts[k] += 1.0;
+                    }
+                }
+                for k in 0..width {
+                    let e = (e_lo + k) as i64 - 1075;
+                    for t in [&mut s0[k], &mut s1[k], &mut s2[k], &mut s3[k]] {
+                        acc.add_wide(*t, e);
+                        *t = 0;
+                    }
+                }
+            }
+            acc.drain_into(sum);
+        });
+        self.set_min_max(self.min.min(lo), self.max.max(hi));
+        self.count.add_u64(values.len() as u64);
+        self.count.normalize();
+    }
+
+    fn ingest_general(&mut self, values: &[f64]) {
+        ACC.with(|cell| {
+            let mut acc = cell.borrow_mut();
+            let mapping = &self.mapping;
+            let (mut lo, mut hi) = (self.min, self.max);
+            let mut zeros = 0u64;
+            for &v in values {
+                acc.add_f64(v);
+                if v > 0.0 {
+                    self.positive.add_one(mapping.index_positive(v), 1.0);
+                } else if v < 0.0 {
+                    self.negative.add_one(mapping.index_positive(-v), 1.0);
+                } else {
+                    zeros += 1;
+                }
+                if v < lo {
+                    lo = v;
+                }
+                if v > hi {
+                    hi = v;
+                }
+            }
+            acc.drain_into(&mut self.sum);
+            self.zero_count += zeros as f64;
+            self.set_min_max(lo, hi);
+        });
+        self.count.add_u64(values.len() as u64);
+        self.count.normalize();
+    }
+
+    fn ingest_weighted(&mut self, values: &[f64], weights: &[f64]) {
+        let mut wacc = ExpAccumulator::new();
+        ACC.with(|cell| {
+            let mut acc = cell.borrow_mut();
+            let mapping = &self.mapping;
+            let (mut lo, mut hi) = (self.min, self.max);
+            for (&v, &w) in values.iter().zip(weights) {
+                if w == 0.0 {
+                    continue;
+                }
+                acc.add_product(v, w);
+                wacc.add_f64(w);
+                if v > 0.0 {
+                    self.positive.add_one(mapping.index_positive(v), w);
+                } else if v < 0.0 {
+                    self.negative.add_one(mapping.index_positive(-v), w);
+                } else {
+                    self.zero_count += w;
+                }
+                if v < lo {
+                    lo = v;
+                }
+                if v > hi {
+                    hi = v;
+                }
+            }
+            acc.drain_into(&mut self.sum);
+            self.set_min_max(lo, hi);
+        });
+        wacc.drain_into(&mut self.count);
+    }
+
+    fn set_min_max(&mut self, lo: f64, hi: f64) {
+        // Canonical zero: -0.0 is stored as 0.0.
+        self.min = if lo == 0.0 { 0.0 } else { lo };
+        self.max = if hi == 0.0 { 0.0 } else { hi };
+    }
+
+    /// Check that `other` can be merged into `self`.
+    pub fn check_compatible(&self, other: &Self) -> Result<()> {
+        if self.relative_accuracy.to_bits() != other.relative_accuracy.to_bits()
+            || self.mapping != other.mapping
+        {
+            return Err(QcoreError::incompatible(format!(
+                "relative_accuracy {} (scale {}) differs from {} (scale {})",
+                self.relative_accuracy,
+                self.scale(),
+                other.relative_accuracy,
+                other.scale()
+            )));
+        }
+        if self.bucket_limit() != other.bucket_limit() {
+            return Err(QcoreError::incompatible(format!(
+                "bucket_limit {} differs from {}",
+                self.bucket_limit(),
+                other.bucket_limit()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Merge `other` into `self` (exact and order-invariant for integral weights).
+    pub fn merge(&mut self, other: &Self) -> Result<()> {
+        self.check_compatible(other)?;
+        if other.is_empty() {
+            return Ok(());
+        }
+        if !(self.count() + other.count() <= MAX_TOTAL_WEIGHT) {
+            return Err(QcoreError::invalid("other", "total weight would exceed 1e300"));
+        }
+        self.positive.merge_from(&other.positive);
+        self.negative.merge_from(&other.negative);
+        self.zero_count += other.zero_count;
+        self.count.add_sum(&other.count);
+        self.sum.add_sum(&other.sum);
+        self.min = self.min.min(other.min);
+        self.max = self.max.max(other.max);
+        Ok(())
+    }
+
+    /// The buckets in value order as `(estimate, weight)`, estimates clamped to
+    /// `[min, max]`.
+    fn walk(&self) -> Vec<(f64, f64)> {
+        let mut out = Vec::new();
+        let clamp = |x: f64| x.clamp(self.min, self.max);
+        for (i, c) in self.negative.iter().rev() {
+            out.push((clamp(-self.mapping.value(i)), c));
+        }
+        if self.zero_count > 0.0 {
+            out.push((0.0, self.zero_count));
+        }
+        for (i, c) in self.positive.iter() {
+            out.push((clamp(self.mapping.value(i)), c));
+        }
+        out
+    }
+
+    fn check_q(q: f64) -> Result<()> {
+        if !(0.0..=1.0).contains(&q) {
+            return Err(QcoreError::invalid(
+                "q",
+                format!("must be in [0, 1], got {q}"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The estimate of the `q`-quantile; `None` when the sketch is empty.
+    pub fn quantile(&self, q: f64) -> Result<Option<f64>> {
+        Ok(self.quantiles(&[q])?.map(|v| v[0]))
+    }
+
+    /// Estimates of several quantiles in one pass; `None` when the sketch is empty.
+    pub fn quantiles(&self, qs: &[f64]) -> Result<Option<Vec<f64>>> {
+        for &q in qs {
+            Self::check_q(q)?;
+        }
+        if self.is_empty() {
+            return Ok(None);
+        }
+        let buckets = self.walk();
+        let mut cum = Vec::with_capacity(buckets.len());
+        let mut acc = 0.0;
+        for &(_, c) in &buckets {
+            acc += c;
+            cum.push(acc);
+        }
+        let w = acc;
+        let out = qs
+            .iter()
+            .map(|&q| {
+                if q == 0.0 {
+                    return self.min;
+                }
+                if q == 1.0 {
+                    return self.max;
+                }
+                let rank = (w - 1.0) * q;
+                // First bucket whose cumulative weight exceeds the rank.
+                let k = cum.partition_point(|&c| c <= rank).min(buckets.len() - 1);
+                buckets[k].0
+            })
+            .collect();
+        Ok(Some(out))
+    }
+
+    /// Fraction of the weight at or below `x` (buckets counted by their estimate);
+    /// `None` when empty.
+    pub fn cdf(&self, x: f64) -> Result<Option<f64>> {
+        Ok(self.cdfs(&[x])?.map(|v| v[0]))
+    }
+
+    /// [`QuantileSketch::cdf`] at several points.
+    pub fn cdfs(&self, xs: &[f64]) -> Result<Option<Vec<f64>>> {
+        if let Some(i) = xs.iter().position(|x| x.is_nan()) {
+            return Err(QcoreError::invalid("x", format!("contains NaN at index {i}")));
+        }
+        if self.is_empty() {
+            return Ok(None);
+        }
+        let buckets = self.walk();
+        let mut cum = Vec::with_capacity(buckets.len());
+        let mut acc = 0.0;
+        for &(_, c) in &buckets {
+            acc += c;
+            cum.push(acc);
+        }
+        let w = acc;
+        Ok(Some(
+            xs.iter()
+                .map(|&x| {
+                    if x >= self.max {
+                        return 1.0;
+                    }
+                    if x < self.min {
+                        return 0.0;
+                    }
+                    let k = buckets.partition_point(|&(v, _)| v <= x);
+                    if k == 0 {
+                        0.0
+                    } else {
+                        cum[k - 1] / w
+                    }
+                })
+                .collect(),
+        ))
+    }
+
+    /// The smallest `q` from which every `quantile(q')`, `q' ≥ q`, keeps the guarantee.
+    /// `0.0` unless the positive store collapsed (then ranks inside the collapsed lowest
+    /// positive bucket lose resolution); a collapse of the negative store (the most
+    /// negative values) likewise raises it past that bucket.
+    pub fn min_accurate_quantile(&self) -> f64 {
+        if !self.collapsed() || self.is_empty() {
+            return 0.0;
+        }
+        let w = self.positive.total() + self.negative.total() + self.zero_count;
+        if w <= 1.0 {
+            return 0.0;
+        }
+        let mut through = 0.0f64;
+        if let Some(b) = self.negative.collapse_bucket() {
+            // The most negative bucket comes first in value order.
+            through = through.max(self.negative.iter().rev().find(|&(i, _)| i == b).map_or(0.0, |x| x.1));
+        }
+        if let Some(b) = self.positive.collapse_bucket() {
+            let below = self.negative.total() + self.zero_count;
+            let c = self.positive.iter().find(|&(i, _)| i == b).map_or(0.0, |x| x.1);
+            through = through.max(below + c);
+        }
+        (through / (w - 1.0)).min(1.0)
+    }
+
+    /// Serialize to the versioned binary format (see [`format`]).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        format::encode(self)
+    }
+
+    /// Decode bytes written by [`QuantileSketch::to_bytes`]; errors on anything else.
+    pub fn from_bytes(data: &[u8]) -> Result<Self> {
+        format::decode(data)
+    }
+
+    /// Bucket index of a nonzero finite value at this sketch's scale (of `|v|`).
+    pub fn bucket_index(&self, v: f64) -> i32 {
+        self.mapping.index(v.abs())
+    }
+
+    /// Lower and upper bound of positive bucket `i`.
+    pub fn bucket_bounds(&self, i: i32) -> (f64, f64) {
+        (
+            self.mapping.lower_bound(i),
+            self.mapping.lower_bound(i.saturating_add(1)),
+        )
+    }
+
+    pub(crate) fn parts_mut(
+        &mut self,
+    ) -> (&mut DenseStore, &mut DenseStore, &mut f64, &mut ExactSum, &mut ExactSum) {
+        (
+            &mut self.positive,
+            &mut self.negative,
+            &mut self.zero_count,
+            &mut self.count,
+            &mut self.sum,
+        )
+    }
+
+    pub(crate) fn set_range(&mut self, min: f64, max: f64) {
+        self.min = min;
+        self.max = max;
+    }
+
+    pub(crate) fn mapping(&self) -> &ExpMapping {
+        &self.mapping
+    }
+
+    pub(crate) fn exact_parts(&self) -> (&ExactSum, &ExactSum, &DenseStore, &DenseStore) {
+        (&self.count, &self.sum, &self.positive, &self.negative)
+    }
+}
+
+#[cfg(test)]
+mod tests;

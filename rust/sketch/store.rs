@@ -91,6 +91,16 @@ impl DenseStore {
         })
     }
 
+    /// Whether a collapse ever happened.
+    pub fn is_collapsed_flag(&self) -> bool {
+        self.collapsed
+    }
+
+    /// Number of allocated slots (an upper bound on the number of buckets).
+    pub fn len_hint(&self) -> usize {
+        self.counts.len()
+    }
+
     /// Mark the store collapsed (used by decoding).
     pub(crate) fn set_collapsed(&mut self, collapsed: bool) {
         self.collapsed = collapsed;
@@ -200,6 +210,30 @@ impl DenseStore {
         }
         self.counts = counts;
         self.offset = start;
+    }
+
+    /// Make the window cover a batch whose indices lie in `[lo, hi]`, collapsing if the
+    /// union spans more than the limit. Returns the window offset and its slots: every
+    /// index `i` of the batch then belongs in slot `max(i - offset, 0)` (indices below a
+    /// collapsed floor fold into slot 0). Only for [`Collapse::Lowest`] stores.
+    pub fn prepare_batch(&mut self, lo: i32, hi: i32) -> (i32, &mut [f64]) {
+        debug_assert_eq!(self.collapse, Collapse::Lowest);
+        let (cur_lo, cur_hi) = self.range().unwrap_or((lo, hi));
+        let new_lo = i64::from(cur_lo.min(lo));
+        let new_hi = i64::from(cur_hi.max(hi));
+        let span = (new_hi - new_lo + 1) as usize;
+        if span <= self.limit {
+            let end = i64::from(self.offset) + self.counts.len() as i64 - 1;
+            if self.counts.is_empty() || new_lo < i64::from(self.offset) || new_hi > end {
+                let start = self.clamp_start(new_lo, span);
+                self.reshape(start, span);
+            }
+        } else {
+            self.collapsed = true;
+            let floor = (new_hi - self.limit as i64 + 1) as i32;
+            self.reshape_folding(floor, self.limit);
+        }
+        (self.offset, &mut self.counts)
     }
 
     /// Merge `other` into `self`. Exact for integral weights.
@@ -371,7 +405,7 @@ mod tests {
         st.add(i32::MAX - 1, 1.0);
         st.add(i32::MIN + 1, 1.0);
         st.add(0, 1.0);
-        assert_eq!(st.buckets().len(), 1);
-        assert_eq!(st.total(), 3.0);
+        // The two low indices fold into the floor, i32::MAX - 8.
+        assert_eq!(st.buckets(), vec![(i32::MAX - 8, 2.0), (i32::MAX - 1, 1.0)]);
     }
 }

@@ -85,7 +85,7 @@ def _latency(cand: pl.DataFrame, base: pl.DataFrame, q: float, conf: float, min_
 
 def _error_rate(cand: pl.DataFrame, base: pl.DataFrame, conf: float, min_samples: int | None) -> dict[str, Any]:
     def counts(df: pl.DataFrame) -> tuple[int, int]:
-        ok, err = df.select((pl.col("outcome") == "ok").sum(), (pl.col("outcome") == "error").sum()).row(0)
+        ok, err = df.select(ok=(pl.col("outcome") == "ok").sum(), err=(pl.col("outcome") == "error").sum()).row(0)
         return int(err or 0), int((ok or 0) + (err or 0))
 
     ka, na = counts(cand)

@@ -36,7 +36,9 @@ DECISION_SCHEMA = {
     "evidence": pl.String,
 }
 
-_SEVERITY = {a: i for i, a in enumerate(ACTIONS)}
+#: actions from least to most severe (the order of the exit codes)
+_SEVERITY = {"accept": 0, "warn": 1, "escalate": 2, "block": 3, "rollback": 4}
+assert set(_SEVERITY) == set(ACTIONS)
 
 
 def _qcore_version() -> str:
@@ -140,6 +142,8 @@ def _metric(df: pl.DataFrame, rule: Rule, ctx: dict[str, Any]) -> _m.MetricValue
     if met in ("arrival_rate", "peak_to_mean", "burstiness"):
         return _m.arrival(df, rule, met)
     if met == "littles_gap":
+        if rule.window is not None:
+            return _m.littles_gap(ctx["group_all"], rule, ctx["span"])
         return _m.littles_gap(df, rule)
     if met in ("latency_drift", "rate_drift"):
         ref = ctx["reference"]

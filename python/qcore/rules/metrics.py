@@ -65,19 +65,10 @@ def wilson_interval(k: int, n: int, confidence: float) -> tuple[float, float]:
 
 
 def min_samples_for_quantile(q: float, confidence: float) -> int:
-    """Smallest n at which a distribution-free two-sided CI for the q-quantile exists.
-
-    Uses qcore's own primitive when it is available.
-    """
+    """Smallest n at which a distribution-free two-sided CI for the q-quantile exists."""
     import qcore
 
-    fn = getattr(qcore, "min_samples_for_quantile", None) or getattr(qcore, "quantile_min_samples", None)
-    if fn is not None:
-        return int(fn(q, confidence=confidence))
-    # The sample maximum is an upper confidence bound for the q-quantile at level
-    # `confidence` (one-sided, half the two-sided risk) only once 1 - q^n >= 1 - a/2.
-    alpha = (1.0 - confidence) / 2.0
-    return int(math.ceil(math.log(alpha) / math.log(q)))
+    return int(qcore.min_sample_size(q, confidence=confidence))
 
 
 def quantile_with_ci(values: np.ndarray, q: float, confidence: float) -> tuple[float | None, float | None, float | None]:
@@ -92,9 +83,8 @@ def quantile_with_ci(values: np.ndarray, q: float, confidence: float) -> tuple[f
     lo = hi = None
     try:
         ci = qcore.quantile_ci(values, q, confidence=confidence)
-        lo_v, _, hi_v = (ci[0], ci[1], ci[2]) if not hasattr(ci, "lo") else (ci.lo, ci.estimate, ci.hi)
-        lo = float(lo_v) if lo_v is not None and math.isfinite(float(lo_v)) else None
-        hi = float(hi_v) if hi_v is not None and math.isfinite(float(hi_v)) else None
+        lo = float(ci.lo) if ci.lo is not None and math.isfinite(ci.lo) else None
+        hi = float(ci.hi) if ci.hi is not None and math.isfinite(ci.hi) else None
     except ValueError:
         pass
     return (est, lo, hi)
@@ -171,29 +161,45 @@ def arrival(frame: pl.DataFrame, rule: Any, what: str) -> MetricValue:
     need = max(rule.min_samples or 2, 2)
     if ts.size < 2:
         return MetricValue(None, int(ts.size), min_n=need)
-    st = qcore.arrival_stats(ts, window=rule.bin)
-    g = (lambda k: getattr(st, k) if hasattr(st, k) else st[k])
-    extra = {"bin": rule.bin, "count": int(g("count")), "duration": float(g("duration"))}
+    st = qcore.arrival_stats(ts, window=rule.bin, confidence=rule.confidence)
+    extra = {"bin": rule.bin, "count": int(st.count), "duration": float(st.duration),
+             "windows": int(st.windows)}
     if what == "arrival_rate":
-        ci = g("rate_ci")
-        return MetricValue(float(g("rate")), int(ts.size), float(ci[0]), float(ci[1]), need, extra)
+        lo, hi = st.rate_ci
+        return MetricValue(_finite(st.rate), int(ts.size), _finite(lo), _finite(hi), need, extra)
     if what == "peak_to_mean":
-        return MetricValue(float(g("peak_to_mean")), int(ts.size), min_n=need, extra=extra)
-    return MetricValue(float(g("index_of_dispersion")), int(ts.size), min_n=need, extra=extra)
+        return MetricValue(_finite(st.peak_to_mean), int(ts.size), min_n=need, extra=extra)
+    return MetricValue(_finite(st.index_of_dispersion), int(ts.size), min_n=need, extra=extra)
 
 
-def littles_gap(frame: pl.DataFrame, rule: Any) -> MetricValue:
+def _finite(x: Any) -> float | None:
+    if x is None:
+        return None
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def littles_gap(frame: pl.DataFrame, rule: Any, window: tuple[float, float] | None = None) -> MetricValue:
+    """Little's law over ``window`` (default: the rows' own span, where the gap is an
+    identity and only data-quality flags can fail) from all rows of ``frame``."""
     import qcore
 
     sel = frame.filter(pl.col("outcome") != "incomplete").drop_nulls(["start", "end"])
     need = max(rule.min_samples or 2, 2)
     if sel.height < 2:
         return MetricValue(None, sel.height, min_n=need)
-    res = qcore.littles_law(_col(sel, "start"), _col(sel, "end"))
-    g = (lambda k: getattr(res, k) if hasattr(res, k) else res[k])
-    extra = {"L": float(g("L")), "arrival_rate": float(g("arrival_rate")),
-             "mean_response": float(g("mean_response"))}
-    return MetricValue(float(g("gap")), sel.height, min_n=need, extra=extra)
+    t0, t1 = window if window is not None else (None, None)
+    res = qcore.littles_law(_col(sel, "start"), _col(sel, "end"), t0=t0, t1=t1,
+                            tolerance=rule.threshold if rule.threshold and rule.threshold > 0 else 0.02)
+    if window is not None:
+        need = max(need, 2)
+        n_in = int(res.arrivals)
+        if n_in < need:
+            return MetricValue(None, n_in, min_n=need)
+    extra = {"L": res.L, "arrival_rate": res.arrival_rate, "mean_response": res.mean_response,
+             "edge_term": res.edge_term, "edge_bound": res.edge_bound, "flags": list(res.flags),
+             "t0": res.t0, "t1": res.t1}
+    return MetricValue(_finite(res.gap), int(res.arrivals), min_n=need, extra=extra)
 
 
 def null_fraction(frame: pl.DataFrame, rule: Any) -> MetricValue:

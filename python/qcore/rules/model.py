@@ -191,6 +191,8 @@ class Rule:
             set_(self, "comparison", METRICS[self.metric][1])
         if self.comparison not in ("<=", "<", ">=", ">"):
             raise RuleError(f"{who}: comparison must be one of <=, <, >=, >, got {self.comparison!r}")
+        if self.max_age is not None:
+            set_(self, "max_age", parse_duration(self.max_age, f"{who}: max_age"))
         if self.threshold is None:
             if self.metric in ("freshness",) and self.max_age is not None:
                 set_(self, "threshold", float(self.max_age))
@@ -218,10 +220,6 @@ class Rule:
         if self.window is not None:
             set_(self, "window", parse_duration(self.window, f"{who}: window"))
         set_(self, "bin", parse_duration(self.bin, f"{who}: bin"))
-        if self.max_age is not None:
-            set_(self, "max_age", parse_duration(self.max_age, f"{who}: max_age"))
-            if self.metric == "freshness" and self.threshold is None:
-                set_(self, "threshold", self.max_age)
         if self.min_samples is not None and (isinstance(self.min_samples, bool) or not isinstance(self.min_samples, int) or self.min_samples < 0):
             raise RuleError(f"{who}: min_samples must be a non-negative integer, got {self.min_samples!r}")
         if not (0.5 <= self.confidence < 1.0):

@@ -1,0 +1,547 @@
+"""The ``qcore`` command line.
+
+Commands: ``demo``, ``report``, ``check``, ``plan``, ``simulate``. Every command takes
+``--help`` and ``--format json`` (machine output on stdout).
+
+Exit codes
+----------
+0   success; for ``check``: every decision is accept or warn
+1   error: unreadable input, invalid rules, a contract refused, a bad parameter
+2   usage error (unknown option, missing argument)
+3   ``check``: the most severe action is escalate (a human must look)
+4   ``check``: some decision blocks the release (block)
+5   ``check``: some decision asks for a rollback
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+__all__ = ["main", "build_parser", "EXIT_OK", "EXIT_ERROR", "EXIT_USAGE"]
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+
+DEMO_FILE = "gentd26_lora_2024-12-03.csv"
+
+EXIT_CODES_HELP = """exit codes:
+  0  success (check: every decision accept or warn)
+  1  error (unreadable input, invalid rules, contract refused, bad parameter)
+  2  usage error
+  3  check: most severe action is escalate
+  4  check: a decision blocks (block)
+  5  check: a decision asks for rollback"""
+
+DEMO_RULES = """
+# Rules the demo applies to the embedded trace slice.
+[defaults]
+owner = "demo"
+version = "1"
+
+[[rule]]
+id = "p99-latency"
+metric = "p99"
+threshold = 150.0          # seconds
+warn_threshold = 110.0
+group_by = ["endpoint"]
+severity = "critical"      # fail -> rollback
+
+[[rule]]
+id = "error-rate"
+metric = "error_rate"
+threshold = 0.02
+group_by = ["endpoint"]
+
+[[rule]]
+id = "littles-law"
+metric = "littles_gap"
+threshold = 0.02
+
+[[rule]]
+id = "freshness"
+metric = "freshness"
+max_age = "1h"
+
+[[rule]]
+id = "lineage"
+metric = "unaudited_fraction"
+columns = ["model_version"]
+"""
+
+
+# --------------------------------------------------------------------------------------
+# helpers
+# --------------------------------------------------------------------------------------
+
+def _demo_path() -> Path:
+    return Path(__file__).resolve().parent / "data" / DEMO_FILE
+
+
+def _mapping_args(args: argparse.Namespace) -> dict[str, Any] | None:
+    m: dict[str, Any] = {}
+    for item in getattr(args, "map", None) or []:
+        if "=" not in item:
+            raise ValueError(f"--map expects ROLE=COLUMN, got {item!r}")
+        k, v = item.split("=", 1)
+        m[k.strip()] = v.strip()
+    if getattr(args, "latency_unit", None):
+        m["latency_unit"] = args.latency_unit
+    if getattr(args, "time_unit", None):
+        m["time_unit"] = args.time_unit
+    return m or None
+
+
+def _emit_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, default=_json_default, indent=1))
+    sys.stdout.write("\n")
+
+
+def _json_default(o: Any) -> Any:
+    import numpy as np
+
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if hasattr(o, "item"):
+        return o.item()
+    if isinstance(o, Path):
+        return str(o)
+    if hasattr(o, "to_dict"):
+        return o.to_dict()
+    return str(o)
+
+
+def _print_frame(df: Any, cols: Sequence[str]) -> None:
+    import polars as pl
+
+    with pl.Config(tbl_rows=200, tbl_cols=20, fmt_str_lengths=60, tbl_hide_dataframe_shape=True,
+                   tbl_hide_column_data_types=True, tbl_width_chars=200, float_precision=4):
+        print(df.select([c for c in cols if c in df.columns]))
+
+
+def _add_common_log_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("logs", nargs="+", help="log files or globs (Parquet, CSV, NDJSON)")
+    p.add_argument("--map", action="append", metavar="ROLE=COLUMN",
+                   help="map a column to a role (start, end, duration, status, error, endpoint, "
+                        "model_version, tokens_in, tokens_out, cost); repeatable")
+    p.add_argument("--latency-unit", choices=["s", "ms", "us", "ns"], help="unit of the duration column")
+    p.add_argument("--time-unit", choices=["s", "ms", "us", "ns"], help="unit of numeric timestamps")
+    p.add_argument("--input-format", choices=["parquet", "csv", "ndjson"], help="override the file format")
+    p.add_argument("--refuse", action="store_true",
+                   help="refuse the whole input on any contract violation (default: exclude the rows and report them)")
+    p.add_argument("--max-latency", type=float, help="contract: latencies above this many seconds are violations")
+
+
+def _contract(args: argparse.Namespace, base: dict[str, Any] | None = None) -> Any:
+    """The data contract from a rules file's [contract] table and the flags. With
+    ``--now`` the plausible time range ends at that evaluation time (plus the tolerance)."""
+    from qcore.logs import Contract
+
+    d = dict(base or {})
+    if getattr(args, "max_latency", None) is not None:
+        d["max_latency"] = args.max_latency
+    now = getattr(args, "now", None)
+    if now is not None and "max_time" not in d:
+        d["max_time"] = float(now) + float(d.get("future_tolerance", Contract.future_tolerance))
+    return Contract.from_dict(d) if d else None
+
+
+# --------------------------------------------------------------------------------------
+# demo
+# --------------------------------------------------------------------------------------
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    import qcore
+    import qcore.rules as qr
+    from qcore.logs import read_logs
+    from qcore.report import summarize
+
+    out: dict[str, Any] = {}
+    # 1. sketches on a generated latency sample, against exact quantiles
+    rng = np.random.default_rng(args.seed)
+    sample = rng.lognormal(mean=-3.0, sigma=1.0, size=args.samples)
+    sk = qcore.QuantileSketch(relative_accuracy=0.01)
+    sk.add(sample)
+    gen = []
+    for q in (0.5, 0.99, 0.999):
+        est = float(sk.quantile(q))
+        exact = float(np.quantile(sample, q, method="lower"))
+        gen.append({"q": q, "sketch": est, "exact": exact, "relative_error": abs(est - exact) / exact,
+                    "bound": sk.relative_accuracy})
+    out["generated"] = {"distribution": "lognormal(mu=-3, sigma=1) seconds", "n": args.samples,
+                        "seed": args.seed, "quantiles": gen}
+    # 2. the embedded real trace slice
+    path = _demo_path()
+    logs = read_logs(path)
+    rep = summarize(logs, group_by=["endpoint"], bin=60.0, title="qcore demo: Alibaba GenTD26 LoRA trace, 2024-12-03")
+    out["trace"] = {"file": str(path), "rows": logs.height, "summary": rep.table().to_dicts()}
+    ov = rep.overall
+    starts = logs.frame.get_column("start").to_numpy()
+    st = qcore.arrival_stats(starts, window=60.0)
+    ok = logs.frame.filter(logs.frame.get_column("outcome") != "incomplete")
+    ll = qcore.littles_law(ok.get_column("start").to_numpy(), ok.get_column("end").to_numpy())
+    newest = float(logs.frame.get_column("end").max())  # type: ignore[arg-type]
+    decisions = qr.evaluate(logs, qr.load_rules(DEMO_RULES), now=newest + 60.0)
+    out["decisions"] = decisions.drop("evidence").to_dicts()
+    out["overall_action"] = qr.overall_action(decisions)
+    if args.html:
+        rep.to_html(args.html)
+        out["html"] = str(args.html)
+    if args.format == "json":
+        out["arrivals"] = {k: _get(st, k) for k in ("count", "duration", "rate", "rate_ci", "peak_rate",
+                                                     "peak_to_mean", "cv_interarrival", "index_of_dispersion")}
+        out["littles_law"] = {k: _get(ll, k) for k in ("L", "arrival_rate", "mean_response", "gap")}
+        _emit_json(out)
+        return EXIT_OK
+    print("qcore demo")
+    print("==========")
+    print(f"\n1. QuantileSketch (relative accuracy {sk.relative_accuracy:g}) over {args.samples:,} generated "
+          f"lognormal latencies (seed {args.seed}):")
+    for g in gen:
+        print(f"   p{_qname(g['q']):<5} sketch {g['sketch'] * 1e3:9.3f} ms   exact {g['exact'] * 1e3:9.3f} ms   "
+              f"error {100 * g['relative_error']:.3f}%  (bound {100 * g['bound']:g}%)")
+    print(f"\n2. Real trace slice: {path.name} ({logs.height:,} requests, Alibaba GenTD26 LoRA serving trace,")
+    print("   research/study use; see qcore/data/ATTRIBUTION.md)")
+    print("\n   Per request type:")
+    for line in rep.to_text().splitlines():
+        print("   " + line)
+    print(f"\n   Arrivals: {_get(st, 'count')} requests in {_get(st, 'duration') / 3600:.1f} h, rate "
+          f"{_get(st, 'rate') * 3600:.1f}/h (95% CI {_get(st, 'rate_ci')[0] * 3600:.1f}–{_get(st, 'rate_ci')[1] * 3600:.1f}), "
+          f"peak-to-mean {_get(st, 'peak_to_mean'):.1f} per minute, index of dispersion "
+          f"{_get(st, 'index_of_dispersion'):.2f}, inter-arrival CV {_get(st, 'cv_interarrival'):.2f}")
+    print(f"   Little's law: L = {_get(ll, 'L'):.4f} in flight on average, lambda*W = "
+          f"{_get(ll, 'arrival_rate'):.5f}/s x {_get(ll, 'mean_response'):.2f} s = "
+          f"{_get(ll, 'arrival_rate') * _get(ll, 'mean_response'):.4f}; gap {100 * _get(ll, 'gap'):.3f}%; "
+          f"peak concurrency {ov.peak_concurrency:.0f}")
+    print("\n3. Rules (qcore check) on the slice:")
+    _print_frame(decisions, ["rule_id", "group", "metric", "value", "threshold", "n", "status", "action"])
+    print(f"   overall action: {qr.overall_action(decisions)}")
+    if args.html:
+        print(f"\n   HTML report written to {args.html}")
+    return EXIT_OK
+
+
+def _qname(q: float) -> str:
+    return f"{q * 100:.10g}".replace(".", "")
+
+
+def _get(obj: Any, key: str) -> Any:
+    v = obj[key] if isinstance(obj, dict) else getattr(obj, key)
+    if isinstance(v, tuple):
+        return list(v)
+    return v
+
+
+# --------------------------------------------------------------------------------------
+# report
+# --------------------------------------------------------------------------------------
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from qcore.report import summarize
+
+    rep = summarize(
+        args.logs, group_by=args.group_by or [], bin=args.bin, mapping=_mapping_args(args),
+        contract=_contract(args), on_violation="refuse" if args.refuse else "exclude",
+        format=args.input_format, batch_rows=args.batch_rows,
+        progress=(not args.no_progress) if args.no_progress else None,
+        title=args.title or "qcore report",
+    )
+    if args.html:
+        rep.to_html(args.html)
+    if args.format == "json":
+        d = rep.to_dict()
+        if args.html:
+            d["html"] = str(args.html)
+        _emit_json(d)
+    else:
+        print(rep.to_text())
+        if args.html:
+            print(f"\nHTML report: {args.html}")
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------------------
+# check
+# --------------------------------------------------------------------------------------
+
+def cmd_check(args: argparse.Namespace) -> int:
+    import qcore.rules as qr
+    from qcore.logs import read_logs
+    from qcore.rules.model import load_config
+
+    cfg = load_config(args.rules) if Path(args.rules).exists() else None
+    if cfg is None:
+        raise FileNotFoundError(f"--rules: {args.rules!r} does not exist")
+    rules = qr.parse_rules(cfg)
+    mapping = dict(cfg.get("mapping", {}))
+    cli_map = _mapping_args(args)
+    if cli_map:
+        mapping.update(cli_map)
+    keep = sorted({k for r in rules for k in r.group_by} | {k for r in rules for k in (r.filter or {})}
+                  | {k for r in rules for k in (r.reference or {})} | {r.column for r in rules if r.column}
+                  | {c for r in rules for c in r.columns})
+    from qcore.logs import CANONICAL
+
+    keep = [k for k in keep if k not in CANONICAL]
+    logs = read_logs(args.logs, mapping=mapping or None, contract=_contract(args, cfg.get("contract")),
+                     on_violation="refuse" if args.refuse else "exclude", format=args.input_format, keep=keep)
+    now = args.now if args.now is not None else time.time()
+    decisions = qr.evaluate(logs, rules, now=now)
+    if args.evidence:
+        qr.write_evidence(decisions, args.evidence)
+    code = qr.exit_code(decisions)
+    if args.format == "json":
+        _emit_json({"overall_action": qr.overall_action(decisions), "exit_code": code,
+                    "contract": logs.report.to_dict(),
+                    "decisions": [{**{k: v for k, v in d.items() if k != "evidence"}}
+                                  for d in decisions.to_dicts()],
+                    "evidence": str(args.evidence) if args.evidence else None})
+    else:
+        if not logs.report.passed:
+            print(logs.report.summary())
+        _print_frame(decisions, ["rule_id", "rule_version", "group", "metric", "value", "ci_lo", "ci_hi",
+                                 "threshold", "n", "status", "action"])
+        bad = decisions.filter(decisions.get_column("status") != "pass")
+        for r in bad.iter_rows(named=True):
+            print(f"- {r['rule_id']} [{r['group']}]: {r['status']} -> {r['action']}: {r['message']}"
+                  + (f" ({r['response']})" if r["response"] else ""))
+        print(f"overall action: {qr.overall_action(decisions)} (exit {code})")
+        if args.evidence:
+            print(f"evidence: {decisions.height} record(s) appended to {args.evidence}")
+    return code
+
+
+# --------------------------------------------------------------------------------------
+# plan and simulate
+# --------------------------------------------------------------------------------------
+
+def _service_dist(kind: str, mean: float, cv: float | None, samples: Any = None) -> Any:
+    from qcore import sim
+
+    if kind == "exponential":
+        return sim.Exponential(mean=mean)
+    if kind == "deterministic":
+        return sim.Deterministic(mean)
+    if kind == "gamma":
+        return sim.Gamma(mean=mean, cv=cv if cv is not None else 1.0)
+    if kind == "lognormal":
+        return sim.LogNormal(mean=mean, cv=cv if cv is not None else 1.0)
+    raise ValueError(f"--service must be exponential, deterministic, gamma or lognormal, got {kind!r}")
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    import qcore
+
+    for name in ("rate", "service_mean", "slo"):
+        v = getattr(args, name)
+        if not (v > 0 and math.isfinite(v)):
+            raise ValueError(f"--{name.replace('_', '-')} must be a positive number, got {v}")
+    cv = args.service_cv
+    dist = _service_dist(args.service, args.service_mean, cv)
+    res = qcore.capacity.min_servers(
+        args.rate, dist, args.quantile, args.slo, method=args.method, customers=args.customers,
+        warmup=max(1, args.customers // 10), seed=args.seed, max_servers=args.max_servers,
+    )
+    d = res.as_dict()
+    out: dict[str, Any] = {"arrival_rate": args.rate, "service": args.service, "service_mean": args.service_mean,
+                           "service_cv": cv, **d}
+    if args.simulate:
+        r = qcore.simulate(arrivals=qcore.sim.Poisson(rate=args.rate), service=dist, servers=int(res.servers),
+                           customers=args.customers, warmup=max(1, args.customers // 10), seed=args.seed + 1)
+        got = float(r.response.quantile(args.quantile))
+        out["simulated"] = {"servers": int(res.servers), "response_quantile": got,
+                            "utilization": float(r.utilization), "meets_slo": got <= args.slo}
+    if args.format == "json":
+        _emit_json(out)
+    else:
+        q = _qname(args.quantile)
+        print(f"arrival rate {args.rate:g}/s, {args.service} service with mean {args.service_mean:g} s"
+              + (f" (cv {cv:g})" if cv is not None else "") + f"; SLO p{q} <= {args.slo:g} s")
+        ci = f" [{res.ci[0]:.4g}, {res.ci[1]:.4g}]" if res.ci else ""
+        print(f"  servers needed: {res.servers}  (p{q} = {res.achieved:.4g} s{ci}, utilization "
+              f"{res.utilization:.3f}, method {res.method})")
+        if "simulated" in out:
+            s_ = out["simulated"]
+            print(f"  check by simulation with {s_['servers']} servers: p{q} = {s_['response_quantile']:.4g} s, "
+                  f"utilization {s_['utilization']:.3f}: {'meets' if s_['meets_slo'] else 'MISSES'} the SLO")
+    return EXIT_OK
+
+
+def _scenario(path: str) -> dict[str, Any]:
+    import tomllib
+
+    try:
+        return tomllib.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise FileNotFoundError(f"--scenario: {path!r} does not exist") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ValueError(f"--scenario: invalid TOML: {e}") from None
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    import qcore
+    from qcore import sim
+
+    p: dict[str, Any] = {"rate": args.rate, "service": args.service, "service_mean": args.service_mean,
+                         "service_cv": args.service_cv, "servers": args.servers,
+                         "customers": args.customers, "warmup": args.warmup, "seed": args.seed}
+    if args.scenario:
+        sc = _scenario(args.scenario)
+        unknown = set(sc) - set(p)
+        if unknown:
+            raise ValueError(f"--scenario: unknown key(s) {sorted(unknown)}; known: {sorted(p)}")
+        for k, v in sc.items():
+            if getattr(args, k, None) == _SIM_DEFAULTS.get(k):
+                p[k] = v
+    if p["rate"] is None:
+        raise ValueError("--rate (or rate in the scenario) is required")
+    warmup = p["warmup"] if p["warmup"] is not None else int(p["customers"]) // 20
+    r = qcore.simulate(arrivals=sim.Poisson(rate=float(p["rate"])),
+                       service=_service_dist(p["service"], float(p["service_mean"]), p["service_cv"]),
+                       servers=int(p["servers"]), customers=int(p["customers"]), warmup=int(warmup),
+                       seed=int(p["seed"]))
+    out = {"params": p, "arrived": int(r.arrived), "completed": int(r.completed),
+           "utilization": float(r.utilization), "mean_in_system": float(r.mean_in_system),
+           "throughput": float(r.throughput),
+           "response": {f"p{_qname(q)}": float(r.response.quantile(q)) for q in (0.5, 0.9, 0.99, 0.999)},
+           "wait": {f"p{_qname(q)}": float(r.wait.quantile(q)) for q in (0.5, 0.9, 0.99, 0.999)},
+           "mean_response": float(r.mean_response)}
+    if args.format == "json":
+        _emit_json(out)
+    else:
+        print(f"simulated {out['completed']:,} customers: {p['servers']} server(s), Poisson arrivals at "
+              f"{float(p['rate']):g}/s, {p['service']} service (mean {float(p['service_mean']):g} s), seed {p['seed']}")
+        print(f"  utilization {out['utilization']:.4f}, mean in system {out['mean_in_system']:.4f}, "
+              f"throughput {out['throughput']:.4f}/s, mean response {out['mean_response']:.4g} s")
+        print("  response " + "  ".join(f"{k} {v:.4g}s" for k, v in out["response"].items()))
+        print("  wait     " + "  ".join(f"{k} {v:.4g}s" for k, v in out["wait"].items()))
+    return EXIT_OK
+
+
+_SIM_DEFAULTS: dict[str, Any] = {"rate": None, "service": "exponential", "service_mean": 1.0, "service_cv": None,
+                                 "servers": 1, "customers": 200_000, "warmup": None, "seed": 1}
+
+
+# --------------------------------------------------------------------------------------
+# parser
+# --------------------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    fmt = argparse.RawDescriptionHelpFormatter
+    p = argparse.ArgumentParser(
+        prog="qcore", formatter_class=fmt,
+        description="Queueing and capacity statistics for model serving, from request logs.",
+        epilog="Start with `qcore demo`.\n\n" + EXIT_CODES_HELP)
+    p.add_argument("--version", action="version", version=f"qcore {_version()}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    d = sub.add_parser("demo", help="the main job on an embedded real trace slice", formatter_class=fmt,
+                       description="Sketches over a generated latency sample (against exact quantiles), then "
+                                   "quantiles, rates, Little's law and rule decisions over an embedded slice of "
+                                   "the Alibaba GenTD26 LoRA serving trace.", epilog=EXIT_CODES_HELP)
+    d.add_argument("--samples", type=int, default=1_000_000, help="size of the generated sample (default 1e6)")
+    d.add_argument("--seed", type=int, default=1)
+    d.add_argument("--html", help="also write the HTML report here")
+    d.add_argument("--format", choices=["text", "json"], default="text")
+    d.set_defaults(func=cmd_demo)
+
+    r = sub.add_parser("report", help="per-group summary table and HTML report", formatter_class=fmt,
+                       description="Per group: count, rate, burstiness, p50/p99/p999 with CIs, error rate, "
+                                   "Little's law check and peak concurrency; optional HTML report with plots.",
+                       epilog=EXIT_CODES_HELP)
+    _add_common_log_args(r)
+    r.add_argument("--group-by", "-g", action="append", metavar="COLUMN", help="group key; repeatable")
+    r.add_argument("--bin", type=float, help="window (s) for arrival counts and burstiness (default: from span)")
+    r.add_argument("--html", help="write the self-contained HTML report here")
+    r.add_argument("--title", help="report title")
+    r.add_argument("--batch-rows", type=int, default=2_000_000, help="rows per batch (bounds memory)")
+    r.add_argument("--no-progress", action="store_true", help="no progress bar")
+    r.add_argument("--format", choices=["text", "json"], default="text")
+    r.set_defaults(func=cmd_report)
+
+    c = sub.add_parser("check", help="evaluate rules; exit code for CI", formatter_class=fmt,
+                       description="Evaluate the rules in a TOML file over the logs, print the decisions, append "
+                                   "the evidence (JSON lines) and exit non-zero on escalate, block or rollback.",
+                       epilog=EXIT_CODES_HELP)
+    _add_common_log_args(c)
+    c.add_argument("--rules", required=True, help="rules TOML file ([[rule]] tables, optional [contract], [mapping])")
+    c.add_argument("--evidence", help="append one JSON evidence record per decision to this file")
+    c.add_argument("--now", type=float, help="evaluation time, epoch seconds (default: now); for replays")
+    c.add_argument("--format", choices=["text", "json"], default="text")
+    c.set_defaults(func=cmd_check)
+
+    pl_ = sub.add_parser("plan", help="replicas needed for a rate and service time under an SLO",
+                         formatter_class=fmt, epilog=EXIT_CODES_HELP,
+                         description="Smallest number of servers whose response-time quantile meets the SLO, "
+                                     "for Poisson arrivals: exact M/M/c for exponential service, a simulation "
+                                     "search otherwise; --simulate checks the answer with an independent run.")
+    pl_.add_argument("--rate", type=float, required=True, help="arrival rate, requests/s")
+    pl_.add_argument("--service-mean", type=float, required=True, help="mean service time, s")
+    pl_.add_argument("--service", default="exponential", choices=["exponential", "deterministic", "gamma", "lognormal"])
+    pl_.add_argument("--service-cv", type=float, help="coefficient of variation of service time")
+    pl_.add_argument("--slo", type=float, required=True, help="response-time SLO, s")
+    pl_.add_argument("--quantile", type=float, default=0.99, help="SLO quantile (default 0.99)")
+    pl_.add_argument("--method", choices=["auto", "analytic", "simulation"], default="auto",
+                     help="auto: analytic M/M/c for exponential service, simulation otherwise")
+    pl_.add_argument("--max-servers", type=int, default=100_000)
+    pl_.add_argument("--simulate", action="store_true", help="also check the answer with an independent simulation")
+    pl_.add_argument("--customers", type=int, default=100_000, help="simulated requests per run")
+    pl_.add_argument("--seed", type=int, default=1)
+    pl_.add_argument("--format", choices=["text", "json"], default="text")
+    pl_.set_defaults(func=cmd_plan)
+
+    s = sub.add_parser("simulate", help="discrete-event simulation from flags or a TOML scenario",
+                       formatter_class=fmt, epilog=EXIT_CODES_HELP + "\n\nscenario keys: " + ", ".join(_SIM_DEFAULTS),
+                       description="Simulate a multi-server queue with Poisson arrivals.")
+    s.add_argument("--scenario", help="TOML file with any of the flags below (flags given explicitly win)")
+    s.add_argument("--rate", type=float, help="arrival rate, requests/s")
+    s.add_argument("--service", default="exponential", choices=["exponential", "deterministic", "gamma", "lognormal"])
+    s.add_argument("--service-mean", type=float, default=1.0)
+    s.add_argument("--service-cv", type=float)
+    s.add_argument("--servers", type=int, default=1)
+    s.add_argument("--customers", type=int, default=200_000)
+    s.add_argument("--warmup", type=int, help="customers discarded at the start (default customers/20)")
+    s.add_argument("--seed", type=int, default=1)
+    s.add_argument("--format", choices=["text", "json"], default="text")
+    s.set_defaults(func=cmd_simulate)
+    return p
+
+
+def _version() -> str:
+    try:
+        from qcore import __version__
+
+        return str(__version__)
+    except Exception:  # pragma: no cover - the extension is missing
+        return "unknown"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code (see the module docstring)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return int(args.func(args))
+    except (ValueError, TypeError, FileNotFoundError, KeyError, OSError) as e:
+        msg = str(e) if not isinstance(e, KeyError) else f"missing key {e}"
+        if getattr(args, "format", "text") == "json":
+            _emit_json({"error": type(e).__name__, "message": msg})
+        print(f"qcore {args.command}: error: {msg}", file=sys.stderr)
+        return EXIT_ERROR
+    except BrokenPipeError:  # pragma: no cover
+        return EXIT_OK
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,869 @@
+"""Per-group request-log summaries and a self-contained HTML report.
+
+:func:`summarize` reads a log (paths, globs or a polars frame) in batches and keeps one
+mergeable accumulator per group: a :class:`qcore.QuantileSketch` of latencies, exact
+arrival counts per window, the in-flight count on a time grid and the Little's-law sums.
+Memory is bounded by the batch size and the number of groups, not by the log. When the
+log is small enough (``exact_limit`` rows) the raw columns are also kept, which adds
+distribution-free confidence intervals for the quantiles, exact arrival statistics and
+the exact peak concurrency.
+
+:meth:`Report.to_html` writes one HTML file with inline SVG plots (latency CDF on a log
+axis, arrival rate over time, in-flight concurrency over time, burstiness curve): no
+script, no external resource.
+
+Examples
+--------
+>>> import numpy as np, polars as pl
+>>> from qcore.report import summarize
+>>> rng = np.random.default_rng(1)
+>>> t = np.sort(rng.uniform(0, 600, 3000))
+>>> log = pl.DataFrame({"ts": t, "latency": rng.lognormal(-2, 0.5, 3000),
+...                     "endpoint": rng.choice(["a", "b"], 3000)})
+>>> rep = summarize(log, group_by=["endpoint"])
+>>> [g.label for g in rep.groups], rep.overall.count
+(['endpoint=a', 'endpoint=b'], 3000)
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import polars as pl
+
+from qcore import logs as _logs
+
+__all__ = ["summarize", "Report", "GroupSummary", "QUANTILES"]
+
+QUANTILES = (0.5, 0.99, 0.999)
+_GRID = 400
+
+
+def _nice_bin(span: float, target: int = 500) -> float:
+    if not (span > 0 and math.isfinite(span)):
+        return 1.0
+    raw = span / target
+    steps = [0.001, 0.01, 0.1, 1, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600,
+             7200, 21600, 43200, 86400]
+    for s in steps:
+        if s >= raw:
+            return float(s)
+    return 86400.0 * math.ceil(raw / 86400.0)
+
+
+class _Acc:
+    """Mergeable per-group state."""
+
+    def __init__(self, key: dict[str, Any], n_windows: int, keep_raw: bool) -> None:
+        import qcore
+
+        self.key = key
+        self.sketch = qcore.QuantileSketch(relative_accuracy=0.01)
+        self.n = 0
+        self.ok = 0
+        self.err = 0
+        self.incomplete = 0
+        self.counts = np.zeros(n_windows, dtype=np.int64)
+        self.inflight = np.zeros(_GRID, dtype=np.float64)
+        self.l_sum = 0.0       # sum over batches of L_b (same window => additive)
+        self.arrivals = 0.0    # arrivals inside the window
+        self.w_sum = 0.0       # sum of response times of those arrivals
+        self.has_latency = False
+        self.smin = math.inf
+        self.smax = -math.inf
+        self.keep_raw = keep_raw
+        self.raw_start: list[np.ndarray] = []
+        self.raw_end: list[np.ndarray] = []
+        self.raw_ok_lat: list[np.ndarray] = []
+        self.raw_done_start: list[np.ndarray] = []
+
+
+@dataclass
+class GroupSummary:
+    """Summary of one group (or of the whole log, ``label == "all"``)."""
+
+    label: str
+    key: dict[str, Any]
+    count: int
+    ok: int
+    errors: int
+    incomplete: int
+    duration: float
+    rate: float | None
+    rate_ci: tuple[float, float] | None
+    peak_to_mean: float | None
+    dispersion: float | None
+    cv_interarrival: float | None
+    quantiles: dict[float, tuple[float | None, float | None, float | None]]
+    error_rate: float | None
+    little: dict[str, Any] | None
+    peak_concurrency: float | None
+    peak_exact: bool
+    sketch: Any = field(repr=False, default=None)
+    counts: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0))
+    inflight: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0))
+    burstiness: list[tuple[float, float]] = field(default_factory=list)
+
+    def row(self) -> dict[str, Any]:
+        r: dict[str, Any] = {"group": self.label, "count": self.count, "rate": self.rate,
+                             "peak_to_mean": self.peak_to_mean, "dispersion": self.dispersion}
+        for q, (est, lo, hi) in self.quantiles.items():
+            tag = "p" + f"{q * 100:.10g}".replace(".", "")
+            r[tag] = est
+            r[tag + "_lo"] = lo
+            r[tag + "_hi"] = hi
+        r["error_rate"] = self.error_rate
+        r["little_gap"] = self.little["gap"] if self.little else None
+        r["little_holds"] = self.little["holds"] if self.little else None
+        r["peak_concurrency"] = self.peak_concurrency
+        return r
+
+
+@dataclass
+class Report:
+    """Result of :func:`summarize`; print it, render it (:meth:`to_html`) or export it."""
+
+    overall: GroupSummary
+    groups: list[GroupSummary]
+    group_by: tuple[str, ...]
+    bin: float
+    t0: float
+    t1: float
+    grid: np.ndarray
+    exact: bool
+    fingerprint: dict[str, Any]
+    contract: dict[str, Any]
+    mapping: dict[str, Any]
+    title: str = "qcore report"
+    little_tolerance: float = 0.02
+
+    def table(self) -> pl.DataFrame:
+        """One row per group (and a final ``all`` row) as a polars DataFrame."""
+        rows = [g.row() for g in self.groups] + ([self.overall.row()] if self.groups else [self.overall.row()])
+        return pl.DataFrame(rows, infer_schema_length=None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"title": self.title, "group_by": list(self.group_by), "bin": self.bin,
+                "t0": self.t0, "t1": self.t1, "exact": self.exact, "groups": self.table().to_dicts(),
+                "data": self.fingerprint, "contract": self.contract, "mapping": self.mapping}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), default=_json_default, indent=1)
+
+    def to_text(self) -> str:
+        """A readable fixed-width table (what ``qcore report`` prints)."""
+        head = ["group", "count", "rate/s", "burst", "p50", "p99", "p999", "err%", "little", "peak"]
+        lines = []
+        for g in (self.groups + [self.overall]) if self.groups else [self.overall]:
+            def q(x: float) -> str:
+                est, lo, hi = g.quantiles.get(x, (None, None, None))
+                if est is None:
+                    return "-"
+                unit = _unit_for(est)
+                s = _fmt_u(est, unit)
+                if lo is not None or hi is not None:
+                    s += f" [{_fmt_u(lo, unit, False)},{_fmt_u(hi, unit, False)}]"
+                return s
+            lit = "-"
+            if g.little:
+                lit = f"{'ok' if g.little['holds'] else 'GAP'} {g.little['gap'] * 100:.2f}%"
+            lines.append([
+                g.label[:40], f"{g.count}", _fmt(g.rate), _fmt(g.dispersion), q(0.5), q(0.99), q(0.999),
+                "-" if g.error_rate is None else f"{100 * g.error_rate:.2f}", lit,
+                _fmt(g.peak_concurrency) + ("" if g.peak_exact or g.peak_concurrency is None else "~"),
+            ])
+        widths = [max(len(h), *(len(r[i]) for r in lines)) for i, h in enumerate(head)]
+        out = ["  ".join(h.ljust(w) for h, w in zip(head, widths))]
+        out.append("  ".join("-" * w for w in widths))
+        for r in lines:
+            out.append("  ".join(c.ljust(w) for c, w in zip(r, widths)))
+        c = self.contract
+        notes = [f"{self.overall.count} rows over {_fmt_s(self.t1 - self.t0)}; burst = index of dispersion of "
+                 f"counts per {_fmt_s(self.bin)}; quantiles from QuantileSketch (1% relative error)"
+                 + (", [95% CI]" if self.exact else "")]
+        if c and c.get("rows_excluded"):
+            notes.append(f"contract: {c['rows_excluded']} of {c['rows_total']} rows excluded: "
+                         + ", ".join(f"{k['name']}={k['failed']}" for k in c["checks"] if k["failed"]))
+        return "\n".join(out + [""] + notes)
+
+    def to_html(self, path: str | Path | None = None) -> str:
+        """Render the self-contained HTML report; write it to ``path`` when given."""
+        doc = _render_html(self)
+        if path is not None:
+            Path(path).write_text(doc, encoding="utf-8")
+        return doc
+
+
+def _fmt(x: float | None) -> str:
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "-"
+    if abs(x) >= 1000:
+        return f"{x:.0f}"
+    return f"{x:.3g}"
+
+
+_UNIT_SCALE = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def _unit_for(x: float) -> str:
+    a = abs(x)
+    if a < 1e-3:
+        return "us"
+    if a < 1:
+        return "ms"
+    if a < 120:
+        return "s"
+    if a < 7200:
+        return "min"
+    return "h" if a < 172800 else "d"
+
+
+def _fmt_u(x: float | None, unit: str, suffix: bool = True) -> str:
+    """``x`` seconds in ``unit`` (one unit per table cell, so intervals read easily)."""
+    if x is None or not math.isfinite(x):
+        return "-"
+    return f"{x / _UNIT_SCALE[unit]:.3g}" + (unit if suffix else "")
+
+
+def _fmt_s(x: float | None) -> str:
+    if x is None or not math.isfinite(x):
+        return "-"
+    a = abs(x)
+    if a == 0:
+        return "0s"
+    if a < 1e-3:
+        return f"{x * 1e6:.3g}us"
+    if a < 1:
+        return f"{x * 1e3:.3g}ms"
+    if a < 120:
+        return f"{x:.3g}s"
+    if a < 7200:
+        return f"{x / 60:.3g}min"
+    if a < 172800:
+        return f"{x / 3600:.3g}h"
+    return f"{x / 86400:.3g}d"
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if hasattr(o, "item"):
+        return o.item()
+    return str(o)
+
+
+# --------------------------------------------------------------------------------------
+# computation
+# --------------------------------------------------------------------------------------
+
+def _progress_printer(total: int, enabled: bool) -> Callable[[int], None]:
+    if not enabled or total <= 0:
+        return lambda done: None
+    t_start = time.monotonic()
+
+    def show(done: int) -> None:
+        frac = min(1.0, done / total)
+        bar = "#" * int(30 * frac)
+        el = time.monotonic() - t_start
+        sys.stderr.write(f"\r[{bar:<30}] {100 * frac:5.1f}%  {done:,}/{total:,} rows  {el:.1f}s")
+        if done >= total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+    return show
+
+
+def summarize(
+    source: Any,
+    *,
+    group_by: Sequence[str] = (),
+    bin: float | None = None,
+    mapping: Any = None,
+    contract: _logs.Contract | None = None,
+    on_violation: str = "exclude",
+    format: str | None = None,
+    batch_rows: int = 2_000_000,
+    exact_limit: int = 2_000_000,
+    confidence: float = 0.95,
+    little_tolerance: float = 0.02,
+    progress: bool | None = None,
+    title: str = "qcore report",
+) -> Report:
+    """Summarize a request log per group.
+
+    Parameters
+    ----------
+    source
+        Paths/globs (Parquet, CSV, NDJSON), a polars DataFrame/LazyFrame (raw or
+        canonical), or a :class:`qcore.logs.Logs`.
+    group_by
+        Columns to group by (canonical names such as ``endpoint`` or source columns).
+    bin
+        Window (s) for arrival counts and burstiness; chosen from the span by default.
+    exact_limit
+        Up to this many rows the raw columns are kept for exact CIs and statistics.
+    progress
+        Print a progress bar on stderr (default: when stderr is a terminal and the log
+        has more than one batch).
+
+    Raises
+    ------
+    qcore.logs.ColumnDetectionError
+        Columns could not be mapped (the message lists them).
+    qcore.logs.ContractViolationError
+        ``on_violation="refuse"`` and the log breaks its contract.
+    """
+    if batch_rows < 1:
+        raise ValueError(f"batch_rows must be >= 1, got {batch_rows}")
+    if bin is not None and not (bin > 0 and math.isfinite(bin)):
+        raise ValueError(f"bin must be a positive number of seconds, got {bin}")
+    group_by = tuple(group_by)
+    files: list[Path] = []
+    extra_keep = [k for k in group_by if k not in _logs.CANONICAL]
+    if isinstance(source, _logs.Logs):
+        m = source.mapping
+        lf = source.frame.lazy()
+        files = list(source.sources)
+        pre_validated = True
+    elif isinstance(source, (pl.DataFrame, pl.LazyFrame)):
+        schema = source.collect_schema() if isinstance(source, pl.LazyFrame) else source.schema
+        canonical = "start" in schema and "outcome" in schema and schema["start"] == pl.Float64 and mapping is None
+        if canonical:
+            m = _logs.ColumnMapping(start="start")
+            lf = source.lazy()
+            pre_validated = True
+        else:
+            m = _logs._mapping_for(source, mapping)
+            lf = _logs.normalize(source, m, keep=extra_keep)
+            pre_validated = False
+    else:
+        raw, files = _logs.scan_raw(source, format=format)
+        m = _logs._mapping_for(raw, mapping)
+        lf = _logs.normalize(raw, m, keep=extra_keep)
+        pre_validated = False
+    schema = lf.collect_schema()
+    for k in group_by:
+        if k not in schema:
+            raise _logs.ColumnDetectionError(
+                f"group_by: column {k!r} not in the log; columns found: {[c for c in schema if not c.startswith('__')]}")
+    has_lat = "latency" in schema
+    # pass 1: extent and size (a cheap streaming aggregation)
+    endcol = "end" if "end" in schema else "start"
+    st = lf.select(
+        n=pl.len(),
+        t0=pl.col("start").filter(pl.col("start").is_finite()).min(),
+        t1=pl.col(endcol).filter(pl.col(endcol).is_finite()).max(),
+        s1=pl.col("start").filter(pl.col("start").is_finite()).max(),
+    ).collect()
+    n_total, t0, t1, s1 = st.row(0)
+    if not n_total or t0 is None:
+        raise ValueError("source: the log has no rows with a valid start time")
+    t1 = max(float(t1 if t1 is not None else s1), float(s1))
+    t0 = float(t0)
+    span = max(t1 - t0, 1e-9)
+    bin_ = float(bin) if bin is not None else _nice_bin(span)
+    # windows [t0 + k*bin, t0 + (k+1)*bin) covering every start; the primitive decides
+    # the count so that every batch gets arrays of the same length
+    k = int(math.floor((float(s1) - t0) / bin_)) + 1
+    win_end = t0 + k * bin_
+    import qcore
+
+    n_windows = int(np.asarray(qcore.window_counts(np.array([t0]), bin_, start=t0, end=win_end)).size)
+    grid = np.linspace(t0, t1, _GRID)
+    keep_raw = n_total <= exact_limit
+    acc_list: list[_Acc] = []
+    keytab = pl.DataFrame(schema={**{k: schema[k] for k in group_by}, "__code": pl.Int64})
+    overall = _Acc({}, n_windows, keep_raw)
+    checks: dict[str, _logs.ContractCheck] = {}
+    rows_total = rows_valid = 0
+    show = _progress_printer(int(n_total), progress if progress is not None else
+                             (sys.stderr.isatty() and n_total > batch_rows))
+    if n_total <= batch_rows:
+        batches: Any = [lf.collect()]
+    else:
+        batches = lf.collect_batches(chunk_size=batch_rows)
+    done = 0
+    for batch in batches:
+        done += batch.height
+        if pre_validated:
+            valid = batch
+            rows_total += batch.height
+            rows_valid += batch.height
+        else:
+            valid, rep = _logs.validate(batch, contract, mapping=m, on_violation=on_violation)  # type: ignore[arg-type]
+            rows_total += rep.rows_total
+            rows_valid += rep.rows_valid
+            for c in rep.checks:
+                if c.name in checks:
+                    prev = checks[c.name]
+                    prev.failed += c.failed
+                    prev.examples = (prev.examples + c.examples)[: (contract or _logs.Contract()).examples]
+                else:
+                    checks[c.name] = c
+        valid = valid.filter(pl.col("start").is_finite())
+        if valid.height == 0:
+            show(done)
+            continue
+        codes = None
+        if group_by:
+            valid, keytab = _encode(valid, group_by, keytab)
+            codes = valid.get_column("__code").to_numpy()
+            for row in keytab.filter(pl.col("__code") >= len(acc_list)).sort("__code").iter_rows(named=True):
+                key = tuple(row[k] for k in group_by)
+                acc_list.append(_Acc(dict(zip(group_by, key)), n_windows, keep_raw))
+        b = _Batch(valid, has_lat, codes)
+        _update(overall, b, None, t0, t1, win_end, bin_, grid, True)
+        if group_by:
+            _update_groups(acc_list, b, t0, t1, win_end, bin_, n_windows)
+        show(done)
+    acc_list.sort(key=lambda a: tuple("" if v is None else str(v) for v in a.key.values()))
+    groups = [_finish(a, t0, t1, bin_, confidence, little_tolerance, grid) for a in acc_list]
+    ov = _finish(overall, t0, t1, bin_, confidence, little_tolerance, grid)
+    contract_rep = _logs.ContractReport(rows_total, rows_valid, list(checks.values()), on_violation)
+    fp = _logs.fingerprint(pl.DataFrame({"start": [t0], "end": [t1]}), files).to_dict()
+    fp["rows"] = rows_valid
+    fp["time_min"], fp["time_max"] = t0, t1
+    return Report(ov, groups, group_by, bin_, t0, t1, grid, keep_raw, fp, contract_rep.to_dict(),
+                  m.to_dict(), title, little_tolerance)
+
+
+def _encode(df: pl.DataFrame, keys: tuple[str, ...], keytab: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Attach a stable integer code per group key (codes persist across batches)."""
+    new = df.select(keys).unique().join(keytab, on=list(keys), how="anti", nulls_equal=True)
+    if new.height:
+        new = new.with_columns(__code=pl.int_range(keytab.height, keytab.height + new.height, dtype=pl.Int64))
+        keytab = pl.concat([keytab, new.select(keytab.columns)], how="vertical_relaxed")
+    return df.join(keytab, on=list(keys), how="left", nulls_equal=True), keytab
+
+
+class _Batch:
+    """The columns of one validated batch as numpy arrays (no per-row Python)."""
+
+    def __init__(self, df: pl.DataFrame, has_lat: bool, codes: np.ndarray | None) -> None:
+        self.n = df.height
+        self.start = df.get_column("start").cast(pl.Float64).to_numpy()
+        oc = df.get_column("outcome")
+        self.ok = (oc == "ok").fill_null(False).to_numpy()
+        self.err = (oc == "error").fill_null(False).to_numpy()
+        self.codes = codes
+        self.has_lat = has_lat
+        if has_lat:
+            lat = df.get_column("latency").cast(pl.Float64).to_numpy()
+            end = df.get_column("end").cast(pl.Float64).to_numpy()
+            fin = np.isfinite(lat) & np.isfinite(end)
+            self.lat_ok_mask = self.ok & np.isfinite(lat)
+            self.lat = lat
+            self.done = (self.ok | self.err) & fin
+            self.end = end
+
+
+def _update(acc: _Acc, b: _Batch, mask: np.ndarray | None, t0: float, t1: float, win_end: float, bin_: float,
+            grid: np.ndarray, with_inflight: bool) -> None:
+    """Fold a batch (or the rows of ``mask``) into one accumulator."""
+    import qcore
+
+    sel = (lambda a: a) if mask is None else (lambda a: a[mask])
+    start = sel(b.start)
+    if start.size == 0:
+        return
+    ok_n = int(sel(b.ok).sum())
+    err_n = int(sel(b.err).sum())
+    acc.n += start.size
+    acc.ok += ok_n
+    acc.err += err_n
+    acc.incomplete += start.size - ok_n - err_n
+    acc.smin = min(acc.smin, float(start.min()))
+    acc.smax = max(acc.smax, float(start.max()))
+    acc.counts += np.asarray(qcore.window_counts(start, bin_, start=t0, end=win_end), dtype=np.int64)
+    if acc.keep_raw:
+        acc.raw_start.append(start)
+    if not b.has_lat:
+        return
+    acc.has_latency = True
+    lat_ok = b.lat[b.lat_ok_mask if mask is None else (b.lat_ok_mask & mask)]
+    if lat_ok.size:
+        acc.sketch.add(lat_ok)
+        if acc.keep_raw:
+            acc.raw_ok_lat.append(lat_ok)
+    dm = b.done if mask is None else (b.done & mask)
+    s, e = b.start[dm], b.end[dm]
+    if s.size == 0:
+        return
+    if with_inflight and not acc.keep_raw:
+        acc.inflight += np.asarray(qcore.in_flight(s, e, grid), dtype=np.float64)
+    # Little's law over the common window [t0, t1]: L, the arrivals and the sum of their
+    # response times are additive over disjoint sets of requests.
+    ll = qcore.littles_law(s, e, t0=t0, t1=t1)
+    a = int(ll.arrivals)
+    acc.l_sum += float(ll.L)
+    acc.arrivals += a
+    if a > 0 and ll.mean_response is not None and math.isfinite(ll.mean_response):
+        acc.w_sum += a * float(ll.mean_response)
+    if acc.keep_raw:
+        acc.raw_done_start.append(s)
+        acc.raw_end.append(e)
+
+
+def _update_groups(accs: list[_Acc], b: _Batch, t0: float, t1: float, win_end: float, bin_: float,
+                   n_windows: int) -> None:
+    """Fold a batch into every group's accumulator with one pass per statistic."""
+    import qcore
+
+    assert b.codes is not None
+    G = len(accs)
+    codes = b.codes
+    if accs and accs[0].keep_raw:
+        # small logs: per-group slices (the raw arrays are kept for exact statistics)
+        order = np.argsort(codes, kind="stable")
+        bounds = np.searchsorted(codes[order], np.arange(G + 1))
+        for g in range(G):
+            if bounds[g + 1] > bounds[g]:
+                m = np.zeros(b.n, dtype=bool)
+                m[order[bounds[g]:bounds[g + 1]]] = True
+                _update(accs[g], b, m, t0, t1, win_end, bin_, np.zeros(0), False)
+        return
+    cnt = np.bincount(codes, minlength=G)
+    ok = np.bincount(codes, weights=b.ok, minlength=G)
+    err = np.bincount(codes, weights=b.err, minlength=G)
+    smin = np.full(G, np.inf)
+    smax = np.full(G, -np.inf)
+    # per-group min/max start through polars (vectorized)
+    mm = pl.DataFrame({"c": codes, "s": b.start}).group_by("c").agg(pl.col("s").min().alias("lo"),
+                                                                      pl.col("s").max().alias("hi"))
+    for c, lo, hi in mm.iter_rows():
+        smin[c], smax[c] = lo, hi
+    # window counts: the window index is floor((t - t0) / bin), as in qcore.window_counts
+    widx = np.floor((b.start - t0) / bin_).astype(np.int64)
+    np.clip(widx, 0, n_windows - 1, out=widx)
+    wc = np.bincount(codes * n_windows + widx, minlength=G * n_windows).reshape(G, n_windows)
+    for g in range(G):
+        a = accs[g]
+        if cnt[g] == 0:
+            continue
+        a.n += int(cnt[g])
+        a.ok += int(ok[g])
+        a.err += int(err[g])
+        a.incomplete += int(cnt[g] - ok[g] - err[g])
+        a.smin = min(a.smin, float(smin[g]))
+        a.smax = max(a.smax, float(smax[g]))
+        a.counts += wc[g]
+    if not b.has_lat:
+        return
+    lm = b.lat_ok_mask
+    if lm.any():
+        sks = qcore.sketch_groups(codes[lm], b.lat[lm], relative_accuracy=0.01)
+        for g, sk in enumerate(sks):
+            if sk.count > 0:
+                accs[g].sketch.merge(sk)
+    for a in accs:
+        a.has_latency = True
+    dm = b.done
+    if dm.any():
+        ll = qcore.littles_law_by(pl.DataFrame({"c": codes[dm], "s": b.start[dm], "e": b.end[dm]}),
+                                  "s", "e", "c", t0=t0, t1=t1)
+        for r in ll.iter_rows(named=True):
+            if r.get("error"):
+                continue
+            a = accs[int(r["c"])]
+            n_arr = int(r["arrivals"])
+            a.l_sum += float(r["L"])
+            a.arrivals += n_arr
+            if n_arr > 0 and r["mean_response"] is not None and math.isfinite(r["mean_response"]):
+                a.w_sum += n_arr * float(r["mean_response"])
+
+
+def _burst(starts: np.ndarray | None, counts: np.ndarray, bin_: float) -> list[tuple[float, float]]:
+    """Index of dispersion by window: from the raw timestamps when kept, else by
+    aggregating the exact counts per ``bin`` (same value for windows that are multiples)."""
+    import qcore
+
+    if starts is not None and starts.size >= 2:
+        span = float(starts.max() - starts.min())
+        ws = [bin_ * 2 ** k for k in range(-6, 40) if bin_ * 2 ** k * 8 <= span]
+        if ws:
+            vals = np.asarray(qcore.burstiness_curve(starts, ws), dtype=np.float64)
+            return [(w, float(v)) for w, v in zip(ws, vals) if math.isfinite(v)]
+    return _burst_curve(counts, bin_)
+
+
+def _burst_curve(counts: np.ndarray, bin_: float) -> list[tuple[float, float]]:
+    out = []
+    k = 1
+    while counts.size // k >= 8:
+        m = counts.size // k
+        agg = counts[: m * k].reshape(m, k).sum(axis=1).astype(np.float64)
+        mu = agg.mean()
+        if mu > 0:
+            out.append((bin_ * k, float(agg.var(ddof=1) / mu) if m > 1 else float("nan")))
+        k *= 2
+    return out
+
+
+def _finish(acc: _Acc, t0: float, t1: float, bin_: float, confidence: float, tol: float,
+            grid: np.ndarray) -> GroupSummary:
+    import qcore
+
+    label = ",".join(f"{k}={v}" for k, v in acc.key.items()) if acc.key else "all"
+    quantiles: dict[float, tuple[float | None, float | None, float | None]] = {}
+    lat_all = np.concatenate(acc.raw_ok_lat) if acc.keep_raw and acc.raw_ok_lat else None
+    for q in QUANTILES:
+        if acc.sketch.count == 0:
+            quantiles[q] = (None, None, None)
+            continue
+        est = float(acc.sketch.quantile(q))
+        lo = hi = None
+        if lat_all is not None and lat_all.size:
+            ci = qcore.quantile_ci(lat_all, q, confidence=confidence)
+            lo, hi = _nan_none(ci.lo), _nan_none(ci.hi)
+        elif hasattr(qcore, "sketch_quantile_ci"):
+            ci = qcore.sketch_quantile_ci(acc.sketch, q, confidence=confidence)
+            lo, hi = _nan_none(ci.lo), _nan_none(ci.hi)
+        quantiles[q] = (est, lo, hi)
+    counts = acc.counts
+    mean_c = counts.mean() if counts.size else 0.0
+    rate = rate_ci = p2m = disp = cv = None
+    starts = np.concatenate(acc.raw_start) if acc.keep_raw and acc.raw_start else None
+    if starts is not None and starts.size >= 2:
+        stt = qcore.arrival_stats(starts, window=bin_, confidence=confidence)
+        rate = _nan_none(stt.rate)
+        rate_ci = (float(stt.rate_ci[0]), float(stt.rate_ci[1]))
+        p2m = _nan_none(stt.peak_to_mean)
+        disp = _nan_none(stt.index_of_dispersion)
+        cv = _nan_none(stt.cv_interarrival)
+    elif acc.n:
+        rate = acc.n / (acc.smax - acc.smin) if acc.smax > acc.smin else None
+        if mean_c > 0:
+            p2m = float(counts.max() / mean_c)
+            disp = float(counts.var(ddof=1) / mean_c) if counts.size > 1 else None
+    little = None
+    T = t1 - t0
+    if acc.has_latency and acc.arrivals > 0 and T > 0:
+        L = acc.l_sum
+        lam = acc.arrivals / T
+        W = acc.w_sum / acc.arrivals
+        gap = abs(L - lam * W) / L if L > 0 else 0.0
+        little = {"L": L, "arrival_rate": lam, "mean_response": W, "gap": gap, "holds": gap <= tol}
+    peak = None
+    exact_peak = False
+    if acc.has_latency:
+        if acc.keep_raw and acc.raw_done_start:
+            s = np.concatenate(acc.raw_done_start)
+            e = np.concatenate(acc.raw_end)
+            if s.size:
+                peak = float(qcore.peak_in_flight(s, e).count)
+                exact_peak = True
+                acc.inflight = np.asarray(qcore.in_flight(s, e, grid), dtype=np.float64)
+        elif acc.inflight.size:
+            peak = float(acc.inflight.max())
+    n_done = acc.ok + acc.err
+    return GroupSummary(
+        label, acc.key, acc.n, acc.ok, acc.err, acc.incomplete, T, rate, rate_ci, p2m, disp, cv,
+        quantiles, acc.err / n_done if n_done else None, little, peak, exact_peak,
+        acc.sketch, counts, acc.inflight, _burst(starts, counts, bin_))
+
+
+def _nan_none(x: Any) -> float | None:
+    if x is None:
+        return None
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+# --------------------------------------------------------------------------------------
+# HTML and SVG
+# --------------------------------------------------------------------------------------
+
+_COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
+
+
+def _ticks(lo: float, hi: float, n: int = 5) -> list[float]:
+    if not (math.isfinite(lo) and math.isfinite(hi)) or hi <= lo:
+        return [lo]
+    raw = (hi - lo) / n
+    mag = 10 ** math.floor(math.log10(raw))
+    step = min((m * mag for m in (1, 2, 5, 10) if m * mag >= raw), default=raw)
+    start = math.ceil(lo / step) * step
+    out = []
+    x = start
+    while x <= hi + 1e-9 * step:
+        out.append(x)
+        x += step
+    return out
+
+
+def svg_chart(series: list[tuple[str, np.ndarray, np.ndarray]], *, title: str, xlabel: str, ylabel: str,
+              logx: bool = False, xfmt: Callable[[float], str] | None = None, width: int = 640,
+              height: int = 300, step: bool = False, css_class: str = "plot") -> str:
+    """A line chart as an inline ``<svg>`` element (no script)."""
+    W, H, ml, mr, mt, mb = width, height, 64, 16, 28, 44
+    pw, ph = W - ml - mr, H - mt - mb
+    xs_all, ys_all = [], []
+    clean = []
+    for name, x, y in series:
+        x = np.asarray(x, dtype=np.float64)
+        y = np.asarray(y, dtype=np.float64)
+        ok = np.isfinite(x) & np.isfinite(y)
+        if logx:
+            ok &= x > 0
+        x, y = x[ok], y[ok]
+        if x.size == 0:
+            continue
+        if logx:
+            x = np.log10(x)
+        clean.append((name, x, y))
+        xs_all.append(x)
+        ys_all.append(y)
+    parts = [f'<svg class="{css_class}" xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" '
+             f'viewBox="0 0 {W} {H}" role="img" aria-label="{html.escape(title)}">',
+             f'<text x="{W / 2}" y="16" text-anchor="middle" font-size="13" font-weight="bold">{html.escape(title)}</text>']
+    if not clean:
+        parts.append(f'<text x="{W / 2}" y="{H / 2}" text-anchor="middle" font-size="12">no data</text></svg>')
+        return "".join(parts)
+    x_lo = float(min(a.min() for a in xs_all))
+    x_hi = float(max(a.max() for a in xs_all))
+    y_lo = min(0.0, float(min(a.min() for a in ys_all)))
+    y_hi = float(max(a.max() for a in ys_all))
+    if x_hi <= x_lo:
+        x_hi = x_lo + 1.0
+    if y_hi <= y_lo:
+        y_hi = y_lo + 1.0
+    y_hi *= 1.05
+
+    def sx(v: np.ndarray | float) -> Any:
+        return ml + (np.asarray(v) - x_lo) / (x_hi - x_lo) * pw
+
+    def sy(v: np.ndarray | float) -> Any:
+        return mt + ph - (np.asarray(v) - y_lo) / (y_hi - y_lo) * ph
+
+    parts.append(f'<rect x="{ml}" y="{mt}" width="{pw}" height="{ph}" fill="none" stroke="#999"/>')
+    if logx:
+        xt = [float(v) for v in range(math.floor(x_lo), math.ceil(x_hi) + 1) if x_lo - 1e-9 <= v <= x_hi + 1e-9]
+        if len(xt) < 2:
+            xt = _ticks(x_lo, x_hi, 4)
+        lab = [(xfmt or (lambda v: f"{v:g}"))(10 ** v) for v in xt]
+    else:
+        xt = _ticks(x_lo, x_hi, 5)
+        lab = [(xfmt or (lambda v: f"{v:g}"))(v) for v in xt]
+    for v, s in zip(xt, lab):
+        px = float(sx(v))
+        parts.append(f'<line x1="{px:.1f}" y1="{mt + ph}" x2="{px:.1f}" y2="{mt + ph + 4}" stroke="#555"/>'
+                     f'<text x="{px:.1f}" y="{mt + ph + 16}" text-anchor="middle" font-size="10">{html.escape(s)}</text>')
+    for v in _ticks(y_lo, y_hi, 4):
+        py = float(sy(v))
+        parts.append(f'<line x1="{ml - 4}" y1="{py:.1f}" x2="{ml + pw}" y2="{py:.1f}" stroke="#eee"/>'
+                     f'<text x="{ml - 6}" y="{py + 3:.1f}" text-anchor="end" font-size="10">{v:g}</text>')
+    parts.append(f'<text x="{ml + pw / 2}" y="{H - 6}" text-anchor="middle" font-size="11">{html.escape(xlabel)}</text>')
+    parts.append(f'<text transform="translate(14,{mt + ph / 2}) rotate(-90)" text-anchor="middle" '
+                 f'font-size="11">{html.escape(ylabel)}</text>')
+    for i, (name, x, y) in enumerate(clean):
+        if x.size > 1500:  # thin for size; keep the extremes of each bucket
+            idx = np.unique(np.concatenate([np.linspace(0, x.size - 1, 1500).astype(np.int64),
+                                            [int(np.argmax(y)), int(np.argmin(y))]]))
+            x, y = x[idx], y[idx]
+        px, py = sx(x), sy(y)
+        if step and px.size > 1:
+            pxs = np.repeat(px, 2)[1:]
+            pys = np.repeat(py, 2)[:-1]
+            px, py = pxs, pys
+        pts = " ".join(f"{a:.1f},{b:.1f}" for a, b in zip(px, py))
+        col = _COLORS[i % len(_COLORS)]
+        parts.append(f'<polyline class="series" data-name="{html.escape(name)}" fill="none" stroke="{col}" '
+                     f'stroke-width="1.4" points="{pts}"/>')
+        if len(clean) > 1:
+            ly = mt + 12 + 14 * i
+            parts.append(f'<rect x="{ml + pw - 150}" y="{ly - 8}" width="10" height="10" fill="{col}"/>'
+                         f'<text x="{ml + pw - 136}" y="{ly + 1}" font-size="10">{html.escape(name[:24])}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _plots(rep: Report) -> list[str]:
+    show = rep.groups[:8] if rep.groups else [rep.overall]
+    cdf_series = []
+    qs = np.concatenate([np.linspace(0.0, 0.99, 199), [0.995, 0.999, 0.9995, 0.9999, 1.0]])
+    for g in show:
+        if g.sketch is not None and g.sketch.count > 0:
+            x = np.asarray(g.sketch.quantile(list(qs)), dtype=np.float64)
+            cdf_series.append((g.label, x, qs))
+    bin_ = rep.bin
+    rate_series = []
+    for g in show:
+        c = g.counts
+        if c.size:
+            x = (rep.t0 + (np.arange(c.size) + 0.5) * bin_ - rep.t0) / 3600.0
+            rate_series.append((g.label, x, c / bin_))
+    inflight_series = []
+    for g in show:
+        if g.inflight.size and g.inflight.any():
+            inflight_series.append((g.label, (rep.grid - rep.t0) / 3600.0, g.inflight))
+    burst_series = []
+    for g in show:
+        if g.burstiness:
+            w, d = zip(*g.burstiness)
+            burst_series.append((g.label, np.array(w), np.array(d)))
+    if burst_series:
+        w = np.array(sorted({v for _, x, _ in burst_series for v in x}))
+        burst_series.append(("Poisson", w, np.ones_like(w)))
+    return [
+        svg_chart(cdf_series, title="Latency CDF (log axis)", xlabel="latency", ylabel="fraction <= x",
+                  logx=True, xfmt=_fmt_s, css_class="plot plot-cdf"),
+        svg_chart(rate_series, title=f"Arrival rate over time (per {_fmt_s(bin_)} window)",
+                  xlabel="hours since first request", ylabel="requests / s", step=True, css_class="plot plot-rate"),
+        svg_chart(inflight_series, title="In-flight concurrency over time", xlabel="hours since first request",
+                  ylabel="requests in flight", css_class="plot plot-inflight"),
+        svg_chart(burst_series, title="Burstiness curve (index of dispersion by window)", xlabel="window",
+                  ylabel="variance / mean of counts", logx=True, xfmt=_fmt_s, css_class="plot plot-burstiness"),
+    ]
+
+
+def _render_html(rep: Report) -> str:
+    tbl = rep.table()
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in tbl.columns)
+    body = []
+    for r in tbl.iter_rows():
+        cells = []
+        for v in r:
+            if isinstance(v, float):
+                s = f"{v:.4g}" if math.isfinite(v) else "-"
+            elif v is None:
+                s = "-"
+            else:
+                s = str(v)
+            cells.append(f"<td>{html.escape(s)}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    plots = "\n".join(f'<figure>{p}</figure>' for p in _plots(rep))
+    meta = html.escape(json.dumps({"data": rep.fingerprint, "contract": rep.contract, "mapping": rep.mapping},
+                                  default=_json_default, indent=1))
+    import qcore
+
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{html.escape(rep.title)}</title>
+<style>
+body{{font-family:system-ui,-apple-system,sans-serif;margin:24px;color:#222}}
+table{{border-collapse:collapse;font-size:12px}}td,th{{border:1px solid #ccc;padding:3px 6px;text-align:right}}
+th{{background:#f3f3f3}}figure{{display:inline-block;margin:8px}}pre{{font-size:11px;background:#f7f7f7;padding:8px}}
+</style></head><body>
+<h1>{html.escape(rep.title)}</h1>
+<p>{rep.overall.count:,} requests from {html.escape(_fmt_s(0))} to {html.escape(_fmt_s(rep.t1 - rep.t0))}
+(span), grouped by {html.escape(", ".join(rep.group_by) or "nothing")}; windows of {html.escape(_fmt_s(rep.bin))}.
+Quantiles from a QuantileSketch (relative error 1%){"; intervals are distribution-free 95% CIs" if rep.exact else ""}.
+Little's law holds when |L − λW| / L ≤ {rep.little_tolerance:g}.</p>
+<h2>Per group</h2>
+<table id="summary"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>
+<h2>Plots</h2>
+{plots}
+<h2>Data</h2>
+<pre id="fingerprint">{meta}</pre>
+<p>qcore {html.escape(str(qcore.__version__))}</p>
+</body></html>
+"""

@@ -1,0 +1,209 @@
+//! End-to-end checks of the simulator against exact results.
+
+use super::*;
+
+fn mm(lambda: f64, mean: f64, c: usize, n: u64) -> SimConfig {
+    let mut cfg = SimConfig::new(
+        ArrivalProcess::poisson(lambda).unwrap(),
+        Some(Dist::exponential(mean).unwrap()),
+        c,
+        n,
+    );
+    cfg.warmup = 1000;
+    cfg
+}
+
+fn assert_same(a: &RunStats, b: &RunStats) {
+    assert_eq!(a.arrived, b.arrived);
+    assert_eq!(a.completed, b.completed);
+    assert_eq!(a.served, b.served);
+    assert_eq!(a.waited, b.waited);
+    let close = |x: f64, y: f64, what: &str| {
+        assert!((x - y).abs() <= 1e-9 * x.abs().max(1.0), "{what}: {x} vs {y}");
+    };
+    close(a.sum_wait, b.sum_wait, "sum_wait");
+    close(a.sum_response, b.sum_response, "sum_response");
+    close(a.t0, b.t0, "t0");
+    close(a.t_end, b.t_end, "t_end");
+    close(a.area_system, b.area_system, "area_system");
+    close(a.area_queue, b.area_queue, "area_queue");
+    close(a.busy_time, b.busy_time, "busy_time");
+    close(a.capacity_time, b.capacity_time, "capacity_time");
+    let (ra, rb) = (a.records.as_ref().unwrap(), b.records.as_ref().unwrap());
+    assert_eq!(ra.id, rb.id);
+    assert_eq!(ra.status, rb.status);
+    for i in 0..ra.id.len() {
+        close(ra.arrival[i], rb.arrival[i], "arrival");
+        close(ra.start[i], rb.start[i], "start");
+        close(ra.end[i], rb.end[i], "end");
+    }
+}
+
+#[test]
+fn fast_path_equals_event_loop() {
+    for (c, svc, warmup) in [
+        (1, Dist::exponential(0.9).unwrap(), 1000),
+        (1, Dist::gamma(0.95, 2.0).unwrap(), 0),
+        (4, Dist::exponential(3.6).unwrap(), 2500),
+        (16, Dist::gamma(14.0, 1.7).unwrap(), 1024),
+        (3, Dist::lognormal(2.5, 0.5).unwrap(), 3000),
+    ] {
+        let mut cfg = mm(1.0, 1.0, c, 20_000);
+        cfg.warmup = warmup;
+        cfg.service = Some(svc);
+        cfg.records = true;
+        let f = run(&cfg, 2, Method::Fast).unwrap();
+        let e = run(&cfg, 2, Method::Event).unwrap();
+        assert!(f.fast_path && !e.fast_path);
+        assert_same(&f, &e);
+    }
+}
+
+#[test]
+fn mm1_mean_response_and_littles_law() {
+    let cfg = mm(0.8, 1.0, 1, 400_000);
+    let r = run(&cfg, 0, Method::Event).unwrap();
+    let w = r.mean_response();
+    assert!((w / 5.0 - 1.0).abs() < 0.06, "{w}");
+    // L = λ W on the measured window.
+    let lam = r.arrived as f64 / r.duration();
+    assert!((r.mean_in_system() / (lam * w) - 1.0).abs() < 0.01);
+    assert!((r.utilization() - 0.8).abs() < 0.01);
+}
+
+#[test]
+fn mm1k_blocking() {
+    // M/M/1/K with K = 1 + queue_capacity in the system.
+    let mut cfg = mm(1.0, 1.0 / 1.25, 1, 400_000);
+    cfg.queue_capacity = Some(4);
+    let r = run(&cfg, 0, Method::Auto).unwrap();
+    let rho: f64 = 0.8;
+    let k = 5;
+    let pb = (1.0 - rho) * rho.powi(k) / (1.0 - rho.powi(k + 1));
+    let got = r.blocked as f64 / r.arrived as f64;
+    assert!((got - pb).abs() < 0.01, "{got} vs {pb}");
+    assert_eq!(r.arrived, r.completed + r.blocked);
+}
+
+#[test]
+fn deterministic_and_seed_dependent() {
+    let mut cfg = mm(0.9, 1.0, 2, 10_000);
+    cfg.patience = Some(Dist::exponential(3.0).unwrap());
+    let a = run(&cfg, 0, Method::Auto).unwrap();
+    let b = run(&cfg, 0, Method::Auto).unwrap();
+    assert_eq!(a.sum_response.to_bits(), b.sum_response.to_bits());
+    assert_eq!(a.timed_out, b.timed_out);
+    assert!(a.timed_out > 0);
+    cfg.seed = 2;
+    let c = run(&cfg, 0, Method::Auto).unwrap();
+    assert_ne!(a.sum_response, c.sum_response);
+    let d = run(&cfg, 1, Method::Auto).unwrap();
+    assert_ne!(c.sum_response, d.sum_response);
+}
+
+#[test]
+fn batching_forms_full_batches() {
+    // One arrival per second, batches of 4 that take 0.5 s: every batch is full and the
+    // k-th request of a batch waits 3 − k seconds.
+    let mut cfg = SimConfig::new(
+        ArrivalProcess::Renewal {
+            interarrival: Dist::deterministic(1.0).unwrap(),
+        },
+        None,
+        1,
+        400,
+    );
+    cfg.batching = Some(Batching {
+        max_size: 4,
+        max_wait: 100.0,
+        time: BatchTime::Linear {
+            fixed: 0.1,
+            per_item: 0.1,
+        },
+    });
+    cfg.records = true;
+    let r = run(&cfg, 0, Method::Auto).unwrap();
+    assert_eq!(r.completed, 400);
+    assert!((r.mean_wait() - 1.5).abs() < 1e-9);
+    assert!((r.mean_response() - 2.0).abs() < 1e-9);
+    // A partial batch starts after max_wait.
+    cfg.batching.as_mut().unwrap().max_wait = 0.25;
+    let r = run(&cfg, 0, Method::Auto).unwrap();
+    assert!((r.mean_wait() - 0.25).abs() < 1e-9);
+    assert!((r.mean_response() - 0.45).abs() < 1e-9);
+}
+
+#[test]
+fn schedule_with_startup_delay_and_draining() {
+    // No server until t = 10; two start then, ready at t = 15.
+    let mut cfg = SimConfig::new(
+        ArrivalProcess::Renewal {
+            interarrival: Dist::deterministic(1.0).unwrap(),
+        },
+        Some(Dist::deterministic(0.5).unwrap()),
+        0,
+        30,
+    );
+    cfg.schedule = vec![(10.0, 2), (20.0, 1)];
+    cfg.startup_delay = Some(Dist::deterministic(5.0).unwrap());
+    cfg.records = true;
+    let r = run(&cfg, 0, Method::Auto).unwrap();
+    let rec = r.records.as_ref().unwrap();
+    assert!(rec.start.iter().all(|&s| s >= 15.0));
+    assert_eq!(r.completed, 30);
+    // Requests arriving at 0..=15 all start at 15, 15.5, ... on two servers.
+    assert_eq!(rec.start[0], 15.0);
+    assert_eq!(rec.start[1], 15.0);
+    assert_eq!(rec.start[2], 15.5);
+    // After t = 20 one server remains; utilization over the window stays ≤ 1.
+    assert!(r.utilization() <= 1.0);
+}
+
+#[test]
+fn lifo_and_validation() {
+    let mut cfg = mm(0.9, 1.0, 1, 50_000);
+    cfg.discipline = Discipline::Lifo;
+    let l = run(&cfg, 0, Method::Auto).unwrap();
+    cfg.discipline = Discipline::Fcfs;
+    let f = run(&cfg, 0, Method::Auto).unwrap();
+    // Same mean (work-conserving, service independent of order), different spread.
+    assert!((l.mean_response() / f.mean_response() - 1.0).abs() < 0.05);
+    assert!(run(&cfg, 0, Method::Fast).is_ok());
+    cfg.discipline = Discipline::Lifo;
+    assert!(run(&cfg, 0, Method::Fast).is_err());
+    cfg.customers = 0;
+    assert!(run(&cfg, 0, Method::Auto).is_err());
+}
+
+#[test]
+#[ignore]
+fn timing_components() {
+    use std::time::Instant;
+    let mut r = rng::Rng::new(1);
+    let n = 4_000_000;
+    let t = Instant::now();
+    let mut s = 0.0;
+    for _ in 0..n {
+        s += r.exp1();
+    }
+    eprintln!("exp1: {:.2} ns {s}", t.elapsed().as_nanos() as f64 / n as f64);
+    let t = Instant::now();
+    let mut s = 0.0;
+    for _ in 0..n {
+        s += r.uniform();
+    }
+    eprintln!("uniform: {:.2} ns {s}", t.elapsed().as_nanos() as f64 / n as f64);
+    let xs: Vec<f64> = (0..n).map(|_| r.exp1() * 10.0).collect();
+    let mut sk = crate::sketch::QuantileSketch::new(0.01).unwrap();
+    let t = Instant::now();
+    for c in xs.chunks(1024) {
+        sk.add_slice(c).unwrap();
+    }
+    eprintln!("sketch add: {:.2} ns", t.elapsed().as_nanos() as f64 / n as f64);
+    let t = Instant::now();
+    let mut s = 0.0;
+    for x in &xs {
+        s += x.ln();
+    }
+    eprintln!("std ln: {:.2} ns {s}", t.elapsed().as_nanos() as f64 / n as f64);
+}

@@ -1,0 +1,319 @@
+"""The ``qcore`` command line: help, demo, report, check (exit codes on injected faults), plan, simulate."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from qcore import cli
+
+NOW = 1_750_000_000.0
+
+RULES = """
+[defaults]
+owner = "serving"
+version = "3"
+
+[[rule]]
+id = "p99-latency"
+metric = "p99"
+threshold = 1.0
+group_by = ["model_version"]
+severity = "critical"
+
+[[rule]]
+id = "error-rate"
+metric = "error_rate"
+threshold = 0.02
+
+[[rule]]
+id = "freshness"
+metric = "freshness"
+max_age = "15m"
+on_stale = "block"
+
+[[rule]]
+id = "contract"
+metric = "invalid_fraction"
+threshold = 0.0
+
+[contract]
+max_latency = 60.0
+"""
+
+
+def run(*argv: str) -> tuple[int, str, str]:
+    """Run the real entry point in a subprocess (exit codes included)."""
+    r = subprocess.run([sys.executable, "-m", "qcore.cli", *argv], capture_output=True, text=True, timeout=300)
+    return r.returncode, r.stdout, r.stderr
+
+
+def make_log(path: Path, *, n: int = 6000, slow_version: bool = False, t_end: float = NOW,
+             drop: float = 0.0, nulls: bool = False, wrong_types: bool = False, seed: int = 0) -> Path:
+    rng = np.random.default_rng(seed)
+    t = np.sort(rng.uniform(t_end - 3600, t_end - 30, n))
+    ver = rng.choice(["v1", "v2"], n)
+    lat = rng.lognormal(-2.0, 0.5, n)
+    if slow_version:
+        lat = np.where(ver == "v2", lat * 12.0, lat)
+    df = pl.DataFrame({"timestamp": t, "latency_ms": lat * 1000.0, "status": np.where(rng.random(n) < 0.005, 500, 200),
+                       "model_version": ver})
+    if drop:
+        df = df.filter(pl.Series(rng.random(n) >= drop))
+    if nulls:
+        df = df.with_columns(latency_ms=pl.when(pl.int_range(pl.len()) % 50 == 0).then(None).otherwise(pl.col("latency_ms")))
+    if wrong_types:
+        df = df.with_columns(latency_ms=pl.col("latency_ms").cast(pl.String))
+        df = df.with_columns(latency_ms=pl.when(pl.int_range(pl.len()) % 100 == 0).then(pl.lit("slow"))
+                             .otherwise(pl.col("latency_ms")))
+    if path.suffix == ".parquet":
+        df.write_parquet(path)
+    else:
+        df.write_csv(path)
+    return path
+
+
+@pytest.fixture()
+def rules(tmp_path):
+    p = tmp_path / "rules.toml"
+    p.write_text(RULES)
+    return p
+
+
+# ------------------------------------------------------------------ help and usage
+
+
+@pytest.mark.parametrize("cmd", [[], ["demo"], ["report"], ["check"], ["plan"], ["simulate"]])
+def test_help_everywhere(cmd, capsys):
+    with pytest.raises(SystemExit) as e:
+        cli.main([*cmd, "--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    assert "exit codes" in out and "usage: qcore" in out
+
+
+def test_usage_errors_exit_2(capsys):
+    with pytest.raises(SystemExit) as e:
+        cli.main(["check", "x.csv"])        # --rules missing
+    assert e.value.code == 2
+    assert cli.main([]) == 2
+
+
+def test_entry_point_declared():
+    import tomllib
+
+    root = Path(__file__).resolve().parent.parent
+    scripts = tomllib.loads((root / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts["qcore"] == "qcore.cli:main"
+
+
+# ------------------------------------------------------------------ demo
+
+
+def test_demo_text():
+    code, out, err = run("demo", "--samples", "200000")
+    assert code == 0, err
+    assert "QuantileSketch" in out and "p99" in out and "p999" in out
+    assert "gentd26_lora_2024-12-03.csv" in out and "ATTRIBUTION" in out
+    assert "Little's law" in out and "overall action" in out
+    for ep in ("TXT_2_IMG", "IMG_2_IMG", "INPAINTING"):
+        assert ep in out
+
+
+def test_demo_json_and_html(tmp_path):
+    html = tmp_path / "demo.html"
+    code, out, err = run("demo", "--samples", "100000", "--format", "json", "--html", str(html))
+    assert code == 0, err
+    d = json.loads(out)
+    for g in d["generated"]["quantiles"]:
+        assert g["relative_error"] <= g["bound"]
+    assert d["trace"]["rows"] == 2728
+    # the slice is one whole day: Little's law over its own span is an identity
+    assert d["littles_law"]["gap"] < 1e-9
+    ids = {x["rule_id"] for x in d["decisions"]}
+    assert ids == {"p99-latency", "error-rate", "littles-law", "freshness", "lineage"}
+    assert all(x["status"] != "malformed" for x in d["decisions"])
+    assert html.exists() and "<svg" in html.read_text()
+
+
+def test_demo_data_shipped_with_attribution():
+    data = Path(cli.__file__).resolve().parent / "data"
+    csv = data / cli.DEMO_FILE
+    text = (data / "ATTRIBUTION.md").read_text()
+    import hashlib
+
+    assert hashlib.sha256(csv.read_bytes()).hexdigest() in text
+    assert "alibaba/clusterdata" in text and "SoCC" in text
+    assert csv.read_text().count("\n") == 2729
+
+
+# ------------------------------------------------------------------ report
+
+
+def test_report_text_json_html(tmp_path):
+    log = make_log(tmp_path / "log.parquet")
+    code, out, err = run("report", str(log), "--group-by", "model_version", "--html", str(tmp_path / "r.html"))
+    assert code == 0, err
+    assert "model_version=v1" in out and "model_version=v2" in out and "p99" in out
+    code, out, err = run("report", str(log), "-g", "model_version", "--format", "json")
+    assert code == 0, err
+    d = json.loads(out)
+    assert [g["group"] for g in d["groups"]] == ["model_version=v1", "model_version=v2", "all"]
+    assert d["groups"][-1]["count"] == 6000
+    assert (tmp_path / "r.html").read_text().count("<svg") == 4
+
+
+def test_report_column_error_lists_columns(tmp_path):
+    p = tmp_path / "weird.csv"
+    pl.DataFrame({"foo": [1.0], "bar": [2.0]}).write_csv(p)
+    code, out, err = run("report", str(p))
+    assert code == 1 and "columns found" in err and "foo" in err
+    code, out, err = run("report", str(p), "--map", "start=foo", "--map", "duration=bar", "--format", "json")
+    assert code == 0, err
+
+
+def test_report_missing_file_exit_1(tmp_path):
+    code, out, err = run("report", str(tmp_path / "none.parquet"))
+    assert code == 1 and "does not exist" in err
+
+
+# ------------------------------------------------------------------ check: injected faults
+
+
+def test_check_clean_logs_pass(tmp_path, rules):
+    log = make_log(tmp_path / "ok.parquet")
+    ev = tmp_path / "evidence.jsonl"
+    code, out, err = run("check", str(log), "--rules", str(rules), "--now", str(NOW), "--evidence", str(ev))
+    assert code == 0, out + err
+    assert "overall action: accept" in out
+    recs = [json.loads(x) for x in ev.read_text().splitlines()]
+    assert len(recs) == 5 and all(r["status"] == "pass" for r in recs)
+    assert recs[0]["data"]["sources"][0]["path"].endswith("ok.parquet")
+
+
+def test_check_slow_model_version_rolls_back(tmp_path, rules):
+    log = make_log(tmp_path / "slow.parquet", slow_version=True)
+    code, out, err = run("check", str(log), "--rules", str(rules), "--now", str(NOW), "--format", "json")
+    assert code == 5, out + err
+    d = json.loads(out)
+    p99 = {x["group"]: x for x in d["decisions"] if x["rule_id"] == "p99-latency"}
+    assert p99["model_version=v1"]["status"] == "pass"
+    assert p99["model_version=v2"]["status"] == "fail" and p99["model_version=v2"]["action"] == "rollback"
+    assert d["overall_action"] == "rollback" and d["exit_code"] == 5
+
+
+def test_check_stale_data_blocks(tmp_path, rules):
+    log = make_log(tmp_path / "stale.parquet", t_end=NOW - 4 * 3600)
+    code, out, err = run("check", str(log), "--rules", str(rules), "--now", str(NOW))
+    assert code == 4, out + err
+    assert "stale" in out and "overall action: block" in out
+
+
+def test_check_nulls_and_wrong_types_are_malformed(tmp_path, rules):
+    for kw in ({"nulls": True}, {"wrong_types": True}):
+        log = make_log(tmp_path / "bad.csv", **kw)
+        code, out, err = run("check", str(log), "--rules", str(rules), "--now", str(NOW), "--format", "json")
+        assert code == 4, out + err
+        d = json.loads(out)
+        c = next(x for x in d["decisions"] if x["rule_id"] == "contract")
+        assert c["status"] == "malformed" and c["value"] == pytest.approx(120 / 6000 if kw.get("nulls") else 60 / 6000)
+        assert d["contract"]["rows_excluded"] > 0
+    # refusing the input instead of excluding rows is an error exit with the counts
+    code, out, err = run("check", str(log), "--rules", str(rules), "--now", str(NOW), "--refuse")
+    assert code == 1 and "bad_type_latency: 60" in err
+
+
+def test_check_dropped_rows_detected_as_rate_drift(tmp_path):
+    # the last half hour lost 60% of its rows (a collector outage)
+    rng = np.random.default_rng(8)
+    n = 8000
+    t = np.sort(rng.uniform(NOW - 3600, NOW, n))
+    keep = (t < NOW - 1800) | (rng.random(n) > 0.6)
+    df = pl.DataFrame({"ts": t[keep], "latency": rng.exponential(0.1, keep.sum()), "status": 200})
+    p = tmp_path / "drop.parquet"
+    df.write_parquet(p)
+    r = tmp_path / "drift.toml"
+    r.write_text('[[rule]]\nid = "rate"\nversion = "1"\nowner = "sre"\nmetric = "rate_drift"\n'
+                 'window = "30m"\nthreshold = 0.25\nbin = "1m"\n')
+    code, out, err = run("check", str(p), "--rules", str(r), "--now", str(NOW), "--format", "json")
+    d = json.loads(out)
+    assert d["decisions"][0]["status"] == "inconsistent" and code == 3, out + err
+    # the complete log is consistent
+    pl.DataFrame({"ts": t, "latency": rng.exponential(0.1, n), "status": 200}).write_parquet(p)
+    code, out, err = run("check", str(p), "--rules", str(r), "--now", str(NOW), "--format", "json")
+    assert code == 0 and json.loads(out)["decisions"][0]["status"] == "pass"
+
+
+def test_check_clock_skew_is_malformed(tmp_path, rules):
+    log = make_log(tmp_path / "skew.parquet")
+    df = pl.read_parquet(log).with_columns(
+        timestamp=pl.when(pl.int_range(pl.len()) % 500 == 0).then(pl.col("timestamp") + 30 * 86400)
+        .otherwise(pl.col("timestamp")))
+    df.write_parquet(log)
+    code, out, err = run("check", str(log), "--rules", str(rules), "--now", str(NOW), "--format", "json")
+    d = json.loads(out)
+    c = next(x for x in d["decisions"] if x["rule_id"] == "contract")
+    # timestamps a month in the future are outside the plausible range (now + 1 day)
+    assert c["status"] == "malformed" and code == 4
+    assert {x["name"]: x["failed"] for x in d["contract"]["checks"]}["time_range"] == 12
+
+
+def test_check_invalid_rules_exit_1(tmp_path):
+    log = make_log(tmp_path / "ok.parquet", n=100)
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[rule]]\nid = "x"\nmetric = "p99"\n')
+    code, out, err = run("check", str(log), "--rules", str(bad))
+    assert code == 1 and "threshold is required" in err
+    code, out, err = run("check", str(log), "--rules", str(tmp_path / "none.toml"))
+    assert code == 1 and "does not exist" in err
+
+
+# ------------------------------------------------------------------ plan / simulate
+
+
+def test_plan_mmc_matches_queueing_model():
+    import qcore
+
+    code, out, err = run("plan", "--rate", "90", "--service-mean", "0.1", "--slo", "0.5", "--quantile", "0.99",
+                         "--format", "json")
+    assert code == 0, err
+    d = json.loads(out)
+    c = d["servers"]
+    assert d["method"] == "analytic"
+    assert qcore.queueing.mmc(90.0, 10.0, c).response_quantile(0.99) <= 0.5
+    assert qcore.queueing.mmc(90.0, 10.0, c - 1).response_quantile(0.99) > 0.5 if c - 1 > 9 else True
+
+
+def test_plan_text_and_bad_input():
+    code, out, err = run("plan", "--rate", "90", "--service-mean", "0.1", "--slo", "0.5")
+    assert code == 0 and "servers needed" in out
+    code, out, err = run("plan", "--rate", "-1", "--service-mean", "0.1", "--slo", "0.5")
+    assert code == 1 and "--rate" in err
+
+
+def test_simulate_flags_and_scenario(tmp_path):
+    code, out, err = run("simulate", "--rate", "0.8", "--customers", "200000", "--format", "json")
+    assert code == 0, err
+    d = json.loads(out)
+    # M/M/1 at rho = 0.8: utilization 0.8, mean response 1/(mu - lambda) = 5
+    assert d["utilization"] == pytest.approx(0.8, abs=0.02)
+    assert d["mean_response"] == pytest.approx(5.0, rel=0.1)
+    sc = tmp_path / "s.toml"
+    sc.write_text("rate = 1.6\nservers = 2\ncustomers = 100000\nseed = 3\n")
+    code, out, err = run("simulate", "--scenario", str(sc), "--format", "json")
+    assert code == 0, err
+    d2 = json.loads(out)
+    assert d2["params"]["servers"] == 2 and d2["utilization"] == pytest.approx(0.8, abs=0.02)
+    sc.write_text("rate = 1.6\nservrs = 2\n")
+    code, out, err = run("simulate", "--scenario", str(sc))
+    assert code == 1 and "servrs" in err
+    code, out, err = run("simulate")
+    assert code == 1 and "--rate" in err
+    assert time.time() > 0

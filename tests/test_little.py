@@ -1,0 +1,262 @@
+"""Little's law: exact sums against numpy, M/M/1 logs from a Lindley recursion checked
+against an in-flight gauge sampled from the true system (complete logs pass; dropped rows,
+running requests and skewed clocks are flagged), and the real Alibaba GenTD26 trace."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+
+import qcore
+
+
+# ----------------------------------------------------------------------------- references
+def mm1_log(n, lam=0.8, mu=1.0, seed=0):
+    """Arrival and departure times of an M/M/1 FIFO queue (Lindley recursion)."""
+    rng = np.random.default_rng(seed)
+    a = np.cumsum(rng.exponential(1 / lam, n))
+    s = rng.exponential(1 / mu, n)
+    w = np.empty(n)
+    w[0] = 0.0
+    for i in range(1, n):
+        w[i] = max(0.0, w[i - 1] + s[i - 1] - (a[i] - a[i - 1]))
+    return a, a + w + s
+
+
+def ref_in_flight(start, end, at):
+    """Independent reference: count start ≤ t < end with broadcasting in chunks."""
+    start = np.asarray(start)
+    end = np.where(np.isnan(end), np.inf, end)
+    end = np.maximum(end, start)
+    out = np.empty(len(at), dtype=np.int64)
+    for i in range(0, len(at), 256):
+        t = np.asarray(at[i : i + 256])[:, None]
+        out[i : i + 256] = ((start <= t) & (t < end)).sum(axis=1)
+    return out
+
+
+def ref_L(start, end, t0, t1):
+    return np.clip(np.minimum(end, t1) - np.maximum(start, t0), 0, None).sum() / (t1 - t0)
+
+
+@pytest.fixture(scope="module")
+def mm1():
+    a, d = mm1_log(100_000, seed=42)
+    # gauge: the true system's in-flight count, sampled every 5 s (like a metrics scrape)
+    times = np.arange(a[0] + 2.5, d.max(), 5.0)
+    counts = (np.searchsorted(a, times, side="right") - np.searchsorted(np.sort(d), times, side="right"))
+    return a, d, times, counts.astype(np.float64)
+
+
+# ----------------------------------------------------------------------------- exact pieces
+def test_in_flight_matches_reference():
+    rng = np.random.default_rng(1)
+    s = rng.uniform(0, 100, 3000)
+    e = s + rng.exponential(5, 3000)
+    e[::50] = np.nan  # still running
+    e[7::97] = s[7::97] - 1.0  # skewed rows count nowhere
+    at = np.concatenate([rng.uniform(-5, 120, 2000), s[:100], e[1:100:3]])
+    at = at[np.isfinite(at)]
+    np.testing.assert_array_equal(qcore.in_flight(s, e, at), ref_in_flight(s, e, at))
+    # peak concurrency by brute force at every start (the in-flight count only rises there)
+    ref = ref_in_flight(s, e, s)
+    peak = qcore.peak_in_flight(s, e)
+    assert peak.count == ref.max()
+    assert peak.time == s[ref == ref.max()].min()
+    assert qcore.peak_in_flight([], []) == (0, None)
+    assert qcore.peak_in_flight([0.0, 1.0], [1.0, 2.0]) == (1, 0.0)  # touching: no overlap
+
+
+def test_in_flight_polars_null_end_is_running():
+    s = pl.Series([0.0, 1.0, 2.0])
+    e = pl.Series([1.5, None, 2.5])
+    assert qcore.in_flight(s, e, [1.2, 10.0]).tolist() == [2, 1]
+    r = qcore.littles_law(s, e)
+    assert r.running == 1 and "running_requests" in r.flags and not r.holds
+
+
+def test_window_sums_and_edge_term():
+    a, d = mm1_log(20_000, seed=3)
+    for t0, t1 in [(1000.0, 5000.0), (a[100], a[200]), (0.0, d.max() + 10)]:
+        r = qcore.littles_law(a, d, t0=t0, t1=t1)
+        assert r.L == pytest.approx(ref_L(a, d, t0, t1), rel=1e-12)
+        inside = (a >= t0) & (a < t1)
+        assert r.arrivals == inside.sum()
+        assert r.arrival_rate == pytest.approx(inside.sum() / (t1 - t0), rel=1e-14)
+        assert r.mean_response == pytest.approx((d - a)[inside].mean(), rel=1e-12)
+        assert r.edge_term == pytest.approx(r.lambda_w - r.L, abs=1e-9 * r.L)
+        assert abs(r.edge_term) <= r.edge_bound + 1e-12
+        assert r.gap == pytest.approx(abs(r.L - r.lambda_w) / r.L, rel=1e-9, abs=1e-14)
+        assert r.in_flight_t0 == ((a < t0) & (d > t0)).sum()
+        assert r.in_flight_t1 == (inside & (d > t1)).sum()
+    # over the whole log the gap is zero by construction
+    r = qcore.littles_law(a, d)
+    assert r.gap < 1e-12 and r.edge_term == 0.0 and r.holds
+    # a short window: the edge effect is visible and flagged
+    r = qcore.littles_law(a, d, t0=a[10], t1=a[30])
+    assert r.gap > 0.02 and "edge_effect" in r.flags and not r.holds
+
+
+def test_mm1_complete_logs_hold(mm1):
+    a, d, times, counts = mm1
+    r = qcore.littles_law(a, d, in_flight_times=times, in_flight_counts=counts)
+    assert r.holds, r.flags
+    assert r.flags == ()
+    g = r.gauge
+    assert g.discrepancy == 0.0 and g.mismatch == 0.0 and g.exact_agreement == 1.0
+    assert g.within_tolerance
+    assert g.samples == times.size
+    # analytic: L = ρ/(1−ρ) = 4 for ρ = 0.8 (autocorrelated: generous CI-safe band)
+    assert r.L == pytest.approx(4.0, rel=0.15)
+    assert r.arrival_rate == pytest.approx(0.8, rel=0.02)
+    assert r.mean_response == pytest.approx(5.0, rel=0.15)
+    assert g.gauge_mean == pytest.approx(r.L, rel=0.05)  # time average of the gauge ≈ L
+    d_ = r.as_dict()
+    assert d_["gauge"]["within_tolerance"] is True and d_["L"] == r.L
+
+
+def test_mm1_dropped_rows_flagged(mm1):
+    a, d, times, counts = mm1
+    keep = np.random.default_rng(7).random(a.size) >= 0.05
+    r = qcore.littles_law(a[keep], d[keep], in_flight_times=times, in_flight_counts=counts)
+    assert not r.holds
+    assert "gauge_discrepancy" in r.flags
+    lo, hi = r.gauge.discrepancy_ci
+    assert -0.07 < r.gauge.discrepancy < -0.03
+    assert lo < -0.05 < hi  # the interval covers the true 5 % loss
+    assert hi < -0.02
+    # without the gauge the logs alone cannot see it (Little's identity holds on any subset)
+    assert qcore.littles_law(a[keep], d[keep]).holds
+
+
+def test_mm1_running_requests_flagged(mm1):
+    a, d, times, counts = mm1
+    d2 = d.copy()
+    d2[-10:] = np.nan
+    r = qcore.littles_law(a, d2, in_flight_times=times, in_flight_counts=counts)
+    assert r.running == 10
+    assert "running_requests" in r.flags and not r.holds
+
+
+def test_mm1_clock_skew_flagged(mm1):
+    a, d, times, counts = mm1
+    rng = np.random.default_rng(11)
+    # (1) one host's end clock runs 3 s behind: some rows end before they start
+    host = rng.random(a.size) < 0.2
+    d1 = np.where(host, d - 3.0, d)
+    r = qcore.littles_law(a, d1, in_flight_times=times, in_flight_counts=counts)
+    assert r.negative_durations == int((d1 < a).sum()) > 0
+    assert "negative_durations" in r.flags and not r.holds
+    # (2) the end clock is 0.3 s ahead of the start clock everywhere: durations inflated,
+    # nothing negative; the paired comparison sees the excess in flight
+    r = qcore.littles_law(a, d + 0.3, in_flight_times=times, in_flight_counts=counts)
+    assert r.negative_durations == 0
+    assert "gauge_discrepancy" in r.flags and r.gauge.discrepancy > 0.02
+    # (3) the whole log's clock is 2 s off the gauge's: the mean barely moves, but the
+    # paired counts disagree sample by sample
+    r = qcore.littles_law(a + 2.0, d + 2.0, in_flight_times=times, in_flight_counts=counts)
+    assert "gauge_mismatch" in r.flags and not r.holds
+    assert r.gauge.mismatch > 0.1
+
+
+def test_tolerance_is_configurable(mm1):
+    a, d, times, counts = mm1
+    keep = np.random.default_rng(7).random(a.size) >= 0.05
+    r = qcore.littles_law(a[keep], d[keep], in_flight_times=times, in_flight_counts=counts, tolerance=0.5)
+    assert r.holds and r.tolerance == 0.5
+
+
+def test_littles_law_errors():
+    with pytest.raises(ValueError, match="end has length 1 but start has length 2"):
+        qcore.littles_law([0.0, 1.0], [2.0])
+    with pytest.raises(ValueError, match="start contains NaN at index 0"):
+        qcore.littles_law([np.nan], [1.0])
+    with pytest.raises(ValueError, match="end contains inf at index 0"):
+        qcore.littles_law([0.0], [np.inf])
+    with pytest.raises(ValueError, match="t1"):
+        qcore.littles_law([0.0], [1.0], t0=2.0, t1=1.0)
+    with pytest.raises(ValueError, match="in_flight_counts is required"):
+        qcore.littles_law([0.0], [1.0], in_flight_times=[0.5])
+    with pytest.raises(ValueError, match="at least 2 gauge samples"):
+        qcore.littles_law([0.0], [1.0], in_flight_times=[0.5], in_flight_counts=[1.0])
+    with pytest.raises(ValueError, match="in_flight_counts contains a negative value"):
+        qcore.littles_law([0.0], [1.0], in_flight_times=[0.5, 0.6], in_flight_counts=[1.0, -1.0])
+    with pytest.raises(ValueError, match="start is empty"):
+        qcore.littles_law([], [])
+    with pytest.raises(ValueError, match="tolerance"):
+        qcore.littles_law([0.0], [1.0], tolerance=-0.1)
+    r = qcore.littles_law([], [], t0=0.0, t1=1.0)
+    assert r.flags == ("empty_window",) and r.L == 0.0
+
+
+def test_littles_law_by_matches_per_group():
+    rng = np.random.default_rng(5)
+    n = 5000
+    s = rng.uniform(0, 1000, n)
+    df = pl.DataFrame(
+        {
+            "s": s,
+            "e": s + rng.exponential(3.0, n),
+            "ep": rng.choice(["chat", "code"], n),
+            "replica": rng.integers(0, 3, n),
+        }
+    )
+    df = df.with_columns(pl.when(pl.int_range(pl.len()) == 17).then(None).otherwise(pl.col("e")).alias("e"))
+    out = qcore.littles_law_by(df, "s", "e", ["ep", "replica"])
+    assert out.height == 6
+    for row in out.iter_rows(named=True):
+        part = df.filter((pl.col("ep") == row["ep"]) & (pl.col("replica") == row["replica"]))
+        r = qcore.littles_law(part["s"], part["e"])
+        assert row["L"] == pytest.approx(r.L, rel=1e-12)
+        assert row["lambda_w"] == pytest.approx(r.lambda_w, rel=1e-12)
+        assert row["rows"] == part.height and row["holds"] == r.holds
+        assert tuple(row["flags"]) == r.flags
+    assert out["running"].sum() == 1
+    out2 = qcore.littles_law_by(df, "s", "e", "ep", t0=100.0, t1=900.0)
+    for row in out2.iter_rows(named=True):
+        part = df.filter(pl.col("ep") == row["ep"])
+        assert row["L"] == pytest.approx(qcore.littles_law(part["s"], part["e"], 100.0, 900.0).L, rel=1e-12)
+    with pytest.raises(ValueError, match="no column"):
+        qcore.littles_law_by(df, "s", "nope", "ep")
+
+
+# ----------------------------------------------------------------------------- real trace
+@pytest.fixture(scope="module")
+def gentd(shared_data):
+    df = pl.read_csv(shared_data / "alibaba_gentd26" / "lora_request_trace.csv")
+    return df.with_columns(
+        start=pl.col("gmt_create").str.to_datetime().dt.epoch("s").cast(pl.Float64),
+    ).with_columns(end=pl.col("start") + pl.col("exec_time_seconds"))
+
+
+def test_gentd26_whole_trace_succeed(gentd):
+    ok = gentd.filter(pl.col("predict_status") == "SUCCEED")
+    r = qcore.littles_law(ok["start"], ok["end"])
+    # SOURCE.md: λ = 0.013266 /s, W = 28.91 s, λ·W = 0.3835 = L
+    assert r.arrivals == 26392
+    assert r.arrival_rate == pytest.approx(0.013266, abs=5e-7)
+    assert r.mean_response == pytest.approx(28.91, abs=0.005)
+    assert r.lambda_w == pytest.approx(0.3835, abs=5e-5)
+    assert r.L == pytest.approx(r.lambda_w, rel=1e-12)
+    assert r.holds
+
+
+def test_gentd26_busiest_day(gentd):
+    t0 = float(pl.Series(["2024-12-03 00:00:00"]).str.to_datetime().dt.epoch("s")[0])
+    t1 = t0 + 86400.0
+    r = qcore.littles_law(gentd["start"], gentd["end"], t0=t0, t1=t1)
+    # SOURCE.md: 2,728 requests; clipped L = 0.9282 vs λW = 0.9281 (edges ≈ 0.01 %)
+    assert r.arrivals == 2728
+    assert r.L == pytest.approx(0.9282, abs=5e-5)
+    assert r.lambda_w == pytest.approx(0.9281, abs=5e-5)
+    # the bound alone certifies the window: below the default 2 % tolerance
+    assert r.gap < 1e-3 and abs(r.edge_term) <= r.edge_bound < 0.02 * r.L
+    assert r.holds
+
+
+def test_gentd26_peak_concurrency(gentd):
+    peak = qcore.peak_in_flight(gentd["start"], gentd["end"])
+    assert peak.count == 22
+    # the count at the reported time is the peak
+    assert qcore.in_flight(gentd["start"], gentd["end"], [peak.time]).tolist() == [22]

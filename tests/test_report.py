@@ -1,0 +1,187 @@
+"""``qcore.report``: per-group summaries against numpy truth, streaming = exact, HTML in a browser."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+
+import numpy as np
+import polars as pl
+import pytest
+
+from qcore.report import summarize
+
+
+def _log(n: int = 6000, seed: int = 0) -> pl.DataFrame:
+    rng = np.random.default_rng(seed)
+    t = np.sort(rng.uniform(1000.0, 4600.0, n))
+    ep = rng.choice(["/chat", "/embed", "/image"], n, p=[0.6, 0.3, 0.1])
+    lat = rng.lognormal(-1.5, 0.7, n) * np.where(ep == "/image", 4.0, 1.0)
+    status = np.where(rng.random(n) < np.where(ep == "/embed", 0.05, 0.005), 500, 200)
+    return pl.DataFrame({"ts": t, "latency": lat, "status": status, "endpoint": ep})
+
+
+def _peak_bruteforce(s: np.ndarray, e: np.ndarray) -> int:
+    # concurrency just after each start: starts <= t < ends
+    return int(max(((s <= t) & (t < e)).sum() for t in s))
+
+
+def test_summary_matches_numpy_truth():
+    log = _log()
+    rep = summarize(log, group_by=["endpoint"], bin=60.0)
+    assert [g.label for g in rep.groups] == ["endpoint=/chat", "endpoint=/embed", "endpoint=/image"]
+    assert rep.exact
+    t = log["ts"].to_numpy()
+    lat = log["latency"].to_numpy()
+    st = log["status"].to_numpy()
+    ep = log["endpoint"].to_numpy()
+    for g in rep.groups:
+        m = ep == g.key["endpoint"]
+        ok = m & (st == 200)
+        assert g.count == m.sum() and g.errors == (m & (st == 500)).sum()
+        assert g.error_rate == pytest.approx((st[m] == 500).mean())
+        for q in (0.5, 0.99, 0.999):
+            est, lo, hi = g.quantiles[q]
+            exact = np.quantile(lat[ok], q, method="lower")
+            assert abs(est - exact) <= 0.01 * exact * (1 + 1e-9)
+            if lo is not None:
+                assert lo <= exact
+            if hi is not None:
+                assert exact <= hi
+        # counts per 60 s window, from t0 of the whole log
+        edges = rep.t0 + 60.0 * np.arange(g.counts.size + 1)
+        np.testing.assert_array_equal(g.counts, np.histogram(t[m], bins=edges)[0])
+        # exact peak concurrency
+        assert g.peak_concurrency == _peak_bruteforce(t[m & (st != -1)], (t + lat)[m])
+        # Little's law over [t0, t1] of the whole log: every interval lies inside, so L = sum(W)/T
+        T = rep.t1 - rep.t0
+        assert g.little["L"] == pytest.approx(lat[m].sum() / T, rel=1e-9)
+        assert g.little["arrival_rate"] == pytest.approx(m.sum() / T, rel=1e-12)
+        assert g.little["gap"] < 1e-9 and g.little["holds"]
+        assert g.rate == pytest.approx(m.sum() / (t[m].max() - t[m].min()), rel=1e-9)
+    assert rep.overall.count == log.height
+    # the text table names every group and an "all" row
+    txt = rep.to_text()
+    for lab in ("endpoint=/chat", "endpoint=/embed", "endpoint=/image", "all"):
+        assert lab in txt
+
+
+def test_streaming_equals_exact_where_it_must():
+    log = _log(20_000, seed=3)
+    exact = summarize(log, group_by=["endpoint"], bin=30.0)
+    stream = summarize(log, group_by=["endpoint"], bin=30.0, batch_rows=1_500, exact_limit=0)
+    assert not stream.exact and exact.exact
+    for a, b in zip(exact.groups, stream.groups):
+        assert a.label == b.label and a.count == b.count and a.errors == b.errors
+        np.testing.assert_array_equal(a.counts, b.counts)
+        assert a.sketch.to_bytes() == b.sketch.to_bytes()         # merges are exact
+        for q in (0.5, 0.99, 0.999):
+            assert a.quantiles[q][0] == b.quantiles[q][0]
+        for k in ("L", "arrival_rate", "mean_response"):
+            assert a.little[k] == pytest.approx(b.little[k], rel=1e-9)
+        np.testing.assert_allclose(a.inflight, b.inflight)
+        assert b.peak_concurrency <= a.peak_concurrency and not b.peak_exact
+        assert b.rate == pytest.approx(a.rate, rel=1e-12)       # n / (last start - first start)
+
+
+def test_contract_violations_are_reported_in_summary():
+    log = _log(500).with_columns(latency=pl.when(pl.int_range(pl.len()) < 7).then(-1.0).otherwise(pl.col("latency")))
+    rep = summarize(log, batch_rows=100)
+    assert rep.overall.count == 493
+    assert rep.contract["rows_excluded"] == 7
+    assert {c["name"]: c["failed"] for c in rep.contract["checks"]}["negative_latency"] == 7
+    assert "negative_latency=7" in rep.to_text()
+
+
+def test_errors():
+    with pytest.raises(ValueError, match="group_by"):
+        summarize(_log(50), group_by=["region"])
+    with pytest.raises(ValueError, match="bin"):
+        summarize(_log(50), bin=0.0)
+    with pytest.raises(ValueError, match="no rows"):
+        summarize(pl.DataFrame({"ts": [], "latency": []}, schema={"ts": pl.Float64, "latency": pl.Float64}))
+
+
+def test_arrival_only_log_has_rates_but_no_latency():
+    rng = np.random.default_rng(2)
+    log = pl.DataFrame({"ts": np.sort(rng.uniform(0, 1000, 3000))})
+    rep = summarize(log, bin=10.0)
+    g = rep.overall
+    assert g.count == 3000 and g.little is None and g.quantiles[0.99] == (None, None, None)
+    assert g.dispersion == pytest.approx(1.0, abs=0.35)            # Poisson
+    html = rep.to_html()
+    assert "no data" in html                                     # latency plots say so
+
+
+def test_real_trace_gentd26(shared_data):
+    path = shared_data / "alibaba_gentd26" / "lora_request_trace.csv"
+    rep = summarize(path, group_by=["endpoint"], bin=60.0)
+    by = {g.key["endpoint"]: g for g in rep.groups}
+    # exact quantiles of the successful requests, straight from the CSV
+    raw = pl.read_csv(path).filter(pl.col("predict_status") == "SUCCEED")
+    for ep in ("TXT_2_IMG", "IMG_2_IMG", "INPAINTING"):
+        v = raw.filter(pl.col("predict_type") == ep)["exec_time_seconds"].to_numpy()
+        assert by[ep].ok == v.size
+        for q in (0.5, 0.99, 0.999):
+            exact = np.quantile(v, q, method="lower")
+            assert abs(by[ep].quantiles[q][0] - exact) <= 0.01 * exact * (1 + 1e-9)
+            lo, hi = by[ep].quantiles[q][1:]
+            assert lo is None or lo <= exact
+            assert hi is None or exact <= hi
+    # SOURCE.md: TXT_2_IMG p50 23 s and p99 105 s
+    assert by["TXT_2_IMG"].quantiles[0.5][0] == pytest.approx(23, rel=0.01)
+    assert by["TXT_2_IMG"].quantiles[0.99][0] == pytest.approx(105, rel=0.01)
+    ov = rep.overall
+    assert ov.count == 26_823 and ov.ok == 26_392 and ov.errors == 398 and ov.incomplete == 33
+    # SOURCE.md: the maximum number of requests in the system at once was 22
+    assert ov.peak_concurrency == 22
+    # per-minute counts: peak 65 requests in one minute (bins from the first arrival)
+    assert ov.counts.max() == 65
+
+
+# ------------------------------------------------------------------ HTML
+
+
+def _html(tmp_path):
+    rep = summarize(_log(4000, seed=5), group_by=["endpoint"], bin=60.0, title="test <report>")
+    path = tmp_path / "report.html"
+    doc = rep.to_html(path)
+    return path, doc
+
+
+def test_html_is_self_contained(tmp_path):
+    path, doc = _html(tmp_path)
+    assert path.read_text() == doc
+    assert "<script" not in doc.lower()
+    assert not re.search(r"(src|href)\s*=\s*[\"']?(https?:)?//", doc)      # nothing fetched
+    for cls in ("plot-cdf", "plot-rate", "plot-inflight", "plot-burstiness"):
+        assert f"plot {cls}" in doc
+    assert doc.count("<polyline") >= 4 * 3
+    assert "test &lt;report&gt;" in doc                                      # escaped title
+    assert 'id="summary"' in doc and "endpoint=/embed" in doc
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None and shutil.which("chromium-browser") is None,
+                    reason="chromium not installed (Debian package: chromium)")
+def test_html_in_headless_chromium(tmp_path):
+    path, _ = _html(tmp_path)
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    base = [exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+            "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}"]
+    res = subprocess.run(base + ["--enable-logging=stderr", "--v=0", "--virtual-time-budget=2000", "--dump-dom",
+                                 path.as_uri()], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr[-2000:]
+    dom = res.stdout
+    # the browser parsed the four plots as SVG with their series
+    assert len(re.findall(r'<svg class="plot plot-', dom)) == 4
+    assert len(re.findall(r"<polyline", dom)) >= 12
+    # no console message and no page error
+    console = [ln for ln in res.stderr.splitlines() if "CONSOLE" in ln or "Uncaught" in ln]
+    assert console == [], console
+    shot = tmp_path / "shot.png"
+    res = subprocess.run(base + [f"--screenshot={shot}", "--window-size=1400,1800", path.as_uri()],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0 and shot.exists()
+    png = shot.read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20_000     # a rendered page, not a blank one
