@@ -14,6 +14,7 @@
 pub mod arrivals;
 pub mod error;
 pub mod little;
+pub mod policy;
 pub mod queueing;
 pub mod sim;
 pub mod sketch;

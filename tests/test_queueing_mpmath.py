@@ -19,10 +19,15 @@ def erlang_b_ref(c: int, a: float):
         try:
             upper = mpmath.gammainc(c + 1, a)
         except mpmath.libmp.NoConvergence:
-            # mpmath's series for Γ(s, x) can fail for x > s; use Γ(s) − γ(s, x) with
-            # enough extra digits for the cancellation.
-            with mpmath.workdps(120):
-                upper = mpmath.gamma(c + 1) - mpmath.gammainc(c + 1, 0, a)
+            # mpmath's Γ(s, x) can fail to converge for x well above s (overload). There
+            # the defining sum Σ_{k≤c} a^k/k! is dominated by its last terms: add them in
+            # 40 digits relative to a^c/c!, from k = c down, until they are negligible.
+            total, term, k = mpmath.mpf(1), mpmath.mpf(1), c
+            while k > 0 and term > total * mpmath.mpf("1e-45"):
+                term = term * k / a
+                total += term
+                k -= 1
+            return 1 / total
         return mpmath.exp(c * mpmath.log(a) - a - mpmath.log(upper))
 
 

@@ -17,7 +17,7 @@ from qcore import arrivals as _arrivals
 from qcore import little as _little
 from qcore import sketch as _sketch
 from qcore import tail as _tail
-from qcore import queueing, sim, capacity
+from qcore import queueing, sim, capacity, autoscale, overload
 from qcore.arrivals import *  # noqa: F401,F403
 from qcore.little import *  # noqa: F401,F403
 from qcore.sketch import *  # noqa: F401,F403
@@ -30,6 +30,8 @@ __all__ = [
     "queueing",
     "sim",
     "capacity",
+    "autoscale",
+    "overload",
     "simulate",
     *_sketch.__all__,
     *_arrivals.__all__,

@@ -6,6 +6,7 @@ use pyo3::prelude::*;
 mod arrivals;
 mod convert;
 mod errors;
+mod policy;
 mod queueing;
 mod sim;
 mod sketch;
@@ -21,5 +22,6 @@ fn qcore_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     stats::register(m)?;
     queueing::register(m)?;
     sim::register(m)?;
+    policy::register(m)?;
     Ok(())
 }
