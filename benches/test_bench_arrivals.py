@@ -19,14 +19,15 @@ import os
 import numpy as np
 import polars as pl
 import pytest
-
 import qcore
 
-N_TS = int(os.environ.get("QCORE_BENCH_ARRIVALS_N", 100_000_000))
-N_REQ = int(os.environ.get("QCORE_BENCH_LITTLE_N", 10_000_000))
+N_TS = int(os.environ.get("QCORE_BENCH_ARRIVALS_N", "100000000"))
+N_REQ = int(os.environ.get("QCORE_BENCH_LITTLE_N", "10000000"))
 SPAN = 86_400.0  # one day of traffic
 WINDOW = 1.0
-ROUNDS = int(os.environ.get("QCORE_BENCH_ROUNDS", 3))
+ROUNDS = int(os.environ.get("QCORE_BENCH_ROUNDS", "3"))
+TS = f"{N_TS / 1e6:g}M timestamps"
+REQ = f"{N_REQ / 1e6:g}M requests"
 
 
 def run(benchmark, f):
@@ -93,12 +94,12 @@ def np_stats(ts, need_sort):
     c = np.bincount(k[k < nb], minlength=nb)
     mean = c.mean()
     g = np.diff(x)
-    return dict(
-        rate=n / dur,
-        peak_to_mean=c.max() / mean,
-        index_of_dispersion=c.var() / mean,
-        cv=g.std() / g.mean(),
-    )
+    return {
+        "rate": n / dur,
+        "peak_to_mean": c.max() / mean,
+        "index_of_dispersion": c.var() / mean,
+        "cv": g.std() / g.mean(),
+    }
 
 
 def pl_stats(df, need_sort):
@@ -124,11 +125,11 @@ def pl_stats(df, need_sort):
     )
     mean = counts["s"][0] / nb
     var = counts["s2"][0] / nb - mean * mean  # includes the empty windows
-    return dict(rate=n / d, peak_to_mean=counts["mx"][0] / mean, index_of_dispersion=var / mean, cv=base["cv"][0])
+    return {"rate": n / d, "peak_to_mean": counts["mx"][0] / mean, "index_of_dispersion": var / mean, "cv": base["cv"][0]}
 
 
 # ----------------------------------------------------------------------------- window counts
-@pytest.mark.benchmark(group="window_counts sorted (100M)")
+@pytest.mark.benchmark(group=f"window_counts sorted ({TS})")
 class TestWindowCountsSorted:
     def test_floor_numpy_sum(self, benchmark, sorted_ts):
         run(benchmark, lambda: np.sum(sorted_ts))
@@ -163,7 +164,7 @@ class TestWindowCountsSorted:
         assert out.height == np.count_nonzero(ref)
 
 
-@pytest.mark.benchmark(group="window_counts unsorted (100M)")
+@pytest.mark.benchmark(group=f"window_counts unsorted ({TS})")
 class TestWindowCountsUnsorted:
     def test_floor_numpy_sum(self, benchmark, unsorted_ts):
         run(benchmark, lambda: np.sum(unsorted_ts))
@@ -192,7 +193,7 @@ def _check_stats(got, s):
     assert got["cv"] == pytest.approx(s.cv_interarrival, rel=1e-6)
 
 
-@pytest.mark.benchmark(group="arrival_stats sorted (100M)")
+@pytest.mark.benchmark(group=f"arrival_stats sorted ({TS})")
 class TestArrivalStatsSorted:
     def test_qcore(self, benchmark, sorted_ts):
         s = run(benchmark, lambda: qcore.arrival_stats(sorted_ts, WINDOW))
@@ -208,7 +209,7 @@ class TestArrivalStatsSorted:
         _check_stats(run(benchmark, lambda: pl_stats(df, need_sort=False)), s)
 
 
-@pytest.mark.benchmark(group="arrival_stats unsorted (100M)")
+@pytest.mark.benchmark(group=f"arrival_stats unsorted ({TS})")
 class TestArrivalStatsUnsorted:
     def test_qcore(self, benchmark, unsorted_ts):
         s = run(benchmark, lambda: qcore.arrival_stats(unsorted_ts, WINDOW))
@@ -242,7 +243,7 @@ def np_little(start, end):
     n = np.count_nonzero(inside)
     w = (end - start)[inside].mean()
     span = T1 - T0
-    return dict(L=clipped / span, lambda_w=n / span * w)
+    return {"L": clipped / span, "lambda_w": n / span * w}
 
 
 def pl_little(df):
@@ -255,10 +256,10 @@ def pl_little(df):
         n=inside.sum(),
         w=(pl.col("e") - pl.col("s")).filter(inside).mean(),
     ).collect()
-    return dict(L=out["clipped"][0] / span, lambda_w=out["n"][0] / span * out["w"][0])
+    return {"L": out["clipped"][0] / span, "lambda_w": out["n"][0] / span * out["w"][0]}
 
 
-@pytest.mark.benchmark(group="littles_law (10M)")
+@pytest.mark.benchmark(group=f"littles_law ({REQ})")
 class TestLittlesLaw:
     def test_floor_numpy_sum(self, benchmark, requests):
         s, e = requests

@@ -224,7 +224,8 @@ pub fn littles_law(
     tolerance: f64,
     confidence: f64,
 ) -> Result<LittleResult> {
-    validate(start, end)?;
+    check_same_len("start", start.len(), "end", end.len())?;
+    // finiteness of start and end is checked inside the span pass
     if !(tolerance.is_finite() && tolerance >= 0.0) {
         return Err(QcoreError::invalid(
             "tolerance",
@@ -259,22 +260,36 @@ pub fn littles_law(
             ));
         }
     }
-    // One pass: log span, running and skewed rows.
-    let mut first = f64::INFINITY;
-    let mut log_end = f64::NEG_INFINITY;
-    let mut running = 0u64;
-    let mut negative = 0u64;
-    for (&s, &e) in start.iter().zip(end) {
-        first = first.min(s);
-        log_end = log_end.max(s);
-        if e.is_nan() {
-            running += 1;
-        } else if e < s {
-            negative += 1;
-        } else {
-            log_end = log_end.max(e);
+    let (sp, w) = match (t0, t1) {
+        // Window given: one fused pass; running rows are fixed up afterwards (rare).
+        (Some(a), Some(b)) if b > a => {
+            let (sp, mut w) = par_reduce(
+                start.len(),
+                |r| fused_pass(&start[r.clone()], &end[r], a, b),
+                |x, y| (SpanAcc::merge(x.0, y.0), Sums::merge(x.1, y.1)),
+            )
+            .unwrap_or_else(|| (SpanAcc::empty(), Sums::default()));
+            if !sp.bad && sp.running > 0 {
+                w = Sums::merge(w, running_fixup(start, end, a, b, sp.last));
+            }
+            (sp, Some(w))
         }
+        _ => (
+            par_reduce(
+                start.len(),
+                |r| span_pass(&start[r.clone()], &end[r]),
+                SpanAcc::merge,
+            )
+            .unwrap_or_else(SpanAcc::empty),
+            None,
+        ),
+    };
+    if sp.bad {
+        // Report the first bad index of the whole arrays.
+        check_finite("start", start)?;
+        check_end(end)?;
     }
+    let (first, log_end, running, negative) = (sp.first, sp.last, sp.running, sp.negative);
     let t0 = match t0 {
         Some(v) => v,
         None if start.is_empty() => {
@@ -299,42 +314,21 @@ pub fn littles_law(
         ));
     }
     let span = t1 - t0;
-    let mut clipped = 0.0f64;
-    let mut resp_sum = 0.0f64;
-    let mut arrivals = 0u64;
-    let mut e_in = 0.0f64;
-    let mut e_out = 0.0f64;
-    let mut n_t0 = 0u64;
-    let mut n_t1 = 0u64;
-    let mut max_resp = 0.0f64;
-    for (&s, &e) in start.iter().zip(end) {
-        let e = if e.is_nan() {
-            log_end.max(s)
-        } else if e < s {
-            continue;
-        } else {
-            e
-        };
-        let lo = s.max(t0);
-        let hi = e.min(t1);
-        if hi > lo {
-            clipped += hi - lo;
-        }
-        if s < t0 && e > t0 {
-            e_in += hi.max(t0) - t0;
-            n_t0 += 1;
-            max_resp = max_resp.max(e - s);
-        }
-        if s >= t0 && s < t1 {
-            arrivals += 1;
-            resp_sum += e - s;
-            if e > t1 {
-                e_out += e - t1;
-                n_t1 += 1;
-                max_resp = max_resp.max(e - s);
-            }
-        }
-    }
+    let w = match w {
+        Some(w) => w,
+        None => par_reduce(
+            start.len(),
+            |r| window_pass(&start[r.clone()], &end[r], t0, t1, log_end),
+            Sums::merge,
+        )
+        .unwrap_or_default(),
+    };
+    let clipped = w.clipped;
+    let resp_sum = w.resp;
+    let arrivals = w.arrivals as u64;
+    let (e_in, e_out) = (w.e_in, w.e_out);
+    let (n_t0, n_t1) = (w.n_t0 as u64, w.n_t1 as u64);
+    let max_resp = w.max_resp;
     let l = clipped / span;
     let arrival_rate = arrivals as f64 / span;
     let mean_response = if arrivals > 0 {
@@ -406,6 +400,378 @@ pub fn littles_law(
         tolerance,
         flags,
     })
+}
+
+/// Log span and row classes from one pass (8 lanes).
+#[derive(Debug, Clone, Copy)]
+struct SpanAcc {
+    first: f64,
+    last: f64,
+    running: u64,
+    negative: u64,
+    /// A non-finite start or an infinite end was seen.
+    bad: bool,
+}
+
+impl SpanAcc {
+    fn empty() -> Self {
+        SpanAcc {
+            first: f64::INFINITY,
+            last: f64::NEG_INFINITY,
+            running: 0,
+            negative: 0,
+            bad: false,
+        }
+    }
+
+    fn merge(a: Self, b: Self) -> Self {
+        SpanAcc {
+            first: a.first.min(b.first),
+            last: a.last.max(b.last),
+            running: a.running + b.running,
+            negative: a.negative + b.negative,
+            bad: a.bad || b.bad,
+        }
+    }
+}
+
+#[inline(always)]
+fn span_pass_impl(start: &[f64], end: &[f64]) -> SpanAcc {
+    const L: usize = 8;
+    let mut first = [f64::INFINITY; L];
+    let mut last = [f64::NEG_INFINITY; L];
+    let mut running = [0u64; L];
+    let mut negative = [0u64; L];
+    let mut bad = [false; L];
+    let n = start.len().min(end.len());
+    let body = n / L * L;
+    let mut i = 0;
+    while i < body {
+        let (s8, e8) = (&start[i..i + L], &end[i..i + L]);
+        for j in 0..L {
+            let (s, e) = (s8[j], e8[j]);
+            bad[j] |= (s - s) != 0.0 || e.is_infinite();
+            if s < first[j] {
+                first[j] = s;
+            }
+            let run = e.is_nan();
+            let neg = e < s;
+            running[j] += u64::from(run);
+            negative[j] += u64::from(neg);
+            let top = if run || neg { s } else { e };
+            let top = if s > top { s } else { top };
+            if top > last[j] {
+                last[j] = top;
+            }
+        }
+        i += L;
+    }
+    let mut acc = SpanAcc::empty();
+    let mut is_bad = bad.iter().any(|&b| b);
+    for j in 0..L {
+        acc.first = acc.first.min(first[j]);
+        acc.last = acc.last.max(last[j]);
+        acc.running += running[j];
+        acc.negative += negative[j];
+    }
+    for k in body..n {
+        let (s, e) = (start[k], end[k]);
+        is_bad |= !s.is_finite() || e.is_infinite();
+        acc.first = acc.first.min(s);
+        acc.last = acc.last.max(s);
+        if e.is_nan() {
+            acc.running += 1;
+        } else if e < s {
+            acc.negative += 1;
+        } else {
+            acc.last = acc.last.max(e);
+        }
+    }
+    acc.bad = is_bad;
+    acc
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn span_pass_avx2(start: &[f64], end: &[f64]) -> SpanAcc {
+    span_pass_impl(start, end)
+}
+
+fn span_pass(start: &[f64], end: &[f64]) -> SpanAcc {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2, checked just above.
+        return unsafe { span_pass_avx2(start, end) };
+    }
+    span_pass_impl(start, end)
+}
+
+/// Sums over the rows for the window `[t0, t1)`.
+#[derive(Debug, Clone, Copy, Default)]
+struct Sums {
+    clipped: f64,
+    resp: f64,
+    arrivals: f64,
+    e_in: f64,
+    e_out: f64,
+    n_t0: f64,
+    n_t1: f64,
+    max_resp: f64,
+}
+
+impl Sums {
+    /// From the field order of [`row`]'s output.
+    fn from_array(t: [f64; 8]) -> Self {
+        Sums {
+            clipped: t[0],
+            e_in: t[1],
+            n_t0: t[2],
+            arrivals: t[3],
+            resp: t[4],
+            e_out: t[5],
+            n_t1: t[6],
+            max_resp: t[7],
+        }
+    }
+
+    fn merge(a: Self, b: Self) -> Self {
+        Sums {
+            clipped: a.clipped + b.clipped,
+            resp: a.resp + b.resp,
+            arrivals: a.arrivals + b.arrivals,
+            e_in: a.e_in + b.e_in,
+            e_out: a.e_out + b.e_out,
+            n_t0: a.n_t0 + b.n_t0,
+            n_t1: a.n_t1 + b.n_t1,
+            max_resp: a.max_resp.max(b.max_resp),
+        }
+    }
+}
+
+/// One row's contribution, branch-free so that the lane loop vectorises. Running rows (NaN
+/// end) stay until the end of the log; skewed rows (end < start) weigh nothing.
+/// Returns (clipped, e_in, pre, arrival, response·arrival, e_out, out, edge response).
+#[inline(always)]
+fn row(s: f64, e: f64, t0: f64, t1: f64, log_end: f64) -> [f64; 8] {
+    let le = if log_end > s { log_end } else { s };
+    let ee = if e.is_nan() { le } else { e };
+    let valid = ee >= s;
+    let v = if valid { 1.0 } else { 0.0 };
+    let lo = if s > t0 { s } else { t0 };
+    let hi = if ee < t1 { ee } else { t1 };
+    let d = hi - lo;
+    let clipped = if d > 0.0 { d } else { 0.0 } * v;
+    let pre = if valid && s < t0 && ee > t0 { 1.0 } else { 0.0 };
+    let hi0 = if hi > t0 { hi } else { t0 };
+    let arr = if valid && s >= t0 && s < t1 { 1.0 } else { 0.0 };
+    let r = (ee - s) * v;
+    let out = if arr > 0.0 && ee > t1 { 1.0 } else { 0.0 };
+    [
+        clipped,
+        (hi0 - t0) * pre,
+        pre,
+        arr,
+        r * arr,
+        (ee - t1) * out,
+        out,
+        r * (pre + out),
+    ]
+}
+
+#[inline(always)]
+fn window_pass_impl(start: &[f64], end: &[f64], t0: f64, t1: f64, log_end: f64) -> Sums {
+    const L: usize = 8;
+    // Structure of arrays: acc[field][lane].
+    let mut acc = [[0.0f64; L]; 8];
+    let n = start.len().min(end.len());
+    let body = n / L * L;
+    let mut i = 0;
+    while i < body {
+        let (s8, e8) = (&start[i..i + L], &end[i..i + L]);
+        for j in 0..L {
+            let c = row(s8[j], e8[j], t0, t1, log_end);
+            for f in 0..7 {
+                acc[f][j] += c[f];
+            }
+            if c[7] > acc[7][j] {
+                acc[7][j] = c[7];
+            }
+        }
+        i += L;
+    }
+    let mut tot = [0.0f64; 8];
+    for f in 0..7 {
+        tot[f] = acc[f].iter().sum();
+    }
+    tot[7] = acc[7].iter().fold(0.0f64, |a, &b| a.max(b));
+    for k in body..n {
+        let c = row(start[k], end[k], t0, t1, log_end);
+        for f in 0..7 {
+            tot[f] += c[f];
+        }
+        tot[7] = tot[7].max(c[7]);
+    }
+    Sums::from_array(tot)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn window_pass_avx2(start: &[f64], end: &[f64], t0: f64, t1: f64, log_end: f64) -> Sums {
+    window_pass_impl(start, end, t0, t1, log_end)
+}
+
+fn window_pass(start: &[f64], end: &[f64], t0: f64, t1: f64, log_end: f64) -> Sums {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2, checked just above.
+        return unsafe { window_pass_avx2(start, end, t0, t1, log_end) };
+    }
+    window_pass_impl(start, end, t0, t1, log_end)
+}
+
+/// Span statistics and window sums in one pass, for a given window. Running rows (NaN end)
+/// are summed as if they ended at their start; [`running_fixup`] adds the difference once
+/// the end of the log is known.
+#[inline(always)]
+fn fused_impl(start: &[f64], end: &[f64], t0: f64, t1: f64) -> (SpanAcc, Sums) {
+    const L: usize = 4;
+    let mut acc = [[0.0f64; L]; 8];
+    let mut first = [f64::INFINITY; L];
+    let mut last = [f64::NEG_INFINITY; L];
+    let mut running = [0.0f64; L];
+    let mut negative = [0.0f64; L];
+    let mut bad = [false; L];
+    let n = start.len().min(end.len());
+    let body = n / L * L;
+    let mut i = 0;
+    while i < body {
+        let (s4, e4) = (&start[i..i + L], &end[i..i + L]);
+        for j in 0..L {
+            let (s, e) = (s4[j], e4[j]);
+            bad[j] |= (s - s) != 0.0 || e.is_infinite();
+            if s < first[j] {
+                first[j] = s;
+            }
+            let run = e.is_nan();
+            let neg = e < s;
+            running[j] += if run { 1.0 } else { 0.0 };
+            negative[j] += if neg { 1.0 } else { 0.0 };
+            let top = if run || neg { s } else { e };
+            let top = if s > top { s } else { top };
+            if top > last[j] {
+                last[j] = top;
+            }
+            let c = row(s, e, t0, t1, f64::NEG_INFINITY);
+            for f in 0..7 {
+                acc[f][j] += c[f];
+            }
+            if c[7] > acc[7][j] {
+                acc[7][j] = c[7];
+            }
+        }
+        i += L;
+    }
+    let mut sp = SpanAcc::empty();
+    let mut tot = [0.0f64; 8];
+    for j in 0..L {
+        sp.first = sp.first.min(first[j]);
+        sp.last = sp.last.max(last[j]);
+        sp.running += running[j] as u64;
+        sp.negative += negative[j] as u64;
+        sp.bad |= bad[j];
+        for f in 0..7 {
+            tot[f] += acc[f][j];
+        }
+        tot[7] = tot[7].max(acc[7][j]);
+    }
+    let tail = span_pass_impl(&start[body..n], &end[body..n]);
+    sp = SpanAcc::merge(sp, tail);
+    for k in body..n {
+        let c = row(start[k], end[k], t0, t1, f64::NEG_INFINITY);
+        for f in 0..7 {
+            tot[f] += c[f];
+        }
+        tot[7] = tot[7].max(c[7]);
+    }
+    (sp, Sums::from_array(tot))
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn fused_avx2(start: &[f64], end: &[f64], t0: f64, t1: f64) -> (SpanAcc, Sums) {
+    fused_impl(start, end, t0, t1)
+}
+
+fn fused_pass(start: &[f64], end: &[f64], t0: f64, t1: f64) -> (SpanAcc, Sums) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2, checked just above.
+        return unsafe { fused_avx2(start, end, t0, t1) };
+    }
+    fused_impl(start, end, t0, t1)
+}
+
+/// What running rows add once the end of the log is known: their sums with the real end
+/// minus their sums as zero-length rows (as [`fused_pass`] counted them).
+fn running_fixup(start: &[f64], end: &[f64], t0: f64, t1: f64, log_end: f64) -> Sums {
+    let mut tot = [0.0f64; 8];
+    for (&s, &e) in start.iter().zip(end) {
+        if e.is_nan() {
+            let real = row(s, e, t0, t1, log_end);
+            let zero = row(s, e, t0, t1, f64::NEG_INFINITY);
+            for f in 0..7 {
+                tot[f] += real[f] - zero[f];
+            }
+            tot[7] = tot[7].max(real[7]);
+        }
+    }
+    Sums::from_array(tot)
+}
+
+/// Map `f` over contiguous index ranges covering `0..n` (one per core for large `n`) and
+/// reduce the results; `None` when `n == 0`.
+fn par_reduce<T: Send>(
+    n: usize,
+    f: impl Fn(std::ops::Range<usize>) -> T + Sync,
+    merge: impl Fn(T, T) -> T,
+) -> Option<T> {
+    if n == 0 {
+        return None;
+    }
+    let threads = if n < (1 << 18) {
+        1
+    } else {
+        std::thread::available_parallelism()
+            .map(|p| p.get())
+            .unwrap_or(1)
+            .min(8)
+    };
+    if threads <= 1 {
+        return Some(f(0..n));
+    }
+    let chunk = n.div_ceil(threads);
+    let ranges: Vec<_> = (0..n)
+        .step_by(chunk)
+        .map(|a| a..(a + chunk).min(n))
+        .collect();
+    let f = &f;
+    let parts: Vec<Option<T>> = std::thread::scope(|sc| {
+        let handles: Vec<_> = ranges[1..]
+            .iter()
+            .cloned()
+            .map(|r| sc.spawn(move || f(r)))
+            .collect();
+        let mut out = vec![Some(f(ranges[0].clone()))];
+        out.extend(handles.into_iter().map(|h| h.join().ok()));
+        out
+    });
+    let mut it = parts.into_iter();
+    let mut acc = it.next().flatten()?;
+    for p in it {
+        // A worker cannot panic on this arithmetic; if one did, compute its part here.
+        acc = merge(acc, p?);
+    }
+    Some(acc)
 }
 
 fn mean_sd(x: &[f64]) -> (f64, f64) {
@@ -596,6 +962,69 @@ mod tests {
         assert!(littles_law(&[f64::NAN], &[1.0], None, None, None, 0.02, 0.95).is_err());
         assert!(littles_law(&[0.0], &[1.0, 2.0], None, None, None, 0.02, 0.95).is_err());
         assert!(littles_law(&[0.0], &[1.0], Some(1.0), Some(0.0), None, 0.02, 0.95).is_err());
+    }
+
+    #[test]
+    fn lanes_and_threads_match_scalar_reference() {
+        let n = 1_300_003;
+        let mut x = 0.77_f64;
+        let mut rnd = || {
+            x = (x * 8121.0 + 0.28411).fract();
+            x
+        };
+        let mut s = Vec::with_capacity(n);
+        let mut e = Vec::with_capacity(n);
+        for i in 0..n {
+            let a = rnd() * 1e4;
+            s.push(a);
+            e.push(if i % 1000 == 7 {
+                f64::NAN
+            } else if i % 777 == 3 {
+                a - 1.0
+            } else {
+                a + 20.0 * rnd()
+            });
+        }
+        let (t0, t1) = (2000.0, 7000.0);
+        let r = littles_law(&s, &e, Some(t0), Some(t1), None, 0.02, 0.95).unwrap();
+        let log_end = s
+            .iter()
+            .zip(&e)
+            .map(|(&a, &b)| if b.is_nan() || b < a { a } else { b })
+            .fold(f64::MIN, f64::max);
+        let (mut clipped, mut arr, mut resp, mut ein, mut eout) = (0.0, 0u64, 0.0, 0.0, 0.0);
+        for (&a, &b) in s.iter().zip(&e) {
+            let b = if b.is_nan() { log_end } else { b };
+            if b < a {
+                continue;
+            }
+            clipped += (b.min(t1) - a.max(t0)).max(0.0);
+            if a < t0 && b > t0 {
+                ein += b.min(t1) - t0;
+            }
+            if a >= t0 && a < t1 {
+                arr += 1;
+                resp += b - a;
+                if b > t1 {
+                    eout += b - t1;
+                }
+            }
+        }
+        let span = t1 - t0;
+        assert!((r.l - clipped / span).abs() < 1e-10 * r.l);
+        assert_eq!(r.arrivals, arr);
+        assert!((r.mean_response - resp / arr as f64).abs() < 1e-10);
+        assert!((r.edge_term - (eout - ein) / span).abs() < 1e-9);
+        assert_eq!(r.running, e.iter().filter(|v| v.is_nan()).count() as u64);
+        assert!(r.negative_durations > 0);
+        // a bad value in the second half is reported at its global index
+        let mut s2 = s.clone();
+        s2[n - 5] = f64::NAN;
+        let err = littles_law(&s2, &e, None, None, None, 0.02, 0.95).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("start contains NaN at index {}", n - 5)
+        );
     }
 
     #[test]

@@ -9,12 +9,11 @@ import pickle
 import numpy as np
 import polars as pl
 import pytest
+import qcore
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scipy import stats
-
-import qcore
 from qcore.exceptions import IncompatibleSketchError
+from scipy import stats
 
 
 # ----------------------------------------------------------------------------- references
@@ -43,17 +42,17 @@ def ref_stats(ts, w):
     k = np.floor((ts - ts[0]) / w).astype(np.int64)
     c = np.bincount(k[k < nb], minlength=nb)
     g = np.diff(ts)
-    return dict(
-        count=n,
-        duration=dur,
-        rate=n / dur,
-        peak_rate=c.max() / w,
-        peak_to_mean=c.max() / c.mean(),
-        index_of_dispersion=c.var() / c.mean(),
-        cv_interarrival=g.std() / g.mean(),
-        windows=nb,
-        counts=c,
-    )
+    return {
+        "count": n,
+        "duration": dur,
+        "rate": n / dur,
+        "peak_rate": c.max() / w,
+        "peak_to_mean": c.max() / c.mean(),
+        "index_of_dispersion": c.var() / c.mean(),
+        "cv_interarrival": g.std() / g.mean(),
+        "windows": nb,
+        "counts": c,
+    }
 
 
 def poisson(rate, duration, seed):
@@ -141,7 +140,7 @@ def test_arrival_stats_matches_numpy_reference():
         # burstiness curve: dyadic merges of the base windows
         c = ref["counts"]
         for wk, dk in zip(s.burstiness_windows, s.burstiness):
-            m = int(round(wk / w))
+            m = round(wk / w)
             agg = c[: (c.size // m) * m].reshape(-1, m).sum(axis=1)
             assert dk == pytest.approx(agg.var() / agg.mean(), rel=1e-10)
             assert agg.size >= 8

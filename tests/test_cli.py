@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
-
 from qcore import cli
 
 NOW = 1_750_000_000.0
@@ -317,3 +316,18 @@ def test_simulate_flags_and_scenario(tmp_path):
     code, out, err = run("simulate")
     assert code == 1 and "--rate" in err
     assert time.time() > 0
+
+
+def test_check_slo_burn_rate(tmp_path):
+    rng = np.random.default_rng(12)
+    t = np.sort(rng.uniform(NOW - 2 * 86400, NOW, 100_000))
+    bad = (t > NOW - 1800) & (rng.random(t.size) < 0.2)
+    p = tmp_path / "slo.parquet"
+    pl.DataFrame({"ts": t, "latency": 0.05, "status": np.where(bad, 500, 200)}).write_parquet(p)
+    r = tmp_path / "slo.toml"
+    r.write_text('[defaults]\nowner = "sre"\nversion = "1"\n\n[[slo]]\nid = "availability"\nobjective = 0.999\n')
+    code, out, err = run("check", str(p), "--rules", str(r), "--now", str(NOW), "--format", "json")
+    assert code == 5, out + err
+    d = json.loads(out)
+    st = {x["metric"]: x["status"] for x in d["decisions"]}
+    assert st["burn_rate_1h/5m"] == "fail" and st["burn_rate_6h/30m"] == "fail"

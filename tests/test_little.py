@@ -7,7 +7,6 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 import pytest
-
 import qcore
 
 
@@ -62,7 +61,7 @@ def test_in_flight_matches_reference():
     # peak concurrency by brute force at every start (the in-flight count only rises there)
     ref = ref_in_flight(s, e, s)
     peak = qcore.peak_in_flight(s, e)
-    assert peak.count == ref.max()
+    assert peak.peak == ref.max()
     assert peak.time == s[ref == ref.max()].min()
     assert qcore.peak_in_flight([], []) == (0, None)
     assert qcore.peak_in_flight([0.0, 1.0], [1.0, 2.0]) == (1, 0.0)  # touching: no overlap
@@ -257,6 +256,6 @@ def test_gentd26_busiest_day(gentd):
 
 def test_gentd26_peak_concurrency(gentd):
     peak = qcore.peak_in_flight(gentd["start"], gentd["end"])
-    assert peak.count == 22
+    assert peak.peak == 22
     # the count at the reported time is the peak
     assert qcore.in_flight(gentd["start"], gentd["end"], [peak.time]).tolist() == [22]

@@ -9,7 +9,6 @@ import subprocess
 import numpy as np
 import polars as pl
 import pytest
-
 from qcore.report import summarize
 
 
@@ -52,6 +51,10 @@ def test_summary_matches_numpy_truth():
         # counts per 60 s window, from t0 of the whole log
         edges = rep.t0 + 60.0 * np.arange(g.counts.size + 1)
         np.testing.assert_array_equal(g.counts, np.histogram(t[m], bins=edges)[0])
+        # in flight at every window edge t: start < t <= end
+        s_, e_ = t[m], (t + lat)[m]
+        want = [((s_ < x) & (x <= e_)).sum() for x in rep.grid]
+        np.testing.assert_array_equal(g.inflight, want)
         # exact peak concurrency
         assert g.peak_concurrency == _peak_bruteforce(t[m & (st != -1)], (t + lat)[m])
         # Little's law over [t0, t1] of the whole log: every interval lies inside, so L = sum(W)/T
@@ -80,9 +83,14 @@ def test_streaming_equals_exact_where_it_must():
             assert a.quantiles[q][0] == b.quantiles[q][0]
         for k in ("L", "arrival_rate", "mean_response"):
             assert a.little[k] == pytest.approx(b.little[k], rel=1e-9)
-        np.testing.assert_allclose(a.inflight, b.inflight)
-        assert b.peak_concurrency <= a.peak_concurrency and not b.peak_exact
+        np.testing.assert_array_equal(a.inflight, b.inflight)
+        assert b.peak_concurrency <= a.peak_concurrency and not b.peak_exact   # window edges only
         assert b.rate == pytest.approx(a.rate, rel=1e-12)       # n / (last start - first start)
+    # the whole log's in-flight curve on the grid is the same; its peak there is a lower bound
+    np.testing.assert_allclose(exact.overall.inflight, stream.overall.inflight)
+    assert stream.overall.peak_concurrency <= exact.overall.peak_concurrency
+    assert exact.overall.peak_exact and not stream.overall.peak_exact
+    assert stream.to_html().count("<polyline") >= 4
 
 
 def test_contract_violations_are_reported_in_summary():
@@ -185,3 +193,21 @@ def test_html_in_headless_chromium(tmp_path):
     assert res.returncode == 0 and shot.exists()
     png = shot.read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20_000     # a rendered page, not a blank one
+
+
+def test_two_keys_with_nulls_stream_like_exact():
+    log = _log(9000, seed=8)
+    rng = np.random.default_rng(0)
+    ver = rng.choice(np.array(["v1", "v2", None], dtype=object), log.height).tolist()
+    log = log.with_columns(model_version=pl.Series(ver, dtype=pl.String))
+    a = summarize(log, group_by=["endpoint", "model_version"], bin=30.0)
+    b = summarize(log, group_by=["endpoint", "model_version"], bin=30.0, batch_rows=1000, exact_limit=0)
+    assert len(a.groups) == len(b.groups) == 9
+    ep = log["endpoint"].to_numpy()
+    for ga, gb in zip(a.groups, b.groups):
+        assert ga.key == gb.key and ga.count == gb.count and ga.errors == gb.errors
+        want = ((ep == ga.key["endpoint"]) & np.array([v == ga.key["model_version"] for v in ver])).sum()
+        assert ga.count == want
+        np.testing.assert_array_equal(ga.counts, gb.counts)
+        assert ga.sketch.to_bytes() == gb.sketch.to_bytes()
+    assert "model_version=None" in a.to_text() or "model_version=null" in a.to_text()

@@ -9,7 +9,6 @@ import time
 import numpy as np
 import polars as pl
 import pytest
-
 import qcore
 import qcore.rules as qr
 from qcore.rules.model import RuleError
@@ -395,3 +394,45 @@ def test_statuses_and_actions_constants():
     assert qr.ACTIONS == ("accept", "warn", "block", "rollback", "escalate")
     assert qr.EXIT_CODES["block"] == 4 and qr.EXIT_CODES["rollback"] == 5 and qr.EXIT_CODES["accept"] == 0
     assert not math.isnan(time.time())
+
+
+# ---------------------------------------------------------------- [[slo]] decisions
+
+
+def _burning(n_bad_last_hour: bool) -> pl.DataFrame:
+    t = np.arange(0.0, 4 * 86400.0, 5.0)
+    bad = (t > t.max() - 3600) & (np.arange(t.size) % 10 == 0) if n_bad_last_hour else np.zeros(t.size, bool)
+    return pl.DataFrame({"ts": t, "status": np.where(bad, 500, 200), "endpoint": np.where(t % 10 == 0, "/a", "/b")})
+
+
+def test_evaluate_slos_decisions():
+    spec = {"id": "avail", "version": "2", "owner": "sre", "objective": 0.999}
+    d = qr.evaluate_slos(_burning(True), [spec])
+    assert d.columns == list(qr.DECISION_SCHEMA)
+    page = d.filter(pl.col("metric") == "burn_rate_1h/5m").row(0, named=True)
+    # last hour: 10 % errors → burn 100 > 14.4 on both the 1 h and the 5 m window
+    assert page["status"] == "fail" and page["action"] == "rollback"
+    assert page["value"] == pytest.approx(100.0, rel=1e-6) and page["threshold"] == pytest.approx(14.4)
+    ev = json.loads(page["evidence"])
+    assert ev["slo"]["id"] == "avail" and ev["data"]["rows"] == _burning(True).height
+    quiet = qr.evaluate_slos(_burning(False), [spec])
+    assert set(quiet["status"]) == {"pass"} and qr.exit_code(quiet) == 0
+    # ticket rows warn; per-group evaluation; stale windows are insufficient evidence
+    g = qr.evaluate_slos(_burning(True), [{**spec, "group_by": ["endpoint"]}])
+    assert set(g["group"]) == {"endpoint=/a", "endpoint=/b"}
+    late = qr.evaluate_slos(_burning(True), [{**spec, "min_events": 5}], now=10 * 86400.0)
+    assert set(late["status"]) == {"insufficient_evidence"}
+    anon = qr.evaluate_slos(_burning(False), [{"id": "x", "objective": 0.99}])
+    assert set(anon["status"]) == {"unauditable"}
+
+
+@pytest.mark.parametrize("spec,match", [
+    ({"objective": 0.9}, "no id"),
+    ({"id": "a"}, "objective"),
+    ({"id": "a", "objective": 0.9, "objectiv": 1}, "unknown field"),
+    ({"id": "a", "objective": 2.0}, "objective"),
+    ({"id": "a", "objective": 0.9, "on_page": "panic"}, "on_page"),
+])
+def test_evaluate_slos_errors(spec, match):
+    with pytest.raises(RuleError, match=match):
+        qr.evaluate_slos(_burning(False), [spec])

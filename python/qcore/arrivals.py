@@ -10,8 +10,9 @@ times, change points) the core sorts a copy. NaN or infinite timestamps raise
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -20,15 +21,15 @@ from qcore import _qcore as _qc
 from qcore._convert import as_f64
 
 __all__ = [
-    "window_counts",
-    "arrival_stats",
     "ArrivalStats",
+    "DecayedRate",
+    "RateChanges",
+    "SlidingRate",
+    "arrival_stats",
+    "arrival_stats_by",
     "burstiness_curve",
     "rate_changes",
-    "RateChanges",
-    "DecayedRate",
-    "SlidingRate",
-    "arrival_stats_by",
+    "window_counts",
 ]
 
 
@@ -270,13 +271,13 @@ class DecayedRate:
         self._inner = _qc._DecayedRate(float(half_life))
 
     @classmethod
-    def _from_inner(cls, inner: Any) -> "DecayedRate":
+    def _from_inner(cls, inner: Any) -> DecayedRate:
         obj = cls.__new__(cls)
         obj._inner = inner
         return obj
 
     @classmethod
-    def _from_state(cls, state: tuple[float, float, float, float, int]) -> "DecayedRate":
+    def _from_state(cls, state: tuple[float, float, float, float, int]) -> DecayedRate:
         return cls._from_inner(_qc._DecayedRate.from_state(*state))
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -286,7 +287,7 @@ class DecayedRate:
         """Add a batch of arrival times (any order)."""
         self._inner.update(_ts(timestamps))
 
-    def merge(self, other: "DecayedRate") -> None:
+    def merge(self, other: DecayedRate) -> None:
         """Fold ``other`` into this estimator (same half-life, else ``IncompatibleSketchError``)."""
         if not isinstance(other, DecayedRate):
             raise TypeError(f"other must be a DecayedRate, got {type(other).__name__}")
@@ -300,7 +301,7 @@ class DecayedRate:
         """
         return self._inner.rate(None if at is None else float(at), bool(debias))
 
-    def copy(self) -> "DecayedRate":
+    def copy(self) -> DecayedRate:
         """An independent copy."""
         return DecayedRate._from_inner(self._inner.copy())
 
@@ -350,13 +351,13 @@ class SlidingRate:
         self._inner = _qc._SlidingRate(float(horizon))
 
     @classmethod
-    def _from_inner(cls, inner: Any) -> "SlidingRate":
+    def _from_inner(cls, inner: Any) -> SlidingRate:
         obj = cls.__new__(cls)
         obj._inner = inner
         return obj
 
     @classmethod
-    def _from_state(cls, horizon: float, window: Any, count: int, dropped: int) -> "SlidingRate":
+    def _from_state(cls, horizon: float, window: Any, count: int, dropped: int) -> SlidingRate:
         return cls._from_inner(
             _qc._SlidingRate.from_state(float(horizon), as_f64(window, "window"), int(count), int(dropped))
         )
@@ -369,7 +370,7 @@ class SlidingRate:
         """Add a batch of arrival times (any order)."""
         self._inner.update(_ts(timestamps))
 
-    def merge(self, other: "SlidingRate") -> None:
+    def merge(self, other: SlidingRate) -> None:
         """Fold ``other`` into this estimator (same horizon, else ``IncompatibleSketchError``)."""
         if not isinstance(other, SlidingRate):
             raise TypeError(f"other must be a SlidingRate, got {type(other).__name__}")
@@ -380,7 +381,7 @@ class SlidingRate:
         not be earlier. ``None`` while empty."""
         return self._inner.rate(None if at is None else float(at))
 
-    def copy(self) -> "SlidingRate":
+    def copy(self) -> SlidingRate:
         return SlidingRate._from_inner(self._inner.copy())
 
     @property

@@ -253,6 +253,7 @@ def _simulated(
 ) -> CapacityResult:
     evals: list[tuple[int, float, float, float]] = []
     results: dict[int, Any] = {}
+    checked: list[bool] = []
 
     def meets(c: int) -> bool:
         r = _sim.simulate(
@@ -267,12 +268,20 @@ def _simulated(
         evals.append((c, est, lo, hi))
         results[c] = r
         ok = (hi if conservative and replications > 1 else est) <= slo
-        if not ok and r.wait.count > 0 and r.wait.quantile(q) == 0.0 and r.blocked == 0:
-            # Requests no longer wait: the quantile is the service time's own.
-            raise ValueError(
-                f"slo_seconds = {slo} is below the {q}-quantile of the service time alone "
-                f"({est:.6g} s); no number of servers meets it"
+        if not ok and r.wait.count > 0 and r.wait.quantile(q) == 0.0 and not checked:
+            # Most requests no longer wait; if even unlimited servers miss the SLO, stop.
+            checked.append(True)
+            free = _sim.simulate(
+                arrivals, service, servers=min(customers + warmup, 1_000_000),
+                customers=customers, warmup=warmup, seed=seed, replications=1, **options,
             )
+            floor_q = free.response.quantile(q)
+            if floor_q is not None and floor_q > slo:
+                raise ValueError(
+                    f"slo_seconds = {slo} is below the {q}-quantile of the response time "
+                    f"with unlimited servers ({floor_q:.6g} s, the service time alone); "
+                    f"no number of servers meets it"
+                )
         return ok
 
     rate = arrivals.mean_rate

@@ -20,10 +20,11 @@ import json
 import math
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
-__all__ = ["main", "build_parser", "EXIT_OK", "EXIT_ERROR", "EXIT_USAGE"]
+__all__ = ["EXIT_ERROR", "EXIT_OK", "EXIT_USAGE", "build_parser", "main"]
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -172,7 +173,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     sk.add(sample)
     gen = []
     for q in (0.5, 0.99, 0.999):
-        est = float(sk.quantile(q))
+        est = float(sk.quantile(q))  # type: ignore[arg-type]
         exact = float(np.quantile(sample, q, method="lower"))
         gen.append({"q": q, "sketch": est, "exact": exact, "relative_error": abs(est - exact) / exact,
                     "bound": sk.relative_accuracy})
@@ -273,6 +274,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------------------
 
 def cmd_check(args: argparse.Namespace) -> int:
+    import polars as pl
+
     import qcore.rules as qr
     from qcore.logs import read_logs
     from qcore.rules.model import load_config
@@ -280,21 +283,28 @@ def cmd_check(args: argparse.Namespace) -> int:
     cfg = load_config(args.rules) if Path(args.rules).exists() else None
     if cfg is None:
         raise FileNotFoundError(f"--rules: {args.rules!r} does not exist")
-    rules = qr.parse_rules(cfg)
+    slos = [{**{k: v for k, v in cfg.get("defaults", {}).items() if k in ("owner", "version")}, **s}
+            for s in cfg.get("slo", [])]
+    rules = qr.parse_rules(cfg) if (cfg.get("rule") or cfg.get("rules") or not slos) else []
     mapping = dict(cfg.get("mapping", {}))
     cli_map = _mapping_args(args)
     if cli_map:
         mapping.update(cli_map)
     keep = sorted({k for r in rules for k in r.group_by} | {k for r in rules for k in (r.filter or {})}
                   | {k for r in rules for k in (r.reference or {})} | {r.column for r in rules if r.column}
-                  | {c for r in rules for c in r.columns})
+                  | {c for r in rules for c in r.columns} | {k for s in slos for k in s.get("group_by", [])})
     from qcore.logs import CANONICAL
 
     keep = [k for k in keep if k not in CANONICAL]
     logs = read_logs(args.logs, mapping=mapping or None, contract=_contract(args, cfg.get("contract")),
                      on_violation="refuse" if args.refuse else "exclude", format=args.input_format, keep=keep)
     now = args.now if args.now is not None else time.time()
-    decisions = qr.evaluate(logs, rules, now=now)
+    parts = []
+    if rules:
+        parts.append(qr.evaluate(logs, rules, now=now))
+    if slos:
+        parts.append(qr.evaluate_slos(logs, slos, now=now))
+    decisions = pl.concat(parts)
     if args.evidence:
         qr.write_evidence(decisions, args.evidence)
     code = qr.exit_code(decisions)
@@ -408,7 +418,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
                        service=_service_dist(p["service"], float(p["service_mean"]), p["service_cv"]),
                        servers=int(p["servers"]), customers=int(p["customers"]), warmup=int(warmup),
                        seed=int(p["seed"]))
-    out = {"params": p, "arrived": int(r.arrived), "completed": int(r.completed),
+    out: dict[str, Any] = {"params": p, "arrived": int(r.arrived), "completed": int(r.completed),
            "utilization": float(r.utilization), "mean_in_system": float(r.mean_in_system),
            "throughput": float(r.throughput),
            "response": {f"p{_qname(q)}": float(r.response.quantile(q)) for q in (0.5, 0.9, 0.99, 0.999)},
@@ -472,7 +482,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "the evidence (JSON lines) and exit non-zero on escalate, block or rollback.",
                        epilog=EXIT_CODES_HELP)
     _add_common_log_args(c)
-    c.add_argument("--rules", required=True, help="rules TOML file ([[rule]] tables, optional [contract], [mapping])")
+    c.add_argument("--rules", required=True,
+                   help="rules TOML file ([[rule]] and [[slo]] tables, optional [defaults], [contract], [mapping])")
     c.add_argument("--evidence", help="append one JSON evidence record per decision to this file")
     c.add_argument("--now", type=float, help="evaluation time, epoch seconds (default: now); for replays")
     c.add_argument("--format", choices=["text", "json"], default="text")

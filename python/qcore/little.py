@@ -10,8 +10,9 @@ disagree) are excluded from the sums and flagged. ``start`` must be finite; an i
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple, Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -20,13 +21,13 @@ from qcore import _qcore as _qc
 from qcore._convert import as_f64, is_polars_series
 
 __all__ = [
-    "in_flight",
-    "peak_in_flight",
-    "PeakInFlight",
-    "littles_law",
-    "LittleResult",
     "GaugeCheck",
+    "LittleResult",
+    "PeakInFlight",
+    "in_flight",
+    "littles_law",
     "littles_law_by",
+    "peak_in_flight",
 ]
 
 
@@ -59,7 +60,7 @@ def in_flight(start: Any, end: Any, at: Any) -> npt.NDArray[np.int64]:
 class PeakInFlight(NamedTuple):
     """Peak concurrency and the first time it is reached (``None`` without rows)."""
 
-    count: int
+    peak: int
     time: float | None
 
 
@@ -73,7 +74,7 @@ def peak_in_flight(start: Any, end: Any) -> PeakInFlight:
     --------
     >>> import qcore
     >>> qcore.peak_in_flight([0, 1, 3], [2, 4, 5])
-    PeakInFlight(count=2, time=1.0)
+    PeakInFlight(peak=2, time=1.0)
     """
     c, t = _qc.peak_in_flight(as_f64(start, "start"), _end(end))
     return PeakInFlight(int(c), t)

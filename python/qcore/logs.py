@@ -40,24 +40,25 @@ import hashlib
 import json
 import os
 import time
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterable, Literal, Mapping, Sequence
+from typing import Any, Literal
 
 import polars as pl
 
 from qcore.exceptions import QcoreValueError
 
 __all__ = [
-    "ColumnMapping",
+    "CANONICAL",
     "ColumnDetectionError",
+    "ColumnMapping",
     "Contract",
     "ContractCheck",
     "ContractReport",
     "ContractViolationError",
     "DataFingerprint",
     "Logs",
-    "CANONICAL",
     "detect_columns",
     "expand_paths",
     "fingerprint",
@@ -90,17 +91,17 @@ _UNIT_ALIASES = {
 }
 
 
-class ColumnDetectionError(QcoreValueError):
+class ColumnDetectionError(QcoreValueError):  # type: ignore[misc]
     """The columns of a log could not be mapped; the message lists the columns found."""
 
 
-class ContractViolationError(QcoreValueError):
+class ContractViolationError(QcoreValueError):  # type: ignore[misc]
     """A log violates its data contract and the caller asked to refuse it.
 
     ``.report`` holds the :class:`ContractReport` with counts and example rows.
     """
 
-    def __init__(self, report: "ContractReport") -> None:
+    def __init__(self, report: ContractReport) -> None:
         self.report = report
         super().__init__(report.summary())
 
@@ -217,7 +218,7 @@ class ColumnMapping:
         return d
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "ColumnMapping":
+    def from_dict(cls, d: Mapping[str, Any]) -> ColumnMapping:
         known = {f for f in cls.__dataclass_fields__}
         unknown = set(d) - known
         if unknown:
@@ -450,9 +451,9 @@ def normalize(frame: pl.LazyFrame | pl.DataFrame, mapping: ColumnMapping | None 
                 f"mapping names column {col!r} for {role!r}, but the log has columns {list(schema)}"
             )
     exprs: list[pl.Expr] = []
-    start = _time_expr(m.start, schema.get(m.start), m.time_unit) if m.start else None  # type: ignore[arg-type]
-    if start is None:
+    if m.start is None:
         raise ColumnDetectionError(f"no start column mapped; columns found: {list(schema)}")
+    start = _time_expr(m.start, schema.get(m.start), m.time_unit)
     exprs.append(start.alias("start"))
     exprs.append(pl.col(m.start).alias(_RAW_PREFIX + "start"))
     if m.duration is not None:
@@ -541,7 +542,7 @@ class Contract:
         return self.max_time if self.max_time is not None else time.time() + self.future_tolerance
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "Contract":
+    def from_dict(cls, d: Mapping[str, Any]) -> Contract:
         known = set(cls.__dataclass_fields__)
         unknown = set(d) - known
         if unknown:
@@ -804,7 +805,7 @@ class Logs:
     def fingerprint(self) -> DataFingerprint:
         return fingerprint(self.frame, self.sources)
 
-    def with_frame(self, frame: pl.DataFrame) -> "Logs":
+    def with_frame(self, frame: pl.DataFrame) -> Logs:
         return replace(self, frame=frame)
 
 
@@ -827,7 +828,7 @@ def read_logs(
     ([0.005, 0.007], True)
     """
     if isinstance(paths, (pl.DataFrame, pl.LazyFrame)):
-        raw, files = paths, []
+        raw, files = paths, []  # type: ignore[var-annotated]
     else:
         raw, files = scan_raw(paths, format=format)
     m = _mapping_for(raw, mapping)

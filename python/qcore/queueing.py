@@ -178,7 +178,7 @@ def _map(
 
 
 @overload
-def erlang_b(servers: int, offered_load: float) -> float: ...  # type: ignore[overload-overlap]
+def erlang_b(servers: int, offered_load: float) -> float: ...
 @overload
 def erlang_b(
     servers: npt.ArrayLike, offered_load: npt.ArrayLike
@@ -221,7 +221,7 @@ def erlang_b(servers: Any, offered_load: Any) -> FloatOrArray:
 
 
 @overload
-def erlang_c(servers: int, offered_load: float) -> float: ...  # type: ignore[overload-overlap]
+def erlang_c(servers: int, offered_load: float) -> float: ...
 @overload
 def erlang_c(
     servers: npt.ArrayLike, offered_load: npt.ArrayLike
@@ -274,9 +274,9 @@ class _AsDict:
         """The public fields as a plain ``dict`` (JSON-friendly scalars)."""
         return {
             f.name: getattr(self, f.name)
-            for f in fields(self)
+            for f in fields(self)  # type: ignore[arg-type]
             if not f.name.startswith("_")
-        }  # type: ignore[arg-type]
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -640,17 +640,53 @@ def mmck(
     )
 
 
-def _means(t: tuple[float, ...]) -> dict[str, float]:
-    keys = (
-        "utilization",
-        "p_wait",
-        "mean_wait",
-        "mean_response",
-        "L",
-        "Lq",
-        "throughput",
+_Means = tuple[float, float, float, float, float, float, float]
+
+
+def _mg1_result(lam: float, es: float, scv: float, t: _Means, model: str) -> MG1Result:
+    utilization, p_wait, mean_wait, mean_response, L, Lq, throughput = t
+    return MG1Result(
+        arrival_rate=lam,
+        service_mean=es,
+        service_scv=scv,
+        utilization=utilization,
+        p_wait=p_wait,
+        mean_wait=mean_wait,
+        mean_response=mean_response,
+        L=L,
+        Lq=Lq,
+        throughput=throughput,
+        model=model,
     )
-    return dict(zip(keys, t))
+
+
+def _gg_result(
+    method: str,
+    lam: float,
+    es: float,
+    c: int,
+    ca: float,
+    cs: float,
+    t: _Means,
+    model: str,
+) -> GGApproximation:
+    utilization, p_wait, mean_wait, mean_response, L, Lq, throughput = t
+    return GGApproximation(
+        method=method,
+        arrival_rate=lam,
+        service_mean=es,
+        servers=c,
+        arrival_scv=ca,
+        service_scv=cs,
+        utilization=utilization,
+        p_wait=p_wait,
+        mean_wait=mean_wait,
+        mean_response=mean_response,
+        L=L,
+        Lq=Lq,
+        throughput=throughput,
+        model=model,
+    )
 
 
 def mg1(arrival_rate: float, service_mean: float, service_scv: float) -> MG1Result:
@@ -687,7 +723,7 @@ def mg1(arrival_rate: float, service_mean: float, service_scv: float) -> MG1Resu
     es = _real(service_mean, "service_mean")
     scv = _real(service_scv, "service_scv")
     t = _qcore.mg1(lam, es, scv)
-    return MG1Result(lam, es, scv, **_means(t))
+    return _mg1_result(lam, es, scv, t, "M/G/1")
 
 
 def md1(arrival_rate: float, service_time: float) -> MG1Result:
@@ -702,7 +738,7 @@ def md1(arrival_rate: float, service_time: float) -> MG1Result:
     lam = _real(arrival_rate, "arrival_rate")
     d = _real(service_time, "service_time")
     t = _qcore.md1(lam, d)
-    return MG1Result(lam, d, 0.0, **_means(t), model="M/D/1")
+    return _mg1_result(lam, d, 0.0, t, "M/D/1")
 
 
 def kingman(
@@ -746,7 +782,7 @@ def kingman(
     ca = _real(arrival_scv, "arrival_scv")
     cs = _real(service_scv, "service_scv")
     t = _qcore.kingman(lam, es, ca, cs)
-    return GGApproximation("kingman", lam, es, 1, ca, cs, **_means(t), model="G/G/1")
+    return _gg_result("kingman", lam, es, 1, ca, cs, t, "G/G/1")
 
 
 def allen_cunneen(
@@ -794,9 +830,7 @@ def allen_cunneen(
     ca = _real(arrival_scv, "arrival_scv")
     cs = _real(service_scv, "service_scv")
     t = _qcore.allen_cunneen(lam, es, c, ca, cs)
-    return GGApproximation(
-        "allen_cunneen", lam, es, c, ca, cs, **_means(t), model="G/G/c"
-    )
+    return _gg_result("allen_cunneen", lam, es, c, ca, cs, t, "G/G/c")
 
 
 def min_servers_mmc(

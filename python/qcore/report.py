@@ -2,7 +2,8 @@
 
 :func:`summarize` reads a log (paths, globs or a polars frame) in batches and keeps one
 mergeable accumulator per group: a :class:`qcore.QuantileSketch` of latencies, exact
-arrival counts per window, the in-flight count on a time grid and the Little's-law sums.
+arrival counts per window (of starts and of ends, whose running difference is the
+in-flight count at every window boundary) and the Little's-law sums.
 Memory is bounded by the batch size and the number of groups, not by the log. When the
 log is small enough (``exact_limit`` rows) the raw columns are also kept, which adds
 distribution-free confidence intervals for the quantiles, exact arrival statistics and
@@ -32,19 +33,19 @@ import json
 import math
 import sys
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import polars as pl
 
 from qcore import logs as _logs
 
-__all__ = ["summarize", "Report", "GroupSummary", "QUANTILES"]
+__all__ = ["QUANTILES", "GroupSummary", "Report", "summarize"]
 
 QUANTILES = (0.5, 0.99, 0.999)
-_GRID = 400
 
 
 def _nice_bin(span: float, target: int = 500) -> float:
@@ -59,10 +60,44 @@ def _nice_bin(span: float, target: int = 500) -> float:
     return 86400.0 * math.ceil(raw / 86400.0)
 
 
+class _FileHasher:
+    """SHA-256 of the source files, computed in a background thread."""
+
+    def __init__(self, files: Sequence[Path]) -> None:
+        import threading
+
+        self.files = list(files)
+        self._out: list[dict[str, Any]] = []
+        self._err: BaseException | None = None
+        self._t = threading.Thread(target=self._run, daemon=True)
+        self._t.start()
+
+    def _run(self) -> None:
+        try:
+            for p in self.files:
+                self._out.append({"path": str(p), "bytes": p.stat().st_size, "sha256": _logs._sha256_file(p)})
+        except BaseException as e:  # pragma: no cover - reported by result()
+            self._err = e
+
+    def result(self) -> list[dict[str, Any]]:
+        self._t.join()
+        if self._err is not None:
+            raise self._err
+        return self._out
+
+    def combined(self) -> str:
+        import hashlib
+
+        h = hashlib.sha256()
+        for d in self.result():
+            h.update(d["sha256"].encode())
+        return h.hexdigest()
+
+
 class _Acc:
     """Mergeable per-group state."""
 
-    def __init__(self, key: dict[str, Any], n_windows: int, keep_raw: bool) -> None:
+    def __init__(self, key: dict[str, Any], n_windows: int, keep_raw: bool, n_end: int = 0) -> None:
         import qcore
 
         self.key = key
@@ -72,7 +107,9 @@ class _Acc:
         self.err = 0
         self.incomplete = 0
         self.counts = np.zeros(n_windows, dtype=np.int64)
-        self.inflight = np.zeros(_GRID, dtype=np.float64)
+        self.inflight = np.zeros(0, dtype=np.float64)
+        self.done_start_counts = np.zeros(n_end, dtype=np.int64)   # starts of finished requests
+        self.end_counts = np.zeros(n_end, dtype=np.int64)
         self.l_sum = 0.0       # sum over batches of L_b (same window => additive)
         self.arrivals = 0.0    # arrivals inside the window
         self.w_sum = 0.0       # sum of response times of those arrivals
@@ -147,7 +184,7 @@ class Report:
 
     def table(self) -> pl.DataFrame:
         """One row per group (and a final ``all`` row) as a polars DataFrame."""
-        rows = [g.row() for g in self.groups] + ([self.overall.row()] if self.groups else [self.overall.row()])
+        rows = [g.row() for g in self.groups] + [self.overall.row()]
         return pl.DataFrame(rows, infer_schema_length=None)
 
     def to_dict(self) -> dict[str, Any]:
@@ -162,8 +199,8 @@ class Report:
         """A readable fixed-width table (what ``qcore report`` prints)."""
         head = ["group", "count", "rate/s", "burst", "p50", "p99", "p999", "err%", "little", "peak"]
         lines = []
-        for g in (self.groups + [self.overall]) if self.groups else [self.overall]:
-            def q(x: float) -> str:
+        for g in [*self.groups, self.overall]:
+            def q(x: float, g: GroupSummary = g) -> str:
                 est, lo, hi = g.quantiles.get(x, (None, None, None))
                 if est is None:
                     return "-"
@@ -357,13 +394,21 @@ def summarize(
     has_lat = "latency" in schema
     # pass 1: extent and size (a cheap streaming aggregation)
     endcol = "end" if "end" in schema else "start"
-    st = lf.select(
-        n=pl.len(),
-        t0=pl.col("start").filter(pl.col("start").is_finite()).min(),
-        t1=pl.col(endcol).filter(pl.col(endcol).is_finite()).max(),
-        s1=pl.col("start").filter(pl.col("start").is_finite()).max(),
-    ).collect()
-    n_total, t0, t1, s1 = st.row(0)
+    # hash the source files on another core while the log is read (hashlib drops the GIL)
+    hasher = _FileHasher(files)
+    one_key = len(group_by) == 1 and schema[group_by[0]] == pl.String
+    aggs = [pl.len().alias("n"),
+            pl.col("start").filter(pl.col("start").is_finite()).min().alias("t0"),
+            pl.col(endcol).filter(pl.col(endcol).is_finite()).max().alias("t1"),
+            pl.col("start").filter(pl.col("start").is_finite()).max().alias("s1")]
+    if one_key:
+        aggs.append(pl.col(group_by[0]).drop_nulls().unique().sort().implode().alias("keys"))
+    st = lf.select(aggs).collect()
+    n_total, t0, t1, s1 = st.row(0)[:4]
+    if one_key:
+        # a fixed Enum: the streaming engine encodes the key while it reads
+        cats = [str(v) for v in st.get_column("keys")[0]]
+        lf = lf.with_columns(_qcode=pl.col(group_by[0]).cast(pl.Enum(cats)).to_physical().cast(pl.Int64))
     if not n_total or t0 is None:
         raise ValueError("source: the log has no rows with a valid start time")
     t1 = max(float(t1 if t1 is not None else s1), float(s1))
@@ -372,16 +417,21 @@ def summarize(
     bin_ = float(bin) if bin is not None else _nice_bin(span)
     # windows [t0 + k*bin, t0 + (k+1)*bin) covering every start; the primitive decides
     # the count so that every batch gets arrays of the same length
-    k = int(math.floor((float(s1) - t0) / bin_)) + 1
-    win_end = t0 + k * bin_
+    k_start = int(math.floor((float(s1) - t0) / bin_)) + 1
+    win_end = t0 + k_start * bin_
     import qcore
 
     n_windows = int(np.asarray(qcore.window_counts(np.array([t0]), bin_, start=t0, end=win_end)).size)
-    grid = np.linspace(t0, t1, _GRID)
+    # end windows reach past the last end; in-flight is known at their right edges
+    k_end = int(math.floor((t1 - t0) / bin_)) + 1
+    end_lim = t0 + k_end * bin_
+    n_end = max(n_windows, int(np.asarray(qcore.window_counts(np.array([t0]), bin_, start=t0, end=end_lim)).size))
+    end_lim = t0 + n_end * bin_
+    grid = t0 + bin_ * np.arange(1, n_end + 1)
     keep_raw = n_total <= exact_limit
     acc_list: list[_Acc] = []
     keytab = pl.DataFrame(schema={**{k: schema[k] for k in group_by}, "__code": pl.Int64})
-    overall = _Acc({}, n_windows, keep_raw)
+    overall = _Acc({}, n_windows, keep_raw, n_end)
     checks: dict[str, _logs.ContractCheck] = {}
     rows_total = rows_valid = 0
     show = _progress_printer(int(n_total), progress if progress is not None else
@@ -413,30 +463,70 @@ def summarize(
             show(done)
             continue
         codes = None
-        if group_by:
-            valid, keytab = _encode(valid, group_by, keytab)
+        if one_key and valid.get_column("_qcode").null_count() == 0:
+            codes = valid.get_column("_qcode").to_numpy()
+            while len(acc_list) < len(cats):
+                acc_list.append(_Acc({group_by[0]: cats[len(acc_list)]}, n_windows, keep_raw, n_end))
+        elif group_by:
+            valid, keytab = _encode(valid.drop("_qcode", strict=False), group_by, keytab)
             codes = valid.get_column("__code").to_numpy()
             for row in keytab.filter(pl.col("__code") >= len(acc_list)).sort("__code").iter_rows(named=True):
                 key = tuple(row[k] for k in group_by)
-                acc_list.append(_Acc(dict(zip(group_by, key)), n_windows, keep_raw))
+                acc_list.append(_Acc(dict(zip(group_by, key)), n_windows, keep_raw, n_end))
         b = _Batch(valid, has_lat, codes)
-        _update(overall, b, None, t0, t1, win_end, bin_, grid, True)
         if group_by:
-            _update_groups(acc_list, b, t0, t1, win_end, bin_, n_windows)
+            _update_groups(acc_list, b, t0, t1, win_end, end_lim, bin_, n_windows, n_end)
+        else:
+            _update(overall, b, None, t0, t1, win_end, end_lim, bin_)
         show(done)
     acc_list.sort(key=lambda a: tuple("" if v is None else str(v) for v in a.key.values()))
     groups = [_finish(a, t0, t1, bin_, confidence, little_tolerance, grid) for a in acc_list]
+    if group_by:  # the whole log is the merge of its groups (every accumulator merges exactly)
+        for a in acc_list:
+            _merge_into(overall, a)
     ov = _finish(overall, t0, t1, bin_, confidence, little_tolerance, grid)
     contract_rep = _logs.ContractReport(rows_total, rows_valid, list(checks.values()), on_violation)
-    fp = _logs.fingerprint(pl.DataFrame({"start": [t0], "end": [t1]}), files).to_dict()
+    if files:
+        fp = _logs.DataFingerprint(hasher.result(), rows_valid, t0, t1, hasher.combined()).to_dict()
+    else:  # data in memory: hash its canonical columns
+        mem = lf.drop("_qcode", strict=False).collect()
+        fp = _logs.fingerprint(mem).to_dict()
+        fp.update(rows=rows_valid, time_min=t0, time_max=t1)
     fp["rows"] = rows_valid
     fp["time_min"], fp["time_max"] = t0, t1
     return Report(ov, groups, group_by, bin_, t0, t1, grid, keep_raw, fp, contract_rep.to_dict(),
                   m.to_dict(), title, little_tolerance)
 
 
+def _merge_into(dst: _Acc, src: _Acc) -> None:
+    dst.sketch.merge(src.sketch)
+    for k in ("n", "ok", "err", "incomplete", "l_sum", "arrivals", "w_sum"):
+        setattr(dst, k, getattr(dst, k) + getattr(src, k))
+    dst.counts += src.counts
+    dst.done_start_counts += src.done_start_counts
+    dst.end_counts += src.end_counts
+    dst.smin = min(dst.smin, src.smin)
+    dst.smax = max(dst.smax, src.smax)
+    dst.has_latency = dst.has_latency or src.has_latency
+    for k in ("raw_start", "raw_end", "raw_ok_lat", "raw_done_start"):
+        getattr(dst, k).extend(getattr(src, k))
+
+
 def _encode(df: pl.DataFrame, keys: tuple[str, ...], keytab: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Attach a stable integer code per group key (codes persist across batches)."""
+    if len(keys) == 1 and df.schema[keys[0]] == pl.String and df.get_column(keys[0]).null_count() == 0:
+        # one string key: codes are the positions in a growing Enum category list
+        k = keys[0]
+        known = keytab.get_column(k).to_list()
+        seen = set(known)
+        fresh = sorted(v for v in df.get_column(k).unique().to_list() if v not in seen)
+        if fresh:
+            add = pl.DataFrame({k: fresh, "__code": list(range(len(known), len(known) + len(fresh)))},
+                               schema=keytab.schema)
+            keytab = pl.concat([keytab, add])
+        cats = keytab.get_column(k).to_list()
+        codes = df.get_column(k).cast(pl.Enum(cats)).to_physical().cast(pl.Int64)
+        return df.with_columns(__code=codes), keytab
     new = df.select(keys).unique().join(keytab, on=list(keys), how="anti", nulls_equal=True)
     if new.height:
         new = new.with_columns(__code=pl.int_range(keytab.height, keytab.height + new.height, dtype=pl.Int64))
@@ -465,12 +555,14 @@ class _Batch:
             self.end = end
 
 
-def _update(acc: _Acc, b: _Batch, mask: np.ndarray | None, t0: float, t1: float, win_end: float, bin_: float,
-            grid: np.ndarray, with_inflight: bool) -> None:
+def _update(acc: _Acc, b: _Batch, mask: np.ndarray | None, t0: float, t1: float, win_end: float,
+            end_lim: float, bin_: float) -> None:
     """Fold a batch (or the rows of ``mask``) into one accumulator."""
     import qcore
 
-    sel = (lambda a: a) if mask is None else (lambda a: a[mask])
+    def sel(a: np.ndarray) -> np.ndarray:
+        return a if mask is None else a[mask]
+
     start = sel(b.start)
     if start.size == 0:
         return
@@ -497,8 +589,8 @@ def _update(acc: _Acc, b: _Batch, mask: np.ndarray | None, t0: float, t1: float,
     s, e = b.start[dm], b.end[dm]
     if s.size == 0:
         return
-    if with_inflight and not acc.keep_raw:
-        acc.inflight += np.asarray(qcore.in_flight(s, e, grid), dtype=np.float64)
+    acc.done_start_counts += np.asarray(qcore.window_counts(s, bin_, start=t0, end=end_lim), dtype=np.int64)
+    acc.end_counts += np.asarray(qcore.window_counts(e, bin_, start=t0, end=end_lim), dtype=np.int64)
     # Little's law over the common window [t0, t1]: L, the arrivals and the sum of their
     # response times are additive over disjoint sets of requests.
     ll = qcore.littles_law(s, e, t0=t0, t1=t1)
@@ -512,8 +604,8 @@ def _update(acc: _Acc, b: _Batch, mask: np.ndarray | None, t0: float, t1: float,
         acc.raw_end.append(e)
 
 
-def _update_groups(accs: list[_Acc], b: _Batch, t0: float, t1: float, win_end: float, bin_: float,
-                   n_windows: int) -> None:
+def _update_groups(accs: list[_Acc], b: _Batch, t0: float, t1: float, win_end: float, end_lim: float,
+                   bin_: float, n_windows: int, n_end: int) -> None:
     """Fold a batch into every group's accumulator with one pass per statistic."""
     import qcore
 
@@ -528,7 +620,7 @@ def _update_groups(accs: list[_Acc], b: _Batch, t0: float, t1: float, win_end: f
             if bounds[g + 1] > bounds[g]:
                 m = np.zeros(b.n, dtype=bool)
                 m[order[bounds[g]:bounds[g + 1]]] = True
-                _update(accs[g], b, m, t0, t1, win_end, bin_, np.zeros(0), False)
+                _update(accs[g], b, m, t0, t1, win_end, end_lim, bin_)
         return
     cnt = np.bincount(codes, minlength=G)
     ok = np.bincount(codes, weights=b.ok, minlength=G)
@@ -567,17 +659,28 @@ def _update_groups(accs: list[_Acc], b: _Batch, t0: float, t1: float, win_end: f
         a.has_latency = True
     dm = b.done
     if dm.any():
-        ll = qcore.littles_law_by(pl.DataFrame({"c": codes[dm], "s": b.start[dm], "e": b.end[dm]}),
-                                  "s", "e", "c", t0=t0, t1=t1)
-        for r in ll.iter_rows(named=True):
-            if r.get("error"):
+        from qcore import _qcore
+
+        c, s, e = codes[dm], b.start[dm], b.end[dm]
+        for name, arr in (("done_start_counts", s), ("end_counts", e)):
+            idx = np.floor((arr - t0) / bin_).astype(np.int64)
+            keep = (idx >= 0) & (idx < n_end)
+            bc = np.bincount(c[keep] * n_end + idx[keep], minlength=G * n_end).reshape(G, n_end)
+            for g in range(G):
+                getattr(accs[g], name).__iadd__(bc[g])
+        # one pass of the core for every group's Little's-law sums
+        res = _qcore.littles_law_grouped(np.ascontiguousarray(c), np.ascontiguousarray(s),
+                                         np.ascontiguousarray(e), G, t0, t1, 0.02)
+        for g, r in enumerate(res):
+            if "error" in r:
                 continue
-            a = accs[int(r["c"])]
+            a = accs[g]
             n_arr = int(r["arrivals"])
             a.l_sum += float(r["L"])
             a.arrivals += n_arr
-            if n_arr > 0 and r["mean_response"] is not None and math.isfinite(r["mean_response"]):
-                a.w_sum += n_arr * float(r["mean_response"])
+            mr = r["mean_response"]
+            if n_arr > 0 and mr is not None and math.isfinite(mr):
+                a.w_sum += n_arr * float(mr)
 
 
 def _burst(starts: np.ndarray | None, counts: np.ndarray, bin_: float) -> list[tuple[float, float]]:
@@ -618,7 +721,7 @@ def _finish(acc: _Acc, t0: float, t1: float, bin_: float, confidence: float, tol
         if acc.sketch.count == 0:
             quantiles[q] = (None, None, None)
             continue
-        est = float(acc.sketch.quantile(q))
+        est = float(acc.sketch.quantile(q))  # type: ignore[arg-type]
         lo = hi = None
         if lat_all is not None and lat_all.size:
             ci = qcore.quantile_ci(lat_all, q, confidence=confidence)
@@ -651,6 +754,8 @@ def _finish(acc: _Acc, t0: float, t1: float, bin_: float, confidence: float, tol
         W = acc.w_sum / acc.arrivals
         gap = abs(L - lam * W) / L if L > 0 else 0.0
         little = {"L": L, "arrival_rate": lam, "mean_response": W, "gap": gap, "holds": gap <= tol}
+    # requests with start < t <= end at each window boundary t = t0 + k*bin
+    acc.inflight = (np.cumsum(acc.done_start_counts) - np.cumsum(acc.end_counts)).astype(np.float64)
     peak = None
     exact_peak = False
     if acc.has_latency:
@@ -658,11 +763,10 @@ def _finish(acc: _Acc, t0: float, t1: float, bin_: float, confidence: float, tol
             s = np.concatenate(acc.raw_done_start)
             e = np.concatenate(acc.raw_end)
             if s.size:
-                peak = float(qcore.peak_in_flight(s, e).count)
+                peak = float(qcore.peak_in_flight(s, e).peak)
                 exact_peak = True
-                acc.inflight = np.asarray(qcore.in_flight(s, e, grid), dtype=np.float64)
-        elif acc.inflight.size:
-            peak = float(acc.inflight.max())
+        elif acc.inflight.any():
+            peak = float(acc.inflight.max())     # at window boundaries only: a lower bound
     n_done = acc.ok + acc.err
     return GroupSummary(
         label, acc.key, acc.n, acc.ok, acc.err, acc.incomplete, T, rate, rate_ci, p2m, disp, cv,
@@ -753,13 +857,13 @@ def svg_chart(series: list[tuple[str, np.ndarray, np.ndarray]], *, title: str, x
         xt = _ticks(x_lo, x_hi, 5)
         lab = [(xfmt or (lambda v: f"{v:g}"))(v) for v in xt]
     for v, s in zip(xt, lab):
-        px = float(sx(v))
-        parts.append(f'<line x1="{px:.1f}" y1="{mt + ph}" x2="{px:.1f}" y2="{mt + ph + 4}" stroke="#555"/>'
-                     f'<text x="{px:.1f}" y="{mt + ph + 16}" text-anchor="middle" font-size="10">{html.escape(s)}</text>')
+        tx = float(sx(v))
+        parts.append(f'<line x1="{tx:.1f}" y1="{mt + ph}" x2="{tx:.1f}" y2="{mt + ph + 4}" stroke="#555"/>'
+                     f'<text x="{tx:.1f}" y="{mt + ph + 16}" text-anchor="middle" font-size="10">{html.escape(s)}</text>')
     for v in _ticks(y_lo, y_hi, 4):
-        py = float(sy(v))
-        parts.append(f'<line x1="{ml - 4}" y1="{py:.1f}" x2="{ml + pw}" y2="{py:.1f}" stroke="#eee"/>'
-                     f'<text x="{ml - 6}" y="{py + 3:.1f}" text-anchor="end" font-size="10">{v:g}</text>')
+        ty = float(sy(v))
+        parts.append(f'<line x1="{ml - 4}" y1="{ty:.1f}" x2="{ml + pw}" y2="{ty:.1f}" stroke="#eee"/>'
+                     f'<text x="{ml - 6}" y="{ty + 3:.1f}" text-anchor="end" font-size="10">{v:g}</text>')
     parts.append(f'<text x="{ml + pw / 2}" y="{H - 6}" text-anchor="middle" font-size="11">{html.escape(xlabel)}</text>')
     parts.append(f'<text transform="translate(14,{mt + ph / 2}) rotate(-90)" text-anchor="middle" '
                  f'font-size="11">{html.escape(ylabel)}</text>')
@@ -768,12 +872,13 @@ def svg_chart(series: list[tuple[str, np.ndarray, np.ndarray]], *, title: str, x
             idx = np.unique(np.concatenate([np.linspace(0, x.size - 1, 1500).astype(np.int64),
                                             [int(np.argmax(y)), int(np.argmin(y))]]))
             x, y = x[idx], y[idx]
-        px, py = sx(x), sy(y)
+        px: np.ndarray = np.asarray(sx(x), dtype=np.float64)
+        py: np.ndarray = np.asarray(sy(y), dtype=np.float64)
         if step and px.size > 1:
             pxs = np.repeat(px, 2)[1:]
             pys = np.repeat(py, 2)[:-1]
             px, py = pxs, pys
-        pts = " ".join(f"{a:.1f},{b:.1f}" for a, b in zip(px, py))
+        pts = " ".join(f"{u:.1f},{v:.1f}" for u, v in zip(px, py))
         col = _COLORS[i % len(_COLORS)]
         parts.append(f'<polyline class="series" data-name="{html.escape(name)}" fill="none" stroke="{col}" '
                      f'stroke-width="1.4" points="{pts}"/>')
@@ -794,30 +899,34 @@ def _plots(rep: Report) -> list[str]:
             x = np.asarray(g.sketch.quantile(list(qs)), dtype=np.float64)
             cdf_series.append((g.label, x, qs))
     bin_ = rep.bin
-    rate_series = []
+    rate_series: list[tuple[str, np.ndarray, np.ndarray]] = []
     for g in show:
         c = g.counts
         if c.size:
-            x = (rep.t0 + (np.arange(c.size) + 0.5) * bin_ - rep.t0) / 3600.0
-            rate_series.append((g.label, x, c / bin_))
-    inflight_series = []
+            xh = ((np.arange(c.size) + 0.5) * bin_ / 3600.0).astype(np.float64)
+            rate_series.append((g.label, xh, c / bin_))
+    inflight_series: list[tuple[str, np.ndarray, np.ndarray]] = []
     for g in show:
         if g.inflight.size and g.inflight.any():
             inflight_series.append((g.label, (rep.grid - rep.t0) / 3600.0, g.inflight))
-    burst_series = []
+    if not inflight_series and rep.overall.inflight.any():  # streaming: the whole log only
+        inflight_series.append(("all", (rep.grid - rep.t0) / 3600.0, rep.overall.inflight))
+    burst_series: list[tuple[str, np.ndarray, np.ndarray]] = []
     for g in show:
         if g.burstiness:
-            w, d = zip(*g.burstiness)
-            burst_series.append((g.label, np.array(w), np.array(d)))
+            ws = np.array([p[0] for p in g.burstiness])
+            ds = np.array([p[1] for p in g.burstiness])
+            burst_series.append((g.label, ws, ds))
     if burst_series:
-        w = np.array(sorted({v for _, x, _ in burst_series for v in x}))
-        burst_series.append(("Poisson", w, np.ones_like(w)))
+        wall = np.array(sorted({float(v) for _, x, _ in burst_series for v in x}))
+        burst_series.append(("Poisson", wall, np.ones_like(wall)))
     return [
         svg_chart(cdf_series, title="Latency CDF (log axis)", xlabel="latency", ylabel="fraction <= x",
                   logx=True, xfmt=_fmt_s, css_class="plot plot-cdf"),
         svg_chart(rate_series, title=f"Arrival rate over time (per {_fmt_s(bin_)} window)",
                   xlabel="hours since first request", ylabel="requests / s", step=True, css_class="plot plot-rate"),
-        svg_chart(inflight_series, title="In-flight concurrency over time", xlabel="hours since first request",
+        svg_chart(inflight_series, title=f"In-flight concurrency (at {_fmt_s(bin_)} window edges)",
+                  xlabel="hours since first request",
                   ylabel="requests in flight", css_class="plot plot-inflight"),
         svg_chart(burst_series, title="Burstiness curve (index of dispersion by window)", xlabel="window",
                   ylabel="variance / mean of counts", logx=True, xfmt=_fmt_s, css_class="plot plot-burstiness"),

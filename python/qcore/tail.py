@@ -13,16 +13,16 @@ from qcore import _qcore as _qc
 from qcore._convert import as_f64
 
 __all__ = [
-    "quantile_ci",
     "QuantileCI",
-    "quantile_ranks",
     "QuantileRanks",
-    "sketch_quantile_ci",
-    "min_sample_size",
+    "SLOAttainment",
     "fanout_probability",
     "fanout_quantile",
+    "min_sample_size",
+    "quantile_ci",
+    "quantile_ranks",
+    "sketch_quantile_ci",
     "slo_attainment",
-    "SLOAttainment",
 ]
 
 

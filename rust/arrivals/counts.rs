@@ -21,6 +21,22 @@ pub struct Scan {
 /// One pass over `values`: finiteness (an error naming `name` and the first bad index),
 /// minimum, maximum and sortedness. Written in 8 independent lanes so that it vectorises.
 pub fn scan(name: &str, values: &[f64]) -> Result<Scan> {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2, checked just above.
+        return unsafe { scan_avx2(name, values) };
+    }
+    scan_impl(name, values)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn scan_avx2(name: &str, values: &[f64]) -> Result<Scan> {
+    scan_impl(name, values)
+}
+
+#[inline(always)]
+fn scan_impl(name: &str, values: &[f64]) -> Result<Scan> {
     const L: usize = 8;
     const BLOCK: usize = 1 << 14;
     let n = values.len();
@@ -201,7 +217,20 @@ pub(crate) fn count_into(
         let mut pos = lo;
         for (k, c) in counts.iter_mut().enumerate() {
             let kf = (k + 1) as f64;
-            let next = gallop(seg, pos, |t| idx(t) < kf);
+            let next = match boundary(start, window, kf) {
+                // Every t < b has idx(t) < kf and every t ≥ b has not: compare only.
+                Some(b) => {
+                    let mut p = pos;
+                    while p + 8 <= seg.len() && seg[p + 7] < b {
+                        p += 8;
+                    }
+                    while p < seg.len() && seg[p] < b {
+                        p += 1;
+                    }
+                    p
+                }
+                None => gallop(seg, pos, |t| idx(t) < kf),
+            };
             *c = (next - pos) as i64;
             pos = next;
         }
@@ -260,6 +289,34 @@ fn worker_threads(n: usize, nb: usize) -> usize {
         .map(|p| p.get())
         .unwrap_or(1)
         .min(8)
+}
+
+/// The smallest float64 `b` with `(b - start) / window ≥ kf` (the predicate is monotone in
+/// `b`), found from `start + kf·window` by stepping a few ulps; `None` if that takes long.
+fn boundary(start: f64, window: f64, kf: f64) -> Option<f64> {
+    let below = |t: f64| (t - start) / window < kf;
+    let mut c = start + kf * window;
+    if !c.is_finite() {
+        return None;
+    }
+    if below(c) {
+        for _ in 0..64 {
+            c = c.next_up();
+            if !below(c) {
+                return Some(c);
+            }
+        }
+        None
+    } else {
+        for _ in 0..64 {
+            let d = c.next_down();
+            if below(d) {
+                return Some(c);
+            }
+            c = d;
+        }
+        None
+    }
 }
 
 /// First index `i ≥ pos` with `!pred(s[i])` (or `s.len()`), for a predicate that is true on
@@ -373,6 +430,27 @@ mod tests {
             window_counts(&sorted, 3.0, Some(0.0), None).unwrap(),
             threaded
         );
+    }
+
+    #[test]
+    fn values_on_and_next_to_window_edges() {
+        // Timestamps exactly at start + k·w and one ulp either side, many per window so the
+        // sorted path searches boundaries; must agree with floor((t - start)/w).
+        let (start, w) = (1_700_000_000.123, 0.1);
+        let mut ts = Vec::new();
+        for k in 0..200 {
+            let b = start + f64::from(k) * w;
+            for _ in 0..60 {
+                ts.extend([b.next_down(), b, b.next_up()]);
+            }
+        }
+        ts.sort_by(f64::total_cmp);
+        let nb = ((ts[ts.len() - 1] - start) / w).floor() as usize + 1;
+        let got = window_counts(&ts, w, Some(start), None).unwrap();
+        assert_eq!(got, naive(&ts, w, start, nb, f64::INFINITY));
+        let mut shuffled = ts.clone();
+        shuffled.reverse();
+        assert_eq!(window_counts(&shuffled, w, Some(start), None).unwrap(), got);
     }
 
     #[test]

@@ -57,9 +57,18 @@ impl From<QcoreError> for PyErr {
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add("QcoreValueError", py.get_type::<QcoreValueError>())?;
-    m.add("InvalidArgumentError", py.get_type::<InvalidArgumentError>())?;
-    m.add("IncompatibleSketchError", py.get_type::<IncompatibleSketchError>())?;
-    m.add("DeserializationError", py.get_type::<DeserializationError>())?;
+    m.add(
+        "InvalidArgumentError",
+        py.get_type::<InvalidArgumentError>(),
+    )?;
+    m.add(
+        "IncompatibleSketchError",
+        py.get_type::<IncompatibleSketchError>(),
+    )?;
+    m.add(
+        "DeserializationError",
+        py.get_type::<DeserializationError>(),
+    )?;
     m.add("UnstableSystemError", py.get_type::<UnstableSystemError>())?;
     Ok(())
 }

@@ -18,7 +18,9 @@ type DistSpec<'py> = (String, f64, f64, Option<PyReadonlyArray1<'py, f64>>);
 fn values(v: &Option<PyReadonlyArray1<'_, f64>>, name: &str) -> PyResult<Vec<f64>> {
     match v {
         Some(a) => Ok(slice(a, name)?.to_vec()),
-        None => Err(PyValueError::new_err(format!("{name} is missing its values"))),
+        None => Err(PyValueError::new_err(format!(
+            "{name} is missing its values"
+        ))),
     }
 }
 
@@ -73,6 +75,9 @@ fn arrivals_from(spec: &ArrivalSpec<'_>) -> PyResult<ArrivalProcess> {
     };
     Ok(p)
 }
+
+/// Batching: `(max_batch_size, max_batch_wait, fixed, per_item, table)`.
+type BatchSpec<'py> = (usize, f64, f64, f64, Option<PyReadonlyArray1<'py, f64>>);
 
 /// Validate a distribution spec; returns `(mean, squared cv)`.
 #[pyfunction]
@@ -148,7 +153,7 @@ fn build_config(
     discipline: &str,
     queue_capacity: Option<usize>,
     patience: &Option<DistSpec<'_>>,
-    batching: &Option<(usize, f64, f64, f64, Option<PyReadonlyArray1<'_, f64>>)>,
+    batching: &Option<BatchSpec<'_>>,
     schedule: &Option<(PyReadonlyArray1<'_, f64>, PyReadonlyArray1<'_, i64>)>,
     startup_delay: &Option<DistSpec<'_>>,
     records: bool,
@@ -232,7 +237,7 @@ fn _sim_run<'py>(
     discipline: &str,
     queue_capacity: Option<usize>,
     patience: Option<DistSpec<'py>>,
-    batching: Option<(usize, f64, f64, f64, Option<PyReadonlyArray1<'py, f64>>)>,
+    batching: Option<BatchSpec<'py>>,
     schedule: Option<(PyReadonlyArray1<'py, f64>, PyReadonlyArray1<'py, i64>)>,
     startup_delay: Option<DistSpec<'py>>,
     records: bool,

@@ -207,7 +207,10 @@ impl PySketch {
             let cell = item.cast::<PySketch>().map_err(|_| {
                 PyTypeError::new_err(format!(
                     "sketches[{k}] must be a QuantileSketch, got {}",
-                    item.get_type().name().map(|n| n.to_string()).unwrap_or_default()
+                    item.get_type()
+                        .name()
+                        .map(|n| n.to_string())
+                        .unwrap_or_default()
                 ))
             })?;
             let b = cell.borrow();
@@ -417,7 +420,10 @@ struct PyBool(bool);
 
 impl PyBool {
     fn into_py(self, py: Python<'_>) -> Py<PyAny> {
-        pyo3::types::PyBool::new(py, self.0).to_owned().into_any().unbind()
+        pyo3::types::PyBool::new(py, self.0)
+            .to_owned()
+            .into_any()
+            .unbind()
     }
 }
 

@@ -64,7 +64,8 @@ impl Dist {
     pub fn gamma(mean: f64, cv: f64) -> Result<Self> {
         positive("mean", "mean", mean)?;
         check_cv(cv)?;
-        if cv == 0.0 {
+        if cv * cv == 0.0 {
+            // cv = 0, or so small that cv² underflows: a constant.
             return Ok(Dist::Deterministic { value: mean });
         }
         let shape = 1.0 / (cv * cv);
@@ -197,7 +198,10 @@ mod tests {
         let v = xs.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / (n as f64 - 1.0);
         assert!((m / d.mean() - 1.0).abs() < 0.01, "{d:?}: mean {m}");
         let scv = v / (m * m);
-        assert!((scv - d.scv()).abs() < 0.05 * d.scv().max(0.2), "{d:?}: scv {scv}");
+        assert!(
+            (scv - d.scv()).abs() < 0.05 * d.scv().max(0.2),
+            "{d:?}: scv {scv}"
+        );
         assert!(xs.iter().all(|&x| x >= 0.0));
     }
 
@@ -208,7 +212,26 @@ mod tests {
         check(&Dist::gamma(1.5, 2.0).unwrap(), 3);
         check(&Dist::lognormal(0.2, 0.8).unwrap(), 4);
         check(&Dist::empirical(vec![1.0, 2.0, 7.0]).unwrap(), 5);
-        assert_eq!(Dist::gamma(3.0, 0.0).unwrap(), Dist::Deterministic { value: 3.0 });
+        assert_eq!(
+            Dist::gamma(3.0, 0.0).unwrap(),
+            Dist::Deterministic { value: 3.0 }
+        );
+        assert_eq!(
+            Dist::gamma(3.0, 1e-200).unwrap(),
+            Dist::Deterministic { value: 3.0 }
+        );
+        let mut r = Rng::new(1);
+        for cv in [1e-150, 1e-8, 1e-3] {
+            let g = Dist::gamma(2.0, cv).unwrap();
+            let l = Dist::lognormal(2.0, cv).unwrap();
+            for i in 0..1000 {
+                let (a, b) = (g.sample(&mut r, i), l.sample(&mut r, i));
+                assert!(
+                    (a - 2.0).abs() < 1e-2 && (b - 2.0).abs() < 1e-2,
+                    "{cv} {a} {b}"
+                );
+            }
+        }
     }
 
     #[test]
@@ -220,7 +243,10 @@ mod tests {
         assert!(Dist::lognormal(-1.0, 1.0).is_err());
         assert!(Dist::empirical(vec![]).is_err());
         let e = Dist::empirical(vec![1.0, -2.0]).unwrap_err();
-        assert_eq!(e.to_string(), "samples contains a negative duration -2 at index 1");
+        assert_eq!(
+            e.to_string(),
+            "samples contains a negative duration -2 at index 1"
+        );
         assert!(Dist::sequence(vec![1.0, f64::NAN], "durations").is_err());
     }
 }

@@ -608,7 +608,10 @@ pub fn run_event<C: Controller>(cfg: &SimConfig, rep: u64, ctrl: &mut C) -> Resu
     for (j, &(t, _)) in cfg.schedule.iter().enumerate() {
         sim.push(t, Ev::Schedule(j as u32));
     }
-    let tick = sim.ctrl.tick_interval().filter(|d| d.is_finite() && *d > 0.0);
+    let tick = sim
+        .ctrl
+        .tick_interval()
+        .filter(|d| d.is_finite() && *d > 0.0);
     if let Some(d) = tick {
         sim.push(d, Ev::Tick);
     }

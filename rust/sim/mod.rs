@@ -103,7 +103,12 @@ const ZERO: Dist = Dist::Deterministic { value: 0.0 };
 
 impl SimConfig {
     /// A plain FCFS configuration; adjust the public fields for the rest.
-    pub fn new(arrivals: ArrivalProcess, service: Option<Dist>, servers: usize, customers: u64) -> Self {
+    pub fn new(
+        arrivals: ArrivalProcess,
+        service: Option<Dist>,
+        servers: usize,
+        customers: u64,
+    ) -> Self {
         SimConfig {
             arrivals,
             service,
@@ -313,7 +318,9 @@ pub fn run_replications(
     }
     let mut out: Vec<Option<Result<RunStats>>> = (0..replications).map(|_| None).collect();
     std::thread::scope(|sc| {
-        let chunks: Vec<_> = out.chunks_mut(replications.div_ceil(threads as u64) as usize).collect();
+        let chunks: Vec<_> = out
+            .chunks_mut(replications.div_ceil(threads as u64) as usize)
+            .collect();
         let mut start = 0u64;
         for chunk in chunks {
             let base = start;

@@ -15,6 +15,9 @@
 //!   each pair is kept for the next call). Gamma: Marsaglia–Tsang (2000), with
 //!   `Gamma(a) = Gamma(a + 1) · u^(1/a)` for shape a < 1. Lognormal: `exp(μ + σ z)`.
 
+// The fdlibm constants are kept digit for digit as published (tested bit-exact below).
+#![allow(clippy::excessive_precision)]
+
 /// One step of splitmix64 (Steele, Lea & Flood); used to expand a seed.
 #[inline]
 pub fn splitmix64(state: &mut u64) -> u64 {
@@ -119,7 +122,7 @@ impl Rng {
     /// A uniform in [0, 1) with 53 random bits.
     #[inline(always)]
     pub fn uniform(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 * (1.0 / 9_007_199_254_740_992.0)
+        ((self.next_u64() >> 11) as i64) as f64 * (1.0 / 9_007_199_254_740_992.0)
     }
 
     /// A uniform in (0, 1].
@@ -156,7 +159,7 @@ impl Rng {
         loop {
             let bits = self.next_u64();
             let i = (bits & 0xff) as usize;
-            let x = (bits >> 11) as f64 * (1.0 / 9_007_199_254_740_992.0) * z.x[i];
+            let x = ((bits >> 11) as i64) as f64 * z.xs[i];
             if x < z.x[i + 1] {
                 return x;
             }
@@ -230,6 +233,8 @@ const ZIG_V: f64 = 3.949_659_822_581_572e-3;
 /// computed once with this module's `ln` / `exp` (so identical on every platform).
 pub struct Ziggurat {
     x: [f64; 257],
+    /// `x[i] · 2^-53` (exact), to scale a 53-bit integer in one multiplication.
+    xs: [f64; 257],
     f: [f64; 257],
 }
 
@@ -244,10 +249,12 @@ fn ziggurat() -> &'static Ziggurat {
             x[i] = -ln(exp(-x[i - 1]) + ZIG_V / x[i - 1]);
         }
         x[256] = 0.0;
+        let mut xs = [0.0; 257];
         for i in 0..257 {
             f[i] = exp(-x[i]);
+            xs[i] = x[i] * (1.0 / 9_007_199_254_740_992.0);
         }
-        Ziggurat { x, f }
+        Ziggurat { x, xs, f }
     })
 }
 
@@ -331,7 +338,7 @@ pub fn ln(x: f64) -> f64 {
     }
 }
 
-const INVLN2: f64 = 1.442_695_040_888_963_387_00e+00;
+const INVLN2: f64 = std::f64::consts::LOG2_E;
 const P1: f64 = 1.666_666_666_666_660_190_37e-01;
 const P2: f64 = -2.777_777_777_701_559_338_42e-03;
 const P3: f64 = 6.613_756_321_437_934_361_17e-05;
@@ -402,6 +409,31 @@ mod tests {
     }
 
     #[test]
+    fn fdlibm_constants_are_bit_exact() {
+        let want: [(f64, u64); 16] = [
+            (LN2_HI, 0x3fe6_2e42_fee0_0000),
+            (LN2_LO, 0x3dea_39ef_3579_3c76),
+            (TWO54, 0x4350_0000_0000_0000),
+            (LG1, 0x3fe5_5555_5555_5593),
+            (LG2, 0x3fd9_9999_9997_fa04),
+            (LG3, 0x3fd2_4924_9422_9359),
+            (LG4, 0x3fcc_71c5_1d8e_78af),
+            (LG5, 0x3fc7_4664_96cb_03de),
+            (LG6, 0x3fc3_9a09_d078_c69f),
+            (LG7, 0x3fc2_f112_df3e_5244),
+            (INVLN2, 0x3ff7_1547_652b_82fe),
+            (P1, 0x3fc5_5555_5555_553e),
+            (P2, 0xbf66_c16c_16be_bd93),
+            (P3, 0x3f11_566a_af25_de2c),
+            (P4, 0xbebb_bd41_c5d2_6bf1),
+            (P5, 0x3e66_3769_72be_a4d0),
+        ];
+        for (i, (v, bits)) in want.iter().enumerate() {
+            assert_eq!(v.to_bits(), *bits, "constant {i}");
+        }
+    }
+
+    #[test]
     fn splitmix_reference() {
         let mut s = 1234567u64;
         assert_eq!(splitmix64(&mut s), 6457827717110365317);
@@ -420,7 +452,10 @@ mod tests {
             };
             let a = ln(x);
             let b = x.ln();
-            assert!((a - b).abs() <= 2.0 * f64::EPSILON * b.abs().max(1e-300), "ln({x}) {a} {b}");
+            assert!(
+                (a - b).abs() <= 2.0 * f64::EPSILON * b.abs().max(1e-300),
+                "ln({x}) {a} {b}"
+            );
             let y = r.uniform() * 1400.0 - 700.0;
             let a = exp(y);
             let b = y.exp();
@@ -433,7 +468,10 @@ mod tests {
         assert_eq!(exp(1000.0), f64::INFINITY);
         assert_eq!(exp(-1000.0), 0.0);
         for x in [1e-5, -1e-5, 0.3, -0.3, 0.4, 0.7, -0.7, 1.0, -1.0, 1.2, 2.5] {
-            assert!((exp(x) - x.exp()).abs() <= 2.0 * f64::EPSILON * x.exp(), "{x}");
+            assert!(
+                (exp(x) - x.exp()).abs() <= 2.0 * f64::EPSILON * x.exp(),
+                "{x}"
+            );
         }
     }
 
@@ -477,9 +515,12 @@ mod tests {
         // Tail and body probabilities against exp(−t), including beyond the base layer.
         for t in [0.1, 0.5, 1.0, 2.0, 4.0, 7.0, 8.0, 10.0] {
             let p = e.iter().filter(|&&x| x > t).count() as f64 / n as f64;
-            let want = (-t as f64).exp();
+            let want = (-t).exp();
             let sd = (want * (1.0 - want) / n as f64).sqrt();
-            assert!((p - want).abs() < 5.0 * sd + 1e-6, "P(X > {t}) = {p}, want {want}");
+            assert!(
+                (p - want).abs() < 5.0 * sd + 1e-6,
+                "P(X > {t}) = {p}, want {want}"
+            );
         }
         let z = ziggurat();
         assert!(z.x[255] > 0.0 && z.x[255] < 0.1 && z.x.windows(2).all(|w| w[0] > w[1]));

@@ -71,10 +71,14 @@ pub fn t_quantile(p: f64, df: u64) -> f64 {
         if df < 5 {
             c += 0.3 * (n - 4.5) * (x + 0.6);
         }
-        c = (((0.05 * d * x - 5.0) * x - 7.0) * x - 2.0) * x + b + c;
+        c += (((0.05 * d * x - 5.0) * x - 7.0) * x - 2.0) * x + b;
         y = (((((0.4 * y + 6.3) * y + 36.0) * y + 94.5) / c - y - 3.0) / b + 1.0) * x;
         y = a * y * y;
-        y = if y > 0.002 { y.exp() - 1.0 } else { 0.5 * y * y + y };
+        y = if y > 0.002 {
+            y.exp() - 1.0
+        } else {
+            0.5 * y * y + y
+        };
     } else {
         y = ((1.0 / (((n + 6.0) / (n * y) - 0.089 * d - 0.822) * (n + 2.0) * 3.0)
             + 0.5 / (n + 4.0))
@@ -130,7 +134,10 @@ mod tests {
         ];
         for (p, df, want) in cases {
             let got = t_quantile(p, df);
-            assert!((got / want - 1.0).abs() < 1e-5, "t({p}, {df}) = {got}, want {want}");
+            assert!(
+                (got / want - 1.0).abs() < 1e-5,
+                "t({p}, {df}) = {got}, want {want}"
+            );
         }
         assert!((normal_quantile(0.975) - 1.959_963_984_540_054).abs() < 1e-8);
         assert!((normal_quantile(0.001) + 3.090_232_306_167_813_5).abs() < 1e-8);

@@ -19,7 +19,10 @@ fn assert_same(a: &RunStats, b: &RunStats) {
     assert_eq!(a.served, b.served);
     assert_eq!(a.waited, b.waited);
     let close = |x: f64, y: f64, what: &str| {
-        assert!((x - y).abs() <= 1e-9 * x.abs().max(1.0), "{what}: {x} vs {y}");
+        assert!(
+            (x - y).abs() <= 1e-9 * x.abs().max(1.0),
+            "{what}: {x} vs {y}"
+        );
     };
     close(a.sum_wait, b.sum_wait, "sum_wait");
     close(a.sum_response, b.sum_response, "sum_response");
@@ -186,24 +189,54 @@ fn timing_components() {
     for _ in 0..n {
         s += r.exp1();
     }
-    eprintln!("exp1: {:.2} ns {s}", t.elapsed().as_nanos() as f64 / n as f64);
+    eprintln!(
+        "exp1: {:.2} ns {s}",
+        t.elapsed().as_nanos() as f64 / n as f64
+    );
     let t = Instant::now();
     let mut s = 0.0;
     for _ in 0..n {
         s += r.uniform();
     }
-    eprintln!("uniform: {:.2} ns {s}", t.elapsed().as_nanos() as f64 / n as f64);
+    eprintln!(
+        "uniform: {:.2} ns {s}",
+        t.elapsed().as_nanos() as f64 / n as f64
+    );
     let xs: Vec<f64> = (0..n).map(|_| r.exp1() * 10.0).collect();
     let mut sk = crate::sketch::QuantileSketch::new(0.01).unwrap();
     let t = Instant::now();
     for c in xs.chunks(1024) {
         sk.add_slice(c).unwrap();
     }
-    eprintln!("sketch add: {:.2} ns", t.elapsed().as_nanos() as f64 / n as f64);
+    eprintln!(
+        "sketch add: {:.2} ns",
+        t.elapsed().as_nanos() as f64 / n as f64
+    );
     let t = Instant::now();
     let mut s = 0.0;
     for x in &xs {
         s += x.ln();
     }
-    eprintln!("std ln: {:.2} ns {s}", t.elapsed().as_nanos() as f64 / n as f64);
+    eprintln!(
+        "std ln: {:.2} ns {s}",
+        t.elapsed().as_nanos() as f64 / n as f64
+    );
+}
+
+#[test]
+#[ignore]
+fn timing_fast_path() {
+    use std::time::Instant;
+    for (c, lam) in [(1usize, 0.9), (16, 14.4)] {
+        let mut cfg = mm(lam, 1.0, c, 4_000_000);
+        cfg.warmup = 0;
+        let mut best = f64::MAX;
+        for _ in 0..5 {
+            let t = Instant::now();
+            let r = run(&cfg, 0, Method::Fast).unwrap();
+            best = best.min(t.elapsed().as_secs_f64());
+            assert_eq!(r.completed, 4_000_000);
+        }
+        eprintln!("c={c}: {:.1} M/s", 4.0 / best);
+    }
 }

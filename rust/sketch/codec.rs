@@ -50,7 +50,10 @@ impl<'a> Reader<'a> {
 
     /// One byte.
     pub fn u8(&mut self) -> Result<u8> {
-        let b = *self.data.get(self.pos).ok_or_else(|| self.truncated("a byte"))?;
+        let b = *self
+            .data
+            .get(self.pos)
+            .ok_or_else(|| self.truncated("a byte"))?;
         self.pos += 1;
         Ok(b)
     }
@@ -131,9 +134,11 @@ mod tests {
     #[test]
     fn hostile_varints() {
         assert!(Reader::new(&[0x80; 11]).varint().is_err());
-        assert!(Reader::new(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02])
-            .varint()
-            .is_err());
+        assert!(
+            Reader::new(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02])
+                .varint()
+                .is_err()
+        );
         assert!(Reader::new(&[0x80, 0x00]).varint().is_err());
         assert!(Reader::new(&[0x80]).varint().is_err());
         assert!(Reader::new(&[]).u8().is_err());

@@ -83,7 +83,11 @@ impl ExactSum {
         let limb = (bit / 64) as usize;
         let off = (bit % 64) as u32;
         let shifted = mag << off;
-        let top = if off == 0 { 0 } else { (mag >> (128 - off)) as u64 };
+        let top = if off == 0 {
+            0
+        } else {
+            (mag >> (128 - off)) as u64
+        };
         let words = [shifted as u64, (shifted >> 64) as u64, top];
         self.ensure(limb, limb + 3);
         let base = limb - self.lo;
@@ -145,7 +149,11 @@ impl ExactSum {
         }
         let neg = o.is_negative();
         // Add |o| limb by limb (as 64-bit chunks of a magnitude).
-        let mag = if neg { negate(&o.limbs) } else { o.limbs.clone() };
+        let mag = if neg {
+            negate(&o.limbs)
+        } else {
+            o.limbs.clone()
+        };
         for (k, &w) in mag.iter().enumerate() {
             if w != 0 {
                 self.add_at(w as u128, neg, ((o.lo + k) * 64) as u64);
@@ -301,7 +309,9 @@ impl ExactSum {
         }
         let s = ExactSum { lo, limbs };
         if s.normalized().limbs != s.limbs || (len == 0 && lo != 0) {
-            return Err(crate::QcoreError::data("exact sum is not in canonical form"));
+            return Err(crate::QcoreError::data(
+                "exact sum is not in canonical form",
+            ));
         }
         Ok(s)
     }

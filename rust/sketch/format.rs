@@ -132,7 +132,9 @@ fn read_count(r: &mut Reader<'_>, float_counts: bool, what: &str) -> Result<f64>
         v as f64
     };
     if !(c.is_finite() && c >= 0.0) {
-        return Err(QcoreError::data(format!("{what} is not a finite non-negative number")));
+        return Err(QcoreError::data(format!(
+            "{what} is not a finite non-negative number"
+        )));
     }
     Ok(c)
 }
@@ -164,7 +166,9 @@ fn decode_store(
         let len = r.varint()?;
         if len >= limit as u64 {
             // len - 1 is stored; a span longer than the limit is invalid.
-            return Err(QcoreError::data(format!("{which} span longer than bucket_limit")));
+            return Err(QcoreError::data(format!(
+                "{which} span longer than bucket_limit"
+            )));
         }
         let len = len as i64 + 1;
         let end = start + len; // exclusive
@@ -175,14 +179,18 @@ fn decode_store(
         }
         total += len;
         if total > limit as i64 {
-            return Err(QcoreError::data(format!("{which} store has more buckets than bucket_limit")));
+            return Err(QcoreError::data(format!(
+                "{which} store has more buckets than bucket_limit"
+            )));
         }
         spans.push((start, len));
         prev_end = end;
     }
     if let (Some(first), Some(last)) = (spans.first(), spans.last()) {
         if last.0 + last.1 - first.0 > limit as i64 {
-            return Err(QcoreError::data(format!("{which} store spans more than bucket_limit")));
+            return Err(QcoreError::data(format!(
+                "{which} store spans more than bucket_limit"
+            )));
         }
     }
     let min_bytes = if float_counts { 8 } else { 1 };
@@ -256,7 +264,9 @@ pub fn decode(data: &[u8]) -> Result<QuantileSketch> {
     }
     let limit = r.varint()?;
     if limit == 0 || limit > MAX_BUCKET_LIMIT as u64 {
-        return Err(QcoreError::data(format!("bucket_limit {limit} out of range")));
+        return Err(QcoreError::data(format!(
+            "bucket_limit {limit} out of range"
+        )));
     }
     let mut sk = QuantileSketch::build(ra, scale, Some(limit as usize))?;
     let count = ExactSum::decode(&mut r)?;
@@ -287,7 +297,10 @@ pub fn decode(data: &[u8]) -> Result<QuantileSketch> {
         *s = sum;
     }
     if r.remaining() != 0 {
-        return Err(QcoreError::data(format!("{} trailing bytes", r.remaining())));
+        return Err(QcoreError::data(format!(
+            "{} trailing bytes",
+            r.remaining()
+        )));
     }
     sk.set_range(min, max);
     // Consistency: emptiness, count, sign ranges, min/max versus buckets.
@@ -298,11 +311,13 @@ pub fn decode(data: &[u8]) -> Result<QuantileSketch> {
         return Err(QcoreError::data("empty flag disagrees with the buckets"));
     }
     if !nonempty && (!count.is_zero() || flags & (F_POS_COLLAPSED | F_NEG_COLLAPSED) != 0) {
-        return Err(QcoreError::data("empty sketch with a count or collapse flag"));
+        return Err(QcoreError::data(
+            "empty sketch with a count or collapse flag",
+        ));
     }
     if nonempty {
         let c = count.to_f64();
-        if !(c > 0.0) || (c - bucket_total).abs() > 1e-9 * c {
+        if c.is_nan() || c <= 0.0 || (c - bucket_total).abs() > 1e-9 * c {
             return Err(QcoreError::data("count disagrees with the bucket weights"));
         }
         if !float_counts && count.to_f64() != bucket_total {
@@ -324,9 +339,11 @@ pub fn decode(data: &[u8]) -> Result<QuantileSketch> {
         return Err(QcoreError::data("integer counts out of range"));
     }
     if float_counts && sk.integral_counts() {
-        return Err(QcoreError::data("float-count flag on integer counts (not canonical)"));
+        return Err(QcoreError::data(
+            "float-count flag on integer counts (not canonical)",
+        ));
     }
-    if !(bucket_total <= super::MAX_TOTAL_WEIGHT) {
+    if bucket_total.is_nan() || bucket_total > super::MAX_TOTAL_WEIGHT {
         return Err(QcoreError::data("total weight out of range"));
     }
     let _ = sk.mapping().relative_error();

@@ -42,7 +42,10 @@ pub fn sketch_groups(
     if n_groups > cap {
         return Err(QcoreError::invalid(
             "codes",
-            format!("must be below {cap} (max(2^20, len(values))), got {}", n_groups - 1),
+            format!(
+                "must be below {cap} (max(2^20, len(values))), got {}",
+                n_groups - 1
+            ),
         ));
     }
     let n_groups = n_groups as usize;
@@ -101,7 +104,10 @@ mod tests {
     fn rejections() {
         let t = QuantileSketch::new(0.01).unwrap();
         let e = sketch_groups(&[0, -1], &[1.0, 2.0], None, &t).unwrap_err();
-        assert_eq!(e.to_string(), "codes must be non-negative, got -1 at index 1");
+        assert_eq!(
+            e.to_string(),
+            "codes must be non-negative, got -1 at index 1"
+        );
         assert!(sketch_groups(&[0], &[1.0, 2.0], None, &t).is_err());
         assert!(sketch_groups(&[0, 1 << 40], &[1.0, 2.0], None, &t).is_err());
         let e = sketch_groups(&[0, 0], &[1.0, f64::NAN], None, &t).unwrap_err();

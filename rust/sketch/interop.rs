@@ -185,7 +185,10 @@ impl QuantileSketch {
         if !(OTEL_MIN_SCALE..=OTEL_MAX_SCALE).contains(&p.scale) {
             return Err(QcoreError::invalid(
                 "scale",
-                format!("must be in [{OTEL_MIN_SCALE}, {OTEL_MAX_SCALE}], got {}", p.scale),
+                format!(
+                    "must be in [{OTEL_MIN_SCALE}, {OTEL_MAX_SCALE}], got {}",
+                    p.scale
+                ),
             ));
         }
         let pos: Vec<(i64, u64)> = p
@@ -256,7 +259,10 @@ fn expand_spans(spans: &[(i32, u32)], deltas: &[i64], which: &str) -> Result<Vec
     if total != deltas.len() as u64 {
         return Err(QcoreError::invalid(
             format!("{which}_deltas"),
-            format!("has {} entries but the spans hold {total} buckets", deltas.len()),
+            format!(
+                "has {} entries but the spans hold {total} buckets",
+                deltas.len()
+            ),
         ));
     }
     let mut out = Vec::with_capacity(deltas.len());
@@ -272,10 +278,12 @@ fn expand_spans(spans: &[(i32, u32)], deltas: &[i64], which: &str) -> Result<Vec
         }
         idx += i64::from(off);
         for _ in 0..len {
-            let delta = *d.next().ok_or_else(|| QcoreError::invalid(format!("{which}_deltas"), "too short"))?;
-            count = count.checked_add(delta).ok_or_else(|| {
-                QcoreError::invalid(format!("{which}_deltas"), "count overflows")
-            })?;
+            let delta = *d
+                .next()
+                .ok_or_else(|| QcoreError::invalid(format!("{which}_deltas"), "too short"))?;
+            count = count
+                .checked_add(delta)
+                .ok_or_else(|| QcoreError::invalid(format!("{which}_deltas"), "count overflows"))?;
             if count < 0 {
                 return Err(QcoreError::invalid(
                     format!("{which}_deltas"),
@@ -326,7 +334,10 @@ fn import(
         }
         None => {
             if scale < mapping::MIN_SCALE {
-                return Err(QcoreError::invalid("scale", format!("{scale} is below {}", mapping::MIN_SCALE)));
+                return Err(QcoreError::invalid(
+                    "scale",
+                    format!("{scale} is below {}", mapping::MIN_SCALE),
+                ));
             }
             QuantileSketch::with_scale(scale.min(mapping::MAX_SCALE), bucket_limit)?
         }
@@ -339,7 +350,10 @@ fn import(
     let mut total: u64 = zero_count;
     let check = |i: i64, c: u64, which: &str| -> Result<i32> {
         if c > MAX_EXACT {
-            return Err(QcoreError::invalid(format!("{which} bucket_counts"), "count exceeds 2^53"));
+            return Err(QcoreError::invalid(
+                format!("{which} bucket_counts"),
+                "count exceeds 2^53",
+            ));
         }
         let j = i >> shift;
         if j < lo_i || j > hi_i {
@@ -403,11 +417,20 @@ fn import(
     }
     let min = if min == 0.0 { 0.0 } else { min };
     let max = if max == 0.0 { 0.0 } else { max };
-    let est_sum: f64 = pos_b.iter().map(|&(j, c)| m.value(j) * c as f64).sum::<f64>()
-        - neg_b.iter().map(|&(j, c)| m.value(j) * c as f64).sum::<f64>();
+    let est_sum: f64 = pos_b
+        .iter()
+        .map(|&(j, c)| m.value(j) * c as f64)
+        .sum::<f64>()
+        - neg_b
+            .iter()
+            .map(|&(j, c)| m.value(j) * c as f64)
+            .sum::<f64>();
     let sum = sum.unwrap_or(est_sum);
     if !sum.is_finite() {
-        return Err(QcoreError::invalid("sum", format!("must be finite, got {sum}")));
+        return Err(QcoreError::invalid(
+            "sum",
+            format!("must be finite, got {sum}"),
+        ));
     }
     {
         let (p, n, z, c, s) = sk.parts_mut();

@@ -53,9 +53,17 @@ pub fn scale_for_accuracy(relative_accuracy: f64) -> Option<i32> {
 /// One cell of the mantissa table: the bucket at the cell's start and the mantissa bits of
 /// the one boundary inside the cell (`u64::MAX` when there is none).
 #[derive(Clone, Copy, Debug)]
-struct Cell {
+pub struct Cell {
     threshold: u64,
     j0: i32,
+}
+
+impl Cell {
+    /// Bucket offset within the octave of a value with fraction bits `f` in this cell.
+    #[inline(always)]
+    pub fn bucket(&self, f: u64) -> i32 {
+        self.j0 + (f > self.threshold) as i32
+    }
 }
 
 /// The base-2 exponential mapping at a fixed scale.
@@ -72,7 +80,9 @@ pub struct ExpMapping {
 
 impl std::fmt::Debug for ExpMapping {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ExpMapping").field("scale", &self.scale).finish()
+        f.debug_struct("ExpMapping")
+            .field("scale", &self.scale)
+            .finish()
     }
 }
 
@@ -142,7 +152,7 @@ impl ExpMapping {
         if self.scale > 0 {
             let c = (f >> (MANT_BITS - self.scale as u32 - 1)) as usize;
             let cell = self.table[c];
-            (e << self.scale) + cell.j0 + (f > cell.threshold) as i32 - (f == 0) as i32
+            (e << self.scale) + cell.j0 + (f > cell.threshold) as i32
         } else {
             (e - (f == 0) as i32) >> (-self.scale)
         }
@@ -174,8 +184,7 @@ impl ExpMapping {
             let c = (f >> (MANT_BITS - self.scale as u32 - 1)) as usize;
             // The table has 2^(scale+1) cells and c < 2^(scale+1) by construction.
             let cell = self.table[c];
-            let j = cell.j0 + (f > cell.threshold) as i32 - (f == 0) as i32;
-            (e << self.scale) + j
+            (e << self.scale) + cell.j0 + (f > cell.threshold) as i32
         } else {
             (e - (f == 0) as i32) >> (-self.scale)
         }
@@ -222,7 +231,7 @@ impl NormalIndexer {
         let e = (bits >> MANT_BITS) as i32 - 1023;
         let f = bits & MANT_MASK;
         let cell = self.table[(f >> self.shift) as usize];
-        (e << self.scale) + cell.j0 + (f > cell.threshold) as i32 - (f == 0) as i32
+        (e << self.scale) + cell.j0 + (f > cell.threshold) as i32
     }
 
     /// Index of a positive normal value from its bits; requires `scale ≤ 0`.
@@ -231,6 +240,17 @@ impl NormalIndexer {
         let e = (bits >> MANT_BITS) as i32 - 1023;
         let f = bits & MANT_MASK;
         (e - (f == 0) as i32) >> (-self.scale)
+    }
+
+    /// The scale.
+    pub fn scale(&self) -> i32 {
+        self.scale
+    }
+
+    /// The table as a fixed-size array (`N = 2^(scale+1)`), for kernels specialised on
+    /// the scale.
+    pub fn table_array<const N: usize>(&self) -> Option<&'static [Cell; N]> {
+        self.table.try_into().ok()
     }
 
     /// Whether [`NormalIndexer::index_fine`] applies.
@@ -307,6 +327,12 @@ fn build_table(scale: i32) -> (Vec<Cell>, usize) {
             j0: k as i32,
         });
     }
+    // Cell 0 holds no boundary (bucket 0 is wider than a cell); it encodes the power of
+    // two instead: f = 0 is the upper bound of bucket -1, every other f is in bucket 0.
+    table[0] = Cell {
+        threshold: 0,
+        j0: -1,
+    };
     (table, undecided)
 }
 
@@ -389,7 +415,8 @@ mod tests {
             let (table, undecided) = build_table(s);
             assert_eq!(undecided, 0, "scale {s}");
             assert_eq!(table.len(), 1 << (s + 1));
-            // j0 is non-decreasing and ends at 2^s - 1.
+            // j0 is non-decreasing and ends at 2^s - 1; cell 0 encodes powers of two.
+            assert_eq!((table[0].j0, table[0].threshold), (-1, 0));
             assert!(table.windows(2).all(|w| w[0].j0 <= w[1].j0));
             let last = table[table.len() - 1];
             let top = last.j0 + (last.threshold != u64::MAX) as i32;

@@ -63,6 +63,105 @@ thread_local! {
     static ACC: RefCell<ExpAccumulator> = RefCell::new(ExpAccumulator::new());
 }
 
+const MANT: u64 = (1u64 << 52) - 1;
+const HIDDEN: u64 = 1u64 << 52;
+
+/// Batches at least this long are split across threads.
+const PARALLEL_MIN: usize = 1 << 20;
+/// At most this many threads per batch.
+const MAX_THREADS: usize = 8;
+/// Values per block between flushes of the u64 mantissa sums (2^11 · 2^53 < 2^64).
+const BLOCK: usize = 2048;
+
+/// Tally one part of a positive-normal batch: bucket counts (slot `max(i - offset, 0)`
+/// of a window of `width` slots) and the exact sum.
+fn tally_part(
+    values: &[f64],
+    ix: mapping::NormalIndexer,
+    offset: i32,
+    width: usize,
+) -> (Vec<u64>, ExactSum) {
+    let mut tally = vec![0u64; width];
+    let mut sums = [0u64; 2048];
+    let mut acc = ExpAccumulator::new();
+    let mut sum = ExactSum::new();
+    {
+        for block in values.chunks(BLOCK) {
+            macro_rules! fixed {
+                ($($s:literal => $n:literal),*) => {
+                    match ix.scale() {
+                        $($s => match ix.table_array::<$n>() {
+                            Some(t) => tally_fixed::<$s, $n>(block, &mut sums, t, offset, &mut tally),
+                            None => tally_generic(block, &mut sums, ix, offset, &mut tally),
+                        },)*
+                        _ => tally_generic(block, &mut sums, ix, offset, &mut tally),
+                    }
+                };
+            }
+            fixed!(1 => 4, 2 => 8, 3 => 16, 4 => 32, 5 => 64, 6 => 128, 7 => 256, 8 => 512, 9 => 1024, 10 => 2048);
+            for (be, t) in sums.iter_mut().enumerate() {
+                if *t != 0 {
+                    acc.add_wide(*t, be as i64 - 1075);
+                    *t = 0;
+                }
+            }
+        }
+    }
+    acc.drain_into(&mut sum);
+    (tally, sum)
+}
+
+/// The kernel at a fixed scale `S > 0` (`N = 2^(S+1)` table cells): constant shifts and
+/// no bounds checks on the exponent sums or the table.
+#[inline(never)]
+fn tally_fixed<const S: u32, const N: usize>(
+    block: &[f64],
+    sums: &mut [u64; 2048],
+    table: &[mapping::Cell; N],
+    offset: i32,
+    tally: &mut [u64],
+) {
+    let base = 1023i32 << S;
+    for &v in block {
+        let bits = v.to_bits();
+        let be = (bits >> 52) as usize & 0x7ff;
+        let f = bits & MANT;
+        sums[be] += f | HIDDEN;
+        let cell = &table[(f >> (52 - S - 1)) as usize % N];
+        let idx = ((be as i32) << S) - base + cell.bucket(f);
+        let k = (idx - offset).max(0) as usize;
+        tally[k] += 1;
+    }
+}
+
+/// The kernel at any scale.
+#[inline(never)]
+fn tally_generic(
+    block: &[f64],
+    sums: &mut [u64; 2048],
+    ix: mapping::NormalIndexer,
+    offset: i32,
+    tally: &mut [u64],
+) {
+    let fine = ix.is_fine();
+    for &v in block {
+        let bits = v.to_bits();
+        sums[(bits >> 52) as usize & 0x7ff] += (bits & MANT) | HIDDEN;
+        let i = if fine {
+            ix.index_fine(bits)
+        } else {
+            ix.index_coarse(bits)
+        };
+        let k = (i - offset).max(0) as usize;
+        tally[k] += 1;
+    }
+}
+
+/// Whether a total weight is NaN or above [`MAX_TOTAL_WEIGHT`].
+fn exceeds_total(w: f64) -> bool {
+    w.is_nan() || w > MAX_TOTAL_WEIGHT
+}
+
 /// Minimum and maximum of a non-empty slice of finite values (vectorisable).
 fn min_max(values: &[f64]) -> (f64, f64) {
     let mut mn = [f64::INFINITY; 8];
@@ -292,7 +391,10 @@ impl QuantileSketch {
         }
         let new_total = self.count() + values.len() as f64;
         if new_total > MAX_TOTAL_WEIGHT {
-            return Err(QcoreError::invalid("values", "total weight would exceed 1e300"));
+            return Err(QcoreError::invalid(
+                "values",
+                "total weight would exceed 1e300",
+            ));
         }
         self.ingest(values);
         Ok(())
@@ -311,8 +413,11 @@ impl QuantileSketch {
             ));
         }
         let batch: f64 = weights.iter().sum();
-        if !(self.count() + batch <= MAX_TOTAL_WEIGHT) {
-            return Err(QcoreError::invalid("weights", "total weight would exceed 1e300"));
+        if exceeds_total(self.count() + batch) {
+            return Err(QcoreError::invalid(
+                "weights",
+                "total weight would exceed 1e300",
+            ));
         }
         self.ingest_weighted(values, weights);
         Ok(())
@@ -322,7 +427,8 @@ impl QuantileSketch {
     fn ingest(&mut self, values: &[f64]) {
         if values.len() >= 256 {
             let (lo, hi) = min_max(values);
-            if lo >= f64::MIN_POSITIVE {
+            // The tally array costs O(window); use it for batches larger than that.
+            if lo >= f64::MIN_POSITIVE && values.len() >= 2 * self.positive.len_hint().max(128) {
                 self.ingest_positive_normal(values, lo, hi);
                 return;
             }
@@ -330,69 +436,46 @@ impl QuantileSketch {
         self.ingest_general(values);
     }
 
-    /// All values positive and normal: the exponent range is known, mantissas are summed
-    /// per exponent in u64 slots over blocks of 2048 values (no overflow: 2^11 · 2^53).
+    /// All values positive and normal: the exponent and index ranges are known, so the
+    /// store window is prepared once and the kernel tallies integer counts per bucket and
+    /// integer mantissa sums per exponent. Large batches are split across threads; the
+    /// result is identical (integer tallies, exact sums).
     fn ingest_positive_normal(&mut self, values: &[f64], lo: f64, hi: f64) {
-        const BLOCK: usize = 2048;
-        const MANT: u64 = (1u64 << 52) - 1;
-        const HIDDEN: u64 = 1u64 << 52;
-        let e_lo = (lo.to_bits() >> 52) as usize;
-        let e_hi = (hi.to_bits() >> 52) as usize;
-        // Four interleaved tables break the store-to-load chains of consecutive values
-        // with the same exponent.
-        let width = e_hi - e_lo + 1;
-        let mut sums = vec![0u64; 4 * width];
         let ix = self.mapping.normal_indexer();
         let (i_lo, i_hi) = (
             self.mapping.index_normal_bits(lo.to_bits()),
             self.mapping.index_normal_bits(hi.to_bits()),
         );
         let (offset, counts) = self.positive.prepare_batch(i_lo, i_hi);
-        let sum = &mut self.sum;
-        let (s0, rest) = sums.split_at_mut(width);
-        let (s1, rest) = rest.split_at_mut(width);
-        let (s2, s3) = rest.split_at_mut(width);
-        ACC.with(|cell| {
-            let mut acc = cell.borrow_mut();
-            for block in values.chunks(BLOCK) {
-                let quads = block.chunks_exact(4);
-                let tail = quads.remainder();
-                if ix.is_fine() {
-                    for q in quads {
-                        let b = [q[0].to_bits(), q[1].to_bits(), q[2].to_bits(), q[3].to_bits()];
-                        s0[(b[0] >> 52) as usize - e_lo] += (b[0] & MANT) | HIDDEN;
-                        s1[(b[1] >> 52) as usize - e_lo] += (b[1] & MANT) | HIDDEN;
-                        s2[(b[2] >> 52) as usize - e_lo] += (b[2] & MANT) | HIDDEN;
-                        s3[(b[3] >> 52) as usize - e_lo] += (b[3] & MANT) | HIDDEN;
-                        for bits in b {
-                            let k = (ix.index_fine(bits) - offset).max(0) as usize;
-                            counts[k] += 1.0;
-                        }
-                    }
-                    for &v in tail {
-                        let bits = v.to_bits();
-                        s0[(bits >> 52) as usize - e_lo] += (bits & MANT) | HIDDEN;
-                        let k = (ix.index_fine(bits) - offset).max(0) as usize;
-                        counts[k] += 1.0;
-                    }
-                } else {
-                    for &v in block {
-                        let bits = v.to_bits();
-                        s0[(bits >> 52) as usize - e_lo] += (bits & MANT) | HIDDEN;
-                        let k = (ix.index_coarse(bits) - offset).max(0) as usize;
-                        counts[k] += 1.0;
-                    }
-                }
-                for k in 0..width {
-                    let e = (e_lo + k) as i64 - 1075;
-                    for t in [&mut s0[k], &mut s1[k], &mut s2[k], &mut s3[k]] {
-                        acc.add_wide(*t, e);
-                        *t = 0;
-                    }
-                }
+        let width = counts.len();
+        let threads = if values.len() >= PARALLEL_MIN {
+            std::thread::available_parallelism()
+                .map_or(1, |n| n.get())
+                .min(MAX_THREADS)
+        } else {
+            1
+        };
+        let parts: Vec<(Vec<u64>, ExactSum)> = if threads > 1 {
+            let chunk = values.len().div_ceil(threads);
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = values
+                    .chunks(chunk)
+                    .map(|part| scope.spawn(move || tally_part(part, ix, offset, width)))
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                    .collect()
+            })
+        } else {
+            vec![tally_part(values, ix, offset, width)]
+        };
+        for (tally, sum) in parts {
+            for (c, t) in counts.iter_mut().zip(tally) {
+                *c += t as f64;
             }
-            acc.drain_into(sum);
-        });
+            self.sum.add_sum(&sum);
+        }
         self.set_min_max(self.min.min(lo), self.max.max(hi));
         self.count.add_u64(values.len() as u64);
         self.count.normalize();
@@ -495,8 +578,11 @@ impl QuantileSketch {
         if other.is_empty() {
             return Ok(());
         }
-        if !(self.count() + other.count() <= MAX_TOTAL_WEIGHT) {
-            return Err(QcoreError::invalid("other", "total weight would exceed 1e300"));
+        if exceeds_total(self.count() + other.count()) {
+            return Err(QcoreError::invalid(
+                "other",
+                "total weight would exceed 1e300",
+            ));
         }
         self.positive.merge_from(&other.positive);
         self.negative.merge_from(&other.negative);
@@ -583,7 +669,10 @@ impl QuantileSketch {
     /// [`QuantileSketch::cdf`] at several points.
     pub fn cdfs(&self, xs: &[f64]) -> Result<Option<Vec<f64>>> {
         if let Some(i) = xs.iter().position(|x| x.is_nan()) {
-            return Err(QcoreError::invalid("x", format!("contains NaN at index {i}")));
+            return Err(QcoreError::invalid(
+                "x",
+                format!("contains NaN at index {i}"),
+            ));
         }
         if self.is_empty() {
             return Ok(None);
@@ -631,11 +720,21 @@ impl QuantileSketch {
         let mut through = 0.0f64;
         if let Some(b) = self.negative.collapse_bucket() {
             // The most negative bucket comes first in value order.
-            through = through.max(self.negative.iter().rev().find(|&(i, _)| i == b).map_or(0.0, |x| x.1));
+            through = through.max(
+                self.negative
+                    .iter()
+                    .rev()
+                    .find(|&(i, _)| i == b)
+                    .map_or(0.0, |x| x.1),
+            );
         }
         if let Some(b) = self.positive.collapse_bucket() {
             let below = self.negative.total() + self.zero_count;
-            let c = self.positive.iter().find(|&(i, _)| i == b).map_or(0.0, |x| x.1);
+            let c = self
+                .positive
+                .iter()
+                .find(|&(i, _)| i == b)
+                .map_or(0.0, |x| x.1);
             through = through.max(below + c);
         }
         (through / (w - 1.0)).min(1.0)
@@ -666,7 +765,13 @@ impl QuantileSketch {
 
     pub(crate) fn parts_mut(
         &mut self,
-    ) -> (&mut DenseStore, &mut DenseStore, &mut f64, &mut ExactSum, &mut ExactSum) {
+    ) -> (
+        &mut DenseStore,
+        &mut DenseStore,
+        &mut f64,
+        &mut ExactSum,
+        &mut ExactSum,
+    ) {
         (
             &mut self.positive,
             &mut self.negative,

@@ -60,9 +60,14 @@ fn datasets(rng: &mut Rng, n: usize) -> Vec<(&'static str, Vec<f64>)> {
         ("lognormal", (0..n).map(|_| rng.normal().exp()).collect()),
         (
             "pareto",
-            (0..n).map(|_| (1.0 - rng.uniform()).powf(-1.0 / 1.5)).collect(),
+            (0..n)
+                .map(|_| (1.0 - rng.uniform()).powf(-1.0 / 1.5))
+                .collect(),
         ),
-        ("exponential", (0..n).map(|_| -(1.0 - rng.uniform()).ln()).collect()),
+        (
+            "exponential",
+            (0..n).map(|_| -(1.0 - rng.uniform()).ln()).collect(),
+        ),
         (
             "bimodal",
             (0..n)
@@ -80,7 +85,13 @@ fn datasets(rng: &mut Rng, n: usize) -> Vec<(&'static str, Vec<f64>)> {
         (
             "with_zeros",
             (0..n)
-                .map(|_| if rng.below(3) == 0 { 0.0 } else { -rng.normal().exp() })
+                .map(|_| {
+                    if rng.below(3) == 0 {
+                        0.0
+                    } else {
+                        -rng.normal().exp()
+                    }
+                })
                 .collect(),
         ),
     ]
@@ -142,7 +153,10 @@ fn negative_zero_is_canonical() {
     b.add_slice(&[0.0, 0.0]).unwrap();
     assert_eq!(a.to_bytes(), b.to_bytes());
     assert_eq!(a.min().unwrap().to_bits(), 0.0f64.to_bits());
-    assert_eq!(a.quantile(1.0).unwrap().unwrap().to_bits(), 0.0f64.to_bits());
+    assert_eq!(
+        a.quantile(1.0).unwrap().unwrap().to_bits(),
+        0.0f64.to_bits()
+    );
 }
 
 fn random_values(rng: &mut Rng, n: usize) -> Vec<f64> {
@@ -164,7 +178,11 @@ fn merge_of_parts_equals_whole_in_any_order() {
     for trial in 0..200 {
         let n = rng.below(300) as usize;
         let values = random_values(&mut rng, n);
-        let limit = if trial % 3 == 0 { Some(1 + rng.below(60) as usize) } else { None };
+        let limit = if trial % 3 == 0 {
+            Some(1 + rng.below(60) as usize)
+        } else {
+            None
+        };
         let mut whole = QuantileSketch::with_limit(0.01, limit).unwrap();
         whole.add_slice(&values).unwrap();
         // Random split into up to 5 parts, merged in a random order, some via bytes.
@@ -255,13 +273,21 @@ fn validation_leaves_the_sketch_unchanged() {
     assert!(sk.cdf(f64::NAN).is_err());
     for ra in [0.0, 1.0, -0.5, f64::NAN, 1e-9] {
         let e = QuantileSketch::new(ra).unwrap_err();
-        assert!(matches!(e, QcoreError::InvalidArgument { ref name, .. } if name == "relative_accuracy"));
+        assert!(
+            matches!(e, QcoreError::InvalidArgument { ref name, .. } if name == "relative_accuracy")
+        );
     }
     assert!(QuantileSketch::with_limit(0.01, Some(0)).is_err());
     let other = QuantileSketch::new(0.02).unwrap();
-    assert!(matches!(sk.merge(&other), Err(QcoreError::IncompatibleMerge { .. })));
+    assert!(matches!(
+        sk.merge(&other),
+        Err(QcoreError::IncompatibleMerge { .. })
+    ));
     let other = QuantileSketch::with_limit(0.01, Some(100)).unwrap();
-    assert!(matches!(sk.merge(&other), Err(QcoreError::IncompatibleMerge { .. })));
+    assert!(matches!(
+        sk.merge(&other),
+        Err(QcoreError::IncompatibleMerge { .. })
+    ));
     assert_eq!(sk.to_bytes(), before);
 }
 
@@ -269,7 +295,9 @@ fn validation_leaves_the_sketch_unchanged() {
 fn collapse_keeps_upper_quantiles() {
     let mut rng = Rng(5);
     // 1e-12 .. 1e6: about 60 octaves; a limit of 640 buckets keeps 10 octaves.
-    let values: Vec<f64> = (0..50_000).map(|_| 10f64.powf(rng.uniform() * 18.0 - 12.0)).collect();
+    let values: Vec<f64> = (0..50_000)
+        .map(|_| 10f64.powf(rng.uniform() * 18.0 - 12.0))
+        .collect();
     let mut sk = QuantileSketch::with_limit(0.01, Some(640)).unwrap();
     sk.add_slice(&values).unwrap();
     assert!(sk.collapsed());
@@ -296,7 +324,10 @@ fn collapse_keeps_upper_quantiles() {
     for q in [q0, 0.9, 0.99, 0.999] {
         let want = lower_quantile(&sorted, q);
         let e = sn.quantile(q).unwrap().unwrap();
-        assert!((e - want).abs() <= 0.01 * want.abs(), "q {q}: {e} vs {want}");
+        assert!(
+            (e - want).abs() <= 0.01 * want.abs(),
+            "q {q}: {e} vs {want}"
+        );
     }
 }
 
@@ -313,7 +344,10 @@ fn cdf_is_consistent_with_quantile() {
         let lo = sorted.partition_point(|&v| v <= x / 1.011) as f64 / sorted.len() as f64;
         let hi = sorted.partition_point(|&v| v <= x * 1.011) as f64 / sorted.len() as f64;
         let c = sk.cdf(x).unwrap().unwrap();
-        assert!(c >= lo - 1e-12 && c <= hi + 1e-12, "x {x}: {c} vs {true_cdf}");
+        assert!(
+            c >= lo - 1e-12 && c <= hi + 1e-12,
+            "x {x}: {c} vs {true_cdf}"
+        );
     }
     assert_eq!(sk.cdf(1e9).unwrap(), Some(1.0));
     assert_eq!(sk.cdf(-1.0).unwrap(), Some(0.0));
@@ -345,7 +379,8 @@ fn decoder_rejects_hostile_bytes_without_panicking() {
         sk.add_slice(&random_values(&mut rng, n)).unwrap();
         seeds.push(sk.to_bytes());
         let mut w = QuantileSketch::new(0.05).unwrap();
-        w.add_weighted(&random_values(&mut rng, n), &vec![0.5; n]).unwrap();
+        w.add_weighted(&random_values(&mut rng, n), &vec![0.5; n])
+            .unwrap();
         seeds.push(w.to_bytes());
     }
     let mut ok = 0;
@@ -399,9 +434,15 @@ fn decoder_rejects_hostile_bytes_without_panicking() {
     b[4] = 2;
     assert!(matches!(
         QuantileSketch::from_bytes(&b),
-        Err(QcoreError::UnsupportedVersion { expected: 1, found: 2 })
+        Err(QcoreError::UnsupportedVersion {
+            expected: 1,
+            found: 2
+        })
     ));
-    assert!(matches!(QuantileSketch::from_bytes(b"nope"), Err(QcoreError::InvalidData { .. })));
+    assert!(matches!(
+        QuantileSketch::from_bytes(b"nope"),
+        Err(QcoreError::InvalidData { .. })
+    ));
 }
 
 #[test]
@@ -411,8 +452,20 @@ fn otel_hand_example() {
     sk.add_slice(&[1.0, 2.0, 3.0, 4.0, 0.0, -1.5]).unwrap();
     let p = sk.to_otel().unwrap();
     assert_eq!(p.scale, 0);
-    assert_eq!(p.positive, ExpBuckets { offset: -1, counts: vec![1, 1, 2] });
-    assert_eq!(p.negative, ExpBuckets { offset: 0, counts: vec![1] });
+    assert_eq!(
+        p.positive,
+        ExpBuckets {
+            offset: -1,
+            counts: vec![1, 1, 2]
+        }
+    );
+    assert_eq!(
+        p.negative,
+        ExpBuckets {
+            offset: 0,
+            counts: vec![1]
+        }
+    );
     assert_eq!((p.zero_count, p.count, p.sum), (1, 6, Some(8.5)));
     assert_eq!((p.min, p.max), (Some(-1.5), Some(4.0)));
     let back = QuantileSketch::from_otel(&p, None, None).unwrap();
@@ -468,7 +521,10 @@ fn interop_rejections() {
         scale: 3,
         zero_count: 0,
         zero_threshold: 0.0,
-        positive: ExpBuckets { offset: 0, counts: vec![1, 2] },
+        positive: ExpBuckets {
+            offset: 0,
+            counts: vec![1, 2],
+        },
         negative: ExpBuckets::default(),
         count: 4,
         sum: Some(3.0),
@@ -476,7 +532,10 @@ fn interop_rejections() {
         max: None,
     };
     let e = QuantileSketch::from_otel(&p, None, None).unwrap_err();
-    assert!(e.to_string().contains("count is 4 but the buckets hold 3"), "{e}");
+    assert!(
+        e.to_string().contains("count is 4 but the buckets hold 3"),
+        "{e}"
+    );
     let mut q = p.clone();
     q.count = 3;
     let sk = QuantileSketch::from_otel(&q, None, None).unwrap();
@@ -519,7 +578,8 @@ fn otel_round_trip_random() {
         assert_eq!(back.positive_buckets(), sk.positive_buckets());
         assert_eq!(back.negative_buckets(), sk.negative_buckets());
         assert_eq!(back.sum(), sk.sum());
-        let hp = QuantileSketch::from_prometheus(&sk.to_prometheus().unwrap(), Some(0.01), None).unwrap();
+        let hp = QuantileSketch::from_prometheus(&sk.to_prometheus().unwrap(), Some(0.01), None)
+            .unwrap();
         assert_eq!(hp.positive_buckets(), sk.positive_buckets());
         assert_eq!(hp.negative_buckets(), sk.negative_buckets());
     }
@@ -557,5 +617,30 @@ fn bulk_fast_path_equals_value_by_value() {
             }
             assert_eq!(bulk.to_bytes(), one.to_bytes(), "n {n} spread {spread}");
         }
+    }
+}
+
+#[test]
+fn threaded_bulk_path_equals_parts() {
+    let mut rng = Rng(12);
+    let values: Vec<f64> = (0..1_500_000).map(|_| (rng.normal() * 2.0).exp()).collect();
+    for limit in [None, Some(200)] {
+        let mut bulk = QuantileSketch::with_limit(0.01, limit).unwrap();
+        bulk.add_slice(&values).unwrap();
+        // Parts below the threading threshold, in reverse order.
+        let mut acc = bulk.empty_like();
+        for part in values.chunks(100_000).rev() {
+            let mut p = bulk.empty_like();
+            p.add_slice(part).unwrap();
+            acc.merge(&p).unwrap();
+        }
+        let mut one = bulk.empty_like();
+        for &v in &values[..1000] {
+            one.add(v).unwrap();
+        }
+        let mut head = bulk.empty_like();
+        head.add_slice(&values[..1000]).unwrap();
+        assert_eq!(one.to_bytes(), head.to_bytes());
+        assert_eq!(acc.to_bytes(), bulk.to_bytes());
     }
 }

@@ -7,7 +7,8 @@ action unambiguous.
 - :func:`evaluate`: one decision per rule and group, as a polars DataFrame, each with
   a JSON evidence record (:func:`write_evidence` writes them as JSON lines).
 - :func:`compare`: candidate against baseline (canary judge: pass / marginal / fail).
-- :func:`burn_rate_alerts`: multiwindow, multi-burn-rate SLO alerts.
+- :func:`burn_rate_alerts`: multiwindow, multi-burn-rate SLO alerts; :func:`evaluate_slos` turns
+  ``[[slo]]`` declarations into decisions.
 
 Statuses: ``pass, warn, fail, insufficient_evidence, stale, malformed, inconsistent,
 unauditable``. Actions: ``accept, warn, block, rollback, escalate``. A rule that cannot
@@ -23,7 +24,7 @@ Examples
 ('stale', 'block')
 """
 
-from qcore.rules.burn import PYRRA, WORKBOOK, BurnWindow, burn_rate_alerts
+from qcore.rules.burn import PYRRA, WORKBOOK, BurnWindow, burn_rate_alerts, evaluate_slos
 from qcore.rules.compare import CompareResult, compare
 from qcore.rules.engine import (
     DECISION_SCHEMA,
@@ -46,19 +47,20 @@ from qcore.rules.model import (
 
 __all__ = [
     "ACTIONS",
-    "METRICS",
-    "STATUSES",
     "DECISION_SCHEMA",
     "EXIT_CODES",
+    "METRICS",
+    "PYRRA",
+    "STATUSES",
+    "WORKBOOK",
     "BurnWindow",
     "CompareResult",
-    "PYRRA",
-    "WORKBOOK",
     "Rule",
     "RuleError",
     "burn_rate_alerts",
     "compare",
     "evaluate",
+    "evaluate_slos",
     "exit_code",
     "load_rules",
     "overall_action",

@@ -18,15 +18,16 @@ For a latency SLO a request is *bad* when it failed or took longer than
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import polars as pl
 
 from qcore.rules.engine import _as_logs
 from qcore.rules.model import parse_duration
 
-__all__ = ["BurnWindow", "burn_rate_alerts", "WORKBOOK", "PYRRA", "burn_windows"]
+__all__ = ["PYRRA", "WORKBOOK", "BurnWindow", "burn_rate_alerts", "burn_windows", "evaluate_slos"]
 
 
 @dataclass(frozen=True)
@@ -167,9 +168,9 @@ def burn_rate_alerts(
     for key, g in groups.items():
         gkey = ",".join(f"{k}={v}" for k, v in zip(group_by, key)) if group_by else "*"
         for w in ws:
-            k = w.factor_for(p)
+            factor = w.factor_for(p)
             out: dict[str, Any] = {"group": gkey, "severity": w.severity, "long_window": w.long,
-                                   "short_window": w.short, "factor": k}
+                                   "short_window": w.short, "factor": factor}
             fire = True
             low = False
             for name, length in (("long", w.long), ("short", w.short)):
@@ -182,7 +183,7 @@ def burn_rate_alerts(
                 out[f"{name}_burn"] = br
                 if n < min_events:
                     low = True
-                if br is None or not br > k:
+                if br is None or not br > factor:
                     fire = False
             out["firing"] = fire and not low
             out["low_traffic"] = low
@@ -192,3 +193,93 @@ def burn_rate_alerts(
         "factor": pl.Float64, "long_events": pl.Int64, "long_bad": pl.Int64, "long_burn": pl.Float64,
         "short_events": pl.Int64, "short_bad": pl.Int64, "short_burn": pl.Float64,
         "firing": pl.Boolean, "low_traffic": pl.Boolean})
+
+
+_SLO_KEYS = {"id", "version", "owner", "objective", "latency_threshold", "period", "windows", "min_events",
+             "group_by", "on_page", "on_ticket", "description"}
+
+
+def evaluate_slos(frame: Any, slos: Sequence[dict[str, Any]], *, now: float | None = None) -> pl.DataFrame:
+    """Burn-rate decisions for ``[[slo]]`` declarations, in the decision table's schema.
+
+    Each declaration: ``id``, ``version``, ``owner``, ``objective``, optional
+    ``latency_threshold`` (s), ``period`` (default ``"30d"``), ``windows`` (preset name or
+    a list of ``{severity, long, short, budget|factor}``), ``min_events``, ``group_by``,
+    ``on_page`` (default ``rollback``) and ``on_ticket`` (default ``warn``). One decision
+    per window pair and group: ``fail`` when the alert fires, ``insufficient_evidence``
+    when a window has fewer than ``min_events`` events, else ``pass``. The value is
+    ``min(long_burn, short_burn)`` (the alert fires when it exceeds the factor).
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> log = pl.DataFrame({"ts": [float(i) for i in range(7200)],
+    ...                     "status": [500 if i % 10 == 0 else 200 for i in range(7200)]})
+    >>> d = evaluate_slos(log, [{"id": "avail", "version": "1", "owner": "sre", "objective": 0.999}])
+    >>> d.select("status", "action").row(0)
+    ('fail', 'rollback')
+    """
+    import json
+
+    from qcore.rules.engine import DECISION_SCHEMA, _as_logs, _json_default, _qcore_version
+    from qcore.rules.model import ACTIONS, RuleError
+
+    rows: list[dict[str, Any]] = []
+    for spec in slos:
+        sid = spec.get("id")
+        if not sid:
+            raise RuleError(f"an [[slo]] has no id: {dict(spec)}")
+        unknown = set(spec) - _SLO_KEYS
+        if unknown:
+            raise RuleError(f"slo {sid!r}: unknown field(s) {sorted(unknown)}; known: {sorted(_SLO_KEYS)}")
+        if "objective" not in spec:
+            raise RuleError(f"slo {sid!r}: objective is required (e.g. 0.999)")
+        on_page, on_ticket = spec.get("on_page", "rollback"), spec.get("on_ticket", "warn")
+        for k, v in (("on_page", on_page), ("on_ticket", on_ticket)):
+            if v not in ACTIONS:
+                raise RuleError(f"slo {sid!r}: {k} must be one of {list(ACTIONS)}, got {v!r}")
+        group_by = tuple(spec.get("group_by", ()))
+        logs = _as_logs(frame, None, None, "exclude", group_by)
+        try:
+            table = burn_rate_alerts(logs, objective=float(spec["objective"]),
+                                     latency_threshold=spec.get("latency_threshold"),
+                                     period=spec.get("period", "30d"), windows=spec.get("windows", "workbook"),
+                                     now=now, min_events=int(spec.get("min_events", 1)), group_by=group_by)
+        except ValueError as e:
+            raise RuleError(f"slo {sid!r}: {e}") from None
+        fp = logs.fingerprint().to_dict()
+        version, owner = spec.get("version"), spec.get("owner")
+        for r in table.iter_rows(named=True):
+            page = r["severity"] in ("page", "critical")
+            burns = [b for b in (r["long_burn"], r["short_burn"]) if b is not None]
+            value = min(burns) if len(burns) == 2 else None
+            if not version or not owner:
+                status, msg = "unauditable", "slo has no version or no owner"
+            elif r["low_traffic"]:
+                status, msg = "insufficient_evidence", (f"{r['long_events']} / {r['short_events']} events in the "
+                                                        f"long / short window, {spec.get('min_events', 1)} needed")
+            elif r["firing"]:
+                status, msg = "fail", f"burn rate {value:.3g} > {r['factor']:.3g} on both windows"
+            else:
+                status, msg = "pass", "not firing"
+            action = {"pass": "accept", "fail": on_page if page else on_ticket,
+                      "insufficient_evidence": "escalate", "unauditable": "block"}[status]
+            label = f"burn_rate_{_dur(r['long_window'])}/{_dur(r['short_window'])}"
+            ev = {"kind": "qcore.decision", "schema": 1, "slo": dict(spec), "group": r["group"], "metric": label,
+                  "value": value, "threshold": r["factor"], "status": status, "action": action, "message": msg,
+                  "details": r, "data": fp, "evaluated_at": now, "qcore_version": _qcore_version()}
+            rows.append({"rule_id": str(sid), "rule_version": None if version is None else str(version),
+                         "owner": owner, "group": r["group"], "metric": label, "value": value, "ci_lo": None,
+                         "ci_hi": None, "comparison": "<=", "threshold": r["factor"],
+                         "n": r["long_events"], "min_n": int(spec.get("min_events", 1)), "status": status,
+                         "action": action, "response": "" if status == "pass" else
+                         ("page the owner; stop the rollout" if page else "open a ticket"),
+                         "message": msg, "evidence": json.dumps(ev, default=_json_default, sort_keys=True)})
+    return pl.DataFrame(rows, schema=DECISION_SCHEMA)
+
+
+def _dur(s: float) -> str:
+    for unit, k in (("d", 86400.0), ("h", 3600.0), ("m", 60.0)):
+        if s >= k and abs(s / k - round(s / k)) < 1e-9:
+            return f"{round(s / k)}{unit}"
+    return f"{s:g}s"

@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from statistics import NormalDist
-from typing import Any, Sequence
+from typing import Any
 
 import polars as pl
 
@@ -29,7 +30,7 @@ from qcore.rules import metrics as _m
 from qcore.rules.engine import _as_logs, _json_default, _qcore_version
 from qcore.rules.model import Rule, _quantile_from_shorthand
 
-__all__ = ["compare", "CompareResult"]
+__all__ = ["CompareResult", "compare"]
 
 
 @dataclass

@@ -5,16 +5,24 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import polars as pl
 
 from qcore import logs as _logs
 from qcore.rules import metrics as _m
-from qcore.rules.model import ACTIONS, STATUSES, Rule, RuleError, load_rules, parse_rules
+from qcore.rules.model import (
+    ACTIONS,
+    STATUSES,
+    Rule,
+    RuleError,
+    load_rules,
+    parse_rules,
+)
 
-__all__ = ["evaluate", "overall_action", "exit_code", "write_evidence", "DECISION_SCHEMA", "EXIT_CODES"]
+__all__ = ["DECISION_SCHEMA", "EXIT_CODES", "evaluate", "exit_code", "overall_action", "write_evidence"]
 
 DECISION_SCHEMA = {
     "rule_id": pl.String,
@@ -105,13 +113,20 @@ def _newest(df: pl.DataFrame) -> float | None:
     return float(v) if v is not None else None  # type: ignore[arg-type]
 
 
+def _span(df: pl.DataFrame) -> tuple[float, float]:
+    if df.height == 0:
+        return (0.0, 0.0)
+    s = df.get_column("start")
+    return (float(s.min()), float(s.max()))  # type: ignore[arg-type]
+
+
 def _drift(cur: pl.DataFrame, ref: pl.DataFrame, rule: Rule) -> _m.MetricValue:
     if rule.metric == "latency_drift":
         a = _m.latency_quantile(cur, rule)
         b = _m.latency_quantile(ref, rule)
     else:
-        span_c = (float(cur.get_column("start").min() or 0), float(cur.get_column("start").max() or 0)) if cur.height else (0.0, 0.0)
-        span_r = (float(ref.get_column("start").min() or 0), float(ref.get_column("start").max() or 0)) if ref.height else (0.0, 0.0)
+        span_c = _span(cur)
+        span_r = _span(ref)
         a = _m.arrival(cur, rule, "arrival_rate") if cur.height >= 2 and span_c[1] > span_c[0] else _m.MetricValue(None, cur.height, min_n=2)
         b = _m.arrival(ref, rule, "arrival_rate") if ref.height >= 2 and span_r[1] > span_r[0] else _m.MetricValue(None, ref.height, min_n=2)
     n = min(a.n, b.n)
@@ -199,10 +214,10 @@ def _decide(rule: Rule, mv: _m.MetricValue, *, stale: bool, age: float | None) -
         return "insufficient_evidence", f"the {rule.decide_on} confidence bound is undefined at n={mv.n}"
     assert rule.threshold is not None
     shown = f"{rule.decide_on if rule.decide_on != 'estimate' else 'value'} {x:.6g}"
-    if rule.metric in ("latency_drift", "rate_drift") and mv.extra.get("intervals_overlap"):
+    if (rule.metric in ("latency_drift", "rate_drift") and mv.extra.get("intervals_overlap")
+            and not rule.passes(x, rule.threshold)):
         # a change inside both confidence intervals is noise, not drift
-        if not rule.passes(x, rule.threshold):
-            return "pass", f"{shown} {rule.comparison} {rule.threshold:g} fails but the intervals overlap (noise)"
+        return "pass", f"{shown} {rule.comparison} {rule.threshold:g} fails but the intervals overlap (noise)"
     if not rule.passes(x, rule.threshold):
         st = rule.fail_status
         return st, f"{shown} violates {rule.comparison} {rule.threshold:g}"
@@ -262,13 +277,7 @@ def evaluate(
                   | {k for r in rule_list for k in (r.reference or {})} | ({r.column for r in rule_list if r.column})
                   | {c for r in rule_list for c in r.columns})
     keep = [k for k in keep if k not in _logs.CANONICAL]
-    if isinstance(frame, (pl.DataFrame, pl.LazyFrame)) or not isinstance(frame, _logs.Logs):
-        try:
-            logs = _as_logs(frame, mapping, contract, on_violation, keep)
-        except _logs.ColumnDetectionError:
-            raise
-    else:
-        logs = frame
+    logs = frame if isinstance(frame, _logs.Logs) else _as_logs(frame, mapping, contract, on_violation, keep)
     now_t = float(time.time() if now is None else now)
     df = logs.frame
     fp = logs.fingerprint().to_dict()
@@ -397,7 +406,8 @@ def overall_action(decisions: pl.DataFrame) -> str:
     """The most severe action among the decisions (``accept`` when there are none)."""
     if decisions.height == 0:
         return "accept"
-    return max(decisions.get_column("action").to_list(), key=lambda a: _SEVERITY[a])
+    actions: list[str] = decisions.get_column("action").to_list()
+    return max(actions, key=lambda a: _SEVERITY[a])
 
 
 #: process exit code per most severe action (1 and 2 are the CLI's own errors)

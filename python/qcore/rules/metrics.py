@@ -16,8 +16,13 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-__all__ = ["MetricValue", "required_columns", "wilson_interval", "quantile_with_ci",
-           "min_samples_for_quantile"]
+__all__ = [
+    "MetricValue",
+    "min_samples_for_quantile",
+    "quantile_with_ci",
+    "required_columns",
+    "wilson_interval",
+]
 
 
 @dataclass
@@ -79,7 +84,7 @@ def quantile_with_ci(values: np.ndarray, q: float, confidence: float) -> tuple[f
         return (None, None, None)
     sk = qcore.QuantileSketch(relative_accuracy=0.01)
     sk.add(values)
-    est = float(sk.quantile(q))
+    est = float(sk.quantile(q))  # type: ignore[arg-type]
     lo = hi = None
     try:
         ci = qcore.quantile_ci(values, q, confidence=confidence)

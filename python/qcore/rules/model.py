@@ -4,20 +4,22 @@ from __future__ import annotations
 
 import math
 import re
-import tomllib
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
+
+import tomllib
 
 __all__ = [
-    "STATUSES",
     "ACTIONS",
     "METRICS",
+    "STATUSES",
     "Rule",
     "RuleError",
     "load_rules",
-    "parse_rules",
     "parse_duration",
+    "parse_rules",
 ]
 
 from qcore.exceptions import QcoreValueError
@@ -75,7 +77,7 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
 _DUR_SCALE = {"ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0, None: 1.0}
 
 
-class RuleError(QcoreValueError):
+class RuleError(QcoreValueError):  # type: ignore[misc]
     """A rule declaration is invalid; the message names the rule and the field."""
 
 
@@ -281,7 +283,7 @@ class Rule:
         return {k: v for k, v in d.items() if v is not None}
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "Rule":
+    def from_dict(cls, d: Mapping[str, Any]) -> Rule:
         known = {f.name for f in fields(cls)}
         rid = d.get("id", "<no id>")
         unknown = set(d) - known
@@ -306,9 +308,10 @@ def parse_rules(data: Mapping[str, Any] | Sequence[Mapping[str, Any]] | Sequence
     defaults: dict[str, Any] = {}
     if isinstance(data, Mapping):
         defaults = dict(data.get("defaults", {}))
-        unknown = set(data) - {"rule", "rules", "defaults", "contract", "mapping"}
+        unknown = set(data) - {"rule", "rules", "defaults", "contract", "mapping", "slo"}
         if unknown:
-            raise RuleError(f"rules file has unknown top-level key(s) {sorted(unknown)}; expected [[rule]], [defaults], [contract], [mapping]")
+            raise RuleError(f"rules file has unknown top-level key(s) {sorted(unknown)}; expected [[rule]], "
+                            "[[slo]], [defaults], [contract], [mapping]")
         items = list(data.get("rule", [])) + list(data.get("rules", []))
     else:
         items = list(data)
