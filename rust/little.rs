@@ -210,7 +210,7 @@ fn check_unit(name: &str, v: f64, closed_low: bool) -> Result<()> {
 /// construction, so logs alone cannot reveal missing rows: pass a gauge for that.
 ///
 /// With a gauge (`gauge = Some((times, counts))`), the logs' in-flight count at each gauge
-/// time is paired with the gauge's value; the mean difference relative to the gauge mean
+/// time inside `[t0, t1]` is paired with the gauge's value; the mean difference relative to the gauge mean
 /// gets a Student t interval from the paired differences (widened by the lag-1
 /// autocorrelation factor `√((1+ρ)/(1−ρ))`), and the mean absolute difference an upper
 /// bound. The logs pass when the interval lies within ±`tolerance` and the upper bound is
@@ -366,7 +366,23 @@ pub fn littles_law(
     let gauge = match gauge {
         None => None,
         Some((gt, gc)) => {
-            let g = gauge_check(start, end, gt, gc, tolerance, confidence, lambda_w);
+            // Only the gauge samples inside the window [t0, t1] are paired.
+            let (wt, wc): (Vec<f64>, Vec<f64>) = gt
+                .iter()
+                .zip(gc)
+                .filter(|(&t, _)| t >= t0 && t <= t1)
+                .map(|(&t, &c)| (t, c))
+                .unzip();
+            if wt.len() < 2 {
+                return Err(QcoreError::invalid(
+                    "in_flight_times",
+                    format!(
+                        "has {} sample(s) inside the window [{t0}, {t1}]; at least 2 are needed",
+                        wt.len()
+                    ),
+                ));
+            }
+            let g = gauge_check(start, end, &wt, &wc, tolerance, confidence, lambda_w);
             if !g.within_tolerance {
                 let lo_hi = g.discrepancy_ci;
                 if !(lo_hi.0 >= -tolerance && lo_hi.1 <= tolerance) {
@@ -450,7 +466,7 @@ fn span_pass_impl(start: &[f64], end: &[f64]) -> SpanAcc {
         let (s8, e8) = (&start[i..i + L], &end[i..i + L]);
         for j in 0..L {
             let (s, e) = (s8[j], e8[j]);
-            bad[j] |= (s - s) != 0.0 || e.is_infinite();
+            bad[j] |= !s.is_finite() || e.is_infinite();
             if s < first[j] {
                 first[j] = s;
             }
@@ -493,7 +509,7 @@ fn span_pass_impl(start: &[f64], end: &[f64]) -> SpanAcc {
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn span_pass_avx2(start: &[f64], end: &[f64]) -> SpanAcc {
+unsafe fn span_pass_avx2(start: &[f64], end: &[f64]) -> SpanAcc {
     span_pass_impl(start, end)
 }
 
@@ -616,7 +632,7 @@ fn window_pass_impl(start: &[f64], end: &[f64], t0: f64, t1: f64, log_end: f64) 
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn window_pass_avx2(start: &[f64], end: &[f64], t0: f64, t1: f64, log_end: f64) -> Sums {
+unsafe fn window_pass_avx2(start: &[f64], end: &[f64], t0: f64, t1: f64, log_end: f64) -> Sums {
     window_pass_impl(start, end, t0, t1, log_end)
 }
 
@@ -648,7 +664,7 @@ fn fused_impl(start: &[f64], end: &[f64], t0: f64, t1: f64) -> (SpanAcc, Sums) {
         let (s4, e4) = (&start[i..i + L], &end[i..i + L]);
         for j in 0..L {
             let (s, e) = (s4[j], e4[j]);
-            bad[j] |= (s - s) != 0.0 || e.is_infinite();
+            bad[j] |= !s.is_finite() || e.is_infinite();
             if s < first[j] {
                 first[j] = s;
             }
@@ -698,7 +714,7 @@ fn fused_impl(start: &[f64], end: &[f64], t0: f64, t1: f64) -> (SpanAcc, Sums) {
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn fused_avx2(start: &[f64], end: &[f64], t0: f64, t1: f64) -> (SpanAcc, Sums) {
+unsafe fn fused_avx2(start: &[f64], end: &[f64], t0: f64, t1: f64) -> (SpanAcc, Sums) {
     fused_impl(start, end, t0, t1)
 }
 

@@ -189,6 +189,7 @@ class TestErlang:
         with pytest.raises(TypeError):
             q.erlang_b(["a"], 1.0)
 
+    @pytest.mark.hypothesis
     @settings(max_examples=300, deadline=None)
     @given(
         c=st.integers(1, 3000),
@@ -349,6 +350,7 @@ class TestMMc:
                 np.quantile(resp, p), rel=0.02
             )
 
+    @pytest.mark.hypothesis
     @settings(max_examples=200, deadline=None)
     @given(
         c=st.integers(1, 500),
@@ -479,6 +481,7 @@ class TestMMcK:
         assert m.p_block == pytest.approx(1 / (10**6 + 1), rel=1e-9)
         assert m.L == pytest.approx(10**6 / 2, rel=1e-9)
 
+    @pytest.mark.hypothesis
     @settings(max_examples=60, deadline=None)
     @given(
         c=st.integers(1, 20),

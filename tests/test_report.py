@@ -211,3 +211,11 @@ def test_two_keys_with_nulls_stream_like_exact():
         np.testing.assert_array_equal(ga.counts, gb.counts)
         assert ga.sketch.to_bytes() == gb.sketch.to_bytes()
     assert "model_version=None" in a.to_text() or "model_version=null" in a.to_text()
+
+
+def test_progress_bar_on_stderr(capsys):
+    summarize(_log(5000, seed=9), batch_rows=1000, exact_limit=0, progress=True)
+    err = capsys.readouterr().err
+    assert "100.0%" in err and "5,000/5,000 rows" in err
+    summarize(_log(5000, seed=9), batch_rows=1000, exact_limit=0, progress=False)
+    assert capsys.readouterr().err == ""

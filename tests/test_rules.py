@@ -436,3 +436,60 @@ def test_evaluate_slos_decisions():
 def test_evaluate_slos_errors(spec, match):
     with pytest.raises(RuleError, match=match):
         qr.evaluate_slos(_burning(False), [spec])
+
+
+# ---------------------------------------------------------------- properties
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as hst  # noqa: E402
+
+
+@pytest.mark.hypothesis
+@settings(max_examples=60, deadline=None)
+@given(n=hst.integers(0, 300), k=hst.integers(0, 300), thr=hst.floats(0.001, 0.5),
+       min_samples=hst.one_of(hst.none(), hst.integers(0, 400)), stale=hst.booleans(), owner=hst.booleans())
+def test_property_never_passes_without_evidence(n, k, thr, min_samples, stale, owner):
+    k = min(k, n)
+    log = pl.DataFrame({"ts": np.linspace(NOW - 600, NOW - 1, n) if n else np.zeros(0),
+                        "status": [500] * k + [200] * (n - k)}, schema={"ts": pl.Float64, "status": pl.Int64})
+    rule = qr.Rule(id="e", version="1", owner="o" if owner else None, metric="error_rate", threshold=thr,
+                   min_samples=min_samples, max_age=60.0)
+    now = NOW + (3600 if stale else 0)
+    d = qr.evaluate(log, [rule], now=now) if n else None
+    if d is None:
+        return
+    r = d.row(0, named=True)
+    assert r["action"] == rule.action_for(r["status"])
+    if r["status"] == "pass":
+        assert owner and not stale and r["n"] >= r["min_n"] and r["value"] <= thr
+    if not owner:
+        assert r["status"] == "unauditable"
+    elif stale:
+        assert r["status"] == "stale"
+    elif r["n"] < r["min_n"]:
+        assert r["status"] == "insufficient_evidence"
+    else:
+        assert r["status"] == ("pass" if k / n <= thr else "fail")
+
+
+@pytest.mark.hypothesis
+@settings(max_examples=40, deadline=None)
+@given(hst.lists(hst.tuples(hst.one_of(hst.none(), hst.floats(-10, 2e4), hst.just(float("nan"))),
+                            hst.one_of(hst.none(), hst.floats(-5, 50), hst.sampled_from([float("nan"), float("inf")]))),
+                 min_size=1, max_size=60))
+def test_property_contract_accounts_for_every_row(rows):
+    from qcore.logs import Contract, read_logs
+
+    raw = pl.DataFrame({"ts": [r[0] for r in rows], "latency": [r[1] for r in rows]},
+                       schema={"ts": pl.Float64, "latency": pl.Float64})
+    logs = read_logs(raw, contract=Contract(max_time=1e4))
+    rep = logs.report
+    assert rep.rows_total == len(rows) and rep.rows_valid == logs.height
+    assert rep.rows_valid + rep.rows_excluded == len(rows)
+    f = logs.frame
+    if f.height:
+        lat = f["latency"].to_numpy()
+        st = f["start"].to_numpy()
+        assert np.all(np.isfinite(lat)) and np.all(lat >= 0) and np.all((st >= 0) & (st <= 1e4))
+    # every excluded row is counted by at least one check
+    assert rep.rows_excluded <= sum(c.failed for c in rep.checks if c.failed > 0)

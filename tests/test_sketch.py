@@ -489,3 +489,30 @@ def test_exports() -> None:
     for name in ("QuantileSketch", "sketch_groups", "group_quantiles"):
         assert name in qcore.__all__
         assert getattr(qcore, name) is getattr(qcore.sketch, name)
+
+
+@pytest.mark.parametrize(
+    "alpha, scale, error",
+    # The OpenTelemetry ideal-scale table (ANCHORS.md §5.3): scale, relative error.
+    [(0.0055, 6, 0.00542), (0.011, 5, 0.01083), (0.022, 4, 0.02166), (0.044, 3, 0.04329), (0.087, 2, 0.08643)],
+)
+def test_otel_scale_table(alpha: float, scale: int, error: float) -> None:
+    sk = QuantileSketch(alpha)
+    assert sk.scale == scale
+    assert sk.effective_relative_accuracy == pytest.approx(error, abs=5e-6)
+    assert sk.to_otel()["scale"] == scale
+
+
+def test_prometheus_schema8_max_float_index() -> None:
+    # "Schema 8 puts MaxFloat64 at index 262144" (Prometheus native histograms spec).
+    sk = QuantileSketch(0.002)
+    assert sk.scale == 8
+    sk.add(np.finfo(np.float64).max)
+    h = sk.to_prometheus()
+    assert h["schema"] == 8 and h["positive_spans"] == [(262144, 1)] and h["positive_deltas"] == [1]
+    # OpenTelemetry index of the same bucket is one lower.
+    assert sk.to_otel()["positive"]["offset"] == 262143
+    # Upper bounds are inclusive: 2.0 is in Prometheus bucket 256 at schema 8 ((2^(255/256), 2]).
+    two = QuantileSketch(0.002)
+    two.add(2.0)
+    assert two.to_prometheus()["positive_spans"] == [(256, 1)]

@@ -49,14 +49,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import Any, Optional, Union
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 try:
-    import dask
     import dask.dataframe as dd
+    from dask.base import compute as _compute
+    from dask.delayed import delayed as _delayed
 except ImportError as e:  # pragma: no cover - exercised only without the extra
     raise ImportError("qcore.dask needs dask: pip install 'qcore[dask]'") from e
 
@@ -67,16 +68,16 @@ from qcore.little import LittleResult
 from qcore.outofcore import Analysis, GroupSketches
 
 __all__ = [
-    "client_from_arg",
-    "read",
-    "group_sketches",
-    "group_quantiles",
-    "window_counts",
-    "arrival_stats",
-    "littles_law",
-    "in_flight",
-    "report_frame",
     "Analysis",
+    "arrival_stats",
+    "client_from_arg",
+    "group_quantiles",
+    "group_sketches",
+    "in_flight",
+    "littles_law",
+    "read",
+    "report_frame",
+    "window_counts",
 ]
 
 DEFAULT_SPLIT_EVERY = 8
@@ -108,7 +109,7 @@ def client_from_arg(arg: str) -> Any:
     if not a:
         raise ValueError("--dask needs a scheduler address or local:N")
     if a == "local":
-        return Client(processes=True, threads_per_worker=1)
+        return Client(processes=True, threads_per_worker=1)  # type: ignore[no-untyped-call]
     if a.startswith("local:"):
         try:
             n = int(a.split(":", 1)[1])
@@ -116,11 +117,11 @@ def client_from_arg(arg: str) -> Any:
             n = 0
         if n < 1:
             raise ValueError(f"--dask local:N needs N ≥ 1, got {a!r}")
-        return Client(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None)
-    return Client(a if "://" in a else f"tcp://{a}")
+        return Client(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None)  # type: ignore[no-untyped-call]
+    return Client(a if "://" in a else f"tcp://{a}")  # type: ignore[no-untyped-call]
 
 
-def read(path: Union[str, Sequence[str]], columns: Optional[Sequence[str]] = None) -> Any:
+def read(path: str | Sequence[str], columns: Sequence[str] | None = None) -> Any:
     """A dask DataFrame of Parquet, CSV or NDJSON logs (by extension; globs and lists allowed).
 
     Examples
@@ -133,7 +134,7 @@ def read(path: Union[str, Sequence[str]], columns: Optional[Sequence[str]] = Non
     first = path if isinstance(path, str) else (path[0] if path else "")
     low = str(first).lower()
     cols = None if columns is None else list(columns)
-    if low.endswith((".parquet", ".pq")) or low.endswith("/"):
+    if low.endswith((".parquet", ".pq", "/")):
         return dd.read_parquet(path, columns=cols)
     if low.endswith(".csv"):
         return dd.read_csv(path, usecols=cols)
@@ -158,6 +159,12 @@ def _partitions(ddf: Any, columns: Sequence[str]) -> list[Any]:
     return list(_frame(ddf, columns).to_delayed())
 
 
+def _run(*graphs: Any) -> tuple[Any, ...]:
+    """``dask.compute`` on the current client (or dask's default scheduler)."""
+    out: tuple[Any, ...] = _compute(*graphs)  # type: ignore[no-untyped-call]
+    return out
+
+
 def _split_every(k: int) -> int:
     k = int(k)
     if k < 2:
@@ -176,8 +183,8 @@ def _tree(parts: Sequence[Any], merge: Callable[[Any, Any], Any], empty: Any, sp
     """Merge delayed partial results in a tree, adjacent ones together (order kept)."""
     level = list(parts)
     if not level:
-        return dask.delayed(empty, pure=True)
-    comb = dask.delayed(_combine, pure=True)
+        return _delayed(empty, pure=True)
+    comb = _delayed(_combine, pure=True)
     while len(level) > 1:
         level = [comb(merge, *level[i : i + split_every]) for i in range(0, len(level), split_every)]
     return level[0]
@@ -191,7 +198,7 @@ def _p_span(df: Any, column: str, i: int) -> _oc.Span:
     return _oc.span_of(_oc._column(df, column), f" of partition {i}")
 
 
-def _p_counts(df: Any, column: str, window: float, start: float, end: Optional[float]) -> npt.NDArray[np.int64]:
+def _p_counts(df: Any, column: str, window: float, start: float, end: float | None) -> npt.NDArray[np.int64]:
     return qcore.window_counts(_oc._column(df, column), window, start=start, end=end)
 
 
@@ -210,11 +217,11 @@ def _p_little_sums(df: Any, start: str, end: str, t0: float, t1: float, log_end:
 
 def _p_in_flight(df: Any, start: str, end: str, at: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
     s, e = _oc._column(df, start), _oc._column(df, end)
-    return qcore.in_flight(s, e, at)
+    return qcore.in_flight(s, e, _oc._aligned(at))
 
 
 def _p_groups(
-    df: Any, keys: list[str], value: str, ra: float, weights: Optional[str], drop_nulls: bool
+    df: Any, keys: list[str], value: str, ra: float, weights: str | None, drop_nulls: bool
 ) -> GroupSketches:
     return _oc.group_sketches_of(df, keys, value, ra, weights, drop_nulls)
 
@@ -242,12 +249,12 @@ def _merge_gaps(a: _oc.Gaps, b: _oc.Gaps, mean_gap: float) -> _oc.Gaps:
 
 
 def _spans(ddf: Any, column: str) -> list[Any]:
-    f = dask.delayed(_p_span, pure=True)
+    f = _delayed(_p_span, pure=True)
     return [f(p, column, i) for i, p in enumerate(_partitions(ddf, [column]))]
 
 
-def _counts_graph(ddf: Any, column: str, window: float, start: float, end: Optional[float], k: int) -> Any:
-    f = dask.delayed(_p_counts, pure=True)
+def _counts_graph(ddf: Any, column: str, window: float, start: float, end: float | None, k: int) -> Any:
+    f = _delayed(_p_counts, pure=True)
     parts = [f(p, column, window, start, end) for p in _partitions(ddf, [column])]
     return _tree(parts, _oc.add_counts, np.zeros(0, dtype=np.int64), k)
 
@@ -257,28 +264,28 @@ def _gaps_graph(ddf: Any, column: str, mean_gap: float, in_order: bool, k: int) 
     if not in_order:
         # Shuffle the timestamps into time ranges (dask picks the boundaries).
         frame = frame.sort_values(column)
-    f = dask.delayed(_p_gaps, pure=True)
+    f = _delayed(_p_gaps, pure=True)
     parts = [f(p, column, mean_gap) for p in frame.to_delayed()]
     return _tree(parts, _gap_merger(mean_gap), _empty_gaps(), k)
 
 
 def _little_span_graph(ddf: Any, start: str, end: str, k: int) -> Any:
-    f = dask.delayed(_p_little_span, pure=True)
+    f = _delayed(_p_little_span, pure=True)
     parts = [f(p, start, end, i) for i, p in enumerate(_partitions(ddf, [start, end]))]
     return _tree(parts, _oc.merge_little_spans, _oc.LittleSpan(), k)
 
 
 def _little_sums_graph(ddf: Any, start: str, end: str, t0: float, t1: float, log_end: float, k: int) -> Any:
-    f = dask.delayed(_p_little_sums, pure=True)
+    f = _delayed(_p_little_sums, pure=True)
     parts = [f(p, start, end, t0, t1, log_end) for p in _partitions(ddf, [start, end])]
     return _tree(parts, _oc.merge_little_sums, _oc.LittleSums.empty(), k)
 
 
 def _groups_graph(
-    ddf: Any, keys: list[str], value: str, ra: float, weights: Optional[str], drop_nulls: bool, k: int
+    ddf: Any, keys: list[str], value: str, ra: float, weights: str | None, drop_nulls: bool, k: int
 ) -> Any:
     cols = [*keys, value] + ([weights] if weights is not None else [])
-    f = dask.delayed(_p_groups, pure=True)
+    f = _delayed(_p_groups, pure=True)
     parts = [f(p, keys, value, float(ra), weights, bool(drop_nulls)) for p in _partitions(ddf, cols)]
     return _tree(parts, _oc.merge_group_sketches, {}, k)
 
@@ -296,11 +303,11 @@ def _key_schema(ddf: Any, keys: list[str]) -> dict[str, Any]:
 
 def group_sketches(
     ddf: Any,
-    by: Union[str, Sequence[str]],
+    by: str | Sequence[str],
     value: str,
     relative_accuracy: float = 0.01,
     *,
-    weights: Optional[str] = None,
+    weights: str | None = None,
     drop_nulls: bool = False,
     split_every: int = DEFAULT_SPLIT_EVERY,
 ) -> GroupSketches:
@@ -321,7 +328,7 @@ def group_sketches(
     {('a',): 2.0, ('b',): 1.0}
     """
     keys = _oc._keys(by)
-    (out,) = dask.compute(
+    (out,) = _run(
         _groups_graph(ddf, keys, value, relative_accuracy, weights, drop_nulls, _split_every(split_every))
     )
     return dict(out)
@@ -329,12 +336,12 @@ def group_sketches(
 
 def group_quantiles(
     ddf: Any,
-    by: Union[str, Sequence[str]],
+    by: str | Sequence[str],
     value: str,
     quantiles: Sequence[float] = (0.5, 0.99, 0.999),
     *,
     relative_accuracy: float = 0.01,
-    weights: Optional[str] = None,
+    weights: str | None = None,
     drop_nulls: bool = False,
     split_every: int = DEFAULT_SPLIT_EVERY,
 ) -> Any:
@@ -362,8 +369,8 @@ def window_counts(
     ddf: Any,
     column: str,
     window: float,
-    start: Optional[float] = None,
-    end: Optional[float] = None,
+    start: float | None = None,
+    end: float | None = None,
     *,
     split_every: int = DEFAULT_SPLIT_EVERY,
 ) -> npt.NDArray[np.int64]:
@@ -384,11 +391,11 @@ def window_counts(
     w = _oc._check_window(window)
     k = _split_every(split_every)
     if start is None:
-        (span,) = dask.compute(_tree(_spans(ddf, column), _oc.merge_spans, _oc.Span(), k))
+        (span,) = _run(_tree(_spans(ddf, column), _oc.merge_spans, _oc.Span(), k))
         if span.n == 0:
             return np.zeros(0, dtype=np.int64)
         start = span.lo
-    (acc,) = dask.compute(_counts_graph(ddf, column, w, float(start), end, k))
+    (acc,) = _run(_counts_graph(ddf, column, w, float(start), end, k))
     if end is not None:
         acc = _oc.add_counts(qcore.window_counts(np.zeros(0), w, start=start, end=end), acc)
     return np.asarray(acc, dtype=np.int64)
@@ -426,11 +433,11 @@ def arrival_stats(
     window = _oc._check_window(window)
     confidence = _oc._check_confidence(confidence)
     k = _split_every(split_every)
-    spans = list(dask.compute(*_spans(ddf, column)))
+    spans = list(_run(*_spans(ddf, column)))
     span = _oc._fold(spans, _oc.merge_spans, _oc.Span())
     duration, _ = _oc.arrival_grid(span, window)
     mean_gap = duration / (span.n - 1)
-    counts, gaps = dask.compute(
+    counts, gaps = _run(
         _counts_graph(ddf, column, window, span.lo, None, k),
         _gaps_graph(ddf, column, mean_gap, _oc.spans_in_time_order(spans), k),
     )
@@ -441,8 +448,8 @@ def littles_law(
     ddf: Any,
     start: str,
     end: str,
-    t0: Optional[float] = None,
-    t1: Optional[float] = None,
+    t0: float | None = None,
+    t1: float | None = None,
     tolerance: float = 0.02,
     confidence: float = 0.95,
     *,
@@ -468,9 +475,9 @@ def littles_law(
     """
     tol, _ = _oc.check_little_args(tolerance, confidence)
     k = _split_every(split_every)
-    (span,) = dask.compute(_little_span_graph(ddf, start, end, k))
+    (span,) = _run(_little_span_graph(ddf, start, end, k))
     w0, w1 = _oc.little_window(span, t0, t1)
-    (sums,) = dask.compute(_little_sums_graph(ddf, start, end, w0, w1, span.last, k))
+    (sums,) = _run(_little_sums_graph(ddf, start, end, w0, w1, span.last, k))
     return _oc.finish_littles_law(span, sums, w0, w1, tol)
 
 
@@ -490,20 +497,20 @@ def in_flight(
     """
     at_arr = qcore._convert.as_f64(at, "at")
     _oc._check_finite(at_arr, "at", "")
-    f = dask.delayed(_p_in_flight, pure=True)
+    f = _delayed(_p_in_flight, pure=True)
     parts = [f(p, start, end, at_arr) for p in _partitions(ddf, [start, end])]
-    (out,) = dask.compute(_tree(parts, _add_arrays, np.zeros(at_arr.size, dtype=np.int64), _split_every(split_every)))
+    (out,) = _run(_tree(parts, _add_arrays, np.zeros(at_arr.size, dtype=np.int64), _split_every(split_every)))
     return np.asarray(out, dtype=np.int64)
 
 
 def report_frame(
     ddf: Any,
     *,
-    time: Optional[str] = None,
-    value: Optional[str] = None,
-    by: Union[str, Sequence[str], None] = None,
-    start: Optional[str] = None,
-    end: Optional[str] = None,
+    time: str | None = None,
+    value: str | None = None,
+    by: str | Sequence[str] | None = None,
+    start: str | None = None,
+    end: str | None = None,
     window: float = 1.0,
     quantiles: Sequence[float] = (0.5, 0.99, 0.999),
     relative_accuracy: float = 0.01,
@@ -551,7 +558,7 @@ def report_frame(
     if value is not None:
         ks = keys if keys is not None else ["__all"]
         g1["groups"] = _groups_graph(ddf, ks, value, relative_accuracy, None, False, k)
-    (r1,) = dask.compute(g1)
+    (r1,) = _run(g1)
     gq = gs = wc = st = ll = None
     if value is not None:
         ks = keys if keys is not None else ["__all"]
@@ -575,7 +582,7 @@ def report_frame(
         lspan = r1["little"]
         w0, w1 = _oc.little_window(lspan, None, None)
         g2["sums"] = _little_sums_graph(ddf, start, end, w0, w1, lspan.last, k)
-    (r2,) = dask.compute(g2)
+    (r2,) = _run(g2)
     if time is not None:
         wc = np.asarray(r2.get("counts", np.zeros(0, dtype=np.int64)), dtype=np.int64)
         if "gaps" in r2:

@@ -168,7 +168,8 @@ def littles_law(
         end or start).
     in_flight_times, in_flight_counts : array-like of float, optional
         Samples of an independent in-flight gauge (for example the server's metric): its
-        sample times and values. Both or neither.
+        sample times and values. Both or neither. Samples outside ``[t0, t1]`` are ignored;
+        at least two must remain.
     tolerance : float
         Relative tolerance for the gap and the gauge comparison (default 2 %).
     confidence : float

@@ -518,7 +518,7 @@ class Contract:
     - ``null_start`` / ``null_latency``: the value is missing;
     - ``bad_type_<role>``: the source value is present but is not a number/time
       (a wrong type, e.g. ``"fast"`` in a latency column);
-    - ``nonfinite_latency``: NaN or infinite latency;
+    - ``nonfinite_start`` / ``nonfinite_latency``: NaN or infinite values;
     - ``negative_latency``: latency < 0, i.e. end < start;
     - ``time_range``: start outside ``[min_time, max_time]`` (``max_time`` defaults to
       now + ``future_tolerance`` seconds, which catches clocks skewed into the future);
@@ -620,8 +620,9 @@ def _row_rules(schema: Mapping[str, Any], contract: Contract, mapping: ColumnMap
     else:
         rules.append(("null_start", src.get("start"), pl.col("start").is_null()))
     lmax = contract.resolved_max_time()
+    rules.append(("nonfinite_start", src.get("start"), pl.col("start").is_not_null() & ~pl.col("start").is_finite()))
     rules.append(("time_range", src.get("start"),
-                  pl.col("start").is_not_null()
+                  pl.col("start").is_finite()
                   & ((pl.col("start") < contract.min_time) | (pl.col("start") > lmax))))
     if "latency" in has:
         lat_src = src.get("duration") or src.get("end")

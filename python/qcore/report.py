@@ -364,6 +364,7 @@ def summarize(
         raise ValueError(f"bin must be a positive number of seconds, got {bin}")
     group_by = tuple(group_by)
     files: list[Path] = []
+    canonical_in = False
     extra_keep = [k for k in group_by if k not in _logs.CANONICAL]
     if isinstance(source, _logs.Logs):
         m = source.mapping
@@ -373,6 +374,7 @@ def summarize(
     elif isinstance(source, (pl.DataFrame, pl.LazyFrame)):
         schema = source.collect_schema() if isinstance(source, pl.LazyFrame) else source.schema
         canonical = "start" in schema and "outcome" in schema and schema["start"] == pl.Float64 and mapping is None
+        canonical_in = canonical
         if canonical:
             m = _logs.ColumnMapping(start="start")
             lf = source.lazy()
@@ -494,6 +496,9 @@ def summarize(
         fp.update(rows=rows_valid, time_min=t0, time_max=t1)
     fp["rows"] = rows_valid
     fp["time_min"], fp["time_max"] = t0, t1
+    if not (canonical_in or m.status is not None or m.error is not None):
+        for g in [*groups, ov]:   # the log says nothing about failures
+            g.error_rate = None
     return Report(ov, groups, group_by, bin_, t0, t1, grid, keep_raw, fp, contract_rep.to_dict(),
                   m.to_dict(), title, little_tolerance)
 
@@ -622,56 +627,62 @@ def _update_groups(accs: list[_Acc], b: _Batch, t0: float, t1: float, win_end: f
                 m[order[bounds[g]:bounds[g + 1]]] = True
                 _update(accs[g], b, m, t0, t1, win_end, end_lim, bin_)
         return
-    cnt = np.bincount(codes, minlength=G)
-    ok = np.bincount(codes, weights=b.ok, minlength=G)
-    err = np.bincount(codes, weights=b.err, minlength=G)
-    smin = np.full(G, np.inf)
-    smax = np.full(G, -np.inf)
-    # per-group min/max start through polars (vectorized)
+    # The core calls release the GIL: run them on a second thread while numpy counts here.
+    pool = _pool()
+    lm = b.lat_ok_mask if b.has_lat else None
+    dm = b.done if b.has_lat else None
+    fut_sk = fut_ll = None
+    if lm is not None and lm.any():
+        cs, vs = (codes, b.lat) if lm.all() else (codes[lm], b.lat[lm])
+        fut_sk = pool.submit(qcore.sketch_groups, cs, vs, 0.01)
+    if dm is not None and dm.any():
+        from qcore import _qcore
+
+        c, s_, e_ = (codes, b.start, b.end) if dm.all() else (codes[dm], b.start[dm], b.end[dm])
+        fut_ll = pool.submit(_qcore.littles_law_grouped, np.ascontiguousarray(c), np.ascontiguousarray(s_),
+                             np.ascontiguousarray(e_), G, t0, t1, 0.02)
+    # counts by (group, outcome): 0 ok, 1 error, 2 incomplete, in one pass
+    cls = np.where(b.ok, 0, np.where(b.err, 1, 2))
+    by = np.bincount(codes * 3 + cls, minlength=3 * G).reshape(G, 3)
     mm = pl.DataFrame({"c": codes, "s": b.start}).group_by("c").agg(pl.col("s").min().alias("lo"),
                                                                       pl.col("s").max().alias("hi"))
-    for c, lo, hi in mm.iter_rows():
-        smin[c], smax[c] = lo, hi
+    smin = np.full(G, np.inf)
+    smax = np.full(G, -np.inf)
+    for cc, lo, hi in mm.iter_rows():
+        smin[cc], smax[cc] = lo, hi
     # window counts: the window index is floor((t - t0) / bin), as in qcore.window_counts
     widx = np.floor((b.start - t0) / bin_).astype(np.int64)
     np.clip(widx, 0, n_windows - 1, out=widx)
     wc = np.bincount(codes * n_windows + widx, minlength=G * n_windows).reshape(G, n_windows)
     for g in range(G):
         a = accs[g]
-        if cnt[g] == 0:
+        n_g = int(by[g].sum())
+        if n_g == 0:
             continue
-        a.n += int(cnt[g])
-        a.ok += int(ok[g])
-        a.err += int(err[g])
-        a.incomplete += int(cnt[g] - ok[g] - err[g])
+        a.n += n_g
+        a.ok += int(by[g, 0])
+        a.err += int(by[g, 1])
+        a.incomplete += int(by[g, 2])
         a.smin = min(a.smin, float(smin[g]))
         a.smax = max(a.smax, float(smax[g]))
         a.counts += wc[g]
     if not b.has_lat:
         return
-    lm = b.lat_ok_mask
-    if lm.any():
-        sks = qcore.sketch_groups(codes[lm], b.lat[lm], relative_accuracy=0.01)
-        for g, sk in enumerate(sks):
-            if sk.count > 0:
-                accs[g].sketch.merge(sk)
     for a in accs:
         a.has_latency = True
-    dm = b.done
-    if dm.any():
-        from qcore import _qcore
-
-        c, s, e = codes[dm], b.start[dm], b.end[dm]
-        for name, arr in (("done_start_counts", s), ("end_counts", e)):
+    if fut_ll is not None:
+        for name, arr in (("done_start_counts", s_), ("end_counts", e_)):
             idx = np.floor((arr - t0) / bin_).astype(np.int64)
-            keep = (idx >= 0) & (idx < n_end)
-            bc = np.bincount(c[keep] * n_end + idx[keep], minlength=G * n_end).reshape(G, n_end)
+            np.clip(idx, 0, n_end - 1, out=idx)    # every start and end lies in [t0, end_lim)
+            bc = np.bincount(c * n_end + idx, minlength=G * n_end).reshape(G, n_end)
             for g in range(G):
                 getattr(accs[g], name).__iadd__(bc[g])
-        # one pass of the core for every group's Little's-law sums
-        res = _qcore.littles_law_grouped(np.ascontiguousarray(c), np.ascontiguousarray(s),
-                                         np.ascontiguousarray(e), G, t0, t1, 0.02)
-        for g, r in enumerate(res):
+    if fut_sk is not None:
+        for g, sk in enumerate(fut_sk.result()):
+            if sk.count > 0:
+                accs[g].sketch.merge(sk)
+    if fut_ll is not None:
+        for g, r in enumerate(fut_ll.result()):
             if "error" in r:
                 continue
             a = accs[g]
@@ -681,6 +692,18 @@ def _update_groups(accs: list[_Acc], b: _Batch, t0: float, t1: float, win_end: f
             mr = r["mean_response"]
             if n_arr > 0 and mr is not None and math.isfinite(mr):
                 a.w_sum += n_arr * float(mr)
+
+
+_POOL: Any = None
+
+
+def _pool() -> Any:
+    global _POOL
+    if _POOL is None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="qcore-report")
+    return _POOL
 
 
 def _burst(starts: np.ndarray | None, counts: np.ndarray, bin_: float) -> list[tuple[float, float]]:

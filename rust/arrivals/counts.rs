@@ -31,7 +31,7 @@ pub fn scan(name: &str, values: &[f64]) -> Result<Scan> {
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn scan_avx2(name: &str, values: &[f64]) -> Result<Scan> {
+unsafe fn scan_avx2(name: &str, values: &[f64]) -> Result<Scan> {
     scan_impl(name, values)
 }
 
@@ -61,7 +61,7 @@ fn scan_impl(name: &str, values: &[f64]) -> Result<Scan> {
                     mx[j] = v;
                 }
                 // v - v is NaN for NaN and ±inf
-                bad[j] |= (v - v) != 0.0;
+                bad[j] |= !v.is_finite();
                 dec[j] |= w < v;
             }
             i += L;
@@ -301,7 +301,7 @@ fn boundary(start: f64, window: f64, kf: f64) -> Option<f64> {
     }
     if below(c) {
         for _ in 0..64 {
-            c = c.next_up();
+            c = next_up(c);
             if !below(c) {
                 return Some(c);
             }
@@ -309,7 +309,7 @@ fn boundary(start: f64, window: f64, kf: f64) -> Option<f64> {
         None
     } else {
         for _ in 0..64 {
-            let d = c.next_down();
+            let d = next_down(c);
             if below(d) {
                 return Some(c);
             }
@@ -317,6 +317,20 @@ fn boundary(start: f64, window: f64, kf: f64) -> Option<f64> {
         }
         None
     }
+}
+
+/// The next float64 above a finite `x` (as `f64::next_up`, which needs Rust 1.86).
+fn next_up(x: f64) -> f64 {
+    if x == 0.0 {
+        return f64::from_bits(1);
+    }
+    let b = x.to_bits();
+    f64::from_bits(if x > 0.0 { b + 1 } else { b - 1 })
+}
+
+/// The next float64 below a finite `x`.
+fn next_down(x: f64) -> f64 {
+    -next_up(-x)
 }
 
 /// First index `i ≥ pos` with `!pred(s[i])` (or `s.len()`), for a predicate that is true on

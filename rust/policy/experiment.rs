@@ -207,38 +207,45 @@ mod tests {
 
     #[test]
     fn cold_start_delays_service_by_the_startup_time() {
-        // One replica at first, then a schedule-free scale-up to 3 at the first decision;
-        // with a 30 s start-up the new replicas are ready exactly 30 s later.
+        // One replica at first; Fixed asks for 3 at the first sample (t = 1). With a
+        // 30 s start-up the two new replicas serve from t = 31 on.
         let arr = ArrivalProcess::poisson(2.5).unwrap();
         let mut cfg = SimConfig::new(arr, Some(Dist::exponential(1.0).unwrap()), 1, 2_000);
         cfg.startup_delay = Some(Dist::deterministic(30.0).unwrap());
+        let mut s = Scaler::new(Fixed { replicas: 3 }, Admission::default(), 1.0, true).unwrap();
+        let st = run_controlled(&cfg, 0, &mut s).unwrap();
+        assert!(st.completed > 0);
+        assert_eq!(
+            s.events,
+            vec![ScaleEvent {
+                t: 1.0,
+                from: 1,
+                to: 3
+            }]
+        );
+        for x in &s.samples {
+            if x.t > 1.0 && x.t < 31.0 {
+                assert_eq!((x.ready, x.starting), (1, 2), "{x:?}");
+                assert!(x.busy <= 1);
+            }
+            if x.t > 31.0 && x.t < 100.0 {
+                assert_eq!((x.ready, x.starting), (3, 0), "{x:?}");
+            }
+        }
+        // Before t = 31 at most one request is in service at a time.
         let r = replay(
             &cfg,
             0,
             Fixed { replicas: 3 },
             Admission::default(),
-            &ReplayOptions {
-                window: 10.0,
-                ..opts()
-            },
+            &opts(),
         )
         .unwrap();
-        assert_eq!(r.events.len(), 0); // Fixed never decides (infinite period)
-        let mut s = Scaler::new(Fixed { replicas: 3 }, Admission::default(), 1.0, true).unwrap();
-        s.every = 1;
-        let st = run_controlled(&cfg, 0, &mut s).unwrap();
-        assert!(st.completed > 0);
-        // Decision at t = 1; ready at t = 31: samples at t ≤ 31 − ε show 1 ready and 2
-        // starting, from t = 31 on 3 ready.
-        for x in &s.samples {
-            if x.t > 1.0 && x.t < 31.0 {
-                assert_eq!((x.serving(), x.starting), (1, 2), "{x:?}");
-            }
-            if x.t > 31.0 && x.t < 100.0 {
-                assert_eq!((x.serving() + x.draining, x.starting), (3, 0), "{x:?}");
-            }
-        }
-        drop(r);
+        assert_eq!(r.events.len(), 1);
+        // Cost from the first arrival t0 < 1: one replica until t = 1, then 3 provisioned
+        // (starting ones count) until the end: 3·d − 2·(1 − t0).
+        let (d, rs) = (r.totals.duration, r.totals.replica_seconds);
+        assert!(rs >= 3.0 * d - 2.0 - 1e-9 && rs < 3.0 * d, "{rs} {d}");
     }
 
     #[test]

@@ -256,6 +256,7 @@ impl HpaConfig {
 pub struct Hpa {
     pub cfg: HpaConfig,
     recommendations: VecDeque<(f64, usize)>,
+    initialized: bool,
     up_events: VecDeque<(f64, usize)>,
     down_events: VecDeque<(f64, usize)>,
 }
@@ -266,6 +267,7 @@ impl Hpa {
         Ok(Hpa {
             cfg,
             recommendations: VecDeque::new(),
+            initialized: false,
             up_events: VecDeque::new(),
             down_events: VecDeque::new(),
         })
@@ -360,7 +362,14 @@ impl Hpa {
 
     /// Stabilization, rate policies and min/max (`normalizeDesiredReplicasWithBehaviors`),
     /// recording the recommendation and the resulting scale event at time `now`.
+    ///
+    /// As `recordInitialRecommendation` does, the first call records the current count as
+    /// a recommendation, so a new HPA does not scale down before the window has passed.
     pub fn normalize(&mut self, now: f64, current: usize, desired: usize) -> usize {
+        if !self.initialized {
+            self.initialized = true;
+            self.recommendations.push_back((now, current));
+        }
         let (cmin, cmax) = (self.cfg.min_replicas, self.cfg.max_replicas);
         let desired = desired.clamp(cmin, cmax);
         // Stabilization: min over the up window, max over the down window.
@@ -566,8 +575,19 @@ mod tests {
     }
 
     #[test]
-    fn min_max_and_validation() {
+    fn initial_recommendation_holds_a_new_hpa() {
         let mut h = hpa();
+        // The current count (3) is the first recommendation: no scale-down for 300 s.
+        assert_eq!(h.normalize(0.0, 3, 1), 3);
+        assert_eq!(h.normalize(299.0, 3, 1), 3);
+        assert_eq!(h.normalize(300.0, 3, 1), 1);
+    }
+
+    #[test]
+    fn min_max_and_validation() {
+        let mut cfg = HpaConfig::new(HpaMetric::Utilization, 0.5);
+        cfg.down.stabilization_window = 0.0;
+        let mut h = Hpa::new(cfg).unwrap();
         assert_eq!(h.normalize(0.0, 3, 0), 1);
         let mut cfg = HpaConfig::new(HpaMetric::Utilization, 0.5);
         cfg.max_replicas = 5;

@@ -196,7 +196,7 @@ pub trait Autoscaler {
     }
 }
 
-/// A fixed replica count (the baseline of a comparison).
+/// A fixed replica count (the baseline of a comparison), asked for at the first sample.
 #[derive(Clone, Copy, Debug)]
 pub struct Fixed {
     pub replicas: usize,
@@ -204,7 +204,7 @@ pub struct Fixed {
 
 impl Autoscaler for Fixed {
     fn period(&self) -> f64 {
-        f64::INFINITY
+        0.0
     }
     fn horizon(&self) -> f64 {
         0.0

@@ -1,7 +1,9 @@
 //! A predictive autoscaler: forecast the arrival rate `lead` periods ahead with Holt's
 //! linear (level + trend) exponential smoothing of the per-period rates, then provision
 //! the smallest `c` whose M/M/c response-time quantile meets the SLO
-//! ([`crate::queueing::mmc::min_servers_mmc`], Erlang C). Requests already waiting are
+//! ([`crate::queueing::mmc::min_servers_mmc`], Erlang C), or, with `on_wait`, whose
+//! waiting-time quantile meets it (for long service times, whose own tail exceeds any
+//! useful response-time SLO). Requests already waiting are
 //! added as extra demand to be drained within one period. Scale-ups apply at once;
 //! scale-downs take the max of the recommendations over `down_window` seconds.
 
@@ -18,6 +20,8 @@ pub struct PredictiveConfig {
     /// The SLO: `quantile` of the response time at most `slo` seconds.
     pub slo: f64,
     pub quantile: f64,
+    /// Whether the SLO bounds the response time (wait + service) or the wait alone.
+    pub on_wait: bool,
     pub period: f64,
     /// Holt smoothing of the level and of the trend.
     pub alpha: f64,
@@ -32,11 +36,20 @@ pub struct PredictiveConfig {
 }
 
 impl PredictiveConfig {
+    fn slo_target(&self) -> SloTarget {
+        if self.on_wait {
+            SloTarget::Wait
+        } else {
+            SloTarget::Response
+        }
+    }
+
     pub fn new(service_mean: f64, slo: f64) -> Self {
         PredictiveConfig {
             service_mean,
             slo,
             quantile: 0.99,
+            on_wait: false,
             period: 15.0,
             alpha: 0.5,
             beta: 0.2,
@@ -63,7 +76,7 @@ impl PredictiveConfig {
             1.0 / self.service_mean,
             self.quantile,
             self.slo,
-            SloTarget::Response,
+            self.slo_target(),
         )
         .map_err(|_| {
             QcoreError::invalid(
@@ -76,6 +89,9 @@ impl PredictiveConfig {
             )
         })?;
         check_num("period", self.period, 0.0, true)?;
+        if self.period > 86_400.0 {
+            return Err(QcoreError::invalid("period", "must be at most one day"));
+        }
         for (n, v) in [("alpha", self.alpha), ("beta", self.beta)] {
             if !(v > 0.0 && v <= 1.0) {
                 return Err(QcoreError::invalid(
@@ -141,7 +157,7 @@ impl Predictive {
             1.0 / c.service_mean,
             c.quantile,
             c.slo,
-            SloTarget::Response,
+            c.slo_target(),
         ) {
             Ok(n) => n.min(c.max_replicas as u64) as usize,
             Err(_) => c.max_replicas,
@@ -212,6 +228,18 @@ mod tests {
         }
         // One period ahead of the last observation (209) is 210.
         assert!((f - 210.0).abs() < 0.5, "{f}");
+    }
+
+    #[test]
+    fn wait_slo_provisions_on_the_wait_quantile() {
+        let mut c = PredictiveConfig::new(30.0, 10.0);
+        c.on_wait = true;
+        let p = Predictive::new(c).unwrap();
+        let n = p.provision(0.2);
+        let m = MMc::new(0.2, 1.0 / 30.0, n as i64).unwrap();
+        assert!(m.wait_quantile(0.99).unwrap() <= 10.0);
+        let m = MMc::new(0.2, 1.0 / 30.0, n as i64 - 1).unwrap();
+        assert!(m.wait_quantile(0.99).unwrap() > 10.0);
     }
 
     #[test]

@@ -188,6 +188,7 @@ fn tt_from(p: &Params<'_>) -> PyResult<TargetTracking> {
 fn predictive_from(p: &Params<'_>) -> PyResult<Predictive> {
     let mut c = PredictiveConfig::new(p.f("service_mean", f64::NAN), p.f("slo", f64::NAN));
     c.quantile = p.f("quantile", c.quantile);
+    c.on_wait = p.f("on_wait", 0.0) != 0.0;
     c.period = p.f("period", c.period);
     c.alpha = p.f("alpha", c.alpha);
     c.beta = p.f("beta", c.beta);
@@ -563,18 +564,20 @@ fn _policy_overload<'py>(
 /// M/M/c provisioning used by the predictive policy: the smallest replica count whose
 /// response-time `quantile` is at most `slo` at `rate` (bounded by min/max).
 #[pyfunction]
-#[pyo3(signature = (rate, service_mean, slo, quantile, min_replicas, max_replicas))]
+#[pyo3(signature = (rate, service_mean, slo, quantile, on_wait, min_replicas, max_replicas))]
 fn _policy_provision(
     rate: f64,
     service_mean: f64,
     slo: f64,
     quantile: f64,
+    on_wait: bool,
     min_replicas: usize,
     max_replicas: usize,
 ) -> PyResult<usize> {
     crate::policy::check_num("rate", rate, 0.0, false)?;
     let mut c = PredictiveConfig::new(service_mean, slo);
     c.quantile = quantile;
+    c.on_wait = on_wait;
     c.min_replicas = min_replicas;
     c.max_replicas = max_replicas;
     Ok(Predictive::new(c)?.provision(rate))

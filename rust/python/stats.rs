@@ -161,6 +161,9 @@ fn ranks_dict<'py>(py: Python<'py>, r: &QuantileRanks) -> PyResult<Bound<'py, Py
     Ok(d)
 }
 
+/// `(lo, estimate, hi, ranks)`.
+type QuantileCiTuple<'py> = (Option<f64>, f64, Option<f64>, Bound<'py, PyDict>);
+
 #[pyfunction]
 #[pyo3(signature = (values, q, confidence=0.95))]
 fn quantile_ci<'py>(
@@ -168,7 +171,7 @@ fn quantile_ci<'py>(
     values: PyReadonlyArray1<'py, f64>,
     q: f64,
     confidence: f64,
-) -> PyResult<(Option<f64>, f64, Option<f64>, Bound<'py, PyDict>)> {
+) -> PyResult<QuantileCiTuple<'py>> {
     let v = slice(&values, "values")?;
     let r = maybe_detach(py, v.len(), || tail::quantile_ci(v, q, confidence))?;
     Ok((r.lo, r.estimate, r.hi, ranks_dict(py, &r.ranks)?))

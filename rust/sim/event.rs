@@ -558,6 +558,9 @@ impl<'a, C: Controller> Sim<'a, C> {
     }
 }
 
+/// Ticks without capacity after the last arrival before a stuck run stops.
+const MAX_IDLE_TICKS: u64 = 100_000;
+
 /// Run one replication through the general event loop with a controller.
 pub fn run_event<C: Controller>(cfg: &SimConfig, rep: u64, ctrl: &mut C) -> Result<RunStats> {
     let service = cfg.service_dist();
@@ -620,6 +623,7 @@ pub fn run_event<C: Controller>(cfg: &SimConfig, rep: u64, ctrl: &mut C) -> Resu
     }
 
     let mut next_id: u64 = 0;
+    let mut idle_ticks: u64 = 0;
     let mut next_arrival = if total > 0 {
         arr.next_gap().unwrap_or(f64::INFINITY)
     } else {
@@ -676,6 +680,17 @@ pub fn run_event<C: Controller>(cfg: &SimConfig, rep: u64, ctrl: &mut C) -> Resu
                 let view = sim.view();
                 if let Some(n) = sim.ctrl.on_tick(t, &view) {
                     sim.set_target(n, t);
+                }
+                // Stop a run that can no longer progress: arrivals over, requests
+                // waiting, no server ready or starting, and the controller idle for
+                // MAX_IDLE_TICKS ticks in a row (the requests stay unfinished).
+                if arrivals_done && sim.n_ready + sim.n_starting == 0 && sim.heap.is_empty() {
+                    idle_ticks += 1;
+                    if idle_ticks >= MAX_IDLE_TICKS {
+                        break;
+                    }
+                } else {
+                    idle_ticks = 0;
                 }
                 if let Some(d) = tick {
                     sim.push(t + d, Ev::Tick);

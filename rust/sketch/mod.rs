@@ -162,25 +162,60 @@ fn exceeds_total(w: f64) -> bool {
     w.is_nan() || w > MAX_TOTAL_WEIGHT
 }
 
-/// Minimum and maximum of a non-empty slice of finite values (vectorisable).
-fn min_max(values: &[f64]) -> (f64, f64) {
+/// Whether every value is finite, and the minimum and maximum of the finite ones, in
+/// one vectorisable pass (split across threads for large slices).
+fn scan(values: &[f64]) -> (bool, f64, f64) {
+    let threads = if values.len() >= PARALLEL_MIN {
+        std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(MAX_THREADS)
+    } else {
+        1
+    };
+    if threads <= 1 {
+        return scan_serial(values);
+    }
+    let chunk = values.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = values
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || scan_serial(part)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .fold((true, f64::INFINITY, f64::NEG_INFINITY), |a, b| {
+                (a.0 && b.0, a.1.min(b.1), a.2.max(b.2))
+            })
+    })
+}
+
+fn scan_serial(values: &[f64]) -> (bool, f64, f64) {
+    const EXP: u64 = 0x7ff0_0000_0000_0000;
     let mut mn = [f64::INFINITY; 8];
     let mut mx = [f64::NEG_INFINITY; 8];
+    let mut bad = [0u64; 8];
     let chunks = values.chunks_exact(8);
     let rest = chunks.remainder();
     for c in chunks {
         for k in 0..8 {
+            // NaN compares false and leaves min/max alone; `bad` records it.
             mn[k] = if c[k] < mn[k] { c[k] } else { mn[k] };
             mx[k] = if c[k] > mx[k] { c[k] } else { mx[k] };
+            bad[k] |= u64::from(c[k].to_bits() & EXP == EXP);
         }
     }
     let mut lo = mn.iter().fold(f64::INFINITY, |a, &b| a.min(b));
     let mut hi = mx.iter().fold(f64::NEG_INFINITY, |a, &b| a.max(b));
+    let mut finite = bad.iter().all(|&b| b == 0);
     for &v in rest {
-        lo = lo.min(v);
-        hi = hi.max(v);
+        finite &= v.is_finite();
+        if v.is_finite() {
+            lo = lo.min(v);
+            hi = hi.max(v);
+        }
     }
-    (lo, hi)
+    (finite, lo, hi)
 }
 
 /// A mergeable quantile sketch with a relative-error guarantee (see the module docs).
@@ -385,9 +420,13 @@ impl QuantileSketch {
 
     /// Add every value of `values` with weight 1. On error nothing is added.
     pub fn add_slice(&mut self, values: &[f64]) -> Result<()> {
-        check_finite("values", values)?;
         if values.is_empty() {
             return Ok(());
+        }
+        // One fused pass: finiteness, min and max (parallel for large batches).
+        let (finite, lo, hi) = scan(values);
+        if !finite {
+            check_finite("values", values)?;
         }
         let new_total = self.count() + values.len() as f64;
         if new_total > MAX_TOTAL_WEIGHT {
@@ -396,7 +435,11 @@ impl QuantileSketch {
                 "total weight would exceed 1e300",
             ));
         }
-        self.ingest(values);
+        if values.len() >= 2 * self.positive.len_hint().max(128) && lo >= f64::MIN_POSITIVE {
+            self.ingest_positive_normal(values, lo, hi);
+        } else {
+            self.ingest_general(values);
+        }
         Ok(())
     }
 
@@ -421,19 +464,6 @@ impl QuantileSketch {
         }
         self.ingest_weighted(values, weights);
         Ok(())
-    }
-
-    /// The hot loop (values already validated).
-    fn ingest(&mut self, values: &[f64]) {
-        if values.len() >= 256 {
-            let (lo, hi) = min_max(values);
-            // The tally array costs O(window); use it for batches larger than that.
-            if lo >= f64::MIN_POSITIVE && values.len() >= 2 * self.positive.len_hint().max(128) {
-                self.ingest_positive_normal(values, lo, hi);
-                return;
-            }
-        }
-        self.ingest_general(values);
     }
 
     /// All values positive and normal: the exponent and index ranges are known, so the
@@ -634,29 +664,51 @@ impl QuantileSketch {
         if self.is_empty() {
             return Ok(None);
         }
-        let buckets = self.walk();
-        let mut cum = Vec::with_capacity(buckets.len());
-        let mut acc = 0.0;
-        for &(_, c) in &buckets {
-            acc += c;
-            cum.push(acc);
+        // Buckets in value order: (sign, index, weight); sign -1, 0 (zeros) or +1.
+        let walk = || {
+            self.negative
+                .iter()
+                .rev()
+                .map(|(i, c)| (-1i8, i, c))
+                .chain((self.zero_count > 0.0).then_some((0i8, 0, self.zero_count)))
+                .chain(self.positive.iter().map(|(i, c)| (1i8, i, c)))
+        };
+        let total: f64 = walk().map(|b| b.2).sum();
+        let estimate = |sign: i8, i: i32| -> f64 {
+            let v = match sign {
+                0 => 0.0,
+                1 => self.mapping.value(i),
+                _ => -self.mapping.value(i),
+            };
+            v.clamp(self.min, self.max)
+        };
+        let mut order: Vec<usize> = (0..qs.len()).collect();
+        order.sort_by(|&a, &b| qs[a].total_cmp(&qs[b]));
+        let mut out = vec![0.0; qs.len()];
+        let mut it = walk();
+        let mut cur = it.next();
+        let mut cum = cur.map_or(0.0, |b| b.2);
+        for k in order {
+            let q = qs[k];
+            out[k] = if q == 0.0 {
+                self.min
+            } else if q == 1.0 {
+                self.max
+            } else {
+                let rank = (total - 1.0) * q;
+                // Advance to the first bucket whose cumulative weight exceeds the rank.
+                while cum <= rank {
+                    match it.next() {
+                        Some(b) => {
+                            cum += b.2;
+                            cur = Some(b);
+                        }
+                        None => break,
+                    }
+                }
+                cur.map_or(self.max, |(sign, i, _)| estimate(sign, i))
+            };
         }
-        let w = acc;
-        let out = qs
-            .iter()
-            .map(|&q| {
-                if q == 0.0 {
-                    return self.min;
-                }
-                if q == 1.0 {
-                    return self.max;
-                }
-                let rank = (w - 1.0) * q;
-                // First bucket whose cumulative weight exceeds the rank.
-                let k = cum.partition_point(|&c| c <= rank).min(buckets.len() - 1);
-                buckets[k].0
-            })
-            .collect();
         Ok(Some(out))
     }
 

@@ -1,0 +1,309 @@
+"""QuantileSketch against the anchors, on the same data in one run.
+
+Run (all figures of benches/results/sketch.md):
+
+    pytest benches/test_bench_sketch.py --benchmark-only -s \
+        --benchmark-columns=min,median,mean,rounds --benchmark-sort=name
+
+Sizes: QCORE_BENCH_N values (default 10_000_000, lognormal(0, 1), seed 42); anchors
+without a batch API (ddsketch, hdrhistogram) ingest a QCORE_BENCH_SAMPLE sample (default
+200_000) through their per-value Python API and are reported per value. Each ingest
+benchmark stores its throughput in ``extra_info["Mvalues_per_s"]``; serialization
+benchmarks store ``bytes``; the accuracy test prints the bimodal errors.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+
+import numpy as np
+import polars as pl
+import pytest
+
+import qcore
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+N = int(os.environ.get("QCORE_BENCH_N", 10_000_000))
+SAMPLE = int(os.environ.get("QCORE_BENCH_SAMPLE", 200_000))
+PARTS = 100
+
+ds = pytest.importorskip("datasketches")
+fastdigest = pytest.importorskip("fastdigest")
+ddsketch = pytest.importorskip("ddsketch")
+hdrh = pytest.importorskip("hdrh.histogram")
+
+
+@pytest.fixture(scope="module")
+def values() -> np.ndarray:
+    return np.random.default_rng(42).lognormal(0.0, 1.0, N)
+
+
+@pytest.fixture(scope="module")
+def sample(values: np.ndarray) -> np.ndarray:
+    return values[:SAMPLE].copy()
+
+
+def bimodal(n: int) -> np.ndarray:
+    """98.95 % fast requests around 10 ms, 1.05 % slow ones around 2 s: p99 sits at the
+    top of the fast mode, 0.05 % in rank below the gap."""
+    rng = np.random.default_rng(7)
+    slow = rng.random(n) < 0.0105
+    fast = rng.lognormal(np.log(0.010), 0.25, n)
+    slow_v = rng.lognormal(np.log(2.0), 0.25, n)
+    return np.where(slow, slow_v, fast)
+
+
+def _rate(benchmark, n: int) -> None:
+    benchmark.extra_info["values"] = n
+    benchmark.extra_info["Mvalues_per_s"] = round(n / benchmark.stats.stats.min / 1e6, 2)
+
+
+# ---------------------------------------------------------------------------- ingest
+
+
+def test_ingest_qcore(benchmark, values):
+    def run():
+        sk = qcore.QuantileSketch(0.01)
+        sk.add(values)
+        return sk
+
+    sk = benchmark.pedantic(run, rounds=7, iterations=1, warmup_rounds=1)
+    assert sk.count == N
+    _rate(benchmark, N)
+
+
+def test_ingest_kll(benchmark, values):
+    def run():
+        k = ds.kll_doubles_sketch(200)
+        k.update(values)
+        return k
+
+    benchmark.pedantic(run, rounds=3, iterations=1)
+    _rate(benchmark, N)
+
+
+def test_ingest_req(benchmark, values):
+    v32 = values.astype(np.float32)
+
+    def run():
+        r = ds.req_floats_sketch(12)
+        r.update(v32)
+        return r
+
+    benchmark.pedantic(run, rounds=3, iterations=1)
+    _rate(benchmark, N)
+
+
+def test_ingest_fastdigest(benchmark, values):
+    benchmark.pedantic(lambda: fastdigest.TDigest.from_values(values), rounds=3, iterations=1)
+    _rate(benchmark, N)
+
+
+def test_ingest_ddsketch_per_value(benchmark, sample):
+    lst = sample.tolist()
+
+    def run():
+        d = ddsketch.DDSketch(0.01)
+        for v in lst:
+            d.add(v)
+        return d
+
+    benchmark.pedantic(run, rounds=3, iterations=1)
+    _rate(benchmark, len(lst))
+
+
+def test_ingest_hdrhistogram_per_value(benchmark, sample):
+    ints = (sample * 1e6).astype(np.int64).tolist()  # microseconds
+
+    def run():
+        h = hdrh.HdrHistogram(1, 10**12, 2)
+        for v in ints:
+            h.record_value(v)
+        return h
+
+    benchmark.pedantic(run, rounds=3, iterations=1)
+    _rate(benchmark, len(ints))
+
+
+def test_baseline_numpy_sum(benchmark, values):
+    benchmark.pedantic(lambda: np.sum(values), rounds=10, iterations=1)
+    _rate(benchmark, N)
+
+
+def test_baseline_numpy_quantile_p99(benchmark, values):
+    benchmark.pedantic(lambda: np.quantile(values, 0.99, method="lower"), rounds=5, iterations=1)
+    _rate(benchmark, N)
+
+
+def test_baseline_polars_quantile_p99(benchmark, values):
+    s = pl.Series(values)
+    benchmark.pedantic(lambda: s.quantile(0.99), rounds=7, iterations=1, warmup_rounds=1)
+    _rate(benchmark, N)
+
+
+# ----------------------------------------------------------------------------- merge
+
+
+@pytest.fixture(scope="module")
+def parts(values):
+    out = []
+    for p in np.array_split(values, PARTS):
+        sk = qcore.QuantileSketch(0.01)
+        sk.add(p)
+        out.append(sk)
+    return out
+
+
+def test_merge_100_qcore(benchmark, parts, values):
+    merged = benchmark(qcore.QuantileSketch.merge_all, parts)
+    whole = qcore.QuantileSketch(0.01)
+    whole.add(values)
+    assert merged.to_bytes() == whole.to_bytes()
+    benchmark.extra_info["sketches"] = PARTS
+    benchmark.extra_info["ms_total"] = round(benchmark.stats.stats.min * 1e3, 4)
+
+
+def test_merge_100_kll(benchmark, values):
+    ks = []
+    for p in np.array_split(values, PARTS):
+        k = ds.kll_doubles_sketch(200)
+        k.update(p)
+        ks.append(k)
+
+    def run():
+        acc = ds.kll_doubles_sketch(200)
+        for k in ks:
+            acc.merge(k)
+        return acc
+
+    benchmark(run)
+    benchmark.extra_info["ms_total"] = round(benchmark.stats.stats.min * 1e3, 4)
+
+
+def test_merge_100_fastdigest(benchmark, values):
+    ts = [fastdigest.TDigest.from_values(p) for p in np.array_split(values, PARTS)]
+
+    def run():
+        acc = ts[0].copy()
+        for t in ts[1:]:
+            acc.merge_inplace(t)
+        return acc
+
+    benchmark(run)
+    benchmark.extra_info["ms_total"] = round(benchmark.stats.stats.min * 1e3, 4)
+
+
+# ------------------------------------------------------------------------- serialize
+
+
+@pytest.fixture(scope="module")
+def full(values):
+    sk = qcore.QuantileSketch(0.01)
+    sk.add(values)
+    return sk
+
+
+def test_serialize_qcore(benchmark, full):
+    data = benchmark(full.to_bytes)
+    benchmark.extra_info["bytes"] = len(data)
+
+
+def test_deserialize_qcore(benchmark, full):
+    data = full.to_bytes()
+    back = benchmark(qcore.QuantileSketch.from_bytes, data)
+    assert back == full
+    benchmark.extra_info["bytes"] = len(data)
+
+
+def test_serialize_hdrhistogram(benchmark, values):
+    # The same data (all 10M values, in microseconds) through HdrHistogram's batch-free
+    # API is too slow in pure Python; its counts array is filled from numpy instead.
+    h = hdrh.HdrHistogram(1, 10**12, 2)
+    ints = np.maximum((values * 1e6).astype(np.int64), 1)
+    uniq, cnt = np.unique(ints, return_counts=True)
+    for v, c in zip(uniq.tolist(), cnt.tolist()):
+        h.record_value(v, c)
+    assert h.get_total_count() == N
+    enc = benchmark(h.encode)
+    benchmark.extra_info["bytes"] = len(base64.b64decode(enc))
+
+
+def test_serialize_kll(benchmark, values):
+    k = ds.kll_doubles_sketch(200)
+    k.update(values)
+    data = benchmark(k.serialize)
+    benchmark.extra_info["bytes"] = len(data)
+
+
+def test_serialize_fastdigest(benchmark, values):
+    t = fastdigest.TDigest.from_values(values)
+    data = benchmark(t.to_bytes)
+    benchmark.extra_info["bytes"] = len(data)
+
+
+# -------------------------------------------------------------------------- quantile
+
+
+def test_quantile_qcore(benchmark, full):
+    benchmark(full.quantile, 0.99)
+
+
+def test_quantiles3_qcore(benchmark, full):
+    benchmark(full.quantile, [0.5, 0.99, 0.999])
+
+
+def test_quantile_kll(benchmark, values):
+    k = ds.kll_doubles_sketch(200)
+    k.update(values)
+    benchmark(k.get_quantile, 0.99)
+
+
+def test_quantile_fastdigest(benchmark, values):
+    t = fastdigest.TDigest.from_values(values)
+    benchmark(t.quantile, 0.99)
+
+
+# -------------------------------------------------------------------------- accuracy
+
+
+def test_accuracy_bimodal():
+    """p99/p999 relative errors on the bimodal workload (not timed)."""
+    x = bimodal(N)
+    qs = [0.5, 0.99, 0.999]
+    true = np.quantile(x, qs, method="lower")
+    sk = qcore.QuantileSketch(0.01)
+    sk.add(x)
+    kll = ds.kll_doubles_sketch(200)
+    kll.update(x)
+    req = ds.req_floats_sketch(12)
+    req.update(x.astype(np.float32))
+    td = fastdigest.TDigest.from_values(x)
+    s = x[:SAMPLE]
+    strue = np.quantile(s, qs, method="lower")
+    dd = ddsketch.DDSketch(0.01)
+    for v in s.tolist():
+        dd.add(v)
+    h = hdrh.HdrHistogram(1, 10**12, 2)
+    for v in np.maximum((s * 1e6).astype(np.int64), 1).tolist():
+        h.record_value(v)
+    rows = {
+        "qcore": (sk.quantile(qs), true),
+        "kll k=200": (np.array([kll.get_quantile(q) for q in qs]), true),
+        "req k=12": (np.array([req.get_quantile(q) for q in qs]), true),
+        "fastdigest": (np.array([td.quantile(q) for q in qs]), true),
+        f"ddsketch (sample {SAMPLE})": (np.array([dd.get_quantile_value(q) for q in qs]), strue),
+        f"hdrhistogram 2 digits (sample {SAMPLE})": (
+            np.array([h.get_value_at_percentile(q * 100) / 1e6 for q in qs]),
+            strue,
+        ),
+    }
+    print(f"\nbimodal n={N}: true p50/p99/p999 = {true}")
+    print("| sketch | p50 rel. error | p99 rel. error | p999 rel. error |")
+    print("|---|---|---|---|")
+    for name, (est, t) in rows.items():
+        rel = np.abs(est - t) / np.abs(t)
+        print(f"| {name} | " + " | ".join(f"{r:.2%}" for r in rel) + " |")
+    rel = np.abs(sk.quantile(qs) - true) / true
+    assert np.all(rel <= sk.effective_relative_accuracy)

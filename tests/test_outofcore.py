@@ -1,0 +1,347 @@
+"""Out-of-core processing of Parquet data sets: same results as in memory, bounded memory."""
+
+from __future__ import annotations
+
+import json
+import math
+import pickle
+import sys
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+import qcore
+from polars.testing import assert_frame_equal
+from qcore import outofcore as oc
+
+pytest.importorskip("scipy")
+
+N = 60_000
+T0 = 1.7e9
+
+
+def make_log(n: int = N, seed: int = 7) -> pl.DataFrame:
+    """A request log: sorted arrivals, lognormal latencies with a few long requests (that
+    straddle batch boundaries), running rows (null end) and skewed rows (end < start)."""
+    rng = np.random.default_rng(seed)
+    t = T0 + np.sort(rng.uniform(0.0, 600.0, n))
+    lat = rng.lognormal(-2.0, 1.0, n)
+    lat[rng.choice(n, 50, replace=False)] += rng.uniform(5.0, 60.0, 50)
+    end = t + lat
+    end[rng.choice(n, 20, replace=False)] = np.nan
+    skew = rng.choice(n, 10, replace=False)
+    end[skew] = t[skew] - 0.25
+    return pl.DataFrame(
+        {
+            "t": t,
+            "lat": lat,
+            "end": pl.Series(end).fill_nan(None),
+            "model": rng.choice(["llama", "mistral", "qwen"], n),
+            "replica": rng.integers(0, 4, n),
+        }
+    )
+
+
+def write_dataset(df: pl.DataFrame, d: Path, files: int = 4, row_group: int = 4_000) -> str:
+    d.mkdir(parents=True, exist_ok=True)
+    for k, part in enumerate(np.array_split(np.arange(df.height), files)):
+        df[int(part[0]) : int(part[-1]) + 1].write_parquet(d / f"part-{k}.parquet", row_group_size=row_group)
+    return str(d / "*.parquet")
+
+
+@pytest.fixture(scope="module")
+def log() -> pl.DataFrame:
+    return make_log()
+
+
+@pytest.fixture(scope="module")
+def sorted_source(log: pl.DataFrame, tmp_path_factory: pytest.TempPathFactory) -> str:
+    return write_dataset(log, tmp_path_factory.mktemp("sorted"))
+
+
+@pytest.fixture(scope="module")
+def shuffled_source(log: pl.DataFrame, tmp_path_factory: pytest.TempPathFactory) -> str:
+    return write_dataset(log.sample(fraction=1.0, shuffle=True, seed=3), tmp_path_factory.mktemp("shuffled"))
+
+
+def end_array(df: pl.DataFrame) -> np.ndarray:
+    return df["end"].cast(pl.Float64).fill_null(float("nan")).to_numpy()
+
+
+def exact_cv(ts: np.ndarray) -> float:
+    """Inter-arrival CV with the sum of squares correctly rounded (math.fsum)."""
+    s = np.sort(ts)
+    m = (s[-1] - s[0]) / (s.size - 1)
+    d = np.diff(s) - m
+    return math.sqrt(math.fsum(d * d) / (s.size - 1)) / m
+
+
+EXACT_STATS = ("count", "duration", "rate", "confidence", "window", "windows", "peak_rate", "peak_to_mean",
+               "index_of_dispersion")
+
+
+def assert_arrival_equal(got: qcore.ArrivalStats, ts: np.ndarray, window: float) -> None:
+    ref = qcore.arrival_stats(ts, window=window)
+    for f in EXACT_STATS:
+        assert getattr(got, f) == getattr(ref, f), f
+    np.testing.assert_array_equal(got.burstiness_windows, ref.burstiness_windows)
+    np.testing.assert_array_equal(got.burstiness, ref.burstiness)
+    # exact sum of squared gaps, correctly rounded: bit for bit against math.fsum
+    assert got.cv_interarrival == exact_cv(ts)
+    assert got.cv_interarrival == pytest.approx(ref.cv_interarrival, rel=1e-12)
+    assert got.rate_ci == pytest.approx(ref.rate_ci, rel=1e-12)
+
+
+def exact_little(s: np.ndarray, e: np.ndarray, t0: float, t1: float, log_end: float) -> dict[str, float]:
+    """Little's law sums from the definitions, each summed with math.fsum."""
+    ee = np.where(np.isnan(e), np.maximum(s, log_end), e)
+    valid = ee >= s
+    clipped = np.clip(np.minimum(ee, t1) - np.maximum(s, t0), 0.0, None)[valid]
+    arr = valid & (s >= t0) & (s < t1)
+    resp = (ee - s)[arr]
+    pre = valid & (s < t0) & (ee > t0)
+    post = arr & (ee > t1)
+    edge = np.concatenate([(ee - t1)[post], -(np.minimum(ee, t1) - t0)[pre]])
+    span = t1 - t0
+    return {
+        "L": math.fsum(clipped) / span,
+        "mean_response": math.fsum(resp) / arr.sum(),
+        "edge_term": math.fsum(edge) / span,
+        "in_flight_t0": int(pre.sum()),
+        "in_flight_t1": int(post.sum()),
+        "arrivals": int(arr.sum()),
+    }
+
+
+LITTLE_COUNTS = ("t0", "t1", "rows", "arrivals", "running", "negative_durations", "in_flight_t0", "in_flight_t1",
+                 "tolerance", "flags", "holds", "arrival_rate", "edge_bound")
+
+
+def assert_little_equal(got: qcore.LittleResult, s: np.ndarray, e: np.ndarray, t0=None, t1=None) -> None:
+    ref = qcore.littles_law(s, e, t0=t0, t1=t1)
+    for f in LITTLE_COUNTS:
+        assert getattr(got, f) == getattr(ref, f), f
+    for f in ("L", "mean_response", "lambda_w", "edge_term"):
+        assert getattr(got, f) == pytest.approx(getattr(ref, f), rel=1e-12, abs=1e-12), f
+    ex = exact_little(s, e, ref.t0, ref.t1, float(np.nanmax(np.concatenate([s, e]))))
+    for f, v in ex.items():
+        assert getattr(got, f) == v, f
+
+
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("which", ["sorted", "shuffled"])
+def test_group_quantiles_and_sketch_bytes(which, log, request):
+    src = request.getfixturevalue(f"{which}_source")
+    r = oc.group_quantiles(src, ["model", "replica"], "lat", quantiles=(0.5, 0.9, 0.99, 0.999), batch_rows=5_000)
+    ref = qcore.group_quantiles(log, ["model", "replica"], "lat", quantiles=(0.5, 0.9, 0.99, 0.999))
+    assert_frame_equal(r.value, ref)
+    gs = oc.group_sketches(src, "model", "lat", batch_rows=7_777).value
+    assert sorted(gs) == [("llama",), ("mistral",), ("qwen",)]
+    for (m,), sk in gs.items():
+        whole = qcore.QuantileSketch(0.01)
+        whole.add(log.filter(pl.col("model") == m)["lat"])
+        assert sk.to_bytes() == whole.to_bytes()
+    assert r.memory.rows == N and r.memory.batches >= N // 5_000
+
+
+@pytest.mark.parametrize("which", ["sorted", "shuffled"])
+def test_window_counts(which, log, request):
+    src = request.getfixturevalue(f"{which}_source")
+    ts = log["t"].to_numpy()
+    for window, start, end in [(1.0, None, None), (7.3, None, None), (10.0, T0 + 50.0, None),
+                               (5.0, T0 - 20.0, T0 + 700.0), (3.0, T0 + 100.0, T0 + 200.0)]:
+        got = oc.window_counts(src, "t", window, start=start, end=end, batch_rows=4_999).value
+        np.testing.assert_array_equal(got, qcore.window_counts(ts, window, start=start, end=end))
+        assert got.dtype == np.int64
+
+
+@pytest.mark.parametrize("which", ["sorted", "shuffled"])
+def test_arrival_stats(which, log, request):
+    src = request.getfixturevalue(f"{which}_source")
+    ts = log["t"].to_numpy()
+    for window in (1.0, 13.0):
+        r = oc.arrival_stats(src, "t", window=window, batch_rows=6_000)
+        assert_arrival_equal(r.value, ts, window)
+    # The external (range-partitioned) sort keeps memory per range near batch_rows.
+    r = oc.arrival_stats(src, "t", window=1.0, batch_rows=1_000)
+    assert_arrival_equal(r.value, ts, 1.0)
+
+
+@pytest.mark.parametrize("which", ["sorted", "shuffled"])
+def test_littles_law(which, log, request):
+    src = request.getfixturevalue(f"{which}_source")
+    s, e = log["t"].to_numpy(), end_array(log)
+    r = oc.littles_law(src, "t", "end", batch_rows=5_000).value
+    assert_little_equal(r, s, e)
+    assert set(r.flags) == {"running_requests", "negative_durations"}
+    # a window that cuts through requests at both ends
+    r = oc.littles_law(src, "t", "end", t0=T0 + 100.0, t1=T0 + 160.5, batch_rows=3_333).value
+    assert r.in_flight_t0 > 0 and r.in_flight_t1 > 0 and r.edge_term != 0.0
+    assert_little_equal(r, s, e, t0=T0 + 100.0, t1=T0 + 160.5)
+
+
+def test_results_do_not_depend_on_batch_size(sorted_source, shuffled_source):
+    ref = oc.analyze(sorted_source, time="t", value="lat", by="model", start="t", end="end", batch_rows=60_000)
+    for src, br in [(sorted_source, 1_111), (shuffled_source, 4_096), (shuffled_source, 60_000)]:
+        a = oc.analyze(src, time="t", value="lat", by="model", start="t", end="end", batch_rows=br)
+        assert_frame_equal(a.group_quantiles, ref.group_quantiles)
+        assert {k: s.to_bytes() for k, s in a.group_sketches.items()} == {
+            k: s.to_bytes() for k, s in ref.group_sketches.items()
+        }
+        np.testing.assert_array_equal(a.window_counts, ref.window_counts)
+        assert a.arrival_stats.as_dict() == ref.arrival_stats.as_dict()
+        assert a.littles_law == ref.littles_law
+
+
+def test_analyze_matches_single_functions(log, sorted_source):
+    a = oc.analyze(sorted_source, time="t", value="lat", start="t", end="end", window=2.0, batch_rows=8_000)
+    np.testing.assert_array_equal(a.window_counts, qcore.window_counts(log["t"], 2.0))
+    assert_arrival_equal(a.arrival_stats, log["t"].to_numpy(), 2.0)
+    assert_little_equal(a.littles_law, log["t"].to_numpy(), end_array(log))
+    whole = qcore.QuantileSketch(0.01)
+    whole.add(log["lat"])
+    assert a.group_sketches[("all",)].to_bytes() == whole.to_bytes()
+    assert a.group_quantiles.columns == ["count", "p50", "p99", "p999"]
+    assert a.memory is not None and a.memory.rows == N
+    d = json.loads(json.dumps(a.as_dict()))
+    assert d["window_counts"] == a.window_counts.tolist() and d["littles_law"]["arrivals"] == a.littles_law.arrivals
+    assert bytes.fromhex(d["group_sketches"][0]["sketch"]) == whole.to_bytes()
+    assert d["memory"]["rows"] == N and d["group_quantiles"][0]["count"] == N
+
+
+def test_memory_report(sorted_source):
+    r = oc.window_counts(sorted_source, "t", 1.0, batch_rows=10_000)
+    m = r.memory
+    assert m.rows == N and m.batches == 6 and m.batch_rows == 10_000
+    assert m.peak_rss_bytes >= m.baseline_rss_bytes > 0
+    assert m.peak_increase_bytes == m.peak_rss_bytes - m.baseline_rss_bytes
+    if sys.platform.startswith("linux"):
+        assert m.method == "vmhwm"
+    assert set(m.as_dict()) >= {"peak_rss_bytes", "peak_increase_bytes", "method"}
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="peak reset needs /proc/self/clear_refs")
+def test_measure_memory_sees_an_allocation():
+    with oc.measure_memory() as m:
+        x = np.ones(40_000_000 // 8)
+        x[::512] = 2.0
+        del x
+    assert m.peak_increase_bytes >= 30_000_000
+    with oc.measure_memory() as m2:
+        pass
+    assert m2.peak_increase_bytes < 30_000_000  # the earlier peak was reset
+
+
+_PEAK_SCRIPT = """
+import sys, polars as pl, qcore
+from qcore import outofcore as oc
+src, mode = sys.argv[1], sys.argv[2]
+if mode == "batched":
+    r = oc.littles_law(src, "t", "end", batch_rows=50_000)
+    print(r.memory.peak_increase_bytes, r.memory.rows, r.value.arrivals)
+else:
+    with oc.measure_memory() as m:
+        whole = pl.read_parquet(src)
+        res = qcore.littles_law(whole["t"], whole["end"])
+    print(m.peak_increase_bytes, whole.height, res.arrivals)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="peak reset needs /proc/self/clear_refs")
+def test_peak_memory_is_bounded_by_the_batch_not_the_data(tmp_path):
+    # 3 million rows × 3 float columns = 72 MB in memory. Each measurement runs in a fresh
+    # interpreter so that neither reuses the other's heap.
+    import subprocess
+
+    n = 3_000_000
+    rng = np.random.default_rng(11)
+    t = np.sort(rng.uniform(0.0, 3600.0, n))
+    lat = rng.exponential(0.1, n)
+    src = write_dataset(pl.DataFrame({"t": t, "lat": lat, "end": t + lat}), tmp_path / "big", files=6,
+                        row_group=50_000)
+    out = {}
+    for mode in ("batched", "in_memory"):
+        p = subprocess.run([sys.executable, "-c", _PEAK_SCRIPT, src, mode], capture_output=True, text=True,
+                           check=True)
+        peak, rows, arrivals = (int(v) for v in p.stdout.split())
+        assert rows == n and arrivals == n
+        out[mode] = peak
+    assert 0 < out["batched"] < out["in_memory"]
+    assert out["in_memory"] > 3 * 8 * n  # the frame itself was resident
+
+
+def test_exact_sum_is_order_independent_and_picklable():
+    rng = np.random.default_rng(2)
+    x = rng.normal(0, 1e6, 10_000) * 10.0 ** rng.integers(-8, 8, 10_000)
+    a, b = oc.ExactSum(), oc.ExactSum()
+    a.add(x[:3000])
+    b.add(x[3000:])
+    c = pickle.loads(pickle.dumps(b))
+    c.merge(a)
+    assert c.value == math.fsum(x)
+    r = oc.ExactSum()
+    r.add(x[::-1])
+    assert r.value == math.fsum(x)
+    assert oc.ExactSum().value == 0.0
+
+
+def test_errors(tmp_path, sorted_source, log):
+    with pytest.raises(ValueError, match=r"no column\(s\) \['nope'\]"):
+        oc.window_counts(sorted_source, "nope", 1.0)
+    with pytest.raises(ValueError, match="window must be a positive"):
+        oc.arrival_stats(sorted_source, "t", window=0.0)
+    with pytest.raises(ValueError, match="confidence"):
+        oc.arrival_stats(sorted_source, "t", confidence=1.0)
+    with pytest.raises(ValueError, match="batch_rows"):
+        oc.window_counts(sorted_source, "t", 1.0, batch_rows=0)
+    with pytest.raises(TypeError, match="source must be"):
+        oc.window_counts(42, "t", 1.0)
+    bad = log.with_columns(pl.when(pl.int_range(pl.len()) == 12_345).then(float("nan")).otherwise(pl.col("t"))
+                           .alias("t"))
+    src = write_dataset(bad, tmp_path / "bad", files=2)
+    with pytest.raises(ValueError, match="timestamps contains NaN at index 12345 of batch 0"):
+        oc.arrival_stats(src, "t", batch_rows=30_000)
+    one = write_dataset(pl.DataFrame({"t": [1.0, 1.0]}), tmp_path / "one", files=1)
+    with pytest.raises(ValueError, match="at least two arrivals at distinct times"):
+        oc.arrival_stats(one, "t")
+    with pytest.raises(ValueError, match="t1"):
+        oc.littles_law(sorted_source, "t", "end", t0=T0 + 10, t1=T0 + 10)
+    with pytest.raises(ValueError, match="quantiles must be in"):
+        oc.group_quantiles(sorted_source, "model", "lat", quantiles=(1.5,))
+    with pytest.raises(ValueError, match="start and end"):
+        oc.analyze(sorted_source, start="t")
+
+
+def test_real_trace_arrivals(shared_data, tmp_path):
+    """Azure LLM inference trace (CC BY 4.0, Patel et al., ISCA 2024)."""
+    path = shared_data / "azure_llm_2023" / "AzureLLMInferenceTrace_conv.csv"
+    df = pl.read_csv(path).select(
+        (pl.col("TIMESTAMP").str.to_datetime("%Y-%m-%d %H:%M:%S%.f").dt.epoch("us") / 1e6).alias("t"),
+        pl.col("ContextTokens").cast(pl.Float64).alias("tokens"),
+    )
+    src = write_dataset(df, tmp_path / "azure", files=3, row_group=1_000)
+    ts = df["t"].to_numpy()
+    r = oc.arrival_stats(src, "t", window=1.0, batch_rows=2_000)
+    assert_arrival_equal(r.value, ts, 1.0)
+    a = oc.analyze(src, value="tokens", batch_rows=2_000)
+    whole = qcore.QuantileSketch(0.01)
+    whole.add(df["tokens"])
+    assert a.group_sketches[("all",)].to_bytes() == whole.to_bytes()
+
+
+def test_group_quantiles_null_keys_weights_and_null_values(tmp_path):
+    rng = np.random.default_rng(1)
+    n = 5_000
+    df = pl.DataFrame(
+        {"k": pl.Series(rng.choice(["a", "b", None], n)), "v": rng.exponential(1.0, n),
+         "w": rng.integers(0, 5, n).astype(float)}
+    ).with_columns(pl.when(pl.int_range(pl.len()) % 97 == 0).then(None).otherwise(pl.col("v")).alias("v"))
+    src = write_dataset(df, tmp_path / "nulls", files=2, row_group=700)
+    ref = qcore.group_quantiles(df, "k", "v", weights="w", drop_nulls=True)
+    assert ref["k"].null_count() == 1
+    assert_frame_equal(oc.group_quantiles(src, "k", "v", weights="w", drop_nulls=True, batch_rows=999).value, ref)
+    with pytest.raises(ValueError, match="null"):
+        oc.group_quantiles(src, "k", "v", batch_rows=999)
