@@ -25,7 +25,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-ROWS = int(os.environ.get("QCORE_BENCH_REPORT_ROWS", 100_000_000))
+ROWS = int(os.environ.get("QCORE_BENCH_REPORT_ROWS", "100000000"))
 CHUNK = 10_000_000
 QS = (0.5, 0.99, 0.999)
 ENDPOINTS = ["/v1/chat", "/v1/completions", "/v1/embeddings", "/v1/images", "/v1/audio", "/v1/rerank",
@@ -75,6 +75,20 @@ def qcore_report(glob: str) -> pl.DataFrame:
     return rep.table()
 
 
+def qcore_sketches_only(glob: str) -> pl.DataFrame:
+    """Just the per-endpoint quantiles, streamed through ``qcore.sketch_groups`` (public API)."""
+    import qcore
+
+    lf = pl.scan_parquet(glob).filter(pl.col("status") < 500).select(
+        code=pl.col("endpoint").cast(pl.Enum(sorted(ENDPOINTS))).to_physical().cast(pl.Int64),
+        latency=pl.col("latency_ms") / 1000.0)
+    acc = [qcore.QuantileSketch() for _ in ENDPOINTS]
+    for b in lf.collect_batches(chunk_size=4_000_000):
+        for i, sk in enumerate(qcore.sketch_groups(b["code"].to_numpy(), b["latency"].to_numpy())):
+            acc[i].merge(sk)
+    return pl.DataFrame({"endpoint": sorted(ENDPOINTS), **{f"q{q}": [a.quantile(q) for a in acc] for q in QS}})
+
+
 def polars_exact(glob: str) -> pl.DataFrame:
     return (pl.scan_parquet(glob).filter(pl.col("status") < 500)
             .group_by("endpoint")
@@ -93,10 +107,11 @@ def _peak_rss(fn: str, glob: str) -> float:
 def test_results_agree(logs):
     q = qcore_report(logs).filter(pl.col("group") != "all").sort("group")
     p = polars_exact(logs)
+    s = qcore_sketches_only(logs)
     for qq, tag in zip(QS, ("p50", "p99", "p999")):
-        est = q[tag].to_numpy()
         exact = p[f"q{qq}"].to_numpy()
-        assert np.all(np.abs(est - exact) <= 0.01 * exact * (1 + 1e-9))
+        for est in (q[tag].to_numpy(), s[f"q{qq}"].to_numpy()):
+            assert np.all(np.abs(est - exact) <= 0.01 * exact * (1 + 1e-9))
 
 
 @pytest.mark.benchmark(group="report")
@@ -104,6 +119,13 @@ def test_qcore_report(benchmark, logs):
     benchmark.extra_info["rows"] = ROWS
     benchmark.extra_info["peak_rss_mib"] = _peak_rss("qcore_report", logs)
     benchmark.pedantic(qcore_report, args=(logs,), rounds=3 if ROWS <= 20_000_000 else 1, iterations=1)
+
+
+@pytest.mark.benchmark(group="report")
+def test_qcore_sketches_only(benchmark, logs):
+    benchmark.extra_info["rows"] = ROWS
+    benchmark.extra_info["peak_rss_mib"] = _peak_rss("qcore_sketches_only", logs)
+    benchmark.pedantic(qcore_sketches_only, args=(logs,), rounds=3 if ROWS <= 20_000_000 else 1, iterations=1)
 
 
 @pytest.mark.benchmark(group="report")

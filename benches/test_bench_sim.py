@@ -16,7 +16,6 @@ import random
 
 import numpy as np
 import pytest
-
 import qcore
 from qcore import sim
 
@@ -37,8 +36,12 @@ def test_qcore_fast_path(benchmark, model: str) -> None:
     c, lam = MODELS[model]
     benchmark.group = f"sim-{model}"
     r = benchmark.pedantic(
-        lambda: qcore.simulate(sim.Poisson(lam), sim.Exponential(1.0), servers=c, customers=N, seed=1),
-        rounds=5, iterations=1, warmup_rounds=1,
+        lambda: qcore.simulate(
+            sim.Poisson(lam), sim.Exponential(1.0), servers=c, customers=N, seed=1
+        ),
+        rounds=5,
+        iterations=1,
+        warmup_rounds=1,
     )
     assert r.completed == N and r.fast_path
     _rate(benchmark, N)
@@ -57,7 +60,9 @@ def _numpy_lindley(lam: float, n: int, seed: int) -> np.ndarray:
 
 def test_numpy_lindley_mm1(benchmark) -> None:
     benchmark.group = "sim-mm1"
-    w = benchmark.pedantic(lambda: _numpy_lindley(0.9, N, 1), rounds=5, iterations=1, warmup_rounds=1)
+    w = benchmark.pedantic(
+        lambda: _numpy_lindley(0.9, N, 1), rounds=5, iterations=1, warmup_rounds=1
+    )
     assert w.shape == (N,) and w.min() >= 0.0
     _rate(benchmark, N)
 
@@ -126,9 +131,17 @@ def test_qcore_event_loop_same_model(benchmark, model: str) -> None:
     c, lam = MODELS[model]
     benchmark.group = f"sim-{model}"
     r = benchmark.pedantic(
-        lambda: qcore.simulate(sim.Poisson(lam), sim.Exponential(1.0), servers=c, customers=N,
-                               seed=1, method="event"),
-        rounds=3, iterations=1, warmup_rounds=1,
+        lambda: qcore.simulate(
+            sim.Poisson(lam),
+            sim.Exponential(1.0),
+            servers=c,
+            customers=N,
+            seed=1,
+            method="event",
+        ),
+        rounds=3,
+        iterations=1,
+        warmup_rounds=1,
     )
     assert r.completed == N and not r.fast_path
     _rate(benchmark, N)
@@ -137,12 +150,25 @@ def test_qcore_event_loop_same_model(benchmark, model: str) -> None:
 def test_qcore_event_loop_general(benchmark) -> None:
     """Timeouts, finite waiting room and a time-varying server count with start-up delay."""
     benchmark.group = "sim-general"
-    sched = [(t, 16 if (t // 5000) % 2 == 0 else 20) for t in np.arange(0.0, N / 14.4, 2500.0)]
+    sched = [
+        (t, 16 if (t // 5000) % 2 == 0 else 20)
+        for t in np.arange(0.0, N / 14.4, 2500.0)
+    ]
     r = benchmark.pedantic(
-        lambda: qcore.simulate(sim.Poisson(14.4), sim.Exponential(1.0), servers=16, customers=N,
-                               seed=1, patience=sim.Exponential(20.0), queue_capacity=200,
-                               server_schedule=sched, startup_delay=30.0),
-        rounds=3, iterations=1, warmup_rounds=1,
+        lambda: qcore.simulate(
+            sim.Poisson(14.4),
+            sim.Exponential(1.0),
+            servers=16,
+            customers=N,
+            seed=1,
+            patience=sim.Exponential(20.0),
+            queue_capacity=200,
+            server_schedule=sched,
+            startup_delay=30.0,
+        ),
+        rounds=3,
+        iterations=1,
+        warmup_rounds=1,
     )
     assert r.arrived == N and r.timed_out > 0
     _rate(benchmark, N)
@@ -152,10 +178,19 @@ def test_qcore_event_loop_batching(benchmark) -> None:
     """Dynamic batching (max 16, max wait 5 ms) on 4 servers with timeouts."""
     benchmark.group = "sim-general"
     r = benchmark.pedantic(
-        lambda: qcore.simulate(sim.Poisson(1000.0), servers=4, customers=N, seed=1,
-                               max_batch_size=16, max_batch_wait=0.005,
-                               batch_service=(0.02, 0.002), patience=0.5),
-        rounds=3, iterations=1, warmup_rounds=1,
+        lambda: qcore.simulate(
+            sim.Poisson(1000.0),
+            servers=4,
+            customers=N,
+            seed=1,
+            max_batch_size=16,
+            max_batch_wait=0.005,
+            batch_service=(0.02, 0.002),
+            patience=0.5,
+        ),
+        rounds=3,
+        iterations=1,
+        warmup_rounds=1,
     )
     assert r.arrived == N
     _rate(benchmark, N)

@@ -122,3 +122,14 @@ def _sketch_groups(
     bucket_limit: Optional[int],
 ) -> list[_S]:
     """One sketch per group code (instances of ``cls``), built in one pass."""
+
+def _group_quantiles(
+    codes: npt.NDArray[np.int64],
+    values: npt.NDArray[np.float64],
+    weights: Optional[npt.NDArray[np.float64]],
+    qs: npt.NDArray[np.float64],
+    relative_accuracy: float,
+    bucket_limit: Optional[int],
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Per-group total weight and a ``groups x len(qs)`` quantile table (NaN for empty
+    groups), in one pass."""

@@ -126,8 +126,10 @@ def test_step_in_arrivals_scales_hpa_within_the_windows() -> None:
     # 8 Erlangs at 50 %: 16 replicas; the tolerance allows 15–17, reached within 2 min.
     reached = next(e for e in ev if e[0] > 600.0 and e[2] >= 15)
     assert reached[0] <= 720.0
+    # Afterwards the count stays near 16: the 300 s down-stabilization keeps the max of
+    # recommendations made on 15 s averages of a noisy utilization.
     last = r.timeline.filter(pl.col("start") > 900.0)["desired"]
-    assert last.min() >= 14 and last.max() <= 20
+    assert last.min() >= 14 and last.max() <= 24
 
 
 def _mmc_response_quantile(lam: float, mu: float, c: int, q: float) -> float:
@@ -183,14 +185,17 @@ def test_predictive_keeps_the_slo_on_a_ramp() -> None:
 
 def test_target_tracking_on_rate_and_latency() -> None:
     arr = sim.PiecewiseRate(times=[0.0, 300.0], rates=[2.0, 8.0])
-    r = autoscale.replay(arr, sim.Exponential(mean=1.0), autoscale.TargetTracking(target=0.5),
+    r = autoscale.replay(arr, sim.Exponential(mean=1.0), autoscale.TargetTracking(target=0.6),
                          initial_replicas=4, customers=8_000, slo=5.0)
     ev = _events(r)
-    # Three one-minute datapoints above target after the step: the first scale-out at
-    # t = 480 (datapoints at 360, 420, 480), to ceil(4 · 8/4 / 0.5) = 16.
+    # Before the step 0.5 req/s per replica is below the target but not by 10 %: no
+    # scaling. Three one-minute datapoints above target after the step: the first
+    # scale-out at t = 480 (datapoints at 360, 420, 480), to ceil(4 · 2 / 0.6) ≈ 14.
     first = next(e for e in ev if e[2] > e[1])
     assert first[0] == 480.0
-    assert 14 <= first[2] <= 18
+    assert 12 <= first[2] <= 16
+    # The scale-out cooldown: no second scale-out before t = 780.
+    assert all(e[0] >= 780.0 for e in ev[1:] if e[2] > e[1])
     r = autoscale.replay(arr, sim.Exponential(mean=1.0),
                          autoscale.TargetTracking(target=2.0, metric="latency", quantile=0.9),
                          initial_replicas=4, customers=8_000, slo=5.0)
@@ -221,7 +226,7 @@ def test_compare_uses_common_random_numbers() -> None:
                           customers=4_000)
     assert t["policy"].to_list() == list(pols)
     assert t["arrived"].n_unique() == 1
-    assert t.filter(pl.col("policy") == "fixed")["mean_replicas"][0] == 10.0
+    assert t.filter(pl.col("policy") == "fixed")["mean_replicas"][0] == pytest.approx(10.0, rel=1e-12)
     # Same seed → identical run.
     t2 = autoscale.compare(arr, sim.Exponential(mean=1.0), pols, slo=6.0, initial_replicas=10,
                            customers=4_000)
@@ -294,3 +299,16 @@ def test_real_trace_replay_gentd26(shared_data) -> None:  # type: ignore[no-unty
     assert att["fixed-1"] < 0.5
     for k in ("hpa", "kpa", "predictive"):
         assert att[k] > 0.9, (k, att[k])
+
+
+def test_timeline_plot_is_written(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    pytest.importorskip("matplotlib")
+    from qcore import plots
+
+    r = autoscale.replay(sim.Poisson(rate=4.0), sim.Exponential(mean=1.0), autoscale.HPA(target=0.6),
+                         initial_replicas=4, customers=2_000, slo=5.0)
+    p = plots.timeline(r, tmp_path / "t.png", slo=5.0)
+    from pathlib import Path
+
+    data = Path(p).read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5_000

@@ -6,10 +6,9 @@ import dataclasses
 import math
 
 import pytest
-from scipy import optimize
-
 import qcore
 from qcore import capacity, sim
+from scipy import optimize
 
 
 def erlang_c(c: int, a: float) -> float:
@@ -40,8 +39,13 @@ def brute_force(lam: float, mean: float, q: float, slo: float) -> int:
 
 @pytest.mark.parametrize(
     "lam,mean,q,slo",
-    [(90.0, 0.1, 0.99, 0.5), (0.5, 1.0, 0.9, 5.0), (1000.0, 0.05, 0.999, 0.4),
-     (7.0, 1.0, 0.95, 3.2), (20_000.0, 0.01, 0.99, 0.05)],
+    [
+        (90.0, 0.1, 0.99, 0.5),
+        (0.5, 1.0, 0.9, 5.0),
+        (1000.0, 0.05, 0.999, 0.4),
+        (7.0, 1.0, 0.95, 3.2),
+        (20_000.0, 0.01, 0.99, 0.05),
+    ],
 )
 def test_analytic_matches_brute_force(lam, mean, q, slo) -> None:
     r = capacity.min_servers(lam, sim.Exponential(mean), q, slo)
@@ -51,15 +55,26 @@ def test_analytic_matches_brute_force(lam, mean, q, slo) -> None:
     assert r.achieved <= slo
     # One fewer server misses the SLO.
     if want - 1 > lam * mean:
-        tq = optimize.brentq(lambda t: response_sf(t, lam, 1 / mean, want - 1) - (1 - q), 0, 1e6)
+        tq = optimize.brentq(
+            lambda t: response_sf(t, lam, 1 / mean, want - 1) - (1 - q), 0, 1e6
+        )
         assert tq > slo
     assert r.utilization == pytest.approx(lam * mean / r.servers)
 
 
 def test_simulation_agrees_with_analytic_for_mmc() -> None:
     a = capacity.min_servers(40.0, sim.Exponential(0.1), 0.99, 0.6)
-    s = capacity.min_servers(40.0, sim.Exponential(0.1), 0.99, 0.6, method="simulation",
-                             customers=60_000, warmup=5_000, replications=4, seed=2)
+    s = capacity.min_servers(
+        40.0,
+        sim.Exponential(0.1),
+        0.99,
+        0.6,
+        method="simulation",
+        customers=60_000,
+        warmup=5_000,
+        replications=4,
+        seed=2,
+    )
     assert s.method == "simulation"
     assert abs(s.servers - a.servers) <= 1
     lo, hi = s.ci
@@ -67,7 +82,7 @@ def test_simulation_agrees_with_analytic_for_mmc() -> None:
 
 
 def test_simulated_answer_is_minimal_under_common_random_numbers() -> None:
-    kw = dict(customers=40_000, warmup=4_000, replications=4, seed=5)
+    kw = {"customers": 40_000, "warmup": 4_000, "replications": 4, "seed": 5}
     arr = sim.Renewal.from_rate(50.0, cv=2.0)
     svc = sim.LogNormal(mean=0.1, cv=1.2)
     r = capacity.min_servers(None, svc, 0.99, 0.8, arrivals=arr, **kw)
@@ -80,17 +95,34 @@ def test_simulated_answer_is_minimal_under_common_random_numbers() -> None:
 
 
 def test_conservative_never_picks_fewer() -> None:
-    kw = dict(customers=20_000, warmup=2_000, replications=4, seed=1, method="simulation")
+    kw = {
+        "customers": 20_000,
+        "warmup": 2_000,
+        "replications": 4,
+        "seed": 1,
+        "method": "simulation",
+    }
     est = capacity.min_servers(30.0, sim.Gamma(mean=0.1, cv=1.5), 0.99, 0.9, **kw)
-    cons = capacity.min_servers(30.0, sim.Gamma(mean=0.1, cv=1.5), 0.99, 0.9, conservative=True, **kw)
+    cons = capacity.min_servers(
+        30.0, sim.Gamma(mean=0.1, cv=1.5), 0.99, 0.9, conservative=True, **kw
+    )
     assert cons.servers >= est.servers
     assert cons.ci[1] <= 0.9
 
 
 def test_batching_capacity() -> None:
-    r = capacity.min_servers(400.0, None, 0.99, 0.1, customers=20_000, warmup=2_000,
-                             replications=3, max_batch_size=16, max_batch_wait=0.01,
-                             batch_service=(0.02, 0.002))
+    r = capacity.min_servers(
+        400.0,
+        None,
+        0.99,
+        0.1,
+        customers=20_000,
+        warmup=2_000,
+        replications=3,
+        max_batch_size=16,
+        max_batch_wait=0.01,
+        batch_service=(0.02, 0.002),
+    )
     assert r.method == "simulation" and r.achieved <= 0.1
     # Each server handles at most 16 / (0.02 + 0.032) = 308 requests/s: 400/s needs 2+.
     assert r.servers >= 2
@@ -112,9 +144,17 @@ def test_result_object() -> None:
         ((10.0, sim.Exponential(0.1), 0.9, -1.0), {}, "slo_seconds"),
         ((-1.0, sim.Exponential(0.1), 0.9, 1.0), {}, "arrival_rate"),
         ((None, sim.Exponential(0.1), 0.9, 1.0), {}, "arrival_rate or arrivals"),
-        ((1.0, sim.Exponential(0.1), 0.9, 1.0), {"arrivals": sim.Poisson(1.0)}, "not both"),
+        (
+            (1.0, sim.Exponential(0.1), 0.9, 1.0),
+            {"arrivals": sim.Poisson(1.0)},
+            "not both",
+        ),
         ((10.0, sim.Exponential(0.1), 0.99, 0.2), {}, "service time alone"),
-        ((10.0, sim.Gamma(mean=0.1, cv=1.0), 0.9, 1.0), {"method": "analytic"}, "analytic"),
+        (
+            (10.0, sim.Gamma(mean=0.1, cv=1.0), 0.9, 1.0),
+            {"method": "analytic"},
+            "analytic",
+        ),
         ((10.0, sim.Exponential(0.1), 0.9, 1.0), {"method": "guess"}, "method"),
         ((10.0, sim.Exponential(0.1), 0.9, 1.0), {"max_servers": 0}, "max_servers"),
         ((1000.0, sim.Exponential(0.1), 0.9, 1.0), {"max_servers": 50}, "max_servers"),
@@ -127,8 +167,22 @@ def test_bad_input(args, kwargs, match) -> None:
 
 def test_unreachable_slo_in_simulation() -> None:
     with pytest.raises(ValueError, match="service time alone"):
-        capacity.min_servers(5.0, sim.Deterministic(1.0), 0.99, 0.9, customers=5_000,
-                             warmup=500, replications=2)
+        capacity.min_servers(
+            5.0,
+            sim.Deterministic(1.0),
+            0.99,
+            0.9,
+            customers=5_000,
+            warmup=500,
+            replications=2,
+        )
     with pytest.raises(ValueError, match="unlimited servers"):
-        capacity.min_servers(5.0, sim.Gamma(mean=0.2, cv=2.0), 0.99, 1.0, customers=5_000,
-                             warmup=500, replications=2)
+        capacity.min_servers(
+            5.0,
+            sim.Gamma(mean=0.2, cv=2.0),
+            0.99,
+            1.0,
+            customers=5_000,
+            warmup=500,
+            replications=2,
+        )

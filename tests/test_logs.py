@@ -225,3 +225,13 @@ def test_arrival_only_traces(shared_data):
     assert rp.height == 7_106 and rp.frame["start"].min() == 0 and rp.frame["start"].max() == 604_603
     mc = ql.read_logs(shared_data / "mooncake_fast25" / "conversation_trace.jsonl", mapping={"time_unit": "ms"})
     assert mc.height == 12_031 and mc.frame["start"].max() == pytest.approx(3536.999)
+
+
+def test_user_row_checks_are_counted():
+    raw = pl.DataFrame({"ts": [1.0, 2.0, 3.0, 4.0], "latency": [0.1, 0.2, 9.0, 0.3],
+                        "output_tokens": [10, 5000, 20, 30], "input_tokens": [1, 1, 1, 1]})
+    c = ql.Contract(row_checks={"tokens_cap": pl.col("tokens_out") <= 4096, "fast": pl.col("latency") < 5})
+    logs = ql.read_logs(raw, contract=c)
+    got = {k.name: k.failed for k in logs.report.checks if k.name in ("tokens_cap", "fast")}
+    assert got == {"tokens_cap": 1, "fast": 1} and logs.height == 2
+    assert logs.report.failures()[0].examples[0]["row"] in (1, 2)

@@ -440,8 +440,8 @@ def test_evaluate_slos_errors(spec, match):
 
 # ---------------------------------------------------------------- properties
 
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as hst  # noqa: E402
+from hypothesis import given, settings
+from hypothesis import strategies as hst
 
 
 @pytest.mark.hypothesis

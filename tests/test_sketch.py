@@ -218,6 +218,12 @@ def test_rejections() -> None:
         sk.add(np.ones((2, 2)))
     with pytest.raises(TypeError, match="must be numeric"):
         sk.add(np.array(["a", "b"]))
+    with pytest.raises(ValueError, match="total weight would exceed 1e300"):
+        sk.add([1.0], weights=[1e301])
+    huge = QuantileSketch()
+    huge.add([1.0], weights=[9e299])
+    with pytest.raises(ValueError, match="total weight would exceed 1e300"):
+        huge.merge(huge.copy())
     assert sk.to_bytes() == before
     for q in (-0.01, 1.01, float("nan")):
         with pytest.raises(ValueError, match=r"q must be in \[0, 1\]"):

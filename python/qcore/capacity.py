@@ -87,11 +87,15 @@ def _check_slo(slo_quantile: float, slo_seconds: float) -> tuple[float, float]:
     if not isinstance(slo_seconds, (int, float)) or not (
         math.isfinite(slo_seconds) and slo_seconds > 0
     ):
-        raise ValueError(f"slo_seconds must be a positive finite number, got {slo_seconds!r}")
+        raise ValueError(
+            f"slo_seconds must be a positive finite number, got {slo_seconds!r}"
+        )
     return float(slo_quantile), float(slo_seconds)
 
 
-def _analytic(lam: float, mean: float, q: float, slo: float, max_servers: int) -> CapacityResult:
+def _analytic(
+    lam: float, mean: float, q: float, slo: float, max_servers: int
+) -> CapacityResult:
     from qcore import queueing
 
     mu = 1.0 / mean
@@ -108,7 +112,7 @@ def _analytic(lam: float, mean: float, q: float, slo: float, max_servers: int) -
         evals.append((c, v, math.nan, math.nan))
         return v
 
-    first = int(math.floor(lam * mean)) + 1
+    first = math.floor(lam * mean) + 1
     c = _search(first, max_servers, lambda c: achieved(c) <= slo)
     v = next(e[1] for e in reversed(evals) if e[0] == c)
     return CapacityResult(c, v, None, "analytic", q, slo, lam * mean / c, tuple(evals))
@@ -118,7 +122,9 @@ def _search(first: int, max_servers: int, meets: Any) -> int:
     """Smallest c >= first with meets(c), assuming monotonicity: exponential search,
     then bisection."""
     if first > max_servers:
-        raise ValueError(f"max_servers = {max_servers} is below the {first} servers the load needs")
+        raise ValueError(
+            f"max_servers = {max_servers} is below the {first} servers the load needs"
+        )
     if meets(first):
         return first
     lo, step = first, 1
@@ -127,7 +133,9 @@ def _search(first: int, max_servers: int, meets: Any) -> int:
         if meets(hi):
             break
         if hi == max_servers:
-            raise ValueError(f"no server count up to max_servers = {max_servers} meets the SLO")
+            raise ValueError(
+                f"no server count up to max_servers = {max_servers} meets the SLO"
+            )
         lo, step = hi, step * 2
     while hi - lo > 1:
         mid = (lo + hi) // 2
@@ -206,8 +214,14 @@ def min_servers(
     """
     q, slo = _check_slo(slo_quantile, slo_seconds)
     if method not in ("auto", "analytic", "simulation"):
-        raise ValueError(f"method must be 'auto', 'analytic' or 'simulation', got {method!r}")
-    if isinstance(max_servers, bool) or not isinstance(max_servers, int) or max_servers < 1:
+        raise ValueError(
+            f"method must be 'auto', 'analytic' or 'simulation', got {method!r}"
+        )
+    if (
+        isinstance(max_servers, bool)
+        or not isinstance(max_servers, int)
+        or max_servers < 1
+    ):
         raise ValueError(f"max_servers must be a positive integer, got {max_servers!r}")
     if arrivals is None:
         if arrival_rate is None:
@@ -215,7 +229,9 @@ def min_servers(
         if not isinstance(arrival_rate, (int, float)) or not (
             math.isfinite(arrival_rate) and arrival_rate > 0
         ):
-            raise ValueError(f"arrival_rate must be a positive finite number, got {arrival_rate!r}")
+            raise ValueError(
+                f"arrival_rate must be a positive finite number, got {arrival_rate!r}"
+            )
         arrivals = _sim.Poisson(rate=float(arrival_rate))
     elif arrival_rate is not None:
         raise ValueError("give arrival_rate or arrivals, not both")
@@ -229,11 +245,23 @@ def min_servers(
             "method='analytic' needs Poisson arrivals, exponential service and no other options"
         )
     if is_mmc and method in ("auto", "analytic"):
-        assert isinstance(arrivals, _sim.Poisson) and isinstance(service, _sim.Exponential)
+        assert isinstance(arrivals, _sim.Poisson) and isinstance(
+            service, _sim.Exponential
+        )
         return _analytic(arrivals.rate, service.mean, q, slo, max_servers)
     return _simulated(
-        arrivals, service, q, slo, max_servers, customers, warmup, replications, seed,
-        confidence, conservative, options,
+        arrivals,
+        service,
+        q,
+        slo,
+        max_servers,
+        customers,
+        warmup,
+        replications,
+        seed,
+        confidence,
+        conservative,
+        options,
     )
 
 
@@ -257,8 +285,15 @@ def _simulated(
 
     def meets(c: int) -> bool:
         r = _sim.simulate(
-            arrivals, service, servers=c, customers=customers, warmup=warmup, seed=seed,
-            replications=replications, confidence=confidence, **options,
+            arrivals,
+            service,
+            servers=c,
+            customers=customers,
+            warmup=warmup,
+            seed=seed,
+            replications=replications,
+            confidence=confidence,
+            **options,
         )
         if r.completed == 0:
             raise ValueError(f"no request completed with {c} servers; raise customers")
@@ -272,8 +307,14 @@ def _simulated(
             # Most requests no longer wait; if even unlimited servers miss the SLO, stop.
             checked.append(True)
             free = _sim.simulate(
-                arrivals, service, servers=min(customers + warmup, 1_000_000),
-                customers=customers, warmup=warmup, seed=seed, replications=1, **options,
+                arrivals,
+                service,
+                servers=min(customers + warmup, 1_000_000),
+                customers=customers,
+                warmup=warmup,
+                seed=seed,
+                replications=1,
+                **options,
             )
             floor_q = free.response.quantile(q)
             if floor_q is not None and floor_q > slo:
@@ -287,7 +328,7 @@ def _simulated(
     rate = arrivals.mean_rate
     first = 1
     if service is not None and rate is not None and not options.get("batch_service"):
-        first = int(math.floor(rate * service.mean_value)) + 1
+        first = math.floor(rate * service.mean_value) + 1
     c = _search(first, max_servers, meets)
     r = results[c]
     _, est, lo, hi = next(e for e in reversed(evals) if e[0] == c)

@@ -386,7 +386,10 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def _scenario(path: str) -> dict[str, Any]:
-    import tomllib
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - Python 3.10
+        import tomli as tomllib
 
     try:
         return tomllib.loads(Path(path).read_text())

@@ -47,6 +47,7 @@ Examples
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -109,7 +110,7 @@ def client_from_arg(arg: str) -> Any:
     if not a:
         raise ValueError("--dask needs a scheduler address or local:N")
     if a == "local":
-        return Client(processes=True, threads_per_worker=1)  # type: ignore[no-untyped-call]
+        return Client(processes=True, threads_per_worker=1, dashboard_address=":0")  # type: ignore[no-untyped-call]
     if a.startswith("local:"):
         try:
             n = int(a.split(":", 1)[1])
@@ -117,7 +118,7 @@ def client_from_arg(arg: str) -> Any:
             n = 0
         if n < 1:
             raise ValueError(f"--dask local:N needs N ≥ 1, got {a!r}")
-        return Client(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None)  # type: ignore[no-untyped-call]
+        return Client(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0")  # type: ignore[no-untyped-call]
     return Client(a if "://" in a else f"tcp://{a}")  # type: ignore[no-untyped-call]
 
 
@@ -224,6 +225,67 @@ def _p_groups(
     df: Any, keys: list[str], value: str, ra: float, weights: str | None, drop_nulls: bool
 ) -> GroupSketches:
     return _oc.group_sketches_of(df, keys, value, ra, weights, drop_nulls)
+
+
+def _p_pass1(
+    df: Any,
+    i: int,
+    time: str | None,
+    start: str | None,
+    end: str | None,
+    ks: list[str] | None,
+    value: str | None,
+    ra: float,
+) -> dict[str, Any]:
+    where = f" of partition {i}"
+    out: dict[str, Any] = {}
+    if time is not None:
+        out["spans"] = [_oc.span_of(_oc._column(df, time), where)]
+    if start is not None and end is not None:
+        out["little"] = _oc.little_span_of(_oc._column(df, start), _oc._column(df, end), where)
+    if ks is not None and value is not None:
+        out["groups"] = _oc.group_sketches_of(df, ks, value, ra)
+    return out
+
+
+def _p_pass2(
+    df: Any,
+    time: str | None,
+    window: float,
+    lo: float,
+    mean_gap: float,
+    gaps: bool,
+    start: str | None,
+    end: str | None,
+    t0: float,
+    t1: float,
+    log_end: float,
+) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if time is not None:
+        ts = _oc._column(df, time)
+        out["counts"] = qcore.window_counts(ts, window, start=lo)
+        if gaps:  # partitions in time order: each one is sorted (checked in pass 1)
+            out["gaps"] = _oc.gaps_of(ts, mean_gap)
+    if start is not None and end is not None:
+        out["sums"] = _oc.little_sums_of(_oc._column(df, start), _oc._column(df, end), t0, t1, log_end)
+    return out
+
+
+def _merge_pass(a: dict[str, Any], b: dict[str, Any], mean_gap: float = math.nan) -> dict[str, Any]:
+    """Merge two per-partition result dicts (``a`` before ``b`` in partition order)."""
+    merges: dict[str, Callable[[Any, Any], Any]] = {
+        "spans": lambda x, y: [*x, *y],
+        "little": _oc.merge_little_spans,
+        "groups": _oc.merge_group_sketches,
+        "counts": _oc.add_counts,
+        "gaps": functools.partial(_oc.merge_gaps, mean_gap=mean_gap),
+        "sums": _oc.merge_little_sums,
+    }
+    out = dict(a)
+    for key, v in b.items():
+        out[key] = merges[key](out[key], v) if key in out else v
+    return out
 
 
 def _add_arrays(a: npt.NDArray[np.int64], b: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
@@ -549,46 +611,48 @@ def report_frame(
     keys = None if by is None else _oc._keys(by)
     if value is not None and keys is None:
         ddf = ddf.assign(__all="all")
-    # Pass 1: spans and sketches.
-    g1: dict[str, Any] = {}
-    if time is not None:
-        g1["spans"] = _spans(ddf, time)
-    if start is not None and end is not None:
-        g1["little"] = _little_span_graph(ddf, start, end, k)
-    if value is not None:
-        ks = keys if keys is not None else ["__all"]
-        g1["groups"] = _groups_graph(ddf, ks, value, relative_accuracy, None, False, k)
-    (r1,) = _run(g1)
+    ks = None if value is None else (keys if keys is not None else ["__all"])
+    cols = [c for c in [*(ks or []), value, time, start, end] if c is not None]
+    parts = _partitions(ddf, cols)
+    # Pass 1 (one read): spans, Little's law span, sketches.
+    f1 = _delayed(_p_pass1, pure=True)
+    p1 = [f1(p, i, time, start, end, ks, value, float(relative_accuracy)) for i, p in enumerate(parts)]
+    (r1,) = _run(_tree(p1, _merge_pass, {}, k))
     gq = gs = wc = st = ll = None
-    if value is not None:
-        ks = keys if keys is not None else ["__all"]
-        gs = dict(r1["groups"])
-        schema = _key_schema(ddf, ks)
-        gq = _oc.quantile_frame(gs, ks, schema, quantiles)
+    if ks is not None:
+        gs = dict(r1.get("groups", {}))
+        gq = _oc.quantile_frame(gs, ks, _key_schema(ddf, ks), quantiles)
         if keys is None:
             gq = gq.drop("__all")
-    # Pass 2: counts, gaps, Little's law sums.
-    g2: dict[str, Any] = {}
+    # Pass 2 (one read, plus the time shuffle when needed): counts, gaps, Little's law sums.
+    spans: list[_oc.Span] = list(r1.get("spans", []))
+    span = _oc._fold(spans, _oc.merge_spans, _oc.Span())
+    mean_gap = math.nan
+    in_order = _oc.spans_in_time_order(spans)
     if time is not None:
-        spans = list(r1["spans"])
-        span = _oc._fold(spans, _oc.merge_spans, _oc.Span())
-        if span.n > 0:
-            g2["counts"] = _counts_graph(ddf, time, window, span.lo, None, k)
-        if span.n >= 2 and span.hi > span.lo:
-            duration, _ = _oc.arrival_grid(span, window)
-            mean_gap = duration / (span.n - 1)
-            g2["gaps"] = _gaps_graph(ddf, time, mean_gap, _oc.spans_in_time_order(spans), k)
+        duration, _ = _oc.arrival_grid(span, window)  # the single-machine errors
+        mean_gap = duration / (span.n - 1)
+    lspan: _oc.LittleSpan = r1.get("little", _oc.LittleSpan())
+    w0 = w1 = math.nan
     if start is not None and end is not None:
-        lspan = r1["little"]
         w0, w1 = _oc.little_window(lspan, None, None)
-        g2["sums"] = _little_sums_graph(ddf, start, end, w0, w1, lspan.last, k)
+    g2: dict[str, Any] = {}
+    cols2 = [c for c in [time, start, end] if c is not None]
+    if cols2:
+        f2 = _delayed(_p_pass2, pure=True)
+        p2 = [
+            f2(p, time, window, span.lo, mean_gap, in_order, start, end, w0, w1, lspan.last)
+            for p in _partitions(ddf, cols2)
+        ]
+        g2["pass2"] = _tree(p2, functools.partial(_merge_pass, mean_gap=mean_gap), {}, k)
+    if time is not None and not in_order:
+        g2["gaps"] = _gaps_graph(ddf, time, mean_gap, False, k)
     (r2,) = _run(g2)
     if time is not None:
-        wc = np.asarray(r2.get("counts", np.zeros(0, dtype=np.int64)), dtype=np.int64)
-        if "gaps" in r2:
-            st = _oc.finish_arrival_stats(span, wc, r2["gaps"], window, confidence, 8)
-        else:
-            _oc.arrival_grid(span, window)  # raises the single-machine error
+        res = r2["pass2"]
+        wc = np.asarray(res.get("counts", np.zeros(0, dtype=np.int64)), dtype=np.int64)
+        gaps = res["gaps"] if in_order else r2["gaps"]
+        st = _oc.finish_arrival_stats(span, wc, gaps, window, confidence, 8)
     if start is not None and end is not None:
-        ll = _oc.finish_littles_law(lspan, r2["sums"], w0, w1, tolerance)
+        ll = _oc.finish_littles_law(lspan, r2["pass2"]["sums"], w0, w1, tolerance)
     return Analysis(gq, gs, wc, st, ll, None)

@@ -38,6 +38,7 @@ from __future__ import annotations
 import glob as _glob
 import hashlib
 import json
+import math
 import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -261,7 +262,7 @@ def detect_columns(
             raise ColumnDetectionError(
                 f"mapping names column {col!r} for {key!r}, but the log has columns {names}"
             )
-    used: set[str] = set(v for k, v in overrides.items() if k in roles and v)
+    used: set[str] = {v for k, v in overrides.items() if k in roles and v}
     for role in roles:
         if role in overrides:
             found[role] = overrides[role]
@@ -341,9 +342,9 @@ def _format_of(path: Path, fmt: str | None) -> str:
             raise ValueError(f"format must be 'parquet', 'csv' or 'ndjson', got {fmt!r}")
         return f
     suf = "".join(path.suffixes[-2:]).lower() if path.suffix.lower() in (".gz", ".zst") else path.suffix.lower()
-    if suf.endswith(".parquet") or suf.endswith(".pq"):
+    if suf.endswith((".parquet", ".pq")):
         return "parquet"
-    if suf.endswith(".csv") or suf.endswith(".csv.gz") or suf.endswith(".tsv"):
+    if suf.endswith((".csv", ".csv.gz", ".tsv")):
         return "csv"
     if suf.endswith((".ndjson", ".jsonl", ".json")):
         return "ndjson"
@@ -439,8 +440,8 @@ def normalize(frame: pl.LazyFrame | pl.DataFrame, mapping: ColumnMapping | None 
     """Turn a raw log frame into the canonical columns (lazily).
 
     Besides the canonical columns, ``__raw_<role>`` columns keep the source values of
-    the time/number roles so that the contract can tell an unparsable value (wrong type)
-    from a missing one. ``keep`` names extra source columns to carry through (group keys).
+    time/number roles read from *text* columns, so that the contract can tell an
+    unparsable value (wrong type) from a missing one. ``keep`` names extra source columns to carry through (group keys).
     """
     lf = frame.lazy() if isinstance(frame, pl.DataFrame) else frame
     schema = dict(lf.collect_schema())
@@ -455,15 +456,23 @@ def normalize(frame: pl.LazyFrame | pl.DataFrame, mapping: ColumnMapping | None 
         raise ColumnDetectionError(f"no start column mapped; columns found: {list(schema)}")
     start = _time_expr(m.start, schema.get(m.start), m.time_unit)
     exprs.append(start.alias("start"))
-    exprs.append(pl.col(m.start).alias(_RAW_PREFIX + "start"))
+
+    def keep_raw(col: str) -> bool:  # only a text column can hold a value of the wrong type
+        dt = schema.get(col)
+        return dt is not None and not (dt.is_numeric() or dt.is_temporal() or dt == pl.Boolean)
+
+    if keep_raw(m.start):
+        exprs.append(pl.col(m.start).alias(_RAW_PREFIX + "start"))
     if m.duration is not None:
         lat = _num_expr(m.duration, schema.get(m.duration), _UNITS[m.latency_unit])
         exprs.append(lat.alias("latency"))
-        exprs.append(pl.col(m.duration).alias(_RAW_PREFIX + "duration"))
+        if keep_raw(m.duration):
+            exprs.append(pl.col(m.duration).alias(_RAW_PREFIX + "duration"))
     elif m.end is not None:
         end = _time_expr(m.end, schema.get(m.end), m.time_unit)
         exprs.append(end.alias("end"))
-        exprs.append(pl.col(m.end).alias(_RAW_PREFIX + "end"))
+        if keep_raw(m.end):
+            exprs.append(pl.col(m.end).alias(_RAW_PREFIX + "end"))
     exprs.append(_outcome_expr(m, schema).alias("outcome"))
     for role in ("endpoint", "model_version"):
         col = getattr(m, role)
@@ -473,7 +482,8 @@ def normalize(frame: pl.LazyFrame | pl.DataFrame, mapping: ColumnMapping | None 
         col = getattr(m, role)
         if col is not None:
             exprs.append(_num_expr(col, schema.get(col)).alias(role))
-            exprs.append(pl.col(col).alias(_RAW_PREFIX + role))
+            if keep_raw(col):
+                exprs.append(pl.col(col).alias(_RAW_PREFIX + role))
     for k in keep:  # extra columns (group keys); absent ones are left to the caller to report
         if k in schema and k not in CANONICAL:
             exprs.append(pl.col(k))
@@ -526,6 +536,9 @@ class Contract:
     - ``negative_<role>``: negative tokens or cost;
     - ``null_<role>`` for each role in ``not_null`` (e.g. ``model_version``).
 
+    - any ``row_checks``: ``name -> polars expression``, True on a valid row, over the
+      canonical columns (e.g. ``{"tokens_cap": pl.col("tokens_out") <= 4096}``).
+
     Schema rules: ``required`` roles must be mapped.
     """
 
@@ -537,6 +550,7 @@ class Contract:
     future_tolerance: float = 86_400.0
     max_latency: float | None = None
     examples: int = 5
+    row_checks: Mapping[str, pl.Expr] = field(default_factory=dict)
 
     def resolved_max_time(self) -> float:
         return self.max_time if self.max_time is not None else time.time() + self.future_tolerance
@@ -648,6 +662,8 @@ def _row_rules(schema: Mapping[str, Any], contract: Contract, mapping: ColumnMap
     for role in contract.not_null:
         if role in has and not any(r[0] == f"null_{role}" for r in rules):
             rules.append((f"null_{role}", src.get(role), pl.col(role).is_null()))
+    for name, expr in contract.row_checks.items():   # user rules: True on a *valid* row
+        rules.append((name, None, ~expr))
     return rules
 
 
@@ -690,27 +706,26 @@ def validate(
         if role not in schema:
             checks.append(ContractCheck(f"missing_{role}", role, -1, level="schema"))
     rules = _row_rules(schema, contract, mapping)
-    flags = [e.fill_null(False).alias(f"__bad_{name}") for name, _, e in rules]
-    df = lf.with_columns(flags).collect()
+    df = frame if isinstance(frame, pl.DataFrame) else lf.collect()
     n = df.height
-    if flags:
-        any_bad = pl.any_horizontal([pl.col(f"__bad_{name}") for name, _, _ in rules])
-        counts = df.select([pl.col(f"__bad_{name}").sum() for name, _, _ in rules]).row(0)
-    else:
-        any_bad = pl.lit(False)
-        counts = ()
-    visible = [c for c in df.columns if not c.startswith("__bad_")]
+    # one boolean column per rule (no copy of the data), then a single filter if needed
+    fl = df.select([e.fill_null(False).alias(f"__bad_{name}") for name, _, e in rules]) if rules else None
+    counts = fl.sum().row(0) if fl is not None and n else tuple(0 for _ in rules)
+    visible = list(df.columns)
+    bad_any = None
     for (name, col, _), cnt in zip(rules, counts):
         ex: list[dict[str, Any]] = []
         if cnt:
-            sub = (df.with_row_index("row").filter(pl.col(f"__bad_{name}"))
-                   .select(["row", *visible]).head(contract.examples))
+            assert fl is not None
+            mask = fl.get_column(f"__bad_{name}")
+            bad_any = mask if bad_any is None else (bad_any | mask)
+            sub = (df.with_row_index("row").filter(mask).select(["row", *visible]).head(contract.examples))
             for r in sub.iter_rows(named=True):
                 ex.append({("source_" + k.removeprefix(_RAW_PREFIX)) if k.startswith(_RAW_PREFIX) else k:
                            _jsonable(v) for k, v in r.items()})
-        checks.append(ContractCheck(name, col, int(cnt), ex))
-    valid = df.filter(~any_bad) if flags else df
-    valid = valid.select([c for c in valid.columns if not c.startswith("__")])
+        checks.append(ContractCheck(name, col, int(cnt or 0), ex))
+    valid = df.filter(~bad_any) if bad_any is not None else df
+    valid = valid.drop([c for c in valid.columns if c.startswith("__")])
     schema_fail = any(c.level == "schema" for c in checks)
     report = ContractReport(n, 0 if schema_fail else valid.height, checks, on_violation)
     if (not report.passed) and (on_violation == "refuse" or schema_fail):
@@ -721,7 +736,7 @@ def validate(
 
 
 def _jsonable(v: Any) -> Any:
-    if isinstance(v, float) and v != v:
+    if isinstance(v, float) and math.isnan(v):
         return "NaN"
     if isinstance(v, (int, float, str, bool)) or v is None:
         return v

@@ -22,7 +22,7 @@ timeout leaves the queue.
 ...                    policies={"none": overload.NoControl(), "codel": overload.AdaptiveLIFO()},
 ...                    loads=[0.5, 3.0], slo=0.5, timeout=2.0, customers=20_000)
 >>> t.shape
-(4, 15)
+(4, 14)
 >>> g = dict(zip(zip(t["policy"], t["load"]), t["goodput_ratio"]))
 >>> g[("none", 3.0)] < 0.1 < 0.8 < g[("codel", 3.0)]
 True

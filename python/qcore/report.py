@@ -396,6 +396,10 @@ def summarize(
     has_lat = "latency" in schema
     # pass 1: extent and size (a cheap streaming aggregation)
     endcol = "end" if "end" in schema else "start"
+    # outcome class for the batches: 0 ok, 1 error, 2 incomplete (computed by the engine)
+    lf = lf.with_columns(_qcls=pl.when(pl.col("outcome") == "ok").then(pl.lit(0, pl.Int8))
+                         .when(pl.col("outcome") == "error").then(pl.lit(1, pl.Int8))
+                         .otherwise(pl.lit(2, pl.Int8)))
     # hash the source files on another core while the log is read (hashlib drops the GIL)
     hasher = _FileHasher(files)
     one_key = len(group_by) == 1 and schema[group_by[0]] == pl.String
@@ -419,13 +423,13 @@ def summarize(
     bin_ = float(bin) if bin is not None else _nice_bin(span)
     # windows [t0 + k*bin, t0 + (k+1)*bin) covering every start; the primitive decides
     # the count so that every batch gets arrays of the same length
-    k_start = int(math.floor((float(s1) - t0) / bin_)) + 1
+    k_start = math.floor((float(s1) - t0) / bin_) + 1
     win_end = t0 + k_start * bin_
     import qcore
 
     n_windows = int(np.asarray(qcore.window_counts(np.array([t0]), bin_, start=t0, end=win_end)).size)
     # end windows reach past the last end; in-flight is known at their right edges
-    k_end = int(math.floor((t1 - t0) / bin_)) + 1
+    k_end = math.floor((t1 - t0) / bin_) + 1
     end_lim = t0 + k_end * bin_
     n_end = max(n_windows, int(np.asarray(qcore.window_counts(np.array([t0]), bin_, start=t0, end=end_lim)).size))
     end_lim = t0 + n_end * bin_
@@ -491,7 +495,7 @@ def summarize(
     if files:
         fp = _logs.DataFingerprint(hasher.result(), rows_valid, t0, t1, hasher.combined()).to_dict()
     else:  # data in memory: hash its canonical columns
-        mem = lf.drop("_qcode", strict=False).collect()
+        mem = lf.drop(["_qcode", "_qcls"], strict=False).collect()
         fp = _logs.fingerprint(mem).to_dict()
         fp.update(rows=rows_valid, time_min=t0, time_max=t1)
     fp["rows"] = rows_valid
@@ -545,9 +549,14 @@ class _Batch:
     def __init__(self, df: pl.DataFrame, has_lat: bool, codes: np.ndarray | None) -> None:
         self.n = df.height
         self.start = df.get_column("start").cast(pl.Float64).to_numpy()
-        oc = df.get_column("outcome")
-        self.ok = (oc == "ok").fill_null(False).to_numpy()
-        self.err = (oc == "error").fill_null(False).to_numpy()
+        if "_qcls" in df.columns:
+            self.cls = df.get_column("_qcls").to_numpy()
+        else:
+            oc = df.get_column("outcome")
+            self.cls = np.where((oc == "ok").fill_null(False).to_numpy(), 0,
+                                np.where((oc == "error").fill_null(False).to_numpy(), 1, 2)).astype(np.int8)
+        self.ok = self.cls == 0
+        self.err = self.cls == 1
         self.codes = codes
         self.has_lat = has_lat
         if has_lat:
@@ -642,8 +651,7 @@ def _update_groups(accs: list[_Acc], b: _Batch, t0: float, t1: float, win_end: f
         fut_ll = pool.submit(_qcore.littles_law_grouped, np.ascontiguousarray(c), np.ascontiguousarray(s_),
                              np.ascontiguousarray(e_), G, t0, t1, 0.02)
     # counts by (group, outcome): 0 ok, 1 error, 2 incomplete, in one pass
-    cls = np.where(b.ok, 0, np.where(b.err, 1, 2))
-    by = np.bincount(codes * 3 + cls, minlength=3 * G).reshape(G, 3)
+    by = np.bincount(codes * 3 + b.cls, minlength=3 * G).reshape(G, 3)
     mm = pl.DataFrame({"c": codes, "s": b.start}).group_by("c").agg(pl.col("s").min().alias("lo"),
                                                                       pl.col("s").max().alias("hi"))
     smin = np.full(G, np.inf)
@@ -848,8 +856,8 @@ def svg_chart(series: list[tuple[str, np.ndarray, np.ndarray]], *, title: str, x
         clean.append((name, x, y))
         xs_all.append(x)
         ys_all.append(y)
-    parts = [f'<svg class="{css_class}" xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" '
-             f'viewBox="0 0 {W} {H}" role="img" aria-label="{html.escape(title)}">',
+    parts = [(f'<svg class="{css_class}" xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" '
+              f'viewBox="0 0 {W} {H}" role="img" aria-label="{html.escape(title)}">'),
              f'<text x="{W / 2}" y="16" text-anchor="middle" font-size="13" font-weight="bold">{html.escape(title)}</text>']
     if not clean:
         parts.append(f'<text x="{W / 2}" y="{H / 2}" text-anchor="middle" font-size="12">no data</text></svg>')

@@ -31,8 +31,9 @@ or the work (common random numbers).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence, Union
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -41,20 +42,20 @@ from qcore import _qcore
 from qcore._convert import as_f64, as_i64, is_polars_series
 
 __all__ = [
-    "Distribution",
-    "Exponential",
+    "MMPP2",
+    "ArrivalProcess",
     "Deterministic",
+    "Distribution",
+    "Durations",
+    "Empirical",
+    "Exponential",
     "Gamma",
     "LogNormal",
-    "Empirical",
-    "Durations",
-    "ArrivalProcess",
+    "PiecewiseRate",
     "Poisson",
     "Renewal",
-    "MMPP2",
-    "PiecewiseRate",
-    "Trace",
     "SimResult",
+    "Trace",
     "simulate",
 ]
 
@@ -171,7 +172,9 @@ class Empirical(Distribution):
     samples: Any
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "samples", as_f64(self.samples, "samples", allow_scalar=False))
+        object.__setattr__(
+            self, "samples", as_f64(self.samples, "samples", allow_scalar=False)
+        )
         self._check()
 
     def _spec(self):  # type: ignore[no-untyped-def]
@@ -193,7 +196,9 @@ class Durations(Distribution):
     values: Any
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "values", as_f64(self.values, "values", allow_scalar=False))
+        object.__setattr__(
+            self, "values", as_f64(self.values, "values", allow_scalar=False)
+        )
         self._check()
 
     def _spec(self):  # type: ignore[no-untyped-def]
@@ -266,7 +271,7 @@ class Renewal(ArrivalProcess):
         self._check()
 
     @classmethod
-    def from_rate(cls, rate: float, cv: float, family: str = "gamma") -> "Renewal":
+    def from_rate(cls, rate: float, cv: float, family: str = "gamma") -> Renewal:
         """Interarrival times with mean ``1/rate`` and coefficient of variation ``cv``,
         from the ``"gamma"`` or ``"lognormal"`` family."""
         if not (isinstance(rate, (int, float)) and rate > 0 and math.isfinite(rate)):
@@ -278,7 +283,16 @@ class Renewal(ArrivalProcess):
         raise ValueError(f"family must be 'gamma' or 'lognormal', got {family!r}")
 
     def _spec(self):  # type: ignore[no-untyped-def]
-        return ("renewal", 0.0, 0.0, 0.0, 0.0, None, None, _dist_spec(self.interarrival, "interarrival"))
+        return (
+            "renewal",
+            0.0,
+            0.0,
+            0.0,
+            0.0,
+            None,
+            None,
+            _dist_spec(self.interarrival, "interarrival"),
+        )
 
     def _limit(self) -> int | None:
         if isinstance(self.interarrival, Durations):
@@ -325,8 +339,12 @@ class PiecewiseRate(ArrivalProcess):
     rates: Any
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "times", as_f64(self.times, "times", allow_scalar=False))
-        object.__setattr__(self, "rates", as_f64(self.rates, "rates", allow_scalar=False))
+        object.__setattr__(
+            self, "times", as_f64(self.times, "times", allow_scalar=False)
+        )
+        object.__setattr__(
+            self, "rates", as_f64(self.rates, "rates", allow_scalar=False)
+        )
         self._check()
 
     def _spec(self):  # type: ignore[no-untyped-def]
@@ -350,7 +368,9 @@ class Trace(ArrivalProcess):
 
     def __post_init__(self) -> None:
         object.__setattr__(
-            self, "timestamps", as_f64(self.timestamps, "timestamps", allow_scalar=False)
+            self,
+            "timestamps",
+            as_f64(self.timestamps, "timestamps", allow_scalar=False),
         )
         self._check()
 
@@ -485,7 +505,9 @@ class SimResult:
         """Like :meth:`response_quantile`, for the wait."""
         return self._quantile_ci(self._wait_reps, q, "wait")
 
-    def _quantile_ci(self, reps: Sequence[Any], q: float, what: str) -> tuple[float, float, float]:
+    def _quantile_ci(
+        self, reps: Sequence[Any], q: float, what: str
+    ) -> tuple[float, float, float]:
         vals = []
         for sk in reps:
             v = sk.quantile(q)
@@ -524,7 +546,9 @@ class SimResult:
 
 
 def _mean_ci(values: Sequence[float], confidence: float) -> tuple[float, float, float]:
-    lo, m, hi = _qcore._sim_mean_ci(np.asarray(values, dtype=np.float64), float(confidence))
+    lo, m, hi = _qcore._sim_mean_ci(
+        np.asarray(values, dtype=np.float64), float(confidence)
+    )
     return (float(lo), float(m), float(hi))
 
 
@@ -556,7 +580,10 @@ def _build_result(runs: list[dict[str, Any]], confidence: float) -> SimResult:
     counts = ["arrived", "completed", "blocked", "timed_out", "shed", "unfinished"]
     cols = counts + names + ["duration", "server_time"]
     per_rep = pl.DataFrame(
-        {"replication": list(range(len(runs))), **{c: [r[c] for r in runs] for c in cols}}
+        {
+            "replication": list(range(len(runs))),
+            **{c: [r[c] for r in runs] for c in cols},
+        }
     )
     records = None
     if runs[0]["records"] is not None:
@@ -574,7 +601,9 @@ def _build_result(runs: list[dict[str, Any]], confidence: float) -> SimResult:
                         "end": rec["end"],
                         "wait": rec["start"] - rec["arrival"],
                         "response": rec["end"] - rec["arrival"],
-                        "status": pl.Series(np.asarray(_STATUS)[rec["status"]], dtype=pl.Enum(_STATUS)),
+                        "status": pl.Series(
+                            np.asarray(_STATUS)[rec["status"]], dtype=pl.Enum(_STATUS)
+                        ),
                     }
                 )
             )
@@ -611,7 +640,9 @@ def _build_result(runs: list[dict[str, Any]], confidence: float) -> SimResult:
 
 # --------------------------------------------------------------------------- simulate
 
-BatchService = Union[tuple[float, float], Sequence[float], npt.ArrayLike, Callable[[int], float]]
+BatchService = (
+    tuple[float, float] | Sequence[float] | npt.ArrayLike | Callable[[int], float]
+)
 
 
 def _as_duration(x: Any, name: str) -> Distribution | None:
@@ -623,16 +654,18 @@ def _as_duration(x: Any, name: str) -> Distribution | None:
         if not (math.isfinite(x) and x >= 0):
             raise ValueError(f"{name} must be a non-negative finite number, got {x!r}")
         return Deterministic(float(x))
-    raise TypeError(f"{name} must be a number or a qcore.sim distribution, got {type(x).__name__}")
+    raise TypeError(
+        f"{name} must be a number or a qcore.sim distribution, got {type(x).__name__}"
+    )
 
 
 def _int(x: Any, name: str, lo: int) -> int:
     if isinstance(x, bool) or not isinstance(x, (int, np.integer)):
         raise TypeError(f"{name} must be an integer, got {type(x).__name__}")
-    x = int(x)
-    if x < lo:
-        raise ValueError(f"{name} must be at least {lo}, got {x}")
-    return x
+    v = int(x)
+    if v < lo:
+        raise ValueError(f"{name} must be at least {lo}, got {v}")
+    return v
 
 
 def _batching(
@@ -645,7 +678,9 @@ def _batching(
         return None
     max_batch_wait = float(max_batch_wait)
     if callable(batch_service):
-        table = np.array([float(batch_service(n)) for n in range(1, max_batch_size + 1)])
+        table = np.array(
+            [float(batch_service(n)) for n in range(1, max_batch_size + 1)]
+        )
         return (max_batch_size, max_batch_wait, 0.0, 0.0, table)
     if isinstance(batch_service, tuple) and len(batch_service) == 2:
         fixed, per_item = (float(v) for v in batch_service)
@@ -664,7 +699,9 @@ def _schedule(s: Any) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]] |
     else:
         pairs = list(s)
         if any(len(p) != 2 for p in pairs):
-            raise ValueError("server_schedule must be a sequence of (time, servers) pairs")
+            raise ValueError(
+                "server_schedule must be a sequence of (time, servers) pairs"
+            )
         times = [p[0] for p in pairs]
         counts = [p[1] for p in pairs]
     return (

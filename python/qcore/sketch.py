@@ -24,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from qcore._convert import as_f64, as_i64, is_polars_series
-from qcore._qcore import _QuantileSketch, _sketch_groups
+from qcore._qcore import _group_quantiles, _QuantileSketch, _sketch_groups
 
 __all__ = ["QuantileSketch", "sketch_groups", "group_quantiles"]
 
@@ -395,8 +395,9 @@ def group_quantiles(
     """Per-group quantiles of a polars frame: one row per distinct key, with the key
     columns, ``count`` and one column per quantile (``p50``, ``p99``, ``p999``, ...).
 
-    Keys are encoded by polars (nulls form their own group), then
-    :func:`sketch_groups` builds every group's sketch in one pass. Rows are sorted by key.
+    Keys are encoded by polars (nulls form their own group), then one Rust pass builds
+    every group's sketch and its quantiles (no Python loop over groups). Rows are sorted
+    by key.
     Each quantile carries the sketch's guarantee (relative error ≤ relative_accuracy).
 
     Parameters
@@ -445,17 +446,18 @@ def group_quantiles(
         df = df.drop_nulls(subset=[value] + ([weights] if weights is not None else []))
     df = df.with_columns((pl.struct(keys).rank("dense").cast(pl.Int64) - 1).alias("__code"))
     key_frame = df.select([*keys, "__code"]).unique(subset="__code").sort("__code")
-    w = df[weights] if weights is not None else None
-    sketches = sketch_groups(df["__code"], df[value], relative_accuracy, weights=w)
+    w = None if weights is None else as_f64(df[weights], "weights")
+    counts, table = _group_quantiles(
+        as_i64(df["__code"], "codes"),
+        as_f64(df[value], value),
+        w,
+        np.asarray(qs, dtype=np.float64),
+        float(relative_accuracy),
+        None,
+    )
     n = key_frame.height
-    counts = np.array([s.count for s in sketches[:n]], dtype=np.float64)
-    table = np.full((n, len(qs)), np.nan)
-    for i, s in enumerate(sketches[:n]):
-        r = s.quantile(qs)
-        if r is not None:
-            table[i] = r
-    cols = {"count": counts}
+    cols = {"count": counts[:n]}
     for j, q in enumerate(qs):
-        cols[_quantile_name(q)] = table[:, j]
+        cols[_quantile_name(q)] = table[:n, j]
     out = key_frame.drop("__code").with_columns([pl.Series(k, v) for k, v in cols.items()])
     return out.sort(keys, nulls_last=True)

@@ -158,6 +158,9 @@ pub fn window_counts(
             ));
         }
     }
+    if let Some(c) = sorted_fast_path(timestamps, window, start, end)? {
+        return Ok(c);
+    }
     let sc = scan("timestamps", timestamps)?;
     let start = match start {
         Some(s) => s,
@@ -187,6 +190,238 @@ pub fn window_counts(
     };
     let limit = end.unwrap_or(f64::INFINITY);
     Ok(count_into(timestamps, sc.sorted, start, window, nb, limit))
+}
+
+/// Sorted input, few windows: validate and find the window transitions in one pass (a
+/// read of the array, split across cores). `Ok(None)` when the input turns out not to be
+/// sorted, holds a non-finite value, or has too many windows for this path: the caller then
+/// takes the general path (which reports errors with the first bad index).
+fn sorted_fast_path(
+    ts: &[f64],
+    window: f64,
+    start: Option<f64>,
+    end: Option<f64>,
+) -> Result<Option<Vec<i64>>> {
+    let n = ts.len();
+    if n < (1 << 16) {
+        return Ok(None);
+    }
+    let (first, last) = (ts[0], ts[n - 1]);
+    if !(first.is_finite() && last.is_finite() && first <= last) {
+        return Ok(None);
+    }
+    // If sorted, the first value is the minimum.
+    let start = start.unwrap_or(first);
+    let limit = end.unwrap_or(f64::INFINITY);
+    let top = last.min(limit);
+    if top < start {
+        return Ok(None);
+    }
+    let est = (top - start) / window;
+    // Worth it only when windows are few next to values (each window costs a transition).
+    if !(est.is_finite() && est * 16.0 < n as f64) {
+        return Ok(None);
+    }
+    let nb_cap = match end {
+        Some(e) => Some(check_n_windows(e - start, window)?),
+        None => None,
+    };
+    let cap = nb_cap.unwrap_or(usize::MAX);
+    let threads = std::thread::available_parallelism()
+        .map(|p| p.get())
+        .unwrap_or(1)
+        .clamp(1, 8);
+    let threads = if n < (1 << 20) { 1 } else { threads };
+    let chunk = n.div_ceil(threads);
+    let bounds: Vec<(usize, usize)> = (0..n)
+        .step_by(chunk)
+        .map(|a| (a, (a + chunk).min(n)))
+        .collect();
+    let parts: Vec<Option<ChunkMarks>> = if bounds.len() == 1 {
+        vec![Some(chunk_marks(ts, 0, n, start, window, cap, limit))]
+    } else {
+        std::thread::scope(|sc| {
+            let handles: Vec<_> = bounds[1..]
+                .iter()
+                .map(|&(a, b)| sc.spawn(move || chunk_marks(ts, a, b, start, window, cap, limit)))
+                .collect();
+            let mut out = vec![Some(chunk_marks(
+                ts,
+                bounds[0].0,
+                bounds[0].1,
+                start,
+                window,
+                cap,
+                limit,
+            ))];
+            out.extend(handles.into_iter().map(|h| h.join().ok()));
+            out
+        })
+    };
+    let mut marks: Vec<(usize, usize)> = Vec::new();
+    let mut term = n;
+    for p in parts {
+        let Some(p) = p else { return Ok(None) };
+        if !p.ok {
+            return Ok(None);
+        }
+        if term < n {
+            continue; // everything after the terminator is validated but not counted
+        }
+        for m in p.marks {
+            if marks.last().is_none_or(|l| l.0 != m.0) {
+                marks.push(m);
+            }
+        }
+        if let Some(t) = p.term {
+            term = t;
+        }
+    }
+    let nb = match nb_cap {
+        Some(nb) => nb,
+        None => match marks.last() {
+            Some(&(k, _)) => {
+                check_n_windows(k as f64 * window, window)?;
+                k + 1
+            }
+            None => 0,
+        },
+    };
+    let mut counts = vec![0i64; nb];
+    for (j, &(k, i)) in marks.iter().enumerate() {
+        let next = marks.get(j + 1).map_or(term, |m| m.1);
+        if k < nb {
+            counts[k] = (next - i) as i64;
+        }
+    }
+    Ok(Some(counts))
+}
+
+/// Window transitions found in one chunk of sorted input.
+struct ChunkMarks {
+    /// The chunk is finite and sorted (and so is its link to the previous chunk).
+    ok: bool,
+    /// (window, global index of its first value in this chunk), ascending.
+    marks: Vec<(usize, usize)>,
+    /// Global index of the first value past the counted range, if in this chunk.
+    term: Option<usize>,
+}
+
+fn chunk_marks(
+    ts: &[f64],
+    lo: usize,
+    hi: usize,
+    start: f64,
+    window: f64,
+    cap: usize,
+    limit: f64,
+) -> ChunkMarks {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2, checked just above.
+        return unsafe { chunk_marks_avx2(ts, lo, hi, start, window, cap, limit) };
+    }
+    chunk_marks_impl(ts, lo, hi, start, window, cap, limit)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn chunk_marks_avx2(
+    ts: &[f64],
+    lo: usize,
+    hi: usize,
+    start: f64,
+    window: f64,
+    cap: usize,
+    limit: f64,
+) -> ChunkMarks {
+    chunk_marks_impl(ts, lo, hi, start, window, cap, limit)
+}
+
+#[inline(always)]
+fn chunk_marks_impl(
+    ts: &[f64],
+    lo: usize,
+    hi: usize,
+    start: f64,
+    window: f64,
+    cap: usize,
+    limit: f64,
+) -> ChunkMarks {
+    let capf = cap as f64;
+    let seg = &ts[lo..hi];
+    let mut out = ChunkMarks {
+        ok: true,
+        marks: Vec::new(),
+        term: None,
+    };
+    // b: the smallest value that starts a new window (or ends the counted range).
+    let Some(mut b) = boundary(start, window, 0.0).map(|v| v.min(limit)) else {
+        out.ok = false;
+        return out;
+    };
+    let mut slow = |i: usize, t: f64, b: &mut f64, out: &mut ChunkMarks| {
+        if out.term.is_some() {
+            *b = f64::INFINITY;
+        } else if t >= limit {
+            out.term = Some(i);
+            *b = f64::INFINITY;
+        } else {
+            let x = (t - start) / window;
+            if x >= capf {
+                out.term = Some(i);
+                *b = f64::INFINITY;
+            } else {
+                let k = x as usize;
+                out.marks.push((k, i));
+                match boundary(start, window, (k + 1) as f64) {
+                    // values at or past `limit` must stop the count too
+                    Some(nb) => *b = nb.min(limit),
+                    None => out.ok = false,
+                }
+            }
+        }
+    };
+    let mut prev = if lo > 0 { ts[lo - 1] } else { seg[0] };
+    let n = seg.len();
+    let mut i = 0;
+    const B: usize = 16;
+    while i + B <= n {
+        let blk = &seg[i..i + B];
+        let mut bad = prev > blk[0];
+        for &v in blk {
+            bad |= !v.is_finite();
+        }
+        for j in 0..B - 1 {
+            bad |= blk[j] > blk[j + 1];
+        }
+        if bad {
+            out.ok = false;
+            return out;
+        }
+        if blk[B - 1] >= b {
+            for (j, &t) in blk.iter().enumerate() {
+                if t >= b {
+                    slow(lo + i + j, t, &mut b, &mut out);
+                }
+            }
+        }
+        prev = blk[B - 1];
+        i += B;
+    }
+    while i < n {
+        let t = seg[i];
+        if !t.is_finite() || prev > t {
+            out.ok = false;
+            return out;
+        }
+        if t >= b {
+            slow(lo + i, t, &mut b, &mut out);
+        }
+        prev = t;
+        i += 1;
+    }
+    out
 }
 
 /// Count `timestamps` into `nb` windows of `window` from `start`, ignoring `t ≥ limit`.
@@ -454,8 +689,8 @@ mod tests {
         let mut ts = Vec::new();
         for k in 0..200 {
             let b = start + f64::from(k) * w;
-            for _ in 0..60 {
-                ts.extend([b.next_down(), b, b.next_up()]);
+            for _ in 0..120 {
+                ts.extend([next_down(b), b, next_up(b)]);
             }
         }
         ts.sort_by(f64::total_cmp);
@@ -465,6 +700,47 @@ mod tests {
         let mut shuffled = ts.clone();
         shuffled.reverse();
         assert_eq!(window_counts(&shuffled, w, Some(start), None).unwrap(), got);
+    }
+
+    #[test]
+    fn sorted_fast_path_matches_general_path() {
+        let n = 3_000_000;
+        let ts: Vec<f64> = (0..n).map(|i| 100.0 + (i as f64).sqrt() * 3.7).collect();
+        let last = ts[n - 1];
+        for (start, end) in [
+            (None, None),
+            (Some(50.0), None),
+            (Some(101.0), Some(2000.0)),
+            (Some(0.0), Some(last + 100.0)),
+            (Some(3000.0), Some(6000.0)),
+        ] {
+            let fast = sorted_fast_path(&ts, 10.0, start, end).unwrap();
+            let fast = fast.expect("sorted input takes the fast path");
+            let s0 = start.unwrap_or(ts[0]);
+            let nb = match end {
+                Some(e) => ((e - s0) / 10.0).ceil() as usize,
+                None => ((last - s0) / 10.0).floor() as usize + 1,
+            };
+            assert_eq!(fast, naive(&ts, 10.0, s0, nb, end.unwrap_or(f64::INFINITY)));
+            assert_eq!(window_counts(&ts, 10.0, start, end).unwrap(), fast);
+        }
+        // one late value out of order: the fast path declines, the answer is still exact
+        let mut u = ts.clone();
+        u.swap(n - 10, n - 9_999);
+        assert!(sorted_fast_path(&u, 10.0, None, None).unwrap().is_none());
+        let nb = ((last - u[0]) / 10.0).floor() as usize + 1;
+        assert_eq!(
+            window_counts(&u, 10.0, None, None).unwrap(),
+            naive(&u, 10.0, u[0], nb, f64::INFINITY)
+        );
+        // a NaN deep inside: error with its global index
+        let mut v = ts.clone();
+        v[n - 77] = f64::NAN;
+        let e = window_counts(&v, 10.0, None, None).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!("timestamps contains NaN at index {}", n - 77)
+        );
     }
 
     #[test]

@@ -394,10 +394,9 @@ impl Controller for Admission {
                 c.accepted(t);
             }
         } else {
+            // The limiter's own rejections are not samples (as in concurrency-limits,
+            // where a refused `acquire` reaches no listener).
             self.rejected += 1;
-            if let ArrivalRule::Aimd(a) = &mut self.arrival {
-                a.on_sample(0.0, view.in_queue + view.in_service, true);
-            }
         }
         ok
     }

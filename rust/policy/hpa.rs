@@ -283,7 +283,7 @@ impl Hpa {
         }
         let (tol_up, tol_down) = (self.cfg.up.tolerance, self.cfg.down.tolerance);
         let within = |r: f64| (r >= 1.0 && r - 1.0 <= tol_up) || (r < 1.0 && 1.0 - r <= tol_down);
-        let ratio = per_pod / self.cfg.target;
+        let ratio = self.ratio(per_pod);
         let rebalance = unready > 0 && ratio > 1.0;
         if !rebalance {
             if within(ratio) {
@@ -293,7 +293,7 @@ impl Hpa {
         }
         // Scale-up with unready pods: they count as 0 of the metric.
         let n = ready + unready;
-        let new_ratio = per_pod * ready as f64 / n as f64 / self.cfg.target;
+        let new_ratio = ratio * ready as f64 / n as f64;
         if within(new_ratio) || new_ratio < 1.0 {
             return current;
         }
@@ -419,10 +419,13 @@ impl Hpa {
         rec
     }
 
-    /// The per-pod metric over the metric window (`None` without ready pods).
+    /// The per-pod metric over the metric window (`None` without ready pods), at the
+    /// resolution Kubernetes computes it with: utilization as a whole percentage
+    /// (truncated, as `int32(metricsTotal·100 / requestsTotal)`), other metrics in
+    /// milli-units (rounded up, as `Quantity.MilliValue`).
     pub fn observe(&self, sig: &Signals) -> Option<f64> {
         let w = self.cfg.metric_window;
-        match self.cfg.metric {
+        let v = match self.cfg.metric {
             HpaMetric::Utilization => sig.mean_some(w, |s| {
                 let r = s.serving();
                 (r > 0).then(|| s.busy.min(r) as f64 / r as f64)
@@ -438,7 +441,20 @@ impl Hpa {
                 })?;
                 Some(sig.arrival_rate(w)? / pods)
             }
-        }
+        }?;
+        Some(match self.cfg.metric {
+            HpaMetric::Utilization => (v * 100.0 + 1e-9).floor() / 100.0,
+            _ => (v * 1000.0 - 1e-9).ceil().max(0.0) / 1000.0,
+        })
+    }
+
+    /// `metric / target` computed on the integer scale of the metric (percent or milli).
+    fn ratio(&self, per_pod: f64) -> f64 {
+        let scale = match self.cfg.metric {
+            HpaMetric::Utilization => 100.0,
+            _ => 1000.0,
+        };
+        (per_pod * scale).round() / (self.cfg.target * scale).round().max(1.0)
     }
 }
 
@@ -473,16 +489,19 @@ mod tests {
     #[test]
     fn formula_and_tolerance() {
         let h = hpa();
-        // 4 pods at 0.75 vs 0.5: ratio 1.5 → ceil(6) = 6.
+        // 4 pods at 75 % vs 50 %: ratio 1.5 → ceil(6) = 6.
         assert_eq!(h.calculate(4, 4, 0, 0.75), 6);
-        // ratio 1.1 exactly (0.55/0.5 rounds just above or at 1.1): within tolerance.
-        assert_eq!(h.calculate(4, 4, 0, 0.5 * 1.0625), 4);
-        // ratio 0.9375 (within 10 %): hold.
-        assert_eq!(h.calculate(8, 8, 0, 0.5 * 0.9375), 8);
-        // ratio 0.875 (outside): ceil(8 × 0.875) = 7.
-        assert_eq!(h.calculate(8, 8, 0, 0.5 * 0.875), 7);
-        // ratio 1.125: ceil(8 × 1.125) = 9.
-        assert_eq!(h.calculate(8, 8, 0, 0.5 * 1.125), 9);
+        // 47 % vs 50 %: ratio 0.94, within the 10 % tolerance: hold.
+        assert_eq!(h.calculate(8, 8, 0, 0.47), 8);
+        // 40 %: ratio 0.8 → ceil(6.4) = 7.
+        assert_eq!(h.calculate(8, 8, 0, 0.40), 7);
+        // 57 %: ratio 1.14 → ceil(9.12) = 10.
+        assert_eq!(h.calculate(8, 8, 0, 0.57), 10);
+        // 55 %: ratio 1.1, and in float64 |1 − 1.1| = 0.10000000000000009 > 0.1, so the
+        // controller (Go float64, as here) scales: ceil(4.4) = 5.
+        assert_eq!(h.calculate(4, 4, 0, 0.55), 5);
+        // 54 %: ratio 1.08: hold.
+        assert_eq!(h.calculate(4, 4, 0, 0.54), 4);
         // No ready pods: hold.
         assert_eq!(h.calculate(3, 0, 3, 1.0), 3);
     }

@@ -5,7 +5,7 @@
 use super::convert::{maybe_detach, slice};
 use crate::sketch::interop::{ExpBuckets, OtelPoint, PromHistogram};
 use crate::sketch::{self, QuantileSketch};
-use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1};
+use numpy::{IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyTuple, PyType};
@@ -454,8 +454,38 @@ fn _sketch_groups<'py>(
     Ok(out)
 }
 
+/// Per-group counts and a `groups × len(qs)` quantile table (NaN for empty groups).
+#[pyfunction]
+#[pyo3(signature = (codes, values, weights, qs, relative_accuracy, bucket_limit))]
+#[allow(clippy::type_complexity)]
+fn _group_quantiles<'py>(
+    py: Python<'py>,
+    codes: PyReadonlyArray1<'py, i64>,
+    values: PyReadonlyArray1<'py, f64>,
+    weights: Option<PyReadonlyArray1<'py, f64>>,
+    qs: PyReadonlyArray1<'py, f64>,
+    relative_accuracy: f64,
+    bucket_limit: Option<usize>,
+) -> PyResult<(Bound<'py, PyArray1<f64>>, Bound<'py, PyArray2<f64>>)> {
+    let c = slice(&codes, "codes")?;
+    let v = slice(&values, "values")?;
+    let w = match weights.as_ref() {
+        Some(w) => Some(slice(w, "weights")?),
+        None => None,
+    };
+    let q = slice(&qs, "quantiles")?;
+    let template = QuantileSketch::with_limit(relative_accuracy, bucket_limit)?;
+    let (counts, table) = maybe_detach(py, v.len(), || {
+        sketch::groups::group_quantiles(c, v, w, &template, q)
+    })?;
+    let n = counts.len();
+    let table = table.into_pyarray(py).reshape([n, q.len()])?;
+    Ok((counts.into_pyarray(py), table))
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PySketch>()?;
     m.add_function(wrap_pyfunction!(_sketch_groups, m)?)?;
+    m.add_function(wrap_pyfunction!(_group_quantiles, m)?)?;
     Ok(())
 }

@@ -18,8 +18,14 @@
 //!   formula (`stirlerr` and `bd0`) and `P(N > c) / p_c = Σ_j Π_{i≤j} a/(c + i)`, again
 //!   `O(√a)` terms at most.
 //!
-//! Both paths give `ln B` and the log-odds `ln((1 − B)/B)` to a few ulps, so tiny
-//! probabilities are available in log space even where `B` underflows.
+//! - **near the mode with many servers** (`c ≥ 1000`, `|a/(c + 1) − 1| ≤ 0.3`), where
+//!   both series would need thousands of terms: `B = p_c / F(c)` with the Poisson CDF
+//!   `F(c) = Q(c + 1, a)` from Temme's uniform asymptotic expansion of the incomplete
+//!   gamma function (DLMF 8.12.3–8.12.9; five terms, error below 1e-18 for `c ≥ 1000`),
+//!   in a scaled form (`erfcx`) that does not underflow. Constant cost.
+//!
+//! All paths give `ln B` and the log-odds `ln((1 − B)/B)` to a few ulps of the log, so
+//! tiny probabilities are available in log space even where `B` underflows.
 
 use super::{check_nonnegative, check_servers, sigmoid, softplus, MAX_SERVERS};
 use crate::error::{check_same_len, QcoreError, Result};
@@ -31,6 +37,10 @@ const TINY_LOAD: f64 = 1e-250;
 const SMALL_C: u64 = 30;
 /// Truncation tolerance of the series, relative to the sum.
 const TOL: f64 = 1e-17;
+/// The uniform asymptotic expansion is used from this many servers ...
+const TEMME_MIN_C: u64 = 1000;
+/// ... when `|a/(c + 1) − 1|` is at most this.
+const TEMME_MAX_MU: f64 = 0.3;
 
 /// Erlang B in log form: `ln B(c, a)` and the log-odds `ln((1 − B) / B)`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -52,7 +62,9 @@ impl ErlangB {
             };
         }
         let c = servers as f64;
-        if servers > SMALL_C && c > a + 3.0 * a.sqrt() + 3.0 {
+        if servers >= TEMME_MIN_C && ((a - (c + 1.0)) / (c + 1.0)).abs() <= TEMME_MAX_MU {
+            near_mode_asymptotic(c, a)
+        } else if servers > SMALL_C && c > a + 3.0 * a.sqrt() + 3.0 {
             above_mode(c, a)
         } else if a < TINY_LOAD {
             tiny_load(servers, a)
@@ -330,6 +342,201 @@ fn above_mode(c: f64, a: f64) -> ErlangB {
         ln_odds: (-(upper + pc)).ln_1p() - ln_pc,
     }
 }
+
+/// Near the mode with `c ≥ 1000`: `B = p_c / F(c)` with `F(c) = P(N ≤ c) = Q(c + 1, a)`
+/// by Temme's uniform expansion
+/// `Q(s, x) = ½ erfc(z) + e^{−z²}/√(2πs) Σ_k c_k(η) s^{−k}`, `s = c + 1`, `λ = x/s`,
+/// `η = sign(λ − 1) √(2(λ − 1 − ln λ))`, `z = η √(s/2)`, written with
+/// `erfc(z) = e^{−z²} erfcx(z)` so that nothing underflows. The smaller of `Q` and
+/// `1 − Q` is the one evaluated. When `Q ≤ ½` (`a ≥ c + 1`) the large exponents of `p_c`
+/// and of `e^{−z²}` are cancelled analytically:
+/// `ln p_c + z² = ln((c + 1)/a) + c (ln(1 + 1/c) − 1/c) − stirlerr(c) − ½ ln(2πc)`.
+/// The log-odds are `−ln B + ln(1 − B)` (`B ≤ 0.25` in this domain).
+fn near_mode_asymptotic(c: f64, a: f64) -> ErlangB {
+    let s = c + 1.0;
+    let mu = (a - s) / s; // λ − 1
+    let half_eta2 = -log1pmx(mu); // λ − 1 − ln λ ≥ 0
+    let eta = (2.0 * half_eta2).sqrt().copysign(mu);
+    let z2 = s * half_eta2;
+    let z = z2.sqrt();
+    let mut series = 0.0;
+    let mut s_pow = 1.0;
+    for coeffs in &TEMME {
+        let ck = coeffs.iter().rev().fold(0.0, |acc, &v| acc * eta + v);
+        series += ck * s_pow;
+        s_pow /= s;
+    }
+    let r = series / (2.0 * std::f64::consts::PI * s).sqrt();
+    let ln_b = if mu >= 0.0 {
+        // Q = e^{−z²} (½ erfcx(z) + r) ≤ ½.
+        let ln_pc_plus_z2 = (s / a).ln() + c * log1pmx(1.0 / c)
+            - stirlerr(c)
+            - 0.5 * (LN_2PI + c.ln());
+        ln_pc_plus_z2 - (0.5 * erfcx(z) + r).ln()
+    } else {
+        // 1 − Q = e^{−z²} (½ erfcx(z) − r) < ½.
+        let ln_p = -z2 + (0.5 * erfcx(z) - r).ln();
+        ln_poisson_pmf(c, a) - (-ln_p.exp()).ln_1p()
+    };
+    ErlangB {
+        ln_b,
+        ln_odds: -ln_b + (-ln_b.exp()).ln_1p(),
+    }
+}
+
+/// `ln(1 + x) − x` for `|x| ≤ 0.5`, via `ln(1 + x) = 2 atanh(x/(2 + x))`.
+fn log1pmx(x: f64) -> f64 {
+    let r = x / (2.0 + x);
+    let r2 = r * r;
+    let mut term = r * r2;
+    let mut sum = 0.0f64;
+    let mut k = 3.0;
+    while term.abs() > 1e-18 * sum.abs().max(f64::MIN_POSITIVE) && k < 200.0 {
+        sum += term / k;
+        term *= r2;
+        k += 2.0;
+    }
+    -x * x / (2.0 + x) + 2.0 * sum
+}
+
+/// The scaled complementary error function `e^{x²} erfc(x)` for `x ≥ 0`: a positive
+/// series for `x ≤ 1`, otherwise the continued fraction
+/// `1/√π · 1/(x + (1/2)/(x + 1/(x + (3/2)/(x + ...))))` evaluated from a depth that
+/// gives full precision (`12 + 170/x²` levels).
+fn erfcx(x: f64) -> f64 {
+    const FRAC_1_SQRT_PI: f64 = 0.564_189_583_547_756_3;
+    if x <= 1.0 {
+        // e^{x²} − (2x/√π) Σ_n (2x²)^n / (2n + 1)!!
+        let x2 = x * x;
+        let mut term = 2.0 * x * FRAC_1_SQRT_PI;
+        let mut sum = 0.0;
+        let mut n = 0.0;
+        while term > 1e-17 * sum || sum == 0.0 {
+            sum += term;
+            n += 1.0;
+            term *= 2.0 * x2 / (2.0 * n + 1.0);
+            if term == 0.0 {
+                break;
+            }
+        }
+        x2.exp() - sum
+    } else {
+        let depth = (12.0 + 170.0 / (x * x)).ceil() as u32;
+        let mut t = x;
+        for k in (1..=depth).rev() {
+            t = x + 0.5 * k as f64 / t;
+        }
+        FRAC_1_SQRT_PI / t
+    }
+}
+
+/// Temme's coefficients: `c_k(η) = Σ_n TEMME[k][n] η^n` for `k = 0..4` (DLMF 8.12.7–8.12.9),
+/// derived exactly in rational arithmetic (reversion of `η(λ)`, the recursion
+/// `c_k = η^{-1} c'_{k−1} + (−1)^k g_k/(λ − 1)` with the Stirling coefficients `g_k`) and
+/// rounded to `f64`. Truncation error below 1e-18 for `|η| ≤ 0.3`, `s ≥ 1000`.
+#[rustfmt::skip]
+const TEMME: [[f64; 18]; 5] = [
+    [
+        -0.3333333333333333,
+        0.08333333333333333,
+        -0.014814814814814815,
+        0.0011574074074074073,
+        0.0003527336860670194,
+        -0.0001787551440329218,
+        3.919263178522438e-05,
+        -2.185448510679992e-06,
+        -1.85406221071516e-06,
+        8.296711340953087e-07,
+        -1.7665952736826078e-07,
+        6.707853543401498e-09,
+        1.0261809784240309e-08,
+        -4.382036018453353e-09,
+        9.14769958223679e-10,
+        -2.5514193994946248e-11,
+        -5.830772132550426e-11,
+        2.4361948020667415e-11,
+    ],
+    [
+        -0.001851851851851852,
+        -0.003472222222222222,
+        0.0026455026455026454,
+        -0.0009902263374485596,
+        0.00020576131687242798,
+        -4.018775720164609e-07,
+        -1.8098550334489977e-05,
+        7.64916091608111e-06,
+        -1.6120900894563446e-06,
+        4.647127802807434e-09,
+        1.378633446915721e-07,
+        -5.752545603517705e-08,
+        1.1951628599778148e-08,
+        -1.7543241719747647e-11,
+        -1.0091543710600413e-09,
+        4.162792991842583e-10,
+        -8.56390702649298e-11,
+        6.067215101604758e-14,
+    ],
+    [
+        0.004133597883597883,
+        -0.0026813271604938273,
+        0.0007716049382716049,
+        2.0093878600823047e-06,
+        -0.0001073665322636516,
+        5.2923448829120125e-05,
+        -1.2760635188618728e-05,
+        3.423578734096138e-08,
+        1.3721957309062934e-06,
+        -6.298992138380055e-07,
+        1.4280614206064242e-07,
+        -2.0477098421990866e-10,
+        -1.409252991086752e-08,
+        6.228974084922022e-09,
+        -1.3670488396617114e-09,
+        9.428356159014678e-13,
+        1.2872252400089318e-10,
+        -5.5645956134363323e-11,
+    ],
+    [
+        0.0006494341563786008,
+        0.00022947209362139917,
+        -0.0004691894943952557,
+        0.00026772063206283885,
+        -7.561801671883977e-05,
+        -2.396505113867297e-07,
+        1.1082654115347302e-05,
+        -5.6749528269915965e-06,
+        1.4230900732435883e-06,
+        -2.7861080291528143e-11,
+        -1.6958404091930278e-07,
+        8.099464905388083e-08,
+        -1.9111168485973655e-08,
+        2.3928620439808118e-12,
+        2.0620131815488797e-09,
+        -9.460496661855133e-10,
+        2.1541049775774907e-10,
+        -1.388823336813903e-14,
+    ],
+    [
+        -0.0008618882909167117,
+        0.0007840392217200666,
+        -0.0002990724803031902,
+        -1.4638452578843418e-06,
+        6.641498215465122e-05,
+        -3.968365047179435e-05,
+        1.1375726970678419e-05,
+        2.507497226237533e-10,
+        -1.6954149536558305e-06,
+        8.907507532205309e-07,
+        -2.292934834000805e-07,
+        2.956794137544049e-11,
+        2.8865829742708783e-08,
+        -1.4189739437803219e-08,
+        3.4463580499464896e-09,
+        -2.3024517174528067e-13,
+        -3.9409233028046403e-10,
+        1.86023389685045e-10,
+    ],
+];
 
 /// `ln(e^-λ λ^x / x!)` for `x > 15` by Loader's saddle-point form
 /// `−stirlerr(x) − bd0(x, λ) − ½ ln(2πx)`, accurate to a few ulps of the exponent.

@@ -165,6 +165,26 @@ impl<'a> ArrivalGen<'a> {
         g
     }
 
+    /// Poisson arrivals with exponential service: fill `gaps` and `service` together
+    /// (interleaved generators, same values as separate fills). `None` for other
+    /// processes.
+    pub fn fill_poisson_exp(
+        &mut self,
+        gaps: &mut [f64],
+        srng: &mut Rng,
+        service: &Dist,
+        svc: &mut [f64],
+    ) -> Option<usize> {
+        match (self.proc, service) {
+            (ArrivalProcess::Poisson { rate }, Dist::Exponential { mean }) => {
+                self.rng.fill_exp_pair(1.0 / rate, gaps, srng, *mean, svc);
+                self.i += gaps.len();
+                Some(gaps.len())
+            }
+            _ => None,
+        }
+    }
+
     /// Fill `out` with the next gaps; returns how many the process produced (fewer than
     /// `out.len()` only when it ran out).
     pub fn fill_gaps(&mut self, out: &mut [f64]) -> usize {

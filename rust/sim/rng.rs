@@ -154,6 +154,31 @@ impl Rng {
         }
     }
 
+    /// Fill `a` from `self` and `b` from `other` with exponential deviates (means
+    /// `mean_a`, `mean_b`), interleaving the two generators so that their dependency
+    /// chains overlap. Each stream yields exactly what [`Rng::fill_exp`] would.
+    pub fn fill_exp_pair(
+        &mut self,
+        mean_a: f64,
+        a: &mut [f64],
+        other: &mut Rng,
+        mean_b: f64,
+        b: &mut [f64],
+    ) {
+        let z = ziggurat();
+        for (x, y) in a.iter_mut().zip(b.iter_mut()) {
+            *x = mean_a * self.exp1_with(z);
+            *y = mean_b * other.exp1_with(z);
+        }
+        let n = a.len().min(b.len());
+        for x in a[n..].iter_mut() {
+            *x = mean_a * self.exp1_with(z);
+        }
+        for y in b[n..].iter_mut() {
+            *y = mean_b * other.exp1_with(z);
+        }
+    }
+
     #[inline(always)]
     fn exp1_with(&mut self, z: &Ziggurat) -> f64 {
         loop {

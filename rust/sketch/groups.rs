@@ -81,6 +81,30 @@ pub fn sketch_groups(
     Ok(out)
 }
 
+/// Per-group total weight and quantile estimates (row-major `groups × qs`, NaN for
+/// groups without values), without keeping the sketches.
+pub fn group_quantiles(
+    codes: &[i64],
+    values: &[f64],
+    weights: Option<&[f64]>,
+    template: &QuantileSketch,
+    qs: &[f64],
+) -> Result<(Vec<f64>, Vec<f64>)> {
+    // Validate q before any work.
+    template.quantiles(qs)?;
+    let groups = sketch_groups(codes, values, weights, template)?;
+    let mut counts = Vec::with_capacity(groups.len());
+    let mut table = Vec::with_capacity(groups.len() * qs.len());
+    for g in &groups {
+        counts.push(g.count());
+        match g.quantiles(qs)? {
+            Some(row) => table.extend(row),
+            None => table.extend(std::iter::repeat_n(f64::NAN, qs.len())),
+        }
+    }
+    Ok((counts, table))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,6 +122,18 @@ mod tests {
         assert_eq!(gs[1].count(), 1.0);
         let gw = sketch_groups(&codes, &values, Some(&[1.0, 2.0, 1.0, 1.0, 1.0, 1.0]), &t).unwrap();
         assert_eq!(gw[2].count(), 4.0);
+    }
+
+    #[test]
+    fn quantile_table() {
+        let t = QuantileSketch::new(0.01).unwrap();
+        let (c, tab) =
+            group_quantiles(&[0, 2, 0], &[1.0, 5.0, 3.0], None, &t, &[0.0, 1.0]).unwrap();
+        assert_eq!(c, vec![2.0, 0.0, 1.0]);
+        assert_eq!(&tab[..2], &[1.0, 3.0]);
+        assert!(tab[2].is_nan() && tab[3].is_nan());
+        assert_eq!(&tab[4..], &[5.0, 5.0]);
+        assert!(group_quantiles(&[0], &[1.0], None, &t, &[1.5]).is_err());
     }
 
     #[test]

@@ -60,7 +60,10 @@ pub fn default_bucket_limit(scale: i32) -> usize {
 }
 
 thread_local! {
+    /// Scratch accumulators of the ingest loops (sums, and weights of weighted batches);
+    /// always drained before the loop returns.
     static ACC: RefCell<ExpAccumulator> = RefCell::new(ExpAccumulator::new());
+    static WACC: RefCell<ExpAccumulator> = RefCell::new(ExpAccumulator::new());
 }
 
 const MANT: u64 = (1u64 << 52) - 1;
@@ -542,35 +545,39 @@ impl QuantileSketch {
     }
 
     fn ingest_weighted(&mut self, values: &[f64], weights: &[f64]) {
-        let mut wacc = ExpAccumulator::new();
-        ACC.with(|cell| {
-            let mut acc = cell.borrow_mut();
-            let mapping = &self.mapping;
-            let (mut lo, mut hi) = (self.min, self.max);
-            for (&v, &w) in values.iter().zip(weights) {
-                if w == 0.0 {
-                    continue;
+        let (lo, hi) = WACC.with(|wcell| {
+            let mut wacc = wcell.borrow_mut();
+            let range = ACC.with(|cell| {
+                let mut acc = cell.borrow_mut();
+                let mapping = &self.mapping;
+                let (mut lo, mut hi) = (self.min, self.max);
+                for (&v, &w) in values.iter().zip(weights) {
+                    if w == 0.0 {
+                        continue;
+                    }
+                    acc.add_product(v, w);
+                    wacc.add_f64(w);
+                    if v > 0.0 {
+                        self.positive.add_one(mapping.index_positive(v), w);
+                    } else if v < 0.0 {
+                        self.negative.add_one(mapping.index_positive(-v), w);
+                    } else {
+                        self.zero_count += w;
+                    }
+                    if v < lo {
+                        lo = v;
+                    }
+                    if v > hi {
+                        hi = v;
+                    }
                 }
-                acc.add_product(v, w);
-                wacc.add_f64(w);
-                if v > 0.0 {
-                    self.positive.add_one(mapping.index_positive(v), w);
-                } else if v < 0.0 {
-                    self.negative.add_one(mapping.index_positive(-v), w);
-                } else {
-                    self.zero_count += w;
-                }
-                if v < lo {
-                    lo = v;
-                }
-                if v > hi {
-                    hi = v;
-                }
-            }
-            acc.drain_into(&mut self.sum);
-            self.set_min_max(lo, hi);
+                acc.drain_into(&mut self.sum);
+                (lo, hi)
+            });
+            wacc.drain_into(&mut self.count);
+            range
         });
-        wacc.drain_into(&mut self.count);
+        self.set_min_max(lo, hi);
     }
 
     fn set_min_max(&mut self, lo: f64, hi: f64) {

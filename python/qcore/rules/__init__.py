@@ -24,7 +24,13 @@ Examples
 ('stale', 'block')
 """
 
-from qcore.rules.burn import PYRRA, WORKBOOK, BurnWindow, burn_rate_alerts, evaluate_slos
+from qcore.rules.burn import (
+    PYRRA,
+    WORKBOOK,
+    BurnWindow,
+    burn_rate_alerts,
+    evaluate_slos,
+)
 from qcore.rules.compare import CompareResult, compare
 from qcore.rules.engine import (
     DECISION_SCHEMA,

@@ -221,7 +221,12 @@ def evaluate_slos(frame: Any, slos: Sequence[dict[str, Any]], *, now: float | No
     """
     import json
 
-    from qcore.rules.engine import DECISION_SCHEMA, _as_logs, _json_default, _qcore_version
+    from qcore.rules.engine import (
+        DECISION_SCHEMA,
+        _as_logs,
+        _json_default,
+        _qcore_version,
+    )
     from qcore.rules.model import ACTIONS, RuleError
 
     rows: list[dict[str, Any]] = []

@@ -134,7 +134,7 @@ def error_rate(frame: pl.DataFrame, rule: Any) -> MetricValue:
     ok, err = int(counts[0] or 0), int(counts[1] or 0)
     n = ok + err
     # low-traffic guard: below 1/threshold requests a single error decides the rule
-    default_min = int(math.ceil(1.0 / rule.threshold)) if rule.threshold and rule.threshold > 0 else 1
+    default_min = math.ceil(1.0 / rule.threshold) if rule.threshold and rule.threshold > 0 else 1
     need = rule.min_samples if rule.min_samples is not None else default_min
     if n == 0:
         return MetricValue(None, 0, min_n=max(need, 1))

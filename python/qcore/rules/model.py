@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
-
-import tomllib
 
 __all__ = [
     "ACTIONS",
@@ -23,6 +22,11 @@ __all__ = [
 ]
 
 from qcore.exceptions import QcoreValueError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
 
 #: Every decision status, from best to worst. Only ``pass`` lets a release through.
 STATUSES = ("pass", "warn", "fail", "insufficient_evidence", "stale", "malformed",
