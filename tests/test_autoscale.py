@@ -9,7 +9,6 @@ import math
 import numpy as np
 import polars as pl
 import pytest
-
 from qcore import autoscale, overload, sim
 
 # Deterministic traffic: 4 req/s at 0.1 + 0.25 k, 1 s of work each. At every integer
@@ -312,3 +311,54 @@ def test_timeline_plot_is_written(tmp_path) -> None:  # type: ignore[no-untyped-
 
     data = Path(p).read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5_000
+
+
+def test_removed_replicas_drain_their_work() -> None:
+    # Four 10 s requests on four replicas; Fixed(1) removes three at t = 1 while all are
+    # busy: they finish their request first (nothing is interrupted) and count in the
+    # cost until then.
+    ts = np.array([0.1, 0.2, 0.3, 0.4])
+    r = autoscale.replay(ts, 10.0, autoscale.Fixed(1), initial_replicas=4, slo=10.5)
+    assert _events(r) == [(1.0, 4, 1)]
+    assert r.totals["completed"] == 4
+    assert r.totals["p999"] == pytest.approx(10.0)
+    # Replica-seconds from the first arrival (t = 0.1): the three removed replicas until
+    # their requests end (at 10.2, 10.3, 10.4), the kept one until the run ends (10.4).
+    assert r.totals["replica_seconds"] == pytest.approx(10.1 + 10.2 + 10.3 + 10.3, abs=1e-9)
+
+
+@pytest.mark.hypothesis
+def test_replay_invariants_hold_for_any_policy() -> None:
+    hypothesis = pytest.importorskip("hypothesis")
+    st = hypothesis.strategies
+
+    @hypothesis.settings(max_examples=25, deadline=None)
+    @hypothesis.given(
+        rate=st.floats(0.5, 20.0),
+        init=st.integers(1, 8),
+        lo=st.integers(1, 3),
+        hi=st.integers(3, 12),
+        kind=st.sampled_from(["hpa", "kpa", "tt", "pred"]),
+        startup=st.floats(0.0, 30.0),
+        seed=st.integers(0, 2**31),
+    )
+    def check(rate, init, lo, hi, kind, startup, seed):  # type: ignore[no-untyped-def]
+        pol = {
+            "hpa": autoscale.HPA(target=0.6, min_replicas=lo, max_replicas=hi),
+            "kpa": autoscale.KPA(target=1.0, min_scale=lo, max_scale=hi),
+            "tt": autoscale.TargetTracking(target=0.6, min_replicas=lo, max_replicas=hi, period=10.0,
+                                           scale_out_cooldown=20.0, scale_in_cooldown=20.0),
+            "pred": autoscale.Predictive(min_replicas=lo, max_replicas=hi),
+        }[kind]
+        r = autoscale.replay(sim.Poisson(rate=rate), sim.Exponential(mean=1.0), pol,
+                             initial_replicas=init, customers=1_500, slo=6.0,
+                             startup_delay=startup, patience=30.0, seed=seed)
+        t, tl = r.totals, r.timeline
+        assert t["completed"] + t["dropped"] == t["arrived"] == 1_500
+        assert tl["arrivals"].sum() == 1_500
+        assert 0.0 <= t["slo_attainment"] <= 1.0
+        # Every decision lies within the policy's bounds.
+        assert all(lo <= to <= hi for to in r.events["to"].to_list())
+        assert t["replica_seconds"] > 0.0
+
+    check()

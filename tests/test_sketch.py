@@ -341,6 +341,29 @@ def test_collapse_keeps_upper_quantiles() -> None:
     assert not QuantileSketch().collapsed and QuantileSketch().min_accurate_quantile == 0.0
 
 
+def test_quantile_bounds() -> None:
+    values = np.random.default_rng(8).lognormal(0, 2, 50_000)
+    sk = QuantileSketch()
+    sk.add(values)
+    qs = [0.0, 0.1, 0.5, 0.99, 0.999, 1.0]
+    lo, hi = sk.quantile_bounds(qs)
+    truth = lower(values, qs)
+    assert np.all((lo <= truth) & (truth <= hi))
+    assert lo[0] == hi[0] == values.min() and lo[-1] == hi[-1] == values.max()
+    inner = slice(1, -1)
+    assert np.all(hi[inner] / lo[inner] <= 2 ** (1 / 64) * (1 + 1e-12))
+    b = sk.quantile_bounds(0.99)
+    assert isinstance(b, tuple) and isinstance(b[0], float)
+    assert QuantileSketch().quantile_bounds(0.5) is None
+    with pytest.raises(ValueError, match="q must be in"):
+        sk.quantile_bounds(2.0)
+    # After a collapse the collapsed bucket's interval reaches down to the minimum.
+    c = QuantileSketch(bucket_limit=16)
+    c.add(values)
+    lo, hi = c.quantile_bounds([0.01, 0.999])
+    assert lo[0] == values.min() and lo[0] <= lower(values, 0.01) <= hi[0]
+
+
 def test_cdf() -> None:
     values = np.random.default_rng(2).lognormal(0, 1, 10_000)
     sk = QuantileSketch()

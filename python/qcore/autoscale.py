@@ -32,14 +32,13 @@ True
 
 from __future__ import annotations
 
-import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any
 
-import numpy as np
 import polars as pl
 
-from qcore import _qcore, sim
+from qcore import _qcore
 from qcore.overload import (
     OverloadPolicy,
     _arrivals,
@@ -52,15 +51,15 @@ from qcore.overload import (
 )
 
 __all__ = [
-    "ScalingPolicy",
     "HPA",
     "KPA",
-    "TargetTracking",
-    "Predictive",
     "Fixed",
+    "Predictive",
     "ReplayResult",
-    "replay",
+    "ScalingPolicy",
+    "TargetTracking",
     "compare",
+    "replay",
 ]
 
 _Spec = tuple[str, dict[str, float], dict[str, str]]

@@ -475,7 +475,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--bin", type=float, help="window (s) for arrival counts and burstiness (default: from span)")
     r.add_argument("--html", help="write the self-contained HTML report here")
     r.add_argument("--title", help="report title")
-    r.add_argument("--batch-rows", type=int, default=2_000_000, help="rows per batch (bounds memory)")
+    r.add_argument("--batch-rows", type=int, default=1_000_000, help="rows per batch (bounds memory)")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
     r.add_argument("--format", choices=["text", "json"], default="text")
     r.set_defaults(func=cmd_report)

@@ -31,8 +31,9 @@ True
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -42,19 +43,19 @@ from qcore import _qcore, sim
 from qcore._convert import as_f64, as_i64
 
 __all__ = [
-    "OverloadPolicy",
-    "NoControl",
-    "DropTail",
-    "Deadline",
-    "CoDel",
-    "AdaptiveLIFO",
-    "TokenBucket",
     "AIMD",
-    "Gradient2",
+    "AdaptiveLIFO",
     "ClientThrottle",
+    "CoDel",
+    "Deadline",
+    "DropTail",
+    "Gradient2",
+    "NoControl",
+    "OverloadPolicy",
     "Priority",
-    "run",
+    "TokenBucket",
     "compare",
+    "run",
     "sweep",
 ]
 
@@ -364,7 +365,7 @@ def run(
     kind, nums, strs = pol._spec()
     if kind == "priority" and cl is None:
         raise ValueError("classes is required by the Priority policy (0 high, 1 low per request)")
-    patience = None if math.isinf(timeout) else sim.Deterministic(timeout)._spec()
+    patience = None if math.isinf(timeout) else _optional_duration(timeout, "timeout")
     out: dict[str, Any] = _qcore._policy_overload(
         arr._spec(), svc._spec(), servers, n, int(seed), patience, None, pol.discipline,
         (kind, nums, strs), cl, slo, timeout, int(replication),

@@ -14,11 +14,12 @@ when it is missing.
 from __future__ import annotations
 
 import os
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import polars as pl
 
-__all__ = ["timeline", "timelines", "goodput_vs_load"]
+__all__ = ["goodput_vs_load", "timeline", "timelines"]
 
 
 def _plt() -> Any:
@@ -35,7 +36,7 @@ def _plt() -> Any:
 
 
 def _path(path: Any) -> str:
-    p = os.fspath(path)
+    p = str(os.fspath(path))
     if not p.lower().endswith(".png"):
         raise ValueError(f"path must end with .png, got {p!r}")
     return p

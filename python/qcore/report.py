@@ -327,7 +327,7 @@ def summarize(
     contract: _logs.Contract | None = None,
     on_violation: str = "exclude",
     format: str | None = None,
-    batch_rows: int = 2_000_000,
+    batch_rows: int = 1_000_000,
     exact_limit: int = 2_000_000,
     confidence: float = 0.95,
     little_tolerance: float = 0.02,
@@ -397,9 +397,9 @@ def summarize(
     # pass 1: extent and size (a cheap streaming aggregation)
     endcol = "end" if "end" in schema else "start"
     # outcome class for the batches: 0 ok, 1 error, 2 incomplete (computed by the engine)
-    lf = lf.with_columns(_qcls=pl.when(pl.col("outcome") == "ok").then(pl.lit(0, pl.Int8))
-                         .when(pl.col("outcome") == "error").then(pl.lit(1, pl.Int8))
-                         .otherwise(pl.lit(2, pl.Int8)))
+    post: list[pl.Expr] = [pl.when(pl.col("outcome") == "ok").then(pl.lit(0, pl.Int8))
+                           .when(pl.col("outcome") == "error").then(pl.lit(1, pl.Int8))
+                           .otherwise(pl.lit(2, pl.Int8)).alias("_qcls")]
     # hash the source files on another core while the log is read (hashlib drops the GIL)
     hasher = _FileHasher(files)
     one_key = len(group_by) == 1 and schema[group_by[0]] == pl.String
@@ -414,7 +414,8 @@ def summarize(
     if one_key:
         # a fixed Enum: the streaming engine encodes the key while it reads
         cats = [str(v) for v in st.get_column("keys")[0]]
-        lf = lf.with_columns(_qcode=pl.col(group_by[0]).cast(pl.Enum(cats)).to_physical().cast(pl.Int64))
+        post.append(pl.col(group_by[0]).cast(pl.Enum(cats)).to_physical().cast(pl.Int64).alias("_qcode"))
+    lf = lf.with_columns(post)
     if not n_total or t0 is None:
         raise ValueError("source: the log has no rows with a valid start time")
     t1 = max(float(t1 if t1 is not None else s1), float(s1))
@@ -444,6 +445,9 @@ def summarize(
                              (sys.stderr.isatty() and n_total > batch_rows))
     if n_total <= batch_rows:
         batches: Any = [lf.collect()]
+    elif len(files) > 1:
+        # one file at a time, so the reader's read-ahead never spans the whole input
+        batches = _file_batches(files, format, m, extra_keep, post, batch_rows, lf)
     else:
         batches = lf.collect_batches(chunk_size=batch_rows)
     done = 0
@@ -505,6 +509,24 @@ def summarize(
             g.error_rate = None
     return Report(ov, groups, group_by, bin_, t0, t1, grid, keep_raw, fp, contract_rep.to_dict(),
                   m.to_dict(), title, little_tolerance)
+
+
+def _file_batches(files: Sequence[Path], fmt: str | None, m: _logs.ColumnMapping, keep: Sequence[str],
+                  post: list[pl.Expr], batch_rows: int, whole: pl.LazyFrame) -> Any:
+    lfs = []
+    cols = whole.collect_schema()
+    try:
+        for f in files:
+            raw, _ = _logs.scan_raw(f, format=fmt)
+            one = _logs.normalize(raw, m, keep=keep).with_columns(post)
+            if one.collect_schema() != cols:
+                raise _logs.ColumnDetectionError("schemas differ between files")
+            lfs.append(one)
+    except (_logs.ColumnDetectionError, pl.exceptions.PolarsError):
+        yield from whole.collect_batches(chunk_size=batch_rows)
+        return
+    for one in lfs:
+        yield from one.collect_batches(chunk_size=batch_rows)
 
 
 def _merge_into(dst: _Acc, src: _Acc) -> None:

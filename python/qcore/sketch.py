@@ -175,6 +175,30 @@ class QuantileSketch(_QuantileSketch):
             return self._quantile(float(q))
         return self._quantiles(as_f64(q, "q"))
 
+    def quantile_bounds(self, q: Any) -> Any:
+        """An interval ``(lo, hi)`` guaranteed to contain the exact lower q-quantile (the
+        answering bucket's bounds, clamped to [min, max]; after a collapse, a collapsed
+        bucket's interval extends to the minimum). ``quantile(q)`` lies inside it.
+
+        Returns a pair of floats for a scalar q, a pair of float64 arrays for a sequence,
+        ``None`` when the sketch is empty. Raises ``ValueError`` for q outside [0, 1].
+
+        Examples
+        --------
+        >>> sk = QuantileSketch()
+        >>> sk.add([1.0, 2.0, 3.0, 4.0, 100.0])
+        >>> lo, hi = sk.quantile_bounds(0.5)      # true: 3.0
+        >>> lo <= 3.0 <= hi, round(hi / lo, 4)    # one bucket: ratio 2**(1/64)
+        (True, 1.0109)
+        """
+        scalar = isinstance(q, _Scalar) and not isinstance(q, bool)
+        qs = np.array([float(q)]) if scalar else as_f64(q, "q")
+        r = self._quantile_bounds(qs)
+        if r is None:
+            return None
+        lo, hi = r
+        return (float(lo[0]), float(hi[0])) if scalar else (lo, hi)
+
     def cdf(self, x: Any) -> Union[float, npt.NDArray[np.float64], None]:
         """Estimated fraction of the weight at or below x (buckets are counted by their
         estimate, so the rank error is at most the weight of x's bucket); a float for a
@@ -444,11 +468,16 @@ def group_quantiles(
     df = frame.select(needed)
     if drop_nulls:
         df = df.drop_nulls(subset=[value] + ([weights] if weights is not None else []))
-    df = df.with_columns((pl.struct(keys).rank("dense").cast(pl.Int64) - 1).alias("__code"))
-    key_frame = df.select([*keys, "__code"]).unique(subset="__code").sort("__code")
+    # Dense codes for the distinct keys (sorted, nulls last) via a hash join; codes and
+    # values are then read from the same joined frame, so its row order does not matter.
+    key_frame = df.select(keys).unique().sort(keys, nulls_last=True).with_row_index("__code")
+    try:
+        df = df.join(key_frame, on=keys, how="left", nulls_equal=True)
+    except TypeError:  # polars < 1.24 spells it join_nulls
+        df = df.join(key_frame, on=keys, how="left", join_nulls=True)
     w = None if weights is None else as_f64(df[weights], "weights")
     counts, table = _group_quantiles(
-        as_i64(df["__code"], "codes"),
+        as_i64(df["__code"].cast(pl.Int64), "codes"),
         as_f64(df[value], value),
         w,
         np.asarray(qs, dtype=np.float64),
@@ -459,5 +488,4 @@ def group_quantiles(
     cols = {"count": counts[:n]}
     for j, q in enumerate(qs):
         cols[_quantile_name(q)] = table[:n, j]
-    out = key_frame.drop("__code").with_columns([pl.Series(k, v) for k, v in cols.items()])
-    return out.sort(keys, nulls_last=True)
+    return key_frame.drop("__code").with_columns([pl.Series(k, v) for k, v in cols.items()])

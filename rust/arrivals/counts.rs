@@ -360,7 +360,7 @@ fn chunk_marks_impl(
         out.ok = false;
         return out;
     };
-    let mut slow = |i: usize, t: f64, b: &mut f64, out: &mut ChunkMarks| {
+    let slow = |i: usize, t: f64, b: &mut f64, out: &mut ChunkMarks| {
         if out.term.is_some() {
             *b = f64::INFINITY;
         } else if t >= limit {

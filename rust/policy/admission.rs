@@ -243,6 +243,12 @@ impl ClientThrottle {
     pub fn new(k: f64, window: f64, rng: Rng) -> Result<Self> {
         check_num("k", k, 1.0, false)?;
         check_num("throttle_window", window, 1.0, false)?;
+        if window > 86_400.0 {
+            return Err(QcoreError::invalid(
+                "throttle_window",
+                format!("must be at most one day (86400 s), got {window}"),
+            ));
+        }
         Ok(ClientThrottle {
             k,
             window,
@@ -414,9 +420,10 @@ impl Controller for Admission {
     }
 
     fn on_complete(&mut self, _t: f64, response: f64, view: &View) {
-        // The view is taken while the completion is being recorded: the request has
-        // left the system count but not yet the in-service count.
-        let inflight = (view.in_queue + view.in_service).saturating_sub(1);
+        // The view is taken while the completion is being recorded: the completing
+        // request is still counted in service, as concurrency-limits counts a sample's
+        // own request in its `inflight`.
+        let inflight = view.in_queue + view.in_service;
         match &mut self.arrival {
             ArrivalRule::Aimd(a) => a.on_sample(response, inflight, false),
             ArrivalRule::Gradient2(g) => g.on_sample(response, inflight),

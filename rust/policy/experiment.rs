@@ -5,7 +5,38 @@ use super::admission::Admission;
 use super::timeline::{overload_metrics, totals, windows, OverloadMetrics, Totals, Window};
 use super::{Autoscaler, ScaleEvent, Scaler};
 use crate::error::{QcoreError, Result};
-use crate::sim::{run_controlled, SimConfig};
+use crate::sim::result::Records;
+use crate::sim::{run_controlled, RunStats, SimConfig};
+
+/// The run's records on the simulation clock (origin 0 at the first arrival). Arrival
+/// times in the records are absolute; start and end times are absolute on the fast path
+/// and on the simulation clock in the event loop. Which one is detected from the last
+/// end time, which is the run's last event (`t_end`, simulation clock).
+fn records_on_sim_clock(st: &mut RunStats, origin: f64) -> Result<Records> {
+    let mut rec = st
+        .records
+        .take()
+        .ok_or_else(|| QcoreError::data("the simulator returned no records"))?;
+    if origin != 0.0 {
+        let max_end = rec
+            .end
+            .iter()
+            .copied()
+            .filter(|x| x.is_finite())
+            .fold(f64::NEG_INFINITY, f64::max);
+        let absolute = max_end.is_finite()
+            && (max_end - (st.t_end + origin)).abs() < (max_end - st.t_end).abs();
+        for a in rec.arrival.iter_mut() {
+            *a -= origin;
+        }
+        if absolute {
+            for x in rec.start.iter_mut().chain(rec.end.iter_mut()) {
+                *x -= origin;
+            }
+        }
+    }
+    Ok(rec)
+}
 
 /// The outcome of [`replay`].
 #[derive(Clone, Debug)]
@@ -51,16 +82,32 @@ pub fn replay<A: Autoscaler>(
     opts: &ReplayOptions,
 ) -> Result<Replay> {
     check_opts(opts)?;
+    // Every sample is kept for the timeline: bound their number.
+    let span = match &cfg.arrivals {
+        crate::sim::ArrivalProcess::Trace { timestamps } => {
+            timestamps[timestamps.len() - 1] - timestamps[0]
+        }
+        a => a
+            .mean_rate()
+            .filter(|r| *r > 0.0)
+            .map_or(0.0, |r| cfg.customers as f64 / r),
+    };
+    if span / opts.sample_interval > 2e7 {
+        return Err(QcoreError::invalid(
+            "sample_interval",
+            format!(
+                "({} s) would take more than 2·10^7 samples over the {span} s of traffic",
+                opts.sample_interval
+            ),
+        ));
+    }
     let mut cfg = cfg.clone();
     cfg.records = true;
     cfg.warmup = 0;
     let mut ctrl = Scaler::new(policy, admission, opts.sample_interval, true)?;
-    let st = run_controlled(&cfg, rep, &mut ctrl)?;
-    let rec = st
-        .records
-        .as_ref()
-        .ok_or_else(|| QcoreError::data("the simulator returned no records"))?;
+    let mut st = run_controlled(&cfg, rep, &mut ctrl)?;
     let origin = cfg.arrivals.origin();
+    let rec = &records_on_sim_clock(&mut st, origin)?;
     let w = windows(
         &ctrl.samples,
         rec,
@@ -120,11 +167,8 @@ pub fn overload_run(
     let mut cfg = cfg.clone();
     cfg.records = true;
     cfg.warmup = 0;
-    let st = run_controlled(&cfg, rep, &mut admission)?;
-    let rec = st
-        .records
-        .as_ref()
-        .ok_or_else(|| QcoreError::data("the simulator returned no records"))?;
+    let mut st = run_controlled(&cfg, rep, &mut admission)?;
+    let rec = &records_on_sim_clock(&mut st, cfg.arrivals.origin())?;
     let n = rec.arrival.len();
     let duration = if n > 1 {
         rec.arrival[n - 1] - rec.arrival[0]
@@ -246,6 +290,34 @@ mod tests {
         // (starting ones count) until the end: 3·d − 2·(1 − t0).
         let (d, rs) = (r.totals.duration, r.totals.replica_seconds);
         assert!(rs >= 3.0 * d - 2.0 - 1e-9 && rs < 3.0 * d, "{rs} {d}");
+    }
+
+    #[test]
+    fn absolute_trace_times_give_true_response_times() {
+        // Arrivals at epoch-like times, 2 s of work each on enough servers: every
+        // response is exactly 2 s, whatever clock the records use.
+        let ts: Vec<f64> = (0..500).map(|k| 1.7e9 + 0.5 * k as f64).collect();
+        let mut cfg = SimConfig::new(
+            ArrivalProcess::trace(ts).unwrap(),
+            Some(Dist::deterministic(2.0).unwrap()),
+            8,
+            500,
+        );
+        cfg.seed = 3;
+        let r = replay(
+            &cfg,
+            0,
+            Fixed { replicas: 8 },
+            Admission::default(),
+            &opts(),
+        )
+        .unwrap();
+        assert_eq!((r.totals.p50, r.totals.p999), (2.0, 2.0));
+        assert_eq!(r.windows[0].start, 1.7e9);
+        assert_eq!(r.windows.iter().map(|w| w.arrivals).sum::<u64>(), 500);
+        let o = overload_run(&cfg, 0, Admission::default(), 2.5, 10.0, None).unwrap();
+        assert_eq!(o.all.good, 500);
+        assert_eq!(o.all.p99_admitted, 2.0);
     }
 
     #[test]

@@ -102,6 +102,12 @@ impl KpaConfig {
         check_num("tick", self.tick, 0.0, true)?;
         check_num("scale_to_zero_grace", self.scale_to_zero_grace, 0.0, false)?;
         check_num("scale_down_delay", self.scale_down_delay, 0.0, false)?;
+        if self.scale_down_delay > 3600.0 {
+            return Err(QcoreError::invalid(
+                "scale_down_delay",
+                format!("must be at most 1 h, got {}", self.scale_down_delay),
+            ));
+        }
         if self.max_scale > 0 {
             check_bounds("min_scale", self.min_scale, "max_scale", self.max_scale)?;
         }

@@ -59,6 +59,12 @@ impl TargetTrackingConfig {
     pub fn validate(&self) -> Result<()> {
         check_num("target", self.target, 0.0, true)?;
         check_num("period", self.period, 0.0, true)?;
+        if self.out_points > 10_000 || self.in_points > 10_000 {
+            return Err(QcoreError::invalid(
+                "out_points",
+                "out_points and in_points must be at most 10000",
+            ));
+        }
         if self.out_points == 0 || self.in_points == 0 {
             return Err(QcoreError::invalid(
                 "out_points",

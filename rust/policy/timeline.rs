@@ -39,9 +39,9 @@ pub fn quantile_in_place(v: &mut [f64], q: f64) -> f64 {
     *x
 }
 
-/// Build the timeline in windows of `width` seconds from time `t0` (simulation clock)
-/// up to the last arrival or sample. `origin` is the absolute time of simulation time 0
-/// (the records hold absolute times).
+/// Build the timeline in windows of `width` seconds from simulation time 0 up to the
+/// last arrival or sample. The records are on the simulation clock; `origin` (the
+/// absolute time of simulation time 0) only labels the windows.
 #[allow(clippy::too_many_arguments)]
 pub fn windows(
     samples: &[Sample],
@@ -58,10 +58,17 @@ pub fn windows(
             format!("must be a positive finite number of seconds, got {width}"),
         ));
     }
-    let last_arrival = rec.arrival.last().map_or(0.0, |a| a - origin);
+    let last_arrival = rec.arrival.last().copied().unwrap_or(0.0);
     let last_sample = samples.last().map_or(0.0, |s| s.t);
     let end = last_arrival.max(last_sample);
-    let n = ((end / width).floor() as usize + 1).min(50_000_000);
+    let n_f = (end / width).floor() + 1.0;
+    if n_f.is_nan() || n_f > 10_000_000.0 {
+        return Err(QcoreError::invalid(
+            "window",
+            format!("({width} s) would cut the {end} s run into more than 10^7 windows"),
+        ));
+    }
+    let n = n_f as usize;
     let mut w: Vec<Window> = (0..n)
         .map(|i| Window {
             start: origin + i as f64 * width,
@@ -72,8 +79,7 @@ pub fn windows(
     let idx = |t: f64| ((t / width).floor().max(0.0) as usize).min(n - 1);
     let mut lat: Vec<Vec<f64>> = vec![Vec::new(); n];
     for i in 0..rec.arrival.len() {
-        let a = rec.arrival[i] - origin;
-        let k = idx(a);
+        let k = idx(rec.arrival[i]);
         let x = &mut w[k];
         x.arrivals += 1;
         match rec.status[i] {
@@ -288,11 +294,11 @@ mod tests {
         let mut r = Records::default();
         // (arrival, start, end, status)
         let rows = [
-            (10.0, 10.0, 11.0, status::COMPLETED),
-            (10.5, 11.0, 14.0, status::COMPLETED),
-            (12.0, f64::NAN, 13.0, status::SHED),
-            (75.0, 75.0, 76.0, status::COMPLETED),
-            (80.0, f64::NAN, 90.0, status::TIMED_OUT),
+            (0.0, 0.0, 1.0, status::COMPLETED),
+            (0.5, 1.0, 4.0, status::COMPLETED),
+            (2.0, f64::NAN, 3.0, status::SHED),
+            (65.0, 65.0, 66.0, status::COMPLETED),
+            (70.0, f64::NAN, 80.0, status::TIMED_OUT),
         ];
         for (i, &(a, s, e, st)) in rows.iter().enumerate() {
             r.push(i as u64, a);
@@ -323,6 +329,7 @@ mod tests {
         ];
         let w = windows(&samples, &rec(), 10.0, 60.0, 2.0, 0.99, 2).unwrap();
         assert_eq!(w.len(), 2);
+        assert_eq!((w[0].start, w[1].start), (10.0, 70.0));
         assert_eq!(
             (w[0].arrivals, w[0].completed, w[0].good, w[0].dropped),
             (3, 2, 1, 1)

@@ -13,7 +13,7 @@ use crate::sim::{
 };
 
 /// A distribution spec from `qcore.sim`: `(kind, a, b, values)`.
-type DistSpec<'py> = (String, f64, f64, Option<PyReadonlyArray1<'py, f64>>);
+pub(crate) type DistSpec<'py> = (String, f64, f64, Option<PyReadonlyArray1<'py, f64>>);
 
 fn values(v: &Option<PyReadonlyArray1<'_, f64>>, name: &str) -> PyResult<Vec<f64>> {
     match v {
@@ -24,7 +24,7 @@ fn values(v: &Option<PyReadonlyArray1<'_, f64>>, name: &str) -> PyResult<Vec<f64
     }
 }
 
-fn dist_from(spec: &DistSpec<'_>, name: &str) -> PyResult<Dist> {
+pub(crate) fn dist_from(spec: &DistSpec<'_>, name: &str) -> PyResult<Dist> {
     let (kind, a, b, v) = spec;
     let d = match kind.as_str() {
         "exponential" => Dist::exponential(*a)?,
@@ -43,7 +43,7 @@ fn dist_from(spec: &DistSpec<'_>, name: &str) -> PyResult<Dist> {
 }
 
 /// An arrival spec: `(kind, a, b, c, d, x, y, dist)`.
-type ArrivalSpec<'py> = (
+pub(crate) type ArrivalSpec<'py> = (
     String,
     f64,
     f64,
@@ -54,7 +54,7 @@ type ArrivalSpec<'py> = (
     Option<DistSpec<'py>>,
 );
 
-fn arrivals_from(spec: &ArrivalSpec<'_>) -> PyResult<ArrivalProcess> {
+pub(crate) fn arrivals_from(spec: &ArrivalSpec<'_>) -> PyResult<ArrivalProcess> {
     let (kind, a, b, c, d, x, y, dist) = spec;
     let p = match kind.as_str() {
         "poisson" => ArrivalProcess::poisson(*a)?,

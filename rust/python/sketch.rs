@@ -89,6 +89,20 @@ impl PySketch {
         Ok(opt_array(py, self.inner.quantiles(q)?))
     }
 
+    /// (lo, hi) arrays bracketing the exact lower quantiles, or None when empty.
+    #[allow(clippy::type_complexity)]
+    fn _quantile_bounds<'py>(
+        &self,
+        py: Python<'py>,
+        qs: PyReadonlyArray1<'py, f64>,
+    ) -> PyResult<Option<(Bound<'py, PyArray1<f64>>, Bound<'py, PyArray1<f64>>)>> {
+        let q = slice(&qs, "q")?;
+        Ok(self.inner.quantile_bounds(q)?.map(|b| {
+            let (lo, hi): (Vec<f64>, Vec<f64>) = b.into_iter().unzip();
+            (lo.into_pyarray(py), hi.into_pyarray(py))
+        }))
+    }
+
     fn _cdf(&self, x: f64) -> PyResult<Option<f64>> {
         Ok(self.inner.cdf(x)?)
     }

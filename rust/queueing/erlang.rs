@@ -369,9 +369,8 @@ fn near_mode_asymptotic(c: f64, a: f64) -> ErlangB {
     let r = series / (2.0 * std::f64::consts::PI * s).sqrt();
     let ln_b = if mu >= 0.0 {
         // Q = e^{−z²} (½ erfcx(z) + r) ≤ ½.
-        let ln_pc_plus_z2 = (s / a).ln() + c * log1pmx(1.0 / c)
-            - stirlerr(c)
-            - 0.5 * (LN_2PI + c.ln());
+        let ln_pc_plus_z2 =
+            (s / a).ln() + c * log1pmx(1.0 / c) - stirlerr(c) - 0.5 * (LN_2PI + c.ln());
         ln_pc_plus_z2 - (0.5 * erfcx(z) + r).ln()
     } else {
         // 1 − Q = e^{−z²} (½ erfcx(z) − r) < ½.
@@ -744,6 +743,62 @@ mod tests {
         let v = erlang_c_many(&[2, 10], &[1.0, 5.0]).unwrap();
         assert!(rel(v[0], 1.0 / 3.0) < 1e-15);
         assert!(rel(v[1], erlang_c(10, 5.0).unwrap()) < 1e-15);
+    }
+
+    #[test]
+    fn asymptotic_matches_series() {
+        // The uniform expansion against the two series it replaces, over its whole domain.
+        for &c in &[1000.0f64, 1500.0, 10_000.0, 100_000.0, 1_000_000.0] {
+            for &mu in &[
+                -0.3, -0.2, -0.1, -0.01, -1e-4, 0.0, 1e-4, 0.01, 0.1, 0.2, 0.3,
+            ] {
+                let a = (c + 1.0) * (1.0 + mu);
+                let fast = near_mode_asymptotic(c, a);
+                let slow = if c > a + 3.0 * a.sqrt() + 3.0 {
+                    above_mode(c, a)
+                } else {
+                    below_mode(c as u64, a)
+                };
+                let tol = 5e-15 * slow.ln_b.abs().max(4.0);
+                assert!(
+                    (fast.ln_b - slow.ln_b).abs() <= tol,
+                    "c={c} mu={mu}: {} vs {}",
+                    fast.ln_b,
+                    slow.ln_b
+                );
+                assert!((fast.ln_odds - slow.ln_odds).abs() <= tol.max(1e-14 * slow.ln_odds.abs()));
+            }
+        }
+    }
+
+    #[test]
+    fn erfcx_and_log1pmx() {
+        // e^{x²} erfc(x): erfc(0.5) = 0.4795001221869535, erfc(1) = 0.15729920705028513,
+        // erfc(3) = 2.209049699858544e-05, and 1/(x√π)(1 − 1/(2x²) + 3/(4x⁴)) for large x.
+        for &(x, erfc) in &[
+            (0.0, 1.0),
+            (0.5, 0.479_500_122_186_953_5),
+            (1.0, 0.157_299_207_050_285_13),
+            (1.2, 0.089_686_021_770_364_62),
+            (3.0, 2.209_049_699_858_544e-5),
+        ] {
+            let x: f64 = x;
+            assert!(rel(erfcx(x), erfc * (x * x).exp()) < 2e-15, "{x}");
+        }
+        let x = 1e4f64;
+        let asym =
+            (1.0 - 0.5 / (x * x) + 0.75 / (x * x * x * x)) / (x * std::f64::consts::PI.sqrt());
+        assert!(rel(erfcx(x), asym) < 1e-15);
+        for &x in &[-0.3f64, -0.05, 0.01, 0.3] {
+            let want = x.ln_1p() - x;
+            assert!(rel(log1pmx(x), want) < 1e-13, "{x}");
+        }
+        for &x in &[-1e-3f64, 1e-8] {
+            // ln(1 + x) − x = Σ_{n≥2} (−1)^{n+1} x^n / n
+            let want: f64 = (2..14).map(|n| -(-x).powi(n) / n as f64).sum();
+            assert!(rel(log1pmx(x), want) < 1e-15, "{x}");
+        }
+        assert_eq!(log1pmx(0.0), 0.0);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! event queue.
 //!
 //! One server: Lindley, `W(n+1) = max(0, W(n) + S(n) − A(n+1))`. Several servers:
-//! Kiefer–Wolfowitz, a min-heap of the servers' remaining work measured from a local
+//! Kiefer–Wolfowitz, a 4-ary min-heap of the servers' remaining work measured from a local
 //! origin that is moved forward every few customers (`max(x − shift, 0)` preserves the
 //! heap order), so every stored number stays of the order of the workload and no
 //! absolute clock time enters the waits. Random numbers are drawn exactly as the event
@@ -15,19 +15,27 @@ use super::rng::{Rng, Stream};
 use super::SimConfig;
 use crate::error::Result;
 
+/// Replace the root of a 4-ary min-heap with `v` and restore the heap order.
 #[inline(always)]
 fn sift_down(h: &mut [f64], v: f64) {
     let n = h.len();
     let mut i = 0;
     loop {
-        let l = 2 * i + 1;
-        if l >= n {
+        let first = 4 * i + 1;
+        if first >= n {
             break;
         }
-        let r = l + 1;
-        let c = if r < n && h[r] < h[l] { r } else { l };
-        if h[c] < v {
-            h[i] = h[c];
+        let last = (first + 4).min(n);
+        let mut c = first;
+        let mut cv = h[first];
+        for (k, &x) in h.iter().enumerate().take(last).skip(first + 1) {
+            if x < cv {
+                cv = x;
+                c = k;
+            }
+        }
+        if cv < v {
+            h[i] = cv;
             i = c;
         } else {
             break;

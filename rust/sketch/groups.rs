@@ -19,6 +19,23 @@ pub fn sketch_groups(
     weights: Option<&[f64]>,
     template: &QuantileSketch,
 ) -> Result<Vec<QuantileSketch>> {
+    let mut out = Vec::new();
+    for_each_group(codes, values, weights, template, |sk| {
+        out.push(sk);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// Validate, gather the values per group (counting sort) and hand each group's sketch,
+/// in code order, to `f`.
+fn for_each_group(
+    codes: &[i64],
+    values: &[f64],
+    weights: Option<&[f64]>,
+    template: &QuantileSketch,
+    mut f: impl FnMut(QuantileSketch) -> Result<()>,
+) -> Result<()> {
     check_same_len("codes", codes.len(), "values", values.len())?;
     check_finite("values", values)?;
     if let Some(w) = weights {
@@ -68,7 +85,6 @@ pub fn sketch_groups(
         }
         *slot += 1;
     }
-    let mut out = Vec::with_capacity(n_groups);
     for g in 0..n_groups {
         let mut sk = template.empty_like();
         let part = &sorted[starts[g]..starts[g + 1]];
@@ -76,9 +92,9 @@ pub fn sketch_groups(
             Some(sw) => sk.add_weighted(part, &sw[starts[g]..starts[g + 1]])?,
             None => sk.add_slice(part)?,
         }
-        out.push(sk);
+        f(sk)?;
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Per-group total weight and quantile estimates (row-major `groups × qs`, NaN for
@@ -92,16 +108,17 @@ pub fn group_quantiles(
 ) -> Result<(Vec<f64>, Vec<f64>)> {
     // Validate q before any work.
     template.quantiles(qs)?;
-    let groups = sketch_groups(codes, values, weights, template)?;
-    let mut counts = Vec::with_capacity(groups.len());
-    let mut table = Vec::with_capacity(groups.len() * qs.len());
-    for g in &groups {
+    let mut counts = Vec::new();
+    let mut table = Vec::new();
+    // Each group's sketch is dropped right after use (no per-group allocation kept).
+    for_each_group(codes, values, weights, template, |g| {
         counts.push(g.count());
         match g.quantiles(qs)? {
             Some(row) => table.extend(row),
             None => table.extend(std::iter::repeat_n(f64::NAN, qs.len())),
         }
-    }
+        Ok(())
+    })?;
     Ok((counts, table))
 }
 

@@ -221,6 +221,16 @@ fn scan_serial(values: &[f64]) -> (bool, f64, f64) {
     (finite, lo, hi)
 }
 
+/// Where a quantile is answered from.
+#[derive(Clone, Copy, Debug)]
+enum Loc {
+    Min,
+    Max,
+    Zero,
+    Pos(i32),
+    Neg(i32),
+}
+
 /// A mergeable quantile sketch with a relative-error guarantee (see the module docs).
 #[derive(Clone, Debug)]
 pub struct QuantileSketch {
@@ -665,55 +675,101 @@ impl QuantileSketch {
 
     /// Estimates of several quantiles in one pass; `None` when the sketch is empty.
     pub fn quantiles(&self, qs: &[f64]) -> Result<Option<Vec<f64>>> {
+        Ok(self.locate(qs)?.map(|locs| {
+            locs.into_iter()
+                .map(|l| match l {
+                    Loc::Min => self.min,
+                    Loc::Max => self.max,
+                    Loc::Zero => 0.0,
+                    Loc::Pos(i) => self.mapping.value(i).clamp(self.min, self.max),
+                    Loc::Neg(i) => (-self.mapping.value(i)).clamp(self.min, self.max),
+                })
+                .collect()
+        }))
+    }
+
+    /// For each q, an interval `(lo, hi)` that contains the exact lower quantile: the
+    /// bounds of the bucket that answers q, clamped to `[min, max]` (a collapsed bucket
+    /// extends to the minimum). `quantile(q)` lies inside it. `None` when empty.
+    pub fn quantile_bounds(&self, qs: &[f64]) -> Result<Option<Vec<(f64, f64)>>> {
+        // Bucket bounds are computed with exp2: widen by a few ulps so that rounding can
+        // never exclude a value that the exact mapping put in the bucket.
+        const WIDEN: f64 = 8.0 * f64::EPSILON;
+        let pos_floor = self.positive.collapse_bucket();
+        let neg_ceil = self.negative.collapse_bucket();
+        let clamp = |lo: f64, hi: f64| (lo.clamp(self.min, self.max), hi.clamp(self.min, self.max));
+        Ok(self.locate(qs)?.map(|locs| {
+            locs.into_iter()
+                .map(|l| match l {
+                    Loc::Min => (self.min, self.min),
+                    Loc::Max => (self.max, self.max),
+                    Loc::Zero => (0.0, 0.0),
+                    Loc::Pos(i) => {
+                        let (lo, hi) = self.bucket_bounds(i);
+                        let lo = if pos_floor == Some(i) {
+                            self.min
+                        } else {
+                            lo * (1.0 - WIDEN)
+                        };
+                        clamp(lo, hi * (1.0 + WIDEN))
+                    }
+                    Loc::Neg(i) => {
+                        let (lo, hi) = self.bucket_bounds(i);
+                        let most_negative = if neg_ceil == Some(i) {
+                            self.min
+                        } else {
+                            -hi * (1.0 + WIDEN)
+                        };
+                        clamp(most_negative, -lo * (1.0 - WIDEN))
+                    }
+                })
+                .collect()
+        }))
+    }
+
+    /// Which bucket answers each q (one pass over the buckets in value order).
+    fn locate(&self, qs: &[f64]) -> Result<Option<Vec<Loc>>> {
         for &q in qs {
             Self::check_q(q)?;
         }
         if self.is_empty() {
             return Ok(None);
         }
-        // Buckets in value order: (sign, index, weight); sign -1, 0 (zeros) or +1.
+        // Buckets in value order: (location, weight).
         let walk = || {
             self.negative
                 .iter()
                 .rev()
-                .map(|(i, c)| (-1i8, i, c))
-                .chain((self.zero_count > 0.0).then_some((0i8, 0, self.zero_count)))
-                .chain(self.positive.iter().map(|(i, c)| (1i8, i, c)))
+                .map(|(i, c)| (Loc::Neg(i), c))
+                .chain((self.zero_count > 0.0).then_some((Loc::Zero, self.zero_count)))
+                .chain(self.positive.iter().map(|(i, c)| (Loc::Pos(i), c)))
         };
-        let total: f64 = walk().map(|b| b.2).sum();
-        let estimate = |sign: i8, i: i32| -> f64 {
-            let v = match sign {
-                0 => 0.0,
-                1 => self.mapping.value(i),
-                _ => -self.mapping.value(i),
-            };
-            v.clamp(self.min, self.max)
-        };
+        let total: f64 = walk().map(|b| b.1).sum();
         let mut order: Vec<usize> = (0..qs.len()).collect();
         order.sort_by(|&a, &b| qs[a].total_cmp(&qs[b]));
-        let mut out = vec![0.0; qs.len()];
+        let mut out = vec![Loc::Max; qs.len()];
         let mut it = walk();
         let mut cur = it.next();
-        let mut cum = cur.map_or(0.0, |b| b.2);
+        let mut cum = cur.map_or(0.0, |b| b.1);
         for k in order {
             let q = qs[k];
             out[k] = if q == 0.0 {
-                self.min
+                Loc::Min
             } else if q == 1.0 {
-                self.max
+                Loc::Max
             } else {
                 let rank = (total - 1.0) * q;
                 // Advance to the first bucket whose cumulative weight exceeds the rank.
                 while cum <= rank {
                     match it.next() {
                         Some(b) => {
-                            cum += b.2;
+                            cum += b.1;
                             cur = Some(b);
                         }
                         None => break,
                     }
                 }
-                cur.map_or(self.max, |(sign, i, _)| estimate(sign, i))
+                cur.map_or(Loc::Max, |b| b.0)
             };
         }
         Ok(Some(out))

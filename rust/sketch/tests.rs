@@ -644,3 +644,39 @@ fn threaded_bulk_path_equals_parts() {
         assert_eq!(acc.to_bytes(), bulk.to_bytes());
     }
 }
+
+#[test]
+fn quantile_bounds_contain_the_truth() {
+    let mut rng = Rng(13);
+    for trial in 0..300 {
+        let n = 1 + rng.below(400) as usize;
+        let values = random_values(&mut rng, n);
+        let limit = if trial % 2 == 0 {
+            Some(1 + rng.below(40) as usize)
+        } else {
+            None
+        };
+        let mut sk = QuantileSketch::with_limit(0.01, limit).unwrap();
+        sk.add_slice(&values).unwrap();
+        let mut sorted = values.clone();
+        sorted.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        let qs: Vec<f64> = (0..=50).map(|k| k as f64 / 50.0).chain(QS).collect();
+        let b = sk.quantile_bounds(&qs).unwrap().unwrap();
+        let e = sk.quantiles(&qs).unwrap().unwrap();
+        for ((&q, &(lo, hi)), &est) in qs.iter().zip(&b).zip(&e) {
+            let t = lower_quantile(&sorted, q);
+            assert!(
+                lo <= t && t <= hi,
+                "trial {trial} q {q}: {t} not in [{lo}, {hi}]"
+            );
+            assert!(lo <= est && est <= hi);
+            if !sk.collapsed() {
+                // Without collapse the interval is one bucket: relative width ≤ b - 1.
+                assert!(
+                    hi - lo <= 0.0109 * t.abs() * 1.0001 + 1e-300,
+                    "{lo} {hi} {t}"
+                );
+            }
+        }
+    }
+}

@@ -67,6 +67,19 @@ def test_guarantee_arbitrary_finite(values: np.ndarray, alpha: float, qs: list[f
 
 
 @SETTINGS
+@given(values=values_st, qs=qs_st, limit=st.sampled_from([None, 16, 1 << 20]))
+def test_quantile_bounds_contain_the_truth(values: np.ndarray, qs: list[float], limit) -> None:
+    # Holds for every q, also after a collapse (the interval then widens).
+    sk = QuantileSketch(0.01, bucket_limit=limit)
+    sk.add(values)
+    lo, hi = sk.quantile_bounds(qs)
+    est = sk.quantile(qs)
+    truth = np.quantile(values, qs, method="lower")
+    assert np.all((lo <= truth) & (truth <= hi)), (lo, truth, hi)
+    assert np.all((lo <= est) & (est <= hi))
+
+
+@SETTINGS
 @given(
     values=hnp.arrays(
         np.float64, st.integers(1, 100), elements=st.floats(allow_nan=False, allow_infinity=False)
