@@ -467,18 +467,14 @@ fn span_pass_impl(start: &[f64], end: &[f64]) -> SpanAcc {
         for j in 0..L {
             let (s, e) = (s8[j], e8[j]);
             bad[j] |= !s.is_finite() || e.is_infinite();
-            if s < first[j] {
-                first[j] = s;
-            }
+            first[j] = if s < first[j] { s } else { first[j] };
             let run = e.is_nan();
             let neg = e < s;
             running[j] += u64::from(run);
             negative[j] += u64::from(neg);
             let top = if run || neg { s } else { e };
             let top = if s > top { s } else { top };
-            if top > last[j] {
-                last[j] = top;
-            }
+            last[j] = if top > last[j] { top } else { last[j] };
         }
         i += L;
     }
@@ -609,9 +605,7 @@ fn window_pass_impl(start: &[f64], end: &[f64], t0: f64, t1: f64, log_end: f64) 
             for f in 0..7 {
                 acc[f][j] += c[f];
             }
-            if c[7] > acc[7][j] {
-                acc[7][j] = c[7];
-            }
+            acc[7][j] = if c[7] > acc[7][j] { c[7] } else { acc[7][j] };
         }
         i += L;
     }
@@ -665,25 +659,19 @@ fn fused_impl(start: &[f64], end: &[f64], t0: f64, t1: f64) -> (SpanAcc, Sums) {
         for j in 0..L {
             let (s, e) = (s4[j], e4[j]);
             bad[j] |= !s.is_finite() || e.is_infinite();
-            if s < first[j] {
-                first[j] = s;
-            }
+            first[j] = if s < first[j] { s } else { first[j] };
             let run = e.is_nan();
             let neg = e < s;
             running[j] += if run { 1.0 } else { 0.0 };
             negative[j] += if neg { 1.0 } else { 0.0 };
             let top = if run || neg { s } else { e };
             let top = if s > top { s } else { top };
-            if top > last[j] {
-                last[j] = top;
-            }
+            last[j] = if top > last[j] { top } else { last[j] };
             let c = row(s, e, t0, t1, f64::NEG_INFINITY);
             for f in 0..7 {
                 acc[f][j] += c[f];
             }
-            if c[7] > acc[7][j] {
-                acc[7][j] = c[7];
-            }
+            acc[7][j] = if c[7] > acc[7][j] { c[7] } else { acc[7][j] };
         }
         i += L;
     }

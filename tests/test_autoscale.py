@@ -34,8 +34,8 @@ def test_hpa_tolerance_holds() -> None:
     # Ratio 0.4 / 0.42 = 0.952: within the 10 % tolerance, no scaling at all.
     r = autoscale.replay(TS, 1.0, autoscale.HPA(target=0.42), initial_replicas=10, slo=2.0)
     assert _events(r) == []
-    # Without tolerance the same ratio scales to ceil(0.952 · 10) = 10 (no change) — and
-    # with target 0.45 (ratio 0.889 → ceil(8.9) = 9) it scales after the window.
+    # Target 0.45: ratio 40/45 = 0.889, outside the tolerance → ceil(8.89) = 9 once the
+    # initial recommendation has left the 300 s window.
     r = autoscale.replay(TS, 1.0, autoscale.HPA(target=0.45), initial_replicas=10, slo=2.0)
     assert _events(r) == [(315.0, 10, 9)]
 
@@ -214,7 +214,10 @@ def test_timeline_and_totals_are_consistent() -> None:
     assert abs(tl["good"].sum() / t["arrived"] - t["slo_attainment"]) < 1e-12
     assert t["scale_events"] == r.events.height
     assert t["p50"] <= t["p99"] <= t["p999"]
-    assert set(tl.columns) >= {"start", "arrivals", "desired", "ready", "queue", "latency_q", "dropped"}
+    assert set(tl.columns) >= {"start", "arrivals", "desired", "ready", "queue", "p99", "dropped"}
+    r = autoscale.replay(arr, sim.Exponential(mean=1.0), autoscale.Fixed(6), initial_replicas=6,
+                         customers=500, slo=4.0, quantile=0.999)
+    assert r.latency_column == "p99.9" and "p99.9" in r.timeline.columns
 
 
 def test_compare_uses_common_random_numbers() -> None:
@@ -268,6 +271,9 @@ def test_bad_arguments_name_the_argument() -> None:
         autoscale.replay([1.0, 2.0, 3.0], [1.0], autoscale.Fixed(1), slo=1.0)
     with pytest.raises(ValueError, match="sample_interval"):
         autoscale.replay(arr, svc, autoscale.HPA(), slo=1.0, customers=10, sample_interval=-1.0)
+    # A run that would take more than 2·10^7 samples is refused up front.
+    with pytest.raises(ValueError, match="sample_interval"):
+        autoscale.replay(sim.Poisson(rate=1e-6), svc, autoscale.Fixed(1), slo=1.0, customers=100)
 
 
 def _gentd26_day(shared_data):  # type: ignore[no-untyped-def]

@@ -219,3 +219,13 @@ def test_progress_bar_on_stderr(capsys):
     assert "100.0%" in err and "5,000/5,000 rows" in err
     summarize(_log(5000, seed=9), batch_rows=1000, exact_limit=0, progress=False)
     assert capsys.readouterr().err == ""
+
+
+def test_skewed_clock_does_not_stretch_the_windows():
+    log = _log(3000, seed=4)
+    ts = log["ts"].to_list()
+    ts[7] = 4.0e9                        # year 2096: outside the contract's plausible range
+    bad = log.with_columns(ts=pl.Series(ts))
+    rep = summarize(bad, bin=60.0)
+    assert rep.contract["rows_excluded"] == 1
+    assert rep.t1 - rep.t0 < 4000 and rep.overall.counts.size <= 70

@@ -686,3 +686,8 @@ def test_fast_path_equals_event_loop_without_records(c: int) -> None:
     assert f.response.count == e.response.count == 50_000
     for q in (0.5, 0.99, 0.999):
         assert f.response.quantile(q) == pytest.approx(e.response.quantile(q), rel=0.03)
+
+
+def test_renewal_needs_positive_mean() -> None:
+    with pytest.raises(ValueError, match="interarrival"):
+        sim.Renewal(sim.Deterministic(0.0))

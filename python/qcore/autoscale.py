@@ -307,8 +307,8 @@ class ReplayResult:
 
     ``timeline`` has one row per window: ``start`` (absolute time of the window's
     start), ``arrivals``, ``completed``, ``good`` (completed within the SLO),
-    ``dropped`` (blocked, timed out or shed), ``latency_q`` (the window's response-time
-    quantile over requests that arrived in it), ``desired`` (replicas asked for at the
+    ``dropped`` (blocked, timed out or shed), ``p99`` (the window's response-time
+    quantile over requests that arrived in it; named after ``quantile``, e.g. ``p99.9``), ``desired`` (replicas asked for at the
     end of the window), ``ready``, ``starting``, ``queue`` (time averages), ``queue_max``,
     ``busy``. ``totals``: ``replica_seconds`` (cost), ``mean_replicas``,
     ``slo_attainment`` (completed within the SLO over arrived), ``p50``, ``p99``,
@@ -320,6 +320,8 @@ class ReplayResult:
     timeline: pl.DataFrame
     totals: dict[str, Any]
     events: pl.DataFrame = field(repr=False)
+    #: Name of the timeline's latency-quantile column (``"p99"`` for quantile 0.99).
+    latency_column: str = "p99"
 
 
 def _policy(p: Any, name: str = "policy") -> ScalingPolicy:
@@ -413,9 +415,11 @@ def replay(
         arr._spec(), svc._spec(), init, n, int(seed), startup, pat, qc, disc, spec, adm, cl,
         sample_interval, window, slo, float(quantile), int(replication),
     )
-    tl = pl.DataFrame(d["timeline"])
+    col = f"p{float(quantile) * 100:g}"
+    tl = pl.DataFrame(d["timeline"]).rename({"latency_q": col})
     ev = pl.DataFrame(d["events"])
-    return ReplayResult(policy=type(pol).__name__, timeline=tl, totals=dict(d["totals"]), events=ev)
+    return ReplayResult(policy=type(pol).__name__, timeline=tl, totals=dict(d["totals"]), events=ev,
+                        latency_column=col)
 
 
 def compare(

@@ -521,10 +521,14 @@ def group_sketches_of(
         df = df.drop_nulls(subset=[value] + ([weights] if weights is not None else []))
     if df.height == 0:
         return {}
-    df = df.with_columns((pl.struct(keys).rank("dense").cast(pl.Int64) - 1).alias("__code"))
-    key_rows = df.select([*keys, "__code"]).unique(subset="__code").sort("__code").select(keys).rows()
+    # Group codes by hashing (one group_by), scattered back to the rows.
+    groups = df.select(keys).with_row_index("__row").group_by(keys).agg(pl.col("__row")).with_row_index("__code")
+    rows = groups.select("__row", "__code").explode("__row")
+    codes = np.empty(df.height, dtype=np.int64)
+    codes[rows["__row"].to_numpy()] = rows["__code"].to_numpy()
+    key_rows = groups.select(keys).rows()
     w = df[weights] if weights is not None else None
-    sketches = qcore.sketch_groups(df["__code"], df[value], relative_accuracy, weights=w)
+    sketches = qcore.sketch_groups(codes, df[value], relative_accuracy, weights=w)
     return {tuple(k): sk for k, sk in zip(key_rows, sketches)}
 
 

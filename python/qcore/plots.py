@@ -64,10 +64,10 @@ def timelines(results: Mapping[str, Any], path: Any, *, slo: float | None = None
         tl = r.timeline
         h = ((tl["start"] - t0) / 3600.0).to_numpy()
         ax[1].step(h, tl["ready"].to_numpy(), where="post", lw=0.9, label=name)
-        ax[2].plot(h, tl["latency_q"].to_numpy(), lw=0.8, label=name)
+        ax[2].plot(h, tl[r.latency_column].to_numpy(), lw=0.8, label=name)
     ax[1].set_ylabel("ready replicas")
     ax[1].legend(loc="upper left", fontsize=8)
-    ax[2].set_ylabel("window p99 (s)")
+    ax[2].set_ylabel(f"window {first.latency_column} (s)")
     ax[2].set_yscale("log")
     if slo is not None:
         ax[2].axhline(slo, color="red", ls="--", lw=0.8, label="SLO")

@@ -402,19 +402,26 @@ def summarize(
                            .otherwise(pl.lit(2, pl.Int8)).alias("_qcls")]
     # hash the source files on another core while the log is read (hashlib drops the GIL)
     hasher = _FileHasher(files)
-    one_key = len(group_by) == 1 and schema[group_by[0]] == pl.String
+    # the extent of the rows the contract will keep (a skewed clock must not stretch the windows)
+    if not pre_validated:
+        contract = contract or _logs.Contract()
+        if contract.max_time is None:   # one evaluation time for the whole run
+            from dataclasses import replace as _replace
+
+            contract = _replace(contract, max_time=contract.resolved_max_time())
+        ok_start = (pl.col("start").is_finite() & (pl.col("start") >= contract.min_time)
+                    & (pl.col("start") <= contract.resolved_max_time()))
+    else:
+        ok_start = pl.col("start").is_finite()
+    ok_end = ok_start & pl.col(endcol).is_finite()
+    if has_lat:
+        ok_end = ok_end & (pl.col("latency") >= 0)
     aggs = [pl.len().alias("n"),
-            pl.col("start").filter(pl.col("start").is_finite()).min().alias("t0"),
-            pl.col(endcol).filter(pl.col(endcol).is_finite()).max().alias("t1"),
-            pl.col("start").filter(pl.col("start").is_finite()).max().alias("s1")]
-    if one_key:
-        aggs.append(pl.col(group_by[0]).drop_nulls().unique().sort().implode().alias("keys"))
-    st = lf.select(aggs).collect()
+            pl.col("start").filter(ok_start).min().alias("t0"),
+            pl.col(endcol).filter(ok_end).max().alias("t1"),
+            pl.col("start").filter(ok_start).max().alias("s1")]
+    st = lf.select(aggs).collect(engine="streaming")
     n_total, t0, t1, s1 = st.row(0)[:4]
-    if one_key:
-        # a fixed Enum: the streaming engine encodes the key while it reads
-        cats = [str(v) for v in st.get_column("keys")[0]]
-        post.append(pl.col(group_by[0]).cast(pl.Enum(cats)).to_physical().cast(pl.Int64).alias("_qcode"))
     lf = lf.with_columns(post)
     if not n_total or t0 is None:
         raise ValueError("source: the log has no rows with a valid start time")
@@ -473,12 +480,8 @@ def summarize(
             show(done)
             continue
         codes = None
-        if one_key and valid.get_column("_qcode").null_count() == 0:
-            codes = valid.get_column("_qcode").to_numpy()
-            while len(acc_list) < len(cats):
-                acc_list.append(_Acc({group_by[0]: cats[len(acc_list)]}, n_windows, keep_raw, n_end))
-        elif group_by:
-            valid, keytab = _encode(valid.drop("_qcode", strict=False), group_by, keytab)
+        if group_by:
+            valid, keytab = _encode(valid, group_by, keytab)
             codes = valid.get_column("__code").to_numpy()
             for row in keytab.filter(pl.col("__code") >= len(acc_list)).sort("__code").iter_rows(named=True):
                 key = tuple(row[k] for k in group_by)

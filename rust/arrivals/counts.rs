@@ -54,12 +54,8 @@ fn scan_impl(name: &str, values: &[f64]) -> Result<Scan> {
             for j in 0..L {
                 let v = a[j];
                 let w = a[j + 1];
-                if v < mn[j] {
-                    mn[j] = v;
-                }
-                if v > mx[j] {
-                    mx[j] = v;
-                }
+                mn[j] = if v < mn[j] { v } else { mn[j] };
+                mx[j] = if v > mx[j] { v } else { mx[j] };
                 // v - v is NaN for NaN and ±inf
                 bad[j] |= !v.is_finite();
                 dec[j] |= w < v;

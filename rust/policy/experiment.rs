@@ -84,8 +84,18 @@ pub fn replay<A: Autoscaler>(
     check_opts(opts)?;
     // Every sample is kept for the timeline: bound their number.
     let span = match &cfg.arrivals {
-        crate::sim::ArrivalProcess::Trace { timestamps } => {
-            timestamps[timestamps.len() - 1] - timestamps[0]
+        crate::sim::ArrivalProcess::Trace { timestamps } => match timestamps.first() {
+            Some(first) => timestamps.last().map_or(0.0, |last| last - first),
+            None => 0.0,
+        },
+        crate::sim::ArrivalProcess::Piecewise { times, rates } => {
+            let last = times.last().copied().unwrap_or(0.0);
+            let tail = rates.last().copied().unwrap_or(0.0);
+            if tail > 0.0 {
+                last + cfg.customers as f64 / tail
+            } else {
+                last
+            }
         }
         a => a
             .mean_rate()

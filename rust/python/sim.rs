@@ -89,7 +89,9 @@ fn _sim_check_dist(spec: DistSpec<'_>, name: &str) -> PyResult<(f64, f64)> {
 /// Validate an arrival spec; returns the long-run rate (or None).
 #[pyfunction]
 fn _sim_check_arrivals(spec: ArrivalSpec<'_>) -> PyResult<Option<f64>> {
-    Ok(arrivals_from(&spec)?.mean_rate())
+    let p = arrivals_from(&spec)?;
+    p.check()?;
+    Ok(p.mean_rate())
 }
 
 /// `(lo, mean, hi)` Student-t confidence interval of the mean of `values`.

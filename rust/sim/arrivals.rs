@@ -86,6 +86,28 @@ impl ArrivalProcess {
         Ok(ArrivalProcess::Trace { timestamps })
     }
 
+    /// Re-check the parameters (for values built from the enum variants directly).
+    pub fn check(&self) -> Result<()> {
+        match self {
+            ArrivalProcess::Poisson { rate } => Self::poisson(*rate).map(|_| ()),
+            ArrivalProcess::Renewal { interarrival } => {
+                interarrival.check("interarrival")?;
+                if interarrival.mean() <= 0.0 {
+                    return Err(QcoreError::invalid(
+                        "interarrival",
+                        "must have a positive mean",
+                    ));
+                }
+                Ok(())
+            }
+            ArrivalProcess::Mmpp2 { rates, switch } => Self::mmpp2(*rates, *switch).map(|_| ()),
+            ArrivalProcess::Piecewise { times, rates } => {
+                Self::piecewise(times.clone(), rates.clone()).map(|_| ())
+            }
+            ArrivalProcess::Trace { timestamps } => Self::trace(timestamps.clone()).map(|_| ()),
+        }
+    }
+
     /// The long-run arrival rate, if defined.
     pub fn mean_rate(&self) -> Option<f64> {
         match self {
@@ -102,7 +124,8 @@ impl ArrivalProcess {
             ArrivalProcess::Piecewise { rates, .. } => rates.last().copied(),
             ArrivalProcess::Trace { timestamps } => {
                 let n = timestamps.len();
-                let span = timestamps[n - 1] - timestamps[0];
+                let (first, last) = (timestamps.first()?, timestamps.last()?);
+                let span = last - first;
                 (n > 1 && span > 0.0).then(|| (n - 1) as f64 / span)
             }
         }
@@ -120,7 +143,7 @@ impl ArrivalProcess {
     /// The clock offset: simulation time 0 corresponds to this absolute time.
     pub fn origin(&self) -> f64 {
         match self {
-            ArrivalProcess::Trace { timestamps } => timestamps[0],
+            ArrivalProcess::Trace { timestamps } => timestamps.first().copied().unwrap_or(0.0),
             _ => 0.0,
         }
     }

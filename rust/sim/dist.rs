@@ -104,6 +104,34 @@ impl Dist {
         Ok(Dist::Sequence { values })
     }
 
+    /// Re-check the parameters (for values built from the enum variants directly);
+    /// errors name `name`.
+    pub fn check(&self, name: &str) -> Result<()> {
+        let ok = match self {
+            Dist::Exponential { mean } => mean.is_finite() && *mean > 0.0,
+            Dist::Deterministic { value } => value.is_finite() && *value >= 0.0,
+            Dist::Gamma { shape, scale } => {
+                shape.is_finite() && *shape > 0.0 && scale.is_finite() && *scale > 0.0
+            }
+            Dist::LogNormal { mu, sigma } => mu.is_finite() && sigma.is_finite() && *sigma >= 0.0,
+            Dist::Empirical { samples } => {
+                if samples.is_empty() {
+                    return Err(QcoreError::invalid(name, "has no samples"));
+                }
+                return non_negative_values(name, samples);
+            }
+            Dist::Sequence { values } => return non_negative_values(name, values),
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(QcoreError::invalid(
+                name,
+                format!("has invalid parameters: {self:?}"),
+            ))
+        }
+    }
+
     /// The mean of the distribution.
     pub fn mean(&self) -> f64 {
         match self {

@@ -274,7 +274,7 @@ impl<'a, C: Controller> Sim<'a, C> {
         match &self.cfg.batching {
             Some(b) => match &b.time {
                 BatchTime::Linear { fixed, per_item } => fixed + per_item * n as f64,
-                BatchTime::Table(tab) => tab[n - 1],
+                BatchTime::Table(tab) => tab.get(n - 1).copied().unwrap_or(f64::NAN),
             },
             None => 0.0,
         }

@@ -167,6 +167,16 @@ impl SimConfig {
                 format!("must be in (0, 1), got {}", self.relative_accuracy),
             ));
         }
+        self.arrivals.check()?;
+        for (name, d) in [
+            ("service", &self.service),
+            ("patience", &self.patience),
+            ("startup_delay", &self.startup_delay),
+        ] {
+            if let Some(d) = d {
+                d.check(name)?;
+            }
+        }
         if let Some(n) = self.arrivals.limit() {
             if (n as u64) <= self.warmup {
                 return Err(QcoreError::invalid(
