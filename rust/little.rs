@@ -648,8 +648,8 @@ fn fused_impl(start: &[f64], end: &[f64], t0: f64, t1: f64) -> (SpanAcc, Sums) {
     let mut acc = [[0.0f64; L]; 8];
     let mut first = [f64::INFINITY; L];
     let mut last = [f64::NEG_INFINITY; L];
-    let mut running = [0.0f64; L];
-    let mut negative = [0.0f64; L];
+    let mut running = [0u64; L];
+    let mut negative = [0u64; L];
     let mut bad = [false; L];
     let n = start.len().min(end.len());
     let body = n / L * L;
@@ -662,8 +662,8 @@ fn fused_impl(start: &[f64], end: &[f64], t0: f64, t1: f64) -> (SpanAcc, Sums) {
             first[j] = if s < first[j] { s } else { first[j] };
             let run = e.is_nan();
             let neg = e < s;
-            running[j] += if run { 1.0 } else { 0.0 };
-            negative[j] += if neg { 1.0 } else { 0.0 };
+            running[j] += u64::from(run);
+            negative[j] += u64::from(neg);
             let top = if run || neg { s } else { e };
             let top = if s > top { s } else { top };
             last[j] = if top > last[j] { top } else { last[j] };
@@ -680,8 +680,8 @@ fn fused_impl(start: &[f64], end: &[f64], t0: f64, t1: f64) -> (SpanAcc, Sums) {
     for j in 0..L {
         sp.first = sp.first.min(first[j]);
         sp.last = sp.last.max(last[j]);
-        sp.running += running[j] as u64;
-        sp.negative += negative[j] as u64;
+        sp.running += running[j];
+        sp.negative += negative[j];
         sp.bad |= bad[j];
         for f in 0..7 {
             tot[f] += acc[f][j];

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -547,14 +548,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         return int(args.func(args))
+    except BrokenPipeError:  # output piped into head and closed: not an error
+        try:
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the flush at exit
+        except OSError:  # pragma: no cover
+            pass
+        return EXIT_OK
     except (ValueError, TypeError, FileNotFoundError, KeyError, OSError) as e:
         msg = str(e) if not isinstance(e, KeyError) else f"missing key {e}"
         if getattr(args, "format", "text") == "json":
             _emit_json({"error": type(e).__name__, "message": msg})
         print(f"qcore {args.command}: error: {msg}", file=sys.stderr)
         return EXIT_ERROR
-    except BrokenPipeError:  # pragma: no cover
-        return EXIT_OK
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -277,8 +277,10 @@ def evaluate_slos(frame: Any, slos: Sequence[dict[str, Any]], *, now: float | No
                          "owner": owner, "group": r["group"], "metric": label, "value": value, "ci_lo": None,
                          "ci_hi": None, "comparison": "<=", "threshold": r["factor"],
                          "n": r["long_events"], "min_n": int(spec.get("min_events", 1)), "status": status,
-                         "action": action, "response": "" if status == "pass" else
-                         ("page the owner; stop the rollout" if page else "open a ticket"),
+                         "action": action, "response": {
+                             "pass": "", "unauditable": "name the SLO's owner and version",
+                             "insufficient_evidence": "wait for traffic in both windows before deciding",
+                         }.get(status, "page the owner; stop the rollout" if page else "open a ticket"),
                          "message": msg, "evidence": json.dumps(ev, default=_json_default, sort_keys=True)})
     return pl.DataFrame(rows, schema=DECISION_SCHEMA)
 

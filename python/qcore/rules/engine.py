@@ -381,10 +381,24 @@ def _row(rule: Rule, keys: Mapping[str, Any], mv: _m.MetricValue, status: str, m
         "min_n": mv.min_n,
         "status": status,
         "action": action,
-        "response": rule.response if status not in ("pass",) else "",
+        "response": _response(rule, status),
         "message": msg,
         "evidence": json.dumps(ev, default=_json_default, sort_keys=True),
     }
+
+
+def _response(rule: Rule, status: str) -> str:
+    """What to do next: the rule's own response for a violation, the generic one otherwise."""
+    from qcore.rules.model import RESPONSES
+
+    if status == "pass":
+        return ""
+    return {
+        "insufficient_evidence": "collect more data before deciding (a longer window or more traffic)",
+        "stale": RESPONSES["freshness"],
+        "malformed": RESPONSES["contract"],
+        "unauditable": RESPONSES["audit"],
+    }.get(status, rule.response or "")
 
 
 def _qlabel(q: float) -> str:

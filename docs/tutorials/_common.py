@@ -1,0 +1,126 @@
+"""Helpers shared by the tutorials: where the traces are, how to read them, how to print
+a decision. Each tutorial imports this module from its own directory."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+HERE = Path(__file__).resolve().parent
+
+
+def data_dir() -> Path:
+    """The shared traces: ``$QCORE_SHARED_DATA``, else ``<repo>/../shared/data``."""
+    env = os.environ.get("QCORE_SHARED_DATA")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[3] / "shared" / "data"
+
+
+def require(*relative: str) -> list[Path]:
+    """Paths of the trace files a tutorial needs; exit 0 with a message when one is absent."""
+    base = data_dir()
+    paths = [base / r for r in relative]
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        print("SKIP: trace file(s) not found: " + ", ".join(missing))
+        print("Set QCORE_SHARED_DATA to the directory holding the shared traces (see each SOURCE.md).")
+        sys.exit(0)
+    return paths
+
+
+def pyplot() -> Any:
+    """matplotlib.pyplot with a file backend, or None when matplotlib is not installed."""
+    if os.environ.get("QCORE_TUTORIAL_NO_PLOTS"):
+        return None
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    return plt
+
+
+def save(fig: Any, name: str) -> None:
+    """Save a figure as a PNG next to the tutorials."""
+    path = HERE / name
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    print(f"plot written: {path.name}")
+
+
+def no_plot_note() -> None:
+    print("(matplotlib is not installed: plots skipped)")
+
+
+def section(title: str) -> None:
+    print()
+    print(title)
+    print("-" * len(title))
+
+
+def azure_timestamps(path: Path) -> np.ndarray:
+    """Arrival times (s since the first request) of an Azure LLM inference trace CSV."""
+    df = pl.read_csv(path, columns=["TIMESTAMP"])
+    t = df.select(
+        pl.col("TIMESTAMP").str.strptime(pl.Datetime("us"), "%Y-%m-%d %H:%M:%S%.f").dt.epoch("us")
+    ).to_series().to_numpy().astype(np.float64) / 1e6
+    return t - t[0]
+
+
+def gentd26(path: Path) -> pl.DataFrame:
+    """The GenTD26 request trace as a canonical request log.
+
+    ``start`` = gmt_create (epoch seconds, read as UTC), ``latency`` = exec_time_seconds,
+    ``end`` = start + latency, ``outcome`` = ok (SUCCEED) / error (FAILED) / incomplete
+    (PENDING, PROCESSING), ``model_version`` = checkpoint_model_version_id,
+    ``endpoint`` = predict_type, plus ``day`` (YYYY-MM-DD).
+    """
+    raw = pl.read_csv(path)
+    start = pl.col("gmt_create").str.strptime(pl.Datetime("us"), "%Y-%m-%d %H:%M:%S").dt.epoch("us").cast(
+        pl.Float64) / 1e6
+    out = raw.select(
+        start=start,
+        latency=pl.col("exec_time_seconds").cast(pl.Float64),
+        outcome=pl.when(pl.col("predict_status") == "SUCCEED").then(pl.lit("ok"))
+        .when(pl.col("predict_status") == "FAILED").then(pl.lit("error"))
+        .otherwise(pl.lit("incomplete")),
+        model_version=pl.col("checkpoint_model_version_id"),
+        endpoint=pl.col("predict_type"),
+        day=pl.col("gmt_create").str.slice(0, 10),
+    ).with_columns(end=pl.col("start") + pl.col("latency"))
+    return out.sort("start")
+
+
+def show_decisions(decisions: pl.DataFrame, evidence_of: int | None = 0) -> None:
+    """Print the decision table and one evidence record in full."""
+    with pl.Config(tbl_rows=40, tbl_cols=12, fmt_str_lengths=60, tbl_width_chars=160):
+        print(decisions.select("rule_id", "group", "metric", "value", "ci_lo", "ci_hi",
+                               "comparison", "threshold", "n", "status", "action"))
+    for msg in decisions.select("rule_id", "group", "message").rows():
+        print(f"  {msg[0]} [{msg[1]}]: {msg[2]}")
+    if evidence_of is not None and decisions.height:
+        ev = json.loads(decisions.get_column("evidence")[evidence_of])
+        ev.pop("data", None)  # the data fingerprint is long; it is in the JSON line
+        print("evidence record (rule, value, CI, threshold, status, action):")
+        print(json.dumps(ev, indent=2, sort_keys=True, default=str))
+
+
+def log_evidence(decisions: pl.DataFrame, name: str) -> Path:
+    """Append the decisions' evidence records as JSON lines (one file per tutorial)."""
+    import tempfile
+
+    import qcore.rules as qr
+
+    out = Path(os.environ.get("QCORE_TUTORIAL_EVIDENCE", Path(tempfile.gettempdir()) / "qcore-tutorials"))
+    path = out / f"{name}.jsonl"
+    n = qr.write_evidence(decisions, path, append=False)
+    print(f"{n} evidence record(s) written to {path}")
+    return path
