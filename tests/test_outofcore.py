@@ -401,3 +401,11 @@ def test_gap_runs_must_merge_in_time_order():
     assert not oc.spans_in_time_order([oc.span_of(np.array([0.0, 2.0])), oc.span_of(np.array([1.5, 3.0]))])
     assert oc.spans_in_time_order([oc.span_of(np.array([0.0, 2.0])), oc.Span(), oc.span_of(np.array([2.0, 3.0]))])
     assert not oc.spans_in_time_order([oc.span_of(np.array([1.0, 0.0]))])
+
+
+def test_in_flight(log, shuffled_source):
+    at = T0 + np.linspace(-5.0, 700.0, 301)
+    got = oc.in_flight(shuffled_source, "t", "end", at, batch_rows=4_321).value
+    np.testing.assert_array_equal(got, qcore.in_flight(log["t"], end_array(log), at))
+    with pytest.raises(ValueError, match="at contains NaN"):
+        oc.in_flight(shuffled_source, "t", "end", [1.0, float("nan")])

@@ -12,13 +12,12 @@ Run:  python docs/tutorials/01_arrival_rates.py
 
 from __future__ import annotations
 
+import _common as c
 import numpy as np
 import polars as pl
 import qcore
 import qcore.rules as qr
 from qcore import capacity, sim
-
-import _common as c
 
 code_csv, conv_csv = c.require("azure_llm_2023/AzureLLMInferenceTrace_code.csv",
                                "azure_llm_2023/AzureLLMInferenceTrace_conv.csv")
@@ -88,8 +87,8 @@ for w in (1.0, 10.0, 60.0):
 # 4. Change points: where does the rate shift?
 #
 # `rate_changes` fits a piecewise-constant Poisson rate by exact penalised likelihood
-# (PELT). With 60 s bins it finds the slow shifts of the hour; the code trace's
-# on/off bursts would show up as dozens of segments at its default (finer) bins.
+# (PELT). With 60 s bins it finds the slow shifts of the hour; at its default (finer)
+# bins the code trace's on/off bursts each become segments of their own.
 # ---------------------------------------------------------------------------------------
 c.section("4. Rate change points (60 s bins)")
 changes = {}
@@ -108,12 +107,13 @@ print(f"code at its default {fine.resolution:.2f} s bins: {len(fine.times)} chan
 #
 # Suppose each request holds a server for 1 s on average (exponential service times;
 # an assumption for this illustration, since the trace has no durations) and the SLO
-# is "p99 response time <= 6 s" (the service time alone has a p99 of 4.6 s). Capacity planning with the mean rate and a Poisson
+# is "p99 response time <= 6 s" (above the p99 of the service time alone, printed below). Capacity planning with the mean rate and a Poisson
 # model (Erlang C) gives a server count. We then replay each *real* arrival stream
 # through that many servers in the simulator and measure the p99 it actually gets.
 # ---------------------------------------------------------------------------------------
 c.section("5. Poisson plan vs the real arrivals (service ~ Exp(1 s), SLO p99 <= 6 s)")
 SERVICE_MEAN, SLO = 1.0, 6.0
+print(f"p99 of the service time alone: {-np.log(0.01) * SERVICE_MEAN:.2f} s")
 logs = []
 for k, ts in traces.items():
     plan = capacity.min_servers(arrival_rate=stats[k].rate, service=sim.Exponential(mean=SERVICE_MEAN),

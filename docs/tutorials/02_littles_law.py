@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import json
 
+import _common as c
 import numpy as np
 import polars as pl
 import qcore
 import qcore.rules as qr
-
-import _common as c
 
 (trace_csv,) = c.require("alibaba_gentd26/lora_request_trace.csv")
 log = c.gentd26(trace_csv)
@@ -44,7 +43,7 @@ print(f"lambda = {whole.arrival_rate:.6f}/s  W = {whole.mean_response:.2f} s  "
       f"lambda*W = {whole.lambda_w:.4f}  L = {whole.L:.4f}  gap = {whole.gap:.2e}  holds = {whole.holds}")
 peak = qcore.peak_in_flight(start, end)
 print(f"peak in flight: {peak.peak} requests at t = {peak.time:.0f} "
-      f"({pl.from_epoch(pl.Series([int(peak.time)]), time_unit='s')[0]} UTC)")
+      f"({pl.from_epoch(pl.Series([int(peak.time)]), time_unit='s')[0]}, trace clock)")
 
 # ---------------------------------------------------------------------------------------
 # 2. One day. In a window, requests that straddle its edges make L and lambda W differ;
@@ -133,8 +132,7 @@ print("evidence record (5% rows lost):")
 print(json.dumps(decisions[-1], indent=2, sort_keys=True, default=str))
 path = c.log_evidence(d, "02_littles_law")  # the last log-only decision
 with open(path, "a", encoding="utf-8") as f:  # and the gauge decisions, one JSON line each
-    for ev in decisions:
-        f.write(json.dumps(ev, sort_keys=True, default=str) + "\n")
+    f.writelines(json.dumps(ev, sort_keys=True, default=str) + "\n" for ev in decisions)
 final = decisions[-1]["action"]
 print(f"decision for the damaged log: {final}")
 print("next action: " + ("escalate to the log pipeline owner; reconcile row counts per hour "
@@ -154,6 +152,6 @@ else:
     ax.step(hours, gauge_n, where="post", label="gauge (true in-flight)", lw=1.2)
     ax.step(hours, qcore.in_flight(start[keep], end[keep], gauge_t), where="post",
             label="from the log with 5% rows lost", lw=0.8)
-    ax.set_xlabel(f"hours since {busiest} 00:00 UTC"); ax.set_ylabel("requests in system")
+    ax.set_xlabel(f"hours since {busiest} 00:00 (trace clock)"); ax.set_ylabel("requests in system")
     ax.set_title("GenTD26: in-flight requests, log vs gauge"); ax.legend()
     c.save(fig, "02_littles_law.png")

@@ -16,12 +16,11 @@ Run:  python docs/tutorials/03_tail_latency.py
 
 from __future__ import annotations
 
+import _common as c
 import numpy as np
 import polars as pl
 import qcore
 import qcore.rules as qr
-
-import _common as c
 
 (trace_csv,) = c.require("alibaba_gentd26/lora_request_trace.csv")
 log = c.gentd26(trace_csv)
@@ -96,8 +95,8 @@ print(f"qcore.fanout_probability(100, 0.99) = {qcore.fanout_probability(100, 0.9
 # 4. Never average p99s across replicas: merge the sketches.
 #
 # Each base model is served by its own pool of replicas, and each pool reports its p99.
-# The mean of those p99s is not the p99 of the traffic: it weighs a pool with 50
-# requests like one with 8,000 and it averages tails, which do not add. Each pool should
+# The mean of those p99s is not the p99 of the traffic: it weighs the smallest
+# pool like the largest, and it averages tails, which do not add. Each pool should
 # ship a QuantileSketch instead; merging sketches is exact up to the sketch's 1 %
 # relative accuracy.
 # ---------------------------------------------------------------------------------------

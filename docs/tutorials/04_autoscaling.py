@@ -17,13 +17,12 @@ from __future__ import annotations
 import io
 import tarfile
 
+import _common as c
 import numpy as np
 import polars as pl
 import qcore
 import qcore.rules as qr
 from qcore import autoscale, queueing, sim
-
-import _common as c
 
 trace_csv, cold_tgz = c.require("alibaba_gentd26/lora_request_trace.csv",
                                 "alibaba_gentd26/basemodel_update_latency_anon.tar.gz")

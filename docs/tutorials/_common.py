@@ -37,8 +37,6 @@ def require(*relative: str) -> list[Path]:
 
 def pyplot() -> Any:
     """matplotlib.pyplot with a file backend, or None when matplotlib is not installed."""
-    if os.environ.get("QCORE_TUTORIAL_NO_PLOTS"):
-        return None
     try:
         import matplotlib
 
@@ -50,8 +48,10 @@ def pyplot() -> Any:
 
 
 def save(fig: Any, name: str) -> None:
-    """Save a figure as a PNG next to the tutorials."""
-    path = HERE / name
+    """Save a figure as a PNG next to the tutorials (or in ``$QCORE_TUTORIAL_OUTPUT``)."""
+    out = Path(os.environ.get("QCORE_TUTORIAL_OUTPUT", HERE))
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / name
     fig.savefig(path, dpi=110, bbox_inches="tight")
     print(f"plot written: {path.name}")
 
@@ -78,7 +78,7 @@ def azure_timestamps(path: Path) -> np.ndarray:
 def gentd26(path: Path) -> pl.DataFrame:
     """The GenTD26 request trace as a canonical request log.
 
-    ``start`` = gmt_create (epoch seconds, read as UTC), ``latency`` = exec_time_seconds,
+    ``start`` = gmt_create (epoch seconds; the trace has no time zone, so its clock is read as UTC), ``latency`` = exec_time_seconds,
     ``end`` = start + latency, ``outcome`` = ok (SUCCEED) / error (FAILED) / incomplete
     (PENDING, PROCESSING), ``model_version`` = checkpoint_model_version_id,
     ``endpoint`` = predict_type, plus ``day`` (YYYY-MM-DD).

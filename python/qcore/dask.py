@@ -31,8 +31,9 @@ single-machine results; sums of floats are exact sums rounded once, so they do n
 depend on the partitioning (the in-memory core sums in lanes and can differ in the last
 bits). ``rate_ci`` comes from scipy's inverse incomplete gamma function.
 
-The CLI's ``--dask ADDRESS`` runs :func:`report_frame` on the client
-:func:`client_from_arg` returns.
+For the command line, :func:`client_from_arg` turns a ``--dask ADDRESS`` (or
+``local:N``) argument into a client, and :func:`report_frame` computes the report's
+quantities on it.
 
 Examples
 --------
@@ -64,6 +65,7 @@ except ImportError as e:  # pragma: no cover - exercised only without the extra
 
 import qcore
 from qcore import outofcore as _oc
+from qcore._convert import as_f64
 from qcore.arrivals import ArrivalStats
 from qcore.little import LittleResult
 from qcore.outofcore import Analysis, GroupSketches
@@ -557,7 +559,7 @@ def in_flight(
     ...     in_flight(dd.from_pandas(pdf, npartitions=2), "s", "e", at=[0, 1, 2, 3.5, 5]).tolist()
     [1, 2, 1, 2, 0]
     """
-    at_arr = qcore._convert.as_f64(at, "at")
+    at_arr = as_f64(at, "at")
     _oc._check_finite(at_arr, "at", "")
     f = _delayed(_p_in_flight, pure=True)
     parts = [f(p, start, end, at_arr) for p in _partitions(ddf, [start, end])]

@@ -56,6 +56,7 @@ import numpy as np
 import numpy.typing as npt
 
 import qcore
+from qcore._convert import as_f64
 from qcore.arrivals import ArrivalStats
 from qcore.little import LittleResult
 from qcore.sketch import QuantileSketch, _quantile_name
@@ -1030,6 +1031,29 @@ def littles_law(
         rd = _Reader(source, mem, batch_rows)
         res = _littles_law(rd, start, end, t0, t1, tolerance, confidence)
     return OutOfCoreResult(res, mem.report(int(batch_rows)))
+
+
+def in_flight(
+    source: Source, start: str, end: str, at: Any, *, batch_rows: int = DEFAULT_BATCH_ROWS
+) -> OutOfCoreResult:
+    """:func:`qcore.in_flight` over start/end columns, in bounded batches (int64 counts at
+    each time of ``at``, summed over the batches: exact).
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> lf = pl.LazyFrame({"s": [0.0, 1.0, 3.0], "e": [2.0, 4.0, 5.0]})
+    >>> in_flight(lf, "s", "e", at=[0, 1, 2, 3.5, 5], batch_rows=2).value.tolist()
+    [1, 2, 1, 2, 0]
+    """
+    at_arr = as_f64(at, "at")
+    _check_finite(at_arr, "at", "")
+    with measure_memory() as mem:
+        rd = _Reader(source, mem, batch_rows)
+        acc = np.zeros(at_arr.size, dtype=np.int64)
+        for b in rd.batches([start, end]):
+            acc += qcore.in_flight(_column(b, start), _column(b, end), at_arr)
+    return OutOfCoreResult(acc, mem.report(int(batch_rows)))
 
 
 @dataclass(frozen=True)

@@ -422,7 +422,6 @@ def summarize(
             pl.col("start").filter(ok_start).max().alias("s1")]
     st = lf.select(aggs).collect(engine="streaming")
     n_total, t0, t1, s1 = st.row(0)[:4]
-    lf = lf.with_columns(post)
     if not n_total or t0 is None:
         raise ValueError("source: the log has no rows with a valid start time")
     t1 = max(float(t1 if t1 is not None else s1), float(s1))
@@ -448,6 +447,31 @@ def summarize(
     overall = _Acc({}, n_windows, keep_raw, n_end)
     checks: dict[str, _logs.ContractCheck] = {}
     rows_total = rows_valid = 0
+    # Streaming: the engine computes per-row work in parallel inside the scan (window
+    # indices, one "breaks the contract" flag, categorical group codes), so a batch that
+    # keeps its contract goes straight to the counting; only a batch holding a violation
+    # is validated rule by rule (counts and example rows exactly as before).
+    fast = not keep_raw
+    cat_key = fast and len(group_by) == 1 and schema[group_by[0]] in (pl.String, pl.Categorical)
+    quick_contract = False
+    if fast:
+        wi = ((pl.col("start") - t0) / bin_).floor().cast(pl.Int64, strict=False).fill_null(0)
+        post.append(wi.alias("_qwi"))
+        if has_lat:
+            we = ((pl.col("end") - t0) / bin_).floor().cast(pl.Int64, strict=False).fill_null(0)
+            post.append(we.alias("_qwe"))
+        if cat_key:
+            post.append(pl.col(group_by[0]).cast(pl.Categorical).alias("_qcat"))
+        if not pre_validated:
+            quick_contract, seed = _contract_seed(lf, contract, m, on_violation)
+            if quick_contract:
+                checks = {c.name: c for c in seed}
+                rules = _logs._row_rules(dict(schema), contract, m)  # type: ignore[arg-type]
+                flag = (pl.any_horizontal([e.fill_null(False) for _, _, e in rules]) if rules
+                        else pl.lit(False))
+                post.append(flag.alias("_qbad"))
+    lf = lf.with_columns(post)
+    lut = np.full(0, -1, dtype=np.int64)   # categorical physical id -> group code
     show = _progress_printer(int(n_total), progress if progress is not None else
                              (sys.stderr.isatty() and n_total > batch_rows))
     if n_total <= batch_rows:
@@ -461,7 +485,11 @@ def summarize(
     for batch in batches:
         done += batch.height
         if pre_validated:
-            valid = batch
+            valid = batch.filter(pl.col("start").is_finite())
+            rows_total += batch.height
+            rows_valid += batch.height
+        elif quick_contract and not batch.get_column("_qbad").any():
+            valid = batch     # every rule holds on every row (finite starts included)
             rows_total += batch.height
             rows_valid += batch.height
         else:
@@ -475,20 +503,27 @@ def summarize(
                     prev.examples = (prev.examples + c.examples)[: (contract or _logs.Contract()).examples]
                 else:
                     checks[c.name] = c
-        valid = valid.filter(pl.col("start").is_finite())
+            valid = valid.filter(pl.col("start").is_finite())
         if valid.height == 0:
             show(done)
             continue
         codes = None
-        if group_by:
+        if cat_key and valid.get_column("_qcat").null_count() == 0:
+            codes, keytab, lut = _encode_cat(valid.get_column("_qcat"), group_by[0], keytab, lut)
+        elif group_by:
             valid, keytab = _encode(valid, group_by, keytab)
             codes = valid.get_column("__code").to_numpy()
+        if group_by:
             for row in keytab.filter(pl.col("__code") >= len(acc_list)).sort("__code").iter_rows(named=True):
                 key = tuple(row[k] for k in group_by)
                 acc_list.append(_Acc(dict(zip(group_by, key)), n_windows, keep_raw, n_end))
+        if fast and not group_by:   # the whole log as one group
+            codes = np.zeros(valid.height, dtype=np.int64)
         b = _Batch(valid, has_lat, codes)
         if group_by:
             _update_groups(acc_list, b, t0, t1, win_end, end_lim, bin_, n_windows, n_end)
+        elif fast:
+            _update_groups([overall], b, t0, t1, win_end, end_lim, bin_, n_windows, n_end)
         else:
             _update(overall, b, None, t0, t1, win_end, end_lim, bin_)
         show(done)
@@ -502,7 +537,7 @@ def summarize(
     if files:
         fp = _logs.DataFingerprint(hasher.result(), rows_valid, t0, t1, hasher.combined()).to_dict()
     else:  # data in memory: hash its canonical columns
-        mem = lf.drop(["_qcode", "_qcls"], strict=False).collect()
+        mem = lf.drop([c for c in lf.collect_schema() if c.startswith("_q")]).collect()
         fp = _logs.fingerprint(mem).to_dict()
         fp.update(rows=rows_valid, time_min=t0, time_max=t1)
     fp["rows"] = rows_valid

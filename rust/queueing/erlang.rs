@@ -8,21 +8,25 @@
 //! ```
 //!
 //! Nothing here forms a factorial or a power: every quantity is a sum of ratios
-//! `p_k / p_c`, accumulated in a scaled representation, so the results are finite from
-//! one to 10^12 servers and for any finite load. Two evaluation paths are used:
-//!
-//! - **near or below the mode** (`c ≤ a + 3√a + 3`, or `c ≤ 30`): the series
-//!   `1/B = Σ_j Π_{i<j} (c − i)/a` summed from `k = c` downwards until the remaining terms
-//!   are below 1e-17 of the sum (at most `min(c, O(√a))` terms);
-//! - **above the mode**: `B = p_c / (1 − P(N > c))`, with `ln p_c` from Loader's saddle-point
-//!   formula (`stirlerr` and `bd0`) and `P(N > c) / p_c = Σ_j Π_{i≤j} a/(c + i)`, again
-//!   `O(√a)` terms at most.
+//! `p_k / p_c` accumulated in a scaled representation, or a log-space asymptotic form, so
+//! the results are finite from one to 10^12 servers and for any finite load. Three
+//! evaluation paths are used:
 //!
 //! - **near the mode with many servers** (`c ≥ 1000`, `|a/(c + 1) − 1| ≤ 0.3`), where
-//!   both series would need thousands of terms: `B = p_c / F(c)` with the Poisson CDF
+//!   the series below would need thousands of terms: `B = p_c / F(c)` with the Poisson CDF
 //!   `F(c) = Q(c + 1, a)` from Temme's uniform asymptotic expansion of the incomplete
-//!   gamma function (DLMF 8.12.3–8.12.9; five terms, error below 1e-18 for `c ≥ 1000`),
-//!   in a scaled form (`erfcx`) that does not underflow. Constant cost.
+//!   gamma function (DLMF 8.12.3–8.12.9; five terms, truncation error below 1e-18 for
+//!   `c ≥ 1000`), in a scaled form (`erfcx`) that does not underflow. Constant cost.
+//! - **otherwise near or below the mode** (`c ≤ a + 3√a + 3`, or `c ≤ 30`): the series
+//!   `1/B = Σ_j Π_{i<j} (c − i)/a` summed from `k = c` downwards until the remaining terms
+//!   are below 1e-17 of the sum (at most `c` terms; about 160 when `c ≥ 1000`);
+//! - **otherwise above the mode**: `B = p_c / (1 − P(N > c))`, with `ln p_c` from Loader's
+//!   saddle-point formula (`stirlerr` and `bd0`) and
+//!   `P(N > c) / p_c = Σ_j Π_{i≤j} a/(c + i)` (ratios below one; a few hundred terms at
+//!   most).
+//!
+//! The series are summed in blocks of eight terms whose products do not depend on the
+//! running term, so consecutive blocks overlap in the pipeline.
 //!
 //! All paths give `ln B` and the log-odds `ln((1 − B)/B)` to a few ulps of the log, so
 //! tiny probabilities are available in log space even where `B` underflows.

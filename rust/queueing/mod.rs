@@ -26,8 +26,7 @@ pub use mmck::MMcK;
 
 use crate::error::{QcoreError, Result};
 
-/// The largest server count accepted by the models (the Erlang computations cost
-/// O(min(c, √a)) steps, and counts stay exact in `f64`).
+/// The largest server count accepted by the models (counts stay exact in `f64`).
 pub const MAX_SERVERS: i64 = 1_000_000_000_000;
 
 /// Validate a server count: an integer in `1..=MAX_SERVERS`.

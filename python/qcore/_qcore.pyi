@@ -1,0 +1,521 @@
+"""Type stubs for the native extension ``qcore._qcore``.
+
+Users import the public API from ``qcore``; these names are private building
+blocks wrapped by the Python layer."""
+
+from typing import Any, Iterable, Optional, TypeVar
+import numpy as np
+import numpy.typing as npt
+
+__version__: str
+
+class QcoreValueError(ValueError): ...
+class InvalidArgumentError(QcoreValueError): ...
+class IncompatibleSketchError(QcoreValueError): ...
+class DeserializationError(QcoreValueError): ...
+class UnstableSystemError(QcoreValueError): ...
+
+# ---- arrivals --------------------------------------------------------------
+
+# Stubs for the arrival-rate, Little's-law and tail-latency functions of qcore._qcore
+# (bindings in rust/python/arrivals.rs and rust/python/stats.rs). The public wrappers live
+# in qcore.arrivals, qcore.little and qcore.tail.
+
+
+_F64 = npt.NDArray[np.float64]
+_I64 = npt.NDArray[np.int64]
+
+# ---- arrivals (rust/python/arrivals.rs)
+
+def window_counts(
+    timestamps: _F64, window: float, start: Optional[float] = None, end: Optional[float] = None
+) -> _I64:
+    """Exact counts per window [start + k·window, start + (k+1)·window)."""
+
+def arrival_stats(
+    timestamps: _F64, window: float = 1.0, confidence: float = 0.95, min_windows: int = 8
+) -> dict[str, Any]:
+    """Keys: count, duration, rate, rate_ci, confidence, window, windows, peak_rate,
+    peak_to_mean, cv_interarrival, index_of_dispersion, burstiness_windows, burstiness."""
+
+def burstiness_curve(timestamps: _F64, windows: _F64) -> _F64:
+    """Index of dispersion of window counts at each window size."""
+
+def rate_changes(
+    timestamps: _F64, bins: Optional[int] = None, penalty: Optional[float] = None, min_bins: int = 1
+) -> dict[str, Any]:
+    """Keys: times, boundaries, rates, counts (arrays), resolution, penalty."""
+
+class _DecayedRate:
+    """Exponentially time-decayed event rate (wrapped by qcore.DecayedRate)."""
+
+    def __init__(self, half_life: float) -> None: ...
+    @staticmethod
+    def from_state(half_life: float, t_ref: float, t_first: float, s: float, count: int) -> "_DecayedRate": ...
+    def state(self) -> tuple[float, float, float, float, int]: ...
+    def update(self, timestamps: _F64) -> None: ...
+    def merge(self, other: "_DecayedRate") -> None: ...
+    def copy(self) -> "_DecayedRate": ...
+    def rate(self, at: Optional[float] = None, debias: bool = False) -> Optional[float]: ...
+    @property
+    def half_life(self) -> float: ...
+    @property
+    def count(self) -> int: ...
+    @property
+    def last_time(self) -> Optional[float]: ...
+    @property
+    def first_time(self) -> Optional[float]: ...
+
+class _SlidingRate:
+    """Exact event rate over a sliding horizon (wrapped by qcore.SlidingRate)."""
+
+    def __init__(self, horizon: float) -> None: ...
+    @staticmethod
+    def from_state(horizon: float, window: _F64, count: int, dropped_late: int) -> "_SlidingRate": ...
+    def state(self) -> tuple[float, _F64, int, int]: ...
+    def update(self, timestamps: _F64) -> None: ...
+    def merge(self, other: "_SlidingRate") -> None: ...
+    def copy(self) -> "_SlidingRate": ...
+    def rate(self, at: Optional[float] = None) -> Optional[float]: ...
+    @property
+    def horizon(self) -> float: ...
+    @property
+    def count(self) -> int: ...
+    @property
+    def dropped_late(self) -> int: ...
+    @property
+    def last_time(self) -> Optional[float]: ...
+
+# ---- Little's law and tail statistics (rust/python/stats.rs)
+
+def in_flight(start: _F64, end: _F64, at: _F64) -> _I64:
+    """Requests in the system (start ≤ t < end) at each time; NaN end = still running."""
+
+def peak_in_flight(start: _F64, end: _F64) -> tuple[int, Optional[float]]:
+    """Peak concurrency and the first time it is reached."""
+
+def littles_law(
+    start: _F64,
+    end: _F64,
+    t0: Optional[float] = None,
+    t1: Optional[float] = None,
+    in_flight_times: Optional[_F64] = None,
+    in_flight_counts: Optional[_F64] = None,
+    tolerance: float = 0.02,
+    confidence: float = 0.95,
+) -> dict[str, Any]:
+    """Keys: t0, t1, L, arrival_rate, mean_response, lambda_w, gap, edge_term, edge_bound,
+    in_flight_t0, in_flight_t1, rows, arrivals, running, negative_durations, tolerance,
+    flags (list[str]), holds, gauge (dict or None)."""
+
+def littles_law_grouped(
+    codes: _I64,
+    start: _F64,
+    end: _F64,
+    n_groups: int,
+    t0: Optional[float] = None,
+    t1: Optional[float] = None,
+    tolerance: float = 0.02,
+) -> list[dict[str, Any]]:
+    """One littles_law dict per group code 0..n_groups, or {"error": message}."""
+
+def quantile_ci(
+    values: _F64, q: float, confidence: float = 0.95
+) -> tuple[Optional[float], float, Optional[float], dict[str, Any]]:
+    """(lo, estimate, hi, ranks) with ranks = {n, lower, upper, coverage}."""
+
+def quantile_ranks(n: int, q: float, confidence: float = 0.95) -> dict[str, Any]:
+    """{n, lower, upper, coverage}: 1-based order-statistic ranks of the interval."""
+
+def sketch_ci_levels(
+    count: float, q: float, confidence: float = 0.95
+) -> tuple[Optional[float], Optional[float], dict[str, Any]]:
+    """Quantile levels at which to read a sketch for the interval's bounds, and the ranks."""
+
+def min_sample_size(q: float, confidence: float = 0.95, two_sided: bool = True) -> int:
+    """Smallest sample with a distribution-free interval for the q-quantile."""
+
+def fanout_probability(n: float, q: float) -> float:
+    """1 − qⁿ."""
+
+def fanout_quantile(n: float, q: float) -> float:
+    """q^(1/n)."""
+
+def slo_attainment(
+    latencies: _F64, slo: float, target: float, confidence: float = 0.95
+) -> dict[str, Any]:
+    """Keys: count, good, attainment, attainment_ci, target, budget_consumed,
+    budget_remaining, met, met_confidently, violated_confidently."""
+
+# ---- policy ----------------------------------------------------------------
+
+# Native functions of qcore._qcore for the autoscaling and overload-control policies
+# (rust/python/policy.rs). The documented public API is qcore.autoscale and qcore.overload.
+
+
+
+# (kind, a, b, values) as built by qcore.sim distributions' _spec().
+_DistSpec = tuple[str, float, float, npt.NDArray[np.float64] | None]
+# (kind, a, b, c, d, x, y, dist) as built by qcore.sim arrival processes' _spec().
+_ArrivalSpec = tuple[
+    str, float, float, float, float,
+    npt.NDArray[np.float64] | None, npt.NDArray[np.float64] | None, _DistSpec | None,
+]
+# (kind, numeric parameters, string parameters).
+_PolicySpec = tuple[str, dict[str, float], dict[str, str]]
+
+def _policy_replay(
+    arrivals: _ArrivalSpec,
+    service: _DistSpec,
+    initial_replicas: int,
+    customers: int,
+    seed: int,
+    startup_delay: _DistSpec | None,
+    patience: _DistSpec | None,
+    queue_capacity: int | None,
+    discipline: str,
+    policy: _PolicySpec,
+    admission: _PolicySpec | None,
+    classes: npt.NDArray[np.uint8] | None,
+    sample_interval: float,
+    window: float,
+    slo: float,
+    quantile: float,
+    replication: int,
+) -> dict[str, Any]:
+    """Replay through an autoscaling policy (kind 'hpa', 'kpa', 'target_tracking',
+    'predictive' or 'fixed'); a dict with 'timeline' (dict of numpy columns), 'totals'
+    (dict) and 'events' (dict of numpy columns t/from/to)."""
+
+def _policy_overload(
+    arrivals: _ArrivalSpec,
+    service: _DistSpec,
+    servers: int,
+    customers: int,
+    seed: int,
+    patience: _DistSpec | None,
+    queue_capacity: int | None,
+    discipline: str,
+    admission: _PolicySpec | None,
+    classes: npt.NDArray[np.uint8] | None,
+    slo: float,
+    timeout: float,
+    replication: int,
+) -> dict[str, Any]:
+    """One overload-control run; a dict with 'all' (metrics dict), 'high'/'low' (with
+    classes), 'client_throttled' (int) and 'final_limit' (float or None)."""
+
+def _policy_provision(
+    rate: float,
+    service_mean: float,
+    slo: float,
+    quantile: float,
+    on_wait: bool,
+    min_replicas: int,
+    max_replicas: int,
+) -> int:
+    """Smallest M/M/c replica count whose response (or wait) quantile meets the SLO."""
+
+# ---- queueing --------------------------------------------------------------
+
+# Native functions and classes of qcore._qcore for the analytic queueing models
+# (rust/python/queueing.rs). The documented public API is qcore.queueing.
+
+
+def erlang_b(servers: int, offered_load: float) -> float:
+    """Erlang B loss probability (servers in 1..=10**12, load finite >= 0)."""
+
+def erlang_c(servers: int, offered_load: float) -> float:
+    """Erlang C waiting probability; UnstableSystemError when offered_load >= servers."""
+
+def erlang_b_array(
+    servers: npt.NDArray[np.int64], offered_load: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
+    """Element-wise Erlang B over two contiguous 1-D arrays of the same length."""
+
+def erlang_c_array(
+    servers: npt.NDArray[np.int64], offered_load: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
+    """Element-wise Erlang C over two contiguous 1-D arrays of the same length."""
+
+def mg1(
+    arrival_rate: float, service_mean: float, service_scv: float
+) -> tuple[float, float, float, float, float, float, float]:
+    """Pollaczek–Khinchine M/G/1: (utilization, p_wait, mean_wait, mean_response, L, Lq, throughput)."""
+
+def md1(
+    arrival_rate: float, service_time: float
+) -> tuple[float, float, float, float, float, float, float]:
+    """M/D/1: (utilization, p_wait, mean_wait, mean_response, L, Lq, throughput)."""
+
+def kingman(
+    arrival_rate: float, service_mean: float, arrival_scv: float, service_scv: float
+) -> tuple[float, float, float, float, float, float, float]:
+    """Kingman G/G/1 approximation: (utilization, p_wait, mean_wait, mean_response, L, Lq, throughput)."""
+
+def allen_cunneen(
+    arrival_rate: float,
+    service_mean: float,
+    servers: int,
+    arrival_scv: float,
+    service_scv: float,
+) -> tuple[float, float, float, float, float, float, float]:
+    """Allen–Cunneen G/G/c approximation: (utilization, p_wait, mean_wait, mean_response, L, Lq, throughput)."""
+
+def min_servers_mmc(
+    arrival_rate: float,
+    service_rate: float,
+    slo_quantile: float,
+    slo_seconds: float,
+    target: str,
+) -> int:
+    """Smallest M/M/c server count meeting a response ('response') or wait ('wait') quantile SLO."""
+
+class MMcModel:
+    """A solved M/M/c queue (wrapped by qcore.queueing.MMcResult)."""
+
+    def __new__(cls, arrival_rate: float, service_rate: float, servers: int) -> MMcModel: ...
+    @property
+    def arrival_rate(self) -> float: ...
+    @property
+    def service_rate(self) -> float: ...
+    @property
+    def servers(self) -> int: ...
+    @property
+    def offered_load(self) -> float: ...
+    @property
+    def utilization(self) -> float: ...
+    @property
+    def p_wait(self) -> float: ...
+    @property
+    def mean_wait(self) -> float: ...
+    @property
+    def mean_response(self) -> float: ...
+    @property
+    def L(self) -> float: ...
+    @property
+    def Lq(self) -> float: ...
+    @property
+    def throughput(self) -> float: ...
+    def response_quantile(self, q: float) -> float: ...
+    def wait_quantile(self, q: float) -> float: ...
+    def response_cdf(self, t: float) -> float: ...
+    def wait_cdf(self, t: float) -> float: ...
+    def response_sf(self, t: float) -> float: ...
+    def wait_sf(self, t: float) -> float: ...
+    def response_pdf(self, t: float) -> float: ...
+    def response_quantile_array(self, q: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]: ...
+    def wait_quantile_array(self, q: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]: ...
+    def response_cdf_array(self, t: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]: ...
+    def wait_cdf_array(self, t: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]: ...
+
+class MMcKModel:
+    """A solved M/M/c/K queue (wrapped by qcore.queueing.MMcKResult)."""
+
+    def __new__(
+        cls, arrival_rate: float, service_rate: float, servers: int, capacity: int
+    ) -> MMcKModel: ...
+    @property
+    def offered_load(self) -> float: ...
+    @property
+    def p_block(self) -> float: ...
+    @property
+    def p_wait(self) -> float: ...
+    @property
+    def L(self) -> float: ...
+    @property
+    def Lq(self) -> float: ...
+    @property
+    def mean_response(self) -> float: ...
+    @property
+    def mean_wait(self) -> float: ...
+    @property
+    def throughput(self) -> float: ...
+    @property
+    def utilization(self) -> float: ...
+    def state_probabilities(self) -> npt.NDArray[np.float64]: ...
+
+# ---- sim -------------------------------------------------------------------
+
+# Native functions of the simulator (qcore.sim, qcore.simulate, qcore.capacity).
+
+
+_DistSpec = tuple[str, float, float, npt.NDArray[np.float64] | None]
+_ArrivalSpec = tuple[
+    str,
+    float,
+    float,
+    float,
+    float,
+    npt.NDArray[np.float64] | None,
+    npt.NDArray[np.float64] | None,
+    _DistSpec | None,
+]
+
+def _sim_check_dist(spec: _DistSpec, name: str) -> tuple[float, float]:
+    """Validate a distribution spec; returns ``(mean, squared cv)``."""
+
+def _sim_check_arrivals(spec: _ArrivalSpec) -> float | None:
+    """Validate an arrival spec; returns the long-run rate (or None)."""
+
+def _sim_mean_ci(values: npt.NDArray[np.float64], confidence: float) -> tuple[float, float, float]:
+    """``(lo, mean, hi)`` Student-t confidence interval of the mean of ``values``."""
+
+def _sim_run(
+    arrivals: _ArrivalSpec,
+    service: _DistSpec | None,
+    servers: int,
+    customers: int,
+    warmup: int,
+    seed: int,
+    discipline: str,
+    queue_capacity: int | None,
+    patience: _DistSpec | None,
+    batching: tuple[int, float, float, float, npt.NDArray[np.float64] | None] | None,
+    schedule: tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]] | None,
+    startup_delay: _DistSpec | None,
+    records: bool,
+    relative_accuracy: float,
+    replications: int,
+    method: str,
+    threads: int,
+) -> list[dict[str, Any]]:
+    """Run ``replications`` independent replications; one dict of statistics (sketches
+    as bytes, optional records as numpy arrays) per replication."""
+
+# ---- sketch ----------------------------------------------------------------
+
+_S = TypeVar("_S", bound="_QuantileSketch")
+
+class _QuantileSketch:
+    """Native state of a mergeable quantile sketch with a relative-error guarantee.
+
+    Subclassed by ``qcore.QuantileSketch``, which converts inputs; see its docstring.
+    """
+
+    def __new__(cls: type[_S], relative_accuracy: float = 0.01, bucket_limit: Optional[int] = None) -> _S: ...
+    def _add_array(self, values: npt.NDArray[np.float64]) -> None:
+        """Add a contiguous float64 array (validated first; nothing is added on error)."""
+    def _add_weighted(self, values: npt.NDArray[np.float64], weights: npt.NDArray[np.float64]) -> None:
+        """Add values with non-negative weights (both contiguous float64, same length)."""
+    def _add_float(self, v: float) -> None: ...
+    def _quantile(self, q: float) -> Optional[float]: ...
+    def _quantiles(self, qs: npt.NDArray[np.float64]) -> Optional[npt.NDArray[np.float64]]: ...
+    def _quantile_bounds(
+        self, qs: npt.NDArray[np.float64]
+    ) -> Optional[tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]]:
+        """(lo, hi) arrays bracketing the exact lower quantiles, or None when empty."""
+    def _cdf(self, x: float) -> Optional[float]: ...
+    def _cdfs(self, xs: npt.NDArray[np.float64]) -> Optional[npt.NDArray[np.float64]]: ...
+    @property
+    def count(self) -> float:
+        """Total weight (the number of values when unweighted), exact."""
+    @property
+    def sum(self) -> float:
+        """Exact weighted sum, rounded once."""
+    @property
+    def min(self) -> Optional[float]:
+        """Exact minimum, or None when empty."""
+    @property
+    def max(self) -> Optional[float]:
+        """Exact maximum, or None when empty."""
+    @property
+    def mean(self) -> Optional[float]:
+        """Exact weighted mean (rounded), or None when empty."""
+    @property
+    def relative_accuracy(self) -> float:
+        """The requested relative accuracy (merges require it to match)."""
+    @property
+    def effective_relative_accuracy(self) -> float:
+        """The relative error guaranteed by the mapping, (b-1)/(b+1) <= relative_accuracy."""
+    @property
+    def scale(self) -> int:
+        """The base-2 exponential scale (OpenTelemetry scale, Prometheus schema)."""
+    @property
+    def bucket_limit(self) -> int:
+        """Maximum number of buckets per sign."""
+    @property
+    def collapsed(self) -> bool:
+        """Whether the lowest buckets collapsed (the data spanned more than bucket_limit)."""
+    @property
+    def min_accurate_quantile(self) -> float:
+        """Every quantile(q) with q >= this value keeps the guarantee (0.0 unless collapsed)."""
+    @property
+    def zero_count(self) -> float:
+        """Weight of exact zeros."""
+    @property
+    def num_buckets(self) -> int:
+        """Number of non-empty buckets (both signs; zeros excluded)."""
+    def is_empty(self) -> bool: ...
+    def __bool__(self) -> bool: ...
+    def merge(self, other: _QuantileSketch) -> None:
+        """Merge ``other`` into this sketch in place (IncompatibleSketchError if the
+        relative_accuracy or bucket_limit differ)."""
+    @classmethod
+    def merge_all(cls: type[_S], sketches: Iterable[_QuantileSketch]) -> _S:
+        """A new sketch merging all ``sketches`` (at least one)."""
+    def to_bytes(self) -> bytes:
+        """Versioned binary encoding (magic ``QCSK``, format version 1)."""
+    @classmethod
+    def from_bytes(cls: type[_S], data: bytes) -> _S:
+        """Decode ``to_bytes`` output; DeserializationError (a ValueError) otherwise."""
+    def __reduce__(self) -> tuple[Any, tuple[bytes]]: ...
+    def copy(self: _S) -> _S: ...
+    def __copy__(self: _S) -> _S: ...
+    def __deepcopy__(self: _S, memo: Any) -> _S: ...
+    def __eq__(self, other: object) -> bool: ...
+    def _to_otel(self) -> dict[str, Any]: ...
+    @classmethod
+    def _from_otel(
+        cls: type[_S],
+        scale: int,
+        zero_count: int,
+        zero_threshold: float,
+        pos_offset: int,
+        pos_counts: list[int],
+        neg_offset: int,
+        neg_counts: list[int],
+        count: int,
+        sum: Optional[float],
+        min: Optional[float],
+        max: Optional[float],
+        relative_accuracy: Optional[float],
+        bucket_limit: Optional[int],
+    ) -> _S: ...
+    def _to_prometheus(self) -> dict[str, Any]: ...
+    @classmethod
+    def _from_prometheus(
+        cls: type[_S],
+        schema: int,
+        zero_threshold: float,
+        zero_count: int,
+        count: int,
+        sum: float,
+        positive_spans: list[tuple[int, int]],
+        positive_deltas: list[int],
+        negative_spans: list[tuple[int, int]],
+        negative_deltas: list[int],
+        relative_accuracy: Optional[float],
+        bucket_limit: Optional[int],
+    ) -> _S: ...
+
+def _sketch_groups(
+    cls: type[_S],
+    codes: npt.NDArray[np.int64],
+    values: npt.NDArray[np.float64],
+    weights: Optional[npt.NDArray[np.float64]],
+    relative_accuracy: float,
+    bucket_limit: Optional[int],
+) -> list[_S]:
+    """One sketch per group code (instances of ``cls``), built in one pass."""
+
+def _group_quantiles(
+    codes: npt.NDArray[np.int64],
+    values: npt.NDArray[np.float64],
+    weights: Optional[npt.NDArray[np.float64]],
+    qs: npt.NDArray[np.float64],
+    relative_accuracy: float,
+    bucket_limit: Optional[int],
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Per-group total weight and a ``groups x len(qs)`` quantile table (NaN for empty
+    groups), in one pass."""
