@@ -314,6 +314,11 @@ def test_errors(tmp_path, sorted_source, log):
         oc.group_quantiles(sorted_source, "model", "lat", quantiles=(1.5,))
     with pytest.raises(ValueError, match="start and end"):
         oc.analyze(sorted_source, start="t")
+    with pytest.raises(ValueError, match="tolerance"):
+        oc.analyze(sorted_source, start="t", end="end", tolerance=-1.0)
+    a = oc.analyze(sorted_source, time="t", start="t", end="end", confidence=0.9, tolerance=0.5)
+    assert a.arrival_stats.confidence == 0.9 and a.littles_law.tolerance == 0.5
+    assert a.arrival_stats.rate_ci == pytest.approx(qcore.arrival_stats(log["t"], confidence=0.9).rate_ci, rel=1e-12)
 
 
 def test_real_trace_arrivals(shared_data, tmp_path):

@@ -62,10 +62,10 @@ def as_f64(x: Any, name: str, *, drop_nulls: bool = False, allow_scalar: bool = 
         arr = arr.reshape(1)
     if arr.ndim != 1:
         raise ValueError(f"{name} must be 1-D, got an array of shape {arr.shape}")
-    if arr.dtype == np.float64:
-        return np.ascontiguousarray(arr)
     if arr.dtype.kind in "fiub":
-        return np.ascontiguousarray(arr, dtype=np.float64)
+        # C-contiguous and aligned (arrays unpickled from other processes can be unaligned);
+        # zero-copy when the input already is.
+        return np.require(arr, dtype=np.float64, requirements=["C", "A"])
     if arr.dtype.kind == "O" and arr.size == 0:
         return np.zeros(0, dtype=np.float64)
     if arr.dtype.kind == "M":
@@ -89,10 +89,8 @@ def as_i64(x: Any, name: str) -> npt.NDArray[np.int64]:
         arr = arr.reshape(1)
     if arr.ndim != 1:
         raise ValueError(f"{name} must be 1-D, got an array of shape {arr.shape}")
-    if arr.dtype == np.int64:
-        return np.ascontiguousarray(arr)
     if arr.dtype.kind in "iub":
-        return np.ascontiguousarray(arr, dtype=np.int64)
+        return np.require(arr, dtype=np.int64, requirements=["C", "A"])
     if arr.dtype.kind == "f":
         if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
             raise ValueError(f"{name} must hold integers")

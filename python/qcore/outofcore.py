@@ -1093,9 +1093,14 @@ def analyze(
     window: float = 1.0,
     quantiles: Sequence[float] = (0.5, 0.99, 0.999),
     relative_accuracy: float = 0.01,
+    confidence: float = 0.95,
+    tolerance: float = 0.02,
     batch_rows: int = DEFAULT_BATCH_ROWS,
 ) -> Analysis:
     """Everything at once over a larger-than-memory data set, with its peak memory.
+
+    ``confidence`` is the level of the arrival rate's interval, ``tolerance`` that of
+    Little's law (as in :func:`qcore.arrival_stats` and :func:`qcore.littles_law`).
 
     ``time`` gives window counts and arrival statistics; ``value`` (with ``by``, else one
     group) per-group quantiles; ``start`` and ``end`` Little's law.
@@ -1120,6 +1125,9 @@ def analyze(
         raise ValueError("start and end must be given together")
     if time is not None:
         window = _check_window(window)
+        confidence = _check_confidence(confidence)
+    if start is not None:
+        tolerance, _ = check_little_args(tolerance, confidence)
     ks = None if value is None else (keys if keys is not None else ["__all"])
     cols: list[str] = []
     for c in [*(ks or []), value, time, start, end]:
@@ -1172,7 +1180,7 @@ def analyze(
             if not in_order:
                 gaps = _sorted_gaps_external(rd, time, span, mean_gap, max(rd.batch_rows, 1))
             wc = counts
-            st = finish_arrival_stats(span, counts, gaps, window, 0.95, 8)
+            st = finish_arrival_stats(span, counts, gaps, window, confidence, 8)
         if start is not None and end is not None:
-            ll = finish_littles_law(lspan, sums, w0, w1, 0.02)
+            ll = finish_littles_law(lspan, sums, w0, w1, tolerance)
     return Analysis(gq, gs, wc, st, ll, mem.report(int(batch_rows)))

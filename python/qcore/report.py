@@ -497,6 +497,9 @@ def summarize(
             rows_total += rep.rows_total
             rows_valid += rep.rows_valid
             for c in rep.checks:
+                for ex in c.examples:      # example rows show the log's columns only
+                    for k in _ENGINE_COLS:
+                        ex.pop(k, None)
                 if c.name in checks:
                     prev = checks[c.name]
                     prev.failed += c.failed
@@ -603,6 +606,49 @@ def _encode(df: pl.DataFrame, keys: tuple[str, ...], keytab: pl.DataFrame) -> tu
     return df.join(keytab, on=list(keys), how="left", nulls_equal=True), keytab
 
 
+_ENGINE_COLS = ("_qwi", "_qwe", "_qcat", "_qbad")
+
+
+def _contract_seed(lf: pl.LazyFrame, contract: Any, m: _logs.ColumnMapping,
+                   on_violation: str) -> tuple[bool, list[_logs.ContractCheck]]:
+    """The contract's checks with zero failures, when only row rules apply (no schema rule).
+
+    ``(False, [])`` sends every batch through :func:`qcore.logs.validate`."""
+    try:
+        _, rep = _logs.validate(lf.head(0).collect(), contract, mapping=m,
+                                on_violation=on_violation)  # type: ignore[arg-type]
+    except _logs.ContractViolationError:
+        return False, []
+    if any(c.level == "schema" or c.failed for c in rep.checks):
+        return False, []
+    return True, list(rep.checks)
+
+
+def _encode_cat(cat: pl.Series, key: str, keytab: pl.DataFrame,
+                lut: np.ndarray) -> tuple[np.ndarray, pl.DataFrame, np.ndarray]:
+    """Group codes of a categorical key column (no nulls) through its physical ids.
+
+    ``lut`` maps a physical id to the group code; codes persist across batches and agree
+    with :func:`_encode` (same ``keytab``)."""
+    u = cat.unique()
+    up = u.to_physical().cast(pl.Int64).to_numpy()
+    if up.size and up.max() >= lut.size:
+        lut = np.concatenate([lut, np.full(int(up.max()) + 1 - lut.size, -1, dtype=np.int64)])
+    if up.size and (lut[up] < 0).any():
+        known = dict(zip(keytab.get_column(key).cast(pl.String).to_list(), keytab.get_column("__code").to_list()))
+        names = u.cast(pl.String).to_list()
+        fresh = sorted({v for v in names if v not in known})
+        if fresh:
+            add = pl.DataFrame({key: fresh, "__code": list(range(keytab.height, keytab.height + len(fresh)))},
+                               schema={key: pl.String, "__code": pl.Int64})
+            keytab = pl.concat([keytab, add.cast(keytab.schema)])  # type: ignore[arg-type]
+            known.update(zip(fresh, add.get_column("__code").to_list()))
+        for v, ph in zip(names, up.tolist()):
+            lut[ph] = known[v]
+    codes = lut[cat.to_physical().to_numpy()]
+    return codes, keytab, lut
+
+
 class _Batch:
     """The columns of one validated batch as numpy arrays (no per-row Python)."""
 
@@ -619,6 +665,9 @@ class _Batch:
         self.err = self.cls == 1
         self.codes = codes
         self.has_lat = has_lat
+        # window indices floor((t - t0) / bin) computed by the engine (streaming path)
+        self.wi = df.get_column("_qwi").to_numpy() if "_qwi" in df.columns else None
+        self.we = df.get_column("_qwe").to_numpy() if "_qwe" in df.columns else None
         if has_lat:
             lat = df.get_column("latency").cast(pl.Float64).to_numpy()
             end = df.get_column("end").cast(pl.Float64).to_numpy()
@@ -707,20 +756,25 @@ def _update_groups(accs: list[_Acc], b: _Batch, t0: float, t1: float, win_end: f
     if dm is not None and dm.any():
         from qcore import _qcore
 
-        c, s_, e_ = (codes, b.start, b.end) if dm.all() else (codes[dm], b.start[dm], b.end[dm])
+        all_done = bool(dm.all())
+        c, s_, e_ = (codes, b.start, b.end) if all_done else (codes[dm], b.start[dm], b.end[dm])
+        wd = we = None
+        if b.wi is not None and b.we is not None:
+            wd, we = (b.wi, b.we) if all_done else (b.wi[dm], b.we[dm])
         fut_ll = pool.submit(_qcore.littles_law_grouped, np.ascontiguousarray(c), np.ascontiguousarray(s_),
                              np.ascontiguousarray(e_), G, t0, t1, 0.02)
     # counts by (group, outcome): 0 ok, 1 error, 2 incomplete, in one pass
     by = np.bincount(codes * 3 + b.cls, minlength=3 * G).reshape(G, 3)
-    mm = pl.DataFrame({"c": codes, "s": b.start}).group_by("c").agg(pl.col("s").min().alias("lo"),
-                                                                      pl.col("s").max().alias("hi"))
     smin = np.full(G, np.inf)
     smax = np.full(G, -np.inf)
-    for cc, lo, hi in mm.iter_rows():
-        smin[cc], smax[cc] = lo, hi
+    np.minimum.at(smin, codes, b.start)
+    np.maximum.at(smax, codes, b.start)
     # window counts: the window index is floor((t - t0) / bin), as in qcore.window_counts
-    widx = np.floor((b.start - t0) / bin_).astype(np.int64)
-    np.clip(widx, 0, n_windows - 1, out=widx)
+    if b.wi is not None:
+        widx = np.clip(b.wi, 0, n_windows - 1)
+    else:
+        widx = np.floor((b.start - t0) / bin_).astype(np.int64)
+        np.clip(widx, 0, n_windows - 1, out=widx)
     wc = np.bincount(codes * n_windows + widx, minlength=G * n_windows).reshape(G, n_windows)
     for g in range(G):
         a = accs[g]
@@ -739,9 +793,12 @@ def _update_groups(accs: list[_Acc], b: _Batch, t0: float, t1: float, win_end: f
     for a in accs:
         a.has_latency = True
     if fut_ll is not None:
-        for name, arr in (("done_start_counts", s_), ("end_counts", e_)):
-            idx = np.floor((arr - t0) / bin_).astype(np.int64)
-            np.clip(idx, 0, n_end - 1, out=idx)    # every start and end lies in [t0, end_lim)
+        for name, arr, wix in (("done_start_counts", s_, wd), ("end_counts", e_, we)):
+            if wix is not None:
+                idx = np.clip(wix, 0, n_end - 1)
+            else:
+                idx = np.floor((arr - t0) / bin_).astype(np.int64)
+                np.clip(idx, 0, n_end - 1, out=idx)    # every start and end lies in [t0, end_lim)
             bc = np.bincount(c * n_end + idx, minlength=G * n_end).reshape(G, n_end)
             for g in range(G):
                 getattr(accs[g], name).__iadd__(bc[g])

@@ -44,7 +44,7 @@ fn sift_down(h: &mut [f64], v: f64) {
     h[i] = v;
 }
 
-const BLOCK: usize = 4096;
+const BLOCK: usize = 8192;
 
 /// Run one replication on the fast path. The caller has checked
 /// [`SimConfig::fast_path_ok`].

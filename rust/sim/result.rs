@@ -12,7 +12,7 @@ pub struct Recorder {
     error: Option<QcoreError>,
 }
 
-const BATCH: usize = 1024;
+const BATCH: usize = 4096;
 
 impl Recorder {
     /// A recorder whose sketch has the given relative accuracy (in (0, 1)).
