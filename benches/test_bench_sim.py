@@ -39,7 +39,7 @@ def test_qcore_fast_path(benchmark, model: str) -> None:
         lambda: qcore.simulate(
             sim.Poisson(lam), sim.Exponential(1.0), servers=c, customers=N, seed=1
         ),
-        rounds=5,
+        rounds=9,
         iterations=1,
         warmup_rounds=1,
     )
@@ -61,7 +61,7 @@ def _numpy_lindley(lam: float, n: int, seed: int) -> np.ndarray:
 def test_numpy_lindley_mm1(benchmark) -> None:
     benchmark.group = "sim-mm1"
     w = benchmark.pedantic(
-        lambda: _numpy_lindley(0.9, N, 1), rounds=5, iterations=1, warmup_rounds=1
+        lambda: _numpy_lindley(0.9, N, 1), rounds=9, iterations=1, warmup_rounds=1
     )
     assert w.shape == (N,) and w.min() >= 0.0
     _rate(benchmark, N)

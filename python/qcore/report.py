@@ -114,6 +114,7 @@ class _Acc:
         self.arrivals = 0.0    # arrivals inside the window
         self.w_sum = 0.0       # sum of response times of those arrivals
         self.has_latency = False
+        self.at_edge = 0       # finished requests starting exactly at the last start
         self.smin = math.inf
         self.smax = -math.inf
         self.keep_raw = keep_raw
@@ -358,6 +359,34 @@ def summarize(
     qcore.logs.ContractViolationError
         ``on_violation="refuse"`` and the log breaks its contract.
     """
+    kw = dict(group_by=group_by, bin=bin, mapping=mapping, contract=contract, on_violation=on_violation, format=format, batch_rows=batch_rows, exact_limit=exact_limit, confidence=confidence, little_tolerance=little_tolerance, progress=progress, title=title)
+    try:
+        return _summarize(source, use_stats=True, **kw)  # type: ignore[arg-type]
+    except _StatsMismatch:
+        return _summarize(source, use_stats=False, **kw)  # type: ignore[arg-type]
+
+
+class _StatsMismatch(Exception):
+    """The data broke a promise of its Parquet statistics (the run is redone with a pass)."""
+
+
+def _summarize(
+    source: Any,
+    *,
+    group_by: Sequence[str] = (),
+    bin: float | None = None,
+    mapping: Any = None,
+    contract: _logs.Contract | None = None,
+    on_violation: str = "exclude",
+    format: str | None = None,
+    batch_rows: int = 1_000_000,
+    exact_limit: int = 2_000_000,
+    confidence: float = 0.95,
+    little_tolerance: float = 0.02,
+    progress: bool | None = None,
+    title: str = "qcore report",
+    use_stats: bool = False,
+) -> Report:
     if batch_rows < 1:
         raise ValueError(f"batch_rows must be >= 1, got {batch_rows}")
     if bin is not None and not (bin > 0 and math.isfinite(bin)):
@@ -420,27 +449,28 @@ def summarize(
             pl.col("start").filter(ok_start).min().alias("t0"),
             pl.col(endcol).filter(ok_end).max().alias("t1"),
             pl.col("start").filter(ok_start).max().alias("s1")]
-    st = lf.select(aggs).collect(engine="streaming")
-    n_total, t0, t1, s1 = st.row(0)[:4]
+    # Parquet statistics usually give the extent without a pass over the data: the pass
+    # below then checks every value they promise (and falls back to the pass if one fails)
+    hint = None
+    if use_stats and not pre_validated and files:
+        hint = _parquet_extent(files, format, m, dict(raw.collect_schema()), contract, bin)  # type: ignore[arg-type]
+    if hint is not None and hint[0] <= exact_limit:
+        hint = None                    # small enough to keep raw: take the plain pass
+    if hint is not None:
+        n_total, t0, s1, t1_bound = hint
+        t1 = t1_bound
+    else:
+        st = lf.select(aggs).collect(engine="streaming")
+        n_total, t0, t1, s1 = st.row(0)[:4]
+        t1_bound = None
     if not n_total or t0 is None:
         raise ValueError("source: the log has no rows with a valid start time")
     t1 = max(float(t1 if t1 is not None else s1), float(s1))
     t0 = float(t0)
+    s1 = float(s1)
     span = max(t1 - t0, 1e-9)
     bin_ = float(bin) if bin is not None else _nice_bin(span)
-    # windows [t0 + k*bin, t0 + (k+1)*bin) covering every start; the primitive decides
-    # the count so that every batch gets arrays of the same length
-    k_start = math.floor((float(s1) - t0) / bin_) + 1
-    win_end = t0 + k_start * bin_
-    import qcore
-
-    n_windows = int(np.asarray(qcore.window_counts(np.array([t0]), bin_, start=t0, end=win_end)).size)
-    # end windows reach past the last end; in-flight is known at their right edges
-    k_end = math.floor((t1 - t0) / bin_) + 1
-    end_lim = t0 + k_end * bin_
-    n_end = max(n_windows, int(np.asarray(qcore.window_counts(np.array([t0]), bin_, start=t0, end=end_lim)).size))
-    end_lim = t0 + n_end * bin_
-    grid = t0 + bin_ * np.arange(1, n_end + 1)
+    win_end, n_windows, end_lim, n_end, grid = _windows(t0, t1, s1, bin_)
     keep_raw = n_total <= exact_limit
     acc_list: list[_Acc] = []
     keytab = pl.DataFrame(schema={**{k: schema[k] for k in group_by}, "__code": pl.Int64})
@@ -461,7 +491,7 @@ def summarize(
             we = ((pl.col("end") - t0) / bin_).floor().cast(pl.Int64, strict=False).fill_null(0)
             post.append(we.alias("_qwe"))
         if cat_key:
-            post.append(pl.col(group_by[0]).cast(pl.Categorical).alias("_qcat"))
+            post.append(pl.col(group_by[0]).cast(pl.Categorical).to_physical().alias("_qcat"))
         if not pre_validated:
             quick_contract, seed = _contract_seed(lf, contract, m, on_violation)
             if quick_contract:
@@ -482,6 +512,8 @@ def summarize(
     else:
         batches = lf.collect_batches(chunk_size=batch_rows)
     done = 0
+    seen: tuple[float, float, float] = (math.inf, -math.inf, -math.inf)   # t0, t1, s1 met
+    edge = s1 if t1_bound is not None else None
     for batch in batches:
         done += batch.height
         if pre_validated:
@@ -492,7 +524,13 @@ def summarize(
             valid = batch     # every rule holds on every row (finite starts included)
             rows_total += batch.height
             rows_valid += batch.height
+            if t1_bound is not None and has_lat:   # all rows count for the extent
+                e = batch.get_column("end")
+                seen = _extend(seen, None, e.filter(e.is_finite()).max(), None)
         else:
+            if t1_bound is not None:   # the extent as the pass would have measured it
+                bt0, bt1, bs1 = batch.select(aggs[1:]).row(0)
+                seen = _extend(seen, bt0, bt1, bs1)
             valid, rep = _logs.validate(batch, contract, mapping=m, on_violation=on_violation)  # type: ignore[arg-type]
             rows_total += rep.rows_total
             rows_valid += rep.rows_valid
@@ -512,7 +550,8 @@ def summarize(
             continue
         codes = None
         if cat_key and valid.get_column("_qcat").null_count() == 0:
-            codes, keytab, lut = _encode_cat(valid.get_column("_qcat"), group_by[0], keytab, lut)
+            codes, keytab, lut = _encode_cat(valid.get_column("_qcat").to_numpy(), valid.get_column(group_by[0]),
+                                             keytab, lut)
         elif group_by:
             valid, keytab = _encode(valid, group_by, keytab)
             codes = valid.get_column("__code").to_numpy()
@@ -524,12 +563,15 @@ def summarize(
             codes = np.zeros(valid.height, dtype=np.int64)
         b = _Batch(valid, has_lat, codes)
         if group_by:
-            _update_groups(acc_list, b, t0, t1, win_end, end_lim, bin_, n_windows, n_end)
+            _update_groups(acc_list, b, t0, t1, win_end, end_lim, bin_, n_windows, n_end, edge)
         elif fast:
-            _update_groups([overall], b, t0, t1, win_end, end_lim, bin_, n_windows, n_end)
+            _update_groups([overall], b, t0, t1, win_end, end_lim, bin_, n_windows, n_end, edge)
         else:
             _update(overall, b, None, t0, t1, win_end, end_lim, bin_)
         show(done)
+    if t1_bound is not None:
+        t1, end_lim, n_end, grid = _settle_extent(acc_list if group_by else [overall], seen, t0, t1, s1, bin_,
+                                                  bin is None, has_lat, n_windows)
     acc_list.sort(key=lambda a: tuple("" if v is None else str(v) for v in a.key.values()))
     groups = [_finish(a, t0, t1, bin_, confidence, little_tolerance, grid) for a in acc_list]
     if group_by:  # the whole log is the merge of its groups (every accumulator merges exactly)
@@ -550,6 +592,131 @@ def summarize(
             g.error_rate = None
     return Report(ov, groups, group_by, bin_, t0, t1, grid, keep_raw, fp, contract_rep.to_dict(),
                   m.to_dict(), title, little_tolerance)
+
+
+def _windows(t0: float, t1: float, s1: float, bin_: float) -> tuple[float, int, float, int, np.ndarray]:
+    """Windows ``[t0 + k*bin, t0 + (k+1)*bin)`` covering every start (the primitive decides
+    the count, so every batch gets arrays of the same length), and the end windows, which
+    reach past the last end (in-flight is known at their right edges)."""
+    import qcore
+
+    k_start = math.floor((s1 - t0) / bin_) + 1
+    win_end = t0 + k_start * bin_
+    n_windows = int(np.asarray(qcore.window_counts(np.array([t0]), bin_, start=t0, end=win_end)).size)
+    k_end = math.floor((t1 - t0) / bin_) + 1
+    end_lim = t0 + k_end * bin_
+    n_end = max(n_windows, int(np.asarray(qcore.window_counts(np.array([t0]), bin_, start=t0, end=end_lim)).size))
+    end_lim = t0 + n_end * bin_
+    grid = t0 + bin_ * np.arange(1, n_end + 1)
+    return win_end, n_windows, end_lim, n_end, grid
+
+
+def _parquet_extent(files: Sequence[Path], fmt: str | None, m: _logs.ColumnMapping, schema: dict[str, Any],
+                    contract: _logs.Contract, bin: float | None) -> tuple[int, float, float, float] | None:
+    """``(rows, t0, s1, t1_bound)`` from the Parquet footers, or ``None`` when they cannot
+    promise what the pass over the data would find.
+
+    ``t0``/``s1`` are the first/last start and ``t1_bound`` bounds the last end from above;
+    the window width must follow from them alone. The caller checks every promise on the
+    data it reads."""
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:  # pragma: no cover - pyarrow is a dependency
+        return None
+
+    def numeric(col: str | None) -> bool:
+        dt = schema.get(col) if col is not None else None
+        return dt is not None and (dt.is_integer() or dt.is_float())
+
+    if not numeric(m.start):
+        return None
+    other = m.duration if m.duration is not None else m.end
+    if other is not None and not numeric(other):
+        return None
+    need = [c for c in (m.start, other) if c is not None]
+    rows = 0
+    lo, hi, top = math.inf, -math.inf, -math.inf
+    try:
+        for f in files:
+            if _logs._format_of(Path(f), fmt) != "parquet":
+                return None
+            md = pq.read_metadata(f)
+            idx = {md.schema.column(i).path: i for i in range(md.num_columns)}
+            if any(c not in idx for c in need):
+                return None
+            rows += md.num_rows
+            for r in range(md.num_row_groups):
+                rg = md.row_group(r)
+                if rg.num_rows == 0:
+                    continue
+                mm = []
+                for c in need:
+                    st = rg.column(idx[c]).statistics
+                    if st is None or not st.has_min_max:
+                        return None
+                    a, b = float(st.min), float(st.max)
+                    if not (math.isfinite(a) and math.isfinite(b)):
+                        return None
+                    mm.append((a, b))
+                lo, hi = min(lo, mm[0][0]), max(hi, mm[0][1])
+                if len(mm) > 1:
+                    top = max(top, mm[1][1])
+    except Exception:   # unreadable footer or statistics of another type: take the pass
+        return None
+    if not rows or not math.isfinite(lo):
+        return None
+    scale = _logs._UNITS[m.time_unit]
+    t0, s1 = lo * scale, hi * scale        # the values normalize() computes from them
+    if not (contract.min_time <= t0 and s1 <= contract.resolved_max_time()):
+        return None                        # rows outside the plausible range: let the pass decide
+    if m.duration is not None:
+        bound = max(s1, s1 + top * _logs._UNITS[m.latency_unit])
+    elif m.end is not None:
+        bound = max(s1, top * scale)
+    else:
+        bound = s1
+    if not math.isfinite(bound):
+        return None
+    if bin is None and _nice_bin(max(s1 - t0, 1e-9)) != _nice_bin(max(bound - t0, 1e-9)):
+        return None
+    return rows, t0, s1, bound
+
+
+def _extend(seen: tuple[float, float, float], t0: Any, t1: Any, s1: Any) -> tuple[float, float, float]:
+    a, b, c = seen
+    return (a if t0 is None else min(a, float(t0)), b if t1 is None else max(b, float(t1)),
+            c if s1 is None else max(c, float(s1)))
+
+
+def _settle_extent(accs: list[_Acc], seen: tuple[float, float, float], t0: float, bound: float, s1: float,
+                   bin_: float, auto_bin: bool, has_lat: bool,
+                   n_windows: int) -> tuple[float, float, int, np.ndarray]:
+    """Check the statistics' promises against the rows read, then fit the end windows and
+    Little's law to the real last end ``t1`` (they were computed up to ``bound >= t1``)."""
+    lo = min([seen[0], *(a.smin for a in accs)])
+    hi = max([seen[2], *(a.smax for a in accs)])
+    last_end = seen[1]
+    if lo != t0 or hi != s1 or last_end > bound:
+        raise _StatsMismatch
+    t1 = max(last_end, s1) if math.isfinite(last_end) else s1
+    if (auto_bin and _nice_bin(max(t1 - t0, 1e-9)) != bin_) or (t1 <= t0 < bound):
+        raise _StatsMismatch
+    _, nw, end_lim, n_end, grid = _windows(t0, t1, s1, bin_)
+    if nw != n_windows:
+        raise _StatsMismatch
+    for a in accs:
+        if a.done_start_counts[n_end:].any() or a.end_counts[n_end:].any():
+            raise _StatsMismatch
+    for a in accs:
+        a.done_start_counts = a.done_start_counts[:n_end].copy()
+        a.end_counts = a.end_counts[:n_end].copy()
+        if has_lat and bound != t1:
+            # L = area / (t1 - t0): every interval lies inside [t0, t1], so the area is the
+            # same; a start at t1 itself (zero latency) is no arrival of [t0, t1)
+            a.l_sum *= (bound - t0) / (t1 - t0)
+            if t1 == s1:
+                a.arrivals -= a.at_edge
+    return t1, end_lim, n_end, grid
 
 
 def _file_batches(files: Sequence[Path], fmt: str | None, m: _logs.ColumnMapping, keep: Sequence[str],
@@ -624,28 +791,31 @@ def _contract_seed(lf: pl.LazyFrame, contract: Any, m: _logs.ColumnMapping,
     return True, list(rep.checks)
 
 
-def _encode_cat(cat: pl.Series, key: str, keytab: pl.DataFrame,
+def _encode_cat(phys: np.ndarray, keys: pl.Series, keytab: pl.DataFrame,
                 lut: np.ndarray) -> tuple[np.ndarray, pl.DataFrame, np.ndarray]:
-    """Group codes of a categorical key column (no nulls) through its physical ids.
+    """Group codes from the categorical physical ids of a key column without nulls.
 
     ``lut`` maps a physical id to the group code; codes persist across batches and agree
     with :func:`_encode` (same ``keytab``)."""
-    u = cat.unique()
-    up = u.to_physical().cast(pl.Int64).to_numpy()
-    if up.size and up.max() >= lut.size:
-        lut = np.concatenate([lut, np.full(int(up.max()) + 1 - lut.size, -1, dtype=np.int64)])
-    if up.size and (lut[up] < 0).any():
+    key = keys.name
+    top = int(phys.max()) + 1 if phys.size else 0
+    if top > lut.size:
+        lut = np.concatenate([lut, np.full(top - lut.size, -1, dtype=np.int64)])
+    codes = lut[phys]
+    if phys.size and int(codes.min()) < 0:      # ids not met before: look their values up
+        ids = np.unique(phys[codes < 0])
+        first = [int(np.argmax(phys == i)) for i in ids]
+        names = [keys[j] for j in first]
         known = dict(zip(keytab.get_column(key).cast(pl.String).to_list(), keytab.get_column("__code").to_list()))
-        names = u.cast(pl.String).to_list()
-        fresh = sorted({v for v in names if v not in known})
+        fresh = sorted({str(v) for v in names} - set(known))
         if fresh:
             add = pl.DataFrame({key: fresh, "__code": list(range(keytab.height, keytab.height + len(fresh)))},
                                schema={key: pl.String, "__code": pl.Int64})
             keytab = pl.concat([keytab, add.cast(keytab.schema)])  # type: ignore[arg-type]
             known.update(zip(fresh, add.get_column("__code").to_list()))
-        for v, ph in zip(names, up.tolist()):
-            lut[ph] = known[v]
-    codes = lut[cat.to_physical().to_numpy()]
+        for i, v in zip(ids.tolist(), names):
+            lut[i] = known[str(v)]
+        codes = lut[phys]
     return codes, keytab, lut
 
 
@@ -728,7 +898,7 @@ def _update(acc: _Acc, b: _Batch, mask: np.ndarray | None, t0: float, t1: float,
 
 
 def _update_groups(accs: list[_Acc], b: _Batch, t0: float, t1: float, win_end: float, end_lim: float,
-                   bin_: float, n_windows: int, n_end: int) -> None:
+                   bin_: float, n_windows: int, n_end: int, edge: float | None = None) -> None:
     """Fold a batch into every group's accumulator with one pass per statistic."""
     import qcore
 
@@ -761,6 +931,10 @@ def _update_groups(accs: list[_Acc], b: _Batch, t0: float, t1: float, win_end: f
         wd = we = None
         if b.wi is not None and b.we is not None:
             wd, we = (b.wi, b.we) if all_done else (b.wi[dm], b.we[dm])
+        if edge is not None:
+            at_edge = np.bincount(c[s_ == edge], minlength=G)
+            for g in range(G):
+                accs[g].at_edge += int(at_edge[g])
         fut_ll = pool.submit(_qcore.littles_law_grouped, np.ascontiguousarray(c), np.ascontiguousarray(s_),
                              np.ascontiguousarray(e_), G, t0, t1, 0.02)
     # counts by (group, outcome): 0 ok, 1 error, 2 incomplete, in one pass

@@ -52,6 +52,9 @@ fn fast_path_equals_event_loop() {
         (4, Dist::exponential(3.6).unwrap(), 2500),
         (16, Dist::gamma(14.0, 1.7).unwrap(), 1024),
         (3, Dist::lognormal(2.5, 0.5).unwrap(), 3000),
+        (1, Dist::exponential(0.8).unwrap(), 9000),
+        (2, Dist::exponential(1.6).unwrap(), 8192),
+        (1, Dist::exponential(0.9).unwrap(), 8192),
     ] {
         let mut cfg = mm(1.0, 1.0, c, 20_000);
         cfg.warmup = warmup;
