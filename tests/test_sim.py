@@ -691,3 +691,31 @@ def test_fast_path_equals_event_loop_without_records(c: int) -> None:
 def test_renewal_needs_positive_mean() -> None:
     with pytest.raises(ValueError, match="interarrival"):
         sim.Renewal(sim.Deterministic(0.0))
+
+
+def test_event_loop_records_share_the_trace_clock() -> None:
+    # Regression: with trace arrivals that do not start at 0, the general event loop
+    # (forced here by `patience`) must report start/end on the same clock as `arrival`,
+    # exactly as the fast path does.
+    import numpy as np
+
+    from qcore import sim as _sim
+
+    ts = np.array([100.0, 101.0, 102.5, 103.0])
+    durations = np.array([2.0, 2.0, 2.0, 2.0])
+    fast = qcore.simulate(_sim.Trace(ts), _sim.Durations(durations), servers=1, records=True)
+    event = qcore.simulate(
+        _sim.Trace(ts), _sim.Durations(durations), servers=1, records=True, patience=1e9
+    )
+    for col in ("arrival", "start", "end", "wait", "response"):
+        np.testing.assert_allclose(
+            event.records[col].to_numpy(), fast.records[col].to_numpy(), rtol=0, atol=1e-9
+        )
+    timed = qcore.simulate(
+        _sim.Trace(ts), _sim.Durations(durations), servers=1, records=True, patience=2.5
+    ).records
+    last = timed.row(3, named=True)
+    assert last["status"] == "timed_out"
+    assert last["end"] == pytest.approx(105.5)
+    assert last["response"] == pytest.approx(2.5)
+    assert (timed["wait"].drop_nans().to_numpy() >= 0).all()

@@ -525,8 +525,7 @@ def _summarize(
             rows_total += batch.height
             rows_valid += batch.height
             if t1_bound is not None and has_lat:   # all rows count for the extent
-                e = batch.get_column("end")
-                seen = _extend(seen, None, e.filter(e.is_finite()).max(), None)
+                seen = _extend(seen, None, batch.get_column("end").max(), None)   # finite or null here
         else:
             if t1_bound is not None:   # the extent as the pass would have measured it
                 bt0, bt1, bs1 = batch.select(aggs[1:]).row(0)
@@ -570,7 +569,7 @@ def _summarize(
             _update(overall, b, None, t0, t1, win_end, end_lim, bin_)
         show(done)
     if t1_bound is not None:
-        t1, end_lim, n_end, grid = _settle_extent(acc_list if group_by else [overall], seen, t0, t1, s1, bin_,
+        t1, end_lim, n_end, grid = _settle_extent([*acc_list, overall] if group_by else [overall], seen, t0, t1, s1, bin_,
                                                   bin is None, has_lat, n_windows)
     acc_list.sort(key=lambda a: tuple("" if v is None else str(v) for v in a.key.values()))
     groups = [_finish(a, t0, t1, bin_, confidence, little_tolerance, grid) for a in acc_list]

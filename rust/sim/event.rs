@@ -211,9 +211,11 @@ impl<'a, C: Controller> Sim<'a, C> {
     }
 
     fn mark(&mut self, id: u64, code: u8, end: f64) {
+        // Records are on the arrival process's absolute clock, like `arrival`.
+        let origin = self.cfg.arrivals.origin();
         if let (Some(row), Some(r)) = (self.row(id), self.st.records.as_mut()) {
             r.status[row] = code;
-            r.end[row] = end;
+            r.end[row] = origin + end;
         }
     }
 
@@ -283,6 +285,7 @@ impl<'a, C: Controller> Sim<'a, C> {
     /// Put `server` to work on the items in its `items` buffer, at time `t`.
     fn start(&mut self, server: u32, t: f64, service: f64) {
         let n = self.servers[server as usize].items.len();
+        let origin = self.cfg.arrivals.origin();
         for j in 0..n {
             let it = self.servers[server as usize].items[j];
             if it.id >= self.warmup {
@@ -293,7 +296,7 @@ impl<'a, C: Controller> Sim<'a, C> {
                 st.sum_wait += w;
                 st.wait.push(w);
                 if let Some(r) = st.records.as_mut() {
-                    r.start[(it.id - self.warmup) as usize] = t;
+                    r.start[(it.id - self.warmup) as usize] = origin + t;
                 }
             }
         }
