@@ -9,6 +9,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use super::convert::{maybe_detach, slice};
+use super::sim::{arrivals_from, dist_from, ArrivalSpec, DistSpec};
 use crate::policy::admission::{
     Admission, Aimd, ArrivalRule, ClientThrottle, Codel, DequeueRule, Gradient2, TokenBucket,
 };
@@ -20,68 +21,10 @@ use crate::policy::target::{TargetTracking, TargetTrackingConfig, TtMetric};
 use crate::policy::timeline::OverloadMetrics;
 use crate::policy::Fixed;
 use crate::sim::rng::{Rng, Stream};
-use crate::sim::{ArrivalProcess, Discipline, Dist, SimConfig};
+use crate::sim::{Discipline, SimConfig};
 
-type DistSpec<'py> = (String, f64, f64, Option<PyReadonlyArray1<'py, f64>>);
-type ArrivalSpec<'py> = (
-    String,
-    f64,
-    f64,
-    f64,
-    f64,
-    Option<PyReadonlyArray1<'py, f64>>,
-    Option<PyReadonlyArray1<'py, f64>>,
-    Option<DistSpec<'py>>,
-);
 /// `(kind, numbers, strings)`.
 type Spec = (String, HashMap<String, f64>, HashMap<String, String>);
-
-fn values(v: &Option<PyReadonlyArray1<'_, f64>>, name: &str) -> PyResult<Vec<f64>> {
-    match v {
-        Some(a) => Ok(slice(a, name)?.to_vec()),
-        None => Err(PyValueError::new_err(format!(
-            "{name} is missing its values"
-        ))),
-    }
-}
-
-fn dist_from(spec: &DistSpec<'_>, name: &str) -> PyResult<Dist> {
-    let (kind, a, b, v) = spec;
-    Ok(match kind.as_str() {
-        "exponential" => Dist::exponential(*a)?,
-        "deterministic" => Dist::deterministic(*a)?,
-        "gamma" => Dist::gamma(*a, *b)?,
-        "lognormal" => Dist::lognormal(*a, *b)?,
-        "empirical" => Dist::empirical(values(v, "samples")?)?,
-        "sequence" => Dist::sequence(values(v, name)?, name)?,
-        other => {
-            return Err(PyValueError::new_err(format!(
-                "{name} has an unknown distribution kind {other:?}"
-            )))
-        }
-    })
-}
-
-fn arrivals_from(spec: &ArrivalSpec<'_>) -> PyResult<ArrivalProcess> {
-    let (kind, a, b, c, d, x, y, dist) = spec;
-    Ok(match kind.as_str() {
-        "poisson" => ArrivalProcess::poisson(*a)?,
-        "renewal" => match dist {
-            Some(ds) => ArrivalProcess::Renewal {
-                interarrival: dist_from(ds, "interarrival")?,
-            },
-            None => return Err(PyValueError::new_err("interarrival is missing")),
-        },
-        "mmpp2" => ArrivalProcess::mmpp2([*a, *b], [*c, *d])?,
-        "piecewise" => ArrivalProcess::piecewise(values(x, "times")?, values(y, "rates")?)?,
-        "trace" => ArrivalProcess::trace(values(x, "timestamps")?)?,
-        other => {
-            return Err(PyValueError::new_err(format!(
-                "arrivals has an unknown kind {other:?}"
-            )))
-        }
-    })
-}
 
 struct Params<'a>(&'a HashMap<String, f64>, &'a HashMap<String, String>);
 
