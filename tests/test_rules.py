@@ -178,7 +178,9 @@ def test_missing_column_is_malformed_not_pass():
     assert d.row(0, named=True)["status"] == "malformed" and d["action"][0] == "block"
     arrivals_only = pl.DataFrame({"ts": np.arange(1000.0)})
     d = qr.evaluate(arrivals_only, [R(metric="error_rate", threshold=0.1)], now=NOW)
-    assert d["status"][0] == "pass"  # no status column: every request counts as ok
+    # no status or error column: an error-rate rule cannot be evaluated and must not pass
+    assert d["status"][0] == "malformed" and d["action"][0] == "block"
+    assert "status or error" in d["message"][0]
     d = qr.evaluate(arrivals_only, [R(metric="cost_per_1k_tokens", threshold=1.0)], now=NOW)
     assert d["status"][0] == "malformed" and "cost" in d["message"][0]
 
@@ -493,3 +495,12 @@ def test_property_contract_accounts_for_every_row(rows):
         assert np.all(np.isfinite(lat)) and np.all(lat >= 0) and np.all((st >= 0) & (st <= 1e4))
     # every excluded row is counted by at least one check
     assert rep.rows_excluded <= sum(c.failed for c in rep.checks if c.failed > 0)
+
+
+def test_events_after_the_evaluation_time_are_inconsistent_not_fresh():
+    # Newest event an hour after `now`: clock skew or a wrong evaluation time, never "fresh".
+    log = _log(500, t_end=NOW + 3600)
+    d = qr.evaluate(log, [R(id="fresh", metric="freshness", max_age="1h")], now=NOW)
+    row = d.row(0, named=True)
+    assert row["status"] == "inconsistent" and row["action"] == "escalate"
+    assert "after the evaluation time" in row["message"]

@@ -511,6 +511,8 @@ def _summarize(
         batches = _file_batches(files, format, m, extra_keep, post, batch_rows, lf)
     else:
         batches = lf.collect_batches(chunk_size=batch_rows)
+    if n_total > batch_rows:
+        batches = _read_ahead(batches)
     done = 0
     seen: tuple[float, float, float] = (math.inf, -math.inf, -math.inf)   # t0, t1, s1 met
     edge = s1 if t1_bound is not None else None
@@ -591,6 +593,50 @@ def _summarize(
             g.error_rate = None
     return Report(ov, groups, group_by, bin_, t0, t1, grid, keep_raw, fp, contract_rep.to_dict(),
                   m.to_dict(), title, little_tolerance)
+
+
+def _read_ahead(batches: Any, depth: int = 2) -> Any:
+    """Yield the batches of ``batches`` while a thread already reads the next ones (at most
+    ``depth`` ahead, so memory stays bounded); errors surface in the consumer."""
+    import queue
+    import threading
+
+    q: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    end = object()
+
+    def run() -> None:
+        try:
+            for b in batches:
+                while not stop.is_set():
+                    try:
+                        q.put(b, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(end)
+        except BaseException as e:  # handed to the consumer
+            q.put(e)
+
+    t = threading.Thread(target=run, daemon=True, name="qcore-report-read")
+    t.start()
+    try:
+        while True:
+            item = q.get()
+            if item is end:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while t.is_alive():       # unblock a reader waiting on a full queue
+            try:
+                q.get_nowait()
+            except queue.Empty:
+                t.join(0.05)
 
 
 def _windows(t0: float, t1: float, s1: float, bin_: float) -> tuple[float, int, float, int, np.ndarray]:

@@ -64,7 +64,8 @@ def _as_logs(frame: Any, mapping: Any, contract: Any, on_violation: str, keep: S
         if canonical:
             df = frame.collect() if isinstance(frame, pl.LazyFrame) else frame
             rep = _logs.ContractReport(df.height, df.height, [], on_violation)
-            return _logs.Logs(df, [], _logs.ColumnMapping(start="start"), rep)
+            # A frame already in qcore's canonical form carries its own outcome column.
+            return _logs.Logs(df, [], _logs.ColumnMapping(start="start", status="outcome"), rep)
     return _logs.read_logs(frame, mapping=mapping, contract=contract,
                            on_violation=on_violation, keep=keep)  # type: ignore[arg-type]
 
@@ -191,6 +192,10 @@ def _metric(df: pl.DataFrame, rule: Rule, ctx: dict[str, Any]) -> _m.MetricValue
     raise RuleError(f"rule {rule.id!r}: metric {met!r} has no evaluator")  # pragma: no cover
 
 
+# Events newer than the evaluation time by more than this are a clock problem, not fresh data.
+FUTURE_SLACK_SECONDS = 1.0
+
+
 def _decide(rule: Rule, mv: _m.MetricValue, *, stale: bool, age: float | None) -> tuple[str, str]:
     """(status, message)."""
     if mv.missing:
@@ -204,6 +209,11 @@ def _decide(rule: Rule, mv: _m.MetricValue, *, stale: bool, age: float | None) -
         return "insufficient_evidence", f"no value: {mv.n} usable rows"
     if mv.n < mv.min_n:
         return "insufficient_evidence", f"{mv.n} samples, {mv.min_n} needed"
+    if rule.metric == "freshness" and mv.value < -FUTURE_SLACK_SECONDS:
+        return "inconsistent", (
+            f"newest event is {-mv.value:.0f} s after the evaluation time "
+            f"(clock skew, a time-zone error or a wrong evaluation time)"
+        )
     if rule.decide_on == "upper":
         x = mv.ci_hi
     elif rule.decide_on == "lower":
@@ -295,6 +305,10 @@ def _evaluate_rule(df: pl.DataFrame, rule: Rule, logs: _logs.Logs, fp: dict[str,
     missing += [k for k in rule.group_by if k not in df.columns]
     missing += [k for k in (rule.filter or {}) if k not in df.columns]
     missing += [k for k in (rule.reference or {}) if k not in df.columns]
+    if rule.metric == "error_rate" and logs.mapping.status is None and logs.mapping.error is None:
+        # Without a status or error column every request would count as a success:
+        # an error-rate rule must not pass on that.
+        missing.append("status or error")
     ctx: dict[str, Any] = {"now": now, "report": logs.report}
     if missing:
         mv = _m.MetricValue(None, 0, missing=sorted(set(missing)))
