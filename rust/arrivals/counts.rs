@@ -334,6 +334,8 @@ unsafe fn chunk_marks_avx2(
     chunk_marks_impl(ts, lo, hi, start, window, cap, limit)
 }
 
+// `!(next >= prev)` is deliberate: unlike `next < prev` it is also true for NaN.
+#[allow(clippy::neg_cmp_op_on_partial_ord)]
 #[inline(always)]
 fn chunk_marks_impl(
     ts: &[f64],
