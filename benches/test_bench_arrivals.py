@@ -120,12 +120,21 @@ def pl_stats(df, need_sort):
         .filter(pl.col("k") < nb)
         .group_by("k")
         .len()
-        .select(mx=pl.col("len").max(), s=pl.col("len").sum(), s2=(pl.col("len").cast(pl.Float64) ** 2).sum())
+        .select(
+            mx=pl.col("len").max(),
+            s=pl.col("len").sum(),
+            s2=(pl.col("len").cast(pl.Float64) ** 2).sum(),
+        )
         .collect()
     )
     mean = counts["s"][0] / nb
     var = counts["s2"][0] / nb - mean * mean  # includes the empty windows
-    return {"rate": n / d, "peak_to_mean": counts["mx"][0] / mean, "index_of_dispersion": var / mean, "cv": base["cv"][0]}
+    return {
+        "rate": n / d,
+        "peak_to_mean": counts["mx"][0] / mean,
+        "index_of_dispersion": var / mean,
+        "cv": base["cv"][0],
+    }
 
 
 # ----------------------------------------------------------------------------- window counts
@@ -157,10 +166,18 @@ class TestWindowCountsSorted:
         assert out["len"].sum() == ref.sum() and out.height == np.count_nonzero(ref)
 
     def test_polars_group_by_dynamic(self, benchmark, sorted_ts):
-        df = pl.DataFrame({"dt": pl.Series((sorted_ts * 1e6).astype(np.int64)).cast(pl.Datetime("us"))})
+        df = pl.DataFrame(
+            {
+                "dt": pl.Series((sorted_ts * 1e6).astype(np.int64)).cast(
+                    pl.Datetime("us")
+                )
+            }
+        )
         out = run(benchmark, lambda: pl_counts_dynamic(df))
         assert out["len"].sum() == sorted_ts.size
-        ref = qcore.window_counts(sorted_ts, WINDOW, start=0.0)  # polars windows start at 0 s
+        ref = qcore.window_counts(
+            sorted_ts, WINDOW, start=0.0
+        )  # polars windows start at 0 s
         assert out.height == np.count_nonzero(ref)
 
 
@@ -249,13 +266,20 @@ def np_little(start, end):
 def pl_little(df):
     span = T1 - T0
     inside = (pl.col("s") >= T0) & (pl.col("s") < T1)
-    out = df.lazy().select(
-        clipped=(pl.min_horizontal(pl.col("e"), pl.lit(T1)) - pl.max_horizontal(pl.col("s"), pl.lit(T0)))
-        .clip(lower_bound=0.0)
-        .sum(),
-        n=inside.sum(),
-        w=(pl.col("e") - pl.col("s")).filter(inside).mean(),
-    ).collect()
+    out = (
+        df.lazy()
+        .select(
+            clipped=(
+                pl.min_horizontal(pl.col("e"), pl.lit(T1))
+                - pl.max_horizontal(pl.col("s"), pl.lit(T0))
+            )
+            .clip(lower_bound=0.0)
+            .sum(),
+            n=inside.sum(),
+            w=(pl.col("e") - pl.col("s")).filter(inside).mean(),
+        )
+        .collect()
+    )
     return {"L": out["clipped"][0] / span, "lambda_w": out["n"][0] / span * out["w"][0]}
 
 

@@ -24,7 +24,11 @@ def ref_counts(ts, w, start=None, end=None):
             return np.zeros(0, dtype=np.int64)
         start = ts.min()
     if end is None:
-        nb = int(np.floor((ts.max() - start) / w)) + 1 if ts.size and ts.max() >= start else 0
+        nb = (
+            int(np.floor((ts.max() - start) / w)) + 1
+            if ts.size and ts.max() >= start
+            else 0
+        )
         keep = ts >= start
     else:
         nb = int(np.ceil((end - start) / w))
@@ -72,7 +76,9 @@ def test_window_counts_matches_bincount_sorted_and_unsorted():
     for start, end in [(0.0, 500.0), (10.5, 10.6), (-100.0, 2000.0), (999.0, 1e4)]:
         ref = ref_counts(ts, 7.0, start, end)
         np.testing.assert_array_equal(qcore.window_counts(ts, 7.0, start, end), ref)
-        np.testing.assert_array_equal(qcore.window_counts(np.sort(ts), 7.0, start, end), ref)
+        np.testing.assert_array_equal(
+            qcore.window_counts(np.sort(ts), 7.0, start, end), ref
+        )
     assert qcore.window_counts(ts, 10.0).sum() == ts.size
 
 
@@ -123,7 +129,9 @@ def test_window_counts_property(ts, w, sort):
     np.testing.assert_array_equal(qcore.window_counts(arr, w), ref_counts(arr, w))
     if arr.size:
         s, e = float(arr.min()) + w / 3, float(arr.max()) + w
-        np.testing.assert_array_equal(qcore.window_counts(arr, w, s, e), ref_counts(arr, w, s, e))
+        np.testing.assert_array_equal(
+            qcore.window_counts(arr, w, s, e), ref_counts(arr, w, s, e)
+        )
 
 
 # ----------------------------------------------------------------------------- arrival_stats
@@ -135,7 +143,14 @@ def test_arrival_stats_matches_numpy_reference():
         ref = ref_stats(ts, w)
         for k in ("count", "windows"):
             assert getattr(s, k) == ref[k]
-        for k in ("duration", "rate", "peak_rate", "peak_to_mean", "index_of_dispersion", "cv_interarrival"):
+        for k in (
+            "duration",
+            "rate",
+            "peak_rate",
+            "peak_to_mean",
+            "index_of_dispersion",
+            "cv_interarrival",
+        ):
             assert getattr(s, k) == pytest.approx(ref[k], rel=1e-10), k
         # burstiness curve: dyadic merges of the base windows
         c = ref["counts"]
@@ -146,8 +161,17 @@ def test_arrival_stats_matches_numpy_reference():
             assert agg.size >= 8
         assert s.burstiness_windows[0] == w
     d = s.as_dict()
-    assert set(d) >= {"rate", "rate_ci", "peak_rate", "peak_to_mean", "cv_interarrival",
-                      "index_of_dispersion", "count", "duration", "burstiness"}
+    assert set(d) >= {
+        "rate",
+        "rate_ci",
+        "peak_rate",
+        "peak_to_mean",
+        "cv_interarrival",
+        "index_of_dispersion",
+        "count",
+        "duration",
+        "burstiness",
+    }
     assert "ArrivalStats(count=50000" in repr(s)
     with pytest.raises(AttributeError):
         s.rate = 1.0  # frozen
@@ -157,7 +181,9 @@ def test_arrival_stats_poisson_limits():
     rate = 20.0
     ts = poisson(rate, 20_000.0, seed=11)
     rng = np.random.default_rng(0)
-    s = qcore.arrival_stats(rng.permutation(ts), window=1.0)  # unsorted input is sorted in Rust
+    s = qcore.arrival_stats(
+        rng.permutation(ts), window=1.0
+    )  # unsorted input is sorted in Rust
     n = ts.size
     assert s.rate_ci[0] < rate < s.rate_ci[1]
     # CV of exponential gaps → 1 (sd of the estimate ≈ 1/√n); dispersion → 1 (sd ≈ √(2/m))
@@ -186,7 +212,9 @@ def test_arrival_stats_bursty_curve_grows():
     mu, sigma, T = 25.5, 24.5, 100.0
     b = dict(zip(s.burstiness_windows, s.burstiness))
     for w in (1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0):
-        assert b[w] == pytest.approx(1 + sigma**2 * w * (1 - 2 * w / (3 * T)) / mu, rel=0.1), w
+        assert b[w] == pytest.approx(
+            1 + sigma**2 * w * (1 - 2 * w / (3 * T)) / mu, rel=0.1
+        ), w
     assert max(s.burstiness) > 30 * s.burstiness[0]
 
 
@@ -243,7 +271,9 @@ def test_arrival_stats_by_matches_per_group():
     out = qcore.arrival_stats_by(df, "t", ["ep", "ver"], window=10.0)
     assert out.height == 7
     for row in out.iter_rows(named=True):
-        part = df.filter((pl.col("ep") == row["ep"]) & (pl.col("ver") == row["ver"]))["t"]
+        part = df.filter((pl.col("ep") == row["ep"]) & (pl.col("ver") == row["ver"]))[
+            "t"
+        ]
         if row["ep"] == "d":
             assert row["rate"] is None
             continue
@@ -262,7 +292,10 @@ def test_rate_changes_finds_known_change_points(seed):
     edges = [0.0, 300.0, 700.0, 1000.0]
     rates = [2.0, 8.0, 3.0]
     ts = np.concatenate(
-        [rng.uniform(a, b, rng.poisson(r * (b - a))) for a, b, r in zip(edges[:-1], edges[1:], rates)]
+        [
+            rng.uniform(a, b, rng.poisson(r * (b - a)))
+            for a, b, r in zip(edges[:-1], edges[1:], rates)
+        ]
     )
     r = qcore.rate_changes(rng.permutation(ts))
     assert r.times.size == 2, r
@@ -290,7 +323,13 @@ def test_rate_changes_errors():
     with pytest.raises(ValueError, match="penalty"):
         qcore.rate_changes([1.0, 2.0], penalty=-1.0)
     assert set(qcore.rate_changes([0.0, 1.0, 2.0]).as_dict()) == {
-        "times", "boundaries", "rates", "counts", "resolution", "penalty"}
+        "times",
+        "boundaries",
+        "rates",
+        "counts",
+        "resolution",
+        "penalty",
+    }
 
 
 # ----------------------------------------------------------------------------- DecayedRate
@@ -380,7 +419,9 @@ def test_sliding_rate_matches_brute_force():
     latest = -np.inf
     for step in range(40):
         base = step * 3.0
-        batch = base + rng.uniform(-15, 5, rng.integers(0, 30))  # some late, some very late
+        batch = base + rng.uniform(
+            -15, 5, rng.integers(0, 30)
+        )  # some late, some very late
         late = int(np.sum(batch <= latest - h))
         dropped_before = s.dropped_late
         s.update(batch)
@@ -416,14 +457,21 @@ def test_sliding_rate_merge_and_pickle():
 
 # ----------------------------------------------------------------------------- real traces
 def _azure(shared_data, name):
-    df = pl.read_csv(shared_data / "azure_llm_2023" / f"AzureLLMInferenceTrace_{name}.csv")
-    return (df["TIMESTAMP"].str.to_datetime().dt.epoch("us").cast(pl.Float64) / 1e6).to_numpy()
+    df = pl.read_csv(
+        shared_data / "azure_llm_2023" / f"AzureLLMInferenceTrace_{name}.csv"
+    )
+    return (
+        df["TIMESTAMP"].str.to_datetime().dt.epoch("us").cast(pl.Float64) / 1e6
+    ).to_numpy()
 
 
 def _mooncake(shared_data, name):
     path = shared_data / "mooncake_fast25" / f"{name}_trace.jsonl"
     with open(path) as f:
-        return np.array([json.loads(line)["timestamp"] for line in f], dtype=np.float64) / 1000.0
+        return (
+            np.array([json.loads(line)["timestamp"] for line in f], dtype=np.float64)
+            / 1000.0
+        )
 
 
 def test_azure_traces_match_source_facts(shared_data):
@@ -445,7 +493,9 @@ def test_azure_traces_match_source_facts(shared_data):
     v60 = qcore.arrival_stats(conv, window=60.0)
     assert c60.index_of_dispersion == pytest.approx(164, abs=0.5)
     assert v60.index_of_dispersion == pytest.approx(16.1, abs=0.05)
-    assert c60.peak_rate * 60 == pytest.approx(632) and v60.peak_rate * 60 == pytest.approx(507)
+    assert c60.peak_rate * 60 == pytest.approx(
+        632
+    ) and v60.peak_rate * 60 == pytest.approx(507)
     # bursty code trace: the burstiness curve climbs far above 1
     assert c1.burstiness[-1] > 50
 
@@ -456,7 +506,9 @@ def test_mooncake_synthetic_looks_poisson_real_is_bursty(shared_data):
     s = qcore.arrival_stats(syn, window=1.0)
     r = qcore.arrival_stats(real, window=1.0)
     assert s.count == 3993 and r.count == 12031
-    assert s.rate == pytest.approx(3.907, abs=1e-3) and r.rate == pytest.approx(3.401, abs=1e-3)
+    assert s.rate == pytest.approx(3.907, abs=1e-3) and r.rate == pytest.approx(
+        3.401, abs=1e-3
+    )
     assert s.cv_interarrival == pytest.approx(1.011, abs=1e-3)
     assert s.index_of_dispersion == pytest.approx(1.09, abs=0.005)
     assert r.index_of_dispersion == pytest.approx(7.90, abs=0.005)

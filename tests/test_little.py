@@ -36,7 +36,9 @@ def ref_in_flight(start, end, at):
 
 
 def ref_L(start, end, t0, t1):
-    return np.clip(np.minimum(end, t1) - np.maximum(start, t0), 0, None).sum() / (t1 - t0)
+    return np.clip(np.minimum(end, t1) - np.maximum(start, t0), 0, None).sum() / (
+        t1 - t0
+    )
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +46,9 @@ def mm1():
     a, d = mm1_log(100_000, seed=42)
     # gauge: the true system's in-flight count, sampled every 5 s (like a metrics scrape)
     times = np.arange(a[0] + 2.5, d.max(), 5.0)
-    counts = (np.searchsorted(a, times, side="right") - np.searchsorted(np.sort(d), times, side="right"))
+    counts = np.searchsorted(a, times, side="right") - np.searchsorted(
+        np.sort(d), times, side="right"
+    )
     return a, d, times, counts.astype(np.float64)
 
 
@@ -64,7 +68,10 @@ def test_in_flight_matches_reference():
     assert peak.peak == ref.max()
     assert peak.time == s[ref == ref.max()].min()
     assert qcore.peak_in_flight([], []) == (0, None)
-    assert qcore.peak_in_flight([0.0, 1.0], [1.0, 2.0]) == (1, 0.0)  # touching: no overlap
+    assert qcore.peak_in_flight([0.0, 1.0], [1.0, 2.0]) == (
+        1,
+        0.0,
+    )  # touching: no overlap
 
 
 def test_in_flight_polars_null_end_is_running():
@@ -118,7 +125,9 @@ def test_mm1_complete_logs_hold(mm1):
 def test_mm1_dropped_rows_flagged(mm1):
     a, d, times, counts = mm1
     keep = np.random.default_rng(7).random(a.size) >= 0.05
-    r = qcore.littles_law(a[keep], d[keep], in_flight_times=times, in_flight_counts=counts)
+    r = qcore.littles_law(
+        a[keep], d[keep], in_flight_times=times, in_flight_counts=counts
+    )
     assert not r.holds
     assert "gauge_discrepancy" in r.flags
     lo, hi = r.gauge.discrepancy_ci
@@ -154,7 +163,9 @@ def test_mm1_clock_skew_flagged(mm1):
     assert "gauge_discrepancy" in r.flags and r.gauge.discrepancy > 0.02
     # (3) the whole log's clock is 2 s off the gauge's: the mean barely moves, but the
     # paired counts disagree sample by sample
-    r = qcore.littles_law(a + 2.0, d + 2.0, in_flight_times=times, in_flight_counts=counts)
+    r = qcore.littles_law(
+        a + 2.0, d + 2.0, in_flight_times=times, in_flight_counts=counts
+    )
     assert "gauge_mismatch" in r.flags and not r.holds
     assert r.gauge.mismatch > 0.1
 
@@ -162,7 +173,9 @@ def test_mm1_clock_skew_flagged(mm1):
 def test_gauge_paired_inside_the_window_only(mm1):
     a, d, times, counts = mm1
     t0, t1 = a[20_000], a[60_000]
-    r = qcore.littles_law(a, d, t0=t0, t1=t1, in_flight_times=times, in_flight_counts=counts)
+    r = qcore.littles_law(
+        a, d, t0=t0, t1=t1, in_flight_times=times, in_flight_counts=counts
+    )
     inside = (times >= t0) & (times <= t1)
     assert r.gauge.samples == inside.sum()
     assert r.gauge.gauge_mean == pytest.approx(counts[inside].mean(), rel=1e-12)
@@ -172,7 +185,9 @@ def test_gauge_paired_inside_the_window_only(mm1):
 def test_tolerance_is_configurable(mm1):
     a, d, times, counts = mm1
     keep = np.random.default_rng(7).random(a.size) >= 0.05
-    r = qcore.littles_law(a[keep], d[keep], in_flight_times=times, in_flight_counts=counts, tolerance=0.5)
+    r = qcore.littles_law(
+        a[keep], d[keep], in_flight_times=times, in_flight_counts=counts, tolerance=0.5
+    )
     assert r.holds and r.tolerance == 0.5
 
 
@@ -190,9 +205,17 @@ def test_littles_law_errors():
     with pytest.raises(ValueError, match="at least 2 gauge samples"):
         qcore.littles_law([0.0], [1.0], in_flight_times=[0.5], in_flight_counts=[1.0])
     with pytest.raises(ValueError, match="in_flight_counts contains a negative value"):
-        qcore.littles_law([0.0], [1.0], in_flight_times=[0.5, 0.6], in_flight_counts=[1.0, -1.0])
+        qcore.littles_law(
+            [0.0], [1.0], in_flight_times=[0.5, 0.6], in_flight_counts=[1.0, -1.0]
+        )
     with pytest.raises(ValueError, match="in_flight_times has 1 sample"):
-        qcore.littles_law([0.0], [1.0], t1=0.55, in_flight_times=[0.5, 0.6], in_flight_counts=[1.0, 1.0])
+        qcore.littles_law(
+            [0.0],
+            [1.0],
+            t1=0.55,
+            in_flight_times=[0.5, 0.6],
+            in_flight_counts=[1.0, 1.0],
+        )
     with pytest.raises(ValueError, match="start is empty"):
         qcore.littles_law([], [])
     with pytest.raises(ValueError, match="tolerance"):
@@ -213,11 +236,18 @@ def test_littles_law_by_matches_per_group():
             "replica": rng.integers(0, 3, n),
         }
     )
-    df = df.with_columns(pl.when(pl.int_range(pl.len()) == 17).then(None).otherwise(pl.col("e")).alias("e"))
+    df = df.with_columns(
+        pl.when(pl.int_range(pl.len()) == 17)
+        .then(None)
+        .otherwise(pl.col("e"))
+        .alias("e")
+    )
     out = qcore.littles_law_by(df, "s", "e", ["ep", "replica"])
     assert out.height == 6
     for row in out.iter_rows(named=True):
-        part = df.filter((pl.col("ep") == row["ep"]) & (pl.col("replica") == row["replica"]))
+        part = df.filter(
+            (pl.col("ep") == row["ep"]) & (pl.col("replica") == row["replica"])
+        )
         r = qcore.littles_law(part["s"], part["e"])
         assert row["L"] == pytest.approx(r.L, rel=1e-12)
         assert row["lambda_w"] == pytest.approx(r.lambda_w, rel=1e-12)
@@ -227,7 +257,9 @@ def test_littles_law_by_matches_per_group():
     out2 = qcore.littles_law_by(df, "s", "e", "ep", t0=100.0, t1=900.0)
     for row in out2.iter_rows(named=True):
         part = df.filter(pl.col("ep") == row["ep"])
-        assert row["L"] == pytest.approx(qcore.littles_law(part["s"], part["e"], 100.0, 900.0).L, rel=1e-12)
+        assert row["L"] == pytest.approx(
+            qcore.littles_law(part["s"], part["e"], 100.0, 900.0).L, rel=1e-12
+        )
     with pytest.raises(ValueError, match="no column"):
         qcore.littles_law_by(df, "s", "nope", "ep")
 
@@ -276,13 +308,14 @@ def test_gentd26_peak_concurrency(gentd):
 def test_mm1_gauge_with_timing_jitter_still_holds(mm1):
     # A real gauge samples the system a few milliseconds off the logs' clock: only the
     # requests that start or end inside that jitter disagree, far below the 2 % tolerance.
-    a, d, times, counts = mm1
+    a, d, times, _ = mm1
     rng = np.random.default_rng(13)
     jittered = times + rng.uniform(-0.005, 0.005, times.size)
     ds = np.sort(d)
-    truth = (np.searchsorted(a, jittered, side="right") - np.searchsorted(ds, jittered, side="right")).astype(
-        np.float64
-    )
+    truth = (
+        np.searchsorted(a, jittered, side="right")
+        - np.searchsorted(ds, jittered, side="right")
+    ).astype(np.float64)
     r = qcore.littles_law(a, d, in_flight_times=times, in_flight_counts=truth)
     assert r.holds, (r.flags, r.gauge)
     assert 0 < r.gauge.mismatch < 0.02

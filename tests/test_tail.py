@@ -28,8 +28,17 @@ def ref_ranks(n, q, confidence):
 
 @pytest.mark.parametrize(
     "n,q,confidence",
-    [(10, 0.5, 0.95), (100, 0.9, 0.95), (1000, 0.99, 0.95), (1000, 0.99, 0.99),
-     (5000, 0.999, 0.9), (367, 0.99, 0.95), (368, 0.99, 0.95), (20, 0.05, 0.8), (1, 0.5, 0.5)],
+    [
+        (10, 0.5, 0.95),
+        (100, 0.9, 0.95),
+        (1000, 0.99, 0.95),
+        (1000, 0.99, 0.99),
+        (5000, 0.999, 0.9),
+        (367, 0.99, 0.95),
+        (368, 0.99, 0.95),
+        (20, 0.05, 0.8),
+        (1, 0.5, 0.5),
+    ],
 )
 def test_ranks_match_scipy_binomial(n, q, confidence):
     r = qcore.quantile_ranks(n, q, confidence)
@@ -133,7 +142,9 @@ def test_fanout():
     lat = rng.exponential(1.0, (20_000, 20))
     p99 = np.log(100.0)
     emp = np.mean(lat.max(axis=1) > p99)
-    assert abs(emp - qcore.fanout_probability(20, 0.99)) < 5 * np.sqrt(0.18 * 0.82 / 20_000)
+    assert abs(emp - qcore.fanout_probability(20, 0.99)) < 5 * np.sqrt(
+        0.18 * 0.82 / 20_000
+    )
     with pytest.raises(ValueError, match="n must be"):
         qcore.fanout_probability(0, 0.9)
     with pytest.raises(ValueError, match="q must be"):
@@ -182,7 +193,9 @@ def test_sketch_quantile_ci_brackets_exact_interval(sign):
         # the sketch's interval contains the exact order-statistic interval ...
         assert lo <= elo and ehi <= hi, (q, lo, elo, ehi, hi)
         # ... and is only wider by the sketch's relative accuracy
-        assert abs(lo - elo) <= 3 * alpha * abs(elo) and abs(hi - ehi) <= 3 * alpha * abs(ehi)
+        assert abs(lo - elo) <= 3 * alpha * abs(elo) and abs(
+            hi - ehi
+        ) <= 3 * alpha * abs(ehi)
         assert est == sk.quantile(q)
     # too few values for a p999 upper bound
     small = qcore.QuantileSketch(relative_accuracy=0.01)

@@ -155,12 +155,16 @@ def arrival_stats(
     >>> round(s.rate, 1), round(s.cv_interarrival, 1), round(s.index_of_dispersion, 1)
     (2.0, 1.0, 1.0)
     """
-    d = _qc.arrival_stats(_ts(timestamps), float(window), float(confidence), int(min_windows))
+    d = _qc.arrival_stats(
+        _ts(timestamps), float(window), float(confidence), int(min_windows)
+    )
     d["rate_ci"] = tuple(d["rate_ci"])
     return ArrivalStats(**d)
 
 
-def burstiness_curve(timestamps: Any, windows: Sequence[float] | npt.ArrayLike) -> npt.NDArray[np.float64]:
+def burstiness_curve(
+    timestamps: Any, windows: Sequence[float] | npt.ArrayLike
+) -> npt.NDArray[np.float64]:
     """Index of dispersion of window counts at each window size in ``windows``.
 
     Each size is counted directly over complete windows starting at the first arrival. A
@@ -357,9 +361,13 @@ class SlidingRate:
         return obj
 
     @classmethod
-    def _from_state(cls, horizon: float, window: Any, count: int, dropped: int) -> SlidingRate:
+    def _from_state(
+        cls, horizon: float, window: Any, count: int, dropped: int
+    ) -> SlidingRate:
         return cls._from_inner(
-            _qc._SlidingRate.from_state(float(horizon), as_f64(window, "window"), int(count), int(dropped))
+            _qc._SlidingRate.from_state(
+                float(horizon), as_f64(window, "window"), int(count), int(dropped)
+            )
         )
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -460,7 +468,9 @@ def arrival_stats_by(
     for key, part in df.select([*keys, time]).group_by(keys, maintain_order=True):
         row: dict[str, Any] = dict(zip(keys, key))
         try:
-            s = arrival_stats(part.get_column(time), window=window, confidence=confidence)
+            s = arrival_stats(
+                part.get_column(time), window=window, confidence=confidence
+            )
         except ValueError as e:
             if "at least two arrivals" not in str(e):
                 raise

@@ -215,7 +215,11 @@ def littles_law(
         missing = "in_flight_counts" if in_flight_counts is None else "in_flight_times"
         raise ValueError(f"{missing} is required when the other gauge array is given")
     gt = None if in_flight_times is None else as_f64(in_flight_times, "in_flight_times")
-    gc = None if in_flight_counts is None else as_f64(in_flight_counts, "in_flight_counts")
+    gc = (
+        None
+        if in_flight_counts is None
+        else as_f64(in_flight_counts, "in_flight_counts")
+    )
     d = _qc.littles_law(
         s,
         e,

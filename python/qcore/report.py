@@ -491,7 +491,13 @@ def _summarize(
             we = ((pl.col("end") - t0) / bin_).floor().cast(pl.Int64, strict=False).fill_null(0)
             post.append(we.alias("_qwe"))
         if cat_key:
-            post.append(pl.col(group_by[0]).cast(pl.Categorical).to_physical().alias("_qcat"))
+            # the key values of the first rows name an Enum (cheaper than a Categorical);
+            # a batch with a value outside it (null code) takes the general encoding
+            k0 = group_by[0]
+            seen_keys = lf.select(pl.col(k0).head(min(batch_rows, 1_000_000)).unique()).collect()
+            cats = sorted({str(v) for v in seen_keys.get_column(k0).to_list() if v is not None})
+            code = pl.col(k0).cast(pl.Enum(cats), strict=False) if cats else pl.col(k0).cast(pl.Categorical)
+            post.append(code.to_physical().alias("_qcat"))
         if not pre_validated:
             quick_contract, seed = _contract_seed(lf, contract, m, on_violation)
             if quick_contract:

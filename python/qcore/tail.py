@@ -93,7 +93,9 @@ def quantile_ci(values: Any, q: float, confidence: float = 0.95) -> QuantileCI:
     >>> lo < est < hi
     True
     """
-    lo, est, hi, _ = _qc.quantile_ci(as_f64(values, "values"), float(q), float(confidence))
+    lo, est, hi, _ = _qc.quantile_ci(
+        as_f64(values, "values"), float(q), float(confidence)
+    )
     return QuantileCI(lo, est, hi)
 
 
@@ -243,6 +245,8 @@ def slo_attainment(
     """
     if isinstance(slo, float) and math.isnan(slo):
         raise ValueError("slo must not be NaN")
-    d = _qc.slo_attainment(as_f64(latencies, "latencies"), float(slo), float(target), float(confidence))
+    d = _qc.slo_attainment(
+        as_f64(latencies, "latencies"), float(slo), float(target), float(confidence)
+    )
     d["attainment_ci"] = tuple(d["attainment_ci"])
     return SLOAttainment(**d)
