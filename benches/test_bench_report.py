@@ -9,7 +9,8 @@ system temp dir). Run::
 Both sides compute p50/p99/p999 of the successful requests' latency per endpoint. qcore's
 run is the whole report (data contract, sketches, window counts, Little's law, in-flight
 concurrency) in bounded batches; polars' is ``group_by().agg(quantile(..., "lower"))`` on
-the same files. Peak memory of each, measured in a fresh process, goes into extra_info.
+the same files. Peak memory, wall and CPU time (user + system) of each, measured in a fresh
+process, go into extra_info.
 """
 
 from __future__ import annotations
@@ -96,12 +97,15 @@ def polars_exact(glob: str) -> pl.DataFrame:
             .sort("endpoint").collect())
 
 
-def _peak_rss(fn: str, glob: str) -> float:
-    code = (f"import resource, sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
-            f"import test_bench_report as b; b.{fn}({glob!r}); "
-            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+def _fresh_process(fn: str, glob: str) -> dict[str, float]:
+    """Peak RSS (MiB), wall and CPU time (user + system, all threads) of one run in a new process."""
+    code = (f"import resource, sys, time; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
+            f"import test_bench_report as b; t = time.perf_counter(); b.{fn}({glob!r}); "
+            "w = time.perf_counter() - t; r = resource.getrusage(resource.RUSAGE_SELF); "
+            "print(r.ru_maxrss, w, r.ru_utime + r.ru_stime)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    return int(out.stdout.strip().splitlines()[-1]) / 1024.0  # MiB
+    rss, wall, cpu = out.stdout.strip().splitlines()[-1].split()
+    return {"peak_rss_mib": int(rss) / 1024.0, "fresh_wall_s": float(wall), "fresh_cpu_s": float(cpu)}
 
 
 def test_results_agree(logs):
@@ -117,21 +121,21 @@ def test_results_agree(logs):
 @pytest.mark.benchmark(group="report")
 def test_qcore_report(benchmark, logs):
     benchmark.extra_info["rows"] = ROWS
-    benchmark.extra_info["peak_rss_mib"] = _peak_rss("qcore_report", logs)
+    benchmark.extra_info.update(_fresh_process("qcore_report", logs))
     benchmark.pedantic(qcore_report, args=(logs,), rounds=3 if ROWS <= 20_000_000 else 1, iterations=1)
 
 
 @pytest.mark.benchmark(group="report")
 def test_qcore_sketches_only(benchmark, logs):
     benchmark.extra_info["rows"] = ROWS
-    benchmark.extra_info["peak_rss_mib"] = _peak_rss("qcore_sketches_only", logs)
+    benchmark.extra_info.update(_fresh_process("qcore_sketches_only", logs))
     benchmark.pedantic(qcore_sketches_only, args=(logs,), rounds=3 if ROWS <= 20_000_000 else 1, iterations=1)
 
 
 @pytest.mark.benchmark(group="report")
 def test_polars_exact_group_quantiles(benchmark, logs):
     benchmark.extra_info["rows"] = ROWS
-    benchmark.extra_info["peak_rss_mib"] = _peak_rss("polars_exact", logs)
+    benchmark.extra_info.update(_fresh_process("polars_exact", logs))
     benchmark.pedantic(polars_exact, args=(logs,), rounds=3 if ROWS <= 20_000_000 else 1, iterations=1)
 
 

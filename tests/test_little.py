@@ -320,3 +320,45 @@ def test_mm1_gauge_with_timing_jitter_still_holds(mm1):
     assert r.holds, (r.flags, r.gauge)
     assert 0 < r.gauge.mismatch < 0.02
     assert r.gauge.exact_agreement > 0.95
+
+
+def test_littles_law_by_with_per_replica_gauge():
+    # Two replicas, each an M/M/1 queue with its own in-flight gauge; replica "b" lost
+    # 5 % of its log rows. Only "b" must be flagged, by the paired gauge comparison.
+    import polars as pl
+
+    frames, gauges = [], []
+    for name, seed in (("a", 1), ("b", 2)):
+        a, d = mm1_log(60_000, seed=seed)
+        times = np.arange(a[0] + 2.5, d.max(), 5.0)
+        counts = np.searchsorted(a, times, side="right") - np.searchsorted(
+            np.sort(d), times, side="right"
+        )
+        if name == "b":
+            keep = np.random.default_rng(11).random(a.size) >= 0.05
+            a, d = a[keep], d[keep]
+        frames.append(pl.DataFrame({"replica": name, "s": a, "e": d}))
+        gauges.append(pl.DataFrame({"replica": name, "t": times, "n": counts.astype(np.float64)}))
+    log = pl.concat(frames)
+    gauge = pl.concat(gauges)
+    res = qcore.littles_law_by(log, "s", "e", "replica", gauge=gauge, gauge_time="t", gauge_count="n")
+    res = res.sort("replica")
+    ra, rb = res.row(0, named=True), res.row(1, named=True)
+    assert ra["holds"] is True and ra["gauge_discrepancy"] == 0.0 and ra["gauge_within_tolerance"]
+    assert rb["holds"] is False and "gauge_discrepancy" in rb["flags"]
+    assert rb["gauge_ci_lo"] < -0.05 < rb["gauge_ci_hi"] < -0.02
+    # the per-group values agree with single calls on each group's rows
+    part = log.filter(pl.col("replica") == "b")
+    gb = gauge.filter(pl.col("replica") == "b")
+    single = qcore.littles_law(part["s"], part["e"], in_flight_times=gb["t"], in_flight_counts=gb["n"])
+    assert rb["gauge_discrepancy"] == pytest.approx(single.gauge.discrepancy, rel=1e-12)
+    assert rb["L"] == pytest.approx(single.L, rel=1e-12)
+    # a group without gauge samples cannot pass silently
+    res2 = qcore.littles_law_by(
+        log, "s", "e", "replica", gauge=gauge.filter(pl.col("replica") == "a"),
+        gauge_time="t", gauge_count="n",
+    ).sort("replica")
+    assert res2.row(1, named=True)["holds"] is False
+    assert "gauge_missing" in res2.row(1, named=True)["flags"]
+    with pytest.raises(ValueError, match="gauge has no column"):
+        qcore.littles_law_by(log, "s", "e", "replica", gauge=gauge)

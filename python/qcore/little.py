@@ -241,6 +241,10 @@ def littles_law_by(
     t0: float | None = None,
     t1: float | None = None,
     tolerance: float = 0.02,
+    gauge: Any = None,
+    gauge_time: str = "time",
+    gauge_count: str = "in_flight",
+    confidence: float = 0.95,
 ) -> Any:
     """Per-group :func:`littles_law` over a polars DataFrame (one pass in the core).
 
@@ -254,6 +258,15 @@ def littles_law_by(
         Group keys (for example endpoint, model version, replica).
     t0, t1 : float, optional
         A common window; by default each group uses its own span.
+    gauge : polars.DataFrame, optional
+        Samples of an independent in-flight gauge per group (for example the server's
+        in-flight metric per replica): the key columns ``by``, a sample-time column
+        ``gauge_time`` and a value column ``gauge_count``. Each group's log is compared
+        with its own gauge, paired at the gauge's sample times, as in :func:`littles_law`;
+        a group with rows but fewer than two gauge samples in its window is flagged
+        ``gauge_missing``.
+    confidence : float
+        Level of the gauge comparison's intervals.
 
     Returns
     -------
@@ -261,7 +274,9 @@ def littles_law_by(
         One row per group: the keys, ``rows, arrivals, L, arrival_rate, mean_response,
         lambda_w, gap, edge_term, edge_bound, running, negative_durations, holds, flags``
         (flags as a list of strings) and ``error`` (why a group could not be evaluated,
-        otherwise null).
+        otherwise null). With a gauge, also ``gauge_samples, gauge_discrepancy,
+        gauge_ci_lo, gauge_ci_hi, gauge_mismatch, gauge_within_tolerance``; the gauge's
+        flags are added to ``flags`` and ``holds`` requires them to be absent.
 
     Examples
     --------
@@ -332,4 +347,79 @@ def littles_law_by(
             "error": pl.String,
         },
     )
-    return pl.concat([groups.select(keys), res], how="horizontal")
+    res = pl.concat([groups.select(keys), res], how="horizontal")
+    if gauge is None:
+        return res
+    return _with_gauge(df, res, keys, start, end, t0, t1, tolerance, confidence,
+                       gauge, gauge_time, gauge_count)
+
+
+def _with_gauge(
+    df: Any,
+    res: Any,
+    keys: list[str],
+    start: str,
+    end: str,
+    t0: float | None,
+    t1: float | None,
+    tolerance: float,
+    confidence: float,
+    gauge: Any,
+    gauge_time: str,
+    gauge_count: str,
+) -> Any:
+    """Add the per-group paired gauge comparison to a :func:`littles_law_by` result."""
+    import polars as pl
+
+    missing = [c for c in [*keys, gauge_time, gauge_count] if c not in gauge.columns]
+    if missing:
+        raise ValueError(f"gauge has no column(s) {missing}")
+    log_parts = df.partition_by(keys, as_dict=True, maintain_order=True)
+    gauge_parts = gauge.partition_by(keys, as_dict=True, maintain_order=True)
+    extra: dict[str, list[Any]] = {
+        "gauge_samples": [], "gauge_discrepancy": [], "gauge_ci_lo": [], "gauge_ci_hi": [],
+        "gauge_mismatch": [], "gauge_within_tolerance": [],
+    }
+    flags_out: list[Any] = []
+    holds_out: list[Any] = []
+    for row in res.iter_rows(named=True):
+        key = tuple(row[k] for k in keys)
+        flags = row["flags"]
+        holds = row["holds"]
+        g = None
+        if row["error"] is None:
+            part = log_parts.get(key)
+            gpart = gauge_parts.get(key)
+            if part is not None and gpart is not None:
+                try:
+                    g = littles_law(
+                        part.get_column(start), part.get_column(end), t0=t0, t1=t1,
+                        in_flight_times=gpart.get_column(gauge_time),
+                        in_flight_counts=gpart.get_column(gauge_count),
+                        tolerance=tolerance, confidence=confidence,
+                    )
+                except ValueError:
+                    g = None
+            if g is None or g.gauge is None:
+                flags = [*flags, "gauge_missing"]
+                holds = False
+            else:
+                flags = sorted(set(flags) | set(g.flags))
+                holds = bool(holds and g.holds)
+        gc = None if g is None else g.gauge
+        extra["gauge_samples"].append(None if gc is None else gc.samples)
+        extra["gauge_discrepancy"].append(None if gc is None else gc.discrepancy)
+        extra["gauge_ci_lo"].append(None if gc is None else gc.discrepancy_ci[0])
+        extra["gauge_ci_hi"].append(None if gc is None else gc.discrepancy_ci[1])
+        extra["gauge_mismatch"].append(None if gc is None else gc.mismatch)
+        extra["gauge_within_tolerance"].append(None if gc is None else gc.within_tolerance)
+        flags_out.append(flags)
+        holds_out.append(holds)
+    return res.with_columns(
+        pl.Series("flags", flags_out, dtype=pl.List(pl.String)),
+        pl.Series("holds", holds_out, dtype=pl.Boolean),
+    ).hstack(pl.DataFrame(extra, schema={
+        "gauge_samples": pl.Int64, "gauge_discrepancy": pl.Float64, "gauge_ci_lo": pl.Float64,
+        "gauge_ci_hi": pl.Float64, "gauge_mismatch": pl.Float64,
+        "gauge_within_tolerance": pl.Boolean,
+    }))

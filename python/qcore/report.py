@@ -359,7 +359,9 @@ def summarize(
     qcore.logs.ContractViolationError
         ``on_violation="refuse"`` and the log breaks its contract.
     """
-    kw = dict(group_by=group_by, bin=bin, mapping=mapping, contract=contract, on_violation=on_violation, format=format, batch_rows=batch_rows, exact_limit=exact_limit, confidence=confidence, little_tolerance=little_tolerance, progress=progress, title=title)
+    kw = dict(group_by=group_by, bin=bin, mapping=mapping, contract=contract, on_violation=on_violation,
+              format=format, batch_rows=batch_rows, exact_limit=exact_limit, confidence=confidence,
+              little_tolerance=little_tolerance, progress=progress, title=title)
     try:
         return _summarize(source, use_stats=True, **kw)  # type: ignore[arg-type]
     except _StatsMismatch:
@@ -577,8 +579,8 @@ def _summarize(
             _update(overall, b, None, t0, t1, win_end, end_lim, bin_)
         show(done)
     if t1_bound is not None:
-        t1, end_lim, n_end, grid = _settle_extent([*acc_list, overall] if group_by else [overall], seen, t0, t1, s1, bin_,
-                                                  bin is None, has_lat, n_windows)
+        every = [*acc_list, overall] if group_by else [overall]
+        t1, end_lim, n_end, grid = _settle_extent(every, seen, t0, t1, s1, bin_, bin is None, has_lat, n_windows)
     acc_list.sort(key=lambda a: tuple("" if v is None else str(v) for v in a.key.values()))
     groups = [_finish(a, t0, t1, bin_, confidence, little_tolerance, grid) for a in acc_list]
     if group_by:  # the whole log is the merge of its groups (every accumulator merges exactly)
