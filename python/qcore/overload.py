@@ -118,17 +118,19 @@ class CoDel(OverloadPolicy):
 
 @dataclass(frozen=True)
 class AdaptiveLIFO(OverloadPolicy):
-    """CoDel with newest-first service ("Fail at Scale": LIFO once a queue forms, CoDel
-    timeouts). The queue is served LIFO throughout; with one or no request waiting
-    LIFO and FIFO coincide."""
+    """CoDel with adaptive LIFO ("Fail at Scale"): the queue is served oldest first while
+    it is healthy and newest first once it has not been empty for ``interval`` seconds,
+    back to oldest first as soon as it drains; CoDel (``target``, ``interval``) sheds
+    the requests that waited too long. A queue that never stays busy for ``interval`` is
+    served exactly as :class:`CoDel` serves it."""
 
     target: float = 0.005
     interval: float = 0.1
-    discipline: str = "lifo"
 
     def _spec(self) -> _Spec:
         return ("adaptive_lifo",
-                {"codel_target": float(self.target), "codel_interval": float(self.interval)},
+                {"codel_target": float(self.target), "codel_interval": float(self.interval),
+                 "adaptive_lifo": 1.0},
                 {"dequeue": "codel"})
 
 

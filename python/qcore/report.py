@@ -428,9 +428,10 @@ def _summarize(
     # pass 1: extent and size (a cheap streaming aggregation)
     endcol = "end" if "end" in schema else "start"
     # outcome class for the batches: 0 ok, 1 error, 2 incomplete (computed by the engine)
-    post: list[pl.Expr] = [pl.when(pl.col("outcome") == "ok").then(pl.lit(0, pl.Int8))
-                           .when(pl.col("outcome") == "error").then(pl.lit(1, pl.Int8))
-                           .otherwise(pl.lit(2, pl.Int8)).alias("_qcls")]
+    cls_expr = (pl.when(pl.col("outcome") == "ok").then(pl.lit(0, pl.Int8))
+                .when(pl.col("outcome") == "error").then(pl.lit(1, pl.Int8))
+                .otherwise(pl.lit(2, pl.Int8)))
+    post: list[pl.Expr] = [cls_expr.alias("_qcls")]
     # hash the source files on another core while the log is read (hashlib drops the GIL)
     hasher = _FileHasher(files)
     # the extent of the rows the contract will keep (a skewed clock must not stretch the windows)
@@ -489,6 +490,7 @@ def _summarize(
     if fast:
         wi = ((pl.col("start") - t0) / bin_).floor().cast(pl.Int64, strict=False).fill_null(0)
         post.append(wi.alias("_qwi"))
+        post.append((wi * 3 + cls_expr.cast(pl.Int64)).alias("_qwk"))
         if has_lat:
             we = ((pl.col("end") - t0) / bin_).floor().cast(pl.Int64, strict=False).fill_null(0)
             post.append(we.alias("_qwe"))
@@ -826,7 +828,7 @@ def _encode(df: pl.DataFrame, keys: tuple[str, ...], keytab: pl.DataFrame) -> tu
     return df.join(keytab, on=list(keys), how="left", nulls_equal=True), keytab
 
 
-_ENGINE_COLS = ("_qwi", "_qwe", "_qcat", "_qbad")
+_ENGINE_COLS = ("_qwi", "_qwk", "_qwe", "_qcat", "_qbad")
 
 
 def _contract_seed(lf: pl.LazyFrame, contract: Any, m: _logs.ColumnMapping,
@@ -891,6 +893,7 @@ class _Batch:
         # window indices floor((t - t0) / bin) computed by the engine (streaming path)
         self.wi = df.get_column("_qwi").to_numpy() if "_qwi" in df.columns else None
         self.we = df.get_column("_qwe").to_numpy() if "_qwe" in df.columns else None
+        self.wk = df.get_column("_qwk").to_numpy() if "_qwk" in df.columns else None   # 3 * window + outcome
         if has_lat:
             lat = df.get_column("latency").cast(pl.Float64).to_numpy()
             end = df.get_column("end").cast(pl.Float64).to_numpy()
@@ -950,6 +953,11 @@ def _update(acc: _Acc, b: _Batch, mask: np.ndarray | None, t0: float, t1: float,
         acc.raw_end.append(e)
 
 
+def _in_range(idx: np.ndarray, n: int) -> bool:
+    """Whether every index lies in ``0..n`` (clipping would change nothing)."""
+    return idx.size == 0 or (int(idx.min()) >= 0 and int(idx.max()) < n)
+
+
 def _update_groups(accs: list[_Acc], b: _Batch, t0: float, t1: float, win_end: float, end_lim: float,
                    bin_: float, n_windows: int, n_end: int, edge: float | None = None) -> None:
     """Fold a batch into every group's accumulator with one pass per statistic."""
@@ -990,19 +998,26 @@ def _update_groups(accs: list[_Acc], b: _Batch, t0: float, t1: float, win_end: f
                 accs[g].at_edge += int(at_edge[g])
         fut_ll = pool.submit(_qcore.littles_law_grouped, np.ascontiguousarray(c), np.ascontiguousarray(s_),
                              np.ascontiguousarray(e_), G, t0, t1, 0.02)
-    # counts by (group, outcome): 0 ok, 1 error, 2 incomplete, in one pass
-    by = np.bincount(codes * 3 + b.cls, minlength=3 * G).reshape(G, 3)
     smin = np.full(G, np.inf)
     smax = np.full(G, -np.inf)
     np.minimum.at(smin, codes, b.start)
     np.maximum.at(smax, codes, b.start)
-    # window counts: the window index is floor((t - t0) / bin), as in qcore.window_counts
-    if b.wi is not None:
-        widx = np.clip(b.wi, 0, n_windows - 1)
+    # counts by (group, outcome) -- 0 ok, 1 error, 2 incomplete -- and by (group, window);
+    # the window index is floor((t - t0) / bin), as in qcore.window_counts
+    if b.wk is not None and b.wi is not None and _in_range(b.wi, n_windows):
+        key = codes * (3 * n_windows)     # one count by (group, window, outcome)
+        key += b.wk
+        cnt = np.bincount(key, minlength=3 * n_windows * G).reshape(G, n_windows, 3)
+        by = cnt.sum(axis=1)
+        wc = cnt.sum(axis=2)
     else:
-        widx = np.floor((b.start - t0) / bin_).astype(np.int64)
-        np.clip(widx, 0, n_windows - 1, out=widx)
-    wc = np.bincount(codes * n_windows + widx, minlength=G * n_windows).reshape(G, n_windows)
+        by = np.bincount(codes * 3 + b.cls, minlength=3 * G).reshape(G, 3)
+        if b.wi is not None:
+            widx = np.clip(b.wi, 0, n_windows - 1)
+        else:
+            widx = np.floor((b.start - t0) / bin_).astype(np.int64)
+            np.clip(widx, 0, n_windows - 1, out=widx)
+        wc = np.bincount(codes * n_windows + widx, minlength=G * n_windows).reshape(G, n_windows)
     for g in range(G):
         a = accs[g]
         n_g = int(by[g].sum())
@@ -1022,11 +1037,13 @@ def _update_groups(accs: list[_Acc], b: _Batch, t0: float, t1: float, win_end: f
     if fut_ll is not None:
         for name, arr, wix in (("done_start_counts", s_, wd), ("end_counts", e_, we)):
             if wix is not None:
-                idx = np.clip(wix, 0, n_end - 1)
+                idx = wix if _in_range(wix, n_end) else np.clip(wix, 0, n_end - 1)
             else:
                 idx = np.floor((arr - t0) / bin_).astype(np.int64)
                 np.clip(idx, 0, n_end - 1, out=idx)    # every start and end lies in [t0, end_lim)
-            bc = np.bincount(c * n_end + idx, minlength=G * n_end).reshape(G, n_end)
+            key = c * n_end
+            key += idx
+            bc = np.bincount(key, minlength=G * n_end).reshape(G, n_end)
             for g in range(G):
                 getattr(accs[g], name).__iadd__(bc[g])
     if fut_sk is not None:

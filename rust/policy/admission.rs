@@ -1,7 +1,13 @@
 //! Overload control as a [`Controller`] (ANCHORS §2): an optional client-side throttle in
 //! front of one arrival rule (drop-tail queue limit, token bucket, AIMD or Gradient2
 //! concurrency limit, two-class priority limits) and one dequeue rule (deadline
-//! shedding, CoDel). Adaptive LIFO is CoDel with the simulator's LIFO discipline.
+//! shedding, CoDel), with optional adaptive LIFO service order ([`AdaptiveLifo`]).
+//!
+//! Loss signals: a request the controller admitted and that is then lost — timed out in
+//! the queue, blocked by a full waiting room, or shed at dequeue — is a drop sample for
+//! the adaptive limits, as concurrency-limits' `onDropped` is: AIMD decreases
+//! multiplicatively, Gradient2 takes the request's time in the system as an RTT sample
+//! (Gradient2 ignores the drop flag itself).
 
 use super::check_num;
 use crate::error::{QcoreError, Result};
@@ -189,6 +195,45 @@ impl Gradient2 {
     }
 }
 
+/// Adaptive LIFO ("Fail at Scale", ANCHORS §2.5): serve the oldest request first while
+/// the queue is healthy, the newest first once the queue has not been empty for
+/// `interval` seconds, and the oldest first again as soon as it drains. Newest-first
+/// under congestion serves the requests whose clients are still waiting, while CoDel's
+/// short timeouts clear the stale ones.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AdaptiveLifo {
+    pub interval: f64,
+    /// The last instant the queue was seen empty.
+    empty_at: f64,
+    /// Dequeues served newest first.
+    pub lifo_dequeues: u64,
+}
+
+impl AdaptiveLifo {
+    /// `interval` > 0 (Fail at Scale's N = 100 ms).
+    pub fn new(interval: f64) -> Result<Self> {
+        check_num("lifo_interval", interval, 0.0, true)?;
+        Ok(AdaptiveLifo {
+            interval,
+            empty_at: 0.0,
+            lifo_dequeues: 0,
+        })
+    }
+
+    /// Note the queue length `in_queue` seen at `t`.
+    #[inline]
+    pub fn observe(&mut self, t: f64, in_queue: usize) {
+        if in_queue == 0 {
+            self.empty_at = t;
+        }
+    }
+
+    /// Whether the queue has been non-empty for longer than `interval` at `t`.
+    pub fn congested(&self, t: f64, in_queue: usize) -> bool {
+        in_queue > 0 && t - self.empty_at > self.interval
+    }
+}
+
 /// Token bucket (ANCHORS §2.8): size `burst`, refilled at `rate` per second, full at
 /// the start; a request takes one token or is rejected.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -339,6 +384,8 @@ pub struct Admission {
     pub client: Option<ClientThrottle>,
     pub arrival: ArrivalRule,
     pub dequeue: DequeueRule,
+    /// Service order: `None` keeps the simulator's configured discipline.
+    pub lifo: Option<AdaptiveLifo>,
     /// Requests rejected on arrival by the backend rule, and shed at dequeue.
     pub rejected: u64,
     pub dequeue_shed: u64,
@@ -350,8 +397,30 @@ impl Admission {
             client,
             arrival,
             dequeue,
+            lifo: None,
             rejected: 0,
             dequeue_shed: 0,
+        }
+    }
+
+    /// The same controller with adaptive LIFO service order.
+    pub fn with_adaptive_lifo(mut self, lifo: AdaptiveLifo) -> Self {
+        self.lifo = Some(lifo);
+        self
+    }
+
+    /// An admitted request was lost after `in_system` seconds; `inflight` counts it.
+    fn dropped(&mut self, in_system: Option<f64>, inflight: usize) {
+        match &mut self.arrival {
+            ArrivalRule::Aimd(a) => a.on_sample(in_system.unwrap_or(0.0), inflight, true),
+            // A drop without a time in the system (a block on arrival) has no RTT to
+            // sample; concurrency-limits' windowed limits also discard near-zero RTTs.
+            ArrivalRule::Gradient2(g) => {
+                if let Some(rtt) = in_system.filter(|r| *r > 0.0) {
+                    g.on_sample(rtt, inflight);
+                }
+            }
+            _ => {}
         }
     }
 
@@ -364,7 +433,7 @@ impl Admission {
         }
     }
 
-    fn backend_admit(&mut self, t: f64, v: &View) -> bool {
+    fn backend_admit(&mut self, t: f64, id: u64, v: &View) -> bool {
         let inflight = v.in_queue + v.in_service;
         match &mut self.arrival {
             ArrivalRule::None => true,
@@ -373,8 +442,12 @@ impl Admission {
             ArrivalRule::Aimd(a) => (inflight as f64) < a.limit,
             ArrivalRule::Gradient2(g) => (inflight as f64) < g.limit,
             ArrivalRule::Priority { classes, limits } => {
-                let id = v.arrivals.saturating_sub(1) as usize;
-                let c = classes.get(id).copied().unwrap_or(0).min(1) as usize;
+                let c = usize::try_from(id)
+                    .ok()
+                    .and_then(|i| classes.get(i))
+                    .copied()
+                    .unwrap_or(0)
+                    .min(1) as usize;
                 v.in_queue < limits[c]
             }
         }
@@ -388,13 +461,16 @@ impl Default for Admission {
 }
 
 impl Controller for Admission {
-    fn admit(&mut self, t: f64, view: &View) -> bool {
+    fn admit(&mut self, t: f64, id: u64, view: &View) -> bool {
+        if let Some(l) = self.lifo.as_mut() {
+            l.observe(t, view.in_queue);
+        }
         if let Some(c) = self.client.as_mut() {
             if !c.attempt(t) {
                 return false;
             }
         }
-        let ok = self.backend_admit(t, view);
+        let ok = self.backend_admit(t, id, view);
         if ok {
             if let Some(c) = self.client.as_mut() {
                 c.accepted(t);
@@ -407,7 +483,17 @@ impl Controller for Admission {
         ok
     }
 
-    fn on_dequeue(&mut self, t: f64, waited: f64, _view: &View) -> bool {
+    fn dequeue_lifo(&mut self, t: f64, view: &View) -> Option<bool> {
+        let l = self.lifo.as_mut()?;
+        let lifo = l.congested(t, view.in_queue);
+        l.lifo_dequeues += lifo as u64;
+        Some(lifo)
+    }
+
+    fn on_dequeue(&mut self, t: f64, _id: u64, waited: f64, view: &View) -> bool {
+        if let Some(l) = self.lifo.as_mut() {
+            l.observe(t, view.in_queue);
+        }
         let keep = match &mut self.dequeue {
             DequeueRule::None => true,
             DequeueRule::Deadline { max_wait } => waited <= *max_wait,
@@ -415,11 +501,12 @@ impl Controller for Admission {
         };
         if !keep {
             self.dequeue_shed += 1;
+            self.dropped(Some(waited), view.in_queue + view.in_service + 1);
         }
         keep
     }
 
-    fn on_complete(&mut self, _t: f64, response: f64, view: &View) {
+    fn on_complete(&mut self, _t: f64, _id: u64, response: f64, view: &View) {
         // The view is taken while the completion is being recorded: the completing
         // request is still counted in service, as concurrency-limits counts a sample's
         // own request in its `inflight`.
@@ -429,6 +516,18 @@ impl Controller for Admission {
             ArrivalRule::Gradient2(g) => g.on_sample(response, inflight),
             _ => {}
         }
+    }
+
+    fn on_timeout(&mut self, t: f64, _id: u64, waited: f64, view: &View) {
+        if let Some(l) = self.lifo.as_mut() {
+            l.observe(t, view.in_queue);
+        }
+        // The view no longer counts the request that left.
+        self.dropped(Some(waited), view.in_queue + view.in_service + 1);
+    }
+
+    fn on_block(&mut self, _t: f64, _id: u64, view: &View) {
+        self.dropped(None, view.in_queue + view.in_service + 1);
     }
 }
 

@@ -313,19 +313,31 @@ impl<A: Autoscaler, C: Controller> Controller for Scaler<A, C> {
         }
     }
 
-    fn admit(&mut self, t: f64, view: &View) -> bool {
-        self.inner.admit(t, view)
+    fn admit(&mut self, t: f64, id: u64, view: &View) -> bool {
+        self.inner.admit(t, id, view)
     }
 
-    fn on_dequeue(&mut self, t: f64, waited: f64, view: &View) -> bool {
-        self.inner.on_dequeue(t, waited, view)
+    fn dequeue_lifo(&mut self, t: f64, view: &View) -> Option<bool> {
+        self.inner.dequeue_lifo(t, view)
     }
 
-    fn on_complete(&mut self, t: f64, response: f64, view: &View) {
+    fn on_dequeue(&mut self, t: f64, id: u64, waited: f64, view: &View) -> bool {
+        self.inner.on_dequeue(t, id, waited, view)
+    }
+
+    fn on_complete(&mut self, t: f64, id: u64, response: f64, view: &View) {
         if self.policy.wants_responses() {
             self.sig.push_response(t, response);
         }
-        self.inner.on_complete(t, response, view);
+        self.inner.on_complete(t, id, response, view);
+    }
+
+    fn on_timeout(&mut self, t: f64, id: u64, waited: f64, view: &View) {
+        self.inner.on_timeout(t, id, waited, view);
+    }
+
+    fn on_block(&mut self, t: f64, id: u64, view: &View) {
+        self.inner.on_block(t, id, view);
     }
 }
 

@@ -11,7 +11,7 @@ use pyo3::types::PyDict;
 use super::convert::{maybe_detach, slice};
 use super::sim::{arrivals_from, dist_from, ArrivalSpec, DistSpec};
 use crate::policy::admission::{
-    Admission, Aimd, ArrivalRule, ClientThrottle, Codel, DequeueRule, Gradient2, TokenBucket,
+    AdaptiveLifo, Admission, Aimd, ArrivalRule, ClientThrottle, Codel, DequeueRule, Gradient2, TokenBucket,
 };
 use crate::policy::experiment::{overload_run, replay, Replay, ReplayOptions};
 use crate::policy::hpa::{Hpa, HpaConfig, HpaMetric, Rules, Select};
@@ -226,7 +226,12 @@ fn admission_from(
             )))
         }
     };
-    Ok(Admission::new(client, arrival, dequeue))
+    let admission = Admission::new(client, arrival, dequeue);
+    if p.f("adaptive_lifo", 0.0) != 0.0 {
+        let interval = p.f("lifo_interval", p.f("codel_interval", 0.1));
+        return Ok(admission.with_adaptive_lifo(AdaptiveLifo::new(interval)?));
+    }
+    Ok(admission)
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -1,7 +1,8 @@
 //! The general event loop: c servers (a count that may change over time, with start-up
 //! delays and draining), FCFS or LIFO, a finite waiting room, patience (timeouts),
-//! dynamic batching, and a [`Controller`] hook for admission, per-dequeue shedding and
-//! autoscaling decisions.
+//! dynamic batching, and a [`Controller`] hook for admission, per-dequeue shedding, the
+//! choice of queue end at each dequeue (adaptive LIFO), loss signals (timeouts, blocks)
+//! and autoscaling decisions.
 //!
 //! The clock is absolute (origin 0 at the start of the arrival process). Event times are
 //! ordered by `(time, sequence number)`, so ties resolve in creation order and runs are
@@ -40,7 +41,13 @@ pub struct View {
 
 /// Decisions taken inside the event loop. Every method has a neutral default, so a
 /// policy implements only what it needs (autoscalers: `tick_interval` + `on_tick`;
-/// admission control: `admit`, `on_dequeue`, `on_complete`).
+/// admission control: `admit`, `on_dequeue`, `on_complete`, and the loss signals
+/// `on_timeout` and `on_block`; adaptive LIFO: `dequeue_lifo`).
+///
+/// `id` is the request's index in the arrival process (warm-up included), the index of
+/// per-request inputs such as priority classes. Each `view` is the state after the
+/// event's own change to the queue (a dequeued or timed-out request no longer counts as
+/// waiting), except in `admit` and `on_block`, which see the state the request found.
 pub trait Controller {
     /// Period of [`Controller::on_tick`] calls (`None`: never).
     fn tick_interval(&self) -> Option<f64> {
@@ -51,15 +58,28 @@ pub trait Controller {
         None
     }
     /// Whether an arriving request is admitted (`false`: shed).
-    fn admit(&mut self, _t: f64, _view: &View) -> bool {
+    fn admit(&mut self, _t: f64, _id: u64, _view: &View) -> bool {
         true
     }
+    /// Which end of the queue the next request is taken from: `Some(true)` the newest,
+    /// `Some(false)` the oldest, `None` the configured discipline. Asked before every
+    /// dequeue, with the state before it.
+    #[inline]
+    fn dequeue_lifo(&mut self, _t: f64, _view: &View) -> Option<bool> {
+        None
+    }
     /// Whether a request that waited `waited` starts service now (`false`: shed).
-    fn on_dequeue(&mut self, _t: f64, _waited: f64, _view: &View) -> bool {
+    fn on_dequeue(&mut self, _t: f64, _id: u64, _waited: f64, _view: &View) -> bool {
         true
     }
     /// Called at each completion with the request's response time.
-    fn on_complete(&mut self, _t: f64, _response: f64, _view: &View) {}
+    fn on_complete(&mut self, _t: f64, _id: u64, _response: f64, _view: &View) {}
+    /// Called when an admitted request leaves the queue at its timeout (patience) after
+    /// waiting `waited`: a loss signal.
+    fn on_timeout(&mut self, _t: f64, _id: u64, _waited: f64, _view: &View) {}
+    /// Called when an admitted request is blocked by the full waiting room: a loss
+    /// signal.
+    fn on_block(&mut self, _t: f64, _id: u64, _view: &View) {}
 }
 
 /// The controller that never intervenes.
@@ -246,9 +266,11 @@ impl<'a, C: Controller> Sim<'a, C> {
         }
     }
 
-    fn pop_live(&mut self) -> Option<u32> {
+    fn pop_live(&mut self, t: f64) -> Option<u32> {
+        let view = self.view();
+        let lifo = self.ctrl.dequeue_lifo(t, &view).unwrap_or(self.lifo);
         loop {
-            let k = if self.lifo {
+            let k = if lifo {
                 self.queue.pop_back()?
             } else {
                 self.queue.pop_front()?
@@ -331,12 +353,12 @@ impl<'a, C: Controller> Sim<'a, C> {
             items.clear();
             let mut single_service = 0.0;
             for _ in 0..take {
-                let Some(k) = self.pop_live() else { break };
+                let Some(k) = self.pop_live(t) else { break };
                 let s = self.slab[k as usize];
                 self.free_slot(k);
                 self.n_q -= 1;
                 let view = self.view();
-                if !self.ctrl.on_dequeue(t, t - s.arrival, &view) {
+                if !self.ctrl.on_dequeue(t, s.id, t - s.arrival, &view) {
                     self.n_sys -= 1;
                     if s.id >= self.warmup {
                         self.st.shed += 1;
@@ -379,7 +401,7 @@ impl<'a, C: Controller> Sim<'a, C> {
             }
         }
         let view = self.view();
-        if !self.ctrl.admit(t, &view) {
+        if !self.ctrl.admit(t, id, &view) {
             if measured {
                 self.st.shed += 1;
             }
@@ -402,6 +424,8 @@ impl<'a, C: Controller> Sim<'a, C> {
                 self.st.blocked += 1;
             }
             self.mark(id, status::BLOCKED, t);
+            let view = self.view();
+            self.ctrl.on_block(t, id, &view);
             return;
         }
         self.n_sys += 1;
@@ -429,7 +453,7 @@ impl<'a, C: Controller> Sim<'a, C> {
             }
             self.mark(it.id, status::COMPLETED, t);
             let view = self.view();
-            self.ctrl.on_complete(t, resp, &view);
+            self.ctrl.on_complete(t, it.id, resp, &view);
         }
         self.n_in_service -= items.len();
         let s = &mut self.servers[server as usize];
@@ -459,6 +483,8 @@ impl<'a, C: Controller> Sim<'a, C> {
             self.st.timed_out += 1;
         }
         self.mark(s.id, status::TIMED_OUT, t);
+        let view = self.view();
+        self.ctrl.on_timeout(t, s.id, t - s.arrival, &view);
     }
 
     fn ready(&mut self, server: u32, gen: u32, t: f64) {

@@ -285,15 +285,15 @@ impl Controller for TestCtrl {
         self.ticks.push((t, *v));
         (self.ticks.len() == 1).then_some(self.to)
     }
-    fn admit(&mut self, _t: f64, _v: &View) -> bool {
+    fn admit(&mut self, _t: f64, _id: u64, _v: &View) -> bool {
         self.n += 1;
         self.n % 2 == 0
     }
-    fn on_dequeue(&mut self, _t: f64, waited: f64, _v: &View) -> bool {
+    fn on_dequeue(&mut self, _t: f64, _id: u64, waited: f64, _v: &View) -> bool {
         self.dequeues += 1;
         waited < 50.0
     }
-    fn on_complete(&mut self, _t: f64, resp: f64, _v: &View) {
+    fn on_complete(&mut self, _t: f64, _id: u64, resp: f64, _v: &View) {
         assert!(resp >= 0.0);
         self.completions += 1;
     }
