@@ -72,6 +72,55 @@ def test_gradient2_avoids_collapse(sweep: pl.DataFrame) -> None:
         assert _g(sweep, "gradient2", load) > 20 * _g(sweep, "none", load)
 
 
+def test_adaptive_lifo_beats_fifo_under_overload(sweep: pl.DataFrame) -> None:
+    # Same traffic (common random numbers): newest-first service under a standing
+    # queue keeps goodput near capacity where plain FIFO collapses, and at least as
+    # high as CoDel serving FIFO.
+    for load in (2.0, 3.0):
+        assert _g(sweep, "adaptive_lifo", load) > 0.9
+        assert _g(sweep, "adaptive_lifo", load) > 20 * _g(sweep, "none", load)
+        assert _g(sweep, "adaptive_lifo", load) >= _g(sweep, "codel", load)
+
+
+def test_adaptive_lifo_serves_newest_first_under_overload() -> None:
+    # 3× overload: served newest first, admitted requests have barely waited, so CoDel
+    # (which drops requests that waited > 2·target) almost never fires; the stale ones
+    # are left to the client's timeout. Served oldest first, CoDel must shed them.
+    kw: dict[str, Any] = {"slo": 0.5, "timeout": 2.0, "customers": 20_000}
+    arr = sim.Poisson(rate=120.0)
+    lifo = overload.run(arr, SVC, SERVERS, overload.AdaptiveLIFO(target=0.02, interval=0.2), **kw)
+    fifo = overload.run(arr, SVC, SERVERS, overload.CoDel(target=0.02, interval=0.2), **kw)
+    assert lifo["all"]["shed_rate"] < 0.02
+    assert fifo["all"]["shed_rate"] > 0.6
+    assert lifo["all"]["timeout_rate"] > 0.6
+    assert lifo["all"]["p99_admitted"] < fifo["all"]["p99_admitted"]
+
+
+def test_adaptive_lifo_is_codel_fifo_when_no_queue_persists() -> None:
+    # At half load the queue never stays non-empty for 5 s: every dequeue is FIFO and
+    # the run is identical to CoDel's.
+    kw: dict[str, Any] = {"slo": 0.5, "timeout": 2.0, "customers": 20_000}
+    arr = sim.Poisson(rate=20.0)
+    lifo = overload.run(arr, SVC, SERVERS, overload.AdaptiveLIFO(target=0.005, interval=5.0), **kw)
+    fifo = overload.run(arr, SVC, SERVERS, overload.CoDel(target=0.005, interval=5.0), **kw)
+    assert fifo["all"]["shed"] > 0  # CoDel acts, so the order of service matters
+    assert lifo == fifo
+
+
+def test_queue_timeouts_are_losses_for_aimd() -> None:
+    # Request 0 holds the only server for 10 s; requests 1 and 2 time out after 1 s.
+    # Each timeout is a drop: 10 → 9 → 8 (max(1, min(L − 1, floor(0.9·L)))); the one
+    # completion (inflight 1 < 8/2) changes nothing.
+    ts = np.array([0.0, 0.1, 0.2])
+    pol = overload.AIMD(initial_limit=10, timeout=1000.0)
+    r = overload.run(ts, 10.0, 1, pol, slo=100.0, timeout=1.0)
+    assert r["all"]["timed_out"] == 2
+    assert r["final_limit"] == 8.0
+    r = overload.run(ts, 10.0, 1, pol, slo=100.0)
+    assert r["all"]["timed_out"] == 0
+    assert r["final_limit"] == 10.0
+
+
 def test_sweep_goodput_matches_counts(sweep: pl.DataFrame) -> None:
     # goodput = good / offered duration; at load 0.5 the offered duration is about
     # customers / rate.

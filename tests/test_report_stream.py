@@ -83,7 +83,7 @@ def _spy_extent(monkeypatch) -> list:
 @pytest.mark.parametrize("group_by", [["endpoint"], [], ["endpoint", "status"]])
 def test_statistics_path_equals_the_plain_pass(tmp_path, monkeypatch, group_by):
     glob = _write_log(tmp_path)
-    kw = dict(group_by=group_by, exact_limit=0, batch_rows=1500, progress=False)
+    kw = {"group_by": group_by, "exact_limit": 0, "batch_rows": 1500, "progress": False}
     plain = R._summarize(glob, use_stats=False, **kw)
     got = _spy_extent(monkeypatch)
     fast = summarize(glob, **kw)
@@ -130,7 +130,7 @@ def test_keys_after_the_first_rows_and_null_keys(tmp_path):
 def test_zero_latency_request_at_the_end(tmp_path, monkeypatch):
     # t1 is then the last start itself: that request is no arrival of [t0, t1)
     glob = _write_log(tmp_path, seed=4, faults=False, zero_last=True)
-    kw = dict(group_by=["endpoint"], exact_limit=0, batch_rows=900, progress=False)
+    kw = {"group_by": ["endpoint"], "exact_limit": 0, "batch_rows": 900, "progress": False}
     plain = R._summarize(glob, use_stats=False, **kw)
     got = _spy_extent(monkeypatch)
     fast = summarize(glob, **kw)
@@ -144,7 +144,7 @@ def test_zero_latency_request_at_the_end(tmp_path, monkeypatch):
 @pytest.mark.parametrize("lie", ["t0", "s1", "bound"])
 def test_statistics_that_lie_fall_back_to_the_pass(tmp_path, monkeypatch, lie):
     glob = _write_log(tmp_path, seed=5)
-    kw = dict(group_by=["endpoint"], exact_limit=0, batch_rows=1500, progress=False)
+    kw = {"group_by": ["endpoint"], "exact_limit": 0, "batch_rows": 1500, "progress": False}
     plain = R._summarize(glob, use_stats=False, **kw)
     real = R._parquet_extent
 

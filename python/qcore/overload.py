@@ -151,8 +151,10 @@ class TokenBucket(OverloadPolicy):
 class AIMD(OverloadPolicy):
     """Netflix AIMD concurrency limit on requests in the system (defaults: initial 10,
     backoff 0.9, timeout 5 s): +1 per sample while at least half the limit is used,
-    ``max(1, min(L − 1, floor(L·backoff)))`` on a rejection or a response slower than
-    ``timeout``."""
+    ``max(1, min(L − 1, floor(L·backoff)))`` on a loss or a response slower than
+    ``timeout``. A loss is an admitted request that leaves the queue at the client's
+    ``timeout`` (concurrency-limits' ``onDropped``); the limit's own rejections are not
+    samples."""
 
     initial_limit: float = 10.0
     backoff: float = 0.9
@@ -168,7 +170,9 @@ class AIMD(OverloadPolicy):
 @dataclass(frozen=True)
 class Gradient2(OverloadPolicy):
     """Netflix Gradient2 concurrency limit (defaults: initial 20, min 20, max 200,
-    smoothing 0.2, queue size 4, long window 600 samples)."""
+    smoothing 0.2, queue size 4, long window 600 samples). A request that times out in
+    the queue is a sample of its time in the system, as concurrency-limits'
+    ``onDropped`` feeds it."""
 
     initial_limit: float = 20.0
     min_limit: float = 20.0

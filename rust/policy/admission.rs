@@ -643,4 +643,175 @@ mod tests {
         }
         assert_eq!(c.throttled, 0);
     }
+
+    use crate::sim::{run_controlled, ArrivalProcess, Dist, SimConfig};
+
+    /// One server, deterministic 1 s service, arrivals at the given times.
+    fn det_cfg(times: Vec<f64>) -> SimConfig {
+        let n = times.len() as u64;
+        let mut cfg = SimConfig::new(
+            ArrivalProcess::trace(times).unwrap(),
+            Some(Dist::deterministic(1.0).unwrap()),
+            1,
+            n,
+        );
+        cfg.records = true;
+        cfg
+    }
+
+    fn starts(cfg: &SimConfig, ctrl: &mut Admission) -> Vec<f64> {
+        let r = run_controlled(cfg, 0, ctrl).unwrap();
+        r.records.unwrap().start
+    }
+
+    #[test]
+    fn adaptive_lifo_switches_when_a_queue_persists_and_back_when_it_drains() {
+        // Burst 1: ten arrivals at 0, 0.1, …, 0.9; burst 2 the same from t = 20 (the
+        // queue has drained by then). Request 0 of each burst starts at once.
+        let mut times: Vec<f64> = (0..10).map(|k| k as f64 * 0.1).collect();
+        times.extend((0..10).map(|k| 20.0 + k as f64 * 0.1));
+        let cfg = det_cfg(times);
+        // FIFO: request k of a burst starts at k.
+        let fifo = starts(&cfg, &mut Admission::default());
+        let want: Vec<f64> = (0..20).map(|i| (i / 10 * 20 + i % 10) as f64).collect();
+        assert_eq!(fifo, want);
+        // Interval 2 s: the queue (non-empty since 0.1) turns LIFO at the dequeue of
+        // t = 3 (2.9 s > 2 s); requests 1, 2 start FIFO at 1, 2, then 9, 8, …, 3.
+        let mut ctrl = Admission::default().with_adaptive_lifo(AdaptiveLifo::new(2.0).unwrap());
+        let got = starts(&cfg, &mut ctrl);
+        let order = [0, 1, 2, 9, 8, 7, 6, 5, 4, 3];
+        let mut want = [0.0; 20];
+        for (pos, &k) in order.iter().enumerate() {
+            want[k] = pos as f64;
+            // The second burst finds an empty queue at t = 20: FIFO again, then LIFO.
+            want[10 + k] = 20.0 + pos as f64;
+        }
+        assert_eq!(got, want);
+        assert_eq!(ctrl.lifo.unwrap().lifo_dequeues, 2 * 7);
+        // Interval 0.5 s: LIFO from the first dequeue (t = 1, queue busy for 0.9 s).
+        let mut ctrl = Admission::default().with_adaptive_lifo(AdaptiveLifo::new(0.5).unwrap());
+        let got = starts(&cfg, &mut ctrl);
+        assert_eq!(
+            &got[..10],
+            &[0.0, 9.0, 8.0, 7.0, 6.0, 5.0, 4.0, 3.0, 2.0, 1.0]
+        );
+    }
+
+    #[test]
+    fn adaptive_lifo_is_exactly_fifo_when_no_queue_persists() {
+        // Poisson at ρ = 0.5 on 8 servers with service 0.1 s: queues are short-lived,
+        // so with a 10 s interval every dequeue is FIFO and the records are identical
+        // to the FIFO run with the same CoDel.
+        let mut cfg = SimConfig::new(
+            ArrivalProcess::poisson(40.0).unwrap(),
+            Some(Dist::exponential(0.1).unwrap()),
+            8,
+            50_000,
+        );
+        cfg.records = true;
+        cfg.patience = Some(Dist::exponential(1.0).unwrap());
+        let codel = || {
+            Admission::new(
+                None,
+                ArrivalRule::None,
+                DequeueRule::Codel(Codel::new(0.005, 10.0).unwrap()),
+            )
+        };
+        let fifo = run_controlled(&cfg, 0, &mut codel()).unwrap();
+        let mut ctrl = codel().with_adaptive_lifo(AdaptiveLifo::new(10.0).unwrap());
+        let alifo = run_controlled(&cfg, 0, &mut ctrl).unwrap();
+        assert_eq!(ctrl.lifo.unwrap().lifo_dequeues, 0);
+        let (a, b) = (fifo.records.unwrap(), alifo.records.unwrap());
+        assert!(
+            fifo.waited > 100,
+            "the test needs queueing: {}",
+            fifo.waited
+        );
+        assert_eq!(a.status, b.status);
+        assert_eq!(a.start.len(), b.start.len());
+        for (x, y) in a.start.iter().zip(&b.start).chain(a.end.iter().zip(&b.end)) {
+            assert!(x == y || (x.is_nan() && y.is_nan()), "{x} {y}");
+        }
+    }
+
+    #[test]
+    fn timeouts_and_blocks_are_losses_for_aimd() {
+        // Request 0 holds the server for 10 s; requests 1 and 2 are lost. Each loss is
+        // a drop: 10 → min(9, floor(9)) = 9 → min(8, floor(8.1)) = 8. The completion
+        // of request 0 (inflight 1, 1·2 < 8) leaves the limit at 8.
+        let mut cfg = det_cfg(vec![0.0, 0.1, 0.2]);
+        cfg.service = Some(Dist::deterministic(10.0).unwrap());
+        let aimd = || {
+            Admission::new(
+                None,
+                ArrivalRule::Aimd(Aimd::new(10.0, 0.9, 1000.0, 1000.0).unwrap()),
+                DequeueRule::None,
+            )
+        };
+        // Lost to the client's timeout (1 s) …
+        let mut timed = cfg.clone();
+        timed.patience = Some(Dist::deterministic(1.0).unwrap());
+        let mut ctrl = aimd();
+        let r = run_controlled(&timed, 0, &mut ctrl).unwrap();
+        assert_eq!((r.timed_out, r.completed), (2, 1));
+        assert_eq!(ctrl.limit(), Some(8.0));
+        // … or blocked by a full waiting room (no room at all).
+        let mut blocking = cfg.clone();
+        blocking.queue_capacity = Some(0);
+        let mut ctrl = aimd();
+        let r = run_controlled(&blocking, 0, &mut ctrl).unwrap();
+        assert_eq!((r.blocked, r.completed), (2, 1));
+        assert_eq!(ctrl.limit(), Some(8.0));
+        // Without losses the same completion leaves the limit at 10.
+        let mut ctrl = aimd();
+        run_controlled(&det_cfg(vec![0.0]), 0, &mut ctrl).unwrap();
+        assert_eq!(ctrl.limit(), Some(10.0));
+    }
+
+    #[test]
+    fn loss_signals_reach_gradient2_as_rtt_samples() {
+        let g0 = Gradient2::new(20.0, 1.0, 200.0, 0.2, 4.0, 600.0).unwrap();
+        let mut ctrl = Admission::new(None, ArrivalRule::Gradient2(g0), DequeueRule::None);
+        let view = View {
+            in_queue: 30,
+            in_service: 4,
+            ..View::default()
+        };
+        // Samples with RTT 1 s, then a request lost after waiting 3 s: the sample
+        // (3 s, inflight 35) lowers the gradient as in Gradient2's own update.
+        let mut want = g0;
+        for k in 0..20 {
+            ctrl.on_complete(k as f64, k, 1.0, &view);
+            want.on_sample(1.0, 34);
+        }
+        ctrl.on_timeout(30.0, 99, 3.0, &view);
+        want.on_sample(3.0, 35);
+        assert_eq!(ctrl.limit(), Some(want.limit));
+        let before = want.limit;
+        ctrl.on_timeout(31.0, 100, 3.0, &view);
+        assert!(ctrl.limit().unwrap() < before);
+        // A block has no time in the system: no sample.
+        let l = ctrl.limit();
+        ctrl.on_block(32.0, 101, &view);
+        assert_eq!(ctrl.limit(), l);
+    }
+
+    #[test]
+    fn priority_classes_are_indexed_by_request_id() {
+        let mut ctrl = Admission::new(
+            None,
+            ArrivalRule::Priority {
+                classes: vec![0, 1, 1, 0],
+                limits: [2, 1],
+            },
+            DequeueRule::None,
+        );
+        let v = View {
+            in_queue: 1,
+            ..View::default()
+        };
+        let got: Vec<bool> = (0..5).map(|id| ctrl.admit(0.0, id, &v)).collect();
+        // Low class (ids 1, 2) rejected at one waiting; unknown ids count as high.
+        assert_eq!(got, vec![true, false, false, true, true]);
+    }
 }

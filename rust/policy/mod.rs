@@ -406,4 +406,45 @@ mod tests {
         assert_eq!(s.responses_since(29.0, 3.0), vec![27.0, 28.0, 29.0]);
         assert_eq!(s.responses.len(), 10);
     }
+
+    #[test]
+    fn scaler_forwards_the_queue_end_and_loss_signals() {
+        use crate::policy::admission::{AdaptiveLifo, Admission, Aimd, ArrivalRule, DequeueRule};
+        use crate::sim::{run_controlled, ArrivalProcess, Dist, SimConfig};
+        // One server, 10 s service; arrivals at 0, 0.1, …, 0.9 with a 5 s patience:
+        // the first dequeue (t = 10) is LIFO (queue busy for 9.9 s > 1 s) but all nine
+        // waiting requests have timed out by then, each a drop for AIMD:
+        // 10 → 9 → 8 → 7 → 6 → 5 → 4 → 3 → 2 → 1; request 0's completion (inflight
+        // 1, 1·2 ≥ 1) then adds one.
+        let times: Vec<f64> = (0..10).map(|k| k as f64 * 0.1).collect();
+        let mut cfg = SimConfig::new(
+            ArrivalProcess::trace(times).unwrap(),
+            Some(Dist::deterministic(10.0).unwrap()),
+            1,
+            10,
+        );
+        cfg.patience = Some(Dist::deterministic(5.0).unwrap());
+        let adm = Admission::new(
+            None,
+            ArrivalRule::Aimd(Aimd::new(10.0, 0.9, 1000.0, 1000.0).unwrap()),
+            DequeueRule::None,
+        );
+        let mut sc = Scaler::new(Fixed { replicas: 1 }, adm, 1.0, false).unwrap();
+        let r = run_controlled(&cfg, 0, &mut sc).unwrap();
+        assert_eq!((r.timed_out, r.completed), (9, 1));
+        assert_eq!(sc.inner.limit(), Some(2.0));
+        // The queue end: with a long patience the requests wait; adaptive LIFO (0.5 s)
+        // behind the scaler serves them newest first.
+        cfg.patience = Some(Dist::deterministic(1000.0).unwrap());
+        cfg.records = true;
+        let adm = Admission::default().with_adaptive_lifo(AdaptiveLifo::new(0.5).unwrap());
+        let mut sc = Scaler::new(Fixed { replicas: 1 }, adm, 1.0, false).unwrap();
+        let r = run_controlled(&cfg, 0, &mut sc).unwrap();
+        let start = r.records.unwrap().start;
+        let want: Vec<f64> = [0, 9, 8, 7, 6, 5, 4, 3, 2, 1]
+            .iter()
+            .map(|&p| p as f64 * 10.0)
+            .collect();
+        assert_eq!(start, want);
+    }
 }

@@ -11,7 +11,8 @@ use pyo3::types::PyDict;
 use super::convert::{maybe_detach, slice};
 use super::sim::{arrivals_from, dist_from, ArrivalSpec, DistSpec};
 use crate::policy::admission::{
-    AdaptiveLifo, Admission, Aimd, ArrivalRule, ClientThrottle, Codel, DequeueRule, Gradient2, TokenBucket,
+    AdaptiveLifo, Admission, Aimd, ArrivalRule, ClientThrottle, Codel, DequeueRule, Gradient2,
+    TokenBucket,
 };
 use crate::policy::experiment::{overload_run, replay, Replay, ReplayOptions};
 use crate::policy::hpa::{Hpa, HpaConfig, HpaMetric, Rules, Select};
