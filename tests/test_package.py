@@ -6,6 +6,7 @@ import ast
 import re
 from pathlib import Path
 
+import pytest
 import qcore
 import qcore._qcore as native
 
@@ -70,3 +71,18 @@ def test_typing_artefacts_present() -> None:
 def test_exceptions_are_value_errors() -> None:
     for name in qcore.exceptions.__all__:
         assert issubclass(getattr(qcore.exceptions, name), ValueError)
+
+
+def test_stub_matches_the_compiled_extension() -> None:
+    # mypy's stubtest compares python/qcore/_qcore.pyi with the compiled module: every
+    # function, class, method and signature must agree.
+    import subprocess
+    import sys
+
+    pytest.importorskip("mypy")
+    proc = subprocess.run(
+        [sys.executable, "-m", "mypy.stubtest", "qcore._qcore",
+         "--allowlist", str(ROOT / ".stubtest-allowlist")],
+        capture_output=True, text=True, cwd=ROOT, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]

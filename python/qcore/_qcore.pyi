@@ -3,7 +3,9 @@
 Users import the public API from ``qcore``; these names are private building
 blocks wrapped by the Python layer."""
 
-from typing import Any, Iterable, Optional, TypeVar
+from typing import Any, Iterable, Optional, TypeVar, final
+
+from typing_extensions import disjoint_base
 import numpy as np
 import numpy.typing as npt
 
@@ -46,10 +48,11 @@ def rate_changes(
 ) -> dict[str, Any]:
     """Keys: times, boundaries, rates, counts (arrays), resolution, penalty."""
 
+@final
 class _DecayedRate:
     """Exponentially time-decayed event rate (wrapped by qcore.DecayedRate)."""
 
-    def __init__(self, half_life: float) -> None: ...
+    def __new__(cls, half_life: float) -> _DecayedRate: ...
     @staticmethod
     def from_state(half_life: float, t_ref: float, t_first: float, s: float, count: int) -> "_DecayedRate": ...
     def state(self) -> tuple[float, float, float, float, int]: ...
@@ -66,10 +69,11 @@ class _DecayedRate:
     @property
     def first_time(self) -> Optional[float]: ...
 
+@final
 class _SlidingRate:
     """Exact event rate over a sliding horizon (wrapped by qcore.SlidingRate)."""
 
-    def __init__(self, horizon: float) -> None: ...
+    def __new__(cls, horizon: float) -> _SlidingRate: ...
     @staticmethod
     def from_state(horizon: float, window: _F64, count: int, dropped_late: int) -> "_SlidingRate": ...
     def state(self) -> tuple[float, _F64, int, int]: ...
@@ -271,6 +275,7 @@ def min_servers_mmc(
 ) -> int:
     """Smallest M/M/c server count meeting a response ('response') or wait ('wait') quantile SLO."""
 
+@final
 class MMcModel:
     """A solved M/M/c queue (wrapped by qcore.queueing.MMcResult)."""
 
@@ -309,6 +314,7 @@ class MMcModel:
     def response_cdf_array(self, t: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]: ...
     def wait_cdf_array(self, t: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]: ...
 
+@final
 class MMcKModel:
     """A solved M/M/c/K queue (wrapped by qcore.queueing.MMcKResult)."""
 
@@ -340,17 +346,7 @@ class MMcKModel:
 # Native functions of the simulator (qcore.sim, qcore.simulate, qcore.capacity).
 
 
-_DistSpec = tuple[str, float, float, npt.NDArray[np.float64] | None]
-_ArrivalSpec = tuple[
-    str,
-    float,
-    float,
-    float,
-    float,
-    npt.NDArray[np.float64] | None,
-    npt.NDArray[np.float64] | None,
-    _DistSpec | None,
-]
+# _DistSpec and _ArrivalSpec are declared above, with the policy functions.
 
 def _sim_check_dist(spec: _DistSpec, name: str) -> tuple[float, float]:
     """Validate a distribution spec; returns ``(mean, squared cv)``."""
@@ -387,6 +383,7 @@ def _sim_run(
 
 _S = TypeVar("_S", bound="_QuantileSketch")
 
+@disjoint_base
 class _QuantileSketch:
     """Native state of a mergeable quantile sketch with a relative-error guarantee.
 
@@ -463,7 +460,7 @@ class _QuantileSketch:
     def copy(self: _S) -> _S: ...
     def __copy__(self: _S) -> _S: ...
     def __deepcopy__(self: _S, memo: Any) -> _S: ...
-    def __eq__(self, other: object) -> bool: ...
+    def __eq__(self, other: object, /) -> bool: ...
     def _to_otel(self) -> dict[str, Any]: ...
     @classmethod
     def _from_otel(
