@@ -184,3 +184,15 @@ def test_no_statistics_for_text_times_or_a_skewed_clock(tmp_path):
     assert R._parquet_extent([d / "txt.parquet"], None, L.detect_columns(s2), s2, c, None) is None
     rep = summarize(str(d / "skew.parquet"), exact_limit=0, batch_rows=500, progress=False)
     assert rep.contract["rows_excluded"] == 1 and rep.t1 - rep.t0 < 2 * n
+
+
+def test_refused_log_stops_the_reader(tmp_path):
+    import threading
+
+    from qcore.logs import ContractViolationError
+
+    glob = _write_log(tmp_path, seed=6)               # file 1 breaks the contract
+    with pytest.raises(ContractViolationError, match="contract violated"):
+        summarize(glob, group_by=["endpoint"], exact_limit=0, batch_rows=500, on_violation="refuse",
+                  progress=False)
+    assert not [t for t in threading.enumerate() if t.name == "qcore-report-read" and t.is_alive()]

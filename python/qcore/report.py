@@ -547,60 +547,65 @@ def _summarize(
     done = 0
     seen: tuple[float, float, float] = (math.inf, -math.inf, -math.inf)   # t0, t1, s1 met
     edge = s1 if t1_bound is not None else None
-    for batch in batches:
-        done += batch.height
-        if pre_validated:
-            valid = batch.filter(pl.col("start").is_finite())
-            rows_total += batch.height
-            rows_valid += batch.height
-        elif quick_contract and not batch.get_column("_qbad").any():
-            valid = batch     # every rule holds on every row (finite starts included)
-            rows_total += batch.height
-            rows_valid += batch.height
-            if t1_bound is not None and has_lat:   # all rows count for the extent
-                seen = _extend(seen, None, batch.get_column("end").max(), None)   # finite or null here
-        else:
-            if t1_bound is not None:   # the extent as the pass would have measured it
-                bt0, bt1, bs1 = batch.select(aggs[1:]).row(0)
-                seen = _extend(seen, bt0, bt1, bs1)
-            valid, rep = _logs.validate(batch, contract, mapping=m, on_violation=on_violation)  # type: ignore[arg-type]
-            rows_total += rep.rows_total
-            rows_valid += rep.rows_valid
-            for c in rep.checks:
-                for ex in c.examples:      # example rows show the log's columns only
-                    for k in _ENGINE_COLS:
-                        ex.pop(k, None)
-                if c.name in checks:
-                    prev = checks[c.name]
-                    prev.failed += c.failed
-                    prev.examples = (prev.examples + c.examples)[: (contract or _logs.Contract()).examples]
-                else:
-                    checks[c.name] = c
-            valid = valid.filter(pl.col("start").is_finite())
-        if valid.height == 0:
+    try:
+        for batch in batches:
+            done += batch.height
+            if pre_validated:
+                valid = batch.filter(pl.col("start").is_finite())
+                rows_total += batch.height
+                rows_valid += batch.height
+            elif quick_contract and not batch.get_column("_qbad").any():
+                valid = batch     # every rule holds on every row (finite starts included)
+                rows_total += batch.height
+                rows_valid += batch.height
+                if t1_bound is not None and has_lat:   # all rows count for the extent
+                    seen = _extend(seen, None, batch.get_column("end").max(), None)   # finite or null here
+            else:
+                if t1_bound is not None:   # the extent as the pass would have measured it
+                    bt0, bt1, bs1 = batch.select(aggs[1:]).row(0)
+                    seen = _extend(seen, bt0, bt1, bs1)
+                valid, rep = _logs.validate(batch, contract, mapping=m, on_violation=on_violation)  # type: ignore[arg-type]
+                rows_total += rep.rows_total
+                rows_valid += rep.rows_valid
+                for c in rep.checks:
+                    for ex in c.examples:      # example rows show the log's columns only
+                        for k in _ENGINE_COLS:
+                            ex.pop(k, None)
+                    if c.name in checks:
+                        prev = checks[c.name]
+                        prev.failed += c.failed
+                        prev.examples = (prev.examples + c.examples)[: (contract or _logs.Contract()).examples]
+                    else:
+                        checks[c.name] = c
+                valid = valid.filter(pl.col("start").is_finite())
+            if valid.height == 0:
+                show(done)
+                continue
+            codes = None
+            if cat_key and valid.get_column("_qcat").null_count() == 0:
+                codes, keytab, lut = _encode_cat(valid.get_column("_qcat").to_numpy(), valid.get_column(group_by[0]),
+                                                 keytab, lut)
+            elif group_by:
+                valid, keytab = _encode(valid, group_by, keytab)
+                codes = valid.get_column("__code").to_numpy()
+            if group_by:
+                for row in keytab.filter(pl.col("__code") >= len(acc_list)).sort("__code").iter_rows(named=True):
+                    key = tuple(row[k] for k in group_by)
+                    acc_list.append(_Acc(dict(zip(group_by, key)), n_windows, keep_raw, n_end))
+            if fast and not group_by:   # the whole log as one group
+                codes = np.zeros(valid.height, dtype=np.int64)
+            b = _Batch(valid, has_lat, codes)
+            if group_by:
+                _update_groups(acc_list, b, t0, t1, win_end, end_lim, bin_, n_windows, n_end, edge)
+            elif fast:
+                _update_groups([overall], b, t0, t1, win_end, end_lim, bin_, n_windows, n_end, edge)
+            else:
+                _update(overall, b, None, t0, t1, win_end, end_lim, bin_)
             show(done)
-            continue
-        codes = None
-        if cat_key and valid.get_column("_qcat").null_count() == 0:
-            codes, keytab, lut = _encode_cat(valid.get_column("_qcat").to_numpy(), valid.get_column(group_by[0]),
-                                             keytab, lut)
-        elif group_by:
-            valid, keytab = _encode(valid, group_by, keytab)
-            codes = valid.get_column("__code").to_numpy()
-        if group_by:
-            for row in keytab.filter(pl.col("__code") >= len(acc_list)).sort("__code").iter_rows(named=True):
-                key = tuple(row[k] for k in group_by)
-                acc_list.append(_Acc(dict(zip(group_by, key)), n_windows, keep_raw, n_end))
-        if fast and not group_by:   # the whole log as one group
-            codes = np.zeros(valid.height, dtype=np.int64)
-        b = _Batch(valid, has_lat, codes)
-        if group_by:
-            _update_groups(acc_list, b, t0, t1, win_end, end_lim, bin_, n_windows, n_end, edge)
-        elif fast:
-            _update_groups([overall], b, t0, t1, win_end, end_lim, bin_, n_windows, n_end, edge)
-        else:
-            _update(overall, b, None, t0, t1, win_end, end_lim, bin_)
-        show(done)
+    finally:   # stop the read-ahead thread even when a batch raises
+        close = getattr(batches, "close", None)
+        if close is not None:
+            close()
     if t1_bound is not None:
         every = [*acc_list, overall] if group_by else [overall]
         t1, end_lim, n_end, grid = _settle_extent(every, seen, t0, t1, s1, bin_, bin is None, has_lat, n_windows)
@@ -697,7 +702,7 @@ def _parquet_extent(files: Sequence[Path], fmt: str | None, m: _logs.ColumnMappi
     data it reads."""
     try:
         import pyarrow.parquet as pq  # type: ignore[import-untyped]
-    except ImportError:  # pragma: no cover - pyarrow is a dependency
+    except ImportError:  # pragma: no cover - optional (test and dask extras): take the pass
         return None
 
     def numeric(col: str | None) -> bool:
