@@ -332,3 +332,54 @@ def test_check_slo_burn_rate(tmp_path):
     d = json.loads(out)
     st = {x["metric"]: x["status"] for x in d["decisions"]}
     assert st["burn_rate_1h/5m"] == "fail" and st["burn_rate_6h/30m"] == "fail"
+
+
+def test_report_on_a_dask_cluster_matches_single_machine(tmp_path, capsys):
+    # `qcore report --dask local:2` on a real two-process local cluster gives the same
+    # per-group quantiles, counts, arrival statistics and Little's law as the in-memory
+    # computation on the same rows; contract violations are counted, not dropped silently.
+    pytest.importorskip("distributed")
+    import json as _json
+
+    import numpy as np
+    import polars as pl
+    import qcore
+    from qcore.cli import main as _main
+
+    rng = np.random.default_rng(5)
+    n = 40_000
+    ts = np.sort(rng.uniform(0, 1800, n))
+    lat = rng.lognormal(-2, 0.7, n)
+    lat[17] = -1.0  # one contract violation (negative latency)
+    ep = rng.choice(["/a", "/b"], n)
+    for i in range(4):
+        sl = slice(i * n // 4, (i + 1) * n // 4)
+        pl.DataFrame({"timestamp": ts[sl], "latency_s": lat[sl], "endpoint": ep[sl]}).write_parquet(
+            tmp_path / f"p{i}.parquet"
+        )
+    code = _main(["report", str(tmp_path / "*.parquet"), "-g", "endpoint", "--bin", "60",
+                  "--dask", "local:2", "--format", "json"])
+    assert code == 0
+    out = _json.loads(capsys.readouterr().out)
+    assert out["rows"] == n and out["rows_excluded"] == 1
+    keep = lat >= 0
+    ref = qcore.group_quantiles(
+        pl.DataFrame({"endpoint": ep[keep], "latency": lat[keep]}), "endpoint", "latency"
+    ).sort("endpoint")
+    got = sorted(out["group_quantiles"], key=lambda r: r["endpoint"])
+    assert [r["count"] for r in got] == ref["count"].to_list()
+    for col in ("p50", "p99", "p999"):
+        assert [r[col] for r in got] == ref[col].to_list()
+    st = qcore.arrival_stats(ts[keep], window=60.0)
+    assert out["arrival_stats"]["count"] == st.count
+    assert out["arrival_stats"]["index_of_dispersion"] == pytest.approx(st.index_of_dispersion, rel=1e-12)
+    ll = qcore.littles_law(ts[keep], ts[keep] + lat[keep])
+    assert out["littles_law"]["arrivals"] == ll.arrivals
+    assert out["littles_law"]["L"] == pytest.approx(ll.L, rel=1e-12)
+    assert main_refuses(tmp_path) == 1
+
+
+def main_refuses(tmp_path):
+    from qcore.cli import main as _main
+
+    return _main(["report", str(tmp_path / "*.parquet"), "--dask", "local:1", "--refuse"])

@@ -9,6 +9,7 @@
 
 mod changes;
 mod counts;
+pub mod fused;
 mod rates;
 mod stats;
 
