@@ -256,5 +256,59 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(fanout_probability, m)?)?;
     m.add_function(wrap_pyfunction!(fanout_quantile, m)?)?;
     m.add_function(wrap_pyfunction!(slo_attainment, m)?)?;
+    m.add_function(wrap_pyfunction!(report_batch_stats, m)?)?;
     Ok(())
+}
+
+/// One pass of the grouped report over a batch (see `arrivals::fused::batch_stats`).
+#[pyfunction]
+#[pyo3(signature = (codes, start, cls, end, latency, n_groups, t0, t1, bin, n_windows, n_end, index_limit, edge=None))]
+#[allow(clippy::too_many_arguments)]
+fn report_batch_stats<'py>(
+    py: Python<'py>,
+    codes: PyReadonlyArray1<'py, i64>,
+    start: PyReadonlyArray1<'py, f64>,
+    cls: PyReadonlyArray1<'py, i8>,
+    end: Option<PyReadonlyArray1<'py, f64>>,
+    latency: Option<PyReadonlyArray1<'py, f64>>,
+    n_groups: usize,
+    t0: f64,
+    t1: f64,
+    bin: f64,
+    n_windows: usize,
+    n_end: usize,
+    index_limit: f64,
+    edge: Option<f64>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let (c, s, k) = (
+        slice(&codes, "codes")?,
+        slice(&start, "start")?,
+        slice(&cls, "cls")?,
+    );
+    let e = end.as_ref().map(|a| slice(a, "end")).transpose()?;
+    let l = latency.as_ref().map(|a| slice(a, "latency")).transpose()?;
+    let w = crate::arrivals::fused::Windows {
+        t0,
+        t1,
+        bin,
+        n_windows,
+        n_end,
+        index_limit,
+        edge,
+    };
+    let r = maybe_detach(py, s.len(), || {
+        crate::arrivals::fused::batch_stats(c, s, k, e, l, n_groups, w)
+    })?;
+    let d = PyDict::new(py);
+    d.set_item("outcomes", PyArray1::from_vec(py, r.outcomes))?;
+    d.set_item("windows", PyArray1::from_vec(py, r.windows))?;
+    d.set_item("smin", PyArray1::from_vec(py, r.smin))?;
+    d.set_item("smax", PyArray1::from_vec(py, r.smax))?;
+    d.set_item("done_starts", PyArray1::from_vec(py, r.done_starts))?;
+    d.set_item("ends", PyArray1::from_vec(py, r.ends))?;
+    d.set_item("clipped", PyArray1::from_vec(py, r.clipped))?;
+    d.set_item("arrivals", PyArray1::from_vec(py, r.arrivals))?;
+    d.set_item("resp", PyArray1::from_vec(py, r.resp))?;
+    d.set_item("at_edge", PyArray1::from_vec(py, r.at_edge))?;
+    Ok(d)
 }
