@@ -516,3 +516,25 @@ def _group_quantiles(
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """Per-group total weight and a ``groups x len(qs)`` quantile table (NaN for empty
     groups), in one pass."""
+
+# ---- report (rust/python/stats.rs)
+
+def report_batch_stats(
+    codes: npt.NDArray[np.int64],
+    start: npt.NDArray[np.float64],
+    cls: npt.NDArray[np.int8],
+    end: Optional[npt.NDArray[np.float64]],
+    latency: Optional[npt.NDArray[np.float64]],
+    n_groups: int,
+    t0: float,
+    t1: float,
+    bin: float,
+    n_windows: int,
+    n_end: int,
+    index_limit: float,
+    edge: Optional[float] = None,
+    sketches: Optional[list[Any]] = None,
+    relative_accuracy: float = 0.01,
+) -> dict[str, npt.NDArray[Any]]:
+    """Per-group outcome, window and Little's-law sums of one report batch, in one pass;
+    the ok latencies of group g are merged into ``sketches[g]`` when given."""

@@ -28,6 +28,7 @@ Examples
 
 from __future__ import annotations
 
+import functools
 import html
 import json
 import math
@@ -505,16 +506,12 @@ def _summarize(
     fast = not keep_raw
     cat_key = fast and len(group_by) == 1 and schema[group_by[0]] in (pl.String, pl.Categorical)
     quick_contract = False
+    index_limit = 2.0**63
     if fast:
-        # a counted row has t >= t0, where the cast's truncation is the floor; 32-bit
-        # indices halve the copies (every counted index is below n_end)
-        idt = pl.Int32 if 3 * (n_end + 1) < 2**31 else pl.Int64
-        wi = ((pl.col("start") - t0) / bin_).cast(idt, strict=False).fill_null(0)
-        post.append(wi.alias("_qwi"))
-        post.append((wi * 3 + cls_expr.cast(idt)).alias("_qwk"))
-        if has_lat:
-            we = ((pl.col("end") - t0) / bin_).cast(idt, strict=False).fill_null(0)
-            post.append(we.alias("_qwe"))
+        # window indices trunc((t - t0) / bin) are computed by the core's one-pass batch
+        # kernel (a counted row has t >= t0, where truncation is the floor); an index that
+        # does not fit 32 bits counts as 0, as a non-strict cast to Int32 would
+        index_limit = 2.0**31 if 3 * (n_end + 1) < 2**31 else 2.0**63
         if cat_key:
             # the key values of the first rows name an Enum (cheaper than a Categorical);
             # a batch with a value outside it (null code) takes the general encoding
@@ -596,9 +593,10 @@ def _summarize(
                 codes = np.zeros(valid.height, dtype=np.int64)
             b = _Batch(valid, has_lat, codes)
             if group_by:
-                _update_groups(acc_list, b, t0, t1, win_end, end_lim, bin_, n_windows, n_end, edge)
+                _update_groups(acc_list, b, t0, t1, win_end, end_lim, bin_, n_windows, n_end, edge,
+                               index_limit)
             elif fast:
-                _update_groups([overall], b, t0, t1, win_end, end_lim, bin_, n_windows, n_end, edge)
+                _update_groups([overall], b, t0, t1, win_end, end_lim, bin_, n_windows, n_end, edge, index_limit)
             else:
                 _update(overall, b, None, t0, t1, win_end, end_lim, bin_)
             show(done)
@@ -854,7 +852,7 @@ def _encode(df: pl.DataFrame, keys: tuple[str, ...], keytab: pl.DataFrame) -> tu
     return df.join(keytab, on=list(keys), how="left", nulls_equal=True), keytab
 
 
-_ENGINE_COLS = ("_qwi", "_qwk", "_qwe", "_qcat", "_qbad")
+_ENGINE_COLS = ("_qcat", "_qbad")
 
 
 def _contract_seed(lf: pl.LazyFrame, contract: Any, m: _logs.ColumnMapping,
@@ -912,22 +910,28 @@ class _Batch:
             oc = df.get_column("outcome")
             self.cls = np.where((oc == "ok").fill_null(False).to_numpy(), 0,
                                 np.where((oc == "error").fill_null(False).to_numpy(), 1, 2)).astype(np.int8)
-        self.ok = self.cls == 0
-        self.err = self.cls == 1
         self.codes = codes
         self.has_lat = has_lat
-        # window indices floor((t - t0) / bin) computed by the engine (streaming path)
-        self.wi = df.get_column("_qwi").to_numpy() if "_qwi" in df.columns else None
-        self.we = df.get_column("_qwe").to_numpy() if "_qwe" in df.columns else None
-        self.wk = df.get_column("_qwk").to_numpy() if "_qwk" in df.columns else None   # 3 * window + outcome
         if has_lat:
-            lat = df.get_column("latency").cast(pl.Float64).to_numpy()
-            end = df.get_column("end").cast(pl.Float64).to_numpy()
-            fin = np.isfinite(lat) & np.isfinite(end)
-            self.lat_ok_mask = self.ok & np.isfinite(lat)
-            self.lat = lat
-            self.done = (self.ok | self.err) & fin
-            self.end = end
+            self.lat = df.get_column("latency").cast(pl.Float64).to_numpy()
+            self.end = df.get_column("end").cast(pl.Float64).to_numpy()
+
+    # masks of the per-group slices path (computed on first use)
+    @functools.cached_property
+    def ok(self) -> np.ndarray:
+        return self.cls == 0
+
+    @functools.cached_property
+    def err(self) -> np.ndarray:
+        return self.cls == 1
+
+    @functools.cached_property
+    def lat_ok_mask(self) -> np.ndarray:
+        return self.ok & np.isfinite(self.lat)
+
+    @functools.cached_property
+    def done(self) -> np.ndarray:
+        return (self.ok | self.err) & np.isfinite(self.lat) & np.isfinite(self.end)
 
 
 def _update(acc: _Acc, b: _Batch, mask: np.ndarray | None, t0: float, t1: float, win_end: float,
@@ -979,16 +983,10 @@ def _update(acc: _Acc, b: _Batch, mask: np.ndarray | None, t0: float, t1: float,
         acc.raw_end.append(e)
 
 
-def _in_range(idx: np.ndarray, n: int) -> bool:
-    """Whether every index lies in ``0..n`` (clipping would change nothing)."""
-    return idx.size == 0 or (int(idx.min()) >= 0 and int(idx.max()) < n)
-
-
 def _update_groups(accs: list[_Acc], b: _Batch, t0: float, t1: float, win_end: float, end_lim: float,
-                   bin_: float, n_windows: int, n_end: int, edge: float | None = None) -> None:
-    """Fold a batch into every group's accumulator with one pass per statistic."""
-    import qcore
-
+                   bin_: float, n_windows: int, n_end: int, edge: float | None = None,
+                   index_limit: float = 2.0**63) -> None:
+    """Fold a batch into every group's accumulator with one pass of the core."""
     assert b.codes is not None
     G = len(accs)
     codes = b.codes
@@ -1002,48 +1000,20 @@ def _update_groups(accs: list[_Acc], b: _Batch, t0: float, t1: float, win_end: f
                 m[order[bounds[g]:bounds[g + 1]]] = True
                 _update(accs[g], b, m, t0, t1, win_end, end_lim, bin_)
         return
-    # The core calls release the GIL: run them on a second thread while numpy counts here.
-    pool = _pool()
-    lm = b.lat_ok_mask if b.has_lat else None
-    dm = b.done if b.has_lat else None
-    fut_sk = fut_ll = None
-    if lm is not None and lm.any():
-        cs, vs = (codes, b.lat) if lm.all() else (codes[lm], b.lat[lm])
-        fut_sk = pool.submit(qcore.sketch_groups, cs, vs, 0.01)
-    if dm is not None and dm.any():
-        from qcore import _qcore
+    # One pass of the core (GIL released) per batch: outcome, window and Little's-law sums
+    # per group, and the ok latencies merged into each group's sketch (built on a second
+    # core next to the counting).
+    from qcore import _qcore
 
-        all_done = bool(dm.all())
-        c, s_, e_ = (codes, b.start, b.end) if all_done else (codes[dm], b.start[dm], b.end[dm])
-        wd = we = None
-        if b.wi is not None and b.we is not None:
-            wd, we = (b.wi, b.we) if all_done else (b.wi[dm], b.we[dm])
-        if edge is not None:
-            at_edge = np.bincount(c[s_ == edge], minlength=G)
-            for g in range(G):
-                accs[g].at_edge += int(at_edge[g])
-        fut_ll = pool.submit(_qcore.littles_law_grouped, np.ascontiguousarray(c), np.ascontiguousarray(s_),
-                             np.ascontiguousarray(e_), G, t0, t1, 0.02)
-    smin = np.full(G, np.inf)
-    smax = np.full(G, -np.inf)
-    np.minimum.at(smin, codes, b.start)
-    np.maximum.at(smax, codes, b.start)
-    # counts by (group, outcome) -- 0 ok, 1 error, 2 incomplete -- and by (group, window);
-    # the window index is floor((t - t0) / bin), as in qcore.window_counts
-    if b.wk is not None and b.wi is not None and _in_range(b.wi, n_windows):
-        key = codes * (3 * n_windows)     # one count by (group, window, outcome)
-        key += b.wk
-        cnt = np.bincount(key, minlength=3 * n_windows * G).reshape(G, n_windows, 3)
-        by = cnt.sum(axis=1)
-        wc = cnt.sum(axis=2)
-    else:
-        by = np.bincount(codes * 3 + b.cls, minlength=3 * G).reshape(G, 3)
-        if b.wi is not None:
-            widx = np.clip(b.wi, 0, n_windows - 1)
-        else:
-            widx = np.floor((b.start - t0) / bin_).astype(np.int64)
-            np.clip(widx, 0, n_windows - 1, out=widx)
-        wc = np.bincount(codes * n_windows + widx, minlength=G * n_windows).reshape(G, n_windows)
+    r = _qcore.report_batch_stats(
+        np.ascontiguousarray(codes, dtype=np.int64), np.ascontiguousarray(b.start, dtype=np.float64),
+        np.ascontiguousarray(b.cls, dtype=np.int8),
+        np.ascontiguousarray(b.end) if b.has_lat else None, np.ascontiguousarray(b.lat) if b.has_lat else None,
+        G, t0, t1, bin_, n_windows, n_end, index_limit, edge,
+        [a.sketch for a in accs] if b.has_lat else None, 0.01)
+    by = r["outcomes"].reshape(G, 3)
+    wc = r["windows"].reshape(G, n_windows)
+    smin, smax = r["smin"], r["smax"]
     for g in range(G):
         a = accs[g]
         n_g = int(by[g].sum())
@@ -1058,47 +1028,23 @@ def _update_groups(accs: list[_Acc], b: _Batch, t0: float, t1: float, win_end: f
         a.counts += wc[g]
     if not b.has_lat:
         return
-    for a in accs:
+    ds = r["done_starts"].reshape(G, n_end)
+    ec = r["ends"].reshape(G, n_end)
+    span = t1 - t0
+    for g, a in enumerate(accs):
         a.has_latency = True
-    if fut_ll is not None:
-        for name, arr, wix in (("done_start_counts", s_, wd), ("end_counts", e_, we)):
-            if wix is not None:
-                idx = wix if _in_range(wix, n_end) else np.clip(wix, 0, n_end - 1)
-            else:
-                idx = np.floor((arr - t0) / bin_).astype(np.int64)
-                np.clip(idx, 0, n_end - 1, out=idx)    # every start and end lies in [t0, end_lim)
-            key = c * n_end
-            key += idx
-            bc = np.bincount(key, minlength=G * n_end).reshape(G, n_end)
-            for g in range(G):
-                getattr(accs[g], name).__iadd__(bc[g])
-    if fut_sk is not None:
-        for g, sk in enumerate(fut_sk.result()):
-            if sk.count > 0:
-                accs[g].sketch.merge(sk)
-    if fut_ll is not None:
-        for g, r in enumerate(fut_ll.result()):
-            if "error" in r:
-                continue
-            a = accs[g]
-            n_arr = int(r["arrivals"])
-            a.l_sum += float(r["L"])
-            a.arrivals += n_arr
-            mr = r["mean_response"]
-            if n_arr > 0 and mr is not None and math.isfinite(mr):
-                a.w_sum += n_arr * float(mr)
-
-
-_POOL: Any = None
-
-
-def _pool() -> Any:
-    global _POOL
-    if _POOL is None:
-        from concurrent.futures import ThreadPoolExecutor
-
-        _POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="qcore-report")
-    return _POOL
+        a.done_start_counts += ds[g]
+        a.end_counts += ec[g]
+        a.at_edge += int(r["at_edge"][g])
+        # Little's law over [t0, t1): L, the arrivals and their summed response times are
+        # additive over disjoint sets of requests
+        n_arr = int(r["arrivals"][g])
+        a.l_sum += float(r["clipped"][g]) / span
+        a.arrivals += n_arr
+        if n_arr > 0:
+            mr = float(r["resp"][g]) / n_arr
+            if math.isfinite(mr):
+                a.w_sum += n_arr * mr
 
 
 def _burst(starts: np.ndarray | None, counts: np.ndarray, bin_: float) -> list[tuple[float, float]]:

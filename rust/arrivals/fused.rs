@@ -7,6 +7,7 @@
 //! same index the streaming scan computes with a non-strict integer cast.
 
 use crate::error::{check_finite, check_same_len};
+use crate::sketch::QuantileSketch;
 use crate::{QcoreError, Result};
 
 /// The per-group statistics of one batch (row-major `groups × …` tables).
@@ -30,6 +31,9 @@ pub struct BatchStats {
     pub resp: Vec<f64>,
     /// Completed rows starting exactly at `edge` (0 when `edge` is not given).
     pub at_edge: Vec<i64>,
+    /// With a template: one sketch per group code `0..=max code` of the ok rows with a
+    /// finite latency, as `sketch::sketch_groups` builds them (empty without a template).
+    pub sketches: Vec<QuantileSketch>,
 }
 
 /// Window parameters of [`batch_stats`].
@@ -45,12 +49,136 @@ pub struct Windows {
     pub edge: Option<f64>,
 }
 
-#[inline(always)]
+#[cfg(test)]
 fn index(t: f64, t0: f64, bin: f64, limit: f64, n: usize) -> usize {
+    index_f(t, t0, bin, limit, (n - 1) as f64) as usize
+}
+
+/// The window index as a float in `0..=top` (branch-free, so the loop vectorises); the
+/// integer cast of the caller truncates, and truncating then clipping equals clipping then
+/// truncating since `top` is an integer.
+#[inline(always)]
+fn index_f(t: f64, t0: f64, bin: f64, limit: f64, top: f64) -> f64 {
     let v = (t - t0) / bin;
     // NaN fails the comparison: index 0, as a null cast filled with 0
-    let i = if v < limit { v as i64 } else { 0 };
-    i.clamp(0, n as i64 - 1) as usize
+    let v = if v < limit { v } else { 0.0 };
+    let v = if v > 0.0 { v } else { 0.0 };
+    if v < top {
+        v
+    } else {
+        top
+    }
+}
+
+const CHUNK: usize = 2048;
+
+/// The counting loops; `tab` counts by (group, window, outcome).
+#[inline(always)]
+fn fold_impl(
+    st: &mut BatchStats,
+    tab: &mut [i64],
+    codes: &[i64],
+    start: &[f64],
+    cls: &[i8],
+    done: Option<(&[f64], &[f64])>,
+    w: &Windows,
+) {
+    let (t0, t1, bin, lim) = (w.t0, w.t1, w.bin, w.index_limit);
+    let (nw, ne) = (w.n_windows, w.n_end);
+    let (topw, tope) = ((nw - 1) as f64, (ne - 1) as f64);
+    let mut ws = [0i32; CHUNK];
+    let mut wd = [0i32; CHUNK];
+    let mut we = [0i32; CHUNK];
+    // NaN never equals a start
+    let edge = w.edge.unwrap_or(f64::NAN);
+    let BatchStats {
+        smin,
+        smax,
+        done_starts,
+        ends,
+        at_edge,
+        clipped,
+        arrivals,
+        resp,
+        ..
+    } = st;
+    let (smin, smax, clipped, resp) = (
+        &mut smin[..],
+        &mut smax[..],
+        &mut clipped[..],
+        &mut resp[..],
+    );
+    let (done_starts, ends, at_edge, arrivals) = (
+        &mut done_starts[..],
+        &mut ends[..],
+        &mut at_edge[..],
+        &mut arrivals[..],
+    );
+    let n = start.len();
+    let mut base = 0;
+    while base < n {
+        let m = (n - base).min(CHUNK);
+        let s = &start[base..base + m];
+        let c = &codes[base..base + m];
+        let k = &cls[base..base + m];
+        for (o, &t) in ws[..m].iter_mut().zip(s) {
+            *o = index_f(t, t0, bin, lim, topw) as i32;
+        }
+        for j in 0..m {
+            let g = c[j] as usize;
+            tab[(g * nw + ws[j] as usize) * 3 + k[j] as usize] += 1;
+            smin[g] = smin[g].min(s[j]);
+            smax[g] = smax[g].max(s[j]);
+        }
+        if let Some((end, lat)) = done {
+            let e = &end[base..base + m];
+            let l = &lat[base..base + m];
+            for j in 0..m {
+                wd[j] = index_f(s[j], t0, bin, lim, tope) as i32;
+                we[j] = index_f(e[j], t0, bin, lim, tope) as i32;
+            }
+            for j in 0..m {
+                let (a, b) = (s[j], e[j]);
+                if k[j] == 2 || !b.is_finite() || !l[j].is_finite() {
+                    continue;
+                }
+                let g = c[j] as usize;
+                done_starts[g * ne + wd[j] as usize] += 1;
+                ends[g * ne + we[j] as usize] += 1;
+                if a == edge {
+                    at_edge[g] += 1;
+                }
+                // Little's law over [t0, t1): as `little::littles_law` with a given window
+                if b >= a {
+                    let lo = if a > t0 { a } else { t0 };
+                    let hi = if b < t1 { b } else { t1 };
+                    let d = hi - lo;
+                    if d > 0.0 {
+                        clipped[g] += d;
+                    }
+                    if a >= t0 && a < t1 {
+                        arrivals[g] += 1;
+                        resp[g] += b - a;
+                    }
+                }
+            }
+        }
+        base += m;
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn fold_avx2(
+    st: &mut BatchStats,
+    tab: &mut [i64],
+    codes: &[i64],
+    start: &[f64],
+    cls: &[i8],
+    done: Option<(&[f64], &[f64])>,
+    w: &Windows,
+) {
+    fold_impl(st, tab, codes, start, cls, done, w)
 }
 
 /// Fold one batch into per-group statistics. `codes` in `0..n_groups`; `cls` the outcome
@@ -66,6 +194,7 @@ pub fn batch_stats(
     latency: Option<&[f64]>,
     n_groups: usize,
     w: Windows,
+    template: Option<&QuantileSketch>,
 ) -> Result<BatchStats> {
     check_same_len("codes", codes.len(), "start", start.len())?;
     check_same_len("cls", cls.len(), "start", start.len())?;
@@ -112,7 +241,7 @@ pub fn batch_stats(
     let cells = |n: usize| {
         n_groups
             .checked_mul(n)
-            .filter(|&c| c <= 1 << 31)
+            .filter(|&c| c <= 1 << 30)
             .ok_or_else(|| {
                 QcoreError::invalid(
                     "n_groups",
@@ -149,46 +278,81 @@ pub fn batch_stats(
         arrivals: vec![0; g],
         resp: vec![0.0; g],
         at_edge: vec![0; g],
+        sketches: Vec::new(),
     };
-    let (t0, t1, bin, lim) = (w.t0, w.t1, w.bin, w.index_limit);
-    let (nw, ne) = (w.n_windows, w.n_end);
-    for ((&c, &s), &k) in codes.iter().zip(start).zip(cls) {
-        let c = c as usize;
-        st.outcomes[c * 3 + k as usize] += 1;
-        st.windows[c * nw + index(s, t0, bin, lim, nw)] += 1;
-        if s < st.smin[c] {
-            st.smin[c] = s;
+    let nw = w.n_windows;
+    let mut tab = vec![0i64; cw * 3];
+    let done = match (end, latency) {
+        (Some(e), Some(l)) => Some((e, l)),
+        _ => None,
+    };
+    #[cfg(target_arch = "x86_64")]
+    let simd = std::arch::is_x86_feature_detected!("avx2");
+    #[cfg(not(target_arch = "x86_64"))]
+    let simd = false;
+    let count = |st: &mut BatchStats, tab: &mut [i64]| {
+        if simd {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: the CPU supports AVX2, checked just above.
+            unsafe {
+                fold_avx2(st, tab, codes, start, cls, done, &w)
+            };
+        } else {
+            fold_impl(st, tab, codes, start, cls, done, &w);
         }
-        if s > st.smax[c] {
-            st.smax[c] = s;
+    };
+    // The sketches of the ok latencies: each group's values in row order go through the
+    // same hot loop as `sketch::sketch_groups` (`add_slice`), so the sketches are
+    // identical. Large batches split the groups between two threads, the counting running
+    // next to the first half.
+    let sketch_part = |lo: i64, hi: i64| -> Result<Vec<QuantileSketch>> {
+        let (Some(t), Some(lat)) = (template, latency) else {
+            return Ok(Vec::new());
+        };
+        let mut parts: Vec<Vec<f64>> = vec![Vec::new(); (hi - lo).max(0) as usize];
+        for ((&c, &k), &v) in codes.iter().zip(cls).zip(lat) {
+            if k == 0 && v.is_finite() && c >= lo && c < hi {
+                parts[(c - lo) as usize].push(v);
+            }
         }
+        parts
+            .iter()
+            .map(|p| {
+                let mut sk = t.empty_like();
+                sk.add_slice(p)?;
+                Ok(sk)
+            })
+            .collect()
+    };
+    // the groups present: 0..=max code, as `sketch_groups` returns them
+    let n_sk = if template.is_some() && latency.is_some() {
+        codes.iter().max().map_or(0, |&m| m + 1)
+    } else {
+        0
+    };
+    if start.len() >= 1 << 16 && n_sk > 1 {
+        let h = n_sk / 2;
+        let (a, b) = std::thread::scope(|sc| {
+            let hdl = sc.spawn(|| sketch_part(0, h));
+            count(&mut st, &mut tab);
+            let b = sketch_part(h, n_sk);
+            (hdl.join(), b)
+        });
+        let mut a = match a {
+            Ok(r) => r?,
+            Err(_) => return Err(QcoreError::data("the sketch thread failed")),
+        };
+        a.extend(b?);
+        st.sketches = a;
+    } else {
+        st.sketches = sketch_part(0, n_sk)?;
+        count(&mut st, &mut tab);
     }
-    let (Some(end), Some(lat)) = (end, latency) else {
-        return Ok(st);
-    };
-    for i in 0..start.len() {
-        let (s, e) = (start[i], end[i]);
-        if cls[i] == 2 || !e.is_finite() || !lat[i].is_finite() {
-            continue;
-        }
-        let c = codes[i] as usize;
-        st.done_starts[c * ne + index(s, t0, bin, lim, ne)] += 1;
-        st.ends[c * ne + index(e, t0, bin, lim, ne)] += 1;
-        if w.edge == Some(s) {
-            st.at_edge[c] += 1;
-        }
-        // Little's law over [t0, t1): as `little::littles_law` with a given window
-        if e >= s {
-            let lo = if s > t0 { s } else { t0 };
-            let hi = if e < t1 { e } else { t1 };
-            let d = hi - lo;
-            if d > 0.0 {
-                st.clipped[c] += d;
-            }
-            if s >= t0 && s < t1 {
-                st.arrivals[c] += 1;
-                st.resp[c] += e - s;
-            }
+    for (cell, t) in tab.chunks_exact(3).enumerate() {
+        let grp = cell / nw;
+        st.windows[cell] = t[0] + t[1] + t[2];
+        for (o, &v) in st.outcomes[grp * 3..grp * 3 + 3].iter_mut().zip(t) {
+            *o += v;
         }
     }
     Ok(st)
@@ -218,7 +382,7 @@ mod tests {
         let l = [0.5, 2.5, f64::NAN, 1.5, -1.0, 0.8, 3.0];
         let k = [0i8, 1, 0, 0, 0, 2, 1];
         let c = [0i64, 1, 0, 0, 1, 1, 0];
-        let r = batch_stats(&c, &s, &k, Some(&e), Some(&l), 2, win(10)).unwrap();
+        let r = batch_stats(&c, &s, &k, Some(&e), Some(&l), 2, win(10), None).unwrap();
         assert_eq!(r.outcomes, vec![3, 1, 0, 1, 1, 1]);
         assert_eq!((r.smin[0], r.smax[0]), (0.5, 9.5));
         assert_eq!((r.smin[1], r.smax[1]), (1.5, 4.2));
@@ -239,14 +403,14 @@ mod tests {
 
     #[test]
     fn empty_and_errors() {
-        let r = batch_stats(&[], &[], &[], Some(&[]), Some(&[]), 3, win(4)).unwrap();
+        let r = batch_stats(&[], &[], &[], Some(&[]), Some(&[]), 3, win(4), None).unwrap();
         assert!(r.outcomes.iter().all(|&v| v == 0));
         assert_eq!(r.smin, vec![f64::INFINITY; 3]);
-        let err = batch_stats(&[0], &[f64::NAN], &[0], None, None, 1, win(4)).unwrap_err();
+        let err = batch_stats(&[0], &[f64::NAN], &[0], None, None, 1, win(4), None).unwrap_err();
         assert_eq!(err.to_string(), "start contains NaN at index 0");
-        assert!(batch_stats(&[1], &[1.0], &[0], None, None, 1, win(4)).is_err());
-        assert!(batch_stats(&[0], &[1.0], &[3], None, None, 1, win(4)).is_err());
-        assert!(batch_stats(&[0], &[1.0], &[0], Some(&[1.0]), None, 1, win(4)).is_err());
+        assert!(batch_stats(&[1], &[1.0], &[0], None, None, 1, win(4), None).is_err());
+        assert!(batch_stats(&[0], &[1.0], &[3], None, None, 1, win(4), None).is_err());
+        assert!(batch_stats(&[0], &[1.0], &[0], Some(&[1.0]), None, 1, win(4), None).is_err());
     }
 
     #[test]

@@ -262,7 +262,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
 
 /// One pass of the grouped report over a batch (see `arrivals::fused::batch_stats`).
 #[pyfunction]
-#[pyo3(signature = (codes, start, cls, end, latency, n_groups, t0, t1, bin, n_windows, n_end, index_limit, edge=None))]
+#[pyo3(signature = (codes, start, cls, end, latency, n_groups, t0, t1, bin, n_windows, n_end, index_limit, edge=None, sketches=None, relative_accuracy=0.01))]
 #[allow(clippy::too_many_arguments)]
 fn report_batch_stats<'py>(
     py: Python<'py>,
@@ -279,7 +279,35 @@ fn report_batch_stats<'py>(
     n_end: usize,
     index_limit: f64,
     edge: Option<f64>,
+    sketches: Option<Bound<'py, PyList>>,
+    relative_accuracy: f64,
 ) -> PyResult<Bound<'py, PyDict>> {
+    // the sketches to merge each group's ok latencies into (one per group, updated only
+    // when the whole call succeeds)
+    let mut targets = Vec::new();
+    if let Some(list) = sketches.as_ref() {
+        if list.len() != n_groups {
+            return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                "sketches: expected {n_groups} sketches (one per group), got {}",
+                list.len()
+            )));
+        }
+        for (k, item) in list.iter().enumerate() {
+            let cell = item.cast::<super::sketch::PySketch>().map_err(|_| {
+                pyo3::exceptions::PyTypeError::new_err(format!(
+                    "sketches[{k}] must be a QuantileSketch"
+                ))
+            })?;
+            targets.push(cell.borrow().inner.clone());
+        }
+    }
+    let template = match sketches {
+        Some(_) => Some(crate::sketch::QuantileSketch::with_limit(
+            relative_accuracy,
+            None,
+        )?),
+        None => None,
+    };
     let (c, s, k) = (
         slice(&codes, "codes")?,
         slice(&start, "start")?,
@@ -297,8 +325,20 @@ fn report_batch_stats<'py>(
         edge,
     };
     let r = maybe_detach(py, s.len(), || {
-        crate::arrivals::fused::batch_stats(c, s, k, e, l, n_groups, w)
+        crate::arrivals::fused::batch_stats(c, s, k, e, l, n_groups, w, template.as_ref())
     })?;
+    if let Some(list) = sketches.as_ref() {
+        for (t, sk) in targets.iter_mut().zip(&r.sketches) {
+            if sk.count() > 0.0 {
+                t.merge(sk)?;
+            }
+        }
+        for (item, t) in list.iter().zip(targets) {
+            if let Ok(cell) = item.cast::<super::sketch::PySketch>() {
+                cell.borrow_mut().inner = t;
+            }
+        }
+    }
     let d = PyDict::new(py);
     d.set_item("outcomes", PyArray1::from_vec(py, r.outcomes))?;
     d.set_item("windows", PyArray1::from_vec(py, r.windows))?;
