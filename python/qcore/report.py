@@ -415,6 +415,7 @@ def _summarize(
     group_by = tuple(group_by)
     files: list[Path] = []
     canonical_in = False
+    pre_cls: pl.Expr | None = None
     extra_keep = [k for k in group_by if k not in _logs.CANONICAL]
     if isinstance(source, _logs.Logs):
         m = source.mapping
@@ -436,7 +437,11 @@ def _summarize(
     else:
         raw, files = _logs.scan_raw(source, format=format)
         m = _logs._mapping_for(raw, mapping)
-        lf = _logs.normalize(raw, m, keep=extra_keep)
+        # the outcome class straight from a numeric status/error column (no string compare)
+        pre_cls = _class_expr(m, dict(raw.collect_schema()))
+        if pre_cls is not None:
+            extra_keep = [*extra_keep, "_qcls"]
+        lf = _logs.normalize(_with_class(raw, pre_cls), m, keep=extra_keep)
         pre_validated = False
     schema = lf.collect_schema()
     for k in group_by:
@@ -447,10 +452,11 @@ def _summarize(
     # pass 1: extent and size (a cheap streaming aggregation)
     endcol = "end" if "end" in schema else "start"
     # outcome class for the batches: 0 ok, 1 error, 2 incomplete (computed by the engine)
-    cls_expr = (pl.when(pl.col("outcome") == "ok").then(pl.lit(0, pl.Int8))
-                .when(pl.col("outcome") == "error").then(pl.lit(1, pl.Int8))
-                .otherwise(pl.lit(2, pl.Int8)))
-    post: list[pl.Expr] = [cls_expr.alias("_qcls")]
+    post: list[pl.Expr] = []
+    if "_qcls" not in schema:
+        post.append(pl.when(pl.col("outcome") == "ok").then(pl.lit(0, pl.Int8))
+                    .when(pl.col("outcome") == "error").then(pl.lit(1, pl.Int8))
+                    .otherwise(pl.lit(2, pl.Int8)).alias("_qcls"))
     # hash the source files on another core while the log is read (hashlib drops the GIL)
     hasher = _FileHasher(files)
     # the extent of the rows the contract will keep (a skewed clock must not stretch the windows)
@@ -536,7 +542,7 @@ def _summarize(
         batches: Any = [lf.collect()]
     elif len(files) > 1:
         # one file at a time, so the reader's read-ahead never spans the whole input
-        batches = _file_batches(files, format, m, extra_keep, post, batch_rows, lf)
+        batches = _file_batches(files, format, m, extra_keep, post, batch_rows, lf, pre_cls)
     else:
         batches = lf.collect_batches(chunk_size=batch_rows)
     if n_total > batch_rows:
@@ -591,13 +597,15 @@ def _summarize(
                     acc_list.append(_Acc(dict(zip(group_by, key)), n_windows, keep_raw, n_end))
             if fast and not group_by:   # the whole log as one group
                 codes = np.zeros(valid.height, dtype=np.int64)
-            b = _Batch(valid, has_lat, codes)
-            if group_by:
-                _update_groups(acc_list, b, t0, t1, win_end, end_lim, bin_, n_windows, n_end, edge,
-                               index_limit)
-            elif fast:
-                _update_groups([overall], b, t0, t1, win_end, end_lim, bin_, n_windows, n_end, edge, index_limit)
+            if fast:   # one kernel call per chunk of the batch: its columns pass without a copy
+                for part, pc in _chunks(valid, codes, has_lat):
+                    _update_groups(acc_list if group_by else [overall], _Batch(part, has_lat, pc), t0, t1,
+                                   win_end, end_lim, bin_, n_windows, n_end, edge, index_limit)
+            elif group_by:
+                _update_groups(acc_list, _Batch(valid, has_lat, codes), t0, t1, win_end, end_lim, bin_,
+                               n_windows, n_end, edge, index_limit)
             else:
+                b = _Batch(valid, has_lat, codes)
                 _update(overall, b, None, t0, t1, win_end, end_lim, bin_)
             show(done)
     finally:   # stop the read-ahead thread even when a batch raises
@@ -799,13 +807,13 @@ def _settle_extent(accs: list[_Acc], seen: tuple[float, float, float], t0: float
 
 
 def _file_batches(files: Sequence[Path], fmt: str | None, m: _logs.ColumnMapping, keep: Sequence[str],
-                  post: list[pl.Expr], batch_rows: int, whole: pl.LazyFrame) -> Any:
+                  post: list[pl.Expr], batch_rows: int, whole: pl.LazyFrame, pre_cls: pl.Expr | None = None) -> Any:
     lfs = []
     cols = whole.collect_schema()
     try:
         for f in files:
             raw, _ = _logs.scan_raw(f, format=fmt)
-            one = _logs.normalize(raw, m, keep=keep).with_columns(post)
+            one = _logs.normalize(_with_class(raw, pre_cls), m, keep=keep).with_columns(post)
             if one.collect_schema() != cols:
                 raise _logs.ColumnDetectionError("schemas differ between files")
             lfs.append(one)
@@ -896,6 +904,51 @@ def _encode_cat(phys: np.ndarray, keys: pl.Series, keytab: pl.DataFrame,
             lut[i] = known[str(v)]
         codes = lut[phys]
     return codes, keytab, lut
+
+
+def _class_expr(m: _logs.ColumnMapping, schema: dict[str, Any]) -> pl.Expr | None:
+    """The outcome class (0 ok, 1 error, 2 incomplete or unknown) straight from a numeric or
+    boolean status/error column: the class of :func:`qcore.logs.normalize`'s ``outcome``
+    without going through its strings. ``None`` for text columns."""
+    if m.error is not None:
+        dt = schema.get(m.error)
+        c = pl.col(m.error)
+        if dt == pl.Boolean:
+            err = c
+        elif dt is not None and dt.is_numeric():
+            err = c != 0
+        else:
+            return None
+        return pl.when(err.is_null()).then(pl.lit(2, pl.Int8)).when(err).then(pl.lit(1, pl.Int8)).otherwise(
+            pl.lit(0, pl.Int8))
+    if m.status is not None:
+        dt = schema.get(m.status)
+        if dt is None or not dt.is_numeric():
+            return None
+        code = pl.col(m.status).cast(pl.Int64, strict=False)
+        return (pl.when(code.is_null()).then(pl.lit(2, pl.Int8))
+                .when(code >= m.error_status_min).then(pl.lit(1, pl.Int8))
+                .otherwise(pl.lit(0, pl.Int8)))
+    return pl.lit(0, pl.Int8)
+
+
+def _with_class(raw: pl.LazyFrame, cls: pl.Expr | None) -> pl.LazyFrame:
+    return raw if cls is None else raw.with_columns(cls.alias("_qcls"))
+
+
+def _chunks(df: pl.DataFrame, codes: np.ndarray | None, has_lat: bool) -> Any:
+    """``(rows, codes)`` per chunk of ``df`` when the columns the kernel reads share their
+    chunk boundaries (each chunk then reaches numpy without a copy), else the whole frame."""
+    cols = ["start", "_qcls", *(("latency", "end") if has_lat else ())]
+    lens = [df.get_column(c).chunk_lengths() for c in cols]
+    if len(lens[0]) < 2 or any(x != lens[0] for x in lens[1:]):
+        yield df, codes
+        return
+    off = 0
+    for n in lens[0]:
+        if n:
+            yield df.slice(off, n), (None if codes is None else codes[off:off + n])
+        off += n
 
 
 class _Batch:
