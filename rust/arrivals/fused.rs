@@ -63,6 +63,12 @@ fn index_f(t: f64, t0: f64, bin: f64, limit: f64, top: f64) -> f64 {
     // NaN fails the comparison: index 0, as a null cast filled with 0
     let v = if v < limit { v } else { 0.0 };
     let v = if v > 0.0 { v } else { 0.0 };
+    clip(v, top)
+}
+
+/// `v` clipped to `top` (`index_f` with a top of `+inf`, then this, equals `index_f`).
+#[inline(always)]
+fn clip(v: f64, top: f64) -> f64 {
     if v < top {
         v
     } else {
@@ -71,6 +77,14 @@ fn index_f(t: f64, t0: f64, bin: f64, limit: f64, top: f64) -> f64 {
 }
 
 const CHUNK: usize = 2048;
+
+/// Scratch buffers above this many values are not kept between calls.
+const SCRATCH_KEEP: usize = 1 << 24;
+
+thread_local! {
+    /// The latencies of one batch sorted by group code, reused between calls.
+    static SCRATCH: std::cell::RefCell<Vec<f64>> = const { std::cell::RefCell::new(Vec::new()) };
+}
 
 /// The counting loops; `tab` counts by (group, window, outcome).
 #[inline(always)]
@@ -86,6 +100,7 @@ fn fold_impl(
     let (t0, t1, bin, lim) = (w.t0, w.t1, w.bin, w.index_limit);
     let (nw, ne) = (w.n_windows, w.n_end);
     let (topw, tope) = ((nw - 1) as f64, (ne - 1) as f64);
+    let mut vs = [0f64; CHUNK];
     let mut ws = [0i32; CHUNK];
     let mut wd = [0i32; CHUNK];
     let mut we = [0i32; CHUNK];
@@ -121,8 +136,12 @@ fn fold_impl(
         let s = &start[base..base + m];
         let c = &codes[base..base + m];
         let k = &cls[base..base + m];
-        for (o, &t) in ws[..m].iter_mut().zip(s) {
-            *o = index_f(t, t0, bin, lim, topw) as i32;
+        // the start's window index before clipping to the top, shared by both tables
+        for (o, &t) in vs[..m].iter_mut().zip(s) {
+            *o = index_f(t, t0, bin, lim, f64::INFINITY);
+        }
+        for (o, &v) in ws[..m].iter_mut().zip(&vs[..m]) {
+            *o = clip(v, topw) as i32;
         }
         for j in 0..m {
             let g = c[j] as usize;
@@ -134,7 +153,7 @@ fn fold_impl(
             let e = &end[base..base + m];
             let l = &lat[base..base + m];
             for j in 0..m {
-                wd[j] = index_f(s[j], t0, bin, lim, tope) as i32;
+                wd[j] = clip(vs[j], tope) as i32;
                 we[j] = index_f(e[j], t0, bin, lim, tope) as i32;
             }
             for j in 0..m {
@@ -301,53 +320,65 @@ pub fn batch_stats(
             fold_impl(st, tab, codes, start, cls, done, &w);
         }
     };
-    // The sketches of the ok latencies: each group's values in row order go through the
-    // same hot loop as `sketch::sketch_groups` (`add_slice`), so the sketches are
-    // identical. Large batches split the groups between two threads, the counting running
-    // next to the first half.
-    let sketch_part = |lo: i64, hi: i64| -> Result<Vec<QuantileSketch>> {
+    // The sketches of the ok latencies: each group's values in row order (a stable
+    // counting sort by group code into a reused scratch buffer) go through the same hot
+    // loop as `sketch::sketch_groups` (`add_slice`), so the sketches are identical. Large
+    // batches build the sketches on a second thread next to the counting.
+    // the groups present: 0..=max code, as `sketch_groups` returns them
+    let n_sk = if template.is_some() && latency.is_some() {
+        codes.iter().max().map_or(0, |&m| m + 1) as usize
+    } else {
+        0
+    };
+    let sketch_all = |buf: &mut Vec<f64>| -> Result<Vec<QuantileSketch>> {
         let (Some(t), Some(lat)) = (template, latency) else {
             return Ok(Vec::new());
         };
-        let mut parts: Vec<Vec<f64>> = vec![Vec::new(); (hi - lo).max(0) as usize];
+        // off[g + 1]: the ok rows with a finite latency of group g
+        let mut off = vec![0usize; n_sk + 1];
         for ((&c, &k), &v) in codes.iter().zip(cls).zip(lat) {
-            if k == 0 && v.is_finite() && c >= lo && c < hi {
-                parts[(c - lo) as usize].push(v);
+            off[c as usize + 1] += usize::from(k == 0 && v.is_finite());
+        }
+        for g in 0..n_sk {
+            off[g + 1] += off[g];
+        }
+        buf.clear();
+        buf.resize(off[n_sk], 0.0);
+        let mut pos = off[..n_sk].to_vec();
+        for ((&c, &k), &v) in codes.iter().zip(cls).zip(lat) {
+            if k == 0 && v.is_finite() {
+                let p = &mut pos[c as usize];
+                buf[*p] = v;
+                *p += 1;
             }
         }
-        parts
-            .iter()
-            .map(|p| {
+        off.windows(2)
+            .map(|r| {
                 let mut sk = t.empty_like();
-                sk.add_slice(p)?;
+                sk.add_slice(&buf[r[0]..r[1]])?;
                 Ok(sk)
             })
             .collect()
     };
-    // the groups present: 0..=max code, as `sketch_groups` returns them
-    let n_sk = if template.is_some() && latency.is_some() {
-        codes.iter().max().map_or(0, |&m| m + 1)
-    } else {
-        0
-    };
-    if start.len() >= 1 << 16 && n_sk > 1 {
-        let h = n_sk / 2;
-        let (a, b) = std::thread::scope(|sc| {
-            let hdl = sc.spawn(|| sketch_part(0, h));
+    let mut buf = SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
+    let sketches = if start.len() >= 1 << 16 && n_sk > 0 {
+        let r = std::thread::scope(|sc| {
+            let hdl = sc.spawn(|| sketch_all(&mut buf));
             count(&mut st, &mut tab);
-            let b = sketch_part(h, n_sk);
-            (hdl.join(), b)
+            hdl.join()
         });
-        let mut a = match a {
-            Ok(r) => r?,
-            Err(_) => return Err(QcoreError::data("the sketch thread failed")),
-        };
-        a.extend(b?);
-        st.sketches = a;
+        match r {
+            Ok(r) => r,
+            Err(_) => Err(QcoreError::data("the sketch thread failed")),
+        }
     } else {
-        st.sketches = sketch_part(0, n_sk)?;
         count(&mut st, &mut tab);
+        sketch_all(&mut buf)
+    };
+    if buf.capacity() <= SCRATCH_KEEP {
+        SCRATCH.with(|s| *s.borrow_mut() = buf);
     }
+    st.sketches = sketches?;
     for (cell, t) in tab.chunks_exact(3).enumerate() {
         let grp = cell / nw;
         st.windows[cell] = t[0] + t[1] + t[2];
@@ -411,6 +442,43 @@ mod tests {
         assert!(batch_stats(&[1], &[1.0], &[0], None, None, 1, win(4), None).is_err());
         assert!(batch_stats(&[0], &[1.0], &[3], None, None, 1, win(4), None).is_err());
         assert!(batch_stats(&[0], &[1.0], &[0], Some(&[1.0]), None, 1, win(4), None).is_err());
+    }
+
+    #[test]
+    fn sketches_match_sketch_groups() {
+        // both the sequential path and the threaded one (at least 2^16 rows)
+        for n in [1000usize, 70_000] {
+            let mut x = 0x9e37_79b9_7f4a_7c15u64;
+            let mut next = || {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x
+            };
+            let mut c = Vec::with_capacity(n);
+            let mut s = Vec::with_capacity(n);
+            let mut k = Vec::with_capacity(n);
+            let mut l = Vec::with_capacity(n);
+            for i in 0..n {
+                let r = next();
+                c.push((r % 5) as i64);
+                k.push(((r >> 8) % 3) as i8);
+                s.push(i as f64 * 1e-3);
+                let v = ((r >> 16) % 100_000) as f64 * 1e-3;
+                l.push(if (r >> 40) % 50 == 0 { f64::NAN } else { v });
+            }
+            let e: Vec<f64> = s.iter().zip(&l).map(|(a, b)| a + b).collect();
+            let t = QuantileSketch::new(0.01).unwrap();
+            let r = batch_stats(&c, &s, &k, Some(&e), Some(&l), 5, win(10), Some(&t)).unwrap();
+            let keep: Vec<usize> = (0..n).filter(|&i| k[i] == 0 && l[i].is_finite()).collect();
+            let kc: Vec<i64> = keep.iter().map(|&i| c[i]).collect();
+            let kl: Vec<f64> = keep.iter().map(|&i| l[i]).collect();
+            let sep = crate::sketch::sketch_groups(&kc, &kl, None, &t).unwrap();
+            assert_eq!((r.sketches.len(), sep.len()), (5, 5));
+            for (a, b) in r.sketches.iter().zip(&sep) {
+                assert_eq!(a.to_bytes(), b.to_bytes());
+            }
+        }
     }
 
     #[test]
