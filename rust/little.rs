@@ -564,7 +564,7 @@ impl Sums {
 /// end) stay until the end of the log; skewed rows (end < start) weigh nothing.
 /// Returns (clipped, e_in, pre, arrival, response·arrival, e_out, out, edge response).
 #[inline(always)]
-fn row(s: f64, e: f64, t0: f64, t1: f64, log_end: f64) -> [f64; 8] {
+pub(crate) fn row(s: f64, e: f64, t0: f64, t1: f64, log_end: f64) -> [f64; 8] {
     let le = if log_end > s { log_end } else { s };
     let ee = if e.is_nan() { le } else { e };
     let valid = ee >= s;

@@ -167,18 +167,13 @@ fn fold_impl(
                 if a == edge {
                     at_edge[g] += 1;
                 }
-                // Little's law over [t0, t1): as `little::littles_law` with a given window
-                if b >= a {
-                    let lo = if a > t0 { a } else { t0 };
-                    let hi = if b < t1 { b } else { t1 };
-                    let d = hi - lo;
-                    if d > 0.0 {
-                        clipped[g] += d;
-                    }
-                    if a >= t0 && a < t1 {
-                        arrivals[g] += 1;
-                        resp[g] += b - a;
-                    }
+                // Little's law over [t0, t1): the per-row terms of `little::littles_law`
+                // (clipped time in the window, arrival inside it, its response time)
+                let r = crate::little::row(a, b, t0, t1, f64::NEG_INFINITY);
+                clipped[g] += r[0];
+                if r[3] > 0.0 {
+                    arrivals[g] += 1;
+                    resp[g] += r[4];
                 }
             }
         }
