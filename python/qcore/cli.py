@@ -370,27 +370,41 @@ def cmd_check(args: argparse.Namespace) -> int:
     from qcore.logs import CANONICAL
 
     keep = [k for k in keep if k not in CANONICAL]
-    logs = read_logs(args.logs, mapping=mapping or None, contract=_contract(args, cfg.get("contract")),
-                     on_violation="refuse" if args.refuse else "exclude", format=args.input_format, keep=keep)
     now = args.now if args.now is not None else time.time()
-    parts = []
-    if rules:
-        parts.append(qr.evaluate(logs, rules, now=now))
-    if slos:
-        parts.append(qr.evaluate_slos(logs, slos, now=now))
-    decisions = pl.concat(parts)
+    contract = _contract(args, cfg.get("contract"))
+    on_violation = "refuse" if args.refuse else "exclude"
+    if getattr(args, "dask", None):
+        from qcore import dask as qd
+        from qcore.rules import distributed as qrd
+
+        client = qd.client_from_arg(args.dask)
+        try:
+            res = qrd.evaluate(args.logs, rules, slos=slos, now=now, mapping=mapping or None, contract=contract,
+                               on_violation=on_violation, format=args.input_format)
+        finally:
+            client.close()
+        decisions, report = res.decisions, res.report
+    else:
+        logs = read_logs(args.logs, mapping=mapping or None, contract=contract, on_violation=on_violation,
+                         format=args.input_format, keep=keep)
+        parts = []
+        if rules:
+            parts.append(qr.evaluate(logs, rules, now=now))
+        if slos:
+            parts.append(qr.evaluate_slos(logs, slos, now=now))
+        decisions, report = pl.concat(parts), logs.report
     if args.evidence:
         qr.write_evidence(decisions, args.evidence)
     code = qr.exit_code(decisions)
     if args.format == "json":
         _emit_json({"overall_action": qr.overall_action(decisions), "exit_code": code,
-                    "contract": logs.report.to_dict(),
+                    "contract": report.to_dict(),
                     "decisions": [{**{k: v for k, v in d.items() if k != "evidence"}}
                                   for d in decisions.to_dicts()],
                     "evidence": str(args.evidence) if args.evidence else None})
     else:
-        if not logs.report.passed:
-            print(logs.report.summary())
+        if not report.passed:
+            print(report.summary())
         _print_frame(decisions, ["rule_id", "rule_version", "group", "metric", "value", "ci_lo", "ci_hi",
                                  "threshold", "n", "status", "action"])
         bad = decisions.filter(decisions.get_column("status") != "pass")
@@ -567,6 +581,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--evidence", help="append one JSON evidence record per decision to this file")
     c.add_argument("--now", type=float, help="evaluation time, epoch seconds (default: now); for replays")
     c.add_argument("--format", choices=["text", "json"], default="text")
+    c.add_argument("--dask", metavar="SCHEDULER",
+                   help="run on a dask cluster: a scheduler address (tcp://host:8786) or local:N for a "
+                        "local cluster of N worker processes (needs the dask extra); same decisions")
     c.set_defaults(func=cmd_check)
 
     pl_ = sub.add_parser("plan", help="replicas needed for a rate and service time under an SLO",

@@ -18,14 +18,14 @@ For a latency SLO a request is *bad* when it failed or took longer than
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
 
 from qcore.rules.engine import _as_logs
-from qcore.rules.model import parse_duration
+from qcore.rules.model import ACTIONS, RuleError, parse_duration
 
 __all__ = ["PYRRA", "WORKBOOK", "BurnWindow", "burn_rate_alerts", "burn_windows", "evaluate_slos"]
 
@@ -141,42 +141,73 @@ def burn_rate_alerts(
     >>> round(burn, 6), firing
     (100.0, True)
     """
+    _check_alert_args(objective, latency_threshold, min_events)
+    p = parse_duration(period, "period")
+    ws = burn_windows(windows, p)
+    logs = _as_logs(frame, None, None, "exclude", tuple(group_by))
+    for k in group_by:
+        if k not in logs.frame.columns:
+            raise ValueError(f"group_by: column {k!r} not in the log; columns: {logs.frame.columns}")
+    df = bad_frame(logs.frame, latency_threshold, group_by)
+    t_end = float(now) if now is not None else float(df.get_column("start").max() or 0.0)  # type: ignore[arg-type]
+    lengths = [x for w in ws for x in (w.long, w.short)]
+    groups = df.partition_by(list(group_by), as_dict=True, maintain_order=True) if group_by else {(): df}
+    counts = {tuple(key): [window_counts(g, t_end, length) for length in lengths] for key, g in groups.items()}
+    return alerts_table(counts, objective=objective, period=p, windows=ws, min_events=min_events,
+                        group_by=group_by)
+
+
+def _check_alert_args(objective: float, latency_threshold: float | None, min_events: int) -> None:
     if not (0.0 < objective < 1.0):
         raise ValueError(f"objective must be in (0, 1), got {objective}")
     if latency_threshold is not None and not (latency_threshold > 0 and math.isfinite(latency_threshold)):
         raise ValueError(f"latency_threshold must be a positive number of seconds, got {latency_threshold}")
     if min_events < 1:
         raise ValueError(f"min_events must be >= 1, got {min_events}")
-    p = parse_duration(period, "period")
-    ws = burn_windows(windows, p)
-    logs = _as_logs(frame, None, None, "exclude", tuple(group_by))
-    df = logs.frame.filter(pl.col("outcome") != "incomplete")
-    for k in group_by:
-        if k not in df.columns:
-            raise ValueError(f"group_by: column {k!r} not in the log; columns: {df.columns}")
+
+
+def bad_frame(df: pl.DataFrame, latency_threshold: float | None, group_by: Sequence[str]) -> pl.DataFrame:
+    """The completed requests with a ``__bad`` column (failed, or slower than the
+    threshold for a latency SLO)."""
+    df = df.filter(pl.col("outcome") != "incomplete")
     if latency_threshold is not None:
         if "latency" not in df.columns:
             raise ValueError("latency_threshold given but the log has no latency column")
         bad = (pl.col("outcome") == "error") | (pl.col("latency") > latency_threshold)
     else:
         bad = pl.col("outcome") == "error"
-    df = df.with_columns(__bad=bad.fill_null(True))
-    t_end = float(now) if now is not None else float(df.get_column("start").max() or 0.0)  # type: ignore[arg-type]
+    return df.select("start", *group_by, __bad=bad.fill_null(True))
+
+
+def window_counts(g: pl.DataFrame, t_end: float, length: float) -> tuple[int, int]:
+    """(events, bad events) with ``t_end − length < start ≤ t_end``: exact, mergeable."""
+    sel = g.filter((pl.col("start") > t_end - length) & (pl.col("start") <= t_end))
+    n = sel.height
+    return n, (int(sel.get_column("__bad").sum()) if n else 0)
+
+
+def alerts_table(
+    counts: dict[tuple[Any, ...], list[tuple[int, int]]],
+    *,
+    objective: float,
+    period: float,
+    windows: Sequence[BurnWindow],
+    min_events: int,
+    group_by: Sequence[str],
+) -> pl.DataFrame:
+    """The alert table of :func:`burn_rate_alerts` from the (events, bad) counts of each
+    group (in the order given) and window (long, short of each pair, in order)."""
     budget = 1.0 - objective
-    groups = df.partition_by(list(group_by), as_dict=True, maintain_order=True) if group_by else {(): df}
     rows = []
-    for key, g in groups.items():
+    for key, cnt in counts.items():
         gkey = ",".join(f"{k}={v}" for k, v in zip(group_by, key)) if group_by else "*"
-        for w in ws:
-            factor = w.factor_for(p)
+        for j, w in enumerate(windows):
+            factor = w.factor_for(period)
             out: dict[str, Any] = {"group": gkey, "severity": w.severity, "long_window": w.long,
                                    "short_window": w.short, "factor": factor}
             fire = True
             low = False
-            for name, length in (("long", w.long), ("short", w.short)):
-                sel = g.filter((pl.col("start") > t_end - length) & (pl.col("start") <= t_end))
-                n = sel.height
-                b = int(sel.get_column("__bad").sum()) if n else 0
+            for name, (n, b) in (("long", cnt[2 * j]), ("short", cnt[2 * j + 1])):
                 br = (b / n) / budget if n else None
                 out[f"{name}_events"] = n
                 out[f"{name}_bad"] = b
@@ -219,30 +250,9 @@ def evaluate_slos(frame: Any, slos: Sequence[dict[str, Any]], *, now: float | No
     >>> d.select("status", "action").row(0)
     ('fail', 'rollback')
     """
-    import json
-
-    from qcore.rules.engine import (
-        DECISION_SCHEMA,
-        _as_logs,
-        _json_default,
-        _qcore_version,
-    )
-    from qcore.rules.model import ACTIONS, RuleError
-
-    rows: list[dict[str, Any]] = []
+    rows: list[pl.DataFrame] = []
     for spec in slos:
-        sid = spec.get("id")
-        if not sid:
-            raise RuleError(f"an [[slo]] has no id: {dict(spec)}")
-        unknown = set(spec) - _SLO_KEYS
-        if unknown:
-            raise RuleError(f"slo {sid!r}: unknown field(s) {sorted(unknown)}; known: {sorted(_SLO_KEYS)}")
-        if "objective" not in spec:
-            raise RuleError(f"slo {sid!r}: objective is required (e.g. 0.999)")
-        on_page, on_ticket = spec.get("on_page", "rollback"), spec.get("on_ticket", "warn")
-        for k, v in (("on_page", on_page), ("on_ticket", on_ticket)):
-            if v not in ACTIONS:
-                raise RuleError(f"slo {sid!r}: {k} must be one of {list(ACTIONS)}, got {v!r}")
+        check_slo(spec)
         group_by = tuple(spec.get("group_by", ()))
         logs = _as_logs(frame, None, None, "exclude", group_by)
         try:
@@ -251,37 +261,73 @@ def evaluate_slos(frame: Any, slos: Sequence[dict[str, Any]], *, now: float | No
                                      period=spec.get("period", "30d"), windows=spec.get("windows", "workbook"),
                                      now=now, min_events=int(spec.get("min_events", 1)), group_by=group_by)
         except ValueError as e:
-            raise RuleError(f"slo {sid!r}: {e}") from None
-        fp = logs.fingerprint().to_dict()
-        version, owner = spec.get("version"), spec.get("owner")
-        for r in table.iter_rows(named=True):
-            page = r["severity"] in ("page", "critical")
-            burns = [b for b in (r["long_burn"], r["short_burn"]) if b is not None]
-            value = min(burns) if len(burns) == 2 else None
-            if not version or not owner:
-                status, msg = "unauditable", "slo has no version or no owner"
-            elif r["low_traffic"]:
-                status, msg = "insufficient_evidence", (f"{r['long_events']} / {r['short_events']} events in the "
-                                                        f"long / short window, {spec.get('min_events', 1)} needed")
-            elif r["firing"]:
-                status, msg = "fail", f"burn rate {value:.3g} > {r['factor']:.3g} on both windows"
-            else:
-                status, msg = "pass", "not firing"
-            action = {"pass": "accept", "fail": on_page if page else on_ticket,
-                      "insufficient_evidence": "escalate", "unauditable": "block"}[status]
-            label = f"burn_rate_{_dur(r['long_window'])}/{_dur(r['short_window'])}"
-            ev = {"kind": "qcore.decision", "schema": 1, "slo": dict(spec), "group": r["group"], "metric": label,
-                  "value": value, "threshold": r["factor"], "status": status, "action": action, "message": msg,
-                  "details": r, "data": fp, "evaluated_at": now, "qcore_version": _qcore_version()}
-            rows.append({"rule_id": str(sid), "rule_version": None if version is None else str(version),
-                         "owner": owner, "group": r["group"], "metric": label, "value": value, "ci_lo": None,
-                         "ci_hi": None, "comparison": "<=", "threshold": r["factor"],
-                         "n": r["long_events"], "min_n": int(spec.get("min_events", 1)), "status": status,
-                         "action": action, "response": {
-                             "pass": "", "unauditable": "name the SLO's owner and version",
-                             "insufficient_evidence": "wait for traffic in both windows before deciding",
-                         }.get(status, "page the owner; stop the rollout" if page else "open a ticket"),
-                         "message": msg, "evidence": json.dumps(ev, default=_json_default, sort_keys=True)})
+            raise RuleError(f"slo {spec['id']!r}: {e}") from None
+        rows.append(decisions_from_table(table, spec, logs.fingerprint().to_dict(), now))
+    from qcore.rules.engine import DECISION_SCHEMA
+
+    return pl.concat(rows) if rows else pl.DataFrame(schema=DECISION_SCHEMA)
+
+
+def check_slo(spec: Mapping[str, Any]) -> None:
+    """Raise :class:`RuleError` for an invalid ``[[slo]]`` declaration."""
+    sid = spec.get("id")
+    if not sid:
+        raise RuleError(f"an [[slo]] has no id: {dict(spec)}")
+    unknown = set(spec) - _SLO_KEYS
+    if unknown:
+        raise RuleError(f"slo {sid!r}: unknown field(s) {sorted(unknown)}; known: {sorted(_SLO_KEYS)}")
+    if "objective" not in spec:
+        raise RuleError(f"slo {sid!r}: objective is required (e.g. 0.999)")
+    for k in ("on_page", "on_ticket"):
+        v = spec.get(k, "rollback" if k == "on_page" else "warn")
+        if v not in ACTIONS:
+            raise RuleError(f"slo {sid!r}: {k} must be one of {list(ACTIONS)}, got {v!r}")
+    try:
+        _check_alert_args(float(spec["objective"]), spec.get("latency_threshold"), int(spec.get("min_events", 1)))
+        burn_windows(spec.get("windows", "workbook"), parse_duration(spec.get("period", "30d"), "period"))
+    except ValueError as e:
+        raise RuleError(f"slo {sid!r}: {e}") from None
+
+
+def decisions_from_table(table: pl.DataFrame, spec: Mapping[str, Any], fp: dict[str, Any],
+                         now: float | None) -> pl.DataFrame:
+    """One decision per row of an alert table (:func:`burn_rate_alerts`) of ``spec``."""
+    import json
+
+    from qcore.rules.engine import DECISION_SCHEMA, _json_default, _qcore_version
+
+    sid = spec["id"]
+    on_page, on_ticket = spec.get("on_page", "rollback"), spec.get("on_ticket", "warn")
+    version, owner = spec.get("version"), spec.get("owner")
+    rows: list[dict[str, Any]] = []
+    for r in table.iter_rows(named=True):
+        page = r["severity"] in ("page", "critical")
+        burns = [b for b in (r["long_burn"], r["short_burn"]) if b is not None]
+        value = min(burns) if len(burns) == 2 else None
+        if not version or not owner:
+            status, msg = "unauditable", "slo has no version or no owner"
+        elif r["low_traffic"]:
+            status, msg = "insufficient_evidence", (f"{r['long_events']} / {r['short_events']} events in the "
+                                                    f"long / short window, {spec.get('min_events', 1)} needed")
+        elif r["firing"]:
+            status, msg = "fail", f"burn rate {value:.3g} > {r['factor']:.3g} on both windows"
+        else:
+            status, msg = "pass", "not firing"
+        action = {"pass": "accept", "fail": on_page if page else on_ticket,
+                  "insufficient_evidence": "escalate", "unauditable": "block"}[status]
+        label = f"burn_rate_{_dur(r['long_window'])}/{_dur(r['short_window'])}"
+        ev = {"kind": "qcore.decision", "schema": 1, "slo": dict(spec), "group": r["group"], "metric": label,
+              "value": value, "threshold": r["factor"], "status": status, "action": action, "message": msg,
+              "details": r, "data": fp, "evaluated_at": now, "qcore_version": _qcore_version()}
+        rows.append({"rule_id": str(sid), "rule_version": None if version is None else str(version),
+                     "owner": owner, "group": r["group"], "metric": label, "value": value, "ci_lo": None,
+                     "ci_hi": None, "comparison": "<=", "threshold": r["factor"],
+                     "n": r["long_events"], "min_n": int(spec.get("min_events", 1)), "status": status,
+                     "action": action, "response": {
+                         "pass": "", "unauditable": "name the SLO's owner and version",
+                         "insufficient_evidence": "wait for traffic in both windows before deciding",
+                     }.get(status, "page the owner; stop the rollout" if page else "open a ticket"),
+                     "message": msg, "evidence": json.dumps(ev, default=_json_default, sort_keys=True)})
     return pl.DataFrame(rows, schema=DECISION_SCHEMA)
 
 

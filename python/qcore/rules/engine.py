@@ -13,6 +13,7 @@ import polars as pl
 
 from qcore import logs as _logs
 from qcore.rules import metrics as _m
+from qcore.rules import partials as _p
 from qcore.rules.model import (
     ACTIONS,
     STATUSES,
@@ -105,91 +106,23 @@ def _apply_filter(df: pl.DataFrame, flt: Mapping[str, Any] | None) -> pl.DataFra
 
 
 def _newest(df: pl.DataFrame) -> float | None:
-    if df.height == 0:
-        return None
-    col = "end" if "end" in df.columns else "start"
-    v = df.get_column(col).max()
-    if v is None:
-        v = df.get_column("start").max()
-    return float(v) if v is not None else None  # type: ignore[arg-type]
-
-
-def _span(df: pl.DataFrame) -> tuple[float, float]:
-    if df.height == 0:
-        return (0.0, 0.0)
-    s = df.get_column("start")
-    return (float(s.min()), float(s.max()))  # type: ignore[arg-type]
-
-
-def _drift(cur: pl.DataFrame, ref: pl.DataFrame, rule: Rule) -> _m.MetricValue:
-    if rule.metric == "latency_drift":
-        a = _m.latency_quantile(cur, rule)
-        b = _m.latency_quantile(ref, rule)
-    else:
-        span_c = _span(cur)
-        span_r = _span(ref)
-        a = _m.arrival(cur, rule, "arrival_rate") if cur.height >= 2 and span_c[1] > span_c[0] else _m.MetricValue(None, cur.height, min_n=2)
-        b = _m.arrival(ref, rule, "arrival_rate") if ref.height >= 2 and span_r[1] > span_r[0] else _m.MetricValue(None, ref.height, min_n=2)
-    n = min(a.n, b.n)
-    need = max(a.min_n, b.min_n)
-    extra = {"current": a.value, "reference": b.value, "n_current": a.n, "n_reference": b.n,
-             "current_ci": [a.ci_lo, a.ci_hi], "reference_ci": [b.ci_lo, b.ci_hi]}
-    if a.value is None or b.value is None or b.value == 0:
-        return _m.MetricValue(None, n, min_n=need, extra=extra)
-    drift = abs(a.value / b.value - 1.0)
-    # The drift is significant only when the two intervals do not overlap.
-    overlap = None
-    if None not in (a.ci_lo, a.ci_hi, b.ci_lo, b.ci_hi):
-        overlap = not (a.ci_lo > b.ci_hi or b.ci_lo > a.ci_hi)  # type: ignore[operator]
-    extra["intervals_overlap"] = overlap
-    return _m.MetricValue(drift, n, min_n=need, extra=extra)
+    return _p.newest_of(_p.newest_part(df))
 
 
 def _metric(df: pl.DataFrame, rule: Rule, ctx: dict[str, Any]) -> _m.MetricValue:
-    met = rule.metric
-    if met == "latency_quantile":
-        return _m.latency_quantile(df, rule)
-    if met == "latency_mean":
-        return _m.latency_mean(df, rule)
-    if met == "error_rate":
-        return _m.error_rate(df, rule)
-    if met == "throughput":
-        return _m.throughput(df, rule, ctx["span"])
-    if met in ("arrival_rate", "peak_to_mean", "burstiness"):
-        return _m.arrival(df, rule, met)
-    if met == "littles_gap":
-        if rule.window is not None:
-            return _m.littles_gap(ctx["group_all"], rule, ctx["span"])
-        return _m.littles_gap(df, rule)
-    if met in ("latency_drift", "rate_drift"):
-        ref = ctx["reference"]
-        if ref is None:  # previous window against the last one
-            w = rule.window or (ctx["span"][1] - ctx["span"][0]) / 2.0
-            t1 = ctx["span"][1]
-            all_rows = ctx["group_all"]
-            cur = all_rows.filter(pl.col("start") > t1 - w)
-            prev = all_rows.filter((pl.col("start") > t1 - 2 * w) & (pl.col("start") <= t1 - w))
-            return _drift(cur, prev, rule)
-        return _drift(df, ref, rule)
-    if met == "freshness":
-        newest = _newest(df)
-        if newest is None:
-            return _m.MetricValue(None, 0)
-        return _m.MetricValue(ctx["now"] - newest, df.height, extra={"newest_event": newest, "now": ctx["now"]})
-    if met == "null_fraction":
-        return _m.null_fraction(df, rule)
-    if met == "invalid_fraction":
+    """The rule's metric over one group's rows (``df``: inside the rule's window), through
+    the same passes and exact merges the distributed evaluation uses (see
+    :mod:`qcore.rules.partials`)."""
+    if rule.metric == "invalid_fraction":
         rep = ctx["report"]
         tot = rep.rows_total
         return _m.MetricValue(rep.rows_excluded / tot if tot else None, tot,
                               extra={"failed_checks": {c.name: c.failed for c in rep.failures()}})
-    if met == "unaudited_fraction":
-        return _m.unaudited_fraction(df, rule)
-    if met == "cost_per_1k_tokens":
-        return _m.cost_per_1k_tokens(df, rule)
-    if met == "tokens_per_request":
-        return _m.tokens_per_request(df, rule)
-    raise RuleError(f"rule {rule.id!r}: metric {met!r} has no evaluator")  # pragma: no cover
+    staged = _p.STAGED.get(rule.metric)
+    if staged is None:  # pragma: no cover - every metric of METRICS has one
+        raise RuleError(f"rule {rule.id!r}: metric {rule.metric!r} has no evaluator")
+    view = _p.GroupView(df, ctx["group_all"], ctx["reference"], ctx["span"], ctx["window"], ctx["now"])
+    return staged.local(view, rule)
 
 
 # Events newer than the evaluation time by more than this are a clock problem, not fresh data.
@@ -301,18 +234,10 @@ def evaluate(
 
 def _evaluate_rule(df: pl.DataFrame, rule: Rule, logs: _logs.Logs, fp: dict[str, Any], version: str,
                    now: float, newest_all: float | None) -> Iterable[dict[str, Any]]:
-    missing = [c for c in _m.required_columns(rule.metric, rule) if c not in df.columns]
-    missing += [k for k in rule.group_by if k not in df.columns]
-    missing += [k for k in (rule.filter or {}) if k not in df.columns]
-    missing += [k for k in (rule.reference or {}) if k not in df.columns]
-    if rule.metric == "error_rate" and logs.mapping.status is None and logs.mapping.error is None:
-        # Without a status or error column every request would count as a success:
-        # an error-rate rule must not pass on that.
-        missing.append("status or error")
+    missing = missing_columns(rule, df.columns, logs.mapping)
     ctx: dict[str, Any] = {"now": now, "report": logs.report}
     if missing:
-        mv = _m.MetricValue(None, 0, missing=sorted(set(missing)))
-        yield _row(rule, {}, mv, "malformed", f"columns missing from the log: {sorted(set(missing))}", fp, version, now, None)
+        yield malformed_row(rule, missing, fp, version, now)
         return
     sel = _apply_filter(df, rule.filter)
     ref_all = None
@@ -325,7 +250,7 @@ def _evaluate_rule(df: pl.DataFrame, rule: Rule, logs: _logs.Logs, fp: dict[str,
     if rule.group_by and sel.height:
         parts = sel.partition_by(list(rule.group_by), as_dict=True, maintain_order=True)
         groups = [(dict(zip(rule.group_by, k)), g) for k, g in parts.items()]
-        groups.sort(key=lambda kv: tuple("" if v is None else str(v) for v in kv[0].values()))
+        groups.sort(key=lambda kv: group_order(kv[0]))
     else:
         groups = [({}, sel)]
     for keys, g in groups:
@@ -334,23 +259,57 @@ def _evaluate_rule(df: pl.DataFrame, rule: Rule, logs: _logs.Logs, fp: dict[str,
             g = g.filter(pl.col("start") >= window[0])
         if rule.reference and ref_all is not None:
             # the reference group itself is not compared with itself
-            if all(keys.get(k) == v for k, v in rule.reference.items() if k in keys) and keys and \
-                    any(k in keys for k in rule.reference):
+            if is_reference_group(rule, keys):
                 continue
             ctx["reference"] = ref_all
         else:
             ctx["reference"] = None
         ctx["group_all"] = g_all
         ctx["span"] = window if window is not None else (span_all or (0.0, 0.0))
+        ctx["window"] = window
         mv = _metric(g, rule, ctx)
         newest = _newest(g_all) if rule.group_by else newest_all
-        age = (now - newest) if newest is not None else None
-        stale = rule.max_age is not None and age is not None and age > rule.max_age
-        if rule.metric == "freshness" and newest is None:
-            status, msg = "stale", "no event at all"
-        else:
-            status, msg = _decide(rule, mv, stale=stale, age=age)
+        status, msg = status_of(rule, mv, newest, now)
         yield _row(rule, keys, mv, status, msg, fp, version, now, ctx["span"] if g.height else None)
+
+
+def missing_columns(rule: Rule, columns: Sequence[str], mapping: _logs.ColumnMapping) -> list[str]:
+    """The columns a rule needs that the log lacks (sorted; empty when it can run)."""
+    cols = set(columns)
+    missing = [c for c in _m.required_columns(rule.metric, rule) if c not in cols]
+    missing += [k for k in rule.group_by if k not in cols]
+    missing += [k for k in (rule.filter or {}) if k not in cols]
+    missing += [k for k in (rule.reference or {}) if k not in cols]
+    if rule.metric == "error_rate" and mapping.status is None and mapping.error is None:
+        # Without a status or error column every request would count as a success:
+        # an error-rate rule must not pass on that.
+        missing.append("status or error")
+    return sorted(set(missing))
+
+
+def malformed_row(rule: Rule, missing: list[str], fp: dict[str, Any], version: str, now: float) -> dict[str, Any]:
+    mv = _m.MetricValue(None, 0, missing=missing)
+    return _row(rule, {}, mv, "malformed", f"columns missing from the log: {missing}", fp, version, now, None)
+
+
+def group_order(keys: Mapping[str, Any]) -> tuple[str, ...]:
+    """Sort key of a group in the decision table."""
+    return tuple("" if v is None else str(v) for v in keys.values())
+
+
+def is_reference_group(rule: Rule, keys: Mapping[str, Any]) -> bool:
+    """True for the group that is the rule's reference (it is not compared with itself)."""
+    ref = rule.reference or {}
+    return bool(keys) and any(k in keys for k in ref) and all(keys.get(k) == v for k, v in ref.items() if k in keys)
+
+
+def status_of(rule: Rule, mv: _m.MetricValue, newest: float | None, now: float) -> tuple[str, str]:
+    """(status, message) of a metric value, given the group's newest event."""
+    age = (now - newest) if newest is not None else None
+    stale = rule.max_age is not None and age is not None and age > rule.max_age
+    if rule.metric == "freshness" and newest is None:
+        return "stale", "no event at all"
+    return _decide(rule, mv, stale=stale, age=age)
 
 
 def _row(rule: Rule, keys: Mapping[str, Any], mv: _m.MetricValue, status: str, msg: str,

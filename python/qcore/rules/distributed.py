@@ -1,0 +1,608 @@
+"""Rules over request logs on a dask cluster: the decisions of :func:`qcore.rules.evaluate`
+computed from per-partition partial results merged in a tree.
+
+The log is cut into tasks: one per file, and Parquet files into slices of whole row
+groups (or one per partition of a dask DataFrame). Every task reads its rows with the
+single-machine reader, maps and validates them with the same mapping and data contract,
+and folds them into small partial results; the driver merges them (``split_every`` at a
+time, adjacent tasks together, so row order is kept) and finishes each pass:
+
+1. **Pass 0** — the data contract (counts and example rows, with global row numbers), the
+   data fingerprint (rows, time range, SHA-256 of each file computed where the file is
+   read), and per rule the span of its rows, its groups and each group's newest event.
+2. **Metric passes** — each rule's metric in the passes of :mod:`qcore.rules.partials`
+   (sketches, counts, exact sums, then the exact order statistics of the quantile
+   intervals, window counts, Little's-law sums), for every group at once. Most rules
+   finish after one or two passes; the read is shared by all rules of a pass.
+3. ``[[slo]]`` burn rates — the event and bad counts of each window pair, per group, in
+   the first metric pass.
+
+Every merge is exact, so the decision table equals the single-machine one value for value
+(the evidence records carry the same fingerprint when the logs were read from files).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from qcore import logs as _logs
+from qcore.rules import burn as _burn
+from qcore.rules import engine as _e
+from qcore.rules import partials as _p
+from qcore.rules.model import Rule
+
+__all__ = ["DistributedResult", "evaluate"]
+
+DEFAULT_SPLIT_EVERY = 8
+#: Parquet files are cut into tasks of about this many rows (whole row groups)
+DEFAULT_TASK_ROWS = 4_000_000
+_DRIFT = ("latency_drift", "rate_drift")
+
+
+# --------------------------------------------------------------------------------------
+# Tasks: where each one's rows come from
+
+
+@dataclass(frozen=True)
+class _FileSlice:
+    path: str
+    kind: str
+    offset: int | None = None  # rows, for Parquet slices
+    length: int | None = None
+
+
+@dataclass(frozen=True)
+class _Source:
+    """How a task reads its raw rows: a file slice, or a dask partition (delayed)."""
+
+    schema: dict[str, Any]
+    mapping: _logs.ColumnMapping
+    contract: _logs.Contract
+    keep: tuple[str, ...]
+
+
+def _read_slice(sl: _FileSlice, schema: Mapping[str, Any]) -> pl.DataFrame:
+    if sl.kind == "parquet":
+        lf = pl.scan_parquet(sl.path)
+        if sl.offset is not None:
+            lf = lf.slice(sl.offset, sl.length)
+    elif sl.kind == "csv":
+        lf = pl.scan_csv(sl.path, infer_schema_length=10_000,
+                         separator="\t" if sl.path.lower().endswith(".tsv") else ",")
+    else:
+        lf = pl.scan_ndjson(sl.path, infer_schema_length=10_000)
+    # the schema of all the files together (as the single-machine reader concatenates them)
+    empty = pl.DataFrame(schema=dict(schema)).lazy()
+    return pl.concat([empty, lf], how="diagonal_relaxed").select(list(schema)).collect()
+
+
+def _canonical(raw: pl.DataFrame, src: _Source) -> tuple[pl.DataFrame, _logs.ContractReport]:
+    lf = _logs.normalize(raw, src.mapping, keep=src.keep)
+    return _logs.validate(lf, src.contract, mapping=src.mapping, on_violation="exclude")
+
+
+def _load(task: Any, src: _Source) -> tuple[pl.DataFrame, _logs.ContractReport]:
+    if isinstance(task, _FileSlice):
+        raw = _read_slice(task, src.schema)
+    else:  # a pandas partition of a dask DataFrame
+        raw = pl.from_pandas(task)
+    return _canonical(raw, src)
+
+
+def _slices(paths: Sequence[Path], fmt: str | None, task_rows: int) -> list[_FileSlice]:
+    out: list[_FileSlice] = []
+    for p in paths:
+        kind = _logs._format_of(p, fmt)
+        if kind != "parquet":
+            out.append(_FileSlice(str(p), kind))
+            continue
+        import pyarrow.parquet as pq
+
+        md = pq.ParquetFile(str(p)).metadata
+        start = acc = 0
+        for i in range(md.num_row_groups):
+            acc += md.row_group(i).num_rows
+            if acc - start >= task_rows:
+                out.append(_FileSlice(str(p), kind, start, acc - start))
+                start = acc
+        if acc > start or md.num_row_groups == 0:
+            out.append(_FileSlice(str(p), kind, start, acc - start))
+    return out
+
+
+# --------------------------------------------------------------------------------------
+# Pass 0: contract, fingerprint, spans, groups, newest events
+
+
+def _merge_reports(a: _logs.ContractReport, b: _logs.ContractReport, examples: int) -> _logs.ContractReport:
+    checks = []
+    for ca, cb in zip(a.checks, b.checks):
+        ex = list(ca.examples)
+        for e in cb.examples:
+            if len(ex) >= examples:
+                break
+            ex.append({**e, "row": e["row"] + a.rows_total} if "row" in e else dict(e))
+        checks.append(replace(ca, failed=ca.failed + cb.failed, examples=ex))
+    return _logs.ContractReport(a.rows_total + b.rows_total, a.rows_valid + b.rows_valid, checks, a.action)
+
+
+@dataclass
+class _Pass0:
+    report: _logs.ContractReport
+    empty: pl.DataFrame
+    rows: int
+    tmin: float | None
+    tmax: float | None
+    content: list[str]  # per-task content digests (a dask DataFrame source)
+    newest_all: tuple[int, float | None, float | None]
+    # per rule index: (rows of the rule's selection, first start, last start, {key: newest partial})
+    rules: dict[int, tuple[int, float | None, float | None, dict[tuple[Any, ...], Any]]]
+    slo_end: float | None = None
+
+
+def _content_digest(df: pl.DataFrame) -> str:
+    return _logs.fingerprint(df).content_hash
+
+
+def _pass0(task: Any, src: _Source, rules: Sequence[Rule], hash_rows: bool, slo: bool) -> _Pass0:
+    df, rep = _load(task, src)
+    per: dict[int, tuple[int, float | None, float | None, dict[tuple[Any, ...], Any]]] = {}
+    for i, rule in enumerate(rules):
+        if _e.missing_columns(rule, df.columns, src.mapping):
+            continue
+        sel = _e._apply_filter(df, rule.filter)
+        s = sel.get_column("start")
+        lo = None if sel.height == 0 else float(s.min())  # type: ignore[arg-type]
+        hi = None if sel.height == 0 else float(s.max())  # type: ignore[arg-type]
+        groups: dict[tuple[Any, ...], Any] = {}
+        if rule.group_by and sel.height:
+            for key, g in sel.partition_by(list(rule.group_by), as_dict=True, maintain_order=True).items():
+                groups[tuple(key)] = _p.newest_part(g)
+        per[i] = (sel.height, lo, hi, groups)
+    ts = df.get_column("start") if df.height else None
+    tcol = "end" if "end" in df.columns else "start"
+    slo_end = None
+    if slo and df.height:
+        v = df.filter(pl.col("outcome") != "incomplete").get_column("start").max()
+        slo_end = None if v is None else float(v)  # type: ignore[arg-type]
+    return _Pass0(
+        report=rep,
+        empty=df.head(0),
+        rows=df.height,
+        tmin=None if ts is None else float(ts.min()),  # type: ignore[arg-type]
+        tmax=None if ts is None else _p._pmax(df.get_column(tcol).max()),  # type: ignore[arg-type]
+        content=[_content_digest(df)] if hash_rows else [],
+        newest_all=_p.newest_part(df),
+        rules=per,
+        slo_end=slo_end,
+    )
+
+
+def _merge_pass0(a: _Pass0, b: _Pass0, examples: int) -> _Pass0:
+    rules: dict[int, Any] = {}
+    for i in a.rules.keys() | b.rules.keys():
+        if i not in a.rules or i not in b.rules:
+            rules[i] = a.rules.get(i) or b.rules[i]
+            continue
+        na, la, ha, ga = a.rules[i]
+        nb, lb, hb, gb = b.rules[i]
+        g = dict(ga)
+        for k, v in gb.items():
+            g[k] = _p.merge_newest(g[k], v) if k in g else v
+        rules[i] = (na + nb, _p._pmin(la, lb), _p._pmax(ha, hb), g)
+    return _Pass0(
+        report=_merge_reports(a.report, b.report, examples),
+        empty=a.empty,
+        rows=a.rows + b.rows,
+        tmin=_p._pmin(a.tmin, b.tmin),
+        tmax=_p._pmax(a.tmax, b.tmax),
+        content=a.content + b.content,
+        newest_all=_p.merge_newest(a.newest_all, b.newest_all),
+        rules=rules,
+        slo_end=_p._pmax(a.slo_end, b.slo_end),
+    )
+
+
+# --------------------------------------------------------------------------------------
+# Metric passes
+
+
+@dataclass
+class _Plan:
+    """What one rule needs in a metric pass: its window and each pending group's state."""
+
+    window: tuple[float, float] | None
+    span: tuple[float, float]
+    pending: dict[tuple[Any, ...], dict[str, Any]] = field(default_factory=dict)
+    done: dict[tuple[Any, ...], Any] = field(default_factory=dict)
+    rows: dict[tuple[Any, ...], int] = field(default_factory=dict)  # rows of each group in the window
+    k: int = 0
+
+
+def _rule_views(df: pl.DataFrame, rule: Rule, plan: _Plan, now: float) -> dict[tuple[Any, ...], _p.GroupView]:
+    sel = _e._apply_filter(df, rule.filter)
+    ref = _e._apply_filter(sel, rule.reference) if rule.reference else None
+    if rule.group_by:
+        parts = {tuple(k): g for k, g in sel.partition_by(list(rule.group_by), as_dict=True,
+                                                         maintain_order=True).items()} if sel.height else {}
+    else:
+        parts = {(): sel}
+    out = {}
+    for key in plan.pending:
+        g_all = parts.get(key)
+        if g_all is None:
+            if key != ():
+                continue
+            g_all = sel  # the one group of a rule whose selection is empty
+        g = g_all
+        if plan.window is not None and rule.metric not in _DRIFT:
+            g = g.filter(pl.col("start") >= plan.window[0])
+        out[key] = _p.GroupView(g, g_all, ref, plan.span, plan.window, now)
+    return out
+
+
+def _metric_pass(task: Any, src: _Source, rules: Sequence[Rule], plans: Mapping[int, _Plan], now: float,
+                 slos: Sequence[_SloPlan]) -> dict[Any, Any]:
+    df, _ = _load(task, src)
+    out: dict[Any, Any] = {}
+    for i, plan in plans.items():
+        rule = rules[i]
+        staged = _staged(rule)
+        for key, view in _rule_views(df, rule, plan, now).items():
+            out[(i, key)] = staged.part(plan.k, view, rule, plan.pending[key])
+            if plan.k == 0:
+                out[("rows", i, key)] = view.rows.height
+    for j, sp in enumerate(slos):
+        out[("slo", j)] = sp.counts(df)
+    return out
+
+
+def _merge_metric(a: dict[Any, Any], b: dict[Any, Any], rules: Sequence[Rule], plans: Mapping[int, _Plan],
+                  slos: Sequence[_SloPlan]) -> dict[Any, Any]:
+    out = dict(a)
+    for key, v in b.items():
+        if key not in out:
+            out[key] = v
+        elif key[0] == "slo":
+            out[key] = slos[key[1]].merge(out[key], v)
+        elif key[0] == "rows":
+            out[key] = out[key] + v
+        else:
+            i = key[0]
+            out[key] = _staged(rules[i]).merge(plans[i].k, out[key], v)
+    return out
+
+
+class _RowCount(_p.Staged):
+    """``invalid_fraction`` reads the merged contract report; its groups only count rows."""
+
+    def part(self, k: int, v: _p.GroupView, rule: Any, st: dict[str, Any]) -> int:
+        return v.rows.height
+
+    def merge(self, k: int, a: int, b: int) -> int:
+        return a + b
+
+    def done(self, k: int, p: int, rule: Any, st: dict[str, Any]) -> _p.MetricValue:
+        return _p.MetricValue(None, p)
+
+
+_ROW_COUNT = _RowCount()
+
+
+def _staged(rule: Rule) -> _p.Staged:
+    return _ROW_COUNT if rule.metric == "invalid_fraction" else _p.STAGED[rule.metric]
+
+
+# --------------------------------------------------------------------------------------
+# SLO burn rates
+
+
+@dataclass
+class _SloPlan:
+    """The counts behind one ``[[slo]]``: events and bad events per group and window."""
+
+    group_by: tuple[str, ...]
+    lengths: tuple[float, ...]
+    t_end: float
+    latency_threshold: float | None
+    period: float
+    windows: tuple[_burn.BurnWindow, ...]
+
+    def counts(self, df: pl.DataFrame) -> dict[tuple[Any, ...], list[tuple[int, int]]]:
+        d = _burn.bad_frame(df, self.latency_threshold, self.group_by)
+        out: dict[tuple[Any, ...], list[tuple[int, int]]] = {}
+        groups = d.partition_by(list(self.group_by), as_dict=True, maintain_order=True) if self.group_by else {(): d}
+        for key, g in groups.items():
+            out[tuple(key)] = [_burn.window_counts(g, self.t_end, w) for w in self.lengths]
+        return out
+
+    @staticmethod
+    def merge(a: dict[tuple[Any, ...], Any], b: dict[tuple[Any, ...], Any]) -> dict[tuple[Any, ...], Any]:
+        out = dict(a)
+        for k, v in b.items():
+            out[k] = [(x[0] + y[0], x[1] + y[1]) for x, y in zip(out[k], v)] if k in out else v
+        return out
+
+
+# --------------------------------------------------------------------------------------
+# Driver
+
+
+@dataclass
+class DistributedResult:
+    """Decisions (the schema of :func:`qcore.rules.evaluate`), the merged data-contract
+    report and the data fingerprint."""
+
+    decisions: pl.DataFrame
+    report: _logs.ContractReport
+    fingerprint: dict[str, Any]
+    tasks: int
+    passes: int
+
+
+def _tree(items: list[Any], merge: Callable[..., Any], split_every: int) -> Any:
+    from dask.delayed import delayed
+
+    comb = delayed(_combine, pure=True)
+    level = items
+    while len(level) > 1:
+        level = [comb(merge, *level[i:i + split_every]) for i in range(0, len(level), split_every)]
+    return level[0]
+
+
+def _combine(merge: Callable[[Any, Any], Any], *xs: Any) -> Any:
+    acc = xs[0]
+    for x in xs[1:]:
+        acc = merge(acc, x)
+    return acc
+
+
+def _sha256(path: str) -> str:
+    return _logs._sha256_file(Path(path))
+
+
+def _run_pass(tasks: list[Any], f: Callable[..., Any], args: tuple[Any, ...], merge: Callable[[Any, Any], Any],
+              split_every: int, extra: Sequence[Any] = ()) -> tuple[Any, ...]:
+    from dask.base import compute
+    from dask.delayed import delayed
+
+    fd = delayed(f, pure=True)
+    parts = [fd(t, *args) for t in tasks]
+    out: tuple[Any, ...] = compute(_tree(parts, merge, split_every), *extra)  # type: ignore[no-untyped-call]
+    return out
+
+
+def evaluate(
+    source: Any,
+    rules: Any,
+    *,
+    slos: Sequence[Mapping[str, Any]] = (),
+    now: float | None = None,
+    mapping: Any = None,
+    contract: _logs.Contract | None = None,
+    on_violation: str = "exclude",
+    format: str | None = None,
+    split_every: int = DEFAULT_SPLIT_EVERY,
+    task_rows: int = DEFAULT_TASK_ROWS,
+) -> DistributedResult:
+    """:func:`qcore.rules.evaluate` (and :func:`qcore.rules.evaluate_slos` for ``slos``)
+    on the cluster of the current ``dask.distributed.Client`` (or dask's default
+    scheduler).
+
+    Parameters
+    ----------
+    source
+        Paths or globs of Parquet/CSV/NDJSON logs (read as :func:`qcore.logs.read_logs`
+        reads them; Parquet files are cut into tasks of about ``task_rows`` rows), or a
+        ``dask.dataframe.DataFrame`` of raw log columns.
+    rules, now, mapping, contract, on_violation
+        As :func:`qcore.rules.evaluate`.
+    slos
+        ``[[slo]]`` declarations, as :func:`qcore.rules.evaluate_slos`; their decisions
+        follow the rules' in the table.
+
+    Returns
+    -------
+    DistributedResult
+        ``decisions`` equal to the single-machine table on the same rows, value for value;
+        ``report`` the merged contract report; ``fingerprint`` the data fingerprint.
+
+    Raises
+    ------
+    RuleError, qcore.logs.ContractViolationError
+        As the single-machine functions.
+
+    Examples
+    --------
+    >>> import dask, polars as pl, qcore.rules as qr
+    >>> from qcore.rules import distributed as qrd
+    >>> import pandas as pd, dask.dataframe as dd
+    >>> pdf = pd.DataFrame({"ts": [float(i) for i in range(200)], "latency": [0.1] * 200,
+    ...                     "status": [200] * 199 + [500]})
+    >>> rule = qr.Rule(id="err", version="1", owner="me", metric="error_rate", threshold=0.01)
+    >>> with dask.config.set(scheduler="sync"):
+    ...     r = qrd.evaluate(dd.from_pandas(pdf, npartitions=3), [rule], now=200.0)
+    >>> r.decisions.select("status", "action", "value").row(0)
+    ('pass', 'accept', 0.005)
+    """
+    if on_violation not in ("exclude", "refuse"):
+        raise ValueError(f"on_violation must be 'exclude' or 'refuse', got {on_violation!r}")
+    k = int(split_every)
+    if k < 2:
+        raise ValueError(f"split_every must be ≥ 2, got {split_every}")
+    rule_list = _e._rules(rules) if rules else []
+    slo_specs = [dict(s) for s in slos]
+    for s in slo_specs:
+        _burn.check_slo(s)
+    keep = sorted({k_ for r in rule_list for k_ in r.group_by} | {k_ for r in rule_list for k_ in (r.filter or {})}
+                  | {k_ for r in rule_list for k_ in (r.reference or {})} | {r.column for r in rule_list if r.column}
+                  | {c for r in rule_list for c in r.columns} | {k_ for s in slo_specs for k_ in s.get("group_by", ())})
+    keep_t = tuple(k_ for k_ in keep if k_ not in _logs.CANONICAL)
+    con = contract or _logs.Contract()
+
+    # The raw schema, the column mapping and the tasks.
+    files: list[Path] = []
+    if isinstance(source, (str, os.PathLike)) or (isinstance(source, (list, tuple)) and source
+                                                  and all(isinstance(x, (str, os.PathLike)) for x in source)):
+        raw, files = _logs.scan_raw(source, format=format)
+        schema = dict(raw.collect_schema())
+        tasks: list[Any] = list(_slices(files, format, int(task_rows)))
+    else:
+        import dask.dataframe as dd
+
+        if not isinstance(source, dd.DataFrame):
+            raise TypeError(f"source must be paths or a dask DataFrame, got {type(source).__name__}")
+        schema = dict(pl.from_pandas(source._meta).schema)
+        tasks = list(source.to_delayed())
+    m = _logs._mapping_for(pl.DataFrame(schema=schema), mapping)
+    src = _Source(schema, m, con, keep_t)
+    # Schema-level contract failures raise here, before any task runs (as the single-machine path).
+    _canonical(pl.DataFrame(schema=schema), src)
+    if not tasks:
+        raise ValueError("source holds no data")
+
+    from dask.delayed import delayed
+
+    hashes = [delayed(_sha256, pure=True)(str(p)) for p in files]
+    examples = con.examples
+    res = _run_pass(tasks, _pass0, (src, rule_list, not files, bool(slo_specs)),
+                    lambda a, b: _merge_pass0(a, b, examples), k, hashes)
+    p0: _Pass0 = res[0]
+    digests: list[str] = list(res[1:])
+    report = replace(p0.report, action=on_violation)
+    if not report.passed and on_violation == "refuse":
+        raise _logs.ContractViolationError(report)
+    fp = _fingerprint(p0, files, digests)
+    now_t = float(time.time() if now is None else now)
+    version = _e._qcore_version()
+    columns = p0.empty.columns
+
+    # Plans: every rule's groups, windows and pass-0 state.
+    rows_by_rule: dict[int, list[Any]] = {}
+    plans: dict[int, _Plan] = {}
+    order: dict[int, list[tuple[tuple[Any, ...], dict[str, Any]]]] = {}
+    for i, rule in enumerate(rule_list):
+        missing = _e.missing_columns(rule, columns, m)
+        if missing:
+            rows_by_rule[i] = [_e.malformed_row(rule, missing, fp, version, now_t)]
+            continue
+        n_sel, lo, hi, gnew = p0.rules.get(i, (0, None, None, {}))
+        span_all = (lo, hi) if n_sel else None
+        window = (span_all[1] - rule.window, span_all[1]) if rule.window is not None and span_all else None
+        span = window if window is not None else (span_all or (0.0, 0.0))
+        if rule.group_by and n_sel:
+            groups = sorted(((dict(zip(rule.group_by, key)), key) for key in gnew), key=lambda kv: _e.group_order(kv[0]))
+        else:
+            groups = [({}, ())]
+        plan = _Plan(window, span)  # type: ignore[arg-type]
+        lst = []
+        for keys, key in groups:
+            if rule.reference and _e.is_reference_group(rule, keys):
+                continue
+            lst.append((key, keys))
+            view = _p.GroupView(p0.empty, p0.empty, None, span, window, now_t)  # type: ignore[arg-type]
+            plan.pending[key] = _staged(rule).init(view, rule)
+        order[i] = lst  # type: ignore[assignment]
+        if plan.pending:
+            plans[i] = plan
+        else:
+            rows_by_rule[i] = []
+
+    slo_plans = _slo_plans(slo_specs, now, p0)
+    passes = 1
+    slo_counts: list[Any] = []
+    while plans or (slo_plans and not slo_counts):
+        (merged,) = _run_pass(tasks, _metric_pass, (src, rule_list, plans, now_t, slo_plans if not slo_counts else []),
+                              lambda a, b: _merge_metric(a, b, rule_list, plans, slo_plans), k)
+        passes += 1
+        if slo_plans and not slo_counts:
+            slo_counts = [merged.get(("slo", j), {}) for j in range(len(slo_plans))]
+        for i in list(plans):
+            plan, rule = plans[i], rule_list[i]
+            staged = _staged(rule)
+            if plan.k == 0:
+                plan.rows = {key: int(merged.get(("rows", i, key), 0)) for key in plan.pending}
+            for key in list(plan.pending):
+                p = merged.get((i, key))
+                if p is None:  # no partition held the group's rows (an empty selection)
+                    view = _p.GroupView(p0.empty, p0.empty, None, plan.span, plan.window, now_t)
+                    p = staged.part(plan.k, view, rule, plan.pending[key])
+                mv = staged.done(plan.k, p, rule, plan.pending[key])
+                if mv is not None:
+                    plan.done[key] = mv
+                    del plan.pending[key]
+            plan.k += 1
+            if not plan.pending:
+                del plans[i]
+                rows_by_rule[i] = _rule_rows(i, rule, order[i], plan, p0, report, fp, version, now_t)
+    for i, rule in enumerate(rule_list):
+        if i not in rows_by_rule:  # a rule whose groups were all the reference
+            rows_by_rule[i] = []
+    out_rows = [r for i in range(len(rule_list)) for r in rows_by_rule[i]]
+    decisions = pl.DataFrame(out_rows, schema=_e.DECISION_SCHEMA)
+    if slo_specs:
+        decisions = pl.concat([decisions, _slo_decisions(slo_specs, slo_plans, slo_counts, fp, now)])
+    return DistributedResult(decisions, report, fp, len(tasks), passes)
+
+
+def _rule_rows(i: int, rule: Rule, groups: list[tuple[tuple[Any, ...], dict[str, Any]]], plan: _Plan,
+               p0: _Pass0, report: _logs.ContractReport, fp: dict[str, Any], version: str,
+               now: float) -> list[dict[str, Any]]:
+    out = []
+    gnew = p0.rules.get(i, (0, None, None, {}))[3]
+    for key, keys in groups:
+        mv = plan.done[key]
+        if rule.metric == "invalid_fraction":
+            tot = report.rows_total
+            mv = _p.MetricValue(report.rows_excluded / tot if tot else None, tot,
+                                extra={"failed_checks": {c.name: c.failed for c in report.failures()}})
+        if rule.group_by:
+            newest = _p.newest_of(gnew[key]) if key in gnew else None
+        else:
+            newest = _p.newest_of(p0.newest_all)
+        status, msg = _e.status_of(rule, mv, newest, now)
+        has_rows = plan.rows.get(key, 0) > 0
+        out.append(_e._row(rule, keys, mv, status, msg, fp, version, now, plan.span if has_rows else None))
+    return out
+
+
+def _fingerprint(p0: _Pass0, files: Sequence[Path], digests: Sequence[str]) -> dict[str, Any]:
+    h = hashlib.sha256()
+    srcs = []
+    for p, d in zip(files, digests):
+        srcs.append({"path": str(p), "bytes": os.path.getsize(p), "sha256": d})
+        h.update(d.encode())
+    if not files:
+        for d in p0.content:
+            h.update(d.encode())
+    return _logs.DataFingerprint(srcs, p0.rows, p0.tmin, p0.tmax, h.hexdigest()).to_dict()
+
+
+def _slo_plans(specs: Sequence[Mapping[str, Any]], now: float | None, p0: _Pass0) -> list[_SloPlan]:
+    out = []
+    t_end = float(now) if now is not None else float(p0.slo_end or 0.0)
+    for s in specs:
+        period = _burn.parse_duration(s.get("period", "30d"), "period")
+        ws = tuple(_burn.burn_windows(s.get("windows", "workbook"), period))
+        lengths = tuple(x for w in ws for x in (w.long, w.short))
+        out.append(_SloPlan(tuple(s.get("group_by", ())), lengths, t_end, s.get("latency_threshold"), period, ws))
+    return out
+
+
+def _slo_decisions(specs: Sequence[Mapping[str, Any]], plans: Sequence[_SloPlan], counts: Sequence[Any],
+                   fp: dict[str, Any], now: float | None) -> pl.DataFrame:
+    parts = []
+    for spec, plan, cnt in zip(specs, plans, counts):
+        table = _burn.alerts_table(cnt, objective=float(spec["objective"]), period=plan.period,
+                                   windows=plan.windows, min_events=int(spec.get("min_events", 1)),
+                                   group_by=plan.group_by)
+        parts.append(_burn.decisions_from_table(table, spec, fp, now))
+    return pl.concat(parts) if parts else pl.DataFrame(schema=_e.DECISION_SCHEMA)

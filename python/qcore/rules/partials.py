@@ -1,0 +1,722 @@
+"""Rule metrics as mergeable partial results.
+
+Every metric a rule can name is computed in one or more *passes*. A pass folds the rows of
+one group into a small partial result (a :class:`~qcore.QuantileSketch`, integer counts, an
+exact sum, a few order statistics), partial results of different row sets merge exactly,
+and the merged result finishes the pass: either the :class:`MetricValue` or what the next
+pass needs (a mean, a window, the ranks of a confidence interval). :func:`run_local` runs
+the passes over one frame (``qcore.rules.evaluate``); ``qcore.rules.distributed`` runs the
+same passes over the partitions of a dask cluster and merges in a tree. Because each merge
+is exact (integer counts, exact sums rounded once, byte-identical sketches, exact order
+statistics), both give the same values to the last bit.
+
+Per metric:
+
+- ``latency_quantile``: a sketch (the estimate), then the exact order statistics that
+  bound the distribution-free interval: the sketch brackets each rank, a second pass counts
+  the values below the bracket and keeps the distinct values inside it.
+- ``latency_mean``: ``n`` and the exact sum, then the exact sums of ``x − mean`` and
+  ``(x − mean)²`` (the corrected two-pass variance).
+- ``error_rate``, ``throughput``, ``null_fraction``, ``unaudited_fraction``: counts.
+- ``arrival_rate``: count, first and last arrival; ``peak_to_mean`` and ``burstiness``
+  then count arrivals on the group's window grid.
+- ``littles_gap``: the Little's-law span, then the exact sums of the row terms
+  (:mod:`qcore.outofcore`).
+- ``latency_drift`` / ``rate_drift``: the two row sets' metrics side by side.
+- ``freshness``: the newest event.
+- ``cost_per_1k_tokens``, ``tokens_per_request``: exact sums (then, for the interval, the
+  exact sums of the residuals).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from statistics import NormalDist
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+
+import qcore
+from qcore import outofcore as _oc
+from qcore.rules import metrics as _m
+from qcore.rules.metrics import MetricValue
+
+__all__ = ["GroupView", "STAGED", "FSum", "run_local"]
+
+# --------------------------------------------------------------------------------------
+# Building blocks
+
+
+class FSum:
+    """Exact sum of doubles (rounded once when read), mergeable. A NaN or infinite value
+    makes the sum NaN, as a float sum would be."""
+
+    __slots__ = ("bad", "s")
+
+    def __init__(self) -> None:
+        self.s = _oc.ExactSum()
+        self.bad = False
+
+    @classmethod
+    def of(cls, x: npt.NDArray[np.float64]) -> FSum:
+        out = cls()
+        out.add(x)
+        return out
+
+    def add(self, x: npt.NDArray[np.float64]) -> None:
+        x = np.ascontiguousarray(x, dtype=np.float64)
+        fin = np.isfinite(x)
+        if not fin.all():
+            self.bad = True
+            x = x[fin]
+        self.s.add(x)
+
+    def merged(self, other: FSum) -> FSum:
+        out = FSum()
+        out.s.merge(self.s)
+        out.s.merge(other.s)
+        out.bad = self.bad or other.bad
+        return out
+
+    @property
+    def value(self) -> float:
+        return math.nan if self.bad else self.s.value
+
+    def __getstate__(self) -> tuple[bool, _oc.ExactSum]:
+        return (self.bad, self.s)
+
+    def __setstate__(self, state: tuple[bool, _oc.ExactSum]) -> None:
+        self.bad, self.s = state
+
+
+def _pmax(*vals: float | None) -> float | None:
+    """Maximum with polars' semantics (nulls and NaN ignored unless nothing else is left)."""
+    v = pl.Series(list(vals), dtype=pl.Float64).max()
+    return None if v is None else float(v)  # type: ignore[arg-type]
+
+
+def _pmin(*vals: float | None) -> float | None:
+    v = pl.Series(list(vals), dtype=pl.Float64).min()
+    return None if v is None else float(v)  # type: ignore[arg-type]
+
+
+def _col(frame: pl.DataFrame, name: str) -> npt.NDArray[np.float64]:
+    return frame.get_column(name).cast(pl.Float64).to_numpy()
+
+
+def _tokens(frame: pl.DataFrame) -> npt.NDArray[np.float64]:
+    return _col(frame, "tokens_in") + _col(frame, "tokens_out")
+
+
+@dataclass
+class GroupView:
+    """The rows of one rule group that a metric may use (all of them in one frame, or the
+    part of them in one partition).
+
+    ``rows``: the group's rows inside the rule's window; ``all``: all the group's rows;
+    ``ref``: the rule's reference rows (or None); ``span``: the evaluation window
+    ``(t0, t1)`` (the rule's window, else the span of the rule's rows); ``window``: the
+    rule's window or None; ``now``: the evaluation time.
+    """
+
+    rows: pl.DataFrame
+    all: pl.DataFrame
+    ref: pl.DataFrame | None
+    span: tuple[float, float]
+    window: tuple[float, float] | None
+    now: float
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+State = dict[str, Any]
+
+
+class Staged:
+    """A metric in passes: ``part(k, view, rule, st)`` per row set, ``merge(k, a, b)``,
+    then ``done(k, p, rule, st)`` returns the :class:`MetricValue`, or None when pass
+    ``k + 1`` is needed (``st`` carries what it needs)."""
+
+    def init(self, v: GroupView, rule: Any) -> State:
+        """The state before pass 0 (the view's evaluation window and time)."""
+        return {"span": v.span, "window": v.window, "now": v.now}
+
+    def part(self, k: int, v: GroupView, rule: Any, st: State) -> Any:
+        raise NotImplementedError
+
+    def merge(self, k: int, a: Any, b: Any) -> Any:
+        raise NotImplementedError
+
+    def done(self, k: int, p: Any, rule: Any, st: State) -> MetricValue | None:
+        raise NotImplementedError
+
+    def local(self, v: GroupView, rule: Any) -> MetricValue:
+        return run_local(self, v, rule)
+
+
+def run_local(metric: Staged, v: GroupView, rule: Any) -> MetricValue:
+    """All passes of ``metric`` over the rows in ``v`` (one partition)."""
+    st = metric.init(v, rule)
+    k = 0
+    while True:
+        mv = metric.done(k, metric.part(k, v, rule, st), rule, st)
+        if mv is not None:
+            return mv
+        k += 1
+
+
+# --------------------------------------------------------------------------------------
+# Counting metrics
+
+
+class ErrorRate(Staged):
+    def part(self, k: int, v: GroupView, rule: Any, st: State) -> tuple[int, int]:
+        ok, err = v.rows.select(ok=(pl.col("outcome") == "ok").sum(), err=(pl.col("outcome") == "error").sum()).row(0)
+        return int(ok or 0), int(err or 0)
+
+    def merge(self, k: int, a: tuple[int, int], b: tuple[int, int]) -> tuple[int, int]:
+        return a[0] + b[0], a[1] + b[1]
+
+    def done(self, k: int, p: tuple[int, int], rule: Any, st: State) -> MetricValue:
+        ok, err = p
+        n = ok + err
+        # low-traffic guard: below 1/threshold requests a single error decides the rule
+        default_min = math.ceil(1.0 / rule.threshold) if rule.threshold and rule.threshold > 0 else 1
+        need = rule.min_samples if rule.min_samples is not None else default_min
+        if n == 0:
+            return MetricValue(None, 0, min_n=max(need, 1))
+        lo, hi = _m.wilson_interval(err, n, rule.confidence)
+        return MetricValue(err / n, n, lo, hi, max(need, 1), {"errors": err})
+
+
+class Throughput(Staged):
+    def part(self, k: int, v: GroupView, rule: Any, st: State) -> int:
+        return int(v.rows.filter(pl.col("outcome") == "ok").height)
+
+    def merge(self, k: int, a: int, b: int) -> int:
+        return a + b
+
+    def done(self, k: int, p: int, rule: Any, st: State) -> MetricValue:
+        t0, t1 = st["span"]
+        dur = t1 - t0
+        need = max(rule.min_samples or 1, 1)
+        if dur <= 0:
+            return MetricValue(None, p, min_n=need)
+        return MetricValue(p / dur, p, min_n=need, extra={"duration": dur})
+
+
+class NullFraction(Staged):
+    def part(self, k: int, v: GroupView, rule: Any, st: State) -> tuple[int, int]:
+        return v.rows.height, int(v.rows.get_column(rule.column).null_count())
+
+    def merge(self, k: int, a: tuple[int, int], b: tuple[int, int]) -> tuple[int, int]:
+        return a[0] + b[0], a[1] + b[1]
+
+    def done(self, k: int, p: tuple[int, int], rule: Any, st: State) -> MetricValue:
+        n, nulls = p
+        need = max(rule.min_samples or 1, 1)
+        if n == 0:
+            return MetricValue(None, 0, min_n=need)
+        return MetricValue(nulls / n, n, min_n=need, extra={"nulls": nulls})
+
+
+class Unaudited(Staged):
+    def part(self, k: int, v: GroupView, rule: Any, st: State) -> tuple[int, int, list[str]]:
+        cols = list(rule.columns) or ["model_version"]
+        f = v.rows
+        absent = [c for c in cols if c not in f.columns]
+        if absent or f.height == 0:
+            return f.height, 0, absent
+        bad = f.select(pl.any_horizontal([pl.col(c).is_null() for c in cols]).sum()).item()
+        return f.height, int(bad), absent
+
+    def merge(self, k: int, a: tuple[int, int, list[str]], b: tuple[int, int, list[str]]) -> tuple[int, int, list[str]]:
+        return a[0] + b[0], a[1] + b[1], a[2] or b[2]
+
+    def done(self, k: int, p: tuple[int, int, list[str]], rule: Any, st: State) -> MetricValue:
+        n, bad, absent = p
+        need = max(rule.min_samples or 1, 1)
+        if absent:
+            return MetricValue(1.0 if n else None, n, min_n=need, extra={"absent_columns": absent})
+        if n == 0:
+            return MetricValue(None, 0, min_n=need)
+        return MetricValue(bad / n, n, min_n=need, extra={"rows_without_lineage": bad})
+
+
+class Freshness(Staged):
+    """The newest event: the largest end time, else the largest start time."""
+
+    def part(self, k: int, v: GroupView, rule: Any, st: State) -> tuple[int, float | None, float | None]:
+        return newest_part(v.rows)
+
+    def merge(self, k: int, a: Any, b: Any) -> tuple[int, float | None, float | None]:
+        return merge_newest(a, b)
+
+    def done(self, k: int, p: tuple[int, float | None, float | None], rule: Any, st: State) -> MetricValue:
+        newest = newest_of(p)
+        if newest is None:
+            return MetricValue(None, 0)
+        return MetricValue(st["now"] - newest, p[0], extra={"newest_event": newest, "now": st["now"]})
+
+
+def newest_part(df: pl.DataFrame) -> tuple[int, float | None, float | None]:
+    """(rows, largest end, largest start) of a frame: the partial of its newest event."""
+    if df.height == 0:
+        return (0, None, None)
+    e = df.get_column("end").max() if "end" in df.columns else None
+    s = df.get_column("start").max()
+    return (df.height, None if e is None else float(e), None if s is None else float(s))  # type: ignore[arg-type]
+
+
+def merge_newest(a: Any, b: Any) -> tuple[int, float | None, float | None]:
+    return (a[0] + b[0], _pmax(a[1], b[1]), _pmax(a[2], b[2]))
+
+
+def newest_of(p: tuple[int, float | None, float | None]) -> float | None:
+    """The newest event of a merged partial (as ``engine._newest`` reads a frame)."""
+    if p[0] == 0:
+        return None
+    return p[1] if p[1] is not None else p[2]
+
+
+# --------------------------------------------------------------------------------------
+# Latency
+
+
+def _latency_values(frame: pl.DataFrame, include_errors: bool) -> npt.NDArray[np.float64]:
+    return _m.latency_values(frame, include_errors)
+
+
+@dataclass
+class _Bracket:
+    """Pass 2 of an order statistic: values below ``lo`` counted, distinct values in
+    ``[lo, hi]`` kept with their counts."""
+
+    below: int = 0
+    values: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))
+    counts: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+
+
+def _bracket_part(x: npt.NDArray[np.float64], lo: float, hi: float) -> _Bracket:
+    inside = x[(x >= lo) & (x <= hi)]
+    vals, cnt = np.unique(inside, return_counts=True)
+    return _Bracket(int(np.count_nonzero(x < lo)), vals, cnt.astype(np.int64))
+
+
+def _bracket_merge(a: _Bracket, b: _Bracket) -> _Bracket:
+    v = np.concatenate([a.values, b.values])
+    c = np.concatenate([a.counts, b.counts])
+    if v.size == 0:
+        return _Bracket(a.below + b.below, v, c)
+    u, inv = np.unique(v, return_inverse=True)
+    return _Bracket(a.below + b.below, u, np.bincount(inv, weights=c, minlength=u.size).astype(np.int64))
+
+
+def _bracket_pick(b: _Bracket, rank: int) -> tuple[str, float | None]:
+    """The value of 1-based ``rank`` if the bracket holds it, else which side it lies on."""
+    if rank <= b.below:
+        return "below", None
+    cum = np.cumsum(b.counts)
+    inside = int(cum[-1]) if cum.size else 0
+    if rank > b.below + inside:
+        return "above", None
+    i = int(np.searchsorted(cum, rank - b.below, side="left"))
+    return "ok", float(b.values[i])
+
+
+class LatencyQuantile(Staged):
+    """The sketch's quantile estimate and the exact order statistics of the
+    distribution-free interval (:func:`qcore.quantile_ci`)."""
+
+    def values(self, v: GroupView, rule: Any, st: State) -> npt.NDArray[np.float64]:
+        return _latency_values(v.rows, rule.include_errors)
+
+    def part(self, k: int, v: GroupView, rule: Any, st: State) -> Any:
+        x = self.values(v, rule, st)
+        if k == 0:
+            sk = qcore.QuantileSketch(relative_accuracy=0.01)
+            if x.size:
+                sk.add(x)
+            return sk
+        return {r: _bracket_part(x, lo, hi) for r, (lo, hi) in st["brackets"].items()}
+
+    def merge(self, k: int, a: Any, b: Any) -> Any:
+        if k == 0:
+            out = a.copy()
+            out.merge(b)
+            return out
+        return {r: _bracket_merge(a[r], b[r]) for r in a}
+
+    def done(self, k: int, p: Any, rule: Any, st: State) -> MetricValue | None:
+        need = max(rule.min_samples or 0, _m.min_samples_for_quantile(rule.quantile, rule.confidence))
+        if k == 0:
+            n = int(p.count)
+            st["n"], st["need"] = n, need
+            if n == 0:
+                return MetricValue(None, 0, None, None, need, {"quantile": rule.quantile})
+            st["estimate"] = float(p.quantile(rule.quantile))
+            r = qcore.quantile_ranks(n, rule.quantile, rule.confidence)
+            st["ranks"] = (r.lower, r.upper)
+            wanted = sorted({x for x in (r.lower, r.upper) if x is not None})
+            if not wanted:
+                return self._finish(rule, st, {})
+            st["sketch"] = p
+            st["brackets"] = {rk: self._bracket(p, rk, n) for rk in wanted}
+            st["found"] = {}
+            return None
+        found: dict[int, float] = st["found"]
+        retry: dict[int, tuple[float, float]] = {}
+        for rk, b in p.items():
+            where, val = _bracket_pick(b, rk)
+            if where == "ok":
+                found[rk] = val  # type: ignore[assignment]
+            else:  # the bucket's bounds missed the rank (rounding of the level): widen
+                lo, hi = st["brackets"][rk]
+                tries = st["tries"] = st.get("tries", 0) + 1
+                if tries >= 3:
+                    sk = st["sketch"]
+                    retry[rk] = (float(sk.min), float(sk.max))
+                else:
+                    w = 8.0 * (hi - lo) + 8.0 * max(abs(lo), abs(hi)) * 2.0**-52 + 5e-324
+                    retry[rk] = (lo - w, hi + w)
+        if retry:
+            st["brackets"] = retry  # the ranks found are kept in st["found"]
+            return None
+        return self._finish(rule, st, found)
+
+    @staticmethod
+    def _bracket(sk: Any, rank: int, n: int) -> tuple[float, float]:
+        level = 0.0 if n == 1 else (rank - 1) / (n - 1)
+        lo, hi = sk.quantile_bounds(level)
+        # one ulp of slack on each side: the bounds are the answering bucket's edges
+        return float(np.nextafter(lo, -np.inf)), float(np.nextafter(hi, np.inf))
+
+    @staticmethod
+    def _finish(rule: Any, st: State, found: Mapping[int, float]) -> MetricValue:
+        lo_r, hi_r = st["ranks"]
+        lo = found.get(lo_r) if lo_r is not None else None
+        hi = found.get(hi_r) if hi_r is not None else None
+        return MetricValue(st["estimate"], st["n"], lo, hi, st["need"], {"quantile": rule.quantile})
+
+    def local(self, v: GroupView, rule: Any) -> MetricValue:
+        return _m.latency_quantile(v.rows, rule)
+
+
+class LatencyMean(Staged):
+    def part(self, k: int, v: GroupView, rule: Any, st: State) -> Any:
+        x = _latency_values(v.rows, rule.include_errors)
+        if k == 0:
+            return (int(x.size), FSum.of(x))
+        d = x - st["mean"]
+        return (FSum.of(d), FSum.of(d * d))
+
+    def merge(self, k: int, a: Any, b: Any) -> Any:
+        if k == 0:
+            return (a[0] + b[0], a[1].merged(b[1]))
+        return (a[0].merged(b[0]), a[1].merged(b[1]))
+
+    def done(self, k: int, p: Any, rule: Any, st: State) -> MetricValue | None:
+        if k == 0:
+            n, s = p
+            if n == 0:
+                return MetricValue(None, 0, min_n=max(rule.min_samples or 1, 1))
+            st["n"], st["mean"] = n, s.value / n
+            if n == 1 or not math.isfinite(st["mean"]):
+                return MetricValue(st["mean"], n, None, None, max(rule.min_samples or 2, 2))
+            return None
+        n, m = st["n"], st["mean"]
+        s1, s2 = p[0].value, p[1].value
+        var = max(0.0, (s2 - s1 * s1 / n) / (n - 1))
+        z = NormalDist().inv_cdf(0.5 + rule.confidence / 2.0)
+        se = math.sqrt(var) / math.sqrt(n)
+        return MetricValue(m, n, m - z * se, m + z * se, max(rule.min_samples or 2, 2))
+
+
+# --------------------------------------------------------------------------------------
+# Arrivals
+
+
+def _arrival_span(frame: pl.DataFrame) -> _oc.Span:
+    return _oc.span_of(_col(frame, "start")) if frame.height else _oc.Span()
+
+
+class Arrival(Staged):
+    """``arrival_rate`` (count and span), ``peak_to_mean`` and ``burstiness`` (plus the
+    counts on the group's window grid), as :func:`qcore.arrival_stats` computes them."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+
+    def frame(self, v: GroupView) -> pl.DataFrame:
+        return v.rows
+
+    def part(self, k: int, v: GroupView, rule: Any, st: State) -> Any:
+        f = self.frame(v)
+        if k == 0:
+            return _arrival_span(f)
+        return qcore.window_counts(_col(f, "start"), rule.bin, start=st["arrivals"].lo)
+
+    def merge(self, k: int, a: Any, b: Any) -> Any:
+        return _oc.merge_spans(a, b) if k == 0 else _oc.add_counts(a, b)
+
+    def done(self, k: int, p: Any, rule: Any, st: State) -> MetricValue | None:
+        need = max(rule.min_samples or 2, 2)
+        if k == 0:
+            span: _oc.Span = p
+            if span.n < 2:
+                return MetricValue(None, span.n, min_n=need)
+            if not span.hi > span.lo:  # all at one instant: no rate to speak of
+                return MetricValue(None, span.n, min_n=need, extra={"duration": 0.0})
+            st["arrivals"] = span
+            if self.what == "arrival_rate":
+                duration, nb = _oc.arrival_grid(span, rule.bin)
+                lo, hi = _oc.garwood(span.n, duration, rule.confidence)
+                extra = {"bin": rule.bin, "count": span.n, "duration": duration, "windows": nb}
+                return MetricValue(_m._finite(span.n / duration), span.n, _m._finite(lo), _m._finite(hi), need, extra)
+            return None
+        span = st["arrivals"]
+        gaps = _oc.Gaps(0, math.inf, -math.inf, _oc.ExactSum())  # the CV is not used here
+        s = _oc.finish_arrival_stats(span, p, gaps, rule.bin, rule.confidence, 8)
+        extra = {"bin": rule.bin, "count": int(s.count), "duration": float(s.duration), "windows": int(s.windows)}
+        val = s.peak_to_mean if self.what == "peak_to_mean" else s.index_of_dispersion
+        return MetricValue(_m._finite(val), span.n, min_n=need, extra=extra)
+
+
+# --------------------------------------------------------------------------------------
+# Little's law
+
+
+class LittlesGap(Staged):
+    """Little's law over the rule's window (from all the group's rows), or over the rows'
+    own span, from the exact partial sums of :mod:`qcore.outofcore`."""
+
+    @staticmethod
+    def _frame(v: GroupView) -> pl.DataFrame:
+        f = v.all if v.window is not None else v.rows
+        return f.filter(pl.col("outcome") != "incomplete").drop_nulls(["start", "end"])
+
+    def part(self, k: int, v: GroupView, rule: Any, st: State) -> Any:
+        f = self._frame(v)
+        s, e = _col(f, "start"), _col(f, "end")
+        if k == 0:
+            return _oc.little_span_of(s, e)
+        t0, t1 = st["t"]
+        return _oc.little_sums_of(s, e, t0, t1, st["little"].last)
+
+    def merge(self, k: int, a: Any, b: Any) -> Any:
+        return _oc.merge_little_spans(a, b) if k == 0 else _oc.merge_little_sums(a, b)
+
+    def done(self, k: int, p: Any, rule: Any, st: State) -> MetricValue | None:
+        need = max(rule.min_samples or 2, 2)
+        if k == 0:
+            if p.rows < 2:
+                return MetricValue(None, p.rows, min_n=need)
+            st["little"] = p
+            w = st["window"]
+            st["t"] = _oc.little_window(p, None if w is None else w[0], None if w is None else w[1])
+            return None
+        t0, t1 = st["t"]
+        tol = rule.threshold if rule.threshold and rule.threshold > 0 else 0.02
+        res = _oc.finish_littles_law(st["little"], p, t0, t1, tol)
+        if st["window"] is not None and int(res.arrivals) < need:
+            return MetricValue(None, int(res.arrivals), min_n=need)
+        extra = {"L": res.L, "arrival_rate": res.arrival_rate, "mean_response": res.mean_response,
+                 "edge_term": res.edge_term, "edge_bound": res.edge_bound, "flags": list(res.flags),
+                 "t0": res.t0, "t1": res.t1}
+        return MetricValue(_m._finite(res.gap), int(res.arrivals), min_n=need, extra=extra)
+
+
+# --------------------------------------------------------------------------------------
+# Drift: two row sets side by side
+
+
+class _On(Staged):
+    """A metric over another row set of the view."""
+
+    def __init__(self, inner: Staged, pick: Callable[[GroupView], pl.DataFrame]) -> None:
+        self.inner, self.pick = inner, pick
+
+    def _view(self, v: GroupView) -> GroupView:
+        return GroupView(self.pick(v), v.all, v.ref, v.span, v.window, v.now)
+
+    def part(self, k: int, v: GroupView, rule: Any, st: State) -> Any:
+        return self.inner.part(k, self._view(v), rule, st)
+
+    def merge(self, k: int, a: Any, b: Any) -> Any:
+        return self.inner.merge(k, a, b)
+
+    def done(self, k: int, p: Any, rule: Any, st: State) -> MetricValue | None:
+        return self.inner.done(k, p, rule, st)
+
+
+def _drift_rows(v: GroupView, rule: Any) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(current, previous) rows of a drift rule: the last window against the one before,
+    or the group against the reference rows."""
+    if v.ref is not None:
+        return v.rows, v.ref
+    w = rule.window or (v.span[1] - v.span[0]) / 2.0
+    t1 = v.span[1]
+    cur = v.all.filter(pl.col("start") > t1 - w)
+    prev = v.all.filter((pl.col("start") > t1 - 2 * w) & (pl.col("start") <= t1 - w))
+    return cur, prev
+
+
+class Drift(Staged):
+    """|a / b − 1| of a latency quantile or an arrival rate over two row sets; the passes
+    of both run side by side (a finished side keeps its value)."""
+
+    def __init__(self, latency: bool) -> None:
+        self.latency = latency
+
+    def _inner(self) -> Staged:
+        return LatencyQuantile() if self.latency else Arrival("arrival_rate")
+
+    def init(self, v: GroupView, rule: Any) -> State:
+        base = super().init(v, rule)
+        return {**base, 0: {**base, "k": 0, "mv": None}, 1: {**base, "k": 0, "mv": None}}
+
+    def part(self, k: int, v: GroupView, rule: Any, st: State) -> Any:
+        rows = _drift_rows(v, rule)
+        out = []
+        for side in (0, 1):
+            s = st[side]
+            if s["mv"] is not None:
+                out.append(None)
+            else:
+                sub = GroupView(rows[side], v.all, v.ref, v.span, v.window, v.now)
+                out.append(self._inner().part(s["k"], sub, rule, s))
+        return out
+
+    def merge(self, k: int, a: Any, b: Any) -> Any:
+        inner = self._inner()
+        return [None if x is None else inner.merge(self._k_of(x), x, y) for x, y in zip(a, b)]
+
+    @staticmethod
+    def _k_of(p: Any) -> int:
+        # pass 0 of both inner metrics is a sketch or a span; later passes are dicts/arrays
+        return 0 if isinstance(p, (qcore.QuantileSketch, _oc.Span)) else 1
+
+    def done(self, k: int, p: Any, rule: Any, st: State) -> MetricValue | None:
+        inner = self._inner()
+        for side in (0, 1):
+            s = st[side]
+            if s["mv"] is None:
+                s["mv"] = inner.done(s["k"], p[side], rule, s)
+                s["k"] += 1
+        if st[0]["mv"] is None or st[1]["mv"] is None:
+            return None
+        return _drift_value(st[0]["mv"], st[1]["mv"])
+
+    def local(self, v: GroupView, rule: Any) -> MetricValue:
+        cur, ref = _drift_rows(v, rule)
+        inner = self._inner()
+        if self.latency:
+            a, b = inner.local(_with_rows(v, cur), rule), inner.local(_with_rows(v, ref), rule)
+        else:
+            a, b = run_local(inner, _with_rows(v, cur), rule), run_local(inner, _with_rows(v, ref), rule)
+        return _drift_value(a, b)
+
+
+def _with_rows(v: GroupView, rows: pl.DataFrame) -> GroupView:
+    return GroupView(rows, v.all, v.ref, v.span, v.window, v.now)
+
+
+def _drift_value(a: MetricValue, b: MetricValue) -> MetricValue:
+    n = min(a.n, b.n)
+    need = max(a.min_n, b.min_n)
+    extra = {"current": a.value, "reference": b.value, "n_current": a.n, "n_reference": b.n,
+             "current_ci": [a.ci_lo, a.ci_hi], "reference_ci": [b.ci_lo, b.ci_hi]}
+    if a.value is None or b.value is None or b.value == 0:
+        return MetricValue(None, n, min_n=need, extra=extra)
+    drift = abs(a.value / b.value - 1.0)
+    # The drift is significant only when the two intervals do not overlap.
+    overlap = None
+    if None not in (a.ci_lo, a.ci_hi, b.ci_lo, b.ci_hi):
+        overlap = not (a.ci_lo > b.ci_hi or b.ci_lo > a.ci_hi)  # type: ignore[operator]
+    extra["intervals_overlap"] = overlap
+    return MetricValue(drift, n, min_n=need, extra=extra)
+
+
+# --------------------------------------------------------------------------------------
+# Cost
+
+
+class CostPer1k(Staged):
+    """1000 · Σcost / Σtokens with a delta-method interval from the residuals
+    ``cost − r · tokens`` (their exact sums and sums of squares: a corrected two-pass
+    variance about 0, which is their mean up to rounding)."""
+
+    @staticmethod
+    def _rows(v: GroupView) -> pl.DataFrame:
+        return v.rows.drop_nulls(["cost", "tokens_in", "tokens_out"])
+
+    def part(self, k: int, v: GroupView, rule: Any, st: State) -> Any:
+        f = self._rows(v)
+        c, t = _col(f, "cost"), _tokens(f)
+        if k == 0:
+            return (f.height, FSum.of(c), FSum.of(t))
+        res = c - st["r"] * t
+        return (FSum.of(res), FSum.of(res * res))
+
+    def merge(self, k: int, a: Any, b: Any) -> Any:
+        if k == 0:
+            return (a[0] + b[0], a[1].merged(b[1]), a[2].merged(b[2]))
+        return (a[0].merged(b[0]), a[1].merged(b[1]))
+
+    def done(self, k: int, p: Any, rule: Any, st: State) -> MetricValue | None:
+        need = max(rule.min_samples or 1, 1)
+        if k == 0:
+            n, c, t = p
+            tot = t.value
+            if n == 0 or not tot > 0:
+                return MetricValue(None, n, min_n=need)
+            r = c.value / tot
+            st.update(n=n, r=r, mean_t=tot / n)
+            if n == 1 or not math.isfinite(r):
+                return MetricValue(1000 * r, n, None, None, need)
+            return None
+        n, r = st["n"], st["r"]
+        s1, s2 = p[0].value, p[1].value
+        var = max(0.0, (s2 - s1 * s1 / n) / (n - 1))
+        z = NormalDist().inv_cdf(0.5 + rule.confidence / 2.0)
+        se = math.sqrt(var / n) / st["mean_t"]
+        return MetricValue(1000 * r, n, 1000 * (r - z * se), 1000 * (r + z * se), need)
+
+
+class TokensPerRequest(Staged):
+    def part(self, k: int, v: GroupView, rule: Any, st: State) -> tuple[int, FSum]:
+        f = v.rows.drop_nulls(["tokens_in", "tokens_out"])
+        return f.height, FSum.of(_tokens(f))
+
+    def merge(self, k: int, a: tuple[int, FSum], b: tuple[int, FSum]) -> tuple[int, FSum]:
+        return a[0] + b[0], a[1].merged(b[1])
+
+    def done(self, k: int, p: tuple[int, FSum], rule: Any, st: State) -> MetricValue:
+        n, s = p
+        need = max(rule.min_samples or 1, 1)
+        if n == 0:
+            return MetricValue(None, 0, min_n=need)
+        return MetricValue(s.value / n, n, min_n=need)
+
+
+#: metric name → its staged computation (``invalid_fraction`` reads the contract report)
+STAGED: dict[str, Staged] = {
+    "latency_quantile": LatencyQuantile(),
+    "latency_mean": LatencyMean(),
+    "error_rate": ErrorRate(),
+    "throughput": Throughput(),
+    "arrival_rate": Arrival("arrival_rate"),
+    "peak_to_mean": Arrival("peak_to_mean"),
+    "burstiness": Arrival("burstiness"),
+    "littles_gap": LittlesGap(),
+    "latency_drift": Drift(latency=True),
+    "rate_drift": Drift(latency=False),
+    "freshness": Freshness(),
+    "null_fraction": NullFraction(),
+    "unaudited_fraction": Unaudited(),
+    "cost_per_1k_tokens": CostPer1k(),
+    "tokens_per_request": TokensPerRequest(),
+}
