@@ -383,3 +383,41 @@ def main_refuses(tmp_path):
     from qcore.cli import main as _main
 
     return _main(["report", str(tmp_path / "*.parquet"), "--dask", "local:1", "--refuse"])
+
+
+def test_check_on_a_dask_cluster_matches_single_machine(tmp_path):
+    # `qcore check --dask local:2` on a real two-process local cluster: the same decisions,
+    # contract report, evidence records (file hashes included) and exit code.
+    pytest.importorskip("distributed")
+    rng = np.random.default_rng(21)
+    n = 30_000
+    t = np.sort(rng.uniform(NOW - 7200, NOW - 60, n))
+    lat = np.round(rng.lognormal(-2, 0.8, n), 3)
+    lat[5] = -1.0  # one row the contract excludes
+    ep = rng.choice(["/chat", "/embed"], n)
+    st = np.where(rng.random(n) < 0.015, 500, 200)
+    for i in range(3):
+        sl = slice(i * n // 3, (i + 1) * n // 3)
+        pl.DataFrame({"ts": t[sl], "latency_ms": lat[sl] * 1000, "endpoint": ep[sl], "status": st[sl]}).write_parquet(
+            tmp_path / f"p{i}.parquet", row_group_size=2_000)
+    r = tmp_path / "rules.toml"
+    r.write_text(
+        '[defaults]\nowner = "sre"\nversion = "2"\n\n'
+        '[[rule]]\nid = "p99"\nmetric = "p99"\nthreshold = 0.5\ngroup_by = ["endpoint"]\n\n'
+        '[[rule]]\nid = "err"\nmetric = "error_rate"\nthreshold = 0.01\ngroup_by = ["endpoint"]\n\n'
+        '[[rule]]\nid = "little"\nmetric = "littles_gap"\nthreshold = 0.02\nwindow = "30m"\n\n'
+        '[[rule]]\nid = "fresh"\nmetric = "freshness"\nmax_age = "10m"\n\n'
+        '[[slo]]\nid = "avail"\nobjective = 0.99\n')
+    logs = str(tmp_path / "*.parquet")
+    common = ["check", logs, "--rules", str(r), "--now", str(NOW), "--format", "json"]
+    code1, out1, err1 = run(*common, "--evidence", str(tmp_path / "e1.jsonl"))
+    code2, out2, err2 = run(*common, "--evidence", str(tmp_path / "e2.jsonl"), "--dask", "local:2")
+    assert code1 == code2 == 4, err1 + err2  # the error-rate rule blocks
+    d1, d2 = json.loads(out1), json.loads(out2)
+    assert d2["evidence"].endswith("e2.jsonl")
+    d1.pop("evidence"), d2.pop("evidence")
+    assert d1 == d2
+    assert d1["contract"]["rows_excluded"] == 1
+    assert (tmp_path / "e1.jsonl").read_text() == (tmp_path / "e2.jsonl").read_text()
+    code, out, err = run("check", logs, "--rules", str(r), "--now", str(NOW), "--refuse", "--dask", "local:1")
+    assert code == 1 and "contract" in err.lower()

@@ -238,10 +238,8 @@ def _rule_views(df: pl.DataFrame, rule: Rule, plan: _Plan, now: float) -> dict[t
     out = {}
     for key in plan.pending:
         g_all = parts.get(key)
-        if g_all is None:
-            if key != ():
-                continue
-            g_all = sel  # the one group of a rule whose selection is empty
+        if g_all is None:  # not in this partition: its reference rows may still be
+            g_all = sel.head(0) if key != () else sel
         g = g_all
         if plan.window is not None and rule.metric not in _DRIFT:
             g = g.filter(pl.col("start") >= plan.window[0])
