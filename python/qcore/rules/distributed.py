@@ -119,6 +119,37 @@ def _slices(paths: Sequence[Path], fmt: str | None, task_rows: int) -> list[_Fil
 
 
 # --------------------------------------------------------------------------------------
+# Selections and groups of one task's rows, shared by the rules that declare the same ones
+
+
+class _Groups:
+    def __init__(self, df: pl.DataFrame) -> None:
+        self.df = df
+        self._sel: dict[str, pl.DataFrame] = {}
+        self._parts: dict[tuple[str, tuple[str, ...]], dict[tuple[Any, ...], pl.DataFrame]] = {}
+
+    @staticmethod
+    def _key(flt: Mapping[str, Any] | None) -> str:
+        return repr(sorted((flt or {}).items()))
+
+    def selection(self, flt: Mapping[str, Any] | None) -> pl.DataFrame:
+        k = self._key(flt)
+        if k not in self._sel:
+            self._sel[k] = _e._apply_filter(self.df, flt)
+        return self._sel[k]
+
+    def groups(self, flt: Mapping[str, Any] | None, by: Sequence[str]) -> dict[tuple[Any, ...], pl.DataFrame]:
+        """The selection's rows per key of ``by`` in order of first appearance."""
+        k = (self._key(flt), tuple(by))
+        if k not in self._parts:
+            sel = self.selection(flt)
+            self._parts[k] = ({tuple(key): g for key, g in sel.partition_by(list(by), as_dict=True,
+                                                                           maintain_order=True).items()}
+                              if sel.height else {})
+        return self._parts[k]
+
+
+# --------------------------------------------------------------------------------------
 # Pass 0: contract, fingerprint, spans, groups, newest events
 
 
@@ -152,20 +183,21 @@ def _content_digest(df: pl.DataFrame) -> str:
     return _logs.fingerprint(df).content_hash
 
 
-def _pass0(task: Any, src: _Source, rules: Sequence[Rule], hash_rows: bool, slo: bool) -> _Pass0:
+def _pass0(task: Any, args: tuple[Any, ...]) -> _Pass0:
+    src, rules, hash_rows, slo = args
     df, rep = _load(task, src)
+    cache = _Groups(df)
     per: dict[int, tuple[int, float | None, float | None, dict[tuple[Any, ...], Any]]] = {}
     for i, rule in enumerate(rules):
         if _e.missing_columns(rule, df.columns, src.mapping):
             continue
-        sel = _e._apply_filter(df, rule.filter)
+        sel = cache.selection(rule.filter)
         s = sel.get_column("start")
         lo = None if sel.height == 0 else float(s.min())  # type: ignore[arg-type]
         hi = None if sel.height == 0 else float(s.max())  # type: ignore[arg-type]
         groups: dict[tuple[Any, ...], Any] = {}
-        if rule.group_by and sel.height:
-            for key, g in sel.partition_by(list(rule.group_by), as_dict=True, maintain_order=True).items():
-                groups[tuple(key)] = _p.newest_part(g)
+        if rule.group_by:
+            groups = {key: _p.newest_part(g) for key, g in cache.groups(rule.filter, rule.group_by).items()}
         per[i] = (sel.height, lo, hi, groups)
     ts = df.get_column("start") if df.height else None
     tcol = "end" if "end" in df.columns else "start"
@@ -227,14 +259,10 @@ class _Plan:
     k: int = 0
 
 
-def _rule_views(df: pl.DataFrame, rule: Rule, plan: _Plan, now: float) -> dict[tuple[Any, ...], _p.GroupView]:
-    sel = _e._apply_filter(df, rule.filter)
+def _rule_views(cache: _Groups, rule: Rule, plan: _Plan, now: float) -> dict[tuple[Any, ...], _p.GroupView]:
+    sel = cache.selection(rule.filter)
     ref = _e._apply_filter(sel, rule.reference) if rule.reference else None
-    if rule.group_by:
-        parts = {tuple(k): g for k, g in sel.partition_by(list(rule.group_by), as_dict=True,
-                                                         maintain_order=True).items()} if sel.height else {}
-    else:
-        parts = {(): sel}
+    parts = cache.groups(rule.filter, rule.group_by) if rule.group_by else {(): sel}
     out = {}
     for key in plan.pending:
         g_all = parts.get(key)
@@ -247,14 +275,15 @@ def _rule_views(df: pl.DataFrame, rule: Rule, plan: _Plan, now: float) -> dict[t
     return out
 
 
-def _metric_pass(task: Any, src: _Source, rules: Sequence[Rule], plans: Mapping[int, _Plan], now: float,
-                 slos: Sequence[_SloPlan]) -> dict[Any, Any]:
+def _metric_pass(task: Any, args: tuple[Any, ...]) -> dict[Any, Any]:
+    src, rules, plans, now, slos = args
     df, _ = _load(task, src)
+    cache = _Groups(df)
     out: dict[Any, Any] = {}
     for i, plan in plans.items():
         rule = rules[i]
         staged = _staged(rule)
-        for key, view in _rule_views(df, rule, plan, now).items():
+        for key, view in _rule_views(cache, rule, plan, now).items():
             out[(i, key)] = staged.part(plan.k, view, rule, plan.pending[key])
             if plan.k == 0:
                 out[("rows", i, key)] = view.rows.height
@@ -373,7 +402,8 @@ def _run_pass(tasks: list[Any], f: Callable[..., Any], args: tuple[Any, ...], me
     from dask.delayed import delayed
 
     fd = delayed(f, pure=True)
-    parts = [fd(t, *args) for t in tasks]
+    shared = delayed(args, traverse=False)  # one object in the graph, not walked per task
+    parts = [fd(t, shared) for t in tasks]
     out: tuple[Any, ...] = compute(_tree(parts, merge, split_every), *extra)  # type: ignore[no-untyped-call]
     return out
 
