@@ -27,6 +27,7 @@ from typing import Any
 import polars as pl
 
 from qcore.rules import metrics as _m
+from qcore.rules.partials import metric_of
 from qcore.rules.engine import _as_logs, _json_default, _qcore_version
 from qcore.rules.model import Rule, _quantile_from_shorthand
 
@@ -116,8 +117,8 @@ def _cost(cand: pl.DataFrame, base: pl.DataFrame, conf: float, min_samples: int 
     if not all(c in cand.columns and c in base.columns for c in ("cost", "tokens_in", "tokens_out")):
         return {"candidate": None, "baseline": None, "n_candidate": 0, "n_baseline": 0, "diff": None,
                 "diff_lo": None, "diff_hi": None, "ratio": None, "nodata_reason": "no cost/tokens columns"}
-    a = _m.cost_per_1k_tokens(cand, rule)
-    b = _m.cost_per_1k_tokens(base, rule)
+    a = metric_of("cost_per_1k_tokens", cand, rule)
+    b = metric_of("cost_per_1k_tokens", base, rule)
     out: dict[str, Any] = {"candidate": a.value, "baseline": b.value, "n_candidate": a.n, "n_baseline": b.n}
     if None in (a.value, b.value, a.ci_lo, b.ci_lo) or a.n < a.min_n or b.n < b.min_n:
         out.update(diff=None, diff_lo=None, diff_hi=None, ratio=None, nodata_reason="no cost data")

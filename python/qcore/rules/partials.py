@@ -45,7 +45,7 @@ from qcore import outofcore as _oc
 from qcore.rules import metrics as _m
 from qcore.rules.metrics import MetricValue
 
-__all__ = ["GroupView", "STAGED", "FSum", "run_local"]
+__all__ = ["STAGED", "FSum", "GroupView", "Staged", "metric_of", "run_local"]
 
 # --------------------------------------------------------------------------------------
 # Building blocks
@@ -155,6 +155,11 @@ class Staged:
 
     def local(self, v: GroupView, rule: Any) -> MetricValue:
         return run_local(self, v, rule)
+
+
+def metric_of(name: str, frame: pl.DataFrame, rule: Any) -> MetricValue:
+    """Metric ``name`` over all the rows of one frame (no window, no reference)."""
+    return STAGED[name].local(GroupView(frame, frame, None, (0.0, 0.0), None, 0.0), rule)
 
 
 def run_local(metric: Staged, v: GroupView, rule: Any) -> MetricValue:
