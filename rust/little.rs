@@ -200,6 +200,16 @@ fn check_unit(name: &str, v: f64, closed_low: bool) -> Result<()> {
     Ok(())
 }
 
+fn check_tolerance(tolerance: f64) -> Result<()> {
+    if !(tolerance.is_finite() && tolerance >= 0.0) {
+        return Err(QcoreError::invalid(
+            "tolerance",
+            format!("must be a finite number ≥ 0, got {tolerance}"),
+        ));
+    }
+    Ok(())
+}
+
 /// Little's law over the window `[t0, t1)` (defaults: first start, end of the log).
 ///
 /// `L` is the exact time average of the in-flight count over the window, i.e. the sum of
@@ -214,7 +224,9 @@ fn check_unit(name: &str, v: f64, closed_low: bool) -> Result<()> {
 /// gets a Student t interval from the paired differences (widened by the lag-1
 /// autocorrelation factor `√((1+ρ)/(1−ρ))`), and the mean absolute difference an upper
 /// bound. The logs pass when the interval lies within ±`tolerance` and the upper bound is
-/// at most `tolerance`.
+/// at most `tolerance`. The comparison is [`gauge_compare`] on the samples
+/// [`gauge_window`] selects, with the flags of [`gauge_flags`]; callers that count the
+/// logs' in-flight requests per partition of the rows call those directly.
 pub fn littles_law(
     start: &[f64],
     end: &[f64],
@@ -226,12 +238,7 @@ pub fn littles_law(
 ) -> Result<LittleResult> {
     check_same_len("start", start.len(), "end", end.len())?;
     // finiteness of start and end is checked inside the span pass
-    if !(tolerance.is_finite() && tolerance >= 0.0) {
-        return Err(QcoreError::invalid(
-            "tolerance",
-            format!("must be a finite number ≥ 0, got {tolerance}"),
-        ));
-    }
+    check_tolerance(tolerance)?;
     check_unit("confidence", confidence, false)?;
     for (name, v) in [("t0", t0), ("t1", t1)] {
         if let Some(v) = v {
@@ -244,21 +251,7 @@ pub fn littles_law(
         }
     }
     if let Some((gt, gc)) = gauge {
-        check_same_len("in_flight_times", gt.len(), "in_flight_counts", gc.len())?;
-        check_finite("in_flight_times", gt)?;
-        check_finite("in_flight_counts", gc)?;
-        if let Some(i) = gc.iter().position(|&v| v < 0.0) {
-            return Err(QcoreError::invalid(
-                "in_flight_counts",
-                format!("contains a negative value at index {i}"),
-            ));
-        }
-        if gt.len() < 2 {
-            return Err(QcoreError::invalid(
-                "in_flight_times",
-                format!("needs at least 2 gauge samples, got {}", gt.len()),
-            ));
-        }
+        check_gauge(gt, gc)?;
     }
     let (sp, w) = match (t0, t1) {
         // Window given: one fused pass; running rows are fixed up afterwards (rare).
@@ -367,31 +360,13 @@ pub fn littles_law(
         None => None,
         Some((gt, gc)) => {
             // Only the gauge samples inside the window [t0, t1] are paired.
-            let (wt, wc): (Vec<f64>, Vec<f64>) = gt
-                .iter()
-                .zip(gc)
-                .filter(|(&t, _)| t >= t0 && t <= t1)
-                .map(|(&t, &c)| (t, c))
-                .unzip();
-            if wt.len() < 2 {
-                return Err(QcoreError::invalid(
-                    "in_flight_times",
-                    format!(
-                        "has {} sample(s) inside the window [{t0}, {t1}]; at least 2 are needed",
-                        wt.len()
-                    ),
-                ));
-            }
-            let g = gauge_check(start, end, &wt, &wc, tolerance, confidence, lambda_w);
-            if !g.within_tolerance {
-                let lo_hi = g.discrepancy_ci;
-                if !(lo_hi.0 >= -tolerance && lo_hi.1 <= tolerance) {
-                    flags.push(FLAG_GAUGE_DISCREPANCY);
-                }
-                if g.mismatch_upper.is_nan() || g.mismatch_upper > tolerance {
-                    flags.push(FLAG_GAUGE_MISMATCH);
-                }
-            }
+            let idx = gauge_window(gt, Some(t0), Some(t1))?;
+            let wt: Vec<f64> = idx.iter().map(|&k| gt[k]).collect();
+            let wc: Vec<f64> = idx.iter().map(|&k| gc[k]).collect();
+            let (s, e) = sorted_events(start, end);
+            let logs: Vec<i64> = wt.iter().map(|&t| count_at(&s, &e, t)).collect();
+            let g = gauge_core(&logs, &wt, &wc, tolerance, confidence, lambda_w);
+            flags.extend(gauge_flags(&g, tolerance));
             Some(g)
         }
     };
@@ -794,16 +769,126 @@ fn lag1(x: &[f64], m: f64) -> f64 {
     (num / den).clamp(0.0, 0.95)
 }
 
-fn gauge_check(
-    start: &[f64],
-    end: &[f64],
+/// Checks the gauge arrays of [`littles_law`]: equal lengths, finite values, no negative
+/// count, at least two samples.
+pub fn check_gauge(times: &[f64], counts: &[f64]) -> Result<()> {
+    check_same_len(
+        "in_flight_times",
+        times.len(),
+        "in_flight_counts",
+        counts.len(),
+    )?;
+    check_finite("in_flight_times", times)?;
+    check_finite("in_flight_counts", counts)?;
+    if let Some(i) = counts.iter().position(|&v| v < 0.0) {
+        return Err(QcoreError::invalid(
+            "in_flight_counts",
+            format!("contains a negative value at index {i}"),
+        ));
+    }
+    if times.len() < 2 {
+        return Err(QcoreError::invalid(
+            "in_flight_times",
+            format!("needs at least 2 gauge samples, got {}", times.len()),
+        ));
+    }
+    Ok(())
+}
+
+/// Indices (in the given order) of the gauge samples inside the window `[t0, t1]` (closed
+/// at both ends; `None` leaves a side open), as [`littles_law`] pairs them. An error names
+/// `in_flight_times` when fewer than two samples remain (or `t0`/`t1` when NaN).
+pub fn gauge_window(times: &[f64], t0: Option<f64>, t1: Option<f64>) -> Result<Vec<usize>> {
+    for (name, v) in [("t0", t0), ("t1", t1)] {
+        if let Some(v) = v.filter(|v| v.is_nan()) {
+            return Err(QcoreError::invalid(
+                name,
+                format!("must not be NaN, got {v}"),
+            ));
+        }
+    }
+    let (lo, hi) = (t0.unwrap_or(f64::NEG_INFINITY), t1.unwrap_or(f64::INFINITY));
+    let idx: Vec<usize> = times
+        .iter()
+        .enumerate()
+        .filter(|(_, &t)| t >= lo && t <= hi)
+        .map(|(k, _)| k)
+        .collect();
+    if idx.len() < 2 {
+        return Err(QcoreError::invalid(
+            "in_flight_times",
+            format!(
+                "has {} sample(s) inside the window [{lo}, {hi}]; at least 2 are needed",
+                idx.len()
+            ),
+        ));
+    }
+    Ok(idx)
+}
+
+/// The gauge flags [`littles_law`] raises for a comparison: [`FLAG_GAUGE_DISCREPANCY`]
+/// when `discrepancy_ci` is not inside ±`tolerance`, [`FLAG_GAUGE_MISMATCH`] when
+/// `mismatch_upper` exceeds it (or is NaN).
+pub fn gauge_flags(g: &GaugeCheck, tolerance: f64) -> Vec<&'static str> {
+    let mut flags = Vec::new();
+    if !g.within_tolerance {
+        let lo_hi = g.discrepancy_ci;
+        if !(lo_hi.0 >= -tolerance && lo_hi.1 <= tolerance) {
+            flags.push(FLAG_GAUGE_DISCREPANCY);
+        }
+        if g.mismatch_upper.is_nan() || g.mismatch_upper > tolerance {
+            flags.push(FLAG_GAUGE_MISMATCH);
+        }
+    }
+    flags
+}
+
+/// The paired gauge comparison of [`littles_law`] from the logs' in-flight counts at the
+/// gauge's sample times: `logs[k]` is the number of requests in the system at `times[k]`
+/// (as [`in_flight`] counts it), `counts[k]` the gauge's value there. The samples are the
+/// ones to pair (those inside the window: see [`gauge_window`]); `lambda_w` is the
+/// window's `λW`, used for `gauge_gap` only.
+///
+/// The counts are integers, so they can be computed per partition of the rows and summed
+/// exactly; the result is then bit for bit that of [`littles_law`] on all the rows.
+pub fn gauge_compare(
+    logs: &[i64],
+    times: &[f64],
+    counts: &[f64],
+    tolerance: f64,
+    confidence: f64,
+    lambda_w: f64,
+) -> Result<GaugeCheck> {
+    check_tolerance(tolerance)?;
+    check_unit("confidence", confidence, false)?;
+    check_gauge(times, counts)?;
+    check_same_len("in_flight_times", times.len(), "logs_counts", logs.len())?;
+    if let Some(i) = logs.iter().position(|&v| v < 0) {
+        return Err(QcoreError::invalid(
+            "logs_counts",
+            format!("contains a negative value at index {i}"),
+        ));
+    }
+    if !(lambda_w.is_finite() && lambda_w >= 0.0) {
+        return Err(QcoreError::invalid(
+            "lambda_w",
+            format!("must be a finite number ≥ 0, got {lambda_w}"),
+        ));
+    }
+    Ok(gauge_core(
+        logs, times, counts, tolerance, confidence, lambda_w,
+    ))
+}
+
+/// [`gauge_compare`] on validated arguments.
+fn gauge_core(
+    logs: &[i64],
     times: &[f64],
     counts: &[f64],
     tolerance: f64,
     confidence: f64,
     lambda_w: f64,
 ) -> GaugeCheck {
-    let (s, e) = sorted_events(start, end);
     // Pair in gauge time order (the autocorrelation is along time).
     let mut order: Vec<usize> = (0..times.len()).collect();
     order.sort_by(|&a, &b| times[a].total_cmp(&times[b]));
@@ -813,7 +898,7 @@ fn gauge_check(
     let mut logs_sum = 0.0;
     let mut exact = 0usize;
     for &k in &order {
-        let n = count_at(&s, &e, times[k]) as f64;
+        let n = logs[k] as f64;
         logs_sum += n;
         let diff = n - counts[k];
         if diff == 0.0 {
@@ -1049,5 +1134,173 @@ mod tests {
         // drop a row from the logs: flagged
         let r = littles_law(&s[..3], &e[..3], None, None, Some((&t, &g)), 0.02, 0.95).unwrap();
         assert!(r.flags.contains(&FLAG_GAUGE_DISCREPANCY));
+    }
+
+    /// A log with a NaN end, a skewed row and long requests, cut into pieces.
+    fn pieces_log() -> (Vec<f64>, Vec<f64>) {
+        let mut x = 0.31_f64;
+        let mut rnd = || {
+            x = (x * 7919.0 + 0.1234).fract();
+            x
+        };
+        let n = 3000;
+        let mut s: Vec<f64> = (0..n).map(|_| rnd() * 600.0).collect();
+        s.sort_unstable_by(f64::total_cmp);
+        let e: Vec<f64> = s
+            .iter()
+            .enumerate()
+            .map(|(i, &a)| match i % 500 {
+                7 => f64::NAN,
+                9 => a - 0.5,
+                11 => a + 40.0,
+                _ => a - (1.0 - rnd()).ln() * 0.8,
+            })
+            .collect();
+        (s, e)
+    }
+
+    #[test]
+    fn gauge_compare_from_summed_partial_counts_is_bit_identical() {
+        let (s, e) = pieces_log();
+        let times: Vec<f64> = (0..700).map(|i| -30.0 + f64::from(i) * 0.97).collect();
+        let truth: Vec<f64> = in_flight(&s, &e, &times)
+            .unwrap()
+            .into_iter()
+            .map(|v| v as f64)
+            .collect();
+        // a faithful gauge, one that misses a tenth of the load, one with noise
+        let low: Vec<f64> = truth.iter().map(|&v| (v * 0.9).floor()).collect();
+        let noisy: Vec<f64> = truth
+            .iter()
+            .enumerate()
+            .map(|(k, &v)| (v + [0.0, 1.0, -1.0][k % 3]).max(0.0))
+            .collect();
+        for (gauge, t0, t1) in [
+            (&truth, None, None),
+            (&low, Some(100.0), Some(450.5)),
+            (&noisy, None, Some(300.0)),
+        ] {
+            let r = littles_law(&s, &e, t0, t1, Some((&times, gauge)), 0.02, 0.9).unwrap();
+            let idx = gauge_window(&times, Some(r.t0), Some(r.t1)).unwrap();
+            assert!(idx.len() < times.len());
+            let wt: Vec<f64> = idx.iter().map(|&k| times[k]).collect();
+            let wc: Vec<f64> = idx.iter().map(|&k| gauge[k]).collect();
+            // the logs' counts from three pieces of the rows, summed
+            let mut logs = vec![0i64; wt.len()];
+            for r in [0..1000, 1000..1001, 1001..s.len()] {
+                let part = in_flight(&s[r.clone()], &e[r], &wt).unwrap();
+                for (a, b) in logs.iter_mut().zip(part) {
+                    *a += b;
+                }
+            }
+            let g = gauge_compare(&logs, &wt, &wc, 0.02, 0.9, r.lambda_w).unwrap();
+            assert_eq!(Some(&g), r.gauge.as_ref());
+            let n_base = r.flags.len() - gauge_flags(&g, 0.02).len();
+            assert_eq!(&r.flags[n_base..], gauge_flags(&g, 0.02).as_slice());
+        }
+        let r = littles_law(&s, &e, None, None, Some((&times, &low)), 0.02, 0.95).unwrap();
+        assert!(r.flags.contains(&FLAG_GAUGE_DISCREPANCY));
+        let r = littles_law(&s, &e, None, None, Some((&times, &truth)), 0.02, 0.95).unwrap();
+        assert_eq!(r.gauge.unwrap().exact_agreement, 1.0);
+    }
+
+    #[test]
+    fn gauge_flags_by_hand() {
+        let mut g = GaugeCheck {
+            samples: 10,
+            gauge_mean: 5.0,
+            logs_mean: 5.0,
+            discrepancy: 0.0,
+            discrepancy_ci: (-0.01, 0.01),
+            mismatch: 0.0,
+            mismatch_upper: 0.01,
+            autocorrelation: 0.0,
+            gauge_gap: 0.0,
+            exact_agreement: 1.0,
+            within_tolerance: true,
+        };
+        assert!(gauge_flags(&g, 0.02).is_empty());
+        g.within_tolerance = false;
+        g.discrepancy_ci = (-0.05, -0.03);
+        assert_eq!(gauge_flags(&g, 0.02), vec![FLAG_GAUGE_DISCREPANCY]);
+        g.mismatch_upper = 0.03;
+        assert_eq!(
+            gauge_flags(&g, 0.02),
+            vec![FLAG_GAUGE_DISCREPANCY, FLAG_GAUGE_MISMATCH]
+        );
+        g.discrepancy_ci = (-0.01, 0.01);
+        g.mismatch_upper = f64::NAN;
+        assert_eq!(gauge_flags(&g, 0.02), vec![FLAG_GAUGE_MISMATCH]);
+    }
+
+    #[test]
+    fn gauge_errors_name_the_argument() {
+        let msg = |r: Result<GaugeCheck>| r.unwrap_err().to_string();
+        let t = [0.0, 1.0, 2.0];
+        let c = [1.0, 2.0, 1.0];
+        let l = [1, 2, 1];
+        assert!(gauge_compare(&l, &t, &c, 0.02, 0.95, 1.0).is_ok());
+        assert_eq!(
+            msg(gauge_compare(&l, &t, &[1.0, 2.0], 0.02, 0.95, 1.0)),
+            "in_flight_counts has length 2 but in_flight_times has length 3"
+        );
+        assert_eq!(
+            msg(gauge_compare(
+                &l,
+                &t,
+                &[1.0, f64::NAN, 1.0],
+                0.02,
+                0.95,
+                1.0
+            )),
+            "in_flight_counts contains NaN at index 1"
+        );
+        assert_eq!(
+            msg(gauge_compare(&l, &t, &[1.0, 2.0, -1.0], 0.02, 0.95, 1.0)),
+            "in_flight_counts contains a negative value at index 2"
+        );
+        assert_eq!(
+            msg(gauge_compare(&l[..1], &t[..1], &c[..1], 0.02, 0.95, 1.0)),
+            "in_flight_times needs at least 2 gauge samples, got 1"
+        );
+        assert_eq!(
+            msg(gauge_compare(&l[..2], &t, &c, 0.02, 0.95, 1.0)),
+            "logs_counts has length 2 but in_flight_times has length 3"
+        );
+        assert_eq!(
+            msg(gauge_compare(&[1, -2, 1], &t, &c, 0.02, 0.95, 1.0)),
+            "logs_counts contains a negative value at index 1"
+        );
+        assert!(msg(gauge_compare(&l, &t, &c, -0.1, 0.95, 1.0)).starts_with("tolerance"));
+        assert!(msg(gauge_compare(&l, &t, &c, 0.02, 1.0, 1.0)).starts_with("confidence"));
+        assert!(msg(gauge_compare(&l, &t, &c, 0.02, 0.95, f64::NAN)).starts_with("lambda_w"));
+        assert_eq!(gauge_window(&t, None, None).unwrap(), vec![0, 1, 2]);
+        assert_eq!(
+            gauge_window(&t, Some(f64::NAN), None)
+                .unwrap_err()
+                .to_string(),
+            "t0 must not be NaN, got NaN"
+        );
+        assert_eq!(gauge_window(&t, Some(0.5), Some(2.0)).unwrap(), vec![1, 2]);
+        assert_eq!(
+            gauge_window(&t, Some(0.5), Some(1.5))
+                .unwrap_err()
+                .to_string(),
+            "in_flight_times has 1 sample(s) inside the window [0.5, 1.5]; at least 2 are needed"
+        );
+        // the same message from littles_law
+        let err = littles_law(
+            &[0.0],
+            &[3.0],
+            Some(0.5),
+            Some(1.5),
+            Some((&t, &c)),
+            0.02,
+            0.95,
+        );
+        assert_eq!(
+            err.unwrap_err().to_string(),
+            "in_flight_times has 1 sample(s) inside the window [0.5, 1.5]; at least 2 are needed"
+        );
     }
 }

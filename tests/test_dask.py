@@ -11,7 +11,6 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-pytest.importorskip("scipy")
 pytest.importorskip("pyarrow")
 dask = pytest.importorskip("dask")
 dd = pytest.importorskip("dask.dataframe")
@@ -25,8 +24,12 @@ from test_outofcore import (
     N,
     assert_arrival_equal,
     assert_little_equal,
+    assert_same_gauge_errors,
+    check_gauge_case,
     end_array,
     make_log,
+    make_mm1_log,
+    mm1_gauge_cases,
     write_dataset,
 )
 
@@ -238,3 +241,96 @@ def test_group_quantiles_null_keys_weights_and_null_values(client):
     assert_frame_equal(qd.group_quantiles(ddf, "k", "v", weights="w", drop_nulls=True), ref)
     with pytest.raises(ValueError, match="null"):
         qd.group_quantiles(ddf, "k", "v")
+
+
+# --------------------------------------------------------------------------------------
+# Little's law against an in-flight gauge
+
+
+@pytest.fixture(scope="module")
+def mm1_cases(client) -> dict:
+    """Each gauge case's rows cut three ways: one partition, 6 time-ordered partitions,
+    5 partitions of shuffled rows."""
+    out = {}
+    for name, (rows, times, counts) in mm1_gauge_cases(make_mm1_log()).items():
+        pdf = rows.to_pandas()
+        shuffled = pdf.sample(frac=1.0, random_state=11).reset_index(drop=True)
+        out[name] = {
+            "rows": rows,
+            "times": times,
+            "counts": counts,
+            "frames": {
+                "single": dd.from_pandas(pdf, npartitions=1, sort=False),
+                "time_ordered": dd.from_pandas(pdf, npartitions=6, sort=False),
+                "shuffled": dd.from_pandas(shuffled, npartitions=5, sort=False),
+            },
+        }
+    return out
+
+
+@pytest.mark.parametrize("case", ["faithful", "dropped", "offset"])
+@pytest.mark.parametrize("cut", ["single", "time_ordered", "shuffled"])
+def test_littles_law_with_gauge_equals_single_machine(case, cut, mm1_cases):
+    c = mm1_cases[case]
+    got = qd.littles_law(c["frames"][cut], "s", "e", in_flight_times=c["times"], in_flight_counts=c["counts"],
+                         split_every=2)
+    check_gauge_case(case, got, c["rows"], c["times"], c["counts"])
+
+
+def test_gauge_in_a_window_with_partitions_cut_through_requests(mm1_cases):
+    c = mm1_cases["dropped"]
+    s, e = c["rows"]["s"].to_numpy(), c["rows"]["e"].to_numpy()
+    t0, t1 = float(s[2_500]) + 1e-3, float(s[40_000]) + 1e-3  # requests in flight at both ends
+    times = np.concatenate([c["times"], [t1, t0]])  # boundary samples count, out of time order
+    counts = np.concatenate([c["counts"], [3.0, 4.0]])
+    f = c["frames"]["time_ordered"]
+    parts = [p.compute() for p in f.to_delayed()]
+    assert sum(int((a["e"] > b["s"].min()).sum()) for a, b in itertools.pairwise(parts)) >= 3
+    for cut in ("time_ordered", "shuffled"):
+        got = qd.littles_law(c["frames"][cut], "s", "e", t0=t0, t1=t1, tolerance=0.03, confidence=0.9,
+                             in_flight_times=pl.Series(times), in_flight_counts=counts.tolist(), split_every=3)
+        ref = assert_little_equal(got, s, e, t0=t0, t1=t1, gauge=(times, counts), tolerance=0.03, confidence=0.9)
+        assert got.gauge.samples == ((times >= t0) & (times <= t1)).sum() == ref.gauge.samples
+        assert "gauge_discrepancy" in got.flags and got.in_flight_t0 > 0 and got.in_flight_t1 > 0
+
+
+@pytest.mark.parametrize("cut", ["time_ordered", "shuffled", "single"])
+def test_gauge_on_a_log_with_running_and_skewed_rows(cut, frames, log):
+    s, e = log["t"].to_numpy(), end_array(log)
+    times = T0 + np.linspace(-3.0, 650.0, 400)
+    counts = np.maximum(qcore.in_flight(s, e, times) + np.tile([0, 1, -1, 0], 100), 0).astype(np.float64)
+    got = qd.littles_law(frames[cut], "t", "end", in_flight_times=times, in_flight_counts=counts)
+    assert_little_equal(got, s, e, gauge=(times, counts))
+    assert {"running_requests", "negative_durations"} <= set(got.flags)
+
+
+def test_gauge_errors_are_those_of_the_single_machine_function(mm1_cases):
+    c = mm1_cases["faithful"]
+    assert_same_gauge_errors(
+        lambda **kw: qd.littles_law(c["frames"]["time_ordered"], "s", "e", **kw),
+        c["rows"], c["times"], c["counts"],
+    )
+
+
+def test_gauge_adds_no_read(mm1_cases):
+    """With a gauge, pass 2 is still one task per partition (the gauge's counts come from
+    the same read as the sums)."""
+    c = mm1_cases["faithful"]
+    f = c["frames"]["time_ordered"]
+    seen = []
+    real = qd._run
+
+    def spy(*graphs):
+        seen.append(graphs)
+        return real(*graphs)
+
+    qd._run = spy
+    try:
+        qd.littles_law(f, "s", "e", in_flight_times=c["times"], in_flight_counts=c["counts"])
+    finally:
+        qd._run = real
+    assert len(seen) == 2  # pass 1 and pass 2
+    graph = dict(seen[1][0].__dask_graph__())
+    partition_tasks = [k for k in graph if isinstance(k, tuple)]  # the reads of the partitions
+    assert len(partition_tasks) == f.npartitions
+    assert sum("_p_little_pass2" in str(k) for k in graph) == f.npartitions

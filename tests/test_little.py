@@ -4,6 +4,8 @@ running requests and skewed clocks are flagged), and the real Alibaba GenTD26 tr
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import polars as pl
 import pytest
@@ -362,3 +364,91 @@ def test_littles_law_by_with_per_replica_gauge():
     assert "gauge_missing" in res2.row(1, named=True)["flags"]
     with pytest.raises(ValueError, match="gauge has no column"):
         qcore.littles_law_by(log, "s", "e", "replica", gauge=gauge)
+
+
+@pytest.mark.hypothesis
+def test_gauge_compare_from_partial_counts_equals_littles_law():
+    """The native gauge comparison, fed with the logs' in-flight counts summed over any cut
+    of the rows, gives littles_law's gauge check and flags bit for bit (the path of
+    qcore.dask and qcore.outofcore)."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+    from qcore import _qcore
+
+    @settings(max_examples=60, deadline=None)
+    @given(
+        seed=st.integers(0, 2**32 - 1),
+        n=st.integers(1, 400),
+        m=st.integers(2, 120),
+        cuts=st.lists(st.integers(0, 400), max_size=4),
+        window=st.sampled_from([None, (0.2, 0.7), (0.0, 1.0), (-0.1, 0.5)]),
+        tol=st.sampled_from([0.0, 0.02, 0.3]),
+        conf=st.sampled_from([0.5, 0.95]),
+    )
+    def check(seed, n, m, cuts, window, tol, conf):
+        rng = np.random.default_rng(seed)
+        s = rng.uniform(0.0, 100.0, n)
+        e = s + rng.exponential(rng.uniform(0.1, 20.0), n)
+        e[rng.random(n) < 0.05] = np.nan
+        skew = rng.random(n) < 0.05
+        e[skew] = s[skew] - 1.0
+        times = rng.uniform(-10.0, 130.0, m).round(1)
+        truth = qcore.in_flight(s, e, times)
+        counts = np.maximum(truth + rng.integers(-1, 2, m) * (rng.random(m) < 0.3), 0).astype(np.float64)
+        t0 = t1 = None
+        if window is not None:
+            t0, t1 = 100.0 * window[0], 100.0 * window[1]
+        try:
+            plain = qcore.littles_law(s, e, t0, t1, tolerance=tol, confidence=conf)
+        except ValueError:
+            return  # a degenerate log (one instant): no window, nothing to compare
+        try:
+            ref = qcore.littles_law(s, e, t0, t1, in_flight_times=times, in_flight_counts=counts,
+                                    tolerance=tol, confidence=conf)
+        except ValueError as err:
+            # only the window's sample count can fail now, and gauge_window says so too
+            with pytest.raises(ValueError) as got:
+                _qcore.gauge_window(times, counts, plain.t0, plain.t1)
+            assert str(got.value) == str(err)
+            return
+        idx = _qcore.gauge_window(times, counts, ref.t0, ref.t1)
+        wt, wc = times[idx], counts[idx]
+        logs = np.zeros(idx.size, dtype=np.int64)
+        for p in np.split(np.arange(n), sorted(c for c in cuts if c < n)):
+            logs += qcore.in_flight(s[p], e[p], wt)
+        g, flags = _qcore.gauge_compare(wt, wc, logs, ref.lambda_w, tol, conf)
+        got = qcore.little._gauge_check(g).as_dict()
+        want = ref.gauge.as_dict()
+        assert got.keys() == want.keys()
+        for k, v in want.items():  # bit for bit; NaN where the reference has NaN
+            np.testing.assert_array_equal(np.asarray(got[k]), np.asarray(v), err_msg=k, strict=True)
+        base = [f for f in ref.flags if not f.startswith("gauge_")]
+        assert tuple(base + flags) == ref.flags
+
+    check()
+
+
+def test_gauge_native_errors():
+    from qcore import _qcore
+
+    t, c, lc = np.array([0.0, 1.0, 2.0]), np.array([1.0, 2.0, 1.0]), np.array([1, 2, 1])
+    for args, msg in [
+        ((t, c[:2], lc, 1.0), "in_flight_counts has length 2 but in_flight_times has length 3"),
+        ((t, c, lc[:2], 1.0), "logs_counts has length 2 but in_flight_times has length 3"),
+        ((t, c, np.array([1, -1, 0]), 1.0), "logs_counts contains a negative value at index 1"),
+        ((t, np.array([1.0, -2.0, 0.0]), lc, 1.0), "in_flight_counts contains a negative value at index 1"),
+        ((t[:1], c[:1], lc[:1], 1.0), "in_flight_times needs at least 2 gauge samples, got 1"),
+        ((t, c, lc, float("nan")), "lambda_w must be a finite number ≥ 0, got NaN"),
+        ((t, c, lc, 1.0, -1.0), "tolerance must be a finite number ≥ 0, got -1"),
+        ((t, c, lc, 1.0, 0.02, 1.5), "confidence must be in (0, 1), got 1.5"),
+    ]:
+        with pytest.raises(qcore.exceptions.InvalidArgumentError, match=re.escape(msg)):
+            _qcore.gauge_compare(*args)
+    with pytest.raises(ValueError, match=re.escape("in_flight_times contains NaN at index 1")):
+        _qcore.gauge_window(np.array([0.0, np.nan]), np.array([1.0, 1.0]))
+    with pytest.raises(ValueError, match=re.escape("t0 must not be NaN")):
+        _qcore.gauge_window(t, c, float("nan"), 1.0)
+    with pytest.raises(ValueError, match=re.escape("has 1 sample(s) inside the window [0.5, 1.5]")):
+        _qcore.gauge_window(t, c, 0.5, 1.5)
+    assert _qcore.gauge_window(t, c).tolist() == [0, 1, 2]
+    assert _qcore.gauge_window(t, c, None, 1.0).tolist() == [0, 1]

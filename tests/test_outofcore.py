@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import math
 import pickle
+import re
 import sys
 from pathlib import Path
 
@@ -15,8 +17,6 @@ import pytest
 import qcore
 from polars.testing import assert_frame_equal
 from qcore import outofcore as oc
-
-pytest.importorskip("scipy")
 
 N = 60_000
 T0 = 1.7e9
@@ -66,8 +66,8 @@ def shuffled_source(log: pl.DataFrame, tmp_path_factory: pytest.TempPathFactory)
     return write_dataset(log.sample(fraction=1.0, shuffle=True, seed=3), tmp_path_factory.mktemp("shuffled"))
 
 
-def end_array(df: pl.DataFrame) -> np.ndarray:
-    return df["end"].cast(pl.Float64).fill_null(float("nan")).to_numpy()
+def end_array(df: pl.DataFrame, column: str = "end") -> np.ndarray:
+    return df[column].cast(pl.Float64).fill_null(float("nan")).to_numpy()
 
 
 def exact_cv(ts: np.ndarray) -> float:
@@ -91,7 +91,8 @@ def assert_arrival_equal(got: qcore.ArrivalStats, ts: np.ndarray, window: float)
     # exact sum of squared gaps, correctly rounded: bit for bit against math.fsum
     assert got.cv_interarrival == exact_cv(ts)
     assert got.cv_interarrival == pytest.approx(ref.cv_interarrival, rel=1e-12)
-    assert got.rate_ci == pytest.approx(ref.rate_ci, rel=1e-12)
+    # the same core function from the same count and duration: bit for bit
+    assert got.rate_ci == ref.rate_ci
 
 
 def exact_little(s: np.ndarray, e: np.ndarray, t0: float, t1: float, log_end: float) -> dict[str, float]:
@@ -119,8 +120,16 @@ LITTLE_COUNTS = ("t0", "t1", "rows", "arrivals", "running", "negative_durations"
                  "tolerance", "flags", "holds", "arrival_rate", "edge_bound")
 
 
-def assert_little_equal(got: qcore.LittleResult, s: np.ndarray, e: np.ndarray, t0=None, t1=None) -> None:
-    ref = qcore.littles_law(s, e, t0=t0, t1=t1)
+def assert_little_equal(got: qcore.LittleResult, s: np.ndarray, e: np.ndarray, t0=None, t1=None,
+                        gauge=None, tolerance=0.02, confidence=0.95) -> qcore.LittleResult:
+    """``got`` against :func:`qcore.littles_law` on the same rows (and gauge ``(times,
+    counts)``): counts, flags and ``holds`` equal, float sums equal to an exact reference.
+    The gauge comparison comes from the same core function and the same integer counts,
+    so every gauge field is identical; ``gauge_gap`` = |gauge_mean − λW| / gauge_mean
+    takes λW from the exact sums (the in-memory core's lane sums differ by rounding)."""
+    gt, gc = (None, None) if gauge is None else gauge
+    ref = qcore.littles_law(s, e, t0=t0, t1=t1, in_flight_times=gt, in_flight_counts=gc, tolerance=tolerance,
+                            confidence=confidence)
     for f in LITTLE_COUNTS:
         assert getattr(got, f) == getattr(ref, f), f
     for f in ("L", "mean_response", "lambda_w", "edge_term"):
@@ -128,6 +137,95 @@ def assert_little_equal(got: qcore.LittleResult, s: np.ndarray, e: np.ndarray, t
     ex = exact_little(s, e, ref.t0, ref.t1, float(np.nanmax(np.concatenate([s, e]))))
     for f, v in ex.items():
         assert getattr(got, f) == v, f
+    if gauge is None:
+        assert got.gauge is None and ref.gauge is None
+        return ref
+    g, rg = got.gauge, ref.gauge
+    assert isinstance(g, qcore.GaugeCheck) and isinstance(rg, qcore.GaugeCheck)
+    for f in dataclasses.fields(qcore.GaugeCheck):
+        if f.name != "gauge_gap":
+            assert getattr(g, f.name) == getattr(rg, f.name), f.name
+    assert g.gauge_gap == abs(g.gauge_mean - got.lambda_w) / g.gauge_mean
+    assert g.gauge_gap == pytest.approx(rg.gauge_gap, rel=1e-12, abs=1e-13)
+    return ref
+
+
+def make_mm1_log(n: int = 60_000, lam: float = 0.8, mu: float = 1.0, seed: int = 21) -> pl.DataFrame:
+    """An M/M/1 FIFO request log (Lindley recursion): start ``s``, end ``e``."""
+    rng = np.random.default_rng(seed)
+    a = T0 + np.cumsum(rng.exponential(1 / lam, n))
+    svc = rng.exponential(1 / mu, n)
+    d = np.empty(n)
+    free = -math.inf
+    for i in range(n):
+        free = max(a[i], free) + svc[i]
+        d[i] = free
+    return pl.DataFrame({"s": a, "e": d})
+
+
+def mm1_gauge_cases(log: pl.DataFrame) -> dict[str, tuple[pl.DataFrame, np.ndarray, np.ndarray]]:
+    """(log rows, gauge times, gauge counts): the gauge is the true system's in-flight
+    count every 10 s; the logs are complete ("faithful"), miss 5 % of the rows
+    ("dropped") or carry a clock 3 s ahead of the gauge's ("offset")."""
+    s, e = log["s"].to_numpy(), log["e"].to_numpy()
+    times = T0 + np.arange(5.0, s[-1] - T0, 10.0)
+    counts = qcore.in_flight(s, e, times).astype(np.float64)
+    keep = np.random.default_rng(4).random(log.height) >= 0.05
+    return {
+        "faithful": (log, times, counts),
+        "dropped": (log.filter(pl.Series(keep)), times, counts),
+        "offset": (log.with_columns(pl.col("s") + 3.0, pl.col("e") + 3.0), times, counts),
+    }
+
+
+def check_gauge_case(case: str, got: qcore.LittleResult, rows: pl.DataFrame, times, counts, **kw) -> None:
+    """``got`` equals the in-memory result, and the case is judged as it must be."""
+    ref = assert_little_equal(got, rows["s"].to_numpy(), end_array(rows, "e"), gauge=(times, counts), **kw)
+    if case == "faithful":
+        assert got.holds and got.flags == () and got.gauge.exact_agreement == 1.0
+    elif case == "dropped":
+        assert not got.holds and "gauge_discrepancy" in got.flags and got.gauge.discrepancy_ci[1] < -0.02
+    else:
+        assert not got.holds and "gauge_mismatch" in got.flags and got.gauge.mismatch > 0.1
+    assert got.flags == ref.flags and got.holds == ref.holds
+
+
+def bad_gauge_inputs(times: np.ndarray, counts: np.ndarray) -> list[dict]:
+    """Keyword arguments of littles_law with one bad gauge argument each."""
+    nan_t, inf_c, neg_c = times.copy(), counts.copy(), counts.copy()
+    nan_t[3] = np.nan
+    inf_c[5] = np.inf
+    neg_c[7] = -1.0
+    null_c = pl.Series(counts).scatter(2, None)
+    return [
+        {"in_flight_times": times},
+        {"in_flight_counts": counts},
+        {"in_flight_times": times, "in_flight_counts": counts[:-1]},
+        {"in_flight_times": nan_t, "in_flight_counts": counts},
+        {"in_flight_times": times, "in_flight_counts": inf_c},
+        {"in_flight_times": times, "in_flight_counts": neg_c},
+        {"in_flight_times": times[:1], "in_flight_counts": counts[:1]},
+        {"in_flight_times": times, "in_flight_counts": null_c},
+        {"in_flight_times": ["a", "b"], "in_flight_counts": [1.0, 2.0]},
+        {"in_flight_times": times, "in_flight_counts": counts, "tolerance": -0.5},
+        {"in_flight_times": times, "in_flight_counts": counts, "confidence": 1.0},
+        {"in_flight_times": times, "in_flight_counts": counts, "t0": math.inf},
+        # fewer than two samples inside the window
+        {"in_flight_times": times, "in_flight_counts": counts, "t0": T0 + 100.0, "t1": T0 + 108.0},
+        {"in_flight_times": times, "in_flight_counts": counts, "t0": T0 - 100.0, "t1": T0 + 1.0},
+    ]
+
+
+def assert_same_gauge_errors(run, rows: pl.DataFrame, times: np.ndarray, counts: np.ndarray) -> None:
+    """``run(**kw)`` raises the error of :func:`qcore.littles_law` with the same arguments."""
+    s, e = rows["s"].to_numpy(), end_array(rows, "e")
+    for kw in bad_gauge_inputs(times, counts):
+        with pytest.raises((ValueError, TypeError)) as ref:
+            qcore.littles_law(s, e, **kw)
+        with pytest.raises((ValueError, TypeError)) as got:
+            run(**kw)
+        assert type(got.value) is type(ref.value), kw.keys()
+        assert str(got.value) == str(ref.value), kw.keys()
 
 
 # --------------------------------------------------------------------------------------
@@ -318,7 +416,7 @@ def test_errors(tmp_path, sorted_source, log):
         oc.analyze(sorted_source, start="t", end="end", tolerance=-1.0)
     a = oc.analyze(sorted_source, time="t", start="t", end="end", confidence=0.9, tolerance=0.5)
     assert a.arrival_stats.confidence == 0.9 and a.littles_law.tolerance == 0.5
-    assert a.arrival_stats.rate_ci == pytest.approx(qcore.arrival_stats(log["t"], confidence=0.9).rate_ci, rel=1e-12)
+    assert a.arrival_stats.rate_ci == qcore.arrival_stats(log["t"], confidence=0.9).rate_ci
 
 
 def test_real_trace_arrivals(shared_data, tmp_path):
@@ -414,3 +512,128 @@ def test_in_flight(log, shuffled_source):
     np.testing.assert_array_equal(got, qcore.in_flight(log["t"], end_array(log), at))
     with pytest.raises(ValueError, match="at contains NaN"):
         oc.in_flight(shuffled_source, "t", "end", [1.0, float("nan")])
+
+
+# --------------------------------------------------------------------------------------
+# Little's law against an in-flight gauge, and the Garwood interval from the core
+
+
+@pytest.fixture(scope="module")
+def mm1_sources(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """Each gauge case's log as a Parquet data set, in time order and shuffled."""
+    cases = mm1_gauge_cases(make_mm1_log())
+    out = {}
+    for name, (rows, times, counts) in cases.items():
+        d = tmp_path_factory.mktemp(f"mm1_{name}")
+        out[name] = {
+            "rows": rows,
+            "times": times,
+            "counts": counts,
+            "sorted": write_dataset(rows, d / "sorted", files=3, row_group=5_000),
+            "shuffled": write_dataset(rows.sample(fraction=1.0, shuffle=True, seed=8), d / "shuffled", files=4),
+        }
+    return out
+
+
+@pytest.mark.parametrize("case", ["faithful", "dropped", "offset"])
+def test_littles_law_with_gauge_equals_in_memory(case, mm1_sources):
+    c = mm1_sources[case]
+    # one batch, several batches in time order, several batches of shuffled rows
+    for which, br in [("sorted", 100_000), ("sorted", 7_777), ("shuffled", 5_000)]:
+        r = oc.littles_law(c[which], "s", "e", in_flight_times=c["times"], in_flight_counts=c["counts"],
+                           batch_rows=br)
+        check_gauge_case(case, r.value, c["rows"], c["times"], c["counts"])
+    # gauge arrays as polars Series and lists are accepted as in memory
+    r = oc.littles_law(c["sorted"], "s", "e", in_flight_times=pl.Series(c["times"]),
+                       in_flight_counts=c["counts"].tolist(), batch_rows=20_000)
+    check_gauge_case(case, r.value, c["rows"], c["times"], c["counts"])
+
+
+def test_gauge_pairs_the_samples_inside_the_closed_window(mm1_sources):
+    c = mm1_sources["faithful"]
+    s, e = c["rows"]["s"].to_numpy(), c["rows"]["e"].to_numpy()
+    t0, t1 = T0 + 1000.0, T0 + 20_000.5
+    # samples exactly at t0 and t1 count; appended out of time order (paired in time order)
+    times = np.concatenate([c["times"], [t1, t0]])
+    counts = np.concatenate([c["counts"], qcore.in_flight(s, e, [t1, t0]).astype(np.float64) + 1.0])
+    for tol, conf in [(0.02, 0.95), (0.001, 0.8)]:
+        r = oc.littles_law(c["shuffled"], "s", "e", t0=t0, t1=t1, tolerance=tol, confidence=conf,
+                           in_flight_times=times, in_flight_counts=counts, batch_rows=9_000).value
+        ref = assert_little_equal(r, s, e, t0=t0, t1=t1, gauge=(times, counts), tolerance=tol, confidence=conf)
+        inside = (times >= t0) & (times <= t1)
+        assert r.gauge.samples == inside.sum() == ref.gauge.samples
+        m = r.gauge.samples
+        assert r.gauge.exact_agreement == (m - 2) / m  # the two boundary samples read one too many
+        assert r.gauge.discrepancy == pytest.approx(-2.0 / m / r.gauge.gauge_mean, rel=1e-9)
+
+
+def test_gauge_on_a_log_with_running_and_skewed_rows(log, sorted_source, shuffled_source):
+    s, e = log["t"].to_numpy(), end_array(log)
+    times = T0 + np.linspace(-3.0, 650.0, 400)
+    counts = np.maximum(qcore.in_flight(s, e, times) + np.tile([0, 1, -1, 0], 100), 0).astype(np.float64)
+    for src, br in [(sorted_source, 60_000), (sorted_source, 4_444), (shuffled_source, 6_000)]:
+        r = oc.littles_law(src, "t", "end", in_flight_times=times, in_flight_counts=counts, batch_rows=br).value
+        assert_little_equal(r, s, e, gauge=(times, counts))
+        assert {"running_requests", "negative_durations"} <= set(r.flags)
+
+
+def test_gauge_errors_are_those_of_the_in_memory_function(mm1_sources):
+    c = mm1_sources["faithful"]
+    assert_same_gauge_errors(
+        lambda **kw: oc.littles_law(c["sorted"], "s", "e", batch_rows=30_000, **kw),
+        c["rows"], c["times"], c["counts"],
+    )
+
+
+def test_finish_littles_law_with_merged_gauge_partials(mm1_sources):
+    """The partials of any cut of the rows, merged, give the in-memory gauge check."""
+    c = mm1_sources["dropped"]
+    s, e = c["rows"]["s"].to_numpy(), c["rows"]["e"].to_numpy()
+    tol, conf, gauge = oc.check_littles_law_args(None, None, 0.02, 0.9, c["times"], c["counts"])
+    span = oc.little_span_of(s, e)
+    w0, w1 = oc.little_window(span, None, None)
+    wt, wc = oc.gauge_in_window(gauge, w0, w1)
+    sums, logs = oc.LittleSums.empty(), np.zeros(wt.size, dtype=np.int64)
+    for p in np.array_split(np.random.default_rng(0).permutation(s.size), 6):
+        sums = oc.merge_little_sums(sums, oc.little_sums_of(s[p], e[p], w0, w1, span.last))
+        logs += qcore.in_flight(s[p], e[p], wt)
+    got = oc.finish_littles_law(span, sums, w0, w1, tol, gauge=(wt, wc, logs), confidence=conf)
+    assert_little_equal(got, s, e, gauge=(c["times"], c["counts"]), confidence=0.9)
+    assert "gauge_discrepancy" in got.flags
+    # without the gauge partial: the in-memory result without a gauge
+    assert_little_equal(oc.finish_littles_law(span, sums, w0, w1, tol), s, e)
+
+
+@pytest.mark.parametrize("k", [0, 1, 2, 17, 5_000, 10**7])
+@pytest.mark.parametrize("confidence", [0.5, 0.9, 0.95, 0.999])
+def test_garwood_is_the_core_interval(k, confidence):
+    stats = pytest.importorskip("scipy.stats")
+    exposure = 12.5
+    lo, hi = oc.garwood(k, exposure, confidence)
+    a = 1.0 - confidence
+    assert lo == (0.0 if k == 0 else pytest.approx(stats.chi2.ppf(a / 2, 2 * k) / 2 / exposure, rel=1e-10))
+    assert hi == pytest.approx(stats.chi2.ppf(1 - a / 2, 2 * k + 2) / 2 / exposure, rel=1e-10)
+    if 2 <= k <= 5_000:  # k arrivals spread over `exposure` seconds: the in-memory rate_ci, bit for bit
+        ts = np.linspace(0.0, exposure, k)
+        assert qcore.arrival_stats(ts, confidence=confidence).rate_ci == (lo, hi)
+
+
+def test_garwood_errors():
+    from qcore import _qcore
+
+    for k, exposure, confidence, exc, msg in [
+        (-1, 1.0, 0.95, ValueError, "k must be an integer in [0, 2^64), got -1"),
+        (np.int64(-3), 1.0, 0.95, ValueError, "k must be an integer in [0, 2^64), got -3"),
+        (2**64, 1.0, 0.95, ValueError, "k must be an integer in [0, 2^64), got 18446744073709551616"),
+        (2.5, 1.0, 0.95, TypeError, "k must be an integer, got 2.5"),
+        ("3", 1.0, 0.95, TypeError, "k must be an integer, got '3'"),
+        (3, 0.0, 0.95, ValueError, "exposure must be a positive finite number, got 0"),
+        (3, float("inf"), 0.95, ValueError, "exposure must be a positive finite number, got inf"),
+        (3, float("nan"), 0.95, ValueError, "exposure must be a positive finite number, got NaN"),
+        (3, 1.0, 1.0, ValueError, "confidence must be in (0, 1), got 1"),
+        (3, 1.0, 0.0, ValueError, "confidence must be in (0, 1), got 0"),
+    ]:
+        with pytest.raises(exc, match=re.escape(msg)):
+            oc.garwood(k, exposure, confidence)
+    assert _qcore.garwood(np.int64(4), 2.0) == oc.garwood(4, 2.0, 0.95)
+    assert oc.garwood(2**64 - 1, 1.0, 0.95)[0] == pytest.approx(2.0**64, rel=1e-6)

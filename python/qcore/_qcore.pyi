@@ -123,6 +123,29 @@ def littles_law_grouped(
 ) -> list[dict[str, Any]]:
     """One littles_law dict per group code 0..n_groups, or {"error": message}."""
 
+def gauge_window(
+    in_flight_times: _F64,
+    in_flight_counts: _F64,
+    t0: Optional[float] = None,
+    t1: Optional[float] = None,
+) -> _I64:
+    """Indices (in the given order) of the gauge samples with t0 ≤ time ≤ t1 (None: open
+    side), after littles_law's checks of the gauge arrays; fewer than two is an error."""
+
+def gauge_compare(
+    in_flight_times: _F64,
+    in_flight_counts: _F64,
+    logs_counts: _I64,
+    lambda_w: float,
+    tolerance: float = 0.02,
+    confidence: float = 0.95,
+) -> tuple[dict[str, Any], list[str]]:
+    """littles_law's gauge comparison from the logs' in-flight counts at the gauge times:
+    (gauge dict with the keys of littles_law's "gauge", gauge flags)."""
+
+def garwood(k: int, exposure: float, confidence: float = 0.95) -> tuple[float, float]:
+    """Exact (Garwood) Poisson interval of a rate: k events over exposure seconds."""
+
 def quantile_ci(
     values: _F64, q: float, confidence: float = 0.95
 ) -> tuple[Optional[float], float, Optional[float], dict[str, Any]]:

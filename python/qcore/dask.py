@@ -24,12 +24,16 @@ the rows are cut into partitions:
 - :func:`littles_law`: each request is one row with its start and end, so a request in
   flight across a partition boundary (in time) is still whole in one partition; the
   per-row terms (time inside the window, response time, edge work) are summed exactly.
+  With an in-flight gauge, the same pass counts each partition's requests in flight at
+  the gauge's sample times (int64, summed), and the core function of
+  :func:`qcore.littles_law` finishes the paired comparison.
 - :func:`in_flight`: int64 counts at the given times, summed.
 
 Counts, minima, maxima, window grids and sketches are exact and identical to the
 single-machine results; sums of floats are exact sums rounded once, so they do not
 depend on the partitioning (the in-memory core sums in lanes and can differ in the last
-bits). ``rate_ci`` comes from scipy's inverse incomplete gamma function.
+bits). ``rate_ci`` and the gauge comparison come from the same core functions as on one
+machine, from identical counts, so they are identical too.
 
 For the command line, :func:`client_from_arg` turns a ``--dask ADDRESS`` (or
 ``local:N``) argument into a client, and :func:`report_frame` computes the report's
@@ -218,6 +222,18 @@ def _p_little_sums(df: Any, start: str, end: str, t0: float, t1: float, log_end:
     return _oc.little_sums_of(_oc._column(df, start), _oc._column(df, end), t0, t1, log_end)
 
 
+def _p_little_pass2(
+    df: Any, start: str, end: str, t0: float, t1: float, log_end: float, at: npt.NDArray[np.float64] | None
+) -> dict[str, Any]:
+    """Pass 2 of Little's law on one partition: the sums and, with a gauge, the in-flight
+    counts at the gauge times (one read of the columns)."""
+    s, e = _oc._column(df, start), _oc._column(df, end)
+    out: dict[str, Any] = {"sums": _oc.little_sums_of(s, e, t0, t1, log_end)}
+    if at is not None:
+        out["in_flight"] = qcore.in_flight(s, e, _oc._aligned(at))
+    return out
+
+
 def _p_in_flight(df: Any, start: str, end: str, at: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
     s, e = _oc._column(df, start), _oc._column(df, end)
     return qcore.in_flight(s, e, _oc._aligned(at))
@@ -283,6 +299,7 @@ def _merge_pass(a: dict[str, Any], b: dict[str, Any], mean_gap: float = math.nan
         "counts": _oc.add_counts,
         "gaps": functools.partial(_oc.merge_gaps, mean_gap=mean_gap),
         "sums": _oc.merge_little_sums,
+        "in_flight": _add_arrays,
     }
     out = dict(a)
     for key, v in b.items():
@@ -481,7 +498,7 @@ def arrival_stats(
     ``peak_rate``, ``peak_to_mean``, ``index_of_dispersion`` and the burstiness curve
     equal the single-machine values exactly; ``cv_interarrival`` is computed from an exact
     sum (independent of the partitioning; the in-memory core differs by rounding only)
-    and ``rate_ci`` with scipy (agrees with the core to ~1e-12).
+    and ``rate_ci`` from the core's Garwood interval (identical).
 
     Raises ``ValueError`` as :func:`qcore.arrival_stats` does (a NaN names its partition).
 
@@ -517,9 +534,12 @@ def littles_law(
     tolerance: float = 0.02,
     confidence: float = 0.95,
     *,
+    in_flight_times: Any = None,
+    in_flight_counts: Any = None,
     split_every: int = DEFAULT_SPLIT_EVERY,
 ) -> LittleResult:
-    """:func:`qcore.littles_law` (without a gauge) over start/end columns of a dask DataFrame.
+    """:func:`qcore.littles_law` over start/end columns of a dask DataFrame, optionally
+    against an independent in-flight gauge.
 
     Pass 1 merges the rows, the first start, the end of the log and the running and
     skewed rows; pass 2 sums each row's time clipped to ``[t0, t1)``, the response times
@@ -527,6 +547,19 @@ def littles_law(
     partition boundary are whole rows, so the edge handling is exact. Counts, window,
     flags and ``holds`` equal the single-machine result; ``L``, ``mean_response`` and
     ``edge_term`` are correctly rounded exact sums.
+
+    With a gauge (``in_flight_times`` and ``in_flight_counts``, as in
+    :func:`qcore.littles_law`: both or neither; the samples inside ``[t0, t1]`` are
+    paired, at least two), pass 2 also counts each partition's requests in flight at the
+    gauge times (no extra read; int64, summed in the tree), and the core function of the
+    single-machine path finishes the comparison. The ``gauge`` fields, the
+    ``gauge_discrepancy`` / ``gauge_mismatch`` flags and ``holds`` equal the single-machine
+    result (``gauge_gap`` uses ``lambda_w`` and inherits its rounding). Each partial
+    carries 8 bytes per gauge sample.
+
+    Raises ``ValueError`` as :func:`qcore.littles_law` does, with its messages (a bad
+    value in the data names its partition); bad gauge arrays are rejected before any
+    data is read.
 
     Examples
     --------
@@ -537,12 +570,21 @@ def littles_law(
     >>> round(r.L, 3), round(r.lambda_w, 3), r.holds
     (1.4, 1.4, True)
     """
-    tol, _ = _oc.check_little_args(tolerance, confidence)
+    tol, conf, gauge = _oc.check_littles_law_args(t0, t1, tolerance, confidence, in_flight_times, in_flight_counts)
     k = _split_every(split_every)
     (span,) = _run(_little_span_graph(ddf, start, end, k))
     w0, w1 = _oc.little_window(span, t0, t1)
-    (sums,) = _run(_little_sums_graph(ddf, start, end, w0, w1, span.last, k))
-    return _oc.finish_littles_law(span, sums, w0, w1, tol)
+    if gauge is None:
+        (sums,) = _run(_little_sums_graph(ddf, start, end, w0, w1, span.last, k))
+        return _oc.finish_littles_law(span, sums, w0, w1, tol)
+    wt, wc = _oc.gauge_in_window(gauge, w0, w1)
+    at = _delayed(wt, pure=True)  # one graph key shared by every partition's task
+    f = _delayed(_p_little_pass2, pure=True)
+    parts = [f(p, start, end, w0, w1, span.last, at) for p in _partitions(ddf, [start, end])]
+    empty = {"sums": _oc.LittleSums.empty(), "in_flight": np.zeros(wt.size, dtype=np.int64)}
+    (res,) = _run(_tree(parts, _merge_pass, empty, k))
+    logs = np.asarray(res["in_flight"], dtype=np.int64)
+    return _oc.finish_littles_law(span, res["sums"], w0, w1, tol, gauge=(wt, wc, logs), confidence=conf)
 
 
 def in_flight(

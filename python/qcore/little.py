@@ -138,13 +138,28 @@ class LittleResult:
         return d
 
 
+def _gauge_check(g: dict[str, Any]) -> GaugeCheck:
+    g = dict(g)
+    g["discrepancy_ci"] = tuple(g["discrepancy_ci"])
+    return GaugeCheck(**g)
+
+
 def _little_result(d: dict[str, Any]) -> LittleResult:
     g = d.pop("gauge")
     d["flags"] = tuple(d["flags"])
-    if g is not None:
-        g["discrepancy_ci"] = tuple(g["discrepancy_ci"])
-        g = GaugeCheck(**g)
-    return LittleResult(gauge=g, **d)
+    return LittleResult(gauge=None if g is None else _gauge_check(g), **d)
+
+
+def _gauge_arrays(
+    in_flight_times: Any, in_flight_counts: Any
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]] | None:
+    """The gauge arrays of :func:`littles_law` as float64 (both or neither), or ``None``."""
+    if (in_flight_times is None) != (in_flight_counts is None):
+        missing = "in_flight_counts" if in_flight_counts is None else "in_flight_times"
+        raise ValueError(f"{missing} is required when the other gauge array is given")
+    if in_flight_times is None:
+        return None
+    return as_f64(in_flight_times, "in_flight_times"), as_f64(in_flight_counts, "in_flight_counts")
 
 
 def littles_law(
@@ -211,15 +226,8 @@ def littles_law(
     """
     s = as_f64(start, "start")
     e = _end(end)
-    if (in_flight_times is None) != (in_flight_counts is None):
-        missing = "in_flight_counts" if in_flight_counts is None else "in_flight_times"
-        raise ValueError(f"{missing} is required when the other gauge array is given")
-    gt = None if in_flight_times is None else as_f64(in_flight_times, "in_flight_times")
-    gc = (
-        None
-        if in_flight_counts is None
-        else as_f64(in_flight_counts, "in_flight_counts")
-    )
+    gauge = _gauge_arrays(in_flight_times, in_flight_counts)
+    gt, gc = (None, None) if gauge is None else gauge
     d = _qc.littles_law(
         s,
         e,

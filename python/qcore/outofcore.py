@@ -16,13 +16,17 @@ cluster, so a data set gives the same answer however it is cut:
   the gaps that cross a batch (or partition) boundary added when the sorted runs are
   merged in time order;
 - Little's law: the row terms of :func:`qcore.littles_law` (time clipped to the window,
-  response times, edge work) summed exactly.
+  response times, edge work) summed exactly; with an in-flight gauge, the logs' int64
+  in-flight counts at the gauge's sample times, summed, from which the core's own
+  comparison function finishes the gauge check;
+- the Poisson (Garwood) interval of the arrival rate from the core's own function.
 
 Sums of floats are kept as exact sums (the exact ``sum`` of a :class:`~qcore.QuantileSketch`,
 rounded once when the result is read), so they do not depend on the order or the
 grouping of the rows. The in-memory functions of :mod:`qcore` sum in fixed lanes (and
 threads): their last bits can differ from the exact sums, by at most a few units in the
-last place; every count, minimum, maximum and sketch is identical.
+last place; every count, minimum, maximum and sketch, ``rate_ci``, and the gauge
+comparison's counts, intervals and flags are identical.
 
 Examples
 --------
@@ -56,9 +60,11 @@ import numpy as np
 import numpy.typing as npt
 
 import qcore
+from qcore import _qcore as _qc
 from qcore._convert import as_f64
 from qcore.arrivals import ArrivalStats
-from qcore.little import LittleResult
+from qcore.exceptions import InvalidArgumentError
+from qcore.little import LittleResult, _gauge_arrays, _gauge_check
 from qcore.sketch import QuantileSketch, _quantile_name
 
 __all__ = [
@@ -122,17 +128,23 @@ def _check_finite(x: npt.NDArray[np.float64], name: str, where: str) -> None:
         raise ValueError(f"{name} contains {what} at index {i}{where}")
 
 
+def _num(v: float) -> str:
+    """A float as the core's messages print it (shortest round trip, no exponent)."""
+    v = float(v)
+    return "NaN" if math.isnan(v) else str(np.format_float_positional(v, trim="-"))
+
+
 def _check_window(window: float, name: str = "window") -> float:
     w = float(window)
     if not (math.isfinite(w) and w > 0.0):
-        raise ValueError(f"{name} must be a positive finite number of seconds, got {window}")
+        raise InvalidArgumentError(f"{name} must be a positive finite number of seconds, got {_num(w)}")
     return w
 
 
 def _check_confidence(confidence: float) -> float:
     c = float(confidence)
     if not (0.0 < c < 1.0):
-        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+        raise InvalidArgumentError(f"confidence must be in (0, 1), got {_num(c)}")
     return c
 
 
@@ -269,13 +281,14 @@ def _dyadic(base: npt.NDArray[np.int64], window: float, min_windows: int) -> tup
 
 
 def garwood(k: int, exposure: float, confidence: float) -> tuple[float, float]:
-    """Exact (Garwood) Poisson interval of a rate: ``k`` events over ``exposure``."""
-    from scipy.special import gammaincinv  # type: ignore[import-untyped]  # in the dask extra
+    """Exact (Garwood) Poisson interval of a rate: ``k`` events over ``exposure``.
 
-    a = 1.0 - confidence
-    lo = 0.0 if k == 0 else float(gammaincinv(float(k), 0.5 * a))
-    hi = float(gammaincinv(float(k) + 1.0, 1.0 - 0.5 * a))
-    return lo / exposure, hi / exposure
+    The core's function behind :func:`qcore.arrival_stats`'s ``rate_ci``, so the interval
+    is the same bit for bit. ``k`` must be an integer ≥ 0, ``exposure`` positive and
+    finite, ``confidence`` in (0, 1) (else ``ValueError`` or ``TypeError`` naming it).
+    """
+    lo, hi = _qc.garwood(k, float(exposure), float(confidence))
+    return lo, hi
 
 
 def arrival_grid(span: Span, window: float) -> tuple[float, int]:
@@ -427,30 +440,78 @@ def little_window(span: LittleSpan, t0: float | None, t1: float | None) -> tuple
     """The window ``[t0, t1)`` :func:`qcore.littles_law` uses, or its error."""
     for name, v in (("t0", t0), ("t1", t1)):
         if v is not None and not math.isfinite(float(v)):
-            raise ValueError(f"{name} must be finite, got {v}")
+            raise InvalidArgumentError(f"{name} must be finite, got {_num(v)}")
     if t0 is None:
         if span.rows == 0:
-            raise ValueError("start is empty; give t0 and t1 to describe an empty window")
+            raise InvalidArgumentError("start is empty; give t0 and t1 to describe an empty window")
         t0 = span.first
     if t1 is None:
         if span.rows == 0:
-            raise ValueError("start is empty; give t1 as well")
+            raise InvalidArgumentError("start is empty; give t1 as well")
         t1 = span.last
     t0, t1 = float(t0), float(t1)
     if t1 <= t0:
-        raise ValueError(f"t1 ({t1}) must be after t0 ({t0})")
+        raise InvalidArgumentError(f"t1 ({_num(t1)}) must be after t0 ({_num(t0)})")
     return t0, t1
 
 
 def check_little_args(tolerance: float, confidence: float) -> tuple[float, float]:
     tol = float(tolerance)
     if not (math.isfinite(tol) and tol >= 0.0):
-        raise ValueError(f"tolerance must be a finite number ≥ 0, got {tolerance}")
+        raise InvalidArgumentError(f"tolerance must be a finite number ≥ 0, got {_num(tol)}")
     return tol, _check_confidence(confidence)
 
 
-def finish_littles_law(span: LittleSpan, sums: LittleSums, t0: float, t1: float, tolerance: float) -> LittleResult:
-    """Assemble :class:`~qcore.LittleResult` (without a gauge) from merged partial results."""
+GaugeArrays = tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]
+
+
+def check_littles_law_args(
+    t0: float | None,
+    t1: float | None,
+    tolerance: float,
+    confidence: float,
+    in_flight_times: Any = None,
+    in_flight_counts: Any = None,
+) -> tuple[float, float, GaugeArrays | None]:
+    """The argument checks of :func:`qcore.littles_law` that need no rows, in its order and
+    with its messages: ``(tolerance, confidence, gauge)``, the gauge as float64 arrays
+    (``None`` without one). The window's own checks follow in :func:`little_window` and
+    :func:`gauge_in_window`."""
+    gauge = _gauge_arrays(in_flight_times, in_flight_counts)
+    tol, conf = check_little_args(tolerance, confidence)
+    for name, v in (("t0", t0), ("t1", t1)):
+        if v is not None and not math.isfinite(float(v)):
+            raise InvalidArgumentError(f"{name} must be finite, got {_num(v)}")
+    if gauge is not None:
+        _qc.gauge_window(*gauge)  # lengths, finite, no negative count, at least two samples
+    return tol, conf, gauge
+
+
+def gauge_in_window(gauge: GaugeArrays, t0: float, t1: float) -> GaugeArrays:
+    """The gauge samples :func:`qcore.littles_law` pairs with the logs: those with
+    ``t0 ≤ time ≤ t1``, in their given order (fewer than two: its error)."""
+    times, counts = gauge
+    idx = _qc.gauge_window(times, counts, float(t0), float(t1))
+    return np.ascontiguousarray(times[idx]), np.ascontiguousarray(counts[idx])
+
+
+def finish_littles_law(
+    span: LittleSpan,
+    sums: LittleSums,
+    t0: float,
+    t1: float,
+    tolerance: float,
+    *,
+    gauge: tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.int64]] | None = None,
+    confidence: float = 0.95,
+) -> LittleResult:
+    """Assemble :class:`~qcore.LittleResult` from merged partial results.
+
+    ``gauge``: ``(times, counts, logs_counts)``, the gauge samples inside the window (see
+    :func:`gauge_in_window`) and the logs' in-flight counts at those times summed over the
+    partitions (exact int64). The comparison and its flags then come from the same core
+    function as in :func:`qcore.littles_law`, at level ``confidence``.
+    """
     width = t1 - t0
     arrivals = sums.arrivals
     L = sums.clipped.value / width
@@ -467,6 +528,19 @@ def finish_littles_law(span: LittleSpan, sums: LittleSums, t0: float, t1: float,
         flags.append("negative_durations")
     if gap > tolerance:
         flags.append("edge_effect")
+    gc = None
+    if gauge is not None:
+        times, counts, logs = gauge
+        g, gflags = _qc.gauge_compare(
+            _aligned(times),
+            _aligned(counts),
+            np.require(logs, dtype=np.int64, requirements=["C", "A"]),
+            lambda_w,
+            float(tolerance),
+            float(confidence),
+        )
+        gc = _gauge_check(g)
+        flags.extend(gflags)
     return LittleResult(
         t0=t0,
         t1=t1,
@@ -486,7 +560,7 @@ def finish_littles_law(span: LittleSpan, sums: LittleSums, t0: float, t1: float,
         tolerance=tolerance,
         flags=tuple(flags),
         holds=not flags,
-        gauge=None,
+        gauge=gc,
     )
 
 
@@ -968,7 +1042,7 @@ def arrival_stats(
     ``duration``, ``rate``, ``windows``, ``peak_rate``, ``peak_to_mean``,
     ``index_of_dispersion`` and the burstiness curve exactly; ``cv_interarrival`` from an
     exact sum (the in-memory core's lane sums differ by rounding only); ``rate_ci`` from
-    scipy's inverse incomplete gamma function (agrees with the core to ~1e-12).
+    the core's Garwood interval, identical bit for bit.
 
     Raises ``ValueError`` as :func:`qcore.arrival_stats` does (naming the batch of a NaN).
 
@@ -987,16 +1061,22 @@ def arrival_stats(
 
 
 def _littles_law(rd: _Reader, start: str, end: str, t0: float | None, t1: float | None, tolerance: float,
-                 confidence: float) -> LittleResult:
-    tol, _ = check_little_args(tolerance, confidence)
+                 confidence: float, gauge: GaugeArrays | None = None) -> LittleResult:
+    tol, conf = check_little_args(tolerance, confidence)
     span = LittleSpan()
     for i, b in enumerate(rd.batches([start, end])):
         span = merge_little_spans(span, little_span_of(_column(b, start), _column(b, end), _where(i)))
     w0, w1 = little_window(span, t0, t1)
+    wg = None if gauge is None else gauge_in_window(gauge, w0, w1)
+    logs = None if wg is None else np.zeros(wg[0].size, dtype=np.int64)
     sums = LittleSums.empty()
     for b in rd.batches([start, end]):
-        sums = merge_little_sums(sums, little_sums_of(_column(b, start), _column(b, end), w0, w1, span.last))
-    return finish_littles_law(span, sums, w0, w1, tol)
+        s, e = _column(b, start), _column(b, end)
+        sums = merge_little_sums(sums, little_sums_of(s, e, w0, w1, span.last))
+        if wg is not None and logs is not None:
+            logs += qcore.in_flight(s, e, wg[0])
+    g = None if wg is None or logs is None else (wg[0], wg[1], logs)
+    return finish_littles_law(span, sums, w0, w1, tol, gauge=g, confidence=conf)
 
 
 def littles_law(
@@ -1008,9 +1088,12 @@ def littles_law(
     tolerance: float = 0.02,
     confidence: float = 0.95,
     *,
+    in_flight_times: Any = None,
+    in_flight_counts: Any = None,
     batch_rows: int = DEFAULT_BATCH_ROWS,
 ) -> OutOfCoreResult:
-    """:func:`qcore.littles_law` (without a gauge) over start/end columns, in two batched passes.
+    """:func:`qcore.littles_law` over start/end columns, in two batched passes, optionally
+    against an independent in-flight gauge.
 
     Pass 1 finds the window and the end of the log; pass 2 sums each row's time inside
     the window, its response time and its edge work exactly. A request is one row, so
@@ -1019,6 +1102,17 @@ def littles_law(
     equal the in-memory result; ``L``, ``mean_response``, ``edge_term`` are correctly
     rounded exact sums (the in-memory core differs by rounding only).
 
+    With a gauge (``in_flight_times`` and ``in_flight_counts``, as in
+    :func:`qcore.littles_law`: both or neither, the samples inside ``[t0, t1]`` are
+    paired, at least two), pass 2 also counts the logs' requests in flight at the gauge
+    times (exact int64, summed over the batches), and the core function of the in-memory
+    path finishes the comparison: the ``gauge`` fields, the ``gauge_discrepancy`` /
+    ``gauge_mismatch`` flags and ``holds`` equal :func:`qcore.littles_law`'s (``gauge_gap``
+    uses ``lambda_w``, so it inherits its rounding). Memory: 16 bytes per gauge sample more.
+
+    Raises ``ValueError`` as :func:`qcore.littles_law` does, with its messages (a bad
+    value in the data names its batch).
+
     Examples
     --------
     >>> import polars as pl
@@ -1026,10 +1120,15 @@ def littles_law(
     >>> r = littles_law(lf, "s", "e", batch_rows=2).value
     >>> round(r.L, 3), round(r.lambda_w, 3), r.holds
     (1.4, 1.4, True)
+    >>> r = littles_law(lf, "s", "e", in_flight_times=[0.5, 1.5, 3.5, 4.5],
+    ...                 in_flight_counts=[1, 2, 2, 1], batch_rows=2).value
+    >>> r.gauge.samples, r.gauge.exact_agreement, r.holds
+    (4, 1.0, True)
     """
+    tol, conf, gauge = check_littles_law_args(t0, t1, tolerance, confidence, in_flight_times, in_flight_counts)
     with measure_memory() as mem:
         rd = _Reader(source, mem, batch_rows)
-        res = _littles_law(rd, start, end, t0, t1, tolerance, confidence)
+        res = _littles_law(rd, start, end, t0, t1, tol, conf, gauge)
     return OutOfCoreResult(res, mem.report(int(batch_rows)))
 
 

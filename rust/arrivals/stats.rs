@@ -58,6 +58,23 @@ pub fn garwood(k: u64, exposure: f64, confidence: f64) -> (f64, f64) {
     (lo / exposure, hi / exposure)
 }
 
+impl ArrivalStats {
+    /// The exact (Garwood) Poisson interval of a rate that gives `rate_ci`: `count`
+    /// events over `exposure` seconds at level `confidence`. Arguments are checked
+    /// (`exposure` positive and finite, `confidence` in (0, 1)); the error names the
+    /// argument. Merged partial results use it to give the same `rate_ci` bit for bit.
+    pub fn rate_interval(count: u64, exposure: f64, confidence: f64) -> Result<(f64, f64)> {
+        if !(exposure.is_finite() && exposure > 0.0) {
+            return Err(QcoreError::invalid(
+                "exposure",
+                format!("must be a positive finite number, got {exposure}"),
+            ));
+        }
+        check_confidence(confidence)?;
+        Ok(garwood(count, exposure, confidence))
+    }
+}
+
 /// (max, mean, population variance) of counts; NaNs when empty.
 fn count_moments(c: &[i64]) -> (f64, f64, f64) {
     if c.is_empty() {
@@ -316,6 +333,42 @@ mod tests {
         let (lo, hi) = garwood(0, 2.0, 0.95);
         assert_eq!(lo, 0.0);
         assert!((hi - 3.688_879_454_113_936 / 2.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn rate_interval_validates_and_matches() {
+        assert_eq!(
+            ArrivalStats::rate_interval(10, 3.5, 0.9).unwrap(),
+            garwood(10, 3.5, 0.9)
+        );
+        assert_eq!(
+            ArrivalStats::rate_interval(0, 1e-9, 0.5).unwrap(),
+            garwood(0, 1e-9, 0.5)
+        );
+        let msg = |e: f64, c: f64| {
+            ArrivalStats::rate_interval(3, e, c)
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(
+            msg(0.0, 0.95),
+            "exposure must be a positive finite number, got 0"
+        );
+        assert_eq!(
+            msg(-1.0, 0.95),
+            "exposure must be a positive finite number, got -1"
+        );
+        assert_eq!(
+            msg(f64::INFINITY, 0.95),
+            "exposure must be a positive finite number, got inf"
+        );
+        assert_eq!(
+            msg(f64::NAN, 0.95),
+            "exposure must be a positive finite number, got NaN"
+        );
+        assert_eq!(msg(1.0, 1.0), "confidence must be in (0, 1), got 1");
+        assert_eq!(msg(1.0, 0.0), "confidence must be in (0, 1), got 0");
+        assert_eq!(msg(1.0, f64::NAN), "confidence must be in (0, 1), got NaN");
     }
 
     #[test]

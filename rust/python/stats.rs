@@ -115,6 +115,85 @@ fn littles_law<'py>(
     little_dict(py, &r)
 }
 
+/// Indices of the gauge samples inside the window `[t0, t1]` (validating the gauge arrays
+/// as `littles_law` does; `None` leaves a side open).
+#[pyfunction]
+#[pyo3(signature = (in_flight_times, in_flight_counts, t0=None, t1=None))]
+fn gauge_window<'py>(
+    py: Python<'py>,
+    in_flight_times: PyReadonlyArray1<'py, f64>,
+    in_flight_counts: PyReadonlyArray1<'py, f64>,
+    t0: Option<f64>,
+    t1: Option<f64>,
+) -> PyResult<Bound<'py, PyArray1<i64>>> {
+    let (gt, gc) = (
+        slice(&in_flight_times, "in_flight_times")?,
+        slice(&in_flight_counts, "in_flight_counts")?,
+    );
+    let idx = maybe_detach(py, gt.len(), || {
+        little::check_gauge(gt, gc)?;
+        little::gauge_window(gt, t0, t1)
+    })?;
+    Ok(PyArray1::from_vec(
+        py,
+        idx.into_iter().map(|k| k as i64).collect(),
+    ))
+}
+
+/// The gauge part of `littles_law` from the logs' in-flight counts at the gauge times:
+/// `(gauge dict, gauge flags)`.
+#[pyfunction]
+#[pyo3(signature = (in_flight_times, in_flight_counts, logs_counts, lambda_w, tolerance=0.02, confidence=0.95))]
+fn gauge_compare<'py>(
+    py: Python<'py>,
+    in_flight_times: PyReadonlyArray1<'py, f64>,
+    in_flight_counts: PyReadonlyArray1<'py, f64>,
+    logs_counts: PyReadonlyArray1<'py, i64>,
+    lambda_w: f64,
+    tolerance: f64,
+    confidence: f64,
+) -> PyResult<(Bound<'py, PyDict>, Bound<'py, PyList>)> {
+    let (gt, gc, lc) = (
+        slice(&in_flight_times, "in_flight_times")?,
+        slice(&in_flight_counts, "in_flight_counts")?,
+        slice(&logs_counts, "logs_counts")?,
+    );
+    let g = maybe_detach(py, gt.len(), || {
+        little::gauge_compare(lc, gt, gc, tolerance, confidence, lambda_w)
+    })?;
+    let flags = PyList::new(py, little::gauge_flags(&g, tolerance))?;
+    Ok((gauge_dict(py, &g)?, flags))
+}
+
+/// Exact (Garwood) Poisson interval of a rate: `k` events over `exposure`.
+#[pyfunction]
+#[pyo3(signature = (k, exposure, confidence=0.95))]
+fn garwood(k: &Bound<'_, PyAny>, exposure: f64, confidence: f64) -> PyResult<(f64, f64)> {
+    let text = |r: PyResult<Bound<'_, pyo3::types::PyString>>| {
+        r.map(|s| s.to_string()).unwrap_or_else(|_| "?".into())
+    };
+    let k: u64 = match k.extract::<u64>() {
+        Ok(v) => v,
+        // an integer below 0 or beyond u64
+        Err(_) if k.extract::<i64>().is_ok() || k.is_instance_of::<pyo3::types::PyInt>() => {
+            return Err(crate::error::QcoreError::invalid(
+                "k",
+                format!("must be an integer in [0, 2^64), got {}", text(k.str())),
+            )
+            .into())
+        }
+        Err(_) => {
+            return Err(pyo3::exceptions::PyTypeError::new_err(format!(
+                "k must be an integer, got {}",
+                text(k.repr())
+            )))
+        }
+    };
+    Ok(crate::arrivals::ArrivalStats::rate_interval(
+        k, exposure, confidence,
+    )?)
+}
+
 /// Per-group Little's law; returns one dict per group, or the error message for a group
 /// whose window is empty or invalid (as a string under "error").
 #[pyfunction]
@@ -249,6 +328,9 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(peak_in_flight, m)?)?;
     m.add_function(wrap_pyfunction!(littles_law, m)?)?;
     m.add_function(wrap_pyfunction!(littles_law_grouped, m)?)?;
+    m.add_function(wrap_pyfunction!(gauge_window, m)?)?;
+    m.add_function(wrap_pyfunction!(gauge_compare, m)?)?;
+    m.add_function(wrap_pyfunction!(garwood, m)?)?;
     m.add_function(wrap_pyfunction!(quantile_ci, m)?)?;
     m.add_function(wrap_pyfunction!(quantile_ranks, m)?)?;
     m.add_function(wrap_pyfunction!(sketch_ci_levels, m)?)?;
