@@ -28,6 +28,7 @@ import qcore.rules as qr
 from qcore import dask as qd
 from qcore.logs import read_logs
 from qcore.rules import distributed as qrd
+from test_bench_dask import settle
 
 ROWS = int(os.environ.get("QCORE_BENCH_DASK_ROWS", "20000000"))
 FILES = 8
@@ -78,8 +79,9 @@ def reference(dataset: str) -> pl.DataFrame:
     return single_machine(dataset)
 
 
-def run(benchmark, f, warmup: int = 0):
-    return benchmark.pedantic(f, rounds=ROUNDS, iterations=1, warmup_rounds=warmup)
+def run(benchmark, f, warmup: int = 0, client=None):
+    setup = None if client is None else (lambda: settle(client))
+    return benchmark.pedantic(f, rounds=ROUNDS, iterations=1, warmup_rounds=warmup, setup=setup)
 
 
 def test_single_machine(benchmark, dataset, reference):
@@ -98,7 +100,7 @@ def test_dask(benchmark, dataset, reference, workers):
             return qrd.evaluate(dataset, RULES, slos=SLOS, now=NOW).decisions
 
         assert_frame_equal(job(), reference)  # also the warm-up round
-        run(benchmark, job)
+        run(benchmark, job, client=client)
         res = qrd.evaluate(dataset, RULES, slos=SLOS, now=NOW)
         benchmark.extra_info["tasks"] = res.tasks
         benchmark.extra_info["passes"] = res.passes

@@ -75,8 +75,19 @@ def in_memory(df: pl.DataFrame) -> dict:
     }
 
 
-def run(benchmark, f, warmup: int = 1):
-    return benchmark.pedantic(f, rounds=ROUNDS, iterations=1, warmup_rounds=warmup)
+def run(benchmark, f, warmup: int = 1, client=None):
+    """Timed rounds; with a client, each round starts once the scheduler has released every
+    key of the previous one (a resubmitted graph would otherwise reuse results still held)."""
+    setup = None if client is None else (lambda: settle(client))
+    return benchmark.pedantic(f, rounds=ROUNDS, iterations=1, warmup_rounds=warmup, setup=setup)
+
+
+def settle(client, timeout: float = 30.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while client.run_on_scheduler(lambda dask_scheduler: len(dask_scheduler.tasks)) and time.monotonic() < deadline:
+        time.sleep(0.01)
 
 
 def check(a: oc.Analysis, ref: dict) -> None:
@@ -99,7 +110,7 @@ def test_dask_report_frame(benchmark, dataset, reference, workers):
     try:
         ddf = dd.read_parquet(dataset, columns=COLS)
         check(job(ddf), reference)  # also the warm-up round
-        run(benchmark, lambda: job(ddf), warmup=0)
+        run(benchmark, lambda: job(ddf), warmup=0, client=client)
         benchmark.extra_info["partitions"] = ddf.npartitions
     finally:
         client.close()
@@ -112,7 +123,7 @@ def test_dask_sum_floor(benchmark, dataset, workers):
     client = qd.client_from_arg(f"local:{workers}")
     try:
         ddf = dd.read_parquet(dataset, columns=COLS)
-        run(benchmark, lambda: ddf[["t", "end", "lat"]].sum().compute())
+        run(benchmark, lambda: ddf[["t", "end", "lat"]].sum().compute(), client=client)
     finally:
         client.close()
 

@@ -452,7 +452,8 @@ from hypothesis import strategies as hst
        min_samples=hst.one_of(hst.none(), hst.integers(0, 400)), stale=hst.booleans(), owner=hst.booleans())
 def test_property_never_passes_without_evidence(n, k, thr, min_samples, stale, owner):
     k = min(k, n)
-    log = pl.DataFrame({"ts": np.linspace(NOW - 600, NOW - 1, n) if n else np.zeros(0),
+    # the newest event is at NOW - 1 for every n (a single row included)
+    log = pl.DataFrame({"ts": np.linspace(NOW - 1, NOW - 600, n)[::-1] if n else np.zeros(0),
                         "status": [500] * k + [200] * (n - k)}, schema={"ts": pl.Float64, "status": pl.Int64})
     rule = qr.Rule(id="e", version="1", owner="o" if owner else None, metric="error_rate", threshold=thr,
                    min_samples=min_samples, max_age=60.0)

@@ -37,7 +37,8 @@ machine, from identical counts, so they are identical too.
 
 For the command line, :func:`client_from_arg` turns a ``--dask ADDRESS`` (or
 ``local:N``) argument into a client, and :func:`report_frame` computes the report's
-quantities on it.
+quantities on it. :func:`evaluate_rules` (``qcore.rules.distributed.evaluate``) gives the
+decisions of ``qcore check`` on the cluster, equal to the single-machine table.
 
 Examples
 --------
@@ -73,11 +74,13 @@ from qcore._convert import as_f64
 from qcore.arrivals import ArrivalStats
 from qcore.little import LittleResult
 from qcore.outofcore import Analysis, GroupSketches
+from qcore.rules.distributed import evaluate as evaluate_rules
 
 __all__ = [
     "Analysis",
     "arrival_stats",
     "client_from_arg",
+    "evaluate_rules",
     "group_quantiles",
     "group_sketches",
     "in_flight",

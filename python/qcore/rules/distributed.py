@@ -122,33 +122,6 @@ def _slices(paths: Sequence[Path], fmt: str | None, task_rows: int) -> list[_Fil
 # Selections and groups of one task's rows, shared by the rules that declare the same ones
 
 
-class _Groups:
-    def __init__(self, df: pl.DataFrame) -> None:
-        self.df = df
-        self._sel: dict[str, pl.DataFrame] = {}
-        self._parts: dict[tuple[str, tuple[str, ...]], dict[tuple[Any, ...], pl.DataFrame]] = {}
-
-    @staticmethod
-    def _key(flt: Mapping[str, Any] | None) -> str:
-        return repr(sorted((flt or {}).items()))
-
-    def selection(self, flt: Mapping[str, Any] | None) -> pl.DataFrame:
-        k = self._key(flt)
-        if k not in self._sel:
-            self._sel[k] = _e._apply_filter(self.df, flt)
-        return self._sel[k]
-
-    def groups(self, flt: Mapping[str, Any] | None, by: Sequence[str]) -> dict[tuple[Any, ...], pl.DataFrame]:
-        """The selection's rows per key of ``by`` in order of first appearance."""
-        k = (self._key(flt), tuple(by))
-        if k not in self._parts:
-            sel = self.selection(flt)
-            self._parts[k] = ({tuple(key): g for key, g in sel.partition_by(list(by), as_dict=True,
-                                                                           maintain_order=True).items()}
-                              if sel.height else {})
-        return self._parts[k]
-
-
 # --------------------------------------------------------------------------------------
 # Pass 0: contract, fingerprint, spans, groups, newest events
 
@@ -186,7 +159,7 @@ def _content_digest(df: pl.DataFrame) -> str:
 def _pass0(task: Any, args: tuple[Any, ...]) -> _Pass0:
     src, rules, hash_rows, slo = args
     df, rep = _load(task, src)
-    cache = _Groups(df)
+    cache = _e.Selections(df)
     per: dict[int, tuple[int, float | None, float | None, dict[tuple[Any, ...], Any]]] = {}
     for i, rule in enumerate(rules):
         if _e.missing_columns(rule, df.columns, src.mapping):
@@ -259,7 +232,7 @@ class _Plan:
     k: int = 0
 
 
-def _rule_views(cache: _Groups, rule: Rule, plan: _Plan, now: float) -> dict[tuple[Any, ...], _p.GroupView]:
+def _rule_views(cache: _e.Selections, rule: Rule, plan: _Plan, now: float) -> dict[tuple[Any, ...], _p.GroupView]:
     sel = cache.selection(rule.filter)
     ref = _e._apply_filter(sel, rule.reference) if rule.reference else None
     parts = cache.groups(rule.filter, rule.group_by) if rule.group_by else {(): sel}
@@ -278,7 +251,7 @@ def _rule_views(cache: _Groups, rule: Rule, plan: _Plan, now: float) -> dict[tup
 def _metric_pass(task: Any, args: tuple[Any, ...]) -> dict[Any, Any]:
     src, rules, plans, now, slos = args
     df, _ = _load(task, src)
-    cache = _Groups(df)
+    cache = _e.Selections(df)
     out: dict[Any, Any] = {}
     for i, plan in plans.items():
         rule = rules[i]

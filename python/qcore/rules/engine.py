@@ -105,6 +105,36 @@ def _apply_filter(df: pl.DataFrame, flt: Mapping[str, Any] | None) -> pl.DataFra
     return df
 
 
+class Selections:
+    """A frame's rows per rule filter and per group key, computed once for all the rules
+    that declare the same ones."""
+
+    def __init__(self, df: pl.DataFrame) -> None:
+        self.df = df
+        self._sel: dict[str, pl.DataFrame] = {}
+        self._parts: dict[tuple[str, tuple[str, ...]], dict[tuple[Any, ...], pl.DataFrame]] = {}
+
+    @staticmethod
+    def _key(flt: Mapping[str, Any] | None) -> str:
+        return repr(sorted((flt or {}).items()))
+
+    def selection(self, flt: Mapping[str, Any] | None) -> pl.DataFrame:
+        k = self._key(flt)
+        if k not in self._sel:
+            self._sel[k] = _apply_filter(self.df, flt)
+        return self._sel[k]
+
+    def groups(self, flt: Mapping[str, Any] | None, by: Sequence[str]) -> dict[tuple[Any, ...], pl.DataFrame]:
+        """The selection's rows per key of ``by`` in order of first appearance."""
+        k = (self._key(flt), tuple(by))
+        if k not in self._parts:
+            sel = self.selection(flt)
+            self._parts[k] = ({tuple(key): g for key, g in sel.partition_by(list(by), as_dict=True,
+                                                                           maintain_order=True).items()}
+                              if sel.height else {})
+        return self._parts[k]
+
+
 def _newest(df: pl.DataFrame) -> float | None:
     return _p.newest_of(_p.newest_part(df))
 
@@ -227,19 +257,20 @@ def evaluate(
     version = _qcore_version()
     newest_all = _newest(df)
     rows: list[dict[str, Any]] = []
+    cache = Selections(df)
     for rule in rule_list:
-        rows.extend(_evaluate_rule(df, rule, logs, fp, version, now_t, newest_all))
+        rows.extend(_evaluate_rule(cache, rule, logs, fp, version, now_t, newest_all))
     return pl.DataFrame(rows, schema=DECISION_SCHEMA)
 
 
-def _evaluate_rule(df: pl.DataFrame, rule: Rule, logs: _logs.Logs, fp: dict[str, Any], version: str,
+def _evaluate_rule(cache: Selections, rule: Rule, logs: _logs.Logs, fp: dict[str, Any], version: str,
                    now: float, newest_all: float | None) -> Iterable[dict[str, Any]]:
-    missing = missing_columns(rule, df.columns, logs.mapping)
+    missing = missing_columns(rule, cache.df.columns, logs.mapping)
     ctx: dict[str, Any] = {"now": now, "report": logs.report}
     if missing:
         yield malformed_row(rule, missing, fp, version, now)
         return
-    sel = _apply_filter(df, rule.filter)
+    sel = cache.selection(rule.filter)
     ref_all = None
     if rule.reference:
         ref_all = _apply_filter(sel, rule.reference)
@@ -248,7 +279,7 @@ def _evaluate_rule(df: pl.DataFrame, rule: Rule, logs: _logs.Logs, fp: dict[str,
     if rule.window is not None and span_all is not None:
         window = (span_all[1] - rule.window, span_all[1])
     if rule.group_by and sel.height:
-        parts = sel.partition_by(list(rule.group_by), as_dict=True, maintain_order=True)
+        parts = cache.groups(rule.filter, rule.group_by)
         groups = [(dict(zip(rule.group_by, k)), g) for k, g in parts.items()]
         groups.sort(key=lambda kv: group_order(kv[0]))
     else:
