@@ -90,11 +90,21 @@ def test_single_machine(benchmark, dataset, reference):
     run(benchmark, lambda: single_machine(dataset))
 
 
-@pytest.mark.parametrize("workers", [1, 2])
-def test_dask(benchmark, dataset, reference, workers):
+@pytest.mark.parametrize("workers,polars_threads", [(1, None), (2, None), (1, 1)])
+def test_dask(benchmark, dataset, reference, workers, polars_threads):
+    """``local:N`` as the command line starts it (each worker's polars pool gets cores // N
+    threads), and one worker limited to one polars thread: the per-worker scaling."""
     benchmark.group = f"qcore check rules, {LABEL}"
-    benchmark.name = f"qcore.rules.distributed, {workers} worker{'s' if workers > 1 else ''}"
-    client = qd.client_from_arg(f"local:{workers}")
+    name = f"qcore.rules.distributed, {workers} worker{'s' if workers > 1 else ''}"
+    if polars_threads is None:
+        client = qd.client_from_arg(f"local:{workers}")
+    else:
+        from distributed import Client
+
+        name += f", {polars_threads} polars thread"
+        client = Client(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
+                        env={"POLARS_MAX_THREADS": str(polars_threads)})
+    benchmark.name = name
     try:
         def job() -> pl.DataFrame:
             return qrd.evaluate(dataset, RULES, slos=SLOS, now=NOW).decisions
@@ -104,5 +114,6 @@ def test_dask(benchmark, dataset, reference, workers):
         res = qrd.evaluate(dataset, RULES, slos=SLOS, now=NOW)
         benchmark.extra_info["tasks"] = res.tasks
         benchmark.extra_info["passes"] = res.passes
+        benchmark.extra_info["polars_threads"] = client.run(lambda: __import__("polars").thread_pool_size())
     finally:
         client.close()

@@ -102,7 +102,9 @@ def client_from_arg(arg: str) -> Any:
 
     ``"local:N"`` starts a local cluster of N worker processes with one thread each
     (closed with the client); ``"local"`` one worker per core; anything else is a
-    scheduler address (``"tcp://10.0.0.5:8786"``, ``"10.0.0.5:8786"``).
+    scheduler address (``"tcp://10.0.0.5:8786"``, ``"10.0.0.5:8786"``). The local workers
+    share the machine's cores: each one's polars thread pool gets ``cores // N`` threads
+    (``POLARS_MAX_THREADS``), so N processes do not oversubscribe the cores.
 
     Raises ``ValueError`` for an empty argument or a bad worker count.
 
@@ -113,21 +115,26 @@ def client_from_arg(arg: str) -> Any:
     ...
     ValueError: --dask local:N needs N ≥ 1, got 'local:0'
     """
+    import os
+
     from distributed import Client
 
     a = str(arg).strip()
     if not a:
         raise ValueError("--dask needs a scheduler address or local:N")
-    if a == "local":
-        return Client(processes=True, threads_per_worker=1, dashboard_address=":0")  # type: ignore[no-untyped-call]
-    if a.startswith("local:"):
-        try:
-            n = int(a.split(":", 1)[1])
-        except ValueError:
-            n = 0
-        if n < 1:
-            raise ValueError(f"--dask local:N needs N ≥ 1, got {a!r}")
-        return Client(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0")  # type: ignore[no-untyped-call]
+    cores = os.cpu_count() or 1
+    if a == "local" or a.startswith("local:"):
+        n = cores
+        if a != "local":
+            try:
+                n = int(a.split(":", 1)[1])
+            except ValueError:
+                n = 0
+            if n < 1:
+                raise ValueError(f"--dask local:N needs N ≥ 1, got {a!r}")
+        env = {"POLARS_MAX_THREADS": str(max(1, cores // n))}
+        return Client(n_workers=n, threads_per_worker=1, processes=True,  # type: ignore[no-untyped-call]
+                      dashboard_address=":0", env=env)
     return Client(a if "://" in a else f"tcp://{a}")  # type: ignore[no-untyped-call]
 
 
