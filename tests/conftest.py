@@ -6,6 +6,13 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# Property tests draw the same examples on every run, so the suite passes or fails the same
+# way on every machine; `QCORE_HYPOTHESIS=explore pytest` draws new random examples.
+settings.register_profile("repeatable", derandomize=True, print_blob=True)
+settings.register_profile("explore", derandomize=False, print_blob=True)
+settings.load_profile("explore" if os.environ.get("QCORE_HYPOTHESIS") == "explore" else "repeatable")
 
 ROOT = Path(__file__).resolve().parent.parent
 _candidates = [

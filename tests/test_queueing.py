@@ -495,8 +495,9 @@ class TestMMcK:
         p = balance(lam, 1.0, c, k)
         assert m.p_block == pytest.approx(p[k], rel=1e-8)
         assert m.L == pytest.approx(float(np.arange(k + 1) @ p), rel=1e-8)
-        # More room never blocks more.
-        assert q.mmck(lam, 1.0, c, k + 1).p_block <= m.p_block
+        # More room never blocks more (to rounding: far past the load the two differ by
+        # less than an ulp).
+        assert q.mmck(lam, 1.0, c, k + 1).p_block <= m.p_block * (1.0 + 4 * np.finfo(float).eps)
 
     def test_errors(self):
         with pytest.raises(

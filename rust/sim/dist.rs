@@ -64,15 +64,14 @@ impl Dist {
     pub fn gamma(mean: f64, cv: f64) -> Result<Self> {
         positive("mean", "mean", mean)?;
         check_cv(cv)?;
-        if cv * cv == 0.0 {
-            // cv = 0, or so small that cv² underflows: a constant.
+        let shape = 1.0 / (cv * cv);
+        let scale = mean / shape;
+        if !shape.is_finite() || scale == 0.0 {
+            // cv = 0, or so small that 1/cv² overflows (or the scale underflows): a
+            // constant, to within the precision of a double.
             return Ok(Dist::Deterministic { value: mean });
         }
-        let shape = 1.0 / (cv * cv);
-        Ok(Dist::Gamma {
-            shape,
-            scale: mean / shape,
-        })
+        Ok(Dist::Gamma { shape, scale })
     }
 
     /// Lognormal with the given mean (> 0) and coefficient of variation (≥ 0).
@@ -247,6 +246,16 @@ mod tests {
         assert_eq!(
             Dist::gamma(3.0, 1e-200).unwrap(),
             Dist::Deterministic { value: 3.0 }
+        );
+        // cv² subnormal: 1/cv² overflows
+        assert_eq!(
+            Dist::gamma(1.0, 5.2e-157).unwrap(),
+            Dist::Deterministic { value: 1.0 }
+        );
+        // the scale underflows
+        assert_eq!(
+            Dist::gamma(5e-324, 0.5).unwrap(),
+            Dist::Deterministic { value: 5e-324 }
         );
         let mut r = Rng::new(1);
         for cv in [1e-150, 1e-8, 1e-3] {
