@@ -209,3 +209,25 @@ def test_any_log_and_any_cut(n, parts, seed, window):
     with dask.config.set(scheduler="sync"):
         res = qrd.evaluate(ddf, rules, slos=SLOS[:1], now=NOW)
     assert_frame_equal(without_hash(res.decisions), without_hash(ref))
+
+
+def test_csv_and_ndjson_files(client, tmp_path):
+    # Files of other formats are one task each; a list of paths works as a glob does.
+    raw = raw_log(9_000, seed=11)
+    paths = []
+    for i, idx in enumerate(np.array_split(np.arange(raw.height), 3)):
+        part = raw[idx]
+        if i == 1:
+            p = tmp_path / f"part-{i}.ndjson"
+            part.write_ndjson(p)
+        else:
+            p = tmp_path / f"part-{i}.csv"
+            part.write_csv(p)
+        paths.append(str(p))
+    ref, rep = single_machine(paths)
+    res = qrd.evaluate(paths, RULES, slos=SLOS, now=NOW)
+    assert res.tasks == 3
+    assert_frame_equal(res.decisions, ref)
+    assert res.report.to_dict() == rep.to_dict()
+    with pytest.raises(FileNotFoundError, match="no input file"):
+        qrd.evaluate([], RULES[:1], now=NOW)

@@ -61,12 +61,20 @@ class _FileSlice:
 
 @dataclass(frozen=True)
 class _Source:
-    """How a task reads its raw rows: a file slice, or a dask partition (delayed)."""
+    """What every task needs to turn its raw rows into canonical, validated rows: the raw
+    schema of the whole source, the column mapping, the data contract, extra columns."""
 
     schema: dict[str, Any]
     mapping: _logs.ColumnMapping
     contract: _logs.Contract
     keep: tuple[str, ...]
+
+
+def _with_schema(lf: pl.LazyFrame, schema: Mapping[str, Any]) -> pl.DataFrame:
+    """The rows in the schema of the whole source (as the single-machine reader
+    concatenates files: missing columns null, types relaxed to the common one)."""
+    empty = pl.DataFrame(schema=dict(schema)).lazy()
+    return pl.concat([empty, lf], how="diagonal_relaxed").select(list(schema)).collect()
 
 
 def _read_slice(sl: _FileSlice, schema: Mapping[str, Any]) -> pl.DataFrame:
@@ -79,9 +87,7 @@ def _read_slice(sl: _FileSlice, schema: Mapping[str, Any]) -> pl.DataFrame:
                          separator="\t" if sl.path.lower().endswith(".tsv") else ",")
     else:
         lf = pl.scan_ndjson(sl.path, infer_schema_length=10_000)
-    # the schema of all the files together (as the single-machine reader concatenates them)
-    empty = pl.DataFrame(schema=dict(schema)).lazy()
-    return pl.concat([empty, lf], how="diagonal_relaxed").select(list(schema)).collect()
+    return _with_schema(lf, schema)
 
 
 def _canonical(raw: pl.DataFrame, src: _Source) -> tuple[pl.DataFrame, _logs.ContractReport]:
@@ -93,7 +99,7 @@ def _load(task: Any, src: _Source) -> tuple[pl.DataFrame, _logs.ContractReport]:
     if isinstance(task, _FileSlice):
         raw = _read_slice(task, src.schema)
     else:  # a pandas partition of a dask DataFrame
-        raw = pl.from_pandas(task)
+        raw = _with_schema(pl.from_pandas(task).lazy(), src.schema)
     return _canonical(raw, src)
 
 
@@ -116,10 +122,6 @@ def _slices(paths: Sequence[Path], fmt: str | None, task_rows: int) -> list[_Fil
         if acc > start or md.num_row_groups == 0:
             out.append(_FileSlice(str(p), kind, start, acc - start))
     return out
-
-
-# --------------------------------------------------------------------------------------
-# Selections and groups of one task's rows, shared by the rules that declare the same ones
 
 
 # --------------------------------------------------------------------------------------
@@ -451,8 +453,7 @@ def evaluate(
 
     # The raw schema, the column mapping and the tasks.
     files: list[Path] = []
-    if isinstance(source, (str, os.PathLike)) or (isinstance(source, (list, tuple)) and source
-                                                  and all(isinstance(x, (str, os.PathLike)) for x in source)):
+    if isinstance(source, (str, os.PathLike, list, tuple)):
         raw, files = _logs.scan_raw(source, format=format)
         schema = dict(raw.collect_schema())
         tasks: list[Any] = list(_slices(files, format, int(task_rows)))
