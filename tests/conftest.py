@@ -28,3 +28,17 @@ def shared_data() -> Path:
     if SHARED_DATA is None:
         pytest.skip("shared/data traces not available")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="module")
+def client():
+    """A real dask.distributed cluster of two worker processes (skipped without the extra)."""
+    pytest.importorskip("distributed")
+    from qcore import dask as qd
+
+    c = qd.client_from_arg("local:2")
+    try:
+        c.wait_for_workers(2, timeout=60)
+        yield c
+    finally:
+        c.close()

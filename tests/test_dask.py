@@ -35,16 +35,6 @@ from test_outofcore import (
 
 
 @pytest.fixture(scope="module")
-def client():
-    c = qd.client_from_arg("local:2")
-    try:
-        c.wait_for_workers(2, timeout=60)
-        yield c
-    finally:
-        c.close()
-
-
-@pytest.fixture(scope="module")
 def log() -> pl.DataFrame:
     return make_log()
 

@@ -18,7 +18,6 @@ dd = pytest.importorskip("dask.dataframe")
 pytest.importorskip("distributed")
 
 import qcore.rules as qr
-from qcore import dask as qd
 from qcore.logs import Contract, ContractViolationError, read_logs
 from qcore.rules import distributed as qrd
 from qcore.rules import partials as qp
@@ -79,16 +78,6 @@ def raw_log(n: int = 60_000, seed: int = 3) -> pl.DataFrame:
         "tokens_in": rng.integers(1, 100, n), "tokens_out": rng.integers(1, 100, n),
         "cost": rng.random(n) * 1e-3,
     })
-
-
-@pytest.fixture(scope="module")
-def client():
-    c = qd.client_from_arg("local:2")
-    try:
-        c.wait_for_workers(2, timeout=60)
-        yield c
-    finally:
-        c.close()
 
 
 @pytest.fixture(scope="module")
