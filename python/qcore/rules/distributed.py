@@ -152,6 +152,8 @@ class _Pass0:
     # per rule index: (rows of the rule's selection, first start, last start, {key: newest partial})
     rules: dict[int, tuple[int, float | None, float | None, dict[tuple[Any, ...], Any]]]
     slo_end: float | None = None
+    # the first metric pass of the rules that need nothing from pass 0 (see _early)
+    metric: dict[Any, Any] = field(default_factory=dict)
 
 
 def _content_digest(df: pl.DataFrame) -> str:
@@ -159,7 +161,7 @@ def _content_digest(df: pl.DataFrame) -> str:
 
 
 def _pass0(task: Any, args: tuple[Any, ...]) -> _Pass0:
-    src, rules, hash_rows, slo = args
+    src, rules, hash_rows, slo, early, slos = args
     df, rep = _load(task, src)
     cache = _e.Selections(df)
     per: dict[int, tuple[int, float | None, float | None, dict[tuple[Any, ...], Any]]] = {}
@@ -174,6 +176,19 @@ def _pass0(task: Any, args: tuple[Any, ...]) -> _Pass0:
         if rule.group_by:
             groups = {key: _p.newest_part(g) for key, g in cache.groups(rule.filter, rule.group_by).items()}
         per[i] = (sel.height, lo, hi, groups)
+    metric: dict[Any, Any] = {}
+    for i, st in early.items():
+        rule = rules[i]
+        if i not in per:
+            continue
+        sel = cache.selection(rule.filter)
+        parts = cache.groups(rule.filter, rule.group_by) if rule.group_by else {(): sel}
+        for key, g in parts.items():
+            view = _p.GroupView(g, g, None, (0.0, 0.0), None, 0.0)
+            metric[(i, key)] = _staged(rule).part(0, view, rule, st)
+            metric[("rows", i, key)] = g.height
+    for j, sp in enumerate(slos):
+        metric[("slo", j)] = sp.counts(df)
     ts = df.get_column("start") if df.height else None
     tcol = "end" if "end" in df.columns else "start"
     slo_end = None
@@ -190,10 +205,12 @@ def _pass0(task: Any, args: tuple[Any, ...]) -> _Pass0:
         newest_all=_p.newest_part(df),
         rules=per,
         slo_end=slo_end,
+        metric=metric,
     )
 
 
-def _merge_pass0(a: _Pass0, b: _Pass0, examples: int) -> _Pass0:
+def _merge_pass0(a: _Pass0, b: _Pass0, examples: int, rule_list: Sequence[Rule], early: Mapping[int, _Plan],
+                 slos: Sequence[_SloPlan]) -> _Pass0:
     rules: dict[int, Any] = {}
     for i in a.rules.keys() | b.rules.keys():
         if i not in a.rules or i not in b.rules:
@@ -215,6 +232,7 @@ def _merge_pass0(a: _Pass0, b: _Pass0, examples: int) -> _Pass0:
         newest_all=_p.merge_newest(a.newest_all, b.newest_all),
         rules=rules,
         slo_end=_p._pmax(a.slo_end, b.slo_end),
+        metric=_merge_metric(a.metric, b.metric, rule_list, early, slos),
     )
 
 
@@ -475,15 +493,21 @@ def evaluate(
 
     hashes = [delayed(_sha256, pure=True)(str(p)) for p in files]
     examples = con.examples
-    res = _run_pass(tasks, _pass0, (src, rule_list, not files, bool(slo_specs)),
-                    lambda a, b: _merge_pass0(a, b, examples), k, hashes)
+    now_t = float(time.time() if now is None else now)
+    # Rules without a window (and not drift) need nothing from pass 0 for their first
+    # metric pass: it runs in the same read. So do the SLO counts when `now` is given.
+    early = {i: _staged(r).init(_p.GroupView(pl.DataFrame(), pl.DataFrame(), None, (0.0, 0.0), None, now_t), r)
+             for i, r in enumerate(rule_list) if r.window is None and r.metric not in _DRIFT}
+    early_plans = {i: _Plan(None, (0.0, 0.0)) for i in early}
+    slo_plans = _slo_plans(slo_specs, now, None) if now is not None else []
+    res = _run_pass(tasks, _pass0, (src, rule_list, not files, bool(slo_specs), early, slo_plans),
+                    lambda a, b: _merge_pass0(a, b, examples, rule_list, early_plans, slo_plans), k, hashes)
     p0: _Pass0 = res[0]
     digests: list[str] = list(res[1:])
     report = replace(p0.report, action=on_violation)
     if not report.passed and on_violation == "refuse":
         raise _logs.ContractViolationError(report)
     fp = _fingerprint(p0, files, digests)
-    now_t = float(time.time() if now is None else now)
     version = _e._qcore_version()
     columns = p0.empty.columns
 
@@ -518,16 +542,9 @@ def evaluate(
         else:
             rows_by_rule[i] = []
 
-    slo_plans = _slo_plans(slo_specs, now, p0)
-    passes = 1
-    slo_counts: list[Any] = []
-    while plans or (slo_plans and not slo_counts):
-        (merged,) = _run_pass(tasks, _metric_pass, (src, rule_list, plans, now_t, slo_plans if not slo_counts else []),
-                              lambda a, b: _merge_metric(a, b, rule_list, plans, slo_plans), k)
-        passes += 1
-        if slo_plans and not slo_counts:
-            slo_counts = [merged.get(("slo", j), {}) for j in range(len(slo_plans))]
-        for i in list(plans):
+    def advance(merged: Mapping[Any, Any], which: Sequence[int]) -> None:
+        """Finish a metric pass of the rules ``which`` from its merged partial results."""
+        for i in which:
             plan, rule = plans[i], rule_list[i]
             staged = _staged(rule)
             if plan.k == 0:
@@ -545,6 +562,19 @@ def evaluate(
             if not plan.pending:
                 del plans[i]
                 rows_by_rule[i] = _rule_rows(i, rule, order[i], plan, p0, report, fp, version, now_t)
+
+    advance(p0.metric, [i for i in early if i in plans])
+    slo_counts: list[Any] = [p0.metric.get(("slo", j), {}) for j in range(len(slo_plans))]
+    if slo_specs and now is None:
+        slo_plans = _slo_plans(slo_specs, now, p0)
+    passes = 1
+    while plans or (slo_plans and not slo_counts):
+        (merged,) = _run_pass(tasks, _metric_pass, (src, rule_list, plans, now_t, slo_plans if not slo_counts else []),
+                              lambda a, b: _merge_metric(a, b, rule_list, plans, slo_plans), k)
+        passes += 1
+        if slo_plans and not slo_counts:
+            slo_counts = [merged.get(("slo", j), {}) for j in range(len(slo_plans))]
+        advance(merged, list(plans))
     for i, rule in enumerate(rule_list):
         if i not in rows_by_rule:  # a rule whose groups were all the reference
             rows_by_rule[i] = []
@@ -588,9 +618,9 @@ def _fingerprint(p0: _Pass0, files: Sequence[Path], digests: Sequence[str]) -> d
     return _logs.DataFingerprint(srcs, p0.rows, p0.tmin, p0.tmax, h.hexdigest()).to_dict()
 
 
-def _slo_plans(specs: Sequence[Mapping[str, Any]], now: float | None, p0: _Pass0) -> list[_SloPlan]:
+def _slo_plans(specs: Sequence[Mapping[str, Any]], now: float | None, p0: _Pass0 | None) -> list[_SloPlan]:
     out = []
-    t_end = float(now) if now is not None else float(p0.slo_end or 0.0)
+    t_end = float(now) if now is not None else float((p0.slo_end if p0 is not None else None) or 0.0)
     for s in specs:
         period = _burn.parse_duration(s.get("period", "30d"), "period")
         ws = tuple(_burn.burn_windows(s.get("windows", "workbook"), period))
