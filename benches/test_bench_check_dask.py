@@ -90,10 +90,12 @@ def test_single_machine(benchmark, dataset, reference):
     run(benchmark, lambda: single_machine(dataset))
 
 
-@pytest.mark.parametrize("workers,polars_threads", [(1, None), (2, None), (1, 1)])
-def test_dask(benchmark, dataset, reference, workers, polars_threads):
+@pytest.mark.parametrize("workers,polars_threads,persist", [(1, None, False), (2, None, False), (1, 1, False),
+                                                            (2, None, True)])
+def test_dask(benchmark, dataset, reference, workers, polars_threads, persist):
     """``local:N`` as the command line starts it (each worker's polars pool gets cores // N
-    threads), and one worker limited to one polars thread: the per-worker scaling."""
+    threads), one worker limited to one polars thread (the per-worker scaling), and
+    ``persist=True`` (the validated rows stay in the workers' memory between passes)."""
     benchmark.group = f"qcore check rules, {LABEL}"
     name = f"qcore.rules.distributed, {workers} worker{'s' if workers > 1 else ''}"
     if polars_threads is None:
@@ -104,10 +106,12 @@ def test_dask(benchmark, dataset, reference, workers, polars_threads):
         name += f", {polars_threads} polars thread"
         client = Client(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
                         env={"POLARS_MAX_THREADS": str(polars_threads)})
+    if persist:
+        name += ", persist"
     benchmark.name = name
     try:
         def job() -> pl.DataFrame:
-            return qrd.evaluate(dataset, RULES, slos=SLOS, now=NOW).decisions
+            return qrd.evaluate(dataset, RULES, slos=SLOS, now=NOW, persist=persist).decisions
 
         assert_frame_equal(job(), reference)  # also the warm-up round
         run(benchmark, job, client=client)

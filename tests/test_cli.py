@@ -419,5 +419,11 @@ def test_check_on_a_dask_cluster_matches_single_machine(tmp_path):
     assert d1 == d2
     assert d1["contract"]["rows_excluded"] == 1
     assert (tmp_path / "e1.jsonl").read_text() == (tmp_path / "e2.jsonl").read_text()
+    code3, out3, err3 = run(*common, "--dask", "local:2", "--persist")
+    d3 = json.loads(out3)
+    d3.pop("evidence")
+    assert code3 == 4 and d3 == d1, err3
     code, out, err = run("check", logs, "--rules", str(r), "--now", str(NOW), "--refuse", "--dask", "local:1")
     assert code == 1 and "contract" in err.lower()
+    code, out, err = run(*common, "--persist")
+    assert code == 1 and "--persist needs --dask" in err

@@ -120,6 +120,18 @@ def test_files_on_a_two_process_cluster_give_the_same_table(client, files, task_
     assert set(ref["rule_id"].to_list()) == {r["id"] for r in RULES} | {"avail", "latency"}
 
 
+def test_persisted_rows_give_the_same_table(client, files):
+    ref, rep = single_machine(files)
+    res = qrd.evaluate(files, RULES, slos=SLOS, now=NOW, task_rows=7_000, persist=True)
+    assert_frame_equal(res.decisions, ref)
+    assert res.report.to_dict() == rep.to_dict()
+    with dask.config.set(scheduler="sync"):
+        raw = raw_log(5_000, seed=4)
+        ddf = dd.from_pandas(raw.to_pandas(), npartitions=3, sort=False)
+        got = qrd.evaluate(ddf, RULES, slos=SLOS, now=NOW, persist=True).decisions
+    assert_frame_equal(without_hash(got), without_hash(single_machine(raw)[0]))
+
+
 def test_dask_dataframe_source(client):
     raw = raw_log(20_000, seed=8)
     ref, rep = single_machine(raw)

@@ -373,6 +373,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     now = args.now if args.now is not None else time.time()
     contract = _contract(args, cfg.get("contract"))
     on_violation = "refuse" if args.refuse else "exclude"
+    if args.persist and not getattr(args, "dask", None):
+        raise ValueError("--persist needs --dask")
     if getattr(args, "dask", None):
         from qcore import dask as qd
         from qcore.rules import distributed as qrd
@@ -380,7 +382,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         client = qd.client_from_arg(args.dask)
         try:
             res = qrd.evaluate(args.logs, rules, slos=slos, now=now, mapping=mapping or None, contract=contract,
-                               on_violation=on_violation, format=args.input_format)
+                               on_violation=on_violation, format=args.input_format, persist=args.persist)
         finally:
             client.close()
         decisions, report = res.decisions, res.report
@@ -584,6 +586,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--dask", metavar="SCHEDULER",
                    help="run on a dask cluster: a scheduler address (tcp://host:8786) or local:N for a "
                         "local cluster of N worker processes (needs the dask extra); same decisions")
+    c.add_argument("--persist", action="store_true",
+                   help="with --dask: keep the validated rows in the workers' memory between passes "
+                        "(one read of the files instead of two or three; the cluster must hold them)")
     c.set_defaults(func=cmd_check)
 
     pl_ = sub.add_parser("plan", help="replicas needed for a rate and service time under an SLO",

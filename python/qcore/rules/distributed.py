@@ -96,6 +96,8 @@ def _canonical(raw: pl.DataFrame, src: _Source) -> tuple[pl.DataFrame, _logs.Con
 
 
 def _load(task: Any, src: _Source) -> tuple[pl.DataFrame, _logs.ContractReport]:
+    if isinstance(task, tuple):  # rows already read and validated (``persist=True``)
+        return task
     if isinstance(task, _FileSlice):
         raw = _read_slice(task, src.schema)
     else:  # a pandas partition of a dask DataFrame
@@ -413,6 +415,7 @@ def evaluate(
     format: str | None = None,
     split_every: int = DEFAULT_SPLIT_EVERY,
     task_rows: int = DEFAULT_TASK_ROWS,
+    persist: bool = False,
 ) -> DistributedResult:
     """:func:`qcore.rules.evaluate` (and :func:`qcore.rules.evaluate_slos` for ``slos``)
     on the cluster of the current ``dask.distributed.Client`` (or dask's default
@@ -429,6 +432,10 @@ def evaluate(
     slos
         ``[[slo]]`` declarations, as :func:`qcore.rules.evaluate_slos`; their decisions
         follow the rules' in the table.
+    persist
+        Keep each task's validated rows in the workers' memory between passes (one read
+        instead of two or three; the cluster must hold the rows). By default every pass
+        reads its files again and memory holds one task's rows per worker thread.
 
     Returns
     -------
@@ -490,6 +497,12 @@ def evaluate(
         raise ValueError("source holds no data")
 
     from dask.delayed import delayed
+
+    if persist:
+        import dask
+
+        load = delayed(_load, pure=True)
+        tasks = list(dask.persist(*[load(t, src) for t in tasks]))  # type: ignore[attr-defined]
 
     hashes = [delayed(_sha256, pure=True)(str(p)) for p in files]
     examples = con.examples
