@@ -23,7 +23,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 __all__ = ["EXIT_ERROR", "EXIT_OK", "EXIT_USAGE", "build_parser", "main"]
 
@@ -372,7 +372,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     keep = [k for k in keep if k not in CANONICAL]
     now = args.now if args.now is not None else time.time()
     contract = _contract(args, cfg.get("contract"))
-    on_violation = "refuse" if args.refuse else "exclude"
+    on_violation: Literal["exclude", "refuse"] = "refuse" if args.refuse else "exclude"
     if args.persist and not getattr(args, "dask", None):
         raise ValueError("--persist needs --dask")
     if getattr(args, "dask", None):

@@ -37,7 +37,8 @@ from qcore import logs as _logs
 from qcore.rules import burn as _burn
 from qcore.rules import engine as _e
 from qcore.rules import partials as _p
-from qcore.rules.model import Rule
+from qcore.rules.metrics import MetricValue
+from qcore.rules.model import Rule, parse_duration
 
 __all__ = ["DistributedResult", "evaluate"]
 
@@ -112,7 +113,7 @@ def _slices(paths: Sequence[Path], fmt: str | None, task_rows: int) -> list[_Fil
         if kind != "parquet":
             out.append(_FileSlice(str(p), kind))
             continue
-        import pyarrow.parquet as pq
+        import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
         md = pq.ParquetFile(str(p)).metadata
         start = acc = 0
@@ -312,8 +313,8 @@ class _RowCount(_p.Staged):
     def merge(self, k: int, a: int, b: int) -> int:
         return a + b
 
-    def done(self, k: int, p: int, rule: Any, st: dict[str, Any]) -> _p.MetricValue:
-        return _p.MetricValue(None, p)
+    def done(self, k: int, p: int, rule: Any, st: dict[str, Any]) -> MetricValue:
+        return MetricValue(None, p)
 
 
 _ROW_COUNT = _RowCount()
@@ -488,7 +489,7 @@ def evaluate(
         if not isinstance(source, dd.DataFrame):
             raise TypeError(f"source must be paths or a dask DataFrame, got {type(source).__name__}")
         schema = dict(pl.from_pandas(source._meta).schema)
-        tasks = list(source.to_delayed())
+        tasks = list(source.to_delayed())  # type: ignore[no-untyped-call]
     m = _logs._mapping_for(pl.DataFrame(schema=schema), mapping)
     src = _Source(schema, m, con, keep_t)
     # Schema-level contract failures raise here, before any task runs (as the single-machine path).
@@ -502,7 +503,7 @@ def evaluate(
         import dask
 
         load = delayed(_load, pure=True)
-        tasks = list(dask.persist(*[load(t, src) for t in tasks]))  # type: ignore[attr-defined]
+        tasks = list(dask.persist(*[load(t, src) for t in tasks]))  # type: ignore[attr-defined, no-untyped-call]
 
     hashes = [delayed(_sha256, pure=True)(str(p)) for p in files]
     examples = con.examples
@@ -534,22 +535,22 @@ def evaluate(
             rows_by_rule[i] = [_e.malformed_row(rule, missing, fp, version, now_t)]
             continue
         n_sel, lo, hi, gnew = p0.rules.get(i, (0, None, None, {}))
-        span_all = (lo, hi) if n_sel else None
+        span_all = (float(lo), float(hi)) if n_sel and lo is not None and hi is not None else None
         window = (span_all[1] - rule.window, span_all[1]) if rule.window is not None and span_all else None
         span = window if window is not None else (span_all or (0.0, 0.0))
         if rule.group_by and n_sel:
             groups = sorted(((dict(zip(rule.group_by, key)), key) for key in gnew), key=lambda kv: _e.group_order(kv[0]))
         else:
             groups = [({}, ())]
-        plan = _Plan(window, span)  # type: ignore[arg-type]
+        plan = _Plan(window, span)
         lst = []
         for keys, key in groups:
             if rule.reference and _e.is_reference_group(rule, keys):
                 continue
             lst.append((key, keys))
-            view = _p.GroupView(p0.empty, p0.empty, None, span, window, now_t)  # type: ignore[arg-type]
+            view = _p.GroupView(p0.empty, p0.empty, None, span, window, now_t)
             plan.pending[key] = _staged(rule).init(view, rule)
-        order[i] = lst  # type: ignore[assignment]
+        order[i] = lst
         if plan.pending:
             plans[i] = plan
         else:
@@ -607,7 +608,7 @@ def _rule_rows(i: int, rule: Rule, groups: list[tuple[tuple[Any, ...], dict[str,
         mv = plan.done[key]
         if rule.metric == "invalid_fraction":
             tot = report.rows_total
-            mv = _p.MetricValue(report.rows_excluded / tot if tot else None, tot,
+            mv = MetricValue(report.rows_excluded / tot if tot else None, tot,
                                 extra={"failed_checks": {c.name: c.failed for c in report.failures()}})
         if rule.group_by:
             newest = _p.newest_of(gnew[key]) if key in gnew else None
@@ -635,7 +636,7 @@ def _slo_plans(specs: Sequence[Mapping[str, Any]], now: float | None, p0: _Pass0
     out = []
     t_end = float(now) if now is not None else float((p0.slo_end if p0 is not None else None) or 0.0)
     for s in specs:
-        period = _burn.parse_duration(s.get("period", "30d"), "period")
+        period = parse_duration(s.get("period", "30d"), "period")
         ws = tuple(_burn.burn_windows(s.get("windows", "workbook"), period))
         lengths = tuple(x for w in ws for x in (w.long, w.short))
         out.append(_SloPlan(tuple(s.get("group_by", ())), lengths, t_end, s.get("latency_threshold"), period, ws))

@@ -581,13 +581,13 @@ class Drift(Staged):
 
     def init(self, v: GroupView, rule: Any) -> State:
         base = super().init(v, rule)
-        return {**base, 0: {**base, "k": 0, "mv": None}, 1: {**base, "k": 0, "mv": None}}
+        return {**base, "sides": [{**base, "k": 0, "mv": None}, {**base, "k": 0, "mv": None}]}
 
     def part(self, k: int, v: GroupView, rule: Any, st: State) -> Any:
         rows = _drift_rows(v, rule)
-        out = []
+        out: list[Any] = []
         for side in (0, 1):
-            s = st[side]
+            s = st["sides"][side]
             if s["mv"] is not None:
                 out.append(None)
             else:
@@ -607,13 +607,14 @@ class Drift(Staged):
     def done(self, k: int, p: Any, rule: Any, st: State) -> MetricValue | None:
         inner = self._inner()
         for side in (0, 1):
-            s = st[side]
+            s = st["sides"][side]
             if s["mv"] is None:
                 s["mv"] = inner.done(s["k"], p[side], rule, s)
                 s["k"] += 1
-        if st[0]["mv"] is None or st[1]["mv"] is None:
+        a, b = st["sides"]
+        if a["mv"] is None or b["mv"] is None:
             return None
-        return _drift_value(st[0]["mv"], st[1]["mv"])
+        return _drift_value(a["mv"], b["mv"])
 
     def local(self, v: GroupView, rule: Any) -> MetricValue:
         cur, ref = _drift_rows(v, rule)
