@@ -246,89 +246,25 @@ def _get(obj: Any, key: str) -> Any:
 # report
 # --------------------------------------------------------------------------------------
 
-def _dask_canonical(pdf: Any, mapping: Any, contract: Any, keys: list[str]) -> Any:
-    """One partition of a dask frame in canonical columns, with the same mapping and data
-    contract as the single-machine path; violating rows are counted in ``__excluded``
-    (on every row of the partition, so the driver can sum one value per partition)."""
-    import polars as pl
-
-    from qcore import logs as ql
-
-    lf = ql.normalize(pl.from_pandas(pdf), mapping, keep=keys)
-    ok, rep = ql.validate(lf, contract, mapping=mapping, on_violation="exclude")
-    excluded = rep.rows_total - ok.height
-    out = ok.select(["start", "end", "latency", *keys]).with_columns(
-        pl.lit(excluded, dtype=pl.Int64).alias("__excluded"),
-        pl.lit(rep.rows_total, dtype=pl.Int64).alias("__rows"),
-    )
-    return out.to_pandas()
-
-
-def cmd_report_dask(args: argparse.Namespace) -> int:
-    """``qcore report --dask ADDRESS``: the report's statistics on a dask cluster."""
-    from qcore import dask as qd
-    from qcore import logs as ql
-
-    raw, paths = ql.scan_raw(args.logs, format=args.input_format)
-    mapping = ql._mapping_for(raw, _mapping_args(args))
-    keys = list(args.group_by or [])
-    contract = _contract(args)
-    client = qd.client_from_arg(args.dask)
-    try:
-        ddf = qd.read([str(p) for p in paths])
-        meta = _dask_canonical(ddf._meta, mapping, contract, keys)
-        cddf = ddf.map_partitions(_dask_canonical, mapping, contract, keys, meta=meta)
-        # Contract accounting: one (excluded, rows) pair per partition, summed on the driver.
-        acc = cddf[["__excluded", "__rows"]].map_partitions(
-            lambda d: d.head(1), meta=meta[["__excluded", "__rows"]]).compute()
-        excluded, total = int(acc["__excluded"].sum()), int(acc["__rows"].sum())
-        if excluded and args.refuse:
-            raise ValueError(f"the data contract excluded {excluded} of {total} rows; "
-                             f"run without --refuse to exclude them and report the count")
-        window = args.bin if args.bin is not None else 60.0
-        a = qd.report_frame(cddf.drop(columns=["__excluded", "__rows"]), time="start", value="latency",
-                            by=keys or None, start="start", end="end", window=window)
-    finally:
-        client.close()
-    if args.format == "json":
-        d = a.as_dict()
-        d.pop("group_sketches", None)
-        d["rows"] = total
-        d["rows_excluded"] = excluded
-        d["sources"] = [str(p) for p in paths]
-        _emit_json(d)
-        return EXIT_OK
-    print(f"qcore report (dask {args.dask}): {total:,} rows from {len(paths)} file(s), "
-          f"{excluded:,} excluded by the data contract")
-    if a.group_quantiles is not None:
-        _print_frame(a.group_quantiles, list(a.group_quantiles.columns))
-    st = a.arrival_stats
-    if st is not None:
-        lo, hi = st.rate_ci
-        print(f"arrivals: {st.count:,} in {st.duration:.6g} s, rate {st.rate:.6g}/s "
-              f"(95% CI {lo:.6g}-{hi:.6g}), peak-to-mean {st.peak_to_mean:.4g} per {window:g} s, "
-              f"index of dispersion {st.index_of_dispersion:.4g}, inter-arrival CV {st.cv_interarrival:.4g}")
-    ll = a.littles_law
-    if ll is not None:
-        print(f"Little's law: L = {ll.L:.6g}, lambda*W = {ll.lambda_w:.6g}, gap {ll.gap:.3%}, "
-              f"{'holds' if ll.holds else 'flags: ' + ', '.join(ll.flags)}")
-    return EXIT_OK
-
-
 def cmd_report(args: argparse.Namespace) -> int:
+    kw: dict[str, Any] = {
+        "group_by": args.group_by or [], "bin": args.bin, "mapping": _mapping_args(args),
+        "contract": _contract(args), "on_violation": "refuse" if args.refuse else "exclude",
+        "format": args.input_format, "title": args.title or "qcore report"}
     if getattr(args, "dask", None):
-        if args.html:
-            raise ValueError("--html is not available with --dask; use --format json for the results")
-        return cmd_report_dask(args)
-    from qcore.report import summarize
+        from qcore import dask as qd
+        from qcore.report_distributed import summarize as summarize_dask
 
-    rep = summarize(
-        args.logs, group_by=args.group_by or [], bin=args.bin, mapping=_mapping_args(args),
-        contract=_contract(args), on_violation="refuse" if args.refuse else "exclude",
-        format=args.input_format, batch_rows=args.batch_rows,
-        progress=(not args.no_progress) if args.no_progress else None,
-        title=args.title or "qcore report",
-    )
+        client = qd.client_from_arg(args.dask)
+        try:
+            rep = summarize_dask(args.logs, **kw)
+        finally:
+            client.close()
+    else:
+        from qcore.report import summarize
+
+        rep = summarize(args.logs, batch_rows=args.batch_rows,
+                        progress=(not args.no_progress) if args.no_progress else None, **kw)
     if args.html:
         rep.to_html(args.html)
     if args.format == "json":
@@ -570,7 +506,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--format", choices=["text", "json"], default="text")
     r.add_argument("--dask", metavar="SCHEDULER",
                    help="run on a dask cluster: a scheduler address (tcp://host:8786) or local:N for a "
-                        "local cluster of N worker processes (needs the dask extra)")
+                        "local cluster of N worker processes (needs the dask extra); the same report")
     r.set_defaults(func=cmd_report)
 
     c = sub.add_parser("check", help="evaluate rules; exit code for CI", formatter_class=fmt,

@@ -37,8 +37,10 @@ machine, from identical counts, so they are identical too.
 
 For the command line, :func:`client_from_arg` turns a ``--dask ADDRESS`` (or
 ``local:N``) argument into a client, and :func:`report_frame` computes the report's
-quantities on it. :func:`evaluate_rules` (``qcore.rules.distributed.evaluate``) gives the
-decisions of ``qcore check`` on the cluster, equal to the single-machine table.
+quantities on it. :func:`summarize` (``qcore.report_distributed.summarize``) gives the
+report of ``qcore report --dask``, and :func:`evaluate_rules`
+(``qcore.rules.distributed.evaluate``) the decisions of ``qcore check --dask``, both equal
+to the single-machine results.
 
 Examples
 --------
@@ -74,6 +76,7 @@ from qcore._convert import as_f64
 from qcore.arrivals import ArrivalStats
 from qcore.little import LittleResult
 from qcore.outofcore import Analysis, GroupSketches
+from qcore.report_distributed import summarize
 from qcore.rules.distributed import evaluate as evaluate_rules
 
 __all__ = [
@@ -87,6 +90,7 @@ __all__ = [
     "littles_law",
     "read",
     "report_frame",
+    "summarize",
     "window_counts",
 ]
 

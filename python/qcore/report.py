@@ -568,12 +568,15 @@ def _summarize(
                     bt0, bt1, bs1 = batch.select(aggs[1:]).row(0)
                     seen = _extend(seen, bt0, bt1, bs1)
                 valid, rep = _logs.validate(batch, contract, mapping=m, on_violation=on_violation)  # type: ignore[arg-type]
+                offset = rows_total    # example rows are numbered in the whole log
                 rows_total += rep.rows_total
                 rows_valid += rep.rows_valid
                 for c in rep.checks:
                     for ex in c.examples:      # example rows show the log's columns only
                         for k in _ENGINE_COLS:
                             ex.pop(k, None)
+                        if "row" in ex:
+                            ex["row"] += offset
                     if c.name in checks:
                         prev = checks[c.name]
                         prev.failed += c.failed

@@ -1,0 +1,236 @@
+"""``qcore report`` on a dask cluster: the :class:`~qcore.report.Report` of
+:func:`qcore.report.summarize`, from per-task accumulators merged in a tree.
+
+The log is cut into the tasks of :mod:`qcore.rules.distributed` (one per CSV/NDJSON file,
+Parquet files in slices of whole row groups). Pass 1 merges each task's extent (rows,
+first and last valid start, last valid end) into the report's window grid; pass 2 maps and
+validates each task's rows with the same mapping and contract as the single-machine path
+and folds them into the report's per-group accumulators (sketches, window counts of
+starts and ends, outcome counts, Little's-law sums, and the raw columns when the log is
+small enough for exact intervals). The accumulators of one group merge exactly, so the
+report equals the single-machine one; only Little's law ``L`` and the mean response, sums
+of floats added per task instead of per batch, can differ in the last bits.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import math
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from qcore import logs as _logs
+from qcore import report as _r
+from qcore.rules import distributed as _d
+
+__all__ = ["summarize"]
+
+
+def _frame(task: Any, schema: Mapping[str, Any]) -> pl.DataFrame:
+    if isinstance(task, _d._FileSlice):
+        return _d._read_slice(task, schema)
+    return _d._with_schema(pl.from_pandas(task).lazy(), schema)
+
+
+def _normalized(task: Any, ctx: dict[str, Any]) -> pl.LazyFrame:
+    raw = _frame(task, ctx["schema"]).lazy()
+    lf = _logs.normalize(_r._with_class(raw, ctx["pre_cls"]), ctx["mapping"], keep=ctx["keep"])
+    return lf.with_columns(ctx["post"])
+
+
+def _extent(task: Any, args: tuple[Any, ...]) -> tuple[int, float | None, float | None, float | None]:
+    (ctx,) = args
+    row = _normalized(task, ctx).select(ctx["aggs"]).collect().row(0)
+    return (int(row[0]), *(None if v is None else float(v) for v in row[1:4]))  # type: ignore[return-value]
+
+
+def _merge_extent(a: Any, b: Any) -> Any:
+    from qcore.rules.partials import _pmax, _pmin
+
+    return (a[0] + b[0], _pmin(a[1], b[1]), _pmax(a[2], b[2]), _pmax(a[3], b[3]))
+
+
+def _fold(task: Any, args: tuple[Any, ...]) -> dict[str, Any]:
+    ctx, grid = args
+    df = _normalized(task, ctx).collect()
+    valid, rep = _logs.validate(df, ctx["contract"], mapping=ctx["mapping"], on_violation="exclude")
+    for c in rep.checks:
+        for ex in c.examples:  # example rows show the log's columns only
+            for k in _r._ENGINE_COLS:
+                ex.pop(k, None)
+    valid = valid.filter(pl.col("start").is_finite())
+    group_by = ctx["group_by"]
+    t0, t1, win_end, end_lim, bin_, n_windows, n_end, keep_raw, index_limit = grid
+    accs: dict[tuple[Any, ...], _r._Acc] = {}
+    if valid.height:
+        has_lat = "latency" in valid.columns
+        if group_by:
+            keytab = pl.DataFrame(schema={**{k: valid.schema[k] for k in group_by}, "__code": pl.Int64})
+            valid, keytab = _r._encode(valid, tuple(group_by), keytab)
+            codes = valid.get_column("__code").to_numpy()
+            keys = [tuple(row[k] for k in group_by) for row in keytab.sort("__code").iter_rows(named=True)]
+        else:
+            codes = np.zeros(valid.height, dtype=np.int64)
+            keys = [()]
+        lst = [_r._Acc(dict(zip(group_by, key)), n_windows, keep_raw, n_end) for key in keys]
+        b = _r._Batch(valid, has_lat, codes)
+        if not group_by and keep_raw:
+            _r._update(lst[0], b, None, t0, t1, win_end, end_lim, bin_)
+        else:
+            _r._update_groups(lst, b, t0, t1, win_end, end_lim, bin_, n_windows, n_end, None, index_limit)
+        accs = dict(zip(keys, lst))
+    return {"accs": accs, "report": rep}
+
+
+def _merge_fold(a: dict[str, Any], b: dict[str, Any], examples: int) -> dict[str, Any]:
+    accs = {k: copy.deepcopy(v) for k, v in a["accs"].items()}
+    for k, v in b["accs"].items():
+        if k in accs:
+            _r._merge_into(accs[k], v)
+        else:
+            accs[k] = v
+    return {"accs": accs, "report": _d._merge_reports(a["report"], b["report"], examples)}
+
+
+def summarize(
+    source: Any,
+    *,
+    group_by: Sequence[str] = (),
+    bin: float | None = None,
+    mapping: Any = None,
+    contract: _logs.Contract | None = None,
+    on_violation: str = "exclude",
+    format: str | None = None,
+    exact_limit: int = 2_000_000,
+    confidence: float = 0.95,
+    little_tolerance: float = 0.02,
+    title: str = "qcore report",
+    split_every: int = _d.DEFAULT_SPLIT_EVERY,
+    task_rows: int = _d.DEFAULT_TASK_ROWS,
+) -> _r.Report:
+    """:func:`qcore.report.summarize` on the cluster of the current
+    ``dask.distributed.Client`` (or dask's default scheduler).
+
+    ``source`` is paths or globs (Parquet, CSV, NDJSON) or a dask DataFrame of raw log
+    columns; the other parameters are those of :func:`qcore.report.summarize`. The report
+    (table, plots, contract, fingerprint with the files' SHA-256) is the single-machine
+    one; Little's law ``L`` and the mean response can differ in the last bits.
+
+    Raises
+    ------
+    qcore.logs.ColumnDetectionError, qcore.logs.ContractViolationError, ValueError
+        As :func:`qcore.report.summarize`.
+
+    Examples
+    --------
+    >>> import dask, pandas as pd, dask.dataframe as dd
+    >>> pdf = pd.DataFrame({"ts": [0.0, 1.0, 2.5, 4.0], "latency": [0.2, 0.4, 0.1, 0.3]})
+    >>> with dask.config.set(scheduler="sync"):
+    ...     rep = summarize(dd.from_pandas(pdf, npartitions=2), bin=1.0)
+    >>> rep.overall.count, rep.overall.counts.tolist()
+    (4, [1, 1, 1, 0, 1])
+    """
+    if bin is not None and not (bin > 0 and math.isfinite(bin)):
+        raise ValueError(f"bin must be a positive number of seconds, got {bin}")
+    if on_violation not in ("exclude", "refuse"):
+        raise ValueError(f"on_violation must be 'exclude' or 'refuse', got {on_violation!r}")
+    k = int(split_every)
+    if k < 2:
+        raise ValueError(f"split_every must be ≥ 2, got {split_every}")
+    group_by = tuple(group_by)
+    files: list[Path] = []
+    if isinstance(source, (str, os.PathLike, list, tuple)):
+        raw, files = _logs.scan_raw(source, format=format)
+        schema = dict(raw.collect_schema())
+        tasks: list[Any] = list(_d._slices(files, format, int(task_rows)))
+    else:
+        import dask.dataframe as dd
+
+        if not isinstance(source, dd.DataFrame):
+            raise TypeError(f"source must be paths or a dask DataFrame, got {type(source).__name__}")
+        schema = dict(pl.from_pandas(source._meta).schema)
+        tasks = list(source.to_delayed())  # type: ignore[no-untyped-call]
+    m = _logs._mapping_for(pl.DataFrame(schema=schema), mapping)
+    pre_cls = _r._class_expr(m, schema)
+    keep = [g for g in group_by if g not in _logs.CANONICAL] + (["_qcls"] if pre_cls is not None else [])
+    empty = _logs.normalize(_r._with_class(pl.DataFrame(schema=schema).lazy(), pre_cls), m, keep=keep)
+    norm_schema = empty.collect_schema()
+    for g in group_by:
+        if g not in norm_schema:
+            raise _logs.ColumnDetectionError(
+                f"group_by: column {g!r} not in the log; columns found: "
+                f"{[c for c in norm_schema if not c.startswith('__')]}")
+    post: list[pl.Expr] = []
+    if "_qcls" not in norm_schema:
+        post.append(pl.when(pl.col("outcome") == "ok").then(pl.lit(0, pl.Int8))
+                    .when(pl.col("outcome") == "error").then(pl.lit(1, pl.Int8))
+                    .otherwise(pl.lit(2, pl.Int8)).alias("_qcls"))
+    con = contract or _logs.Contract()
+    if con.max_time is None:  # one evaluation time for the whole run
+        con = replace(con, max_time=con.resolved_max_time())
+    # schema-level contract failures raise here, before any task runs
+    _logs.validate(empty.with_columns(post).collect(), con, mapping=m, on_violation="exclude")
+    has_lat = "latency" in norm_schema
+    endcol = "end" if "end" in norm_schema else "start"
+    ok_start = (pl.col("start").is_finite() & (pl.col("start") >= con.min_time)
+                & (pl.col("start") <= con.resolved_max_time()))
+    ok_end = ok_start & pl.col(endcol).is_finite()
+    if has_lat:
+        ok_end = ok_end & (pl.col("latency") >= 0)
+    aggs = [pl.len().alias("n"),
+            pl.col("start").filter(ok_start).min().alias("t0"),
+            pl.col(endcol).filter(ok_end).max().alias("t1"),
+            pl.col("start").filter(ok_start).max().alias("s1")]
+    ctx = {"schema": schema, "mapping": m, "pre_cls": pre_cls, "keep": keep, "post": post, "aggs": aggs,
+           "contract": con, "group_by": list(group_by)}
+    if not tasks:
+        raise ValueError("source: the log has no rows with a valid start time")
+
+    from dask.delayed import delayed
+
+    hashes = [delayed(_logs._sha256_file, pure=True)(p) for p in files]
+    (ext,) = _d._run_pass(tasks, _extent, (ctx,), _merge_extent, k)
+    n_total, t0, t1, s1 = ext
+    if not n_total or t0 is None or s1 is None:
+        raise ValueError("source: the log has no rows with a valid start time")
+    t1 = max(float(t1 if t1 is not None else s1), float(s1))
+    span = max(t1 - t0, 1e-9)
+    bin_ = float(bin) if bin is not None else _r._nice_bin(span)
+    win_end, n_windows, end_lim, n_end, grid = _r._windows(t0, t1, s1, bin_)
+    keep_raw = n_total <= exact_limit
+    index_limit = 2.0**63 if keep_raw else (2.0**31 if 3 * (n_end + 1) < 2**31 else 2.0**63)
+    g = (t0, t1, win_end, end_lim, bin_, n_windows, n_end, keep_raw, index_limit)
+    res = _d._run_pass(tasks, _fold, (ctx, g), lambda a, b: _merge_fold(a, b, con.examples), k, hashes)
+    folded, digests = res[0], list(res[1:])
+    rep: _logs.ContractReport = replace(folded["report"], action=on_violation)
+    if on_violation == "refuse" and not rep.passed:
+        raise _logs.ContractViolationError(rep)
+    acc_list = sorted(folded["accs"].values(),
+                      key=lambda a: tuple("" if v is None else str(v) for v in a.key.values()))
+    if group_by:
+        groups = [_r._finish(a, t0, t1, bin_, confidence, little_tolerance, grid) for a in acc_list]
+        overall = _r._Acc({}, n_windows, keep_raw, n_end)
+        for a in acc_list:
+            _r._merge_into(overall, a)
+    else:
+        groups = []
+        overall = acc_list[0] if acc_list else _r._Acc({}, n_windows, keep_raw, n_end)
+    ov = _r._finish(overall, t0, t1, bin_, confidence, little_tolerance, grid)
+    h = hashlib.sha256()
+    srcs = []
+    for p, d in zip(files, digests):
+        srcs.append({"path": str(p), "bytes": p.stat().st_size, "sha256": d})
+        h.update(d.encode())
+    fp = _logs.DataFingerprint(srcs, rep.rows_valid, t0, t1, h.hexdigest()).to_dict()
+    if not (m.status is not None or m.error is not None):
+        for gs in [*groups, ov]:  # the log says nothing about failures
+            gs.error_rate = None
+    return _r.Report(ov, groups, group_by, bin_, t0, t1, grid, keep_raw, fp, rep.to_dict(), m.to_dict(), title,
+                     little_tolerance)

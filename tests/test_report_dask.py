@@ -1,0 +1,89 @@
+"""``qcore report`` on a dask cluster (qcore.report_distributed): the single-machine
+report, from per-task accumulators merged in a tree."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import polars as pl
+import pytest
+
+pytest.importorskip("pyarrow")
+dask = pytest.importorskip("dask")
+dd = pytest.importorskip("dask.dataframe")
+pytest.importorskip("distributed")
+
+from qcore.logs import ColumnDetectionError, ContractViolationError
+from qcore.report import summarize
+from qcore.report_distributed import summarize as summarize_dask
+
+
+def raw_log(n: int, seed: int = 5) -> pl.DataFrame:
+    rng = np.random.default_rng(seed)
+    ts = np.sort(rng.uniform(0, 1800, n))
+    lat = rng.lognormal(-2, 0.7, n)
+    lat[[17, n // 2]] = -1.0  # two contract violations
+    return pl.DataFrame({"timestamp": ts, "latency_s": lat, "endpoint": rng.choice(["/a", "/b", "/c"], n),
+                         "status": np.where(rng.random(n) < 0.02, 500, 200)})
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory) -> str:
+    d = tmp_path_factory.mktemp("report-dask")
+    df = raw_log(30_000)
+    for i, idx in enumerate(np.array_split(np.arange(df.height), 3)):
+        df[idx].write_parquet(d / f"p{i}.parquet", row_group_size=2_500)
+    return str(d / "*.parquet")
+
+
+def same(a: dict, b: dict, path: str = "") -> None:
+    """Equal, except the Little's-law gap: a ratio of float sums added in another order."""
+    if isinstance(a, dict):
+        assert set(a) == set(b), path
+        for k in a:
+            same(a[k], b[k], f"{path}.{k}")
+    elif isinstance(a, list):
+        assert len(a) == len(b), path
+        for i, (x, y) in enumerate(zip(a, b)):
+            same(x, y, f"{path}[{i}]")
+    elif path.endswith("little_gap") and a is not None:
+        assert abs(a - b) <= 1e-12, path
+    else:
+        assert a == b, path
+
+
+@pytest.mark.parametrize("exact_limit", [2_000_000, 1_000])  # raw columns kept / sketches only
+@pytest.mark.parametrize("task_rows", [2_500, 10**9])
+@pytest.mark.parametrize("group_by", [(), ("endpoint",)])
+def test_files_give_the_single_machine_report(client, files, exact_limit, task_rows, group_by):
+    a = summarize(files, group_by=group_by, bin=30.0, exact_limit=exact_limit)
+    b = summarize_dask(files, group_by=group_by, bin=30.0, exact_limit=exact_limit, task_rows=task_rows)
+    same(json.loads(a.to_json()), json.loads(b.to_json()))
+    assert a.to_text() == b.to_text()
+    assert a.contract["rows_excluded"] == 2 and a.exact == (exact_limit > 30_000)
+    for ga, gb in zip([*a.groups, a.overall], [*b.groups, b.overall]):
+        assert ga.sketch.to_bytes() == gb.sketch.to_bytes()
+        assert np.array_equal(ga.counts, gb.counts) and np.array_equal(ga.inflight, gb.inflight)
+        assert ga.burstiness == gb.burstiness
+
+
+def test_dask_dataframe_source_and_default_bin(client):
+    raw = raw_log(12_000, seed=9)
+    a = summarize(raw, group_by=["endpoint"])
+    b = summarize_dask(dd.from_pandas(raw.to_pandas(), npartitions=5, sort=False), group_by=["endpoint"])
+    da, db = json.loads(a.to_json()), json.loads(b.to_json())
+    da.pop("data"), db.pop("data")  # a frame in memory is fingerprinted by its content
+    same(da, db)
+    assert a.bin == b.bin
+
+
+def test_errors(client, files):
+    with pytest.raises(ColumnDetectionError, match="nope"):
+        summarize_dask(files, group_by=["nope"])
+    with pytest.raises(ContractViolationError):
+        summarize_dask(files, on_violation="refuse")
+    with pytest.raises(ValueError, match="bin"):
+        summarize_dask(files, bin=0.0)
+    with pytest.raises(TypeError, match="source"):
+        summarize_dask(42)
