@@ -206,8 +206,8 @@ def summarize(
     win_end, n_windows, end_lim, n_end, grid = _r._windows(t0, t1, s1, bin_)
     keep_raw = n_total <= exact_limit
     index_limit = 2.0**63 if keep_raw else (2.0**31 if 3 * (n_end + 1) < 2**31 else 2.0**63)
-    g = (t0, t1, win_end, end_lim, bin_, n_windows, n_end, keep_raw, index_limit)
-    res = _d._run_pass(tasks, _fold, (ctx, g), lambda a, b: _merge_fold(a, b, con.examples), k, hashes)
+    grid_args = (t0, t1, win_end, end_lim, bin_, n_windows, n_end, keep_raw, index_limit)
+    res = _d._run_pass(tasks, _fold, (ctx, grid_args), lambda a, b: _merge_fold(a, b, con.examples), k, hashes)
     folded, digests = res[0], list(res[1:])
     rep: _logs.ContractReport = replace(folded["report"], action=on_violation)
     if on_violation == "refuse" and not rep.passed:
