@@ -121,3 +121,36 @@ def test_dask(benchmark, dataset, reference, workers, polars_threads, persist):
         benchmark.extra_info["polars_threads"] = client.run(lambda: __import__("polars").thread_pool_size())
     finally:
         client.close()
+
+
+# --------------------------------------------------------------------------------------
+# qcore report: one machine vs 1 and 2 workers
+
+
+def test_report_single_machine(benchmark, dataset):
+    from qcore.report import summarize
+
+    benchmark.group = f"qcore report, {LABEL}"
+    benchmark.name = "one machine: qcore.report.summarize"
+    run(benchmark, lambda: summarize(dataset, group_by=["model"], progress=False))
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_report_dask(benchmark, dataset, workers):
+    from qcore.report import summarize
+    from qcore.report_distributed import summarize as summarize_dask
+
+    benchmark.group = f"qcore report, {LABEL}"
+    benchmark.name = f"qcore.report_distributed, {workers} worker{'s' if workers > 1 else ''}"
+    ref = summarize(dataset, group_by=["model"], progress=False)
+    client = qd.client_from_arg(f"local:{workers}")
+    try:
+        def job():
+            return summarize_dask(dataset, group_by=["model"])
+
+        rep = job()  # also the warm-up round
+        assert rep.to_text() == ref.to_text()
+        assert [g.sketch.to_bytes() for g in rep.groups] == [g.sketch.to_bytes() for g in ref.groups]
+        run(benchmark, job, client=client)
+    finally:
+        client.close()
