@@ -638,7 +638,8 @@ def report_frame(
     tolerance: float = 0.02,
     split_every: int = DEFAULT_SPLIT_EVERY,
 ) -> Analysis:
-    """Everything ``qcore report`` needs, over a dask DataFrame, in two passes.
+    """Per-group quantiles, window counts, arrival statistics and Little's law of chosen columns
+    of a dask DataFrame, in two passes (:func:`summarize` gives the whole ``qcore report``).
 
     ``time`` gives ``window_counts`` (from the first arrival) and ``arrival_stats``;
     ``value`` gives ``group_quantiles`` and ``group_sketches`` (per ``by`` key, or one
