@@ -334,22 +334,6 @@ def test_check_slo_burn_rate(tmp_path):
     assert st["burn_rate_1h/5m"] == "fail" and st["burn_rate_6h/30m"] == "fail"
 
 
-def _same_but_rounding(a, b, path=""):
-    """Equal, except the Little's-law gap (a ratio of float sums added in another order)."""
-    if isinstance(a, dict):
-        assert set(a) == set(b), path
-        for k in a:
-            _same_but_rounding(a[k], b[k], f"{path}.{k}")
-    elif isinstance(a, list):
-        assert len(a) == len(b), path
-        for i, (x, y) in enumerate(zip(a, b)):
-            _same_but_rounding(x, y, f"{path}[{i}]")
-    elif path.endswith("little_gap") and a is not None:
-        assert abs(a - b) <= 1e-12, path
-    else:
-        assert a == b, path
-
-
 def test_report_on_a_dask_cluster_matches_single_machine(tmp_path, capsys):
     # `qcore report --dask local:2` on a real two-process local cluster gives the report of
     # `qcore report`: the same table (quantiles with their intervals, rates, burstiness,
@@ -378,7 +362,9 @@ def test_report_on_a_dask_cluster_matches_single_machine(tmp_path, capsys):
         outs.append(_json.loads(capsys.readouterr().out))
     single, dist = outs
     assert dist.pop("html").endswith("r.html") and (tmp_path / "r.html").stat().st_size > 10_000
-    _same_but_rounding(single, dist)
+    from conftest import same_but_rounding
+
+    same_but_rounding(single, dist)
     assert single["contract"]["rows_excluded"] == 1 and single["exact"]
     assert [g["count"] for g in single["groups"]] == [int((ep == "/a").sum()) - (ep[17] == "/a"),
                                                      int((ep == "/b").sum()) - (ep[17] == "/b"), n - 1]

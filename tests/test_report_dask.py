@@ -14,6 +14,8 @@ dask = pytest.importorskip("dask")
 dd = pytest.importorskip("dask.dataframe")
 pytest.importorskip("distributed")
 
+from conftest import same_but_rounding as same
+
 from qcore.logs import ColumnDetectionError, ContractViolationError
 from qcore.report import summarize
 from qcore.report_distributed import summarize as summarize_dask
@@ -35,22 +37,6 @@ def files(tmp_path_factory) -> str:
     for i, idx in enumerate(np.array_split(np.arange(df.height), 3)):
         df[idx].write_parquet(d / f"p{i}.parquet", row_group_size=2_500)
     return str(d / "*.parquet")
-
-
-def same(a: dict, b: dict, path: str = "") -> None:
-    """Equal, except the Little's-law gap: a ratio of float sums added in another order."""
-    if isinstance(a, dict):
-        assert set(a) == set(b), path
-        for k in a:
-            same(a[k], b[k], f"{path}.{k}")
-    elif isinstance(a, list):
-        assert len(a) == len(b), path
-        for i, (x, y) in enumerate(zip(a, b)):
-            same(x, y, f"{path}[{i}]")
-    elif path.endswith("little_gap") and a is not None:
-        assert abs(a - b) <= 1e-12, path
-    else:
-        assert a == b, path
 
 
 @pytest.mark.parametrize("exact_limit", [2_000_000, 1_000])  # raw columns kept / sketches only

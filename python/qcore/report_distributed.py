@@ -17,10 +17,8 @@ from __future__ import annotations
 import copy
 import hashlib
 import math
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -145,18 +143,7 @@ def summarize(
     if k < 2:
         raise ValueError(f"split_every must be ≥ 2, got {split_every}")
     group_by = tuple(group_by)
-    files: list[Path] = []
-    if isinstance(source, (str, os.PathLike, list, tuple)):
-        raw, files = _logs.scan_raw(source, format=format)
-        schema = dict(raw.collect_schema())
-        tasks: list[Any] = list(_d._slices(files, format, int(task_rows)))
-    else:
-        import dask.dataframe as dd
-
-        if not isinstance(source, dd.DataFrame):
-            raise TypeError(f"source must be paths or a dask DataFrame, got {type(source).__name__}")
-        schema = dict(pl.from_pandas(source._meta).schema)
-        tasks = list(source.to_delayed())  # type: ignore[no-untyped-call]
+    schema, files, tasks = _d.tasks_of(source, format, task_rows)
     m = _logs._mapping_for(pl.DataFrame(schema=schema), mapping)
     pre_cls = _r._class_expr(m, schema)
     keep = [g for g in group_by if g not in _logs.CANONICAL] + (["_qcls"] if pre_cls is not None else [])

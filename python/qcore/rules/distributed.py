@@ -127,6 +127,19 @@ def _slices(paths: Sequence[Path], fmt: str | None, task_rows: int) -> list[_Fil
     return out
 
 
+def tasks_of(source: Any, format: str | None, task_rows: int) -> tuple[dict[str, Any], list[Path], list[Any]]:
+    """(raw schema of the whole source, its files, the tasks) of paths/globs or of a dask
+    DataFrame (one task per partition)."""
+    if isinstance(source, (str, os.PathLike, list, tuple)):
+        raw, files = _logs.scan_raw(source, format=format)
+        return dict(raw.collect_schema()), files, list(_slices(files, format, int(task_rows)))
+    import dask.dataframe as dd
+
+    if not isinstance(source, dd.DataFrame):
+        raise TypeError(f"source must be paths or a dask DataFrame, got {type(source).__name__}")
+    return dict(pl.from_pandas(source._meta).schema), [], list(source.to_delayed())  # type: ignore[no-untyped-call]
+
+
 # --------------------------------------------------------------------------------------
 # Pass 0: contract, fingerprint, spans, groups, newest events
 
@@ -478,18 +491,7 @@ def evaluate(
     con = contract or _logs.Contract()
 
     # The raw schema, the column mapping and the tasks.
-    files: list[Path] = []
-    if isinstance(source, (str, os.PathLike, list, tuple)):
-        raw, files = _logs.scan_raw(source, format=format)
-        schema = dict(raw.collect_schema())
-        tasks: list[Any] = list(_slices(files, format, int(task_rows)))
-    else:
-        import dask.dataframe as dd
-
-        if not isinstance(source, dd.DataFrame):
-            raise TypeError(f"source must be paths or a dask DataFrame, got {type(source).__name__}")
-        schema = dict(pl.from_pandas(source._meta).schema)
-        tasks = list(source.to_delayed())  # type: ignore[no-untyped-call]
+    schema, files, tasks = tasks_of(source, format, task_rows)
     m = _logs._mapping_for(pl.DataFrame(schema=schema), mapping)
     src = _Source(schema, m, con, keep_t)
     # Schema-level contract failures raise here, before any task runs (as the single-machine path).
