@@ -73,3 +73,35 @@ def test_errors(client, files):
         summarize_dask(files, bin=0.0)
     with pytest.raises(TypeError, match="source"):
         summarize_dask(42)
+
+
+@pytest.mark.parametrize("lie", [None, "t0", "s1", "bound"])
+def test_parquet_statistics_and_their_broken_promises(client, tmp_path, monkeypatch, lie):
+    # Large logs take their extent from the Parquet statistics on both paths; statistics
+    # that promise what the rows do not hold fall back to a read of the extent.
+    from test_report_stream import _assert_same, _write_log
+
+    from qcore import report as R
+
+    glob = _write_log(tmp_path, seed=5, late_key=True, zero_last=True)
+    kw = {"group_by": ["endpoint"], "exact_limit": 0}
+    ref = R._summarize(glob, use_stats=False, batch_rows=1500, progress=False, **kw)
+    real = R._parquet_extent
+    calls = []
+
+    def stats(*a, **k):
+        n, t0, s1, bound = real(*a, **k)
+        calls.append(lie)
+        if lie == "t0":
+            return n, t0 - 0.5, s1, bound
+        if lie == "s1":
+            return n, t0, s1 - 0.5, bound
+        if lie == "bound":
+            return n, t0, s1, s1  # claims no request ends after the last start
+        return n, t0, s1, bound
+
+    monkeypatch.setattr(R, "_parquet_extent", stats)
+    got = summarize_dask(glob, task_rows=2_000, **kw)
+    assert calls == [lie]
+    _assert_same(ref, got)
+    assert json.loads(got.to_json())["contract"] == json.loads(summarize(glob, progress=False, **kw).to_json())["contract"]

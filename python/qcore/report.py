@@ -829,7 +829,7 @@ def _file_batches(files: Sequence[Path], fmt: str | None, m: _logs.ColumnMapping
 
 def _merge_into(dst: _Acc, src: _Acc) -> None:
     dst.sketch.merge(src.sketch)
-    for k in ("n", "ok", "err", "incomplete", "l_sum", "arrivals", "w_sum"):
+    for k in ("n", "ok", "err", "incomplete", "l_sum", "arrivals", "w_sum", "at_edge"):
         setattr(dst, k, getattr(dst, k) + getattr(src, k))
     dst.counts += src.counts
     dst.done_start_counts += src.done_start_counts

@@ -58,6 +58,7 @@ def _merge_extent(a: Any, b: Any) -> Any:
 def _fold(task: Any, args: tuple[Any, ...]) -> dict[str, Any]:
     ctx, grid = args
     df = _normalized(task, ctx).collect()
+    seen = df.select(ctx["aggs"][1:]).row(0)  # the extent the rows promise (checked on the driver)
     valid, rep = _logs.validate(df, ctx["contract"], mapping=ctx["mapping"], on_violation="exclude")
     for c in rep.checks:
         for ex in c.examples:  # example rows show the log's columns only
@@ -65,7 +66,7 @@ def _fold(task: Any, args: tuple[Any, ...]) -> dict[str, Any]:
                 ex.pop(k, None)
     valid = valid.filter(pl.col("start").is_finite())
     group_by = ctx["group_by"]
-    t0, t1, win_end, end_lim, bin_, n_windows, n_end, keep_raw, index_limit = grid
+    t0, t1, win_end, end_lim, bin_, n_windows, n_end, keep_raw, index_limit, edge = grid
     accs: dict[tuple[Any, ...], _r._Acc] = {}
     if valid.height:
         has_lat = "latency" in valid.columns
@@ -82,9 +83,9 @@ def _fold(task: Any, args: tuple[Any, ...]) -> dict[str, Any]:
         if not group_by and keep_raw:
             _r._update(lst[0], b, None, t0, t1, win_end, end_lim, bin_)
         else:
-            _r._update_groups(lst, b, t0, t1, win_end, end_lim, bin_, n_windows, n_end, None, index_limit)
+            _r._update_groups(lst, b, t0, t1, win_end, end_lim, bin_, n_windows, n_end, edge, index_limit)
         accs = dict(zip(keys, lst))
-    return {"accs": accs, "report": rep}
+    return {"accs": accs, "report": rep, "seen": _r._extend((math.inf, -math.inf, -math.inf), *seen)}
 
 
 def _merge_fold(a: dict[str, Any], b: dict[str, Any], examples: int) -> dict[str, Any]:
@@ -94,7 +95,50 @@ def _merge_fold(a: dict[str, Any], b: dict[str, Any], examples: int) -> dict[str
             _r._merge_into(accs[k], v)
         else:
             accs[k] = v
-    return {"accs": accs, "report": _d._merge_reports(a["report"], b["report"], examples)}
+    sa, sb = a["seen"], b["seen"]
+    return {"accs": accs, "report": _d._merge_reports(a["report"], b["report"], examples),
+            "seen": (min(sa[0], sb[0]), max(sa[1], sb[1]), max(sa[2], sb[2]))}
+
+
+def _fold_all(tasks: list[Any], ctx: dict[str, Any], hint: tuple[int, float, float, float] | None,
+              hashes: list[Any], k: int, bin: float | None, exact_limit: int, confidence: float,
+              little_tolerance: float, has_lat: bool, group_by: tuple[str, ...]) -> Any:
+    if hint is not None:
+        n_total, t0, s1, t1 = hint
+        t1_bound: float | None = t1
+    else:
+        (ext,) = _d._run_pass(tasks, _extent, (ctx,), _merge_extent, k)
+        n_total, t0, t1, s1 = ext
+        if not n_total or t0 is None or s1 is None:
+            raise ValueError("source: the log has no rows with a valid start time")
+        t1 = max(float(t1 if t1 is not None else s1), float(s1))
+        t1_bound = None
+    span = max(t1 - t0, 1e-9)
+    bin_ = float(bin) if bin is not None else _r._nice_bin(span)
+    win_end, n_windows, end_lim, n_end, grid = _r._windows(t0, t1, s1, bin_)
+    keep_raw = n_total <= exact_limit
+    index_limit = 2.0**63 if keep_raw else (2.0**31 if 3 * (n_end + 1) < 2**31 else 2.0**63)
+    edge = s1 if t1_bound is not None else None
+    grid_args = (t0, t1, win_end, end_lim, bin_, n_windows, n_end, keep_raw, index_limit, edge)
+    examples = ctx["contract"].examples
+    res = _d._run_pass(tasks, _fold, (ctx, grid_args), lambda a, b: _merge_fold(a, b, examples), k, hashes)
+    folded, digests = res[0], list(res[1:])
+    acc_list = sorted(folded["accs"].values(),
+                      key=lambda a: tuple("" if v is None else str(v) for v in a.key.values()))
+    if t1_bound is not None:
+        every = acc_list if acc_list else [_r._Acc({}, n_windows, keep_raw, n_end)]
+        t1, end_lim, n_end, grid = _r._settle_extent(every, folded["seen"], t0, t1_bound, s1, bin_, bin is None,
+                                                      has_lat, n_windows)
+    if group_by:
+        groups = [_r._finish(a, t0, t1, bin_, confidence, little_tolerance, grid) for a in acc_list]
+        overall = _r._Acc({}, n_windows, keep_raw, n_end)
+        for a in acc_list:
+            _r._merge_into(overall, a)
+    else:
+        groups = []
+        overall = acc_list[0] if acc_list else _r._Acc({}, n_windows, keep_raw, n_end)
+    ov = _r._finish(overall, t0, t1, bin_, confidence, little_tolerance, grid)
+    return ov, groups, folded["report"], digests, (bin_, t0, t1, grid, keep_raw)
 
 
 def summarize(
@@ -183,33 +227,21 @@ def summarize(
     from dask.delayed import delayed
 
     hashes = [delayed(_logs._sha256_file, pure=True)(p) for p in files]
-    (ext,) = _d._run_pass(tasks, _extent, (ctx,), _merge_extent, k)
-    n_total, t0, t1, s1 = ext
-    if not n_total or t0 is None or s1 is None:
-        raise ValueError("source: the log has no rows with a valid start time")
-    t1 = max(float(t1 if t1 is not None else s1), float(s1))
-    span = max(t1 - t0, 1e-9)
-    bin_ = float(bin) if bin is not None else _r._nice_bin(span)
-    win_end, n_windows, end_lim, n_end, grid = _r._windows(t0, t1, s1, bin_)
-    keep_raw = n_total <= exact_limit
-    index_limit = 2.0**63 if keep_raw else (2.0**31 if 3 * (n_end + 1) < 2**31 else 2.0**63)
-    grid_args = (t0, t1, win_end, end_lim, bin_, n_windows, n_end, keep_raw, index_limit)
-    res = _d._run_pass(tasks, _fold, (ctx, grid_args), lambda a, b: _merge_fold(a, b, con.examples), k, hashes)
-    folded, digests = res[0], list(res[1:])
-    rep: _logs.ContractReport = replace(folded["report"], action=on_violation)
+    # Parquet statistics give the extent of a large log without a read (checked by the fold;
+    # a broken promise takes the read after all), as on one machine.
+    hint = _r._parquet_extent(files, format, m, schema, con, bin) if files else None
+    if hint is not None and hint[0] <= exact_limit:
+        hint = None
+    try:
+        out = _fold_all(tasks, ctx, hint, hashes, k, bin, exact_limit, confidence, little_tolerance, has_lat,
+                        group_by)
+    except _r._StatsMismatch:
+        out = _fold_all(tasks, ctx, None, hashes, k, bin, exact_limit, confidence, little_tolerance, has_lat,
+                        group_by)
+    ov, groups, rep, digests, (bin_, t0, t1, grid, keep_raw) = out
     if on_violation == "refuse" and not rep.passed:
-        raise _logs.ContractViolationError(rep)
-    acc_list = sorted(folded["accs"].values(),
-                      key=lambda a: tuple("" if v is None else str(v) for v in a.key.values()))
-    if group_by:
-        groups = [_r._finish(a, t0, t1, bin_, confidence, little_tolerance, grid) for a in acc_list]
-        overall = _r._Acc({}, n_windows, keep_raw, n_end)
-        for a in acc_list:
-            _r._merge_into(overall, a)
-    else:
-        groups = []
-        overall = acc_list[0] if acc_list else _r._Acc({}, n_windows, keep_raw, n_end)
-    ov = _r._finish(overall, t0, t1, bin_, confidence, little_tolerance, grid)
+        raise _logs.ContractViolationError(replace(rep, action=on_violation))
+    rep = replace(rep, action=on_violation)
     h = hashlib.sha256()
     srcs = []
     for p, d in zip(files, digests):
