@@ -2,14 +2,17 @@
 :func:`qcore.report.summarize`, from per-task accumulators merged in a tree.
 
 The log is cut into the tasks of :mod:`qcore.rules.distributed` (one per CSV/NDJSON file,
-Parquet files in slices of whole row groups). Pass 1 merges each task's extent (rows,
-first and last valid start, last valid end) into the report's window grid; pass 2 maps and
+Parquet files in slices of whole row groups). The extent of the log (first and last valid
+start, last valid end) comes from the Parquet statistics of a large log, as on one
+machine, or else from a first pass merging each task's extent. The main pass maps and
 validates each task's rows with the same mapping and contract as the single-machine path
 and folds them into the report's per-group accumulators (sketches, window counts of
 starts and ends, outcome counts, Little's-law sums, and the raw columns when the log is
-small enough for exact intervals). The accumulators of one group merge exactly, so the
-report equals the single-machine one; only Little's law ``L`` and the mean response, sums
-of floats added per task instead of per batch, can differ in the last bits.
+small enough for exact intervals); it also checks the extent the statistics promised (a
+broken promise takes the first pass after all). The accumulators of one group merge
+exactly, so the report equals the single-machine one; only Little's law ``L`` and the
+mean response, sums of floats added per task instead of per batch, can differ in the last
+bits.
 """
 
 from __future__ import annotations
