@@ -229,3 +229,17 @@ def test_skewed_clock_does_not_stretch_the_windows():
     rep = summarize(bad, bin=60.0)
     assert rep.contract["rows_excluded"] == 1
     assert rep.t1 - rep.t0 < 4000 and rep.overall.counts.size <= 70
+
+
+@pytest.mark.parametrize("exact_limit", [2_000_000, 0])
+def test_window_ends_that_round_past_an_edge(exact_limit):
+    # t0 + 2·bin rounds above the second window edge for this start: the end windows take
+    # the count every batch gets (a mismatch raised before)
+    t0 = 510.7793537330521
+    assert ((t0 + 20.0) - t0) / 10.0 > 2.0
+    log = pl.DataFrame({"ts": [t0, t0 + 3.0, t0 + 9.5], "latency": [0.145, 0.5, 12.0], "status": [200, 200, 500]})
+    rep = summarize(log, bin=10.0, exact_limit=exact_limit)
+    assert rep.overall.count == 3 and int(rep.overall.counts.sum()) == 3
+    assert rep.grid.size == rep.overall.inflight.size
+    # in flight at t0 + 10: only the request that ends at t0 + 21.5
+    assert rep.overall.inflight[0] == 1.0

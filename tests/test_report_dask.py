@@ -8,6 +8,8 @@ import json
 import numpy as np
 import polars as pl
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 pytest.importorskip("pyarrow")
 dask = pytest.importorskip("dask")
@@ -105,3 +107,19 @@ def test_parquet_statistics_and_their_broken_promises(client, tmp_path, monkeypa
     assert calls == [lie]
     _assert_same(ref, got)
     assert json.loads(got.to_json())["contract"] == json.loads(summarize(glob, progress=False, **kw).to_json())["contract"]
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(n=st.integers(1, 300), parts=st.integers(1, 5), seed=st.integers(0, 2**16),
+       group=st.booleans(), exact=st.booleans())
+def test_any_log_and_any_cut(n, parts, seed, group, exact):
+    rng = np.random.default_rng(seed)
+    raw = pl.DataFrame({"timestamp": np.sort(rng.uniform(0, 600, n)), "latency_s": rng.exponential(0.3, n),
+                        "endpoint": rng.choice(["/a", "/b"], n), "status": rng.choice([200, 500], n, p=[0.9, 0.1])})
+    kw = {"group_by": ["endpoint"] if group else [], "exact_limit": 10**6 if exact else 0}
+    a = summarize(raw, bin=10.0, **kw)
+    with dask.config.set(scheduler="sync"):
+        b = summarize_dask(dd.from_pandas(raw.to_pandas(), npartitions=min(parts, n), sort=False), bin=10.0, **kw)
+    da, db = json.loads(a.to_json()), json.loads(b.to_json())
+    da.pop("data"), db.pop("data")
+    same(da, db)

@@ -697,6 +697,8 @@ def _windows(t0: float, t1: float, s1: float, bin_: float) -> tuple[float, int, 
     end_lim = t0 + k_end * bin_
     n_end = max(n_windows, int(np.asarray(qcore.window_counts(np.array([t0]), bin_, start=t0, end=end_lim)).size))
     end_lim = t0 + n_end * bin_
+    # the count the batches will get for this end (t0 + n·bin can round past the n-th edge)
+    n_end = int(np.asarray(qcore.window_counts(np.array([t0]), bin_, start=t0, end=end_lim)).size)
     grid = t0 + bin_ * np.arange(1, n_end + 1)
     return win_end, n_windows, end_lim, n_end, grid
 
