@@ -444,19 +444,12 @@ def _summarize(
         lf = _logs.normalize(_with_class(raw, pre_cls), m, keep=extra_keep)
         pre_validated = False
     schema = lf.collect_schema()
-    for k in group_by:
-        if k not in schema:
-            raise _logs.ColumnDetectionError(
-                f"group_by: column {k!r} not in the log; columns found: {[c for c in schema if not c.startswith('__')]}")
+    _check_group_by(group_by, schema)
     has_lat = "latency" in schema
     # pass 1: extent and size (a cheap streaming aggregation)
     endcol = "end" if "end" in schema else "start"
     # outcome class for the batches: 0 ok, 1 error, 2 incomplete (computed by the engine)
-    post: list[pl.Expr] = []
-    if "_qcls" not in schema:
-        post.append(pl.when(pl.col("outcome") == "ok").then(pl.lit(0, pl.Int8))
-                    .when(pl.col("outcome") == "error").then(pl.lit(1, pl.Int8))
-                    .otherwise(pl.lit(2, pl.Int8)).alias("_qcls"))
+    post = _class_columns(schema)
     # hash the source files on another core while the log is read (hashlib drops the GIL)
     hasher = _FileHasher(files)
     # the extent of the rows the contract will keep (a skewed clock must not stretch the windows)
@@ -466,17 +459,7 @@ def _summarize(
             from dataclasses import replace as _replace
 
             contract = _replace(contract, max_time=contract.resolved_max_time())
-        ok_start = (pl.col("start").is_finite() & (pl.col("start") >= contract.min_time)
-                    & (pl.col("start") <= contract.resolved_max_time()))
-    else:
-        ok_start = pl.col("start").is_finite()
-    ok_end = ok_start & pl.col(endcol).is_finite()
-    if has_lat:
-        ok_end = ok_end & (pl.col("latency") >= 0)
-    aggs = [pl.len().alias("n"),
-            pl.col("start").filter(ok_start).min().alias("t0"),
-            pl.col(endcol).filter(ok_end).max().alias("t1"),
-            pl.col("start").filter(ok_start).max().alias("s1")]
+    aggs = _extent_aggs(None if pre_validated else contract, endcol, has_lat)
     # Parquet statistics usually give the extent without a pass over the data: the pass
     # below then checks every value they promise (and falls back to the pass if one fails)
     hint = None
@@ -682,6 +665,38 @@ def _read_ahead(batches: Any, depth: int = 1) -> Any:
                 q.get_nowait()
             except queue.Empty:
                 t.join(0.05)
+
+
+def _check_group_by(group_by: Sequence[str], schema: Any) -> None:
+    for k in group_by:
+        if k not in schema:
+            raise _logs.ColumnDetectionError(
+                f"group_by: column {k!r} not in the log; columns found: {[c for c in schema if not c.startswith('__')]}")
+
+
+def _class_columns(schema: Any) -> list[pl.Expr]:
+    """The outcome class for the batches (0 ok, 1 error, 2 incomplete), unless the scan
+    already computed it from a numeric status column."""
+    if "_qcls" in schema:
+        return []
+    return [pl.when(pl.col("outcome") == "ok").then(pl.lit(0, pl.Int8))
+            .when(pl.col("outcome") == "error").then(pl.lit(1, pl.Int8))
+            .otherwise(pl.lit(2, pl.Int8)).alias("_qcls")]
+
+
+def _extent_aggs(contract: _logs.Contract | None, endcol: str, has_lat: bool) -> list[pl.Expr]:
+    """(rows, first and last start, last end) of the rows a contract will keep: a skewed
+    clock must not stretch the windows (``None``: rows already validated)."""
+    ok_start = pl.col("start").is_finite()
+    if contract is not None:
+        ok_start = ok_start & (pl.col("start") >= contract.min_time) & (pl.col("start") <= contract.resolved_max_time())
+    ok_end = ok_start & pl.col(endcol).is_finite()
+    if has_lat:
+        ok_end = ok_end & (pl.col("latency") >= 0)
+    return [pl.len().alias("n"),
+            pl.col("start").filter(ok_start).min().alias("t0"),
+            pl.col(endcol).filter(ok_end).max().alias("t1"),
+            pl.col("start").filter(ok_start).max().alias("s1")]
 
 
 def _windows(t0: float, t1: float, s1: float, bin_: float) -> tuple[float, int, float, int, np.ndarray]:

@@ -196,16 +196,8 @@ def summarize(
     keep = [g for g in group_by if g not in _logs.CANONICAL] + (["_qcls"] if pre_cls is not None else [])
     empty = _logs.normalize(_r._with_class(pl.DataFrame(schema=schema).lazy(), pre_cls), m, keep=keep)
     norm_schema = empty.collect_schema()
-    for g in group_by:
-        if g not in norm_schema:
-            raise _logs.ColumnDetectionError(
-                f"group_by: column {g!r} not in the log; columns found: "
-                f"{[c for c in norm_schema if not c.startswith('__')]}")
-    post: list[pl.Expr] = []
-    if "_qcls" not in norm_schema:
-        post.append(pl.when(pl.col("outcome") == "ok").then(pl.lit(0, pl.Int8))
-                    .when(pl.col("outcome") == "error").then(pl.lit(1, pl.Int8))
-                    .otherwise(pl.lit(2, pl.Int8)).alias("_qcls"))
+    _r._check_group_by(group_by, norm_schema)
+    post = _r._class_columns(norm_schema)
     con = contract or _logs.Contract()
     if con.max_time is None:  # one evaluation time for the whole run
         con = replace(con, max_time=con.resolved_max_time())
@@ -213,15 +205,7 @@ def summarize(
     _logs.validate(empty.with_columns(post).collect(), con, mapping=m, on_violation="exclude")
     has_lat = "latency" in norm_schema
     endcol = "end" if "end" in norm_schema else "start"
-    ok_start = (pl.col("start").is_finite() & (pl.col("start") >= con.min_time)
-                & (pl.col("start") <= con.resolved_max_time()))
-    ok_end = ok_start & pl.col(endcol).is_finite()
-    if has_lat:
-        ok_end = ok_end & (pl.col("latency") >= 0)
-    aggs = [pl.len().alias("n"),
-            pl.col("start").filter(ok_start).min().alias("t0"),
-            pl.col(endcol).filter(ok_end).max().alias("t1"),
-            pl.col("start").filter(ok_start).max().alias("s1")]
+    aggs = _r._extent_aggs(con, endcol, has_lat)
     ctx = {"schema": schema, "mapping": m, "pre_cls": pre_cls, "keep": keep, "post": post, "aggs": aggs,
            "contract": con, "group_by": list(group_by)}
     if not tasks:
