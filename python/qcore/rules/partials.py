@@ -31,7 +31,7 @@ Per metric:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from statistics import NormalDist
 from typing import Any
@@ -291,10 +291,6 @@ def newest_of(p: tuple[int, float | None, float | None]) -> float | None:
 # Latency
 
 
-def _latency_values(frame: pl.DataFrame, include_errors: bool) -> npt.NDArray[np.float64]:
-    return _m.latency_values(frame, include_errors)
-
-
 @dataclass
 class _Bracket:
     """Pass 2 of an order statistic: values below ``lo`` counted, distinct values in
@@ -337,7 +333,7 @@ class LatencyQuantile(Staged):
     distribution-free interval (:func:`qcore.quantile_ci`)."""
 
     def values(self, v: GroupView, rule: Any, st: State) -> npt.NDArray[np.float64]:
-        return _latency_values(v.rows, rule.include_errors)
+        return _m.latency_values(v.rows, rule.include_errors)
 
     def part(self, k: int, v: GroupView, rule: Any, st: State) -> Any:
         x = self.values(v, rule, st)
@@ -412,7 +408,7 @@ class LatencyQuantile(Staged):
 
 class LatencyMean(Staged):
     def part(self, k: int, v: GroupView, rule: Any, st: State) -> Any:
-        x = _latency_values(v.rows, rule.include_errors)
+        x = _m.latency_values(v.rows, rule.include_errors)
         if k == 0:
             return (int(x.size), FSum.of(x))
         d = x - st["mean"]
@@ -538,25 +534,6 @@ class LittlesGap(Staged):
 # Drift: two row sets side by side
 
 
-class _On(Staged):
-    """A metric over another row set of the view."""
-
-    def __init__(self, inner: Staged, pick: Callable[[GroupView], pl.DataFrame]) -> None:
-        self.inner, self.pick = inner, pick
-
-    def _view(self, v: GroupView) -> GroupView:
-        return GroupView(self.pick(v), v.all, v.ref, v.span, v.window, v.now)
-
-    def part(self, k: int, v: GroupView, rule: Any, st: State) -> Any:
-        return self.inner.part(k, self._view(v), rule, st)
-
-    def merge(self, k: int, a: Any, b: Any) -> Any:
-        return self.inner.merge(k, a, b)
-
-    def done(self, k: int, p: Any, rule: Any, st: State) -> MetricValue | None:
-        return self.inner.done(k, p, rule, st)
-
-
 def _drift_rows(v: GroupView, rule: Any) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(current, previous) rows of a drift rule: the last window against the one before,
     or the group against the reference rows."""
@@ -584,32 +561,21 @@ class Drift(Staged):
         return {**base, "sides": [{**base, "k": 0, "mv": None}, {**base, "k": 0, "mv": None}]}
 
     def part(self, k: int, v: GroupView, rule: Any, st: State) -> Any:
+        # each side's partial with the pass it belongs to (None once the side is done)
         rows = _drift_rows(v, rule)
-        out: list[Any] = []
-        for side in (0, 1):
-            s = st["sides"][side]
-            if s["mv"] is not None:
-                out.append(None)
-            else:
-                sub = GroupView(rows[side], v.all, v.ref, v.span, v.window, v.now)
-                out.append(self._inner().part(s["k"], sub, rule, s))
-        return out
+        inner = self._inner()
+        return [None if s["mv"] is not None else (s["k"], inner.part(s["k"], _with_rows(v, r), rule, s))
+                for s, r in zip(st["sides"], rows)]
 
     def merge(self, k: int, a: Any, b: Any) -> Any:
         inner = self._inner()
-        return [None if x is None else inner.merge(self._k_of(x), x, y) for x, y in zip(a, b)]
-
-    @staticmethod
-    def _k_of(p: Any) -> int:
-        # pass 0 of both inner metrics is a sketch or a span; later passes are dicts/arrays
-        return 0 if isinstance(p, (qcore.QuantileSketch, _oc.Span)) else 1
+        return [None if x is None else (x[0], inner.merge(x[0], x[1], y[1])) for x, y in zip(a, b)]
 
     def done(self, k: int, p: Any, rule: Any, st: State) -> MetricValue | None:
         inner = self._inner()
-        for side in (0, 1):
-            s = st["sides"][side]
+        for s, part in zip(st["sides"], p):
             if s["mv"] is None:
-                s["mv"] = inner.done(s["k"], p[side], rule, s)
+                s["mv"] = inner.done(s["k"], part[1], rule, s)
                 s["k"] += 1
         a, b = st["sides"]
         if a["mv"] is None or b["mv"] is None:
@@ -619,11 +585,7 @@ class Drift(Staged):
     def local(self, v: GroupView, rule: Any) -> MetricValue:
         cur, ref = _drift_rows(v, rule)
         inner = self._inner()
-        if self.latency:
-            a, b = inner.local(_with_rows(v, cur), rule), inner.local(_with_rows(v, ref), rule)
-        else:
-            a, b = run_local(inner, _with_rows(v, cur), rule), run_local(inner, _with_rows(v, ref), rule)
-        return _drift_value(a, b)
+        return _drift_value(inner.local(_with_rows(v, cur), rule), inner.local(_with_rows(v, ref), rule))
 
 
 def _with_rows(v: GroupView, rows: pl.DataFrame) -> GroupView:
