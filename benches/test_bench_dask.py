@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+
 import qcore
 from qcore import outofcore as oc
 

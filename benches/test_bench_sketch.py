@@ -228,7 +228,7 @@ def _hdr_lowest_equivalent(ints: np.ndarray) -> np.ndarray:
 def _hdr_from_array(ints: np.ndarray):
     h = hdrh.HdrHistogram(1, 10**12, 2)
     uniq, cnt = np.unique(_hdr_lowest_equivalent(ints), return_counts=True)
-    for v, c in zip(uniq.tolist(), cnt.tolist()):
+    for v, c in zip(uniq.tolist(), cnt.tolist(), strict=True):
         h.record_value(v, c)
     return h
 

@@ -53,7 +53,7 @@ def same_but_rounding(a, b, path=""):
             same_but_rounding(a[k], b[k], f"{path}.{k}")
     elif isinstance(a, list):
         assert len(a) == len(b), path
-        for i, (x, y) in enumerate(zip(a, b)):
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
             same_but_rounding(x, y, f"{path}[{i}]")
     elif path.endswith("little_gap") and a is not None:
         assert abs(a - b) <= 1e-12, path

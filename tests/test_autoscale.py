@@ -9,6 +9,7 @@ import math
 import numpy as np
 import polars as pl
 import pytest
+
 from qcore import autoscale, overload, sim
 
 # Deterministic traffic: 4 req/s at 0.1 + 0.25 k, 1 s of work each. At every integer
@@ -18,7 +19,7 @@ TS = 0.1 + 0.25 * np.arange(4 * 1200)
 
 def _events(r: autoscale.ReplayResult) -> list[tuple[float, int, int]]:
     e = r.events
-    return list(zip(e["t"].to_list(), e["from"].to_list(), e["to"].to_list()))
+    return list(zip(e["t"].to_list(), e["from"].to_list(), e["to"].to_list(), strict=True))
 
 
 def test_hpa_scale_down_waits_for_the_stabilization_window() -> None:
@@ -299,7 +300,7 @@ def test_real_trace_replay_gentd26(shared_data) -> None:  # type: ignore[no-unty
     t = autoscale.compare(ts, ex, pols, slo=120.0, initial_replicas=1, startup_delay=30.0)
     assert (t["arrived"] == len(ts)).all()
     assert (t["completed"] == len(ts)).all()
-    att = dict(zip(t["policy"], t["slo_attainment"]))
+    att = dict(zip(t["policy"], t["slo_attainment"], strict=True))
     # One replica cannot carry the busiest day (λ·E[S] ≈ 0.93 with bursts of 65/min).
     assert att["fixed-1"] < 0.5
     for k in ("hpa", "kpa", "predictive"):

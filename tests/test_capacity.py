@@ -6,9 +6,10 @@ import dataclasses
 import math
 
 import pytest
+from scipy import optimize
+
 import qcore
 from qcore import capacity, sim
-from scipy import optimize
 
 
 def erlang_c(c: int, a: float) -> float:

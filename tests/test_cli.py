@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+
 from qcore import cli
 
 NOW = 1_750_000_000.0

@@ -14,8 +14,9 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
-import qcore
 from polars.testing import assert_frame_equal
+
+import qcore
 from qcore import outofcore as oc
 
 N = 60_000

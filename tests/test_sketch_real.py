@@ -36,7 +36,7 @@ def _check(values: np.ndarray, sk: QuantileSketch) -> None:
     est = sk.quantile(QS)
     true = np.quantile(values, QS, method="lower")
     err = np.abs(est - true)
-    assert np.all(err <= 0.01 * np.abs(true)), list(zip(QS, est, true))
+    assert np.all(err <= 0.01 * np.abs(true)), list(zip(QS, est, true, strict=True))
     assert sk.count == len(values)
     assert sk.min == values.min() and sk.max == values.max()
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import _common as c
 import numpy as np
 import polars as pl
+
 import qcore
 import qcore.rules as qr
 from qcore import capacity, sim
@@ -96,7 +97,7 @@ for k, ts in traces.items():
     r = qcore.rate_changes(ts, bins=max(2, int(stats[k].duration // 60)))
     changes[k] = r
     segs = ", ".join(f"[{a:5.0f}, {b:5.0f}) s: {rate:5.2f}/s"
-                     for a, b, rate in zip(r.boundaries[:-1], r.boundaries[1:], r.rates))
+                     for a, b, rate in zip(r.boundaries[:-1], r.boundaries[1:], r.rates, strict=True))
     print(f"{k:>4}: {len(r.times)} change(s): {segs}")
 fine = qcore.rate_changes(traces["code"])
 print(f"code at its default {fine.resolution:.2f} s bins: {len(fine.times)} change points "

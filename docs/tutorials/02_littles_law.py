@@ -18,6 +18,7 @@ import json
 import _common as c
 import numpy as np
 import polars as pl
+
 import qcore
 import qcore.rules as qr
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import _common as c
 import numpy as np
 import polars as pl
+
 import qcore
 import qcore.rules as qr
 

@@ -20,6 +20,7 @@ import tarfile
 import _common as c
 import numpy as np
 import polars as pl
+
 import qcore
 import qcore.rules as qr
 from qcore import autoscale, queueing, sim
@@ -109,7 +110,7 @@ c.section("3. Per-request logs from each policy's schedule")
 frames = []
 for name, policy in policies.items():
     run = autoscale.replay(arrivals, work, policy, **common)
-    schedule = list(zip(run.events["t"].to_list(), run.events["to"].to_list()))
+    schedule = list(zip(run.events["t"].to_list(), run.events["to"].to_list(), strict=True))
     res = qcore.simulate(sim.Trace(arrivals), sim.Durations(work), servers=common["initial_replicas"],
                          server_schedule=schedule or None, startup_delay=cold_start, seed=common["seed"],
                          records=True)

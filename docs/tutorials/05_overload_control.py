@@ -22,6 +22,7 @@ import math
 import _common as c
 import numpy as np
 import polars as pl
+
 import qcore
 import qcore.rules as qr
 from qcore import overload, sim

@@ -213,7 +213,7 @@ def add_counts(a: npt.NDArray[np.int64], b: npt.NDArray[np.int64]) -> npt.NDArra
     """Sum of two window-count arrays on the same grid (the shorter is zero-padded)."""
     if a.size < b.size:
         a, b = b, a
-    out = a.copy()
+    out: npt.NDArray[np.int64] = a.copy()
     out[: b.size] += b
     return out
 
@@ -604,7 +604,7 @@ def group_sketches_of(
     key_rows = groups.select(keys).rows()
     w = df[weights] if weights is not None else None
     sketches = qcore.sketch_groups(codes, df[value], relative_accuracy, weights=w)
-    return {tuple(k): sk for k, sk in zip(key_rows, sketches)}
+    return {tuple(k): sk for k, sk in zip(key_rows, sketches, strict=True)}
 
 
 def merge_group_sketches(a: GroupSketches, b: GroupSketches) -> GroupSketches:
@@ -1181,6 +1181,48 @@ class Analysis:
         }
 
 
+def _analyze_pass1(rd: _Reader, cols: list[str], ks: list[str] | None, value: str | None, time: str | None,
+                   little_cols: tuple[str, str] | None,
+                   relative_accuracy: float) -> tuple[GroupSketches, list[Span], LittleSpan]:
+    """The first pass of :func:`analyze`: per-group sketches, time spans, Little spans."""
+    gs_acc: GroupSketches = {}
+    spans: list[Span] = []
+    lspan = LittleSpan()
+    for i, b in enumerate(rd.batches(cols)):
+        if ks is not None and value is not None:
+            gs_acc = merge_group_sketches(gs_acc, group_sketches_of(b, ks, value, relative_accuracy))
+        if time is not None:
+            spans.append(span_of(_column(b, time), _where(i)))
+        if little_cols is not None:
+            s, e = little_cols
+            lspan = merge_little_spans(lspan, little_span_of(_column(b, s), _column(b, e), _where(i)))
+    return gs_acc, spans, lspan
+
+
+def _analyze_pass2(rd: _Reader, time: str | None, little_cols: tuple[str, str] | None, span: Span,
+                   window: float, mean_gap: float, in_order: bool,
+                   little_win: tuple[float, float, float]) -> tuple[npt.NDArray[np.int64], Gaps, LittleSums]:
+    """The second pass of :func:`analyze`: window counts, gaps (time-ordered batches) and
+    Little's-law sums over the window ``little_win`` = (w0, w1, last start)."""
+    counts = np.zeros(0, dtype=np.int64)
+    gaps = Gaps(0, math.inf, -math.inf, ExactSum())
+    sums = LittleSums.empty()
+    pass2 = [c for c in (time, *(little_cols or ())) if c is not None]
+    if not pass2:
+        return counts, gaps, sums
+    w0, w1, last = little_win
+    for b in rd.batches(list(dict.fromkeys(pass2))):
+        if time is not None:
+            ts = _column(b, time)
+            counts = add_counts(counts, qcore.window_counts(ts, window, start=span.lo))
+            if in_order:
+                gaps = merge_gaps(gaps, gaps_of(ts, mean_gap), mean_gap)
+        if little_cols is not None:
+            s, e = little_cols
+            sums = merge_little_sums(sums, little_sums_of(_column(b, s), _column(b, e), w0, w1, last))
+    return counts, gaps, sums
+
+
 def analyze(
     source: Source,
     *,
@@ -1228,24 +1270,13 @@ def analyze(
     if start is not None:
         tolerance, _ = check_little_args(tolerance, confidence)
     ks = None if value is None else (keys if keys is not None else ["__all"])
-    cols: list[str] = []
-    for c in [*(ks or []), value, time, start, end]:
-        if c is not None and c not in cols:
-            cols.append(c)
+    cols = list(dict.fromkeys(c for c in [*(ks or []), value, time, start, end] if c is not None))
     gq = gs = wc = st = ll = None
+    little_cols = (start, end) if start is not None and end is not None else None
     with measure_memory() as mem:
         rd = _Reader(lf, mem, batch_rows)
         # Pass 1: sketches, spans.
-        gs_acc: GroupSketches = {}
-        spans: list[Span] = []
-        lspan = LittleSpan()
-        for i, b in enumerate(rd.batches(cols)):
-            if ks is not None and value is not None:
-                gs_acc = merge_group_sketches(gs_acc, group_sketches_of(b, ks, value, relative_accuracy))
-            if time is not None:
-                spans.append(span_of(_column(b, time), _where(i)))
-            if start is not None and end is not None:
-                lspan = merge_little_spans(lspan, little_span_of(_column(b, start), _column(b, end), _where(i)))
+        gs_acc, spans, lspan = _analyze_pass1(rd, cols, ks, value, time, little_cols, relative_accuracy)
         if ks is not None:
             gs = gs_acc
             gq = quantile_frame(gs, ks, {k: schema[k] for k in ks}, quantiles)
@@ -1258,28 +1289,14 @@ def analyze(
         if time is not None:
             arrival_grid(span, window)  # the single-machine errors, before pass 2
             mean_gap = (span.hi - span.lo) / (span.n - 1)
-        if start is not None and end is not None:
-            w0, w1 = little_window(lspan, None, None)
-        counts = np.zeros(0, dtype=np.int64)
-        gaps = Gaps(0, math.inf, -math.inf, ExactSum())
-        sums = LittleSums.empty()
-        pass2 = [c for c in (time, start, end) if c is not None]
-        if pass2:
-            for b in rd.batches(list(dict.fromkeys(pass2))):
-                if time is not None:
-                    ts = _column(b, time)
-                    counts = add_counts(counts, qcore.window_counts(ts, window, start=span.lo))
-                    if in_order:
-                        gaps = merge_gaps(gaps, gaps_of(ts, mean_gap), mean_gap)
-                if start is not None and end is not None:
-                    sums = merge_little_sums(
-                        sums, little_sums_of(_column(b, start), _column(b, end), w0, w1, lspan.last)
-                    )
+        w0, w1 = little_window(lspan, None, None) if little_cols is not None else (0.0, 0.0)
+        counts, gaps, sums = _analyze_pass2(rd, time, little_cols, span, window, mean_gap, in_order,
+                                            (w0, w1, lspan.last))
         if time is not None:
             if not in_order:
                 gaps = _sorted_gaps_external(rd, time, span, mean_gap, max(rd.batch_rows, 1))
             wc = counts
             st = finish_arrival_stats(span, counts, gaps, window, confidence, 8)
-        if start is not None and end is not None:
+        if little_cols is not None:
             ll = finish_littles_law(lspan, sums, w0, w1, tolerance)
     return Analysis(gq, gs, wc, st, ll, mem.report(int(batch_rows)))

@@ -18,7 +18,7 @@ converts arguments.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Optional, Union
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -156,7 +156,7 @@ class QuantileSketch(_QuantileSketch):
         w = as_f64(weights, "weights")
         self._add_weighted(v, w)
 
-    def quantile(self, q: Any) -> Union[float, npt.NDArray[np.float64], None]:
+    def quantile(self, q: Any) -> float | npt.NDArray[np.float64] | None:
         """Estimate of the q-quantile: a float for a scalar q, a float64 array for a
         sequence of q; ``None`` when the sketch is empty.
 
@@ -199,7 +199,7 @@ class QuantileSketch(_QuantileSketch):
         lo, hi = r
         return (float(lo[0]), float(hi[0])) if scalar else (lo, hi)
 
-    def cdf(self, x: Any) -> Union[float, npt.NDArray[np.float64], None]:
+    def cdf(self, x: Any) -> float | npt.NDArray[np.float64] | None:
         """Estimated fraction of the weight at or below x (buckets are counted by their
         estimate, so the rank error is at most the weight of x's bucket); a float for a
         scalar, an array for a sequence, ``None`` when empty.
@@ -237,9 +237,9 @@ class QuantileSketch(_QuantileSketch):
     def from_otel(
         cls,
         dp: Mapping[str, Any],
-        relative_accuracy: Optional[float] = None,
-        bucket_limit: Optional[int] = None,
-    ) -> "QuantileSketch":
+        relative_accuracy: float | None = None,
+        bucket_limit: int | None = None,
+    ) -> QuantileSketch:
         """Import an OpenTelemetry exponential-histogram data point (snake_case or OTLP
         JSON camelCase keys).
 
@@ -305,9 +305,9 @@ class QuantileSketch(_QuantileSketch):
     def from_prometheus(
         cls,
         h: Mapping[str, Any],
-        relative_accuracy: Optional[float] = None,
-        bucket_limit: Optional[int] = None,
-    ) -> "QuantileSketch":
+        relative_accuracy: float | None = None,
+        bucket_limit: int | None = None,
+    ) -> QuantileSketch:
         """Import a Prometheus native histogram with integer counts (schema in [-4, 8]);
         spans may be ``(offset, length)`` pairs or ``{"offset", "length"}`` dicts. See
         :meth:`from_otel` for the accuracy rules. Prometheus carries no min/max: the outer
@@ -349,7 +349,7 @@ def _getter(d: Mapping[str, Any]) -> Any:
     return get
 
 
-def _opt_float(x: Any) -> Optional[float]:
+def _opt_float(x: Any) -> float | None:
     return None if x is None else float(x)
 
 
@@ -370,7 +370,7 @@ def sketch_groups(
     relative_accuracy: float = 0.01,
     *,
     weights: Any = None,
-    bucket_limit: Optional[int] = None,
+    bucket_limit: int | None = None,
 ) -> list[QuantileSketch]:
     """One sketch per group code, built in one Rust pass.
 
@@ -408,12 +408,12 @@ def _quantile_name(q: float) -> str:
 
 def group_quantiles(
     frame: Any,
-    by: Union[str, Sequence[str]],
+    by: str | Sequence[str],
     value: str,
     quantiles: Sequence[float] = (0.5, 0.99, 0.999),
     *,
     relative_accuracy: float = 0.01,
-    weights: Optional[str] = None,
+    weights: str | None = None,
     drop_nulls: bool = False,
 ) -> Any:
     """Per-group quantiles of a polars frame: one row per distinct key, with the key
@@ -471,10 +471,7 @@ def group_quantiles(
     # Dense codes for the distinct keys (sorted, nulls last) via a hash join; codes and
     # values are then read from the same joined frame, so its row order does not matter.
     key_frame = df.select(keys).unique().sort(keys, nulls_last=True).with_row_index("__code")
-    try:
-        df = df.join(key_frame, on=keys, how="left", nulls_equal=True)
-    except TypeError:  # polars < 1.24 spells it join_nulls
-        df = df.join(key_frame, on=keys, how="left", join_nulls=True)
+    df = df.join(key_frame, on=keys, how="left", nulls_equal=True)
     w = None if weights is None else as_f64(df[weights], "weights")
     counts, table = _group_quantiles(
         as_i64(df["__code"].cast(pl.Int64), "codes"),

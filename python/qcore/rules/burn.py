@@ -200,7 +200,7 @@ def alerts_table(
     budget = 1.0 - objective
     rows = []
     for key, cnt in counts.items():
-        gkey = ",".join(f"{k}={v}" for k, v in zip(group_by, key)) if group_by else "*"
+        gkey = ",".join(f"{k}={v}" for k, v in zip(group_by, key, strict=True)) if group_by else "*"
         for j, w in enumerate(windows):
             factor = w.factor_for(period)
             out: dict[str, Any] = {"group": gkey, "severity": w.severity, "long_window": w.long,

@@ -27,9 +27,9 @@ from typing import Any
 import polars as pl
 
 from qcore.rules import metrics as _m
-from qcore.rules.partials import metric_of
 from qcore.rules.engine import _as_logs, _json_default, _qcore_version
 from qcore.rules.model import Rule, _quantile_from_shorthand
+from qcore.rules.partials import metric_of
 
 __all__ = ["CompareResult", "compare"]
 

@@ -280,7 +280,7 @@ def _evaluate_rule(cache: Selections, rule: Rule, logs: _logs.Logs, fp: dict[str
         window = (span_all[1] - rule.window, span_all[1])
     if rule.group_by and sel.height:
         parts = cache.groups(rule.filter, rule.group_by)
-        groups = [(dict(zip(rule.group_by, k)), g) for k, g in parts.items()]
+        groups = [(dict(zip(rule.group_by, k, strict=True)), g) for k, g in parts.items()]
         groups.sort(key=lambda kv: group_order(kv[0]))
     else:
         groups = [({}, sel)]
