@@ -451,3 +451,38 @@ def test_demo_on_a_trace_without_latencies(tmp_path, monkeypatch, capsys):
     burst = next(x for x in d["decisions"] if x["rule_id"] == "burstiness")
     assert burst["status"] == "fail" and burst["value"] > 100     # the code trace is very bursty
     assert d["arrivals"]["count"] == 8819
+
+
+def _strict_json(text: str):
+    """Parse with a strict parser: NaN, Infinity and -Infinity are not JSON."""
+    def refuse(name: str):
+        raise AssertionError(f"non-standard JSON constant {name}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_every_command_prints_strict_json(tmp_path):
+    log = make_log(tmp_path / "log.parquet", n=800)
+    rules = tmp_path / "rules.toml"
+    rules.write_text(RULES)
+    runs = {
+        "demo": ["demo", "--samples", "2000"],
+        "datasets": ["datasets"],
+        "dataset info": ["datasets", "info", "ragpulse"],
+        "report": ["report", str(log)],
+        "check": ["check", str(log), "--rules", str(rules), "--now", str(NOW)],
+        "plan (simulated, NaN-prone)": ["plan", "--rate", "50", "--service-mean", "0.5", "--service", "lognormal",
+                                        "--service-cv", "2", "--slo", "5"],
+        "plan": ["plan", "--rate", "40", "--service-mean", "0.5", "--slo", "2.5"],
+        "simulate": ["simulate", "--rate", "0.9", "--servers", "1", "--service-mean", "1", "--customers", "20000"],
+        "error": ["report", str(tmp_path / "missing.parquet")],
+    }
+    for name, argv in runs.items():
+        code, out, err = run(*argv, "--format", "json")
+        assert "Traceback" not in err, (name, err)
+        doc = _strict_json(out)
+        assert doc, name
+        if name == "error":
+            assert code == cli.EXIT_ERROR and doc["error"] and doc["message"]
+        else:
+            assert code in (0, 3, 4, 5), (name, code, err)

@@ -16,7 +16,6 @@ Exit codes
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import sys
@@ -125,22 +124,10 @@ def _mapping_args(args: argparse.Namespace) -> dict[str, Any] | None:
 
 
 def _emit_json(obj: Any) -> None:
-    sys.stdout.write(json.dumps(obj, default=_json_default, indent=1))
+    from qcore._json import dumps
+
+    sys.stdout.write(dumps(obj, indent=1))
     sys.stdout.write("\n")
-
-
-def _json_default(o: Any) -> Any:
-    import numpy as np
-
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if hasattr(o, "item"):
-        return o.item()
-    if isinstance(o, Path):
-        return str(o)
-    if hasattr(o, "to_dict"):
-        return o.to_dict()
-    return str(o)
 
 
 def _print_frame(df: Any, cols: Sequence[str]) -> None:
