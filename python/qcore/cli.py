@@ -438,6 +438,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     res = qcore.capacity.min_servers(
         args.rate, dist, args.quantile, args.slo, method=args.method, customers=args.customers,
         warmup=max(1, args.customers // 10), seed=args.seed, max_servers=args.max_servers,
+        max_utilization=args.max_utilization, conservative=args.conservative,
     )
     d = res.as_dict()
     out: dict[str, Any] = {"arrival_rate": args.rate, "service": args.service, "service_mean": args.service_mean,
@@ -457,6 +458,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
         ci = f" [{res.ci[0]:.4g}, {res.ci[1]:.4g}]" if res.ci else ""
         print(f"  servers needed: {res.servers}  (p{q} = {res.achieved:.4g} s{ci}, utilization "
               f"{res.utilization:.3f}, method {res.method})")
+        if res.straddles_slo:
+            print(f"  note: the interval of p{q} contains the SLO: the estimate meets it, but the simulation "
+                  "cannot tell it from missing it (--conservative decides on the upper bound)")
         if "simulated" in out:
             s_ = out["simulated"]
             print(f"  check by simulation with {s_['servers']} servers: p{q} = {s_['response_quantile']:.4g} s, "
@@ -604,6 +608,10 @@ def build_parser() -> argparse.ArgumentParser:
     pl_.add_argument("--method", choices=["auto", "analytic", "simulation"], default="auto",
                      help="auto: analytic M/M/c for exponential service, simulation otherwise")
     pl_.add_argument("--max-servers", type=int, default=100_000)
+    pl_.add_argument("--max-utilization", type=float, default=1.0,
+                     help="headroom: only server counts at or below this utilization (default 1: any stable count)")
+    pl_.add_argument("--conservative", action="store_true",
+                     help="decide on the upper confidence bound of the simulated quantile")
     pl_.add_argument("--simulate", action="store_true", help="also check the answer with an independent simulation")
     pl_.add_argument("--customers", type=int, default=100_000, help="simulated requests per run")
     pl_.add_argument("--seed", type=int, default=1)
