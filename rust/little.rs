@@ -537,7 +537,7 @@ impl Sums {
 
 /// One row's contribution, branch-free so that the lane loop vectorises. Running rows (NaN
 /// end) stay until the end of the log; skewed rows (end < start) weigh nothing.
-/// Returns (clipped, e_in, pre, arrival, response·arrival, e_out, out, edge response).
+/// Returns (clipped, `e_in`, pre, arrival, response·arrival, `e_out`, out, edge response).
 #[inline(always)]
 pub(crate) fn row(s: f64, e: f64, t0: f64, t1: f64, log_end: f64) -> [f64; 8] {
     let le = if log_end > s { log_end } else { s };
@@ -721,8 +721,7 @@ fn par_reduce<T: Send>(
         1
     } else {
         std::thread::available_parallelism()
-            .map(|p| p.get())
-            .unwrap_or(1)
+            .map_or(1, std::num::NonZero::get)
             .min(8)
     };
     if threads <= 1 {

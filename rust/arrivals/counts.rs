@@ -224,8 +224,7 @@ fn sorted_fast_path(
     };
     let cap = nb_cap.unwrap_or(usize::MAX);
     let threads = std::thread::available_parallelism()
-        .map(|p| p.get())
-        .unwrap_or(1)
+        .map_or(1, std::num::NonZero::get)
         .clamp(1, 8);
     let threads = if n < (1 << 20) { 1 } else { threads };
     let chunk = n.div_ceil(threads);
@@ -346,6 +345,7 @@ fn chunk_marks_impl(
     cap: usize,
     limit: f64,
 ) -> ChunkMarks {
+    const B: usize = 16;
     let capf = cap as f64;
     let seg = &ts[lo..hi];
     let mut out = ChunkMarks {
@@ -383,7 +383,6 @@ fn chunk_marks_impl(
     let mut prev = if lo > 0 { ts[lo - 1] } else { seg[0] };
     let n = seg.len();
     let mut i = 0;
-    const B: usize = 16;
     while i + B <= n {
         let blk = &seg[i..i + B];
         // `!(next >= prev)` catches both disorder and NaN; with the first and last values
@@ -499,7 +498,7 @@ pub(crate) fn count_into(
     });
     if partials.len() + 1 != threads {
         // A worker failed (it cannot panic on finite input; be safe): count serially.
-        counts.iter_mut().for_each(|c| *c = 0);
+        counts.fill(0);
         count_part(ts, &mut counts);
         return counts;
     }
@@ -518,8 +517,7 @@ fn worker_threads(n: usize, nb: usize) -> usize {
         return 1;
     }
     std::thread::available_parallelism()
-        .map(|p| p.get())
-        .unwrap_or(1)
+        .map_or(1, std::num::NonZero::get)
         .min(8)
 }
 
@@ -614,7 +612,7 @@ mod tests {
                 x * 1000.0
             })
             .collect();
-        let nb = ((ts.iter().cloned().fold(f64::MIN, f64::max) - 3.0) / 7.5).floor() as usize + 1;
+        let nb = ((ts.iter().copied().fold(f64::MIN, f64::max) - 3.0) / 7.5).floor() as usize + 1;
         let unsorted = window_counts(&ts, 7.5, Some(3.0), None).unwrap();
         assert_eq!(unsorted, naive(&ts, 7.5, 3.0, nb, f64::INFINITY));
         ts.sort_by(f64::total_cmp);
@@ -667,7 +665,7 @@ mod tests {
                 x * 5000.0
             })
             .collect();
-        let nb = ((ts.iter().cloned().fold(f64::MIN, f64::max) - 0.0) / 3.0).floor() as usize + 1;
+        let nb = ((ts.iter().copied().fold(f64::MIN, f64::max) - 0.0) / 3.0).floor() as usize + 1;
         let threaded = window_counts(&ts, 3.0, Some(0.0), None).unwrap();
         assert_eq!(threaded, naive(&ts, 3.0, 0.0, nb, f64::INFINITY));
         let mut sorted = ts.clone();

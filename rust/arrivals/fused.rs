@@ -192,7 +192,7 @@ unsafe fn fold_avx2(
     done: Option<(&[f64], &[f64])>,
     w: &Windows,
 ) {
-    fold_impl(st, tab, codes, start, cls, done, w)
+    fold_impl(st, tab, codes, start, cls, done, w);
 }
 
 /// Fold one batch into per-group statistics. `codes` in `0..n_groups`; `cls` the outcome
@@ -309,7 +309,7 @@ pub fn batch_stats(
             #[cfg(target_arch = "x86_64")]
             // SAFETY: the CPU supports AVX2, checked just above.
             unsafe {
-                fold_avx2(st, tab, codes, start, cls, done, &w)
+                fold_avx2(st, tab, codes, start, cls, done, &w);
             };
         } else {
             fold_impl(st, tab, codes, start, cls, done, &w);
