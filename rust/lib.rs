@@ -17,6 +17,7 @@ pub mod little;
 pub mod policy;
 pub mod queueing;
 pub mod sim;
+mod simd;
 // The pedantic findings inside `sketch` (style only: widening `as` casts, `if !x {} else {}`,
 // single-arm matches, a missing `#[must_use]`, ...) are fixed in a change of its own.
 #[allow(
