@@ -1,4 +1,4 @@
-//! Kubernetes HorizontalPodAutoscaler (autoscaling/v2), as documented in
+//! Kubernetes `HorizontalPodAutoscaler` (autoscaling/v2), as documented in
 //! `horizontal-pod-autoscale.md` and implemented in `replica_calculator.go` and
 //! `horizontal.go` (ANCHORS §1.1):
 //!

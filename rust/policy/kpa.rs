@@ -1,5 +1,5 @@
 //! Knative Pod Autoscaler, following `pkg/autoscaler/scaling/autoscaler.go` and the
-//! `config-autoscaler` ConfigMap defaults (ANCHORS §1.3):
+//! `config-autoscaler` `ConfigMap` defaults (ANCHORS §1.3):
 //!
 //! - stable window 60 s, panic window 10 % of it (6 s), panic threshold 200 %, tick 2 s;
 //! - target = container concurrency × target utilization (70 %) per replica, on the
@@ -29,7 +29,7 @@ pub enum KpaMetric {
     Rps,
 }
 
-/// KPA configuration; [`KpaConfig::new`] gives the ConfigMap defaults.
+/// KPA configuration; [`KpaConfig::new`] gives the `ConfigMap` defaults.
 #[derive(Clone, Debug, PartialEq)]
 pub struct KpaConfig {
     pub metric: KpaMetric,
@@ -244,8 +244,8 @@ impl Autoscaler for Kpa {
         let pw = sw * self.cfg.panic_window_fraction;
         let (stable, panic) = match self.cfg.metric {
             KpaMetric::Concurrency => (
-                sig.mean(sw, |s| s.in_flight()).unwrap_or(0.0),
-                sig.mean(pw, |s| s.in_flight()).unwrap_or(0.0),
+                sig.mean(sw, super::Sample::in_flight).unwrap_or(0.0),
+                sig.mean(pw, super::Sample::in_flight).unwrap_or(0.0),
             ),
             KpaMetric::Rps => (
                 sig.arrival_rate(sw).unwrap_or(0.0),

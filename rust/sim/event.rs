@@ -186,7 +186,7 @@ struct Sim<'a, C: Controller> {
     cap: usize,
 }
 
-impl<'a, C: Controller> Sim<'a, C> {
+impl<C: Controller> Sim<'_, C> {
     fn view(&self) -> View {
         View {
             in_queue: self.n_q,
@@ -314,7 +314,7 @@ impl<'a, C: Controller> Sim<'a, C> {
                 let w = t - it.arrival;
                 let st = &mut self.st;
                 st.served += 1;
-                st.waited += (w > 0.0) as u64;
+                st.waited += u64::from(w > 0.0);
                 st.sum_wait += w;
                 st.wait.push(w);
                 if let Some(r) = st.records.as_mut() {
@@ -507,17 +507,16 @@ impl<'a, C: Controller> Sim<'a, C> {
             }
             None => 0.0,
         };
-        let idx = match self.servers.iter().position(|s| s.state == SState::Off) {
-            Some(i) => i,
-            None => {
-                self.servers.push(Server {
-                    state: SState::Off,
-                    retire: false,
-                    gen: 0,
-                    items: Vec::new(),
-                });
-                self.servers.len() - 1
-            }
+        let idx = if let Some(i) = self.servers.iter().position(|s| s.state == SState::Off) {
+            i
+        } else {
+            self.servers.push(Server {
+                state: SState::Off,
+                retire: false,
+                gen: 0,
+                items: Vec::new(),
+            });
+            self.servers.len() - 1
         };
         let s = &mut self.servers[idx];
         s.gen = s.gen.wrapping_add(1);
@@ -540,7 +539,7 @@ impl<'a, C: Controller> Sim<'a, C> {
         let active = self.n_ready - self.n_retiring + self.n_starting;
         if n > active {
             let mut need = n - active;
-            for s in self.servers.iter_mut() {
+            for s in &mut self.servers {
                 if need == 0 {
                     break;
                 }
@@ -663,7 +662,7 @@ pub fn run_event<C: Controller>(cfg: &SimConfig, rep: u64, ctrl: &mut C) -> Resu
         if arrivals_done && sim.n_sys == 0 {
             break;
         }
-        let ev_t = sim.heap.peek().map(|e| e.t).unwrap_or(f64::INFINITY);
+        let ev_t = sim.heap.peek().map_or(f64::INFINITY, |e| e.t);
         if arrivals_done && ev_t == f64::INFINITY {
             break;
         }

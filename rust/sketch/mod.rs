@@ -16,7 +16,7 @@
 //! - [`mapping`]: the base-2 exponential mapping (OpenTelemetry scale / Prometheus schema).
 //! - [`store`]: dense bucket stores with a collapsing bucket limit.
 //! - [`exact_sum`]: the exact, order-independent accumulator for `count` and `sum`.
-//! - [`format`]: the versioned binary format; [`codec`]: its byte helpers.
+//! - [`format`](mod@format): the versioned binary format; [`codec`]: its byte helpers.
 //! - [`interop`]: OpenTelemetry exponential histograms and Prometheus native histograms.
 //! - [`groups`]: one pass over (group code, value) pairs.
 //!
@@ -855,7 +855,7 @@ impl QuantileSketch {
         (through / (w - 1.0)).min(1.0)
     }
 
-    /// Serialize to the versioned binary format (see [`format`]).
+    /// Serialize to the versioned binary format (see [`format`](mod@format)).
     pub fn to_bytes(&self) -> Vec<u8> {
         format::encode(self)
     }
