@@ -35,6 +35,7 @@ pub mod codec;
 pub mod exact_sum;
 pub mod format;
 pub mod groups;
+pub mod ingest;
 pub mod interop;
 pub mod mapping;
 pub mod store;
@@ -73,6 +74,8 @@ const HIDDEN: u64 = 1u64 << 52;
 const PARALLEL_MIN: usize = 1 << 20;
 /// At most this many threads per batch.
 const MAX_THREADS: usize = 8;
+/// Batches at least this long take the fused kernel (shorter ones go value by value).
+const FUSED_MIN: usize = 256;
 /// Values per block between flushes of the u64 mantissa sums (2^11 · 2^53 < 2^64).
 const BLOCK: usize = 2048;
 
@@ -436,6 +439,9 @@ impl QuantileSketch {
         if values.is_empty() {
             return Ok(());
         }
+        if values.len() >= FUSED_MIN && ingest::fused_scale(self.scale()) {
+            return self.ingest_fused(values, true);
+        }
         // One fused pass: finiteness, min and max (parallel for large batches).
         let (finite, lo, hi) = scan(values);
         if !finite {
@@ -476,6 +482,91 @@ impl QuantileSketch {
             ));
         }
         self.ingest_weighted(values, weights);
+        Ok(())
+    }
+
+    /// The fused one-read ingest ([`ingest`]) for scales `1..=MAX_FUSED_SCALE`; batches
+    /// with NaN, infinities or subnormals leave no trace and are rejected or taken value
+    /// by value. `threaded` allows splitting large batches across threads.
+    pub(crate) fn ingest_fused(&mut self, values: &[f64], threaded: bool) -> Result<()> {
+        if values.len() > ingest::SUPER {
+            // Validate everything first so that an error leaves the sketch unchanged.
+            check_finite("values", values)?;
+            for piece in values.chunks(ingest::SUPER) {
+                self.ingest_fused(piece, threaded)?;
+            }
+            return Ok(());
+        }
+        let threads = if threaded && values.len() >= PARALLEL_MIN {
+            std::thread::available_parallelism()
+                .map_or(1, |n| n.get())
+                .min(MAX_THREADS)
+        } else {
+            1
+        };
+        let chunk = values.len().div_ceil(threads);
+        let parts: Vec<&[f64]> = values.chunks(chunk).collect();
+        let mut scratch: Vec<ingest::Scratch> =
+            parts.iter().map(|_| ingest::take(self.scale())).collect();
+        let mapping = &self.mapping;
+        let summaries: Vec<ingest::PartSummary> = if parts.len() > 1 {
+            std::thread::scope(|scope| {
+                let mut jobs = scratch.iter_mut().zip(parts.iter().copied());
+                let (s0, p0) = jobs.next().expect("one part");
+                let handles: Vec<_> = jobs
+                    .map(|(s, p)| scope.spawn(move || ingest::tally(p, s, mapping)))
+                    .collect();
+                let first = ingest::tally(p0, s0, mapping);
+                std::iter::once(first)
+                    .chain(
+                        handles
+                            .into_iter()
+                            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))),
+                    )
+                    .collect()
+            })
+        } else {
+            vec![ingest::tally(values, &mut scratch[0], mapping)]
+        };
+        let total = summaries
+            .iter()
+            .skip(1)
+            .fold(summaries[0], |a, &b| a.join(b));
+        let over = self.count() + values.len() as f64 > MAX_TOTAL_WEIGHT;
+        if !total.clean() || over {
+            for (s, p) in scratch.iter_mut().zip(&parts) {
+                s.clear(p, mapping);
+            }
+            scratch.into_iter().for_each(ingest::give);
+            if !total.clean() {
+                check_finite("values", values)?;
+            }
+            if over {
+                return Err(QcoreError::invalid(
+                    "values",
+                    "total weight would exceed 1e300",
+                ));
+            }
+            // Finite with subnormals: value by value.
+            self.ingest_general(values);
+            return Ok(());
+        }
+        let mut zeros = 0u64;
+        for (s, sum) in scratch.iter_mut().zip(&summaries) {
+            let (pos, neg, sum_acc) = (&mut self.positive, &mut self.negative, &mut self.sum);
+            zeros += s.drain(sum, mapping, sum_acc, |negative, lo, counts| {
+                if negative {
+                    neg.add_counts(lo, counts);
+                } else {
+                    pos.add_counts(lo, counts);
+                }
+            });
+        }
+        scratch.into_iter().for_each(ingest::give);
+        self.zero_count += zeros as f64;
+        self.set_min_max(self.min.min(total.min), self.max.max(total.max));
+        self.count.add_u64(values.len() as u64);
+        self.count.normalize();
         Ok(())
     }
 
