@@ -71,9 +71,9 @@ const MANT: u64 = (1u64 << 52) - 1;
 const HIDDEN: u64 = 1u64 << 52;
 
 /// Batches at least this long are split across threads.
-const PARALLEL_MIN: usize = 1 << 20;
+pub(crate) const PARALLEL_MIN: usize = 1 << 20;
 /// At most this many threads per batch.
-const MAX_THREADS: usize = 8;
+pub(crate) const MAX_THREADS: usize = 8;
 /// Batches at least this long take the fused kernel (shorter ones go value by value).
 const FUSED_MIN: usize = 256;
 /// Values per block between flushes of the u64 mantissa sums (2^11 · 2^53 < 2^64).
@@ -436,11 +436,17 @@ impl QuantileSketch {
 
     /// Add every value of `values` with weight 1. On error nothing is added.
     pub fn add_slice(&mut self, values: &[f64]) -> Result<()> {
+        self.add_slice_with(values, true)
+    }
+
+    /// [`QuantileSketch::add_slice`]; `threaded = false` keeps the fused kernel on the
+    /// calling thread (callers that parallelise over sketches).
+    pub(crate) fn add_slice_with(&mut self, values: &[f64], threaded: bool) -> Result<()> {
         if values.is_empty() {
             return Ok(());
         }
         if values.len() >= FUSED_MIN && ingest::fused_scale(self.scale()) {
-            return self.ingest_fused(values, true);
+            return self.ingest_fused(values, threaded);
         }
         // One fused pass: finiteness, min and max (parallel for large batches).
         let (finite, lo, hi) = scan(values);
