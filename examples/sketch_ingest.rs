@@ -8,7 +8,8 @@
 //!
 //! Data: `lognormal` (μ = 0, σ = 1), or `real` (the `exec_time_seconds` column of a CSV,
 //! repeated to the requested length). Prints the best time per ingest of all values into
-//! a fresh sketch, and the sum (so the work cannot be optimised away).
+//! a fresh sketch, and the sum (so the work cannot be optimised away). With `SKETCH_GROUPS=g`
+//! in the environment: `sketch_groups` over `g` equal groups (sorted codes) instead.
 
 use qcore::sketch::QuantileSketch;
 use std::time::Instant;
@@ -62,6 +63,25 @@ fn main() {
         ),
         _ => lognormal(n),
     };
+    let groups: i64 = std::env::var("SKETCH_GROUPS")
+        .ok()
+        .and_then(|g| g.parse().ok())
+        .unwrap_or(0);
+    if groups > 0 {
+        // SKETCH_GROUPS=g: sketch_groups over sorted codes, g groups of equal size.
+        let codes: Vec<i64> = (0..n as i64).map(|k| k * groups / n as i64).collect();
+        let template = QuantileSketch::new(0.01).expect("sketch");
+        let mut best = f64::INFINITY;
+        for _ in 0..reps {
+            let t = Instant::now();
+            let gs =
+                qcore::sketch::sketch_groups(&codes, &values, None, &template).expect("groups");
+            best = best.min(t.elapsed().as_secs_f64());
+            assert_eq!(gs.len() as i64, groups);
+        }
+        println!("{kind} n={n} groups={groups}: best {:.3} ms", best * 1e3);
+        return;
+    }
     let mut best = f64::INFINITY;
     let mut sum = 0.0;
     for _ in 0..reps {

@@ -384,15 +384,20 @@ impl Scratch {
             let lo = mapping.index_normal_bits(s.min_abs.to_bits());
             let hi = mapping.index_normal_bits(s.max.abs().max(s.min.abs()).to_bits());
             let mut collect = |base: i32, negative: bool, counts: &mut Vec<u64>| {
+                let a = (lo + base) as usize;
+                let b = (hi + base) as usize + 1;
+                let (l01, l23) = self.tally.split_at_mut(2 * w);
+                let (l0, l1) = l01.split_at_mut(w);
+                let (l2, l3) = l23.split_at_mut(w);
+                let (l0, l1, l2, l3) = (&mut l0[a..b], &mut l1[a..b], &mut l2[a..b], &mut l3[a..b]);
                 counts.clear();
-                for i in lo..=hi {
-                    let k = (i + base) as usize;
-                    let mut c = 0u64;
-                    for l in 0..LANES {
-                        c += u64::from(self.tally[l * w + k]);
-                        self.tally[l * w + k] = 0;
-                    }
-                    counts.push(c);
+                counts.extend(l0.iter().zip(l1.iter()).zip(l2.iter().zip(l3.iter())).map(
+                    |((&x0, &x1), (&x2, &x3))| {
+                        u64::from(x0) + u64::from(x1) + u64::from(x2) + u64::from(x3)
+                    },
+                ));
+                for lane in [l0, l1, l2, l3] {
+                    lane.fill(0);
                 }
                 sink(negative, lo, counts);
             };

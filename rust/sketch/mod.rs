@@ -622,6 +622,32 @@ impl QuantileSketch {
     }
 
     fn ingest_general(&mut self, values: &[f64]) {
+        if values.len() > 1 {
+            // Size each store's window once for the batch (no growth step by step).
+            let (mut p_lo, mut p_hi, mut n_lo, mut n_hi) =
+                (f64::INFINITY, 0.0f64, f64::INFINITY, 0.0f64);
+            for &v in values {
+                if v > 0.0 {
+                    p_lo = p_lo.min(v);
+                    p_hi = p_hi.max(v);
+                } else if v < 0.0 {
+                    n_lo = n_lo.min(-v);
+                    n_hi = n_hi.max(-v);
+                }
+            }
+            if p_hi > 0.0 {
+                self.positive.reserve(
+                    self.mapping.index_positive(p_lo),
+                    self.mapping.index_positive(p_hi),
+                );
+            }
+            if n_hi > 0.0 {
+                self.negative.reserve(
+                    self.mapping.index_positive(n_lo),
+                    self.mapping.index_positive(n_hi),
+                );
+            }
+        }
         ACC.with(|cell| {
             let mut acc = cell.borrow_mut();
             let mapping = &self.mapping;

@@ -236,6 +236,24 @@ impl DenseStore {
         (self.offset, &mut self.counts)
     }
 
+    /// Widen the window once to cover indices `lo..=hi` of a coming batch, when that
+    /// needs no collapse (otherwise [`DenseStore::add_one`] collapses as it goes). Only the
+    /// window changes, not the state.
+    pub fn reserve(&mut self, lo: i32, hi: i32) {
+        let end = i64::from(self.offset) + self.counts.len() as i64 - 1;
+        if !self.counts.is_empty() && lo >= self.offset && i64::from(hi) <= end {
+            return;
+        }
+        let (cur_lo, cur_hi) = self.range().unwrap_or((lo, hi));
+        let new_lo = i64::from(cur_lo.min(lo));
+        let new_hi = i64::from(cur_hi.max(hi));
+        let span = (new_hi - new_lo + 1) as usize;
+        if span <= self.limit {
+            let start = self.clamp_start(new_lo, span);
+            self.reshape(start, span);
+        }
+    }
+
     /// Add integer counts: `counts[k]` to bucket `lo + k`. The same state as adding each
     /// index one by one (the window covers, or collapses to, the union of the ranges).
     pub fn add_counts(&mut self, lo: i32, counts: &[u64]) {
