@@ -23,6 +23,8 @@ use std::sync::Mutex;
 pub const BLOCK: usize = 2048;
 /// Interleaved sub-histograms.
 pub const LANES: usize = 4;
+/// Parts shorter than this use one lane (less to drain; few repeats to stall on).
+const LANE_MIN: usize = 16 * BLOCK;
 /// Finest scale with a fused kernel (tally of `4096·2^S` u32 slots per lane).
 pub const MAX_FUSED_SCALE: i32 = 8;
 /// Values per call of [`tally`] at most: u32 bucket counts cannot overflow below this.
@@ -43,6 +45,8 @@ pub struct Scratch {
     acc: ExpAccumulator,
     /// Bucket counts handed to the store.
     counts: Vec<u64>,
+    /// Lanes the last [`tally`] used (1 for short parts, else `LANES`).
+    used: usize,
 }
 
 static POOL: Mutex<Vec<Scratch>> = Mutex::new(Vec::new());
@@ -60,6 +64,7 @@ pub fn take(scale: i32) -> Scratch {
         sums: vec![0u64; LANES * KEYS],
         acc: ExpAccumulator::new(),
         counts: Vec::new(),
+        used: LANES,
     }
 }
 
@@ -270,6 +275,32 @@ fn tally_block<const S: u32, const N: usize, const W: usize>(
     }
 }
 
+/// [`tally_block`] into lane 0 only.
+#[inline(always)]
+fn tally_block1<const S: u32, const N: usize, const W: usize>(
+    block: &[f64],
+    table: &[Cell; N],
+    tally: &mut [u32],
+    sums: &mut [u64],
+) {
+    let t0: &mut [u32; W] = (&mut tally[..W]).try_into().expect("lane size");
+    let s0: &mut [u64; KEYS] = (&mut sums[..KEYS]).try_into().expect("lane size");
+    let mut one = |v: f64| {
+        let bits = v.to_bits();
+        s0[(bits >> 52) as usize % KEYS] += (bits & MANT) | HIDDEN;
+        t0[slot::<S, N, W>(bits, table)] += 1;
+    };
+    let chunks = block.chunks_exact(4);
+    let rest = chunks.remainder();
+    for c in chunks {
+        one(c[0]);
+        one(c[1]);
+        one(c[2]);
+        one(c[3]);
+    }
+    rest.iter().for_each(|&v| one(v));
+}
+
 /// Fold the block's mantissa sums (keys of the block's exponent range) into `acc` and
 /// zero them. Keys 2047 and 4095 (biased exponent 2047) are touched by NaN and the
 /// infinities only: a nonzero sum there marks the block not finite (`s.nan`).
@@ -316,6 +347,8 @@ fn flush_sums(sums: &mut [u64], acc: &mut ExpAccumulator, s: &mut PartSummary) {
 pub fn tally(values: &[f64], scratch: &mut Scratch, mapping: &ExpMapping) -> PartSummary {
     let ix = mapping.normal_indexer();
     let mut total = PartSummary::empty();
+    let one = values.len() < LANE_MIN;
+    scratch.used = if one { 1 } else { LANES };
     for block in values.chunks(BLOCK) {
         let mut s = summarize(block);
         macro_rules! fixed {
@@ -323,7 +356,11 @@ pub fn tally(values: &[f64], scratch: &mut Scratch, mapping: &ExpMapping) -> Par
                 match ix.scale() {
                     $($s => {
                         let t = ix.table_array::<$n>().expect("table size");
-                        tally_block::<$s, $n, $w>(block, t, &mut scratch.tally, &mut scratch.sums);
+                        if one {
+                            tally_block1::<$s, $n, $w>(block, t, &mut scratch.tally, &mut scratch.sums);
+                        } else {
+                            tally_block::<$s, $n, $w>(block, t, &mut scratch.tally, &mut scratch.sums);
+                        }
                     })*
                     _ => unreachable!("scale outside 1..=MAX_FUSED_SCALE"),
                 }
@@ -386,6 +423,14 @@ impl Scratch {
             let mut collect = |base: i32, negative: bool, counts: &mut Vec<u64>| {
                 let a = (lo + base) as usize;
                 let b = (hi + base) as usize + 1;
+                if self.used == 1 {
+                    let l0 = &mut self.tally[a..b];
+                    counts.clear();
+                    counts.extend(l0.iter().map(|&x| u64::from(x)));
+                    l0.fill(0);
+                    sink(negative, lo, counts);
+                    return;
+                }
                 let (l01, l23) = self.tally.split_at_mut(2 * w);
                 let (l0, l1) = l01.split_at_mut(w);
                 let (l2, l3) = l23.split_at_mut(w);
