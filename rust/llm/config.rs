@@ -349,6 +349,15 @@ impl ReplicaConfig {
     }
 }
 
+/// vLLM's default token budget for a GPU: 8192 on GPUs of at least 70 GiB, else 2048.
+pub fn default_max_num_batched_tokens(gpu_memory_bytes: f64) -> u32 {
+    if gpu_memory_bytes >= 70.0 * GIB {
+        8192
+    } else {
+        2048
+    }
+}
+
 /// A model's shape (§6).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ModelSpec {

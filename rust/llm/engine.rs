@@ -588,6 +588,7 @@ impl Replica {
         // 2. Waiting requests, only if nothing was preempted.
         if self.preempted.is_empty() {
             let reserve = cfg.watermark_blocks();
+            let caching = cfg.prefix_caching && w.has_hashes();
             while budget > 0 && (self.running.len() as u32) < cfg.max_num_seqs {
                 let Some(&r) = self.waiting.front() else {
                     break;
@@ -612,7 +613,7 @@ impl Replica {
                 self.waiting.pop_front();
                 self.running.push(r);
                 let q = &mut reqs[r as usize];
-                if q.computed == 0 {
+                if q.computed == 0 && caching {
                     let hit = hit_blocks * cfg.block_size;
                     self.stats.hit_tokens += hit as u64;
                     self.stats.lookup_tokens += nt as u64;
