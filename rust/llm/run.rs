@@ -153,20 +153,45 @@ pub struct RunResult {
     pub timeline: Option<Timeline>,
 }
 
+/// Values are added to the sketches in blocks of this many (a bulk add is far cheaper
+/// than one value at a time).
+const FLUSH: usize = 4096;
+
 struct Metrics {
     ttft: QuantileSketch,
     itl: QuantileSketch,
+    ttft_buf: Vec<f64>,
+    itl_buf: Vec<f64>,
     arrival_of_first: Vec<f64>,
+}
+
+impl Metrics {
+    fn flush(&mut self) -> Result<()> {
+        self.ttft.add_slice(&self.ttft_buf)?;
+        self.itl.add_slice(&self.itl_buf)?;
+        self.ttft_buf.clear();
+        self.itl_buf.clear();
+        Ok(())
+    }
 }
 
 impl Sink for Metrics {
     #[inline]
     fn first_token(&mut self, r: u32, t: f64) {
-        let _ = self.ttft.add(t - self.arrival_of_first[r as usize]);
+        self.ttft_buf.push(t - self.arrival_of_first[r as usize]);
+        if self.ttft_buf.len() == FLUSH {
+            // Finite, non-negative times: the sketch accepts them.
+            let _ = self.ttft.add_slice(&self.ttft_buf);
+            self.ttft_buf.clear();
+        }
     }
     #[inline]
     fn token_gap(&mut self, gap: f64) {
-        let _ = self.itl.add(gap);
+        self.itl_buf.push(gap);
+        if self.itl_buf.len() == FLUSH {
+            let _ = self.itl.add_slice(&self.itl_buf);
+            self.itl_buf.clear();
+        }
     }
     #[inline]
     fn finish(&mut self, _r: u32) {}
@@ -220,6 +245,8 @@ impl<'a> Driver<'a> {
             metrics: Metrics {
                 ttft: sk.clone(),
                 itl: sk,
+                ttft_buf: Vec::with_capacity(FLUSH),
+                itl_buf: Vec::with_capacity(FLUSH),
                 arrival_of_first: w.arrival.clone(),
             },
             trace: opts.trace.then(StepTrace::default),
@@ -314,6 +341,7 @@ impl<'a> Driver<'a> {
     }
 
     fn finish(mut self) -> Result<RunResult> {
+        self.metrics.flush()?;
         let t_end = self.t_end;
         for r in &mut self.reps {
             r.close(t_end);
@@ -323,6 +351,7 @@ impl<'a> Driver<'a> {
         let mut tpot = QuantileSketch::new(acc)?;
         let mut queue = QuantileSketch::new(acc)?;
         let n = self.reqs.len();
+        let (mut e2e_v, mut tpot_v, mut queue_v) = (Vec::new(), Vec::new(), Vec::new());
         let mut rec = Records {
             replica: Vec::with_capacity(n),
             status: Vec::with_capacity(n),
@@ -337,13 +366,13 @@ impl<'a> Driver<'a> {
             let a = self.w.arrival[k];
             if q.status == super::engine::STATUS_FINISHED {
                 let e = q.finish - a;
-                e2e.add(e)?;
+                e2e_v.push(e);
                 if q.output > 1 {
-                    tpot.add((e - (q.first_token - a)) / (q.output - 1) as f64)?;
+                    tpot_v.push((e - (q.first_token - a)) / (q.output - 1) as f64);
                 }
             }
             if !q.first_sched.is_nan() {
-                queue.add(q.first_sched - a)?;
+                queue_v.push(q.first_sched - a);
             }
             rec.replica.push(q.replica);
             rec.status.push(q.status);
@@ -355,6 +384,9 @@ impl<'a> Driver<'a> {
             rec.cached_tokens
                 .push(if q.cached == u32::MAX { 0 } else { q.cached });
         }
+        e2e.add_slice(&e2e_v)?;
+        tpot.add_slice(&tpot_v)?;
+        queue.add_slice(&queue_v)?;
         Ok(RunResult {
             records: rec,
             ttft: self.metrics.ttft,
