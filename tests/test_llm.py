@@ -327,3 +327,43 @@ def test_a_kv_too_small_for_any_prompt_rejects_and_counts() -> None:
     assert r.rejected == 50 and r.finished == 0
     assert r.requests["replica"].null_count() == 50
     assert (r.requests["status"] == "rejected").all()
+
+
+# --------------------------------------------------------------------------- saturation
+
+
+def _mid_rate(times: np.ndarray) -> float:
+    """Events per second over the middle 60 % of the events (no start-up, no drain)."""
+    t = np.sort(times)
+    a, b = int(0.2 * t.size), int(0.8 * t.size)
+    return (b - a) / float(t[b] - t[a])
+
+
+@pytest.mark.slow
+def test_knee_sits_at_the_ceiling_on_real_traces(shared_data) -> None:  # type: ignore[no-untyped-def]
+    """Below the ceiling throughput follows the offered load; above it, it stays at the
+    ceiling: the token-budget ceiling (Li-Dai-Peng) on Azure conversation, the KV-bound
+    ceiling (Nie-Si-Zhou) on Mooncake. Constant step time d, so both are closed forms."""
+    d = 0.03
+    az = llm.Workload.azure(shared_data / "azure_llm_2023" / "AzureLLMInferenceTrace_conv.csv")
+    budget = 8192
+    tok = llm.Replica(step_time=llm.Linear(c0=d), num_blocks=10**6,
+                      max_num_batched_tokens=budget, max_num_seqs=100_000)
+    ceiling_tok = budget / (d * float(np.mean(az.prompt_tokens + az.output_tokens - 1)))
+    mc = llm.Workload.mooncake(shared_data / "mooncake_fast25" / "conversation_trace.jsonl")
+    p, o = mc.prompt_tokens.astype(float), mc.output_tokens.astype(float)
+    blocks = 20_000
+    kv = llm.Replica(step_time=llm.Linear(c0=d), num_blocks=blocks,
+                     max_num_batched_tokens=262_144, max_num_seqs=100_000, prefix_caching=False)
+    ceiling_kv = blocks * 16 / (d * float(np.mean(p * o + o * o / 2)))
+    for w, rep, ceiling in ((az, tok, ceiling_tok), (mc, kv, ceiling_kv)):
+        base = len(w) / float(w.arrival[-1])
+        for f in (0.7, 0.85, 1.2, 1.6):
+            ws = w.scale_rate(f * ceiling / base)
+            r = llm.simulate(ws, rep)
+            thr = _mid_rate(r.requests["finish"].drop_nulls().to_numpy())
+            if f < 1:
+                assert thr == pytest.approx(_mid_rate(ws.arrival), rel=0.05), (ceiling, f)
+                assert thr < ceiling
+            else:
+                assert thr == pytest.approx(ceiling, rel=0.10), (ceiling, f)
