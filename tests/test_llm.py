@@ -367,3 +367,41 @@ def test_knee_sits_at_the_ceiling_on_real_traces(shared_data) -> None:  # type: 
                 assert thr < ceiling
             else:
                 assert thr == pytest.approx(ceiling, rel=0.10), (ceiling, f)
+
+
+# --------------------------------------------------------------------------- synthetic, max rate
+
+
+def test_synthetic_workloads_use_the_simulator_processes() -> None:
+    from qcore import sim
+
+    a = llm.Workload.synthetic(sim.Poisson(rate=50.0), 20_000, sim.LogNormal(mean=800, cv=1.0),
+                               sim.Gamma(mean=100, cv=0.5), seed=3)
+    b = llm.Workload.synthetic(sim.Poisson(rate=50.0), 20_000, sim.LogNormal(mean=800, cv=1.0),
+                               sim.Gamma(mean=100, cv=0.5), seed=3)
+    assert np.array_equal(a.arrival, b.arrival) and np.array_equal(a.prompt_tokens, b.prompt_tokens)
+    assert a.arrival[0] == 0.0
+    assert len(a) / a.arrival[-1] == pytest.approx(50.0, rel=0.03)
+    assert a.prompt_tokens.mean() == pytest.approx(800, rel=0.05)
+    assert a.output_tokens.mean() == pytest.approx(100, rel=0.02)
+    assert a.prompt_tokens.min() >= 1
+    bursty = llm.Workload.synthetic(sim.Renewal(sim.Gamma(mean=0.02, cv=3.0)), 20_000, 100, 10)
+    gaps = np.diff(bursty.arrival)
+    assert gaps.std() / gaps.mean() == pytest.approx(3.0, rel=0.1)
+    assert (bursty.prompt_tokens == 100).all()
+    with pytest.raises(InvalidArgumentError, match="prompt_tokens must be >= 1"):
+        llm.Workload.synthetic(sim.Poisson(rate=1.0), 10, 0, 5)
+
+
+def test_max_rate_is_the_largest_rate_meeting_the_slo() -> None:
+    w = llm.Workload.poisson(rate=1.0, n=1500, prompt_tokens=np.arange(100, 900),
+                             output_tokens=np.arange(10, 100), seed=2)
+    rep = _rep(step_time=llm.Linear(c0=0.02, c_tok=2e-5), num_blocks=20_000)
+    slo = llm.SLO(ttft=0.3, tpot=0.05)
+    rate = llm.max_rate(w, rep, slo, attainment=0.9, rel_tol=0.005)
+    base = (len(w) - 1) / float(w.arrival[-1] - w.arrival[0])
+    at = llm.simulate(w.scale_rate(rate / base), rep).slo_attainment(slo)
+    above = llm.simulate(w.scale_rate(rate * 1.02 / base), rep).slo_attainment(slo)
+    assert at >= 0.9 > above
+    two = llm.max_rate(w, rep, slo, llm.Fleet(replicas=2, router="least_requests"))
+    assert two > 1.8 * rate

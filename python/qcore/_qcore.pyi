@@ -623,3 +623,8 @@ def _llm_defaults() -> dict[str, Any]:
 
 def _llm_default_batched_tokens(gpu_memory_bytes: float) -> int:
     """vLLM's default token budget for a GPU with this much memory."""
+
+def _llm_synthetic(
+    arrivals: Any, prompt: Any, output: Any, n: int, seed: int
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """A synthetic workload ``(arrival, prompt_tokens, output_tokens)``."""

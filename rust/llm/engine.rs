@@ -93,6 +93,37 @@ impl Workload {
         Ok(self)
     }
 
+    /// `n` synthetic requests: arrivals from the simulator's arrival process (time 0 at
+    /// the first), token counts drawn from `prompt` and `output` and rounded to the
+    /// nearest integer ≥ 1. Arrivals, prompts and outputs use separate random streams.
+    pub fn synthetic(
+        arrivals: &crate::sim::ArrivalProcess,
+        prompt: &crate::sim::Dist,
+        output: &crate::sim::Dist,
+        n: usize,
+        seed: u64,
+    ) -> Result<Self> {
+        use crate::sim::rng::{Rng, Stream};
+        arrivals.check()?;
+        prompt.check("prompt_tokens")?;
+        output.check("output_tokens")?;
+        let mut gen =
+            crate::sim::arrivals::ArrivalGen::new(arrivals, Rng::stream(seed, 0, Stream::Arrivals));
+        let mut prng = Rng::stream(seed, 0, Stream::Service);
+        let mut orng = Rng::stream(seed, 0, Stream::Patience);
+        let tok = |v: f64| -> u32 { v.round().clamp(1.0, u32::MAX as f64) as u32 };
+        let (mut a, mut p, mut o) = (Vec::new(), Vec::new(), Vec::new());
+        let mut t = 0.0;
+        for i in 0..n {
+            let Some(g) = gen.next_gap() else { break };
+            t = if i == 0 { 0.0 } else { t + g };
+            a.push(t);
+            p.push(tok(prompt.sample(&mut prng, i)));
+            o.push(tok(output.sample(&mut orng, i)));
+        }
+        Workload::new(a, p, o)
+    }
+
     /// Number of requests.
     pub fn len(&self) -> usize {
         self.arrival.len()

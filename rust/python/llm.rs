@@ -480,6 +480,34 @@ fn _llm_default_batched_tokens(gpu_memory_bytes: f64) -> u32 {
     llm::default_max_num_batched_tokens(gpu_memory_bytes)
 }
 
+/// A synthetic workload: `(arrival, prompt_tokens, output_tokens)`.
+#[pyfunction]
+#[allow(clippy::type_complexity)]
+fn _llm_synthetic<'py>(
+    py: Python<'py>,
+    arrivals: super::sim::ArrivalSpec<'py>,
+    prompt: super::sim::DistSpec<'py>,
+    output: super::sim::DistSpec<'py>,
+    n: usize,
+    seed: u64,
+) -> PyResult<(
+    Bound<'py, numpy::PyArray1<f64>>,
+    Bound<'py, numpy::PyArray1<i64>>,
+    Bound<'py, numpy::PyArray1<i64>>,
+)> {
+    let a = super::sim::arrivals_from(&arrivals)?;
+    let p = super::sim::dist_from(&prompt, "prompt_tokens")?;
+    let o = super::sim::dist_from(&output, "output_tokens")?;
+    let w = py.detach(|| Workload::synthetic(&a, &p, &o, n, seed))?;
+    let pi: Vec<i64> = w.prompt().iter().map(|&x| x as i64).collect();
+    let oi: Vec<i64> = w.output().iter().map(|&x| x as i64).collect();
+    Ok((
+        w.arrival().to_vec().into_pyarray(py),
+        pi.into_pyarray(py),
+        oi.into_pyarray(py),
+    ))
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_llm_simulate, m)?)?;
     m.add_function(wrap_pyfunction!(_llm_presets, m)?)?;
@@ -488,6 +516,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_llm_roofline, m)?)?;
     m.add_function(wrap_pyfunction!(_llm_step_duration, m)?)?;
     m.add_function(wrap_pyfunction!(_llm_defaults, m)?)?;
+    m.add_function(wrap_pyfunction!(_llm_synthetic, m)?)?;
     m.add_function(wrap_pyfunction!(_llm_default_batched_tokens, m)?)?;
     Ok(())
 }

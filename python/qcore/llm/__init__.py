@@ -50,6 +50,7 @@ __all__ = [
     "StepTime",
     "TableStepTime",
     "Workload",
+    "max_rate",
     "simulate",
 ]
 
@@ -581,6 +582,59 @@ def simulate(workload: Workload, replica: Replica, fleet: Fleet | None = None, *
         replica=replica, fleet=fleet if fleet is not None else Fleet(),
         steps=steps, scheduled=sched, preempted=pre, timeline=tl, _slo=slo)
 
+
+
+def max_rate(workload: Workload, replica: Replica, slo: SLO, fleet: Fleet | None = None, *,
+             attainment: float = 0.9, rel_tol: float = 0.01, max_runs: int = 40) -> float:
+    """DistServe's goodput: the highest arrival rate (requests/s) at which at least
+    ``attainment`` of the requests meet ``slo``.
+
+    The workload's arrivals are scaled (:meth:`Workload.scale_rate`); the rate is
+    bracketed by doubling or halving, then bisected to ``rel_tol``. Returns 0.0 when
+    even a 2⁻²⁰ fraction of the workload's rate misses the objective.
+
+    >>> from qcore import llm
+    >>> w = llm.Workload.poisson(rate=1.0, n=300, prompt_tokens=500, output_tokens=50)
+    >>> rep = llm.Replica(step_time=llm.Linear(c0=0.02, c_tok=2e-5), num_blocks=4000)
+    >>> 5 < llm.max_rate(w, rep, llm.SLO(ttft=0.5)) < 500
+    True
+    """
+    if not 0 < attainment <= 1:
+        raise InvalidArgumentError(f"attainment must be in (0, 1], got {attainment}")
+    if not 0 < rel_tol < 1:
+        raise InvalidArgumentError(f"rel_tol must be in (0, 1), got {rel_tol}")
+    if len(workload) < 2 or workload.arrival[-1] <= workload.arrival[0]:
+        raise InvalidArgumentError("workload needs at least two distinct arrival times")
+    base = (len(workload) - 1) / float(workload.arrival[-1] - workload.arrival[0])
+    runs = 0
+
+    def ok(f: float) -> bool:
+        nonlocal runs
+        runs += 1
+        r = simulate(workload.scale_rate(f), replica, fleet)
+        return r.slo_attainment(slo) >= attainment
+
+    lo, hi = 0.0, 1.0
+    if ok(1.0):
+        lo = 1.0
+        hi = 2.0
+        while ok(hi) and runs < max_runs:
+            lo, hi = hi, hi * 2
+    else:
+        while hi > 2.0**-20 and runs < max_runs:
+            hi /= 2
+            if ok(hi):
+                lo, hi = hi, hi * 2
+                break
+        if lo == 0.0:
+            return 0.0
+    while hi - lo > rel_tol * lo and runs < max_runs:
+        mid = 0.5 * (lo + hi)
+        if ok(mid):
+            lo = mid
+        else:
+            hi = mid
+    return lo * base
 
 
 from qcore.llm import presets  # noqa: E402  (needs the classes above)

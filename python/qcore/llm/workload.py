@@ -187,6 +187,45 @@ class Workload:
         return cls(arrival=t, prompt_tokens=draw("prompt_tokens", prompt_tokens),
                    output_tokens=draw("output_tokens", output_tokens))
 
+    @classmethod
+    def synthetic(cls, arrivals: Any, n: int, prompt_tokens: Any, output_tokens: Any,
+                  seed: int = 1) -> Workload:
+        """``n`` synthetic requests from :mod:`qcore.sim`'s processes and distributions.
+
+        ``arrivals``: any :class:`qcore.sim.ArrivalProcess` (``Poisson``, ``Renewal`` with
+        a gamma gap for burstiness, ``MMPP2``, ``PiecewiseRate``); the first arrival is at
+        0. ``prompt_tokens`` / ``output_tokens``: an int (fixed) or a
+        :class:`qcore.sim.Distribution` (``LogNormal``, ``Gamma``, ``Empirical`` to
+        resample a trace's column, ...), rounded to integers ≥ 1. The same seed gives
+        the same workload on every platform (the simulator's RNG).
+
+        >>> from qcore import llm, sim
+        >>> w = llm.Workload.synthetic(sim.Renewal(sim.Gamma(mean=0.1, cv=2.0)), n=1000,
+        ...                            prompt_tokens=sim.LogNormal(mean=1000, cv=1.0),
+        ...                            output_tokens=200, seed=7)
+        >>> len(w), int(w.output_tokens[0])
+        (1000, 200)
+        """
+        from qcore import _qcore, sim
+
+        def spec(v: Any, name: str) -> Any:
+            if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
+                if v < 1:
+                    raise InvalidArgumentError(f"{name} must be >= 1, got {v}")
+                return sim.Deterministic(float(v))._spec()  # type: ignore[no-untyped-call]
+            if isinstance(v, sim.Distribution):
+                return v._spec()
+            raise InvalidArgumentError(
+                f"{name} must be an int or a qcore.sim distribution, got {type(v).__name__}")
+
+        if not isinstance(arrivals, sim.ArrivalProcess):
+            raise InvalidArgumentError("arrivals must be a qcore.sim arrival process")
+        if n < 0:
+            raise InvalidArgumentError(f"n must be >= 0, got {n}")
+        a, p, o = _qcore._llm_synthetic(arrivals._spec(), spec(prompt_tokens, "prompt_tokens"),
+                                        spec(output_tokens, "output_tokens"), int(n), int(seed))
+        return cls(arrival=a, prompt_tokens=p, output_tokens=o)
+
     def scale_rate(self, factor: float) -> Workload:
         """The same requests arriving ``factor`` times faster (times divided by it)."""
         if not (math.isfinite(factor) and factor > 0):
