@@ -272,6 +272,8 @@ pub(crate) struct Pool {
     tail: u32,
     pub nfree: u32,
     pub cache: KeyMap,
+    /// Incremented whenever an entry enters or leaves the cache.
+    pub epoch: u64,
 }
 
 impl Pool {
@@ -291,6 +293,7 @@ impl Pool {
             tail: if n == 0 { NIL } else { n - 1 },
             nfree: n,
             cache: KeyMap::default(),
+            epoch: 0,
         }
     }
 
@@ -330,10 +333,11 @@ impl Pool {
         debug_assert!(b != NIL);
         self.unlink(b);
         if self.keyed[b as usize] {
+            // A keyed block is the one its key maps to (keys are only set on a vacant entry).
             let k = self.key[b as usize];
-            if self.cache.get(&k) == Some(&b) {
-                self.cache.remove(&k);
-            }
+            let removed = self.cache.remove(&k);
+            debug_assert_eq!(removed, Some(b));
+            self.epoch += 1;
             self.keyed[b as usize] = false;
         }
         self.refc[b as usize] = 1;
@@ -369,6 +373,7 @@ impl Pool {
         }
         if let std::collections::hash_map::Entry::Vacant(e) = self.cache.entry(k) {
             e.insert(b);
+            self.epoch += 1;
             self.key[b as usize] = k;
             self.keyed[b as usize] = true;
         }
@@ -427,6 +432,8 @@ pub(crate) struct Replica {
     /// Requests preempted while scheduling the current step.
     pub preempted: Vec<u32>,
     hits: Vec<u32>,
+    /// `(request, its num_tokens, cache epoch)` whose lookup `hits` holds.
+    hits_for: (u32, u32, u64),
     /// Start and end of the current step (end NaN when idle).
     pub step_start: f64,
     pub step_end: f64,
@@ -453,6 +460,7 @@ impl Replica {
             sched: Vec::new(),
             preempted: Vec::new(),
             hits: Vec::new(),
+            hits_for: (u32::MAX, 0, u64::MAX),
             step_start: f64::NAN,
             step_end: f64::NAN,
             step_tokens: 0,
@@ -542,6 +550,9 @@ impl Replica {
         if new == 0 && nh == 0 {
             return true;
         }
+        if new > self.pool.nfree {
+            return false;
+        }
         let free_hits = if use_hits {
             self.hits.iter().filter(|&&b| self.pool.is_free(b)).count() as u32
         } else {
@@ -629,6 +640,7 @@ impl Replica {
                     self.lookup_hits(w, cfg, r as usize, nt)
                 } else {
                     self.hits.clear();
+                    self.hits_for = (u32::MAX, 0, u64::MAX);
                     0
                 };
                 let computed = reqs[r as usize].computed + hit_blocks * cfg.block_size;
@@ -687,6 +699,13 @@ impl Replica {
 
     /// Fill `self.hits` with the cached blocks of request `r` (§4); returns their number.
     fn lookup_hits(&mut self, w: &Workload, cfg: &ReplicaConfig, r: usize, num_tokens: u32) -> u32 {
+        // A head blocked for memory is looked up again every step: reuse the last lookup
+        // while the cache has not changed.
+        let memo = (r as u32, num_tokens, self.pool.epoch);
+        if self.hits_for == memo {
+            return self.hits.len() as u32;
+        }
+        self.hits_for = memo;
         self.hits.clear();
         if !cfg.prefix_caching || !w.has_hashes() {
             return 0;
