@@ -252,6 +252,10 @@ def test_real_traces(shared_data) -> None:  # type: ignore[no-untyped-def]
     assert az.prompt_tokens.mean() == pytest.approx(1155, abs=1)
     mc = llm.Workload.mooncake(shared_data / "mooncake_fast25" / "conversation_trace.jsonl")
     assert len(mc) == 12031 and mc.hash_block_tokens == 512
+    rag = llm.Workload.ragpulse(shared_data / "ragpulse" / "0_trace.jsonl")
+    assert len(rag) == 7106 and rag.hash_ids is None
+    assert rag.arrival[-1] == pytest.approx(604_603, abs=1)
+    assert rag.prompt_tokens.mean() == pytest.approx(2944, abs=1)
     head = mc.head(2000)
     # A fast replica (each request done before the next few arrive): the engine's hit
     # rate is that of an LRU cache of its capacity replayed offline on the hash ids.

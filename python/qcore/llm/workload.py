@@ -163,6 +163,15 @@ class Workload:
                               hash_block_tokens=512)
 
     @classmethod
+    def ragpulse(cls, path: str | os.PathLike[str]) -> Workload:
+        """The RAGPulse trace (JSON lines: ``timestamp`` in seconds as a string,
+        ``input_length``, ``output_length``). Its per-component hash ids have no token
+        lengths in the trace file, so no prefix hashes are attached."""
+        raw = pl.read_ndjson(os.fspath(path)).drop("hash_ids", strict=False)
+        return cls.from_frame(raw, mapping={"start": "timestamp", "tokens_in": "input_length",
+                                            "tokens_out": "output_length"})
+
+    @classmethod
     def poisson(cls, rate: float, n: int, prompt_tokens: int | npt.ArrayLike,
                 output_tokens: int | npt.ArrayLike, seed: int = 1) -> Workload:
         """``n`` Poisson arrivals at ``rate`` per second. Token counts: an int (fixed) or
