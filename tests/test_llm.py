@@ -409,3 +409,22 @@ def test_max_rate_is_the_largest_rate_meeting_the_slo() -> None:
     assert at >= 0.9 > above
     two = llm.max_rate(w, rep, slo, llm.Fleet(replicas=2, router="least_requests"))
     assert two > 1.8 * rate
+
+
+def test_replications_give_intervals_that_cover_the_long_run() -> None:
+    from qcore import sim
+
+    rep = _rep(step_time=llm.Linear(c0=0.02, c_tok=2e-5), num_blocks=20_000)
+
+    def make(seed: int) -> llm.Workload:
+        return llm.Workload.synthetic(sim.Poisson(8.0), 2000, sim.LogNormal(mean=400, cv=1.0),
+                                      sim.Gamma(mean=60, cv=0.5), seed=seed)
+
+    t = llm.replicate(make, rep, replications=8, slo=llm.SLO(ttft=0.5))
+    row = t.filter(pl.col("metric") == "request_throughput").row(0, named=True)
+    assert row["lo"] <= row["mean"] <= row["hi"]
+    assert row["lo"] < 8.0 * 1.05 and row["hi"] > 8.0 * 0.9
+    assert len(row["values"]) == 8 and len(set(row["values"])) == 8
+    assert set(t["metric"]) >= {"ttft_p99", "tpot_p50", "slo_attainment"}
+    with pytest.raises(InvalidArgumentError, match="replications"):
+        llm.replicate(make, rep, replications=1)
