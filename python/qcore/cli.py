@@ -632,6 +632,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=1)
     s.add_argument("--format", choices=["text", "json"], default="text")
     s.set_defaults(func=cmd_simulate)
+
+    from qcore._llm_cli import register as register_llm
+
+    register_llm(sub, fmt, EXIT_CODES_HELP)
     return p
 
 
