@@ -199,8 +199,8 @@ impl Sink for Metrics {
 
 /// Whether request `r` can ever finish on a replica of `cfg` (§3 last paragraph).
 fn fits(cfg: &ReplicaConfig, prompt: u32, output: u32) -> bool {
-    let tokens = prompt as u64 + output as u64 - 1;
-    if cfg.blocks_for(tokens) > cfg.num_blocks as u64 {
+    let tokens = u64::from(prompt) + u64::from(output) - 1;
+    if cfg.blocks_for(tokens) > u64::from(cfg.num_blocks) {
         return false;
     }
     if !cfg.chunked_prefill && prompt > cfg.max_num_batched_tokens {
@@ -368,7 +368,7 @@ impl<'a> Driver<'a> {
                 let e = q.finish - a;
                 e2e_v.push(e);
                 if q.output > 1 {
-                    tpot_v.push((e - (q.first_token - a)) / (q.output - 1) as f64);
+                    tpot_v.push((e - (q.first_token - a)) / f64::from(q.output - 1));
                 }
             }
             if !q.first_sched.is_nan() {
@@ -568,12 +568,12 @@ pub fn run_fleet(
                     let reps = &dr.reps;
                     argmin(&|i| {
                         let hit = reps[i].peek_hit_blocks(w, cfg, k, p) * bs;
-                        weight * (p - hit) as f64 + load(i).tokens as f64
+                        weight * f64::from(p - hit) + load(i).tokens as f64
                     })
                 }
             };
             pending[i].waiting += 1;
-            pending[i].tokens += w.prompt[k] as u64 + w.output[k] as u64;
+            pending[i].tokens += u64::from(w.prompt[k]) + u64::from(w.output[k]);
             dr.arrive(k, i);
             k += 1;
         }

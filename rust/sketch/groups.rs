@@ -46,7 +46,7 @@ fn is_sorted_chunks(codes: &[i64]) -> bool {
     while k + 1 < codes.len() {
         let end = (k + 4096).min(codes.len() - 1);
         let (a, b) = (&codes[k..end], &codes[k + 1..end + 1]);
-        if a.iter().zip(b).fold(false, |bad, (x, y)| bad | (x > y)) {
+        if a.iter().zip(b).fold(false, |bad, (x, y)| bad || (x > y)) {
             return false;
         }
         k = end;

@@ -9,8 +9,8 @@
 //! path (zeros land in a slot of their own); NaN, infinities and subnormals are detected
 //! after the pass, the scratch is cleared and the caller falls back.
 //!
-//! The bucket of a value is [`mapping::Cell::bucket`] of the same table that
-//! [`mapping::ExpMapping::index_normal_bits`] reads, offset by the exponent: the slot of a
+//! The bucket of a value is [`Cell::bucket`](super::mapping::Cell::bucket) of the same table that
+//! [`ExpMapping::index_normal_bits`](super::mapping::ExpMapping::index_normal_bits) reads, offset by the exponent: the slot of a
 //! positive normal value is its index plus `1023·2^S`, of a negative one its index plus
 //! `3071·2^S`.
 
@@ -132,7 +132,11 @@ fn summarize(block: &[f64]) -> PartSummary {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn summarize_avx2(block: &[f64]) -> PartSummary {
-    use std::arch::x86_64::*;
+    use std::arch::x86_64::{
+        _mm256_and_pd, _mm256_blendv_pd, _mm256_castsi256_pd, _mm256_cmp_pd, _mm256_loadu_pd,
+        _mm256_max_pd, _mm256_min_pd, _mm256_set1_epi64x, _mm256_set1_pd, _mm256_setzero_pd,
+        _mm256_storeu_pd, _CMP_EQ_OQ,
+    };
     let chunks = block.chunks_exact(8);
     let rest = chunks.remainder();
     let abs = _mm256_castsi256_pd(_mm256_set1_epi64x(i64::MAX));
@@ -298,7 +302,9 @@ fn tally_block1<const S: u32, const N: usize, const W: usize>(
         one(c[2]);
         one(c[3]);
     }
-    rest.iter().for_each(|&v| one(v));
+    for &v in rest {
+        one(v);
+    }
 }
 
 /// Fold the block's mantissa sums (keys of the block's exponent range) into `acc` and
