@@ -8,12 +8,14 @@
 //! - [`tail`]: order-statistic confidence intervals, fan-out amplification, SLO attainment.
 //! - [`queueing`]: analytic models (Erlang B/C, M/M/c, M/M/c/K, M/G/1, G/G/c approximations).
 //! - [`sim`]: a discrete-event queue simulator.
+//! - [`llm`]: the LLM replica engine (continuous batching, KV blocks, prefix cache) and fleet.
 //!
 //! The Python bindings live in `rust/python/` behind the `python` feature.
 
 pub mod arrivals;
 pub mod error;
 pub mod little;
+pub mod llm;
 pub mod policy;
 pub mod queueing;
 pub mod sim;

@@ -1,7 +1,7 @@
 """Tutorial 1: arrival rates and burstiness on the Azure LLM inference traces.
 
 Two real traces from the same day of Azure LLM serving (Patel et al., "Splitwise",
-ISCA 2024; CC BY 4.0; see shared/data/azure_llm_2023/SOURCE.md): the *code* assistant
+ISCA 2024; CC BY 4.0; shipped as qcore.datasets 'azure_llm_2023_code' and '..._conv'): the *code* assistant
 and the *conversation* service, about one hour each. The question a capacity planner
 asks first is "how fast do requests arrive?", and the second, more important one is
 "how bursty is that?". A mean rate is one number; a provisioning decision needs the
@@ -20,8 +20,8 @@ import qcore
 import qcore.rules as qr
 from qcore import capacity, sim
 
-code_csv, conv_csv = c.require("azure_llm_2023/AzureLLMInferenceTrace_code.csv",
-                               "azure_llm_2023/AzureLLMInferenceTrace_conv.csv")
+code_csv, conv_csv = c.traces("azure_llm_2023_code",
+                               "azure_llm_2023_conv")
 traces = {"code": c.azure_timestamps(code_csv), "conv": c.azure_timestamps(conv_csv)}
 
 # ---------------------------------------------------------------------------------------

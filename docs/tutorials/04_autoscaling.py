@@ -1,7 +1,7 @@
 """Tutorial 4: capacity planning with Erlang C, then autoscalers replayed on a real day.
 
 The day is 2024-12-03 of the Alibaba GenTD26 LoRA serving trace (alibaba/clusterdata,
-cluster-trace-v2026-GenAI; see shared/data/alibaba_gentd26/SOURCE.md): every request of
+cluster-trace-v2026-GenAI; shipped as qcore.datasets 'gentd26_lora'): every request of
 that day with a positive execution time, replayed with its own arrival time and its own
 measured execution time, one request per replica at a time. Cold starts are drawn from
 the same dataset's base-model loading latencies (``basemodel_update_latency_anon``,
@@ -25,8 +25,8 @@ import qcore
 import qcore.rules as qr
 from qcore import autoscale, queueing, sim
 
-trace_csv, cold_tgz = c.require("alibaba_gentd26/lora_request_trace.csv",
-                                "alibaba_gentd26/basemodel_update_latency_anon.tar.gz")
+trace_csv, cold_tgz = c.traces("gentd26_lora",
+                                "gentd26_basemodel_update")
 DAY, SLO, WAIT_SLO = "2024-12-03", 120.0, 10.0
 log = c.gentd26(trace_csv)
 day = log.filter((pl.col("day") == DAY) & (pl.col("outcome") != "incomplete") & (pl.col("latency") > 0))

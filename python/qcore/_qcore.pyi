@@ -562,3 +562,70 @@ def report_batch_stats(
 ) -> dict[str, npt.NDArray[Any]]:
     """Per-group outcome, window and Little's-law sums of one report batch, in one pass;
     the ok latencies of group g are merged into ``sketches[g]`` when given."""
+
+# --------------------------------------------------------------------------- llm
+
+_LlmStepSpec = tuple[
+    str,
+    list[float],
+    npt.NDArray[np.float64] | None,
+    npt.NDArray[np.float64] | None,
+    npt.NDArray[np.float64] | None,
+    npt.NDArray[np.float64] | None,
+    int,
+]
+_LlmModel = tuple[float, int, int, int, float]
+_LlmGpu = tuple[float, float, float, float]
+
+def _llm_simulate(
+    arrival: npt.NDArray[np.float64],
+    prompt_tokens: npt.NDArray[np.int64],
+    output_tokens: npt.NDArray[np.int64],
+    hash_offsets: npt.NDArray[np.int64] | None,
+    hash_ids: npt.NDArray[np.int64] | None,
+    hash_block_tokens: int,
+    replica_spec: tuple[int, int, int, int, bool, int, bool, float],
+    step_spec: _LlmStepSpec,
+    fleet_spec: tuple[int, str, float, float, int] | None,
+    relative_accuracy: float,
+    trace: bool,
+    timeline_interval: float | None,
+) -> dict[str, Any]:
+    """Run the LLM engine (or a fleet when ``fleet_spec`` is given) on a workload."""
+
+def _llm_presets() -> tuple[dict[str, _LlmModel], dict[str, _LlmGpu]]:
+    """The model and GPU presets of the core."""
+
+def _llm_num_blocks(
+    model: _LlmModel,
+    gpu: _LlmGpu,
+    tensor_parallel: int,
+    block_size: int,
+    gpu_memory_utilization: float,
+    activation_reserve: float,
+) -> int:
+    """KV blocks of one GPU."""
+
+def _llm_kv_bytes_per_token(model: _LlmModel, tensor_parallel: int) -> float:
+    """KV bytes per token on one GPU of the group."""
+
+def _llm_roofline(
+    model: _LlmModel, gpu: _LlmGpu, tensor_parallel: int, mfu: float, overhead: float
+) -> list[float]:
+    """Roofline coefficients of a model on a GPU group."""
+
+def _llm_step_duration(
+    step_spec: _LlmStepSpec, batch: tuple[int, float, int, int, int, int]
+) -> float:
+    """Duration of one step of the given batch summary."""
+
+def _llm_defaults() -> dict[str, Any]:
+    """The replica defaults of the core."""
+
+def _llm_default_batched_tokens(gpu_memory_bytes: float) -> int:
+    """vLLM's default token budget for a GPU with this much memory."""
+
+def _llm_synthetic(
+    arrivals: Any, prompt: Any, output: Any, n: int, seed: int
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """A synthetic workload ``(arrival, prompt_tokens, output_tokens)``."""

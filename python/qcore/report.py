@@ -31,7 +31,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import html
-import json
 import math
 import sys
 import time
@@ -43,6 +42,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from qcore import _json
 from qcore import logs as _logs
 
 __all__ = ["QUANTILES", "GroupSummary", "Report", "summarize"]
@@ -196,7 +196,7 @@ class Report:
                 "data": self.fingerprint, "contract": self.contract, "mapping": self.mapping}
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), default=_json_default, indent=1)
+        return _json.dumps(self.to_dict(), indent=1)
 
     def to_text(self) -> str:
         """A readable fixed-width table (what ``qcore report`` prints)."""
@@ -290,14 +290,6 @@ def _fmt_s(x: float | None) -> str:
     if a < 172800:
         return f"{x / 3600:.3g}h"
     return f"{x / 86400:.3g}d"
-
-
-def _json_default(o: Any) -> Any:
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if hasattr(o, "item"):
-        return o.item()
-    return str(o)
 
 
 # --------------------------------------------------------------------------------------
@@ -1485,8 +1477,8 @@ def _render_html(rep: Report) -> str:
             cells.append(f"<td>{html.escape(s)}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     plots = "\n".join(f'<figure>{p}</figure>' for p in _plots(rep))
-    meta = html.escape(json.dumps({"data": rep.fingerprint, "contract": rep.contract, "mapping": rep.mapping},
-                                  default=_json_default, indent=1))
+    meta = html.escape(_json.dumps({"data": rep.fingerprint, "contract": rep.contract, "mapping": rep.mapping},
+                                   indent=1))
     import qcore
 
     return f"""<!DOCTYPE html>

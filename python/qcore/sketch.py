@@ -25,6 +25,7 @@ import numpy.typing as npt
 
 from qcore._convert import as_f64, as_i64, is_polars_series
 from qcore._qcore import _group_quantiles, _QuantileSketch, _sketch_groups
+from qcore.exceptions import InvalidArgumentError
 
 __all__ = ["QuantileSketch", "sketch_groups", "group_quantiles"]
 
@@ -265,15 +266,16 @@ class QuantileSketch(_QuantileSketch):
         pos = g("positive") or {}
         neg = g("negative") or {}
         pg, ng = _getter(pos), _getter(neg)
+        # proto3 JSON omits fields at their zero value and writes 64-bit integers as strings
         return cls._from_otel(
-            int(g("scale")),
-            int(g("zero_count", "zeroCount") or 0),
-            float(g("zero_threshold", "zeroThreshold") or 0.0),
-            int(pg("offset") or 0),
-            [int(c) for c in (pg("bucket_counts", "bucketCounts") or [])],
-            int(ng("offset") or 0),
-            [int(c) for c in (ng("bucket_counts", "bucketCounts") or [])],
-            int(g("count")),
+            _proto_int(g("scale"), "scale"),
+            _proto_int(g("zero_count", "zeroCount"), "zero_count"),
+            _proto_float(g("zero_threshold", "zeroThreshold"), "zero_threshold"),
+            _proto_int(pg("offset"), "positive.offset"),
+            [_proto_int(c, "positive.bucket_counts") for c in (pg("bucket_counts", "bucketCounts") or [])],
+            _proto_int(ng("offset"), "negative.offset"),
+            [_proto_int(c, "negative.bucket_counts") for c in (ng("bucket_counts", "bucketCounts") or [])],
+            _proto_int(g("count"), "count"),
             _opt_float(g("sum")),
             _opt_float(g("min")),
             _opt_float(g("max")),
@@ -334,6 +336,30 @@ class QuantileSketch(_QuantileSketch):
             relative_accuracy,
             bucket_limit,
         )
+
+
+def _proto_int(v: Any, name: str) -> int:
+    """A proto3 JSON integer field: absent or null is 0; 64-bit values may be decimal
+    strings."""
+    if v is None:
+        return 0
+    if isinstance(v, int) and not isinstance(v, bool):
+        return v
+    if isinstance(v, float) and v.is_integer():
+        return int(v)
+    if isinstance(v, str) and v.strip().lstrip("+-").isdigit():
+        return int(v)
+    raise InvalidArgumentError(f"{name} must be an integer (or a decimal string), got {v!r}")
+
+
+def _proto_float(v: Any, name: str) -> float:
+    """A proto3 JSON double field: absent or null is 0; numbers or numeric strings."""
+    if v is None:
+        return 0.0
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        raise InvalidArgumentError(f"{name} must be a number, got {v!r}") from None
 
 
 def _getter(d: Mapping[str, Any]) -> Any:

@@ -6,6 +6,7 @@ use pyo3::prelude::*;
 mod arrivals;
 mod convert;
 mod errors;
+mod llm;
 mod policy;
 mod queueing;
 mod sim;
@@ -23,5 +24,6 @@ fn qcore_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     queueing::register(m)?;
     sim::register(m)?;
     policy::register(m)?;
+    llm::register(m)?;
     Ok(())
 }

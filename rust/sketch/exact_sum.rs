@@ -419,6 +419,17 @@ impl ExpAccumulator {
         }
     }
 
+    /// Add `±m·2^e` for a sum of mantissas `m < 2^64`.
+    pub fn add_wide_signed(&mut self, m: u64, negative: bool, e: i64) {
+        if m != 0 {
+            let k = (e - MIN_EXP) as usize;
+            let v = m as i128;
+            self.slots[k] += if negative { -v } else { v };
+            self.lo = self.lo.min(k);
+            self.hi = self.hi.max(k);
+        }
+    }
+
     /// Add a double exactly.
     #[inline(always)]
     pub fn add_f64(&mut self, v: f64) {

@@ -1,0 +1,693 @@
+"""LLM serving: a replica engine with continuous batching, and a routed fleet.
+
+An LLM replica runs one *step* (forward pass) after another; each step serves every
+running request at once (a prompt chunk for those in prefill, one token for those in
+decode) within a token budget, a cap on running sequences and the KV cache. The engine
+follows vLLM V1's scheduler: running requests first, then waiting ones in arrival order;
+chunked prefill; a KV block pool whose free blocks keep their cached prompt blocks until
+evicted (least recently freed first); LIFO preemption with recompute when blocks run out;
+a prefix cache keyed by the traces' block hash ids. Every deviation is a named option of
+:class:`Replica`.
+
+>>> import polars as pl
+>>> from qcore import llm
+>>> replica = llm.Replica(step_time=llm.Linear(c0=0.010, c_tok=1e-4), num_blocks=1000)
+>>> w = llm.Workload.from_frame(pl.DataFrame(
+...     {"arrival": [0.0], "prompt_tokens": [100], "output_tokens": [5]}))
+>>> r = llm.simulate(w, replica)
+>>> [round(x, 9) for x in r.requests.select("ttft", "e2e").row(0)]  # 1 prefill + 4 decodes
+[0.02, 0.06]
+
+Step times: :class:`Linear`, :class:`Phases` (DistServe's fitted form),
+:class:`TableStepTime` (measured tables) and :class:`Roofline`; measured presets in
+:mod:`qcore.llm.presets`. Workloads: :class:`Workload` (a polars frame, the Azure LLM
+2023 and Mooncake traces, synthetic Poisson). A fleet: :class:`Fleet` with a router.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+
+from qcore import _qcore
+from qcore.exceptions import InvalidArgumentError
+from qcore.llm.workload import Workload
+from qcore.sketch import QuantileSketch
+
+__all__ = [
+    "SLO",
+    "Fleet",
+    "Linear",
+    "LlmResult",
+    "Phases",
+    "Replica",
+    "Roofline",
+    "StepTime",
+    "TableStepTime",
+    "Workload",
+    "max_rate",
+    "replicate",
+    "simulate",
+]
+
+_DEFAULTS: dict[str, Any] = dict(_qcore._llm_defaults())
+_ROUTERS = ("round_robin", "random", "least_requests", "least_tokens", "power_of_two",
+            "vllm_dp", "prefix_affinity")
+_STATUS = ["finished", "rejected", "unfinished"]
+
+_StepSpec = tuple[
+    str,
+    list[float],
+    "npt.NDArray[np.float64] | None",
+    "npt.NDArray[np.float64] | None",
+    "npt.NDArray[np.float64] | None",
+    "npt.NDArray[np.float64] | None",
+    int,
+]
+
+
+# --------------------------------------------------------------------------- step time
+
+
+class StepTime:
+    """Base class of the step-time models (the duration of one step from its batch)."""
+
+    def _spec(self) -> _StepSpec:
+        raise NotImplementedError  # pragma: no cover - every subclass defines it
+
+    def duration(self, prefill_tokens: list[int] | None = None, decode_ctx: list[int] | None = None,
+                 prefill_ctx: list[int] | None = None) -> float:
+        """Duration (seconds) of a step with the given prefill chunks and decodes.
+
+        ``prefill_tokens``: tokens of each prefill chunk; ``prefill_ctx``: each chunk's
+        computed tokens after the step (default: its chunk); ``decode_ctx``: each
+        decode's computed tokens after the step.
+
+        >>> from qcore import llm
+        >>> llm.Linear(c0=0.01, c_tok=1e-4).duration(prefill_tokens=[100])
+        0.02
+        """
+        pt = list(prefill_tokens or [])
+        pc = list(prefill_ctx) if prefill_ctx is not None else pt
+        dc = list(decode_ctx or [])
+        if len(pc) != len(pt):
+            raise InvalidArgumentError("prefill_ctx must have one entry per prefill chunk")
+        batch = (sum(pt), float(sum(n * n for n in pt)), len(pt), len(dc), sum(dc),
+                 sum(pc) + sum(dc))
+        return float(_qcore._llm_step_duration(self._spec(), batch))
+
+
+@dataclass(frozen=True)
+class Linear(StepTime):
+    """``d = c0 + c_tok·Σ prefill tokens + c_seq·(requests) + c_ctx·Σ ctx`` (seconds)."""
+
+    c0: float
+    c_tok: float = 0.0
+    c_seq: float = 0.0
+    c_ctx: float = 0.0
+
+    def __post_init__(self) -> None:
+        _qcore._llm_step_duration(self._spec(), (0, 0.0, 0, 0, 0, 0))
+
+    def _spec(self) -> _StepSpec:
+        return ("linear", [self.c0, self.c_tok, self.c_seq, self.c_ctx], None, None, None,
+                None, 0)
+
+
+@dataclass(frozen=True)
+class Phases(StepTime):
+    """DistServe's fitted form, coefficients in **milliseconds**.
+
+    ``[prefill]·(a + b·Σn + c·Σn²) + [decode]·(a + b·Σ decode ctx + c·B_d)``, the decode
+    coefficients being ``decode_small`` when ``B_d < threshold``, else ``decode_large``.
+    """
+
+    prefill: tuple[float, float, float]
+    decode_small: tuple[float, float, float]
+    decode_large: tuple[float, float, float]
+    threshold: int = 95
+
+    def __post_init__(self) -> None:
+        _qcore._llm_step_duration(self._spec(), (0, 0.0, 0, 0, 0, 0))
+
+    def _spec(self) -> _StepSpec:
+        c = [*self.prefill, *self.decode_small, *self.decode_large]
+        return ("phases", [float(x) for x in c], None, None, None, None, int(self.threshold))
+
+
+def _f64(name: str, v: Any) -> npt.NDArray[np.float64]:
+    a = np.ascontiguousarray(np.asarray(v, dtype=np.float64))
+    if a.ndim != 1:
+        raise InvalidArgumentError(f"{name} must be one-dimensional")
+    return a
+
+
+@dataclass(frozen=True, eq=False)
+class TableStepTime(StepTime):
+    """Measured tables (seconds), linearly interpolated and extrapolated.
+
+    ``d = prefill(Σ prefill tokens) + decode(number of decodes)``, each term present only
+    when its part of the batch is not empty (SplitwiseSim's ``perf_model.csv`` form).
+    """
+
+    prefill_tokens: npt.NDArray[np.float64]
+    prefill_seconds: npt.NDArray[np.float64]
+    decode_batch: npt.NDArray[np.float64]
+    decode_seconds: npt.NDArray[np.float64]
+
+    def __post_init__(self) -> None:
+        for name in ("prefill_tokens", "prefill_seconds", "decode_batch", "decode_seconds"):
+            object.__setattr__(self, name, _f64(name, getattr(self, name)))
+        _qcore._llm_step_duration(self._spec(), (0, 0.0, 0, 0, 0, 0))
+
+    def _spec(self) -> _StepSpec:
+        return ("table", [], self.prefill_tokens, self.prefill_seconds, self.decode_batch,
+                self.decode_seconds, 0)
+
+
+@dataclass(frozen=True)
+class Roofline(StepTime):
+    """The roofline floor of a step.
+
+    ``max(2·params·Σn / (peak_flops·mfu), (weight_bytes + Σ ctx·kv_bytes_per_token) /
+    hbm_bandwidth) + overhead``. Build it from presets with :meth:`for_model`.
+    """
+
+    params: float
+    weight_bytes: float
+    kv_bytes_per_token: float
+    hbm_bandwidth: float
+    peak_flops: float
+    mfu: float = 0.5
+    overhead: float = 0.0
+
+    def __post_init__(self) -> None:
+        _qcore._llm_step_duration(self._spec(), (0, 0.0, 0, 0, 0, 0))
+
+    @classmethod
+    def for_model(cls, model: str, gpu: str, tensor_parallel: int = 1, mfu: float = 0.5,
+                  overhead: float = 0.0) -> Roofline:
+        """The roofline of a preset model on ``tensor_parallel`` preset GPUs.
+
+        >>> from qcore import llm
+        >>> rl = llm.Roofline.for_model("llama-3-8b", "h100-80gb")
+        >>> round(rl.duration(decode_ctx=[1000]) * 1e3, 2)  # ms: weights + KV read
+        4.83
+        """
+        from qcore.llm import presets
+
+        c = _qcore._llm_roofline(presets.model(model), presets.gpu(gpu), tensor_parallel, mfu,
+                                 overhead)
+        return cls(*c)
+
+    def _spec(self) -> _StepSpec:
+        return ("roofline", [self.params, self.weight_bytes, self.kv_bytes_per_token,
+                             self.hbm_bandwidth, self.peak_flops, self.mfu, self.overhead],
+                None, None, None, None, 0)
+
+
+# --------------------------------------------------------------------------- configs
+
+
+@dataclass(frozen=True)
+class Replica:
+    """One replica's engine (vLLM V1's defaults).
+
+    Parameters
+    ----------
+    step_time : StepTime
+        The step-time model.
+    num_blocks : int
+        KV capacity in blocks (see :meth:`from_preset` for memory → blocks).
+    block_size : int
+        Tokens per KV block.
+    max_num_seqs : int
+        Cap on running requests.
+    max_num_batched_tokens : int
+        Token budget per step.
+    chunked_prefill : bool
+        Whether a prompt may be split across steps.
+    long_prefill_token_threshold : int
+        Cap on one request's tokens per step (0: off).
+    prefix_caching : bool
+        Reuse cached prompt blocks (when the workload has block hashes).
+    watermark : float
+        Fraction of ``num_blocks`` kept free when admitting waiting requests (0 in vLLM
+        V1; 0.01 in vLLM V0 and Vidur).
+    gpus : int
+        GPUs of the replica (for cost).
+    price_per_hour : float
+        Price of one GPU-hour (for cost).
+    """
+
+    step_time: StepTime
+    num_blocks: int
+    block_size: int = int(_DEFAULTS["block_size"])
+    max_num_seqs: int = int(_DEFAULTS["max_num_seqs"])
+    max_num_batched_tokens: int = int(_DEFAULTS["max_num_batched_tokens"])
+    chunked_prefill: bool = bool(_DEFAULTS["chunked_prefill"])
+    long_prefill_token_threshold: int = int(_DEFAULTS["long_prefill_token_threshold"])
+    prefix_caching: bool = bool(_DEFAULTS["prefix_caching"])
+    watermark: float = float(_DEFAULTS["watermark"])
+    gpus: int = 1
+    price_per_hour: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.step_time, StepTime):
+            raise InvalidArgumentError("step_time must be a qcore.llm step-time model")
+        for name in ("num_blocks", "block_size", "max_num_seqs", "max_num_batched_tokens",
+                     "gpus"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
+                raise InvalidArgumentError(f"{name} must be an integer >= 1, got {v!r}")
+        if self.long_prefill_token_threshold < 0:
+            raise InvalidArgumentError("long_prefill_token_threshold must be >= 0")
+        if not (math.isfinite(self.price_per_hour) and self.price_per_hour >= 0):
+            raise InvalidArgumentError("price_per_hour must be finite and >= 0")
+
+    @classmethod
+    def from_preset(cls, model: str, gpu: str, tensor_parallel: int = 1,
+                    step_time: StepTime | None = None, *, gpu_memory_utilization: float = 0.9,
+                    activation_reserve: float = 0.0, **overrides: Any) -> Replica:
+        """A replica of a preset model on ``tensor_parallel`` preset GPUs.
+
+        ``num_blocks`` comes from memory (``(memory·utilization − weights − reserve) /
+        (block_size · kv_bytes_per_token)`` per GPU), the token budget from the GPU size
+        (8192 on ≥ 70 GiB GPUs, else 2048), the step time defaults to the roofline.
+
+        >>> from qcore import llm
+        >>> r = llm.Replica.from_preset("llama-3-8b", "h100-80gb")
+        >>> r.num_blocks, r.max_num_batched_tokens
+        (29205, 8192)
+        """
+        from qcore.llm import presets
+
+        m, g = presets.model(model), presets.gpu(gpu)
+        bs = int(overrides.pop("block_size", _DEFAULTS["block_size"]))
+        nb = _qcore._llm_num_blocks(m, g, tensor_parallel, bs, gpu_memory_utilization,
+                                    activation_reserve)
+        st = step_time if step_time is not None else Roofline.for_model(model, gpu,
+                                                                        tensor_parallel)
+        kw: dict[str, Any] = {
+            "max_num_batched_tokens": _qcore._llm_default_batched_tokens(g[0]),
+            "gpus": tensor_parallel,
+            "price_per_hour": g[3],
+        }
+        kw.update(overrides)
+        return cls(step_time=st, num_blocks=int(overrides.pop("num_blocks", nb)),
+                   block_size=bs, **{k: v for k, v in kw.items() if k != "num_blocks"})
+
+    def _spec(self) -> tuple[int, int, int, int, bool, int, bool, float]:
+        return (int(self.block_size), int(self.num_blocks), int(self.max_num_seqs),
+                int(self.max_num_batched_tokens), bool(self.chunked_prefill),
+                int(self.long_prefill_token_threshold), bool(self.prefix_caching),
+                float(self.watermark))
+
+
+@dataclass(frozen=True)
+class Fleet:
+    """``replicas`` identical replicas behind a router.
+
+    Routers: ``round_robin``, ``random`` (seeded), ``least_requests`` (waiting +
+    running), ``least_tokens`` (outstanding prompt + output tokens), ``power_of_two``
+    (two random replicas, the one with fewer requests), ``vllm_dp`` (argmin
+    4·waiting + running), ``prefix_affinity`` (argmin ``prefix_weight·(prompt − cached
+    prefix) + outstanding tokens``). The router sees replica load refreshed every
+    ``staleness`` seconds (0: exact), plus its own assignments since the last refresh.
+    """
+
+    replicas: int = 1
+    router: str = "round_robin"
+    staleness: float = 0.0
+    seed: int = 1
+    prefix_weight: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.router not in _ROUTERS:
+            raise InvalidArgumentError(
+                f"router is unknown: {self.router!r} (known: {', '.join(_ROUTERS)})")
+        if not isinstance(self.replicas, (int, np.integer)) or self.replicas < 1:
+            raise InvalidArgumentError(f"replicas must be an integer >= 1, got {self.replicas!r}")
+        if not (math.isfinite(self.staleness) and self.staleness >= 0):
+            raise InvalidArgumentError(f"staleness must be finite and >= 0, got {self.staleness}")
+
+    def _spec(self) -> tuple[int, str, float, float, int]:
+        return (int(self.replicas), self.router, float(self.prefix_weight),
+                float(self.staleness), int(self.seed))
+
+
+@dataclass(frozen=True)
+class SLO:
+    """Latency objectives (seconds); ``None`` leaves a metric unconstrained."""
+
+    ttft: float | None = None
+    tpot: float | None = None
+    e2e: float | None = None
+
+    def _expr(self) -> pl.Expr:
+        e = pl.col("status") == "finished"
+        for name in ("ttft", "tpot", "e2e"):
+            v = getattr(self, name)
+            if v is not None:
+                if not v > 0:
+                    raise InvalidArgumentError(f"slo.{name} must be > 0, got {v}")
+                e = e & (pl.col(name).fill_null(0.0) <= v)
+        return e
+
+
+# --------------------------------------------------------------------------- result
+
+
+@dataclass(frozen=True, eq=False)
+class LlmResult:
+    """The result of :func:`simulate`.
+
+    ``requests`` has one row per request of the workload: ``id``, ``arrival``,
+    ``replica`` (null when rejected), ``status`` (finished / rejected / unfinished),
+    ``prompt_tokens``, ``output_tokens`` (emitted), ``first_scheduled``, ``first_token``,
+    ``finish``, ``queue`` (first scheduling − arrival), ``ttft``, ``tpot`` ((e2e − ttft)
+    / (O − 1), null for O = 1), ``e2e``, ``preemptions`` and ``cached_tokens`` (prefix
+    hit at the first scheduling). The sketches hold vLLM's metrics (``itl``: every gap
+    between consecutive tokens; AIPerf calls vLLM's TPOT "ITL").
+    """
+
+    requests: pl.DataFrame
+    ttft: QuantileSketch
+    tpot: QuantileSketch
+    itl: QuantileSketch
+    e2e: QuantileSketch
+    queue: QuantileSketch
+    replica_stats: pl.DataFrame
+    rejected: int
+    t0: float
+    t_end: float
+    replica: Replica
+    fleet: Fleet
+    steps: pl.DataFrame | None = None
+    scheduled: pl.DataFrame | None = None
+    preempted: pl.DataFrame | None = None
+    timeline: pl.DataFrame | None = None
+    _slo: SLO | None = field(default=None, repr=False)
+
+    @property
+    def duration(self) -> float:
+        """Seconds from the first arrival to the end of the last step."""
+        return self.t_end - self.t0
+
+    @property
+    def finished(self) -> int:
+        """Requests finished."""
+        return int(self.replica_stats["finished"].sum())
+
+    @property
+    def output_tokens(self) -> int:
+        """Output tokens emitted."""
+        return int(self.replica_stats["output_tokens"].sum())
+
+    @property
+    def token_throughput(self) -> float:
+        """Output tokens per second over the run."""
+        return self.output_tokens / self.duration if self.duration > 0 else math.nan
+
+    @property
+    def request_throughput(self) -> float:
+        """Finished requests per second over the run."""
+        return self.finished / self.duration if self.duration > 0 else math.nan
+
+    @property
+    def preemptions(self) -> int:
+        """Preemptions over the run."""
+        return int(self.replica_stats["preemptions"].sum())
+
+    @property
+    def token_steps(self) -> int:
+        """Σ over steps of the requests scheduled (the engine's unit of work)."""
+        return int(self.replica_stats["token_steps"].sum())
+
+    @property
+    def cache_hit_rate(self) -> float:
+        """Prefix-cache hit tokens / tokens looked up, over all admissions (NaN if none)."""
+        look = int(self.replica_stats["lookup_tokens"].sum())
+        hit = int(self.replica_stats["hit_tokens"].sum())
+        return hit / look if look else math.nan
+
+    def slo_attainment(self, slo: SLO) -> float:
+        """Fraction of all requests that finished and met every objective of ``slo``."""
+        n = self.requests.height
+        if n == 0:
+            return math.nan
+        return int(self.requests.select(slo._expr().sum()).item()) / n
+
+    def goodput(self, slo: SLO) -> tuple[float, float]:
+        """vLLM's goodput: ``(requests/s, output tokens/s)`` of the requests meeting ``slo``."""
+        ok = self.requests.filter(slo._expr())
+        d = self.duration
+        if d <= 0:
+            return (math.nan, math.nan)
+        return (ok.height / d, float(ok["output_tokens"].sum()) / d)
+
+    @property
+    def cost_per_mtok(self) -> float:
+        """Σ GPU price per hour / (output tokens per second · 3600) · 10⁶."""
+        price = self.replica.price_per_hour * self.replica.gpus * self.fleet.replicas
+        tps = self.token_throughput
+        return price / (tps * 3600.0) * 1e6 if tps > 0 else math.nan
+
+    def summary(self) -> dict[str, Any]:
+        """The headline figures as a dict (JSON-ready)."""
+        out: dict[str, Any] = {
+            "requests": self.requests.height,
+            "finished": self.finished,
+            "rejected": self.rejected,
+            "duration_s": self.duration,
+            "token_throughput": self.token_throughput,
+            "request_throughput": self.request_throughput,
+            "preemptions": self.preemptions,
+            "cache_hit_rate": None if math.isnan(self.cache_hit_rate) else self.cache_hit_rate,
+            "token_steps": self.token_steps,
+        }
+        for name in ("ttft", "tpot", "itl", "e2e", "queue"):
+            sk: QuantileSketch = getattr(self, name)
+            out[name] = ({f"p{int(q * 100)}": sk.quantile(q) for q in (0.5, 0.9, 0.99)}
+                         | {"mean": sk.mean} if sk.count > 0 else None)
+        if self.replica.price_per_hour > 0:
+            out["cost_per_mtok"] = self.cost_per_mtok
+        if self._slo is not None:
+            g = self.goodput(self._slo)
+            out["goodput"] = {"requests_per_s": g[0], "tokens_per_s": g[1],
+                              "attainment": self.slo_attainment(self._slo)}
+        return out
+
+
+def _frame(d: dict[str, Any]) -> pl.DataFrame:
+    return pl.DataFrame({k: np.asarray(v) for k, v in d.items()})
+
+
+def simulate(workload: Workload, replica: Replica, fleet: Fleet | None = None, *,
+             slo: SLO | None = None, trace: bool = False,
+             timeline_interval: float | None = None,
+             relative_accuracy: float = 0.01) -> LlmResult:
+    """Replay ``workload`` on one replica, or on a fleet of them.
+
+    Parameters
+    ----------
+    workload : Workload
+        Arrivals and token counts (and optional prefix block hashes).
+    replica : Replica
+        The engine of each replica.
+    fleet : Fleet, optional
+        Replicas and router; ``None`` runs the engine alone.
+    slo : SLO, optional
+        Objectives reported by :meth:`LlmResult.summary` (goodput and attainment).
+    trace : bool
+        Record every step (``steps``, ``scheduled``, ``preempted`` frames); for small runs.
+    timeline_interval : float, optional
+        Sample each replica's KV blocks, waiting, running and batch tokens on this grid.
+    relative_accuracy : float
+        Of the metric sketches.
+
+    Requests whose ``prompt + output − 1`` tokens need more blocks than ``num_blocks``
+    can never finish: they are rejected on arrival and counted (``rejected``).
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> from qcore import llm
+    >>> w = llm.Workload.poisson(rate=5.0, n=200, prompt_tokens=500, output_tokens=50, seed=1)
+    >>> rep = llm.Replica(step_time=llm.Linear(c0=0.02, c_tok=2e-5), num_blocks=4000)
+    >>> r = llm.simulate(w, rep, llm.Fleet(replicas=2, router="least_requests"))
+    >>> r.finished, r.rejected
+    (200, 0)
+    """
+    if not isinstance(workload, Workload):
+        raise InvalidArgumentError("workload must be a qcore.llm.Workload")
+    if not isinstance(replica, Replica):
+        raise InvalidArgumentError("replica must be a qcore.llm.Replica")
+    hb = workload.hash_block_tokens or 1
+    raw = _qcore._llm_simulate(
+        workload.arrival, workload.prompt_tokens, workload.output_tokens,
+        workload.hash_offsets, workload.hash_ids, hb, replica._spec(),
+        replica.step_time._spec(), fleet._spec() if fleet is not None else None,
+        relative_accuracy, trace, timeline_interval)
+    rec = raw["records"]
+    arrival = workload.arrival
+    n = len(arrival)
+    status = np.asarray(rec["status"])
+    out = np.asarray(workload.output_tokens)
+    ft = np.asarray(rec["first_token"])
+    fin = np.asarray(rec["finish"])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        tpot = np.where(out > 1, (fin - ft) / np.maximum(out - 1, 1), np.nan)
+    df = pl.DataFrame({
+        "id": np.arange(n, dtype=np.int64),
+        "arrival": arrival,
+        "replica": np.asarray(rec["replica"]),
+        "status": pl.Series(np.asarray(_STATUS, dtype=object)[status].tolist(), dtype=pl.String)
+        if n else pl.Series([], dtype=pl.String),
+        "prompt_tokens": workload.prompt_tokens,
+        "output_tokens": np.asarray(rec["output_tokens"]).astype(np.int64),
+        "first_scheduled": np.asarray(rec["first_scheduled"]),
+        "first_token": ft,
+        "finish": fin,
+        "queue": np.asarray(rec["first_scheduled"]) - arrival,
+        "ttft": ft - arrival,
+        "tpot": tpot,
+        "e2e": fin - arrival,
+        "preemptions": np.asarray(rec["preemptions"]).astype(np.int64),
+        "cached_tokens": np.asarray(rec["cached_tokens"]).astype(np.int64),
+    }).with_columns(
+        pl.col("replica").replace(-1, None),
+        pl.col("first_scheduled", "first_token", "finish", "queue", "ttft", "tpot", "e2e")
+        .fill_nan(None),
+    )
+    reps = pl.DataFrame(raw["replicas"]).with_row_index("replica")
+    steps = sched = pre = None
+    if raw["trace"] is not None:
+        t = raw["trace"]
+        steps = _frame({"replica": t["step_replica"], "start": t["step_start"],
+                        "end": t["step_end"]}).with_row_index("step")
+        sched = _frame({"step": t["sched_step"], "request": t["sched_request"],
+                        "tokens": t["sched_tokens"]})
+        pre = _frame({"step": t["preempt_step"], "request": t["preempt_request"]})
+    tl = _frame(raw["timeline"]) if raw["timeline"] is not None else None
+    qs = QuantileSketch.from_bytes
+    return LlmResult(
+        requests=df, ttft=qs(raw["ttft"]), tpot=qs(raw["tpot"]), itl=qs(raw["itl"]),
+        e2e=qs(raw["e2e"]), queue=qs(raw["queue"]), replica_stats=reps,
+        rejected=int(raw["rejected"]), t0=float(raw["t0"]), t_end=float(raw["t_end"]),
+        replica=replica, fleet=fleet if fleet is not None else Fleet(),
+        steps=steps, scheduled=sched, preempted=pre, timeline=tl, _slo=slo)
+
+
+
+def max_rate(workload: Workload, replica: Replica, slo: SLO, fleet: Fleet | None = None, *,
+             attainment: float = 0.9, rel_tol: float = 0.01, max_runs: int = 40) -> float:
+    """DistServe's goodput: the highest arrival rate (requests/s) at which at least
+    ``attainment`` of the requests meet ``slo``.
+
+    The workload's arrivals are scaled (:meth:`Workload.scale_rate`); the rate is
+    bracketed by doubling or halving, then bisected to ``rel_tol``. Returns 0.0 when
+    even a 2⁻²⁰ fraction of the workload's rate misses the objective.
+
+    >>> from qcore import llm
+    >>> w = llm.Workload.poisson(rate=1.0, n=300, prompt_tokens=500, output_tokens=50)
+    >>> rep = llm.Replica(step_time=llm.Linear(c0=0.02, c_tok=2e-5), num_blocks=4000)
+    >>> 5 < llm.max_rate(w, rep, llm.SLO(ttft=0.5)) < 500
+    True
+    """
+    if not 0 < attainment <= 1:
+        raise InvalidArgumentError(f"attainment must be in (0, 1], got {attainment}")
+    if not 0 < rel_tol < 1:
+        raise InvalidArgumentError(f"rel_tol must be in (0, 1), got {rel_tol}")
+    if len(workload) < 2 or workload.arrival[-1] <= workload.arrival[0]:
+        raise InvalidArgumentError("workload needs at least two distinct arrival times")
+    base = (len(workload) - 1) / float(workload.arrival[-1] - workload.arrival[0])
+    runs = 0
+
+    def ok(f: float) -> bool:
+        nonlocal runs
+        runs += 1
+        r = simulate(workload.scale_rate(f), replica, fleet)
+        return r.slo_attainment(slo) >= attainment
+
+    lo, hi = 0.0, 1.0
+    if ok(1.0):
+        lo = 1.0
+        hi = 2.0
+        while ok(hi) and runs < max_runs:
+            lo, hi = hi, hi * 2
+    else:
+        while hi > 2.0**-20 and runs < max_runs:
+            hi /= 2
+            if ok(hi):
+                lo, hi = hi, hi * 2
+                break
+        if lo == 0.0:
+            return 0.0
+    while hi - lo > rel_tol * lo and runs < max_runs:
+        mid = 0.5 * (lo + hi)
+        if ok(mid):
+            lo = mid
+        else:
+            hi = mid
+    return lo * base
+
+
+def replicate(make_workload: Callable[[int], Workload], replica: Replica,
+              fleet: Fleet | None = None, *, replications: int = 5, seed: int = 1,
+              slo: SLO | None = None, confidence: float = 0.95) -> pl.DataFrame:
+    """Independent replications of a synthetic workload, with confidence intervals.
+
+    ``make_workload(seed)`` builds replication ``i``'s workload with seed ``seed + i``
+    (e.g. ``lambda s: Workload.synthetic(sim.Poisson(10.0), 5000, 1000, 200, seed=s)``).
+    Returns one row per metric: ``metric``, ``mean``, ``lo``, ``hi`` (Student-t interval
+    of the mean over replications, the simulator's) and the per-replication ``values``.
+    Metrics: TTFT/TPOT/E2E p50 and p99, token and request throughput, preemptions, and
+    the SLO attainment when ``slo`` is given.
+
+    >>> from qcore import llm, sim
+    >>> rep = llm.Replica(step_time=llm.Linear(c0=0.02, c_tok=2e-5), num_blocks=4000)
+    >>> t = llm.replicate(lambda s: llm.Workload.synthetic(sim.Poisson(5.0), 300, 500, 50,
+    ...                   seed=s), rep, replications=4)
+    >>> row = t.filter(t["metric"] == "ttft_p99").row(0, named=True)
+    >>> row["lo"] <= row["mean"] <= row["hi"]
+    True
+    """
+    if replications < 2:
+        raise InvalidArgumentError(f"replications must be >= 2, got {replications}")
+    values: dict[str, list[float]] = {}
+    for i in range(replications):
+        r = simulate(make_workload(seed + i), replica, fleet)
+        row: dict[str, float] = {}
+        for name in ("ttft", "tpot", "e2e"):
+            sk: QuantileSketch = getattr(r, name)
+            for q in (0.5, 0.99):
+                v = sk.quantile(q) if sk.count else None
+                row[f"{name}_p{int(q * 100)}"] = float(v) if isinstance(v, float) else math.nan
+        row["token_throughput"] = r.token_throughput
+        row["request_throughput"] = r.request_throughput
+        row["preemptions"] = float(r.preemptions)
+        if slo is not None:
+            row["slo_attainment"] = r.slo_attainment(slo)
+        for k, v in row.items():
+            values.setdefault(k, []).append(v)
+    rows = []
+    for k, vs in values.items():
+        arr = np.asarray(vs, dtype=np.float64)
+        if np.isnan(arr).any():
+            lo = mean = hi = math.nan
+        else:
+            lo, mean, hi = _qcore._sim_mean_ci(arr, confidence)
+        rows.append({"metric": k, "mean": mean, "lo": lo, "hi": hi, "values": vs})
+    return pl.DataFrame(rows)
+
+
+from qcore.llm import presets  # noqa: E402  (needs the classes above)
+
+__all__ += ["presets"]

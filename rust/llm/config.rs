@@ -1,0 +1,657 @@
+//! Replica configuration, step-time models and memory → blocks (LLM-ENGINE.md §2, §5, §6).
+
+use crate::error::{QcoreError, Result};
+
+/// The scheduled batch of one step, as the step-time models see it (§5).
+///
+/// A *decode* is a scheduled request that has emitted at least one token and computes
+/// only its last emitted token; every other scheduled request is a *prefill chunk*.
+/// `ctx` of a request is its computed tokens after the step.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Batch {
+    /// Σ `n_i` over the prefill chunks.
+    pub prefill_tokens: u64,
+    /// Σ `n_i²` over the prefill chunks.
+    pub prefill_tokens_sq: f64,
+    /// Number of prefill chunks.
+    pub prefill_reqs: u32,
+    /// Number of decodes (`B_d`).
+    pub decode_reqs: u32,
+    /// Σ ctx over the decodes.
+    pub decode_ctx: u64,
+    /// Σ ctx over every scheduled request.
+    pub ctx: u64,
+}
+
+impl Batch {
+    /// Number of scheduled requests.
+    #[inline]
+    pub fn reqs(&self) -> u32 {
+        self.prefill_reqs + self.decode_reqs
+    }
+}
+
+/// A piecewise-linear table `x → y`, extrapolated linearly from the two end points on
+/// either side.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Table {
+    x: Vec<f64>,
+    y: Vec<f64>,
+}
+
+impl Table {
+    /// A table from strictly increasing `x` and finite, non-negative `y` (at least two points).
+    pub fn new(name: &str, x: Vec<f64>, y: Vec<f64>) -> Result<Self> {
+        if x.len() != y.len() {
+            return Err(QcoreError::invalid(
+                name,
+                format!("has {} x values and {} y values", x.len(), y.len()),
+            ));
+        }
+        if x.len() < 2 {
+            return Err(QcoreError::invalid(name, "needs at least two points"));
+        }
+        crate::error::check_finite(name, &x)?;
+        crate::error::check_finite(name, &y)?;
+        if x.windows(2).any(|w| w[1] <= w[0]) {
+            return Err(QcoreError::invalid(
+                name,
+                "x values must be strictly increasing",
+            ));
+        }
+        if y.iter().any(|&v| v < 0.0) {
+            return Err(QcoreError::invalid(name, "times must be non-negative"));
+        }
+        Ok(Table { x, y })
+    }
+
+    /// The x values.
+    pub fn x(&self) -> &[f64] {
+        &self.x
+    }
+
+    /// The y values.
+    pub fn y(&self) -> &[f64] {
+        &self.y
+    }
+
+    /// Linear interpolation at `v` (linear extrapolation outside), floored at 0.
+    #[inline]
+    pub fn eval(&self, v: f64) -> f64 {
+        let n = self.x.len();
+        // Index of the segment [i, i+1] used: the first segment whose right end ≥ v,
+        // clamped to the first and last segments.
+        let i = match self.x[1..n - 1].iter().position(|&xr| v <= xr) {
+            Some(k) => k,
+            None => n - 2,
+        };
+        let (x0, x1, y0, y1) = (self.x[i], self.x[i + 1], self.y[i], self.y[i + 1]);
+        let y = y0 + (y1 - y0) * (v - x0) / (x1 - x0);
+        y.max(0.0)
+    }
+}
+
+/// How long one step takes, from the scheduled batch (§5). Times in seconds unless noted.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StepTime {
+    /// `d = c0 + c_tok·Σ_prefill n_i + c_seq·(#scheduled) + c_ctx·Σ_all ctx` (seconds).
+    Linear {
+        c0: f64,
+        c_tok: f64,
+        c_seq: f64,
+        c_ctx: f64,
+    },
+    /// `DistServe`'s fitted form, in **milliseconds** as `DistServe`'s files give them:
+    /// `[any prefill]·(a_p + b_p·Σn + c_p·Σn²) + [any decode]·(a + b·Σ_decode ctx + c·B_d)`
+    /// with `(a, b, c)` = `decode_small` when `B_d < threshold`, else `decode_large`.
+    Phases {
+        prefill: [f64; 3],
+        decode_small: [f64; 3],
+        decode_large: [f64; 3],
+        threshold: u32,
+    },
+    /// Measured tables (seconds): `prefill(Σ_prefill n_i) + decode(B_d)`, each term present
+    /// only when its part of the batch is not empty (`SplitwiseSim`'s `perf_model.csv`).
+    Table { prefill: Table, decode: Table },
+    /// The roofline floor: `max(2·params·Σn / (peak_flops·mfu),
+    /// (weight_bytes + Σ_all ctx·kv_bytes_per_token) / hbm_bandwidth) + overhead`.
+    Roofline {
+        params: f64,
+        weight_bytes: f64,
+        kv_bytes_per_token: f64,
+        hbm_bandwidth: f64,
+        peak_flops: f64,
+        mfu: f64,
+        overhead: f64,
+    },
+}
+
+fn nonneg(name: &str, v: f64) -> Result<()> {
+    if !v.is_finite() || v < 0.0 {
+        return Err(QcoreError::invalid(
+            name,
+            format!("must be finite and >= 0, got {v}"),
+        ));
+    }
+    Ok(())
+}
+
+fn positive(name: &str, v: f64) -> Result<()> {
+    if !v.is_finite() || v <= 0.0 {
+        return Err(QcoreError::invalid(
+            name,
+            format!("must be finite and > 0, got {v}"),
+        ));
+    }
+    Ok(())
+}
+
+impl StepTime {
+    /// Check the coefficients.
+    pub fn check(&self) -> Result<()> {
+        match self {
+            StepTime::Linear {
+                c0,
+                c_tok,
+                c_seq,
+                c_ctx,
+            } => {
+                nonneg("step_time.c0", *c0)?;
+                nonneg("step_time.c_tok", *c_tok)?;
+                nonneg("step_time.c_seq", *c_seq)?;
+                nonneg("step_time.c_ctx", *c_ctx)?;
+            }
+            StepTime::Phases {
+                prefill,
+                decode_small,
+                decode_large,
+                ..
+            } => {
+                for (name, c) in [
+                    ("step_time.prefill", prefill),
+                    ("step_time.decode_small", decode_small),
+                    ("step_time.decode_large", decode_large),
+                ] {
+                    if c.iter().any(|v| !v.is_finite()) {
+                        return Err(QcoreError::invalid(name, "must be finite"));
+                    }
+                }
+            }
+            StepTime::Table { .. } => {}
+            StepTime::Roofline {
+                params,
+                weight_bytes,
+                kv_bytes_per_token,
+                hbm_bandwidth,
+                peak_flops,
+                mfu,
+                overhead,
+            } => {
+                positive("step_time.params", *params)?;
+                nonneg("step_time.weight_bytes", *weight_bytes)?;
+                nonneg("step_time.kv_bytes_per_token", *kv_bytes_per_token)?;
+                positive("step_time.hbm_bandwidth", *hbm_bandwidth)?;
+                positive("step_time.peak_flops", *peak_flops)?;
+                positive("step_time.mfu", *mfu)?;
+                if *mfu > 1.0 {
+                    return Err(QcoreError::invalid(
+                        "step_time.mfu",
+                        format!("must be in (0, 1], got {mfu}"),
+                    ));
+                }
+                nonneg("step_time.overhead", *overhead)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The duration (seconds) of a step serving `b`; 0 for an empty batch. Never negative.
+    #[inline]
+    pub fn duration(&self, b: &Batch) -> f64 {
+        if b.reqs() == 0 {
+            return 0.0;
+        }
+        let d = match self {
+            StepTime::Linear {
+                c0,
+                c_tok,
+                c_seq,
+                c_ctx,
+            } => {
+                c0 + c_tok * b.prefill_tokens as f64
+                    + c_seq * f64::from(b.reqs())
+                    + c_ctx * b.ctx as f64
+            }
+            StepTime::Phases {
+                prefill,
+                decode_small,
+                decode_large,
+                threshold,
+            } => {
+                let mut ms = 0.0;
+                if b.prefill_reqs > 0 {
+                    let n = b.prefill_tokens as f64;
+                    ms += prefill[0] + prefill[1] * n + prefill[2] * b.prefill_tokens_sq;
+                }
+                if b.decode_reqs > 0 {
+                    let c = if b.decode_reqs < *threshold {
+                        decode_small
+                    } else {
+                        decode_large
+                    };
+                    ms += c[0] + c[1] * b.decode_ctx as f64 + c[2] * f64::from(b.decode_reqs);
+                }
+                ms * 1e-3
+            }
+            StepTime::Table { prefill, decode } => {
+                let mut s = 0.0;
+                if b.prefill_reqs > 0 {
+                    s += prefill.eval(b.prefill_tokens as f64);
+                }
+                if b.decode_reqs > 0 {
+                    s += decode.eval(f64::from(b.decode_reqs));
+                }
+                s
+            }
+            StepTime::Roofline {
+                params,
+                weight_bytes,
+                kv_bytes_per_token,
+                hbm_bandwidth,
+                peak_flops,
+                mfu,
+                overhead,
+            } => {
+                let compute = 2.0 * params * b.prefill_tokens as f64 / (peak_flops * mfu);
+                let memory = (weight_bytes + b.ctx as f64 * kv_bytes_per_token) / hbm_bandwidth;
+                compute.max(memory) + overhead
+            }
+        };
+        d.max(0.0)
+    }
+}
+
+/// One replica's engine configuration (§2). Build with [`ReplicaConfig::new`] and adjust
+/// the public fields; [`ReplicaConfig::check`] validates them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReplicaConfig {
+    /// Tokens per KV block.
+    pub block_size: u32,
+    /// KV capacity in blocks.
+    pub num_blocks: u32,
+    /// Cap on running requests.
+    pub max_num_seqs: u32,
+    /// Token budget per step.
+    pub max_num_batched_tokens: u32,
+    /// Whether a prompt may be split across steps.
+    pub chunked_prefill: bool,
+    /// Cap on one request's tokens per step (0: off).
+    pub long_prefill_token_threshold: u32,
+    /// Reuse of cached prompt blocks (needs block hashes in the workload).
+    pub prefix_caching: bool,
+    /// Fraction of `num_blocks` kept free when admitting waiting requests (0: none, vLLM V1).
+    pub watermark: f64,
+    /// The step-time model.
+    pub step_time: StepTime,
+}
+
+impl ReplicaConfig {
+    /// vLLM V1's defaults (§2) with the given capacity and step time.
+    pub fn new(num_blocks: u32, step_time: StepTime) -> Self {
+        ReplicaConfig {
+            block_size: 16,
+            num_blocks,
+            max_num_seqs: 256,
+            max_num_batched_tokens: 2048,
+            chunked_prefill: true,
+            long_prefill_token_threshold: 0,
+            prefix_caching: true,
+            watermark: 0.0,
+            step_time,
+        }
+    }
+
+    /// Validate every field; the error names the field.
+    pub fn check(&self) -> Result<()> {
+        if self.block_size == 0 {
+            return Err(QcoreError::invalid("block_size", "must be >= 1"));
+        }
+        if self.num_blocks == 0 {
+            return Err(QcoreError::invalid("num_blocks", "must be >= 1"));
+        }
+        if self.max_num_seqs == 0 {
+            return Err(QcoreError::invalid("max_num_seqs", "must be >= 1"));
+        }
+        if self.max_num_batched_tokens == 0 {
+            return Err(QcoreError::invalid(
+                "max_num_batched_tokens",
+                "must be >= 1",
+            ));
+        }
+        if !(0.0..1.0).contains(&self.watermark) {
+            return Err(QcoreError::invalid(
+                "watermark",
+                format!("must be in [0, 1), got {}", self.watermark),
+            ));
+        }
+        self.step_time.check()
+    }
+
+    /// Blocks that `tokens` tokens occupy.
+    #[inline]
+    pub fn blocks_for(&self, tokens: u64) -> u64 {
+        tokens.div_ceil(u64::from(self.block_size))
+    }
+
+    /// Blocks kept free at admission of waiting requests.
+    pub fn watermark_blocks(&self) -> u32 {
+        (self.watermark * f64::from(self.num_blocks)).ceil() as u32
+    }
+}
+
+/// vLLM's default token budget for a GPU: 8192 on GPUs of at least 70 GiB, else 2048.
+pub fn default_max_num_batched_tokens(gpu_memory_bytes: f64) -> u32 {
+    if gpu_memory_bytes >= 70.0 * GIB {
+        8192
+    } else {
+        2048
+    }
+}
+
+/// A model's shape (§6).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ModelSpec {
+    /// Parameters.
+    pub params: f64,
+    /// Transformer layers.
+    pub layers: u32,
+    /// KV heads (after grouped-query attention).
+    pub kv_heads: u32,
+    /// Head dimension.
+    pub head_dim: u32,
+    /// Bytes per weight and per KV element (2 for fp16/bf16).
+    pub dtype_bytes: f64,
+}
+
+impl ModelSpec {
+    /// Check the fields.
+    pub fn check(&self) -> Result<()> {
+        positive("model.params", self.params)?;
+        positive("model.dtype_bytes", self.dtype_bytes)?;
+        if self.layers == 0 || self.kv_heads == 0 || self.head_dim == 0 {
+            return Err(QcoreError::invalid(
+                "model",
+                "layers, kv_heads and head_dim must be >= 1",
+            ));
+        }
+        Ok(())
+    }
+
+    /// `2 · layers · kv_heads · head_dim · dtype_bytes / tensor_parallel` (one GPU's share).
+    pub fn kv_bytes_per_token(&self, tensor_parallel: u32) -> f64 {
+        2.0 * f64::from(self.layers)
+            * f64::from(self.kv_heads)
+            * f64::from(self.head_dim)
+            * self.dtype_bytes
+            / f64::from(tensor_parallel)
+    }
+
+    /// Weight bytes on one GPU at `tensor_parallel`.
+    pub fn weight_bytes(&self, tensor_parallel: u32) -> f64 {
+        self.params * self.dtype_bytes / f64::from(tensor_parallel)
+    }
+}
+
+/// A GPU (§6): memory, bandwidth, peak dense fp16/bf16 FLOP/s and an hourly price.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GpuSpec {
+    /// Memory in bytes.
+    pub memory_bytes: f64,
+    /// HBM bandwidth in bytes per second.
+    pub hbm_bandwidth: f64,
+    /// Peak dense fp16/bf16 FLOP/s.
+    pub peak_flops: f64,
+    /// Price per GPU-hour (indicative; override it).
+    pub price_per_hour: f64,
+}
+
+const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
+
+/// Named model shapes (public model cards).
+pub const MODEL_PRESETS: &[(&str, ModelSpec)] = &[
+    (
+        "llama-3-8b",
+        ModelSpec {
+            params: 8.03e9,
+            layers: 32,
+            kv_heads: 8,
+            head_dim: 128,
+            dtype_bytes: 2.0,
+        },
+    ),
+    (
+        "llama-3-70b",
+        ModelSpec {
+            params: 70.6e9,
+            layers: 80,
+            kv_heads: 8,
+            head_dim: 128,
+            dtype_bytes: 2.0,
+        },
+    ),
+    (
+        "llama-2-7b",
+        ModelSpec {
+            params: 6.74e9,
+            layers: 32,
+            kv_heads: 32,
+            head_dim: 128,
+            dtype_bytes: 2.0,
+        },
+    ),
+    (
+        "llama-2-70b",
+        ModelSpec {
+            params: 69.0e9,
+            layers: 80,
+            kv_heads: 8,
+            head_dim: 128,
+            dtype_bytes: 2.0,
+        },
+    ),
+    (
+        "mistral-7b",
+        ModelSpec {
+            params: 7.24e9,
+            layers: 32,
+            kv_heads: 8,
+            head_dim: 128,
+            dtype_bytes: 2.0,
+        },
+    ),
+    (
+        "opt-13b",
+        ModelSpec {
+            params: 12.9e9,
+            layers: 40,
+            kv_heads: 40,
+            head_dim: 128,
+            dtype_bytes: 2.0,
+        },
+    ),
+    (
+        "opt-66b",
+        ModelSpec {
+            params: 65.7e9,
+            layers: 64,
+            kv_heads: 72,
+            head_dim: 128,
+            dtype_bytes: 2.0,
+        },
+    ),
+    (
+        "bloom-176b",
+        ModelSpec {
+            params: 176.2e9,
+            layers: 70,
+            kv_heads: 112,
+            head_dim: 128,
+            dtype_bytes: 2.0,
+        },
+    ),
+];
+
+/// Named GPUs (vendor data sheets; prices are indicative on-demand figures).
+pub const GPU_PRESETS: &[(&str, GpuSpec)] = &[
+    (
+        "a100-80gb",
+        GpuSpec {
+            memory_bytes: 80.0 * GIB,
+            hbm_bandwidth: 2.039e12,
+            peak_flops: 312e12,
+            price_per_hour: 4.0,
+        },
+    ),
+    (
+        "a100-40gb",
+        GpuSpec {
+            memory_bytes: 40.0 * GIB,
+            hbm_bandwidth: 1.555e12,
+            peak_flops: 312e12,
+            price_per_hour: 3.0,
+        },
+    ),
+    (
+        "h100-80gb",
+        GpuSpec {
+            memory_bytes: 80.0 * GIB,
+            hbm_bandwidth: 3.35e12,
+            peak_flops: 989e12,
+            price_per_hour: 8.0,
+        },
+    ),
+    (
+        "l4-24gb",
+        GpuSpec {
+            memory_bytes: 24.0 * GIB,
+            hbm_bandwidth: 0.3e12,
+            peak_flops: 121e12,
+            price_per_hour: 0.8,
+        },
+    ),
+    (
+        "a10g-24gb",
+        GpuSpec {
+            memory_bytes: 24.0 * GIB,
+            hbm_bandwidth: 0.6e12,
+            peak_flops: 125e12,
+            price_per_hour: 1.0,
+        },
+    ),
+];
+
+/// A model preset by name.
+pub fn model_preset(name: &str) -> Result<ModelSpec> {
+    MODEL_PRESETS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, m)| *m)
+        .ok_or_else(|| {
+            let names: Vec<&str> = MODEL_PRESETS.iter().map(|(n, _)| *n).collect();
+            QcoreError::invalid(
+                "model",
+                format!(
+                    "is an unknown preset {name:?} (known: {})",
+                    names.join(", ")
+                ),
+            )
+        })
+}
+
+/// A GPU preset by name.
+pub fn gpu_preset(name: &str) -> Result<GpuSpec> {
+    GPU_PRESETS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, g)| *g)
+        .ok_or_else(|| {
+            let names: Vec<&str> = GPU_PRESETS.iter().map(|(n, _)| *n).collect();
+            QcoreError::invalid(
+                "gpu",
+                format!(
+                    "is an unknown preset {name:?} (known: {})",
+                    names.join(", ")
+                ),
+            )
+        })
+}
+
+/// KV blocks one GPU of a tensor-parallel group holds (§6):
+/// `floor((memory · utilization − weights − activation_reserve) / (block_size · kv_bytes_per_token))`.
+pub fn num_blocks(
+    model: &ModelSpec,
+    gpu: &GpuSpec,
+    tensor_parallel: u32,
+    block_size: u32,
+    gpu_memory_utilization: f64,
+    activation_reserve: f64,
+) -> Result<u32> {
+    model.check()?;
+    if tensor_parallel == 0 {
+        return Err(QcoreError::invalid("tensor_parallel", "must be >= 1"));
+    }
+    if block_size == 0 {
+        return Err(QcoreError::invalid("block_size", "must be >= 1"));
+    }
+    if !(gpu_memory_utilization > 0.0 && gpu_memory_utilization <= 1.0) {
+        return Err(QcoreError::invalid(
+            "gpu_memory_utilization",
+            format!("must be in (0, 1], got {gpu_memory_utilization}"),
+        ));
+    }
+    nonneg("activation_reserve", activation_reserve)?;
+    positive("gpu.memory_bytes", gpu.memory_bytes)?;
+    let free = gpu.memory_bytes * gpu_memory_utilization
+        - model.weight_bytes(tensor_parallel)
+        - activation_reserve;
+    let per_block = f64::from(block_size) * model.kv_bytes_per_token(tensor_parallel);
+    let blocks = (free / per_block).floor();
+    if blocks < 1.0 {
+        return Err(QcoreError::invalid(
+            "gpu",
+            format!(
+                "memory leaves no room for the KV cache: {:.2} GiB usable, {:.2} GiB of weights a GPU",
+                gpu.memory_bytes * gpu_memory_utilization / GIB,
+                model.weight_bytes(tensor_parallel) / GIB
+            ),
+        ));
+    }
+    Ok(blocks.min(f64::from(u32::MAX)) as u32)
+}
+
+/// The roofline step time of `model` on `tensor_parallel` GPUs of kind `gpu` (§5).
+pub fn roofline(
+    model: &ModelSpec,
+    gpu: &GpuSpec,
+    tensor_parallel: u32,
+    mfu: f64,
+    overhead: f64,
+) -> Result<StepTime> {
+    model.check()?;
+    if tensor_parallel == 0 {
+        return Err(QcoreError::invalid("tensor_parallel", "must be >= 1"));
+    }
+    let tp = f64::from(tensor_parallel);
+    let st = StepTime::Roofline {
+        params: model.params,
+        // One GPU's share of weights and KV read at its own bandwidth; compute split across the group.
+        weight_bytes: model.weight_bytes(tensor_parallel),
+        kv_bytes_per_token: model.kv_bytes_per_token(tensor_parallel),
+        hbm_bandwidth: gpu.hbm_bandwidth,
+        peak_flops: gpu.peak_flops * tp,
+        mfu,
+        overhead,
+    };
+    st.check()?;
+    Ok(st)
+}

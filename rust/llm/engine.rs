@@ -1,0 +1,817 @@
+//! One replica: waiting/running queues, the KV block pool with its prefix cache, and the
+//! step (LLM-ENGINE.md §3, §4).
+
+use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
+
+use super::config::{Batch, ReplicaConfig};
+use crate::error::{QcoreError, Result};
+
+/// The requests to serve (§1), in arrival order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Workload {
+    pub(crate) arrival: Vec<f64>,
+    pub(crate) prompt: Vec<u32>,
+    pub(crate) output: Vec<u32>,
+    /// CSR offsets into `hash_ids` (length n + 1), or empty when there are no hashes.
+    pub(crate) hash_offsets: Vec<usize>,
+    pub(crate) hash_ids: Vec<u64>,
+    pub(crate) hash_block_tokens: u32,
+}
+
+impl Workload {
+    /// A workload from arrival times (seconds, non-decreasing), prompt and output token
+    /// counts (each ≥ 1).
+    pub fn new(arrival: Vec<f64>, prompt: Vec<u32>, output: Vec<u32>) -> Result<Self> {
+        crate::error::check_finite("arrival", &arrival)?;
+        crate::error::check_same_len("arrival", arrival.len(), "prompt_tokens", prompt.len())?;
+        crate::error::check_same_len("arrival", arrival.len(), "output_tokens", output.len())?;
+        if let Some(i) = arrival.windows(2).position(|w| w[1] < w[0]) {
+            return Err(QcoreError::invalid(
+                "arrival",
+                format!(
+                    "must be non-decreasing (index {} is before index {i})",
+                    i + 1
+                ),
+            ));
+        }
+        if let Some(i) = prompt.iter().position(|&p| p == 0) {
+            return Err(QcoreError::invalid(
+                "prompt_tokens",
+                format!("must be >= 1 (0 at index {i})"),
+            ));
+        }
+        if let Some(i) = output.iter().position(|&o| o == 0) {
+            return Err(QcoreError::invalid(
+                "output_tokens",
+                format!("must be >= 1 (0 at index {i})"),
+            ));
+        }
+        Ok(Workload {
+            arrival,
+            prompt,
+            output,
+            hash_offsets: Vec::new(),
+            hash_ids: Vec::new(),
+            hash_block_tokens: 0,
+        })
+    }
+
+    /// Attach prompt block hashes: request `i` has `hash_ids[offsets[i]..offsets[i+1]]`,
+    /// one id per `hash_block_tokens` prompt tokens (chained ids, as in Mooncake's traces).
+    pub fn with_hashes(
+        mut self,
+        offsets: Vec<usize>,
+        hash_ids: Vec<u64>,
+        hash_block_tokens: u32,
+    ) -> Result<Self> {
+        if offsets.len() != self.arrival.len() + 1 {
+            return Err(QcoreError::invalid(
+                "hash_offsets",
+                format!(
+                    "must have {} entries (requests + 1), got {}",
+                    self.arrival.len() + 1,
+                    offsets.len()
+                ),
+            ));
+        }
+        if offsets[0] != 0
+            || offsets.windows(2).any(|w| w[1] < w[0])
+            || *offsets.last().unwrap_or(&0) != hash_ids.len()
+        {
+            return Err(QcoreError::invalid(
+                "hash_offsets",
+                "must start at 0, be non-decreasing and end at the number of hash ids",
+            ));
+        }
+        if hash_block_tokens == 0 {
+            return Err(QcoreError::invalid("hash_block_tokens", "must be >= 1"));
+        }
+        self.hash_offsets = offsets;
+        self.hash_ids = hash_ids;
+        self.hash_block_tokens = hash_block_tokens;
+        Ok(self)
+    }
+
+    /// `n` synthetic requests: arrivals from the simulator's arrival process (time 0 at
+    /// the first), token counts drawn from `prompt` and `output` and rounded to the
+    /// nearest integer ≥ 1. Arrivals, prompts and outputs use separate random streams.
+    pub fn synthetic(
+        arrivals: &crate::sim::ArrivalProcess,
+        prompt: &crate::sim::Dist,
+        output: &crate::sim::Dist,
+        n: usize,
+        seed: u64,
+    ) -> Result<Self> {
+        use crate::sim::rng::{Rng, Stream};
+        arrivals.check()?;
+        prompt.check("prompt_tokens")?;
+        output.check("output_tokens")?;
+        let mut gen =
+            crate::sim::arrivals::ArrivalGen::new(arrivals, Rng::stream(seed, 0, Stream::Arrivals));
+        let mut prng = Rng::stream(seed, 0, Stream::Service);
+        let mut orng = Rng::stream(seed, 0, Stream::Patience);
+        let tok = |v: f64| -> u32 { v.round().clamp(1.0, f64::from(u32::MAX)) as u32 };
+        let (mut a, mut p, mut o) = (Vec::new(), Vec::new(), Vec::new());
+        let mut t = 0.0;
+        for i in 0..n {
+            let Some(g) = gen.next_gap() else { break };
+            t = if i == 0 { 0.0 } else { t + g };
+            a.push(t);
+            p.push(tok(prompt.sample(&mut prng, i)));
+            o.push(tok(output.sample(&mut orng, i)));
+        }
+        Workload::new(a, p, o)
+    }
+
+    /// Number of requests.
+    pub fn len(&self) -> usize {
+        self.arrival.len()
+    }
+
+    /// Whether there are no requests.
+    pub fn is_empty(&self) -> bool {
+        self.arrival.is_empty()
+    }
+
+    /// Whether block hashes are attached.
+    pub fn has_hashes(&self) -> bool {
+        !self.hash_offsets.is_empty()
+    }
+
+    /// Arrival times.
+    pub fn arrival(&self) -> &[f64] {
+        &self.arrival
+    }
+
+    /// Prompt tokens.
+    pub fn prompt(&self) -> &[u32] {
+        &self.prompt
+    }
+
+    /// Output tokens.
+    pub fn output(&self) -> &[u32] {
+        &self.output
+    }
+
+    /// The prefix-cache key of engine block `j` of request `r` (§4), or `None` when the
+    /// block is not cacheable (not full, outside the prompt, or beyond the hashes).
+    #[inline]
+    pub(crate) fn block_key(&self, r: usize, j: u32, block_size: u32) -> Option<(u64, u32)> {
+        if self.hash_offsets.is_empty() {
+            return None;
+        }
+        if (u64::from(j) + 1) * u64::from(block_size) > u64::from(self.prompt[r]) {
+            return None;
+        }
+        let h = (u64::from(j) * u64::from(block_size) / u64::from(self.hash_block_tokens)) as usize;
+        let (a, b) = (self.hash_offsets[r], self.hash_offsets[r + 1]);
+        if a + h >= b {
+            return None;
+        }
+        Some((self.hash_ids[a + h], j))
+    }
+}
+
+/// Final status of a request.
+pub const STATUS_FINISHED: u8 = 0;
+/// Rejected: it can never fit the replica (or never be scheduled).
+pub const STATUS_REJECTED: u8 = 1;
+/// Still in the system when the run stopped.
+pub const STATUS_UNFINISHED: u8 = 2;
+
+/// Per-request state during a run.
+#[derive(Debug, Clone)]
+pub(crate) struct Req {
+    pub prompt: u32,
+    pub output: u32,
+    pub emitted: u32,
+    pub computed: u32,
+    /// Tokens scheduled in the current step.
+    pub sched: u32,
+    /// Highest prompt progress ever reached (for the outstanding-token load).
+    pub prefilled: u32,
+    pub preemptions: u32,
+    pub cached: u32,
+    pub status: u8,
+    pub replica: i32,
+    pub first_sched: f64,
+    pub first_token: f64,
+    pub last_emit: f64,
+    pub finish: f64,
+    pub blocks: Vec<u32>,
+}
+
+impl Req {
+    pub fn new(prompt: u32, output: u32) -> Self {
+        Req {
+            prompt,
+            output,
+            emitted: 0,
+            computed: 0,
+            sched: 0,
+            prefilled: 0,
+            preemptions: 0,
+            cached: u32::MAX,
+            status: STATUS_UNFINISHED,
+            replica: -1,
+            first_sched: f64::NAN,
+            first_token: f64::NAN,
+            last_emit: f64::NAN,
+            finish: f64::NAN,
+            blocks: Vec::new(),
+        }
+    }
+
+    #[inline]
+    pub fn num_tokens(&self) -> u32 {
+        self.prompt + self.emitted
+    }
+}
+
+const NIL: u32 = u32::MAX;
+
+/// A small multiplicative hasher for the prefix-cache keys (not `DoS` resistant; keys come
+/// from the workload).
+#[derive(Default)]
+pub(crate) struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+    #[inline]
+    fn write_u64(&mut self, v: u64) {
+        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+    #[inline]
+    fn write_u32(&mut self, v: u32) {
+        self.write_u64(u64::from(v));
+    }
+}
+
+pub(crate) type KeyMap = HashMap<(u64, u32), u32, BuildHasherDefault<KeyHasher>>;
+
+/// The KV block pool: reference counts, a free queue (doubly linked, so that a cache hit
+/// can take a block out of its middle) and the prefix cache `key → block`.
+#[derive(Debug)]
+pub(crate) struct Pool {
+    prev: Vec<u32>,
+    next: Vec<u32>,
+    refc: Vec<u32>,
+    key: Vec<(u64, u32)>,
+    keyed: Vec<bool>,
+    head: u32,
+    tail: u32,
+    pub nfree: u32,
+    pub cache: KeyMap,
+    /// Incremented whenever an entry enters or leaves the cache.
+    pub epoch: u64,
+}
+
+impl Pool {
+    pub fn new(n: u32) -> Self {
+        let nu = n as usize;
+        let prev = (0..n).map(|i| if i == 0 { NIL } else { i - 1 }).collect();
+        let next = (0..n)
+            .map(|i| if i + 1 == n { NIL } else { i + 1 })
+            .collect();
+        Pool {
+            prev,
+            next,
+            refc: vec![0; nu],
+            key: vec![(0, 0); nu],
+            keyed: vec![false; nu],
+            head: if n == 0 { NIL } else { 0 },
+            tail: if n == 0 { NIL } else { n - 1 },
+            nfree: n,
+            cache: KeyMap::default(),
+            epoch: 0,
+        }
+    }
+
+    #[inline]
+    fn unlink(&mut self, b: u32) {
+        let (p, n) = (self.prev[b as usize], self.next[b as usize]);
+        if p == NIL {
+            self.head = n;
+        } else {
+            self.next[p as usize] = n;
+        }
+        if n == NIL {
+            self.tail = p;
+        } else {
+            self.prev[n as usize] = p;
+        }
+        self.nfree -= 1;
+    }
+
+    #[inline]
+    fn push_tail(&mut self, b: u32) {
+        self.prev[b as usize] = self.tail;
+        self.next[b as usize] = NIL;
+        if self.tail == NIL {
+            self.head = b;
+        } else {
+            self.next[self.tail as usize] = b;
+        }
+        self.tail = b;
+        self.nfree += 1;
+    }
+
+    /// Take a block from the head of the free queue, evicting its cache entry.
+    #[inline]
+    fn pop_head(&mut self) -> u32 {
+        let b = self.head;
+        debug_assert!(b != NIL);
+        self.unlink(b);
+        if self.keyed[b as usize] {
+            // A keyed block is the one its key maps to (keys are only set on a vacant entry).
+            let k = self.key[b as usize];
+            let removed = self.cache.remove(&k);
+            debug_assert_eq!(removed, Some(b));
+            self.epoch += 1;
+            self.keyed[b as usize] = false;
+        }
+        self.refc[b as usize] = 1;
+        b
+    }
+
+    /// Take a reference to a cached block (removing it from the free queue if needed).
+    #[inline]
+    fn take_hit(&mut self, b: u32) {
+        if self.refc[b as usize] == 0 {
+            self.unlink(b);
+        }
+        self.refc[b as usize] += 1;
+    }
+
+    /// Release a request's blocks, last block first.
+    #[inline]
+    pub fn release(&mut self, blocks: &mut Vec<u32>) {
+        while let Some(b) = blocks.pop() {
+            let rc = &mut self.refc[b as usize];
+            *rc -= 1;
+            if *rc == 0 {
+                self.push_tail(b);
+            }
+        }
+    }
+
+    /// Mark block `b` as holding cache key `k` (if the key is not cached yet).
+    #[inline]
+    fn insert(&mut self, k: (u64, u32), b: u32) {
+        if self.keyed[b as usize] {
+            return;
+        }
+        if let std::collections::hash_map::Entry::Vacant(e) = self.cache.entry(k) {
+            e.insert(b);
+            self.epoch += 1;
+            self.key[b as usize] = k;
+            self.keyed[b as usize] = true;
+        }
+    }
+
+    /// Whether block `b` is free (reference count 0).
+    #[inline]
+    pub fn is_free(&self, b: u32) -> bool {
+        self.refc[b as usize] == 0
+    }
+}
+
+/// Counters of one replica over a run.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ReplicaStats {
+    /// Requests routed to the replica (rejected ones excluded).
+    pub arrived: u64,
+    /// Requests finished.
+    pub finished: u64,
+    /// Steps run (with at least one scheduled request).
+    pub steps: u64,
+    /// Token-steps: Σ over steps of the requests scheduled.
+    pub token_steps: u64,
+    /// Prefill tokens computed (including recompute after preemption).
+    pub prefill_tokens: u64,
+    /// Output tokens emitted.
+    pub output_tokens: u64,
+    /// Time spent in steps (seconds).
+    pub busy_time: f64,
+    /// Preemptions.
+    pub preemptions: u64,
+    /// Prefix-cache hit tokens over all admissions.
+    pub hit_tokens: u64,
+    /// Tokens looked up in the prefix cache over all admissions.
+    pub lookup_tokens: u64,
+    /// ∫ (waiting + running) dt over the run.
+    pub in_system_area: f64,
+    /// Highest blocks held at once.
+    pub max_blocks_used: u32,
+    /// Highest running requests at once.
+    pub max_running: u32,
+    /// Highest tokens scheduled in one step.
+    pub max_step_tokens: u32,
+    /// Requests rejected at the head of `waiting` because nothing could ever schedule them.
+    pub stuck_rejected: u64,
+}
+
+/// One replica's scheduler state.
+#[derive(Debug)]
+pub(crate) struct Replica {
+    pub waiting: VecDeque<u32>,
+    pub running: Vec<u32>,
+    pub pool: Pool,
+    /// Requests scheduled in the current step.
+    pub sched: Vec<u32>,
+    /// Requests preempted while scheduling the current step.
+    pub preempted: Vec<u32>,
+    hits: Vec<u32>,
+    /// `(request, its num_tokens, cache epoch)` whose lookup `hits` holds.
+    hits_for: (u32, u32, u64),
+    /// Start and end of the current step (end NaN when idle).
+    pub step_start: f64,
+    pub step_end: f64,
+    pub step_tokens: u32,
+    /// Outstanding prompt + output tokens (router load).
+    pub outstanding: u64,
+    pub stats: ReplicaStats,
+    last_change: f64,
+}
+
+/// What a replica emits at the end of a step (for the metrics).
+pub(crate) trait Sink {
+    fn first_token(&mut self, r: u32, ttft: f64);
+    fn token_gap(&mut self, gap: f64);
+    fn finish(&mut self, r: u32);
+}
+
+impl Replica {
+    pub fn new(cfg: &ReplicaConfig) -> Self {
+        Replica {
+            waiting: VecDeque::new(),
+            running: Vec::new(),
+            pool: Pool::new(cfg.num_blocks),
+            sched: Vec::new(),
+            preempted: Vec::new(),
+            hits: Vec::new(),
+            hits_for: (u32::MAX, 0, u64::MAX),
+            step_start: f64::NAN,
+            step_end: f64::NAN,
+            step_tokens: 0,
+            outstanding: 0,
+            stats: ReplicaStats::default(),
+            last_change: f64::NAN,
+        }
+    }
+
+    #[inline]
+    pub fn busy(&self) -> bool {
+        !self.step_end.is_nan()
+    }
+
+    #[inline]
+    pub fn has_work(&self) -> bool {
+        !self.running.is_empty() || !self.waiting.is_empty()
+    }
+
+    #[inline]
+    pub fn in_system(&self) -> usize {
+        self.running.len() + self.waiting.len()
+    }
+
+    /// Account ∫(waiting + running) up to `t` before the count changes.
+    #[inline]
+    fn touch(&mut self, t: f64) {
+        if !self.last_change.is_nan() {
+            self.stats.in_system_area += self.in_system() as f64 * (t - self.last_change);
+        }
+        self.last_change = t;
+    }
+
+    /// Close the ∫(waiting + running) account at `t`.
+    pub fn close(&mut self, t: f64) {
+        self.touch(t);
+    }
+
+    /// A request joins the tail of `waiting` at time `t`.
+    pub fn enqueue(&mut self, reqs: &mut [Req], r: u32, t: f64) {
+        self.touch(t);
+        self.waiting.push_back(r);
+        let q = &reqs[r as usize];
+        self.outstanding += u64::from(q.prompt) + u64::from(q.output);
+        self.stats.arrived += 1;
+    }
+
+    /// The prefix-cache hit of request `r` in blocks, without taking them (for routers).
+    pub fn peek_hit_blocks(
+        &self,
+        w: &Workload,
+        cfg: &ReplicaConfig,
+        r: usize,
+        num_tokens: u32,
+    ) -> u32 {
+        if !cfg.prefix_caching || !w.has_hashes() {
+            return 0;
+        }
+        let max = (num_tokens - 1) / cfg.block_size;
+        let mut n = 0;
+        while n < max {
+            match w.block_key(r, n, cfg.block_size) {
+                Some(k) if self.pool.cache.contains_key(&k) => n += 1,
+                _ => break,
+            }
+        }
+        n
+    }
+
+    /// Grow request `r`'s blocks to cover `tokens` tokens. `hits` (for a request admitted
+    /// from waiting) are cached blocks it takes first. Fails without side effects.
+    #[inline]
+    fn allocate(
+        &mut self,
+        cfg: &ReplicaConfig,
+        reqs: &mut [Req],
+        r: u32,
+        tokens: u32,
+        use_hits: bool,
+        reserve: u32,
+    ) -> bool {
+        let req = &mut reqs[r as usize];
+        let need = tokens.div_ceil(cfg.block_size);
+        let nh = if use_hits { self.hits.len() as u32 } else { 0 };
+        let have = req.blocks.len() as u32 + nh;
+        let new = need.saturating_sub(have);
+        if new == 0 && nh == 0 {
+            return true;
+        }
+        if new > self.pool.nfree {
+            return false;
+        }
+        let free_hits = if use_hits {
+            self.hits.iter().filter(|&&b| self.pool.is_free(b)).count() as u32
+        } else {
+            0
+        };
+        let take = new + free_hits;
+        if take > self.pool.nfree || self.pool.nfree - take < reserve {
+            return false;
+        }
+        if use_hits {
+            for &b in &self.hits {
+                self.pool.take_hit(b);
+                req.blocks.push(b);
+            }
+        }
+        for _ in 0..new {
+            let b = self.pool.pop_head();
+            req.blocks.push(b);
+        }
+        true
+    }
+
+    fn preempt(&mut self, reqs: &mut [Req], v: u32) {
+        let req = &mut reqs[v as usize];
+        self.pool.release(&mut req.blocks);
+        req.computed = 0;
+        req.preemptions += 1;
+        self.stats.preemptions += 1;
+        self.preempted.push(v);
+    }
+
+    #[inline]
+    fn cap(cfg: &ReplicaConfig, new: u32) -> u32 {
+        let t = cfg.long_prefill_token_threshold;
+        if t > 0 && new > t {
+            t
+        } else {
+            new
+        }
+    }
+
+    /// Schedule one step starting at `t` (§3 steps 1–2) and return its batch summary.
+    /// The caller runs the step-time model and later calls [`Replica::end_step`].
+    pub fn schedule(
+        &mut self,
+        w: &Workload,
+        cfg: &ReplicaConfig,
+        reqs: &mut [Req],
+        t: f64,
+    ) -> Batch {
+        self.sched.clear();
+        self.preempted.clear();
+        let mut budget = cfg.max_num_batched_tokens;
+        // 1. Running requests, in list order.
+        let mut i = 0;
+        'running: while i < self.running.len() && budget > 0 {
+            let r = self.running[i];
+            let q = &reqs[r as usize];
+            let computed = q.computed;
+            let new = Self::cap(cfg, q.num_tokens() - computed).min(budget);
+            while !self.allocate(cfg, reqs, r, computed + new, false, 0) {
+                self.touch(t);
+                let v = self.running.pop().expect("running is not empty");
+                self.preempt(reqs, v);
+                self.waiting.push_front(v);
+                if v == r {
+                    break 'running;
+                }
+            }
+            reqs[r as usize].sched = new;
+            self.sched.push(r);
+            budget -= new;
+            i += 1;
+        }
+        // 2. Waiting requests, only if nothing was preempted.
+        if self.preempted.is_empty() {
+            let reserve = cfg.watermark_blocks();
+            let caching = cfg.prefix_caching && w.has_hashes();
+            while budget > 0 && (self.running.len() as u32) < cfg.max_num_seqs {
+                let Some(&r) = self.waiting.front() else {
+                    break;
+                };
+                let nt = reqs[r as usize].num_tokens();
+                let hit_blocks = if reqs[r as usize].computed == 0 {
+                    self.lookup_hits(w, cfg, r as usize, nt)
+                } else {
+                    self.hits.clear();
+                    self.hits_for = (u32::MAX, 0, u64::MAX);
+                    0
+                };
+                let computed = reqs[r as usize].computed + hit_blocks * cfg.block_size;
+                let mut new = Self::cap(cfg, nt - computed);
+                if !cfg.chunked_prefill && new > budget {
+                    break;
+                }
+                new = new.min(budget);
+                if !self.allocate(cfg, reqs, r, computed + new, true, reserve) {
+                    break;
+                }
+                self.touch(t);
+                self.waiting.pop_front();
+                self.running.push(r);
+                let q = &mut reqs[r as usize];
+                if q.computed == 0 && caching {
+                    let hit = hit_blocks * cfg.block_size;
+                    self.stats.hit_tokens += u64::from(hit);
+                    self.stats.lookup_tokens += u64::from(nt);
+                    if q.cached == u32::MAX {
+                        q.cached = hit;
+                    }
+                }
+                q.computed = computed;
+                if q.first_sched.is_nan() {
+                    q.first_sched = t;
+                }
+                q.sched = new;
+                self.sched.push(r);
+                budget -= new;
+            }
+        }
+        // 3. The batch as the step-time model sees it.
+        let mut b = Batch::default();
+        for &r in &self.sched {
+            let q = &reqs[r as usize];
+            let ctx = u64::from(q.computed + q.sched);
+            if q.emitted >= 1 && q.sched == 1 && q.computed + 1 == q.num_tokens() {
+                b.decode_reqs += 1;
+                b.decode_ctx += ctx;
+            } else {
+                b.prefill_reqs += 1;
+                b.prefill_tokens += u64::from(q.sched);
+                b.prefill_tokens_sq += f64::from(q.sched) * f64::from(q.sched);
+            }
+            b.ctx += ctx;
+        }
+        self.step_tokens = cfg.max_num_batched_tokens - budget;
+        let used = cfg.num_blocks - self.pool.nfree;
+        let s = &mut self.stats;
+        s.max_blocks_used = s.max_blocks_used.max(used);
+        s.max_running = s.max_running.max(self.running.len() as u32);
+        s.max_step_tokens = s.max_step_tokens.max(self.step_tokens);
+        b
+    }
+
+    /// Fill `self.hits` with the cached blocks of request `r` (§4); returns their number.
+    fn lookup_hits(&mut self, w: &Workload, cfg: &ReplicaConfig, r: usize, num_tokens: u32) -> u32 {
+        // A head blocked for memory is looked up again every step: reuse the last lookup
+        // while the cache has not changed.
+        let memo = (r as u32, num_tokens, self.pool.epoch);
+        if self.hits_for == memo {
+            return self.hits.len() as u32;
+        }
+        self.hits_for = memo;
+        self.hits.clear();
+        if !cfg.prefix_caching || !w.has_hashes() {
+            return 0;
+        }
+        let max = (num_tokens - 1) / cfg.block_size;
+        for j in 0..max {
+            match w.block_key(r, j, cfg.block_size) {
+                Some(k) => match self.pool.cache.get(&k) {
+                    Some(&b) => self.hits.push(b),
+                    None => break,
+                },
+                None => break,
+            }
+        }
+        self.hits.len() as u32
+    }
+
+    /// Finish the step at `t_end` (§3 step 3): advance computed tokens, cache full prompt
+    /// blocks, emit tokens, finish requests and free their blocks.
+    pub fn end_step<S: Sink>(
+        &mut self,
+        w: &Workload,
+        cfg: &ReplicaConfig,
+        reqs: &mut [Req],
+        t_end: f64,
+        d: f64,
+        sink: &mut S,
+    ) {
+        let caching = cfg.prefix_caching && w.has_hashes();
+        let bs = cfg.block_size;
+        let mut finished_any = false;
+        if !self.sched.is_empty() {
+            self.stats.steps += 1;
+        }
+        self.stats.token_steps += self.sched.len() as u64;
+        self.stats.busy_time += d;
+        for k in 0..self.sched.len() {
+            let r = self.sched[k];
+            let q = &mut reqs[r as usize];
+            let c0 = q.computed;
+            let c1 = c0 + q.sched;
+            q.computed = c1;
+            let decode = q.emitted >= 1 && q.sched == 1 && c1 == q.num_tokens();
+            if !decode {
+                self.stats.prefill_tokens += u64::from(q.sched);
+            }
+            let p_done = c1.min(q.prompt);
+            if p_done > q.prefilled {
+                self.outstanding -= u64::from(p_done - q.prefilled);
+                q.prefilled = p_done;
+            }
+            if caching && c0 < q.prompt {
+                let j_end = c1.min(q.prompt) / bs;
+                for j in c0 / bs..j_end {
+                    if let Some(key) = w.block_key(r as usize, j, bs) {
+                        let b = q.blocks[j as usize];
+                        self.pool.insert(key, b);
+                    } else {
+                        break;
+                    }
+                }
+            }
+            if c1 == q.num_tokens() {
+                q.emitted += 1;
+                self.outstanding -= 1;
+                self.stats.output_tokens += 1;
+                if q.emitted == 1 {
+                    q.first_token = t_end;
+                    sink.first_token(r, t_end);
+                } else {
+                    sink.token_gap(t_end - q.last_emit);
+                }
+                q.last_emit = t_end;
+                if q.emitted == q.output {
+                    q.status = STATUS_FINISHED;
+                    q.finish = t_end;
+                    self.pool.release(&mut q.blocks);
+                    q.blocks = Vec::new();
+                    self.stats.finished += 1;
+                    finished_any = true;
+                    sink.finish(r);
+                }
+            }
+        }
+        if finished_any {
+            self.touch(t_end);
+            self.running
+                .retain(|&r| reqs[r as usize].status != STATUS_FINISHED);
+        }
+        self.step_end = f64::NAN;
+        self.step_tokens = 0;
+    }
+
+    /// Reject the head of `waiting` (it cannot be scheduled even on an empty replica).
+    pub fn reject_head(&mut self, reqs: &mut [Req], t: f64) {
+        self.touch(t);
+        if let Some(r) = self.waiting.pop_front() {
+            let q = &mut reqs[r as usize];
+            q.status = STATUS_REJECTED;
+            self.outstanding -= u64::from(q.prompt - q.prefilled) + u64::from(q.output - q.emitted);
+            self.stats.stuck_rejected += 1;
+        }
+    }
+
+    /// Blocks held by requests.
+    pub fn blocks_used(&self, cfg: &ReplicaConfig) -> u32 {
+        cfg.num_blocks - self.pool.nfree
+    }
+}

@@ -1,0 +1,588 @@
+//! Running a workload: one replica alone, or a routed fleet (LLM-ENGINE.md §3, §7, §8).
+
+use super::config::ReplicaConfig;
+use super::engine::{Replica, ReplicaStats, Req, Sink, Workload, STATUS_REJECTED};
+use crate::error::{QcoreError, Result};
+use crate::sim::rng::Rng;
+use crate::sketch::QuantileSketch;
+
+/// How a fleet assigns an arriving request to a replica (§8).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Router {
+    /// Replicas in turn.
+    RoundRobin,
+    /// A uniformly random replica (seeded).
+    Random,
+    /// The fewest waiting + running requests.
+    LeastRequests,
+    /// The fewest outstanding tokens: prompt tokens not yet computed plus output tokens
+    /// not yet emitted, over the replica's requests.
+    LeastTokens,
+    /// Two distinct random replicas; the one with fewer waiting + running requests.
+    PowerOfTwo,
+    /// vLLM's data-parallel balancer: argmin `4·waiting + running`.
+    VllmDp,
+    /// The least `weight · (prompt − cached prefix tokens) + outstanding tokens`: the
+    /// prefill a replica would have to compute, traded against its load.
+    PrefixAffinity { weight: f64 },
+}
+
+/// A fleet of identical replicas behind a router.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FleetConfig {
+    /// Number of replicas.
+    pub replicas: u32,
+    /// The router.
+    pub router: Router,
+    /// The router's view of replica load is refreshed every `staleness` seconds (0: exact);
+    /// its own assignments since the last refresh count at once. Prefix-cache contents are
+    /// read exactly.
+    pub staleness: f64,
+    /// Seed of the router's random choices.
+    pub seed: u64,
+}
+
+impl FleetConfig {
+    /// Validate the fields.
+    pub fn check(&self) -> Result<()> {
+        if self.replicas == 0 {
+            return Err(QcoreError::invalid("replicas", "must be >= 1"));
+        }
+        if !self.staleness.is_finite() || self.staleness < 0.0 {
+            return Err(QcoreError::invalid(
+                "staleness",
+                format!("must be finite and >= 0, got {}", self.staleness),
+            ));
+        }
+        if let Router::PrefixAffinity { weight } = self.router {
+            if !weight.is_finite() || weight < 0.0 {
+                return Err(QcoreError::invalid(
+                    "router.weight",
+                    format!("must be finite and >= 0, got {weight}"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Options of a run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunOptions {
+    /// Relative accuracy of the metric sketches.
+    pub relative_accuracy: f64,
+    /// Record every step (for small runs: one entry per scheduled request per step).
+    pub trace: bool,
+    /// Sample each replica's state every `timeline_interval` seconds (None: no timeline).
+    pub timeline_interval: Option<f64>,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            relative_accuracy: 0.01,
+            trace: false,
+            timeline_interval: None,
+        }
+    }
+}
+
+/// Per-request records (§7), one entry per request of the workload, in its order.
+/// Times are NaN where the event did not happen.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Records {
+    /// Replica that served the request (-1: rejected before routing).
+    pub replica: Vec<i32>,
+    /// 0 finished, 1 rejected, 2 unfinished.
+    pub status: Vec<u8>,
+    pub first_scheduled: Vec<f64>,
+    pub first_token: Vec<f64>,
+    pub finish: Vec<f64>,
+    /// Output tokens emitted.
+    pub output_tokens: Vec<u32>,
+    pub preemptions: Vec<u32>,
+    /// Prefix-cache hit tokens at the first scheduling.
+    pub cached_tokens: Vec<u32>,
+}
+
+/// Every step of a run (when [`RunOptions::trace`] is set).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StepTrace {
+    /// Per step: replica, start, end.
+    pub step_replica: Vec<u32>,
+    pub step_start: Vec<f64>,
+    pub step_end: Vec<f64>,
+    /// Per scheduled request: step index, request, tokens scheduled.
+    pub sched_step: Vec<u32>,
+    pub sched_request: Vec<u32>,
+    pub sched_tokens: Vec<u32>,
+    /// Per preemption: step index, request.
+    pub preempt_step: Vec<u32>,
+    pub preempt_request: Vec<u32>,
+}
+
+/// Replica state sampled on a fixed grid.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Timeline {
+    pub time: Vec<f64>,
+    pub replica: Vec<u32>,
+    pub kv_blocks: Vec<u32>,
+    pub waiting: Vec<u32>,
+    pub running: Vec<u32>,
+    pub batch_tokens: Vec<u32>,
+}
+
+/// The result of a run.
+#[derive(Debug, Clone)]
+pub struct RunResult {
+    pub records: Records,
+    /// Time to first token, time per output token, inter-token latency, end to end, queue.
+    pub ttft: QuantileSketch,
+    pub tpot: QuantileSketch,
+    pub itl: QuantileSketch,
+    pub e2e: QuantileSketch,
+    pub queue: QuantileSketch,
+    /// Per replica.
+    pub replicas: Vec<ReplicaStats>,
+    /// Requests rejected when they arrived (they can never fit a replica).
+    pub rejected: u64,
+    /// First arrival and the end of the last step.
+    pub t0: f64,
+    pub t_end: f64,
+    pub trace: Option<StepTrace>,
+    pub timeline: Option<Timeline>,
+}
+
+/// Values are added to the sketches in blocks of this many (a bulk add is far cheaper
+/// than one value at a time).
+const FLUSH: usize = 4096;
+
+struct Metrics {
+    ttft: QuantileSketch,
+    itl: QuantileSketch,
+    ttft_buf: Vec<f64>,
+    itl_buf: Vec<f64>,
+    arrival_of_first: Vec<f64>,
+}
+
+impl Metrics {
+    fn flush(&mut self) -> Result<()> {
+        self.ttft.add_slice(&self.ttft_buf)?;
+        self.itl.add_slice(&self.itl_buf)?;
+        self.ttft_buf.clear();
+        self.itl_buf.clear();
+        Ok(())
+    }
+}
+
+impl Sink for Metrics {
+    #[inline]
+    fn first_token(&mut self, r: u32, t: f64) {
+        self.ttft_buf.push(t - self.arrival_of_first[r as usize]);
+        if self.ttft_buf.len() == FLUSH {
+            // Finite, non-negative times: the sketch accepts them.
+            let _ = self.ttft.add_slice(&self.ttft_buf);
+            self.ttft_buf.clear();
+        }
+    }
+    #[inline]
+    fn token_gap(&mut self, gap: f64) {
+        self.itl_buf.push(gap);
+        if self.itl_buf.len() == FLUSH {
+            let _ = self.itl.add_slice(&self.itl_buf);
+            self.itl_buf.clear();
+        }
+    }
+    #[inline]
+    fn finish(&mut self, _r: u32) {}
+}
+
+/// Whether request `r` can ever finish on a replica of `cfg` (§3 last paragraph).
+fn fits(cfg: &ReplicaConfig, prompt: u32, output: u32) -> bool {
+    let tokens = u64::from(prompt) + u64::from(output) - 1;
+    if cfg.blocks_for(tokens) > u64::from(cfg.num_blocks) {
+        return false;
+    }
+    if !cfg.chunked_prefill && prompt > cfg.max_num_batched_tokens {
+        return false;
+    }
+    true
+}
+
+struct Driver<'a> {
+    w: &'a Workload,
+    cfg: &'a ReplicaConfig,
+    reqs: Vec<Req>,
+    reps: Vec<Replica>,
+    metrics: Metrics,
+    trace: Option<StepTrace>,
+    timeline: Option<(f64, f64, Timeline)>,
+    rejected: u64,
+    t_end: f64,
+}
+
+impl<'a> Driver<'a> {
+    fn new(w: &'a Workload, cfg: &'a ReplicaConfig, n: usize, opts: &RunOptions) -> Result<Self> {
+        cfg.check()?;
+        if let Some(iv) = opts.timeline_interval {
+            if !iv.is_finite() || iv <= 0.0 {
+                return Err(QcoreError::invalid(
+                    "timeline_interval",
+                    format!("must be finite and > 0, got {iv}"),
+                ));
+            }
+        }
+        let sk = QuantileSketch::new(opts.relative_accuracy)?;
+        let reqs = (0..w.len())
+            .map(|i| Req::new(w.prompt[i], w.output[i]))
+            .collect();
+        let t0 = w.arrival.first().copied().unwrap_or(0.0);
+        Ok(Driver {
+            w,
+            cfg,
+            reqs,
+            reps: (0..n).map(|_| Replica::new(cfg)).collect(),
+            metrics: Metrics {
+                ttft: sk.clone(),
+                itl: sk,
+                ttft_buf: Vec::with_capacity(FLUSH),
+                itl_buf: Vec::with_capacity(FLUSH),
+                arrival_of_first: w.arrival.clone(),
+            },
+            trace: opts.trace.then(StepTrace::default),
+            timeline: opts
+                .timeline_interval
+                .map(|iv| (iv, t0, Timeline::default())),
+            rejected: 0,
+            t_end: t0,
+        })
+    }
+
+    /// Record timeline samples for grid points before `t` (state is constant since the
+    /// last event).
+    #[inline]
+    fn sample_until(&mut self, t: f64) {
+        if let Some((iv, next, tl)) = &mut self.timeline {
+            while *next < t {
+                for (i, r) in self.reps.iter().enumerate() {
+                    tl.time.push(*next);
+                    tl.replica.push(i as u32);
+                    tl.kv_blocks.push(r.blocks_used(self.cfg));
+                    tl.waiting.push(r.waiting.len() as u32);
+                    tl.running.push(r.running.len() as u32);
+                    tl.batch_tokens
+                        .push(if r.busy() { r.step_tokens } else { 0 });
+                }
+                *next += *iv;
+            }
+        }
+    }
+
+    /// Request `k` arrives: rejected if it can never fit, else queued at replica `i`.
+    fn arrive(&mut self, k: usize, i: usize) {
+        if !fits(self.cfg, self.w.prompt[k], self.w.output[k]) {
+            self.reqs[k].status = STATUS_REJECTED;
+            self.rejected += 1;
+            return;
+        }
+        self.reqs[k].replica = i as i32;
+        self.reps[i].enqueue(&mut self.reqs, k as u32, self.w.arrival[k]);
+    }
+
+    /// Start a step on replica `i` at `t`; returns its end time (`t` for an empty step).
+    fn begin(&mut self, i: usize, t: f64) -> f64 {
+        loop {
+            let rep = &mut self.reps[i];
+            let b = rep.schedule(self.w, self.cfg, &mut self.reqs, t);
+            if rep.sched.is_empty() && rep.preempted.is_empty() {
+                if rep.running.is_empty() && !rep.waiting.is_empty() {
+                    // Nothing can schedule the head even with every block free.
+                    rep.reject_head(&mut self.reqs, t);
+                    continue;
+                }
+                return t;
+            }
+            let d = self.cfg.step_time.duration(&b);
+            if let Some(tr) = &mut self.trace {
+                let s = tr.step_start.len() as u32;
+                tr.step_replica.push(i as u32);
+                tr.step_start.push(t);
+                tr.step_end.push(t + d);
+                for &r in &rep.sched {
+                    tr.sched_step.push(s);
+                    tr.sched_request.push(r);
+                    tr.sched_tokens.push(self.reqs[r as usize].sched);
+                }
+                for &r in &rep.preempted {
+                    tr.preempt_step.push(s);
+                    tr.preempt_request.push(r);
+                }
+            }
+            rep.step_start = t;
+            rep.step_end = t + d;
+            return t + d;
+        }
+    }
+
+    /// End replica `i`'s current step.
+    fn end(&mut self, i: usize) {
+        let rep = &mut self.reps[i];
+        let t_end = rep.step_end;
+        let d = t_end - rep.step_start;
+        rep.end_step(
+            self.w,
+            self.cfg,
+            &mut self.reqs,
+            t_end,
+            d,
+            &mut self.metrics,
+        );
+        self.t_end = self.t_end.max(t_end);
+    }
+
+    fn finish(mut self) -> Result<RunResult> {
+        self.metrics.flush()?;
+        let t_end = self.t_end;
+        for r in &mut self.reps {
+            r.close(t_end);
+        }
+        let acc = self.metrics.ttft.relative_accuracy();
+        let mut e2e = QuantileSketch::new(acc)?;
+        let mut tpot = QuantileSketch::new(acc)?;
+        let mut queue = QuantileSketch::new(acc)?;
+        let n = self.reqs.len();
+        let (mut e2e_v, mut tpot_v, mut queue_v) = (Vec::new(), Vec::new(), Vec::new());
+        let mut rec = Records {
+            replica: Vec::with_capacity(n),
+            status: Vec::with_capacity(n),
+            first_scheduled: Vec::with_capacity(n),
+            first_token: Vec::with_capacity(n),
+            finish: Vec::with_capacity(n),
+            output_tokens: Vec::with_capacity(n),
+            preemptions: Vec::with_capacity(n),
+            cached_tokens: Vec::with_capacity(n),
+        };
+        for (k, q) in self.reqs.iter().enumerate() {
+            let a = self.w.arrival[k];
+            if q.status == super::engine::STATUS_FINISHED {
+                let e = q.finish - a;
+                e2e_v.push(e);
+                if q.output > 1 {
+                    tpot_v.push((e - (q.first_token - a)) / f64::from(q.output - 1));
+                }
+            }
+            if !q.first_sched.is_nan() {
+                queue_v.push(q.first_sched - a);
+            }
+            rec.replica.push(q.replica);
+            rec.status.push(q.status);
+            rec.first_scheduled.push(q.first_sched);
+            rec.first_token.push(q.first_token);
+            rec.finish.push(q.finish);
+            rec.output_tokens.push(q.emitted);
+            rec.preemptions.push(q.preemptions);
+            rec.cached_tokens
+                .push(if q.cached == u32::MAX { 0 } else { q.cached });
+        }
+        e2e.add_slice(&e2e_v)?;
+        tpot.add_slice(&tpot_v)?;
+        queue.add_slice(&queue_v)?;
+        Ok(RunResult {
+            records: rec,
+            ttft: self.metrics.ttft,
+            tpot,
+            itl: self.metrics.itl,
+            e2e,
+            queue,
+            replicas: self.reps.into_iter().map(|r| r.stats).collect(),
+            rejected: self.rejected,
+            t0: self.w.arrival.first().copied().unwrap_or(0.0),
+            t_end,
+            trace: self.trace,
+            timeline: self.timeline.map(|(_, _, tl)| tl),
+        })
+    }
+}
+
+/// Run `w` on one replica (the engine alone, §3).
+pub fn run_engine(w: &Workload, cfg: &ReplicaConfig, opts: &RunOptions) -> Result<RunResult> {
+    let mut dr = Driver::new(w, cfg, 1, opts)?;
+    let n = w.len();
+    let mut k = 0;
+    let mut t = w.arrival.first().copied().unwrap_or(0.0);
+    loop {
+        // Arrivals up to t join waiting (those during the last step included).
+        while k < n && w.arrival[k] <= t {
+            dr.sample_until(w.arrival[k]);
+            dr.arrive(k, 0);
+            k += 1;
+        }
+        if !dr.reps[0].has_work() {
+            if k == n {
+                break;
+            }
+            t = w.arrival[k];
+            continue;
+        }
+        let t1 = dr.begin(0, t);
+        if dr.reps[0].busy() {
+            // Arrivals during the step join waiting at their time.
+            while k < n && w.arrival[k] <= t1 {
+                dr.sample_until(w.arrival[k]);
+                dr.arrive(k, 0);
+                k += 1;
+            }
+            dr.sample_until(t1);
+            dr.end(0);
+        }
+        t = t1;
+    }
+    dr.finish()
+}
+
+/// Load the router sees for one replica.
+#[derive(Debug, Clone, Copy, Default)]
+struct Load {
+    waiting: u64,
+    running: u64,
+    tokens: u64,
+}
+
+/// Run `w` on a fleet of replicas behind a router (§8).
+pub fn run_fleet(
+    w: &Workload,
+    cfg: &ReplicaConfig,
+    fleet: &FleetConfig,
+    opts: &RunOptions,
+) -> Result<RunResult> {
+    fleet.check()?;
+    let nrep = fleet.replicas as usize;
+    let mut dr = Driver::new(w, cfg, nrep, opts)?;
+    let mut rng = Rng::new(fleet.seed);
+    let mut snap = vec![Load::default(); nrep];
+    let mut pending = vec![Load::default(); nrep];
+    let mut next_refresh = f64::NEG_INFINITY;
+    let mut rr = 0usize;
+    let n = w.len();
+    let mut k = 0;
+    loop {
+        // Next event: the earliest step end, or the next arrival.
+        let mut t_step = f64::INFINITY;
+        let mut i_step = usize::MAX;
+        for (i, r) in dr.reps.iter().enumerate() {
+            if r.busy() && r.step_end < t_step {
+                t_step = r.step_end;
+                i_step = i;
+            }
+        }
+        let t_arr = if k < n { w.arrival[k] } else { f64::INFINITY };
+        let t = if t_step <= t_arr { t_step } else { t_arr };
+        if t == f64::INFINITY {
+            break;
+        }
+        dr.sample_until(t);
+        if t_step <= t_arr {
+            // Every step ending at t, in replica order.
+            for i in i_step..nrep {
+                let r = &dr.reps[i];
+                if r.busy() && r.step_end == t {
+                    dr.end(i);
+                }
+            }
+        }
+        // Arrivals up to t.
+        while k < n && w.arrival[k] <= t {
+            if !fits(cfg, w.prompt[k], w.output[k]) {
+                dr.reqs[k].status = STATUS_REJECTED;
+                dr.rejected += 1;
+                k += 1;
+                continue;
+            }
+            if fleet.staleness == 0.0 || t >= next_refresh {
+                for (i, r) in dr.reps.iter().enumerate() {
+                    snap[i] = Load {
+                        waiting: r.waiting.len() as u64,
+                        running: r.running.len() as u64,
+                        tokens: r.outstanding,
+                    };
+                    pending[i] = Load::default();
+                }
+                if fleet.staleness > 0.0 {
+                    next_refresh =
+                        (t / fleet.staleness).floor() * fleet.staleness + fleet.staleness;
+                }
+            }
+            let load = |i: usize| Load {
+                waiting: snap[i].waiting + pending[i].waiting,
+                running: snap[i].running + pending[i].running,
+                tokens: snap[i].tokens + pending[i].tokens,
+            };
+            let argmin = |f: &dyn Fn(usize) -> f64| -> usize {
+                let mut best = 0;
+                let mut bv = f64::INFINITY;
+                for i in 0..nrep {
+                    let v = f(i);
+                    if v < bv {
+                        bv = v;
+                        best = i;
+                    }
+                }
+                best
+            };
+            let i = match fleet.router {
+                Router::RoundRobin => {
+                    let i = rr % nrep;
+                    rr += 1;
+                    i
+                }
+                Router::Random => rng.index(nrep),
+                Router::LeastRequests => argmin(&|i| {
+                    let l = load(i);
+                    (l.waiting + l.running) as f64
+                }),
+                Router::LeastTokens => argmin(&|i| load(i).tokens as f64),
+                Router::VllmDp => argmin(&|i| {
+                    let l = load(i);
+                    (4 * l.waiting + l.running) as f64
+                }),
+                Router::PowerOfTwo => {
+                    if nrep == 1 {
+                        0
+                    } else {
+                        let a = rng.index(nrep);
+                        let mut b = rng.index(nrep - 1);
+                        if b >= a {
+                            b += 1;
+                        }
+                        let (la, lb) = (load(a), load(b));
+                        if lb.waiting + lb.running < la.waiting + la.running {
+                            b
+                        } else {
+                            a
+                        }
+                    }
+                }
+                Router::PrefixAffinity { weight } => {
+                    let p = w.prompt[k];
+                    let bs = cfg.block_size;
+                    let reps = &dr.reps;
+                    argmin(&|i| {
+                        let hit = reps[i].peek_hit_blocks(w, cfg, k, p) * bs;
+                        weight * f64::from(p - hit) + load(i).tokens as f64
+                    })
+                }
+            };
+            pending[i].waiting += 1;
+            pending[i].tokens += u64::from(w.prompt[k]) + u64::from(w.output[k]);
+            dr.arrive(k, i);
+            k += 1;
+        }
+        // Idle replicas with work start a step at t.
+        for i in 0..nrep {
+            if !dr.reps[i].busy() && dr.reps[i].has_work() {
+                dr.begin(i, t);
+            }
+        }
+    }
+    dr.finish()
+}

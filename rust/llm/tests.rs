@@ -1,0 +1,422 @@
+//! Exact limits of the engine (LLM-ENGINE.md §9) and unit checks.
+
+use super::*;
+use crate::sim::rng::Rng;
+
+fn linear(c0: f64, c_tok: f64) -> StepTime {
+    StepTime::Linear {
+        c0,
+        c_tok,
+        c_seq: 0.0,
+        c_ctx: 0.0,
+    }
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-9 * (1.0 + a.abs().max(b.abs()))
+}
+
+fn random_workload(seed: u64, n: usize, rate: f64, pmax: u32, omax: u32) -> Workload {
+    let mut rng = Rng::new(seed);
+    let mut t = 0.0;
+    let mut a = Vec::new();
+    let mut p = Vec::new();
+    let mut o = Vec::new();
+    for _ in 0..n {
+        t += rng.exp1() / rate;
+        a.push(t);
+        p.push(1 + rng.index(pmax as usize) as u32);
+        o.push(1 + rng.index(omax as usize) as u32);
+    }
+    Workload::new(a, p, o).unwrap()
+}
+
+#[test]
+fn one_request_alone() {
+    // Prompt 5000 with a 2048 budget: chunks 2048, 2048, 904; then O - 1 decode steps.
+    let st = StepTime::Linear {
+        c0: 0.005,
+        c_tok: 1e-5,
+        c_seq: 1e-4,
+        c_ctx: 1e-7,
+    };
+    let cfg = ReplicaConfig::new(10_000, st.clone());
+    let w = Workload::new(vec![1.0], vec![5000], vec![7]).unwrap();
+    let r = run_engine(&w, &cfg, &RunOptions::default()).unwrap();
+    let mut ttft = 0.0;
+    let mut done = 0u64;
+    for n in [2048u64, 2048, 904] {
+        done += n;
+        ttft += 0.005 + 1e-5 * n as f64 + 1e-4 + 1e-7 * done as f64;
+    }
+    assert!(close(r.records.first_token[0] - 1.0, ttft));
+    let mut e2e = ttft;
+    for g in 1..7u64 {
+        // Decode of batch 1: ctx = P + g (tokens held after the step).
+        e2e += 0.005 + 1e-4 + 1e-7 * (5000 + g) as f64;
+    }
+    assert!(close(r.records.finish[0] - 1.0, e2e));
+    assert_eq!(r.records.output_tokens[0], 7);
+    assert_eq!(r.replicas[0].steps, 3 + 6);
+}
+
+#[test]
+fn one_request_without_chunking_is_one_prefill_step() {
+    let mut cfg = ReplicaConfig::new(10_000, linear(0.01, 1e-4));
+    cfg.chunked_prefill = false;
+    cfg.max_num_batched_tokens = 8192;
+    let w = Workload::new(vec![0.0], vec![5000], vec![3]).unwrap();
+    let r = run_engine(&w, &cfg, &RunOptions::default()).unwrap();
+    assert!(close(r.records.first_token[0], 0.01 + 0.5));
+    assert!(close(r.records.finish[0], 0.51 + 2.0 * 0.01));
+}
+
+fn check_conservation(w: &Workload, cfg: &ReplicaConfig) -> RunResult {
+    let r = run_engine(w, cfg, &RunOptions::default()).unwrap();
+    let s = &r.replicas[0];
+    assert!(s.max_blocks_used <= cfg.num_blocks);
+    assert!(s.max_step_tokens <= cfg.max_num_batched_tokens);
+    assert!(s.max_running <= cfg.max_num_seqs);
+    let mut finished = 0;
+    for k in 0..w.len() {
+        match r.records.status[k] {
+            STATUS_FINISHED => {
+                assert_eq!(r.records.output_tokens[k], w.output[k]);
+                assert!(r.records.finish[k] >= r.records.first_token[k]);
+                assert!(
+                    r.records.first_token[k] > w.arrival[k]
+                        || cfg.step_time.duration(&Batch {
+                            prefill_reqs: 1,
+                            ..Batch::default()
+                        }) == 0.0
+                );
+                finished += 1;
+            }
+            STATUS_REJECTED => {}
+            other => panic!("request {k} ended with status {other}"),
+        }
+    }
+    assert_eq!(finished as u64, s.finished);
+    assert_eq!(
+        s.output_tokens,
+        r.records
+            .output_tokens
+            .iter()
+            .map(|&x| u64::from(x))
+            .sum::<u64>()
+    );
+    r
+}
+
+#[test]
+fn conservation_and_preemption() {
+    let w = random_workload(7, 400, 20.0, 600, 300);
+    // Ample KV: no preemption.
+    let cfg = ReplicaConfig::new(100_000, linear(0.01, 1e-5));
+    let r = check_conservation(&w, &cfg);
+    assert_eq!(r.replicas[0].preemptions, 0);
+    // Tight KV: preemptions, still every request finishes once with its tokens.
+    let mut cfg = ReplicaConfig::new(120, linear(0.01, 1e-5));
+    cfg.max_num_seqs = 16;
+    cfg.max_num_batched_tokens = 512;
+    let r = check_conservation(&w, &cfg);
+    assert!(r.replicas[0].preemptions > 0);
+    assert_eq!(r.rejected, 0);
+    let pre: u64 = r.records.preemptions.iter().map(|&x| u64::from(x)).sum();
+    assert_eq!(pre, r.replicas[0].preemptions);
+}
+
+#[test]
+fn little_law_is_exact_when_everything_finishes() {
+    let w = random_workload(3, 300, 15.0, 400, 200);
+    let mut cfg = ReplicaConfig::new(200, linear(0.01, 1e-5));
+    cfg.max_num_batched_tokens = 512;
+    let r = run_engine(&w, &cfg, &RunOptions::default()).unwrap();
+    let sum_e2e: f64 = (0..w.len())
+        .map(|k| r.records.finish[k] - w.arrival[k])
+        .sum();
+    assert!(
+        close(r.replicas[0].in_system_area, sum_e2e),
+        "{} {}",
+        r.replicas[0].in_system_area,
+        sum_e2e
+    );
+}
+
+#[test]
+fn requests_that_can_never_fit_are_rejected() {
+    // 10 blocks of 16 = 160 tokens: P + O - 1 = 160 fits, 161 does not.
+    let cfg = ReplicaConfig::new(10, linear(0.01, 0.0));
+    let w = Workload::new(vec![0.0, 0.0, 1.0], vec![150, 151, 10], vec![11, 11, 2]).unwrap();
+    let r = run_engine(&w, &cfg, &RunOptions::default()).unwrap();
+    assert_eq!(
+        r.records.status,
+        vec![STATUS_FINISHED, STATUS_REJECTED, STATUS_FINISHED]
+    );
+    assert_eq!(r.rejected, 1);
+    // Without chunked prefill, a prompt above the budget can never be scheduled.
+    let mut cfg = ReplicaConfig::new(1000, linear(0.01, 0.0));
+    cfg.chunked_prefill = false;
+    cfg.max_num_batched_tokens = 100;
+    let w = Workload::new(vec![0.0, 0.0], vec![101, 100], vec![1, 1]).unwrap();
+    let r = run_engine(&w, &cfg, &RunOptions::default()).unwrap();
+    assert_eq!(r.records.status, vec![STATUS_REJECTED, STATUS_FINISHED]);
+}
+
+#[test]
+fn self_preemption_takes_no_time() {
+    // Two requests each needing 3 blocks at the end; 4 blocks in all.
+    let mut cfg = ReplicaConfig::new(4, linear(1.0, 0.0));
+    cfg.block_size = 4;
+    let w = Workload::new(vec![0.0, 0.0], vec![4, 4], vec![8, 8]).unwrap();
+    let opts = RunOptions {
+        trace: true,
+        ..RunOptions::default()
+    };
+    let r = run_engine(&w, &cfg, &opts).unwrap();
+    assert!(r.records.status.iter().all(|&s| s == STATUS_FINISHED));
+    assert!(r.replicas[0].preemptions >= 1);
+    let tr = r.trace.unwrap();
+    // The preempted request is always the later one (LIFO).
+    assert!(tr.preempt_request.iter().all(|&q| q == 1));
+    assert_eq!(r.records.output_tokens, vec![8, 8]);
+}
+
+#[test]
+fn one_replica_fleet_equals_engine() {
+    let w = random_workload(11, 300, 30.0, 500, 200);
+    let mut cfg = ReplicaConfig::new(150, linear(0.01, 1e-5));
+    cfg.max_num_batched_tokens = 256;
+    let opts = RunOptions {
+        trace: true,
+        timeline_interval: Some(0.5),
+        ..RunOptions::default()
+    };
+    let a = run_engine(&w, &cfg, &opts).unwrap();
+    for router in [
+        Router::RoundRobin,
+        Router::LeastTokens,
+        Router::PowerOfTwo,
+        Router::PrefixAffinity { weight: 1.0 },
+    ] {
+        let f = FleetConfig {
+            replicas: 1,
+            router,
+            staleness: 0.0,
+            seed: 1,
+        };
+        let b = run_fleet(&w, &cfg, &f, &opts).unwrap();
+        assert_eq!(a.records, b.records);
+        assert_eq!(a.trace, b.trace);
+        assert_eq!(a.timeline, b.timeline);
+        assert_eq!(a.replicas, b.replicas);
+        assert_eq!(a.ttft, b.ttft);
+        assert_eq!(a.itl, b.itl);
+    }
+}
+
+#[test]
+fn fleet_routers_conserve() {
+    let w = random_workload(5, 600, 80.0, 500, 200);
+    let mut cfg = ReplicaConfig::new(300, linear(0.01, 1e-5));
+    cfg.max_num_batched_tokens = 512;
+    for router in [
+        Router::RoundRobin,
+        Router::Random,
+        Router::LeastRequests,
+        Router::LeastTokens,
+        Router::PowerOfTwo,
+        Router::VllmDp,
+        Router::PrefixAffinity { weight: 1.0 },
+    ] {
+        for staleness in [0.0, 0.5] {
+            let f = FleetConfig {
+                replicas: 4,
+                router,
+                staleness,
+                seed: 3,
+            };
+            let r = run_fleet(&w, &cfg, &f, &RunOptions::default()).unwrap();
+            assert!(
+                r.records.status.iter().all(|&s| s == STATUS_FINISHED),
+                "{router:?}"
+            );
+            let total: u64 = r.replicas.iter().map(|s| s.arrived).sum();
+            assert_eq!(total, w.len() as u64);
+            if router == Router::RoundRobin {
+                assert!(r.replicas.iter().all(|s| s.arrived == 150));
+            }
+            for (i, s) in r.replicas.iter().enumerate() {
+                let e2e: f64 = (0..w.len())
+                    .filter(|&k| r.records.replica[k] == i as i32)
+                    .map(|k| r.records.finish[k] - w.arrival[k])
+                    .sum();
+                assert!(close(s.in_system_area, e2e), "{router:?} replica {i}");
+            }
+        }
+    }
+}
+
+/// An offline replay of the prefix cache with unbounded memory, in the simplest shape:
+/// a set of keys seen so far.
+#[test]
+fn prefix_hits_equal_offline_replay() {
+    // Requests far apart in time (each finishes before the next arrives), ample KV: the
+    // hit of request i is the longest run of its keys present among earlier requests'.
+    let mut rng = Rng::new(9);
+    let n = 60;
+    let hbt = 64u32;
+    let mut arrival = Vec::new();
+    let mut prompt = Vec::new();
+    let mut offsets = vec![0usize];
+    let mut ids: Vec<u64> = Vec::new();
+    let mut next_id = 1000u64;
+    let bases: Vec<Vec<u64>> = (0..4)
+        .map(|b| (0..8).map(|j| (b * 100 + j) as u64).collect())
+        .collect();
+    for i in 0..n {
+        arrival.push(i as f64 * 100.0);
+        let p = 1 + rng.index(500) as u32;
+        prompt.push(p);
+        let nh = p.div_ceil(hbt) as usize;
+        let base = &bases[rng.index(4)];
+        let share = rng.index(nh + 1);
+        for j in 0..nh {
+            if j < share && j < base.len() {
+                ids.push(base[j]);
+            } else {
+                ids.push(next_id);
+                next_id += 1;
+            }
+        }
+        offsets.push(ids.len());
+    }
+    let output = vec![3u32; n];
+    let w = Workload::new(arrival, prompt.clone(), output)
+        .unwrap()
+        .with_hashes(offsets.clone(), ids.clone(), hbt)
+        .unwrap();
+    let mut cfg = ReplicaConfig::new(100_000, linear(0.01, 1e-5));
+    cfg.block_size = 16;
+    let r = run_engine(&w, &cfg, &RunOptions::default()).unwrap();
+    let mut seen = std::collections::HashSet::new();
+    for i in 0..n {
+        let p = prompt[i];
+        let h = &ids[offsets[i]..offsets[i + 1]];
+        let key = |j: u32| (h[(j * 16 / hbt) as usize], j);
+        let mut hit = 0;
+        while hit < (p - 1) / 16 && seen.contains(&key(hit)) {
+            hit += 1;
+        }
+        assert_eq!(r.records.cached_tokens[i], hit * 16, "request {i}");
+        for j in 0..p / 16 {
+            seen.insert(key(j));
+        }
+    }
+    assert!(r.replicas[0].hit_tokens > 0);
+}
+
+#[test]
+fn eviction_takes_least_recently_freed() {
+    // 8 blocks of 4 tokens. Request A (prompt 16, 4 cacheable blocks) finishes and frees
+    // its blocks; B (distinct, 16 tokens) needs 4 blocks + 1: it takes the never-used
+    // blocks first, then A's last block (freed first). A's first 3 blocks stay cached.
+    let mut cfg = ReplicaConfig::new(8, linear(1.0, 0.0));
+    cfg.block_size = 4;
+    let w = Workload::new(vec![0.0, 10.0, 20.0], vec![16, 16, 13], vec![1, 2, 1])
+        .unwrap()
+        .with_hashes(
+            vec![0, 4, 8, 12],
+            vec![1, 2, 3, 4, 5, 6, 7, 8, 1, 2, 3, 9],
+            4,
+        )
+        .unwrap();
+    let r = run_engine(&w, &cfg, &RunOptions::default()).unwrap();
+    // C shares A's first three hash blocks, at most floor(12/4) = 3 blocks.
+    assert_eq!(r.records.cached_tokens, vec![0, 0, 12]);
+    // With 6 blocks, B (5 blocks) evicts 1 free never-used... blocks 4,5 then A's 3,2,1.
+    let mut cfg6 = cfg.clone();
+    cfg6.num_blocks = 6;
+    let r = run_engine(&w, &cfg6, &RunOptions::default()).unwrap();
+    // A's blocks were freed last-first: queue [4, 5, 3(A3), 2(A2), 1(A1), 0(A0)]; B takes
+    // 4, 5, A3, A2, A1: only A0 survives, so C hits one block.
+    assert_eq!(r.records.cached_tokens, vec![0, 0, 4]);
+}
+
+#[test]
+fn table_interpolates_and_extrapolates() {
+    let t = Table::new("t", vec![1.0, 2.0, 4.0], vec![10.0, 20.0, 30.0]).unwrap();
+    assert!(close(t.eval(1.5), 15.0));
+    assert!(close(t.eval(3.0), 25.0));
+    assert!(close(t.eval(6.0), 40.0));
+    assert!(close(t.eval(0.5), 5.0));
+    assert!(Table::new("t", vec![1.0, 1.0], vec![1.0, 2.0]).is_err());
+    let st = StepTime::Table {
+        prefill: Table::new("prefill", vec![0.0, 1000.0], vec![0.01, 0.11]).unwrap(),
+        decode: Table::new("decode", vec![1.0, 64.0], vec![0.03, 0.05]).unwrap(),
+    };
+    let b = Batch {
+        prefill_tokens: 500,
+        prefill_tokens_sq: 250_000.0,
+        prefill_reqs: 1,
+        decode_reqs: 1,
+        decode_ctx: 10,
+        ctx: 510,
+    };
+    assert!(close(st.duration(&b), 0.06 + 0.03));
+}
+
+#[test]
+fn phases_switch_at_threshold() {
+    let st = StepTime::Phases {
+        prefill: [10.0, 0.1, 0.0],
+        decode_small: [20.0, 0.0, 1.0],
+        decode_large: [5.0, 0.0, 2.0],
+        threshold: 95,
+    };
+    let mut b = Batch {
+        decode_reqs: 94,
+        ..Batch::default()
+    };
+    assert!(close(st.duration(&b), (20.0 + 94.0) * 1e-3));
+    b.decode_reqs = 95;
+    assert!(close(st.duration(&b), (5.0 + 190.0) * 1e-3));
+    b.prefill_reqs = 1;
+    b.prefill_tokens = 100;
+    assert!(close(st.duration(&b), (5.0 + 190.0 + 20.0) * 1e-3));
+}
+
+#[test]
+fn memory_to_blocks_example() {
+    let m = model_preset("llama-3-8b").unwrap();
+    assert_eq!(m.kv_bytes_per_token(1), 131072.0);
+    let g = gpu_preset("h100-80gb").unwrap();
+    let n = num_blocks(&m, &g, 1, 16, 0.9, 0.0).unwrap();
+    // (72 GiB − 16.06 GB) / 2 MiB ≈ 29,205 blocks (≈ 467k tokens).
+    assert!((28_000..30_000).contains(&n), "{n}");
+    assert!(model_preset("gpt-9").is_err());
+    let small = gpu_preset("l4-24gb").unwrap();
+    let m70 = model_preset("llama-3-70b").unwrap();
+    assert!(num_blocks(&m70, &small, 1, 16, 0.9, 0.0).is_err());
+}
+
+#[test]
+fn bad_input_is_named() {
+    let e = Workload::new(vec![0.0, f64::NAN], vec![1, 1], vec![1, 1]).unwrap_err();
+    assert!(e.to_string().starts_with("arrival"));
+    let e = Workload::new(vec![0.0], vec![0], vec![1]).unwrap_err();
+    assert!(e.to_string().starts_with("prompt_tokens"));
+    let e = Workload::new(vec![0.0], vec![1], vec![0]).unwrap_err();
+    assert!(e.to_string().starts_with("output_tokens"));
+    let e = Workload::new(vec![1.0, 0.0], vec![1, 1], vec![1, 1]).unwrap_err();
+    assert!(e.to_string().contains("non-decreasing"));
+    let mut cfg = ReplicaConfig::new(10, linear(-1.0, 0.0));
+    assert!(cfg.check().unwrap_err().to_string().contains("c0"));
+    cfg.step_time = linear(0.0, 0.0);
+    cfg.max_num_batched_tokens = 0;
+    assert!(cfg
+        .check()
+        .unwrap_err()
+        .to_string()
+        .contains("max_num_batched_tokens"));
+}
