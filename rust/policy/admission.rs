@@ -52,7 +52,8 @@ impl Codel {
         })
     }
 
-    /// Whether the queue is in the overloaded state.
+    /// Whether the queue is in the overloaded state (read by the tests).
+    #[cfg(test)]
     pub fn is_overloaded(&self) -> bool {
         self.overloaded
     }
@@ -277,7 +278,6 @@ impl TokenBucket {
 #[derive(Clone, Debug)]
 pub struct ClientThrottle {
     pub k: f64,
-    pub window: f64,
     buckets: Vec<(i64, u64, u64)>,
     rng: Rng,
     /// Requests rejected by the client.
@@ -296,7 +296,6 @@ impl ClientThrottle {
         }
         Ok(ClientThrottle {
             k,
-            window,
             buckets: vec![(i64::MIN, 0, 0); window.ceil() as usize],
             rng,
             throttled: 0,

@@ -149,11 +149,6 @@ impl Kpa {
         })
     }
 
-    /// Whether the decider is in panic mode.
-    pub fn panicking(&self) -> bool {
-        self.panic_time.is_some()
-    }
-
     /// The decider (`Scale()`): the count for the observed stable and panic values
     /// (total over the replicas) with `ready_pods` ready at time `now`.
     pub fn scale(&mut self, now: f64, stable: f64, panic: f64, ready_pods: usize) -> KpaDecision {

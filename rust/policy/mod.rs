@@ -83,11 +83,6 @@ impl Signals {
         }
     }
 
-    /// The sampling interval.
-    pub fn dt(&self) -> f64 {
-        self.dt
-    }
-
     /// Record the state `view` at time `t`; returns the sample.
     pub fn push(&mut self, t: f64, view: &View) -> Sample {
         let s = Sample {

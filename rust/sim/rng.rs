@@ -132,11 +132,6 @@ impl Rng {
         self.spare = None;
     }
 
-    /// Advance by 2^128 draws.
-    pub fn jump(&mut self) {
-        self.jump_with(&JUMP);
-    }
-
     /// A uniform in [0, 1) with 53 random bits.
     #[inline(always)]
     pub fn uniform(&mut self) -> f64 {

@@ -2,6 +2,7 @@
 
 use super::QuantileSketch;
 use crate::error::{check_finite, check_same_len};
+use crate::simd::avx2_dispatch;
 use crate::{QcoreError, Result};
 
 /// Group codes must be below `max(MIN_CODE_LIMIT, len(values))`, which bounds memory by
@@ -24,20 +25,9 @@ pub fn sketch_groups(
     map_groups(codes, values, weights, template, Ok)
 }
 
-/// Whether `codes` is non-decreasing (branch-free per chunk; AVX2 when available).
-fn is_sorted(codes: &[i64]) -> bool {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU supports AVX2 (checked above).
-        return unsafe { is_sorted_avx2(codes) };
-    }
-    is_sorted_chunks(codes)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn is_sorted_avx2(codes: &[i64]) -> bool {
-    is_sorted_chunks(codes)
+avx2_dispatch! {
+    /// Whether `codes` is non-decreasing (branch-free per chunk; AVX2 when available).
+    fn is_sorted(codes: &[i64]) -> bool => is_sorted_chunks
 }
 
 #[inline(always)]
@@ -409,5 +399,21 @@ mod tests {
         let e = sketch_groups(&[0, 0], &[1.0, f64::NAN], None, &t).unwrap_err();
         assert_eq!(e.to_string(), "values contains NaN at index 1");
         assert!(sketch_groups(&[], &[], None, &t).unwrap().is_empty());
+    }
+
+    #[test]
+    fn avx2_and_portable_order_checks_agree() {
+        let mut r = crate::sim::rng::Rng::new(19);
+        for n in [0, 1, 2, 3, 4095, 4096, 4097, 10_000] {
+            let mut codes: Vec<i64> = (0..n).map(|_| r.index(5) as i64).collect();
+            codes.sort_unstable();
+            assert!(is_sorted(&codes) && is_sorted_chunks(&codes));
+            if n > 1 {
+                let i = r.index(n - 1);
+                codes.swap(i, n - 1);
+                codes[i] = 9;
+            }
+            assert_eq!(is_sorted(&codes), is_sorted_chunks(&codes), "n {n}");
+        }
     }
 }

@@ -5,6 +5,7 @@
 mod common;
 
 use common::XorShift;
+use qcore::sketch::interop::{ExpBuckets, OtelPoint};
 use qcore::sketch::QuantileSketch;
 
 const CASES: u64 = 60;
@@ -123,6 +124,23 @@ fn bytes_round_trip() {
 }
 
 #[test]
+fn every_scale_round_trips_through_bytes() {
+    // Scales −10 … −6 have a relative error (b−1)/(b+1) that rounds to 1 (found by the
+    // `otel_import` fuzz target: such sketches used to fail to decode).
+    let mut r = XorShift::new(7);
+    for scale in qcore::sketch::mapping::MIN_SCALE..=qcore::sketch::mapping::MAX_SCALE {
+        let mut s = QuantileSketch::with_scale(scale, None).unwrap();
+        let empty = QuantileSketch::from_bytes(&s.to_bytes()).unwrap();
+        assert_eq!(empty, s, "scale {scale}");
+        s.add_slice(&sample(&mut r)).unwrap();
+        let bytes = s.to_bytes();
+        let back = QuantileSketch::from_bytes(&bytes).unwrap();
+        assert_eq!(back, s, "scale {scale}");
+        assert_eq!(back.to_bytes(), bytes, "scale {scale}");
+    }
+}
+
+#[test]
 fn quantiles_within_the_relative_accuracy() {
     // Against the exact order statistic (the lower one, rank floor(q (n - 1))) of positive
     // samples, before any collapse: the estimate is within relative accuracy α.
@@ -158,4 +176,51 @@ fn committed_fixtures_decode_and_re_encode() {
         seen += 1;
     }
     assert_eq!(seen, 4);
+}
+
+fn otel_point(zero: u64, neg: Vec<u64>, pos: Vec<u64>, min: f64, max: f64) -> OtelPoint {
+    let count = zero + neg.iter().sum::<u64>() + pos.iter().sum::<u64>();
+    OtelPoint {
+        scale: 5,
+        zero_count: zero,
+        zero_threshold: 1e-9,
+        positive: ExpBuckets {
+            offset: 0,
+            counts: pos,
+        },
+        negative: ExpBuckets {
+            offset: 0,
+            counts: neg,
+        },
+        count,
+        sum: None,
+        min: Some(min),
+        max: Some(max),
+    }
+}
+
+#[test]
+fn imported_points_round_trip_and_keep_a_consistent_range() {
+    // Zero-bucket values become exact zeros: a recorded min inside the zero threshold is
+    // widened to 0 (found by the `otel_import` fuzz target: the sketch did not decode).
+    let p = otel_point(5, vec![], vec![], -1e-12, 1e-12);
+    let s = QuantileSketch::from_otel(&p, None, None).unwrap();
+    assert_eq!((s.min(), s.max()), (Some(0.0), Some(0.0)));
+    assert_eq!(QuantileSketch::from_bytes(&s.to_bytes()).unwrap(), s);
+    let p = otel_point(2, vec![], vec![3, 1], 1e-12, 1.05);
+    let s = QuantileSketch::from_otel(&p, None, None).unwrap();
+    assert_eq!((s.min(), s.max()), (Some(0.0), Some(1.05)));
+    assert_eq!(QuantileSketch::from_bytes(&s.to_bytes()).unwrap(), s);
+    // a range that contradicts the buckets' signs is an error naming the argument
+    for (p, arg) in [
+        (otel_point(3, vec![], vec![1], 0.5, 1.05), "min"),
+        (otel_point(3, vec![1], vec![], -1.05, 0.5), "max"),
+        (otel_point(0, vec![1], vec![1], 0.5, 1.05), "min"),
+        (otel_point(0, vec![], vec![2], -0.5, 1.05), "min"),
+        (otel_point(0, vec![1], vec![1], -1.05, -0.5), "max"),
+        (otel_point(0, vec![2], vec![], -1.05, 0.5), "max"),
+    ] {
+        let err = QuantileSketch::from_otel(&p, None, None).unwrap_err();
+        assert!(err.to_string().starts_with(arg), "{err}");
+    }
 }
