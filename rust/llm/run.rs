@@ -144,7 +144,8 @@ pub struct RunResult {
     pub queue: QuantileSketch,
     /// Per replica.
     pub replicas: Vec<ReplicaStats>,
-    /// Requests rejected when they arrived (they can never fit a replica).
+    /// Requests rejected: on arrival (they can never fit a replica), or at the head of
+    /// `waiting` when even an empty replica cannot schedule them (a watermark, say).
     pub rejected: u64,
     /// First arrival and the end of the last step.
     pub t0: f64,
@@ -394,8 +395,13 @@ impl<'a> Driver<'a> {
             itl: self.metrics.itl,
             e2e,
             queue,
+            rejected: self.rejected
+                + self
+                    .reps
+                    .iter()
+                    .map(|r| r.stats.stuck_rejected)
+                    .sum::<u64>(),
             replicas: self.reps.into_iter().map(|r| r.stats).collect(),
-            rejected: self.rejected,
             t0: self.w.arrival.first().copied().unwrap_or(0.0),
             t_end,
             trace: self.trace,

@@ -420,3 +420,39 @@ fn bad_input_is_named() {
         .to_string()
         .contains("max_num_batched_tokens"));
 }
+
+#[test]
+fn a_head_no_empty_replica_can_schedule_is_rejected_not_looped_on() {
+    // 10 blocks with a 50 % watermark: a request needing 8 blocks fits the pool but can
+    // never be admitted; the run rejects it and serves the others.
+    let mut cfg = ReplicaConfig::new(10, linear(0.01, 0.0));
+    cfg.block_size = 4;
+    cfg.watermark = 0.5;
+    let w = Workload::new(vec![0.0, 0.0, 0.5], vec![30, 8, 8], vec![2, 2, 2]).unwrap();
+    for fleet in [false, true] {
+        let r = if fleet {
+            let f = FleetConfig {
+                replicas: 2,
+                router: Router::RoundRobin,
+                staleness: 0.0,
+                seed: 1,
+            };
+            run_fleet(&w, &cfg, &f, &RunOptions::default()).unwrap()
+        } else {
+            run_engine(&w, &cfg, &RunOptions::default()).unwrap()
+        };
+        assert_eq!(
+            r.records.status,
+            vec![STATUS_REJECTED, STATUS_FINISHED, STATUS_FINISHED]
+        );
+        assert_eq!(r.rejected, 1);
+    }
+}
+
+#[test]
+fn an_empty_workload_is_an_empty_result() {
+    let cfg = ReplicaConfig::new(10, linear(0.01, 0.0));
+    let w = Workload::new(vec![], vec![], vec![]).unwrap();
+    let r = run_engine(&w, &cfg, &RunOptions::default()).unwrap();
+    assert!(r.records.status.is_empty() && r.ttft.is_empty());
+}
