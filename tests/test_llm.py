@@ -428,3 +428,15 @@ def test_replications_give_intervals_that_cover_the_long_run() -> None:
     assert set(t["metric"]) >= {"ttft_p99", "tpot_p50", "slo_attainment"}
     with pytest.raises(InvalidArgumentError, match="replications"):
         llm.replicate(make, rep, replications=1)
+
+
+def test_progress_is_reported_to_the_end() -> None:
+    w = _fixed(3000, 0.01, 100, 20)
+    calls: list[tuple[int, int]] = []
+    r = llm.simulate(w, _rep(), llm.Fleet(replicas=2), progress=lambda d, t: calls.append((d, t)))
+    assert r.finished == 3000
+    assert calls and calls[-1] == (3000, 3000)
+    assert all(a[0] <= b[0] for a, b in zip(calls, calls[1:], strict=False))
+    calls.clear()
+    llm.simulate(w, _rep(), progress=lambda d, t: calls.append((d, t)))
+    assert calls[-1] == (3000, 3000)

@@ -63,6 +63,8 @@ def register(sub: Any, fmt: Any, epilog: str) -> None:
     s.add_argument("--slo-tpot", type=float, help="TPOT objective, s (goodput)")
     s.add_argument("--slo-e2e", type=float, help="end-to-end objective, s (goodput)")
     s.add_argument("--format", choices=["text", "json"], default="text")
+    s.add_argument("--no-progress", action="store_true",
+                   help="no progress bar (shown on a terminal for runs of 100,000+ requests)")
     s.set_defaults(func=cmd_llm_simulate)
     llm_p.set_defaults(func=lambda args: _usage(llm_p))
 
@@ -174,7 +176,13 @@ def cmd_llm_simulate(args: argparse.Namespace) -> int:
     slo = None
     if args.slo_ttft or args.slo_tpot or args.slo_e2e:
         slo = llm.SLO(ttft=args.slo_ttft, tpot=args.slo_tpot, e2e=args.slo_e2e)
-    r = llm.simulate(w, rep, fleet, slo=slo)
+    show = None
+    if not args.no_progress and sys.stderr.isatty() and len(w) >= 100_000:
+        from qcore.report import _progress_printer
+
+        bar = _progress_printer(len(w), True)
+        show = lambda done, total: bar(done)  # noqa: E731
+    r = llm.simulate(w, rep, fleet, slo=slo, progress=show)
     s = r.summary()
     s["config"] = {"trace": args.trace, "preset": args.preset, "replicas": args.replicas,
                    "router": args.router, "num_blocks": rep.num_blocks,

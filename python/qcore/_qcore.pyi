@@ -589,6 +589,7 @@ def _llm_simulate(
     relative_accuracy: float,
     trace: bool,
     timeline_interval: float | None,
+    progress: Any = None,
 ) -> dict[str, Any]:
     """Run the LLM engine (or a fleet when ``fleet_spec`` is given) on a workload."""
 

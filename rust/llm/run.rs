@@ -410,13 +410,34 @@ impl<'a> Driver<'a> {
     }
 }
 
+/// Progress of a run: called now and then with (requests arrived, requests in all).
+pub type Progress<'a> = &'a mut dyn FnMut(usize, usize);
+
+/// Events between two progress reports.
+const PROGRESS_EVERY: u32 = 1 << 14;
+
 /// Run `w` on one replica (the engine alone, §3).
 pub fn run_engine(w: &Workload, cfg: &ReplicaConfig, opts: &RunOptions) -> Result<RunResult> {
+    run_engine_progress(w, cfg, opts, &mut |_, _| {})
+}
+
+/// [`run_engine`], reporting progress.
+pub fn run_engine_progress(
+    w: &Workload,
+    cfg: &ReplicaConfig,
+    opts: &RunOptions,
+    progress: Progress<'_>,
+) -> Result<RunResult> {
     let mut dr = Driver::new(w, cfg, 1, opts)?;
     let n = w.len();
     let mut k = 0;
     let mut t = w.arrival.first().copied().unwrap_or(0.0);
+    let mut events = 0u32;
     loop {
+        events = events.wrapping_add(1);
+        if events % PROGRESS_EVERY == 0 {
+            progress(k, n);
+        }
         // Arrivals up to t join waiting (those during the last step included).
         while k < n && w.arrival[k] <= t {
             dr.sample_until(w.arrival[k]);
@@ -443,6 +464,7 @@ pub fn run_engine(w: &Workload, cfg: &ReplicaConfig, opts: &RunOptions) -> Resul
         }
         t = t1;
     }
+    progress(n, n);
     dr.finish()
 }
 
@@ -461,6 +483,17 @@ pub fn run_fleet(
     fleet: &FleetConfig,
     opts: &RunOptions,
 ) -> Result<RunResult> {
+    run_fleet_progress(w, cfg, fleet, opts, &mut |_, _| {})
+}
+
+/// [`run_fleet`], reporting progress.
+pub fn run_fleet_progress(
+    w: &Workload,
+    cfg: &ReplicaConfig,
+    fleet: &FleetConfig,
+    opts: &RunOptions,
+    progress: Progress<'_>,
+) -> Result<RunResult> {
     fleet.check()?;
     let nrep = fleet.replicas as usize;
     let mut dr = Driver::new(w, cfg, nrep, opts)?;
@@ -471,7 +504,12 @@ pub fn run_fleet(
     let mut rr = 0usize;
     let n = w.len();
     let mut k = 0;
+    let mut events = 0u32;
     loop {
+        events = events.wrapping_add(1);
+        if events % PROGRESS_EVERY == 0 {
+            progress(k, n);
+        }
         // Next event: the earliest step end, or the next arrival.
         let mut t_step = f64::INFINITY;
         let mut i_step = usize::MAX;
@@ -590,5 +628,6 @@ pub fn run_fleet(
             }
         }
     }
+    progress(n, n);
     dr.finish()
 }

@@ -251,7 +251,7 @@ fn result_to_py<'py>(py: Python<'py>, r: RunResult) -> PyResult<Bound<'py, PyDic
 /// Run the engine (or a fleet when `fleet` is given) on a workload.
 #[pyfunction]
 #[allow(clippy::too_many_arguments)]
-#[pyo3(signature = (arrival, prompt_tokens, output_tokens, hash_offsets, hash_ids, hash_block_tokens, replica_spec, step_spec, fleet_spec, relative_accuracy, trace, timeline_interval))]
+#[pyo3(signature = (arrival, prompt_tokens, output_tokens, hash_offsets, hash_ids, hash_block_tokens, replica_spec, step_spec, fleet_spec, relative_accuracy, trace, timeline_interval, progress=None))]
 fn _llm_simulate<'py>(
     py: Python<'py>,
     arrival: PyReadonlyArray1<'py, f64>,
@@ -266,6 +266,7 @@ fn _llm_simulate<'py>(
     relative_accuracy: f64,
     trace: bool,
     timeline_interval: Option<f64>,
+    progress: Option<Py<PyAny>>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let p = tokens(&prompt_tokens, "prompt_tokens")?;
     let o = tokens(&output_tokens, "output_tokens")?;
@@ -297,9 +298,23 @@ fn _llm_simulate<'py>(
         trace,
         timeline_interval,
     };
-    let res = py.detach(|| match &fleet {
-        Some(f) => llm::run_fleet(&w, &cfg, f, &opts),
-        None => llm::run_engine(&w, &cfg, &opts),
+    let res = py.detach(|| {
+        // `progress(arrived, total)` at most every 0.2 s, and once at the end.
+        let mut last = std::time::Instant::now();
+        let mut report = |done: usize, total: usize| {
+            if let Some(cb) = &progress {
+                if done == total || last.elapsed() >= std::time::Duration::from_millis(200) {
+                    last = std::time::Instant::now();
+                    Python::attach(|py| {
+                        let _ = cb.call1(py, (done, total));
+                    });
+                }
+            }
+        };
+        match &fleet {
+            Some(f) => llm::run_fleet_progress(&w, &cfg, f, &opts, &mut report),
+            None => llm::run_engine_progress(&w, &cfg, &opts, &mut report),
+        }
     })?;
     result_to_py(py, res)
 }

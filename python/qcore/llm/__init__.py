@@ -492,7 +492,8 @@ def _frame(d: dict[str, Any]) -> pl.DataFrame:
 def simulate(workload: Workload, replica: Replica, fleet: Fleet | None = None, *,
              slo: SLO | None = None, trace: bool = False,
              timeline_interval: float | None = None,
-             relative_accuracy: float = 0.01) -> LlmResult:
+             relative_accuracy: float = 0.01,
+             progress: Callable[[int, int], None] | None = None) -> LlmResult:
     """Replay ``workload`` on one replica, or on a fleet of them.
 
     Parameters
@@ -511,6 +512,9 @@ def simulate(workload: Workload, replica: Replica, fleet: Fleet | None = None, *
         Sample each replica's KV blocks, waiting, running and batch tokens on this grid.
     relative_accuracy : float
         Of the metric sketches.
+    progress : callable, optional
+        Called as ``progress(arrived, total)`` at most every 0.2 s of a run, and at its
+        end (requests that have arrived so far on the simulated clock).
 
     Requests whose ``prompt + output − 1`` tokens need more blocks than ``num_blocks``
     can never finish: they are rejected on arrival and counted (``rejected``).
@@ -534,7 +538,7 @@ def simulate(workload: Workload, replica: Replica, fleet: Fleet | None = None, *
         workload.arrival, workload.prompt_tokens, workload.output_tokens,
         workload.hash_offsets, workload.hash_ids, hb, replica._spec(),
         replica.step_time._spec(), fleet._spec() if fleet is not None else None,
-        relative_accuracy, trace, timeline_interval)
+        relative_accuracy, trace, timeline_interval, progress)
     rec = raw["records"]
     arrival = workload.arrival
     n = len(arrival)
