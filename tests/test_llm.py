@@ -440,3 +440,21 @@ def test_progress_is_reported_to_the_end() -> None:
     calls.clear()
     llm.simulate(w, _rep(), progress=lambda d, t: calls.append((d, t)))
     assert calls[-1] == (3000, 3000)
+
+
+def test_design_shorthand_and_quantile_ci() -> None:
+    import qcore
+
+    w = llm.Workload.poisson(rate=20.0, n=2000, prompt_tokens=np.arange(50, 500),
+                             output_tokens=np.arange(5, 50), seed=9)
+    rep = qcore.llm.Replica(step_time=llm.Linear(c0=0.01, c_tok=1e-5), num_blocks=5000)
+    a = qcore.llm.simulate(w, replica=rep, replicas=2, router="least_requests")
+    b = llm.simulate(w, rep, llm.Fleet(replicas=2, router="least_requests"))
+    assert a.requests.equals(b.requests)
+    lo, est, hi = a.quantile_ci("ttft", 0.99)
+    assert lo is not None and hi is not None and lo <= est <= hi
+    assert est == pytest.approx(float(np.quantile(a.requests["ttft"].to_numpy(), 0.99)))
+    with pytest.raises(InvalidArgumentError, match="not both"):
+        llm.simulate(w, rep, llm.Fleet(), replicas=2)
+    with pytest.raises(InvalidArgumentError, match="metric"):
+        a.quantile_ci("itl", 0.5)

@@ -459,6 +459,17 @@ class LlmResult:
         tps = self.token_throughput
         return price / (tps * 3600.0) * 1e6 if tps > 0 else math.nan
 
+    def quantile_ci(self, metric: str, q: float, confidence: float = 0.95) -> Any:
+        """Distribution-free ``(lo, estimate, hi)`` of the ``q``-quantile of a per-request
+        metric (``ttft``, ``tpot``, ``e2e`` or ``queue``) over the requests that have it
+        (:func:`qcore.quantile_ci`)."""
+        from qcore.tail import quantile_ci
+
+        if metric not in ("ttft", "tpot", "e2e", "queue"):
+            raise InvalidArgumentError(
+                f"metric must be ttft, tpot, e2e or queue, got {metric!r}")
+        return quantile_ci(self.requests[metric].drop_nulls().to_numpy(), q, confidence)
+
     def summary(self) -> dict[str, Any]:
         """The headline figures as a dict (JSON-ready)."""
         out: dict[str, Any] = {
@@ -490,6 +501,7 @@ def _frame(d: dict[str, Any]) -> pl.DataFrame:
 
 
 def simulate(workload: Workload, replica: Replica, fleet: Fleet | None = None, *,
+             replicas: int | None = None, router: str | None = None,
              slo: SLO | None = None, trace: bool = False,
              timeline_interval: float | None = None,
              relative_accuracy: float = 0.01,
@@ -504,6 +516,8 @@ def simulate(workload: Workload, replica: Replica, fleet: Fleet | None = None, *
         The engine of each replica.
     fleet : Fleet, optional
         Replicas and router; ``None`` runs the engine alone.
+    replicas, router : optional
+        Shorthand for ``fleet=Fleet(replicas=..., router=...)`` (not with ``fleet``).
     slo : SLO, optional
         Objectives reported by :meth:`LlmResult.summary` (goodput and attainment).
     trace : bool
@@ -533,6 +547,11 @@ def simulate(workload: Workload, replica: Replica, fleet: Fleet | None = None, *
         raise InvalidArgumentError("workload must be a qcore.llm.Workload")
     if not isinstance(replica, Replica):
         raise InvalidArgumentError("replica must be a qcore.llm.Replica")
+    if replicas is not None or router is not None:
+        if fleet is not None:
+            raise InvalidArgumentError("give fleet, or replicas and router, not both")
+        fleet = Fleet(replicas=1 if replicas is None else replicas,
+                      router="round_robin" if router is None else router)
     hb = workload.hash_block_tokens or 1
     raw = _qcore._llm_simulate(
         workload.arrival, workload.prompt_tokens, workload.output_tokens,
