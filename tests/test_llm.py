@@ -253,6 +253,12 @@ def test_real_traces(shared_data) -> None:  # type: ignore[no-untyped-def]
     mc = llm.Workload.mooncake(shared_data / "mooncake_fast25" / "conversation_trace.jsonl")
     assert len(mc) == 12031 and mc.hash_block_tokens == 512
     rag = llm.Workload.ragpulse(shared_data / "ragpulse" / "0_trace.jsonl")
+    read = llm.Workload.read(shared_data / "ragpulse" / "0_trace.jsonl")
+    assert np.array_equal(read.arrival, rag.arrival)
+    assert llm.Workload.read(
+        shared_data / "mooncake_fast25" / "synthetic_trace.jsonl").hash_block_tokens == 512
+    assert len(llm.Workload.read(
+        shared_data / "azure_llm_2023" / "AzureLLMInferenceTrace_code.csv")) == 8819
     assert len(rag) == 7106 and rag.hash_ids is None
     assert rag.arrival[-1] == pytest.approx(604_603, abs=1)
     assert rag.prompt_tokens.mean() == pytest.approx(2944, abs=1)

@@ -11,10 +11,7 @@ import argparse
 import json
 import math
 import sys
-from pathlib import Path
 from typing import Any
-
-import polars as pl
 
 __all__ = ["register"]
 
@@ -85,21 +82,7 @@ def _load(spec: str, args: argparse.Namespace) -> Any:
             raise InvalidArgumentError(f"TRACE_OR_SPEC {spec!r}: expected poisson:RATE") from None
         return llm.Workload.poisson(rate=rate, n=args.requests, prompt_tokens=args.prompt_tokens,
                                     output_tokens=args.output_tokens, seed=args.seed)
-    path = Path(spec)
-    if not path.exists():
-        raise FileNotFoundError(f"no such trace: {spec}")
-    suffix = path.suffix.lower()
-    if suffix in (".jsonl", ".ndjson", ".json"):
-        cols = pl.read_ndjson(path, n_rows=1).columns
-        if {"timestamp", "input_length", "output_length"} <= set(cols):
-            return llm.Workload.mooncake(path)
-        return llm.Workload.from_frame(pl.read_ndjson(path))
-    if suffix == ".parquet":
-        return llm.Workload.from_frame(pl.read_parquet(path))
-    cols = pl.read_csv(path, n_rows=1).columns
-    if {"TIMESTAMP", "ContextTokens", "GeneratedTokens"} <= set(cols):
-        return llm.Workload.azure(path)
-    return llm.Workload.from_frame(pl.read_csv(path))
+    return llm.Workload.read(spec)
 
 
 def _preset_parts(name: str) -> dict[str, Any]:
