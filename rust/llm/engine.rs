@@ -47,6 +47,14 @@ impl Workload {
                 format!("must be >= 1 (0 at index {i})"),
             ));
         }
+        if let Some(i) =
+            (0..prompt.len()).find(|&i| prompt[i] as u64 + output[i] as u64 > u32::MAX as u64)
+        {
+            return Err(QcoreError::invalid(
+                "output_tokens",
+                format!("plus prompt_tokens must be below 2^32 (index {i})"),
+            ));
+        }
         Ok(Workload {
             arrival,
             prompt,
@@ -261,13 +269,20 @@ pub(crate) type KeyMap = HashMap<(u64, u32), u32, BuildHasherDefault<KeyHasher>>
 
 /// The KV block pool: reference counts, a free queue (doubly linked, so that a cache hit
 /// can take a block out of its middle) and the prefix cache `key → block`.
+///
+/// The free queue starts as blocks `0..n` in order. Blocks never used yet are kept as a
+/// range (`fresh..n`, always at the head of the queue: freed blocks join the tail), so
+/// memory grows with the blocks a run touches, not with `num_blocks`.
 #[derive(Debug)]
 pub(crate) struct Pool {
+    n: u32,
+    fresh: u32,
     prev: Vec<u32>,
     next: Vec<u32>,
     refc: Vec<u32>,
     key: Vec<(u64, u32)>,
     keyed: Vec<bool>,
+    /// Head and tail of the linked part of the free queue (used blocks freed).
     head: u32,
     tail: u32,
     pub nfree: u32,
@@ -278,19 +293,16 @@ pub(crate) struct Pool {
 
 impl Pool {
     pub fn new(n: u32) -> Self {
-        let nu = n as usize;
-        let prev = (0..n).map(|i| if i == 0 { NIL } else { i - 1 }).collect();
-        let next = (0..n)
-            .map(|i| if i + 1 == n { NIL } else { i + 1 })
-            .collect();
         Pool {
-            prev,
-            next,
-            refc: vec![0; nu],
-            key: vec![(0, 0); nu],
-            keyed: vec![false; nu],
-            head: if n == 0 { NIL } else { 0 },
-            tail: if n == 0 { NIL } else { n - 1 },
+            n,
+            fresh: 0,
+            prev: Vec::new(),
+            next: Vec::new(),
+            refc: Vec::new(),
+            key: Vec::new(),
+            keyed: Vec::new(),
+            head: NIL,
+            tail: NIL,
             nfree: n,
             cache: KeyMap::default(),
             epoch: 0,
@@ -329,6 +341,17 @@ impl Pool {
     /// Take a block from the head of the free queue, evicting its cache entry.
     #[inline]
     fn pop_head(&mut self) -> u32 {
+        if self.fresh < self.n {
+            let b = self.fresh;
+            self.fresh += 1;
+            self.prev.push(NIL);
+            self.next.push(NIL);
+            self.refc.push(1);
+            self.key.push((0, 0));
+            self.keyed.push(false);
+            self.nfree -= 1;
+            return b;
+        }
         let b = self.head;
         debug_assert!(b != NIL);
         self.unlink(b);

@@ -154,6 +154,9 @@ pub struct RunResult {
     pub timeline: Option<Timeline>,
 }
 
+/// Most timeline samples a run may ask for (about 0.6 GB).
+const MAX_TIMELINE_SAMPLES: f64 = 2e7;
+
 /// Values are added to the sketches in blocks of this many (a bulk add is far cheaper
 /// than one value at a time).
 const FLUSH: usize = 4096;
@@ -230,6 +233,21 @@ impl<'a> Driver<'a> {
                 return Err(QcoreError::invalid(
                     "timeline_interval",
                     format!("must be finite and > 0, got {iv}"),
+                ));
+            }
+        }
+        if let Some(iv) = opts.timeline_interval {
+            let span = match (w.arrival.first(), w.arrival.last()) {
+                (Some(a), Some(b)) => b - a,
+                _ => 0.0,
+            };
+            let samples = span / iv * n as f64;
+            if samples > MAX_TIMELINE_SAMPLES {
+                return Err(QcoreError::invalid(
+                    "timeline_interval",
+                    format!(
+                        "is too small: {samples:.3e} samples over the arrivals alone (at most {MAX_TIMELINE_SAMPLES:e})"
+                    ),
                 ));
             }
         }

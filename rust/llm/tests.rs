@@ -456,3 +456,20 @@ fn an_empty_workload_is_an_empty_result() {
     let r = run_engine(&w, &cfg, &RunOptions::default()).unwrap();
     assert!(r.records.status.is_empty() && r.ttft.is_empty());
 }
+
+#[test]
+fn huge_pools_and_timelines_are_cheap_or_refused() {
+    // A pool of 4 billion blocks allocates only the blocks the run touches.
+    let cfg = ReplicaConfig::new(u32::MAX, linear(0.01, 0.0));
+    let w = Workload::new(vec![0.0, 1.0], vec![100, 100], vec![2, 2]).unwrap();
+    let r = run_engine(&w, &cfg, &RunOptions::default()).unwrap();
+    assert_eq!(r.records.status, vec![STATUS_FINISHED; 2]);
+    let opts = RunOptions {
+        timeline_interval: Some(1e-9),
+        ..RunOptions::default()
+    };
+    let e = run_engine(&w, &cfg, &opts).unwrap_err();
+    assert!(e.to_string().starts_with("timeline_interval is too small"));
+    let e = Workload::new(vec![0.0], vec![u32::MAX], vec![1]).unwrap_err();
+    assert!(e.to_string().contains("below 2^32"));
+}

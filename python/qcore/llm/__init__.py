@@ -264,10 +264,12 @@ class Replica:
         for name in ("num_blocks", "block_size", "max_num_seqs", "max_num_batched_tokens",
                      "gpus"):
             v = getattr(self, name)
-            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
-                raise InvalidArgumentError(f"{name} must be an integer >= 1, got {v!r}")
-        if self.long_prefill_token_threshold < 0:
-            raise InvalidArgumentError("long_prefill_token_threshold must be >= 0")
+            if (not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1
+                    or v > 2**32 - 1):
+                raise InvalidArgumentError(
+                    f"{name} must be an integer in [1, 2**32 - 1], got {v!r}")
+        if not 0 <= self.long_prefill_token_threshold <= 2**32 - 1:
+            raise InvalidArgumentError("long_prefill_token_threshold must be in [0, 2**32 - 1]")
         if not (math.isfinite(self.price_per_hour) and self.price_per_hour >= 0):
             raise InvalidArgumentError("price_per_hour must be finite and >= 0")
 
