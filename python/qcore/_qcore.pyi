@@ -583,7 +583,7 @@ def _llm_simulate(
     hash_offsets: npt.NDArray[np.int64] | None,
     hash_ids: npt.NDArray[np.int64] | None,
     hash_block_tokens: int,
-    replica_spec: tuple[int, int, int, int, bool, int, bool, float],
+    replica_spec: tuple[int, int, int, int, bool, int, bool, float, str, int],
     step_spec: _LlmStepSpec,
     fleet_spec: tuple[int, str, float, float, int] | None,
     relative_accuracy: float,

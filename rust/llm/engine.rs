@@ -4,7 +4,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 
-use super::config::{Batch, ReplicaConfig};
+use super::config::{Batch, ReplicaConfig, Scheduler};
 use crate::error::{QcoreError, Result};
 
 /// The requests to serve (§1), in arrival order.
@@ -454,6 +454,9 @@ pub(crate) struct Replica {
     pub sched: Vec<u32>,
     /// Requests preempted while scheduling the current step.
     pub preempted: Vec<u32>,
+    /// DistServe decode step: the batch is the first `rotate` running requests, which go
+    /// back to the tail when the step ends.
+    rotate: usize,
     hits: Vec<u32>,
     /// `(request, its num_tokens, cache epoch)` whose lookup `hits` holds.
     hits_for: (u32, u32, u64),
@@ -482,6 +485,7 @@ impl Replica {
             pool: Pool::new(cfg.num_blocks),
             sched: Vec::new(),
             preempted: Vec::new(),
+            rotate: 0,
             hits: Vec::new(),
             hits_for: (u32::MAX, 0, u64::MAX),
             step_start: f64::NAN,
@@ -628,6 +632,10 @@ impl Replica {
     ) -> Batch {
         self.sched.clear();
         self.preempted.clear();
+        if let Scheduler::DistServe { decode_tokens } = cfg.scheduler {
+            self.schedule_distserve(cfg, reqs, t, decode_tokens);
+            return self.summarize(cfg, reqs);
+        }
         let mut budget = cfg.max_num_batched_tokens;
         // 1. Running requests, in list order.
         let mut i = 0;
@@ -696,8 +704,52 @@ impl Replica {
                 budget -= new;
             }
         }
-        // 3. The batch as the step-time model sees it.
+        self.summarize(cfg, reqs)
+    }
+
+    /// DistServe's colocated policy: a prefill-only step if anything waits, else a
+    /// decode-only step over a prefix of `running` (see [`Scheduler::DistServe`]).
+    fn schedule_distserve(&mut self, cfg: &ReplicaConfig, reqs: &mut [Req], t: f64, cap: u32) {
+        self.rotate = 0;
+        if !self.waiting.is_empty() {
+            let mut total = 0u64;
+            while let Some(&r) = self.waiting.front() {
+                let p = reqs[r as usize].prompt as u64;
+                if total + p > cfg.max_num_batched_tokens as u64 {
+                    break;
+                }
+                total += p;
+                self.touch(t);
+                self.waiting.pop_front();
+                self.running.push(r);
+                let q = &mut reqs[r as usize];
+                if q.first_sched.is_nan() {
+                    q.first_sched = t;
+                }
+                q.cached = 0;
+                q.sched = q.prompt;
+                self.sched.push(r);
+            }
+            return;
+        }
+        let mut total = 0u64;
+        for &r in &self.running {
+            let q = &mut reqs[r as usize];
+            let need = q.num_tokens() as u64;
+            if total + need > cap as u64 {
+                break;
+            }
+            total += need;
+            q.sched = 1;
+            self.sched.push(r);
+        }
+        self.rotate = self.sched.len();
+    }
+
+    /// The batch as the step-time model sees it, and the per-step maxima.
+    fn summarize(&mut self, cfg: &ReplicaConfig, reqs: &[Req]) -> Batch {
         let mut b = Batch::default();
+        let mut tokens = 0u32;
         for &r in &self.sched {
             let q = &reqs[r as usize];
             let ctx = (q.computed + q.sched) as u64;
@@ -710,8 +762,9 @@ impl Replica {
                 b.prefill_tokens_sq += (q.sched as f64) * (q.sched as f64);
             }
             b.ctx += ctx;
+            tokens += q.sched;
         }
-        self.step_tokens = cfg.max_num_batched_tokens - budget;
+        self.step_tokens = tokens;
         let used = cfg.num_blocks - self.pool.nfree;
         let s = &mut self.stats;
         s.max_blocks_used = s.max_blocks_used.max(used);
@@ -757,7 +810,7 @@ impl Replica {
         d: f64,
         sink: &mut S,
     ) {
-        let caching = cfg.prefix_caching && w.has_hashes();
+        let caching = cfg.prefix_caching && w.has_hashes() && cfg.scheduler == Scheduler::VllmV1;
         let bs = cfg.block_size;
         let mut finished_any = false;
         if !self.sched.is_empty() {
@@ -812,6 +865,11 @@ impl Replica {
                     sink.finish(r);
                 }
             }
+        }
+        if self.rotate > 0 {
+            // DistServe: the decode batch goes back to the tail in batch order.
+            self.running.rotate_left(self.rotate);
+            self.rotate = 0;
         }
         if finished_any {
             self.touch(t_end);

@@ -203,6 +203,10 @@ impl Sink for Metrics {
 
 /// Whether request `r` can ever finish on a replica of `cfg` (§3 last paragraph).
 fn fits(cfg: &ReplicaConfig, prompt: u32, output: u32) -> bool {
+    if let super::config::Scheduler::DistServe { .. } = cfg.scheduler {
+        // No KV model: only a prompt above the prefill budget can never be scheduled.
+        return prompt <= cfg.max_num_batched_tokens;
+    }
     let tokens = prompt as u64 + output as u64 - 1;
     if cfg.blocks_for(tokens) > cfg.num_blocks as u64 {
         return false;

@@ -473,3 +473,26 @@ fn huge_pools_and_timelines_are_cheap_or_refused() {
     let e = Workload::new(vec![0.0], vec![u32::MAX], vec![1]).unwrap_err();
     assert!(e.to_string().contains("below 2^32"));
 }
+
+#[test]
+fn distserve_decode_steps_take_a_capped_prefix_and_rotate() {
+    // One prefill step for all three (t = 1), then decode steps capped at 30 tokens of
+    // Σ(ctx + 1): [0, 1] (t = 2), [2, 0] (t = 3, request 0 done), [1, 2] (t = 4).
+    let mut cfg = ReplicaConfig::new(1, linear(1.0, 0.0));
+    cfg.scheduler = Scheduler::DistServe { decode_tokens: 30 };
+    let w = Workload::new(vec![0.0; 3], vec![10; 3], vec![3; 3]).unwrap();
+    let opts = RunOptions {
+        trace: true,
+        ..RunOptions::default()
+    };
+    let r = run_engine(&w, &cfg, &opts).unwrap();
+    assert_eq!(r.records.finish, vec![3.0, 4.0, 4.0]);
+    assert_eq!(r.records.first_token, vec![1.0; 3]);
+    let tr = r.trace.unwrap();
+    assert_eq!(tr.sched_request, vec![0, 1, 2, 0, 1, 2, 0, 1, 2]);
+    assert_eq!(tr.sched_step, vec![0, 0, 0, 1, 1, 2, 2, 3, 3]);
+    // No KV model: a one-block pool holds any request; a prompt above the budget is rejected.
+    cfg.max_num_batched_tokens = 9;
+    let r = run_engine(&w, &cfg, &RunOptions::default()).unwrap();
+    assert_eq!(r.rejected, 3);
+}

@@ -10,7 +10,7 @@ use super::convert::slice;
 use crate::error::QcoreError;
 use crate::llm::{
     self, FleetConfig, GpuSpec, ModelSpec, ReplicaConfig, ReplicaStats, Router, RunOptions,
-    RunResult, StepTime, Table, Workload,
+    RunResult, Scheduler, StepTime, Table, Workload,
 };
 
 /// Token counts: int64 values in [1, 2^32), converted to `u32`; the error names the argument.
@@ -29,8 +29,9 @@ fn tokens(a: &PyReadonlyArray1<'_, i64>, name: &str) -> PyResult<Vec<u32>> {
 }
 
 /// Replica fields: `(block_size, num_blocks, max_num_seqs, max_num_batched_tokens,
-/// chunked_prefill, long_prefill_token_threshold, prefix_caching, watermark)`.
-type ReplicaSpec = (u32, u32, u32, u32, bool, u32, bool, f64);
+/// chunked_prefill, long_prefill_token_threshold, prefix_caching, watermark, scheduler,
+/// decode_tokens)`.
+type ReplicaSpec = (u32, u32, u32, u32, bool, u32, bool, f64, String, u32);
 
 /// A step-time spec: `(kind, coefficients, prefill_x, prefill_y, decode_x, decode_y, threshold)`.
 type StepSpec<'py> = (
@@ -91,6 +92,23 @@ fn step_time(spec: &StepSpec<'_>) -> PyResult<StepTime> {
                 threshold: *threshold,
             }
         }
+        "distserve_sim" => {
+            let k = coeffs::<10>(c, kind)?;
+            if !(k[9] >= 1.0 && k[9] <= u32::MAX as f64 && k[9].fract() == 0.0) {
+                return Err(QcoreError::invalid(
+                    "step_time.pipeline_parallel",
+                    format!("must be an integer >= 1, got {}", k[9]),
+                )
+                .into());
+            }
+            StepTime::DistServeSim {
+                prefill: [k[0], k[1], k[2]],
+                decode_small: [k[3], k[4], k[5]],
+                decode_large: [k[6], k[7], k[8]],
+                threshold: *threshold,
+                pipeline_parallel: k[9] as u32,
+            }
+        }
         "table" => StepTime::Table {
             prefill: table(px, py, "prefill")?,
             decode: table(dx, dy, "decode")?,
@@ -111,7 +129,9 @@ fn step_time(spec: &StepSpec<'_>) -> PyResult<StepTime> {
         other => {
             return Err(QcoreError::invalid(
                 "step_time",
-                format!("has an unknown kind {other:?} (linear, phases, table, roofline)"),
+                format!(
+                "has an unknown kind {other:?} (linear, phases, distserve_sim, table, roofline)"
+            ),
             )
             .into())
         }
@@ -130,7 +150,20 @@ fn replica(r: ReplicaSpec, st: StepTime) -> PyResult<ReplicaConfig> {
         thr,
         prefix,
         watermark,
+        scheduler,
+        decode_tokens,
     ) = r;
+    let scheduler = match scheduler.as_str() {
+        "vllm_v1" => Scheduler::VllmV1,
+        "distserve" => Scheduler::DistServe { decode_tokens },
+        other => {
+            return Err(QcoreError::invalid(
+                "scheduler",
+                format!("is unknown: {other:?} (vllm_v1, distserve)"),
+            )
+            .into())
+        }
+    };
     let cfg = ReplicaConfig {
         block_size,
         num_blocks,
@@ -141,6 +174,7 @@ fn replica(r: ReplicaSpec, st: StepTime) -> PyResult<ReplicaConfig> {
         prefix_caching: prefix,
         watermark,
         step_time: st,
+        scheduler,
     };
     cfg.check()?;
     Ok(cfg)
@@ -486,6 +520,8 @@ fn _llm_defaults(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     )?;
     d.set_item("prefix_caching", c.prefix_caching)?;
     d.set_item("watermark", c.watermark)?;
+    d.set_item("scheduler", "vllm_v1")?;
+    d.set_item("decode_tokens", llm::DISTSERVE_DECODE_TOKENS)?;
     Ok(d)
 }
 
