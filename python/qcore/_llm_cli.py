@@ -45,6 +45,9 @@ def register(sub: Any, fmt: Any, epilog: str) -> None:
     s.add_argument("--block-size", type=int)
     s.add_argument("--max-num-seqs", type=int)
     s.add_argument("--max-num-batched-tokens", type=int)
+    s.add_argument("--scheduler", choices=["vllm_v1", "distserve"], default="vllm_v1",
+                   help="scheduling policy (distserve: DistServe's colocated simulator, with "
+                   "a distserve/... preset's coefficients plus its fixed overheads)")
     s.add_argument("--no-chunked-prefill", action="store_true")
     s.add_argument("--no-prefix-caching", action="store_true")
     s.add_argument("--replicas", type=int, default=1)
@@ -104,6 +107,10 @@ def _replica(args: argparse.Namespace) -> Any:
     from qcore.exceptions import InvalidArgumentError
 
     st = llm.presets.step_time(args.preset) if args.preset else None
+    if args.scheduler == "distserve":
+        if not isinstance(st, llm.Phases):
+            raise InvalidArgumentError("--scheduler distserve needs a distserve/... --preset")
+        st = llm.DistServeStepTime.from_phases(st)
     guess = _preset_parts(args.preset) if args.preset else {}
     model = args.model or guess.get("model")
     gpu = args.gpu or guess.get("gpu")
@@ -119,6 +126,8 @@ def _replica(args: argparse.Namespace) -> Any:
         over["chunked_prefill"] = False
     if args.no_prefix_caching:
         over["prefix_caching"] = False
+    if args.scheduler != "vllm_v1":
+        over["scheduler"] = args.scheduler
     if model and gpu:
         return llm.Replica.from_preset(model, gpu, tp, step_time=st, **over)
     if st is None:
