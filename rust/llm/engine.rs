@@ -47,8 +47,8 @@ impl Workload {
                 format!("must be >= 1 (0 at index {i})"),
             ));
         }
-        if let Some(i) =
-            (0..prompt.len()).find(|&i| u64::from(prompt[i]) + u64::from(output[i]) > u64::from(u32::MAX))
+        if let Some(i) = (0..prompt.len())
+            .find(|&i| u64::from(prompt[i]) + u64::from(output[i]) > u64::from(u32::MAX))
         {
             return Err(QcoreError::invalid(
                 "output_tokens",
