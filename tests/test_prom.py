@@ -333,14 +333,34 @@ class _Swappable:
         yield from self.registry.collect()
 
 
-def _metrics(registry: Any) -> tuple[Any, Any, Any]:
-    from prometheus_client import Counter, Gauge, Histogram
+class _Metrics:
+    """The test exporter's metrics, and the same under vLLM's names for engine 0."""
 
-    return (
-        Histogram("req_latency_seconds", "latency", buckets=BUCKETS, registry=registry),
-        Counter("req", "requests", registry=registry),
-        Gauge("inflight", "requests in flight", registry=registry),
-    )
+    def __init__(self, registry: Any) -> None:
+        from prometheus_client import Counter, Gauge, Histogram
+
+        self.hist = Histogram("req_latency_seconds", "latency", buckets=BUCKETS,
+                              registry=registry)
+        self.counter = Counter("req", "requests", registry=registry)
+        self.gauge = Gauge("inflight", "requests in flight", registry=registry)
+        lab = ("model_name", "engine")
+        self.ttft = Histogram("vllm:time_to_first_token_seconds", "ttft", lab,
+                              buckets=BUCKETS, registry=registry).labels("m", "0")
+        self.success = Counter("vllm:request_success", "ok", [*lab, "finished_reason"],
+                               registry=registry).labels("m", "0", "stop")
+        self.running = Gauge("vllm:num_requests_running", "running", lab,
+                             registry=registry).labels("m", "0")
+        self.kv = Gauge("vllm:kv_cache_usage_perc", "kv", lab, registry=registry).labels("m", "0")
+
+    def observe(self, x: np.ndarray, in_flight: int) -> None:
+        self.gauge.set(in_flight)
+        self.running.set(in_flight)
+        self.kv.set(0.5)
+        for v in x:
+            self.hist.observe(float(v))
+            self.ttft.observe(float(v))
+        self.counter.inc(x.size)
+        self.success.inc(x.size)
 
 
 @dataclass
@@ -378,7 +398,7 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_Scenario]:
     outer.register(swap)  # type: ignore[arg-type]
     exp_port = _free_port()
     server, thread = start_http_server(exp_port, addr="127.0.0.1", registry=outer)
-    hist, counter, gauge = _metrics(reg_a)
+    metrics = _Metrics(reg_a)
 
     tmp = tmp_path_factory.mktemp("prometheus")
     prom_port = _free_port()
@@ -410,35 +430,25 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_Scenario]:
         _wait_for(client, 0.0, start)  # the zero baseline is scraped
 
         rng = np.random.default_rng(2026)
-        batches = []
-
-        def observe(h: Any, c: Any, x: np.ndarray) -> None:
-            for v in x:
-                h.observe(float(v))
-            c.inc(x.size)
-            batches.append(x)
-
         x1 = rng.lognormal(-1.5, 0.8, 400)
-        gauge.set(3)
-        observe(hist, counter, x1)
+        metrics.observe(x1, 3)
         t = time.time()
         _wait_for(client, 400.0, t)
         # Restart: a fresh process. Its first observations land in the lowest bucket, so
         # that bucket's count grows across the reset while _count falls.
         reg_b = CollectorRegistry()
-        hist, counter, gauge = _metrics(reg_b)
-        gauge.set(5)
+        metrics = _Metrics(reg_b)
         swap.registry = reg_b
         x2 = np.r_[rng.uniform(0.01, 0.05, 60), rng.lognormal(-1.5, 0.8, 90)]
-        observe(hist, counter, x2)
+        metrics.observe(x2, 5)
         t = time.time()
         _wait_for(client, 150.0, t)
         x3 = rng.lognormal(-1.0, 0.8, 250)
-        observe(hist, counter, x3)
+        metrics.observe(x3, 5)
         t = time.time()
         _wait_for(client, 400.0, t)
         end = time.time()
-        yield _Scenario(client, start, end, np.concatenate(batches), 800, np.r_[x2, x3])
+        yield _Scenario(client, start, end, np.r_[x1, x2, x3], 800, np.r_[x2, x3])
     finally:
         proc.terminate()
         try:
@@ -543,3 +553,21 @@ def test_live_query_range_and_errors(scenario: _Scenario) -> None:
     assert e.value.status == 400
     with pytest.raises(InvalidArgumentError, match="no series"):
         prom.counter_rate(s.client, "absent_total", s.start, s.end)
+
+
+def test_live_vllm_summary(scenario: _Scenario) -> None:
+    s = scenario
+    (eng,) = prom.vllm_summary(s.client, s.start, s.end, matchers='job="qcore"')
+    assert dict(eng.labels) == {"model_name": "m", "engine": "0"}
+    # prometheus_client's OpenMetrics output writes vllm_… for vllm:…
+    assert eng.names["ttft"] in ("vllm:time_to_first_token_seconds",
+                                 "vllm_time_to_first_token_seconds")
+    for q, r in eng.latency["ttft"].items():
+        assert r.lower < _exact_quantile(s.observations, q) <= r.upper
+    assert eng.requests is not None and eng.requests.increase == s.requests
+    assert eng.kv_cache_usage is not None and eng.kv_cache_usage[1] == 0.5
+    # Absent metrics are reported, not raised.
+    assert "tpot" in eng.missing and "little_running" in eng.missing
+    assert eng.little == {}
+    with pytest.raises(InvalidArgumentError, match="not a vLLM target"):
+        prom.vllm_summary(s.client, s.start, s.end, matchers='job="other"')

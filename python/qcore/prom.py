@@ -76,6 +76,7 @@ from qcore.tail import quantile_ranks
 
 __all__ = [
     "VLLM",
+    "VLLM_LITTLE",
     "AttainmentBracket",
     "ClassicHistogram",
     "CounterRate",
@@ -89,6 +90,8 @@ __all__ = [
     "histogram_from_families",
     "littles_law_metrics",
     "read_exposition",
+    "VllmEngine",
+    "vllm_summary",
 ]
 
 _F64 = npt.NDArray[np.float64]
@@ -101,11 +104,16 @@ _F64 = npt.NDArray[np.float64]
 #: ``vllm:time_per_output_token_seconds`` (older releases; 0.10 exports only this one):
 #: use the first one the server has. Every series carries ``model_name`` and ``engine``
 #: labels (one engine per data-parallel rank): select or group by them for a per-engine view.
+#: :func:`vllm_summary` reads them per engine, and falls back on each name with ``:``
+#: replaced by ``_``: ``prometheus_client``'s OpenMetrics exposition escapes the colon in
+#: sample names (seen with ``prometheus_client`` 0.26 scraped by Prometheus 2.42, which
+#: asks for OpenMetrics).
 VLLM: Mapping[str, tuple[str, ...]] = {
     "ttft": ("vllm:time_to_first_token_seconds",),
     "tpot": ("vllm:inter_token_latency_seconds", "vllm:time_per_output_token_seconds"),
     "e2e": ("vllm:e2e_request_latency_seconds",),
     "queue": ("vllm:request_queue_time_seconds",),
+    "inference": ("vllm:request_inference_time_seconds",),
     "running": ("vllm:num_requests_running",),
     "waiting": ("vllm:num_requests_waiting",),
     "kv_cache_usage": ("vllm:kv_cache_usage_perc",),
@@ -871,3 +879,140 @@ def histogram_from_families(
         metric=name, edges=edges, cumulative=cum, sum=float(sum(sums.values())), lower=lower,
         series=len(per),
     )
+
+
+# ---- vLLM ---------------------------------------------------------------------------------
+
+#: The Little's-law pairs of :func:`vllm_summary`: (gauge role, latency-histogram role).
+#: The waiting queue against the time spent WAITING, the running batch against the time
+#: spent RUNNING.
+VLLM_LITTLE = (("waiting", "queue"), ("running", "inference"))
+
+
+@dataclass(frozen=True)
+class VllmEngine:
+    """:func:`vllm_summary` for one engine (one ``model_name``/``engine`` label set).
+
+    ``names``: the metric name used for each role found (see :data:`VLLM`).
+    ``latency[role][q]``: :class:`HistogramQuantile` of ``ttft``, ``tpot``, ``e2e``,
+    ``queue`` over the range. ``kv_cache_usage``: (mean, max) of the gauge's samples.
+    ``requests``: :class:`CounterRate` of ``vllm:request_success_total`` (every finish
+    reason). ``little[gauge role]``: :class:`MetricsLittle` (see :data:`VLLM_LITTLE`).
+    ``missing``: what could not be computed, and why (metric absent, no observations).
+    """
+
+    labels: Mapping[str, str]
+    names: Mapping[str, str]
+    latency: Mapping[str, Mapping[float, HistogramQuantile]]
+    kv_cache_usage: tuple[float, float] | None
+    requests: CounterRate | None
+    little: Mapping[str, MetricsLittle]
+    missing: Mapping[str, str]
+
+
+def _matchers(labels: Mapping[str, str], extra: str) -> str:
+    esc = [f'{k}="{v.replace(chr(92), chr(92) * 2).replace(chr(34), chr(92) + chr(34))}"'
+           for k, v in sorted(labels.items())]
+    e = extra.strip().strip("{}").strip()
+    return "{" + ",".join([*esc, *([e] if e else [])]) + "}"
+
+
+def vllm_summary(
+    client: PrometheusClient,
+    start: float,
+    end: float,
+    *,
+    matchers: str = "",
+    quantiles: Sequence[float] = (0.5, 0.9, 0.99),
+    confidence: float = 0.95,
+    tolerance: float = 0.05,
+) -> list[VllmEngine]:
+    """TTFT/TPOT/e2e/queue tails with their bucket bounds, KV-cache pressure, the request
+    rate and the Little's-law checks of :data:`VLLM_LITTLE`, per vLLM engine, over
+    ``[start, end]``. Engines are the ``model_name``/``engine`` label sets of
+    ``vllm:num_requests_running`` (``matchers`` narrows them, ``'job="vllm"'``). A role's
+    first name in :data:`VLLM` with series is used; what is absent is in ``missing``."""
+    for q in quantiles:
+        if not (0.0 < q < 1.0):
+            raise InvalidArgumentError(f"quantiles must be in (0, 1), got {q}")
+    base = _matchers({}, matchers)
+    running = VLLM["running"][0]
+    found = client.series([f"{running}{base}", f"{running.replace(':', '_')}{base}"], start, end)
+    engines: list[tuple[tuple[str, str], ...]] = sorted(
+        {tuple(sorted((k, d[k]) for k in ("model_name", "engine") if k in d)) for d in found}
+    )
+    if not engines:
+        raise InvalidArgumentError(
+            f"matchers: no {running} series{'' if base == '{}' else ' ' + base} "
+            f"between {start} and {end}: not a vLLM target?"
+        )
+    return [
+        _vllm_engine(client, dict(eng), start, end, matchers, quantiles, confidence, tolerance)
+        for eng in engines
+    ]
+
+
+def _vllm_names(
+    client: PrometheusClient, sel: str, start: float, end: float
+) -> tuple[dict[str, str], dict[str, str]]:
+    names: dict[str, str] = {}
+    missing: dict[str, str] = {}
+    for role, names_ in VLLM.items():
+        hist = role in ("ttft", "tpot", "e2e", "queue", "inference")
+        cands = [m for n in names_ for m in (n, n.replace(":", "_"))]
+        for n in cands:
+            if client.series([f"{n}_count{sel}" if hist else f"{n}{sel}"], start, end):
+                names[role] = n
+                break
+        else:
+            missing[role] = f"no series {' or '.join(cands)}"
+    return names, missing
+
+
+def _vllm_engine(
+    client: PrometheusClient,
+    lab: dict[str, str],
+    start: float,
+    end: float,
+    matchers: str,
+    quantiles: Sequence[float],
+    confidence: float,
+    tolerance: float,
+) -> VllmEngine:
+    sel = _matchers(lab, matchers)
+    names, missing = _vllm_names(client, sel, start, end)
+    latency: dict[str, dict[float, HistogramQuantile]] = {}
+    for role in ("ttft", "tpot", "e2e", "queue"):
+        if role in names:
+            try:
+                h = classic_histogram(client, names[role], start, end, matchers=sel)
+                latency[role] = {q: h.quantile(q, confidence) for q in quantiles}
+            except InvalidArgumentError as e:
+                missing[role] = str(e)
+    kv = None
+    if "kv_cache_usage" in names:
+        got = client.samples(f"{names['kv_cache_usage']}{sel}", start, end)
+        vals = np.concatenate([s.values for s in got]) if got else np.empty(0)
+        if vals.size:
+            kv = (float(vals.mean()), float(vals.max()))
+    requests = None
+    if "requests" in names:
+        try:
+            requests = counter_rate(client, names["requests"], start, end, matchers=sel,
+                                    confidence=confidence)
+        except InvalidArgumentError as e:
+            missing["requests"] = str(e)
+    little: dict[str, MetricsLittle] = {}
+    for g, hrole in VLLM_LITTLE:
+        if g not in names or hrole not in names:
+            missing[f"little_{g}"] = f"needs {g} and {hrole}"
+            continue
+        try:
+            little[g] = littles_law_metrics(
+                client, names[g], names[hrole], start, end, matchers=sel,
+                tolerance=tolerance, confidence=confidence,
+            )
+        except InvalidArgumentError as e:
+            missing[f"little_{g}"] = str(e)
+    return VllmEngine(labels=lab, names=names, latency=latency, kv_cache_usage=kv,
+                      requests=requests, little=little, missing=missing)
