@@ -571,3 +571,34 @@ def test_live_vllm_summary(scenario: _Scenario) -> None:
     assert eng.little == {}
     with pytest.raises(InvalidArgumentError, match="not a vLLM target"):
         prom.vllm_summary(s.client, s.start, s.end, matchers='job="other"')
+
+
+def test_live_cli(scenario: _Scenario, capsys: pytest.CaptureFixture[str]) -> None:
+    from qcore.cli import main
+
+    s = scenario
+    base = ["prom", "--prometheus", s.client.url, "--start", repr(s.start), "--end", repr(s.end)]
+    assert main([*base, "--histogram", "req_latency_seconds", "--quantile", "0.99",
+                 "--slo", "0.3", "--counter", "req_total", "--gauge", "inflight",
+                 "--format", "json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    r = out["histogram"]["quantiles"]["0.99"]
+    assert r["lower"] < _exact_quantile(s.observations, 0.99) <= r["upper"]
+    (a,) = out["histogram"]["attainment"]
+    assert a["lower"] <= np.count_nonzero(s.observations <= 0.3) / 800 <= a["upper"]
+    assert out["counter"]["increase"] == 800
+    assert out["little"]["gauge"]["samples"] >= 2
+    assert main([*base, "--preset", "vllm"]) == 0
+    text = capsys.readouterr().out
+    assert "engine engine=0, model_name=m" in text and "not available: tpot" in text
+
+
+def test_cli_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    from qcore.cli import main
+
+    port = _free_port()
+    assert main(["prom", "--prometheus", f"http://127.0.0.1:{port}", "--counter", "x"]) == 1
+    err = capsys.readouterr().err
+    assert "cannot reach the server" in err and f"127.0.0.1:{port}" in err
+    assert main(["prom", "--prometheus", f"http://127.0.0.1:{port}"]) == 1
+    assert "give --preset vllm" in capsys.readouterr().err
