@@ -141,6 +141,43 @@ def test_counter_reset_loses_no_counts_and_uses_the_garwood_interval() -> None:
     assert r.rate_ci == qcore.arrival_stats(np.linspace(0.0, 10.0, 115)).rate_ci
 
 
+@settings(max_examples=100, deadline=None)
+@given(
+    steps=st.lists(st.tuples(st.integers(0, 50), st.booleans()), min_size=1, max_size=40),
+    window=st.floats(0.5, 10.0),
+)
+def test_histogram_increases_over_restarts(steps: list[tuple[int, bool]], window: float) -> None:
+    """Random scrapes of a histogram whose process restarts (a scrape of a fresh process
+    always shows fewer observations in some bucket, since it starts from zero and is
+    scraped before it catches up): every observation is counted once, and the windows add
+    up to the whole range."""
+    rng = np.random.default_rng(len(steps))
+    obs: list[float] = []
+    state: list[float] = []
+    rows = [np.zeros(EDGES.size + 1)]
+    for k, restart in steps:
+        if restart and state:
+            state = []
+            rows.append(np.zeros(EDGES.size + 1))  # the fresh process scraped at zero
+        new = np.round(rng.lognormal(-1.5, 1.0, k), 3).tolist()
+        state += new
+        obs += new
+        x = np.array(state)
+        rows.append(np.r_[[np.count_nonzero(x <= e) for e in EDGES], x.sum() if x.size else 0.0])
+    mat = np.array(rows)
+    t = np.arange(mat.shape[0], dtype=np.float64)
+    data = {"h_bucket": [_series("h_bucket", t, mat[:, i], le=str(e))
+                         for i, e in enumerate(EDGES)],
+            "h_sum": [_series("h_sum", t, mat[:, -1])]}
+    fake = _FakeClient(data)
+    end = float(t[-1]) if t[-1] > 0 else 1.0
+    h = prom.classic_histogram(fake, "h", 0.0, end)  # type: ignore[arg-type]
+    np.testing.assert_array_equal(h.cumulative, _histogram(np.array(obs)).cumulative)
+    assert h.sum == pytest.approx(float(np.sum(obs)), abs=1e-9)
+    wins = prom.classic_histogram_windows(fake, "h", 0.0, end, window)  # type: ignore[arg-type]
+    np.testing.assert_array_equal(sum(w.cumulative for w in wins), h.cumulative)
+
+
 def test_littles_law_metrics_exact() -> None:
     t = np.arange(0.0, 61.0)
     count = 10.0 * t  # 10 requests a second
