@@ -313,10 +313,14 @@ def test_client_retries_5xx_then_names_url_and_status(stub: str) -> None:
 
 
 def test_client_timeout(stub: str) -> None:
-    c = prom.PrometheusClient(f"{stub}/slow", timeout=0.2, retries=0)
-    with pytest.raises(PrometheusError, match="timeout of 0.2 s") as e:
+    c = prom.PrometheusClient(f"{stub}/slow", timeout=0.2, retries=1, backoff=0.01)
+    with pytest.raises(PrometheusError, match=r"timeout of 0.2 s \(after 2 attempt") as e:
         c.query("up")
     assert e.value.status is None
+    deadline = time.monotonic() + 5.0
+    while _Stub.hits.get("slow", 0) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)  # the second request may still be arriving
+    assert _Stub.hits["slow"] == 2
 
 
 @pytest.mark.parametrize(
@@ -566,6 +570,7 @@ def test_live_counter_reset_loses_no_counts(scenario: _Scenario) -> None:
     assert r.rate_ci[0] < r.rate < r.rate_ci[1]
     series = s.client.series(["req_total"], s.start, s.end)
     assert [d["job"] for d in series] == ["qcore"]
+    assert "qcore" in s.client.label_values("job", ["req_total"], s.start, s.end)
 
 
 def test_live_littles_law_from_metrics(scenario: _Scenario) -> None:

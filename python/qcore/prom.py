@@ -17,8 +17,8 @@ the log readers, with what the metrics can support:
   histogram's ``_sum`` and ``_count``, with the paired comparison of
   :func:`qcore.littles_law`'s gauge check.
 - :data:`VLLM`: vLLM's metric names.
-- :class:`PrometheusClient`: ``/api/v1/query``, ``/api/v1/query_range``, ``/api/v1/series``
-  over :mod:`urllib`, with a timeout, retries on 5xx and timeouts, and
+- :class:`PrometheusClient`: ``/api/v1/query``, ``/api/v1/query_range``, ``/api/v1/series``,
+  ``/api/v1/label/<name>/values`` over :mod:`urllib`, with a timeout, retries on 5xx and timeouts, and
   :class:`~qcore.exceptions.PrometheusError` naming the URL and the HTTP status.
 - :func:`read_exposition`: the text exposition format or OpenMetrics (an offline file or a
   scrape snapshot) through ``prometheus_client``'s parsers, and
@@ -273,6 +273,24 @@ class PrometheusClient:
         if not isinstance(data, list):
             raise PrometheusError("the series answer is not a list", url=self.url)
         return [dict(d) for d in data]
+
+    def label_values(
+        self, label: str, match: Sequence[str] = (), start: float | None = None,
+        end: float | None = None,
+    ) -> list[str]:
+        """``/api/v1/label/<label>/values``: the values of ``label`` (on the series matching
+        any selector of ``match``, when given)."""
+        if not isinstance(label, str) or not label:
+            raise InvalidArgumentError("label must be a non-empty label name")
+        params = [("match[]", m) for m in match]
+        if start is not None:
+            params.append(("start", _ts(start, "start")))
+        if end is not None:
+            params.append(("end", _ts(end, "end")))
+        data = self.get(f"/api/v1/label/{urllib.parse.quote(label, safe='')}/values", params)
+        if not isinstance(data, list):
+            raise PrometheusError("the label values answer is not a list", url=self.url)
+        return [str(v) for v in data]
 
     def samples(self, selector: str, start: float, end: float) -> list[Series]:
         """The raw samples of the series matching ``selector`` with ``start ≤ t ≤ end`` (a
