@@ -565,7 +565,10 @@ class ClassicHistogram:
 
     def prometheus_quantile(self, q: float) -> float:
         """What PromQL's ``histogram_quantile(q, ...)`` returns for these buckets (linear
-        interpolation in the rank's bucket, the first bucket starting at 0)."""
+        interpolation in the rank's bucket, the first bucket starting at 0; NaN when
+        empty)."""
+        if not (0.0 <= q <= 1.0):
+            raise InvalidArgumentError(f"q must be in [0, 1], got {q}")
         c = self.cumulative
         n = float(c[-1])
         if n == 0 or c.size < 2:
