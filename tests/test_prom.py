@@ -178,6 +178,39 @@ def test_histogram_increases_over_restarts(steps: list[tuple[int, bool]], window
     np.testing.assert_array_equal(sum(w.cumulative for w in wins), h.cumulative)
 
 
+def _bucket_series(t: np.ndarray, x_by_scrape: list[np.ndarray], edges: np.ndarray,
+                   **labels: str) -> list[prom.Series]:
+    cum = np.array([[np.count_nonzero(np.concatenate(x_by_scrape[: k + 1]) <= e) for e in edges]
+                    for k in range(len(x_by_scrape))], dtype=np.float64)
+    return [_series("h_bucket", t, cum[:, i], le="+Inf" if e == math.inf else repr(float(e)),
+                    **labels) for i, e in enumerate(edges)]
+
+
+def _sum_series(t: np.ndarray, x_by_scrape: list[np.ndarray], **labels: str) -> prom.Series:
+    return _series("h_sum", t, np.cumsum([x.sum() for x in x_by_scrape]), **labels)
+
+
+def test_histogram_merges_label_sets_and_rejects_mixed_layouts() -> None:
+    rng = np.random.default_rng(3)
+    xa = [np.empty(0), *(rng.lognormal(-1.5, 1.0, 20) for _ in range(5))]
+    xb = [np.empty(0), *(rng.lognormal(-0.5, 1.0, 30) for _ in range(3))]
+    a = _bucket_series(np.arange(6.0), xa, EDGES, pod="a")
+    b = _bucket_series(np.arange(4.0) * 1.5 + 0.25, xb, EDGES, pod="b")  # other scrape times
+    sums = [_sum_series(np.arange(6.0), xa, pod="a"),
+            _sum_series(np.arange(4.0) * 1.5 + 0.25, xb, pod="b")]
+    fake = _FakeClient({"h_bucket": a + b, "h_sum": sums})
+    h = prom.classic_histogram(fake, "h", 0.0, 5.0)  # type: ignore[arg-type]
+    assert h.series == 2
+    truth = np.concatenate(xa + xb)
+    np.testing.assert_array_equal(h.cumulative, _histogram(truth).cumulative)
+    assert h.sum == pytest.approx(float(truth.sum()))
+    with pytest.raises(InvalidArgumentError, match="_sum must be present"):
+        prom.classic_histogram(_FakeClient({"h_bucket": a}), "h", 0.0, 5.0)  # type: ignore[arg-type]
+    other = _bucket_series(np.arange(4.0), xb, np.array([0.1, 1.0, math.inf]), pod="c")
+    with pytest.raises(InvalidArgumentError, match="different bucket layouts"):
+        prom.classic_histogram(_FakeClient({"h_bucket": a + other}), "h", 0.0, 5.0)  # type: ignore[arg-type]
+
+
 def test_littles_law_metrics_exact() -> None:
     t = np.arange(0.0, 61.0)
     count = 10.0 * t  # 10 requests a second

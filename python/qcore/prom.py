@@ -403,7 +403,7 @@ def _pairs(groups: Mapping[Any, list[tuple[int, Series]]], ncols: int, what: str
         if sorted(c for c, _ in cols) != list(range(ncols)):
             raise InvalidArgumentError(
                 f"{what}: the series with labels {dict(key)} lack some of the columns "
-                "(every bucket, _sum and _count must be present)"
+                "(every bucket and _sum must be present at the same scrapes)"
             )
         common = None
         for _, s in cols:
