@@ -276,6 +276,16 @@ def test_small_batches_side_by_side(benchmark, batch, values):
             for a in arrays:
                 sk.add(a)
 
+    def qc_raw() -> None:
+        # The extension entry points, without the Python-side conversion of `add`.
+        sk = qcore.QuantileSketch(0.01)
+        if batch == 1:
+            for v in floats:
+                sk._add_float(v)
+        else:
+            for a in arrays:
+                sk._add_array(a)
+
     def dd() -> None:
         d = ddsketch.DDSketch(0.01)
         for v in per_value:
@@ -290,6 +300,7 @@ def test_small_batches_side_by_side(benchmark, batch, values):
         benchmark,
         {
             "qcore add (per call)": qc,
+            "qcore _add_array / _add_float (per call)": qc_raw,
             "ddsketch add (per value)": dd,
             "datasketches KLL update (per value)": kll,
         },

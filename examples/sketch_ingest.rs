@@ -69,7 +69,17 @@ fn main() {
         .unwrap_or(0);
     if groups > 0 {
         // SKETCH_GROUPS=g: sketch_groups over sorted codes, g groups of equal size.
-        let codes: Vec<i64> = (0..n as i64).map(|k| k * groups / n as i64).collect();
+        let mut codes: Vec<i64> = (0..n as i64).map(|k| k * groups / n as i64).collect();
+        if std::env::var("SKETCH_CODES").is_ok_and(|c| c == "random") {
+            // SKETCH_CODES=random: the same group sizes in a fixed pseudo-random order.
+            let mut s = 7u64;
+            for k in (1..n).rev() {
+                s = s
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                codes.swap(k, (s >> 33) as usize % (k + 1));
+            }
+        }
         let template = QuantileSketch::new(0.01).expect("sketch");
         let mut best = f64::INFINITY;
         for _ in 0..reps {

@@ -369,3 +369,29 @@ def test_replay_invariants_hold_for_any_policy() -> None:
         assert t["replica_seconds"] > 0.0
 
     check()
+
+
+def test_kpa_scale_from_zero_wakes_and_serves_the_lone_request():
+    # The KPA scales to zero after the first request; the second wakes it, and the rps
+    # metric reads 0 while the pod starts: the activator's buffer must count as demand,
+    # else the cold start is cancelled forever (the run used to never end).
+    kpa = autoscale.KPA(metric="rps", target=10.0)
+    for init in (1, 0):   # 0: the replay starts scaled to zero, as documented
+        r = autoscale.replay(np.array([0.0, 200.0]), 0.5, kpa, initial_replicas=init, slo=1.0,
+                             startup_delay=100.0)
+        assert r.totals["arrived"] == 2 and r.totals["completed"] == 2
+        # the woken request waits for the cold start (100 s) and is then served (0.5 s)
+        assert r.totals["p99"] == pytest.approx(100.5, abs=2.5)
+
+
+def test_hpa_above_max_replicas_goes_straight_to_max():
+    # kubernetes reconcileAutoscaler: "Current number of replicas above Spec.MaxReplicas"
+    # (horizontal_test.go TestTooManyReplicas): the count drops to maxReplicas at the
+    # first decision, before metrics and the stabilization window.
+    arrivals = np.sort(np.random.default_rng(4).uniform(0.0, 600.0, 3000))
+    hpa = autoscale.HPA(metric="utilization", target=0.5, max_replicas=5)
+    r = autoscale.replay(arrivals, 0.5, hpa, initial_replicas=10, slo=5.0)
+    first = r.events.row(0, named=True)
+    assert first["from"] == 10 and first["to"] == 5
+    assert first["t"] <= hpa.sync_period + 1e-9          # the first decision, not after 300 s
+    assert r.events.get_column("to").max() <= 5

@@ -486,3 +486,22 @@ def test_every_command_prints_strict_json(tmp_path):
             assert code == cli.EXIT_ERROR and doc["error"] and doc["message"]
         else:
             assert code in (0, 3, 4, 5), (name, code, err)
+
+
+def test_simulate_flags_an_unstable_system_and_refuses_a_meaningless_cv():
+    code, out, err = run("simulate", "--rate", "1", "--servers", "1", "--service-mean", "2", "--customers", "20000",
+                         "--format", "json")
+    assert code == cli.EXIT_UNSTABLE == 6, err
+    d = json.loads(out)
+    assert d["stable"] is False and d["offered_load"] == 2.0
+    code, out, _ = run("simulate", "--rate", "1", "--servers", "1", "--service-mean", "2", "--customers", "20000")
+    assert code == 6 and out.startswith("WARNING: unstable: offered load 2")
+    code, out, _ = run("simulate", "--rate", "0.5", "--servers", "1", "--service-mean", "1", "--customers", "20000",
+                       "--format", "json")
+    assert code == 0 and json.loads(out)["stable"] is True
+    code, _, err = run("simulate", "--rate", "0.5", "--service-mean", "1", "--service-cv", "2")
+    assert code == cli.EXIT_ERROR and "--service-cv applies to gamma and lognormal" in err
+    assert "Traceback" not in err
+    code, _, err = run("plan", "--rate", "5", "--service-mean", "0.1", "--slo", "1", "--service", "deterministic",
+                       "--service-cv", "0.5")
+    assert code == cli.EXIT_ERROR and "deterministic service has a fixed cv" in err

@@ -253,6 +253,12 @@ def test_real_traces(shared_data) -> None:  # type: ignore[no-untyped-def]
     mc = llm.Workload.mooncake(shared_data / "mooncake_fast25" / "conversation_trace.jsonl")
     assert len(mc) == 12031 and mc.hash_block_tokens == 512
     rag = llm.Workload.ragpulse(shared_data / "ragpulse" / "0_trace.jsonl")
+    read = llm.Workload.read(shared_data / "ragpulse" / "0_trace.jsonl")
+    assert np.array_equal(read.arrival, rag.arrival)
+    assert llm.Workload.read(
+        shared_data / "mooncake_fast25" / "synthetic_trace.jsonl").hash_block_tokens == 512
+    assert len(llm.Workload.read(
+        shared_data / "azure_llm_2023" / "AzureLLMInferenceTrace_code.csv")) == 8819
     assert len(rag) == 7106 and rag.hash_ids is None
     assert rag.arrival[-1] == pytest.approx(604_603, abs=1)
     assert rag.prompt_tokens.mean() == pytest.approx(2944, abs=1)
@@ -428,3 +434,33 @@ def test_replications_give_intervals_that_cover_the_long_run() -> None:
     assert set(t["metric"]) >= {"ttft_p99", "tpot_p50", "slo_attainment"}
     with pytest.raises(InvalidArgumentError, match="replications"):
         llm.replicate(make, rep, replications=1)
+
+
+def test_progress_is_reported_to_the_end() -> None:
+    w = _fixed(3000, 0.01, 100, 20)
+    calls: list[tuple[int, int]] = []
+    r = llm.simulate(w, _rep(), llm.Fleet(replicas=2), progress=lambda d, t: calls.append((d, t)))
+    assert r.finished == 3000
+    assert calls and calls[-1] == (3000, 3000)
+    assert all(a[0] <= b[0] for a, b in zip(calls, calls[1:], strict=False))
+    calls.clear()
+    llm.simulate(w, _rep(), progress=lambda d, t: calls.append((d, t)))
+    assert calls[-1] == (3000, 3000)
+
+
+def test_design_shorthand_and_quantile_ci() -> None:
+    import qcore
+
+    w = llm.Workload.poisson(rate=20.0, n=2000, prompt_tokens=np.arange(50, 500),
+                             output_tokens=np.arange(5, 50), seed=9)
+    rep = qcore.llm.Replica(step_time=llm.Linear(c0=0.01, c_tok=1e-5), num_blocks=5000)
+    a = qcore.llm.simulate(w, replica=rep, replicas=2, router="least_requests")
+    b = llm.simulate(w, rep, llm.Fleet(replicas=2, router="least_requests"))
+    assert a.requests.equals(b.requests)
+    lo, est, hi = a.quantile_ci("ttft", 0.99)
+    assert lo is not None and hi is not None and lo <= est <= hi
+    assert est == pytest.approx(float(np.quantile(a.requests["ttft"].to_numpy(), 0.99)))
+    with pytest.raises(InvalidArgumentError, match="not both"):
+        llm.simulate(w, rep, llm.Fleet(), replicas=2)
+    with pytest.raises(InvalidArgumentError, match="metric"):
+        a.quantile_ci("itl", 0.5)

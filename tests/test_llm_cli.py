@@ -43,6 +43,17 @@ def test_real_traces_from_the_command_line(shared_data, capsys) -> None:  # type
     assert out["requests"] == 3993 and out["cache_hit_rate"] > 0
 
 
+def test_distserve_scheduler_from_the_command_line(capsys) -> None:  # type: ignore[no-untyped-def]
+    rc = main(["llm", "simulate", "poisson:2", "--preset", "distserve/opt-13b/tp1",
+               "--scheduler", "distserve", "--requests", "100", "--prompt-tokens", "512",
+               "--output-tokens", "129", "--max-num-batched-tokens", "66144", "--format", "json"])
+    assert rc == EXIT_OK
+    out = json.loads(capsys.readouterr().out)
+    assert out["finished"] == 100 and out["preemptions"] == 0
+    assert main(["llm", "simulate", "poisson:2", "--preset", "splitwise/llama2-70b/h100-80gb/tp8",
+                 "--scheduler", "distserve"]) == EXIT_ERROR
+
+
 def test_list_presets(capsys) -> None:  # type: ignore[no-untyped-def]
     assert main(["llm", "simulate", "-", "--list-presets", "--format", "json"]) == EXIT_OK
     out = json.loads(capsys.readouterr().out)

@@ -403,3 +403,32 @@ def test_prefix_hits_equal_offline_replay(seed: int, bs: int, hb: int) -> None:
     assert res.requests["cached_tokens"].to_list() == expected
     look = int(w.prompt_tokens.sum())
     assert res.cache_hit_rate == pytest.approx(sum(expected) / look)
+
+
+@pytest.mark.hypothesis
+@SETTINGS
+@given(cases(), st.integers(1, 5), st.sampled_from(["round_robin", "random", "least_requests",
+                                                      "least_tokens", "power_of_two", "vllm_dp",
+                                                      "prefix_affinity"]),
+       st.sampled_from([0.0, 0.05, 1.0]))
+def test_fleet_conserves_and_obeys_little_per_replica(c: tuple[dict, llm.Workload], replicas: int,
+                                                       router: str, staleness: float) -> None:
+    case, w = c
+    fleet = llm.Fleet(replicas=replicas, router=router, staleness=staleness, seed=7)
+    res = llm.simulate(w, _replica(case), fleet, timeline_interval=0.05)
+    df = res.requests
+    assert (df["status"] != "unfinished").all()
+    fin = df.filter(pl.col("status") == "finished")
+    assert (fin["output_tokens"].to_numpy() == w.output_tokens[fin["id"].to_numpy()]).all()
+    assert fin.height + res.rejected == len(w)
+    for i, row in enumerate(res.replica_stats.iter_rows(named=True)):
+        mine = fin.filter(pl.col("replica") == i)
+        assert row["finished"] == mine.height
+        assert row["max_blocks_used"] <= case["num_blocks"]
+        assert row["max_step_tokens"] <= case["budget"]
+        assert row["max_running"] <= case["max_seqs"]
+        assert row["in_system_area"] == pytest.approx(float(mine["e2e"].sum()), rel=1e-9,
+                                                      abs=1e-9)
+    assert res.timeline is not None
+    assert (res.timeline["kv_blocks"] <= case["num_blocks"]).all()
+    assert (res.timeline["running"] <= case["max_seqs"]).all()

@@ -11,10 +11,7 @@ import argparse
 import json
 import math
 import sys
-from pathlib import Path
 from typing import Any
-
-import polars as pl
 
 __all__ = ["register"]
 
@@ -48,6 +45,9 @@ def register(sub: Any, fmt: Any, epilog: str) -> None:
     s.add_argument("--block-size", type=int)
     s.add_argument("--max-num-seqs", type=int)
     s.add_argument("--max-num-batched-tokens", type=int)
+    s.add_argument("--scheduler", choices=["vllm_v1", "distserve"], default="vllm_v1",
+                   help="scheduling policy (distserve: DistServe's colocated simulator, with "
+                   "a distserve/... preset's coefficients plus its fixed overheads)")
     s.add_argument("--no-chunked-prefill", action="store_true")
     s.add_argument("--no-prefix-caching", action="store_true")
     s.add_argument("--replicas", type=int, default=1)
@@ -63,6 +63,8 @@ def register(sub: Any, fmt: Any, epilog: str) -> None:
     s.add_argument("--slo-tpot", type=float, help="TPOT objective, s (goodput)")
     s.add_argument("--slo-e2e", type=float, help="end-to-end objective, s (goodput)")
     s.add_argument("--format", choices=["text", "json"], default="text")
+    s.add_argument("--no-progress", action="store_true",
+                   help="no progress bar (shown on a terminal for runs of 100,000+ requests)")
     s.set_defaults(func=cmd_llm_simulate)
     llm_p.set_defaults(func=lambda args: _usage(llm_p))
 
@@ -83,21 +85,7 @@ def _load(spec: str, args: argparse.Namespace) -> Any:
             raise InvalidArgumentError(f"TRACE_OR_SPEC {spec!r}: expected poisson:RATE") from None
         return llm.Workload.poisson(rate=rate, n=args.requests, prompt_tokens=args.prompt_tokens,
                                     output_tokens=args.output_tokens, seed=args.seed)
-    path = Path(spec)
-    if not path.exists():
-        raise FileNotFoundError(f"no such trace: {spec}")
-    suffix = path.suffix.lower()
-    if suffix in (".jsonl", ".ndjson", ".json"):
-        cols = pl.read_ndjson(path, n_rows=1).columns
-        if {"timestamp", "input_length", "output_length"} <= set(cols):
-            return llm.Workload.mooncake(path)
-        return llm.Workload.from_frame(pl.read_ndjson(path))
-    if suffix == ".parquet":
-        return llm.Workload.from_frame(pl.read_parquet(path))
-    cols = pl.read_csv(path, n_rows=1).columns
-    if {"TIMESTAMP", "ContextTokens", "GeneratedTokens"} <= set(cols):
-        return llm.Workload.azure(path)
-    return llm.Workload.from_frame(pl.read_csv(path))
+    return llm.Workload.read(spec)
 
 
 def _preset_parts(name: str) -> dict[str, Any]:
@@ -119,6 +107,10 @@ def _replica(args: argparse.Namespace) -> Any:
     from qcore.exceptions import InvalidArgumentError
 
     st = llm.presets.step_time(args.preset) if args.preset else None
+    if args.scheduler == "distserve":
+        if not isinstance(st, llm.Phases):
+            raise InvalidArgumentError("--scheduler distserve needs a distserve/... --preset")
+        st = llm.DistServeStepTime.from_phases(st)
     guess = _preset_parts(args.preset) if args.preset else {}
     model = args.model or guess.get("model")
     gpu = args.gpu or guess.get("gpu")
@@ -134,6 +126,8 @@ def _replica(args: argparse.Namespace) -> Any:
         over["chunked_prefill"] = False
     if args.no_prefix_caching:
         over["prefix_caching"] = False
+    if args.scheduler != "vllm_v1":
+        over["scheduler"] = args.scheduler
     if model and gpu:
         return llm.Replica.from_preset(model, gpu, tp, step_time=st, **over)
     if st is None:
@@ -174,7 +168,13 @@ def cmd_llm_simulate(args: argparse.Namespace) -> int:
     slo = None
     if args.slo_ttft or args.slo_tpot or args.slo_e2e:
         slo = llm.SLO(ttft=args.slo_ttft, tpot=args.slo_tpot, e2e=args.slo_e2e)
-    r = llm.simulate(w, rep, fleet, slo=slo)
+    show = None
+    if not args.no_progress and sys.stderr.isatty() and len(w) >= 100_000:
+        from qcore.report import _progress_printer
+
+        bar = _progress_printer(len(w), True)
+        show = lambda done, total: bar(done)  # noqa: E731
+    r = llm.simulate(w, rep, fleet, slo=slo, progress=show)
     s = r.summary()
     s["config"] = {"trace": args.trace, "preset": args.preset, "replicas": args.replicas,
                    "router": args.router, "num_blocks": rep.num_blocks,

@@ -584,12 +584,13 @@ def _llm_simulate(
     hash_offsets: npt.NDArray[np.int64] | None,
     hash_ids: npt.NDArray[np.int64] | None,
     hash_block_tokens: int,
-    replica_spec: tuple[int, int, int, int, bool, int, bool, float],
+    replica_spec: tuple[int, int, int, int, bool, int, bool, float, str, int],
     step_spec: _LlmStepSpec,
     fleet_spec: tuple[int, str, float, float, int] | None,
     relative_accuracy: float,
     trace: bool,
     timeline_interval: float | None,
+    progress: Any = None,
 ) -> dict[str, Any]:
     """Run the LLM engine (or a fleet when ``fleet_spec`` is given) on a workload."""
 

@@ -24,11 +24,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-__all__ = ["EXIT_ERROR", "EXIT_OK", "EXIT_USAGE", "build_parser", "main"]
+__all__ = ["EXIT_ERROR", "EXIT_OK", "EXIT_UNSTABLE", "EXIT_USAGE", "build_parser", "main"]
 
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2
+EXIT_UNSTABLE = 6
 
 DEMO_FILE = "gentd26_lora_2024-12-03.csv"
 
@@ -38,7 +39,8 @@ EXIT_CODES_HELP = """exit codes:
   2  usage error
   3  check: most severe action is escalate
   4  check: a decision blocks (block)
-  5  check: a decision asks for rollback"""
+  5  check: a decision asks for rollback
+  6  simulate: the system is unstable (offered load >= servers): its figures grow with the run"""
 
 DEMO_RULES = """
 # Rules the demo applies to the embedded trace slice.
@@ -415,6 +417,9 @@ def cmd_check(args: argparse.Namespace) -> int:
 def _service_dist(kind: str, mean: float, cv: float | None, samples: Any = None) -> Any:
     from qcore import sim
 
+    if cv is not None and kind in ("exponential", "deterministic"):
+        raise ValueError(f"--service-cv applies to gamma and lognormal service; {kind} service has a fixed cv "
+                         f"({'1' if kind == 'exponential' else '0'}); drop --service-cv or pick --service gamma")
     if kind == "exponential":
         return sim.Exponential(mean=mean)
     if kind == "deterministic":
@@ -504,7 +509,10 @@ def cmd_simulate(args: argparse.Namespace) -> int:
                        service=_service_dist(p["service"], float(p["service_mean"]), p["service_cv"]),
                        servers=int(p["servers"]), customers=int(p["customers"]), warmup=int(warmup),
                        seed=int(p["seed"]))
-    out: dict[str, Any] = {"params": p, "arrived": int(r.arrived), "completed": int(r.completed),
+    offered = float(p["rate"]) * float(p["service_mean"])
+    stable = offered < int(p["servers"])
+    out: dict[str, Any] = {"params": p, "offered_load": offered, "stable": stable,
+                           "arrived": int(r.arrived), "completed": int(r.completed),
            "utilization": float(r.utilization), "mean_in_system": float(r.mean_in_system),
            "throughput": float(r.throughput),
            "response": {f"p{_qname(q)}": float(r.response.quantile(q)) for q in (0.5, 0.9, 0.99, 0.999)},
@@ -513,13 +521,16 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     if args.format == "json":
         _emit_json(out)
     else:
+        if not stable:
+            print(f"WARNING: unstable: offered load {offered:g} (rate x mean service) >= {p['servers']} server(s); "
+                  "the queue grows without bound and the figures below grow with the run length")
         print(f"simulated {out['completed']:,} customers: {p['servers']} server(s), Poisson arrivals at "
               f"{float(p['rate']):g}/s, {p['service']} service (mean {float(p['service_mean']):g} s), seed {p['seed']}")
         print(f"  utilization {out['utilization']:.4f}, mean in system {out['mean_in_system']:.4f}, "
               f"throughput {out['throughput']:.4f}/s, mean response {out['mean_response']:.4g} s")
         print("  response " + "  ".join(f"{k} {v:.4g}s" for k, v in out["response"].items()))
         print("  wait     " + "  ".join(f"{k} {v:.4g}s" for k, v in out["wait"].items()))
-    return EXIT_OK
+    return EXIT_OK if stable else EXIT_UNSTABLE
 
 
 _SIM_DEFAULTS: dict[str, Any] = {"rate": None, "service": "exponential", "service_mean": 1.0, "service_cv": None,

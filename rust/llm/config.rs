@@ -113,6 +113,17 @@ pub enum StepTime {
     /// Measured tables (seconds): `prefill(Σ_prefill n_i) + decode(B_d)`, each term present
     /// only when its part of the batch is not empty (`SplitwiseSim`'s `perf_model.csv`).
     Table { prefill: Table, decode: Table },
+    /// `DistServe`'s simulator: [`StepTime::Phases`] (ms) with its pipeline split and fixed
+    /// overheads, `(a + b·Σn + c·Σn²)/pp + pp + 2 + 1e-4·Σn` for a prefill step and
+    /// `(a + b·Σ(ctx+1) + c·B)/pp + 2 + 1e-4·Σctx` for a decode step (`ctx` before the
+    /// step). Used with [`Scheduler::DistServe`], whose steps are never mixed.
+    DistServeSim {
+        prefill: [f64; 3],
+        decode_small: [f64; 3],
+        decode_large: [f64; 3],
+        threshold: u32,
+        pipeline_parallel: u32,
+    },
     /// The roofline floor: `max(2·params·Σn / (peak_flops·mfu),
     /// (weight_bytes + Σ_all ctx·kv_bytes_per_token) / hbm_bandwidth) + overhead`.
     Roofline {
@@ -178,6 +189,29 @@ impl StepTime {
                 }
             }
             StepTime::Table { .. } => {}
+            StepTime::DistServeSim {
+                prefill,
+                decode_small,
+                decode_large,
+                pipeline_parallel,
+                ..
+            } => {
+                for (name, c) in [
+                    ("step_time.prefill", prefill),
+                    ("step_time.decode_small", decode_small),
+                    ("step_time.decode_large", decode_large),
+                ] {
+                    if c.iter().any(|v| !v.is_finite()) {
+                        return Err(QcoreError::invalid(name, "must be finite"));
+                    }
+                }
+                if *pipeline_parallel == 0 {
+                    return Err(QcoreError::invalid(
+                        "step_time.pipeline_parallel",
+                        "must be >= 1",
+                    ));
+                }
+            }
             StepTime::Roofline {
                 params,
                 weight_bytes,
@@ -243,6 +277,34 @@ impl StepTime {
                 }
                 ms * 1e-3
             }
+            StepTime::DistServeSim {
+                prefill,
+                decode_small,
+                decode_large,
+                threshold,
+                pipeline_parallel,
+            } => {
+                let pp = f64::from(*pipeline_parallel);
+                let mut ms = 0.0;
+                if b.prefill_reqs > 0 {
+                    let n = b.prefill_tokens as f64;
+                    ms += ((prefill[0] + prefill[1] * n + prefill[2] * b.prefill_tokens_sq)
+                        * (1.0 / pp)
+                        + pp)
+                        + (2.0 + 1e-4 * n);
+                }
+                if b.decode_reqs > 0 {
+                    let c = if b.decode_reqs < *threshold {
+                        decode_small
+                    } else {
+                        decode_large
+                    };
+                    let bd = f64::from(b.decode_reqs);
+                    let s1 = b.decode_ctx as f64;
+                    ms += (c[0] + c[1] * s1 + c[2] * bd) * (1.0 / pp) + (2.0 + 1e-4 * (s1 - bd));
+                }
+                ms * 1e-3
+            }
             StepTime::Table { prefill, decode } => {
                 let mut s = 0.0;
                 if b.prefill_reqs > 0 {
@@ -271,6 +333,24 @@ impl StepTime {
     }
 }
 
+/// `DistServe`'s simulator caps a decode step at this many `Σ (ctx + 1)` tokens.
+pub const DISTSERVE_DECODE_TOKENS: u32 = 50_000;
+
+/// The scheduling policy of a replica.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Scheduler {
+    /// vLLM V1 (the default, §3).
+    VllmV1,
+    /// `DistServe`'s colocated simulator (`simdistserve`, backend `vllm`): prefill-only
+    /// steps with strict priority over decode steps, never mixed; a prefill step takes
+    /// the longest FCFS prefix of `waiting` whose prompts sum to at most
+    /// `max_num_batched_tokens`; a decode step takes the longest prefix of `running`
+    /// whose `Σ (ctx + 1)` is at most `decode_tokens`, and its unfinished requests go
+    /// back to the tail in batch order. No KV model (no blocks, no preemption) and no
+    /// cap on running requests.
+    DistServe { decode_tokens: u32 },
+}
+
 /// One replica's engine configuration (§2). Build with [`ReplicaConfig::new`] and adjust
 /// the public fields; [`ReplicaConfig::check`] validates them.
 #[derive(Debug, Clone, PartialEq)]
@@ -293,6 +373,8 @@ pub struct ReplicaConfig {
     pub watermark: f64,
     /// The step-time model.
     pub step_time: StepTime,
+    /// The scheduling policy.
+    pub scheduler: Scheduler,
 }
 
 impl ReplicaConfig {
@@ -308,6 +390,7 @@ impl ReplicaConfig {
             prefix_caching: true,
             watermark: 0.0,
             step_time,
+            scheduler: Scheduler::VllmV1,
         }
     }
 
@@ -327,6 +410,11 @@ impl ReplicaConfig {
                 "max_num_batched_tokens",
                 "must be >= 1",
             ));
+        }
+        if let Scheduler::DistServe { decode_tokens } = self.scheduler {
+            if decode_tokens == 0 {
+                return Err(QcoreError::invalid("decode_tokens", "must be >= 1"));
+            }
         }
         if !(0.0..1.0).contains(&self.watermark) {
             return Err(QcoreError::invalid(

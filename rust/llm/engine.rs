@@ -4,7 +4,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 
-use super::config::{Batch, ReplicaConfig};
+use super::config::{Batch, ReplicaConfig, Scheduler};
 use crate::error::{QcoreError, Result};
 
 /// The requests to serve (§1), in arrival order.
@@ -45,6 +45,14 @@ impl Workload {
             return Err(QcoreError::invalid(
                 "output_tokens",
                 format!("must be >= 1 (0 at index {i})"),
+            ));
+        }
+        if let Some(i) = (0..prompt.len())
+            .find(|&i| u64::from(prompt[i]) + u64::from(output[i]) > u64::from(u32::MAX))
+        {
+            return Err(QcoreError::invalid(
+                "output_tokens",
+                format!("plus prompt_tokens must be below 2^32 (index {i})"),
             ));
         }
         Ok(Workload {
@@ -261,13 +269,20 @@ pub(crate) type KeyMap = HashMap<(u64, u32), u32, BuildHasherDefault<KeyHasher>>
 
 /// The KV block pool: reference counts, a free queue (doubly linked, so that a cache hit
 /// can take a block out of its middle) and the prefix cache `key → block`.
+///
+/// The free queue starts as blocks `0..n` in order. Blocks never used yet are kept as a
+/// range (`fresh..n`, always at the head of the queue: freed blocks join the tail), so
+/// memory grows with the blocks a run touches, not with `num_blocks`.
 #[derive(Debug)]
 pub(crate) struct Pool {
+    n: u32,
+    fresh: u32,
     prev: Vec<u32>,
     next: Vec<u32>,
     refc: Vec<u32>,
     key: Vec<(u64, u32)>,
     keyed: Vec<bool>,
+    /// Head and tail of the linked part of the free queue (used blocks freed).
     head: u32,
     tail: u32,
     pub nfree: u32,
@@ -278,19 +293,16 @@ pub(crate) struct Pool {
 
 impl Pool {
     pub fn new(n: u32) -> Self {
-        let nu = n as usize;
-        let prev = (0..n).map(|i| if i == 0 { NIL } else { i - 1 }).collect();
-        let next = (0..n)
-            .map(|i| if i + 1 == n { NIL } else { i + 1 })
-            .collect();
         Pool {
-            prev,
-            next,
-            refc: vec![0; nu],
-            key: vec![(0, 0); nu],
-            keyed: vec![false; nu],
-            head: if n == 0 { NIL } else { 0 },
-            tail: if n == 0 { NIL } else { n - 1 },
+            n,
+            fresh: 0,
+            prev: Vec::new(),
+            next: Vec::new(),
+            refc: Vec::new(),
+            key: Vec::new(),
+            keyed: Vec::new(),
+            head: NIL,
+            tail: NIL,
             nfree: n,
             cache: KeyMap::default(),
             epoch: 0,
@@ -329,6 +341,17 @@ impl Pool {
     /// Take a block from the head of the free queue, evicting its cache entry.
     #[inline]
     fn pop_head(&mut self) -> u32 {
+        if self.fresh < self.n {
+            let b = self.fresh;
+            self.fresh += 1;
+            self.prev.push(NIL);
+            self.next.push(NIL);
+            self.refc.push(1);
+            self.key.push((0, 0));
+            self.keyed.push(false);
+            self.nfree -= 1;
+            return b;
+        }
         let b = self.head;
         debug_assert!(b != NIL);
         self.unlink(b);
@@ -431,6 +454,9 @@ pub(crate) struct Replica {
     pub sched: Vec<u32>,
     /// Requests preempted while scheduling the current step.
     pub preempted: Vec<u32>,
+    /// `DistServe` decode step: the batch is the first `rotate` running requests, which go
+    /// back to the tail when the step ends.
+    rotate: usize,
     hits: Vec<u32>,
     /// `(request, its num_tokens, cache epoch)` whose lookup `hits` holds.
     hits_for: (u32, u32, u64),
@@ -459,6 +485,7 @@ impl Replica {
             pool: Pool::new(cfg.num_blocks),
             sched: Vec::new(),
             preempted: Vec::new(),
+            rotate: 0,
             hits: Vec::new(),
             hits_for: (u32::MAX, 0, u64::MAX),
             step_start: f64::NAN,
@@ -605,6 +632,10 @@ impl Replica {
     ) -> Batch {
         self.sched.clear();
         self.preempted.clear();
+        if let Scheduler::DistServe { decode_tokens } = cfg.scheduler {
+            self.schedule_distserve(cfg, reqs, t, decode_tokens);
+            return self.summarize(cfg, reqs);
+        }
         let mut budget = cfg.max_num_batched_tokens;
         // 1. Running requests, in list order.
         let mut i = 0;
@@ -673,8 +704,52 @@ impl Replica {
                 budget -= new;
             }
         }
-        // 3. The batch as the step-time model sees it.
+        self.summarize(cfg, reqs)
+    }
+
+    /// `DistServe`'s colocated policy: a prefill-only step if anything waits, else a
+    /// decode-only step over a prefix of `running` (see [`Scheduler::DistServe`]).
+    fn schedule_distserve(&mut self, cfg: &ReplicaConfig, reqs: &mut [Req], t: f64, cap: u32) {
+        self.rotate = 0;
+        if !self.waiting.is_empty() {
+            let mut total = 0u64;
+            while let Some(&r) = self.waiting.front() {
+                let p = u64::from(reqs[r as usize].prompt);
+                if total + p > u64::from(cfg.max_num_batched_tokens) {
+                    break;
+                }
+                total += p;
+                self.touch(t);
+                self.waiting.pop_front();
+                self.running.push(r);
+                let q = &mut reqs[r as usize];
+                if q.first_sched.is_nan() {
+                    q.first_sched = t;
+                }
+                q.cached = 0;
+                q.sched = q.prompt;
+                self.sched.push(r);
+            }
+            return;
+        }
+        let mut total = 0u64;
+        for &r in &self.running {
+            let q = &mut reqs[r as usize];
+            let need = u64::from(q.num_tokens());
+            if total + need > u64::from(cap) {
+                break;
+            }
+            total += need;
+            q.sched = 1;
+            self.sched.push(r);
+        }
+        self.rotate = self.sched.len();
+    }
+
+    /// The batch as the step-time model sees it, and the per-step maxima.
+    fn summarize(&mut self, cfg: &ReplicaConfig, reqs: &[Req]) -> Batch {
         let mut b = Batch::default();
+        let mut tokens = 0u32;
         for &r in &self.sched {
             let q = &reqs[r as usize];
             let ctx = u64::from(q.computed + q.sched);
@@ -687,8 +762,9 @@ impl Replica {
                 b.prefill_tokens_sq += f64::from(q.sched) * f64::from(q.sched);
             }
             b.ctx += ctx;
+            tokens += q.sched;
         }
-        self.step_tokens = cfg.max_num_batched_tokens - budget;
+        self.step_tokens = tokens;
         let used = cfg.num_blocks - self.pool.nfree;
         let s = &mut self.stats;
         s.max_blocks_used = s.max_blocks_used.max(used);
@@ -734,7 +810,7 @@ impl Replica {
         d: f64,
         sink: &mut S,
     ) {
-        let caching = cfg.prefix_caching && w.has_hashes();
+        let caching = cfg.prefix_caching && w.has_hashes() && cfg.scheduler == Scheduler::VllmV1;
         let bs = cfg.block_size;
         let mut finished_any = false;
         if !self.sched.is_empty() {
@@ -789,6 +865,11 @@ impl Replica {
                     sink.finish(r);
                 }
             }
+        }
+        if self.rotate > 0 {
+            // DistServe: the decode batch goes back to the tail in batch order.
+            self.running.rotate_left(self.rotate);
+            self.rotate = 0;
         }
         if finished_any {
             self.touch(t_end);

@@ -23,11 +23,13 @@ pub mod run;
 
 pub use config::{
     default_max_num_batched_tokens, gpu_preset, model_preset, num_blocks, roofline, Batch, GpuSpec,
-    ModelSpec, ReplicaConfig, StepTime, Table, GPU_PRESETS, MODEL_PRESETS,
+    ModelSpec, ReplicaConfig, Scheduler, StepTime, Table, DISTSERVE_DECODE_TOKENS, GPU_PRESETS,
+    MODEL_PRESETS,
 };
 pub use engine::{ReplicaStats, Workload, STATUS_FINISHED, STATUS_REJECTED, STATUS_UNFINISHED};
 pub use run::{
-    run_engine, run_fleet, FleetConfig, Records, Router, RunOptions, RunResult, StepTrace, Timeline,
+    run_engine, run_engine_progress, run_fleet, run_fleet_progress, FleetConfig, Progress, Records,
+    Router, RunOptions, RunResult, StepTrace, Timeline,
 };
 
 #[cfg(test)]

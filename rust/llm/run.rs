@@ -144,7 +144,8 @@ pub struct RunResult {
     pub queue: QuantileSketch,
     /// Per replica.
     pub replicas: Vec<ReplicaStats>,
-    /// Requests rejected when they arrived (they can never fit a replica).
+    /// Requests rejected: on arrival (they can never fit a replica), or at the head of
+    /// `waiting` when even an empty replica cannot schedule them (a watermark, say).
     pub rejected: u64,
     /// First arrival and the end of the last step.
     pub t0: f64,
@@ -152,6 +153,9 @@ pub struct RunResult {
     pub trace: Option<StepTrace>,
     pub timeline: Option<Timeline>,
 }
+
+/// Most timeline samples a run may ask for (about 0.6 GB).
+const MAX_TIMELINE_SAMPLES: f64 = 2e7;
 
 /// Values are added to the sketches in blocks of this many (a bulk add is far cheaper
 /// than one value at a time).
@@ -199,6 +203,10 @@ impl Sink for Metrics {
 
 /// Whether request `r` can ever finish on a replica of `cfg` (§3 last paragraph).
 fn fits(cfg: &ReplicaConfig, prompt: u32, output: u32) -> bool {
+    if let super::config::Scheduler::DistServe { .. } = cfg.scheduler {
+        // No KV model: only a prompt above the prefill budget can never be scheduled.
+        return prompt <= cfg.max_num_batched_tokens;
+    }
     let tokens = u64::from(prompt) + u64::from(output) - 1;
     if cfg.blocks_for(tokens) > u64::from(cfg.num_blocks) {
         return false;
@@ -229,6 +237,21 @@ impl<'a> Driver<'a> {
                 return Err(QcoreError::invalid(
                     "timeline_interval",
                     format!("must be finite and > 0, got {iv}"),
+                ));
+            }
+        }
+        if let Some(iv) = opts.timeline_interval {
+            let span = match (w.arrival.first(), w.arrival.last()) {
+                (Some(a), Some(b)) => b - a,
+                _ => 0.0,
+            };
+            let samples = span / iv * n as f64;
+            if samples > MAX_TIMELINE_SAMPLES {
+                return Err(QcoreError::invalid(
+                    "timeline_interval",
+                    format!(
+                        "is too small: {samples:.3e} samples over the arrivals alone (at most {MAX_TIMELINE_SAMPLES:e})"
+                    ),
                 ));
             }
         }
@@ -394,8 +417,13 @@ impl<'a> Driver<'a> {
             itl: self.metrics.itl,
             e2e,
             queue,
+            rejected: self.rejected
+                + self
+                    .reps
+                    .iter()
+                    .map(|r| r.stats.stuck_rejected)
+                    .sum::<u64>(),
             replicas: self.reps.into_iter().map(|r| r.stats).collect(),
-            rejected: self.rejected,
             t0: self.w.arrival.first().copied().unwrap_or(0.0),
             t_end,
             trace: self.trace,
@@ -404,13 +432,34 @@ impl<'a> Driver<'a> {
     }
 }
 
+/// Progress of a run: called now and then with (requests arrived, requests in all).
+pub type Progress<'a> = &'a mut dyn FnMut(usize, usize);
+
+/// Events between two progress reports.
+const PROGRESS_EVERY: u32 = 1 << 14;
+
 /// Run `w` on one replica (the engine alone, §3).
 pub fn run_engine(w: &Workload, cfg: &ReplicaConfig, opts: &RunOptions) -> Result<RunResult> {
+    run_engine_progress(w, cfg, opts, &mut |_, _| {})
+}
+
+/// [`run_engine`], reporting progress.
+pub fn run_engine_progress(
+    w: &Workload,
+    cfg: &ReplicaConfig,
+    opts: &RunOptions,
+    progress: Progress<'_>,
+) -> Result<RunResult> {
     let mut dr = Driver::new(w, cfg, 1, opts)?;
     let n = w.len();
     let mut k = 0;
     let mut t = w.arrival.first().copied().unwrap_or(0.0);
+    let mut events = 0u32;
     loop {
+        events = events.wrapping_add(1);
+        if events % PROGRESS_EVERY == 0 {
+            progress(k, n);
+        }
         // Arrivals up to t join waiting (those during the last step included).
         while k < n && w.arrival[k] <= t {
             dr.sample_until(w.arrival[k]);
@@ -437,6 +486,7 @@ pub fn run_engine(w: &Workload, cfg: &ReplicaConfig, opts: &RunOptions) -> Resul
         }
         t = t1;
     }
+    progress(n, n);
     dr.finish()
 }
 
@@ -455,6 +505,17 @@ pub fn run_fleet(
     fleet: &FleetConfig,
     opts: &RunOptions,
 ) -> Result<RunResult> {
+    run_fleet_progress(w, cfg, fleet, opts, &mut |_, _| {})
+}
+
+/// [`run_fleet`], reporting progress.
+pub fn run_fleet_progress(
+    w: &Workload,
+    cfg: &ReplicaConfig,
+    fleet: &FleetConfig,
+    opts: &RunOptions,
+    progress: Progress<'_>,
+) -> Result<RunResult> {
     fleet.check()?;
     let nrep = fleet.replicas as usize;
     let mut dr = Driver::new(w, cfg, nrep, opts)?;
@@ -465,7 +526,12 @@ pub fn run_fleet(
     let mut rr = 0usize;
     let n = w.len();
     let mut k = 0;
+    let mut events = 0u32;
     loop {
+        events = events.wrapping_add(1);
+        if events % PROGRESS_EVERY == 0 {
+            progress(k, n);
+        }
         // Next event: the earliest step end, or the next arrival.
         let mut t_step = f64::INFINITY;
         let mut i_step = usize::MAX;
@@ -584,5 +650,6 @@ pub fn run_fleet(
             }
         }
     }
+    progress(n, n);
     dr.finish()
 }

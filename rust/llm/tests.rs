@@ -420,3 +420,79 @@ fn bad_input_is_named() {
         .to_string()
         .contains("max_num_batched_tokens"));
 }
+
+#[test]
+fn a_head_no_empty_replica_can_schedule_is_rejected_not_looped_on() {
+    // 10 blocks with a 50 % watermark: a request needing 8 blocks fits the pool but can
+    // never be admitted; the run rejects it and serves the others.
+    let mut cfg = ReplicaConfig::new(10, linear(0.01, 0.0));
+    cfg.block_size = 4;
+    cfg.watermark = 0.5;
+    let w = Workload::new(vec![0.0, 0.0, 0.5], vec![30, 8, 8], vec![2, 2, 2]).unwrap();
+    for fleet in [false, true] {
+        let r = if fleet {
+            let f = FleetConfig {
+                replicas: 2,
+                router: Router::RoundRobin,
+                staleness: 0.0,
+                seed: 1,
+            };
+            run_fleet(&w, &cfg, &f, &RunOptions::default()).unwrap()
+        } else {
+            run_engine(&w, &cfg, &RunOptions::default()).unwrap()
+        };
+        assert_eq!(
+            r.records.status,
+            vec![STATUS_REJECTED, STATUS_FINISHED, STATUS_FINISHED]
+        );
+        assert_eq!(r.rejected, 1);
+    }
+}
+
+#[test]
+fn an_empty_workload_is_an_empty_result() {
+    let cfg = ReplicaConfig::new(10, linear(0.01, 0.0));
+    let w = Workload::new(vec![], vec![], vec![]).unwrap();
+    let r = run_engine(&w, &cfg, &RunOptions::default()).unwrap();
+    assert!(r.records.status.is_empty() && r.ttft.is_empty());
+}
+
+#[test]
+fn huge_pools_and_timelines_are_cheap_or_refused() {
+    // A pool of 4 billion blocks allocates only the blocks the run touches.
+    let cfg = ReplicaConfig::new(u32::MAX, linear(0.01, 0.0));
+    let w = Workload::new(vec![0.0, 1.0], vec![100, 100], vec![2, 2]).unwrap();
+    let r = run_engine(&w, &cfg, &RunOptions::default()).unwrap();
+    assert_eq!(r.records.status, vec![STATUS_FINISHED; 2]);
+    let opts = RunOptions {
+        timeline_interval: Some(1e-9),
+        ..RunOptions::default()
+    };
+    let e = run_engine(&w, &cfg, &opts).unwrap_err();
+    assert!(e.to_string().starts_with("timeline_interval is too small"));
+    let e = Workload::new(vec![0.0], vec![u32::MAX], vec![1]).unwrap_err();
+    assert!(e.to_string().contains("below 2^32"));
+}
+
+#[test]
+fn distserve_decode_steps_take_a_capped_prefix_and_rotate() {
+    // One prefill step for all three (t = 1), then decode steps capped at 30 tokens of
+    // Σ(ctx + 1): [0, 1] (t = 2), [2, 0] (t = 3, request 0 done), [1, 2] (t = 4).
+    let mut cfg = ReplicaConfig::new(1, linear(1.0, 0.0));
+    cfg.scheduler = Scheduler::DistServe { decode_tokens: 30 };
+    let w = Workload::new(vec![0.0; 3], vec![10; 3], vec![3; 3]).unwrap();
+    let opts = RunOptions {
+        trace: true,
+        ..RunOptions::default()
+    };
+    let r = run_engine(&w, &cfg, &opts).unwrap();
+    assert_eq!(r.records.finish, vec![3.0, 4.0, 4.0]);
+    assert_eq!(r.records.first_token, vec![1.0; 3]);
+    let tr = r.trace.unwrap();
+    assert_eq!(tr.sched_request, vec![0, 1, 2, 0, 1, 2, 0, 1, 2]);
+    assert_eq!(tr.sched_step, vec![0, 0, 0, 1, 1, 2, 2, 3, 3]);
+    // No KV model: a one-block pool holds any request; a prompt above the budget is rejected.
+    cfg.max_num_batched_tokens = 9;
+    let r = run_engine(&w, &cfg, &RunOptions::default()).unwrap();
+    assert_eq!(r.rejected, 3);
+}

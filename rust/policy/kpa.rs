@@ -171,7 +171,8 @@ impl Kpa {
         if over {
             self.panic_time = Some(now);
         } else if let Some(pt) = self.panic_time {
-            if pt + self.cfg.stable_window <= now {
+            // Knative: `panicTime.Add(StableWindow).Before(now)`, strictly after
+            if pt + self.cfg.stable_window < now {
                 self.panic_time = None;
                 self.max_panic_pods = 0;
             }
@@ -247,8 +248,9 @@ impl Autoscaler for Kpa {
                 sig.arrival_rate(pw).unwrap_or(0.0),
             ),
         };
-        // The activator holds requests at zero replicas; its buffer counts as demand.
-        let (stable, panic) = if current == 0 && last.in_queue > 0 {
+        // With no pod serving, the activator holds the requests; its buffer counts as
+        // demand (also while a pod is still starting, so its cold start is not cancelled).
+        let (stable, panic) = if last.serving() == 0 && last.in_queue > 0 {
             let q = last.in_queue as f64;
             (stable.max(q), panic.max(q))
         } else {
@@ -308,10 +310,13 @@ mod tests {
         let d = k.scale(40.0, 5.0, 5.0, 4);
         assert!(d.panicking);
         assert_eq!(d.desired, 4);
-        // At 10 + 60 = 70 the panic ends (panicTime + stableWindow ≤ now).
+        // The panic ends once 10 + 60 = 70 has strictly passed (panicTime + stableWindow
+        // < now, Knative's `Before`): still panicking at 70 itself, over at the next tick.
         let d = k.scale(68.0, 5.0, 5.0, 4);
         assert!(d.panicking);
         let d = k.scale(70.0, 5.0, 5.0, 4);
+        assert!(d.panicking);
+        let d = k.scale(72.0, 5.0, 5.0, 4);
         assert!(!d.panicking);
         assert_eq!(d.desired, 2); // max(ceil(0.5)=1, maxDown=floor(4/2)=2)
     }
@@ -322,7 +327,8 @@ mod tests {
         assert!(k.scale(0.0, 0.0, 40.0, 2).panicking);
         assert!(k.scale(50.0, 0.0, 40.0, 2).panicking);
         assert!(k.scale(100.0, 0.0, 0.0, 2).panicking);
-        assert!(!k.scale(110.0, 0.0, 0.0, 2).panicking);
+        assert!(k.scale(110.0, 0.0, 0.0, 2).panicking); // 50 + 60 = 110: not yet passed
+        assert!(!k.scale(112.0, 0.0, 0.0, 2).panicking);
     }
 
     #[test]

@@ -277,6 +277,10 @@ impl<A: Autoscaler, C: Controller> Scaler<A, C> {
 }
 
 impl<A: Autoscaler, C: Controller> Controller for Scaler<A, C> {
+    fn scales_from_zero(&self) -> bool {
+        self.policy.wakes_from_zero()
+    }
+
     fn tick_interval(&self) -> Option<f64> {
         Some(self.dt)
     }

@@ -10,7 +10,7 @@ use super::convert::slice;
 use crate::error::QcoreError;
 use crate::llm::{
     self, FleetConfig, GpuSpec, ModelSpec, ReplicaConfig, ReplicaStats, Router, RunOptions,
-    RunResult, StepTime, Table, Workload,
+    RunResult, Scheduler, StepTime, Table, Workload,
 };
 
 /// Token counts: int64 values in [1, 2^32), converted to `u32`; the error names the argument.
@@ -29,8 +29,9 @@ fn tokens(a: &PyReadonlyArray1<'_, i64>, name: &str) -> PyResult<Vec<u32>> {
 }
 
 /// Replica fields: `(block_size, num_blocks, max_num_seqs, max_num_batched_tokens,
-/// chunked_prefill, long_prefill_token_threshold, prefix_caching, watermark)`.
-type ReplicaSpec = (u32, u32, u32, u32, bool, u32, bool, f64);
+/// chunked_prefill, long_prefill_token_threshold, prefix_caching, watermark, scheduler,
+/// decode_tokens)`.
+type ReplicaSpec = (u32, u32, u32, u32, bool, u32, bool, f64, String, u32);
 
 /// A step-time spec: `(kind, coefficients, prefill_x, prefill_y, decode_x, decode_y, threshold)`.
 type StepSpec<'py> = (
@@ -91,6 +92,23 @@ fn step_time(spec: &StepSpec<'_>) -> PyResult<StepTime> {
                 threshold: *threshold,
             }
         }
+        "distserve_sim" => {
+            let k = coeffs::<10>(c, kind)?;
+            if !(k[9] >= 1.0 && k[9] <= f64::from(u32::MAX) && k[9].fract() == 0.0) {
+                return Err(QcoreError::invalid(
+                    "step_time.pipeline_parallel",
+                    format!("must be an integer >= 1, got {}", k[9]),
+                )
+                .into());
+            }
+            StepTime::DistServeSim {
+                prefill: [k[0], k[1], k[2]],
+                decode_small: [k[3], k[4], k[5]],
+                decode_large: [k[6], k[7], k[8]],
+                threshold: *threshold,
+                pipeline_parallel: k[9] as u32,
+            }
+        }
         "table" => StepTime::Table {
             prefill: table(px.as_ref(), py.as_ref(), "prefill")?,
             decode: table(dx.as_ref(), dy.as_ref(), "decode")?,
@@ -111,7 +129,9 @@ fn step_time(spec: &StepSpec<'_>) -> PyResult<StepTime> {
         other => {
             return Err(QcoreError::invalid(
                 "step_time",
-                format!("has an unknown kind {other:?} (linear, phases, table, roofline)"),
+                format!(
+                "has an unknown kind {other:?} (linear, phases, distserve_sim, table, roofline)"
+            ),
             )
             .into())
         }
@@ -130,7 +150,20 @@ fn replica(r: ReplicaSpec, st: StepTime) -> PyResult<ReplicaConfig> {
         thr,
         prefix,
         watermark,
+        scheduler,
+        decode_tokens,
     ) = r;
+    let scheduler = match scheduler.as_str() {
+        "vllm_v1" => Scheduler::VllmV1,
+        "distserve" => Scheduler::DistServe { decode_tokens },
+        other => {
+            return Err(QcoreError::invalid(
+                "scheduler",
+                format!("is unknown: {other:?} (vllm_v1, distserve)"),
+            )
+            .into())
+        }
+    };
     let cfg = ReplicaConfig {
         block_size,
         num_blocks,
@@ -141,6 +174,7 @@ fn replica(r: ReplicaSpec, st: StepTime) -> PyResult<ReplicaConfig> {
         prefix_caching: prefix,
         watermark,
         step_time: st,
+        scheduler,
     };
     cfg.check()?;
     Ok(cfg)
@@ -251,7 +285,7 @@ fn result_to_py(py: Python<'_>, r: RunResult) -> PyResult<Bound<'_, PyDict>> {
 /// Run the engine (or a fleet when `fleet` is given) on a workload.
 #[pyfunction]
 #[allow(clippy::too_many_arguments)]
-#[pyo3(signature = (arrival, prompt_tokens, output_tokens, hash_offsets, hash_ids, hash_block_tokens, replica_spec, step_spec, fleet_spec, relative_accuracy, trace, timeline_interval))]
+#[pyo3(signature = (arrival, prompt_tokens, output_tokens, hash_offsets, hash_ids, hash_block_tokens, replica_spec, step_spec, fleet_spec, relative_accuracy, trace, timeline_interval, progress=None))]
 fn _llm_simulate<'py>(
     py: Python<'py>,
     arrival: PyReadonlyArray1<'py, f64>,
@@ -266,6 +300,7 @@ fn _llm_simulate<'py>(
     relative_accuracy: f64,
     trace: bool,
     timeline_interval: Option<f64>,
+    progress: Option<Py<PyAny>>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let p = tokens(&prompt_tokens, "prompt_tokens")?;
     let o = tokens(&output_tokens, "output_tokens")?;
@@ -297,9 +332,23 @@ fn _llm_simulate<'py>(
         trace,
         timeline_interval,
     };
-    let res = py.detach(|| match &fleet {
-        Some(f) => llm::run_fleet(&w, &cfg, f, &opts),
-        None => llm::run_engine(&w, &cfg, &opts),
+    let res = py.detach(|| {
+        // `progress(arrived, total)` at most every 0.2 s, and once at the end.
+        let mut last = std::time::Instant::now();
+        let mut report = |done: usize, total: usize| {
+            if let Some(cb) = &progress {
+                if done == total || last.elapsed() >= std::time::Duration::from_millis(200) {
+                    last = std::time::Instant::now();
+                    Python::attach(|py| {
+                        let _ = cb.call1(py, (done, total));
+                    });
+                }
+            }
+        };
+        match &fleet {
+            Some(f) => llm::run_fleet_progress(&w, &cfg, f, &opts, &mut report),
+            None => llm::run_engine_progress(&w, &cfg, &opts, &mut report),
+        }
     })?;
     result_to_py(py, res)
 }
@@ -471,6 +520,8 @@ fn _llm_defaults(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     )?;
     d.set_item("prefix_caching", c.prefix_caching)?;
     d.set_item("watermark", c.watermark)?;
+    d.set_item("scheduler", "vllm_v1")?;
+    d.set_item("decode_tokens", llm::DISTSERVE_DECODE_TOKENS)?;
     Ok(d)
 }
 

@@ -44,22 +44,158 @@ fn is_sorted_chunks(codes: &[i64]) -> bool {
     true
 }
 
-/// `starts[g]`: the first position of code `g` in sorted `codes`, for `g in 0..=n_groups`.
+/// `starts[g]`: the first position of code `g` in sorted `codes`, for `g in 0..=n_groups`
+/// (galloping from the previous boundary: local in memory when groups are small).
 fn sorted_starts(codes: &[i64], n_groups: usize) -> Vec<usize> {
     let mut starts = Vec::with_capacity(n_groups + 1);
     let mut k = 0usize;
-    let dense = n_groups.saturating_mul(32) > codes.len();
     for g in 0..=n_groups as i64 {
-        if dense {
-            while k < codes.len() && codes[k] < g {
-                k += 1;
-            }
-        } else {
-            k += codes[k..].partition_point(|&c| c < g);
+        // Smallest step with codes[k + step] >= g (or the end), then a binary search.
+        let mut step = 1usize;
+        while k + step < codes.len() && codes[k + step - 1] < g {
+            step *= 2;
         }
+        let end = (k + step).min(codes.len());
+        k += codes[k..end].partition_point(|&c| c < g);
         starts.push(k);
     }
     starts
+}
+
+/// The minimum and maximum code in one pass (AVX2 when available).
+fn min_max(codes: &[i64]) -> (Option<i64>, Option<i64>) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2 (checked above).
+        return unsafe { min_max_avx2(codes) };
+    }
+    min_max_lanes(codes)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn min_max_avx2(codes: &[i64]) -> (Option<i64>, Option<i64>) {
+    min_max_lanes(codes)
+}
+
+#[inline(always)]
+fn min_max_lanes(codes: &[i64]) -> (Option<i64>, Option<i64>) {
+    if codes.is_empty() {
+        return (None, None);
+    }
+    let mut lo = [i64::MAX; 8];
+    let mut hi = [i64::MIN; 8];
+    let chunks = codes.chunks_exact(8);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for k in 0..8 {
+            lo[k] = if c[k] < lo[k] { c[k] } else { lo[k] };
+            hi[k] = if c[k] > hi[k] { c[k] } else { hi[k] };
+        }
+    }
+    let (mut a, mut b) = (i64::MAX, i64::MIN);
+    for &c in lo.iter().chain(rest) {
+        a = a.min(c);
+    }
+    for &c in hi.iter().chain(rest) {
+        b = b.max(c);
+    }
+    (Some(a), Some(b))
+}
+
+/// Gather values (and weights) by group: a counting sort, each half of a large input
+/// counted and scattered by its own thread (stores into disjoint slots).
+#[allow(clippy::type_complexity)]
+fn counting_sort(
+    codes: &[i64],
+    values: &[f64],
+    weights: Option<&[f64]>,
+    n_groups: usize,
+) -> (Vec<usize>, Vec<f64>, Option<Vec<f64>>) {
+    use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+    let threads = if values.len() >= super::PARALLEL_MIN {
+        std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(super::MAX_THREADS)
+    } else {
+        1
+    };
+    let chunk = codes.len().div_ceil(threads).max(1);
+    let count = |part: &[i64]| {
+        let mut c = vec![0usize; n_groups];
+        for &g in part {
+            c[g as usize] += 1;
+        }
+        c
+    };
+    let counts: Vec<Vec<usize>> = if threads > 1 {
+        std::thread::scope(|scope| {
+            let hs: Vec<_> = codes
+                .chunks(chunk)
+                .map(|p| scope.spawn(move || count(p)))
+                .collect();
+            hs.into_iter()
+                .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                .collect()
+        })
+    } else {
+        vec![count(codes)]
+    };
+    let mut starts = vec![0usize; n_groups + 1];
+    for c in &counts {
+        for (g, &k) in c.iter().enumerate() {
+            starts[g + 1] += k;
+        }
+    }
+    for g in 0..n_groups {
+        starts[g + 1] += starts[g];
+    }
+    // Each part's first slot per group: the group's start plus the earlier parts' counts.
+    let mut fills = Vec::with_capacity(counts.len());
+    let mut next = starts[..n_groups].to_vec();
+    for c in &counts {
+        fills.push(next.clone());
+        for (n, &k) in next.iter_mut().zip(c) {
+            *n += k;
+        }
+    }
+    // Relaxed atomic stores are plain stores; they let the parts write disjoint slots
+    // of one array.
+    let out_v: Vec<AtomicU64> = (0..values.len()).map(|_| AtomicU64::new(0)).collect();
+    let out_w: Option<Vec<AtomicU64>> =
+        weights.map(|_| (0..values.len()).map(|_| AtomicU64::new(0)).collect());
+    let scatter = |k0: usize, part: &[i64], mut fill: Vec<usize>| {
+        for (j, &g) in part.iter().enumerate() {
+            let slot = &mut fill[g as usize];
+            out_v[*slot].store(values[k0 + j].to_bits(), Relaxed);
+            if let (Some(ow), Some(w)) = (out_w.as_ref(), weights) {
+                ow[*slot].store(w[k0 + j].to_bits(), Relaxed);
+            }
+            *slot += 1;
+        }
+    };
+    if threads > 1 {
+        std::thread::scope(|scope| {
+            let scatter = &scatter;
+            let hs: Vec<_> = codes
+                .chunks(chunk)
+                .zip(fills)
+                .enumerate()
+                .map(|(t, (p, f))| scope.spawn(move || scatter(t * chunk, p, f)))
+                .collect();
+            for h in hs {
+                h.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+            }
+        });
+    } else if let Some(f) = fills.pop() {
+        scatter(0, codes, f);
+    }
+    let to_f64 = |v: Vec<AtomicU64>| -> Vec<f64> {
+        v.into_iter()
+            .map(|a| f64::from_bits(a.into_inner()))
+            .collect()
+    };
+    (starts, to_f64(out_v), out_w.map(to_f64))
 }
 
 /// Validate, find each group's values (in place when the codes are sorted, else by a
@@ -90,7 +226,7 @@ fn map_groups<T: Send>(
     let (min_code, max_code) = if sorted {
         (codes.first().copied(), codes.last().copied())
     } else {
-        (codes.iter().min().copied(), codes.iter().max().copied())
+        min_max(codes)
     };
     if min_code.is_some_and(|m| m < 0) {
         if weights.is_none() {
@@ -122,25 +258,7 @@ fn map_groups<T: Send>(
     let (starts, data, wdata) = if sorted {
         (sorted_starts(codes, n_groups), values, weights)
     } else {
-        // Counting sort of the values by group.
-        let mut starts = vec![0usize; n_groups + 1];
-        for &c in codes {
-            starts[c as usize + 1] += 1;
-        }
-        for g in 0..n_groups {
-            starts[g + 1] += starts[g];
-        }
-        let mut fill = starts.clone();
-        let mut sorted_v = vec![0.0f64; values.len()];
-        let mut sorted_w = weights.map(|_| vec![0.0f64; values.len()]);
-        for (k, &c) in codes.iter().enumerate() {
-            let slot = &mut fill[c as usize];
-            sorted_v[*slot] = values[k];
-            if let (Some(sw), Some(w)) = (sorted_w.as_mut(), weights) {
-                sw[*slot] = w[k];
-            }
-            *slot += 1;
-        }
+        let (starts, sorted_v, sorted_w) = counting_sort(codes, values, weights, n_groups);
         gathered = sorted_v;
         gathered_w = sorted_w;
         (starts, &gathered[..], gathered_w.as_deref())

@@ -75,7 +75,7 @@ pub(crate) const PARALLEL_MIN: usize = 1 << 20;
 /// At most this many threads per batch.
 pub(crate) const MAX_THREADS: usize = 8;
 /// Batches at least this long take the fused kernel (shorter ones go value by value).
-const FUSED_MIN: usize = 256;
+const FUSED_MIN: usize = 64;
 /// Values per block between flushes of the u64 mantissa sums (2^11 · 2^53 < 2^64).
 const BLOCK: usize = 2048;
 

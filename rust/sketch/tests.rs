@@ -762,7 +762,8 @@ fn assert_same(a: &QuantileSketch, b: &QuantileSketch, ctx: &str) {
 fn fused_ingest_equals_the_per_value_definition() {
     let mut rng = Rng(2026);
     let sizes = [
-        1usize, 2, 3, 5, 255, 256, 257, 1000, 2047, 2048, 2049, 2051, 4099, 10_000, 33_333,
+        1usize, 2, 3, 5, 63, 64, 65, 255, 256, 257, 1000, 2047, 2048, 2049, 2051, 4099, 10_000,
+        33_333,
     ];
     for trial in 0..120 {
         let scale = [1, 2, 3, 4, 5, 6, 6, 6, 7, 8, -3, 0, 9, 12][rng.below(14) as usize];

@@ -45,6 +45,7 @@ __all__ = [
     "Fleet",
     "Linear",
     "LlmResult",
+    "DistServeStepTime",
     "Phases",
     "Replica",
     "Roofline",
@@ -139,6 +140,34 @@ class Phases(StepTime):
     def _spec(self) -> _StepSpec:
         c = [*self.prefill, *self.decode_small, *self.decode_large]
         return ("phases", [float(x) for x in c], None, None, None, None, int(self.threshold))
+
+
+@dataclass(frozen=True)
+class DistServeStepTime(StepTime):
+    """DistServe's simulator step time (ms coefficients, as :class:`Phases`) with its
+    pipeline split and fixed overheads: ``(a + b·Σn + c·Σn²)/pp + pp + 2 + 1e-4·Σn`` for a
+    prefill step, ``(a + b·Σ(ctx+1) + c·B)/pp + 2 + 1e-4·Σctx`` for a decode step. Use it
+    with ``Replica(scheduler="distserve")`` to reproduce DistServe's colocated simulator.
+    """
+
+    prefill: tuple[float, float, float]
+    decode_small: tuple[float, float, float]
+    decode_large: tuple[float, float, float]
+    threshold: int = 95
+    pipeline_parallel: int = 1
+
+    def __post_init__(self) -> None:
+        _qcore._llm_step_duration(self._spec(), (0, 0.0, 0, 0, 0, 0))
+
+    @classmethod
+    def from_phases(cls, p: Phases, pipeline_parallel: int = 1) -> DistServeStepTime:
+        """The simulator form of a :class:`Phases` fit (e.g. a ``distserve/...`` preset)."""
+        return cls(p.prefill, p.decode_small, p.decode_large, p.threshold, pipeline_parallel)
+
+    def _spec(self) -> _StepSpec:
+        c = [*self.prefill, *self.decode_small, *self.decode_large, self.pipeline_parallel]
+        return ("distserve_sim", [float(x) for x in c], None, None, None, None,
+                int(self.threshold))
 
 
 def _f64(name: str, v: Any) -> npt.NDArray[np.float64]:
@@ -240,6 +269,15 @@ class Replica:
     watermark : float
         Fraction of ``num_blocks`` kept free when admitting waiting requests (0 in vLLM
         V1; 0.01 in vLLM V0 and Vidur).
+    scheduler : {"vllm_v1", "distserve"}
+        The scheduling policy: vLLM V1 (default), or DistServe's colocated simulator
+        (prefill-only steps with strict priority, decode steps over a prefix of the
+        running queue capped at ``decode_tokens`` of Σ(ctx + 1), no KV model, no
+        sequence cap; prompts in a prefill step sum to at most
+        ``max_num_batched_tokens``). DistServe emits output_len + 1 tokens: feed it
+        ``output_tokens = output_len + 1``.
+    decode_tokens : int
+        The DistServe decode-step cap.
     gpus : int
         GPUs of the replica (for cost).
     price_per_hour : float
@@ -255,6 +293,8 @@ class Replica:
     long_prefill_token_threshold: int = int(_DEFAULTS["long_prefill_token_threshold"])
     prefix_caching: bool = bool(_DEFAULTS["prefix_caching"])
     watermark: float = float(_DEFAULTS["watermark"])
+    scheduler: str = str(_DEFAULTS["scheduler"])
+    decode_tokens: int = int(_DEFAULTS["decode_tokens"])
     gpus: int = 1
     price_per_hour: float = 0.0
 
@@ -262,12 +302,17 @@ class Replica:
         if not isinstance(self.step_time, StepTime):
             raise InvalidArgumentError("step_time must be a qcore.llm step-time model")
         for name in ("num_blocks", "block_size", "max_num_seqs", "max_num_batched_tokens",
-                     "gpus"):
+                     "decode_tokens", "gpus"):
             v = getattr(self, name)
-            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
-                raise InvalidArgumentError(f"{name} must be an integer >= 1, got {v!r}")
-        if self.long_prefill_token_threshold < 0:
-            raise InvalidArgumentError("long_prefill_token_threshold must be >= 0")
+            if (not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1
+                    or v > 2**32 - 1):
+                raise InvalidArgumentError(
+                    f"{name} must be an integer in [1, 2**32 - 1], got {v!r}")
+        if not 0 <= self.long_prefill_token_threshold <= 2**32 - 1:
+            raise InvalidArgumentError("long_prefill_token_threshold must be in [0, 2**32 - 1]")
+        if self.scheduler not in ("vllm_v1", "distserve"):
+            raise InvalidArgumentError(
+                f"scheduler is unknown: {self.scheduler!r} (vllm_v1, distserve)")
         if not (math.isfinite(self.price_per_hour) and self.price_per_hour >= 0):
             raise InvalidArgumentError("price_per_hour must be finite and >= 0")
 
@@ -303,11 +348,11 @@ class Replica:
         return cls(step_time=st, num_blocks=int(overrides.pop("num_blocks", nb)),
                    block_size=bs, **{k: v for k, v in kw.items() if k != "num_blocks"})
 
-    def _spec(self) -> tuple[int, int, int, int, bool, int, bool, float]:
+    def _spec(self) -> tuple[int, int, int, int, bool, int, bool, float, str, int]:
         return (int(self.block_size), int(self.num_blocks), int(self.max_num_seqs),
                 int(self.max_num_batched_tokens), bool(self.chunked_prefill),
                 int(self.long_prefill_token_threshold), bool(self.prefix_caching),
-                float(self.watermark))
+                float(self.watermark), str(self.scheduler), int(self.decode_tokens))
 
 
 @dataclass(frozen=True)
@@ -459,6 +504,17 @@ class LlmResult:
         tps = self.token_throughput
         return price / (tps * 3600.0) * 1e6 if tps > 0 else math.nan
 
+    def quantile_ci(self, metric: str, q: float, confidence: float = 0.95) -> Any:
+        """Distribution-free ``(lo, estimate, hi)`` of the ``q``-quantile of a per-request
+        metric (``ttft``, ``tpot``, ``e2e`` or ``queue``) over the requests that have it
+        (:func:`qcore.quantile_ci`)."""
+        from qcore.tail import quantile_ci
+
+        if metric not in ("ttft", "tpot", "e2e", "queue"):
+            raise InvalidArgumentError(
+                f"metric must be ttft, tpot, e2e or queue, got {metric!r}")
+        return quantile_ci(self.requests[metric].drop_nulls().to_numpy(), q, confidence)
+
     def summary(self) -> dict[str, Any]:
         """The headline figures as a dict (JSON-ready)."""
         out: dict[str, Any] = {
@@ -490,9 +546,11 @@ def _frame(d: dict[str, Any]) -> pl.DataFrame:
 
 
 def simulate(workload: Workload, replica: Replica, fleet: Fleet | None = None, *,
+             replicas: int | None = None, router: str | None = None,
              slo: SLO | None = None, trace: bool = False,
              timeline_interval: float | None = None,
-             relative_accuracy: float = 0.01) -> LlmResult:
+             relative_accuracy: float = 0.01,
+             progress: Callable[[int, int], None] | None = None) -> LlmResult:
     """Replay ``workload`` on one replica, or on a fleet of them.
 
     Parameters
@@ -503,6 +561,8 @@ def simulate(workload: Workload, replica: Replica, fleet: Fleet | None = None, *
         The engine of each replica.
     fleet : Fleet, optional
         Replicas and router; ``None`` runs the engine alone.
+    replicas, router : optional
+        Shorthand for ``fleet=Fleet(replicas=..., router=...)`` (not with ``fleet``).
     slo : SLO, optional
         Objectives reported by :meth:`LlmResult.summary` (goodput and attainment).
     trace : bool
@@ -511,6 +571,9 @@ def simulate(workload: Workload, replica: Replica, fleet: Fleet | None = None, *
         Sample each replica's KV blocks, waiting, running and batch tokens on this grid.
     relative_accuracy : float
         Of the metric sketches.
+    progress : callable, optional
+        Called as ``progress(arrived, total)`` at most every 0.2 s of a run, and at its
+        end (requests that have arrived so far on the simulated clock).
 
     Requests whose ``prompt + output − 1`` tokens need more blocks than ``num_blocks``
     can never finish: they are rejected on arrival and counted (``rejected``).
@@ -529,12 +592,17 @@ def simulate(workload: Workload, replica: Replica, fleet: Fleet | None = None, *
         raise InvalidArgumentError("workload must be a qcore.llm.Workload")
     if not isinstance(replica, Replica):
         raise InvalidArgumentError("replica must be a qcore.llm.Replica")
+    if replicas is not None or router is not None:
+        if fleet is not None:
+            raise InvalidArgumentError("give fleet, or replicas and router, not both")
+        fleet = Fleet(replicas=1 if replicas is None else replicas,
+                      router="round_robin" if router is None else router)
     hb = workload.hash_block_tokens or 1
     raw = _qcore._llm_simulate(
         workload.arrival, workload.prompt_tokens, workload.output_tokens,
         workload.hash_offsets, workload.hash_ids, hb, replica._spec(),
         replica.step_time._spec(), fleet._spec() if fleet is not None else None,
-        relative_accuracy, trace, timeline_interval)
+        relative_accuracy, trace, timeline_interval, progress)
     rec = raw["records"]
     arrival = workload.arrival
     n = len(arrival)

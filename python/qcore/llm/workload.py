@@ -14,6 +14,7 @@ import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -144,6 +145,35 @@ class Workload:
         return cls(arrival=start - t0, prompt_tokens=df["tokens_in"].to_numpy(),
                    output_tokens=df["tokens_out"].to_numpy(), hash_offsets=off, hash_ids=ids,
                    hash_block_tokens=hash_block_tokens if hcol is not None else 0)
+
+    @classmethod
+    def read(cls, path: str | os.PathLike[str]) -> Workload:
+        """A workload from a file, recognising the public traces.
+
+        Azure LLM 2023 CSVs (``TIMESTAMP, ContextTokens, GeneratedTokens``), Mooncake JSON
+        lines (ms ``timestamp``, ``hash_ids``) and RAGPulse JSON lines are read as such;
+        any other CSV, Parquet or NDJSON file goes through :meth:`from_frame`.
+        """
+        p = Path(path)
+        if not p.exists():
+            raise FileNotFoundError(f"no such trace: {p}")
+        suffix = p.suffix.lower()
+        if suffix in (".jsonl", ".ndjson", ".json"):
+            first = pl.read_ndjson(p, n_rows=1)
+            cols = set(first.columns)
+            if {"timestamp", "input_length", "output_length"} <= cols:
+                if "session_id" in cols or first.schema.get("hash_ids") == pl.Struct:
+                    return cls.ragpulse(p)
+                if first.schema.get("timestamp") == pl.String:
+                    return cls.ragpulse(p)
+                return cls.mooncake(p)
+            return cls.from_frame(pl.read_ndjson(p))
+        if suffix == ".parquet":
+            return cls.from_frame(pl.read_parquet(p))
+        cols = set(pl.read_csv(p, n_rows=1).columns)
+        if {"TIMESTAMP", "ContextTokens", "GeneratedTokens"} <= cols:
+            return cls.azure(p)
+        return cls.from_frame(pl.read_csv(p))
 
     @classmethod
     def azure(cls, path: str | os.PathLike[str]) -> Workload:
