@@ -44,6 +44,7 @@ import polars as pl
 
 from qcore import _json
 from qcore import logs as _logs
+from qcore.tail import widen_for_sketch
 
 __all__ = ["QUANTILES", "GroupSummary", "Report", "summarize"]
 
@@ -1246,8 +1247,10 @@ def _finish(acc: _Acc, t0: float, t1: float, bin_: float, confidence: float, tol
         est = float(acc.sketch.quantile(q))  # type: ignore[arg-type]
         lo = hi = None
         if lat_all is not None and lat_all.size:
+            # The distribution-free interval of the exact order statistics, widened by the
+            # sketch's relative accuracy: it then holds the sketch's estimate as well.
             ci = qcore.quantile_ci(lat_all, q, confidence=confidence)
-            lo, hi = _nan_none(ci.lo), _nan_none(ci.hi)
+            lo, hi = widen_for_sketch(_nan_none(ci.lo), _nan_none(ci.hi), acc.sketch.relative_accuracy, est)
         elif hasattr(qcore, "sketch_quantile_ci"):
             ci = qcore.sketch_quantile_ci(acc.sketch, q, confidence=confidence)
             lo, hi = _nan_none(ci.lo), _nan_none(ci.hi)

@@ -23,6 +23,7 @@ __all__ = [
     "quantile_ranks",
     "sketch_quantile_ci",
     "slo_attainment",
+    "widen_for_sketch",
 ]
 
 
@@ -110,8 +111,8 @@ def sketch_quantile_ci(sketch: Any, q: float, confidence: float = 0.95) -> Quant
     Returns
     -------
     QuantileCI
-        ``(lo, estimate, hi)`` with ``estimate = sketch.quantile(q)``; a bound is ``None``
-        when the sketch holds too few values for it.
+        ``(lo, estimate, hi)`` with ``estimate = sketch.quantile(q)`` inside ``[lo, hi]``;
+        a bound is ``None`` when the sketch holds too few values for it.
 
     Raises
     ------
@@ -141,7 +142,33 @@ def sketch_quantile_ci(sketch: Any, q: float, confidence: float = 0.95) -> Quant
     if hi_level is not None:
         x = float(sketch.quantile(hi_level))
         hi = x + widen * abs(x)
+    # the estimate's own rank can lie outside the interval's (a p99 of a few values):
+    # widen to hold it (coverage only rises)
+    lo, hi = widen_for_sketch(lo, hi, 0.0, est)
     return QuantileCI(lo, est, hi)
+
+
+def widen_for_sketch(lo: float | None, hi: float | None, relative_accuracy: float,
+                     estimate: float | None = None) -> tuple[float | None, float | None]:
+    """An interval ``[lo, hi]`` of the exact order statistics widened by a sketch's relative
+    accuracy α (``lo − α|lo|``, ``hi + α|hi|``), and further to hold ``estimate`` where
+    the estimate's order statistic lies outside the interval's ranks (a p99 of a few
+    values). Widening only raises the coverage, so the interval stays valid; report and
+    rules pair a sketch's estimate with an exact interval through this, so the estimate
+    never falls outside its own interval.
+
+    >>> widen_for_sketch(22.0, 23.0, 0.01)
+    (21.78, 23.23)
+    >>> widen_for_sketch(2.0, None, 0.01, estimate=1.0)
+    (1.0, None)
+    """
+    a = float(relative_accuracy)
+    wlo = None if lo is None else lo - a * abs(lo)
+    whi = None if hi is None else hi + a * abs(hi)
+    if estimate is not None:
+        wlo = None if wlo is None else min(wlo, estimate)
+        whi = None if whi is None else max(whi, estimate)
+    return wlo, whi
 
 
 def min_sample_size(q: float, confidence: float = 0.95, two_sided: bool = True) -> int:

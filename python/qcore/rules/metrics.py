@@ -17,6 +17,8 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
+from qcore.tail import widen_for_sketch
+
 __all__ = [
     "MetricValue",
     "min_samples_for_quantile",
@@ -77,13 +79,19 @@ def min_samples_for_quantile(q: float, confidence: float) -> int:
     return int(qcore.min_sample_size(q, confidence=confidence))
 
 
+#: The relative accuracy of the rules' latency sketches.
+SKETCH_ACCURACY = 0.01
+
+
 def quantile_with_ci(values: np.ndarray, q: float, confidence: float) -> tuple[float | None, float | None, float | None]:
-    """(estimate from a QuantileSketch, CI low, CI high) — CI bounds None when undefined."""
+    """(estimate from a QuantileSketch, CI low, CI high): the exact order statistics'
+    interval widened by the sketch's accuracy (:func:`qcore.tail.widen_for_sketch`), so it
+    holds the estimate; CI bounds None when undefined."""
     import qcore
 
     if values.size == 0:
         return (None, None, None)
-    sk = qcore.QuantileSketch(relative_accuracy=0.01)
+    sk = qcore.QuantileSketch(relative_accuracy=SKETCH_ACCURACY)
     sk.add(values)
     est = float(sk.quantile(q))  # type: ignore[arg-type]
     lo = hi = None
@@ -93,6 +101,7 @@ def quantile_with_ci(values: np.ndarray, q: float, confidence: float) -> tuple[f
         hi = float(ci.hi) if ci.hi is not None and math.isfinite(ci.hi) else None
     except ValueError:
         pass
+    lo, hi = widen_for_sketch(lo, hi, SKETCH_ACCURACY, est)
     return (est, lo, hi)
 
 

@@ -44,6 +44,7 @@ import qcore
 from qcore import outofcore as _oc
 from qcore.rules import metrics as _m
 from qcore.rules.metrics import MetricValue, _col
+from qcore.tail import widen_for_sketch
 
 __all__ = ["STAGED", "FSum", "GroupView", "Staged", "metric_of", "run_local"]
 
@@ -335,7 +336,7 @@ class LatencyQuantile(Staged):
     def part(self, k: int, v: GroupView, rule: Any, st: State) -> Any:
         x = self.values(v, rule, st)
         if k == 0:
-            sk = qcore.QuantileSketch(relative_accuracy=0.01)
+            sk = qcore.QuantileSketch(relative_accuracy=_m.SKETCH_ACCURACY)
             if x.size:
                 sk.add(x)
             return sk
@@ -397,6 +398,7 @@ class LatencyQuantile(Staged):
         lo_r, hi_r = st["ranks"]
         lo = found.get(lo_r) if lo_r is not None else None
         hi = found.get(hi_r) if hi_r is not None else None
+        lo, hi = widen_for_sketch(lo, hi, _m.SKETCH_ACCURACY, st["estimate"])
         return MetricValue(st["estimate"], st["n"], lo, hi, st["need"], {"quantile": rule.quantile})
 
     def local(self, v: GroupView, rule: Any) -> MetricValue:
