@@ -232,7 +232,7 @@ fn counting_sort(
     (starts, to_f64(out_v), out_w.map(to_f64))
 }
 
-/// Values gathered per round of [`chunked_groups`] (8 MiB: stays in cache).
+/// Most values gathered per round of [`chunked_groups`] (8 MiB).
 const CHUNK: usize = 1 << 20;
 /// [`chunked_groups`] serves at most `CHUNK / CHUNK_PER_GROUP` groups.
 const CHUNK_PER_GROUP: usize = 4096;
@@ -247,11 +247,13 @@ fn chunked_groups(
     n_groups: usize,
     template: &QuantileSketch,
 ) -> Result<Vec<QuantileSketch>> {
+    // About CHUNK_PER_GROUP values per group and round, at least 512 KiB (L2-resident).
+    let chunk = (n_groups * CHUNK_PER_GROUP).clamp(1 << 16, CHUNK);
     let build = |codes: &[i64], values: &[f64]| -> Result<Vec<QuantileSketch>> {
         let mut sks: Vec<QuantileSketch> = (0..n_groups).map(|_| template.empty_like()).collect();
-        let mut buf = vec![0.0f64; CHUNK.min(values.len())];
+        let mut buf = vec![0.0f64; chunk.min(values.len())];
         let mut starts = vec![0usize; n_groups + 1];
-        for (c, v) in codes.chunks(CHUNK).zip(values.chunks(CHUNK)) {
+        for (c, v) in codes.chunks(chunk).zip(values.chunks(chunk)) {
             starts.fill(0);
             for &g in c {
                 starts[g as usize + 1] += 1;
