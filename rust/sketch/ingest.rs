@@ -20,8 +20,8 @@ use super::exact_sum::{ExactSum, ExpAccumulator};
 use super::mapping::{Cell, ExpMapping};
 use std::sync::Mutex;
 
-/// Values per block; each lane takes a quarter, so a lane's mantissa sum per exponent
-/// stays below `512·2^53 = 2^62` and the four lanes together below `2^64`.
+/// Values per block: the mantissa sums of one exponent over a block stay below
+/// `2048·2^53 = 2^64`, whether the four lanes share the block or one lane takes it all.
 pub const BLOCK: usize = 2048;
 /// Interleaved sub-histograms.
 pub const LANES: usize = 4;
