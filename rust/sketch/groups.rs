@@ -198,6 +198,79 @@ fn counting_sort(
     (starts, to_f64(out_v), out_w.map(to_f64))
 }
 
+/// Most values gathered per round of [`chunked_groups`] (8 MiB).
+const CHUNK: usize = 1 << 20;
+/// [`chunked_groups`] serves at most `CHUNK / CHUNK_PER_GROUP` groups.
+const CHUNK_PER_GROUP: usize = 4096;
+
+/// Codes in any order, few groups: gather a chunk of the input at a time into one reused
+/// buffer (counting sort within the chunk) and add each group's part of it to that
+/// group's sketch; large inputs split across threads, whose sketches are merged (the
+/// state depends on the data only, not on how it was split).
+fn chunked_groups(
+    codes: &[i64],
+    values: &[f64],
+    n_groups: usize,
+    template: &QuantileSketch,
+) -> Result<Vec<QuantileSketch>> {
+    // About CHUNK_PER_GROUP values per group and round, at least 512 KiB (L2-resident).
+    let chunk = (n_groups * CHUNK_PER_GROUP).clamp(1 << 16, CHUNK);
+    let build = |codes: &[i64], values: &[f64]| -> Result<Vec<QuantileSketch>> {
+        let mut sks: Vec<QuantileSketch> = (0..n_groups).map(|_| template.empty_like()).collect();
+        let mut buf = vec![0.0f64; chunk.min(values.len())];
+        let mut starts = vec![0usize; n_groups + 1];
+        for (c, v) in codes.chunks(chunk).zip(values.chunks(chunk)) {
+            starts.fill(0);
+            for &g in c {
+                starts[g as usize + 1] += 1;
+            }
+            for g in 0..n_groups {
+                starts[g + 1] += starts[g];
+            }
+            let mut fill = starts[..n_groups].to_vec();
+            for (&g, &x) in c.iter().zip(v) {
+                let slot = &mut fill[g as usize];
+                buf[*slot] = x;
+                *slot += 1;
+            }
+            for (g, sk) in sks.iter_mut().enumerate() {
+                sk.add_slice_with(&buf[starts[g]..starts[g + 1]], false)?;
+            }
+        }
+        Ok(sks)
+    };
+    let threads = if values.len() >= super::PARALLEL_MIN {
+        std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(super::MAX_THREADS)
+    } else {
+        1
+    };
+    if threads == 1 {
+        return build(codes, values);
+    }
+    let part = values.len().div_ceil(threads);
+    let parts: Vec<Result<Vec<QuantileSketch>>> = std::thread::scope(|scope| {
+        let build = &build;
+        let hs: Vec<_> = codes
+            .chunks(part)
+            .zip(values.chunks(part))
+            .map(|(c, v)| scope.spawn(move || build(c, v)))
+            .collect();
+        hs.into_iter()
+            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    });
+    let mut parts = parts.into_iter();
+    let mut out = parts.next().expect("one part")?;
+    for p in parts {
+        for (a, b) in out.iter_mut().zip(&p?) {
+            a.merge(b)?;
+        }
+    }
+    Ok(out)
+}
+
 /// Validate, find each group's values (in place when the codes are sorted, else by a
 /// counting sort), build each group's sketch and map it with `f`; the results in code
 /// order.
@@ -253,6 +326,17 @@ fn map_groups<T: Send>(
         ));
     }
     let n_groups = n_groups as usize;
+    if !sorted && weights.is_none() && n_groups * CHUNK_PER_GROUP <= CHUNK {
+        let out = chunked_groups(codes, values, n_groups, template)
+            .and_then(|sks| sks.into_iter().map(&f).collect::<Result<Vec<T>>>());
+        return match out {
+            Err(e) => {
+                check_finite("values", values)?;
+                Err(e)
+            }
+            r => r,
+        };
+    }
     let gathered;
     let gathered_w;
     let (starts, data, wdata) = if sorted {

@@ -1,16 +1,18 @@
 //! The fused bulk ingest of unweighted values at scales `1..=MAX_FUSED_SCALE`.
 //!
 //! One read of the input, in blocks of [`BLOCK`] values (16 KiB, resident in L1): a
-//! vectorisable pass over the block for the minimum, the maximum, the smallest nonzero
-//! magnitude and NaN, then one scalar pass that adds each value's integer mantissa to the
+//! vectorised pass over the block (AVX2 when available) for the minimum, the maximum and
+//! the smallest nonzero magnitude, then one scalar pass that adds each value's integer mantissa to the
 //! slot of its sign and biased exponent and counts it in the slot of its sign and bucket.
 //! Both are spread over [`LANES`] interleaved sub-histograms so repeated buckets do not
 //! stall on store-to-load forwarding. Zeros and negative values take the same branch-free
-//! path (zeros land in a slot of their own); NaN, infinities and subnormals are detected
-//! after the pass, the scratch is cleared and the caller falls back.
+//! path (zeros land in a slot of their own). NaN and infinities (found from the mantissa
+//! sums of biased exponent 2047) and subnormals (from the smallest magnitude) are
+//! detected after the pass; the scratch is cleared and the caller rejects the batch or
+//! takes it value by value.
 //!
-//! The bucket of a value is [`Cell::bucket`](super::mapping::Cell::bucket) of the same table that
-//! [`ExpMapping::index_normal_bits`](super::mapping::ExpMapping::index_normal_bits) reads, offset by the exponent: the slot of a
+//! The bucket of a value is [`Cell::bucket`] of the same table that
+//! [`ExpMapping::index_normal_bits`] reads, offset by the exponent: the slot of a
 //! positive normal value is its index plus `1023·2^S`, of a negative one its index plus
 //! `3071·2^S`.
 
@@ -18,8 +20,8 @@ use super::exact_sum::{ExactSum, ExpAccumulator};
 use super::mapping::{Cell, ExpMapping};
 use std::sync::Mutex;
 
-/// Values per block; each lane takes a quarter, so a lane's mantissa sum per exponent
-/// stays below `512·2^53 = 2^62` and the four lanes together below `2^64`.
+/// Values per block: the mantissa sums of one exponent over a block stay below
+/// `2048·2^53 = 2^64`, whether the four lanes share the block or one lane takes it all.
 pub const BLOCK: usize = 2048;
 /// Interleaved sub-histograms.
 pub const LANES: usize = 4;
@@ -79,11 +81,13 @@ pub fn give(s: Scratch) {
 /// What one part of a batch left besides its tally.
 #[derive(Clone, Copy, Debug)]
 pub struct PartSummary {
-    /// Minimum and maximum of the non-NaN values.
+    /// Minimum of the non-NaN values.
     pub min: f64,
+    /// Maximum of the non-NaN values.
     pub max: f64,
     /// Smallest nonzero magnitude (`inf` when every value is zero).
     pub min_abs: f64,
+    /// Whether a NaN or an infinity was seen (from the exponent-2047 mantissa sums).
     pub nan: bool,
 }
 
