@@ -1,8 +1,10 @@
 """The engine's `distserve` scheduler reproduces DistServe's colocated simulator
 (`simdistserve`, backend vllm, OPT-13B on A100-80G, TP 1) request by request, on the
-published runs of the simulator itself (../shared/data/llm_peers)."""
+published runs of the simulator itself (tests/data/llm_peers, see its SOURCE.md)."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -12,8 +14,8 @@ from qcore import llm
 
 
 @pytest.mark.parametrize("name", ["fixed512x128_r2_n1000", "burst200"])
-def test_distserve_colocated_per_request(shared_data, name: str) -> None:  # type: ignore[no-untyped-def]
-    peers = shared_data / "llm_peers"
+def test_distserve_colocated_per_request(name: str) -> None:
+    peers = Path(__file__).resolve().parent / "data" / "llm_peers"
     wl = pl.read_csv(peers / f"workload_{name}.csv")
     ref = pl.read_csv(peers / f"distserve_colocated_{name}.csv")
     # DistServe emits output_len + 1 tokens (the first at the prefill's end).
