@@ -19,6 +19,7 @@ import os
 import numpy as np
 import polars as pl
 import pytest
+
 import qcore
 
 N_TS = int(os.environ.get("QCORE_BENCH_ARRIVALS_N", "100000000"))

@@ -19,7 +19,7 @@ result before it is timed. Anchors in the same run:
 - ``polars read`` — ``polars.read_parquet`` of the columns alone (the read floor).
 
 Peak resident memory (``extra_info``) is measured around one run of each single-process
-path with :func:`qcore.outofcore.measure_memory`.
+path with ``benches/peak_memory.py``.
 """
 
 from __future__ import annotations
@@ -30,7 +30,9 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+
 import qcore
+from peak_memory import peak_memory
 from qcore import outofcore as oc
 
 dd = pytest.importorskip("dask.dataframe")
@@ -135,18 +137,19 @@ def test_out_of_core(benchmark, dataset, reference):
     def f() -> oc.Analysis:
         return oc.analyze(dataset, time="t", value="lat", by="model", start="t", end="end", batch_rows=BATCH)
 
-    a = f()  # also the warm-up round
+    with peak_memory() as m:
+        a = f()  # also the warm-up round
     check(a, reference)
-    assert a.memory is not None
-    benchmark.extra_info["peak_increase_MB"] = round(a.memory.peak_increase_bytes / 1e6, 1)
-    benchmark.extra_info["memory_method"] = a.memory.method
+    assert a.read is not None
+    benchmark.extra_info["peak_increase_MB"] = round(m.peak_increase_bytes / 1e6, 1)
+    benchmark.extra_info["memory_method"] = m.method
     run(benchmark, f, warmup=0)
 
 
 def test_in_memory_anchor(benchmark, dataset):
     benchmark.group = f"one machine, {LABEL}"
     benchmark.name = "anchor: polars.read_parquet + qcore in memory"
-    with oc.measure_memory() as m:
+    with peak_memory() as m:
         in_memory(pl.read_parquet(dataset, columns=COLS))
     benchmark.extra_info["peak_increase_MB"] = round(m.peak_increase_bytes / 1e6, 1)
     run(benchmark, lambda: in_memory(pl.read_parquet(dataset, columns=COLS)))

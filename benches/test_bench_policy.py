@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+
 from qcore import autoscale, sim
 
 HOURS = int(os.environ.get("QCORE_BENCH_POLICY_HOURS", "24"))

@@ -11,8 +11,9 @@ import os
 
 import numpy as np
 import pytest
-from qcore import queueing as q
 from scipy import optimize, stats
+
+from qcore import queueing as q
 
 N = int(os.environ.get("QCORE_BENCH_QUEUEING_N", "100000"))
 SERVERS = np.arange(1, N + 1, dtype=np.int64)

@@ -112,7 +112,7 @@ def test_results_agree(logs):
     q = qcore_report(logs).filter(pl.col("group") != "all").sort("group")
     p = polars_exact(logs)
     s = qcore_sketches_only(logs)
-    for qq, tag in zip(QS, ("p50", "p99", "p999")):
+    for qq, tag in zip(QS, ("p50", "p99", "p999"), strict=True):
         exact = p[f"q{qq}"].to_numpy()
         for est in (q[tag].to_numpy(), s[f"q{qq}"].to_numpy()):
             assert np.all(np.abs(est - exact) <= 0.01 * exact * (1 + 1e-9))

@@ -16,6 +16,7 @@ import random
 
 import numpy as np
 import pytest
+
 import qcore
 from qcore import sim
 

@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import base64
 import os
+import time
 
 import numpy as np
 import polars as pl
 import pytest
 
 import qcore
+from qcore._qcore import _group_quantiles
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -143,6 +145,176 @@ def test_baseline_polars_quantile_p99(benchmark, values):
     _rate(benchmark, N)
 
 
+# -------------------------------------------------------- ingest side by side (one run)
+#
+# Each round runs every contender once on the same array, interleaved, so that the
+# load of a shared machine hits them alike; the table gives min and median per
+# contender and the ratios the targets are stated in. Nothing here asserts a time.
+
+REAL_CSV = os.path.join(
+    os.path.dirname(__file__), "..", "python", "qcore", "data", "gentd26_lora_2024-12-03.csv"
+)
+ROUNDS = int(os.environ.get("QCORE_BENCH_ROUNDS", 9))
+
+
+@pytest.fixture(scope="module")
+def real_values() -> np.ndarray:
+    """The GenTD26 LoRA ``exec_time_seconds`` column (whole seconds, 5 % zeros),
+    repeated to N values."""
+    col = pl.read_csv(REAL_CSV, columns=["exec_time_seconds"])["exec_time_seconds"]
+    base = col.drop_nulls().cast(pl.Float64).to_numpy()
+    return np.resize(base, N)
+
+
+def _side_by_side(benchmark, contenders: dict, rounds: int = ROUNDS) -> dict:
+    times: dict[str, list[float]] = {k: [] for k in contenders}
+
+    def one_round() -> None:
+        for name, fn in contenders.items():
+            t = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t)
+
+    benchmark.pedantic(one_round, rounds=rounds, iterations=1, warmup_rounds=1)
+    return {k: (min(v), float(np.median(v))) for k, v in times.items()}
+
+
+def _print_table(title: str, res: dict, n: int, ref: str) -> None:
+    print(f"\n{title} (n={n}, {ROUNDS} interleaved rounds)")
+    print(
+        "| contender | min ms | median ms | M values/s (min) | time / " + ref + " (min, median) |"
+    )
+    print("|---|---|---|---|---|")
+    for k, (mn, med) in res.items():
+        r0, r1 = res[ref]
+        print(
+            f"| {k} | {mn * 1e3:.2f} | {med * 1e3:.2f} | {n / mn / 1e6:.0f} | "
+            f"{mn / r0:.2f}, {med / r1:.2f} |"
+        )
+
+
+@pytest.mark.parametrize("data", ["lognormal", "real"])
+def test_ingest_side_by_side(benchmark, data, values, real_values):
+    x = values if data == "lognormal" else real_values
+    sk_ref = qcore.QuantileSketch(0.01)
+    sk_ref.add(x)
+    assert sk_ref.count == N and sk_ref.sum == float(np.sum(x, dtype=np.longdouble))
+
+    def qc() -> None:
+        qcore.QuantileSketch(0.01).add(x)
+
+    def kll() -> None:
+        ds.kll_doubles_sketch(200).update(x)
+
+    s = pl.Series(x)
+    res = _side_by_side(
+        benchmark,
+        {
+            "qcore QuantileSketch.add": qc,
+            "numpy.sum": lambda: np.sum(x),
+            "datasketches KLL k=200": kll,
+            "polars exact p99": lambda: s.quantile(0.99),
+        },
+    )
+    _print_table(f"ingest, {data}", res, N, "numpy.sum")
+    q = res["qcore QuantileSketch.add"][0]
+    benchmark.extra_info.update(
+        Mvalues_per_s=round(N / q / 1e6, 1),
+        vs_numpy_sum=round(q / res["numpy.sum"][0], 2),
+        kll_over_qcore=round(res["datasketches KLL k=200"][0] / q, 1),
+    )
+
+
+@pytest.mark.parametrize("groups", [1, 16, 10_000])
+@pytest.mark.parametrize("order", ["random", "sorted"])
+def test_groups_side_by_side(benchmark, groups, order, values):
+    rng = np.random.default_rng(3)
+    codes = rng.integers(0, groups, N)
+    x = values
+    if order == "sorted":
+        idx = np.argsort(codes, kind="stable")
+        codes, x = codes[idx], x[idx]
+    qs = np.array([0.5, 0.99, 0.999])
+    gs = qcore.sketch_groups(codes, x)
+    assert len(gs) == groups and sum(g.count for g in gs) == N
+
+    res = _side_by_side(
+        benchmark,
+        {
+            "single sketch": lambda: qcore.QuantileSketch(0.01).add(x),
+            "sketch_groups": lambda: qcore.sketch_groups(codes, x),
+            "group quantiles kernel": lambda: _group_quantiles(codes, x, None, qs, 0.01, None),
+            "numpy.sum": lambda: np.sum(x),
+        },
+    )
+    _print_table(f"groups={groups}, codes {order}", res, N, "single sketch")
+    one = res["single sketch"][0]
+    benchmark.extra_info.update(
+        sketch_groups_vs_single=round(one / res["sketch_groups"][0], 2),
+        group_quantiles_vs_single=round(one / res["group quantiles kernel"][0], 2),
+    )
+
+
+SMALL_CALLS = int(os.environ.get("QCORE_BENCH_SMALL_CALLS", 20_000))
+
+
+@pytest.mark.parametrize("batch", [1, 10, 1000])
+def test_small_batches_side_by_side(benchmark, batch, values):
+    """Per call of ``add`` with `batch` values (a numpy array; a float for 1) against
+    ddsketch's ``add`` and datasketches KLL's ``update`` called once per value."""
+    calls = max(SMALL_CALLS // batch, 20) if batch > 1 else SMALL_CALLS
+    arrays = [values[k * batch : (k + 1) * batch].copy() for k in range(calls)]
+    floats = values[:calls].tolist()
+    per_value = values[: calls * batch].tolist()
+
+    def qc() -> None:
+        sk = qcore.QuantileSketch(0.01)
+        if batch == 1:
+            for v in floats:
+                sk.add(v)
+        else:
+            for a in arrays:
+                sk.add(a)
+
+    def qc_raw() -> None:
+        # The extension entry points, without the Python-side conversion of `add`.
+        sk = qcore.QuantileSketch(0.01)
+        if batch == 1:
+            for v in floats:
+                sk._add_float(v)
+        else:
+            for a in arrays:
+                sk._add_array(a)
+
+    def dd() -> None:
+        d = ddsketch.DDSketch(0.01)
+        for v in per_value:
+            d.add(v)
+
+    def kll() -> None:
+        k = ds.kll_doubles_sketch(200)
+        for v in per_value:
+            k.update(v)
+
+    res = _side_by_side(
+        benchmark,
+        {
+            "qcore add (per call)": qc,
+            "qcore _add_array / _add_float (per call)": qc_raw,
+            "ddsketch add (per value)": dd,
+            "datasketches KLL update (per value)": kll,
+        },
+        rounds=5,
+    )
+    n = calls * batch
+    print(f"\nsmall batches: {batch} values per qcore call, {calls} calls")
+    print("| contender | ns per qcore call (min) | ns per value (min) |")
+    print("|---|---|---|")
+    for k, (mn, _) in res.items():
+        print(f"| {k} | {mn / calls * 1e9:.0f} | {mn / n * 1e9:.1f} |")
+    benchmark.extra_info["ns_per_call"] = round(res["qcore add (per call)"][0] / calls * 1e9, 1)
+
+
 # ----------------------------------------------------------------------------- merge
 
 
@@ -228,7 +400,7 @@ def _hdr_lowest_equivalent(ints: np.ndarray) -> np.ndarray:
 def _hdr_from_array(ints: np.ndarray):
     h = hdrh.HdrHistogram(1, 10**12, 2)
     uniq, cnt = np.unique(_hdr_lowest_equivalent(ints), return_counts=True)
-    for v, c in zip(uniq.tolist(), cnt.tolist()):
+    for v, c in zip(uniq.tolist(), cnt.tolist(), strict=True):
         h.record_value(v, c)
     return h
 

@@ -8,6 +8,7 @@
 //! `start` must be finite; an infinite `end` is an error.
 
 use crate::error::{check_finite, check_same_len, QcoreError, Result};
+use crate::simd::avx2_dispatch;
 use crate::special::student_t_quantile;
 
 /// Flag: some rows have no end time (still running).
@@ -478,19 +479,8 @@ fn span_pass_impl(start: &[f64], end: &[f64]) -> SpanAcc {
     acc
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn span_pass_avx2(start: &[f64], end: &[f64]) -> SpanAcc {
-    span_pass_impl(start, end)
-}
-
-fn span_pass(start: &[f64], end: &[f64]) -> SpanAcc {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU supports AVX2, checked just above.
-        return unsafe { span_pass_avx2(start, end) };
-    }
-    span_pass_impl(start, end)
+avx2_dispatch! {
+    fn span_pass(start: &[f64], end: &[f64]) -> SpanAcc => span_pass_impl
 }
 
 /// Sums over the rows for the window `[t0, t1)`.
@@ -537,7 +527,7 @@ impl Sums {
 
 /// One row's contribution, branch-free so that the lane loop vectorises. Running rows (NaN
 /// end) stay until the end of the log; skewed rows (end < start) weigh nothing.
-/// Returns (clipped, e_in, pre, arrival, response·arrival, e_out, out, edge response).
+/// Returns (clipped, `e_in`, pre, arrival, response·arrival, `e_out`, out, edge response).
 #[inline(always)]
 pub(crate) fn row(s: f64, e: f64, t0: f64, t1: f64, log_end: f64) -> [f64; 8] {
     let le = if log_end > s { log_end } else { s };
@@ -599,19 +589,9 @@ fn window_pass_impl(start: &[f64], end: &[f64], t0: f64, t1: f64, log_end: f64) 
     Sums::from_array(tot)
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn window_pass_avx2(start: &[f64], end: &[f64], t0: f64, t1: f64, log_end: f64) -> Sums {
-    window_pass_impl(start, end, t0, t1, log_end)
-}
-
-fn window_pass(start: &[f64], end: &[f64], t0: f64, t1: f64, log_end: f64) -> Sums {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU supports AVX2, checked just above.
-        return unsafe { window_pass_avx2(start, end, t0, t1, log_end) };
-    }
-    window_pass_impl(start, end, t0, t1, log_end)
+avx2_dispatch! {
+    fn window_pass(start: &[f64], end: &[f64], t0: f64, t1: f64, log_end: f64) -> Sums
+        => window_pass_impl
 }
 
 /// Span statistics and window sums in one pass, for a given window. Running rows (NaN end)
@@ -675,19 +655,8 @@ fn fused_impl(start: &[f64], end: &[f64], t0: f64, t1: f64) -> (SpanAcc, Sums) {
     (sp, Sums::from_array(tot))
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn fused_avx2(start: &[f64], end: &[f64], t0: f64, t1: f64) -> (SpanAcc, Sums) {
-    fused_impl(start, end, t0, t1)
-}
-
-fn fused_pass(start: &[f64], end: &[f64], t0: f64, t1: f64) -> (SpanAcc, Sums) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU supports AVX2, checked just above.
-        return unsafe { fused_avx2(start, end, t0, t1) };
-    }
-    fused_impl(start, end, t0, t1)
+avx2_dispatch! {
+    fn fused_pass(start: &[f64], end: &[f64], t0: f64, t1: f64) -> (SpanAcc, Sums) => fused_impl
 }
 
 /// What running rows add once the end of the log is known: their sums with the real end
@@ -721,8 +690,7 @@ fn par_reduce<T: Send>(
         1
     } else {
         std::thread::available_parallelism()
-            .map(|p| p.get())
-            .unwrap_or(1)
+            .map_or(1, std::num::NonZero::get)
             .min(8)
     };
     if threads <= 1 {
@@ -1302,5 +1270,51 @@ mod tests {
             err.unwrap_err().to_string(),
             "in_flight_times has 1 sample(s) inside the window [0.5, 1.5]; at least 2 are needed"
         );
+    }
+
+    /// Random rows: some running (NaN end), some skewed (end < start), some of zero length.
+    fn random_rows(r: &mut crate::sim::rng::Rng, n: usize) -> (Vec<f64>, Vec<f64>) {
+        (0..n)
+            .map(|_| {
+                let s = r.uniform() * 100.0;
+                let e = match r.index(10) {
+                    0 => f64::NAN,
+                    1 => s - r.uniform(),
+                    2 => s,
+                    _ => s + r.uniform() * 20.0,
+                };
+                (s, e)
+            })
+            .unzip()
+    }
+
+    #[test]
+    fn avx2_and_portable_builds_agree() {
+        // On an AVX2 machine the dispatched kernels run the AVX2 build and the `_impl`
+        // calls from this (portable) test the portable one; the results must match bit
+        // for bit (compared through `{:?}`, which prints every f64 exactly).
+        let mut r = crate::sim::rng::Rng::new(19);
+        for n in [0, 1, 3, 7, 8, 9, 31, 64, 257, 1000, 4099] {
+            for _ in 0..4 {
+                let (mut s, e) = random_rows(&mut r, n);
+                if n > 2 && r.index(4) == 0 {
+                    s[r.index(n)] = f64::INFINITY;
+                }
+                let t0 = r.uniform() * 50.0;
+                let t1 = t0 + r.uniform() * 60.0;
+                assert_eq!(
+                    format!("{:?}", span_pass(&s, &e)),
+                    format!("{:?}", span_pass_impl(&s, &e))
+                );
+                assert_eq!(
+                    format!("{:?}", window_pass(&s, &e, t0, t1, 130.0)),
+                    format!("{:?}", window_pass_impl(&s, &e, t0, t1, 130.0))
+                );
+                assert_eq!(
+                    format!("{:?}", fused_pass(&s, &e, t0, t1)),
+                    format!("{:?}", fused_impl(&s, &e, t0, t1))
+                );
+            }
+        }
     }
 }

@@ -14,12 +14,6 @@ const TINY: f64 = 1e-300;
 
 /// `ln Γ(x)` for `x > 0` (Lanczos approximation, Numerical Recipes 3rd ed. coefficients).
 pub fn ln_gamma(x: f64) -> f64 {
-    if x.is_nan() || x <= 0.0 {
-        return f64::NAN;
-    }
-    if x > 1e15 {
-        return (x - 0.5) * x.ln() - x + LN_SQRT_2PI + 1.0 / (12.0 * x);
-    }
     const COF: [f64; 14] = [
         57.156_235_665_862_92,
         -59.597_960_355_475_49,
@@ -36,6 +30,12 @@ pub fn ln_gamma(x: f64) -> f64 {
         -0.261_908_384_015_814_1e-4,
         0.368_991_826_595_316_2e-5,
     ];
+    if x.is_nan() || x <= 0.0 {
+        return f64::NAN;
+    }
+    if x > 1e15 {
+        return (x - 0.5) * x.ln() - x + LN_SQRT_2PI + 1.0 / (12.0 * x);
+    }
     let mut y = x;
     let tmp = x + 5.242_187_5;
     let tmp = (x + 0.5) * tmp.ln() - tmp;

@@ -1,4 +1,4 @@
-"""Shared fixtures: paths to the real public traces in ../shared/data (skipped when absent)."""
+"""Shared fixtures: the real public traces (shipped in qcore.datasets), a real Dask cluster."""
 
 from __future__ import annotations
 
@@ -21,13 +21,46 @@ _candidates = [
 ]
 SHARED_DATA = next((p for p in _candidates if p is not None and p.is_dir()), None)
 
+#: Where each shipped trace lives in the layout of the shared data directory.
+SHIPPED = {
+    "azure_llm_2023/AzureLLMInferenceTrace_code.csv": "azure_llm_2023_code",
+    "azure_llm_2023/AzureLLMInferenceTrace_conv.csv": "azure_llm_2023_conv",
+    "mooncake_fast25/conversation_trace.jsonl": "mooncake_conversation",
+    "mooncake_fast25/synthetic_trace.jsonl": "mooncake_synthetic",
+    "ragpulse/0_trace.jsonl": "ragpulse",
+    "alibaba_gentd26/lora_request_trace.csv": "gentd26_lora",
+    "alibaba_gentd26/basemodel_update_latency_anon.tar.gz": "gentd26_basemodel_update",
+}
+
 
 @pytest.fixture(scope="session")
-def shared_data() -> Path:
-    """Directory of the real traces; tests that need it skip when it is missing."""
-    if SHARED_DATA is None:
-        pytest.skip("shared/data traces not available")
-    return SHARED_DATA
+def shared_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A directory of the real traces in the shared data layout: every file shipped in
+    ``qcore.datasets`` (so tests run on a fresh machine), plus links to the other files
+    of ``$QCORE_SHARED_DATA`` or ``../shared/data`` when that directory exists (a test
+    needing one of those skips without it)."""
+    from qcore import datasets
+
+    root = tmp_path_factory.mktemp("traces")
+    for rel, name in SHIPPED.items():
+        dst = root / rel
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        dst.write_bytes(datasets.read_bytes(name))
+    if SHARED_DATA is not None:
+        for src in SHARED_DATA.rglob("*"):
+            dst = root / src.relative_to(SHARED_DATA)
+            if src.is_file() and not dst.exists():
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                dst.symlink_to(src)
+    return root
+
+
+def shared_file(directory: Path, relative: str) -> Path:
+    """``directory / relative``, skipping the test when that file is not available here."""
+    p = directory / relative
+    if not p.is_file():
+        pytest.skip(f"{relative} is not shipped and no shared data directory holds it")
+    return p
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +86,7 @@ def same_but_rounding(a, b, path=""):
             same_but_rounding(a[k], b[k], f"{path}.{k}")
     elif isinstance(a, list):
         assert len(a) == len(b), path
-        for i, (x, y) in enumerate(zip(a, b)):
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
             same_but_rounding(x, y, f"{path}[{i}]")
     elif path.endswith("little_gap") and a is not None:
         assert abs(a - b) <= 1e-12, path

@@ -9,11 +9,12 @@ import pickle
 import numpy as np
 import polars as pl
 import pytest
-import qcore
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from qcore.exceptions import IncompatibleSketchError
 from scipy import stats
+
+import qcore
+from qcore.exceptions import IncompatibleSketchError
 
 
 # ----------------------------------------------------------------------------- references
@@ -154,7 +155,7 @@ def test_arrival_stats_matches_numpy_reference():
             assert getattr(s, k) == pytest.approx(ref[k], rel=1e-10), k
         # burstiness curve: dyadic merges of the base windows
         c = ref["counts"]
-        for wk, dk in zip(s.burstiness_windows, s.burstiness):
+        for wk, dk in zip(s.burstiness_windows, s.burstiness, strict=True):
             m = round(wk / w)
             agg = c[: (c.size // m) * m].reshape(-1, m).sum(axis=1)
             assert dk == pytest.approx(agg.var() / agg.mean(), rel=1e-10)
@@ -190,7 +191,7 @@ def test_arrival_stats_poisson_limits():
     assert abs(s.cv_interarrival - 1.0) < 6 / np.sqrt(n)
     assert abs(s.index_of_dispersion - 1.0) < 6 * np.sqrt(2 / s.windows)
     # the burstiness curve of a Poisson stream is flat at 1
-    for wk, dk in zip(s.burstiness_windows, s.burstiness):
+    for wk, dk in zip(s.burstiness_windows, s.burstiness, strict=True):
         m = s.duration // wk
         assert abs(dk - 1.0) < 6 * np.sqrt(2 / m) + 1e-9, (wk, dk)
     assert len(s.burstiness) >= 10
@@ -210,7 +211,7 @@ def test_arrival_stats_bursty_curve_grows():
     # Square-wave rate μ ± σ with half-period T: for w ≤ T the counts have
     # IoD = 1 + σ² w (1 − 2w / 3T) / μ (windows straddling a switch average the two rates).
     mu, sigma, T = 25.5, 24.5, 100.0
-    b = dict(zip(s.burstiness_windows, s.burstiness))
+    b = dict(zip(s.burstiness_windows, s.burstiness, strict=True))
     for w in (1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0):
         assert b[w] == pytest.approx(
             1 + sigma**2 * w * (1 - 2 * w / (3 * T)) / mu, rel=0.1
@@ -252,7 +253,7 @@ def test_burstiness_curve_direct():
     ts = poisson(5.0, 5000.0, seed=3)
     ws = [0.5, 3.0, 17.0]
     out = qcore.burstiness_curve(ts, ws)
-    for w, d in zip(ws, out):
+    for w, d in zip(ws, out, strict=True):
         c = ref_stats(ts, w)["counts"]
         assert d == pytest.approx(c.var() / c.mean(), rel=1e-10)
     with pytest.raises(ValueError, match="window"):
@@ -294,7 +295,7 @@ def test_rate_changes_finds_known_change_points(seed):
     ts = np.concatenate(
         [
             rng.uniform(a, b, rng.poisson(r * (b - a)))
-            for a, b, r in zip(edges[:-1], edges[1:], rates)
+            for a, b, r in zip(edges[:-1], edges[1:], rates, strict=True)
         ]
     )
     r = qcore.rate_changes(rng.permutation(ts))
@@ -513,7 +514,7 @@ def test_mooncake_synthetic_looks_poisson_real_is_bursty(shared_data):
     assert s.index_of_dispersion == pytest.approx(1.09, abs=0.005)
     assert r.index_of_dispersion == pytest.approx(7.90, abs=0.005)
     # synthetic: flat burstiness curve near 1 at every scale (CI-safe bands)
-    for w, d in zip(s.burstiness_windows, s.burstiness):
+    for w, d in zip(s.burstiness_windows, s.burstiness, strict=True):
         m = s.duration // w
         assert abs(d - 1.0) < 4 * np.sqrt(2 / m), (w, d)
     # real: well above 1 at every scale (timestamps are quantized to ≈3 s)

@@ -9,6 +9,7 @@ import math
 import numpy as np
 import polars as pl
 import pytest
+
 from qcore import autoscale, overload, sim
 
 # Deterministic traffic: 4 req/s at 0.1 + 0.25 k, 1 s of work each. At every integer
@@ -18,7 +19,7 @@ TS = 0.1 + 0.25 * np.arange(4 * 1200)
 
 def _events(r: autoscale.ReplayResult) -> list[tuple[float, int, int]]:
     e = r.events
-    return list(zip(e["t"].to_list(), e["from"].to_list(), e["to"].to_list()))
+    return list(zip(e["t"].to_list(), e["from"].to_list(), e["to"].to_list(), strict=True))
 
 
 def test_hpa_scale_down_waits_for_the_stabilization_window() -> None:
@@ -299,7 +300,7 @@ def test_real_trace_replay_gentd26(shared_data) -> None:  # type: ignore[no-unty
     t = autoscale.compare(ts, ex, pols, slo=120.0, initial_replicas=1, startup_delay=30.0)
     assert (t["arrived"] == len(ts)).all()
     assert (t["completed"] == len(ts)).all()
-    att = dict(zip(t["policy"], t["slo_attainment"]))
+    att = dict(zip(t["policy"], t["slo_attainment"], strict=True))
     # One replica cannot carry the busiest day (λ·E[S] ≈ 0.93 with bursts of 65/min).
     assert att["fixed-1"] < 0.5
     for k in ("hpa", "kpa", "predictive"):
@@ -368,3 +369,29 @@ def test_replay_invariants_hold_for_any_policy() -> None:
         assert t["replica_seconds"] > 0.0
 
     check()
+
+
+def test_kpa_scale_from_zero_wakes_and_serves_the_lone_request():
+    # The KPA scales to zero after the first request; the second wakes it, and the rps
+    # metric reads 0 while the pod starts: the activator's buffer must count as demand,
+    # else the cold start is cancelled forever (the run used to never end).
+    kpa = autoscale.KPA(metric="rps", target=10.0)
+    for init in (1, 0):   # 0: the replay starts scaled to zero, as documented
+        r = autoscale.replay(np.array([0.0, 200.0]), 0.5, kpa, initial_replicas=init, slo=1.0,
+                             startup_delay=100.0)
+        assert r.totals["arrived"] == 2 and r.totals["completed"] == 2
+        # the woken request waits for the cold start (100 s) and is then served (0.5 s)
+        assert r.totals["p99"] == pytest.approx(100.5, abs=2.5)
+
+
+def test_hpa_above_max_replicas_goes_straight_to_max():
+    # kubernetes reconcileAutoscaler: "Current number of replicas above Spec.MaxReplicas"
+    # (horizontal_test.go TestTooManyReplicas): the count drops to maxReplicas at the
+    # first decision, before metrics and the stabilization window.
+    arrivals = np.sort(np.random.default_rng(4).uniform(0.0, 600.0, 3000))
+    hpa = autoscale.HPA(metric="utilization", target=0.5, max_replicas=5)
+    r = autoscale.replay(arrivals, 0.5, hpa, initial_replicas=10, slo=5.0)
+    first = r.events.row(0, named=True)
+    assert first["from"] == 10 and first["to"] == 5
+    assert first["t"] <= hpa.sync_period + 1e-9          # the first decision, not after 300 s
+    assert r.events.get_column("to").max() <= 5

@@ -6,9 +6,11 @@ import dataclasses
 import math
 
 import pytest
+from scipy import optimize
+
 import qcore
 from qcore import capacity, sim
-from scipy import optimize
+from qcore.exceptions import InvalidArgumentError
 
 
 def erlang_c(c: int, a: float) -> float:
@@ -186,3 +188,44 @@ def test_unreachable_slo_in_simulation() -> None:
             warmup=500,
             replications=2,
         )
+
+
+def test_first_candidate_is_stable_even_when_the_mean_rounds_down():
+    from qcore.capacity import _first_stable
+
+    # LogNormal(mean=0.5).mean_value is 0.49999999999999994: 200/s offers 100 servers' worth
+    assert sim.LogNormal(mean=0.5, cv=2.0).mean_value < 0.5
+    assert _first_stable(200 * sim.LogNormal(mean=0.5, cv=2.0).mean_value, 1.0) == 101
+    assert _first_stable(5000 * 0.49999999999999994, 1.0) == 2501
+    assert _first_stable(2.5, 1.0) == 3 and _first_stable(0.2, 1.0) == 1
+    assert _first_stable(100.0, 0.9) == 112 and _first_stable(90.0, 0.9) == 100
+
+
+def test_plan_never_offers_a_saturated_count():
+    r = capacity.min_servers(200.0, sim.LogNormal(mean=0.5, cv=2.0), 0.99, 5.0)
+    assert min(e[0] for e in r.evaluations) >= 101       # 100 servers is utilization 1
+    assert r.servers > 100 and 200 * 0.5 / r.servers < 1.0
+    assert r.achieved <= 5.0
+    assert r.straddles_slo == (r.ci is not None and r.ci[0] <= 5.0 <= r.ci[1])
+
+
+def test_max_utilization_headroom():
+    r = capacity.min_servers(200.0, sim.LogNormal(mean=0.5, cv=2.0), 0.99, 5.0, max_utilization=0.9)
+    assert r.evaluations[0][0] == 112 and 100.0 / r.servers <= 0.9
+    a = capacity.min_servers(200.0, sim.Exponential(mean=0.5), 0.99, 5.0, max_utilization=0.8)
+    assert a.method == "analytic" and a.servers >= 125 and a.evaluations[0][0] == 125
+    free = capacity.min_servers(200.0, sim.Exponential(mean=0.5), 0.99, 5.0)
+    assert free.servers < 125   # the headroom, not the SLO, set the answer above
+    for bad in (0.0, 1.5, -1.0, float("nan"), True):
+        with pytest.raises(InvalidArgumentError, match="max_utilization"):
+            capacity.min_servers(200.0, sim.Exponential(mean=0.5), 0.99, 5.0, max_utilization=bad)
+
+
+def test_relaxation_time_matches_the_mm1_estimate():
+    # Whitt's M/M/1 relaxation time 1 / (mu (1 - sqrt(rho))^2); infinite at saturation
+    for rho in (0.5, 0.9, 0.99):
+        assert capacity.relaxation_time(rho, 1.0, 1) == pytest.approx(1.0 / (1.0 - rho ** 0.5) ** 2)
+    assert capacity.relaxation_time(1.0, 1.0, 1) == float("inf")
+    # more variable service relaxes more slowly, in proportion to (ca^2 + cs^2) / 2
+    assert capacity.relaxation_time(0.9, 1.0, 1, 1.0, 4.0) == pytest.approx(
+        2.5 * capacity.relaxation_time(0.9, 1.0, 1))

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+
 from qcore import cli
 
 NOW = 1_750_000_000.0
@@ -121,7 +122,8 @@ def test_demo_text():
     code, out, err = run("demo", "--samples", "200000")
     assert code == 0, err
     assert "QuantileSketch" in out and "p99" in out and "p999" in out
-    assert "gentd26_lora_2024-12-03.csv" in out and "ATTRIBUTION" in out
+    assert "Real trace: gentd26_lora_2024-12-03 (2,728 requests" in out
+    assert "licence: research/study use; please cite: Lin et al." in out and "qcore datasets info" in out
     assert "Little's law" in out and "overall action" in out
     for ep in ("TXT_2_IMG", "IMG_2_IMG", "INPAINTING"):
         assert ep in out
@@ -419,3 +421,87 @@ def test_check_on_a_dask_cluster_matches_single_machine(tmp_path):
     assert code == 1 and "contract" in err.lower()
     code, out, err = run(*common, "--persist")
     assert code == 1 and "--persist needs --dask" in err
+
+
+def test_datasets_command_lists_describes_and_writes(tmp_path, monkeypatch, capsys):
+    from qcore import datasets
+
+    monkeypatch.setenv("QCORE_CACHE_DIR", str(tmp_path))
+    assert cli.main(["datasets", "--format", "json"]) == cli.EXIT_OK
+    listed = json.loads(capsys.readouterr().out)
+    assert [d["name"] for d in listed] == datasets.names()
+    assert cli.main(["datasets", "path", "azure_llm_2023_conv"]) == cli.EXIT_OK
+    p = Path(capsys.readouterr().out.strip())
+    assert p.is_relative_to(tmp_path) and p.read_bytes() == datasets.read_bytes("azure_llm_2023_conv")
+    assert cli.main(["datasets", "licence", "ragpulse"]) == cli.EXIT_OK
+    assert "MIT License" in capsys.readouterr().out
+    assert cli.main(["datasets", "info", "nope"]) == cli.EXIT_ERROR
+    err = capsys.readouterr().err
+    assert "unknown dataset 'nope'" in err and "Traceback" not in err
+    assert cli.main(["datasets", "info"]) == cli.EXIT_ERROR
+    assert "name the dataset" in capsys.readouterr().err
+
+
+def test_demo_on_a_trace_without_latencies(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("QCORE_CACHE_DIR", str(tmp_path))
+    assert cli.main(["demo", "--samples", "2000", "--dataset", "azure_llm_2023_code", "--format", "json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["trace"]["dataset"] == "azure_llm_2023_code" and d["trace"]["rows"] == 8819
+    assert d["trace"]["licence"] == "CC-BY-4.0" and d["littles_law"] is None
+    burst = next(x for x in d["decisions"] if x["rule_id"] == "burstiness")
+    assert burst["status"] == "fail" and burst["value"] > 100     # the code trace is very bursty
+    assert d["arrivals"]["count"] == 8819
+
+
+def _strict_json(text: str):
+    """Parse with a strict parser: NaN, Infinity and -Infinity are not JSON."""
+    def refuse(name: str):
+        raise AssertionError(f"non-standard JSON constant {name}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_every_command_prints_strict_json(tmp_path):
+    log = make_log(tmp_path / "log.parquet", n=800)
+    rules = tmp_path / "rules.toml"
+    rules.write_text(RULES)
+    runs = {
+        "demo": ["demo", "--samples", "2000"],
+        "datasets": ["datasets"],
+        "dataset info": ["datasets", "info", "ragpulse"],
+        "report": ["report", str(log)],
+        "check": ["check", str(log), "--rules", str(rules), "--now", str(NOW)],
+        "plan (simulated, NaN-prone)": ["plan", "--rate", "50", "--service-mean", "0.5", "--service", "lognormal",
+                                        "--service-cv", "2", "--slo", "5"],
+        "plan": ["plan", "--rate", "40", "--service-mean", "0.5", "--slo", "2.5"],
+        "simulate": ["simulate", "--rate", "0.9", "--servers", "1", "--service-mean", "1", "--customers", "20000"],
+        "error": ["report", str(tmp_path / "missing.parquet")],
+    }
+    for name, argv in runs.items():
+        code, out, err = run(*argv, "--format", "json")
+        assert "Traceback" not in err, (name, err)
+        doc = _strict_json(out)
+        assert doc, name
+        if name == "error":
+            assert code == cli.EXIT_ERROR and doc["error"] and doc["message"]
+        else:
+            assert code in (0, 3, 4, 5), (name, code, err)
+
+
+def test_simulate_flags_an_unstable_system_and_refuses_a_meaningless_cv():
+    code, out, err = run("simulate", "--rate", "1", "--servers", "1", "--service-mean", "2", "--customers", "20000",
+                         "--format", "json")
+    assert code == cli.EXIT_UNSTABLE == 6, err
+    d = json.loads(out)
+    assert d["stable"] is False and d["offered_load"] == 2.0
+    code, out, _ = run("simulate", "--rate", "1", "--servers", "1", "--service-mean", "2", "--customers", "20000")
+    assert code == 6 and out.startswith("WARNING: unstable: offered load 2")
+    code, out, _ = run("simulate", "--rate", "0.5", "--servers", "1", "--service-mean", "1", "--customers", "20000",
+                       "--format", "json")
+    assert code == 0 and json.loads(out)["stable"] is True
+    code, _, err = run("simulate", "--rate", "0.5", "--service-mean", "1", "--service-cv", "2")
+    assert code == cli.EXIT_ERROR and "--service-cv applies to gamma and lognormal" in err
+    assert "Traceback" not in err
+    code, _, err = run("plan", "--rate", "5", "--service-mean", "0.1", "--slo", "1", "--service", "deterministic",
+                       "--service-cv", "0.5")
+    assert code == cli.EXIT_ERROR and "deterministic service has a fixed cv" in err

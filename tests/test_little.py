@@ -9,6 +9,7 @@ import re
 import numpy as np
 import polars as pl
 import pytest
+
 import qcore
 
 
@@ -373,6 +374,7 @@ def test_gauge_compare_from_partial_counts_equals_littles_law():
     qcore.dask and qcore.outofcore)."""
     from hypothesis import given, settings
     from hypothesis import strategies as st
+
     from qcore import _qcore
 
     @settings(max_examples=60, deadline=None)

@@ -7,6 +7,7 @@ import time
 import numpy as np
 import polars as pl
 import pytest
+
 import qcore.logs as ql
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 import pytest
+
 from qcore import overload, sim
 
 SVC = sim.Exponential(mean=0.1)  # 4 servers: capacity 40 req/s

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+
 import qcore
 import qcore._qcore as native
 

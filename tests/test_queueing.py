@@ -15,12 +15,13 @@ from fractions import Fraction
 import numpy as np
 import polars as pl
 import pytest
-import qcore
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scipy import integrate, optimize, stats
+
+import qcore
 from qcore import queueing as q
 from qcore.exceptions import InvalidArgumentError, UnstableSystemError
-from scipy import integrate, optimize, stats
 
 # --------------------------------------------------------------------------------------
 # References
@@ -123,7 +124,7 @@ class TestErlang:
         loads = 0.9 * servers
         got = q.erlang_c(servers, loads)
         assert isinstance(got, np.ndarray) and got.shape == (2000,)
-        want = np.array([q.erlang_c(int(c), float(a)) for c, a in zip(servers, loads)])
+        want = np.array([q.erlang_c(int(c), float(a)) for c, a in zip(servers, loads, strict=True)])
         np.testing.assert_array_equal(got, want)
         b = q.erlang_b(servers, 50.0)
         assert np.all(np.diff(b) <= 0)
@@ -302,7 +303,7 @@ class TestMMc:
         assert np.all(np.diff(ts) > 0)
         cdf = m.response_cdf(ts)
         np.testing.assert_allclose(cdf, ps, rtol=1e-9, atol=0)
-        for p, t in zip(ps, ts):
+        for p, t in zip(ps, ts, strict=True):
             assert m.response_quantile(float(p)) == t
             if p > 0.5:
                 assert rel(m.response_sf(float(t)), 1 - p) < 1e-9

@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pytest
+
 from qcore import queueing as q
 
 mpmath = pytest.importorskip("mpmath")
@@ -92,7 +93,7 @@ def test_vectorised_over_one_to_100k_servers():
     # A sample of the 1..100,000 sweep at ρ = 0.95 against the reference.
     servers = np.unique(np.geomspace(1, 100_000, 60).astype(np.int64))
     got = q.erlang_c(servers, 0.95 * servers)
-    for c, g in zip(servers, got):
+    for c, g in zip(servers, got, strict=True):
         ref = erlang_c_ref(int(c), 0.95 * float(c))
         assert rel(float(g), ref) < tolerance(ref), c
 

@@ -9,6 +9,7 @@ import subprocess
 import numpy as np
 import polars as pl
 import pytest
+
 from qcore.report import summarize
 
 
@@ -75,7 +76,7 @@ def test_streaming_equals_exact_where_it_must():
     exact = summarize(log, group_by=["endpoint"], bin=30.0)
     stream = summarize(log, group_by=["endpoint"], bin=30.0, batch_rows=1_500, exact_limit=0)
     assert not stream.exact and exact.exact
-    for a, b in zip(exact.groups, stream.groups):
+    for a, b in zip(exact.groups, stream.groups, strict=True):
         assert a.label == b.label and a.count == b.count and a.errors == b.errors
         np.testing.assert_array_equal(a.counts, b.counts)
         assert a.sketch.to_bytes() == b.sketch.to_bytes()         # merges are exact
@@ -204,7 +205,7 @@ def test_two_keys_with_nulls_stream_like_exact():
     b = summarize(log, group_by=["endpoint", "model_version"], bin=30.0, batch_rows=1000, exact_limit=0)
     assert len(a.groups) == len(b.groups) == 9
     ep = log["endpoint"].to_numpy()
-    for ga, gb in zip(a.groups, b.groups):
+    for ga, gb in zip(a.groups, b.groups, strict=True):
         assert ga.key == gb.key and ga.count == gb.count and ga.errors == gb.errors
         want = ((ep == ga.key["endpoint"]) & np.array([v == ga.key["model_version"] for v in ver])).sum()
         assert ga.count == want

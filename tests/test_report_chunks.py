@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 import pytest
+
 from qcore import logs as L
 from qcore import report as R
 from qcore.report import summarize
@@ -83,7 +84,7 @@ def test_batches_of_many_chunks_equal_whole_batches(tmp_path, monkeypatch, group
     whole = summarize(glob, **kw)
     _assert_same(split, whole)
     exact = summarize(glob, group_by=group_by, progress=False)
-    for a, b in zip([*exact.groups, exact.overall], [*split.groups, split.overall]):
+    for a, b in zip([*exact.groups, exact.overall], [*split.groups, split.overall], strict=True):
         assert (a.label, a.count, a.ok, a.errors, a.incomplete) == (b.label, b.count, b.ok, b.errors, b.incomplete)
         np.testing.assert_array_equal(a.counts, b.counts)
         assert a.sketch.to_bytes() == b.sketch.to_bytes()

@@ -17,7 +17,6 @@ dd = pytest.importorskip("dask.dataframe")
 pytest.importorskip("distributed")
 
 from conftest import same_but_rounding as same
-
 from qcore.logs import ColumnDetectionError, ContractViolationError
 from qcore.report import summarize
 from qcore.report_distributed import summarize as summarize_dask
@@ -50,7 +49,7 @@ def test_files_give_the_single_machine_report(client, files, exact_limit, task_r
     same(json.loads(a.to_json()), json.loads(b.to_json()))
     assert a.to_text() == b.to_text()
     assert a.contract["rows_excluded"] == 2 and a.exact == (exact_limit > 30_000)
-    for ga, gb in zip([*a.groups, a.overall], [*b.groups, b.overall]):
+    for ga, gb in zip([*a.groups, a.overall], [*b.groups, b.overall], strict=True):
         assert ga.sketch.to_bytes() == gb.sketch.to_bytes()
         assert np.array_equal(ga.counts, gb.counts) and np.array_equal(ga.inflight, gb.inflight)
         assert ga.burstiness == gb.burstiness
@@ -81,9 +80,8 @@ def test_errors(client, files):
 def test_parquet_statistics_and_their_broken_promises(client, tmp_path, monkeypatch, lie):
     # Large logs take their extent from the Parquet statistics on both paths; statistics
     # that promise what the rows do not hold fall back to a read of the extent.
-    from test_report_stream import _assert_same, _write_log
-
     from qcore import report as R
+    from test_report_stream import _assert_same, _write_log
 
     glob = _write_log(tmp_path, seed=5, late_key=True, zero_last=True)
     kw = {"group_by": ["endpoint"], "exact_limit": 0}

@@ -9,6 +9,7 @@ import math
 import numpy as np
 import polars as pl
 import pytest
+
 from qcore import report as R
 from qcore.report import summarize
 
@@ -51,7 +52,7 @@ def _assert_same(a: R.Report, b: R.Report, *, little_rel: float = 1e-12) -> None
     assert ({c["name"]: c["failed"] for c in a.contract["checks"]}
             == {c["name"]: c["failed"] for c in b.contract["checks"]})
     assert [g.label for g in a.groups] == [g.label for g in b.groups]
-    for ga, gb in zip([*a.groups, a.overall], [*b.groups, b.overall]):
+    for ga, gb in zip([*a.groups, a.overall], [*b.groups, b.overall], strict=True):
         assert (ga.count, ga.ok, ga.errors, ga.incomplete) == (gb.count, gb.ok, gb.errors, gb.incomplete)
         np.testing.assert_array_equal(ga.counts, gb.counts)
         np.testing.assert_array_equal(ga.inflight, gb.inflight)
@@ -100,7 +101,7 @@ def test_streaming_parquet_equals_exact_in_memory(tmp_path):
     stream = summarize(glob, group_by=["endpoint"], exact_limit=0, batch_rows=1000, progress=False)
     assert exact.exact and not stream.exact
     assert (exact.t0, exact.t1, exact.bin) == (stream.t0, stream.t1, stream.bin)
-    for a, b in zip(exact.groups, stream.groups):
+    for a, b in zip(exact.groups, stream.groups, strict=True):
         assert a.label == b.label and a.count == b.count and a.errors == b.errors
         np.testing.assert_array_equal(a.counts, b.counts)
         np.testing.assert_array_equal(a.inflight, b.inflight)
@@ -118,7 +119,7 @@ def test_keys_after_the_first_rows_and_null_keys(tmp_path):
     labels = [g.label for g in stream.groups]
     assert "endpoint=/late" in labels and len(labels) == 5     # /a /b /c /late and null
     raw = pl.read_parquet(glob)
-    for a, b in zip(exact.groups, stream.groups):
+    for a, b in zip(exact.groups, stream.groups, strict=True):
         assert a.label == b.label and a.count == b.count
         key = a.key["endpoint"]
         want = raw.filter(pl.col("endpoint").is_null() if key is None else pl.col("endpoint") == key).height
@@ -137,7 +138,7 @@ def test_zero_latency_request_at_the_end(tmp_path, monkeypatch):
     assert got[0] is not None and got[0][3] > plain.t1 == got[0][2]
     _assert_same(plain, fast)
     exact = summarize(glob, group_by=["endpoint"], progress=False)
-    for a, b in zip(exact.groups, fast.groups):
+    for a, b in zip(exact.groups, fast.groups, strict=True):
         assert a.little["arrival_rate"] == pytest.approx(b.little["arrival_rate"], rel=1e-12)
 
 

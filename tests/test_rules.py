@@ -9,6 +9,7 @@ import time
 import numpy as np
 import polars as pl
 import pytest
+
 import qcore
 import qcore.rules as qr
 from qcore.rules.model import RuleError
@@ -163,7 +164,7 @@ def test_stale_data_blocks():
     log = _log(500, t_end=NOW - 7200)
     d = qr.evaluate(log, [R(id="fresh", metric="freshness", max_age="1h"),
                           R(id="err", metric="error_rate", threshold=0.5, max_age="1h")], now=NOW)
-    st = dict(zip(d["rule_id"], d["status"]))
+    st = dict(zip(d["rule_id"], d["status"], strict=True))
     assert st == {"fresh": "stale", "err": "stale"}
     assert set(d["action"]) == {"block"}
     age = d.filter(pl.col("rule_id") == "fresh")["value"][0]
@@ -215,7 +216,7 @@ def test_nulls_give_malformed_and_unauditable():
     log = log.with_columns(model_version=pl.Series(mv, dtype=pl.String))
     d = qr.evaluate(log, [R(id="nulls", metric="null_fraction", column="model_version", threshold=0.01),
                           R(id="lineage", metric="unaudited_fraction")], now=NOW)
-    st = dict(zip(d["rule_id"], zip(d["status"], d["value"])))
+    st = dict(zip(d["rule_id"], zip(d["status"], d["value"], strict=True), strict=True))
     assert st["nulls"] == ("malformed", pytest.approx(50 / 400))
     assert st["lineage"] == ("unauditable", pytest.approx(50 / 400))
     assert qr.overall_action(d) == "block"

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import polars as pl
 import pytest
+
 import qcore
 import qcore.rules as qr
 
@@ -46,7 +47,7 @@ def test_p99_value_ci_and_decision_against_numpy():
 def test_slow_model_version_fails_and_rolls_back():
     log = _log(8000, seed=2, slow_v2=6.0)
     d = qr.evaluate(log, [R(metric="p99", threshold=1.0, group_by=["model_version"], severity="critical")], now=NOW)
-    got = dict(zip(d["group"], zip(d["status"], d["action"])))
+    got = dict(zip(d["group"], zip(d["status"], d["action"], strict=True), strict=True))
     assert got == {"model_version=v1": ("pass", "accept"), "model_version=v2": ("fail", "rollback")}
 
 
@@ -114,7 +115,7 @@ def test_arrival_metrics_match_arrival_stats():
     d = qr.evaluate(log, [R(id="rate", metric="arrival_rate", threshold=1.0, comparison=">="),
                           R(id="burst", metric="burstiness", threshold=3.0, bin="1m"),
                           R(id="p2m", metric="peak_to_mean", threshold=3.0, bin=60)], now=NOW)
-    v = dict(zip(d["rule_id"], d["value"]))
+    v = dict(zip(d["rule_id"], d["value"], strict=True))
     assert v["rate"] == pytest.approx(st.rate) and v["burst"] == pytest.approx(st.index_of_dispersion)
     assert v["p2m"] == pytest.approx(st.peak_to_mean)
     rate = d.filter(pl.col("rule_id") == "rate").row(0, named=True)
@@ -149,7 +150,7 @@ def test_compare_latency_noise_passes_regression_fails():
     base = _lat_log(0.1, seed=1)
     assert qr.compare(_lat_log(0.1, seed=2), base, metrics=["p50", "p99"]).verdict == "pass"
     slow = qr.compare(_lat_log(0.13, seed=3), base, metrics=["p50", "p99", "error_rate"])
-    t = dict(zip(slow.table["metric"], slow.table["classification"]))
+    t = dict(zip(slow.table["metric"], slow.table["classification"], strict=True))
     assert t["p50"] == "High" and t["error_rate"] == "Pass"
     assert slow.verdict == "fail" and slow.action == "rollback"
     # a 1 % shift is within noise at these sizes

@@ -9,9 +9,10 @@ import math
 import numpy as np
 import polars as pl
 import pytest
+from scipy import optimize, stats
+
 import qcore
 from qcore import sim
-from scipy import optimize, stats
 
 # ----------------------------------------------------------------------------- references
 

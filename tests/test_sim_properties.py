@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 import pytest
-import qcore
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+import qcore
 from qcore import sim
 
 pytestmark = pytest.mark.hypothesis

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from qcore import QuantileSketch
+from qcore.exceptions import InvalidArgumentError
 
 DATA = Path(__file__).parent / "data"
 
@@ -56,3 +57,28 @@ def test_v1_fixture_decodes_to_the_same_sketch(n: int) -> None:
 def test_v1_fixture_sizes_are_compact() -> None:
     assert (DATA / "sketch_v1_n0.bin").stat().st_size < 32
     assert (DATA / "sketch_v1_n1000.bin").stat().st_size < 1200
+
+
+def test_from_otel_follows_proto3_json_defaults():
+    # OTLP/JSON (proto3 JSON mapping) omits every field at its zero value ("scale": 0,
+    # "zeroCount": 0, "offset": 0) and writes 64-bit integers as decimal strings.
+    full = {"scale": 0, "zero_count": 0, "zero_threshold": 0.0,
+            "positive": {"offset": 0, "bucket_counts": [1, 2]},
+            "negative": {"offset": 0, "bucket_counts": []}, "count": 3, "sum": 7.0, "min": 1.5, "max": 3.5}
+    proto3 = {"count": "3", "sum": 7.0, "min": 1.5, "max": 3.5, "positive": {"bucketCounts": ["1", "2"]}}
+    a = QuantileSketch.from_otel(full)
+    b = QuantileSketch.from_otel(proto3)
+    assert b.scale == 0 and b.to_bytes() == a.to_bytes()
+    sk = QuantileSketch(0.01)
+    sk.add([0.5, 1.0, 2.0, 3.0, 4.5])
+    o = sk.to_otel()
+    camel = {"count": str(o["count"]), "sum": o["sum"], "min": o["min"], "max": o["max"], "scale": o["scale"],
+             "positive": {"offset": o["positive"]["offset"],
+                          "bucketCounts": [str(c) for c in o["positive"]["bucket_counts"]]}}
+    assert QuantileSketch.from_otel(camel, relative_accuracy=0.01).to_bytes() == sk.to_bytes()
+    empty = QuantileSketch.from_otel({})          # every field at its default: an empty point
+    assert empty.count == 0
+    with pytest.raises(InvalidArgumentError, match="positive.bucket_counts must be an integer"):
+        QuantileSketch.from_otel({"count": "1", "positive": {"bucketCounts": ["one"]}})
+    with pytest.raises(InvalidArgumentError, match="count must be an integer"):
+        QuantileSketch.from_otel({"count": 1.5})

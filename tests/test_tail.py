@@ -6,10 +6,11 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 import pytest
-import qcore
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
+
+import qcore
 
 
 def ref_ranks(n, q, confidence):

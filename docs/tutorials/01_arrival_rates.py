@@ -1,7 +1,7 @@
 """Tutorial 1: arrival rates and burstiness on the Azure LLM inference traces.
 
 Two real traces from the same day of Azure LLM serving (Patel et al., "Splitwise",
-ISCA 2024; CC BY 4.0; see shared/data/azure_llm_2023/SOURCE.md): the *code* assistant
+ISCA 2024; CC BY 4.0; shipped as qcore.datasets 'azure_llm_2023_code' and '..._conv'): the *code* assistant
 and the *conversation* service, about one hour each. The question a capacity planner
 asks first is "how fast do requests arrive?", and the second, more important one is
 "how bursty is that?". A mean rate is one number; a provisioning decision needs the
@@ -15,12 +15,13 @@ from __future__ import annotations
 import _common as c
 import numpy as np
 import polars as pl
+
 import qcore
 import qcore.rules as qr
 from qcore import capacity, sim
 
-code_csv, conv_csv = c.require("azure_llm_2023/AzureLLMInferenceTrace_code.csv",
-                               "azure_llm_2023/AzureLLMInferenceTrace_conv.csv")
+code_csv, conv_csv = c.traces("azure_llm_2023_code",
+                               "azure_llm_2023_conv")
 traces = {"code": c.azure_timestamps(code_csv), "conv": c.azure_timestamps(conv_csv)}
 
 # ---------------------------------------------------------------------------------------
@@ -96,7 +97,7 @@ for k, ts in traces.items():
     r = qcore.rate_changes(ts, bins=max(2, int(stats[k].duration // 60)))
     changes[k] = r
     segs = ", ".join(f"[{a:5.0f}, {b:5.0f}) s: {rate:5.2f}/s"
-                     for a, b, rate in zip(r.boundaries[:-1], r.boundaries[1:], r.rates))
+                     for a, b, rate in zip(r.boundaries[:-1], r.boundaries[1:], r.rates, strict=True))
     print(f"{k:>4}: {len(r.times)} change(s): {segs}")
 fine = qcore.rate_changes(traces["code"])
 print(f"code at its default {fine.resolution:.2f} s bins: {len(fine.times)} change points "

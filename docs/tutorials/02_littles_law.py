@@ -1,7 +1,7 @@
 """Tutorial 2: Little's law on the Alibaba GenTD26 request log.
 
 The Alibaba GenTD26 LoRA serving trace (text-to-image requests; alibaba/clusterdata,
-cluster-trace-v2026-GenAI; see shared/data/alibaba_gentd26/SOURCE.md) records, for
+cluster-trace-v2026-GenAI; shipped as qcore.datasets 'gentd26_lora') records, for
 every request, its creation time and its execution time. That is enough to know how
 many requests were in the system at every instant, and Little's law ties the three
 numbers a dashboard shows together: L (mean number in the system) = lambda (arrival
@@ -18,10 +18,11 @@ import json
 import _common as c
 import numpy as np
 import polars as pl
+
 import qcore
 import qcore.rules as qr
 
-(trace_csv,) = c.require("alibaba_gentd26/lora_request_trace.csv")
+(trace_csv,) = c.traces("gentd26_lora")
 log = c.gentd26(trace_csv)
 # Each request is in the system from its creation until its execution ends. Pending and
 # still-processing rows have no execution time; they are left out here.

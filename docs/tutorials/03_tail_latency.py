@@ -1,7 +1,7 @@
 """Tutorial 3: tail latency (p99, p999) with confidence intervals, on GenTD26.
 
 The Alibaba GenTD26 LoRA serving trace (alibaba/clusterdata, cluster-trace-v2026-GenAI;
-see shared/data/alibaba_gentd26/SOURCE.md) gives each request's execution time and the
+shipped as qcore.datasets 'gentd26_lora') gives each request's execution time and the
 base model (``checkpoint_model_version_id``) it ran on. Tail latency is where SLOs live
 and where estimates are weakest: a p999 from a thousand requests is one request's
 latency, not a measurement. This tutorial puts an interval on every tail estimate,
@@ -19,10 +19,11 @@ from __future__ import annotations
 import _common as c
 import numpy as np
 import polars as pl
+
 import qcore
 import qcore.rules as qr
 
-(trace_csv,) = c.require("alibaba_gentd26/lora_request_trace.csv")
+(trace_csv,) = c.traces("gentd26_lora")
 log = c.gentd26(trace_csv)
 ok = log.filter(pl.col("outcome") == "ok")
 lat = ok.get_column("latency").to_numpy()

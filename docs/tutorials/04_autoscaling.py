@@ -1,7 +1,7 @@
 """Tutorial 4: capacity planning with Erlang C, then autoscalers replayed on a real day.
 
 The day is 2024-12-03 of the Alibaba GenTD26 LoRA serving trace (alibaba/clusterdata,
-cluster-trace-v2026-GenAI; see shared/data/alibaba_gentd26/SOURCE.md): every request of
+cluster-trace-v2026-GenAI; shipped as qcore.datasets 'gentd26_lora'): every request of
 that day with a positive execution time, replayed with its own arrival time and its own
 measured execution time, one request per replica at a time. Cold starts are drawn from
 the same dataset's base-model loading latencies (``basemodel_update_latency_anon``,
@@ -20,12 +20,13 @@ import tarfile
 import _common as c
 import numpy as np
 import polars as pl
+
 import qcore
 import qcore.rules as qr
 from qcore import autoscale, queueing, sim
 
-trace_csv, cold_tgz = c.require("alibaba_gentd26/lora_request_trace.csv",
-                                "alibaba_gentd26/basemodel_update_latency_anon.tar.gz")
+trace_csv, cold_tgz = c.traces("gentd26_lora",
+                                "gentd26_basemodel_update")
 DAY, SLO, WAIT_SLO = "2024-12-03", 120.0, 10.0
 log = c.gentd26(trace_csv)
 day = log.filter((pl.col("day") == DAY) & (pl.col("outcome") != "incomplete") & (pl.col("latency") > 0))
@@ -109,7 +110,7 @@ c.section("3. Per-request logs from each policy's schedule")
 frames = []
 for name, policy in policies.items():
     run = autoscale.replay(arrivals, work, policy, **common)
-    schedule = list(zip(run.events["t"].to_list(), run.events["to"].to_list()))
+    schedule = list(zip(run.events["t"].to_list(), run.events["to"].to_list(), strict=True))
     res = qcore.simulate(sim.Trace(arrivals), sim.Durations(work), servers=common["initial_replicas"],
                          server_schedule=schedule or None, startup_delay=cold_start, seed=common["seed"],
                          records=True)

@@ -7,7 +7,7 @@ control (shedding) keeps the queue short so that the requests that are served ar
 served in time.
 
 Traffic: the Azure LLM *code* trace (Patel et al., "Splitwise", ISCA 2024; CC BY 4.0;
-see shared/data/azure_llm_2023/SOURCE.md), the burstiest of the shared traces. The trace
+shipped as qcore.datasets 'azure_llm_2023_code'), the burstiest of the shipped traces. The trace
 has token counts but no durations, so each request's service time is modelled from its
 tokens: 50 ms + 0.1 ms per context token + 20 ms per generated token (an assumption
 for this tutorial; substitute your own measured service times).
@@ -22,11 +22,12 @@ import math
 import _common as c
 import numpy as np
 import polars as pl
+
 import qcore
 import qcore.rules as qr
 from qcore import overload, sim
 
-(code_csv,) = c.require("azure_llm_2023/AzureLLMInferenceTrace_code.csv")
+(code_csv,) = c.traces("azure_llm_2023_code")
 raw = pl.read_csv(code_csv)
 ts = c.azure_timestamps(code_csv)
 service = (0.05 + 1e-4 * raw.get_column("ContextTokens").to_numpy()

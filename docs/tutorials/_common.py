@@ -1,11 +1,10 @@
-"""Helpers shared by the tutorials: where the traces are, how to read them, how to print
+"""Helpers shared by the tutorials: the traces they read, how to read them, how to print
 a decision. Each tutorial imports this module from its own directory."""
 
 from __future__ import annotations
 
 import json
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,24 +14,12 @@ import polars as pl
 HERE = Path(__file__).resolve().parent
 
 
-def data_dir() -> Path:
-    """The shared traces: ``$QCORE_SHARED_DATA``, else ``<repo>/../shared/data``."""
-    env = os.environ.get("QCORE_SHARED_DATA")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[3] / "shared" / "data"
+def traces(*names: str) -> list[Path]:
+    """Paths of the shipped traces a tutorial reads (see :mod:`qcore.datasets`), each the
+    original file byte for byte."""
+    from qcore import datasets
 
-
-def require(*relative: str) -> list[Path]:
-    """Paths of the trace files a tutorial needs; exit 0 with a message when one is absent."""
-    base = data_dir()
-    paths = [base / r for r in relative]
-    missing = [str(p) for p in paths if not p.is_file()]
-    if missing:
-        print("SKIP: trace file(s) not found: " + ", ".join(missing))
-        print("Set QCORE_SHARED_DATA to the directory holding the shared traces (see each SOURCE.md).")
-        sys.exit(0)
-    return paths
+    return [datasets.path(n) for n in names]
 
 
 def pyplot() -> Any:

@@ -11,18 +11,17 @@ models and a fast discrete-event simulator, over numpy arrays and polars frames.
 3.0
 """
 
-from qcore._qcore import __version__
-from qcore import exceptions
 from qcore import arrivals as _arrivals
+from qcore import autoscale, capacity, exceptions, overload, queueing, sim
 from qcore import little as _little
 from qcore import sketch as _sketch
 from qcore import tail as _tail
-from qcore import queueing, sim, capacity, autoscale, overload
+from qcore._qcore import __version__
 from qcore.arrivals import *  # noqa: F401,F403
 from qcore.little import *  # noqa: F401,F403
+from qcore.sim import simulate  # noqa: F401
 from qcore.sketch import *  # noqa: F401,F403
 from qcore.tail import *  # noqa: F401,F403
-from qcore.sim import simulate  # noqa: F401
 
 __all__ = [
     "__version__",

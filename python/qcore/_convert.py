@@ -38,7 +38,8 @@ def _from_polars(x: Any, name: str, drop_nulls: bool) -> np.ndarray:
         )
     if not (x.dtype.is_numeric() or x.dtype == __import__("polars").Boolean):
         raise TypeError(f"{name} must be numeric, got polars dtype {x.dtype}")
-    return x.to_numpy(allow_copy=True)
+    arr: np.ndarray = x.to_numpy(allow_copy=True)
+    return arr
 
 
 def as_f64(x: Any, name: str, *, drop_nulls: bool = False, allow_scalar: bool = True) -> npt.NDArray[np.float64]:

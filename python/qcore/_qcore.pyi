@@ -3,11 +3,12 @@
 Users import the public API from ``qcore``; these names are private building
 blocks wrapped by the Python layer."""
 
-from typing import Any, Iterable, Optional, TypeVar, final
+from collections.abc import Iterable
+from typing import Any, TypeVar, final
 
-from typing_extensions import disjoint_base
 import numpy as np
 import numpy.typing as npt
+from typing_extensions import disjoint_base
 
 __version__: str
 
@@ -30,7 +31,7 @@ _I64 = npt.NDArray[np.int64]
 # ---- arrivals (rust/python/arrivals.rs)
 
 def window_counts(
-    timestamps: _F64, window: float, start: Optional[float] = None, end: Optional[float] = None
+    timestamps: _F64, window: float, start: float | None = None, end: float | None = None
 ) -> _I64:
     """Exact counts per window [start + k·window, start + (k+1)·window)."""
 
@@ -44,7 +45,7 @@ def burstiness_curve(timestamps: _F64, windows: _F64) -> _F64:
     """Index of dispersion of window counts at each window size."""
 
 def rate_changes(
-    timestamps: _F64, bins: Optional[int] = None, penalty: Optional[float] = None, min_bins: int = 1
+    timestamps: _F64, bins: int | None = None, penalty: float | None = None, min_bins: int = 1
 ) -> dict[str, Any]:
     """Keys: times, boundaries, rates, counts (arrays), resolution, penalty."""
 
@@ -54,20 +55,20 @@ class _DecayedRate:
 
     def __new__(cls, half_life: float) -> _DecayedRate: ...
     @staticmethod
-    def from_state(half_life: float, t_ref: float, t_first: float, s: float, count: int) -> "_DecayedRate": ...
+    def from_state(half_life: float, t_ref: float, t_first: float, s: float, count: int) -> _DecayedRate: ...
     def state(self) -> tuple[float, float, float, float, int]: ...
     def update(self, timestamps: _F64) -> None: ...
-    def merge(self, other: "_DecayedRate") -> None: ...
-    def copy(self) -> "_DecayedRate": ...
-    def rate(self, at: Optional[float] = None, debias: bool = False) -> Optional[float]: ...
+    def merge(self, other: _DecayedRate) -> None: ...
+    def copy(self) -> _DecayedRate: ...
+    def rate(self, at: float | None = None, debias: bool = False) -> float | None: ...
     @property
     def half_life(self) -> float: ...
     @property
     def count(self) -> int: ...
     @property
-    def last_time(self) -> Optional[float]: ...
+    def last_time(self) -> float | None: ...
     @property
-    def first_time(self) -> Optional[float]: ...
+    def first_time(self) -> float | None: ...
 
 @final
 class _SlidingRate:
@@ -75,12 +76,12 @@ class _SlidingRate:
 
     def __new__(cls, horizon: float) -> _SlidingRate: ...
     @staticmethod
-    def from_state(horizon: float, window: _F64, count: int, dropped_late: int) -> "_SlidingRate": ...
+    def from_state(horizon: float, window: _F64, count: int, dropped_late: int) -> _SlidingRate: ...
     def state(self) -> tuple[float, _F64, int, int]: ...
     def update(self, timestamps: _F64) -> None: ...
-    def merge(self, other: "_SlidingRate") -> None: ...
-    def copy(self) -> "_SlidingRate": ...
-    def rate(self, at: Optional[float] = None) -> Optional[float]: ...
+    def merge(self, other: _SlidingRate) -> None: ...
+    def copy(self) -> _SlidingRate: ...
+    def rate(self, at: float | None = None) -> float | None: ...
     @property
     def horizon(self) -> float: ...
     @property
@@ -88,23 +89,23 @@ class _SlidingRate:
     @property
     def dropped_late(self) -> int: ...
     @property
-    def last_time(self) -> Optional[float]: ...
+    def last_time(self) -> float | None: ...
 
 # ---- Little's law and tail statistics (rust/python/stats.rs)
 
 def in_flight(start: _F64, end: _F64, at: _F64) -> _I64:
     """Requests in the system (start ≤ t < end) at each time; NaN end = still running."""
 
-def peak_in_flight(start: _F64, end: _F64) -> tuple[int, Optional[float]]:
+def peak_in_flight(start: _F64, end: _F64) -> tuple[int, float | None]:
     """Peak concurrency and the first time it is reached."""
 
 def littles_law(
     start: _F64,
     end: _F64,
-    t0: Optional[float] = None,
-    t1: Optional[float] = None,
-    in_flight_times: Optional[_F64] = None,
-    in_flight_counts: Optional[_F64] = None,
+    t0: float | None = None,
+    t1: float | None = None,
+    in_flight_times: _F64 | None = None,
+    in_flight_counts: _F64 | None = None,
     tolerance: float = 0.02,
     confidence: float = 0.95,
 ) -> dict[str, Any]:
@@ -117,8 +118,8 @@ def littles_law_grouped(
     start: _F64,
     end: _F64,
     n_groups: int,
-    t0: Optional[float] = None,
-    t1: Optional[float] = None,
+    t0: float | None = None,
+    t1: float | None = None,
     tolerance: float = 0.02,
 ) -> list[dict[str, Any]]:
     """One littles_law dict per group code 0..n_groups, or {"error": message}."""
@@ -126,8 +127,8 @@ def littles_law_grouped(
 def gauge_window(
     in_flight_times: _F64,
     in_flight_counts: _F64,
-    t0: Optional[float] = None,
-    t1: Optional[float] = None,
+    t0: float | None = None,
+    t1: float | None = None,
 ) -> _I64:
     """Indices (in the given order) of the gauge samples with t0 ≤ time ≤ t1 (None: open
     side), after littles_law's checks of the gauge arrays; fewer than two is an error."""
@@ -148,7 +149,7 @@ def garwood(k: int, exposure: float, confidence: float = 0.95) -> tuple[float, f
 
 def quantile_ci(
     values: _F64, q: float, confidence: float = 0.95
-) -> tuple[Optional[float], float, Optional[float], dict[str, Any]]:
+) -> tuple[float | None, float, float | None, dict[str, Any]]:
     """(lo, estimate, hi, ranks) with ranks = {n, lower, upper, coverage}."""
 
 def quantile_ranks(n: int, q: float, confidence: float = 0.95) -> dict[str, Any]:
@@ -156,7 +157,7 @@ def quantile_ranks(n: int, q: float, confidence: float = 0.95) -> dict[str, Any]
 
 def sketch_ci_levels(
     count: float, q: float, confidence: float = 0.95
-) -> tuple[Optional[float], Optional[float], dict[str, Any]]:
+) -> tuple[float | None, float | None, dict[str, Any]]:
     """Quantile levels at which to read a sketch for the interval's bounds, and the ranks."""
 
 def min_sample_size(q: float, confidence: float = 0.95, two_sided: bool = True) -> int:
@@ -413,20 +414,20 @@ class _QuantileSketch:
     Subclassed by ``qcore.QuantileSketch``, which converts inputs; see its docstring.
     """
 
-    def __new__(cls: type[_S], relative_accuracy: float = 0.01, bucket_limit: Optional[int] = None) -> _S: ...
+    def __new__(cls: type[_S], relative_accuracy: float = 0.01, bucket_limit: int | None = None) -> _S: ...
     def _add_array(self, values: npt.NDArray[np.float64]) -> None:
         """Add a contiguous float64 array (validated first; nothing is added on error)."""
     def _add_weighted(self, values: npt.NDArray[np.float64], weights: npt.NDArray[np.float64]) -> None:
         """Add values with non-negative weights (both contiguous float64, same length)."""
     def _add_float(self, v: float) -> None: ...
-    def _quantile(self, q: float) -> Optional[float]: ...
-    def _quantiles(self, qs: npt.NDArray[np.float64]) -> Optional[npt.NDArray[np.float64]]: ...
+    def _quantile(self, q: float) -> float | None: ...
+    def _quantiles(self, qs: npt.NDArray[np.float64]) -> npt.NDArray[np.float64] | None: ...
     def _quantile_bounds(
         self, qs: npt.NDArray[np.float64]
-    ) -> Optional[tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]]:
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]] | None:
         """(lo, hi) arrays bracketing the exact lower quantiles, or None when empty."""
-    def _cdf(self, x: float) -> Optional[float]: ...
-    def _cdfs(self, xs: npt.NDArray[np.float64]) -> Optional[npt.NDArray[np.float64]]: ...
+    def _cdf(self, x: float) -> float | None: ...
+    def _cdfs(self, xs: npt.NDArray[np.float64]) -> npt.NDArray[np.float64] | None: ...
     @property
     def count(self) -> float:
         """Total weight (the number of values when unweighted), exact."""
@@ -434,13 +435,13 @@ class _QuantileSketch:
     def sum(self) -> float:
         """Exact weighted sum, rounded once."""
     @property
-    def min(self) -> Optional[float]:
+    def min(self) -> float | None:
         """Exact minimum, or None when empty."""
     @property
-    def max(self) -> Optional[float]:
+    def max(self) -> float | None:
         """Exact maximum, or None when empty."""
     @property
-    def mean(self) -> Optional[float]:
+    def mean(self) -> float | None:
         """Exact weighted mean (rounded), or None when empty."""
     @property
     def relative_accuracy(self) -> float:
@@ -496,11 +497,11 @@ class _QuantileSketch:
         neg_offset: int,
         neg_counts: list[int],
         count: int,
-        sum: Optional[float],
-        min: Optional[float],
-        max: Optional[float],
-        relative_accuracy: Optional[float],
-        bucket_limit: Optional[int],
+        sum: float | None,
+        min: float | None,
+        max: float | None,
+        relative_accuracy: float | None,
+        bucket_limit: int | None,
     ) -> _S: ...
     def _to_prometheus(self) -> dict[str, Any]: ...
     @classmethod
@@ -515,27 +516,27 @@ class _QuantileSketch:
         positive_deltas: list[int],
         negative_spans: list[tuple[int, int]],
         negative_deltas: list[int],
-        relative_accuracy: Optional[float],
-        bucket_limit: Optional[int],
+        relative_accuracy: float | None,
+        bucket_limit: int | None,
     ) -> _S: ...
 
 def _sketch_groups(
     cls: type[_S],
     codes: npt.NDArray[np.int64],
     values: npt.NDArray[np.float64],
-    weights: Optional[npt.NDArray[np.float64]],
+    weights: npt.NDArray[np.float64] | None,
     relative_accuracy: float,
-    bucket_limit: Optional[int],
+    bucket_limit: int | None,
 ) -> list[_S]:
     """One sketch per group code (instances of ``cls``), built in one pass."""
 
 def _group_quantiles(
     codes: npt.NDArray[np.int64],
     values: npt.NDArray[np.float64],
-    weights: Optional[npt.NDArray[np.float64]],
+    weights: npt.NDArray[np.float64] | None,
     qs: npt.NDArray[np.float64],
     relative_accuracy: float,
-    bucket_limit: Optional[int],
+    bucket_limit: int | None,
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """Per-group total weight and a ``groups x len(qs)`` quantile table (NaN for empty
     groups), in one pass."""
@@ -546,8 +547,8 @@ def report_batch_stats(
     codes: npt.NDArray[np.int64],
     start: npt.NDArray[np.float64],
     cls: npt.NDArray[np.int8],
-    end: Optional[npt.NDArray[np.float64]],
-    latency: Optional[npt.NDArray[np.float64]],
+    end: npt.NDArray[np.float64] | None,
+    latency: npt.NDArray[np.float64] | None,
     n_groups: int,
     t0: float,
     t1: float,
@@ -555,8 +556,8 @@ def report_batch_stats(
     n_windows: int,
     n_end: int,
     index_limit: float,
-    edge: Optional[float] = None,
-    sketches: Optional[list[Any]] = None,
+    edge: float | None = None,
+    sketches: list[Any] | None = None,
     relative_accuracy: float = 0.01,
 ) -> dict[str, npt.NDArray[Any]]:
     """Per-group outcome, window and Little's-law sums of one report batch, in one pass;

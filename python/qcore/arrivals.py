@@ -466,7 +466,7 @@ def arrival_stats_by(
         raise ValueError(f"df has no column(s) {missing}")
     rows = []
     for key, part in df.select([*keys, time]).group_by(keys, maintain_order=True):
-        row: dict[str, Any] = dict(zip(keys, key))
+        row: dict[str, Any] = dict(zip(keys, key, strict=True))
         try:
             s = arrival_stats(
                 part.get_column(time), window=window, confidence=confidence

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from qcore import sim as _sim
+from qcore.exceptions import InvalidArgumentError
 
 __all__ = ["CapacityResult", "min_servers"]
 
@@ -43,7 +44,12 @@ class CapacityResult:
     utilization : float
         Server utilization at ``servers``.
     evaluations : tuple
-        ``(servers, achieved, lo, hi)`` for every count examined, in order.
+        ``(servers, achieved, lo, hi)`` for every count examined, in order (``nan`` for a
+        count too close to saturation to simulate to steady state in the budget).
+    straddles_slo : bool
+        The confidence interval of ``achieved`` contains ``slo_seconds``: the estimate
+        meets the SLO but the simulation cannot tell it apart from missing it (decide
+        with ``conservative=True``, or more ``replications``).
     """
 
     servers: int
@@ -54,6 +60,7 @@ class CapacityResult:
     slo_seconds: float
     utilization: float
     evaluations: tuple[tuple[int, float, float, float], ...]
+    straddles_slo: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         """The fields as a plain dict.
@@ -70,6 +77,7 @@ class CapacityResult:
             "slo_seconds": self.slo_seconds,
             "utilization": self.utilization,
             "evaluations": list(self.evaluations),
+            "straddles_slo": self.straddles_slo,
         }
 
     def __repr__(self) -> str:
@@ -93,8 +101,48 @@ def _check_slo(slo_quantile: float, slo_seconds: float) -> tuple[float, float]:
     return float(slo_quantile), float(slo_seconds)
 
 
+#: Relaxation times (heavy-traffic estimate) a simulated candidate's run covers, and the
+#: share of them spent as warm-up.
+RELAXATIONS = 30.0
+WARMUP_RELAXATIONS = 5.0
+
+
+def _first_stable(offered: float, max_utilization: float) -> int:
+    """The fewest servers with utilization ``offered / c`` strictly below 1 and at most
+    ``max_utilization``; ``offered`` within a relative 1e-9 of an integer counts as that
+    integer (a mean of 0.49999999999999994 s at 5000/s offers 2500 servers' worth)."""
+    slack = 1e-9 * max(1.0, offered)
+    first = math.floor(offered + slack) + 1
+    if max_utilization < 1.0:
+        first = max(first, math.ceil(offered / max_utilization - slack))
+    return max(1, first)
+
+
+def _check_max_utilization(max_utilization: float) -> float:
+    if isinstance(max_utilization, bool) or not isinstance(max_utilization, (int, float)) or not (
+        0.0 < max_utilization <= 1.0
+    ):
+        raise InvalidArgumentError(f"max_utilization must be in (0, 1], got {max_utilization!r}")
+    return float(max_utilization)
+
+
+def relaxation_time(arrival_rate: float, mean_service: float, servers: int, arrival_scv: float = 1.0,
+                    service_scv: float = 1.0) -> float:
+    """Heavy-traffic relaxation time (s) of a GI/G/c queue: the time its queue takes to
+    forget its start, ``((ca² + cs²) / 2) / (c μ (1 - √ρ)²)`` (Whitt's M/M/1 estimate
+    scaled by the variability of Kingman's formula); ``inf`` when ``ρ >= 1``.
+
+    >>> round(relaxation_time(9.0, 0.1, 1), 3)
+    37.974
+    """
+    rho = arrival_rate * mean_service / servers
+    if rho >= 1.0:
+        return math.inf
+    return ((arrival_scv + service_scv) / 2.0) / (servers / mean_service * (1.0 - math.sqrt(rho)) ** 2)
+
+
 def _analytic(
-    lam: float, mean: float, q: float, slo: float, max_servers: int
+    lam: float, mean: float, q: float, slo: float, max_servers: int, max_utilization: float = 1.0
 ) -> CapacityResult:
     from qcore import queueing
 
@@ -112,7 +160,7 @@ def _analytic(
         evals.append((c, v, math.nan, math.nan))
         return v
 
-    first = math.floor(lam * mean) + 1
+    first = _first_stable(lam * mean, max_utilization)
     c = _search(first, max_servers, lambda c: achieved(c) <= slo)
     v = next(e[1] for e in reversed(evals) if e[0] == c)
     return CapacityResult(c, v, None, "analytic", q, slo, lam * mean / c, tuple(evals))
@@ -161,6 +209,8 @@ def min_servers(
     seed: int = 1,
     confidence: float = 0.95,
     conservative: bool = False,
+    max_utilization: float = 1.0,
+    max_customers: int = 20_000_000,
     **options: Any,
 ) -> CapacityResult:
     """The smallest number of servers whose ``slo_quantile``-quantile of the response
@@ -185,7 +235,16 @@ def min_servers(
     max_servers : int
         Upper end of the search.
     customers, warmup, replications, seed, confidence
-        Simulation budget per candidate count (see :func:`qcore.simulate`).
+        Simulation budget per candidate count (see :func:`qcore.simulate`). A candidate
+        runs at least ``RELAXATIONS`` heavy-traffic relaxation times of its load (see
+        :func:`relaxation_time`), the first ``WARMUP_RELAXATIONS`` of them as warm-up, so a
+        queue that grows slowly near saturation shows it.
+    max_utilization : float
+        Headroom: only server counts at or below this utilization are candidates (the
+        search never offers utilization ≥ 1).
+    max_customers : int
+        The longest run a candidate may need; a count closer to saturation than that
+        budget can verify counts as missing the SLO (``nan`` in ``evaluations``).
     conservative : bool
         Decide on the upper confidence bound of the simulated quantile instead of the
         estimate.
@@ -213,6 +272,7 @@ def min_servers(
     ('simulation', True, True)
     """
     q, slo = _check_slo(slo_quantile, slo_seconds)
+    max_utilization = _check_max_utilization(max_utilization)
     if method not in ("auto", "analytic", "simulation"):
         raise ValueError(
             f"method must be 'auto', 'analytic' or 'simulation', got {method!r}"
@@ -248,21 +308,35 @@ def min_servers(
         assert isinstance(arrivals, _sim.Poisson) and isinstance(
             service, _sim.Exponential
         )
-        return _analytic(arrivals.rate, service.mean, q, slo, max_servers)
+        return _analytic(arrivals.rate, service.mean, q, slo, max_servers, max_utilization)
     return _simulated(
         arrivals,
         service,
         q,
         slo,
         max_servers,
-        customers,
-        warmup,
-        replications,
-        seed,
-        confidence,
+        _Budget(customers, warmup, replications, seed, confidence, max_customers),
         conservative,
+        max_utilization,
         options,
     )
+
+
+@dataclass(frozen=True)
+class _Budget:
+    customers: int
+    warmup: int
+    replications: int
+    seed: int
+    confidence: float
+    max_customers: int
+
+
+def _arrival_scv(arrivals: _sim.ArrivalProcess) -> float:
+    """Squared CV of the interarrival times where the process defines it (1 otherwise)."""
+    if isinstance(arrivals, _sim.Renewal):
+        return float(arrivals.interarrival.scv)
+    return 1.0
 
 
 def _simulated(
@@ -271,38 +345,55 @@ def _simulated(
     q: float,
     slo: float,
     max_servers: int,
-    customers: int,
-    warmup: int,
-    replications: int,
-    seed: int,
-    confidence: float,
+    budget: _Budget,
     conservative: bool,
+    max_utilization: float,
     options: dict[str, Any],
 ) -> CapacityResult:
     evals: list[tuple[int, float, float, float]] = []
     results: dict[int, Any] = {}
     checked: list[bool] = []
+    rate = arrivals.mean_rate
+    timed = service is not None and rate is not None and not options.get("batch_service")
+
+    def run_length(c: int) -> tuple[int, int] | None:
+        """(customers, warmup) covering the relaxation time at ``c`` servers, or None
+        when that exceeds the budget."""
+        if not timed:
+            return budget.customers, budget.warmup
+        assert service is not None and rate is not None
+        t = relaxation_time(rate, service.mean_value, c, _arrival_scv(arrivals), service.scv)
+        need = rate * RELAXATIONS * t
+        if not math.isfinite(need) or need > budget.max_customers:
+            return None
+        return (max(budget.customers, math.ceil(need)),
+                max(budget.warmup, math.ceil(rate * WARMUP_RELAXATIONS * t)))
 
     def meets(c: int) -> bool:
+        length = run_length(c)
+        if length is None:     # too close to saturation to verify in the budget
+            evals.append((c, math.nan, math.nan, math.nan))
+            return False
+        customers, warmup = length
         r = _sim.simulate(
             arrivals,
             service,
             servers=c,
             customers=customers,
             warmup=warmup,
-            seed=seed,
-            replications=replications,
-            confidence=confidence,
+            seed=budget.seed,
+            replications=budget.replications,
+            confidence=budget.confidence,
             **options,
         )
         if r.completed == 0:
             raise ValueError(f"no request completed with {c} servers; raise customers")
         lo, est, hi = r.response_quantile(q)
-        if replications == 1:
+        if budget.replications == 1:
             est = float(r.response.quantile(q))
         evals.append((c, est, lo, hi))
         results[c] = r
-        ok = (hi if conservative and replications > 1 else est) <= slo
+        ok = (hi if conservative and budget.replications > 1 else est) <= slo
         if not ok and r.wait.count > 0 and r.wait.quantile(q) == 0.0 and not checked:
             # Most requests no longer wait; if even unlimited servers miss the SLO, stop.
             checked.append(True)
@@ -312,7 +403,7 @@ def _simulated(
                 servers=min(customers + warmup, 1_000_000),
                 customers=customers,
                 warmup=warmup,
-                seed=seed,
+                seed=budget.seed,
                 replications=1,
                 **options,
             )
@@ -325,12 +416,13 @@ def _simulated(
                 )
         return ok
 
-    rate = arrivals.mean_rate
     first = 1
-    if service is not None and rate is not None and not options.get("batch_service"):
-        first = math.floor(rate * service.mean_value) + 1
+    if timed:
+        assert service is not None and rate is not None
+        first = _first_stable(rate * service.mean_value, max_utilization)
     c = _search(first, max_servers, meets)
     r = results[c]
     _, est, lo, hi = next(e for e in reversed(evals) if e[0] == c)
-    ci = None if replications == 1 else (lo, hi)
-    return CapacityResult(c, est, ci, "simulation", q, slo, r.utilization, tuple(evals))
+    ci = None if budget.replications == 1 else (lo, hi)
+    straddles = ci is not None and ci[0] <= slo <= ci[1]
+    return CapacityResult(c, est, ci, "simulation", q, slo, r.utilization, tuple(evals), straddles)

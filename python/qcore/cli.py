@@ -16,7 +16,6 @@ Exit codes
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import sys
@@ -25,11 +24,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-__all__ = ["EXIT_ERROR", "EXIT_OK", "EXIT_USAGE", "build_parser", "main"]
+__all__ = ["EXIT_ERROR", "EXIT_OK", "EXIT_UNSTABLE", "EXIT_USAGE", "build_parser", "main"]
 
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2
+EXIT_UNSTABLE = 6
 
 DEMO_FILE = "gentd26_lora_2024-12-03.csv"
 
@@ -39,7 +39,8 @@ EXIT_CODES_HELP = """exit codes:
   2  usage error
   3  check: most severe action is escalate
   4  check: a decision blocks (block)
-  5  check: a decision asks for rollback"""
+  5  check: a decision asks for rollback
+  6  simulate: the system is unstable (offered load >= servers): its figures grow with the run"""
 
 DEMO_RULES = """
 # Rules the demo applies to the embedded trace slice.
@@ -78,12 +79,36 @@ columns = ["model_version"]
 """
 
 
+DEMO_TRAFFIC_RULES = """
+# Rules the demo applies to a shipped trace without latencies (arrival times only).
+[defaults]
+owner = "demo"
+version = "1"
+
+[[rule]]
+id = "burstiness"
+metric = "burstiness"
+threshold = 3.0            # index of dispersion of per-minute counts (1 for Poisson)
+bin = 60
+
+[[rule]]
+id = "peak-to-mean"
+metric = "peak_to_mean"
+threshold = 2.0
+bin = 60
+
+[[rule]]
+id = "freshness"
+metric = "freshness"
+max_age = "1h"
+"""
+
+DEMO_DATASET = "gentd26_lora_2024-12-03"
+
+
 # --------------------------------------------------------------------------------------
 # helpers
 # --------------------------------------------------------------------------------------
-
-def _demo_path() -> Path:
-    return Path(__file__).resolve().parent / "data" / DEMO_FILE
 
 
 def _mapping_args(args: argparse.Namespace) -> dict[str, Any] | None:
@@ -101,22 +126,10 @@ def _mapping_args(args: argparse.Namespace) -> dict[str, Any] | None:
 
 
 def _emit_json(obj: Any) -> None:
-    sys.stdout.write(json.dumps(obj, default=_json_default, indent=1))
+    from qcore._json import dumps
+
+    sys.stdout.write(dumps(obj, indent=1))
     sys.stdout.write("\n")
-
-
-def _json_default(o: Any) -> Any:
-    import numpy as np
-
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if hasattr(o, "item"):
-        return o.item()
-    if isinstance(o, Path):
-        return str(o)
-    if hasattr(o, "to_dict"):
-        return o.to_dict()
-    return str(o)
 
 
 def _print_frame(df: Any, cols: Sequence[str]) -> None:
@@ -163,6 +176,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     import qcore
     import qcore.rules as qr
+    from qcore import datasets
     from qcore.logs import read_logs
     from qcore.report import summarize
 
@@ -180,18 +194,24 @@ def cmd_demo(args: argparse.Namespace) -> int:
                     "bound": sk.relative_accuracy})
     out["generated"] = {"distribution": "lognormal(mu=-3, sigma=1) seconds", "n": args.samples,
                         "seed": args.seed, "quantiles": gen}
-    # 2. the embedded real trace slice
-    path = _demo_path()
-    logs = read_logs(path)
-    rep = summarize(logs, group_by=["endpoint"], bin=60.0, title="qcore demo: Alibaba GenTD26 LoRA trace, 2024-12-03")
-    out["trace"] = {"file": str(path), "rows": logs.height, "summary": rep.table().to_dicts()}
+    # 2. a shipped real trace (by default the embedded one-day slice)
+    ds = datasets.info(args.dataset)
+    path = datasets.path(ds.name)
+    logs = read_logs(path, mapping=ds.mapping or None)
+    frame = logs.frame
+    timed = "end" in frame.columns     # the trace has latencies (else arrivals only)
+    group_by = ["endpoint"] if "endpoint" in frame.columns else []
+    rep = summarize(logs, group_by=group_by, bin=60.0, title=f"qcore demo: {ds.description.split(':')[0]}")
+    out["trace"] = {"dataset": ds.name, "file": str(path), "rows": logs.height, "licence": ds.licence,
+                    "citation": ds.citation, "summary": rep.table().to_dicts()}
     ov = rep.overall
-    starts = logs.frame.get_column("start").to_numpy()
-    st = qcore.arrival_stats(starts, window=60.0)
-    ok = logs.frame.filter(logs.frame.get_column("outcome") != "incomplete")
-    ll = qcore.littles_law(ok.get_column("start").to_numpy(), ok.get_column("end").to_numpy())
-    newest = float(logs.frame.get_column("end").max())  # type: ignore[arg-type]
-    decisions = qr.evaluate(logs, qr.load_rules(DEMO_RULES), now=newest + 60.0)
+    st = qcore.arrival_stats(frame.get_column("start").to_numpy(), window=60.0)
+    ll = None
+    if timed:
+        ok = frame.filter(frame.get_column("outcome") != "incomplete")
+        ll = qcore.littles_law(ok.get_column("start").to_numpy(), ok.get_column("end").to_numpy())
+    newest = float(frame.get_column("end" if timed else "start").max())  # type: ignore[arg-type]
+    decisions = qr.evaluate(logs, qr.load_rules(DEMO_RULES if timed else DEMO_TRAFFIC_RULES), now=newest + 60.0)
     out["decisions"] = decisions.drop("evidence").to_dicts()
     out["overall_action"] = qr.overall_action(decisions)
     if args.html:
@@ -200,7 +220,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if args.format == "json":
         out["arrivals"] = {k: _get(st, k) for k in ("count", "duration", "rate", "rate_ci", "peak_rate",
                                                      "peak_to_mean", "cv_interarrival", "index_of_dispersion")}
-        out["littles_law"] = {k: _get(ll, k) for k in ("L", "arrival_rate", "mean_response", "gap")}
+        out["littles_law"] = None if ll is None else {k: _get(ll, k) for k in ("L", "arrival_rate",
+                                                                                 "mean_response", "gap")}
         _emit_json(out)
         return EXIT_OK
     print("qcore demo")
@@ -210,24 +231,58 @@ def cmd_demo(args: argparse.Namespace) -> int:
     for g in gen:
         print(f"   p{_qname(g['q']):<5} sketch {g['sketch'] * 1e3:9.3f} ms   exact {g['exact'] * 1e3:9.3f} ms   "
               f"error {100 * g['relative_error']:.3f}%  (bound {100 * g['bound']:g}%)")
-    print(f"\n2. Real trace slice: {path.name} ({logs.height:,} requests, Alibaba GenTD26 LoRA serving trace,")
-    print("   research/study use; see qcore/data/ATTRIBUTION.md)")
-    print("\n   Per request type:")
+    print(f"\n2. Real trace: {ds.name} ({logs.height:,} requests; {ds.description.split(':')[0]})")
+    print(f"   licence: {ds.licence}; please cite: {ds.citation}")
+    print(f"   (source and terms: `qcore datasets info {ds.name}`)")
+    print("\n   Per request type:" if group_by else "\n   Summary:")
     for line in rep.to_text().splitlines():
         print("   " + line)
+    per, unit = (1.0, "s") if _get(st, "rate") >= 1.0 else (3600.0, "h")
+    lo, hi = _get(st, "rate_ci")
     print(f"\n   Arrivals: {_get(st, 'count')} requests in {_get(st, 'duration') / 3600:.1f} h, rate "
-          f"{_get(st, 'rate') * 3600:.1f}/h (95% CI {_get(st, 'rate_ci')[0] * 3600:.1f}–{_get(st, 'rate_ci')[1] * 3600:.1f}), "
+          f"{_get(st, 'rate') * per:.1f}/{unit} (95% CI {lo * per:.1f}–{hi * per:.1f}), "
           f"peak-to-mean {_get(st, 'peak_to_mean'):.1f} per minute, index of dispersion "
           f"{_get(st, 'index_of_dispersion'):.2f}, inter-arrival CV {_get(st, 'cv_interarrival'):.2f}")
-    print(f"   Little's law: L = {_get(ll, 'L'):.4f} in flight on average, lambda*W = "
-          f"{_get(ll, 'arrival_rate'):.5f}/s x {_get(ll, 'mean_response'):.2f} s = "
-          f"{_get(ll, 'arrival_rate') * _get(ll, 'mean_response'):.4f}; gap {100 * _get(ll, 'gap'):.3f}%; "
-          f"peak concurrency {ov.peak_concurrency:.0f}")
-    print("\n3. Rules (qcore check) on the slice:")
+    if ll is not None:
+        print(f"   Little's law: L = {_get(ll, 'L'):.4f} in flight on average, lambda*W = "
+              f"{_get(ll, 'arrival_rate'):.5f}/s x {_get(ll, 'mean_response'):.2f} s = "
+              f"{_get(ll, 'arrival_rate') * _get(ll, 'mean_response'):.4f}; gap {100 * _get(ll, 'gap'):.3f}%; "
+              f"peak concurrency {ov.peak_concurrency:.0f}")
+    else:
+        print("   Little's law: the trace has no latencies (arrival times and tokens only)")
+    print(f"\n3. Rules (qcore check) on the {'slice' if ds.name == DEMO_DATASET else 'trace'}:")
     _print_frame(decisions, ["rule_id", "group", "metric", "value", "threshold", "n", "status", "action"])
     print(f"   overall action: {qr.overall_action(decisions)}")
     if args.html:
         print(f"\n   HTML report written to {args.html}")
+    return EXIT_OK
+
+
+def cmd_datasets(args: argparse.Namespace) -> int:
+    from qcore import datasets
+
+    if args.action == "list":
+        rows = [datasets.info(n) for n in datasets.names()]
+        if args.format == "json":
+            _emit_json([d.to_dict() for d in rows])
+            return EXIT_OK
+        width = max(len(d.name) for d in rows)
+        for d in rows:
+            print(f"{d.name:<{width}}  {d.rows:>6,} rows  {d.licence:<12}  {d.description.split(':')[0]}")
+        return EXIT_OK
+    if args.name is None:
+        raise ValueError(f"datasets {args.action}: name the dataset; shipped: {', '.join(datasets.names())}")
+    d = datasets.info(args.name)
+    if args.action == "path":
+        p = datasets.path(d.name)
+        _emit_json({"name": d.name, "path": str(p)}) if args.format == "json" else print(p)
+    elif args.action == "licence":
+        print(datasets.licence_text(d.name), end="")
+    elif args.format == "json":
+        _emit_json(d.to_dict())
+    else:
+        for k, v in d.to_dict().items():
+            print(f"{k:<12} {v}")
     return EXIT_OK
 
 
@@ -362,6 +417,9 @@ def cmd_check(args: argparse.Namespace) -> int:
 def _service_dist(kind: str, mean: float, cv: float | None, samples: Any = None) -> Any:
     from qcore import sim
 
+    if cv is not None and kind in ("exponential", "deterministic"):
+        raise ValueError(f"--service-cv applies to gamma and lognormal service; {kind} service has a fixed cv "
+                         f"({'1' if kind == 'exponential' else '0'}); drop --service-cv or pick --service gamma")
     if kind == "exponential":
         return sim.Exponential(mean=mean)
     if kind == "deterministic":
@@ -385,6 +443,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     res = qcore.capacity.min_servers(
         args.rate, dist, args.quantile, args.slo, method=args.method, customers=args.customers,
         warmup=max(1, args.customers // 10), seed=args.seed, max_servers=args.max_servers,
+        max_utilization=args.max_utilization, conservative=args.conservative,
     )
     d = res.as_dict()
     out: dict[str, Any] = {"arrival_rate": args.rate, "service": args.service, "service_mean": args.service_mean,
@@ -404,6 +463,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
         ci = f" [{res.ci[0]:.4g}, {res.ci[1]:.4g}]" if res.ci else ""
         print(f"  servers needed: {res.servers}  (p{q} = {res.achieved:.4g} s{ci}, utilization "
               f"{res.utilization:.3f}, method {res.method})")
+        if res.straddles_slo:
+            print(f"  note: the interval of p{q} contains the SLO: the estimate meets it, but the simulation "
+                  "cannot tell it from missing it (--conservative decides on the upper bound)")
         if "simulated" in out:
             s_ = out["simulated"]
             print(f"  check by simulation with {s_['servers']} servers: p{q} = {s_['response_quantile']:.4g} s, "
@@ -447,7 +509,10 @@ def cmd_simulate(args: argparse.Namespace) -> int:
                        service=_service_dist(p["service"], float(p["service_mean"]), p["service_cv"]),
                        servers=int(p["servers"]), customers=int(p["customers"]), warmup=int(warmup),
                        seed=int(p["seed"]))
-    out: dict[str, Any] = {"params": p, "arrived": int(r.arrived), "completed": int(r.completed),
+    offered = float(p["rate"]) * float(p["service_mean"])
+    stable = offered < int(p["servers"])
+    out: dict[str, Any] = {"params": p, "offered_load": offered, "stable": stable,
+                           "arrived": int(r.arrived), "completed": int(r.completed),
            "utilization": float(r.utilization), "mean_in_system": float(r.mean_in_system),
            "throughput": float(r.throughput),
            "response": {f"p{_qname(q)}": float(r.response.quantile(q)) for q in (0.5, 0.9, 0.99, 0.999)},
@@ -456,13 +521,16 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     if args.format == "json":
         _emit_json(out)
     else:
+        if not stable:
+            print(f"WARNING: unstable: offered load {offered:g} (rate x mean service) >= {p['servers']} server(s); "
+                  "the queue grows without bound and the figures below grow with the run length")
         print(f"simulated {out['completed']:,} customers: {p['servers']} server(s), Poisson arrivals at "
               f"{float(p['rate']):g}/s, {p['service']} service (mean {float(p['service_mean']):g} s), seed {p['seed']}")
         print(f"  utilization {out['utilization']:.4f}, mean in system {out['mean_in_system']:.4f}, "
               f"throughput {out['throughput']:.4f}/s, mean response {out['mean_response']:.4g} s")
         print("  response " + "  ".join(f"{k} {v:.4g}s" for k, v in out["response"].items()))
         print("  wait     " + "  ".join(f"{k} {v:.4g}s" for k, v in out["wait"].items()))
-    return EXIT_OK
+    return EXIT_OK if stable else EXIT_UNSTABLE
 
 
 _SIM_DEFAULTS: dict[str, Any] = {"rate": None, "service": "exponential", "service_mean": 1.0, "service_cv": None,
@@ -490,7 +558,17 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--seed", type=int, default=1)
     d.add_argument("--html", help="also write the HTML report here")
     d.add_argument("--format", choices=["text", "json"], default="text")
+    d.add_argument("--dataset", default=DEMO_DATASET, metavar="NAME",
+                   help=f"the shipped trace of part 2 (default {DEMO_DATASET}; `qcore datasets` lists them)")
     d.set_defaults(func=cmd_demo)
+
+    ds = sub.add_parser("datasets", help="the real traces shipped with qcore", formatter_class=fmt,
+                        description="List the shipped traces, show one's source, licence and citation, or "
+                                    "write it as its original file (for `qcore report`).", epilog=EXIT_CODES_HELP)
+    ds.add_argument("action", nargs="?", choices=["list", "info", "path", "licence"], default="list")
+    ds.add_argument("name", nargs="?", help="the dataset (for info, path, licence)")
+    ds.add_argument("--format", choices=["text", "json"], default="text")
+    ds.set_defaults(func=cmd_datasets)
 
     r = sub.add_parser("report", help="per-group summary table and HTML report", formatter_class=fmt,
                        description="Per group: count, rate, burstiness, p50/p99/p999 with CIs, error rate, "
@@ -541,6 +619,10 @@ def build_parser() -> argparse.ArgumentParser:
     pl_.add_argument("--method", choices=["auto", "analytic", "simulation"], default="auto",
                      help="auto: analytic M/M/c for exponential service, simulation otherwise")
     pl_.add_argument("--max-servers", type=int, default=100_000)
+    pl_.add_argument("--max-utilization", type=float, default=1.0,
+                     help="headroom: only server counts at or below this utilization (default 1: any stable count)")
+    pl_.add_argument("--conservative", action="store_true",
+                     help="decide on the upper confidence bound of the simulated quantile")
     pl_.add_argument("--simulate", action="store_true", help="also check the answer with an independent simulation")
     pl_.add_argument("--customers", type=int, default=100_000, help="simulated requests per run")
     pl_.add_argument("--seed", type=int, default=1)

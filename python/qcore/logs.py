@@ -92,11 +92,15 @@ _UNIT_ALIASES = {
 }
 
 
-class ColumnDetectionError(QcoreValueError):  # type: ignore[misc]
+#: What a contract violation does: leave the rows out (and report them), or raise.
+OnViolation = Literal["exclude", "refuse"]
+
+
+class ColumnDetectionError(QcoreValueError):
     """The columns of a log could not be mapped; the message lists the columns found."""
 
 
-class ContractViolationError(QcoreValueError):  # type: ignore[misc]
+class ContractViolationError(QcoreValueError):
     """A log violates its data contract and the caller asked to refuse it.
 
     ``.report`` holds the :class:`ContractReport` with counts and example rows.
@@ -231,6 +235,26 @@ class ColumnMapping:
         return cls(**kw)
 
 
+#: The roles a log column can play, in the order they are matched.
+_ROLES = ("start", "end", "duration", "status", "error", "endpoint",
+          "model_version", "tokens_in", "tokens_out", "cost")
+
+
+def _match_role(role: str, lower: Mapping[str, str], used: set[str],
+                dtypes: Mapping[str, Any]) -> str | None:
+    """The first unused column whose lower-cased name is a candidate for ``role``
+    (a Boolean column is never a status code); marks it used."""
+    for cand in _CANDIDATES[role]:
+        col = lower.get(cand)
+        if col is None or col in used:
+            continue
+        if role == "status" and dtypes and dtypes.get(col) == pl.Boolean:
+            continue
+        used.add(col)
+        return col
+    return None
+
+
 def detect_columns(
     schema: Mapping[str, Any] | Sequence[str], overrides: Mapping[str, Any] | None = None
 ) -> ColumnMapping:
@@ -248,49 +272,30 @@ def detect_columns(
         the message lists the columns found.
     """
     names = list(schema.keys()) if isinstance(schema, Mapping) else list(schema)
-    if isinstance(schema, Mapping):
-        dtypes = dict(schema)
-    else:
-        dtypes = {}
+    dtypes = dict(schema) if isinstance(schema, Mapping) else {}
     lower = {n.lower(): n for n in names}
     overrides = dict(overrides or {})
     found: dict[str, Any] = {}
-    roles = ("start", "end", "duration", "status", "error", "endpoint",
-             "model_version", "tokens_in", "tokens_out", "cost")
     for key, col in overrides.items():
-        if key in roles and col is not None and col not in names:
+        if key in _ROLES and col is not None and col not in names:
             raise ColumnDetectionError(
                 f"mapping names column {col!r} for {key!r}, but the log has columns {names}"
             )
-    used: set[str] = {v for k, v in overrides.items() if k in roles and v}
-    for role in roles:
-        if role in overrides:
-            found[role] = overrides[role]
-            continue
-        for cand in _CANDIDATES[role]:
-            col = lower.get(cand)
-            if col is not None and col not in used:
-                if role == "status" and dtypes and dtypes.get(col) == pl.Boolean:
-                    continue
-                found[role] = col
-                used.add(col)
-                break
+    used: set[str] = {v for k, v in overrides.items() if k in _ROLES and v}
+    for role in _ROLES:
+        col = overrides[role] if role in overrides else _match_role(role, lower, used, dtypes)
+        if col is not None or role in overrides:
+            found[role] = col
     if found.get("start") is None:
         raise ColumnDetectionError(
             "could not find a start/timestamp column; columns found: "
             f"{names}. Name it with --map start=COLUMN (or mapping={{'start': 'COLUMN'}})"
         )
-    if "latency_unit" not in overrides and found.get("duration"):
-        u = _unit_from_name(found["duration"])
-        if u is not None:
-            found["latency_unit"] = u
-    if "time_unit" not in overrides and found.get("start"):
-        u = _unit_from_name(found["start"])
-        if u is not None:
-            found["time_unit"] = u
-    for k, v in overrides.items():
-        if k not in roles:
-            found[k] = v
+    for unit_key, role in (("latency_unit", "duration"), ("time_unit", "start")):
+        u = _unit_from_name(found[role]) if found.get(role) else None
+        if unit_key not in overrides and u is not None:
+            found[unit_key] = u
+    found.update({k: v for k, v in overrides.items() if k not in _ROLES})
     try:
         return ColumnMapping.from_dict(found)
     except ValueError as e:
@@ -435,6 +440,39 @@ def _outcome_expr(m: ColumnMapping, schema: Mapping[str, Any]) -> pl.Expr:
 _RAW_PREFIX = "__raw_"
 
 
+def _is_text(schema: Mapping[str, Any], col: str) -> bool:
+    """Only a text column can hold a value of the wrong type (kept as ``__raw_<role>``)."""
+    dt = schema.get(col)
+    return dt is not None and not (dt.is_numeric() or dt.is_temporal() or dt == pl.Boolean)
+
+
+def _canonical_exprs(m: ColumnMapping, start_col: str, schema: Mapping[str, Any]) -> list[pl.Expr]:
+    """The canonical columns of ``normalize`` (plus the raw text of time/number roles)."""
+    exprs = [_time_expr(start_col, schema.get(start_col), m.time_unit).alias("start")]
+    timed: list[tuple[str, str, pl.Expr]] = []
+    if m.duration is not None:
+        lat = _num_expr(m.duration, schema.get(m.duration), _UNITS[m.latency_unit])
+        timed.append(("duration", m.duration, lat.alias("latency")))
+    elif m.end is not None:
+        timed.append(("end", m.end, _time_expr(m.end, schema.get(m.end), m.time_unit).alias("end")))
+    raw_roles: list[tuple[str, str]] = [("start", start_col)]
+    for role, col, expr in timed:
+        exprs.append(expr)
+        raw_roles.append((role, col))
+    exprs.append(_outcome_expr(m, schema).alias("outcome"))
+    for role in ("endpoint", "model_version"):
+        col = getattr(m, role)
+        if col is not None:
+            exprs.append(pl.col(col).cast(pl.String).alias(role))
+    for role in ("tokens_in", "tokens_out", "cost"):
+        col = getattr(m, role)
+        if col is not None:
+            exprs.append(_num_expr(col, schema.get(col)).alias(role))
+            raw_roles.append((role, col))
+    exprs += [pl.col(col).alias(_RAW_PREFIX + role) for role, col in raw_roles if _is_text(schema, col)]
+    return exprs
+
+
 def normalize(frame: pl.LazyFrame | pl.DataFrame, mapping: ColumnMapping | None = None,
               *, keep: Sequence[str] = ()) -> pl.LazyFrame:
     """Turn a raw log frame into the canonical columns (lazily).
@@ -451,42 +489,11 @@ def normalize(frame: pl.LazyFrame | pl.DataFrame, mapping: ColumnMapping | None 
             raise ColumnDetectionError(
                 f"mapping names column {col!r} for {role!r}, but the log has columns {list(schema)}"
             )
-    exprs: list[pl.Expr] = []
     if m.start is None:
         raise ColumnDetectionError(f"no start column mapped; columns found: {list(schema)}")
-    start = _time_expr(m.start, schema.get(m.start), m.time_unit)
-    exprs.append(start.alias("start"))
-
-    def keep_raw(col: str) -> bool:  # only a text column can hold a value of the wrong type
-        dt = schema.get(col)
-        return dt is not None and not (dt.is_numeric() or dt.is_temporal() or dt == pl.Boolean)
-
-    if keep_raw(m.start):
-        exprs.append(pl.col(m.start).alias(_RAW_PREFIX + "start"))
-    if m.duration is not None:
-        lat = _num_expr(m.duration, schema.get(m.duration), _UNITS[m.latency_unit])
-        exprs.append(lat.alias("latency"))
-        if keep_raw(m.duration):
-            exprs.append(pl.col(m.duration).alias(_RAW_PREFIX + "duration"))
-    elif m.end is not None:
-        end = _time_expr(m.end, schema.get(m.end), m.time_unit)
-        exprs.append(end.alias("end"))
-        if keep_raw(m.end):
-            exprs.append(pl.col(m.end).alias(_RAW_PREFIX + "end"))
-    exprs.append(_outcome_expr(m, schema).alias("outcome"))
-    for role in ("endpoint", "model_version"):
-        col = getattr(m, role)
-        if col is not None:
-            exprs.append(pl.col(col).cast(pl.String).alias(role))
-    for role in ("tokens_in", "tokens_out", "cost"):
-        col = getattr(m, role)
-        if col is not None:
-            exprs.append(_num_expr(col, schema.get(col)).alias(role))
-            if keep_raw(col):
-                exprs.append(pl.col(col).alias(_RAW_PREFIX + role))
-    for k in keep:  # extra columns (group keys); absent ones are left to the caller to report
-        if k in schema and k not in CANONICAL:
-            exprs.append(pl.col(k))
+    exprs = _canonical_exprs(m, m.start, schema)
+    # extra columns (group keys); absent ones are left to the caller to report
+    exprs += [pl.col(k) for k in keep if k in schema and k not in CANONICAL]
     out = lf.select(exprs)
     if m.duration is not None:
         out = out.with_columns(end=pl.col("start") + pl.col("latency"))
@@ -672,7 +679,7 @@ def validate(
     contract: Contract | None = None,
     *,
     mapping: ColumnMapping | None = None,
-    on_violation: Literal["exclude", "refuse"] = "exclude",
+    on_violation: OnViolation = "exclude",
 ) -> tuple[pl.DataFrame, ContractReport]:
     """Check a canonical frame (from :func:`normalize`) against a :class:`Contract`.
 
@@ -713,7 +720,7 @@ def validate(
     counts = fl.sum().row(0) if fl is not None and n else tuple(0 for _ in rules)
     visible = list(df.columns)
     bad_any = None
-    for (name, col, _), cnt in zip(rules, counts):
+    for (name, col, _), cnt in zip(rules, counts, strict=True):
         ex: list[dict[str, Any]] = []
         if cnt:
             assert fl is not None
@@ -830,7 +837,7 @@ def read_logs(
     *,
     mapping: ColumnMapping | Mapping[str, Any] | None = None,
     contract: Contract | None = None,
-    on_violation: Literal["exclude", "refuse"] = "exclude",
+    on_violation: OnViolation = "exclude",
     format: str | None = None,
     keep: Sequence[str] = (),
 ) -> Logs:

@@ -3,7 +3,8 @@
 The functions here read a Parquet data set (a path, a glob or a list of paths, or a
 polars ``LazyFrame``) in bounded batches through the polars streaming engine
 (``LazyFrame.collect_batches``), fold each batch into a small mergeable partial result,
-and report the peak resident memory of the whole computation (:class:`MemoryReport`).
+and report what they read (:class:`ReadReport`). Their memory is bounded by the batch, not
+the data (``benches/test_bench_dask.py`` measures it).
 
 The partial results are the same ones :mod:`qcore.dask` computes per partition on a
 cluster, so a data set gives the same answer however it is cut:
@@ -38,7 +39,7 @@ Examples
 >>> r = outofcore.window_counts(os.path.join(d, "*.parquet"), "t", window=100.0, batch_rows=256)
 >>> r.value.tolist()
 [100, 100, 100, 100, 100, 100, 100, 100, 100, 100]
->>> r.memory.batches, r.memory.rows
+>>> r.read.batches, r.read.rows
 (4, 1000)
 """
 
@@ -47,10 +48,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-import re
-import resource
 import shutil
-import sys
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -69,14 +67,13 @@ from qcore.sketch import QuantileSketch, _quantile_name
 
 __all__ = [
     "Analysis",
-    "MemoryReport",
     "OutOfCoreResult",
+    "ReadReport",
     "analyze",
     "arrival_stats",
     "group_quantiles",
     "group_sketches",
     "littles_law",
-    "measure_memory",
     "scan_batches",
     "window_counts",
 ]
@@ -213,7 +210,7 @@ def add_counts(a: npt.NDArray[np.int64], b: npt.NDArray[np.int64]) -> npt.NDArra
     """Sum of two window-count arrays on the same grid (the shorter is zero-padded)."""
     if a.size < b.size:
         a, b = b, a
-    out = a.copy()
+    out: npt.NDArray[np.int64] = a.copy()
     out[: b.size] += b
     return out
 
@@ -604,7 +601,7 @@ def group_sketches_of(
     key_rows = groups.select(keys).rows()
     w = df[weights] if weights is not None else None
     sketches = qcore.sketch_groups(codes, df[value], relative_accuracy, weights=w)
-    return {tuple(k): sk for k, sk in zip(key_rows, sketches)}
+    return {tuple(k): sk for k, sk in zip(key_rows, sketches, strict=True)}
 
 
 def merge_group_sketches(a: GroupSketches, b: GroupSketches) -> GroupSketches:
@@ -649,22 +646,11 @@ def quantile_frame(
 
 
 @dataclass(frozen=True)
-class MemoryReport:
-    """Peak memory of an out-of-core computation.
+class ReadReport:
+    """What a batched computation read: ``rows`` and ``batches``, and the ``batch_rows``
+    asked for. Peak memory is measured around a call by the caller (see
+    ``benches/memory.py``): a library call never resets the process's counters."""
 
-    ``peak_rss_bytes`` is the peak resident set size of the process during the
-    computation and ``baseline_rss_bytes`` the resident size when it started, so
-    ``peak_increase_bytes`` is the memory the computation itself needed (all allocations,
-    Rust and polars included). ``method`` is ``"vmhwm"`` (Linux: the peak is reset at the
-    start, exact for the computation) or ``"ru_maxrss"`` (elsewhere: the peak of the
-    whole process so far, an upper bound). ``rows`` and ``batches`` count what was read,
-    ``batch_rows`` is the batch size asked for.
-    """
-
-    peak_rss_bytes: int
-    baseline_rss_bytes: int
-    peak_increase_bytes: int
-    method: str
     rows: int
     batches: int
     batch_rows: int
@@ -673,86 +659,29 @@ class MemoryReport:
         return dataclasses.asdict(self)
 
 
-def _proc_status() -> dict[str, int] | None:
-    try:
-        with open("/proc/self/status") as f:
-            text = f.read()
-    except OSError:
-        return None
-    out = {}
-    for key in ("VmRSS", "VmHWM"):
-        m = re.search(key + r":\s+(\d+)\s*kB", text)
-        if m is None:
-            return None
-        out[key] = int(m.group(1)) * 1024
-    return out
-
-
-class measure_memory:
-    """Context manager measuring the peak resident memory of the block.
-
-    >>> import numpy as np
-    >>> with measure_memory() as m:
-    ...     x = np.ones(6_000_000)       # 48 MB, fresh pages
-    >>> m.peak_increase_bytes >= 40_000_000 or m.method == "ru_maxrss"
-    True
-    """
+class _ReadCounter:
+    """Counts the rows and batches a computation reads (a ``with`` block)."""
 
     def __init__(self) -> None:
-        self.method = "ru_maxrss"
-        self.baseline = 0
-        self.peak = 0
         self.rows = 0
         self.batches = 0
 
-    def __enter__(self) -> measure_memory:  # noqa: PYI034
-        st = _proc_status()
-        if st is not None:
-            try:
-                with open("/proc/self/clear_refs", "w") as f:
-                    f.write("5")  # reset the peak RSS (VmHWM) to the current RSS
-                self.method = "vmhwm"
-            except OSError:
-                self.method = "ru_maxrss"
-            self.baseline = st["VmRSS"]
-        else:
-            self.baseline = self._maxrss()
+    def __enter__(self) -> _ReadCounter:
         return self
 
-    @staticmethod
-    def _maxrss() -> int:
-        r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        return int(r) if sys.platform == "darwin" else int(r) * 1024
-
     def __exit__(self, *exc: object) -> None:
-        st = _proc_status()
-        if self.method == "vmhwm" and st is not None:
-            self.peak = max(st["VmHWM"], self.baseline)
-        else:
-            self.peak = max(self._maxrss(), self.baseline)
+        return None
 
-    @property
-    def peak_increase_bytes(self) -> int:
-        return self.peak - self.baseline
-
-    def report(self, batch_rows: int) -> MemoryReport:
-        return MemoryReport(
-            peak_rss_bytes=self.peak,
-            baseline_rss_bytes=self.baseline,
-            peak_increase_bytes=self.peak - self.baseline,
-            method=self.method,
-            rows=self.rows,
-            batches=self.batches,
-            batch_rows=batch_rows,
-        )
+    def report(self, batch_rows: int) -> ReadReport:
+        return ReadReport(rows=self.rows, batches=self.batches, batch_rows=batch_rows)
 
 
 @dataclass(frozen=True)
 class OutOfCoreResult:
-    """A result and the memory it took: ``value`` and ``memory`` (:class:`MemoryReport`)."""
+    """A result and what it read: ``value`` and ``read`` (:class:`ReadReport`)."""
 
     value: Any
-    memory: MemoryReport
+    read: ReadReport
 
 
 # --------------------------------------------------------------------------------------
@@ -805,9 +734,9 @@ def scan_batches(source: Source, columns: Sequence[str], batch_rows: int = DEFAU
 
 
 class _Reader:
-    """Counts rows and batches into a ``measure_memory``."""
+    """Reads batches, counting rows and batches into a ``_ReadCounter``."""
 
-    def __init__(self, source: Source, mem: measure_memory, batch_rows: int) -> None:
+    def __init__(self, source: Source, mem: _ReadCounter, batch_rows: int) -> None:
         self.source = source
         self.mem = mem
         self.batch_rows = int(batch_rows)
@@ -870,7 +799,7 @@ def group_sketches(
     {('a',): 2.0, ('b',): 1.0}
     """
     keys = _keys(by)
-    with measure_memory() as mem:
+    with _ReadCounter() as mem:
         rd = _Reader(source, mem, batch_rows)
         acc = _group_sketches(rd, keys, value, relative_accuracy, weights, drop_nulls)
     return OutOfCoreResult(acc, mem.report(int(batch_rows)))
@@ -890,7 +819,7 @@ def group_quantiles(
     """:func:`qcore.group_quantiles` over a larger-than-memory data set.
 
     ``value`` is the polars frame :func:`qcore.group_quantiles` returns on the whole data
-    (the same rows, counts and quantiles); ``memory`` the peak memory.
+    (the same rows, counts and quantiles); ``read`` what was read.
 
     Examples
     --------
@@ -902,7 +831,7 @@ def group_quantiles(
     keys = _keys(by)
     lf = _lazy(source)
     schema = lf.collect_schema()
-    with measure_memory() as mem:
+    with _ReadCounter() as mem:
         rd = _Reader(lf, mem, batch_rows)
         acc = _group_sketches(rd, keys, value, relative_accuracy, weights, drop_nulls)
         frame = quantile_frame(acc, keys, {k: schema[k] for k in keys}, quantiles)
@@ -953,7 +882,7 @@ def window_counts(
     >>> window_counts(lf, "t", 1.0, batch_rows=1).value.tolist()
     [2, 0, 2]
     """
-    with measure_memory() as mem:
+    with _ReadCounter() as mem:
         rd = _Reader(source, mem, batch_rows)
         acc = _window_counts(rd, column, window, start, end)
     return OutOfCoreResult(acc, mem.report(int(batch_rows)))
@@ -1054,7 +983,7 @@ def arrival_stats(
     >>> r.value.count, r.value.rate, r.value.cv_interarrival
     (200, 2.0100502512562812, 0.0)
     """
-    with measure_memory() as mem:
+    with _ReadCounter() as mem:
         rd = _Reader(source, mem, batch_rows)
         st = _arrival_stats(rd, column, window, confidence, min_windows)
     return OutOfCoreResult(st, mem.report(int(batch_rows)))
@@ -1126,7 +1055,7 @@ def littles_law(
     (4, 1.0, True)
     """
     tol, conf, gauge = check_littles_law_args(t0, t1, tolerance, confidence, in_flight_times, in_flight_counts)
-    with measure_memory() as mem:
+    with _ReadCounter() as mem:
         rd = _Reader(source, mem, batch_rows)
         res = _littles_law(rd, start, end, t0, t1, tol, conf, gauge)
     return OutOfCoreResult(res, mem.report(int(batch_rows)))
@@ -1147,7 +1076,7 @@ def in_flight(
     """
     at_arr = as_f64(at, "at")
     _check_finite(at_arr, "at", "")
-    with measure_memory() as mem:
+    with _ReadCounter() as mem:
         rd = _Reader(source, mem, batch_rows)
         acc = np.zeros(at_arr.size, dtype=np.int64)
         for b in rd.batches([start, end]):
@@ -1158,14 +1087,14 @@ def in_flight(
 @dataclass(frozen=True)
 class Analysis:
     """Results of :func:`analyze` (and of :func:`qcore.dask.report_frame`): each field is
-    ``None`` unless its columns were given. ``memory`` is set by the out-of-core path."""
+    ``None`` unless its columns were given. ``read`` is set by the out-of-core path."""
 
     group_quantiles: Any = None
     group_sketches: GroupSketches | None = None
     window_counts: npt.NDArray[np.int64] | None = None
     arrival_stats: ArrivalStats | None = None
     littles_law: LittleResult | None = None
-    memory: MemoryReport | None = None
+    read: ReadReport | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready fields (sketches as their ``to_bytes()`` in hex, frames as row dicts)."""
@@ -1177,8 +1106,50 @@ class Analysis:
             "window_counts": None if self.window_counts is None else self.window_counts.tolist(),
             "arrival_stats": None if self.arrival_stats is None else self.arrival_stats.as_dict(),
             "littles_law": None if self.littles_law is None else self.littles_law.as_dict(),
-            "memory": None if self.memory is None else self.memory.as_dict(),
+            "read": None if self.read is None else self.read.as_dict(),
         }
+
+
+def _analyze_pass1(rd: _Reader, cols: list[str], ks: list[str] | None, value: str | None, time: str | None,
+                   little_cols: tuple[str, str] | None,
+                   relative_accuracy: float) -> tuple[GroupSketches, list[Span], LittleSpan]:
+    """The first pass of :func:`analyze`: per-group sketches, time spans, Little spans."""
+    gs_acc: GroupSketches = {}
+    spans: list[Span] = []
+    lspan = LittleSpan()
+    for i, b in enumerate(rd.batches(cols)):
+        if ks is not None and value is not None:
+            gs_acc = merge_group_sketches(gs_acc, group_sketches_of(b, ks, value, relative_accuracy))
+        if time is not None:
+            spans.append(span_of(_column(b, time), _where(i)))
+        if little_cols is not None:
+            s, e = little_cols
+            lspan = merge_little_spans(lspan, little_span_of(_column(b, s), _column(b, e), _where(i)))
+    return gs_acc, spans, lspan
+
+
+def _analyze_pass2(rd: _Reader, time: str | None, little_cols: tuple[str, str] | None, span: Span,
+                   window: float, mean_gap: float, in_order: bool,
+                   little_win: tuple[float, float, float]) -> tuple[npt.NDArray[np.int64], Gaps, LittleSums]:
+    """The second pass of :func:`analyze`: window counts, gaps (time-ordered batches) and
+    Little's-law sums over the window ``little_win`` = (w0, w1, last start)."""
+    counts = np.zeros(0, dtype=np.int64)
+    gaps = Gaps(0, math.inf, -math.inf, ExactSum())
+    sums = LittleSums.empty()
+    pass2 = [c for c in (time, *(little_cols or ())) if c is not None]
+    if not pass2:
+        return counts, gaps, sums
+    w0, w1, last = little_win
+    for b in rd.batches(list(dict.fromkeys(pass2))):
+        if time is not None:
+            ts = _column(b, time)
+            counts = add_counts(counts, qcore.window_counts(ts, window, start=span.lo))
+            if in_order:
+                gaps = merge_gaps(gaps, gaps_of(ts, mean_gap), mean_gap)
+        if little_cols is not None:
+            s, e = little_cols
+            sums = merge_little_sums(sums, little_sums_of(_column(b, s), _column(b, e), w0, w1, last))
+    return counts, gaps, sums
 
 
 def analyze(
@@ -1196,7 +1167,7 @@ def analyze(
     tolerance: float = 0.02,
     batch_rows: int = DEFAULT_BATCH_ROWS,
 ) -> Analysis:
-    """Everything at once over a larger-than-memory data set, with its peak memory.
+    """Everything at once over a larger-than-memory data set, with what it read.
 
     ``confidence`` is the level of the arrival rate's interval, ``tolerance`` that of
     Little's law (as in :func:`qcore.arrival_stats` and :func:`qcore.littles_law`).
@@ -1228,24 +1199,13 @@ def analyze(
     if start is not None:
         tolerance, _ = check_little_args(tolerance, confidence)
     ks = None if value is None else (keys if keys is not None else ["__all"])
-    cols: list[str] = []
-    for c in [*(ks or []), value, time, start, end]:
-        if c is not None and c not in cols:
-            cols.append(c)
+    cols = list(dict.fromkeys(c for c in [*(ks or []), value, time, start, end] if c is not None))
     gq = gs = wc = st = ll = None
-    with measure_memory() as mem:
+    little_cols = (start, end) if start is not None and end is not None else None
+    with _ReadCounter() as mem:
         rd = _Reader(lf, mem, batch_rows)
         # Pass 1: sketches, spans.
-        gs_acc: GroupSketches = {}
-        spans: list[Span] = []
-        lspan = LittleSpan()
-        for i, b in enumerate(rd.batches(cols)):
-            if ks is not None and value is not None:
-                gs_acc = merge_group_sketches(gs_acc, group_sketches_of(b, ks, value, relative_accuracy))
-            if time is not None:
-                spans.append(span_of(_column(b, time), _where(i)))
-            if start is not None and end is not None:
-                lspan = merge_little_spans(lspan, little_span_of(_column(b, start), _column(b, end), _where(i)))
+        gs_acc, spans, lspan = _analyze_pass1(rd, cols, ks, value, time, little_cols, relative_accuracy)
         if ks is not None:
             gs = gs_acc
             gq = quantile_frame(gs, ks, {k: schema[k] for k in ks}, quantiles)
@@ -1258,28 +1218,14 @@ def analyze(
         if time is not None:
             arrival_grid(span, window)  # the single-machine errors, before pass 2
             mean_gap = (span.hi - span.lo) / (span.n - 1)
-        if start is not None and end is not None:
-            w0, w1 = little_window(lspan, None, None)
-        counts = np.zeros(0, dtype=np.int64)
-        gaps = Gaps(0, math.inf, -math.inf, ExactSum())
-        sums = LittleSums.empty()
-        pass2 = [c for c in (time, start, end) if c is not None]
-        if pass2:
-            for b in rd.batches(list(dict.fromkeys(pass2))):
-                if time is not None:
-                    ts = _column(b, time)
-                    counts = add_counts(counts, qcore.window_counts(ts, window, start=span.lo))
-                    if in_order:
-                        gaps = merge_gaps(gaps, gaps_of(ts, mean_gap), mean_gap)
-                if start is not None and end is not None:
-                    sums = merge_little_sums(
-                        sums, little_sums_of(_column(b, start), _column(b, end), w0, w1, lspan.last)
-                    )
+        w0, w1 = little_window(lspan, None, None) if little_cols is not None else (0.0, 0.0)
+        counts, gaps, sums = _analyze_pass2(rd, time, little_cols, span, window, mean_gap, in_order,
+                                            (w0, w1, lspan.last))
         if time is not None:
             if not in_order:
                 gaps = _sorted_gaps_external(rd, time, span, mean_gap, max(rd.batch_rows, 1))
             wc = counts
             st = finish_arrival_stats(span, counts, gaps, window, confidence, 8)
-        if start is not None and end is not None:
+        if little_cols is not None:
             ll = finish_littles_law(lspan, sums, w0, w1, tolerance)
     return Analysis(gq, gs, wc, st, ll, mem.report(int(batch_rows)))

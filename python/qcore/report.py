@@ -28,13 +28,13 @@ Examples
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import html
-import json
 import math
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from qcore import _json
 from qcore import logs as _logs
 
 __all__ = ["QUANTILES", "GroupSummary", "Report", "summarize"]
@@ -195,7 +196,7 @@ class Report:
                 "data": self.fingerprint, "contract": self.contract, "mapping": self.mapping}
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), default=_json_default, indent=1)
+        return _json.dumps(self.to_dict(), indent=1)
 
     def to_text(self) -> str:
         """A readable fixed-width table (what ``qcore report`` prints)."""
@@ -220,10 +221,10 @@ class Report:
                 _fmt(g.peak_concurrency) + ("" if g.peak_exact or g.peak_concurrency is None else "~"),
             ])
         widths = [max(len(h), *(len(r[i]) for r in lines)) for i, h in enumerate(head)]
-        out = ["  ".join(h.ljust(w) for h, w in zip(head, widths))]
+        out = ["  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True))]
         out.append("  ".join("-" * w for w in widths))
         for r in lines:
-            out.append("  ".join(c.ljust(w) for c, w in zip(r, widths)))
+            out.append("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)))
         c = self.contract
         notes = [f"{self.overall.count} rows over {_fmt_s(self.t1 - self.t0)}; burst = index of dispersion of "
                  f"counts per {_fmt_s(self.bin)}; quantiles from QuantileSketch (1% relative error)"
@@ -291,14 +292,6 @@ def _fmt_s(x: float | None) -> str:
     return f"{x / 86400:.3g}d"
 
 
-def _json_default(o: Any) -> Any:
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if hasattr(o, "item"):
-        return o.item()
-    return str(o)
-
-
 # --------------------------------------------------------------------------------------
 # computation
 # --------------------------------------------------------------------------------------
@@ -327,7 +320,7 @@ def summarize(
     bin: float | None = None,
     mapping: Any = None,
     contract: _logs.Contract | None = None,
-    on_violation: str = "exclude",
+    on_violation: _logs.OnViolation = "exclude",
     format: str | None = None,
     batch_rows: int = 1_000_000,
     exact_limit: int = 2_000_000,
@@ -391,6 +384,202 @@ class _StatsMismatch(Exception):
     """The data broke a promise of its Parquet statistics (the run is redone with a pass)."""
 
 
+@dataclass
+class _Input:
+    """A log source opened for the report: its mapping, the canonical lazy frame, and
+    what the report needs to know of where the rows come from."""
+
+    m: _logs.ColumnMapping
+    lf: pl.LazyFrame
+    files: list[Path]
+    pre_validated: bool                  # rows already kept by a contract (or canonical input)
+    canonical_in: bool                   # a frame already in canonical columns
+    pre_cls: pl.Expr | None              # the outcome class straight from a numeric column
+    extra_keep: list[str]                # source columns carried through (group keys, _qcls)
+    raw_schema: dict[str, Any] | None    # the files' raw schema (Parquet statistics)
+
+
+def _open_input(source: Any, mapping: Any, format: str | None, group_by: tuple[str, ...]) -> _Input:
+    extra_keep = [k for k in group_by if k not in _logs.CANONICAL]
+    if isinstance(source, _logs.Logs):
+        return _Input(source.mapping, source.frame.lazy(), list(source.sources), True, False, None,
+                      extra_keep, None)
+    if isinstance(source, (pl.DataFrame, pl.LazyFrame)):
+        schema = source.collect_schema() if isinstance(source, pl.LazyFrame) else source.schema
+        if "start" in schema and "outcome" in schema and schema["start"] == pl.Float64 and mapping is None:
+            return _Input(_logs.ColumnMapping(start="start"), source.lazy(), [], True, True, None, extra_keep, None)
+        m = _logs._mapping_for(source, mapping)
+        return _Input(m, _logs.normalize(source, m, keep=extra_keep), [], False, False, None, extra_keep, None)
+    raw, files = _logs.scan_raw(source, format=format)
+    m = _logs._mapping_for(raw, mapping)
+    raw_schema = dict(raw.collect_schema())
+    # the outcome class straight from a numeric status/error column (no string compare)
+    pre_cls = _class_expr(m, raw_schema)
+    if pre_cls is not None:
+        extra_keep = [*extra_keep, "_qcls"]
+    lf = _logs.normalize(_with_class(raw, pre_cls), m, keep=extra_keep)
+    return _Input(m, lf, files, False, False, pre_cls, extra_keep, raw_schema)
+
+
+def _first_extent(inp: _Input, aggs: list[pl.Expr], contract: _logs.Contract | None, bin: float | None,
+                  exact_limit: int, format: str | None,
+                  use_stats: bool) -> tuple[int, float, float, float, float | None]:
+    """``(rows, t0, t1, s1, t1_bound)``: from the Parquet statistics when they can promise
+    it (``t1_bound`` set; large logs only), else from a streaming pass over the log."""
+    hint = None
+    if use_stats and contract is not None and inp.files and inp.raw_schema is not None:
+        hint = _parquet_extent(inp.files, format, inp.m, inp.raw_schema, contract, bin)
+    if hint is not None and hint[0] <= exact_limit:
+        hint = None                    # small enough to keep raw: take the plain pass
+    t1_bound: float | None = None
+    if hint is not None:
+        n_total, t0, s1, t1_bound = hint
+        t1: Any = t1_bound
+    else:
+        n_total, t0, t1, s1 = inp.lf.select(aggs).collect(engine="streaming").row(0)[:4]
+    if not n_total or t0 is None:
+        raise ValueError("source: the log has no rows with a valid start time")
+    t1 = max(float(t1 if t1 is not None else s1), float(s1))
+    return int(n_total), float(t0), t1, float(s1), t1_bound
+
+
+def _fast_columns(inp: _Input, schema: Any, group_by: tuple[str, ...], batch_rows: int,
+                  contract: _logs.Contract | None, on_violation: str,
+                  post: list[pl.Expr]) -> tuple[bool, bool, dict[str, _logs.ContractCheck]]:
+    """The engine columns of the streaming path appended to ``post`` (categorical group
+    codes, one "breaks the contract" flag): ``(cat_key, quick_contract, seed checks)``."""
+    cat_key = len(group_by) == 1 and schema[group_by[0]] in (pl.String, pl.Categorical)
+    if cat_key:
+        # the key values of the first rows name an Enum (cheaper than a Categorical);
+        # a batch with a value outside it (null code) takes the general encoding
+        k0 = group_by[0]
+        seen_keys = inp.lf.select(pl.col(k0).head(min(batch_rows, 1_000_000)).unique()).collect()
+        cats = sorted({str(v) for v in seen_keys.get_column(k0).to_list() if v is not None})
+        code = pl.col(k0).cast(pl.Enum(cats), strict=False) if cats else pl.col(k0).cast(pl.Categorical)
+        post.append(code.to_physical().alias("_qcat"))
+    if inp.pre_validated or contract is None:
+        return cat_key, False, {}
+    quick_contract, seed = _contract_seed(inp.lf, contract, inp.m, on_violation)
+    if not quick_contract:
+        return cat_key, False, {}
+    rules = _logs._row_rules(dict(schema), contract, inp.m)
+    flag = pl.any_horizontal([e.fill_null(False) for _, _, e in rules]) if rules else pl.lit(False)
+    post.append(flag.alias("_qbad"))
+    return cat_key, True, {c.name: c for c in seed}
+
+
+@dataclass
+class _Tally:
+    """Rows read and kept, the contract's checks, and the extent met (t0, t1, s1) while
+    the batches are read."""
+
+    checks: dict[str, _logs.ContractCheck]
+    rows_total: int = 0
+    rows_valid: int = 0
+    seen: tuple[float, float, float] = (math.inf, -math.inf, -math.inf)
+
+    def add_checks(self, rep: _logs.ContractReport, offset: int, limit: int) -> None:
+        for c in rep.checks:
+            for ex in c.examples:      # example rows show the log's columns only
+                for k in _ENGINE_COLS:
+                    ex.pop(k, None)
+                if "row" in ex:
+                    ex["row"] += offset    # example rows are numbered in the whole log
+            if c.name in self.checks:
+                prev = self.checks[c.name]
+                prev.failed += c.failed
+                prev.examples = (prev.examples + c.examples)[:limit]
+            else:
+                self.checks[c.name] = c
+
+
+def _valid_rows(batch: pl.DataFrame, tally: _Tally, inp: _Input, *, quick_contract: bool, stats: bool,
+                has_lat: bool, aggs: list[pl.Expr], contract: _logs.Contract | None,
+                on_violation: _logs.OnViolation) -> pl.DataFrame:
+    """The rows of ``batch`` the contract keeps, with a finite start; ``stats``: the
+    extent comes from Parquet statistics, so the batch's own extent is recorded."""
+    if inp.pre_validated or (quick_contract and not batch.get_column("_qbad").any()):
+        # every rule holds on every row (finite starts included, unless pre-validated)
+        tally.rows_total += batch.height
+        tally.rows_valid += batch.height
+        if inp.pre_validated:
+            return batch.filter(pl.col("start").is_finite())
+        if stats and has_lat:   # all rows count for the extent
+            tally.seen = _extend(tally.seen, None, batch.get_column("end").max(), None)   # finite or null here
+        return batch
+    if stats:   # the extent as the pass would have measured it
+        bt0, bt1, bs1 = batch.select(aggs[1:]).row(0)
+        tally.seen = _extend(tally.seen, bt0, bt1, bs1)
+    con = contract or _logs.Contract()
+    valid, rep = _logs.validate(batch, con, mapping=inp.m, on_violation=on_violation)
+    offset = tally.rows_total
+    tally.rows_total += rep.rows_total
+    tally.rows_valid += rep.rows_valid
+    tally.add_checks(rep, offset, con.examples)
+    return valid.filter(pl.col("start").is_finite())
+
+
+@dataclass
+class _Groups:
+    """Dense group codes of the batches and one accumulator per group, in code order."""
+
+    group_by: tuple[str, ...]
+    cat_key: bool
+    keytab: pl.DataFrame
+    n_windows: int
+    keep_raw: bool
+    n_end: int
+    accs: list[_Acc] = field(default_factory=list)
+    lut: np.ndarray = field(default_factory=lambda: np.full(0, -1, dtype=np.int64))  # categorical id -> code
+
+    def encode(self, valid: pl.DataFrame) -> tuple[pl.DataFrame, np.ndarray | None]:
+        codes = None
+        if self.cat_key and valid.get_column("_qcat").null_count() == 0:
+            codes, self.keytab, self.lut = _encode_cat(valid.get_column("_qcat").to_numpy(),
+                                                       valid.get_column(self.group_by[0]), self.keytab, self.lut)
+        elif self.group_by:
+            valid, self.keytab = _encode(valid, self.group_by, self.keytab)
+            codes = valid.get_column("__code").to_numpy()
+        if self.group_by:
+            fresh = self.keytab.filter(pl.col("__code") >= len(self.accs)).sort("__code")
+            for row in fresh.iter_rows(named=True):
+                key = {k: row[k] for k in self.group_by}
+                self.accs.append(_Acc(key, self.n_windows, self.keep_raw, self.n_end))
+        return valid, codes
+
+
+def _batches_of(inp: _Input, lf: pl.LazyFrame, post: list[pl.Expr], n_total: int, batch_rows: int,
+                format: str | None) -> Any:
+    if n_total <= batch_rows:
+        return [lf.collect()]
+    if len(inp.files) > 1:
+        # one file at a time, so the reader's read-ahead never spans the whole input
+        batches = _file_batches(inp.files, format, inp.m, inp.extra_keep, post, batch_rows, lf, inp.pre_cls)
+    else:
+        batches = lf.collect_batches(chunk_size=batch_rows)
+    return _read_ahead(batches)
+
+
+def _fingerprint_of(inp: _Input, lf: pl.LazyFrame, hasher: _FileHasher, rows_valid: int, t0: float,
+                    t1: float) -> dict[str, Any]:
+    if inp.files:
+        fp = _logs.DataFingerprint(hasher.result(), rows_valid, t0, t1, hasher.combined()).to_dict()
+    else:  # data in memory: hash its canonical columns
+        mem = lf.drop([c for c in lf.collect_schema() if c.startswith("_q")]).collect()
+        fp = _logs.fingerprint(mem).to_dict()
+    fp["rows"] = rows_valid
+    fp["time_min"], fp["time_max"] = t0, t1
+    return fp
+
+
+def _resolved_contract(contract: _logs.Contract | None) -> _logs.Contract:
+    """The contract with one evaluation time (``max_time``) for the whole run."""
+    contract = contract or _logs.Contract()
+    if contract.max_time is None:
+        contract = dataclasses.replace(contract, max_time=contract.resolved_max_time())
+    return contract
+
+
 def _summarize(
     source: Any,
     *,
@@ -398,7 +587,7 @@ def _summarize(
     bin: float | None = None,
     mapping: Any = None,
     contract: _logs.Contract | None = None,
-    on_violation: str = "exclude",
+    on_violation: _logs.OnViolation = "exclude",
     format: str | None = None,
     batch_rows: int = 1_000_000,
     exact_limit: int = 2_000_000,
@@ -413,214 +602,87 @@ def _summarize(
     if bin is not None and not (bin > 0 and math.isfinite(bin)):
         raise ValueError(f"bin must be a positive number of seconds, got {bin}")
     group_by = tuple(group_by)
-    files: list[Path] = []
-    canonical_in = False
-    pre_cls: pl.Expr | None = None
-    extra_keep = [k for k in group_by if k not in _logs.CANONICAL]
-    if isinstance(source, _logs.Logs):
-        m = source.mapping
-        lf = source.frame.lazy()
-        files = list(source.sources)
-        pre_validated = True
-    elif isinstance(source, (pl.DataFrame, pl.LazyFrame)):
-        schema = source.collect_schema() if isinstance(source, pl.LazyFrame) else source.schema
-        canonical = "start" in schema and "outcome" in schema and schema["start"] == pl.Float64 and mapping is None
-        canonical_in = canonical
-        if canonical:
-            m = _logs.ColumnMapping(start="start")
-            lf = source.lazy()
-            pre_validated = True
-        else:
-            m = _logs._mapping_for(source, mapping)
-            lf = _logs.normalize(source, m, keep=extra_keep)
-            pre_validated = False
-    else:
-        raw, files = _logs.scan_raw(source, format=format)
-        m = _logs._mapping_for(raw, mapping)
-        # the outcome class straight from a numeric status/error column (no string compare)
-        pre_cls = _class_expr(m, dict(raw.collect_schema()))
-        if pre_cls is not None:
-            extra_keep = [*extra_keep, "_qcls"]
-        lf = _logs.normalize(_with_class(raw, pre_cls), m, keep=extra_keep)
-        pre_validated = False
-    schema = lf.collect_schema()
+    inp = _open_input(source, mapping, format, group_by)
+    schema = inp.lf.collect_schema()
     _check_group_by(group_by, schema)
     has_lat = "latency" in schema
-    # pass 1: extent and size (a cheap streaming aggregation)
-    endcol = "end" if "end" in schema else "start"
     # outcome class for the batches: 0 ok, 1 error, 2 incomplete (computed by the engine)
     post = _class_columns(schema)
     # hash the source files on another core while the log is read (hashlib drops the GIL)
-    hasher = _FileHasher(files)
+    hasher = _FileHasher(inp.files)
     # the extent of the rows the contract will keep (a skewed clock must not stretch the windows)
-    if not pre_validated:
-        contract = contract or _logs.Contract()
-        if contract.max_time is None:   # one evaluation time for the whole run
-            from dataclasses import replace as _replace
-
-            contract = _replace(contract, max_time=contract.resolved_max_time())
-    aggs = _extent_aggs(None if pre_validated else contract, endcol, has_lat)
+    contract = None if inp.pre_validated else _resolved_contract(contract)
+    aggs = _extent_aggs(contract, "end" if "end" in schema else "start", has_lat)
     # Parquet statistics usually give the extent without a pass over the data: the pass
     # below then checks every value they promise (and falls back to the pass if one fails)
-    hint = None
-    if use_stats and not pre_validated and files:
-        hint = _parquet_extent(files, format, m, dict(raw.collect_schema()), contract, bin)  # type: ignore[arg-type]
-    if hint is not None and hint[0] <= exact_limit:
-        hint = None                    # small enough to keep raw: take the plain pass
-    if hint is not None:
-        n_total, t0, s1, t1_bound = hint
-        t1 = t1_bound
-    else:
-        st = lf.select(aggs).collect(engine="streaming")
-        n_total, t0, t1, s1 = st.row(0)[:4]
-        t1_bound = None
-    if not n_total or t0 is None:
-        raise ValueError("source: the log has no rows with a valid start time")
-    t1 = max(float(t1 if t1 is not None else s1), float(s1))
-    t0 = float(t0)
-    s1 = float(s1)
-    span = max(t1 - t0, 1e-9)
-    bin_ = float(bin) if bin is not None else _nice_bin(span)
+    n_total, t0, t1, s1, t1_bound = _first_extent(inp, aggs, contract, bin, exact_limit, format, use_stats)
+    bin_ = float(bin) if bin is not None else _nice_bin(max(t1 - t0, 1e-9))
     win_end, n_windows, end_lim, n_end, grid = _windows(t0, t1, s1, bin_)
     keep_raw = n_total <= exact_limit
-    acc_list: list[_Acc] = []
-    keytab = pl.DataFrame(schema={**{k: schema[k] for k in group_by}, "__code": pl.Int64})
-    overall = _Acc({}, n_windows, keep_raw, n_end)
-    checks: dict[str, _logs.ContractCheck] = {}
-    rows_total = rows_valid = 0
     # Streaming: the engine computes per-row work in parallel inside the scan (window
     # indices, one "breaks the contract" flag, categorical group codes), so a batch that
     # keeps its contract goes straight to the counting; only a batch holding a violation
     # is validated rule by rule (counts and example rows exactly as before).
     fast = not keep_raw
-    cat_key = fast and len(group_by) == 1 and schema[group_by[0]] in (pl.String, pl.Categorical)
-    quick_contract = False
-    index_limit = 2.0**63
-    if fast:
-        # window indices trunc((t - t0) / bin) are computed by the core's one-pass batch
-        # kernel (a counted row has t >= t0, where truncation is the floor); an index that
-        # does not fit 32 bits counts as 0, as a non-strict cast to Int32 would
-        index_limit = 2.0**31 if 3 * (n_end + 1) < 2**31 else 2.0**63
-        if cat_key:
-            # the key values of the first rows name an Enum (cheaper than a Categorical);
-            # a batch with a value outside it (null code) takes the general encoding
-            k0 = group_by[0]
-            seen_keys = lf.select(pl.col(k0).head(min(batch_rows, 1_000_000)).unique()).collect()
-            cats = sorted({str(v) for v in seen_keys.get_column(k0).to_list() if v is not None})
-            code = pl.col(k0).cast(pl.Enum(cats), strict=False) if cats else pl.col(k0).cast(pl.Categorical)
-            post.append(code.to_physical().alias("_qcat"))
-        if not pre_validated:
-            quick_contract, seed = _contract_seed(lf, contract, m, on_violation)
-            if quick_contract:
-                checks = {c.name: c for c in seed}
-                rules = _logs._row_rules(dict(schema), contract, m)  # type: ignore[arg-type]
-                flag = (pl.any_horizontal([e.fill_null(False) for _, _, e in rules]) if rules
-                        else pl.lit(False))
-                post.append(flag.alias("_qbad"))
-    lf = lf.with_columns(post)
-    lut = np.full(0, -1, dtype=np.int64)   # categorical physical id -> group code
-    show = _progress_printer(int(n_total), progress if progress is not None else
+    cat_key, quick_contract, checks = (_fast_columns(inp, schema, group_by, batch_rows, contract, on_violation, post)
+                                       if fast else (False, False, {}))
+    # window indices trunc((t - t0) / bin) are computed by the core's one-pass batch
+    # kernel (a counted row has t >= t0, where truncation is the floor); an index that
+    # does not fit 32 bits counts as 0, as a non-strict cast to Int32 would
+    index_limit = 2.0**31 if fast and 3 * (n_end + 1) < 2**31 else 2.0**63
+    lf = inp.lf.with_columns(post)
+    groups = _Groups(group_by, cat_key, pl.DataFrame(schema={**{k: schema[k] for k in group_by}, "__code": pl.Int64}),
+                     n_windows, keep_raw, n_end)
+    overall = _Acc({}, n_windows, keep_raw, n_end)
+    tally = _Tally(checks)
+    show = _progress_printer(n_total, progress if progress is not None else
                              (sys.stderr.isatty() and n_total > batch_rows))
-    if n_total <= batch_rows:
-        batches: Any = [lf.collect()]
-    elif len(files) > 1:
-        # one file at a time, so the reader's read-ahead never spans the whole input
-        batches = _file_batches(files, format, m, extra_keep, post, batch_rows, lf, pre_cls)
-    else:
-        batches = lf.collect_batches(chunk_size=batch_rows)
-    if n_total > batch_rows:
-        batches = _read_ahead(batches)
-    done = 0
-    seen: tuple[float, float, float] = (math.inf, -math.inf, -math.inf)   # t0, t1, s1 met
+    batches = _batches_of(inp, lf, post, n_total, batch_rows, format)
     edge = s1 if t1_bound is not None else None
+    window_args = (t0, t1, win_end, end_lim, bin_)
+    done = 0
     try:
         for batch in batches:
             done += batch.height
-            if pre_validated:
-                valid = batch.filter(pl.col("start").is_finite())
-                rows_total += batch.height
-                rows_valid += batch.height
-            elif quick_contract and not batch.get_column("_qbad").any():
-                valid = batch     # every rule holds on every row (finite starts included)
-                rows_total += batch.height
-                rows_valid += batch.height
-                if t1_bound is not None and has_lat:   # all rows count for the extent
-                    seen = _extend(seen, None, batch.get_column("end").max(), None)   # finite or null here
-            else:
-                if t1_bound is not None:   # the extent as the pass would have measured it
-                    bt0, bt1, bs1 = batch.select(aggs[1:]).row(0)
-                    seen = _extend(seen, bt0, bt1, bs1)
-                valid, rep = _logs.validate(batch, contract, mapping=m, on_violation=on_violation)  # type: ignore[arg-type]
-                offset = rows_total    # example rows are numbered in the whole log
-                rows_total += rep.rows_total
-                rows_valid += rep.rows_valid
-                for c in rep.checks:
-                    for ex in c.examples:      # example rows show the log's columns only
-                        for k in _ENGINE_COLS:
-                            ex.pop(k, None)
-                        if "row" in ex:
-                            ex["row"] += offset
-                    if c.name in checks:
-                        prev = checks[c.name]
-                        prev.failed += c.failed
-                        prev.examples = (prev.examples + c.examples)[: (contract or _logs.Contract()).examples]
-                    else:
-                        checks[c.name] = c
-                valid = valid.filter(pl.col("start").is_finite())
-            if valid.height == 0:
-                show(done)
-                continue
-            codes = None
-            if cat_key and valid.get_column("_qcat").null_count() == 0:
-                codes, keytab, lut = _encode_cat(valid.get_column("_qcat").to_numpy(), valid.get_column(group_by[0]),
-                                                 keytab, lut)
-            elif group_by:
-                valid, keytab = _encode(valid, group_by, keytab)
-                codes = valid.get_column("__code").to_numpy()
-            if group_by:
-                for row in keytab.filter(pl.col("__code") >= len(acc_list)).sort("__code").iter_rows(named=True):
-                    key = tuple(row[k] for k in group_by)
-                    acc_list.append(_Acc(dict(zip(group_by, key)), n_windows, keep_raw, n_end))
-            if fast and not group_by:   # the whole log as one group
-                codes = np.zeros(valid.height, dtype=np.int64)
-            if fast:   # one kernel call per chunk of the batch: its columns pass without a copy
-                for part, pc in _chunks(valid, codes, has_lat):
-                    _update_groups(acc_list if group_by else [overall], _Batch(part, has_lat, pc), t0, t1,
-                                   win_end, end_lim, bin_, n_windows, n_end, edge, index_limit)
-            elif group_by:
-                _update_groups(acc_list, _Batch(valid, has_lat, codes), t0, t1, win_end, end_lim, bin_,
-                               n_windows, n_end, edge, index_limit)
-            else:
-                b = _Batch(valid, has_lat, codes)
-                _update(overall, b, None, t0, t1, win_end, end_lim, bin_)
+            valid = _valid_rows(batch, tally, inp, quick_contract=quick_contract, stats=t1_bound is not None,
+                                has_lat=has_lat, aggs=aggs, contract=contract, on_violation=on_violation)
+            if valid.height:
+                valid, codes = groups.encode(valid)
+                accs = groups.accs if group_by else [overall]
+                if fast:   # one kernel call per chunk of the batch: its columns pass without a copy
+                    if not group_by:   # the whole log as one group
+                        codes = np.zeros(valid.height, dtype=np.int64)
+                    for part, pc in _chunks(valid, codes, has_lat):
+                        _update_groups(accs, _Batch(part, has_lat, pc), *window_args, n_windows, n_end, edge,
+                                       index_limit)
+                elif group_by:
+                    _update_groups(accs, _Batch(valid, has_lat, codes), *window_args, n_windows, n_end, edge,
+                                   index_limit)
+                else:
+                    _update(overall, _Batch(valid, has_lat, codes), None, *window_args)
             show(done)
     finally:   # stop the read-ahead thread even when a batch raises
         close = getattr(batches, "close", None)
         if close is not None:
             close()
+    acc_list = groups.accs
     if t1_bound is not None:
         every = [*acc_list, overall] if group_by else [overall]
-        t1, end_lim, n_end, grid = _settle_extent(every, seen, t0, t1, s1, bin_, bin is None, has_lat, n_windows)
+        t1, end_lim, n_end, grid = _settle_extent(every, tally.seen, t0, t1, s1, bin_, bin is None, has_lat,
+                                                  n_windows)
     acc_list.sort(key=lambda a: tuple("" if v is None else str(v) for v in a.key.values()))
-    groups = [_finish(a, t0, t1, bin_, confidence, little_tolerance, grid) for a in acc_list]
+    out = [_finish(a, t0, t1, bin_, confidence, little_tolerance, grid) for a in acc_list]
     if group_by:  # the whole log is the merge of its groups (every accumulator merges exactly)
         for a in acc_list:
             _merge_into(overall, a)
     ov = _finish(overall, t0, t1, bin_, confidence, little_tolerance, grid)
-    contract_rep = _logs.ContractReport(rows_total, rows_valid, list(checks.values()), on_violation)
-    if files:
-        fp = _logs.DataFingerprint(hasher.result(), rows_valid, t0, t1, hasher.combined()).to_dict()
-    else:  # data in memory: hash its canonical columns
-        mem = lf.drop([c for c in lf.collect_schema() if c.startswith("_q")]).collect()
-        fp = _logs.fingerprint(mem).to_dict()
-        fp.update(rows=rows_valid, time_min=t0, time_max=t1)
-    fp["rows"] = rows_valid
-    fp["time_min"], fp["time_max"] = t0, t1
-    if not (canonical_in or m.status is not None or m.error is not None):
-        for g in [*groups, ov]:   # the log says nothing about failures
+    contract_rep = _logs.ContractReport(tally.rows_total, tally.rows_valid, list(tally.checks.values()), on_violation)
+    fp = _fingerprint_of(inp, lf, hasher, tally.rows_valid, t0, t1)
+    if not (inp.canonical_in or inp.m.status is not None or inp.m.error is not None):
+        for g in [*out, ov]:   # the log says nothing about failures
             g.error_rate = None
-    return Report(ov, groups, group_by, bin_, t0, t1, grid, keep_raw, fp, contract_rep.to_dict(),
-                  m.to_dict(), title, little_tolerance)
+    return Report(ov, out, group_by, bin_, t0, t1, grid, keep_raw, fp, contract_rep.to_dict(),
+                  inp.m.to_dict(), title, little_tolerance)
 
 
 def _read_ahead(batches: Any, depth: int = 1) -> Any:
@@ -718,6 +780,52 @@ def _windows(t0: float, t1: float, s1: float, bin_: float) -> tuple[float, int, 
     return win_end, n_windows, end_lim, n_end, grid
 
 
+def _row_group_minmax(rg: Any, idx: Mapping[str, int], need: Sequence[str]) -> list[tuple[float, float]] | None:
+    """Finite ``(min, max)`` of each ``need`` column of one row group, or ``None``."""
+    mm = []
+    for c in need:
+        st = rg.column(idx[c]).statistics
+        if st is None or not st.has_min_max:
+            return None
+        a, b = float(st.min), float(st.max)
+        if not (math.isfinite(a) and math.isfinite(b)):
+            return None
+        mm.append((a, b))
+    return mm
+
+
+def _footer_extent(pq: Any, files: Sequence[Path], fmt: str | None,
+                   need: Sequence[str]) -> tuple[int, float, float, float] | None:
+    """``(rows, lo, hi, top)`` over the Parquet footers: the rows, the min/max of the first
+    ``need`` column and the max of the second; ``None`` when a footer cannot tell."""
+    rows = 0
+    lo, hi, top = math.inf, -math.inf, -math.inf
+    try:
+        for f in files:
+            if _logs._format_of(Path(f), fmt) != "parquet":
+                return None
+            md = pq.read_metadata(f)
+            idx = {md.schema.column(i).path: i for i in range(md.num_columns)}
+            if any(c not in idx for c in need):
+                return None
+            rows += md.num_rows
+            for r in range(md.num_row_groups):
+                rg = md.row_group(r)
+                if rg.num_rows == 0:
+                    continue
+                mm = _row_group_minmax(rg, idx, need)
+                if mm is None:
+                    return None
+                lo, hi = min(lo, mm[0][0]), max(hi, mm[0][1])
+                if len(mm) > 1:
+                    top = max(top, mm[1][1])
+    except (OSError, ValueError, TypeError, AttributeError, NotImplementedError):
+        return None     # unreadable footer or statistics of another type: take the pass
+    if not rows or not math.isfinite(lo):
+        return None
+    return rows, lo, hi, top
+
+
 def _parquet_extent(files: Sequence[Path], fmt: str | None, m: _logs.ColumnMapping, schema: dict[str, Any],
                     contract: _logs.Contract, bin: float | None) -> tuple[int, float, float, float] | None:
     """``(rows, t0, s1, t1_bound)`` from the Parquet footers, or ``None`` when they cannot
@@ -741,37 +849,10 @@ def _parquet_extent(files: Sequence[Path], fmt: str | None, m: _logs.ColumnMappi
     if other is not None and not numeric(other):
         return None
     need = [c for c in (m.start, other) if c is not None]
-    rows = 0
-    lo, hi, top = math.inf, -math.inf, -math.inf
-    try:
-        for f in files:
-            if _logs._format_of(Path(f), fmt) != "parquet":
-                return None
-            md = pq.read_metadata(f)
-            idx = {md.schema.column(i).path: i for i in range(md.num_columns)}
-            if any(c not in idx for c in need):
-                return None
-            rows += md.num_rows
-            for r in range(md.num_row_groups):
-                rg = md.row_group(r)
-                if rg.num_rows == 0:
-                    continue
-                mm = []
-                for c in need:
-                    st = rg.column(idx[c]).statistics
-                    if st is None or not st.has_min_max:
-                        return None
-                    a, b = float(st.min), float(st.max)
-                    if not (math.isfinite(a) and math.isfinite(b)):
-                        return None
-                    mm.append((a, b))
-                lo, hi = min(lo, mm[0][0]), max(hi, mm[0][1])
-                if len(mm) > 1:
-                    top = max(top, mm[1][1])
-    except (OSError, ValueError, TypeError, AttributeError, NotImplementedError):
-        return None     # unreadable footer or statistics of another type: take the pass
-    if not rows or not math.isfinite(lo):
+    found = _footer_extent(pq, files, fmt, need)
+    if found is None:
         return None
+    rows, lo, hi, top = found
     scale = _logs._UNITS[m.time_unit]
     t0, s1 = lo * scale, hi * scale        # the values normalize() computes from them
     if not (contract.min_time <= t0 and s1 <= contract.resolved_max_time()):
@@ -913,14 +994,14 @@ def _encode_cat(phys: np.ndarray, keys: pl.Series, keytab: pl.DataFrame,
         ids = np.unique(phys[codes < 0])
         first = [int(np.argmax(phys == i)) for i in ids]
         names = [keys[j] for j in first]
-        known = dict(zip(keytab.get_column(key).cast(pl.String).to_list(), keytab.get_column("__code").to_list()))
+        known = dict(zip(keytab.get_column(key).cast(pl.String).to_list(), keytab.get_column("__code").to_list(), strict=True))
         fresh = sorted({str(v) for v in names} - set(known))
         if fresh:
             add = pl.DataFrame({key: fresh, "__code": list(range(keytab.height, keytab.height + len(fresh)))},
                                schema={key: pl.String, "__code": pl.Int64})
-            keytab = pl.concat([keytab, add.cast(keytab.schema)])  # type: ignore[arg-type]
-            known.update(zip(fresh, add.get_column("__code").to_list()))
-        for i, v in zip(ids.tolist(), names):
+            keytab = pl.concat([keytab, add.cast(keytab.schema)])
+            known.update(zip(fresh, add.get_column("__code").to_list(), strict=True))
+        for i, v in zip(ids.tolist(), names, strict=True):
             lut[i] = known[str(v)]
         codes = lut[phys]
     return codes, keytab, lut
@@ -992,19 +1073,23 @@ class _Batch:
     # masks of the per-group slices path (computed on first use)
     @functools.cached_property
     def ok(self) -> np.ndarray:
-        return self.cls == 0
+        ok: np.ndarray = self.cls == 0
+        return ok
 
     @functools.cached_property
     def err(self) -> np.ndarray:
-        return self.cls == 1
+        err: np.ndarray = self.cls == 1
+        return err
 
     @functools.cached_property
     def lat_ok_mask(self) -> np.ndarray:
-        return self.ok & np.isfinite(self.lat)
+        m: np.ndarray = self.ok & np.isfinite(self.lat)
+        return m
 
     @functools.cached_property
     def done(self) -> np.ndarray:
-        return (self.ok | self.err) & np.isfinite(self.lat) & np.isfinite(self.end)
+        m: np.ndarray = (self.ok | self.err) & np.isfinite(self.lat) & np.isfinite(self.end)
+        return m
 
 
 def _update(acc: _Acc, b: _Batch, mask: np.ndarray | None, t0: float, t1: float, win_end: float,
@@ -1130,7 +1215,7 @@ def _burst(starts: np.ndarray | None, counts: np.ndarray, bin_: float) -> list[t
         ws = [bin_ * 2 ** k for k in range(-6, 40) if bin_ * 2 ** k * 8 <= span]
         if ws:
             vals = np.asarray(qcore.burstiness_curve(starts, ws), dtype=np.float64)
-            return [(w, float(v)) for w, v in zip(ws, vals) if math.isfinite(v)]
+            return [(w, float(v)) for w, v in zip(ws, vals, strict=True) if math.isfinite(v)]
     return _burst_curve(counts, bin_)
 
 
@@ -1240,28 +1325,42 @@ def _ticks(lo: float, hi: float, n: int = 5) -> list[float]:
     return out
 
 
+def _finite_series(series: list[tuple[str, np.ndarray, np.ndarray]],
+                   logx: bool) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """The finite points of each series (positive x, as log10, when ``logx``); empty
+    series dropped."""
+    clean = []
+    for name, x0, y0 in series:
+        x = np.asarray(x0, dtype=np.float64)
+        y = np.asarray(y0, dtype=np.float64)
+        ok = np.isfinite(x) & np.isfinite(y) & ((x > 0) if logx else True)
+        x, y = x[ok], y[ok]
+        if x.size:
+            clean.append((name, np.log10(x) if logx else x, y))
+    return clean
+
+
+def _x_ticks(x_lo: float, x_hi: float, logx: bool,
+             xfmt: Callable[[float], str] | None) -> list[tuple[float, str]]:
+    """Tick positions (in plot units: log10 for ``logx``) and their labels."""
+    fmt = xfmt or (lambda v: f"{v:g}")
+    if not logx:
+        return [(v, fmt(v)) for v in _ticks(x_lo, x_hi, 5)]
+    xt = [float(v) for v in range(math.floor(x_lo), math.ceil(x_hi) + 1) if x_lo - 1e-9 <= v <= x_hi + 1e-9]
+    if len(xt) < 2:
+        xt = _ticks(x_lo, x_hi, 4)
+    return [(v, fmt(10 ** v)) for v in xt]
+
+
 def svg_chart(series: list[tuple[str, np.ndarray, np.ndarray]], *, title: str, xlabel: str, ylabel: str,
               logx: bool = False, xfmt: Callable[[float], str] | None = None, width: int = 640,
               height: int = 300, step: bool = False, css_class: str = "plot") -> str:
     """A line chart as an inline ``<svg>`` element (no script)."""
     W, H, ml, mr, mt, mb = width, height, 64, 16, 28, 44
     pw, ph = W - ml - mr, H - mt - mb
-    xs_all, ys_all = [], []
-    clean = []
-    for name, x, y in series:
-        x = np.asarray(x, dtype=np.float64)
-        y = np.asarray(y, dtype=np.float64)
-        ok = np.isfinite(x) & np.isfinite(y)
-        if logx:
-            ok &= x > 0
-        x, y = x[ok], y[ok]
-        if x.size == 0:
-            continue
-        if logx:
-            x = np.log10(x)
-        clean.append((name, x, y))
-        xs_all.append(x)
-        ys_all.append(y)
+    clean = _finite_series(series, logx)
+    xs_all = [x for _, x, _ in clean]
+    ys_all = [y for _, _, y in clean]
     parts = [(f'<svg class="{css_class}" xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" '
               f'viewBox="0 0 {W} {H}" role="img" aria-label="{html.escape(title)}">'),
              f'<text x="{W / 2}" y="16" text-anchor="middle" font-size="13" font-weight="bold">{html.escape(title)}</text>']
@@ -1285,15 +1384,7 @@ def svg_chart(series: list[tuple[str, np.ndarray, np.ndarray]], *, title: str, x
         return mt + ph - (np.asarray(v) - y_lo) / (y_hi - y_lo) * ph
 
     parts.append(f'<rect x="{ml}" y="{mt}" width="{pw}" height="{ph}" fill="none" stroke="#999"/>')
-    if logx:
-        xt = [float(v) for v in range(math.floor(x_lo), math.ceil(x_hi) + 1) if x_lo - 1e-9 <= v <= x_hi + 1e-9]
-        if len(xt) < 2:
-            xt = _ticks(x_lo, x_hi, 4)
-        lab = [(xfmt or (lambda v: f"{v:g}"))(10 ** v) for v in xt]
-    else:
-        xt = _ticks(x_lo, x_hi, 5)
-        lab = [(xfmt or (lambda v: f"{v:g}"))(v) for v in xt]
-    for v, s in zip(xt, lab):
+    for v, s in _x_ticks(x_lo, x_hi, logx, xfmt):
         tx = float(sx(v))
         parts.append(f'<line x1="{tx:.1f}" y1="{mt + ph}" x2="{tx:.1f}" y2="{mt + ph + 4}" stroke="#555"/>'
                      f'<text x="{tx:.1f}" y="{mt + ph + 16}" text-anchor="middle" font-size="10">{html.escape(s)}</text>')
@@ -1315,7 +1406,7 @@ def svg_chart(series: list[tuple[str, np.ndarray, np.ndarray]], *, title: str, x
             pxs = np.repeat(px, 2)[1:]
             pys = np.repeat(py, 2)[:-1]
             px, py = pxs, pys
-        pts = " ".join(f"{u:.1f},{v:.1f}" for u, v in zip(px, py))
+        pts = " ".join(f"{u:.1f},{v:.1f}" for u, v in zip(px, py, strict=True))
         col = _COLORS[i % len(_COLORS)]
         parts.append(f'<polyline class="series" data-name="{html.escape(name)}" fill="none" stroke="{col}" '
                      f'stroke-width="1.4" points="{pts}"/>')
@@ -1386,8 +1477,8 @@ def _render_html(rep: Report) -> str:
             cells.append(f"<td>{html.escape(s)}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     plots = "\n".join(f'<figure>{p}</figure>' for p in _plots(rep))
-    meta = html.escape(json.dumps({"data": rep.fingerprint, "contract": rep.contract, "mapping": rep.mapping},
-                                  default=_json_default, indent=1))
+    meta = html.escape(_json.dumps({"data": rep.fingerprint, "contract": rep.contract, "mapping": rep.mapping},
+                                   indent=1))
     import qcore
 
     return f"""<!DOCTYPE html>

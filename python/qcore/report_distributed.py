@@ -81,13 +81,13 @@ def _fold(task: Any, args: tuple[Any, ...]) -> dict[str, Any]:
         else:
             codes = np.zeros(valid.height, dtype=np.int64)
             keys = [()]
-        lst = [_r._Acc(dict(zip(group_by, key)), n_windows, keep_raw, n_end) for key in keys]
+        lst = [_r._Acc(dict(zip(group_by, key, strict=True)), n_windows, keep_raw, n_end) for key in keys]
         b = _r._Batch(valid, has_lat, codes)
         if not group_by and keep_raw:
             _r._update(lst[0], b, None, t0, t1, win_end, end_lim, bin_)
         else:
             _r._update_groups(lst, b, t0, t1, win_end, end_lim, bin_, n_windows, n_end, edge, index_limit)
-        accs = dict(zip(keys, lst))
+        accs = dict(zip(keys, lst, strict=True))
     return {"accs": accs, "report": rep, "seen": _r._extend((math.inf, -math.inf, -math.inf), *seen)}
 
 
@@ -231,7 +231,7 @@ def summarize(
     rep = replace(rep, action=on_violation)
     h = hashlib.sha256()
     srcs = []
-    for p, d in zip(files, digests):
+    for p, d in zip(files, digests, strict=True):
         srcs.append({"path": str(p), "bytes": p.stat().st_size, "sha256": d})
         h.update(d.encode())
     fp = _logs.DataFingerprint(srcs, rep.rows_valid, t0, t1, h.hexdigest()).to_dict()

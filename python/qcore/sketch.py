@@ -18,13 +18,14 @@ converts arguments.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Optional, Union
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from qcore._convert import as_f64, as_i64, is_polars_series
 from qcore._qcore import _group_quantiles, _QuantileSketch, _sketch_groups
+from qcore.exceptions import InvalidArgumentError
 
 __all__ = ["QuantileSketch", "sketch_groups", "group_quantiles"]
 
@@ -156,7 +157,7 @@ class QuantileSketch(_QuantileSketch):
         w = as_f64(weights, "weights")
         self._add_weighted(v, w)
 
-    def quantile(self, q: Any) -> Union[float, npt.NDArray[np.float64], None]:
+    def quantile(self, q: Any) -> float | npt.NDArray[np.float64] | None:
         """Estimate of the q-quantile: a float for a scalar q, a float64 array for a
         sequence of q; ``None`` when the sketch is empty.
 
@@ -199,7 +200,7 @@ class QuantileSketch(_QuantileSketch):
         lo, hi = r
         return (float(lo[0]), float(hi[0])) if scalar else (lo, hi)
 
-    def cdf(self, x: Any) -> Union[float, npt.NDArray[np.float64], None]:
+    def cdf(self, x: Any) -> float | npt.NDArray[np.float64] | None:
         """Estimated fraction of the weight at or below x (buckets are counted by their
         estimate, so the rank error is at most the weight of x's bucket); a float for a
         scalar, an array for a sequence, ``None`` when empty.
@@ -237,9 +238,9 @@ class QuantileSketch(_QuantileSketch):
     def from_otel(
         cls,
         dp: Mapping[str, Any],
-        relative_accuracy: Optional[float] = None,
-        bucket_limit: Optional[int] = None,
-    ) -> "QuantileSketch":
+        relative_accuracy: float | None = None,
+        bucket_limit: int | None = None,
+    ) -> QuantileSketch:
         """Import an OpenTelemetry exponential-histogram data point (snake_case or OTLP
         JSON camelCase keys).
 
@@ -265,15 +266,16 @@ class QuantileSketch(_QuantileSketch):
         pos = g("positive") or {}
         neg = g("negative") or {}
         pg, ng = _getter(pos), _getter(neg)
+        # proto3 JSON omits fields at their zero value and writes 64-bit integers as strings
         return cls._from_otel(
-            int(g("scale")),
-            int(g("zero_count", "zeroCount") or 0),
-            float(g("zero_threshold", "zeroThreshold") or 0.0),
-            int(pg("offset") or 0),
-            [int(c) for c in (pg("bucket_counts", "bucketCounts") or [])],
-            int(ng("offset") or 0),
-            [int(c) for c in (ng("bucket_counts", "bucketCounts") or [])],
-            int(g("count")),
+            _proto_int(g("scale"), "scale"),
+            _proto_int(g("zero_count", "zeroCount"), "zero_count"),
+            _proto_float(g("zero_threshold", "zeroThreshold"), "zero_threshold"),
+            _proto_int(pg("offset"), "positive.offset"),
+            [_proto_int(c, "positive.bucket_counts") for c in (pg("bucket_counts", "bucketCounts") or [])],
+            _proto_int(ng("offset"), "negative.offset"),
+            [_proto_int(c, "negative.bucket_counts") for c in (ng("bucket_counts", "bucketCounts") or [])],
+            _proto_int(g("count"), "count"),
             _opt_float(g("sum")),
             _opt_float(g("min")),
             _opt_float(g("max")),
@@ -305,9 +307,9 @@ class QuantileSketch(_QuantileSketch):
     def from_prometheus(
         cls,
         h: Mapping[str, Any],
-        relative_accuracy: Optional[float] = None,
-        bucket_limit: Optional[int] = None,
-    ) -> "QuantileSketch":
+        relative_accuracy: float | None = None,
+        bucket_limit: int | None = None,
+    ) -> QuantileSketch:
         """Import a Prometheus native histogram with integer counts (schema in [-4, 8]);
         spans may be ``(offset, length)`` pairs or ``{"offset", "length"}`` dicts. See
         :meth:`from_otel` for the accuracy rules. Prometheus carries no min/max: the outer
@@ -336,6 +338,30 @@ class QuantileSketch(_QuantileSketch):
         )
 
 
+def _proto_int(v: Any, name: str) -> int:
+    """A proto3 JSON integer field: absent or null is 0; 64-bit values may be decimal
+    strings."""
+    if v is None:
+        return 0
+    if isinstance(v, int) and not isinstance(v, bool):
+        return v
+    if isinstance(v, float) and v.is_integer():
+        return int(v)
+    if isinstance(v, str) and v.strip().lstrip("+-").isdigit():
+        return int(v)
+    raise InvalidArgumentError(f"{name} must be an integer (or a decimal string), got {v!r}")
+
+
+def _proto_float(v: Any, name: str) -> float:
+    """A proto3 JSON double field: absent or null is 0; numbers or numeric strings."""
+    if v is None:
+        return 0.0
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        raise InvalidArgumentError(f"{name} must be a number, got {v!r}") from None
+
+
 def _getter(d: Mapping[str, Any]) -> Any:
     if not isinstance(d, Mapping):
         raise TypeError(f"expected a mapping, got {type(d).__name__}")
@@ -349,7 +375,7 @@ def _getter(d: Mapping[str, Any]) -> Any:
     return get
 
 
-def _opt_float(x: Any) -> Optional[float]:
+def _opt_float(x: Any) -> float | None:
     return None if x is None else float(x)
 
 
@@ -370,7 +396,7 @@ def sketch_groups(
     relative_accuracy: float = 0.01,
     *,
     weights: Any = None,
-    bucket_limit: Optional[int] = None,
+    bucket_limit: int | None = None,
 ) -> list[QuantileSketch]:
     """One sketch per group code, built in one Rust pass.
 
@@ -408,12 +434,12 @@ def _quantile_name(q: float) -> str:
 
 def group_quantiles(
     frame: Any,
-    by: Union[str, Sequence[str]],
+    by: str | Sequence[str],
     value: str,
     quantiles: Sequence[float] = (0.5, 0.99, 0.999),
     *,
     relative_accuracy: float = 0.01,
-    weights: Optional[str] = None,
+    weights: str | None = None,
     drop_nulls: bool = False,
 ) -> Any:
     """Per-group quantiles of a polars frame: one row per distinct key, with the key
@@ -471,10 +497,7 @@ def group_quantiles(
     # Dense codes for the distinct keys (sorted, nulls last) via a hash join; codes and
     # values are then read from the same joined frame, so its row order does not matter.
     key_frame = df.select(keys).unique().sort(keys, nulls_last=True).with_row_index("__code")
-    try:
-        df = df.join(key_frame, on=keys, how="left", nulls_equal=True)
-    except TypeError:  # polars < 1.24 spells it join_nulls
-        df = df.join(key_frame, on=keys, how="left", join_nulls=True)
+    df = df.join(key_frame, on=keys, how="left", nulls_equal=True)
     w = None if weights is None else as_f64(df[weights], "weights")
     counts, table = _group_quantiles(
         as_i64(df["__code"].cast(pl.Int64), "codes"),

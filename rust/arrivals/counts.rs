@@ -1,6 +1,7 @@
 //! Exact counts of timestamps per fixed window.
 
 use crate::error::{QcoreError, Result};
+use crate::simd::avx2_dispatch;
 
 /// The most windows a single call may create (8 bytes each).
 pub const MAX_WINDOWS: usize = 200_000_000;
@@ -18,21 +19,10 @@ pub struct Scan {
     pub sorted: bool,
 }
 
-/// One pass over `values`: finiteness (an error naming `name` and the first bad index),
-/// minimum, maximum and sortedness. Written in 8 independent lanes so that it vectorises.
-pub fn scan(name: &str, values: &[f64]) -> Result<Scan> {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU supports AVX2, checked just above.
-        return unsafe { scan_avx2(name, values) };
-    }
-    scan_impl(name, values)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn scan_avx2(name: &str, values: &[f64]) -> Result<Scan> {
-    scan_impl(name, values)
+avx2_dispatch! {
+    /// One pass over `values`: finiteness (an error naming `name` and the first bad index),
+    /// minimum, maximum and sortedness. Written in 8 independent lanes so that it vectorises.
+    pub fn scan(name: &str, values: &[f64]) -> Result<Scan> => scan_impl
 }
 
 #[inline(always)]
@@ -224,8 +214,7 @@ fn sorted_fast_path(
     };
     let cap = nb_cap.unwrap_or(usize::MAX);
     let threads = std::thread::available_parallelism()
-        .map(|p| p.get())
-        .unwrap_or(1)
+        .map_or(1, std::num::NonZero::get)
         .clamp(1, 8);
     let threads = if n < (1 << 20) { 1 } else { threads };
     let chunk = n.div_ceil(threads);
@@ -303,35 +292,16 @@ struct ChunkMarks {
     term: Option<usize>,
 }
 
-fn chunk_marks(
-    ts: &[f64],
-    lo: usize,
-    hi: usize,
-    start: f64,
-    window: f64,
-    cap: usize,
-    limit: f64,
-) -> ChunkMarks {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU supports AVX2, checked just above.
-        return unsafe { chunk_marks_avx2(ts, lo, hi, start, window, cap, limit) };
-    }
-    chunk_marks_impl(ts, lo, hi, start, window, cap, limit)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn chunk_marks_avx2(
-    ts: &[f64],
-    lo: usize,
-    hi: usize,
-    start: f64,
-    window: f64,
-    cap: usize,
-    limit: f64,
-) -> ChunkMarks {
-    chunk_marks_impl(ts, lo, hi, start, window, cap, limit)
+avx2_dispatch! {
+    fn chunk_marks(
+        ts: &[f64],
+        lo: usize,
+        hi: usize,
+        start: f64,
+        window: f64,
+        cap: usize,
+        limit: f64,
+    ) -> ChunkMarks => chunk_marks_impl
 }
 
 // `!(next >= prev)` is deliberate: unlike `next < prev` it is also true for NaN.
@@ -346,6 +316,7 @@ fn chunk_marks_impl(
     cap: usize,
     limit: f64,
 ) -> ChunkMarks {
+    const B: usize = 16;
     let capf = cap as f64;
     let seg = &ts[lo..hi];
     let mut out = ChunkMarks {
@@ -383,7 +354,6 @@ fn chunk_marks_impl(
     let mut prev = if lo > 0 { ts[lo - 1] } else { seg[0] };
     let n = seg.len();
     let mut i = 0;
-    const B: usize = 16;
     while i + B <= n {
         let blk = &seg[i..i + B];
         // `!(next >= prev)` catches both disorder and NaN; with the first and last values
@@ -499,7 +469,7 @@ pub(crate) fn count_into(
     });
     if partials.len() + 1 != threads {
         // A worker failed (it cannot panic on finite input; be safe): count serially.
-        counts.iter_mut().for_each(|c| *c = 0);
+        counts.fill(0);
         count_part(ts, &mut counts);
         return counts;
     }
@@ -518,8 +488,7 @@ fn worker_threads(n: usize, nb: usize) -> usize {
         return 1;
     }
     std::thread::available_parallelism()
-        .map(|p| p.get())
-        .unwrap_or(1)
+        .map_or(1, std::num::NonZero::get)
         .min(8)
 }
 
@@ -614,7 +583,7 @@ mod tests {
                 x * 1000.0
             })
             .collect();
-        let nb = ((ts.iter().cloned().fold(f64::MIN, f64::max) - 3.0) / 7.5).floor() as usize + 1;
+        let nb = ((ts.iter().copied().fold(f64::MIN, f64::max) - 3.0) / 7.5).floor() as usize + 1;
         let unsorted = window_counts(&ts, 7.5, Some(3.0), None).unwrap();
         assert_eq!(unsorted, naive(&ts, 7.5, 3.0, nb, f64::INFINITY));
         ts.sort_by(f64::total_cmp);
@@ -667,7 +636,7 @@ mod tests {
                 x * 5000.0
             })
             .collect();
-        let nb = ((ts.iter().cloned().fold(f64::MIN, f64::max) - 0.0) / 3.0).floor() as usize + 1;
+        let nb = ((ts.iter().copied().fold(f64::MIN, f64::max) - 0.0) / 3.0).floor() as usize + 1;
         let threaded = window_counts(&ts, 3.0, Some(0.0), None).unwrap();
         assert_eq!(threaded, naive(&ts, 3.0, 0.0, nb, f64::INFINITY));
         let mut sorted = ts.clone();
@@ -756,5 +725,46 @@ mod tests {
         assert!(window_counts(&[1.0], 0.0, None, None).is_err());
         assert!(window_counts(&[1.0], 1.0, Some(2.0), Some(1.0)).is_err());
         assert!(window_counts(&[0.0, 1e12], 1e-3, None, None).is_err());
+    }
+
+    #[test]
+    fn avx2_and_portable_builds_agree() {
+        // The dispatched kernels (AVX2 build on an AVX2 machine) against the `_impl` bodies
+        // called from this portable test.
+        let mut r = crate::sim::rng::Rng::new(19);
+        for n in [0, 1, 2, 8, 9, 17, 100, 1000, 20_001] {
+            for _ in 0..6 {
+                let mut ts: Vec<f64> = (0..n).map(|_| r.uniform() * 1000.0).collect();
+                if r.index(2) == 0 {
+                    ts.sort_by(f64::total_cmp);
+                }
+                if n > 1 && r.index(3) == 0 {
+                    let bad = [f64::NAN, f64::INFINITY, f64::NEG_INFINITY][r.index(3)];
+                    ts[r.index(n)] = bad;
+                }
+                match (scan("ts", &ts), scan_impl("ts", &ts)) {
+                    (Ok(a), Ok(b)) => assert_eq!(format!("{a:?}"), format!("{b:?}")),
+                    (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string()),
+                    (a, b) => panic!("{a:?} vs {b:?}"),
+                }
+            }
+            // chunk_marks wants finite values with a finite first and last one
+            let mut ts: Vec<f64> = (0..n).map(|_| r.uniform() * 1000.0).collect();
+            ts.sort_by(f64::total_cmp);
+            if n > 4 && r.index(2) == 0 {
+                ts.swap(1, n - 2);
+            }
+            if n == 0 {
+                continue;
+            }
+            // a non-empty chunk `lo..hi`, as the callers pass
+            let lo = r.index(n);
+            let hi = lo + 1 + r.index(n - lo);
+            for (window, cap, limit) in [(7.5, usize::MAX, f64::INFINITY), (0.3, 500, 800.0)] {
+                let a = chunk_marks(&ts, lo, hi, -1.0, window, cap, limit);
+                let b = chunk_marks_impl(&ts, lo, hi, -1.0, window, cap, limit);
+                assert_eq!((a.ok, &a.marks, a.term), (b.ok, &b.marks, b.term));
+            }
+        }
     }
 }

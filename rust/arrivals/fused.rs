@@ -7,6 +7,7 @@
 //! same index the streaming scan computes with a non-strict integer cast.
 
 use crate::error::{check_finite, check_same_len};
+use crate::simd::avx2_dispatch;
 use crate::sketch::QuantileSketch;
 use crate::{QcoreError, Result};
 
@@ -181,18 +182,16 @@ fn fold_impl(
     }
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn fold_avx2(
-    st: &mut BatchStats,
-    tab: &mut [i64],
-    codes: &[i64],
-    start: &[f64],
-    cls: &[i8],
-    done: Option<(&[f64], &[f64])>,
-    w: &Windows,
-) {
-    fold_impl(st, tab, codes, start, cls, done, w)
+avx2_dispatch! {
+    fn fold(
+        st: &mut BatchStats,
+        tab: &mut [i64],
+        codes: &[i64],
+        start: &[f64],
+        cls: &[i8],
+        done: Option<(&[f64], &[f64])>,
+        w: &Windows,
+    ) => fold_impl
 }
 
 /// Fold one batch into per-group statistics. `codes` in `0..n_groups`; `cls` the outcome
@@ -300,20 +299,8 @@ pub fn batch_stats(
         (Some(e), Some(l)) => Some((e, l)),
         _ => None,
     };
-    #[cfg(target_arch = "x86_64")]
-    let simd = std::arch::is_x86_feature_detected!("avx2");
-    #[cfg(not(target_arch = "x86_64"))]
-    let simd = false;
     let count = |st: &mut BatchStats, tab: &mut [i64]| {
-        if simd {
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: the CPU supports AVX2, checked just above.
-            unsafe {
-                fold_avx2(st, tab, codes, start, cls, done, &w)
-            };
-        } else {
-            fold_impl(st, tab, codes, start, cls, done, &w);
-        }
+        fold(st, tab, codes, start, cls, done, &w);
     };
     // The sketches of the ok latencies: each group's values in row order (a stable
     // counting sort by group code into a reused scratch buffer) go through the same hot
@@ -483,5 +470,51 @@ mod tests {
         assert_eq!(index(1e12, 0.0, 1.0, 2f64.powi(31), 5), 0);
         assert_eq!(index(1e12, 0.0, 1.0, 2f64.powi(63), 5), 4);
         assert_eq!(index(3.7, 0.0, 1.0, 2f64.powi(31), 5), 3);
+    }
+
+    #[test]
+    fn avx2_and_portable_builds_agree() {
+        // The dispatched `fold` (AVX2 build on an AVX2 machine) against `fold_impl` called
+        // from this portable test, with and without completed rows.
+        let mut r = crate::sim::rng::Rng::new(19);
+        let empty = |g: usize, w: &Windows| BatchStats {
+            n_groups: g,
+            outcomes: vec![0; g * 3],
+            windows: vec![0; g * w.n_windows],
+            smin: vec![f64::INFINITY; g],
+            smax: vec![f64::NEG_INFINITY; g],
+            done_starts: vec![0; g * w.n_end],
+            ends: vec![0; g * w.n_end],
+            clipped: vec![0.0; g],
+            arrivals: vec![0; g],
+            resp: vec![0.0; g],
+            at_edge: vec![0; g],
+            sketches: Vec::new(),
+        };
+        for n in [0, 1, 9, 100, 2047, 2048, 5000] {
+            let g = 1 + r.index(4);
+            let w = win(10);
+            let codes: Vec<i64> = (0..n).map(|_| r.index(g) as i64).collect();
+            let start: Vec<f64> = (0..n).map(|_| r.uniform() * 12.0 - 1.0).collect();
+            let cls: Vec<i8> = (0..n).map(|_| r.index(3) as i8).collect();
+            let end: Vec<f64> = start
+                .iter()
+                .map(|&s| match r.index(8) {
+                    0 => f64::NAN,
+                    1 => s - 0.5,
+                    _ => s + r.uniform() * 4.0,
+                })
+                .collect();
+            let lat: Vec<f64> = start.iter().zip(&end).map(|(s, e)| e - s).collect();
+            for done in [None, Some((&end[..], &lat[..]))] {
+                let (mut a, mut b) = (empty(g, &w), empty(g, &w));
+                let mut ta = vec![0i64; g * w.n_windows * 3];
+                let mut tb = ta.clone();
+                fold(&mut a, &mut ta, &codes, &start, &cls, done, &w);
+                fold_impl(&mut b, &mut tb, &codes, &start, &cls, done, &w);
+                assert_eq!(format!("{a:?}"), format!("{b:?}"));
+                assert_eq!(ta, tb);
+            }
+        }
     }
 }

@@ -275,7 +275,7 @@ impl SlidingRate {
         self.live().last().copied()
     }
 
-    fn absorb_sorted(&mut self, batch: Vec<f64>) {
+    fn absorb_sorted(&mut self, batch: &[f64]) {
         let live = self.live();
         let latest = match (live.last(), batch.last()) {
             (Some(&a), Some(&b)) => a.max(b),
@@ -291,7 +291,7 @@ impl SlidingRate {
         {
             let mut v = Vec::with_capacity(live.len() + batch.len());
             v.extend_from_slice(live);
-            v.extend_from_slice(&batch);
+            v.extend_from_slice(batch);
             v
         } else {
             let mut v = Vec::with_capacity(live.len() + batch.len());
@@ -332,12 +332,14 @@ impl SlidingRate {
         if sc.n == 0 {
             return Ok(());
         }
-        let mut batch = ts.to_vec();
-        if !sc.sorted {
-            batch.sort_unstable_by(f64::total_cmp);
-        }
         self.count += sc.n as u64;
-        self.absorb_sorted(batch);
+        if sc.sorted {
+            self.absorb_sorted(ts);
+        } else {
+            let mut batch = ts.to_vec();
+            batch.sort_unstable_by(f64::total_cmp);
+            self.absorb_sorted(&batch);
+        }
         Ok(())
     }
 
@@ -349,9 +351,8 @@ impl SlidingRate {
                 self.horizon, other.horizon
             )));
         }
-        let batch = other.live().to_vec();
         let before_drop = self.dropped_late;
-        self.absorb_sorted(batch);
+        self.absorb_sorted(other.live());
         // Events of `other` that expire on merging are expirations, not late drops.
         self.dropped_late = before_drop + other.dropped_late;
         self.count += other.count;

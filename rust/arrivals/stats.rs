@@ -246,8 +246,7 @@ pub(crate) fn bucket_sorted(values: &[f64], min: f64, max: f64) -> Vec<f64> {
         1
     } else {
         std::thread::available_parallelism()
-            .map(|p| p.get())
-            .unwrap_or(1)
+            .map_or(1, std::num::NonZero::get)
             .clamp(1, 8)
     };
     let sort_range = |seg: &mut [f64], offsets: &[usize], base: usize| {

@@ -9,9 +9,9 @@ use crate::error::{QcoreError, Result};
 /// `ctx` of a request is its computed tokens after the step.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Batch {
-    /// Σ n_i over the prefill chunks.
+    /// Σ `n_i` over the prefill chunks.
     pub prefill_tokens: u64,
-    /// Σ n_i² over the prefill chunks.
+    /// Σ `n_i²` over the prefill chunks.
     pub prefill_tokens_sq: f64,
     /// Number of prefill chunks.
     pub prefill_reqs: u32,
@@ -101,7 +101,7 @@ pub enum StepTime {
         c_seq: f64,
         c_ctx: f64,
     },
-    /// DistServe's fitted form, in **milliseconds** as DistServe's files give them:
+    /// `DistServe`'s fitted form, in **milliseconds** as `DistServe`'s files give them:
     /// `[any prefill]·(a_p + b_p·Σn + c_p·Σn²) + [any decode]·(a + b·Σ_decode ctx + c·B_d)`
     /// with `(a, b, c)` = `decode_small` when `B_d < threshold`, else `decode_large`.
     Phases {
@@ -111,9 +111,9 @@ pub enum StepTime {
         threshold: u32,
     },
     /// Measured tables (seconds): `prefill(Σ_prefill n_i) + decode(B_d)`, each term present
-    /// only when its part of the batch is not empty (SplitwiseSim's `perf_model.csv`).
+    /// only when its part of the batch is not empty (`SplitwiseSim`'s `perf_model.csv`).
     Table { prefill: Table, decode: Table },
-    /// DistServe's simulator: [`StepTime::Phases`] (ms) with its pipeline split and fixed
+    /// `DistServe`'s simulator: [`StepTime::Phases`] (ms) with its pipeline split and fixed
     /// overheads, `(a + b·Σn + c·Σn²)/pp + pp + 2 + 1e-4·Σn` for a prefill step and
     /// `(a + b·Σ(ctx+1) + c·B)/pp + 2 + 1e-4·Σctx` for a decode step (`ctx` before the
     /// step). Used with [`Scheduler::DistServe`], whose steps are never mixed.
@@ -253,7 +253,7 @@ impl StepTime {
                 c_ctx,
             } => {
                 c0 + c_tok * b.prefill_tokens as f64
-                    + c_seq * b.reqs() as f64
+                    + c_seq * f64::from(b.reqs())
                     + c_ctx * b.ctx as f64
             }
             StepTime::Phases {
@@ -273,7 +273,7 @@ impl StepTime {
                     } else {
                         decode_large
                     };
-                    ms += c[0] + c[1] * b.decode_ctx as f64 + c[2] * b.decode_reqs as f64;
+                    ms += c[0] + c[1] * b.decode_ctx as f64 + c[2] * f64::from(b.decode_reqs);
                 }
                 ms * 1e-3
             }
@@ -284,7 +284,7 @@ impl StepTime {
                 threshold,
                 pipeline_parallel,
             } => {
-                let pp = *pipeline_parallel as f64;
+                let pp = f64::from(*pipeline_parallel);
                 let mut ms = 0.0;
                 if b.prefill_reqs > 0 {
                     let n = b.prefill_tokens as f64;
@@ -299,7 +299,7 @@ impl StepTime {
                     } else {
                         decode_large
                     };
-                    let bd = b.decode_reqs as f64;
+                    let bd = f64::from(b.decode_reqs);
                     let s1 = b.decode_ctx as f64;
                     ms += (c[0] + c[1] * s1 + c[2] * bd) * (1.0 / pp) + (2.0 + 1e-4 * (s1 - bd));
                 }
@@ -311,7 +311,7 @@ impl StepTime {
                     s += prefill.eval(b.prefill_tokens as f64);
                 }
                 if b.decode_reqs > 0 {
-                    s += decode.eval(b.decode_reqs as f64);
+                    s += decode.eval(f64::from(b.decode_reqs));
                 }
                 s
             }
@@ -333,7 +333,7 @@ impl StepTime {
     }
 }
 
-/// DistServe's simulator caps a decode step at this many `Σ (ctx + 1)` tokens.
+/// `DistServe`'s simulator caps a decode step at this many `Σ (ctx + 1)` tokens.
 pub const DISTSERVE_DECODE_TOKENS: u32 = 50_000;
 
 /// The scheduling policy of a replica.
@@ -341,7 +341,7 @@ pub const DISTSERVE_DECODE_TOKENS: u32 = 50_000;
 pub enum Scheduler {
     /// vLLM V1 (the default, §3).
     VllmV1,
-    /// DistServe's colocated simulator (`simdistserve`, backend `vllm`): prefill-only
+    /// `DistServe`'s colocated simulator (`simdistserve`, backend `vllm`): prefill-only
     /// steps with strict priority over decode steps, never mixed; a prefill step takes
     /// the longest FCFS prefix of `waiting` whose prompts sum to at most
     /// `max_num_batched_tokens`; a decode step takes the longest prefix of `running`
@@ -428,12 +428,12 @@ impl ReplicaConfig {
     /// Blocks that `tokens` tokens occupy.
     #[inline]
     pub fn blocks_for(&self, tokens: u64) -> u64 {
-        tokens.div_ceil(self.block_size as u64)
+        tokens.div_ceil(u64::from(self.block_size))
     }
 
     /// Blocks kept free at admission of waiting requests.
     pub fn watermark_blocks(&self) -> u32 {
-        (self.watermark * self.num_blocks as f64).ceil() as u32
+        (self.watermark * f64::from(self.num_blocks)).ceil() as u32
     }
 }
 
@@ -477,13 +477,16 @@ impl ModelSpec {
 
     /// `2 · layers · kv_heads · head_dim · dtype_bytes / tensor_parallel` (one GPU's share).
     pub fn kv_bytes_per_token(&self, tensor_parallel: u32) -> f64 {
-        2.0 * self.layers as f64 * self.kv_heads as f64 * self.head_dim as f64 * self.dtype_bytes
-            / tensor_parallel as f64
+        2.0 * f64::from(self.layers)
+            * f64::from(self.kv_heads)
+            * f64::from(self.head_dim)
+            * self.dtype_bytes
+            / f64::from(tensor_parallel)
     }
 
     /// Weight bytes on one GPU at `tensor_parallel`.
     pub fn weight_bytes(&self, tensor_parallel: u32) -> f64 {
-        self.params * self.dtype_bytes / tensor_parallel as f64
+        self.params * self.dtype_bytes / f64::from(tensor_parallel)
     }
 }
 
@@ -699,7 +702,7 @@ pub fn num_blocks(
     let free = gpu.memory_bytes * gpu_memory_utilization
         - model.weight_bytes(tensor_parallel)
         - activation_reserve;
-    let per_block = block_size as f64 * model.kv_bytes_per_token(tensor_parallel);
+    let per_block = f64::from(block_size) * model.kv_bytes_per_token(tensor_parallel);
     let blocks = (free / per_block).floor();
     if blocks < 1.0 {
         return Err(QcoreError::invalid(
@@ -711,7 +714,7 @@ pub fn num_blocks(
             ),
         ));
     }
-    Ok(blocks.min(u32::MAX as f64) as u32)
+    Ok(blocks.min(f64::from(u32::MAX)) as u32)
 }
 
 /// The roofline step time of `model` on `tensor_parallel` GPUs of kind `gpu` (§5).
@@ -726,7 +729,7 @@ pub fn roofline(
     if tensor_parallel == 0 {
         return Err(QcoreError::invalid("tensor_parallel", "must be >= 1"));
     }
-    let tp = tensor_parallel as f64;
+    let tp = f64::from(tensor_parallel);
     let st = StepTime::Roofline {
         params: model.params,
         // One GPU's share of weights and KV read at its own bandwidth; compute split across the group.

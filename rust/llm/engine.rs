@@ -47,8 +47,8 @@ impl Workload {
                 format!("must be >= 1 (0 at index {i})"),
             ));
         }
-        if let Some(i) =
-            (0..prompt.len()).find(|&i| prompt[i] as u64 + output[i] as u64 > u32::MAX as u64)
+        if let Some(i) = (0..prompt.len())
+            .find(|&i| u64::from(prompt[i]) + u64::from(output[i]) > u64::from(u32::MAX))
         {
             return Err(QcoreError::invalid(
                 "output_tokens",
@@ -119,7 +119,7 @@ impl Workload {
             crate::sim::arrivals::ArrivalGen::new(arrivals, Rng::stream(seed, 0, Stream::Arrivals));
         let mut prng = Rng::stream(seed, 0, Stream::Service);
         let mut orng = Rng::stream(seed, 0, Stream::Patience);
-        let tok = |v: f64| -> u32 { v.round().clamp(1.0, u32::MAX as f64) as u32 };
+        let tok = |v: f64| -> u32 { v.round().clamp(1.0, f64::from(u32::MAX)) as u32 };
         let (mut a, mut p, mut o) = (Vec::new(), Vec::new(), Vec::new());
         let mut t = 0.0;
         for i in 0..n {
@@ -169,10 +169,10 @@ impl Workload {
         if self.hash_offsets.is_empty() {
             return None;
         }
-        if (j as u64 + 1) * block_size as u64 > self.prompt[r] as u64 {
+        if (u64::from(j) + 1) * u64::from(block_size) > u64::from(self.prompt[r]) {
             return None;
         }
-        let h = (j as u64 * block_size as u64 / self.hash_block_tokens as u64) as usize;
+        let h = (u64::from(j) * u64::from(block_size) / u64::from(self.hash_block_tokens)) as usize;
         let (a, b) = (self.hash_offsets[r], self.hash_offsets[r + 1]);
         if a + h >= b {
             return None;
@@ -239,7 +239,7 @@ impl Req {
 
 const NIL: u32 = u32::MAX;
 
-/// A small multiplicative hasher for the prefix-cache keys (not DoS resistant; keys come
+/// A small multiplicative hasher for the prefix-cache keys (not `DoS` resistant; keys come
 /// from the workload).
 #[derive(Default)]
 pub(crate) struct KeyHasher(u64);
@@ -252,7 +252,7 @@ impl Hasher for KeyHasher {
     #[inline]
     fn write(&mut self, bytes: &[u8]) {
         for &b in bytes {
-            self.write_u64(b as u64);
+            self.write_u64(u64::from(b));
         }
     }
     #[inline]
@@ -261,7 +261,7 @@ impl Hasher for KeyHasher {
     }
     #[inline]
     fn write_u32(&mut self, v: u32) {
-        self.write_u64(v as u64);
+        self.write_u64(u64::from(v));
     }
 }
 
@@ -454,7 +454,7 @@ pub(crate) struct Replica {
     pub sched: Vec<u32>,
     /// Requests preempted while scheduling the current step.
     pub preempted: Vec<u32>,
-    /// DistServe decode step: the batch is the first `rotate` running requests, which go
+    /// `DistServe` decode step: the batch is the first `rotate` running requests, which go
     /// back to the tail when the step ends.
     rotate: usize,
     hits: Vec<u32>,
@@ -531,7 +531,7 @@ impl Replica {
         self.touch(t);
         self.waiting.push_back(r);
         let q = &reqs[r as usize];
-        self.outstanding += q.prompt as u64 + q.output as u64;
+        self.outstanding += u64::from(q.prompt) + u64::from(q.output);
         self.stats.arrived += 1;
     }
 
@@ -689,8 +689,8 @@ impl Replica {
                 let q = &mut reqs[r as usize];
                 if q.computed == 0 && caching {
                     let hit = hit_blocks * cfg.block_size;
-                    self.stats.hit_tokens += hit as u64;
-                    self.stats.lookup_tokens += nt as u64;
+                    self.stats.hit_tokens += u64::from(hit);
+                    self.stats.lookup_tokens += u64::from(nt);
                     if q.cached == u32::MAX {
                         q.cached = hit;
                     }
@@ -707,15 +707,15 @@ impl Replica {
         self.summarize(cfg, reqs)
     }
 
-    /// DistServe's colocated policy: a prefill-only step if anything waits, else a
+    /// `DistServe`'s colocated policy: a prefill-only step if anything waits, else a
     /// decode-only step over a prefix of `running` (see [`Scheduler::DistServe`]).
     fn schedule_distserve(&mut self, cfg: &ReplicaConfig, reqs: &mut [Req], t: f64, cap: u32) {
         self.rotate = 0;
         if !self.waiting.is_empty() {
             let mut total = 0u64;
             while let Some(&r) = self.waiting.front() {
-                let p = reqs[r as usize].prompt as u64;
-                if total + p > cfg.max_num_batched_tokens as u64 {
+                let p = u64::from(reqs[r as usize].prompt);
+                if total + p > u64::from(cfg.max_num_batched_tokens) {
                     break;
                 }
                 total += p;
@@ -735,8 +735,8 @@ impl Replica {
         let mut total = 0u64;
         for &r in &self.running {
             let q = &mut reqs[r as usize];
-            let need = q.num_tokens() as u64;
-            if total + need > cap as u64 {
+            let need = u64::from(q.num_tokens());
+            if total + need > u64::from(cap) {
                 break;
             }
             total += need;
@@ -752,14 +752,14 @@ impl Replica {
         let mut tokens = 0u32;
         for &r in &self.sched {
             let q = &reqs[r as usize];
-            let ctx = (q.computed + q.sched) as u64;
+            let ctx = u64::from(q.computed + q.sched);
             if q.emitted >= 1 && q.sched == 1 && q.computed + 1 == q.num_tokens() {
                 b.decode_reqs += 1;
                 b.decode_ctx += ctx;
             } else {
                 b.prefill_reqs += 1;
-                b.prefill_tokens += q.sched as u64;
-                b.prefill_tokens_sq += (q.sched as f64) * (q.sched as f64);
+                b.prefill_tokens += u64::from(q.sched);
+                b.prefill_tokens_sq += f64::from(q.sched) * f64::from(q.sched);
             }
             b.ctx += ctx;
             tokens += q.sched;
@@ -826,11 +826,11 @@ impl Replica {
             q.computed = c1;
             let decode = q.emitted >= 1 && q.sched == 1 && c1 == q.num_tokens();
             if !decode {
-                self.stats.prefill_tokens += q.sched as u64;
+                self.stats.prefill_tokens += u64::from(q.sched);
             }
             let p_done = c1.min(q.prompt);
             if p_done > q.prefilled {
-                self.outstanding -= (p_done - q.prefilled) as u64;
+                self.outstanding -= u64::from(p_done - q.prefilled);
                 q.prefilled = p_done;
             }
             if caching && c0 < q.prompt {
@@ -886,17 +886,17 @@ impl Replica {
         out.clear();
         for &r in &self.running {
             let q = &reqs[r as usize];
-            self.outstanding -= (q.prompt - q.prefilled) as u64 + (q.output - q.emitted) as u64;
+            self.outstanding -= u64::from(q.prompt - q.prefilled) + u64::from(q.output - q.emitted);
         }
         out.append(&mut self.running);
     }
 
     /// A request joins the tail of `running` at time `t` (with its blocks elsewhere: for
-    /// the DistServe scheduler, which has no KV model).
+    /// the `DistServe` scheduler, which has no KV model).
     pub fn push_running(&mut self, reqs: &[Req], r: u32, t: f64) {
         self.touch(t);
         let q = &reqs[r as usize];
-        self.outstanding += (q.prompt - q.prefilled) as u64 + (q.output - q.emitted) as u64;
+        self.outstanding += u64::from(q.prompt - q.prefilled) + u64::from(q.output - q.emitted);
         self.running.push(r);
     }
 
@@ -906,7 +906,7 @@ impl Replica {
         if let Some(r) = self.waiting.pop_front() {
             let q = &mut reqs[r as usize];
             q.status = STATUS_REJECTED;
-            self.outstanding -= (q.prompt - q.prefilled) as u64 + (q.output - q.emitted) as u64;
+            self.outstanding -= u64::from(q.prompt - q.prefilled) + u64::from(q.output - q.emitted);
             self.stats.stuck_rejected += 1;
         }
     }

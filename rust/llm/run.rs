@@ -207,8 +207,8 @@ fn fits(cfg: &ReplicaConfig, prompt: u32, output: u32) -> bool {
         // No KV model: only a prompt above the prefill budget can never be scheduled.
         return prompt <= cfg.max_num_batched_tokens;
     }
-    let tokens = prompt as u64 + output as u64 - 1;
-    if cfg.blocks_for(tokens) > cfg.num_blocks as u64 {
+    let tokens = u64::from(prompt) + u64::from(output) - 1;
+    if cfg.blocks_for(tokens) > u64::from(cfg.num_blocks) {
         return false;
     }
     if !cfg.chunked_prefill && prompt > cfg.max_num_batched_tokens {
@@ -408,7 +408,7 @@ impl<'a> Driver<'a> {
                 let e = q.finish - a;
                 e2e_v.push(e);
                 if q.output > 1 {
-                    tpot_v.push((e - (q.first_token - a)) / (q.output - 1) as f64);
+                    tpot_v.push((e - (q.first_token - a)) / f64::from(q.output - 1));
                 }
             }
             if !q.first_sched.is_nan() {
@@ -651,12 +651,12 @@ pub fn run_fleet_progress(
                     let reps = &dr.reps;
                     argmin(&|i| {
                         let hit = reps[i].peek_hit_blocks(w, cfg, k, p) * bs;
-                        weight * (p - hit) as f64 + load(i).tokens as f64
+                        weight * f64::from(p - hit) + load(i).tokens as f64
                     })
                 }
             };
             pending[i].waiting += 1;
-            pending[i].tokens += w.prompt[k] as u64 + w.output[k] as u64;
+            pending[i].tokens += u64::from(w.prompt[k]) + u64::from(w.output[k]);
             dr.arrive(k, i);
             k += 1;
         }
@@ -671,7 +671,7 @@ pub fn run_fleet_progress(
     dr.finish()
 }
 
-/// Prefill and decode on separate replicas (DistServe's disaggregated simulator, backend
+/// Prefill and decode on separate replicas (`DistServe`'s disaggregated simulator, backend
 /// `distserve`): requests arrive at the prefill replicas in turn; at the end of its
 /// prefill step a request (having emitted its first token) moves to the decode replica
 /// with the shortest running queue, with no transfer time. Both configurations must use

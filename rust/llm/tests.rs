@@ -102,7 +102,7 @@ fn check_conservation(w: &Workload, cfg: &ReplicaConfig) -> RunResult {
         r.records
             .output_tokens
             .iter()
-            .map(|&x| x as u64)
+            .map(|&x| u64::from(x))
             .sum::<u64>()
     );
     r
@@ -122,7 +122,7 @@ fn conservation_and_preemption() {
     let r = check_conservation(&w, &cfg);
     assert!(r.replicas[0].preemptions > 0);
     assert_eq!(r.rejected, 0);
-    let pre: u64 = r.records.preemptions.iter().map(|&x| x as u64).sum();
+    let pre: u64 = r.records.preemptions.iter().map(|&x| u64::from(x)).sum();
     assert_eq!(pre, r.replicas[0].preemptions);
 }
 

@@ -1,7 +1,7 @@
 //! Overload control as a [`Controller`] (ANCHORS §2): an optional client-side throttle in
 //! front of one arrival rule (drop-tail queue limit, token bucket, AIMD or Gradient2
 //! concurrency limit, two-class priority limits) and one dequeue rule (deadline
-//! shedding, CoDel), with optional adaptive LIFO service order ([`AdaptiveLifo`]).
+//! shedding, `CoDel`), with optional adaptive LIFO service order ([`AdaptiveLifo`]).
 //!
 //! Loss signals: a request the controller admitted and that is then lost — timed out in
 //! the queue, blocked by a full waiting room, or shed at dequeue — is a drop sample for
@@ -14,7 +14,7 @@ use crate::error::{QcoreError, Result};
 use crate::sim::rng::Rng;
 use crate::sim::{Controller, View};
 
-/// Facebook's CoDel for RPC queues, as in folly `Codel.cpp` (ANCHORS §2.5): the queue is
+/// Facebook's `CoDel` for RPC queues, as in folly `Codel.cpp` (ANCHORS §2.5): the queue is
 /// overloaded when the minimum queueing delay over the last `interval` exceeded
 /// `target`; while overloaded, a dequeued request whose delay exceeds the slough
 /// timeout `2 × target` is dropped. The first request of each interval resets the
@@ -52,7 +52,8 @@ impl Codel {
         })
     }
 
-    /// Whether the queue is in the overloaded state.
+    /// Whether the queue is in the overloaded state (read by the tests).
+    #[cfg(test)]
     pub fn is_overloaded(&self) -> bool {
         self.overloaded
     }
@@ -198,7 +199,7 @@ impl Gradient2 {
 /// Adaptive LIFO ("Fail at Scale", ANCHORS §2.5): serve the oldest request first while
 /// the queue is healthy, the newest first once the queue has not been empty for
 /// `interval` seconds, and the oldest first again as soon as it drains. Newest-first
-/// under congestion serves the requests whose clients are still waiting, while CoDel's
+/// under congestion serves the requests whose clients are still waiting, while `CoDel`'s
 /// short timeouts clear the stale ones.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct AdaptiveLifo {
@@ -277,7 +278,6 @@ impl TokenBucket {
 #[derive(Clone, Debug)]
 pub struct ClientThrottle {
     pub k: f64,
-    pub window: f64,
     buckets: Vec<(i64, u64, u64)>,
     rng: Rng,
     /// Requests rejected by the client.
@@ -296,7 +296,6 @@ impl ClientThrottle {
         }
         Ok(ClientThrottle {
             k,
-            window,
             buckets: vec![(i64::MIN, 0, 0); window.ceil() as usize],
             rng,
             throttled: 0,
@@ -404,6 +403,7 @@ impl Admission {
     }
 
     /// The same controller with adaptive LIFO service order.
+    #[must_use]
     pub fn with_adaptive_lifo(mut self, lifo: AdaptiveLifo) -> Self {
         self.lifo = Some(lifo);
         self
@@ -486,7 +486,7 @@ impl Controller for Admission {
     fn dequeue_lifo(&mut self, t: f64, view: &View) -> Option<bool> {
         let l = self.lifo.as_mut()?;
         let lifo = l.congested(t, view.in_queue);
-        l.lifo_dequeues += lifo as u64;
+        l.lifo_dequeues += u64::from(lifo);
         Some(lifo)
     }
 
@@ -543,7 +543,7 @@ mod tests {
         let mut t = 0.0;
         let mut drops = 0;
         while t < 0.099 {
-            drops += c.should_drop(t, 0.02) as u32;
+            drops += u32::from(c.should_drop(t, 0.02));
             t += 0.001;
         }
         assert_eq!(drops, 0);
@@ -552,7 +552,7 @@ mod tests {
         // requests above 2·target are dropped (the interval's first one is not).
         let mut dropped = Vec::new();
         for k in 0..50 {
-            dropped.push(c.should_drop(0.1005 + k as f64 * 0.001, 0.02));
+            dropped.push(c.should_drop(0.1005 + f64::from(k) * 0.001, 0.02));
         }
         assert!(c.is_overloaded());
         assert!(!dropped[0]);
@@ -568,9 +568,9 @@ mod tests {
         // below target: never overloaded.
         let mut drops = 0;
         for k in 0..2000 {
-            let t = k as f64 * 0.001;
+            let t = f64::from(k) * 0.001;
             let d = if k % 50 == 7 { 0.001 } else { 0.05 };
-            drops += c.should_drop(t, d) as u32;
+            drops += u32::from(c.should_drop(t, d));
         }
         assert_eq!(drops, 0);
         assert!(!c.is_overloaded());
@@ -618,7 +618,7 @@ mod tests {
         assert!(!b.take(0.5));
         // Over 100 s at most 3 + 200 admitted.
         let n = (0..10_000)
-            .filter(|k| b.take(1.0 + *k as f64 * 0.01))
+            .filter(|k| b.take(1.0 + f64::from(*k) * 0.01))
             .count();
         assert!((199..=203).contains(&n), "{n}");
     }
@@ -637,7 +637,7 @@ mod tests {
         // Everything accepted: never throttles.
         let mut c = ClientThrottle::new(2.0, 120.0, Rng::new(1)).unwrap();
         for k in 0..1000 {
-            let t = k as f64 * 0.1;
+            let t = f64::from(k) * 0.1;
             assert!(c.attempt(t));
             c.accepted(t);
         }
@@ -668,12 +668,12 @@ mod tests {
     fn adaptive_lifo_switches_when_a_queue_persists_and_back_when_it_drains() {
         // Burst 1: ten arrivals at 0, 0.1, …, 0.9; burst 2 the same from t = 20 (the
         // queue has drained by then). Request 0 of each burst starts at once.
-        let mut times: Vec<f64> = (0..10).map(|k| k as f64 * 0.1).collect();
-        times.extend((0..10).map(|k| 20.0 + k as f64 * 0.1));
+        let mut times: Vec<f64> = (0..10).map(|k| f64::from(k) * 0.1).collect();
+        times.extend((0..10).map(|k| 20.0 + f64::from(k) * 0.1));
         let cfg = det_cfg(times);
         // FIFO: request k of a burst starts at k.
         let fifo = starts(&cfg, &mut Admission::default());
-        let want: Vec<f64> = (0..20).map(|i| (i / 10 * 20 + i % 10) as f64).collect();
+        let want: Vec<f64> = (0..20).map(|i| f64::from(i / 10 * 20 + i % 10)).collect();
         assert_eq!(fifo, want);
         // Interval 2 s: the queue (non-empty since 0.1) turns LIFO at the dequeue of
         // t = 3 (2.9 s > 2 s); requests 1, 2 start FIFO at 1, 2, then 9, 8, …, 3.

@@ -26,7 +26,7 @@ fn records_on_sim_clock(st: &mut RunStats, origin: f64) -> Result<Records> {
             .fold(f64::NEG_INFINITY, f64::max);
         let absolute = max_end.is_finite()
             && (max_end - (st.t_end + origin)).abs() < (max_end - st.t_end).abs();
-        for a in rec.arrival.iter_mut() {
+        for a in &mut rec.arrival {
             *a -= origin;
         }
         if absolute {
@@ -306,7 +306,7 @@ mod tests {
     fn absolute_trace_times_give_true_response_times() {
         // Arrivals at epoch-like times, 2 s of work each on enough servers: every
         // response is exactly 2 s, whatever clock the records use.
-        let ts: Vec<f64> = (0..500).map(|k| 1.7e9 + 0.5 * k as f64).collect();
+        let ts: Vec<f64> = (0..500).map(|k| 1.7e9 + 0.5 * f64::from(k)).collect();
         let mut cfg = SimConfig::new(
             ArrivalProcess::trace(ts).unwrap(),
             Some(Dist::deterministic(2.0).unwrap()),

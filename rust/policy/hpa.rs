@@ -1,4 +1,4 @@
-//! Kubernetes HorizontalPodAutoscaler (autoscaling/v2), as documented in
+//! Kubernetes `HorizontalPodAutoscaler` (autoscaling/v2), as documented in
 //! `horizontal-pod-autoscale.md` and implemented in `replica_calculator.go` and
 //! `horizontal.go` (ANCHORS §1.1):
 //!
@@ -469,6 +469,18 @@ impl Autoscaler for Hpa {
         let Some(last) = sig.last().copied() else {
             return current;
         };
+        // `reconcileAutoscaler`: outside [minReplicas, maxReplicas] the count goes
+        // straight to the bound, before metrics and stabilization.
+        // A target scaled to zero by hand has autoscaling off (`Spec.Replicas == 0`).
+        if current == 0 && self.cfg.min_replicas != 0 {
+            return 0;
+        }
+        if current > self.cfg.max_replicas {
+            return self.cfg.max_replicas;
+        }
+        if current < self.cfg.min_replicas {
+            return self.cfg.min_replicas;
+        }
         let ready = last.serving();
         let desired = match self.observe(sig) {
             Some(m) if ready > 0 => self.calculate(current, ready, last.starting, m),
@@ -484,6 +496,39 @@ mod tests {
 
     fn hpa() -> Hpa {
         Hpa::new(HpaConfig::new(HpaMetric::Utilization, 0.5)).unwrap()
+    }
+
+    fn samples(n: usize, ready: usize, busy: usize) -> Signals {
+        let mut sig = Signals::new(1.0, 600.0);
+        for i in 0..n {
+            sig.push(
+                i as f64,
+                &crate::sim::View {
+                    ready,
+                    busy,
+                    in_service: busy,
+                    target: ready,
+                    ..crate::sim::View::default()
+                },
+            );
+        }
+        sig
+    }
+
+    #[test]
+    fn above_max_replicas_goes_straight_to_max() {
+        // kubernetes horizontal_test.go TestTooManyReplicas / TestScaleDownRCImmediately:
+        // 10 replicas with maxReplicas 5 scale to 5 at once, whatever the metric and
+        // the stabilization window say.
+        let mut c = HpaConfig::new(HpaMetric::Utilization, 0.5);
+        c.min_replicas = 2;
+        c.max_replicas = 5;
+        let mut h = Hpa::new(c).unwrap();
+        let sig = samples(120, 10, 10); // every pod busy: the metric asks for more
+        assert_eq!(h.decide(119.0, &sig, 10), 5);
+        // below minReplicas: straight to the minimum (TestScaleUpOneMetricEmpty analogue)
+        let sig = samples(120, 1, 0);
+        assert_eq!(h.decide(119.0, &sig, 1), 2);
     }
 
     #[test]

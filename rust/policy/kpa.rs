@@ -1,5 +1,5 @@
 //! Knative Pod Autoscaler, following `pkg/autoscaler/scaling/autoscaler.go` and the
-//! `config-autoscaler` ConfigMap defaults (ANCHORS §1.3):
+//! `config-autoscaler` `ConfigMap` defaults (ANCHORS §1.3):
 //!
 //! - stable window 60 s, panic window 10 % of it (6 s), panic threshold 200 %, tick 2 s;
 //! - target = container concurrency × target utilization (70 %) per replica, on the
@@ -29,7 +29,7 @@ pub enum KpaMetric {
     Rps,
 }
 
-/// KPA configuration; [`KpaConfig::new`] gives the ConfigMap defaults.
+/// KPA configuration; [`KpaConfig::new`] gives the `ConfigMap` defaults.
 #[derive(Clone, Debug, PartialEq)]
 pub struct KpaConfig {
     pub metric: KpaMetric,
@@ -149,11 +149,6 @@ impl Kpa {
         })
     }
 
-    /// Whether the decider is in panic mode.
-    pub fn panicking(&self) -> bool {
-        self.panic_time.is_some()
-    }
-
     /// The decider (`Scale()`): the count for the observed stable and panic values
     /// (total over the replicas) with `ready_pods` ready at time `now`.
     pub fn scale(&mut self, now: f64, stable: f64, panic: f64, ready_pods: usize) -> KpaDecision {
@@ -176,7 +171,8 @@ impl Kpa {
         if over {
             self.panic_time = Some(now);
         } else if let Some(pt) = self.panic_time {
-            if pt + self.cfg.stable_window <= now {
+            // Knative: `panicTime.Add(StableWindow).Before(now)`, strictly after
+            if pt + self.cfg.stable_window < now {
                 self.panic_time = None;
                 self.max_panic_pods = 0;
             }
@@ -244,16 +240,17 @@ impl Autoscaler for Kpa {
         let pw = sw * self.cfg.panic_window_fraction;
         let (stable, panic) = match self.cfg.metric {
             KpaMetric::Concurrency => (
-                sig.mean(sw, |s| s.in_flight()).unwrap_or(0.0),
-                sig.mean(pw, |s| s.in_flight()).unwrap_or(0.0),
+                sig.mean(sw, super::Sample::in_flight).unwrap_or(0.0),
+                sig.mean(pw, super::Sample::in_flight).unwrap_or(0.0),
             ),
             KpaMetric::Rps => (
                 sig.arrival_rate(sw).unwrap_or(0.0),
                 sig.arrival_rate(pw).unwrap_or(0.0),
             ),
         };
-        // The activator holds requests at zero replicas; its buffer counts as demand.
-        let (stable, panic) = if current == 0 && last.in_queue > 0 {
+        // With no pod serving, the activator holds the requests; its buffer counts as
+        // demand (also while a pod is still starting, so its cold start is not cancelled).
+        let (stable, panic) = if last.serving() == 0 && last.in_queue > 0 {
             let q = last.in_queue as f64;
             (stable.max(q), panic.max(q))
         } else {
@@ -313,10 +310,13 @@ mod tests {
         let d = k.scale(40.0, 5.0, 5.0, 4);
         assert!(d.panicking);
         assert_eq!(d.desired, 4);
-        // At 10 + 60 = 70 the panic ends (panicTime + stableWindow ≤ now).
+        // The panic ends once 10 + 60 = 70 has strictly passed (panicTime + stableWindow
+        // < now, Knative's `Before`): still panicking at 70 itself, over at the next tick.
         let d = k.scale(68.0, 5.0, 5.0, 4);
         assert!(d.panicking);
         let d = k.scale(70.0, 5.0, 5.0, 4);
+        assert!(d.panicking);
+        let d = k.scale(72.0, 5.0, 5.0, 4);
         assert!(!d.panicking);
         assert_eq!(d.desired, 2); // max(ceil(0.5)=1, maxDown=floor(4/2)=2)
     }
@@ -327,7 +327,8 @@ mod tests {
         assert!(k.scale(0.0, 0.0, 40.0, 2).panicking);
         assert!(k.scale(50.0, 0.0, 40.0, 2).panicking);
         assert!(k.scale(100.0, 0.0, 0.0, 2).panicking);
-        assert!(!k.scale(110.0, 0.0, 0.0, 2).panicking);
+        assert!(k.scale(110.0, 0.0, 0.0, 2).panicking); // 50 + 60 = 110: not yet passed
+        assert!(!k.scale(112.0, 0.0, 0.0, 2).panicking);
     }
 
     #[test]

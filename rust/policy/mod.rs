@@ -7,7 +7,7 @@
 //!   [`target::TargetTracking`] (AWS target tracking, §1.4), [`predictive::Predictive`]
 //!   (a Holt forecast provisioned through Erlang C) and [`Fixed`].
 //! - [`admission::Admission`] is the overload-control controller (drop-tail, deadline
-//!   shedding, CoDel, token bucket, AIMD, Gradient2, client-side throttling, priorities;
+//!   shedding, `CoDel`, token bucket, AIMD, Gradient2, client-side throttling, priorities;
 //!   ANCHORS §2).
 //! - [`timeline`] turns the samples and per-request records of a run into a per-window
 //!   timeline, run totals and overload metrics; [`experiment`] runs whole replays.
@@ -81,11 +81,6 @@ impl Signals {
             responses: VecDeque::new(),
             response_horizon: horizon,
         }
-    }
-
-    /// The sampling interval.
-    pub fn dt(&self) -> f64 {
-        self.dt
     }
 
     /// Record the state `view` at time `t`; returns the sample.
@@ -282,6 +277,10 @@ impl<A: Autoscaler, C: Controller> Scaler<A, C> {
 }
 
 impl<A: Autoscaler, C: Controller> Controller for Scaler<A, C> {
+    fn scales_from_zero(&self) -> bool {
+        self.policy.wakes_from_zero()
+    }
+
     fn tick_interval(&self) -> Option<f64> {
         Some(self.dt)
     }
@@ -298,7 +297,9 @@ impl<A: Autoscaler, C: Controller> Controller for Scaler<A, C> {
             return None;
         }
         let n = self.policy.decide(t, &self.sig, view.target);
-        if n != view.target {
+        if n == view.target {
+            None
+        } else {
             self.events.push(ScaleEvent {
                 t,
                 from: view.target,
@@ -308,8 +309,6 @@ impl<A: Autoscaler, C: Controller> Controller for Scaler<A, C> {
                 last.target = n;
             }
             Some(n)
-        } else {
-            None
         }
     }
 
@@ -401,7 +400,7 @@ mod tests {
     fn responses_are_trimmed_to_the_horizon() {
         let mut s = Signals::new(1.0, 10.0);
         for k in 0..30 {
-            s.push_response(k as f64, k as f64);
+            s.push_response(f64::from(k), f64::from(k));
         }
         assert_eq!(s.responses_since(29.0, 3.0), vec![27.0, 28.0, 29.0]);
         assert_eq!(s.responses.len(), 10);
@@ -416,7 +415,7 @@ mod tests {
         // waiting requests have timed out by then, each a drop for AIMD:
         // 10 → 9 → 8 → 7 → 6 → 5 → 4 → 3 → 2 → 1; request 0's completion (inflight
         // 1, 1·2 ≥ 1) then adds one.
-        let times: Vec<f64> = (0..10).map(|k| k as f64 * 0.1).collect();
+        let times: Vec<f64> = (0..10).map(|k| f64::from(k) * 0.1).collect();
         let mut cfg = SimConfig::new(
             ArrivalProcess::trace(times).unwrap(),
             Some(Dist::deterministic(10.0).unwrap()),
@@ -443,7 +442,7 @@ mod tests {
         let start = r.records.unwrap().start;
         let want: Vec<f64> = [0, 9, 8, 7, 6, 5, 4, 3, 2, 1]
             .iter()
-            .map(|&p| p as f64 * 10.0)
+            .map(|&p| f64::from(p) * 10.0)
             .collect();
         assert_eq!(start, want);
     }

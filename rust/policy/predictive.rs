@@ -224,7 +224,7 @@ mod tests {
         let mut p = Predictive::new(PredictiveConfig::new(1.0, 5.0)).unwrap();
         let mut f = 0.0;
         for k in 0..200 {
-            f = p.observe(10.0 + k as f64);
+            f = p.observe(10.0 + f64::from(k));
         }
         // One period ahead of the last observation (209) is 210.
         assert!((f - 210.0).abs() < 0.5, "{f}");

@@ -215,18 +215,18 @@ mod tests {
     fn scale_in_needs_fifteen_points_below_the_margin() {
         let mut a = tt();
         for k in 0..14 {
-            assert_eq!(a.step(60.0 * k as f64, 10, 5.0), 10);
+            assert_eq!(a.step(60.0 * f64::from(k), 10, 5.0), 10);
         }
         assert_eq!(a.step(60.0 * 14.0, 10, 5.0), 5);
         // 9.5 is below target but within 10 %: never scales in.
         let mut a = tt();
         for k in 0..30 {
-            assert_eq!(a.step(60.0 * k as f64, 10, 9.5), 10);
+            assert_eq!(a.step(60.0 * f64::from(k), 10, 9.5), 10);
         }
         // Missing datapoints (NaN) breach nothing.
         let mut a = tt();
         for k in 0..30 {
-            assert_eq!(a.step(60.0 * k as f64, 10, f64::NAN), 10);
+            assert_eq!(a.step(60.0 * f64::from(k), 10, f64::NAN), 10);
         }
     }
 

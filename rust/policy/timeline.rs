@@ -86,7 +86,7 @@ pub fn windows(
             status::COMPLETED => {
                 let r = rec.end[i] - rec.arrival[i];
                 x.completed += 1;
-                x.good += (r <= slo) as u64;
+                x.good += u64::from(r <= slo);
                 lat[k].push(r);
             }
             status::BLOCKED | status::TIMED_OUT | status::SHED => x.dropped += 1,
@@ -247,7 +247,7 @@ pub fn overload_metrics(
                 let r = rec.end[i] - rec.arrival[i];
                 let s = rec.end[i] - rec.start[i];
                 m.completed += 1;
-                m.good += (r <= slo) as u64;
+                m.good += u64::from(r <= slo);
                 busy += s;
                 if r > timeout {
                     m.wasted_work += s;
@@ -359,7 +359,7 @@ mod tests {
 
     #[test]
     fn exact_quantile() {
-        let mut v: Vec<f64> = (1..=100).map(|x| x as f64).collect();
+        let mut v: Vec<f64> = (1..=100).map(f64::from).collect();
         assert_eq!(quantile_in_place(&mut v, 0.99), 99.0);
         assert_eq!(quantile_in_place(&mut v, 0.5), 50.0);
         assert!(quantile_in_place(&mut [], 0.5).is_nan());

@@ -7,7 +7,7 @@ use pyo3::prelude::*;
 /// Inputs at least this long are processed with the GIL released.
 pub const GIL_RELEASE_LEN: usize = 4096;
 
-/// A contiguous read-only view of a 1-D numpy array, or a ValueError naming the argument.
+/// A contiguous read-only view of a 1-D numpy array, or a `ValueError` naming the argument.
 pub fn slice<'a, T: numpy::Element>(
     arr: &'a PyReadonlyArray1<'_, T>,
     name: &str,

@@ -18,7 +18,7 @@ fn tokens(a: &PyReadonlyArray1<'_, i64>, name: &str) -> PyResult<Vec<u32>> {
     let s = slice(a, name)?;
     let mut out = Vec::with_capacity(s.len());
     for (i, &v) in s.iter().enumerate() {
-        if v < 1 || v > u32::MAX as i64 {
+        if v < 1 || v > i64::from(u32::MAX) {
             return Err(
                 QcoreError::invalid(name, format!("must be >= 1 (got {v} at index {i})")).into(),
             );
@@ -57,8 +57,8 @@ fn coeffs<const N: usize>(c: &[f64], kind: &str) -> PyResult<[f64; N]> {
 }
 
 fn table(
-    x: &Option<PyReadonlyArray1<'_, f64>>,
-    y: &Option<PyReadonlyArray1<'_, f64>>,
+    x: Option<&PyReadonlyArray1<'_, f64>>,
+    y: Option<&PyReadonlyArray1<'_, f64>>,
     name: &str,
 ) -> PyResult<Table> {
     match (x, y) {
@@ -94,7 +94,7 @@ fn step_time(spec: &StepSpec<'_>) -> PyResult<StepTime> {
         }
         "distserve_sim" => {
             let k = coeffs::<10>(c, kind)?;
-            if !(k[9] >= 1.0 && k[9] <= u32::MAX as f64 && k[9].fract() == 0.0) {
+            if !(k[9] >= 1.0 && k[9] <= f64::from(u32::MAX) && k[9].fract() == 0.0) {
                 return Err(QcoreError::invalid(
                     "step_time.pipeline_parallel",
                     format!("must be an integer >= 1, got {}", k[9]),
@@ -110,8 +110,8 @@ fn step_time(spec: &StepSpec<'_>) -> PyResult<StepTime> {
             }
         }
         "table" => StepTime::Table {
-            prefill: table(px, py, "prefill")?,
-            decode: table(dx, dy, "decode")?,
+            prefill: table(px.as_ref(), py.as_ref(), "prefill")?,
+            decode: table(dx.as_ref(), dy.as_ref(), "decode")?,
         },
         "roofline" => {
             let [params, weight_bytes, kv_bytes_per_token, hbm_bandwidth, peak_flops, mfu, overhead] =
@@ -221,7 +221,7 @@ fn stats_to_py<'py>(py: Python<'py>, s: &ReplicaStats) -> PyResult<Bound<'py, Py
     Ok(d)
 }
 
-fn result_to_py<'py>(py: Python<'py>, r: RunResult) -> PyResult<Bound<'py, PyDict>> {
+fn result_to_py(py: Python<'_>, r: RunResult) -> PyResult<Bound<'_, PyDict>> {
     let d = PyDict::new(py);
     let rec = PyDict::new(py);
     let x = r.records;
@@ -377,7 +377,7 @@ fn gpu_tuple(g: &GpuSpec) -> (f64, f64, f64, f64) {
 /// The model and GPU presets: `({name: (params, layers, kv_heads, head_dim, dtype_bytes)},
 /// {name: (memory_bytes, hbm_bandwidth, peak_flops, price_per_hour)})`.
 #[pyfunction]
-fn _llm_presets<'py>(py: Python<'py>) -> PyResult<(Bound<'py, PyDict>, Bound<'py, PyDict>)> {
+fn _llm_presets(py: Python<'_>) -> PyResult<(Bound<'_, PyDict>, Bound<'_, PyDict>)> {
     let m = PyDict::new(py);
     for (name, spec) in llm::MODEL_PRESETS {
         m.set_item(*name, model_tuple(spec))?;
@@ -558,8 +558,8 @@ fn _llm_synthetic<'py>(
     let p = super::sim::dist_from(&prompt, "prompt_tokens")?;
     let o = super::sim::dist_from(&output, "output_tokens")?;
     let w = py.detach(|| Workload::synthetic(&a, &p, &o, n, seed))?;
-    let pi: Vec<i64> = w.prompt().iter().map(|&x| x as i64).collect();
-    let oi: Vec<i64> = w.output().iter().map(|&x| x as i64).collect();
+    let pi: Vec<i64> = w.prompt().iter().map(|&x| i64::from(x)).collect();
+    let oi: Vec<i64> = w.output().iter().map(|&x| i64::from(x)).collect();
     Ok((
         w.arrival().to_vec().into_pyarray(py),
         pi.into_pyarray(py),

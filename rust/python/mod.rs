@@ -1,4 +1,4 @@
-//! The PyO3 layer: module `qcore._qcore`. Argument conversion, GIL release and error
+//! The `PyO3` layer: module `qcore._qcore`. Argument conversion, GIL release and error
 //! mapping only; every algorithm lives in the core modules.
 
 use pyo3::prelude::*;

@@ -45,7 +45,7 @@ impl Params<'_> {
         }
     }
     fn s<'b>(&'b self, k: &str, default: &'b str) -> &'b str {
-        self.1.get(k).map(String::as_str).unwrap_or(default)
+        self.1.get(k).map_or(default, String::as_str)
     }
 }
 
@@ -145,7 +145,7 @@ fn predictive_from(p: &Params<'_>) -> PyResult<Predictive> {
 }
 
 fn admission_from(
-    spec: &Option<Spec>,
+    spec: Option<&Spec>,
     classes: Option<Vec<u8>>,
     seed: u64,
     rep: u64,
@@ -154,14 +154,14 @@ fn admission_from(
         return Ok(Admission::default());
     };
     let p = Params(nums, strs);
-    let client = if p.f("client_throttle", 0.0) != 0.0 {
+    let client = if p.f("client_throttle", 0.0) == 0.0 {
+        None
+    } else {
         Some(ClientThrottle::new(
             p.f("k", 2.0),
             p.f("throttle_window", 120.0),
             Rng::stream(seed, rep, Stream::Control),
         )?)
-    } else {
-        None
     };
     let arrival = match p.s("arrival", "none") {
         "none" => ArrivalRule::None,
@@ -242,8 +242,8 @@ fn config(
     servers: usize,
     customers: u64,
     seed: u64,
-    startup_delay: &Option<DistSpec<'_>>,
-    patience: &Option<DistSpec<'_>>,
+    startup_delay: Option<&DistSpec<'_>>,
+    patience: Option<&DistSpec<'_>>,
     queue_capacity: Option<usize>,
     discipline: &str,
 ) -> PyResult<SimConfig> {
@@ -280,7 +280,7 @@ fn config(
     Ok(cfg)
 }
 
-fn classes_vec(classes: &Option<PyReadonlyArray1<'_, u8>>) -> PyResult<Option<Vec<u8>>> {
+fn classes_vec(classes: Option<&PyReadonlyArray1<'_, u8>>) -> PyResult<Option<Vec<u8>>> {
     match classes {
         None => Ok(None),
         Some(c) => {
@@ -296,7 +296,7 @@ fn classes_vec(classes: &Option<PyReadonlyArray1<'_, u8>>) -> PyResult<Option<Ve
     }
 }
 
-fn replay_to_py<'py>(py: Python<'py>, r: Replay) -> PyResult<Bound<'py, PyDict>> {
+fn replay_to_py(py: Python<'_>, r: Replay) -> PyResult<Bound<'_, PyDict>> {
     let d = PyDict::new(py);
     let w = &r.windows;
     let tl = PyDict::new(py);
@@ -395,12 +395,17 @@ fn _policy_replay<'py>(
         initial_replicas,
         customers,
         seed,
-        &startup_delay,
-        &patience,
+        startup_delay.as_ref(),
+        patience.as_ref(),
         queue_capacity,
         discipline,
     )?;
-    let adm = admission_from(&admission, classes_vec(&classes)?, seed, replication)?;
+    let adm = admission_from(
+        admission.as_ref(),
+        classes_vec(classes.as_ref())?,
+        seed,
+        replication,
+    )?;
     let opts = ReplayOptions {
         sample_interval,
         window,
@@ -488,13 +493,13 @@ fn _policy_overload<'py>(
         servers,
         customers,
         seed,
-        &None,
-        &patience,
+        None,
+        patience.as_ref(),
         queue_capacity,
         discipline,
     )?;
-    let cl = classes_vec(&classes)?;
-    let adm = admission_from(&admission, cl.clone(), seed, replication)?;
+    let cl = classes_vec(classes.as_ref())?;
+    let adm = admission_from(admission.as_ref(), cl.clone(), seed, replication)?;
     let work = cfg.customers as usize;
     let r = maybe_detach(py, work, || {
         overload_run(&cfg, replication, adm, slo, timeout, cl.as_deref())

@@ -15,7 +15,7 @@ use crate::sim::{
 /// A distribution spec from `qcore.sim`: `(kind, a, b, values)`.
 pub(crate) type DistSpec<'py> = (String, f64, f64, Option<PyReadonlyArray1<'py, f64>>);
 
-fn values(v: &Option<PyReadonlyArray1<'_, f64>>, name: &str) -> PyResult<Vec<f64>> {
+fn values(v: Option<&PyReadonlyArray1<'_, f64>>, name: &str) -> PyResult<Vec<f64>> {
     match v {
         Some(a) => Ok(slice(a, name)?.to_vec()),
         None => Err(PyValueError::new_err(format!(
@@ -31,8 +31,8 @@ pub(crate) fn dist_from(spec: &DistSpec<'_>, name: &str) -> PyResult<Dist> {
         "deterministic" => Dist::deterministic(*a)?,
         "gamma" => Dist::gamma(*a, *b)?,
         "lognormal" => Dist::lognormal(*a, *b)?,
-        "empirical" => Dist::empirical(values(v, "samples")?)?,
-        "sequence" => Dist::sequence(values(v, name)?, name)?,
+        "empirical" => Dist::empirical(values(v.as_ref(), "samples")?)?,
+        "sequence" => Dist::sequence(values(v.as_ref(), name)?, name)?,
         other => {
             return Err(PyValueError::new_err(format!(
                 "{name} has an unknown distribution kind {other:?}"
@@ -65,8 +65,10 @@ pub(crate) fn arrivals_from(spec: &ArrivalSpec<'_>) -> PyResult<ArrivalProcess> 
             None => return Err(PyValueError::new_err("interarrival is missing")),
         },
         "mmpp2" => ArrivalProcess::mmpp2([*a, *b], [*c, *d])?,
-        "piecewise" => ArrivalProcess::piecewise(values(x, "times")?, values(y, "rates")?)?,
-        "trace" => ArrivalProcess::trace(values(x, "timestamps")?)?,
+        "piecewise" => {
+            ArrivalProcess::piecewise(values(x.as_ref(), "times")?, values(y.as_ref(), "rates")?)?
+        }
+        "trace" => ArrivalProcess::trace(values(x.as_ref(), "timestamps")?)?,
         other => {
             return Err(PyValueError::new_err(format!(
                 "arrivals has an unknown kind {other:?}"
@@ -104,7 +106,7 @@ fn recorder_to_py<'py>(py: Python<'py>, r: &Recorder) -> Bound<'py, PyAny> {
     PyBytes::new(py, &r.sketch().to_bytes()).into_any()
 }
 
-fn stats_to_py<'py>(py: Python<'py>, s: RunStats) -> PyResult<Bound<'py, PyDict>> {
+fn stats_to_py(py: Python<'_>, s: RunStats) -> PyResult<Bound<'_, PyDict>> {
     let d = PyDict::new(py);
     d.set_item("arrived", s.arrived)?;
     d.set_item("completed", s.completed)?;
@@ -147,17 +149,17 @@ fn stats_to_py<'py>(py: Python<'py>, s: RunStats) -> PyResult<Bound<'py, PyDict>
 #[allow(clippy::too_many_arguments)]
 fn build_config(
     arrivals: &ArrivalSpec<'_>,
-    service: &Option<DistSpec<'_>>,
+    service: Option<&DistSpec<'_>>,
     servers: usize,
     customers: u64,
     warmup: u64,
     seed: u64,
     discipline: &str,
     queue_capacity: Option<usize>,
-    patience: &Option<DistSpec<'_>>,
-    batching: &Option<BatchSpec<'_>>,
-    schedule: &Option<(PyReadonlyArray1<'_, f64>, PyReadonlyArray1<'_, i64>)>,
-    startup_delay: &Option<DistSpec<'_>>,
+    patience: Option<&DistSpec<'_>>,
+    batching: Option<&BatchSpec<'_>>,
+    schedule: Option<&(PyReadonlyArray1<'_, f64>, PyReadonlyArray1<'_, i64>)>,
+    startup_delay: Option<&DistSpec<'_>>,
     records: bool,
     relative_accuracy: f64,
 ) -> PyResult<SimConfig> {
@@ -250,17 +252,17 @@ fn _sim_run<'py>(
 ) -> PyResult<Vec<Bound<'py, PyDict>>> {
     let cfg = build_config(
         &arrivals,
-        &service,
+        service.as_ref(),
         servers,
         customers,
         warmup,
         seed,
         discipline,
         queue_capacity,
-        &patience,
-        &batching,
-        &schedule,
-        &startup_delay,
+        patience.as_ref(),
+        batching.as_ref(),
+        schedule.as_ref(),
+        startup_delay.as_ref(),
         records,
         relative_accuracy,
     )?;

@@ -9,6 +9,7 @@ use numpy::{IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyTuple, PyType};
+use std::fmt::Write as _;
 
 /// Native state of a quantile sketch.
 #[pyclass(subclass, module = "qcore", name = "_QuantileSketch")]
@@ -36,7 +37,7 @@ fn inner_of(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<QuantileSketch> {
     }
 }
 
-fn opt_array<'py>(py: Python<'py>, v: Option<Vec<f64>>) -> Option<Bound<'py, PyArray1<f64>>> {
+fn opt_array(py: Python<'_>, v: Option<Vec<f64>>) -> Option<Bound<'_, PyArray1<f64>>> {
     v.map(|v| v.into_pyarray(py))
 }
 
@@ -152,7 +153,7 @@ impl PySketch {
         self.inner.relative_accuracy()
     }
 
-    /// The relative error guaranteed by the mapping, (b-1)/(b+1) <= relative_accuracy.
+    /// The relative error guaranteed by the mapping, (b-1)/(b+1) <= `relative_accuracy`.
     #[getter]
     fn effective_relative_accuracy(&self) -> f64 {
         self.inner.effective_relative_accuracy()
@@ -170,7 +171,7 @@ impl PySketch {
         self.inner.bucket_limit()
     }
 
-    /// Whether the lowest buckets collapsed (the data spanned more than bucket_limit).
+    /// Whether the lowest buckets collapsed (the data spanned more than `bucket_limit`).
     #[getter]
     fn collapsed(&self) -> bool {
         self.inner.collapsed()
@@ -272,11 +273,11 @@ impl PySketch {
         Self::copy(slf)
     }
 
-    fn __eq__(&self, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+    fn __eq__(&self, other: &Bound<'_, PyAny>) -> Py<PyAny> {
         let py = other.py();
         match other.cast::<PySketch>() {
-            Ok(o) => Ok(PyBool(self.inner == o.borrow().inner).into_py(py)),
-            Err(_) => Ok(py.NotImplemented()),
+            Ok(o) => PyBool(self.inner == o.borrow().inner).into_py(py),
+            Err(_) => py.NotImplemented(),
         }
     }
 
@@ -290,13 +291,14 @@ impl PySketch {
         if let (Some(lo), Some(hi)) = (s.min(), s.max()) {
             let q = s.quantiles(&[0.5, 0.99]).ok().flatten().unwrap_or_default();
             if q.len() == 2 {
-                r.push_str(&format!(
+                let _ = write!(
+                    r,
                     ", min={}, p50={}, p99={}, max={}",
                     g6(lo),
                     g6(q[0]),
                     g6(q[1]),
                     g6(hi)
-                ));
+                );
             }
         }
         if s.collapsed() {

@@ -170,7 +170,7 @@ fn gauge_compare<'py>(
 #[pyo3(signature = (k, exposure, confidence=0.95))]
 fn garwood(k: &Bound<'_, PyAny>, exposure: f64, confidence: f64) -> PyResult<(f64, f64)> {
     let text = |r: PyResult<Bound<'_, pyo3::types::PyString>>| {
-        r.map(|s| s.to_string()).unwrap_or_else(|_| "?".into())
+        r.map_or_else(|_| "?".into(), |s| s.to_string())
     };
     let k: u64 = match k.extract::<u64>() {
         Ok(v) => v,
@@ -258,24 +258,19 @@ fn quantile_ci<'py>(
 
 #[pyfunction]
 #[pyo3(signature = (n, q, confidence=0.95))]
-fn quantile_ranks<'py>(
-    py: Python<'py>,
-    n: u64,
-    q: f64,
-    confidence: f64,
-) -> PyResult<Bound<'py, PyDict>> {
+fn quantile_ranks(py: Python<'_>, n: u64, q: f64, confidence: f64) -> PyResult<Bound<'_, PyDict>> {
     let r = tail::quantile_ranks(n, q, confidence)?;
     ranks_dict(py, &r)
 }
 
 #[pyfunction]
 #[pyo3(signature = (count, q, confidence=0.95))]
-fn sketch_ci_levels<'py>(
-    py: Python<'py>,
+fn sketch_ci_levels(
+    py: Python<'_>,
     count: f64,
     q: f64,
     confidence: f64,
-) -> PyResult<(Option<f64>, Option<f64>, Bound<'py, PyDict>)> {
+) -> PyResult<(Option<f64>, Option<f64>, Bound<'_, PyDict>)> {
     let (lo, hi, r) = tail::sketch_ci_levels(count, q, confidence)?;
     Ok((lo, hi, ranks_dict(py, &r)?))
 }

@@ -406,7 +406,7 @@ fn hypo_cdf_series(x: f64, y: f64) -> f64 {
     for k in 1..40 {
         y_pow *= y;
         h = x * h + y_pow;
-        fact *= (k + 2) as f64;
+        fact *= f64::from(k + 2);
         sign = -sign;
         let term = sign * h / fact;
         let next = sum + term;

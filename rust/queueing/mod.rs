@@ -5,7 +5,7 @@
 //! - [`mmc`]: the M/M/c queue with its exact waiting- and response-time distributions,
 //!   their quantiles, and the smallest server count that meets a response-time SLO.
 //! - [`mmck`]: the M/M/c/K queue (finite system, defined for any load).
-//! - [`mg1`]: the M/G/1 queue (Pollaczek–Khinchine mean-value formulas).
+//! - [`mg1`](mod@mg1): the M/G/1 queue (Pollaczek–Khinchine mean-value formulas).
 //! - [`approx`]: Kingman (G/G/1) and Allen–Cunneen (G/G/c) approximations.
 //!
 //! Every constructor validates its arguments and returns [`QcoreError::InvalidArgument`]

@@ -330,16 +330,16 @@ mod tests {
         for x in g {
             t += x;
             if t < 100.0 {
-                a += 1
+                a += 1;
             } else if t < 200.0 {
-                b += 1
+                b += 1;
             } else if t < 1200.0 {
-                c += 1
+                c += 1;
             }
         }
         assert_eq!(b, 0);
-        assert!((a as f64 - 500.0).abs() < 5.0 * 500f64.sqrt(), "{a}");
-        assert!((c as f64 - 1000.0).abs() < 5.0 * 1000f64.sqrt(), "{c}");
+        assert!((f64::from(a) - 500.0).abs() < 5.0 * 500f64.sqrt(), "{a}");
+        assert!((f64::from(c) - 1000.0).abs() < 5.0 * 1000f64.sqrt(), "{c}");
         // A schedule that ends at rate 0 runs out.
         let p = ArrivalProcess::piecewise(vec![0.0, 10.0], vec![1.0, 0.0]).unwrap();
         let n = gaps(&p, 1000).len();

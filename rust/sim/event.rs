@@ -15,7 +15,7 @@ use super::arrivals::ArrivalGen;
 use super::result::{status, RunStats};
 use super::rng::{Rng, Stream};
 use super::{BatchTime, Discipline, SimConfig};
-use crate::error::Result;
+use crate::error::{QcoreError, Result};
 
 /// The state a [`Controller`] sees when it decides.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -49,6 +49,11 @@ pub struct View {
 /// event's own change to the queue (a dequeued or timed-out request no longer counts as
 /// waiting), except in `admit` and `on_block`, which see the state the request found.
 pub trait Controller {
+    /// Whether the controller starts servers when requests wait with none (a run may
+    /// then begin with zero servers).
+    fn scales_from_zero(&self) -> bool {
+        false
+    }
     /// Period of [`Controller::on_tick`] calls (`None`: never).
     fn tick_interval(&self) -> Option<f64> {
         None
@@ -186,7 +191,7 @@ struct Sim<'a, C: Controller> {
     cap: usize,
 }
 
-impl<'a, C: Controller> Sim<'a, C> {
+impl<C: Controller> Sim<'_, C> {
     fn view(&self) -> View {
         View {
             in_queue: self.n_q,
@@ -314,7 +319,7 @@ impl<'a, C: Controller> Sim<'a, C> {
                 let w = t - it.arrival;
                 let st = &mut self.st;
                 st.served += 1;
-                st.waited += (w > 0.0) as u64;
+                st.waited += u64::from(w > 0.0);
                 st.sum_wait += w;
                 st.wait.push(w);
                 if let Some(r) = st.records.as_mut() {
@@ -507,17 +512,16 @@ impl<'a, C: Controller> Sim<'a, C> {
             }
             None => 0.0,
         };
-        let idx = match self.servers.iter().position(|s| s.state == SState::Off) {
-            Some(i) => i,
-            None => {
-                self.servers.push(Server {
-                    state: SState::Off,
-                    retire: false,
-                    gen: 0,
-                    items: Vec::new(),
-                });
-                self.servers.len() - 1
-            }
+        let idx = if let Some(i) = self.servers.iter().position(|s| s.state == SState::Off) {
+            i
+        } else {
+            self.servers.push(Server {
+                state: SState::Off,
+                retire: false,
+                gen: 0,
+                items: Vec::new(),
+            });
+            self.servers.len() - 1
         };
         let s = &mut self.servers[idx];
         s.gen = s.gen.wrapping_add(1);
@@ -540,7 +544,7 @@ impl<'a, C: Controller> Sim<'a, C> {
         let active = self.n_ready - self.n_retiring + self.n_starting;
         if n > active {
             let mut need = n - active;
-            for s in self.servers.iter_mut() {
+            for s in &mut self.servers {
                 if need == 0 {
                     break;
                 }
@@ -589,6 +593,10 @@ impl<'a, C: Controller> Sim<'a, C> {
 
 /// Ticks without capacity after the last arrival before a stuck run stops.
 const MAX_IDLE_TICKS: u64 = 100_000;
+/// Replica-count changes a controller may ask for, after the last arrival, without any
+/// request finishing or leaving; past it the run is an error (a policy that starts and
+/// cancels servers forever, as a scale-from-zero whose cold start it keeps cancelling).
+const MAX_FUTILE_CHANGES: u64 = 1_000;
 
 /// Run one replication through the general event loop with a controller.
 pub fn run_event<C: Controller>(cfg: &SimConfig, rep: u64, ctrl: &mut C) -> Result<RunStats> {
@@ -653,6 +661,8 @@ pub fn run_event<C: Controller>(cfg: &SimConfig, rep: u64, ctrl: &mut C) -> Resu
 
     let mut next_id: u64 = 0;
     let mut idle_ticks: u64 = 0;
+    let mut futile: u64 = 0;
+    let mut left_mark: u64 = u64::MAX;
     let mut next_arrival = if total > 0 {
         arr.next_gap().unwrap_or(f64::INFINITY)
     } else {
@@ -663,7 +673,7 @@ pub fn run_event<C: Controller>(cfg: &SimConfig, rep: u64, ctrl: &mut C) -> Resu
         if arrivals_done && sim.n_sys == 0 {
             break;
         }
-        let ev_t = sim.heap.peek().map(|e| e.t).unwrap_or(f64::INFINITY);
+        let ev_t = sim.heap.peek().map_or(f64::INFINITY, |e| e.t);
         if arrivals_done && ev_t == f64::INFINITY {
             break;
         }
@@ -709,6 +719,27 @@ pub fn run_event<C: Controller>(cfg: &SimConfig, rep: u64, ctrl: &mut C) -> Resu
                 let view = sim.view();
                 if let Some(n) = sim.ctrl.on_tick(t, &view) {
                     sim.set_target(n, t);
+                    if arrivals_done {
+                        let left =
+                            sim.st.completed + sim.st.timed_out + sim.st.blocked + sim.st.shed;
+                        if left == left_mark {
+                            futile += 1;
+                            if futile > MAX_FUTILE_CHANGES {
+                                return Err(QcoreError::invalid(
+                                    "policy",
+                                    format!(
+                                        "makes no progress: it changed the replica count {MAX_FUTILE_CHANGES} times \
+                                         after the last arrival (t = {t:.3} s) while {} request(s) waited and none \
+                                         finished; its demand signal must count the waiting requests",
+                                        sim.n_sys
+                                    ),
+                                ));
+                            }
+                        } else {
+                            left_mark = left;
+                            futile = 0;
+                        }
+                    }
                 }
                 // Stop a run that can no longer progress: arrivals over, requests
                 // waiting, no server ready or starting, and the controller idle for

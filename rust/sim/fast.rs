@@ -75,15 +75,15 @@ pub fn run_fast(cfg: &SimConfig, rep: u64) -> Result<RunStats> {
     let mut i: u64 = 0;
     while i < total {
         let want = (total - i).min(BLOCK as u64) as usize;
-        let got =
-            match arr.fill_poisson_exp(&mut gaps[..want], &mut srng, service, &mut svc[..want]) {
-                Some(n) => n,
-                None => {
-                    let n = arr.fill_gaps(&mut gaps[..want]);
-                    service.fill(&mut srng, i as usize, &mut svc[..n]);
-                    n
-                }
-            };
+        let got = if let Some(n) =
+            arr.fill_poisson_exp(&mut gaps[..want], &mut srng, service, &mut svc[..want])
+        {
+            n
+        } else {
+            let n = arr.fill_gaps(&mut gaps[..want]);
+            service.fill(&mut srng, i as usize, &mut svc[..n]);
+            n
+        };
         if got == 0 {
             break;
         }
@@ -114,7 +114,7 @@ pub fn run_fast(cfg: &SimConfig, rep: u64) -> Result<RunStats> {
                 resp[j] = v;
                 sw += w;
                 ss += s;
-                nw += (w > 0.0) as u64;
+                nw += u64::from(w > 0.0);
             }
             heap[0] = v;
             tau = t;
@@ -162,13 +162,13 @@ pub fn run_fast(cfg: &SimConfig, rep: u64) -> Result<RunStats> {
                 waits[j] = w;
                 resp[j] = w + s;
                 if j % 64 == 63 {
-                    for x in heap.iter_mut() {
+                    for x in &mut heap {
                         *x = (*x - shift).max(0.0);
                     }
                     shift = 0.0;
                 }
             }
-            for x in heap.iter_mut() {
+            for x in &mut heap {
                 *x = (*x - shift).max(0.0);
             }
             shift = 0.0;
@@ -188,7 +188,7 @@ pub fn run_fast(cfg: &SimConfig, rep: u64) -> Result<RunStats> {
                 let w = waits[j];
                 sum_w += w;
                 sum_s += svc[j];
-                n_waited += (w > 0.0) as u64;
+                n_waited += u64::from(w > 0.0);
                 if let Some(r) = st.records.as_mut() {
                     let row = r.push(i + j as u64, origin + tau);
                     r.start[row] = origin + tau + w;

@@ -149,10 +149,16 @@ impl SimConfig {
 
     /// Check the configuration; the error names the offending argument.
     pub fn validate(&self) -> Result<()> {
+        self.validate_for(false)
+    }
+
+    /// [`SimConfig::validate`] for a run whose controller may start servers from zero
+    /// (`scales_from_zero`): then zero initial servers is a valid start.
+    pub fn validate_for(&self, scales_from_zero: bool) -> Result<()> {
         if self.customers == 0 {
             return Err(QcoreError::invalid("customers", "must be at least 1"));
         }
-        if self.servers == 0 && self.schedule.is_empty() {
+        if self.servers == 0 && self.schedule.is_empty() && !scales_from_zero {
             return Err(QcoreError::invalid(
                 "servers",
                 "must be at least 1 (or give a server_schedule)",
@@ -307,7 +313,7 @@ pub fn run(cfg: &SimConfig, rep: u64, method: Method) -> Result<RunStats> {
 /// Run replication `rep` through the event loop with a controller (autoscaling,
 /// admission control).
 pub fn run_controlled<C: Controller>(cfg: &SimConfig, rep: u64, ctrl: &mut C) -> Result<RunStats> {
-    cfg.validate()?;
+    cfg.validate_for(ctrl.scales_from_zero())?;
     event::run_event(cfg, rep, ctrl)
 }
 

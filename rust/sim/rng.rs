@@ -89,7 +89,7 @@ impl Rng {
             static LAST: std::cell::Cell<Option<(u64, u64, [u64; 4])>> =
                 const { std::cell::Cell::new(None) };
         }
-        let (mut r, mut at) = match LAST.with(|c| c.get()) {
+        let (mut r, mut at) = match LAST.with(std::cell::Cell::get) {
             Some((s, k, st)) if s == seed && k <= replication => (Rng { s: st, spare: None }, k),
             _ => (Rng::new(seed), 0),
         };
@@ -132,11 +132,6 @@ impl Rng {
         self.spare = None;
     }
 
-    /// Advance by 2^128 draws.
-    pub fn jump(&mut self) {
-        self.jump_with(&JUMP);
-    }
-
     /// A uniform in [0, 1) with 53 random bits.
     #[inline(always)]
     pub fn uniform(&mut self) -> f64 {
@@ -153,7 +148,7 @@ impl Rng {
     /// beyond 2^-64 · n, which is negligible for the table sizes used here).
     #[inline(always)]
     pub fn index(&mut self, n: usize) -> usize {
-        (((self.next_u64() as u128) * (n as u128)) >> 64) as usize
+        ((u128::from(self.next_u64()) * (n as u128)) >> 64) as usize
     }
 
     /// An exponential deviate with mean 1 (Marsaglia–Tsang ziggurat, 256 layers: one
@@ -189,10 +184,10 @@ impl Rng {
             *y = mean_b * other.exp1_with(z);
         }
         let n = a.len().min(b.len());
-        for x in a[n..].iter_mut() {
+        for x in &mut a[n..] {
             *x = mean_a * self.exp1_with(z);
         }
-        for y in b[n..].iter_mut() {
+        for y in &mut b[n..] {
             *y = mean_b * other.exp1_with(z);
         }
     }
@@ -338,7 +333,7 @@ pub fn ln(x: f64) -> f64 {
     k += (hx >> 20) - 1023;
     hx &= 0x000f_ffff;
     let i = (hx + 0x95f64) & 0x0010_0000;
-    let hi = (hx | (i ^ 0x3ff0_0000)) as u32 as u64;
+    let hi = u64::from((hx | (i ^ 0x3ff0_0000)) as u32);
     x = f64::from_bits((hi << 32) | (x.to_bits() & 0xffff_ffff));
     k += i >> 20;
     let f = x - 1.0;
@@ -347,18 +342,18 @@ pub fn ln(x: f64) -> f64 {
             if k == 0 {
                 return 0.0;
             }
-            let dk = k as f64;
+            let dk = f64::from(k);
             return dk * LN2_HI + dk * LN2_LO;
         }
         let r = f * f * (0.5 - 0.333_333_333_333_333_33 * f);
         if k == 0 {
             return f - r;
         }
-        let dk = k as f64;
+        let dk = f64::from(k);
         return dk * LN2_HI - ((r - dk * LN2_LO) - f);
     }
     let s = f / (2.0 + f);
-    let dk = k as f64;
+    let dk = f64::from(k);
     let z = s * s;
     let mut i = hx - 0x6147a;
     let w = z * z;
@@ -413,7 +408,7 @@ pub fn exp(x: f64) -> f64 {
         } else {
             (INVLN2 * x + if x < 0.0 { -0.5 } else { 0.5 }) as i32
         };
-        let kf = k as f64;
+        let kf = f64::from(k);
         (x - kf * LN2_HI, kf * LN2_LO, k)
     } else if hx < 0x3e30_0000 {
         return 1.0 + x;
@@ -428,10 +423,10 @@ pub fn exp(x: f64) -> f64 {
     }
     let y = 1.0 - ((lo - (r * c) / (2.0 - c)) - hi);
     if k >= -1021 {
-        let bits = y.to_bits() as i64 + ((k as i64) << 52);
+        let bits = y.to_bits() as i64 + (i64::from(k) << 52);
         f64::from_bits(bits as u64)
     } else {
-        let bits = y.to_bits() as i64 + (((k + 1000) as i64) << 52);
+        let bits = y.to_bits() as i64 + (i64::from(k + 1000) << 52);
         f64::from_bits(bits as u64) * 9.332_636_185_032_188_789_90e-302
     }
 }
@@ -569,9 +564,9 @@ mod tests {
         assert!((m - 1.0).abs() < 0.01 && (v - 1.0).abs() < 0.02, "{m} {v}");
         // Tail and body probabilities against exp(−t), including beyond the base layer.
         for t in [0.1, 0.5, 1.0, 2.0, 4.0, 7.0, 8.0, 10.0] {
-            let p = e.iter().filter(|&&x| x > t).count() as f64 / n as f64;
+            let p = e.iter().filter(|&&x| x > t).count() as f64 / f64::from(n);
             let want = (-t).exp();
-            let sd = (want * (1.0 - want) / n as f64).sqrt();
+            let sd = (want * (1.0 - want) / f64::from(n)).sqrt();
             assert!(
                 (p - want).abs() < 5.0 * sd + 1e-6,
                 "P(X > {t}) = {p}, want {want}"

@@ -198,7 +198,7 @@ fn lifo_and_validation() {
 }
 
 #[test]
-#[ignore]
+#[ignore = "timing probe, run by hand with --ignored --nocapture"]
 fn timing_components() {
     let _ = cpu_ns();
     let mut r = rng::Rng::new(1);
@@ -208,26 +208,26 @@ fn timing_components() {
     for _ in 0..n {
         s += r.exp1();
     }
-    eprintln!("exp1: {:.2} ns {s}", (cpu_ns() - t) / n as f64);
+    eprintln!("exp1: {:.2} ns {s}", (cpu_ns() - t) / f64::from(n));
     let t = cpu_ns();
     let mut s = 0.0;
     for _ in 0..n {
         s += r.uniform();
     }
-    eprintln!("uniform: {:.2} ns {s}", (cpu_ns() - t) / n as f64);
+    eprintln!("uniform: {:.2} ns {s}", (cpu_ns() - t) / f64::from(n));
     let xs: Vec<f64> = (0..n).map(|_| r.exp1() * 10.0).collect();
     let mut sk = crate::sketch::QuantileSketch::new(0.01).unwrap();
     let t = cpu_ns();
     for c in xs.chunks(1024) {
         sk.add_slice(c).unwrap();
     }
-    eprintln!("sketch add: {:.2} ns", (cpu_ns() - t) / n as f64);
+    eprintln!("sketch add: {:.2} ns", (cpu_ns() - t) / f64::from(n));
     let t = cpu_ns();
     let mut s = 0.0;
     for x in &xs {
         s += x.ln();
     }
-    eprintln!("std ln: {:.2} ns {s}", (cpu_ns() - t) / n as f64);
+    eprintln!("std ln: {:.2} ns {s}", (cpu_ns() - t) / f64::from(n));
 }
 
 /// CPU time of this thread (ns), from /proc (Linux); wall time elsewhere.
@@ -242,13 +242,12 @@ fn cpu_ns() -> f64 {
         .unwrap_or_else(|| {
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos() as f64)
-                .unwrap_or(0.0)
+                .map_or(0.0, |d| d.as_nanos() as f64)
         })
 }
 
 #[test]
-#[ignore]
+#[ignore = "timing probe, run by hand with --ignored --nocapture"]
 fn timing_fast_path() {
     for (c, lam, m) in [
         (1usize, 0.9, Method::Fast),

@@ -162,15 +162,9 @@ impl ExactSum {
         self.normalize();
     }
 
-    /// Trim redundant limbs (canonical form).
+    /// Trim redundant limbs (canonical form), in place.
     pub fn normalize(&mut self) {
-        let n = self.normalized();
-        *self = n;
-    }
-
-    fn normalized(&self) -> ExactSum {
-        let mut limbs = self.limbs.clone();
-        let mut lo = self.lo;
+        let limbs = &mut self.limbs;
         // Drop redundant sign limbs on top.
         while limbs.len() >= 2 {
             let n = limbs.len();
@@ -187,11 +181,18 @@ impl ExactSum {
         // Drop zero limbs at the bottom.
         let z = limbs.iter().take_while(|&&w| w == 0).count();
         if z == limbs.len() {
-            return ExactSum::new();
+            limbs.clear();
+            self.lo = 0;
+            return;
         }
         limbs.drain(..z);
-        lo += z;
-        ExactSum { lo, limbs }
+        self.lo += z;
+    }
+
+    fn normalized(&self) -> ExactSum {
+        let mut n = self.clone();
+        n.normalize();
+        n
     }
 
     /// Whether the sum is exactly zero.
@@ -414,6 +415,17 @@ impl ExpAccumulator {
         if m != 0 {
             let k = (e - MIN_EXP) as usize;
             self.slots[k] += m as i128;
+            self.lo = self.lo.min(k);
+            self.hi = self.hi.max(k);
+        }
+    }
+
+    /// Add `±m·2^e` for a sum of mantissas `m < 2^64`.
+    pub fn add_wide_signed(&mut self, m: u64, negative: bool, e: i64) {
+        if m != 0 {
+            let k = (e - MIN_EXP) as usize;
+            let v = m as i128;
+            self.slots[k] += if negative { -v } else { v };
             self.lo = self.lo.min(k);
             self.hi = self.hi.max(k);
         }

@@ -249,14 +249,21 @@ pub fn decode(data: &[u8]) -> Result<QuantileSketch> {
     let float_counts = flags & F_FLOAT_COUNTS != 0;
     let nonempty = flags & F_NONEMPTY != 0;
     let ra = r.f64()?;
-    if !(ra > 0.0 && ra < 1.0) {
-        return Err(QcoreError::data("relative_accuracy out of (0, 1)"));
+    if !(ra > 0.0 && ra <= 1.0) {
+        return Err(QcoreError::data("relative_accuracy out of (0, 1]"));
     }
     let scale = r.zigzag()?;
     if !(i64::from(MIN_SCALE)..=i64::from(MAX_SCALE)).contains(&scale) {
         return Err(QcoreError::data(format!("scale {scale} out of range")));
     }
     let scale = scale as i32;
+    // 1 is the relative error only of the coarsest scales (≤ −6), where (b−1)/(b+1)
+    // rounds to 1; OpenTelemetry points at those scales import to such sketches.
+    if ra == 1.0 && scale_relative_error(scale) < 1.0 {
+        return Err(QcoreError::data(
+            "relative_accuracy 1 belongs only to scales whose error rounds to 1",
+        ));
+    }
     if scale_relative_error(scale) > ra * (1.0 + 1e-9) {
         return Err(QcoreError::data(
             "scale is too coarse for the stated relative_accuracy",

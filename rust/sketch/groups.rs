@@ -2,6 +2,7 @@
 
 use super::QuantileSketch;
 use crate::error::{check_finite, check_same_len};
+use crate::simd::avx2_dispatch;
 use crate::{QcoreError, Result};
 
 /// Group codes must be below `max(MIN_CODE_LIMIT, len(values))`, which bounds memory by
@@ -11,34 +12,205 @@ pub const MIN_CODE_LIMIT: usize = 1 << 20;
 /// One sketch per group code `0..=max(codes)` (codes are non-negative integers; groups
 /// without values get an empty sketch). `weights`, when given, weight each value.
 ///
-/// The values are gathered per group with a counting sort, then each group is ingested
-/// through the same hot loop as [`QuantileSketch::add_slice`]. On error nothing is built.
+/// Codes already in non-decreasing order are used in place; others are gathered per
+/// group with a counting sort. Each group is then ingested through the same kernel as
+/// [`QuantileSketch::add_slice`], large inputs split across threads by groups. On error
+/// nothing is built.
 pub fn sketch_groups(
     codes: &[i64],
     values: &[f64],
     weights: Option<&[f64]>,
     template: &QuantileSketch,
 ) -> Result<Vec<QuantileSketch>> {
-    let mut out = Vec::new();
-    for_each_group(codes, values, weights, template, |sk| {
-        out.push(sk);
-        Ok(())
-    })?;
-    Ok(out)
+    map_groups(codes, values, weights, template, Ok)
 }
 
-/// Validate, gather the values per group (counting sort) and hand each group's sketch,
-/// in code order, to `f`.
-fn for_each_group(
+avx2_dispatch! {
+    /// Whether `codes` is non-decreasing (branch-free per chunk; AVX2 when available).
+    fn is_sorted(codes: &[i64]) -> bool => is_sorted_chunks
+}
+
+#[inline(always)]
+fn is_sorted_chunks(codes: &[i64]) -> bool {
+    let mut k = 0;
+    while k + 1 < codes.len() {
+        let end = (k + 4096).min(codes.len() - 1);
+        let (a, b) = (&codes[k..end], &codes[k + 1..end + 1]);
+        if a.iter().zip(b).fold(false, |bad, (x, y)| bad || (x > y)) {
+            return false;
+        }
+        k = end;
+    }
+    true
+}
+
+/// `starts[g]`: the first position of code `g` in sorted `codes`, for `g in 0..=n_groups`
+/// (galloping from the previous boundary: local in memory when groups are small).
+fn sorted_starts(codes: &[i64], n_groups: usize) -> Vec<usize> {
+    let mut starts = Vec::with_capacity(n_groups + 1);
+    let mut k = 0usize;
+    for g in 0..=n_groups as i64 {
+        // Smallest step with codes[k + step] >= g (or the end), then a binary search.
+        let mut step = 1usize;
+        while k + step < codes.len() && codes[k + step - 1] < g {
+            step *= 2;
+        }
+        let end = (k + step).min(codes.len());
+        k += codes[k..end].partition_point(|&c| c < g);
+        starts.push(k);
+    }
+    starts
+}
+
+/// The minimum and maximum code in one pass (AVX2 when available).
+fn min_max(codes: &[i64]) -> (Option<i64>, Option<i64>) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2 (checked above).
+        return unsafe { min_max_avx2(codes) };
+    }
+    min_max_lanes(codes)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn min_max_avx2(codes: &[i64]) -> (Option<i64>, Option<i64>) {
+    min_max_lanes(codes)
+}
+
+#[inline(always)]
+fn min_max_lanes(codes: &[i64]) -> (Option<i64>, Option<i64>) {
+    if codes.is_empty() {
+        return (None, None);
+    }
+    let mut lo = [i64::MAX; 8];
+    let mut hi = [i64::MIN; 8];
+    let chunks = codes.chunks_exact(8);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for k in 0..8 {
+            lo[k] = if c[k] < lo[k] { c[k] } else { lo[k] };
+            hi[k] = if c[k] > hi[k] { c[k] } else { hi[k] };
+        }
+    }
+    let (mut a, mut b) = (i64::MAX, i64::MIN);
+    for &c in lo.iter().chain(rest) {
+        a = a.min(c);
+    }
+    for &c in hi.iter().chain(rest) {
+        b = b.max(c);
+    }
+    (Some(a), Some(b))
+}
+
+/// Gather values (and weights) by group: a counting sort, each half of a large input
+/// counted and scattered by its own thread (stores into disjoint slots).
+#[allow(clippy::type_complexity)]
+fn counting_sort(
+    codes: &[i64],
+    values: &[f64],
+    weights: Option<&[f64]>,
+    n_groups: usize,
+) -> (Vec<usize>, Vec<f64>, Option<Vec<f64>>) {
+    use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+    let threads = if values.len() >= super::PARALLEL_MIN {
+        std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(super::MAX_THREADS)
+    } else {
+        1
+    };
+    let chunk = codes.len().div_ceil(threads).max(1);
+    let count = |part: &[i64]| {
+        let mut c = vec![0usize; n_groups];
+        for &g in part {
+            c[g as usize] += 1;
+        }
+        c
+    };
+    let counts: Vec<Vec<usize>> = if threads > 1 {
+        std::thread::scope(|scope| {
+            let hs: Vec<_> = codes
+                .chunks(chunk)
+                .map(|p| scope.spawn(move || count(p)))
+                .collect();
+            hs.into_iter()
+                .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                .collect()
+        })
+    } else {
+        vec![count(codes)]
+    };
+    let mut starts = vec![0usize; n_groups + 1];
+    for c in &counts {
+        for (g, &k) in c.iter().enumerate() {
+            starts[g + 1] += k;
+        }
+    }
+    for g in 0..n_groups {
+        starts[g + 1] += starts[g];
+    }
+    // Each part's first slot per group: the group's start plus the earlier parts' counts.
+    let mut fills = Vec::with_capacity(counts.len());
+    let mut next = starts[..n_groups].to_vec();
+    for c in &counts {
+        fills.push(next.clone());
+        for (n, &k) in next.iter_mut().zip(c) {
+            *n += k;
+        }
+    }
+    // Relaxed atomic stores are plain stores; they let the parts write disjoint slots
+    // of one array.
+    let out_v: Vec<AtomicU64> = (0..values.len()).map(|_| AtomicU64::new(0)).collect();
+    let out_w: Option<Vec<AtomicU64>> =
+        weights.map(|_| (0..values.len()).map(|_| AtomicU64::new(0)).collect());
+    let scatter = |k0: usize, part: &[i64], mut fill: Vec<usize>| {
+        for (j, &g) in part.iter().enumerate() {
+            let slot = &mut fill[g as usize];
+            out_v[*slot].store(values[k0 + j].to_bits(), Relaxed);
+            if let (Some(ow), Some(w)) = (out_w.as_ref(), weights) {
+                ow[*slot].store(w[k0 + j].to_bits(), Relaxed);
+            }
+            *slot += 1;
+        }
+    };
+    if threads > 1 {
+        std::thread::scope(|scope| {
+            let scatter = &scatter;
+            let hs: Vec<_> = codes
+                .chunks(chunk)
+                .zip(fills)
+                .enumerate()
+                .map(|(t, (p, f))| scope.spawn(move || scatter(t * chunk, p, f)))
+                .collect();
+            for h in hs {
+                h.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+            }
+        });
+    } else if let Some(f) = fills.pop() {
+        scatter(0, codes, f);
+    }
+    let to_f64 = |v: Vec<AtomicU64>| -> Vec<f64> {
+        v.into_iter()
+            .map(|a| f64::from_bits(a.into_inner()))
+            .collect()
+    };
+    (starts, to_f64(out_v), out_w.map(to_f64))
+}
+
+/// Validate, find each group's values (in place when the codes are sorted, else by a
+/// counting sort), build each group's sketch and map it with `f`; the results in code
+/// order.
+fn map_groups<T: Send>(
     codes: &[i64],
     values: &[f64],
     weights: Option<&[f64]>,
     template: &QuantileSketch,
-    mut f: impl FnMut(QuantileSketch) -> Result<()>,
-) -> Result<()> {
+    f: impl Fn(QuantileSketch) -> Result<T> + Sync,
+) -> Result<Vec<T>> {
     check_same_len("codes", codes.len(), "values", values.len())?;
-    check_finite("values", values)?;
     if let Some(w) = weights {
+        check_finite("values", values)?;
         check_same_len("values", values.len(), "weights", w.len())?;
         check_finite("weights", w)?;
         if let Some(i) = w.iter().position(|&x| x < 0.0) {
@@ -48,15 +220,30 @@ fn for_each_group(
             ));
         }
     }
-    if let Some(i) = codes.iter().position(|&c| c < 0) {
+    // Unweighted values are checked by the kernel itself (one read); an error names the
+    // index in `values` (see below).
+    let sorted = is_sorted(codes);
+    let (min_code, max_code) = if sorted {
+        (codes.first().copied(), codes.last().copied())
+    } else {
+        min_max(codes)
+    };
+    if min_code.is_some_and(|m| m < 0) {
+        if weights.is_none() {
+            check_finite("values", values)?;
+        }
+        let i = codes.iter().position(|&c| c < 0).unwrap_or(0);
         return Err(QcoreError::invalid(
             "codes",
             format!("must be non-negative, got {} at index {i}", codes[i]),
         ));
     }
-    let n_groups = codes.iter().max().map_or(0, |&m| m as u64 + 1);
+    let n_groups = max_code.map_or(0, |m| m as u64 + 1);
     let cap = MIN_CODE_LIMIT.max(values.len()) as u64;
     if n_groups > cap {
+        if weights.is_none() {
+            check_finite("values", values)?;
+        }
         return Err(QcoreError::invalid(
             "codes",
             format!(
@@ -66,35 +253,101 @@ fn for_each_group(
         ));
     }
     let n_groups = n_groups as usize;
-    // Counting sort of the values by group.
-    let mut starts = vec![0usize; n_groups + 1];
-    for &c in codes {
-        starts[c as usize + 1] += 1;
-    }
-    for g in 0..n_groups {
-        starts[g + 1] += starts[g];
-    }
-    let mut fill = starts.clone();
-    let mut sorted = vec![0.0f64; values.len()];
-    let mut sorted_w = weights.map(|_| vec![0.0f64; values.len()]);
-    for (k, &c) in codes.iter().enumerate() {
-        let slot = &mut fill[c as usize];
-        sorted[*slot] = values[k];
-        if let (Some(sw), Some(w)) = (sorted_w.as_mut(), weights) {
-            sw[*slot] = w[k];
-        }
-        *slot += 1;
-    }
-    for g in 0..n_groups {
+    let gathered;
+    let gathered_w;
+    let (starts, data, wdata) = if sorted {
+        (sorted_starts(codes, n_groups), values, weights)
+    } else {
+        let (starts, sorted_v, sorted_w) = counting_sort(codes, values, weights, n_groups);
+        gathered = sorted_v;
+        gathered_w = sorted_w;
+        (starts, &gathered[..], gathered_w.as_deref())
+    };
+    let run = |g: usize, threaded: bool| -> Result<T> {
         let mut sk = template.empty_like();
-        let part = &sorted[starts[g]..starts[g + 1]];
-        match sorted_w.as_ref() {
-            Some(sw) => sk.add_weighted(part, &sw[starts[g]..starts[g + 1]])?,
-            None => sk.add_slice(part)?,
+        let (a, b) = (starts[g], starts[g + 1]);
+        match wdata {
+            Some(w) => sk.add_weighted(&data[a..b], &w[a..b])?,
+            None => sk.add_slice_with(&data[a..b], threaded)?,
         }
-        f(sk)?;
+        f(sk)
+    };
+    let threads = if values.len() >= super::PARALLEL_MIN && n_groups > 1 {
+        std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(super::MAX_THREADS)
+    } else {
+        1
+    };
+    let out = if threads == 1 {
+        (0..n_groups).map(|g| run(g, true)).collect()
+    } else {
+        run_split(n_groups, &starts, threads, &run)
+    };
+    match out {
+        Err(e) if weights.is_none() => {
+            check_finite("values", values)?;
+            Err(e)
+        }
+        r => r,
     }
-    Ok(())
+}
+
+/// Groups holding at least `1/threads` of the values are ingested one after another with
+/// a threaded kernel; the others are split into `threads` runs of consecutive groups of
+/// about equal size, one per thread.
+fn run_split<T: Send>(
+    n_groups: usize,
+    starts: &[usize],
+    threads: usize,
+    run: &(impl Fn(usize, bool) -> Result<T> + Sync),
+) -> Result<Vec<T>> {
+    let total = starts[n_groups];
+    let len = |g: usize| starts[g + 1] - starts[g];
+    let big = |g: usize| len(g) * threads >= total;
+    let mut out: Vec<Option<T>> = (0..n_groups).map(|_| None).collect();
+    for g in (0..n_groups).filter(|&g| big(g)) {
+        out[g] = Some(run(g, true)?);
+    }
+    let small_total: usize = (0..n_groups).filter(|&g| !big(g)).map(len).sum();
+    let mut cuts = vec![0usize];
+    let mut acc = 0usize;
+    for g in 0..n_groups {
+        if !big(g) {
+            acc += len(g);
+        }
+        if acc * threads >= small_total * cuts.len() && cuts.len() < threads {
+            cuts.push(g + 1);
+        }
+    }
+    cuts.push(n_groups);
+    let ranges: Vec<(usize, usize)> = cuts.windows(2).map(|w| (w[0], w[1])).collect();
+    let parts: Vec<Result<Vec<(usize, T)>>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = ranges
+            .iter()
+            .map(|&(a, b)| {
+                scope.spawn(move || {
+                    (a..b)
+                        .filter(|&g| !big(g))
+                        .map(|g| run(g, false).map(|t| (g, t)))
+                        .collect::<Result<Vec<_>>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    });
+    for part in parts {
+        for (g, t) in part? {
+            out[g] = Some(t);
+        }
+    }
+    Ok(out
+        .into_iter()
+        .map(|t| t.expect("every group is built"))
+        .collect())
 }
 
 /// Per-group total weight and quantile estimates (row-major `groups × qs`, NaN for
@@ -108,17 +361,20 @@ pub fn group_quantiles(
 ) -> Result<(Vec<f64>, Vec<f64>)> {
     // Validate q before any work.
     template.quantiles(qs)?;
-    let mut counts = Vec::new();
-    let mut table = Vec::new();
-    // Each group's sketch is dropped right after use (no per-group allocation kept).
-    for_each_group(codes, values, weights, template, |g| {
-        counts.push(g.count());
-        match g.quantiles(qs)? {
+    // Each group's sketch is dropped right after use (no per-group sketch kept).
+    let rows = map_groups(codes, values, weights, template, |g| {
+        let row = g.quantiles(qs)?;
+        Ok((g.count(), row))
+    })?;
+    let mut counts = Vec::with_capacity(rows.len());
+    let mut table = Vec::with_capacity(rows.len() * qs.len());
+    for (c, row) in rows {
+        counts.push(c);
+        match row {
             Some(row) => table.extend(row),
             None => table.extend(std::iter::repeat_n(f64::NAN, qs.len())),
         }
-        Ok(())
-    })?;
+    }
     Ok((counts, table))
 }
 
@@ -154,6 +410,101 @@ mod tests {
     }
 
     #[test]
+    fn sorted_unsorted_and_threaded_groups_equal_separate_sketches() {
+        let mut st = 9u64;
+        let mut next = move || {
+            st = st.wrapping_add(0x9e3779b97f4a7c15);
+            let mut z = st;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58476d1ce4e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d049bb133111eb);
+            z ^ (z >> 31)
+        };
+        let t = QuantileSketch::new(0.01).unwrap();
+        for (n, groups) in [
+            (5000usize, 1i64),
+            (5000, 16),
+            (30_000, 10_000),
+            ((1 << 20) + 77, 1),
+            ((1 << 20) + 77, 16),
+            ((1 << 20) + 77, 10_000),
+        ] {
+            // One group holds half the values (ingested with the threaded kernel).
+            let mut codes: Vec<i64> = (0..n)
+                .map(|_| {
+                    if next() % 2 == 0 {
+                        0
+                    } else {
+                        (next() % groups as u64) as i64
+                    }
+                })
+                .collect();
+            let values: Vec<f64> = (0..n)
+                .map(|_| match next() % 10 {
+                    0 => 0.0,
+                    1 => -((next() % 1000) as f64),
+                    _ => (next() % 100_000) as f64 * 1e-3,
+                })
+                .collect();
+            let mut want: Vec<QuantileSketch> = (0..groups).map(|_| t.empty_like()).collect();
+            for (&c, &v) in codes.iter().zip(&values) {
+                want[c as usize].add(v).unwrap();
+            }
+            let got = sketch_groups(&codes, &values, None, &t).unwrap();
+            assert_eq!(got.len(), want.len());
+            for (g, (a, b)) in got.iter().zip(&want).enumerate() {
+                assert_eq!(
+                    a.to_bytes(),
+                    b.to_bytes(),
+                    "n {n} groups {groups} group {g}"
+                );
+            }
+            // The same pairs with sorted codes.
+            let mut pairs: Vec<(i64, f64)> =
+                codes.iter().copied().zip(values.iter().copied()).collect();
+            pairs.sort_by_key(|p| p.0);
+            codes = pairs.iter().map(|p| p.0).collect();
+            let sorted_values: Vec<f64> = pairs.iter().map(|p| p.1).collect();
+            let got = sketch_groups(&codes, &sorted_values, None, &t).unwrap();
+            for (g, (a, b)) in got.iter().zip(&want).enumerate() {
+                assert_eq!(
+                    a.to_bytes(),
+                    b.to_bytes(),
+                    "sorted: n {n} groups {groups} group {g}"
+                );
+            }
+            let (counts, table) =
+                group_quantiles(&codes, &sorted_values, None, &t, &[0.5, 0.99]).unwrap();
+            for (g, b) in want.iter().enumerate() {
+                assert_eq!(counts[g], b.count());
+                let q = b
+                    .quantiles(&[0.5, 0.99])
+                    .unwrap()
+                    .unwrap_or(vec![f64::NAN; 2]);
+                assert_eq!(table[2 * g].to_bits(), q[0].to_bits());
+                assert_eq!(table[2 * g + 1].to_bits(), q[1].to_bits());
+            }
+        }
+    }
+
+    #[test]
+    fn nan_is_reported_at_its_index_in_values() {
+        let t = QuantileSketch::new(0.01).unwrap();
+        let n = 3000;
+        let mut values = vec![1.0; n];
+        values[2500] = f64::NAN;
+        for codes in [
+            vec![0i64; n],
+            (0..n as i64).map(|k| k % 3).collect(),
+            (0..n as i64).rev().collect(),
+        ] {
+            let e = sketch_groups(&codes, &values, None, &t).unwrap_err();
+            assert_eq!(e.to_string(), "values contains NaN at index 2500");
+        }
+        let e = sketch_groups(&[0, -1], &[1.0, f64::NAN], None, &t).unwrap_err();
+        assert_eq!(e.to_string(), "values contains NaN at index 1");
+    }
+
+    #[test]
     fn rejections() {
         let t = QuantileSketch::new(0.01).unwrap();
         let e = sketch_groups(&[0, -1], &[1.0, 2.0], None, &t).unwrap_err();
@@ -166,5 +517,21 @@ mod tests {
         let e = sketch_groups(&[0, 0], &[1.0, f64::NAN], None, &t).unwrap_err();
         assert_eq!(e.to_string(), "values contains NaN at index 1");
         assert!(sketch_groups(&[], &[], None, &t).unwrap().is_empty());
+    }
+
+    #[test]
+    fn avx2_and_portable_order_checks_agree() {
+        let mut r = crate::sim::rng::Rng::new(19);
+        for n in [0, 1, 2, 3, 4095, 4096, 4097, 10_000] {
+            let mut codes: Vec<i64> = (0..n).map(|_| r.index(5) as i64).collect();
+            codes.sort_unstable();
+            assert!(is_sorted(&codes) && is_sorted_chunks(&codes));
+            if n > 1 {
+                let i = r.index(n - 1);
+                codes.swap(i, n - 1);
+                codes[i] = 9;
+            }
+            assert_eq!(is_sorted(&codes), is_sorted_chunks(&codes), "n {n}");
+        }
     }
 }

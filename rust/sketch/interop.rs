@@ -415,6 +415,40 @@ fn import(
             format!("min {min} and max {max} must be finite with min <= max"),
         ));
     }
+    // The zero bucket's values become exact zeros: a bound inside ±zero_threshold with no
+    // bucket of its sign beyond it is such a value. Then min and max must agree with the
+    // signs of the buckets, as a decoder of the sketch checks.
+    let (has_neg, has_pos) = (!neg_b.is_empty(), !pos_b.is_empty());
+    let to_zero = |v: f64| {
+        if zero_count > 0 && v.abs() <= zero_threshold {
+            0.0
+        } else {
+            v
+        }
+    };
+    let min = if has_neg { min } else { to_zero(min) };
+    let max = if has_pos { max } else { to_zero(max) };
+    let sign_ok = |v: f64, has_side: bool, side: f64| {
+        if has_side {
+            v * side > 0.0
+        } else if zero_count > 0 {
+            v == 0.0
+        } else {
+            v * side < 0.0
+        }
+    };
+    if !sign_ok(min, has_neg, -1.0) {
+        return Err(QcoreError::invalid(
+            "min",
+            format!("{min} disagrees with the buckets (negative buckets: {has_neg}, zero count: {zero_count})"),
+        ));
+    }
+    if !sign_ok(max, has_pos, 1.0) {
+        return Err(QcoreError::invalid(
+            "max",
+            format!("{max} disagrees with the buckets (positive buckets: {has_pos}, zero count: {zero_count})"),
+        ));
+    }
     let min = if min == 0.0 { 0.0 } else { min };
     let max = if max == 0.0 { 0.0 } else { max };
     let est_sum: f64 = pos_b

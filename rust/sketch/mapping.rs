@@ -253,6 +253,11 @@ impl NormalIndexer {
         self.table.try_into().ok()
     }
 
+    /// The mantissa table (`2^(scale+1)` cells; empty for `scale ≤ 0`).
+    pub fn table(&self) -> &'static [Cell] {
+        self.table
+    }
+
     /// Whether [`NormalIndexer::index_fine`] applies.
     pub fn is_fine(&self) -> bool {
         self.scale > 0

@@ -16,7 +16,7 @@
 //! - [`mapping`]: the base-2 exponential mapping (OpenTelemetry scale / Prometheus schema).
 //! - [`store`]: dense bucket stores with a collapsing bucket limit.
 //! - [`exact_sum`]: the exact, order-independent accumulator for `count` and `sum`.
-//! - [`format`]: the versioned binary format; [`codec`]: its byte helpers.
+//! - [`format`](mod@format): the versioned binary format; [`codec`]: its byte helpers.
 //! - [`interop`]: OpenTelemetry exponential histograms and Prometheus native histograms.
 //! - [`groups`]: one pass over (group code, value) pairs.
 //!
@@ -35,6 +35,7 @@ pub mod codec;
 pub mod exact_sum;
 pub mod format;
 pub mod groups;
+pub mod ingest;
 pub mod interop;
 pub mod mapping;
 pub mod store;
@@ -70,9 +71,11 @@ const MANT: u64 = (1u64 << 52) - 1;
 const HIDDEN: u64 = 1u64 << 52;
 
 /// Batches at least this long are split across threads.
-const PARALLEL_MIN: usize = 1 << 20;
+pub(crate) const PARALLEL_MIN: usize = 1 << 20;
 /// At most this many threads per batch.
-const MAX_THREADS: usize = 8;
+pub(crate) const MAX_THREADS: usize = 8;
+/// Batches at least this long take the fused kernel (shorter ones go value by value).
+const FUSED_MIN: usize = 64;
 /// Values per block between flushes of the u64 mantissa sums (2^11 · 2^53 < 2^64).
 const BLOCK: usize = 2048;
 
@@ -433,8 +436,17 @@ impl QuantileSketch {
 
     /// Add every value of `values` with weight 1. On error nothing is added.
     pub fn add_slice(&mut self, values: &[f64]) -> Result<()> {
+        self.add_slice_with(values, true)
+    }
+
+    /// [`QuantileSketch::add_slice`]; `threaded = false` keeps the fused kernel on the
+    /// calling thread (callers that parallelise over sketches).
+    pub(crate) fn add_slice_with(&mut self, values: &[f64], threaded: bool) -> Result<()> {
         if values.is_empty() {
             return Ok(());
+        }
+        if values.len() >= FUSED_MIN && ingest::fused_scale(self.scale()) {
+            return self.ingest_fused(values, threaded);
         }
         // One fused pass: finiteness, min and max (parallel for large batches).
         let (finite, lo, hi) = scan(values);
@@ -476,6 +488,91 @@ impl QuantileSketch {
             ));
         }
         self.ingest_weighted(values, weights);
+        Ok(())
+    }
+
+    /// The fused one-read ingest ([`ingest`]) for scales `1..=MAX_FUSED_SCALE`; batches
+    /// with NaN, infinities or subnormals leave no trace and are rejected or taken value
+    /// by value. `threaded` allows splitting large batches across threads.
+    pub(crate) fn ingest_fused(&mut self, values: &[f64], threaded: bool) -> Result<()> {
+        if values.len() > ingest::SUPER {
+            // Validate everything first so that an error leaves the sketch unchanged.
+            check_finite("values", values)?;
+            for piece in values.chunks(ingest::SUPER) {
+                self.ingest_fused(piece, threaded)?;
+            }
+            return Ok(());
+        }
+        let threads = if threaded && values.len() >= PARALLEL_MIN {
+            std::thread::available_parallelism()
+                .map_or(1, |n| n.get())
+                .min(MAX_THREADS)
+        } else {
+            1
+        };
+        let chunk = values.len().div_ceil(threads);
+        let parts: Vec<&[f64]> = values.chunks(chunk).collect();
+        let mut scratch: Vec<ingest::Scratch> =
+            parts.iter().map(|_| ingest::take(self.scale())).collect();
+        let mapping = &self.mapping;
+        let summaries: Vec<ingest::PartSummary> = if parts.len() > 1 {
+            std::thread::scope(|scope| {
+                let mut jobs = scratch.iter_mut().zip(parts.iter().copied());
+                let (s0, p0) = jobs.next().expect("one part");
+                let handles: Vec<_> = jobs
+                    .map(|(s, p)| scope.spawn(move || ingest::tally(p, s, mapping)))
+                    .collect();
+                let first = ingest::tally(p0, s0, mapping);
+                std::iter::once(first)
+                    .chain(
+                        handles
+                            .into_iter()
+                            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))),
+                    )
+                    .collect()
+            })
+        } else {
+            vec![ingest::tally(values, &mut scratch[0], mapping)]
+        };
+        let total = summaries
+            .iter()
+            .skip(1)
+            .fold(summaries[0], |a, &b| a.join(b));
+        let over = self.count() + values.len() as f64 > MAX_TOTAL_WEIGHT;
+        if !total.clean() || over {
+            for (s, p) in scratch.iter_mut().zip(&parts) {
+                s.clear(p, mapping);
+            }
+            scratch.into_iter().for_each(ingest::give);
+            if !total.clean() {
+                check_finite("values", values)?;
+            }
+            if over {
+                return Err(QcoreError::invalid(
+                    "values",
+                    "total weight would exceed 1e300",
+                ));
+            }
+            // Finite with subnormals: value by value.
+            self.ingest_general(values);
+            return Ok(());
+        }
+        let mut zeros = 0u64;
+        for (s, sum) in scratch.iter_mut().zip(&summaries) {
+            let (pos, neg, sum_acc) = (&mut self.positive, &mut self.negative, &mut self.sum);
+            zeros += s.drain(sum, mapping, sum_acc, |negative, lo, counts| {
+                if negative {
+                    neg.add_counts(lo, counts);
+                } else {
+                    pos.add_counts(lo, counts);
+                }
+            });
+        }
+        scratch.into_iter().for_each(ingest::give);
+        self.zero_count += zeros as f64;
+        self.set_min_max(self.min.min(total.min), self.max.max(total.max));
+        self.count.add_u64(values.len() as u64);
+        self.count.normalize();
         Ok(())
     }
 
@@ -525,6 +622,32 @@ impl QuantileSketch {
     }
 
     fn ingest_general(&mut self, values: &[f64]) {
+        if values.len() > 1 {
+            // Size each store's window once for the batch (no growth step by step).
+            let (mut p_lo, mut p_hi, mut n_lo, mut n_hi) =
+                (f64::INFINITY, 0.0f64, f64::INFINITY, 0.0f64);
+            for &v in values {
+                if v > 0.0 {
+                    p_lo = p_lo.min(v);
+                    p_hi = p_hi.max(v);
+                } else if v < 0.0 {
+                    n_lo = n_lo.min(-v);
+                    n_hi = n_hi.max(-v);
+                }
+            }
+            if p_hi > 0.0 {
+                self.positive.reserve(
+                    self.mapping.index_positive(p_lo),
+                    self.mapping.index_positive(p_hi),
+                );
+            }
+            if n_hi > 0.0 {
+                self.negative.reserve(
+                    self.mapping.index_positive(n_lo),
+                    self.mapping.index_positive(n_hi),
+                );
+            }
+        }
         ACC.with(|cell| {
             let mut acc = cell.borrow_mut();
             let mapping = &self.mapping;
@@ -855,7 +978,7 @@ impl QuantileSketch {
         (through / (w - 1.0)).min(1.0)
     }
 
-    /// Serialize to the versioned binary format (see [`format`]).
+    /// Serialize to the versioned binary format (see [`format`](mod@format)).
     pub fn to_bytes(&self) -> Vec<u8> {
         format::encode(self)
     }

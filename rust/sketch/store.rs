@@ -236,6 +236,69 @@ impl DenseStore {
         (self.offset, &mut self.counts)
     }
 
+    /// Widen the window once to cover indices `lo..=hi` of a coming batch, when that
+    /// needs no collapse (otherwise [`DenseStore::add_one`] collapses as it goes). Only the
+    /// window changes, not the state.
+    pub fn reserve(&mut self, lo: i32, hi: i32) {
+        let end = i64::from(self.offset) + self.counts.len() as i64 - 1;
+        if !self.counts.is_empty() && lo >= self.offset && i64::from(hi) <= end {
+            return;
+        }
+        let (cur_lo, cur_hi) = self.range().unwrap_or((lo, hi));
+        let new_lo = i64::from(cur_lo.min(lo));
+        let new_hi = i64::from(cur_hi.max(hi));
+        let span = (new_hi - new_lo + 1) as usize;
+        if span <= self.limit {
+            let start = self.clamp_start(new_lo, span);
+            self.reshape(start, span);
+        }
+    }
+
+    /// Add integer counts: `counts[k]` to bucket `lo + k`. The same state as adding each
+    /// index one by one (the window covers, or collapses to, the union of the ranges).
+    pub fn add_counts(&mut self, lo: i32, counts: &[u64]) {
+        let (Some(first), Some(last)) = (
+            counts.iter().position(|&c| c != 0),
+            counts.iter().rposition(|&c| c != 0),
+        ) else {
+            return;
+        };
+        let (b_lo, b_hi) = (lo + first as i32, lo + last as i32);
+        let counts = &counts[first..=last];
+        let (cur_lo, cur_hi) = self.range().unwrap_or((b_lo, b_hi));
+        let new_lo = i64::from(cur_lo.min(b_lo));
+        let new_hi = i64::from(cur_hi.max(b_hi));
+        let span = (new_hi - new_lo + 1) as usize;
+        if span <= self.limit {
+            let end = i64::from(self.offset) + self.counts.len() as i64 - 1;
+            if self.counts.is_empty() || new_lo < i64::from(self.offset) || new_hi > end {
+                let start = self.clamp_start(new_lo, span);
+                self.reshape(start, span);
+            }
+            let base = (b_lo - self.offset) as usize;
+            for (d, &c) in self.counts[base..base + counts.len()]
+                .iter_mut()
+                .zip(counts)
+            {
+                *d += c as f64;
+            }
+            return;
+        }
+        self.collapsed = true;
+        let start = match self.collapse {
+            Collapse::Lowest => (new_hi - self.limit as i64 + 1) as i32,
+            Collapse::Highest => new_lo as i32,
+        };
+        self.reshape_folding(start, self.limit);
+        let top = i64::from(start) + self.limit as i64 - 1;
+        for (k, &c) in counts.iter().enumerate() {
+            if c != 0 {
+                let i = (i64::from(b_lo) + k as i64).clamp(i64::from(start), top);
+                self.counts[(i - i64::from(start)) as usize] += c as f64;
+            }
+        }
+    }
+
     /// Merge `other` into `self`. Exact for integral weights.
     pub fn merge_from(&mut self, other: &DenseStore) {
         let Some((olo, ohi)) = other.range() else {

@@ -680,3 +680,145 @@ fn quantile_bounds_contain_the_truth() {
         }
     }
 }
+
+/// The per-value definition: each value's bucket from [`ExpMapping::index_positive`],
+/// added one at a time to the stores; the sum through [`ExactSum::add_f64`].
+fn reference_add(sk: &mut QuantileSketch, values: &[f64]) {
+    let mapping = sk.mapping().clone();
+    let (lo, hi) = (
+        values.iter().fold(sk.min, |a, &b| a.min(b)),
+        values.iter().fold(sk.max, |a, &b| a.max(b)),
+    );
+    let (pos, neg, zero, count, sum) = sk.parts_mut();
+    let mut zeros = 0u64;
+    for &v in values {
+        sum.add_f64(v);
+        if v > 0.0 {
+            pos.add_one(mapping.index_positive(v), 1.0);
+        } else if v < 0.0 {
+            neg.add_one(mapping.index_positive(-v), 1.0);
+        } else {
+            zeros += 1;
+        }
+    }
+    *zero += zeros as f64;
+    count.add_u64(values.len() as u64);
+    count.normalize();
+    sum.normalize();
+    sk.set_min_max(lo, hi);
+}
+
+/// Values mixing every class the kernel separates: zeros of both signs, negatives,
+/// repeated values, powers of two (bucket boundaries), wide and narrow magnitudes and,
+/// when asked, subnormals.
+fn mixed_values(rng: &mut Rng, n: usize, subnormals: bool) -> Vec<f64> {
+    let spread = [0.5, 3.0, 60.0][rng.below(3) as usize];
+    let neg_share = [0.0, 0.0, 0.3, 1.0][rng.below(4) as usize];
+    (0..n)
+        .map(|_| {
+            let r = rng.below(100);
+            let v = if r < 8 {
+                0.0
+            } else if r < 10 {
+                -0.0
+            } else if r < 14 {
+                2f64.powi(rng.below(80) as i32 - 40)
+            } else if r < 20 {
+                [1.0, 0.25, 3.5, 1e-3][rng.below(4) as usize]
+            } else if r < 22 {
+                [f64::MAX, f64::MIN_POSITIVE, 1e300, 1e-300][rng.below(4) as usize]
+            } else if subnormals && r < 24 {
+                f64::from_bits(1 + rng.below(1 << 52))
+            } else {
+                (rng.normal() * spread).exp()
+            };
+            if rng.uniform() < neg_share {
+                -v
+            } else {
+                v
+            }
+        })
+        .collect()
+}
+
+fn assert_same(a: &QuantileSketch, b: &QuantileSketch, ctx: &str) {
+    assert_eq!(a.to_bytes(), b.to_bytes(), "{ctx}");
+    assert_eq!(a, b, "{ctx}");
+    assert_eq!(a.sum().to_bits(), b.sum().to_bits(), "{ctx}");
+    assert_eq!(a.zero_count(), b.zero_count(), "{ctx}");
+    assert_eq!(
+        a.min().map(f64::to_bits),
+        b.min().map(f64::to_bits),
+        "{ctx}"
+    );
+    assert_eq!(
+        a.max().map(f64::to_bits),
+        b.max().map(f64::to_bits),
+        "{ctx}"
+    );
+}
+
+#[test]
+fn fused_ingest_equals_the_per_value_definition() {
+    let mut rng = Rng(2026);
+    let sizes = [
+        1usize, 2, 3, 5, 63, 64, 65, 255, 256, 257, 1000, 2047, 2048, 2049, 2051, 4099, 10_000,
+        33_333,
+    ];
+    for trial in 0..120 {
+        let scale = [1, 2, 3, 4, 5, 6, 6, 6, 7, 8, -3, 0, 9, 12][rng.below(14) as usize];
+        let limit = [None, None, Some(1), Some(37), Some(300)][rng.below(5) as usize];
+        let mut fast = QuantileSketch::with_scale(scale, limit).unwrap();
+        let mut slow = fast.clone();
+        let subnormals = rng.below(5) == 0;
+        for batch in 0..3 {
+            let n = sizes[rng.below(sizes.len() as u64) as usize];
+            let values = mixed_values(&mut rng, n, subnormals);
+            fast.add_slice(&values).unwrap();
+            reference_add(&mut slow, &values);
+            let ctx = format!("trial {trial} batch {batch} scale {scale} limit {limit:?} n {n}");
+            assert_same(&fast, &slow, &ctx);
+        }
+    }
+}
+
+#[test]
+fn fused_ingest_leaves_no_trace_on_error_and_reuses_clean_scratch() {
+    let mut rng = Rng(77);
+    for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, -f64::NAN] {
+        for n in [300usize, 2048, 5000] {
+            let mut values = mixed_values(&mut rng, n, false);
+            let at = rng.below(n as u64) as usize;
+            values[at] = bad;
+            let mut sk = QuantileSketch::new(0.01).unwrap();
+            sk.add_slice(&values[..at]).unwrap();
+            let before = sk.to_bytes();
+            let err = sk.add_slice(&values).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                check_finite("values", &values).unwrap_err().to_string()
+            );
+            assert_eq!(sk.to_bytes(), before);
+            // The next batch on the same thread sees a clean scratch.
+            let good = mixed_values(&mut rng, n, false);
+            sk.add_slice(&good).unwrap();
+            let mut want = QuantileSketch::new(0.01).unwrap();
+            reference_add(&mut want, &values[..at]);
+            reference_add(&mut want, &good);
+            assert_same(&sk, &want, &format!("bad {bad} n {n}"));
+        }
+    }
+}
+
+#[test]
+fn fused_ingest_threaded_equals_the_per_value_definition() {
+    let mut rng = Rng(31);
+    let values = mixed_values(&mut rng, (1 << 20) + 12_345, false);
+    for limit in [None, Some(50)] {
+        let mut fast = QuantileSketch::with_limit(0.01, limit).unwrap();
+        fast.add_slice(&values).unwrap();
+        let mut slow = fast.empty_like();
+        reference_add(&mut slow, &values);
+        assert_same(&fast, &slow, &format!("limit {limit:?}"));
+    }
+}

@@ -4,6 +4,7 @@ decoder that never crashes on arbitrary or mutated input."""
 
 from __future__ import annotations
 
+import itertools
 import pickle
 
 import numpy as np
@@ -58,7 +59,7 @@ def test_guarantee_arbitrary_finite(values: np.ndarray, alpha: float, qs: list[f
         assert not sk.collapsed
     est = sk.quantile(qs + [0.0, 1.0])
     truth = np.quantile(values, qs + [0.0, 1.0], method="lower")
-    for q, e, t in zip(qs + [0.0, 1.0], est, truth):
+    for q, e, t in zip(qs + [0.0, 1.0], est, truth, strict=True):
         if q >= sk.min_accurate_quantile or q in (0.0, 1.0):
             check(sk, t, e)
         assert values.min() <= e <= values.max()
@@ -141,7 +142,7 @@ def test_merge_of_parts_equals_whole(values, cuts, order, limit) -> None:
     whole.add(values)
     bounds = sorted({min(c, len(values)) for c in cuts} | {0, len(values)})
     parts = []
-    for a, b in zip(bounds, bounds[1:]):
+    for a, b in itertools.pairwise(bounds):
         p = QuantileSketch(0.01, bucket_limit=limit)
         p.add(values[a:b])
         parts.append(p)

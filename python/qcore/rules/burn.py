@@ -200,7 +200,7 @@ def alerts_table(
     budget = 1.0 - objective
     rows = []
     for key, cnt in counts.items():
-        gkey = ",".join(f"{k}={v}" for k, v in zip(group_by, key)) if group_by else "*"
+        gkey = ",".join(f"{k}={v}" for k, v in zip(group_by, key, strict=True)) if group_by else "*"
         for j, w in enumerate(windows):
             factor = w.factor_for(period)
             out: dict[str, Any] = {"group": gkey, "severity": w.severity, "long_window": w.long,
@@ -292,9 +292,9 @@ def check_slo(spec: Mapping[str, Any]) -> None:
 def decisions_from_table(table: pl.DataFrame, spec: Mapping[str, Any], fp: dict[str, Any],
                          now: float | None) -> pl.DataFrame:
     """One decision per row of an alert table (:func:`burn_rate_alerts`) of ``spec``."""
-    import json
 
-    from qcore.rules.engine import DECISION_SCHEMA, _json_default, _qcore_version
+    from qcore import _json
+    from qcore.rules.engine import DECISION_SCHEMA, _qcore_version
 
     sid = spec["id"]
     on_page, on_ticket = spec.get("on_page", "rollback"), spec.get("on_ticket", "warn")
@@ -327,7 +327,7 @@ def decisions_from_table(table: pl.DataFrame, spec: Mapping[str, Any], fp: dict[
                          "pass": "", "unauditable": "name the SLO's owner and version",
                          "insufficient_evidence": "wait for traffic in both windows before deciding",
                      }.get(status, "page the owner; stop the rollout" if page else "open a ticket"),
-                     "message": msg, "evidence": json.dumps(ev, default=_json_default, sort_keys=True)})
+                     "message": msg, "evidence": _json.dumps(ev, sort_keys=True)})
     return pl.DataFrame(rows, schema=DECISION_SCHEMA)
 
 

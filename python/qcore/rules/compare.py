@@ -17,7 +17,6 @@ difference of two proportions; cost per 1k tokens a delta-method interval of eac
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -26,10 +25,11 @@ from typing import Any
 
 import polars as pl
 
+from qcore import _json
 from qcore.rules import metrics as _m
-from qcore.rules.partials import metric_of
-from qcore.rules.engine import _as_logs, _json_default, _qcore_version
+from qcore.rules.engine import _as_logs, _qcore_version
 from qcore.rules.model import Rule, _quantile_from_shorthand
+from qcore.rules.partials import metric_of
 
 __all__ = ["CompareResult", "compare"]
 
@@ -50,7 +50,7 @@ class CompareResult:
                 "metrics": self.table.to_dicts(), "evidence": self.evidence}
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), default=_json_default)
+        return _json.dumps(self.to_dict())
 
 
 _ACTION = {"pass": "accept", "marginal": "escalate", "fail": "rollback"}

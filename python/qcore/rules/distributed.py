@@ -146,7 +146,7 @@ def tasks_of(source: Any, format: str | None, task_rows: int) -> tuple[dict[str,
 
 def _merge_reports(a: _logs.ContractReport, b: _logs.ContractReport, examples: int) -> _logs.ContractReport:
     checks = []
-    for ca, cb in zip(a.checks, b.checks):
+    for ca, cb in zip(a.checks, b.checks, strict=True):
         ex = list(ca.examples)
         for e in cb.examples:
             if len(ex) >= examples:
@@ -364,7 +364,7 @@ class _SloPlan:
     def merge(a: dict[tuple[Any, ...], Any], b: dict[tuple[Any, ...], Any]) -> dict[tuple[Any, ...], Any]:
         out = dict(a)
         for k, v in b.items():
-            out[k] = [(x[0] + y[0], x[1] + y[1]) for x, y in zip(out[k], v)] if k in out else v
+            out[k] = [(x[0] + y[0], x[1] + y[1]) for x, y in zip(out[k], v, strict=True)] if k in out else v
         return out
 
 
@@ -415,6 +415,80 @@ def _run_pass(tasks: list[Any], f: Callable[..., Any], args: tuple[Any, ...], me
     parts = [fd(t, shared) for t in tasks]
     out: tuple[Any, ...] = compute(_tree(parts, merge, split_every), *extra)  # type: ignore[no-untyped-call]
     return out
+
+
+@dataclass
+class _Run:
+    """The state of a distributed evaluation between metric passes."""
+
+    rule_list: list[Rule]
+    plans: dict[int, _Plan]
+    order: dict[int, list[tuple[tuple[Any, ...], dict[str, Any]]]]
+    rows_by_rule: dict[int, list[Any]]
+    p0: _Pass0
+    report: _logs.ContractReport
+    fp: dict[str, Any]
+    version: str
+    now_t: float
+
+    def advance(self, merged: Mapping[Any, Any], which: Sequence[int]) -> None:
+        """Finish a metric pass of the rules ``which`` from its merged partial results."""
+        p0, now_t = self.p0, self.now_t
+        for i in which:
+            plan, rule = self.plans[i], self.rule_list[i]
+            staged = _staged(rule)
+            if plan.k == 0:
+                plan.rows = {key: int(merged.get(("rows", i, key), 0)) for key in plan.pending}
+            for key in list(plan.pending):
+                p = merged.get((i, key))
+                if p is None:  # no partition held the group's rows (an empty selection)
+                    view = _p.GroupView(p0.empty, p0.empty, None, plan.span, plan.window, now_t)
+                    p = staged.part(plan.k, view, rule, plan.pending[key])
+                mv = staged.done(plan.k, p, rule, plan.pending[key])
+                if mv is not None:
+                    plan.done[key] = mv
+                    del plan.pending[key]
+            plan.k += 1
+            if not plan.pending:
+                del self.plans[i]
+                self.rows_by_rule[i] = _rule_rows(i, rule, self.order[i], plan, p0, self.report, self.fp,
+                                                  self.version, now_t)
+
+
+def _keep_columns(rule_list: Sequence[Rule], slo_specs: Sequence[Mapping[str, Any]]) -> tuple[str, ...]:
+    """The source columns the rules and SLOs read beyond the canonical ones, sorted."""
+    keep: set[str] = set()
+    for r in rule_list:
+        keep.update(r.group_by, r.filter or {}, r.reference or {}, r.columns)
+        if r.column:
+            keep.add(r.column)
+    for s in slo_specs:
+        keep.update(s.get("group_by", ()))
+    return tuple(k for k in sorted(keep) if k not in _logs.CANONICAL)
+
+
+def _rule_plan(i: int, rule: Rule, p0: _Pass0,
+               now_t: float) -> tuple[_Plan, list[tuple[tuple[Any, ...], dict[str, Any]]]]:
+    """Rule ``i``'s plan (window, span, the pass-0 state of each group to evaluate) and its
+    groups in decision order (reference groups left out)."""
+    n_sel, lo, hi, gnew = p0.rules.get(i, (0, None, None, {}))
+    span_all = (float(lo), float(hi)) if n_sel and lo is not None and hi is not None else None
+    window = (span_all[1] - rule.window, span_all[1]) if rule.window is not None and span_all else None
+    span = window if window is not None else (span_all or (0.0, 0.0))
+    if rule.group_by and n_sel:
+        groups = sorted(((dict(zip(rule.group_by, key, strict=True)), key) for key in gnew),
+                        key=lambda kv: _e.group_order(kv[0]))
+    else:
+        groups = [({}, ())]
+    plan = _Plan(window, span)
+    lst = []
+    for keys, key in groups:
+        if rule.reference and _e.is_reference_group(rule, keys):
+            continue
+        lst.append((key, keys))
+        view = _p.GroupView(p0.empty, p0.empty, None, span, window, now_t)
+        plan.pending[key] = _staged(rule).init(view, rule)
+    return plan, lst
 
 
 def evaluate(
@@ -484,10 +558,7 @@ def evaluate(
     slo_specs = [dict(s) for s in slos]
     for s in slo_specs:
         _burn.check_slo(s)
-    keep = sorted({k_ for r in rule_list for k_ in r.group_by} | {k_ for r in rule_list for k_ in (r.filter or {})}
-                  | {k_ for r in rule_list for k_ in (r.reference or {})} | {r.column for r in rule_list if r.column}
-                  | {c for r in rule_list for c in r.columns} | {k_ for s in slo_specs for k_ in s.get("group_by", ())})
-    keep_t = tuple(k_ for k_ in keep if k_ not in _logs.CANONICAL)
+    keep_t = _keep_columns(rule_list, slo_specs)
     con = contract or _logs.Contract()
 
     # The raw schema, the column mapping and the tasks.
@@ -536,49 +607,12 @@ def evaluate(
         if missing:
             rows_by_rule[i] = [_e.malformed_row(rule, missing, fp, version, now_t)]
             continue
-        n_sel, lo, hi, gnew = p0.rules.get(i, (0, None, None, {}))
-        span_all = (float(lo), float(hi)) if n_sel and lo is not None and hi is not None else None
-        window = (span_all[1] - rule.window, span_all[1]) if rule.window is not None and span_all else None
-        span = window if window is not None else (span_all or (0.0, 0.0))
-        if rule.group_by and n_sel:
-            groups = sorted(((dict(zip(rule.group_by, key)), key) for key in gnew), key=lambda kv: _e.group_order(kv[0]))
-        else:
-            groups = [({}, ())]
-        plan = _Plan(window, span)
-        lst = []
-        for keys, key in groups:
-            if rule.reference and _e.is_reference_group(rule, keys):
-                continue
-            lst.append((key, keys))
-            view = _p.GroupView(p0.empty, p0.empty, None, span, window, now_t)
-            plan.pending[key] = _staged(rule).init(view, rule)
-        order[i] = lst
+        plan, order[i] = _rule_plan(i, rule, p0, now_t)
         if plan.pending:
             plans[i] = plan
-        else:
-            rows_by_rule[i] = []
 
-    def advance(merged: Mapping[Any, Any], which: Sequence[int]) -> None:
-        """Finish a metric pass of the rules ``which`` from its merged partial results."""
-        for i in which:
-            plan, rule = plans[i], rule_list[i]
-            staged = _staged(rule)
-            if plan.k == 0:
-                plan.rows = {key: int(merged.get(("rows", i, key), 0)) for key in plan.pending}
-            for key in list(plan.pending):
-                p = merged.get((i, key))
-                if p is None:  # no partition held the group's rows (an empty selection)
-                    view = _p.GroupView(p0.empty, p0.empty, None, plan.span, plan.window, now_t)
-                    p = staged.part(plan.k, view, rule, plan.pending[key])
-                mv = staged.done(plan.k, p, rule, plan.pending[key])
-                if mv is not None:
-                    plan.done[key] = mv
-                    del plan.pending[key]
-            plan.k += 1
-            if not plan.pending:
-                del plans[i]
-                rows_by_rule[i] = _rule_rows(i, rule, order[i], plan, p0, report, fp, version, now_t)
-
+    run = _Run(rule_list, plans, order, rows_by_rule, p0, report, fp, version, now_t)
+    advance = run.advance
     advance(p0.metric, [i for i in early if i in plans])
     slo_counts: list[Any] = [p0.metric.get(("slo", j), {}) for j in range(len(slo_plans))]
     if slo_specs and now is None:
@@ -591,10 +625,8 @@ def evaluate(
         if slo_plans and not slo_counts:
             slo_counts = [merged.get(("slo", j), {}) for j in range(len(slo_plans))]
         advance(merged, list(plans))
-    for i, rule in enumerate(rule_list):
-        if i not in rows_by_rule:  # a rule whose groups were all the reference
-            rows_by_rule[i] = []
-    out_rows = [r for i in range(len(rule_list)) for r in rows_by_rule[i]]
+    # a rule whose groups were all the reference has no rows
+    out_rows = [r for i in range(len(rule_list)) for r in rows_by_rule.get(i, [])]
     decisions = pl.DataFrame(out_rows, schema=_e.DECISION_SCHEMA)
     if slo_specs:
         decisions = pl.concat([decisions, _slo_decisions(slo_specs, slo_plans, slo_counts, fp, now)])
@@ -625,7 +657,7 @@ def _rule_rows(i: int, rule: Rule, groups: list[tuple[tuple[Any, ...], dict[str,
 def _fingerprint(p0: _Pass0, files: Sequence[Path], digests: Sequence[str]) -> dict[str, Any]:
     h = hashlib.sha256()
     srcs = []
-    for p, d in zip(files, digests):
+    for p, d in zip(files, digests, strict=True):
         srcs.append({"path": str(p), "bytes": os.path.getsize(p), "sha256": d})
         h.update(d.encode())
     if not files:
@@ -648,7 +680,7 @@ def _slo_plans(specs: Sequence[Mapping[str, Any]], now: float | None, p0: _Pass0
 def _slo_decisions(specs: Sequence[Mapping[str, Any]], plans: Sequence[_SloPlan], counts: Sequence[Any],
                    fp: dict[str, Any], now: float | None) -> pl.DataFrame:
     parts = []
-    for spec, plan, cnt in zip(specs, plans, counts):
+    for spec, plan, cnt in zip(specs, plans, counts, strict=True):
         table = _burn.alerts_table(cnt, objective=float(spec["objective"]), period=plan.period,
                                    windows=plan.windows, min_events=int(spec.get("min_events", 1)),
                                    group_by=plan.group_by)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -11,6 +10,7 @@ from typing import Any
 
 import polars as pl
 
+from qcore import _json
 from qcore import logs as _logs
 from qcore.rules import metrics as _m
 from qcore.rules import partials as _p
@@ -280,7 +280,7 @@ def _evaluate_rule(cache: Selections, rule: Rule, logs: _logs.Logs, fp: dict[str
         window = (span_all[1] - rule.window, span_all[1])
     if rule.group_by and sel.height:
         parts = cache.groups(rule.filter, rule.group_by)
-        groups = [(dict(zip(rule.group_by, k)), g) for k, g in parts.items()]
+        groups = [(dict(zip(rule.group_by, k, strict=True)), g) for k, g in parts.items()]
         groups.sort(key=lambda kv: group_order(kv[0]))
     else:
         groups = [({}, sel)]
@@ -387,7 +387,7 @@ def _row(rule: Rule, keys: Mapping[str, Any], mv: _m.MetricValue, status: str, m
         "action": action,
         "response": _response(rule, status),
         "message": msg,
-        "evidence": json.dumps(ev, default=_json_default, sort_keys=True),
+        "evidence": _json.dumps(ev, sort_keys=True),
     }
 
 
@@ -408,16 +408,6 @@ def _response(rule: Rule, status: str) -> str:
 def _qlabel(q: float) -> str:
     s = f"{q * 100:.10g}"
     return s.replace(".", "")
-
-
-def _json_default(o: Any) -> Any:
-    if hasattr(o, "item"):
-        return o.item()
-    if isinstance(o, (set, tuple)):
-        return list(o)
-    if isinstance(o, Path):
-        return str(o)
-    return str(o)
 
 
 def overall_action(decisions: pl.DataFrame) -> str:

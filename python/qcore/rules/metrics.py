@@ -14,6 +14,7 @@ from statistics import NormalDist
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import polars as pl
 
 __all__ = [
@@ -95,8 +96,10 @@ def quantile_with_ci(values: np.ndarray, q: float, confidence: float) -> tuple[f
     return (est, lo, hi)
 
 
-def _col(frame: pl.DataFrame, name: str) -> np.ndarray:
-    return frame.get_column(name).cast(pl.Float64).to_numpy()
+def _col(frame: pl.DataFrame, name: str) -> npt.NDArray[np.float64]:
+    """Column ``name`` of ``frame`` as float64 seconds/values."""
+    col: npt.NDArray[np.float64] = frame.get_column(name).cast(pl.Float64).to_numpy()
+    return col
 
 
 def latency_values(frame: pl.DataFrame, include_errors: bool) -> np.ndarray:

@@ -81,7 +81,7 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
 _DUR_SCALE = {"ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0, None: 1.0}
 
 
-class RuleError(QcoreValueError):  # type: ignore[misc]
+class RuleError(QcoreValueError):
     """A rule declaration is invalid; the message names the rule and the field."""
 
 
@@ -168,10 +168,17 @@ class Rule:
     filter: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
-        set_ = object.__setattr__
         if not isinstance(self.id, str) or not self.id:
             raise RuleError(f"rule id must be a non-empty string, got {self.id!r}")
         who = f"rule {self.id!r}"
+        self._init_metric(who)
+        self._init_thresholds(who)
+        self._init_shape(who)
+        self._init_actions(who)
+
+    def _init_metric(self, who: str) -> None:
+        """Metric, quantile (from pNN shorthands), version and comparison."""
+        set_ = object.__setattr__
         if not isinstance(self.metric, str):
             raise RuleError(f"{who}: metric must be a string, got {self.metric!r}")
         q = _quantile_from_shorthand(self.metric)
@@ -183,20 +190,24 @@ class Rule:
         if self.metric not in METRICS:
             raise RuleError(f"{who}: unknown metric {self.metric!r}; known: {sorted(METRICS)} or pNN shorthands (p50, p99, p999)")
         if self.metric in ("latency_quantile", "latency_drift"):
+            if self.quantile is None and self.metric == "latency_quantile":
+                raise RuleError(f"{who}: metric latency_quantile needs quantile (e.g. 0.99) or use 'p99'")
             if self.quantile is None:
-                if self.metric == "latency_drift":
-                    set_(self, "quantile", 0.5)
-                else:
-                    raise RuleError(f"{who}: metric latency_quantile needs quantile (e.g. 0.99) or use 'p99'")
+                set_(self, "quantile", 0.5)
             if not (0.0 < float(self.quantile) < 1.0):  # type: ignore[arg-type]
                 raise RuleError(f"{who}: quantile must be in (0, 1), got {self.quantile}")
         if self.version is not None:
             set_(self, "version", str(self.version))
-        family = METRICS[self.metric][0]
         if self.comparison is None:
             set_(self, "comparison", METRICS[self.metric][1])
         if self.comparison not in ("<=", "<", ">=", ">"):
             raise RuleError(f"{who}: comparison must be one of <=, <, >=, >, got {self.comparison!r}")
+        if self.metric == "null_fraction" and not self.column:
+            raise RuleError(f"{who}: metric null_fraction needs column")
+
+    def _init_thresholds(self, who: str) -> None:
+        """``max_age``, the default threshold of the data-quality metrics, warn side."""
+        set_ = object.__setattr__
         if self.max_age is not None:
             set_(self, "max_age", parse_duration(self.max_age, f"{who}: max_age"))
         if self.threshold is None:
@@ -208,32 +219,41 @@ class Rule:
                 raise RuleError(f"{who}: threshold is required for metric {self.metric!r}")
         for k in ("threshold", "warn_threshold"):
             v = getattr(self, k)
-            if v is not None:
-                if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-                    raise RuleError(f"{who}: {k} must be a finite number, got {v!r}")
-                set_(self, k, float(v))
+            if v is None:
+                continue
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                raise RuleError(f"{who}: {k} must be a finite number, got {v!r}")
+            set_(self, k, float(v))
         if self.warn_threshold is not None and self.threshold is not None:
             lower_is_better = self.comparison in ("<=", "<")
             if (lower_is_better and self.warn_threshold > self.threshold) or (
                 not lower_is_better and self.warn_threshold < self.threshold):
                 raise RuleError(f"{who}: warn_threshold {self.warn_threshold} must be on the passing side of threshold {self.threshold}")
-        if isinstance(self.group_by, str):
-            set_(self, "group_by", (self.group_by,))
-        set_(self, "group_by", tuple(self.group_by))
-        if isinstance(self.columns, str):
-            set_(self, "columns", (self.columns,))
-        set_(self, "columns", tuple(self.columns))
+
+    def _init_shape(self, who: str) -> None:
+        """Grouping, columns, window and bin, sample and confidence settings."""
+        set_ = object.__setattr__
+        for k in ("group_by", "columns"):
+            v = getattr(self, k)
+            set_(self, k, (v,) if isinstance(v, str) else tuple(v))
         if self.window is not None:
             set_(self, "window", parse_duration(self.window, f"{who}: window"))
         set_(self, "bin", parse_duration(self.bin, f"{who}: bin"))
-        if self.min_samples is not None and (isinstance(self.min_samples, bool) or not isinstance(self.min_samples, int) or self.min_samples < 0):
-            raise RuleError(f"{who}: min_samples must be a non-negative integer, got {self.min_samples!r}")
+        ms = self.min_samples
+        if ms is not None and (isinstance(ms, bool) or not isinstance(ms, int) or ms < 0):
+            raise RuleError(f"{who}: min_samples must be a non-negative integer, got {ms!r}")
         if not (0.5 <= self.confidence < 1.0):
             raise RuleError(f"{who}: confidence must be in [0.5, 1), got {self.confidence}")
         if self.decide_on not in ("estimate", "upper", "lower"):
             raise RuleError(f"{who}: decide_on must be 'estimate', 'upper' or 'lower', got {self.decide_on!r}")
-        if self.metric == "null_fraction" and not self.column:
-            raise RuleError(f"{who}: metric null_fraction needs column")
+        for k in ("reference", "filter"):
+            v = getattr(self, k)
+            if v is not None and not isinstance(v, Mapping):
+                raise RuleError(f"{who}: {k} must be a table of column = value, got {v!r}")
+
+    def _init_actions(self, who: str) -> None:
+        """Severity, the action of each status, and the response of the metric's family."""
+        set_ = object.__setattr__
         if self.severity is not None and self.severity not in SEVERITY_ACTION:
             raise RuleError(f"{who}: severity must be one of {sorted(SEVERITY_ACTION)}, got {self.severity!r}")
         if self.on_fail is None:
@@ -242,12 +262,8 @@ class Rule:
                   "on_inconsistent", "on_unauditable"):
             if getattr(self, k) not in ACTIONS:
                 raise RuleError(f"{who}: {k} must be one of {list(ACTIONS)}, got {getattr(self, k)!r}")
-        if self.reference is not None and not isinstance(self.reference, Mapping):
-            raise RuleError(f"{who}: reference must be a table of column = value, got {self.reference!r}")
-        if self.filter is not None and not isinstance(self.filter, Mapping):
-            raise RuleError(f"{who}: filter must be a table of column = value, got {self.filter!r}")
         if self.response is None:
-            set_(self, "response", RESPONSES[family])
+            set_(self, "response", RESPONSES[METRICS[self.metric][0]])
 
     @property
     def family(self) -> str:

@@ -43,7 +43,7 @@ import polars as pl
 import qcore
 from qcore import outofcore as _oc
 from qcore.rules import metrics as _m
-from qcore.rules.metrics import MetricValue
+from qcore.rules.metrics import MetricValue, _col
 
 __all__ = ["STAGED", "FSum", "GroupView", "Staged", "metric_of", "run_local"]
 
@@ -103,9 +103,6 @@ def _pmin(*vals: float | None) -> float | None:
     v = pl.Series(list(vals), dtype=pl.Float64).min()
     return None if v is None else float(v)  # type: ignore[arg-type]
 
-
-def _col(frame: pl.DataFrame, name: str) -> npt.NDArray[np.float64]:
-    return frame.get_column(name).cast(pl.Float64).to_numpy()
 
 
 def _tokens(frame: pl.DataFrame) -> npt.NDArray[np.float64]:
@@ -565,15 +562,15 @@ class Drift(Staged):
         rows = _drift_rows(v, rule)
         inner = self._inner()
         return [None if s["mv"] is not None else (s["k"], inner.part(s["k"], _with_rows(v, r), rule, s))
-                for s, r in zip(st["sides"], rows)]
+                for s, r in zip(st["sides"], rows, strict=True)]
 
     def merge(self, k: int, a: Any, b: Any) -> Any:
         inner = self._inner()
-        return [None if x is None else (x[0], inner.merge(x[0], x[1], y[1])) for x, y in zip(a, b)]
+        return [None if x is None else (x[0], inner.merge(x[0], x[1], y[1])) for x, y in zip(a, b, strict=True)]
 
     def done(self, k: int, p: Any, rule: Any, st: State) -> MetricValue | None:
         inner = self._inner()
-        for s, part in zip(st["sides"], p):
+        for s, part in zip(st["sides"], p, strict=True):
             if s["mv"] is None:
                 s["mv"] = inner.done(s["k"], part[1], rule, s)
                 s["k"] += 1

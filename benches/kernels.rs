@@ -1,0 +1,154 @@
+//! Benchmarks of the Rust kernels (divan): `cargo bench --bench kernels`.
+//! Figures, command and machine are recorded in BENCHMARKS.md.
+
+use divan::counter::ItemsCount;
+use divan::{black_box, Bencher};
+use qcore::arrivals::window_counts;
+use qcore::little::littles_law;
+use qcore::sim::{run, ArrivalProcess, Dist, Method, SimConfig};
+use qcore::sketch::QuantileSketch;
+
+fn main() {
+    divan::main();
+}
+
+/// A seeded xorshift64* stream of uniforms in `[0, 1)`.
+fn uniforms(seed: u64, n: usize) -> Vec<f64> {
+    let mut x = seed | 1;
+    (0..n)
+        .map(|_| {
+            x ^= x >> 12;
+            x ^= x << 25;
+            x ^= x >> 27;
+            (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64
+        })
+        .collect()
+}
+
+/// Log-normal-like latencies (`exp` of a sum of uniforms), seconds.
+fn latencies(seed: u64, n: usize) -> Vec<f64> {
+    let u = uniforms(seed, 2 * n);
+    u.chunks_exact(2)
+        .map(|p| (3.0 * (p[0] + p[1]) - 6.0).exp())
+        .collect()
+}
+
+fn sketch_of(values: &[f64]) -> QuantileSketch {
+    let mut s = QuantileSketch::new(0.01).unwrap();
+    s.add_slice(values).unwrap();
+    s
+}
+
+const N: usize = 1_000_000;
+
+mod sketch {
+    use super::{black_box, latencies, sketch_of, Bencher, ItemsCount, QuantileSketch, N};
+
+    /// `add_slice` of 10⁶ latencies into an empty sketch (α = 0.01).
+    #[divan::bench(sample_count = 20)]
+    fn add(bencher: Bencher) {
+        let v = latencies(1, N);
+        bencher
+            .counter(ItemsCount::new(N))
+            .bench(|| sketch_of(black_box(&v)));
+    }
+
+    /// Merge of two sketches of 10⁶ values each.
+    #[divan::bench]
+    fn merge(bencher: Bencher) {
+        let (a, b) = (sketch_of(&latencies(1, N)), sketch_of(&latencies(2, N)));
+        bencher
+            .with_inputs(|| a.clone())
+            .bench_local_refs(|m| m.merge(black_box(&b)).unwrap());
+    }
+
+    /// Five quantiles of a sketch of 10⁶ values.
+    #[divan::bench]
+    fn quantiles(bencher: Bencher) {
+        let s = sketch_of(&latencies(1, N));
+        let qs = [0.5, 0.9, 0.99, 0.999, 0.9999];
+        bencher.bench(|| black_box(&s).quantiles(black_box(&qs)).unwrap());
+    }
+
+    /// `to_bytes` of a sketch of 10⁶ values.
+    #[divan::bench]
+    fn encode(bencher: Bencher) {
+        let s = sketch_of(&latencies(1, N));
+        bencher.bench(|| black_box(&s).to_bytes());
+    }
+
+    /// `from_bytes` of a sketch of 10⁶ values.
+    #[divan::bench]
+    fn decode(bencher: Bencher) {
+        let bytes = sketch_of(&latencies(1, N)).to_bytes();
+        bencher.bench(|| QuantileSketch::from_bytes(black_box(&bytes)).unwrap());
+    }
+}
+
+mod arrivals {
+    use super::{black_box, uniforms, window_counts, Bencher, ItemsCount, N};
+
+    /// Counts per 1 s window of 10⁶ timestamps over an hour, sorted or not.
+    #[divan::bench(args = [true, false], sample_count = 30)]
+    fn window_counts_1s(bencher: Bencher, sorted: bool) {
+        let mut ts: Vec<f64> = uniforms(3, N).iter().map(|u| u * 3600.0).collect();
+        if sorted {
+            ts.sort_by(f64::total_cmp);
+        }
+        bencher
+            .counter(ItemsCount::new(N))
+            .bench(|| window_counts(black_box(&ts), 1.0, None, None).unwrap());
+    }
+}
+
+mod little {
+    use super::{black_box, littles_law, uniforms, Bencher, ItemsCount, N};
+
+    /// Little's law over a window of 10⁶ request rows (exponential response times).
+    #[divan::bench(sample_count = 30)]
+    fn littles_law_window(bencher: Bencher) {
+        let u = uniforms(4, 2 * N);
+        let start: Vec<f64> = u[..N].iter().map(|x| x * 3600.0).collect();
+        let end: Vec<f64> = start
+            .iter()
+            .zip(&u[N..])
+            .map(|(s, x)| s - 0.5 * (1.0 - x).ln())
+            .collect();
+        bencher.counter(ItemsCount::new(N)).bench(|| {
+            littles_law(
+                black_box(&start),
+                black_box(&end),
+                Some(600.0),
+                Some(3000.0),
+                None,
+                0.02,
+                0.95,
+            )
+            .unwrap()
+        });
+    }
+}
+
+mod sim {
+    use super::{black_box, run, ArrivalProcess, Bencher, Dist, ItemsCount, Method, SimConfig};
+
+    /// M/M/16 at ρ = 0.9, 10⁵ customers, on the fast path and on the event loop.
+    #[divan::bench(args = ["fast", "event"], sample_count = 20)]
+    fn mmc_16(bencher: Bencher, method: &str) {
+        let method = if method == "fast" {
+            Method::Fast
+        } else {
+            Method::Event
+        };
+        let customers = 100_000;
+        let cfg = SimConfig::new(
+            ArrivalProcess::poisson(14.4).unwrap(),
+            Some(Dist::exponential(1.0).unwrap()),
+            16,
+            customers,
+        );
+        bencher
+            .counter(ItemsCount::new(customers))
+            .bench(|| run(black_box(&cfg), 0, method).unwrap());
+    }
+}
