@@ -5,6 +5,7 @@ use divan::counter::ItemsCount;
 use divan::{black_box, Bencher};
 use qcore::arrivals::window_counts;
 use qcore::little::littles_law;
+use qcore::llm::{run_engine, ReplicaConfig, RunOptions, StepTime, Workload};
 use qcore::sim::{run, ArrivalProcess, Dist, Method, SimConfig};
 use qcore::sketch::QuantileSketch;
 
@@ -150,5 +151,47 @@ mod sim {
         bencher
             .counter(ItemsCount::new(customers))
             .bench(|| run(black_box(&cfg), 0, method).unwrap());
+    }
+}
+
+mod llm {
+    use super::{
+        black_box, run_engine, uniforms, Bencher, ItemsCount, ReplicaConfig, RunOptions, StepTime,
+        Workload,
+    };
+
+    /// One replica's engine step loop: 2,000 requests (Poisson arrivals at 4 /s, prompts
+    /// of 64–1,024 tokens, 16–256 output tokens) through continuous batching with chunked
+    /// prefill, a 4,096-block KV pool and the prefix cache, a linear step-time model.
+    #[divan::bench(sample_count = 20)]
+    fn engine_2000_requests(bencher: Bencher) {
+        let n = 2000;
+        let u = uniforms(5, 3 * n);
+        let mut t = 0.0;
+        let arrivals: Vec<f64> = u[..n]
+            .iter()
+            .map(|x| {
+                t -= (1.0 - x).ln() / 4.0;
+                t
+            })
+            .collect();
+        let prompts: Vec<u32> = u[n..2 * n]
+            .iter()
+            .map(|x| 64 + (x * 960.0) as u32)
+            .collect();
+        let outputs: Vec<u32> = u[2 * n..].iter().map(|x| 16 + (x * 240.0) as u32).collect();
+        let tokens: u64 = outputs.iter().map(|&o| u64::from(o)).sum();
+        let w = Workload::new(arrivals, prompts, outputs).unwrap();
+        let st = StepTime::Linear {
+            c0: 0.01,
+            c_tok: 1e-4,
+            c_seq: 1e-4,
+            c_ctx: 1e-7,
+        };
+        let cfg = ReplicaConfig::new(4096, st);
+        let opts = RunOptions::default();
+        bencher
+            .counter(ItemsCount::new(tokens))
+            .bench(|| run_engine(black_box(&w), &cfg, &opts).unwrap());
     }
 }

@@ -647,6 +647,10 @@ def build_parser() -> argparse.ArgumentParser:
     from qcore._llm_cli import register as register_llm
 
     register_llm(sub, fmt, EXIT_CODES_HELP)
+
+    from qcore._prom_cli import register as register_prom
+
+    register_prom(sub, fmt, EXIT_CODES_HELP)
     return p
 
 
