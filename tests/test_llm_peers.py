@@ -34,3 +34,24 @@ def test_distserve_colocated_per_request(name: str) -> None:
                          ("first_scheduled", "prefill_start_ms")):
         got = (r[ours].to_numpy() - t0) * 1e3
         np.testing.assert_allclose(got, ref[theirs].to_numpy(), rtol=1e-9, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["fixed512x128_r2_n1000", "burst200"])
+def test_distserve_disaggregated_per_request(shared_data, name: str) -> None:  # type: ignore[no-untyped-def]
+    peers = shared_data / "llm_peers"
+    wl = pl.read_csv(peers / f"workload_{name}.csv")
+    ref = pl.read_csv(peers / f"distserve_disagg_{name}.csv")
+    w = llm.Workload(wl["arrival_s"].to_numpy(), wl["prompt_len"].to_numpy(),
+                     wl["output_len"].to_numpy() + 1)
+    st = llm.DistServeStepTime.from_phases(
+        llm.presets.step_time("distserve-engine/opt-13b/tp1"))  # type: ignore[arg-type]
+    kv = llm.presets.kv_capacity_tokens("opt-13b", 1)
+    rep = llm.Replica(step_time=st, num_blocks=1, scheduler="distserve",
+                      max_num_batched_tokens=kv)
+    r = llm.simulate(w, rep, llm.Disaggregated(decode=rep)).requests
+    assert (r["status"] == "finished").all()
+    t0 = float(wl["arrival_s"][0])
+    for ours, theirs in (("first_token", "first_token_ms"), ("finish", "completion_ms"),
+                         ("first_scheduled", "prefill_start_ms")):
+        got = (r[ours].to_numpy() - t0) * 1e3
+        np.testing.assert_allclose(got, ref[theirs].to_numpy(), rtol=1e-9, atol=1e-6)

@@ -591,6 +591,8 @@ def _llm_simulate(
     trace: bool,
     timeline_interval: float | None,
     progress: Any = None,
+    disagg_spec: tuple[tuple[int, int, int, int, bool, int, bool, float, str, int], _LlmStepSpec,
+                       int, int] | None = None,
 ) -> dict[str, Any]:
     """Run the LLM engine (or a fleet when ``fleet_spec`` is given) on a workload."""
 

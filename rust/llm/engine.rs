@@ -880,6 +880,26 @@ impl Replica {
         self.step_tokens = 0;
     }
 
+    /// Move every running request out (in order) into `out`, at time `t`.
+    pub fn take_running(&mut self, reqs: &[Req], t: f64, out: &mut Vec<u32>) {
+        self.touch(t);
+        out.clear();
+        for &r in &self.running {
+            let q = &reqs[r as usize];
+            self.outstanding -= u64::from(q.prompt - q.prefilled) + u64::from(q.output - q.emitted);
+        }
+        out.append(&mut self.running);
+    }
+
+    /// A request joins the tail of `running` at time `t` (with its blocks elsewhere: for
+    /// the `DistServe` scheduler, which has no KV model).
+    pub fn push_running(&mut self, reqs: &[Req], r: u32, t: f64) {
+        self.touch(t);
+        let q = &reqs[r as usize];
+        self.outstanding += u64::from(q.prompt - q.prefilled) + u64::from(q.output - q.emitted);
+        self.running.push(r);
+    }
+
     /// Reject the head of `waiting` (it cannot be scheduled even on an empty replica).
     pub fn reject_head(&mut self, reqs: &mut [Req], t: f64) {
         self.touch(t);

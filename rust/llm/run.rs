@@ -219,7 +219,10 @@ fn fits(cfg: &ReplicaConfig, prompt: u32, output: u32) -> bool {
 
 struct Driver<'a> {
     w: &'a Workload,
+    /// The configuration of the replicas requests arrive at.
     cfg: &'a ReplicaConfig,
+    /// Per replica.
+    cfgs: Vec<&'a ReplicaConfig>,
     reqs: Vec<Req>,
     reps: Vec<Replica>,
     metrics: Metrics,
@@ -231,7 +234,20 @@ struct Driver<'a> {
 
 impl<'a> Driver<'a> {
     fn new(w: &'a Workload, cfg: &'a ReplicaConfig, n: usize, opts: &RunOptions) -> Result<Self> {
-        cfg.check()?;
+        Self::with_configs(w, vec![cfg; n], opts)
+    }
+
+    /// Replica `i` runs `cfgs[i]`; requests arrive at replicas of `cfgs[0]`'s kind.
+    fn with_configs(
+        w: &'a Workload,
+        cfgs: Vec<&'a ReplicaConfig>,
+        opts: &RunOptions,
+    ) -> Result<Self> {
+        for c in &cfgs {
+            c.check()?;
+        }
+        let n = cfgs.len();
+        let cfg = cfgs[0];
         if let Some(iv) = opts.timeline_interval {
             if !iv.is_finite() || iv <= 0.0 {
                 return Err(QcoreError::invalid(
@@ -263,8 +279,9 @@ impl<'a> Driver<'a> {
         Ok(Driver {
             w,
             cfg,
+            reps: cfgs.iter().map(|c| Replica::new(c)).collect(),
+            cfgs,
             reqs,
-            reps: (0..n).map(|_| Replica::new(cfg)).collect(),
             metrics: Metrics {
                 ttft: sk.clone(),
                 itl: sk,
@@ -290,7 +307,7 @@ impl<'a> Driver<'a> {
                 for (i, r) in self.reps.iter().enumerate() {
                     tl.time.push(*next);
                     tl.replica.push(i as u32);
-                    tl.kv_blocks.push(r.blocks_used(self.cfg));
+                    tl.kv_blocks.push(r.blocks_used(self.cfgs[i]));
                     tl.waiting.push(r.waiting.len() as u32);
                     tl.running.push(r.running.len() as u32);
                     tl.batch_tokens
@@ -316,7 +333,7 @@ impl<'a> Driver<'a> {
     fn begin(&mut self, i: usize, t: f64) -> f64 {
         loop {
             let rep = &mut self.reps[i];
-            let b = rep.schedule(self.w, self.cfg, &mut self.reqs, t);
+            let b = rep.schedule(self.w, self.cfgs[i], &mut self.reqs, t);
             if rep.sched.is_empty() && rep.preempted.is_empty() {
                 if rep.running.is_empty() && !rep.waiting.is_empty() {
                     // Nothing can schedule the head even with every block free.
@@ -325,7 +342,7 @@ impl<'a> Driver<'a> {
                 }
                 return t;
             }
-            let d = self.cfg.step_time.duration(&b);
+            let d = self.cfgs[i].step_time.duration(&b);
             if let Some(tr) = &mut self.trace {
                 let s = tr.step_start.len() as u32;
                 tr.step_replica.push(i as u32);
@@ -354,7 +371,7 @@ impl<'a> Driver<'a> {
         let d = t_end - rep.step_start;
         rep.end_step(
             self.w,
-            self.cfg,
+            self.cfgs[i],
             &mut self.reqs,
             t_end,
             d,
@@ -645,6 +662,109 @@ pub fn run_fleet_progress(
         }
         // Idle replicas with work start a step at t.
         for i in 0..nrep {
+            if !dr.reps[i].busy() && dr.reps[i].has_work() {
+                dr.begin(i, t);
+            }
+        }
+    }
+    progress(n, n);
+    dr.finish()
+}
+
+/// Prefill and decode on separate replicas (`DistServe`'s disaggregated simulator, backend
+/// `distserve`): requests arrive at the prefill replicas in turn; at the end of its
+/// prefill step a request (having emitted its first token) moves to the decode replica
+/// with the shortest running queue, with no transfer time. Both configurations must use
+/// [`super::config::Scheduler::DistServe`]. Step ends at the same time are processed in
+/// the order their steps started, each replica deciding its next step at once; requests
+/// arriving at that time are seen first.
+pub fn run_disaggregated(
+    w: &Workload,
+    prefill: &ReplicaConfig,
+    decode: &ReplicaConfig,
+    prefill_replicas: u32,
+    decode_replicas: u32,
+    opts: &RunOptions,
+    progress: Progress<'_>,
+) -> Result<RunResult> {
+    use super::config::Scheduler;
+    for (name, c) in [("prefill", prefill), ("decode", decode)] {
+        if !matches!(c.scheduler, Scheduler::DistServe { .. }) {
+            return Err(QcoreError::invalid(
+                name,
+                "must use the distserve scheduler for a disaggregated run",
+            ));
+        }
+    }
+    if prefill_replicas == 0 || decode_replicas == 0 {
+        return Err(QcoreError::invalid(
+            "replicas",
+            "a disaggregated run needs at least one prefill and one decode replica",
+        ));
+    }
+    let np = prefill_replicas as usize;
+    let nd = decode_replicas as usize;
+    let mut cfgs = vec![prefill; np];
+    cfgs.extend(std::iter::repeat_n(decode, nd));
+    let mut dr = Driver::with_configs(w, cfgs, opts)?;
+    let n = w.len();
+    let mut k = 0;
+    let mut rr = 0usize;
+    let mut xfer: Vec<u32> = Vec::new();
+    let mut events = 0u32;
+    loop {
+        events = events.wrapping_add(1);
+        if events % PROGRESS_EVERY == 0 {
+            progress(k, n);
+        }
+        let mut t_step = f64::INFINITY;
+        for r in &dr.reps {
+            if r.busy() && r.step_end < t_step {
+                t_step = r.step_end;
+            }
+        }
+        let t_arr = if k < n { w.arrival[k] } else { f64::INFINITY };
+        let t = t_step.min(t_arr);
+        if t == f64::INFINITY {
+            break;
+        }
+        dr.sample_until(t);
+        while k < n && w.arrival[k] <= t {
+            dr.arrive(k, rr % np);
+            rr += 1;
+            k += 1;
+        }
+        // Step ends at t, in the order the steps started.
+        loop {
+            let mut pick = usize::MAX;
+            let mut start = f64::INFINITY;
+            for (i, r) in dr.reps.iter().enumerate() {
+                if r.busy() && r.step_end == t && r.step_start < start {
+                    start = r.step_start;
+                    pick = i;
+                }
+            }
+            if pick == usize::MAX {
+                break;
+            }
+            dr.end(pick);
+            if pick < np {
+                dr.reps[pick].take_running(&dr.reqs, t, &mut xfer);
+                for &r in &xfer {
+                    let mut j = np;
+                    for c in np + 1..np + nd {
+                        if dr.reps[c].running.len() < dr.reps[j].running.len() {
+                            j = c;
+                        }
+                    }
+                    dr.reps[j].push_running(&dr.reqs, r, t);
+                }
+            }
+            if dr.reps[pick].has_work() {
+                dr.begin(pick, t);
+            }
+        }
+        for i in 0..np + nd {
             if !dr.reps[i].busy() && dr.reps[i].has_work() {
                 dr.begin(i, t);
             }

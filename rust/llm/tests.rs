@@ -496,3 +496,25 @@ fn distserve_decode_steps_take_a_capped_prefix_and_rotate() {
     let r = run_engine(&w, &cfg, &RunOptions::default()).unwrap();
     assert_eq!(r.rejected, 3);
 }
+
+#[test]
+fn disaggregation_needs_the_distserve_scheduler() {
+    let mut cfg = ReplicaConfig::new(100, linear(1.0, 0.0));
+    let w = Workload::new(vec![0.0, 0.0], vec![10, 20], vec![3, 1]).unwrap();
+    let e = run_disaggregated(&w, &cfg, &cfg, 1, 1, &RunOptions::default(), &mut |_, _| {});
+    assert!(e
+        .unwrap_err()
+        .to_string()
+        .starts_with("prefill must use the distserve"));
+    cfg.scheduler = Scheduler::DistServe {
+        decode_tokens: 1000,
+    };
+    let r =
+        run_disaggregated(&w, &cfg, &cfg, 1, 1, &RunOptions::default(), &mut |_, _| {}).unwrap();
+    // One prefill step of both (t = 1): the second request (one token) finishes there;
+    // the first decodes on the decode replica at t = 2 and 3.
+    assert_eq!(r.records.finish, vec![3.0, 1.0]);
+    assert_eq!(r.records.first_token, vec![1.0, 1.0]);
+    assert_eq!(r.replicas[0].steps, 1);
+    assert_eq!(r.replicas[1].steps, 2);
+}

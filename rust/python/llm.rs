@@ -285,7 +285,7 @@ fn result_to_py(py: Python<'_>, r: RunResult) -> PyResult<Bound<'_, PyDict>> {
 /// Run the engine (or a fleet when `fleet` is given) on a workload.
 #[pyfunction]
 #[allow(clippy::too_many_arguments)]
-#[pyo3(signature = (arrival, prompt_tokens, output_tokens, hash_offsets, hash_ids, hash_block_tokens, replica_spec, step_spec, fleet_spec, relative_accuracy, trace, timeline_interval, progress=None))]
+#[pyo3(signature = (arrival, prompt_tokens, output_tokens, hash_offsets, hash_ids, hash_block_tokens, replica_spec, step_spec, fleet_spec, relative_accuracy, trace, timeline_interval, progress=None, disagg_spec=None))]
 fn _llm_simulate<'py>(
     py: Python<'py>,
     arrival: PyReadonlyArray1<'py, f64>,
@@ -301,6 +301,7 @@ fn _llm_simulate<'py>(
     trace: bool,
     timeline_interval: Option<f64>,
     progress: Option<Py<PyAny>>,
+    disagg_spec: Option<(ReplicaSpec, StepSpec<'py>, u32, u32)>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let p = tokens(&prompt_tokens, "prompt_tokens")?;
     let o = tokens(&output_tokens, "output_tokens")?;
@@ -332,6 +333,10 @@ fn _llm_simulate<'py>(
         trace,
         timeline_interval,
     };
+    let disagg = match disagg_spec {
+        Some((rspec, sspec, np, nd)) => Some((replica(rspec, step_time(&sspec)?)?, np, nd)),
+        None => None,
+    };
     let res = py.detach(|| {
         // `progress(arrived, total)` at most every 0.2 s, and once at the end.
         let mut last = std::time::Instant::now();
@@ -345,9 +350,12 @@ fn _llm_simulate<'py>(
                 }
             }
         };
-        match &fleet {
-            Some(f) => llm::run_fleet_progress(&w, &cfg, f, &opts, &mut report),
-            None => llm::run_engine_progress(&w, &cfg, &opts, &mut report),
+        match (&disagg, &fleet) {
+            (Some((dec, np, nd)), _) => {
+                llm::run_disaggregated(&w, &cfg, dec, *np, *nd, &opts, &mut report)
+            }
+            (None, Some(f)) => llm::run_fleet_progress(&w, &cfg, f, &opts, &mut report),
+            (None, None) => llm::run_engine_progress(&w, &cfg, &opts, &mut report),
         }
     })?;
     result_to_py(py, res)

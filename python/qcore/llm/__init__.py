@@ -45,6 +45,7 @@ __all__ = [
     "Fleet",
     "Linear",
     "LlmResult",
+    "Disaggregated",
     "DistServeStepTime",
     "Phases",
     "Replica",
@@ -388,6 +389,30 @@ class Fleet:
 
 
 @dataclass(frozen=True)
+class Disaggregated:
+    """Prefill and decode on separate replicas, as DistServe's disaggregated simulator.
+
+    Requests arrive at the ``prefill_replicas`` in turn; at the end of its prefill step a
+    request (with its first token) moves to the decode replica with the shortest running
+    queue, with no KV-transfer time. Both replicas must use ``scheduler="distserve"``.
+    Pass it as ``simulate(workload, prefill_replica, Disaggregated(decode=...))``; the
+    ``replica`` column of the result names the prefill replica.
+    """
+
+    decode: Replica
+    prefill_replicas: int = 1
+    decode_replicas: int = 1
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.decode, Replica):
+            raise InvalidArgumentError("decode must be a qcore.llm.Replica")
+        for name in ("prefill_replicas", "decode_replicas"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, np.integer)) or v < 1:
+                raise InvalidArgumentError(f"{name} must be an integer >= 1, got {v!r}")
+
+
+@dataclass(frozen=True)
 class SLO:
     """Latency objectives (seconds); ``None`` leaves a metric unconstrained."""
 
@@ -545,7 +570,7 @@ def _frame(d: dict[str, Any]) -> pl.DataFrame:
     return pl.DataFrame({k: np.asarray(v) for k, v in d.items()})
 
 
-def simulate(workload: Workload, replica: Replica, fleet: Fleet | None = None, *,
+def simulate(workload: Workload, replica: Replica, fleet: Fleet | Disaggregated | None = None, *,
              replicas: int | None = None, router: str | None = None,
              slo: SLO | None = None, trace: bool = False,
              timeline_interval: float | None = None,
@@ -598,11 +623,15 @@ def simulate(workload: Workload, replica: Replica, fleet: Fleet | None = None, *
         fleet = Fleet(replicas=1 if replicas is None else replicas,
                       router="round_robin" if router is None else router)
     hb = workload.hash_block_tokens or 1
+    disagg = None
+    if isinstance(fleet, Disaggregated):
+        disagg = (fleet.decode._spec(), fleet.decode.step_time._spec(),
+                  int(fleet.prefill_replicas), int(fleet.decode_replicas))
     raw = _qcore._llm_simulate(
         workload.arrival, workload.prompt_tokens, workload.output_tokens,
         workload.hash_offsets, workload.hash_ids, hb, replica._spec(),
-        replica.step_time._spec(), fleet._spec() if fleet is not None else None,
-        relative_accuracy, trace, timeline_interval, progress)
+        replica.step_time._spec(), fleet._spec() if isinstance(fleet, Fleet) else None,
+        relative_accuracy, trace, timeline_interval, progress, disagg)
     rec = raw["records"]
     arrival = workload.arrival
     n = len(arrival)
@@ -649,7 +678,9 @@ def simulate(workload: Workload, replica: Replica, fleet: Fleet | None = None, *
         requests=df, ttft=qs(raw["ttft"]), tpot=qs(raw["tpot"]), itl=qs(raw["itl"]),
         e2e=qs(raw["e2e"]), queue=qs(raw["queue"]), replica_stats=reps,
         rejected=int(raw["rejected"]), t0=float(raw["t0"]), t_end=float(raw["t_end"]),
-        replica=replica, fleet=fleet if fleet is not None else Fleet(),
+        replica=replica,
+        fleet=(fleet if isinstance(fleet, Fleet) else Fleet() if fleet is None
+               else Fleet(replicas=fleet.prefill_replicas + fleet.decode_replicas)),
         steps=steps, scheduled=sched, preempted=pre, timeline=tl, _slo=slo)
 
 
