@@ -77,3 +77,20 @@ def test_usage_exit_2(capsys) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(SystemExit) as e:
         main(["llm", "simulate", "poisson:1", "--router", "fastest"])
     assert e.value.code == 2
+
+
+def test_a_shipped_trace_by_name(tmp_path, monkeypatch):
+    from qcore import cli, datasets
+
+    monkeypatch.setenv("QCORE_CACHE_DIR", str(tmp_path))
+    import contextlib
+    import io
+
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        code = cli.main(["llm", "simulate", "azure_llm_2023_code", "--preset", "splitwise/llama2-70b/h100-80gb/tp8",
+                         "--replicas", "2", "--no-progress", "--format", "json"])
+    assert code == 0
+    d = json.loads(buf.getvalue())
+    n = datasets.info("azure_llm_2023_code").rows
+    assert d["requests"] == n and d["finished"] == n and d["rejected"] == 0

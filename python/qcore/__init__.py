@@ -12,7 +12,7 @@ models and a fast discrete-event simulator, over numpy arrays and polars frames.
 """
 
 from qcore import arrivals as _arrivals
-from qcore import autoscale, capacity, exceptions, overload, queueing, sim
+from qcore import autoscale, capacity, datasets, exceptions, llm, overload, queueing, sim
 from qcore import little as _little
 from qcore import sketch as _sketch
 from qcore import tail as _tail
@@ -31,6 +31,8 @@ __all__ = [
     "capacity",
     "autoscale",
     "overload",
+    "llm",
+    "datasets",
     "simulate",
     *_sketch.__all__,
     *_arrivals.__all__,

@@ -11,6 +11,7 @@ import argparse
 import json
 import math
 import sys
+from pathlib import Path
 from typing import Any
 
 __all__ = ["register"]
@@ -32,7 +33,8 @@ def register(sub: Any, fmt: Any, epilog: str) -> None:
                      "V1's scheduler (continuous batching, chunked prefill, KV blocks, prefix "
                      "cache, preemption). TRACE_OR_SPEC: a file (Azure LLM 2023 CSV, Mooncake "
                      "JSONL, or CSV/Parquet/NDJSON with arrival, prompt and output columns) or "
-                     "'poisson:RATE' with --requests/--prompt-tokens/--output-tokens."))
+                     "'poisson:RATE' with --requests/--prompt-tokens/--output-tokens, or the name of a shipped "
+                     "trace (`qcore datasets`, e.g. azure_llm_2023_conv)."))
     s.add_argument("trace", metavar="TRACE_OR_SPEC")
     s.add_argument("--preset", help="measured step-time preset, e.g. "
                    "splitwise/llama2-70b/h100-80gb/tp8 or distserve/opt-13b/tp1 (also sets "
@@ -85,6 +87,10 @@ def _load(spec: str, args: argparse.Namespace) -> Any:
             raise InvalidArgumentError(f"TRACE_OR_SPEC {spec!r}: expected poisson:RATE") from None
         return llm.Workload.poisson(rate=rate, n=args.requests, prompt_tokens=args.prompt_tokens,
                                     output_tokens=args.output_tokens, seed=args.seed)
+    from qcore import datasets
+
+    if spec in datasets.names() and not Path(spec).exists():   # a shipped trace by name
+        return llm.Workload.read(datasets.path(spec))
     return llm.Workload.read(spec)
 
 
