@@ -20,22 +20,6 @@ pub mod policy;
 pub mod queueing;
 pub mod sim;
 mod simd;
-// The pedantic findings inside `sketch` (style only: widening `as` casts, `if !x {} else {}`,
-// single-arm matches, a missing `#[must_use]`, ...) are fixed in a change of its own.
-#[allow(
-    clippy::cast_lossless,
-    clippy::doc_markdown,
-    clippy::enum_glob_use,
-    clippy::if_not_else,
-    clippy::items_after_statements,
-    clippy::missing_fields_in_debug,
-    clippy::redundant_closure_for_method_calls,
-    clippy::return_self_not_must_use,
-    clippy::semicolon_if_nothing_returned,
-    clippy::single_match_else,
-    clippy::unnested_or_patterns,
-    clippy::unused_self
-)]
 pub mod sketch;
 pub mod special;
 pub mod tail;

@@ -91,27 +91,27 @@ impl ExactSum {
         let words = [shifted as u64, (shifted >> 64) as u64, top];
         self.ensure(limb, limb + 3);
         let base = limb - self.lo;
-        if !negative {
-            let mut carry = 0u64;
-            for (k, slot) in self.limbs[base..].iter_mut().enumerate() {
-                let w = if k < 3 { words[k] } else { 0 };
-                let (s1, c1) = slot.overflowing_add(w);
-                let (s2, c2) = s1.overflowing_add(carry);
-                *slot = s2;
-                carry = (c1 | c2) as u64;
-                if k >= 2 && carry == 0 {
-                    break;
-                }
-            }
-        } else {
+        if negative {
             let mut borrow = 0u64;
             for (k, slot) in self.limbs[base..].iter_mut().enumerate() {
                 let w = if k < 3 { words[k] } else { 0 };
                 let (s1, b1) = slot.overflowing_sub(w);
                 let (s2, b2) = s1.overflowing_sub(borrow);
                 *slot = s2;
-                borrow = (b1 | b2) as u64;
+                borrow = u64::from(b1 | b2);
                 if k >= 2 && borrow == 0 {
+                    break;
+                }
+            }
+        } else {
+            let mut carry = 0u64;
+            for (k, slot) in self.limbs[base..].iter_mut().enumerate() {
+                let w = if k < 3 { words[k] } else { 0 };
+                let (s1, c1) = slot.overflowing_add(w);
+                let (s2, c2) = s1.overflowing_add(carry);
+                *slot = s2;
+                carry = u64::from(c1 | c2);
+                if k >= 2 && carry == 0 {
                     break;
                 }
             }
@@ -122,7 +122,7 @@ impl ExactSum {
     pub fn add_f64(&mut self, v: f64) {
         let (m, e) = decompose(v);
         if m != 0 {
-            self.add_at(m as u128, v < 0.0, (e + UNIT_SHIFT) as u64);
+            self.add_at(u128::from(m), v < 0.0, (e + UNIT_SHIFT) as u64);
         }
     }
 
@@ -130,7 +130,7 @@ impl ExactSum {
     pub fn add_product(&mut self, a: f64, b: f64) {
         let (ma, ea) = decompose(a);
         let (mb, eb) = decompose(b);
-        let m = ma as u128 * mb as u128;
+        let m = u128::from(ma) * u128::from(mb);
         if m != 0 {
             self.add_at(m, (a < 0.0) != (b < 0.0), (ea + eb + UNIT_SHIFT) as u64);
         }
@@ -138,7 +138,7 @@ impl ExactSum {
 
     /// Add a non-negative integer.
     pub fn add_u64(&mut self, n: u64) {
-        self.add_at(n as u128, false, UNIT_SHIFT as u64);
+        self.add_at(u128::from(n), false, UNIT_SHIFT as u64);
     }
 
     /// Add another exact sum.
@@ -156,7 +156,7 @@ impl ExactSum {
         };
         for (k, &w) in mag.iter().enumerate() {
             if w != 0 {
-                self.add_at(w as u128, neg, ((o.lo + k) * 64) as u64);
+                self.add_at(u128::from(w), neg, ((o.lo + k) * 64) as u64);
             }
         }
         self.normalize();
@@ -262,8 +262,8 @@ impl ExactSum {
             let rem = top64 & ((1u64 << drop) - 1);
             let half = 1u64 << (drop - 1);
             let up = rem > half || (rem == half && (sticky || mant & 1 == 1));
-            let mant = mant + up as u64;
-            ldexp_exact(mant as f64, exp + drop as i64)
+            let mant = mant + u64::from(up);
+            ldexp_exact(mant as f64, exp + i64::from(drop))
         };
         if neg {
             -mag
@@ -280,10 +280,10 @@ impl ExactSum {
         let ma = a.1 as f64; // rounded, ≤ 1 ulp
         let mb = b.1 as f64;
         let q = ldexp_exact(ma / mb, a.3 - b.3);
-        if a.0 != b.0 {
-            -q
-        } else {
+        if a.0 == b.0 {
             q
+        } else {
+            -q
         }
     }
 
@@ -325,7 +325,7 @@ fn negate(limbs: &[u64]) -> Vec<u64> {
     for &w in limbs {
         let (s, c) = (!w).overflowing_add(carry);
         out.push(s);
-        carry = c as u64;
+        carry = u64::from(c);
     }
     out
 }
@@ -404,7 +404,11 @@ impl ExpAccumulator {
     #[inline(always)]
     pub fn add(&mut self, m: u64, negative: bool, e: i64) {
         let k = (e - MIN_EXP) as usize;
-        let v = if negative { -(m as i128) } else { m as i128 };
+        let v = if negative {
+            -i128::from(m)
+        } else {
+            i128::from(m)
+        };
         self.slots[k] += v;
         self.lo = self.lo.min(k);
         self.hi = self.hi.max(k);
@@ -414,7 +418,7 @@ impl ExpAccumulator {
     pub fn add_wide(&mut self, m: u64, e: i64) {
         if m != 0 {
             let k = (e - MIN_EXP) as usize;
-            self.slots[k] += m as i128;
+            self.slots[k] += i128::from(m);
             self.lo = self.lo.min(k);
             self.hi = self.hi.max(k);
         }
@@ -424,7 +428,7 @@ impl ExpAccumulator {
     pub fn add_wide_signed(&mut self, m: u64, negative: bool, e: i64) {
         if m != 0 {
             let k = (e - MIN_EXP) as usize;
-            let v = m as i128;
+            let v = i128::from(m);
             self.slots[k] += if negative { -v } else { v };
             self.lo = self.lo.min(k);
             self.hi = self.hi.max(k);
@@ -443,7 +447,7 @@ impl ExpAccumulator {
     pub fn add_product(&mut self, a: f64, b: f64) {
         let (ma, ea) = decompose(a);
         let (mb, eb) = decompose(b);
-        let p = ma as u128 * mb as u128;
+        let p = u128::from(ma) * u128::from(mb);
         let neg = (a < 0.0) != (b < 0.0);
         let lo = (p & ((1u128 << 53) - 1)) as u64;
         let hi = (p >> 53) as u64;
@@ -540,7 +544,7 @@ mod tests {
                 let (m, e) = decompose(v);
                 let sh = e + 90;
                 assert!(sh >= 0);
-                let t = (m as i128) << sh;
+                let t = i128::from(m) << sh;
                 fx += if v < 0.0 { -t } else { t };
             }
             let want = (fx as f64) * 2f64.powi(-90); // i128 → f64 rounds correctly
@@ -597,9 +601,9 @@ mod tests {
                 let v = f64::from_bits(rng(&mut st) % 0x7fe0_0000_0000_0000)
                     * if rng(&mut st) % 2 == 0 { 1.0 } else { -1.0 };
                 if rng(&mut st) % 2 == 0 {
-                    a.add_f64(v)
+                    a.add_f64(v);
                 } else {
-                    b.add_f64(v)
+                    b.add_f64(v);
                 }
                 whole.add_f64(v);
             }

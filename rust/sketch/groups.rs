@@ -115,7 +115,7 @@ fn counting_sort(
     use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
     let threads = if values.len() >= super::PARALLEL_MIN {
         std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
+            .map_or(1, std::num::NonZero::get)
             .min(super::MAX_THREADS)
     } else {
         1
@@ -241,7 +241,7 @@ fn chunked_groups(
     };
     let threads = if values.len() >= super::PARALLEL_MIN {
         std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
+            .map_or(1, std::num::NonZero::get)
             .min(super::MAX_THREADS)
     } else {
         1
@@ -358,7 +358,7 @@ fn map_groups<T: Send>(
     };
     let threads = if values.len() >= super::PARALLEL_MIN && n_groups > 1 {
         std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
+            .map_or(1, std::num::NonZero::get)
             .min(super::MAX_THREADS)
     } else {
         1

@@ -55,7 +55,9 @@ static POOL: Mutex<Vec<Scratch>> = Mutex::new(Vec::new());
 
 /// A zeroed scratch for `scale` (from the pool when one is free).
 pub fn take(scale: i32) -> Scratch {
-    let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut pool = POOL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     if let Some(k) = pool.iter().position(|s| s.scale == scale) {
         return pool.swap_remove(k);
     }
@@ -72,7 +74,9 @@ pub fn take(scale: i32) -> Scratch {
 
 /// Return a zeroed scratch to the pool (at most a few per scale are kept).
 pub fn give(s: Scratch) {
-    let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut pool = POOL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     if pool.iter().filter(|p| p.scale == s.scale).count() < 4 {
         pool.push(s);
     }
@@ -102,6 +106,7 @@ impl PartSummary {
     }
 
     /// The summary of two parts together.
+    #[must_use]
     pub fn join(self, o: PartSummary) -> PartSummary {
         PartSummary {
             min: self.min.min(o.min),

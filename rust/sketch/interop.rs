@@ -317,30 +317,27 @@ fn import(
             format!("must be finite and >= 0, got {zero_threshold}"),
         ));
     }
-    let mut sk = match relative_accuracy {
-        Some(ra) => {
-            let sk = QuantileSketch::with_limit(ra, bucket_limit)?;
-            if sk.scale() > scale {
-                return Err(QcoreError::invalid(
-                    "relative_accuracy",
-                    format!(
-                        "{ra} needs scale {} but the histogram has scale {scale} (relative error {:.4e}); import without relative_accuracy to keep its own scale",
-                        sk.scale(),
-                        mapping::scale_relative_error(scale)
-                    ),
-                ));
-            }
-            sk
+    let mut sk = if let Some(ra) = relative_accuracy {
+        let sk = QuantileSketch::with_limit(ra, bucket_limit)?;
+        if sk.scale() > scale {
+            return Err(QcoreError::invalid(
+                "relative_accuracy",
+                format!(
+                    "{ra} needs scale {} but the histogram has scale {scale} (relative error {:.4e}); import without relative_accuracy to keep its own scale",
+                    sk.scale(),
+                    mapping::scale_relative_error(scale)
+                ),
+            ));
         }
-        None => {
-            if scale < mapping::MIN_SCALE {
-                return Err(QcoreError::invalid(
-                    "scale",
-                    format!("{scale} is below {}", mapping::MIN_SCALE),
-                ));
-            }
-            QuantileSketch::with_scale(scale.min(mapping::MAX_SCALE), bucket_limit)?
+        sk
+    } else {
+        if scale < mapping::MIN_SCALE {
+            return Err(QcoreError::invalid(
+                "scale",
+                format!("{scale} is below {}", mapping::MIN_SCALE),
+            ));
         }
+        QuantileSketch::with_scale(scale.min(mapping::MAX_SCALE), bucket_limit)?
     };
     let shift = (scale - sk.scale()) as u32;
     let (lo_i, hi_i) = (

@@ -62,7 +62,7 @@ impl Cell {
     /// Bucket offset within the octave of a value with fraction bits `f` in this cell.
     #[inline(always)]
     pub fn bucket(&self, f: u64) -> i32 {
-        self.j0 + (f > self.threshold) as i32
+        self.j0 + i32::from(f > self.threshold)
     }
 }
 
@@ -80,9 +80,10 @@ pub struct ExpMapping {
 
 impl std::fmt::Debug for ExpMapping {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // the other fields follow from the scale
         f.debug_struct("ExpMapping")
             .field("scale", &self.scale)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -152,9 +153,9 @@ impl ExpMapping {
         if self.scale > 0 {
             let c = (f >> (MANT_BITS - self.scale as u32 - 1)) as usize;
             let cell = self.table[c];
-            (e << self.scale) + cell.j0 + (f > cell.threshold) as i32
+            (e << self.scale) + cell.j0 + i32::from(f > cell.threshold)
         } else {
-            (e - (f == 0) as i32) >> (-self.scale)
+            (e - i32::from(f == 0)) >> (-self.scale)
         }
     }
 
@@ -184,9 +185,9 @@ impl ExpMapping {
             let c = (f >> (MANT_BITS - self.scale as u32 - 1)) as usize;
             // The table has 2^(scale+1) cells and c < 2^(scale+1) by construction.
             let cell = self.table[c];
-            (e << self.scale) + cell.j0 + (f > cell.threshold) as i32
+            (e << self.scale) + cell.j0 + i32::from(f > cell.threshold)
         } else {
-            (e - (f == 0) as i32) >> (-self.scale)
+            (e - i32::from(f == 0)) >> (-self.scale)
         }
     }
 }
@@ -231,7 +232,7 @@ impl NormalIndexer {
         let e = (bits >> MANT_BITS) as i32 - 1023;
         let f = bits & MANT_MASK;
         let cell = self.table[(f >> self.shift) as usize];
-        (e << self.scale) + cell.j0 + (f > cell.threshold) as i32
+        (e << self.scale) + cell.j0 + i32::from(f > cell.threshold)
     }
 
     /// Index of a positive normal value from its bits; requires `scale ≤ 0`.
@@ -239,7 +240,7 @@ impl NormalIndexer {
     pub fn index_coarse(&self, bits: u64) -> i32 {
         let e = (bits >> MANT_BITS) as i32 - 1023;
         let f = bits & MANT_MASK;
-        (e - (f == 0) as i32) >> (-self.scale)
+        (e - i32::from(f == 0)) >> (-self.scale)
     }
 
     /// The scale.
@@ -346,7 +347,7 @@ fn build_table(scale: i32) -> (Vec<Cell>, usize) {
 /// decided (the interval excluded the boundary).
 fn pow_le(m: u64, s: u32, k: i64) -> (bool, bool) {
     // value = mant · 2^exp with mant normalised to bit 127.
-    let mant0 = (m as u128) << 75;
+    let mant0 = u128::from(m) << 75;
     let exp0: i64 = -52 - 75;
     let (mut lo, mut lo_e) = (mant0, exp0);
     let (mut hi, mut hi_e) = (mant0, exp0);
@@ -357,16 +358,15 @@ fn pow_le(m: u64, s: u32, k: i64) -> (bool, bool) {
     // Compare against 2^k.
     let cmp = |mant: u128, e: i64| -> std::cmp::Ordering {
         let top = e + 127;
-        if top != k {
-            top.cmp(&k)
-        } else {
+        if top == k {
             mant.cmp(&(1u128 << 127))
+        } else {
+            top.cmp(&k)
         }
     };
-    use std::cmp::Ordering::*;
     match (cmp(lo, lo_e), cmp(hi, hi_e)) {
-        (_, Less) | (_, Equal) => (true, true),
-        (Greater, _) => (false, true),
+        (_, std::cmp::Ordering::Less | std::cmp::Ordering::Equal) => (true, true),
+        (std::cmp::Ordering::Greater, _) => (false, true),
         _ => (true, false),
     }
 }
@@ -380,12 +380,11 @@ fn square(a: u128, e: i64, up: bool) -> (u128, i64) {
         ((hi << 1) | (lo >> 127), 2 * e + 127, lo << 1)
     };
     if up && rest != 0 {
-        match mant.checked_add(1) {
-            Some(m) => mant = m,
-            None => {
-                mant = 1u128 << 127;
-                exp += 1;
-            }
+        if let Some(m) = mant.checked_add(1) {
+            mant = m;
+        } else {
+            mant = 1u128 << 127;
+            exp += 1;
         }
     }
     (mant, exp)
@@ -393,14 +392,14 @@ fn square(a: u128, e: i64, up: bool) -> (u128, i64) {
 
 /// Full 256-bit product of two u128 as (high, low).
 fn mul_u128(a: u128, b: u128) -> (u128, u128) {
-    let (a1, a0) = (a >> 64, a & u64::MAX as u128);
-    let (b1, b0) = (b >> 64, b & u64::MAX as u128);
+    let (a1, a0) = (a >> 64, a & u128::from(u64::MAX));
+    let (b1, b0) = (b >> 64, b & u128::from(u64::MAX));
     let p00 = a0 * b0;
     let p01 = a0 * b1;
     let p10 = a1 * b0;
     let p11 = a1 * b1;
-    let mid = (p00 >> 64) + (p01 & u64::MAX as u128) + (p10 & u64::MAX as u128);
-    let lo = (p00 & u64::MAX as u128) | (mid << 64);
+    let mid = (p00 >> 64) + (p01 & u128::from(u64::MAX)) + (p10 & u128::from(u64::MAX));
+    let lo = (p00 & u128::from(u64::MAX)) | (mid << 64);
     let hi = p11 + (p01 >> 64) + (p10 >> 64) + (mid >> 64);
     (hi, lo)
 }
@@ -424,7 +423,7 @@ mod tests {
             assert_eq!((table[0].j0, table[0].threshold), (-1, 0));
             assert!(table.windows(2).all(|w| w[0].j0 <= w[1].j0));
             let last = table[table.len() - 1];
-            let top = last.j0 + (last.threshold != u64::MAX) as i32;
+            let top = last.j0 + i32::from(last.threshold != u64::MAX);
             assert_eq!(top, (1 << s) - 1);
         }
     }
@@ -459,7 +458,7 @@ mod tests {
         for s in [1, 2, 3, 6, 9] {
             let m = ExpMapping::new(s);
             for k in 1..(1 << s) {
-                let approx = 2f64.powf(k as f64 / f64::from(1 << s));
+                let approx = 2f64.powf(f64::from(k) / f64::from(1 << s));
                 // Find the last double with index k-1 near approx.
                 let mut x = f64::from_bits(approx.to_bits() - 4);
                 while m.index(x) == k - 1 {
@@ -470,8 +469,8 @@ mod tests {
                 // below ≤ b^k < x: check with the exact comparator.
                 let mb = (below.to_bits() & MANT_MASK) | (1 << 52);
                 let mx = (x.to_bits() & MANT_MASK) | (1 << 52);
-                assert!(pow_le(mb, s as u32, k as i64).0);
-                assert!(!pow_le(mx, s as u32, k as i64).0);
+                assert!(pow_le(mb, s as u32, i64::from(k)).0);
+                assert!(!pow_le(mx, s as u32, i64::from(k)).0);
             }
         }
     }
@@ -490,7 +489,7 @@ mod tests {
                 let i = m.index(v);
                 // Away from a boundary, i = ceil(x) - 1.
                 if (x - x.round()).abs() > 1e-6 * x.abs().max(1.0) {
-                    assert_eq!(i as f64, x.ceil() - 1.0, "v {v:e} scale {s}");
+                    assert_eq!(f64::from(i), x.ceil() - 1.0, "v {v:e} scale {s}");
                 }
                 // The representative is within the relative error bound.
                 let r = m.value(i);

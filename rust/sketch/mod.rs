@@ -173,7 +173,7 @@ fn exceeds_total(w: f64) -> bool {
 fn scan(values: &[f64]) -> (bool, f64, f64) {
     let threads = if values.len() >= PARALLEL_MIN {
         std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
+            .map_or(1, std::num::NonZero::get)
             .min(MAX_THREADS)
     } else {
         1
@@ -332,6 +332,7 @@ impl QuantileSketch {
     }
 
     /// An empty sketch with the same parameters.
+    #[must_use]
     pub fn empty_like(&self) -> Self {
         QuantileSketch {
             relative_accuracy: self.relative_accuracy,
@@ -505,7 +506,7 @@ impl QuantileSketch {
         }
         let threads = if threaded && values.len() >= PARALLEL_MIN {
             std::thread::available_parallelism()
-                .map_or(1, |n| n.get())
+                .map_or(1, std::num::NonZero::get)
                 .min(MAX_THREADS)
         } else {
             1
@@ -590,7 +591,7 @@ impl QuantileSketch {
         let width = counts.len();
         let threads = if values.len() >= PARALLEL_MIN {
             std::thread::available_parallelism()
-                .map_or(1, |n| n.get())
+                .map_or(1, std::num::NonZero::get)
                 .min(MAX_THREADS)
         } else {
             1

@@ -132,7 +132,7 @@ impl DenseStore {
             // Empty: start a window around the index with a little slack.
             let len = self.limit.min(128);
             let start = i64::from(index) - (len / 2) as i64;
-            self.reshape(self.clamp_start(start, len), len);
+            self.reshape(Self::clamp_start(start, len), len);
             self.add_one(index, w);
             return;
         };
@@ -166,7 +166,7 @@ impl DenseStore {
             let want = (self.counts.len() * 2).max(span).min(self.limit);
             let extra = (want - span) as i64;
             let start = if index < lo { new_lo - extra } else { new_lo };
-            let start = self.clamp_start(start, want).min(new_lo as i32);
+            let start = Self::clamp_start(start, want).min(new_lo as i32);
             self.reshape(start, want);
             self.add_one(index, w);
             return;
@@ -183,7 +183,7 @@ impl DenseStore {
     }
 
     /// A window start such that `[start, start + len)` stays inside the i32 range.
-    fn clamp_start(&self, start: i64, len: usize) -> i32 {
+    fn clamp_start(start: i64, len: usize) -> i32 {
         let max_start = i64::from(i32::MAX) - len as i64 + 1;
         start.clamp(i64::from(i32::MIN), max_start) as i32
     }
@@ -225,7 +225,7 @@ impl DenseStore {
         if span <= self.limit {
             let end = i64::from(self.offset) + self.counts.len() as i64 - 1;
             if self.counts.is_empty() || new_lo < i64::from(self.offset) || new_hi > end {
-                let start = self.clamp_start(new_lo, span);
+                let start = Self::clamp_start(new_lo, span);
                 self.reshape(start, span);
             }
         } else {
@@ -249,7 +249,7 @@ impl DenseStore {
         let new_hi = i64::from(cur_hi.max(hi));
         let span = (new_hi - new_lo + 1) as usize;
         if span <= self.limit {
-            let start = self.clamp_start(new_lo, span);
+            let start = Self::clamp_start(new_lo, span);
             self.reshape(start, span);
         }
     }
@@ -272,7 +272,7 @@ impl DenseStore {
         if span <= self.limit {
             let end = i64::from(self.offset) + self.counts.len() as i64 - 1;
             if self.counts.is_empty() || new_lo < i64::from(self.offset) || new_hi > end {
-                let start = self.clamp_start(new_lo, span);
+                let start = Self::clamp_start(new_lo, span);
                 self.reshape(start, span);
             }
             let base = (b_lo - self.offset) as usize;
@@ -306,8 +306,10 @@ impl DenseStore {
         };
         self.collapsed |= other.collapsed;
         // Fast path: other's range fits inside our window without any collapse change.
-        let end = self.offset as i64 + self.counts.len() as i64 - 1;
-        let fits = !self.counts.is_empty() && olo as i64 >= self.offset as i64 && ohi as i64 <= end;
+        let end = i64::from(self.offset) + self.counts.len() as i64 - 1;
+        let fits = !self.counts.is_empty()
+            && i64::from(olo) >= i64::from(self.offset)
+            && i64::from(ohi) <= end;
         if fits {
             let src = &other.counts[(olo - other.offset) as usize..=(ohi - other.offset) as usize];
             let dst_start = (olo - self.offset) as usize;
@@ -343,7 +345,7 @@ impl DenseStore {
     pub(crate) fn set_buckets(&mut self, buckets: &[(i32, f64)]) {
         self.counts.clear();
         if let (Some(&(lo, _)), Some(&(hi, _))) = (buckets.first(), buckets.last()) {
-            let len = (hi as i64 - lo as i64 + 1) as usize;
+            let len = (i64::from(hi) - i64::from(lo) + 1) as usize;
             self.offset = lo;
             self.counts.resize(len, 0.0);
             for &(i, c) in buckets {
@@ -390,13 +392,13 @@ mod tests {
         let collapsed = span > limit;
         let mut map = std::collections::BTreeMap::new();
         for &i in indices {
-            let j = if !collapsed {
-                i
-            } else {
+            let j = if collapsed {
                 match collapse {
                     Collapse::Lowest => i.max(hi - limit as i32 + 1),
                     Collapse::Highest => i.min(lo + limit as i32 - 1),
                 }
+            } else {
+                i
             };
             *map.entry(j).or_insert(0.0) += 1.0;
         }

@@ -3,7 +3,7 @@
 use super::interop::{ExpBuckets, OtelPoint, PromHistogram};
 use super::*;
 
-/// SplitMix64: a tiny deterministic generator for the property tests.
+/// `SplitMix64`: a tiny deterministic generator for the property tests.
 struct Rng(u64);
 
 impl Rng {
@@ -41,7 +41,7 @@ fn assert_guarantee(sk: &QuantileSketch, values: &[f64], ctx: &str) {
     let alpha = sk.relative_accuracy();
     let mut qs = QS.to_vec();
     for k in 0..=20 {
-        qs.push(k as f64 / 20.0);
+        qs.push(f64::from(k) / 20.0);
     }
     let est = sk.quantiles(&qs).unwrap().unwrap();
     for (&q, &e) in qs.iter().zip(&est) {
@@ -660,7 +660,7 @@ fn quantile_bounds_contain_the_truth() {
         sk.add_slice(&values).unwrap();
         let mut sorted = values.clone();
         sorted.sort_by(|a, b| a.partial_cmp(b).unwrap());
-        let qs: Vec<f64> = (0..=50).map(|k| k as f64 / 50.0).chain(QS).collect();
+        let qs: Vec<f64> = (0..=50).map(|k| f64::from(k) / 50.0).chain(QS).collect();
         let b = sk.quantile_bounds(&qs).unwrap().unwrap();
         let e = sk.quantiles(&qs).unwrap().unwrap();
         for ((&q, &(lo, hi)), &est) in qs.iter().zip(&b).zip(&e) {
