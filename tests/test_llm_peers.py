@@ -12,10 +12,12 @@ import pytest
 
 from qcore import llm
 
+PEERS = Path(__file__).resolve().parent / "data" / "llm_peers"
+
 
 @pytest.mark.parametrize("name", ["fixed512x128_r2_n1000", "burst200"])
 def test_distserve_colocated_per_request(name: str) -> None:
-    peers = Path(__file__).resolve().parent / "data" / "llm_peers"
+    peers = PEERS
     wl = pl.read_csv(peers / f"workload_{name}.csv")
     ref = pl.read_csv(peers / f"distserve_colocated_{name}.csv")
     # DistServe emits output_len + 1 tokens (the first at the prefill's end).
@@ -37,8 +39,8 @@ def test_distserve_colocated_per_request(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", ["fixed512x128_r2_n1000", "burst200"])
-def test_distserve_disaggregated_per_request(shared_data, name: str) -> None:  # type: ignore[no-untyped-def]
-    peers = shared_data / "llm_peers"
+def test_distserve_disaggregated_per_request(name: str) -> None:
+    peers = PEERS
     wl = pl.read_csv(peers / f"workload_{name}.csv")
     ref = pl.read_csv(peers / f"distserve_disagg_{name}.csv")
     w = llm.Workload(wl["arrival_s"].to_numpy(), wl["prompt_len"].to_numpy(),

@@ -5,7 +5,7 @@
 
 use libfuzzer_sys::arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
-use qcore::sketch::interop::{ExpBuckets, OtelPoint};
+use qcore::sketch::{ExpBuckets, OtelPoint};
 use qcore::sketch::QuantileSketch;
 
 fn buckets(u: &mut Unstructured<'_>) -> Result<ExpBuckets> {

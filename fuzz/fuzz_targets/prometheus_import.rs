@@ -5,7 +5,7 @@
 
 use libfuzzer_sys::arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
-use qcore::sketch::interop::PromHistogram;
+use qcore::sketch::PromHistogram;
 use qcore::sketch::QuantileSketch;
 
 type Spans = (Vec<(i32, u32)>, Vec<i64>);

@@ -9,11 +9,12 @@
 
 mod changes;
 mod counts;
-pub mod fused;
+pub(crate) mod fused;
 mod rates;
 mod stats;
 
 pub use changes::{rate_changes, RateChanges};
 pub use counts::{scan, window_counts, Scan, MAX_WINDOWS};
+pub use fused::{batch_stats, Windows};
 pub use rates::{DecayedRate, SlidingRate};
 pub use stats::{arrival_stats, burstiness_curve, ArrivalStats};

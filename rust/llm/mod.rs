@@ -17,9 +17,9 @@
 //! assert!((r.records.finish[0] - 0.06).abs() < 1e-12);
 //! ```
 
-pub mod config;
-pub mod engine;
-pub mod run;
+pub(crate) mod config;
+pub(crate) mod engine;
+pub(crate) mod run;
 
 pub use config::{
     default_max_num_batched_tokens, gpu_preset, model_preset, num_blocks, roofline, Batch, GpuSpec,

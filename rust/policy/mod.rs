@@ -3,22 +3,33 @@
 //!
 //! - [`Scaler`] samples the simulator's state every `dt` seconds into [`Signals`] and
 //!   asks an [`Autoscaler`] for a replica count every decision period. Autoscalers:
-//!   [`hpa::Hpa`] (Kubernetes HPA, ANCHORS §1.1), [`kpa::Kpa`] (Knative KPA, §1.3),
-//!   [`target::TargetTracking`] (AWS target tracking, §1.4), [`predictive::Predictive`]
+//!   [`Hpa`] (Kubernetes HPA, ANCHORS §1.1), [`Kpa`] (Knative KPA, §1.3),
+//!   [`TargetTracking`] (AWS target tracking, §1.4), [`Predictive`]
 //!   (a Holt forecast provisioned through Erlang C) and [`Fixed`].
-//! - [`admission::Admission`] is the overload-control controller (drop-tail, deadline
+//! - [`Admission`] is the overload-control controller (drop-tail, deadline
 //!   shedding, `CoDel`, token bucket, AIMD, Gradient2, client-side throttling, priorities;
 //!   ANCHORS §2).
-//! - [`timeline`] turns the samples and per-request records of a run into a per-window
-//!   timeline, run totals and overload metrics; [`experiment`] runs whole replays.
+//! - `timeline` turns the samples and per-request records of a run into a per-window
+//!   timeline, run totals and overload metrics; `experiment` runs whole replays.
 
-pub mod admission;
-pub mod experiment;
-pub mod hpa;
-pub mod kpa;
-pub mod predictive;
-pub mod target;
-pub mod timeline;
+pub(crate) mod admission;
+pub(crate) mod experiment;
+pub(crate) mod hpa;
+pub(crate) mod kpa;
+pub(crate) mod predictive;
+pub(crate) mod target;
+pub(crate) mod timeline;
+
+pub use admission::{
+    AdaptiveLifo, Admission, Aimd, ArrivalRule, ClientThrottle, Codel, DequeueRule, Gradient2,
+    TokenBucket,
+};
+pub use experiment::{overload_run, replay, Replay, ReplayOptions};
+pub use hpa::{Hpa, HpaConfig, HpaMetric, Rules, Select};
+pub use kpa::{Kpa, KpaConfig, KpaMetric};
+pub use predictive::{Predictive, PredictiveConfig};
+pub use target::{TargetTracking, TargetTrackingConfig, TtMetric};
+pub use timeline::OverloadMetrics;
 
 use std::collections::VecDeque;
 

@@ -10,19 +10,14 @@ use pyo3::types::PyDict;
 
 use super::convert::{maybe_detach, slice};
 use super::sim::{arrivals_from, dist_from, ArrivalSpec, DistSpec};
-use crate::policy::admission::{
-    AdaptiveLifo, Admission, Aimd, ArrivalRule, ClientThrottle, Codel, DequeueRule, Gradient2,
-    TokenBucket,
+use crate::policy::{
+    overload_run, replay, AdaptiveLifo, Admission, Aimd, ArrivalRule, ClientThrottle, Codel,
+    DequeueRule, Fixed, Gradient2, Hpa, HpaConfig, HpaMetric, Kpa, KpaConfig, KpaMetric,
+    OverloadMetrics, Predictive, PredictiveConfig, Replay, ReplayOptions, Rules, Select,
+    TargetTracking, TargetTrackingConfig, TokenBucket, TtMetric,
 };
-use crate::policy::experiment::{overload_run, replay, Replay, ReplayOptions};
-use crate::policy::hpa::{Hpa, HpaConfig, HpaMetric, Rules, Select};
-use crate::policy::kpa::{Kpa, KpaConfig, KpaMetric};
-use crate::policy::predictive::{Predictive, PredictiveConfig};
-use crate::policy::target::{TargetTracking, TargetTrackingConfig, TtMetric};
-use crate::policy::timeline::OverloadMetrics;
-use crate::policy::Fixed;
-use crate::sim::rng::{Rng, Stream};
 use crate::sim::{Discipline, SimConfig};
+use crate::sim::{Rng, Stream};
 
 /// `(kind, numbers, strings)`.
 type Spec = (String, HashMap<String, f64>, HashMap<String, String>);

@@ -7,9 +7,9 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
 use super::convert::slice;
-use crate::sim::result::Recorder;
 use crate::sim::{
-    self, ArrivalProcess, BatchTime, Batching, Discipline, Dist, Method, RunStats, SimConfig,
+    self, ArrivalProcess, BatchTime, Batching, Discipline, Dist, Method, Recorder, RunStats,
+    SimConfig,
 };
 
 /// A distribution spec from `qcore.sim`: `(kind, a, b, values)`.
@@ -99,7 +99,7 @@ fn _sim_check_arrivals(spec: ArrivalSpec<'_>) -> PyResult<Option<f64>> {
 /// `(lo, mean, hi)` Student-t confidence interval of the mean of `values`.
 #[pyfunction]
 fn _sim_mean_ci(values: PyReadonlyArray1<'_, f64>, confidence: f64) -> PyResult<(f64, f64, f64)> {
-    Ok(sim::stats::mean_ci(slice(&values, "values")?, confidence)?)
+    Ok(sim::mean_ci(slice(&values, "values")?, confidence)?)
 }
 
 fn recorder_to_py<'py>(py: Python<'py>, r: &Recorder) -> Bound<'py, PyAny> {

@@ -3,8 +3,8 @@
 //! inputs) and `_sketch_groups`. Argument conversion, GIL release and error mapping only.
 
 use super::convert::{maybe_detach, slice};
-use crate::sketch::interop::{ExpBuckets, OtelPoint, PromHistogram};
 use crate::sketch::{self, QuantileSketch};
+use crate::sketch::{ExpBuckets, OtelPoint, PromHistogram};
 use numpy::{IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
@@ -492,7 +492,7 @@ fn _group_quantiles<'py>(
     let q = slice(&qs, "quantiles")?;
     let template = QuantileSketch::with_limit(relative_accuracy, bucket_limit)?;
     let (counts, table) = maybe_detach(py, v.len(), || {
-        sketch::groups::group_quantiles(c, v, w, &template, q)
+        sketch::group_quantiles(c, v, w, &template, q)
     })?;
     let n = counts.len();
     let table = table.into_pyarray(py).reshape([n, q.len()])?;

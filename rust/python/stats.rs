@@ -392,7 +392,7 @@ fn report_batch_stats<'py>(
     );
     let e = end.as_ref().map(|a| slice(a, "end")).transpose()?;
     let l = latency.as_ref().map(|a| slice(a, "latency")).transpose()?;
-    let w = crate::arrivals::fused::Windows {
+    let w = crate::arrivals::Windows {
         t0,
         t1,
         bin,
@@ -402,7 +402,7 @@ fn report_batch_stats<'py>(
         edge,
     };
     let r = maybe_detach(py, s.len(), || {
-        crate::arrivals::fused::batch_stats(c, s, k, e, l, n_groups, w, template.as_ref())
+        crate::arrivals::batch_stats(c, s, k, e, l, n_groups, w, template.as_ref())
     })?;
     if let Some(list) = sketches.as_ref() {
         for (t, sk) in targets.iter_mut().zip(&r.sketches) {

@@ -1,22 +1,22 @@
 //! Analytic queueing models.
 //!
-//! - [`erlang`]: Erlang B (loss) and Erlang C (delay) probabilities, stable from one server
+//! - `erlang`: Erlang B (loss) and Erlang C (delay) probabilities, stable from one server
 //!   to 10^12 servers, in linear and in log space.
-//! - [`mmc`]: the M/M/c queue with its exact waiting- and response-time distributions,
+//! - `mmc`: the M/M/c queue with its exact waiting- and response-time distributions,
 //!   their quantiles, and the smallest server count that meets a response-time SLO.
-//! - [`mmck`]: the M/M/c/K queue (finite system, defined for any load).
-//! - [`mg1`](mod@mg1): the M/G/1 queue (Pollaczek–Khinchine mean-value formulas).
-//! - [`approx`]: Kingman (G/G/1) and Allen–Cunneen (G/G/c) approximations.
+//! - `mmck`: the M/M/c/K queue (finite system, defined for any load).
+//! - `mg1`: the M/G/1 queue (Pollaczek–Khinchine mean-value formulas).
+//! - `approx`: Kingman (G/G/1) and Allen–Cunneen (G/G/c) approximations.
 //!
 //! Every constructor validates its arguments and returns [`QcoreError::InvalidArgument`]
 //! naming the argument, or [`QcoreError::Unstable`] when a steady state is needed and the
 //! utilization is at least one.
 
-pub mod approx;
-pub mod erlang;
-pub mod mg1;
-pub mod mmc;
-pub mod mmck;
+pub(crate) mod approx;
+pub(crate) mod erlang;
+pub(crate) mod mg1;
+pub(crate) mod mmc;
+pub(crate) mod mmck;
 
 pub use approx::{allen_cunneen, kingman};
 pub use erlang::{erlang_b, erlang_b_many, erlang_c, erlang_c_many, ErlangB, ErlangC};

@@ -1,10 +1,10 @@
 //! A discrete-event queue simulator for serving capacity.
 //!
-//! - [`rng`]: the fixed RNG (xoshiro256++ seeded by splitmix64) and samplers.
-//! - [`dist`]: duration distributions; [`arrivals`]: arrival processes.
-//! - [`fast`]: the customer recursion for the plain FCFS c-server queue.
-//! - [`event`]: the general event loop with the [`event::Controller`] hook.
-//! - [`result`]: what a run produces.
+//! - `rng`: the fixed RNG (xoshiro256++ seeded by splitmix64) and samplers.
+//! - `dist`: duration distributions; `arrivals`: arrival processes.
+//! - `fast`: the customer recursion for the plain FCFS c-server queue.
+//! - `event`: the general event loop with the [`Controller`] hook.
+//! - `result`: what a run produces.
 //!
 //! ```
 //! use qcore::sim::{run, ArrivalProcess, Dist, Method, SimConfig};
@@ -19,18 +19,20 @@
 //! assert!((r.mean_response() - 2.0).abs() < 0.3); // 1 / (μ − λ)
 //! ```
 
-pub mod arrivals;
-pub mod dist;
-pub mod event;
-pub mod fast;
-pub mod result;
-pub mod rng;
-pub mod stats;
+pub(crate) mod arrivals;
+pub(crate) mod dist;
+pub(crate) mod event;
+pub(crate) mod fast;
+pub(crate) mod result;
+pub(crate) mod rng;
+pub(crate) mod stats;
 
 pub use arrivals::ArrivalProcess;
 pub use dist::Dist;
 pub use event::{Controller, NoControl, View};
-pub use result::{Records, RunStats};
+pub use result::{Recorder, Records, RunStats};
+pub use rng::{Rng, Stream};
+pub use stats::mean_ci;
 
 use crate::error::{QcoreError, Result};
 

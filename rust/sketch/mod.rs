@@ -13,12 +13,12 @@
 //!
 //! # Layout
 //!
-//! - [`mapping`]: the base-2 exponential mapping (OpenTelemetry scale / Prometheus schema).
-//! - [`store`]: dense bucket stores with a collapsing bucket limit.
-//! - [`exact_sum`]: the exact, order-independent accumulator for `count` and `sum`.
-//! - [`format`](mod@format): the versioned binary format; [`codec`]: its byte helpers.
-//! - [`interop`]: OpenTelemetry exponential histograms and Prometheus native histograms.
-//! - [`groups`]: one pass over (group code, value) pairs.
+//! - `mapping`: the base-2 exponential mapping (OpenTelemetry scale / Prometheus schema).
+//! - `store`: dense bucket stores with a collapsing bucket limit.
+//! - `exact_sum`: the exact, order-independent accumulator for `count` and `sum`.
+//! - `format`: the versioned binary format; `codec`: its byte helpers.
+//! - `interop`: OpenTelemetry exponential histograms and Prometheus native histograms.
+//! - `groups`: one pass over (group code, value) pairs.
 //!
 //! ```
 //! use qcore::sketch::QuantileSketch;
@@ -31,14 +31,14 @@
 //! assert_eq!(back, sk);
 //! ```
 
-pub mod codec;
-pub mod exact_sum;
-pub mod format;
-pub mod groups;
-pub mod ingest;
-pub mod interop;
-pub mod mapping;
-pub mod store;
+pub(crate) mod codec;
+pub(crate) mod exact_sum;
+pub(crate) mod format;
+pub(crate) mod groups;
+pub(crate) mod ingest;
+pub(crate) mod interop;
+pub(crate) mod mapping;
+pub(crate) mod store;
 
 use crate::error::check_finite;
 use crate::{QcoreError, Result};
@@ -47,7 +47,9 @@ use mapping::{ExpMapping, IndexMapping};
 use std::cell::RefCell;
 use store::{Collapse, DenseStore};
 
-pub use groups::sketch_groups;
+pub use groups::{group_quantiles, sketch_groups};
+pub use interop::{ExpBuckets, OtelPoint, PromHistogram};
+pub use mapping::{MAX_SCALE, MIN_SCALE};
 
 /// Largest accepted bucket limit per sign (8 MiB of counts).
 pub const MAX_BUCKET_LIMIT: usize = 1 << 20;
@@ -492,7 +494,7 @@ impl QuantileSketch {
         Ok(())
     }
 
-    /// The fused one-read ingest ([`ingest`]) for scales `1..=MAX_FUSED_SCALE`; batches
+    /// The fused one-read ingest (`ingest`) for scales `1..=MAX_FUSED_SCALE`; batches
     /// with NaN, infinities or subnormals leave no trace and are rejected or taken value
     /// by value. `threaded` allows splitting large batches across threads.
     pub(crate) fn ingest_fused(&mut self, values: &[f64], threaded: bool) -> Result<()> {
@@ -979,7 +981,7 @@ impl QuantileSketch {
         (through / (w - 1.0)).min(1.0)
     }
 
-    /// Serialize to the versioned binary format (see [`format`](mod@format)).
+    /// Serialize to the versioned binary format (see `format`).
     pub fn to_bytes(&self) -> Vec<u8> {
         format::encode(self)
     }

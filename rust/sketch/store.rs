@@ -6,18 +6,6 @@
 //! on arrival order, so the state after a sequence of adds and merges equals the state of
 //! one store fed the union of the data.
 
-/// The abstraction a sketch needs from a bucket store.
-pub trait Store {
-    /// Add weight `w > 0` to bucket `index`.
-    fn add(&mut self, index: i32, w: f64);
-    /// Add every bucket of `other` (same limit and collapse direction).
-    fn merge(&mut self, other: &Self);
-    /// Non-empty buckets in increasing index order.
-    fn buckets(&self) -> Vec<(i32, f64)>;
-    /// Whether a collapse ever happened.
-    fn is_collapsed(&self) -> bool;
-}
-
 /// Which end collapses when the window is full.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Collapse {
@@ -65,11 +53,6 @@ impl DenseStore {
     /// Total weight (a float sum in index order).
     pub fn total(&self) -> f64 {
         self.counts.iter().sum()
-    }
-
-    /// Whether the store holds no weight.
-    pub fn is_empty(&self) -> bool {
-        self.counts.iter().all(|&c| c == 0.0)
     }
 
     /// Whether every weight is an integer below 2^53 (counts are then exact).
@@ -366,21 +349,6 @@ impl PartialEq for DenseStore {
     }
 }
 
-impl Store for DenseStore {
-    fn add(&mut self, index: i32, w: f64) {
-        self.add_one(index, w);
-    }
-    fn merge(&mut self, other: &Self) {
-        self.merge_from(other);
-    }
-    fn buckets(&self) -> Vec<(i32, f64)> {
-        self.iter().collect()
-    }
-    fn is_collapsed(&self) -> bool {
-        self.collapsed
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -428,21 +396,21 @@ mod tests {
                 let (want, collapsed) = reference(&idx, limit, collapse);
                 let mut a = DenseStore::new(limit, collapse);
                 for &i in &idx {
-                    a.add(i, 1.0);
+                    a.add_one(i, 1.0);
                 }
-                assert_eq!(a.buckets(), want, "trial {trial}");
-                assert_eq!(a.is_collapsed(), collapsed);
+                assert_eq!(a.iter().collect::<Vec<_>>(), want, "trial {trial}");
+                assert_eq!(a.is_collapsed_flag(), collapsed);
                 // Split into parts, merge in reverse.
                 let cut = (rng(&mut s) as usize) % (n + 1);
                 let mut p = DenseStore::new(limit, collapse);
                 let mut q = DenseStore::new(limit, collapse);
                 for &i in idx[..cut].iter().rev() {
-                    p.add(i, 1.0);
+                    p.add_one(i, 1.0);
                 }
                 for &i in &idx[cut..] {
-                    q.add(i, 1.0);
+                    q.add_one(i, 1.0);
                 }
-                q.merge(&p);
+                q.merge_from(&p);
                 assert_eq!(q, a, "trial {trial} cut {cut}");
             }
         }
@@ -452,25 +420,34 @@ mod tests {
     fn collapse_keeps_top_buckets() {
         let mut st = DenseStore::new(4, Collapse::Lowest);
         for i in 0..10 {
-            st.add(i, 1.0);
+            st.add_one(i, 1.0);
         }
-        assert!(st.is_collapsed());
-        assert_eq!(st.buckets(), vec![(6, 7.0), (7, 1.0), (8, 1.0), (9, 1.0)]);
+        assert!(st.is_collapsed_flag());
+        assert_eq!(
+            st.iter().collect::<Vec<_>>(),
+            vec![(6, 7.0), (7, 1.0), (8, 1.0), (9, 1.0)]
+        );
         assert_eq!(st.collapse_bucket(), Some(6));
         let mut st = DenseStore::new(4, Collapse::Highest);
         for i in 0..10 {
-            st.add(i, 1.0);
+            st.add_one(i, 1.0);
         }
-        assert_eq!(st.buckets(), vec![(0, 1.0), (1, 1.0), (2, 1.0), (3, 7.0)]);
+        assert_eq!(
+            st.iter().collect::<Vec<_>>(),
+            vec![(0, 1.0), (1, 1.0), (2, 1.0), (3, 7.0)]
+        );
     }
 
     #[test]
     fn extreme_indices_do_not_overflow() {
         let mut st = DenseStore::new(8, Collapse::Lowest);
-        st.add(i32::MAX - 1, 1.0);
-        st.add(i32::MIN + 1, 1.0);
-        st.add(0, 1.0);
+        st.add_one(i32::MAX - 1, 1.0);
+        st.add_one(i32::MIN + 1, 1.0);
+        st.add_one(0, 1.0);
         // The two low indices fold into the floor, i32::MAX - 8.
-        assert_eq!(st.buckets(), vec![(i32::MAX - 8, 2.0), (i32::MAX - 1, 1.0)]);
+        assert_eq!(
+            st.iter().collect::<Vec<_>>(),
+            vec![(i32::MAX - 8, 2.0), (i32::MAX - 1, 1.0)]
+        );
     }
 }

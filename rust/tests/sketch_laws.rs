@@ -5,8 +5,8 @@
 mod common;
 
 use common::XorShift;
-use qcore::sketch::interop::{ExpBuckets, OtelPoint};
 use qcore::sketch::QuantileSketch;
+use qcore::sketch::{ExpBuckets, OtelPoint};
 
 const CASES: u64 = 60;
 
@@ -128,7 +128,7 @@ fn every_scale_round_trips_through_bytes() {
     // Scales −10 … −6 have a relative error (b−1)/(b+1) that rounds to 1 (found by the
     // `otel_import` fuzz target: such sketches used to fail to decode).
     let mut r = XorShift::new(7);
-    for scale in qcore::sketch::mapping::MIN_SCALE..=qcore::sketch::mapping::MAX_SCALE {
+    for scale in qcore::sketch::MIN_SCALE..=qcore::sketch::MAX_SCALE {
         let mut s = QuantileSketch::with_scale(scale, None).unwrap();
         let empty = QuantileSketch::from_bytes(&s.to_bytes()).unwrap();
         assert_eq!(empty, s, "scale {scale}");
