@@ -991,11 +991,6 @@ impl QuantileSketch {
         format::decode(data)
     }
 
-    /// Bucket index of a nonzero finite value at this sketch's scale (of `|v|`).
-    pub fn bucket_index(&self, v: f64) -> i32 {
-        self.mapping.index(v.abs())
-    }
-
     /// Lower and upper bound of positive bucket `i`.
     pub fn bucket_bounds(&self, i: i32) -> (f64, f64) {
         (
