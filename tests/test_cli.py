@@ -505,3 +505,27 @@ def test_simulate_flags_an_unstable_system_and_refuses_a_meaningless_cv():
     code, _, err = run("plan", "--rate", "5", "--service-mean", "0.1", "--slo", "1", "--service", "deterministic",
                        "--service-cv", "0.5")
     assert code == cli.EXIT_ERROR and "deterministic service has a fixed cv" in err
+
+
+def test_unreadable_logs_are_one_line_errors(tmp_path):
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    rules = tmp_path / "rules.toml"
+    rules.write_text(RULES)
+    for argv in (["report", str(empty)], ["check", str(empty), "--rules", str(rules)]):
+        code, out, err = run(*argv)
+        assert code == cli.EXIT_ERROR and "Traceback" not in err, err
+        assert err.strip() == f"qcore {argv[0]}: error: {empty}: cannot be read as csv: empty CSV"
+        code, out, _ = run(*argv, "--format", "json")
+        assert code == 1 and _strict_json(out)["error"] == "LogReadError"
+
+
+def test_a_glob_whose_nested_column_changes_type(tmp_path):
+    # Mooncake-like files whose hash_ids are lists in one file and a string in the other:
+    # no role reads the column, so the files are read without it.
+    (tmp_path / "a.jsonl").write_text('{"timestamp": 1.0, "latency": 0.5, "hash_ids": [1, 2]}\n'
+                                      '{"timestamp": 2.0, "latency": 0.5, "hash_ids": [3]}\n')
+    (tmp_path / "b.jsonl").write_text('{"timestamp": 3.0, "latency": 0.25, "hash_ids": {"x": 1}}\n')
+    code, out, err = run("report", str(tmp_path / "*.jsonl"), "--format", "json")
+    assert code == 0 and "Traceback" not in err, err
+    assert _strict_json(out)["groups"][0]["count"] == 3

@@ -663,6 +663,13 @@ def _version() -> str:
         return "unknown"
 
 
+def _polars_error() -> type[Exception]:
+    """polars' base exception (a data problem: a user error, reported in one line)."""
+    import polars as pl
+
+    return pl.exceptions.PolarsError
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (see the module docstring)."""
     parser = build_parser()
@@ -678,7 +685,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except OSError:  # pragma: no cover
             pass
         return EXIT_OK
-    except (ValueError, TypeError, FileNotFoundError, KeyError, OSError) as e:
+    except (ValueError, TypeError, FileNotFoundError, KeyError, OSError, _polars_error()) as e:
         msg = str(e) if not isinstance(e, KeyError) else f"missing key {e}"
         if getattr(args, "format", "text") == "json":
             _emit_json({"error": type(e).__name__, "message": msg})

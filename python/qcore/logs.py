@@ -59,6 +59,7 @@ __all__ = [
     "ContractReport",
     "ContractViolationError",
     "DataFingerprint",
+    "LogReadError",
     "Logs",
     "detect_columns",
     "expand_paths",
@@ -98,6 +99,11 @@ OnViolation = Literal["exclude", "refuse"]
 
 class ColumnDetectionError(QcoreValueError):
     """The columns of a log could not be mapped; the message lists the columns found."""
+
+
+class LogReadError(QcoreValueError):
+    """A log file cannot be read (empty, not the format it claims, unreadable); the
+    message names the file."""
 
 
 class ContractViolationError(QcoreValueError):
@@ -362,17 +368,30 @@ def scan_raw(paths: Any, *, format: str | None = None) -> tuple[pl.LazyFrame, li
     """Scan files (paths and globs) into one LazyFrame with the source's own columns."""
     files = expand_paths(paths)
     frames = []
+    schemas: list[dict[str, Any]] = []
     for f in files:
         kind = _format_of(f, format)
         if kind == "parquet":
-            frames.append(pl.scan_parquet(f))
+            lf = pl.scan_parquet(f)
         elif kind == "csv":
-            frames.append(pl.scan_csv(f, infer_schema_length=10_000,
-                                      separator="\t" if f.suffix.lower() == ".tsv" else ","))
+            lf = pl.scan_csv(f, infer_schema_length=10_000,
+                             separator="\t" if f.suffix.lower() == ".tsv" else ",")
         else:
-            frames.append(pl.scan_ndjson(f, infer_schema_length=10_000))
+            lf = pl.scan_ndjson(f, infer_schema_length=10_000)
+        try:
+            schemas.append(dict(lf.collect_schema()))
+        except pl.exceptions.PolarsError as e:
+            msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise LogReadError(f"{f}: cannot be read as {kind}: {msg}") from None
+        frames.append(lf)
     if len(frames) == 1:
         return frames[0], files
+    # A nested column (lists, structs) whose type differs between files cannot be
+    # concatenated; no role reads nested values, so it is left out.
+    nested = {c for sc in schemas for c, t in sc.items() if t.is_nested()}
+    clash = sorted(c for c in nested if len({str(sc[c]) for sc in schemas if c in sc}) > 1)
+    if clash:
+        frames = [lf.drop([c for c in clash if c in sc]) for lf, sc in zip(frames, schemas, strict=True)]
     return pl.concat(frames, how="diagonal_relaxed"), files
 
 
