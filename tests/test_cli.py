@@ -529,3 +529,15 @@ def test_a_glob_whose_nested_column_changes_type(tmp_path):
     code, out, err = run("report", str(tmp_path / "*.jsonl"), "--format", "json")
     assert code == 0 and "Traceback" not in err, err
     assert _strict_json(out)["groups"][0]["count"] == 3
+
+
+def test_report_fails_when_every_row_breaks_the_contract_and_refuses_a_file_twice(tmp_path):
+    bad = tmp_path / "bad.csv"
+    pl.DataFrame({"ts": [1.0, 2.0, 3.0], "latency": [-1.0, -2.0, -3.0]}).write_csv(bad)
+    code, out, err = run("report", str(bad))
+    assert code == cli.EXIT_ERROR and "all 3 rows broke the data contract" in err and "Traceback" not in err
+    code, out, _ = run("report", str(bad), "--format", "json")
+    assert code == cli.EXIT_ERROR and _strict_json(out)["contract"]["rows_valid"] == 0
+    good = make_log(tmp_path / "log.parquet", n=200)
+    code, _, err = run("report", str(good), str(tmp_path / "*.parquet"))
+    assert code == cli.EXIT_ERROR and "is given twice" in err and "counted twice" in err

@@ -331,6 +331,11 @@ def cmd_report(args: argparse.Namespace) -> int:
         print(rep.to_text())
         if args.html:
             print(f"\nHTML report: {args.html}")
+    kept, total = int(rep.contract.get("rows_valid", 1)), int(rep.contract.get("rows_total", 0))
+    if kept == 0:   # every row broke the contract: nothing above describes the traffic
+        print(f"qcore report: error: all {total:,} rows broke the data contract (see the contract checks); "
+              "nothing was summarised", file=sys.stderr)
+        return EXIT_ERROR
     return EXIT_OK
 
 

@@ -48,7 +48,7 @@ from typing import Any, Literal
 
 import polars as pl
 
-from qcore.exceptions import QcoreValueError
+from qcore.exceptions import InvalidArgumentError, QcoreValueError
 
 __all__ = [
     "CANONICAL",
@@ -341,6 +341,13 @@ def expand_paths(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]
             raise FileNotFoundError(f"paths: {s!r} does not exist")
     if not out:
         raise FileNotFoundError("paths: no input file given")
+    seen: dict[Path, Path] = {}
+    for f in out:
+        key = f.resolve()
+        if key in seen:
+            raise InvalidArgumentError(
+                f"paths: {f} is given twice (also as {seen[key]}); each file would be counted twice")
+        seen[key] = f
     return out
 
 
