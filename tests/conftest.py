@@ -59,7 +59,8 @@ def shared_file(directory: Path, relative: str) -> Path:
     """``directory / relative``, skipping the test when that file is not available here."""
     p = directory / relative
     if not p.is_file():
-        pytest.skip(f"{relative} is not shipped and no shared data directory holds it")
+        pytest.skip(f"{relative} is not shipped with qcore; set QCORE_SHARED_DATA to a directory holding "
+                    "the public trace collection (or place it at ../shared/data) to run this test")
     return p
 
 
