@@ -638,16 +638,16 @@ pub const GPU_PRESETS: &[(&str, GpuSpec)] = &[
     ),
 ];
 
-/// A model preset by name.
-pub fn model_preset(name: &str) -> Result<ModelSpec> {
-    MODEL_PRESETS
+/// The entry `name` of a preset table; the error names `arg` and lists the names.
+fn preset<T: Copy>(table: &[(&str, T)], name: &str, arg: &str) -> Result<T> {
+    table
         .iter()
         .find(|(n, _)| *n == name)
-        .map(|(_, m)| *m)
+        .map(|(_, v)| *v)
         .ok_or_else(|| {
-            let names: Vec<&str> = MODEL_PRESETS.iter().map(|(n, _)| *n).collect();
+            let names: Vec<&str> = table.iter().map(|(n, _)| *n).collect();
             QcoreError::invalid(
-                "model",
+                arg,
                 format!(
                     "is an unknown preset {name:?} (known: {})",
                     names.join(", ")
@@ -656,22 +656,14 @@ pub fn model_preset(name: &str) -> Result<ModelSpec> {
         })
 }
 
+/// A model preset by name.
+pub fn model_preset(name: &str) -> Result<ModelSpec> {
+    preset(MODEL_PRESETS, name, "model")
+}
+
 /// A GPU preset by name.
 pub fn gpu_preset(name: &str) -> Result<GpuSpec> {
-    GPU_PRESETS
-        .iter()
-        .find(|(n, _)| *n == name)
-        .map(|(_, g)| *g)
-        .ok_or_else(|| {
-            let names: Vec<&str> = GPU_PRESETS.iter().map(|(n, _)| *n).collect();
-            QcoreError::invalid(
-                "gpu",
-                format!(
-                    "is an unknown preset {name:?} (known: {})",
-                    names.join(", ")
-                ),
-            )
-        })
+    preset(GPU_PRESETS, name, "gpu")
 }
 
 /// KV blocks one GPU of a tensor-parallel group holds (§6):

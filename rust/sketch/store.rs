@@ -195,23 +195,31 @@ impl DenseStore {
         self.offset = start;
     }
 
+    /// Widen the window to the union of its range and `[lo, hi]` when that fits in the
+    /// limit (`Ok`), else leave it and return the union's `(low, high)` (`Err`: the caller
+    /// collapses).
+    fn cover(&mut self, lo: i32, hi: i32) -> std::result::Result<(), (i64, i64)> {
+        let (cur_lo, cur_hi) = self.range().unwrap_or((lo, hi));
+        let new_lo = i64::from(cur_lo.min(lo));
+        let new_hi = i64::from(cur_hi.max(hi));
+        let span = (new_hi - new_lo + 1) as usize;
+        if span > self.limit {
+            return Err((new_lo, new_hi));
+        }
+        let end = i64::from(self.offset) + self.counts.len() as i64 - 1;
+        if self.counts.is_empty() || new_lo < i64::from(self.offset) || new_hi > end {
+            self.reshape(Self::clamp_start(new_lo, span), span);
+        }
+        Ok(())
+    }
+
     /// Make the window cover a batch whose indices lie in `[lo, hi]`, collapsing if the
     /// union spans more than the limit. Returns the window offset and its slots: every
     /// index `i` of the batch then belongs in slot `max(i - offset, 0)` (indices below a
     /// collapsed floor fold into slot 0). Only for [`Collapse::Lowest`] stores.
     pub fn prepare_batch(&mut self, lo: i32, hi: i32) -> (i32, &mut [f64]) {
         debug_assert_eq!(self.collapse, Collapse::Lowest);
-        let (cur_lo, cur_hi) = self.range().unwrap_or((lo, hi));
-        let new_lo = i64::from(cur_lo.min(lo));
-        let new_hi = i64::from(cur_hi.max(hi));
-        let span = (new_hi - new_lo + 1) as usize;
-        if span <= self.limit {
-            let end = i64::from(self.offset) + self.counts.len() as i64 - 1;
-            if self.counts.is_empty() || new_lo < i64::from(self.offset) || new_hi > end {
-                let start = Self::clamp_start(new_lo, span);
-                self.reshape(start, span);
-            }
-        } else {
+        if let Err((_, new_hi)) = self.cover(lo, hi) {
             self.collapsed = true;
             let floor = (new_hi - self.limit as i64 + 1) as i32;
             self.reshape_folding(floor, self.limit);
@@ -223,18 +231,7 @@ impl DenseStore {
     /// needs no collapse (otherwise [`DenseStore::add_one`] collapses as it goes). Only the
     /// window changes, not the state.
     pub fn reserve(&mut self, lo: i32, hi: i32) {
-        let end = i64::from(self.offset) + self.counts.len() as i64 - 1;
-        if !self.counts.is_empty() && lo >= self.offset && i64::from(hi) <= end {
-            return;
-        }
-        let (cur_lo, cur_hi) = self.range().unwrap_or((lo, hi));
-        let new_lo = i64::from(cur_lo.min(lo));
-        let new_hi = i64::from(cur_hi.max(hi));
-        let span = (new_hi - new_lo + 1) as usize;
-        if span <= self.limit {
-            let start = Self::clamp_start(new_lo, span);
-            self.reshape(start, span);
-        }
+        let _ = self.cover(lo, hi); // too wide: left to `add_one`, which collapses
     }
 
     /// Add integer counts: `counts[k]` to bucket `lo + k`. The same state as adding each
@@ -248,16 +245,8 @@ impl DenseStore {
         };
         let (b_lo, b_hi) = (lo + first as i32, lo + last as i32);
         let counts = &counts[first..=last];
-        let (cur_lo, cur_hi) = self.range().unwrap_or((b_lo, b_hi));
-        let new_lo = i64::from(cur_lo.min(b_lo));
-        let new_hi = i64::from(cur_hi.max(b_hi));
-        let span = (new_hi - new_lo + 1) as usize;
-        if span <= self.limit {
-            let end = i64::from(self.offset) + self.counts.len() as i64 - 1;
-            if self.counts.is_empty() || new_lo < i64::from(self.offset) || new_hi > end {
-                let start = Self::clamp_start(new_lo, span);
-                self.reshape(start, span);
-            }
+        let cover = self.cover(b_lo, b_hi);
+        if cover.is_ok() {
             let base = (b_lo - self.offset) as usize;
             for (d, &c) in self.counts[base..base + counts.len()]
                 .iter_mut()
@@ -267,6 +256,7 @@ impl DenseStore {
             }
             return;
         }
+        let Err((new_lo, new_hi)) = cover else { return };
         self.collapsed = true;
         let start = match self.collapse {
             Collapse::Lowest => (new_hi - self.limit as i64 + 1) as i32,
