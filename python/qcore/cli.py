@@ -343,11 +343,28 @@ def cmd_report(args: argparse.Namespace) -> int:
 # check
 # --------------------------------------------------------------------------------------
 
+def _task_progress(enabled: bool | None) -> Any:
+    """A progress callback ``(done, total)`` printing a bar on stderr (by default when
+    stderr is a terminal)."""
+    if enabled is None:
+        enabled = sys.stderr.isatty()
+    if not enabled:
+        return None
+    t_start = time.monotonic()
+
+    def show(done: int, total: int) -> None:
+        frac = min(1.0, done / total) if total else 1.0
+        sys.stderr.write(f"\r[{'#' * int(30 * frac):<30}] {done}/{total} tasks  {time.monotonic() - t_start:.1f}s")
+        if done >= total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+    return show
+
+
 def cmd_check(args: argparse.Namespace) -> int:
-    import polars as pl
 
     import qcore.rules as qr
-    from qcore.logs import read_logs
     from qcore.rules.model import load_config
 
     cfg = load_config(args.rules) if Path(args.rules).exists() else None
@@ -360,37 +377,28 @@ def cmd_check(args: argparse.Namespace) -> int:
     cli_map = _mapping_args(args)
     if cli_map:
         mapping.update(cli_map)
-    keep = sorted({k for r in rules for k in r.group_by} | {k for r in rules for k in (r.filter or {})}
-                  | {k for r in rules for k in (r.reference or {})} | {r.column for r in rules if r.column}
-                  | {c for r in rules for c in r.columns} | {k for s in slos for k in s.get("group_by", [])})
-    from qcore.logs import CANONICAL
-
-    keep = [k for k in keep if k not in CANONICAL]
     now = args.now if args.now is not None else time.time()
     contract = _contract(args, cfg.get("contract"))
     on_violation: Literal["exclude", "refuse"] = "refuse" if args.refuse else "exclude"
     if args.persist and not getattr(args, "dask", None):
         raise ValueError("--persist needs --dask")
+    from qcore.rules import distributed as qrd
+
+    kw: dict[str, Any] = {"slos": slos, "now": now, "mapping": mapping or None, "contract": contract,
+                          "on_violation": on_violation, "format": args.input_format}
     if getattr(args, "dask", None):
         from qcore import dask as qd
-        from qcore.rules import distributed as qrd
 
         client = qd.client_from_arg(args.dask)
         try:
-            res = qrd.evaluate(args.logs, rules, slos=slos, now=now, mapping=mapping or None, contract=contract,
-                               on_violation=on_violation, format=args.input_format, persist=args.persist)
+            res = qrd.evaluate(args.logs, rules, persist=args.persist, **kw)
         finally:
             client.close()
-        decisions, report = res.decisions, res.report
     else:
-        logs = read_logs(args.logs, mapping=mapping or None, contract=contract, on_violation=on_violation,
-                         format=args.input_format, keep=keep)
-        parts = []
-        if rules:
-            parts.append(qr.evaluate(logs, rules, now=now))
-        if slos:
-            parts.append(qr.evaluate_slos(logs, slos, now=now))
-        decisions, report = pl.concat(parts), logs.report
+        # One task after another in this process, in batches: memory holds one batch.
+        show = _task_progress(not args.no_progress if args.no_progress else None)
+        res = qrd.evaluate(args.logs, rules, executor="local", progress=show, **kw)
+    decisions, report = res.decisions, res.report
     if args.evidence:
         qr.write_evidence(decisions, args.evidence)
     code = qr.exit_code(decisions)
@@ -605,6 +613,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--dask", metavar="SCHEDULER",
                    help="run on a dask cluster: a scheduler address (tcp://host:8786) or local:N for a "
                         "local cluster of N worker processes (needs the dask extra); same decisions")
+    c.add_argument("--no-progress", action="store_true", help="no progress bar")
     c.add_argument("--persist", action="store_true",
                    help="with --dask: keep the validated rows in the workers' memory between passes "
                         "(one read of the files instead of two or three; the cluster must hold them)")

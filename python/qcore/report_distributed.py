@@ -104,13 +104,13 @@ def _merge_fold(a: dict[str, Any], b: dict[str, Any], examples: int) -> dict[str
 
 
 def _fold_all(tasks: list[Any], ctx: dict[str, Any], hint: tuple[int, float, float, float] | None,
-              hashes: list[Any], k: int, bin: float | None, exact_limit: int, confidence: float,
+              files: Sequence[Any], k: int, bin: float | None, exact_limit: int, confidence: float,
               little_tolerance: float, has_lat: bool, group_by: tuple[str, ...]) -> Any:
     if hint is not None:
         n_total, t0, s1, t1 = hint
         t1_bound: float | None = t1
     else:
-        (ext,) = _d._run_pass(tasks, _extent, (ctx,), _merge_extent, k)
+        (ext,) = _d._Executor("dask", k).run(tasks, _extent, (ctx,), _merge_extent)
         n_total, t0, t1, s1 = ext
         if not n_total or t0 is None or s1 is None:
             raise ValueError("source: the log has no rows with a valid start time")
@@ -124,7 +124,8 @@ def _fold_all(tasks: list[Any], ctx: dict[str, Any], hint: tuple[int, float, flo
     edge = s1 if t1_bound is not None else None
     grid_args = (t0, t1, win_end, end_lim, bin_, n_windows, n_end, keep_raw, index_limit, edge)
     examples = ctx["contract"].examples
-    res = _d._run_pass(tasks, _fold, (ctx, grid_args), lambda a, b: _merge_fold(a, b, examples), k, hashes)
+    res = _d._Executor("dask", k).run(tasks, _fold, (ctx, grid_args), lambda a, b: _merge_fold(a, b, examples),
+                                      files)
     folded, digests = res[0], list(res[1:])
     acc_list = sorted(folded["accs"].values(),
                       key=lambda a: tuple("" if v is None else str(v) for v in a.key.values()))
@@ -211,19 +212,16 @@ def summarize(
     if not tasks:
         raise ValueError("source: the log has no rows with a valid start time")
 
-    from dask.delayed import delayed
-
-    hashes = [delayed(_logs._sha256_file, pure=True)(p) for p in files]
     # Parquet statistics give the extent of a large log without a read (checked by the fold;
     # a broken promise takes the read after all), as on one machine.
     hint = _r._parquet_extent(files, format, m, schema, con, bin) if files else None
     if hint is not None and hint[0] <= exact_limit:
         hint = None
     try:
-        out = _fold_all(tasks, ctx, hint, hashes, k, bin, exact_limit, confidence, little_tolerance, has_lat,
+        out = _fold_all(tasks, ctx, hint, files, k, bin, exact_limit, confidence, little_tolerance, has_lat,
                         group_by)
     except _r._StatsMismatch:
-        out = _fold_all(tasks, ctx, None, hashes, k, bin, exact_limit, confidence, little_tolerance, has_lat,
+        out = _fold_all(tasks, ctx, None, files, k, bin, exact_limit, confidence, little_tolerance, has_lat,
                         group_by)
     ov, groups, rep, digests, (bin_, t0, t1, grid, keep_raw) = out
     if on_violation == "refuse" and not rep.passed:

@@ -34,6 +34,7 @@ from typing import Any
 import polars as pl
 
 from qcore import logs as _logs
+from qcore.exceptions import InvalidArgumentError
 from qcore.rules import burn as _burn
 from qcore.rules import engine as _e
 from qcore.rules import partials as _p
@@ -45,6 +46,8 @@ __all__ = ["DistributedResult", "evaluate"]
 DEFAULT_SPLIT_EVERY = 8
 #: Parquet files are cut into tasks of about this many rows (whole row groups)
 DEFAULT_TASK_ROWS = 4_000_000
+#: The local executor reads each task in batches of at most this many rows
+DEFAULT_BATCH_ROWS = 1_000_000
 _DRIFT = ("latency_drift", "rate_drift")
 
 
@@ -78,7 +81,7 @@ def _with_schema(lf: pl.LazyFrame, schema: Mapping[str, Any]) -> pl.DataFrame:
     return pl.concat([empty, lf], how="diagonal_relaxed").select(list(schema)).collect()
 
 
-def _read_slice(sl: _FileSlice, schema: Mapping[str, Any]) -> pl.DataFrame:
+def _scan_slice(sl: _FileSlice) -> pl.LazyFrame:
     if sl.kind == "parquet":
         lf = pl.scan_parquet(sl.path)
         if sl.offset is not None:
@@ -88,7 +91,19 @@ def _read_slice(sl: _FileSlice, schema: Mapping[str, Any]) -> pl.DataFrame:
                          separator="\t" if sl.path.lower().endswith(".tsv") else ",")
     else:
         lf = pl.scan_ndjson(sl.path, infer_schema_length=10_000)
-    return _with_schema(lf, schema)
+    return lf
+
+
+def _read_slice(sl: _FileSlice, schema: Mapping[str, Any]) -> pl.DataFrame:
+    return _with_schema(_scan_slice(sl), schema)
+
+
+def _slice_batches(sl: _FileSlice, schema: Mapping[str, Any], batch_rows: int) -> Any:
+    """The raw rows of a file slice in batches of at most ``batch_rows`` rows, each in the
+    schema of the whole source, read by polars' streaming engine."""
+    for b in _scan_slice(sl).collect_batches(chunk_size=batch_rows, maintain_order=True):
+        for off in range(0, b.height, batch_rows):
+            yield _with_schema(b.slice(off, batch_rows).lazy(), schema)
 
 
 def _canonical(raw: pl.DataFrame, src: _Source) -> tuple[pl.DataFrame, _logs.ContractReport]:
@@ -101,6 +116,8 @@ def _load(task: Any, src: _Source) -> tuple[pl.DataFrame, _logs.ContractReport]:
         return task
     if isinstance(task, _FileSlice):
         raw = _read_slice(task, src.schema)
+    elif isinstance(task, pl.DataFrame):  # raw rows of a batch, in the source's schema
+        raw = task
     else:  # a pandas partition of a dask DataFrame
         raw = _with_schema(pl.from_pandas(task).lazy(), src.schema)
     return _canonical(raw, src)
@@ -405,16 +422,53 @@ def _sha256(path: str) -> str:
     return _logs._sha256_file(Path(path))
 
 
-def _run_pass(tasks: list[Any], f: Callable[..., Any], args: tuple[Any, ...], merge: Callable[[Any, Any], Any],
-              split_every: int, extra: Sequence[Any] = ()) -> tuple[Any, ...]:
-    from dask.base import compute
-    from dask.delayed import delayed
+Progress = Callable[[int, int], None]
 
-    fd = delayed(f, pure=True)
-    shared = delayed(args, traverse=False)  # one object in the graph, not walked per task
-    parts = [fd(t, shared) for t in tasks]
-    out: tuple[Any, ...] = compute(_tree(parts, merge, split_every), *extra)  # type: ignore[no-untyped-call]
-    return out
+
+@dataclass
+class _Executor:
+    """How a pass runs: ``"local"`` reads and folds one task after another in this process
+    (memory holds one task's rows), ``"dask"`` runs the tasks on the current dask scheduler.
+    Both merge the tasks' partial results in the same tree (``split_every`` at a time), so
+    they give the same result."""
+
+    kind: str
+    split_every: int
+    progress: Progress | None = None
+    schema: Mapping[str, Any] | None = None
+    batch_rows: int = DEFAULT_BATCH_ROWS
+    done: int = 0
+    total: int = 0
+
+    def _parts(self, task: Any) -> Any:
+        if isinstance(task, _FileSlice) and self.schema is not None:
+            yield from _slice_batches(task, self.schema, self.batch_rows)
+        else:
+            yield task
+
+    def run(self, tasks: list[Any], f: Callable[..., Any], args: tuple[Any, ...],
+            merge: Callable[[Any, Any], Any], files: Sequence[Path] = ()) -> tuple[Any, ...]:
+        """(the merged result of ``f`` over ``tasks``, then the SHA-256 of each of ``files``)."""
+        if self.kind == "local":
+            level: list[Any] = []
+            for t in tasks:
+                level.extend(f(part, args) for part in self._parts(t))
+                self.done += 1
+                if self.progress is not None:
+                    self.progress(self.done, self.total)
+            k = self.split_every
+            while len(level) > 1:
+                level = [_combine(merge, *level[i:i + k]) for i in range(0, len(level), k)]
+            return (level[0], *[_sha256(str(p)) for p in files])
+        from dask.base import compute
+        from dask.delayed import delayed
+
+        fd = delayed(f, pure=True)
+        shared = delayed(args, traverse=False)  # one object in the graph, not walked per task
+        parts = [fd(t, shared) for t in tasks]
+        hashes = [delayed(_sha256, pure=True)(str(p)) for p in files]
+        out: tuple[Any, ...] = compute(_tree(parts, merge, self.split_every), *hashes)  # type: ignore[no-untyped-call]
+        return out
 
 
 @dataclass
@@ -491,6 +545,21 @@ def _rule_plan(i: int, rule: Rule, p0: _Pass0,
     return plan, lst
 
 
+def _check_run_args(on_violation: str, split_every: int, executor: str, persist: bool, batch_rows: int) -> int:
+    if on_violation not in ("exclude", "refuse"):
+        raise InvalidArgumentError(f"on_violation must be 'exclude' or 'refuse', got {on_violation!r}")
+    k = int(split_every)
+    if k < 2:
+        raise InvalidArgumentError(f"split_every must be ≥ 2, got {split_every}")
+    if executor not in ("dask", "local"):
+        raise InvalidArgumentError(f"executor must be 'dask' or 'local', got {executor!r}")
+    if persist and executor != "dask":
+        raise InvalidArgumentError("persist needs executor='dask'")
+    if int(batch_rows) < 1:
+        raise InvalidArgumentError(f"batch_rows must be ≥ 1, got {batch_rows}")
+    return k
+
+
 def evaluate(
     source: Any,
     rules: Any,
@@ -504,6 +573,9 @@ def evaluate(
     split_every: int = DEFAULT_SPLIT_EVERY,
     task_rows: int = DEFAULT_TASK_ROWS,
     persist: bool = False,
+    executor: str = "dask",
+    progress: Progress | None = None,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
 ) -> DistributedResult:
     """:func:`qcore.rules.evaluate` (and :func:`qcore.rules.evaluate_slos` for ``slos``)
     on the cluster of the current ``dask.distributed.Client`` (or dask's default
@@ -524,6 +596,17 @@ def evaluate(
         Keep each task's validated rows in the workers' memory between passes (one read
         instead of two or three; the cluster must hold the rows). By default every pass
         reads its files again and memory holds one task's rows per worker thread.
+    executor
+        ``"dask"`` (the default) runs the tasks on dask's current scheduler; ``"local"``
+        reads and folds them one after another in this process, without dask, holding one
+        task's rows at a time (what ``qcore check`` does on files). The decisions are the
+        same.
+    progress
+        With ``executor="local"``: called as ``progress(tasks_done, tasks_total)`` after
+        each task of each pass.
+    batch_rows
+        With ``executor="local"``: the rows read at a time (memory holds about one batch's
+        rows and the partial results).
 
     Returns
     -------
@@ -549,11 +632,7 @@ def evaluate(
     >>> r.decisions.select("status", "action", "value").row(0)
     ('pass', 'accept', 0.005)
     """
-    if on_violation not in ("exclude", "refuse"):
-        raise ValueError(f"on_violation must be 'exclude' or 'refuse', got {on_violation!r}")
-    k = int(split_every)
-    if k < 2:
-        raise ValueError(f"split_every must be ≥ 2, got {split_every}")
+    k = _check_run_args(on_violation, split_every, executor, persist, batch_rows)
     rule_list = _e._rules(rules) if rules else []
     slo_specs = [dict(s) for s in slos]
     for s in slo_specs:
@@ -570,15 +649,14 @@ def evaluate(
     if not tasks:
         raise ValueError("source holds no data")
 
-    from dask.delayed import delayed
-
     if persist:
         import dask
+        from dask.delayed import delayed
 
         load = delayed(_load, pure=True)
         tasks = list(dask.persist(*[load(t, src) for t in tasks]))  # type: ignore[attr-defined, no-untyped-call]
 
-    hashes = [delayed(_sha256, pure=True)(str(p)) for p in files]
+    ex = _Executor(executor, k, progress, schema if executor == "local" else None, int(batch_rows))
     examples = con.examples
     now_t = float(time.time() if now is None else now)
     # Rules without a window (and not drift) need nothing from pass 0 for their first
@@ -587,8 +665,10 @@ def evaluate(
              for i, r in enumerate(rule_list) if r.window is None and r.metric not in _DRIFT}
     early_plans = {i: _Plan(None, (0.0, 0.0)) for i in early}
     slo_plans = _slo_plans(slo_specs, now, None) if now is not None else []
-    res = _run_pass(tasks, _pass0, (src, rule_list, not files, bool(slo_specs), early, slo_plans),
-                    lambda a, b: _merge_pass0(a, b, examples, rule_list, early_plans, slo_plans), k, hashes)
+    # pass 0, at most two metric passes (a latency quantile's bracket), and the SLO counts
+    ex.total = len(tasks) * (1 + (2 if rule_list else 0))
+    res = ex.run(tasks, _pass0, (src, rule_list, not files, bool(slo_specs), early, slo_plans),
+                 lambda a, b: _merge_pass0(a, b, examples, rule_list, early_plans, slo_plans), files)
     p0: _Pass0 = res[0]
     digests: list[str] = list(res[1:])
     report = replace(p0.report, action=on_violation)
@@ -619,8 +699,9 @@ def evaluate(
         slo_plans = _slo_plans(slo_specs, now, p0)
     passes = 1
     while plans or (slo_plans and not slo_counts):
-        (merged,) = _run_pass(tasks, _metric_pass, (src, rule_list, plans, now_t, slo_plans if not slo_counts else []),
-                              lambda a, b: _merge_metric(a, b, rule_list, plans, slo_plans), k)
+        ex.total = max(ex.total, ex.done + len(tasks))
+        (merged,) = ex.run(tasks, _metric_pass, (src, rule_list, plans, now_t, slo_plans if not slo_counts else []),
+                           lambda a, b: _merge_metric(a, b, rule_list, plans, slo_plans))
         passes += 1
         if slo_plans and not slo_counts:
             slo_counts = [merged.get(("slo", j), {}) for j in range(len(slo_plans))]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -214,7 +215,9 @@ def evaluate(
     ----------
     frame
         A :class:`qcore.logs.Logs`, a canonical frame, a raw polars DataFrame/LazyFrame
-        (columns are auto-detected, see :func:`qcore.logs.detect_columns`), or paths.
+        (columns are auto-detected, see :func:`qcore.logs.detect_columns`), or paths or
+        globs of Parquet/CSV/NDJSON logs (read in batches, never whole: see
+        :func:`qcore.rules.distributed.evaluate` with ``executor="local"``).
     rules
         A TOML path, a list of :class:`Rule` or dicts, or a parsed TOML document.
     now
@@ -246,6 +249,12 @@ def evaluate(
     ('pass', 'accept', 0.005)
     """
     rule_list = _rules(rules)
+    if isinstance(frame, (str, os.PathLike, list, tuple)):
+        # Files stream through the local executor, one batch at a time (the same decisions).
+        from qcore.rules import distributed as _d
+
+        return _d.evaluate(frame, rule_list, now=now, mapping=mapping, contract=contract,
+                           on_violation=on_violation, executor="local").decisions
     keep = sorted({k for r in rule_list for k in r.group_by} | {k for r in rule_list for k in (r.filter or {})}
                   | {k for r in rule_list for k in (r.reference or {})} | ({r.column for r in rule_list if r.column})
                   | {c for r in rule_list for c in r.columns})
