@@ -65,8 +65,21 @@ def test_summary_matches_numpy_truth():
         assert g.little["L"] == pytest.approx(lat[m].sum() / T, rel=1e-9)
         assert g.little["arrival_rate"] == pytest.approx(m.sum() / T, rel=1e-12)
         assert g.little["gap"] < 1e-9 and g.little["holds"]
-        assert g.rate == pytest.approx(m.sum() / (t[m].max() - t[m].min()), rel=1e-9)
+        # rates over the log's span (first to last start), so the groups' rates add up
+        assert g.rate == pytest.approx(m.sum() / (t.max() - t.min()), rel=1e-12)
+        # window statistics over the complete windows of the log's span, population variance
+        c = g.counts[: int(np.floor((t.max() - t.min()) / 60.0))].astype(float)
+        assert g.dispersion == pytest.approx(c.var() / c.mean(), rel=1e-12)
+        assert g.peak_to_mean == pytest.approx(c.max() / c.mean(), rel=1e-12)
+    assert sum(g.rate for g in rep.groups) == pytest.approx(rep.overall.rate, rel=1e-12)
     assert rep.overall.count == log.height
+    # the whole log's statistics are arrival_stats' at the report's window
+    import qcore
+
+    a = qcore.arrival_stats(t, window=60.0)
+    assert rep.overall.rate == a.rate and rep.overall.rate_ci == pytest.approx(a.rate_ci, rel=1e-12)
+    assert rep.overall.dispersion == pytest.approx(a.index_of_dispersion, rel=1e-12)
+    assert rep.overall.peak_to_mean == pytest.approx(a.peak_to_mean, rel=1e-12)
     # the text table names every group and an "all" row
     txt = rep.to_text()
     for lab in ("endpoint=/chat", "endpoint=/embed", "endpoint=/image", "all"):
@@ -265,3 +278,25 @@ def test_every_quantile_estimate_lies_in_its_own_interval(lat, dup):
     d = qr.evaluate(log, [rule], now=float(x.size) + 10.0).row(0, named=True)
     if d["value"] is not None:
         assert (d["ci_lo"] is None or d["ci_lo"] <= d["value"]) and (d["ci_hi"] is None or d["value"] <= d["ci_hi"])
+
+
+@pytest.mark.parametrize("n", [5_000, 200_000, 1_500_000])
+def test_poisson_dispersion_is_one_at_every_size_and_path(n):
+    # One definition (complete windows, population variance over mean): the in-memory and
+    # the streaming paths agree exactly, and a Poisson log reads ≈ 1 within sampling error.
+    rng = np.random.default_rng(n)
+    t = np.cumsum(rng.exponential(1 / 200.0, n))
+    log = pl.DataFrame({"ts": t, "latency": rng.exponential(0.05, n)})
+    exact = summarize(log, exact_limit=10**9)
+    stream = summarize(log, exact_limit=0, batch_rows=max(1, n // 7))
+    assert exact.exact and not stream.exact
+    for b in (exact.bin, exact.bin * 4):
+        r = summarize(log, bin=b, exact_limit=0, batch_rows=max(1, n // 3))
+        k = int(np.floor((t.max() - t.min()) / b))
+        se = np.sqrt(2.0 / (k - 1))  # the index of dispersion of k Poisson counts: sd ≈ sqrt(2/(k-1))
+        assert abs(r.overall.dispersion - 1.0) < 4 * se
+    assert exact.overall.dispersion == stream.overall.dispersion
+    assert exact.overall.peak_to_mean == stream.overall.peak_to_mean
+    assert exact.overall.rate == stream.overall.rate
+    k = int(np.floor((t.max() - t.min()) / exact.bin))
+    assert abs(exact.overall.dispersion - 1.0) < 4 * np.sqrt(2.0 / (k - 1))

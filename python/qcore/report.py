@@ -43,6 +43,7 @@ import numpy as np
 import polars as pl
 
 from qcore import _json
+from qcore import _qcore as _qc
 from qcore import logs as _logs
 from qcore.tail import widen_for_sketch
 
@@ -672,11 +673,11 @@ def _summarize(
         t1, end_lim, n_end, grid = _settle_extent(every, tally.seen, t0, t1, s1, bin_, bin is None, has_lat,
                                                   n_windows)
     acc_list.sort(key=lambda a: tuple("" if v is None else str(v) for v in a.key.values()))
-    out = [_finish(a, t0, t1, bin_, confidence, little_tolerance, grid) for a in acc_list]
+    out = [_finish(a, t0, t1, s1, bin_, confidence, little_tolerance, grid) for a in acc_list]
     if group_by:  # the whole log is the merge of its groups (every accumulator merges exactly)
         for a in acc_list:
             _merge_into(overall, a)
-    ov = _finish(overall, t0, t1, bin_, confidence, little_tolerance, grid)
+    ov = _finish(overall, t0, t1, s1, bin_, confidence, little_tolerance, grid)
     contract_rep = _logs.ContractReport(tally.rows_total, tally.rows_valid, list(tally.checks.values()), on_violation)
     fp = _fingerprint_of(inp, lf, hasher, tally.rows_valid, t0, t1)
     if not (inp.canonical_in or inp.m.status is not None or inp.m.error is not None):
@@ -1208,7 +1209,8 @@ def _update_groups(accs: list[_Acc], b: _Batch, t0: float, t1: float, win_end: f
 
 def _burst(starts: np.ndarray | None, counts: np.ndarray, bin_: float) -> list[tuple[float, float]]:
     """Index of dispersion by window: from the raw timestamps when kept, else by
-    aggregating the exact counts per ``bin`` (same value for windows that are multiples)."""
+    aggregating the exact counts per ``bin`` of the complete windows (same value for
+    windows that are multiples)."""
     import qcore
 
     if starts is not None and starts.size >= 2:
@@ -1221,6 +1223,9 @@ def _burst(starts: np.ndarray | None, counts: np.ndarray, bin_: float) -> list[t
 
 
 def _burst_curve(counts: np.ndarray, bin_: float) -> list[tuple[float, float]]:
+    """The dyadic curve of :func:`qcore.arrival_stats` over complete-window counts: level k
+    merges 2^k windows (trailing windows that do not fill one are dropped), population
+    variance over mean, while at least 8 windows remain."""
     out = []
     k = 1
     while counts.size // k >= 8:
@@ -1228,13 +1233,22 @@ def _burst_curve(counts: np.ndarray, bin_: float) -> list[tuple[float, float]]:
         agg = counts[: m * k].reshape(m, k).sum(axis=1).astype(np.float64)
         mu = agg.mean()
         if mu > 0:
-            out.append((bin_ * k, float(agg.var(ddof=1) / mu) if m > 1 else float("nan")))
+            out.append((bin_ * k, float(agg.var() / mu)))
         k *= 2
     return out
 
 
-def _finish(acc: _Acc, t0: float, t1: float, bin_: float, confidence: float, tol: float,
+def _complete_windows(t0: float, s1: float, bin_: float, size: int) -> int:
+    """The windows ``[t0 + k·bin, t0 + (k+1)·bin)`` that end at or before the log's last
+    start ``s1`` (as :func:`qcore.arrival_stats` counts them)."""
+    return min(size, int(math.floor((s1 - t0) / bin_))) if s1 > t0 else 0
+
+
+def _finish(acc: _Acc, t0: float, t1: float, s1: float, bin_: float, confidence: float, tol: float,
             grid: np.ndarray) -> GroupSummary:
+    """One group's summary. Rates are over the log's span ``[t0, s1]`` (first to last
+    start), so the groups' rates add up to the log's; the window statistics use the
+    complete windows of that span, as :func:`qcore.arrival_stats` does."""
     import qcore
 
     label = ",".join(f"{k}={v}" for k, v in acc.key.items()) if acc.key else "all"
@@ -1256,21 +1270,19 @@ def _finish(acc: _Acc, t0: float, t1: float, bin_: float, confidence: float, tol
             lo, hi = _nan_none(ci.lo), _nan_none(ci.hi)
         quantiles[q] = (est, lo, hi)
     counts = acc.counts
-    mean_c = counts.mean() if counts.size else 0.0
+    complete = counts[:_complete_windows(t0, s1, bin_, counts.size)]
     rate = rate_ci = p2m = disp = cv = None
     starts = np.concatenate(acc.raw_start) if acc.keep_raw and acc.raw_start else None
-    if starts is not None and starts.size >= 2:
-        stt = qcore.arrival_stats(starts, window=bin_, confidence=confidence)
-        rate = _nan_none(stt.rate)
-        rate_ci = (float(stt.rate_ci[0]), float(stt.rate_ci[1]))
-        p2m = _nan_none(stt.peak_to_mean)
-        disp = _nan_none(stt.index_of_dispersion)
-        cv = _nan_none(stt.cv_interarrival)
-    elif acc.n:
-        rate = acc.n / (acc.smax - acc.smin) if acc.smax > acc.smin else None
-        if mean_c > 0:
-            p2m = float(counts.max() / mean_c)
-            disp = float(counts.var(ddof=1) / mean_c) if counts.size > 1 else None
+    if acc.n and s1 > t0:
+        rate = acc.n / (s1 - t0)
+        lo, hi = _qc.garwood(acc.n, s1 - t0, confidence)
+        rate_ci = (float(lo), float(hi))
+    mean_c = float(complete.mean()) if complete.size else 0.0
+    if mean_c > 0:
+        p2m = float(complete.max() / mean_c)
+        disp = float(complete.var() / mean_c)
+    if starts is not None and starts.size >= 2 and starts.max() > starts.min():
+        cv = _nan_none(qcore.arrival_stats(starts, window=bin_, confidence=confidence).cv_interarrival)
     little = None
     T = t1 - t0
     if acc.has_latency and acc.arrivals > 0 and T > 0:
@@ -1296,7 +1308,7 @@ def _finish(acc: _Acc, t0: float, t1: float, bin_: float, confidence: float, tol
     return GroupSummary(
         label, acc.key, acc.n, acc.ok, acc.err, acc.incomplete, T, rate, rate_ci, p2m, disp, cv,
         quantiles, acc.err / n_done if n_done else None, little, peak, exact_peak,
-        acc.sketch, counts, acc.inflight, _burst(starts, counts, bin_))
+        acc.sketch, counts, acc.inflight, _burst(starts, complete, bin_))
 
 
 def _nan_none(x: Any) -> float | None:

@@ -134,14 +134,14 @@ def _fold_all(tasks: list[Any], ctx: dict[str, Any], hint: tuple[int, float, flo
         t1, end_lim, n_end, grid = _r._settle_extent(every, folded["seen"], t0, t1_bound, s1, bin_, bin is None,
                                                       has_lat, n_windows)
     if group_by:
-        groups = [_r._finish(a, t0, t1, bin_, confidence, little_tolerance, grid) for a in acc_list]
+        groups = [_r._finish(a, t0, t1, s1, bin_, confidence, little_tolerance, grid) for a in acc_list]
         overall = _r._Acc({}, n_windows, keep_raw, n_end)
         for a in acc_list:
             _r._merge_into(overall, a)
     else:
         groups = []
         overall = acc_list[0] if acc_list else _r._Acc({}, n_windows, keep_raw, n_end)
-    ov = _r._finish(overall, t0, t1, bin_, confidence, little_tolerance, grid)
+    ov = _r._finish(overall, t0, t1, s1, bin_, confidence, little_tolerance, grid)
     return ov, groups, folded["report"], digests, (bin_, t0, t1, grid, keep_raw)
 
 
