@@ -17,6 +17,7 @@ pub(crate) mod experiment;
 pub(crate) mod hpa;
 pub(crate) mod kpa;
 pub(crate) mod predictive;
+pub(crate) mod spec;
 pub(crate) mod target;
 pub(crate) mod timeline;
 
@@ -28,6 +29,7 @@ pub use experiment::{overload_run, replay, Replay, ReplayOptions};
 pub use hpa::{Hpa, HpaConfig, HpaMetric, Rules, Select};
 pub use kpa::{Kpa, KpaConfig, KpaMetric};
 pub use predictive::{Predictive, PredictiveConfig};
+pub use spec::{check_servers, discipline, PolicySpec, MAX_COUNT};
 pub use target::{TargetTracking, TargetTrackingConfig, TtMetric};
 pub use timeline::OverloadMetrics;
 
