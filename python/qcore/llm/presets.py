@@ -19,6 +19,7 @@ The published simulators' setups, as engine modes (:func:`peer`, :data:`MODES`):
 backends ``vllm`` and ``distserve``, OPT-13B on A100-80G). On the published runs of
 these simulators the engine reproduces every request's times exactly.
 
+>>> from qcore.llm import presets
 >>> setup = presets.peer("vidur_vllm")
 >>> setup.replica.scheduler, setup.replica.num_blocks, setup.replica.max_num_seqs
 ('vidur', 29696, 512)
