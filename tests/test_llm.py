@@ -217,7 +217,7 @@ def test_memory_to_blocks_presets() -> None:
 
 def test_every_step_time_preset_loads() -> None:
     names = llm.presets.step_time_names()
-    assert len(names) == 12 + 7 * 2
+    assert len(names) == 12 + 7 * 2 + 1  # splitwise, distserve (two fits), vidur
     for name in names:
         st = llm.presets.step_time(name)
         d1 = st.duration(decode_ctx=[100])

@@ -1,9 +1,13 @@
-"""The engine's `distserve` scheduler reproduces DistServe's colocated simulator
-(`simdistserve`, backend vllm, OPT-13B on A100-80G, TP 1) request by request, on the
-published runs of the simulator itself (tests/data/llm_peers, see its SOURCE.md)."""
+"""The engine's `distserve` and `vidur` schedulers reproduce DistServe's simulator
+(`simdistserve`, backends vllm and distserve, OPT-13B on A100-80G, TP 1) and Vidur's
+`vllm` replica scheduler (Llama-3-8B on one A100) request by request, on the published
+runs of the simulators themselves (tests/data/llm_peers, see its SOURCE.md)."""
 
 from __future__ import annotations
 
+import dataclasses
+import math
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -57,3 +61,192 @@ def test_distserve_disaggregated_per_request(name: str) -> None:
                          ("first_scheduled", "prefill_start_ms")):
         got = (r[ours].to_numpy() - t0) * 1e3
         np.testing.assert_allclose(got, ref[theirs].to_numpy(), rtol=1e-9, atol=1e-6)
+
+
+# --------------------------------------------------------------------------- Vidur
+
+def _vidur_inputs(name: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    return (pl.read_csv(PEERS / f"workload_{name}.csv"),
+            pl.read_csv(PEERS / f"vidur_vllm_{name}.csv"))
+
+
+@pytest.mark.parametrize("name", ["fixed512x128_r2_n1000", "burst200"])
+def test_vidur_vllm_per_request_bit_exact(name: str) -> None:
+    # Vidur's clock is seconds from 0 (the first arrival): float64 equality, no tolerance.
+    wl, ref = _vidur_inputs(name)
+    setup = llm.presets.peer("vidur_vllm")
+    w = setup.workload(wl["arrival_s"], wl["prompt_len"], wl["output_len"])
+    r = setup.simulate(w).requests
+    assert (r["status"] == "finished").all()
+    for ours, theirs in (("first_token", "first_token_s"), ("finish", "completion_s"),
+                         ("first_scheduled", "scheduled_s"), ("ttft", "ttft_s"),
+                         ("e2e", "e2e_s")):
+        np.testing.assert_array_equal(r[ours].to_numpy(), ref[theirs].to_numpy(), err_msg=ours)
+    np.testing.assert_array_equal(r["preemptions"].to_numpy(), ref["num_restarts"].to_numpy())
+    tp = ref.filter(pl.col("output_len") > 1)["tpot_s"].to_numpy()
+    np.testing.assert_array_equal(r.filter(pl.col("output_tokens") > 1)["tpot"].to_numpy(), tp)
+
+
+class _VidurReference:
+    """Vidur's vllm replica scheduler as PEERS.md describes it, one batch at a time."""
+
+    def __init__(self, prompt: list[int], output: list[int], num_blocks: int,
+                 watermark: int, cap: int = 512, budget: int = 16384) -> None:
+        n = len(prompt)
+        self.pre = list(prompt)           # current prefill size (P' after a restart)
+        self.total = [p + d for p, d in zip(prompt, output, strict=True)]
+        self.done = [0] * n               # tokens processed
+        self.held = [0] * n               # blocks held
+        self.restarts = [0] * n
+        self.first = [math.nan] * n
+        self.finish = [math.nan] * n
+        self.queue: list[int] = []        # request queue (front = index 0)
+        self.running: list[int] = []      # requests holding KV between batches
+        self.free = num_blocks
+        self.watermark, self.cap, self.budget = watermark, cap, budget
+
+    def prefill_phase(self) -> list[int]:
+        batch: list[int] = []
+        while self.queue:
+            q = self.queue[0]
+            need = -(-self.pre[q] // 16)
+            wide = max([self.pre[i] for i in batch] + [self.pre[q]])
+            if (self.free - need < self.watermark or (len(batch) + 1) * wide > self.budget
+                    or len(self.running) + len(batch) == self.cap):
+                break
+            self.queue.pop(0)
+            self.held[q] = need
+            self.free -= need
+            batch.append(q)
+        return batch
+
+    def restart(self, v: int) -> None:
+        self.restarts[v] += 1
+        self.pre[v] = self.done[v]
+        self.done[v] = 0
+        self.free += self.held[v]
+        self.held[v] = 0
+        self.queue.insert(0, v)
+
+    def decode_phase(self) -> list[int]:
+        batch: list[int] = []
+        rest = sorted(self.running, key=lambda i: self.arrival[i])
+        self.running = []
+        while rest and len(batch) < self.cap:
+            q = rest.pop(0)
+            itself = False
+            while self.free == 0 and not itself:
+                v = rest.pop() if rest else q
+                itself = v == q
+                self.restart(v)
+            if itself:
+                break
+            if self.done[q] > 16 * self.held[q]:
+                self.held[q] += 1
+                self.free -= 1
+            batch.append(q)
+        self.running = rest
+        return batch
+
+    def end(self, batch: list[int], tokens: list[int], t_end: float) -> None:
+        for q, tok in zip(batch, tokens, strict=True):
+            self.done[q] += tok
+            if self.done[q] == self.pre[q]:
+                self.done[q] += 1
+                if math.isnan(self.first[q]):
+                    self.first[q] = t_end
+            if self.done[q] == self.total[q]:
+                self.finish[q] = t_end
+                self.free += self.held[q]
+                self.held[q] = 0
+            else:
+                self.running.append(q)
+
+    def run(self, arrival: list[float],
+            step: Callable[[list[tuple[int, int, bool]]], float]) -> None:
+        self.arrival = arrival
+        n = len(arrival)
+        t, k = 0.0, 0
+        while True:
+            while k < n and arrival[k] <= t:
+                self.queue.append(k)
+                k += 1
+            batch = self.prefill_phase()
+            tokens = [self.pre[q] for q in batch]
+            if not batch:
+                batch = self.decode_phase()
+                tokens = [1] * len(batch)
+            if not batch:
+                if k == n:
+                    return
+                t = arrival[k]
+                continue
+            desc = [(tok, self.done[q], tok == 1 and self.done[q] > self.pre[q])
+                    for q, tok in zip(batch, tokens, strict=True)]
+            t_end = t + step(desc)
+            self.end(batch, tokens, t_end)
+            t = t_end
+
+
+def _vidur_step_reference() -> Callable[[list[tuple[int, int, bool]]], float]:
+    z = llm.presets._vidur_npz()
+
+    def step(batch: list[tuple[int, int, bool]]) -> float:
+        # batch: (tokens, processed before the step, is a decode)
+        n = sum(b[0] for b in batch)
+        r = (n + 7) // 8 * 8
+        dec_ctx = [b[1] for b in batch if b[2]]
+        chunks = [b[0] for b in batch if not b[2]]
+        dec = pre = 0.0
+        if dec_ctx:
+            kv = (int(np.mean(dec_ctx)) + 63) // 64
+            dec = z["decode"][len(dec_ctx), kv] * (1 + 0.1 * int(len(dec_ctx) > 1))
+        if chunks:
+            key = round(sum(c * c for c in chunks) ** 0.5)
+            pre = z["prefill"][0, key] * (1 + 0.1 * int(len(chunks) > 1))
+
+        def lin(op: str) -> float:
+            return float(z[f"lin_{op}"][r])
+
+        attn = (lin("attn_pre_proj") + lin("attn_post_proj") + lin("attn_rope")
+                + float(z["kv_save"][n]) + dec + pre + lin("input_layernorm"))
+        mlp = (lin("mlp_up_proj") + lin("mlp_down_proj") + lin("mlp_act")
+               + lin("post_attention_layernorm"))
+        return float((attn + mlp + lin("add")) * 32 * 1e-3)
+
+    return step
+
+
+@pytest.mark.parametrize("num_blocks", [700, 1500, 4000])
+def test_vidur_vllm_restarts_match_a_reference_of_the_description(num_blocks: int) -> None:
+    # Few KV blocks force restarts (preemption by recompute) on the burst: the engine's
+    # vidur mode equals the description's scheduler written out above, bit for bit.
+    wl, _ = _vidur_inputs("burst200")
+    setup = llm.presets.peer("vidur_vllm")
+    rep = dataclasses.replace(setup.replica, num_blocks=num_blocks)
+    w = setup.workload(wl["arrival_s"], wl["prompt_len"], wl["output_len"])
+    r = llm.simulate(w, rep).requests
+    ref = _VidurReference([int(x) for x in w.prompt_tokens],
+                          [int(x) for x in w.output_tokens], num_blocks,
+                          watermark=int(0.01 * num_blocks))
+    ref.run([float(x) for x in w.arrival], _vidur_step_reference())
+    assert sum(ref.restarts) > 0
+    np.testing.assert_array_equal(r["first_token"].to_numpy(), np.array(ref.first))
+    np.testing.assert_array_equal(r["finish"].to_numpy(), np.array(ref.finish))
+    np.testing.assert_array_equal(r["preemptions"].to_numpy(), np.array(ref.restarts))
+
+
+def test_vidur_vllm_steps_are_never_mixed_and_padded() -> None:
+    wl, _ = _vidur_inputs("burst200")
+    setup = llm.presets.peer("vidur_vllm")
+    w = setup.workload(wl["arrival_s"], wl["prompt_len"], wl["output_len"])
+    r = llm.simulate(w, dataclasses.replace(setup.replica, num_blocks=1500), trace=True)
+    assert r.scheduled is not None
+    s = r.scheduled.group_by("step").agg(
+        pl.len().alias("n"), pl.col("tokens").max().alias("wide"),
+        (pl.col("tokens") == 1).all().alias("decode"),
+        (pl.col("tokens") > 1).all().alias("prefill"))
+    # A prefill of one token is possible in principle; here every prompt is longer.
+    assert (s["decode"] | s["prefill"]).all()
+    assert ((s["n"] * s["wide"]) <= 16384).all()
+    assert (s["n"] <= 512).all()

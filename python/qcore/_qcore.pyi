@@ -573,7 +573,25 @@ _LlmStepSpec = tuple[
     npt.NDArray[np.float64] | None,
     npt.NDArray[np.float64] | None,
     int,
+    _VidurTables | None,
 ]
+
+class _VidurTables:
+    """Vidur's step-time tables, converted once and shared by runs."""
+
+    def __init__(
+        self,
+        ops: list[npt.NDArray[np.float64]],
+        kv_save: npt.NDArray[np.float64],
+        decode: npt.NDArray[np.float64],
+        prefill: npt.NDArray[np.float64],
+        num_layers: int,
+        post_attn_norm: bool,
+        dec_overhead: float,
+        pre_overhead: float,
+        kv_gran: int,
+    ) -> None: ...
+
 _LlmModel = tuple[float, int, int, int, float]
 _LlmGpu = tuple[float, float, float, float]
 

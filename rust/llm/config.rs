@@ -1,5 +1,7 @@
 //! Replica configuration, step-time models and memory → blocks (LLM-ENGINE.md §2, §5, §6).
 
+use std::sync::Arc;
+
 use crate::error::{QcoreError, Result};
 
 /// The scheduled batch of one step, as the step-time models see it (§5).
@@ -124,6 +126,8 @@ pub enum StepTime {
         threshold: u32,
         pipeline_parallel: u32,
     },
+    /// Vidur's execution-time predictor, from its exported tables (see [`VidurTables`]).
+    Vidur(Arc<VidurTables>),
     /// The roofline floor: `max(2·params·Σn / (peak_flops·mfu),
     /// (weight_bytes + Σ_all ctx·kv_bytes_per_token) / hbm_bandwidth) + overhead`.
     Roofline {
@@ -188,7 +192,7 @@ impl StepTime {
                     }
                 }
             }
-            StepTime::Table { .. } => {}
+            StepTime::Table { .. } | StepTime::Vidur(_) => {}
             StepTime::DistServeSim {
                 prefill,
                 decode_small,
@@ -305,6 +309,7 @@ impl StepTime {
                 }
                 ms * 1e-3
             }
+            StepTime::Vidur(t) => t.duration(b),
             StepTime::Table { prefill, decode } => {
                 let mut s = 0.0;
                 if b.prefill_reqs > 0 {
@@ -333,6 +338,162 @@ impl StepTime {
     }
 }
 
+/// Vidur's execution-time tables for one model on one GPU (its `sklearn` predictor's
+/// predictions, exported): per-layer times in **milliseconds**.
+///
+/// With `n` the batch's tokens and `r = ceil8(n)`, a step takes
+/// `(attn + mlp + add[r]) · num_layers · 1e-3` seconds, where
+/// `attn = pre_proj[r] + post_proj[r] + rope[r] + kv_save[n] + dec + pre + input_norm[r]`
+/// and `mlp = up_proj[r] + down_proj[r] + act[r] + post_attn_norm[r]` (the last term only
+/// when `post_attn_norm`), summed left to right as Vidur does. The decode attention is
+/// `dec = decode[B_d][ceil_g(floor(Σ decode ctx / B_d)) / g]·(1 + dec_overhead·[B_d > 1])`
+/// (`g` = `kv_gran`, ctx the tokens a decode has processed, its new one included) and the
+/// prefill attention `pre = prefill[ceil_g(c) / g][round(sqrt(Σ n_i²))]·(1 +
+/// pre_overhead·[#prefills > 1])`, the prefill table holding Vidur's prediction at the
+/// squared key `round(sqrt(Σ n_i²))²`; `c` is the prefills' summed cached context (Vidur
+/// sums `ceil_g` per request: the same whenever at most one prefill has cached context, and
+/// always 0 under [`Scheduler::Vidur`], where prefills start from nothing). Indices past
+/// a table's end read its last entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VidurTables {
+    /// Indexed by `r`: `attn_pre_proj, attn_post_proj, attn_rope, mlp_up_proj,
+    /// mlp_down_proj, mlp_act, input_layernorm, post_attention_layernorm, add`.
+    pub ops: [Vec<f64>; 9],
+    /// `attn_kv_cache_save`, indexed by `n`.
+    pub kv_save: Vec<f64>,
+    /// Row-major `decode[batch size][ctx / g]`, `decode_cols` columns.
+    pub decode: Vec<f64>,
+    pub decode_cols: usize,
+    /// Row-major `prefill[cached ctx / g][round(sqrt(Σ n²))]`, `prefill_cols` columns.
+    pub prefill: Vec<f64>,
+    pub prefill_cols: usize,
+    pub num_layers: u32,
+    pub post_attn_norm: bool,
+    /// Batching overheads of the attention terms (0.1 in Vidur).
+    pub dec_overhead: f64,
+    pub pre_overhead: f64,
+    /// Context quantisation of the attention keys (64 in Vidur).
+    pub kv_gran: u32,
+}
+
+/// Op names of [`VidurTables::ops`], in order (the `.npz` keys without `lin_`).
+pub const VIDUR_OPS: [&str; 9] = [
+    "attn_pre_proj",
+    "attn_post_proj",
+    "attn_rope",
+    "mlp_up_proj",
+    "mlp_down_proj",
+    "mlp_act",
+    "input_layernorm",
+    "post_attention_layernorm",
+    "add",
+];
+
+impl VidurTables {
+    /// Check shapes and values: every entry a step can read (index ≥ 1 of the token
+    /// tables, rows ≥ 1 of `decode`, columns ≥ 1 of `prefill`) finite and ≥ 0.
+    pub fn check(&self) -> Result<()> {
+        let ok = |v: &f64| v.is_finite() && *v >= 0.0;
+        for (name, t) in VIDUR_OPS.iter().zip(&self.ops) {
+            if t.len() < 2 || !t[1..].iter().all(ok) {
+                return Err(QcoreError::invalid(
+                    format!("step_time.{name}"),
+                    "needs at least two entries, finite and >= 0 from index 1",
+                ));
+            }
+        }
+        if self.kv_save.len() < 2 || !self.kv_save[1..].iter().all(ok) {
+            return Err(QcoreError::invalid(
+                "step_time.kv_save",
+                "needs at least two entries, finite and >= 0 from index 1",
+            ));
+        }
+        if self.decode_cols == 0
+            || self.decode.len() % self.decode_cols != 0
+            || self.decode.len() < 2 * self.decode_cols
+            || !self.decode[self.decode_cols..].iter().all(ok)
+        {
+            return Err(QcoreError::invalid(
+                "step_time.decode",
+                "must be a (batch size, context) table of at least two rows, finite and >= 0 from row 1",
+            ));
+        }
+        if self.prefill_cols < 2
+            || self.prefill.len() % self.prefill_cols != 0
+            || self.prefill.is_empty()
+            || !self
+                .prefill
+                .chunks(self.prefill_cols)
+                .all(|row| row[1..].iter().all(ok))
+        {
+            return Err(QcoreError::invalid(
+                "step_time.prefill",
+                "must be a (context, chunk) table of at least two columns, finite and >= 0 from column 1",
+            ));
+        }
+        if self.num_layers == 0 {
+            return Err(QcoreError::invalid("step_time.num_layers", "must be >= 1"));
+        }
+        if self.kv_gran == 0 {
+            return Err(QcoreError::invalid("step_time.kv_gran", "must be >= 1"));
+        }
+        nonneg("step_time.dec_overhead", self.dec_overhead)?;
+        nonneg("step_time.pre_overhead", self.pre_overhead)?;
+        Ok(())
+    }
+
+    /// Seconds of a step serving `b` (not empty).
+    #[inline]
+    fn duration(&self, b: &Batch) -> f64 {
+        #[inline]
+        fn at(t: &[f64], i: u64) -> f64 {
+            t[(i as usize).min(t.len() - 1)]
+        }
+        let g = u64::from(self.kv_gran);
+        let n = b.prefill_tokens + u64::from(b.decode_reqs);
+        let r = n.div_ceil(8) * 8;
+        let dec = if b.decode_reqs > 0 {
+            let bd = u64::from(b.decode_reqs);
+            let ctx = (b.decode_ctx / bd).div_ceil(g);
+            let rows = self.decode.len() / self.decode_cols;
+            let row = (bd as usize).min(rows - 1);
+            let col = (ctx as usize).min(self.decode_cols - 1);
+            let f = if bd > 1 { 1.0 + self.dec_overhead } else { 1.0 };
+            self.decode[row * self.decode_cols + col] * f
+        } else {
+            0.0
+        };
+        let pre = if b.prefill_reqs > 0 {
+            let cached = (b.ctx - b.decode_ctx).saturating_sub(b.prefill_tokens);
+            let rows = self.prefill.len() / self.prefill_cols;
+            let row = (cached.div_ceil(g) as usize).min(rows - 1);
+            let col = (b.prefill_tokens_sq.sqrt().round() as usize).min(self.prefill_cols - 1);
+            let f = if b.prefill_reqs > 1 {
+                1.0 + self.pre_overhead
+            } else {
+                1.0
+            };
+            self.prefill[row * self.prefill_cols + col] * f
+        } else {
+            0.0
+        };
+        let o = &self.ops;
+        let attn = at(&o[0], r)
+            + at(&o[1], r)
+            + at(&o[2], r)
+            + at(&self.kv_save, n)
+            + dec
+            + pre
+            + at(&o[6], r);
+        let mut mlp = at(&o[3], r) + at(&o[4], r) + at(&o[5], r);
+        if self.post_attn_norm {
+            mlp += at(&o[7], r);
+        }
+        let block = attn + mlp + at(&o[8], r);
+        block * f64::from(self.num_layers) * 1e-3
+    }
+}
+
 /// `DistServe`'s simulator caps a decode step at this many `Σ (ctx + 1)` tokens.
 pub const DISTSERVE_DECODE_TOKENS: u32 = 50_000;
 
@@ -349,6 +510,18 @@ pub enum Scheduler {
     /// back to the tail in batch order. No KV model (no blocks, no preemption) and no
     /// cap on running requests.
     DistServe { decode_tokens: u32 },
+    /// Vidur's `vllm` replica scheduler (vLLM V0's, as Vidur models it). Batch formation:
+    /// a **prefill-only** step if any waiting request can be admitted — the longest FCFS
+    /// prefix of `waiting` whose padded size `(n + 1)·max(tokens)` stays within
+    /// `max_num_batched_tokens`, each request taking its whole prompt (no chunking);
+    /// otherwise a **decode-only** step over `running`, sorted stably by arrival, the batch
+    /// going back to its tail. Memory admission: a waiting request needs
+    /// `ceil(num_tokens / block_size)` blocks with `free − need ≥ watermark` blocks, and
+    /// `running` (requests holding KV) below `max_num_seqs`; a decode needs **one free
+    /// block** even when it allocates none. Preemption: restart by recompute of the most
+    /// recently arrived running request not yet in the batch (itself when there is none),
+    /// to the front of `waiting`. No prefix cache.
+    Vidur,
 }
 
 /// One replica's engine configuration (§2). Build with [`ReplicaConfig::new`] and adjust
@@ -431,9 +604,10 @@ impl ReplicaConfig {
         tokens.div_ceil(u64::from(self.block_size))
     }
 
-    /// Blocks kept free at admission of waiting requests.
+    /// Blocks kept free at admission of waiting requests: `int(watermark · num_blocks)`,
+    /// as vLLM V0 and Vidur round it.
     pub fn watermark_blocks(&self) -> u32 {
-        (self.watermark * f64::from(self.num_blocks)).ceil() as u32
+        (self.watermark * f64::from(self.num_blocks)).floor() as u32
     }
 }
 

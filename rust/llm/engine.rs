@@ -632,9 +632,16 @@ impl Replica {
     ) -> Batch {
         self.sched.clear();
         self.preempted.clear();
-        if let Scheduler::DistServe { decode_tokens } = cfg.scheduler {
-            self.schedule_distserve(cfg, reqs, t, decode_tokens);
-            return self.summarize(cfg, reqs);
+        match cfg.scheduler {
+            Scheduler::DistServe { decode_tokens } => {
+                self.schedule_distserve(cfg, reqs, t, decode_tokens);
+                return self.summarize(cfg, reqs);
+            }
+            Scheduler::Vidur => {
+                self.schedule_vidur(w, cfg, reqs, t);
+                return self.summarize(cfg, reqs);
+            }
+            Scheduler::VllmV1 => {}
         }
         let mut budget = cfg.max_num_batched_tokens;
         // 1. Running requests, in list order.
@@ -744,6 +751,87 @@ impl Replica {
             self.sched.push(r);
         }
         self.rotate = self.sched.len();
+    }
+
+    /// Vidur's `vllm` policy (see [`Scheduler::Vidur`]): a prefill-only step if the head
+    /// of `waiting` can be admitted, else a decode-only step over `running`.
+    fn schedule_vidur(&mut self, w: &Workload, cfg: &ReplicaConfig, reqs: &mut [Req], t: f64) {
+        let cap = cfg.max_num_seqs as usize;
+        let reserve = cfg.watermark_blocks();
+        let budget = u64::from(cfg.max_num_batched_tokens);
+        // 1. Prefill phase: whole prompts (or recomputes), padded token budget.
+        let mut widest = 0u64;
+        while let Some(&r) = self.waiting.front() {
+            let q = &reqs[r as usize];
+            let tokens = q.num_tokens();
+            let need = tokens.div_ceil(cfg.block_size);
+            if need > self.pool.nfree || self.pool.nfree - need < reserve {
+                break;
+            }
+            let wide = widest.max(u64::from(tokens));
+            if (self.sched.len() as u64 + 1) * wide > budget
+                || self.running.len() >= cap
+                || self.sched.len() >= cap
+            {
+                break;
+            }
+            widest = wide;
+            self.touch(t);
+            self.waiting.pop_front();
+            let q = &mut reqs[r as usize];
+            for _ in 0..need {
+                let b = self.pool.pop_head();
+                q.blocks.push(b);
+            }
+            if q.first_sched.is_nan() {
+                q.first_sched = t;
+            }
+            q.cached = 0;
+            q.sched = tokens;
+            self.running.push(r);
+            self.sched.push(r);
+        }
+        if !self.sched.is_empty() {
+            return;
+        }
+        // 2. Decode phase: running sorted stably by arrival; the batch goes to the tail.
+        let arrival = &w.arrival;
+        self.running
+            .sort_by(|&a, &b| arrival[a as usize].total_cmp(&arrival[b as usize]));
+        let (mut i, mut j) = (0, self.running.len());
+        while i < j && self.sched.len() < cap {
+            let r = self.running[i];
+            i += 1;
+            loop {
+                if self.pool.nfree >= 1 {
+                    let q = &mut reqs[r as usize];
+                    if q.num_tokens() > q.blocks.len() as u32 * cfg.block_size {
+                        let b = self.pool.pop_head();
+                        q.blocks.push(b);
+                    }
+                    q.sched = 1;
+                    self.sched.push(r);
+                    break;
+                }
+                self.touch(t);
+                let v = if i < j {
+                    j -= 1;
+                    self.running[j]
+                } else {
+                    r
+                };
+                self.preempt(reqs, v);
+                self.waiting.push_front(v);
+                if v == r {
+                    break;
+                }
+            }
+        }
+        // running = the requests left out of the batch, then the batch in batch order
+        // (Vidur's list after the step; victims are gone).
+        self.running.truncate(j);
+        self.running.drain(..i);
+        self.running.extend_from_slice(&self.sched);
     }
 
     /// The batch as the step-time model sees it, and the per-step maxima.

@@ -23,8 +23,8 @@ pub(crate) mod run;
 
 pub use config::{
     default_max_num_batched_tokens, gpu_preset, model_preset, num_blocks, roofline, Batch, GpuSpec,
-    ModelSpec, ReplicaConfig, Scheduler, StepTime, Table, DISTSERVE_DECODE_TOKENS, GPU_PRESETS,
-    MODEL_PRESETS,
+    ModelSpec, ReplicaConfig, Scheduler, StepTime, Table, VidurTables, DISTSERVE_DECODE_TOKENS,
+    GPU_PRESETS, MODEL_PRESETS, VIDUR_OPS,
 };
 pub use engine::{ReplicaStats, Workload, STATUS_FINISHED, STATUS_REJECTED, STATUS_UNFINISHED};
 pub use run::{

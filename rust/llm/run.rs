@@ -208,6 +208,12 @@ fn fits(cfg: &ReplicaConfig, prompt: u32, output: u32) -> bool {
         return prompt <= cfg.max_num_batched_tokens;
     }
     let tokens = u64::from(prompt) + u64::from(output) - 1;
+    if cfg.scheduler == super::config::Scheduler::Vidur
+        && tokens > u64::from(cfg.max_num_batched_tokens)
+    {
+        // A restart recomputes up to P + O − 1 tokens in one prefill step.
+        return false;
+    }
     if cfg.blocks_for(tokens) > u64::from(cfg.num_blocks) {
         return false;
     }

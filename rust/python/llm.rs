@@ -1,7 +1,9 @@
 //! Bindings of the LLM replica engine (`qcore.llm`): argument conversion, GIL release and
 //! error mapping only.
 
-use numpy::{IntoPyArray, PyReadonlyArray1};
+use std::sync::Arc;
+
+use numpy::{IntoPyArray, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
@@ -10,7 +12,7 @@ use super::convert::slice;
 use crate::error::QcoreError;
 use crate::llm::{
     self, FleetConfig, GpuSpec, ModelSpec, ReplicaConfig, ReplicaStats, Router, RunOptions,
-    RunResult, Scheduler, StepTime, Table, Workload,
+    RunResult, Scheduler, StepTime, Table, VidurTables, Workload,
 };
 
 /// Token counts: int64 values in [1, 2^32), converted to `u32`; the error names the argument.
@@ -33,7 +35,8 @@ fn tokens(a: &PyReadonlyArray1<'_, i64>, name: &str) -> PyResult<Vec<u32>> {
 /// decode_tokens)`.
 type ReplicaSpec = (u32, u32, u32, u32, bool, u32, bool, f64, String, u32);
 
-/// A step-time spec: `(kind, coefficients, prefill_x, prefill_y, decode_x, decode_y, threshold)`.
+/// A step-time spec: `(kind, coefficients, prefill_x, prefill_y, decode_x, decode_y,
+/// threshold, vidur_tables)`.
 type StepSpec<'py> = (
     String,
     Vec<f64>,
@@ -42,7 +45,78 @@ type StepSpec<'py> = (
     Option<PyReadonlyArray1<'py, f64>>,
     Option<PyReadonlyArray1<'py, f64>>,
     u32,
+    Option<Py<VidurTablesPy>>,
 );
+
+/// Vidur's step-time tables, converted once (they are large) and shared by every run.
+#[pyclass(frozen, module = "qcore._qcore", name = "_VidurTables")]
+pub struct VidurTablesPy {
+    inner: Arc<VidurTables>,
+}
+
+fn table2(a: &PyReadonlyArray2<'_, f64>, name: &str) -> PyResult<(Vec<f64>, usize)> {
+    let cols = a.shape()[1];
+    let v = a
+        .as_slice()
+        .map_err(|_| PyValueError::new_err(format!("{name} must be C-contiguous")))?;
+    Ok((v.to_vec(), cols))
+}
+
+#[pymethods]
+impl VidurTablesPy {
+    /// `ops`: the nine per-layer op tables of `VIDUR_OPS` (indexed by rounded tokens);
+    /// `decode[batch, ctx / kv_gran]`, `prefill[ctx / kv_gran, round(sqrt(Σ n²))]`.
+    #[new]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        ops: Vec<PyReadonlyArray1<'_, f64>>,
+        kv_save: PyReadonlyArray1<'_, f64>,
+        decode: PyReadonlyArray2<'_, f64>,
+        prefill: PyReadonlyArray2<'_, f64>,
+        num_layers: u32,
+        post_attn_norm: bool,
+        dec_overhead: f64,
+        pre_overhead: f64,
+        kv_gran: u32,
+    ) -> PyResult<Self> {
+        if ops.len() != llm::VIDUR_OPS.len() {
+            return Err(QcoreError::invalid(
+                "ops",
+                format!(
+                    "needs {} tables ({}), got {}",
+                    llm::VIDUR_OPS.len(),
+                    llm::VIDUR_OPS.join(", "),
+                    ops.len()
+                ),
+            )
+            .into());
+        }
+        let mut v: Vec<Vec<f64>> = Vec::with_capacity(ops.len());
+        for (a, name) in ops.iter().zip(llm::VIDUR_OPS) {
+            v.push(slice(a, name)?.to_vec());
+        }
+        let ops: [Vec<f64>; 9] = v
+            .try_into()
+            .map_err(|_| PyValueError::new_err("ops: nine tables expected"))?;
+        let (decode, decode_cols) = table2(&decode, "decode")?;
+        let (prefill, prefill_cols) = table2(&prefill, "prefill")?;
+        let t = VidurTables {
+            ops,
+            kv_save: slice(&kv_save, "kv_save")?.to_vec(),
+            decode,
+            decode_cols,
+            prefill,
+            prefill_cols,
+            num_layers,
+            post_attn_norm,
+            dec_overhead,
+            pre_overhead,
+            kv_gran,
+        };
+        t.check()?;
+        Ok(VidurTablesPy { inner: Arc::new(t) })
+    }
+}
 
 /// A fleet spec: `(replicas, router, weight, staleness, seed)`.
 type FleetSpec = (u32, String, f64, f64, u64);
@@ -72,7 +146,7 @@ fn table(
 }
 
 fn step_time(spec: &StepSpec<'_>) -> PyResult<StepTime> {
-    let (kind, c, px, py, dx, dy, threshold) = spec;
+    let (kind, c, px, py, dx, dy, threshold, vidur) = spec;
     let st = match kind.as_str() {
         "linear" => {
             let [c0, c_tok, c_seq, c_ctx] = coeffs::<4>(c, kind)?;
@@ -109,6 +183,10 @@ fn step_time(spec: &StepSpec<'_>) -> PyResult<StepTime> {
                 pipeline_parallel: k[9] as u32,
             }
         }
+        "vidur" => match vidur {
+            Some(t) => StepTime::Vidur(Arc::clone(&t.get().inner)),
+            None => return Err(PyValueError::new_err("vidur step time without its tables")),
+        },
         "table" => StepTime::Table {
             prefill: table(px.as_ref(), py.as_ref(), "prefill")?,
             decode: table(dx.as_ref(), dy.as_ref(), "decode")?,
@@ -130,7 +208,7 @@ fn step_time(spec: &StepSpec<'_>) -> PyResult<StepTime> {
             return Err(QcoreError::invalid(
                 "step_time",
                 format!(
-                "has an unknown kind {other:?} (linear, phases, distserve_sim, table, roofline)"
+                "has an unknown kind {other:?} (linear, phases, distserve_sim, table, vidur, roofline)"
             ),
             )
             .into())
@@ -156,10 +234,11 @@ fn replica(r: ReplicaSpec, st: StepTime) -> PyResult<ReplicaConfig> {
     let scheduler = match scheduler.as_str() {
         "vllm_v1" => Scheduler::VllmV1,
         "distserve" => Scheduler::DistServe { decode_tokens },
+        "vidur" => Scheduler::Vidur,
         other => {
             return Err(QcoreError::invalid(
                 "scheduler",
-                format!("is unknown: {other:?} (vllm_v1, distserve)"),
+                format!("is unknown: {other:?} (vllm_v1, distserve, vidur)"),
             )
             .into())
         }
@@ -568,6 +647,7 @@ fn _llm_synthetic<'py>(
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<VidurTablesPy>()?;
     m.add_function(wrap_pyfunction!(_llm_simulate, m)?)?;
     m.add_function(wrap_pyfunction!(_llm_presets, m)?)?;
     m.add_function(wrap_pyfunction!(_llm_num_blocks, m)?)?;

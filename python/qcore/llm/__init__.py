@@ -52,6 +52,7 @@ __all__ = [
     "Roofline",
     "StepTime",
     "TableStepTime",
+    "VidurStepTime",
     "Workload",
     "max_rate",
     "replicate",
@@ -71,6 +72,7 @@ _StepSpec = tuple[
     "npt.NDArray[np.float64] | None",
     "npt.NDArray[np.float64] | None",
     int,
+    Any,
 ]
 
 
@@ -119,7 +121,7 @@ class Linear(StepTime):
 
     def _spec(self) -> _StepSpec:
         return ("linear", [self.c0, self.c_tok, self.c_seq, self.c_ctx], None, None, None,
-                None, 0)
+                None, 0, None)
 
 
 @dataclass(frozen=True)
@@ -140,7 +142,8 @@ class Phases(StepTime):
 
     def _spec(self) -> _StepSpec:
         c = [*self.prefill, *self.decode_small, *self.decode_large]
-        return ("phases", [float(x) for x in c], None, None, None, None, int(self.threshold))
+        return ("phases", [float(x) for x in c], None, None, None, None, int(self.threshold),
+                None)
 
 
 @dataclass(frozen=True)
@@ -168,7 +171,7 @@ class DistServeStepTime(StepTime):
     def _spec(self) -> _StepSpec:
         c = [*self.prefill, *self.decode_small, *self.decode_large, self.pipeline_parallel]
         return ("distserve_sim", [float(x) for x in c], None, None, None, None,
-                int(self.threshold))
+                int(self.threshold), None)
 
 
 def _f64(name: str, v: Any) -> npt.NDArray[np.float64]:
@@ -176,6 +179,54 @@ def _f64(name: str, v: Any) -> npt.NDArray[np.float64]:
     if a.ndim != 1:
         raise InvalidArgumentError(f"{name} must be one-dimensional")
     return a
+
+
+@dataclass(frozen=True, eq=False)
+class VidurStepTime(StepTime):
+    """Vidur's execution-time predictor from its exported tables (per-layer ms).
+
+    With ``n`` the step's tokens and ``r = ceil8(n)``: ``(attn + mlp + add[r]) ·
+    num_layers · 1e-3`` seconds, ``attn = pre_proj[r] + post_proj[r] + rope[r] +
+    kv_save[n] + dec + pre + input_norm[r]``, ``mlp = up_proj[r] + down_proj[r] + act[r]
+    (+ post_attn_norm[r])``, summed in Vidur's order; the decode attention
+    ``decode[B, ceil64(floor(mean ctx)) / 64]·(1 + 0.1·[B > 1])``, the prefill attention
+    ``prefill[ctx / 64, round(sqrt(Σ n²))]·(1 + 0.1·[prefills > 1])`` (the table holds
+    Vidur's prediction at the squared key). ``ops`` maps the nine op names of
+    ``OPS`` to their tables. Build it with :func:`qcore.llm.presets.step_time`
+    (``vidur/llama-3-8b/a100/tp1``) and use it with ``Replica(scheduler="vidur")``.
+    """
+
+    OPS = ("attn_pre_proj", "attn_post_proj", "attn_rope", "mlp_up_proj", "mlp_down_proj",
+           "mlp_act", "input_layernorm", "post_attention_layernorm", "add")
+
+    ops: dict[str, npt.NDArray[np.float64]]
+    kv_save: npt.NDArray[np.float64]
+    decode: npt.NDArray[np.float64]
+    prefill: npt.NDArray[np.float64]
+    num_layers: int = 32
+    post_attn_norm: bool = True
+    dec_overhead: float = 0.1
+    pre_overhead: float = 0.1
+    kv_gran: int = 64
+    _tables: Any = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        missing = [k for k in self.OPS if k not in self.ops]
+        if missing:
+            raise InvalidArgumentError(f"ops is missing tables: {', '.join(missing)}")
+        ops = [_f64(k, self.ops[k]) for k in self.OPS]
+        dec = np.ascontiguousarray(np.asarray(self.decode, dtype=np.float64))
+        pre = np.ascontiguousarray(np.asarray(self.prefill, dtype=np.float64))
+        if dec.ndim != 2 or pre.ndim != 2:
+            raise InvalidArgumentError("decode and prefill must be two-dimensional tables")
+        t = _qcore._VidurTables(ops, _f64("kv_save", self.kv_save), dec, pre,
+                                int(self.num_layers), bool(self.post_attn_norm),
+                                float(self.dec_overhead), float(self.pre_overhead),
+                                int(self.kv_gran))
+        object.__setattr__(self, "_tables", t)
+
+    def _spec(self) -> _StepSpec:
+        return ("vidur", [], None, None, None, None, 0, self._tables)
 
 
 @dataclass(frozen=True, eq=False)
@@ -198,7 +249,7 @@ class TableStepTime(StepTime):
 
     def _spec(self) -> _StepSpec:
         return ("table", [], self.prefill_tokens, self.prefill_seconds, self.decode_batch,
-                self.decode_seconds, 0)
+                self.decode_seconds, 0, None)
 
 
 @dataclass(frozen=True)
@@ -239,7 +290,7 @@ class Roofline(StepTime):
     def _spec(self) -> _StepSpec:
         return ("roofline", [self.params, self.weight_bytes, self.kv_bytes_per_token,
                              self.hbm_bandwidth, self.peak_flops, self.mfu, self.overhead],
-                None, None, None, None, 0)
+                None, None, None, None, 0, None)
 
 
 # --------------------------------------------------------------------------- configs
@@ -276,7 +327,14 @@ class Replica:
         running queue capped at ``decode_tokens`` of Σ(ctx + 1), no KV model, no
         sequence cap; prompts in a prefill step sum to at most
         ``max_num_batched_tokens``). DistServe emits output_len + 1 tokens: feed it
-        ``output_tokens = output_len + 1``.
+        ``output_tokens = output_len + 1``. Or Vidur's ``vllm`` replica scheduler
+        (``vidur``): a prefill-only step when the head of the queue can be admitted
+        (whole prompts, FCFS, padded budget ``(n + 1)·max(prompt) ≤
+        max_num_batched_tokens``, ``ceil(prompt / block_size)`` blocks with the
+        ``watermark`` kept free, at most ``max_num_seqs`` requests holding KV), else a
+        decode-only step over the running requests sorted by arrival, each needing one
+        free block; restart preemption of the latest arrival; no prefix cache
+        (:func:`qcore.llm.presets.peer` builds the Vidur setup).
     decode_tokens : int
         The DistServe decode-step cap.
     gpus : int
@@ -311,9 +369,9 @@ class Replica:
                     f"{name} must be an integer in [1, 2**32 - 1], got {v!r}")
         if not 0 <= self.long_prefill_token_threshold <= 2**32 - 1:
             raise InvalidArgumentError("long_prefill_token_threshold must be in [0, 2**32 - 1]")
-        if self.scheduler not in ("vllm_v1", "distserve"):
+        if self.scheduler not in ("vllm_v1", "distserve", "vidur"):
             raise InvalidArgumentError(
-                f"scheduler is unknown: {self.scheduler!r} (vllm_v1, distserve)")
+                f"scheduler is unknown: {self.scheduler!r} (vllm_v1, distserve, vidur)")
         if not (math.isfinite(self.price_per_hour) and self.price_per_hour >= 0):
             raise InvalidArgumentError("price_per_hour must be finite and >= 0")
 

@@ -10,6 +10,19 @@ in ``qcore/data/llm/`` with their licences (see ``ATTRIBUTION.md`` there):
 - ``distserve/<model>/tp<N>`` (fitted on vLLM) and ``distserve-engine/<model>/tp<N>``
   (fitted on DistServe's engine): DistServe's A100-80G coefficients (Apache-2.0; Zhong
   et al., OSDI 2024) as a :class:`~qcore.llm.Phases`.
+- ``vidur/llama-3-8b/a100/tp1``: the exported tables of Vidur's execution-time predictor
+  (MIT; Agrawal et al., MLSys 2024) as a :class:`~qcore.llm.VidurStepTime`.
+
+The published simulators' setups, as engine modes (:func:`peer`, :data:`MODES`):
+``vidur_vllm`` (Vidur's ``vllm`` replica scheduler, Llama-3-8B on one A100),
+``distserve_colocated`` and ``distserve_disaggregated`` (DistServe's ``simdistserve``,
+backends ``vllm`` and ``distserve``, OPT-13B on A100-80G). On the published runs of
+these simulators the engine reproduces every request's times exactly.
+
+>>> from qcore.llm import presets
+>>> setup = presets.peer("vidur_vllm")
+>>> setup.replica.scheduler, setup.replica.num_blocks, setup.replica.max_num_seqs
+('vidur', 29696, 512)
 
 >>> from qcore.llm import presets
 >>> st = presets.step_time("splitwise/llama2-70b/h100-80gb/tp8")
@@ -22,19 +35,33 @@ True
 from __future__ import annotations
 
 import csv
+import io
 import json
 from collections import defaultdict
+from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
+from typing import Any
 
 import numpy as np
 
 from qcore import _qcore
 from qcore.exceptions import InvalidArgumentError
-from qcore.llm import Phases, StepTime, TableStepTime
+from qcore.llm import (
+    Disaggregated,
+    DistServeStepTime,
+    LlmResult,
+    Phases,
+    Replica,
+    StepTime,
+    TableStepTime,
+    VidurStepTime,
+    Workload,
+    simulate,
+)
 
-__all__ = ["GPUS", "MODELS", "gpu", "kv_capacity_tokens", "model", "step_time",
-           "step_time_names"]
+__all__ = ["GPUS", "MODES", "MODELS", "PeerSetup", "gpu", "kv_capacity_tokens", "model",
+           "peer", "step_time", "step_time_names"]
 
 _M, _G = _qcore._llm_presets()
 MODELS: dict[str, tuple[float, int, int, int, float]] = dict(_M)
@@ -107,13 +134,36 @@ def _distserve() -> dict[str, Phases]:
     return out
 
 
+_VIDUR = "vidur/llama-3-8b/a100/tp1"
+
+
+@lru_cache(maxsize=1)
+def _vidur_npz() -> dict[str, Any]:
+    raw = resources.files("qcore").joinpath(
+        "data/llm/vidur_llama3_8b_a100_tp1.npz").read_bytes()
+    with np.load(io.BytesIO(raw)) as z:
+        return {k: z[k] for k in z.files}
+
+
+@lru_cache(maxsize=1)
+def _vidur() -> VidurStepTime:
+    z = _vidur_npz()
+    return VidurStepTime(
+        ops={k: z[f"lin_{k}"] for k in VidurStepTime.OPS}, kv_save=z["kv_save"],
+        decode=z["decode"], prefill=z["prefill"], num_layers=int(z["num_layers"]),
+        post_attn_norm=bool(z["post_attn_norm"]), dec_overhead=float(z["dec_overhead_frac"]),
+        pre_overhead=float(z["pre_overhead_frac"]), kv_gran=int(z["kv_gran"]))
+
+
 def step_time_names() -> list[str]:
     """Names of the measured step-time presets."""
-    return sorted([*_splitwise(), *_distserve()])
+    return sorted([*_splitwise(), *_distserve(), _VIDUR])
 
 
 def step_time(name: str) -> StepTime:
     """A measured step-time preset by name (see :func:`step_time_names`)."""
+    if name == _VIDUR:
+        return _vidur()
     table: dict[str, StepTime] = {**_splitwise(), **_distserve()}
     try:
         return table[name]
@@ -121,6 +171,78 @@ def step_time(name: str) -> StepTime:
         raise InvalidArgumentError(
             f"step_time is an unknown preset {name!r} (known: {', '.join(sorted(table))})"
         ) from None
+
+
+MODES = ("vidur_vllm", "distserve_colocated", "distserve_disaggregated")
+"""The published simulators' setups that :func:`peer` builds."""
+
+
+@dataclass(frozen=True)
+class PeerSetup:
+    """A published simulator's setup as a configuration of the engine.
+
+    ``replica`` (and ``fleet``, the decode side of a disaggregated setup) reproduce the
+    simulator; :meth:`workload` turns the simulator's inputs into the engine's, with the
+    peer's own input rules (Vidur clips token counts to at least 1 and shortens prompts
+    so that prompt + output ≤ its 16,384 tokens; DistServe runs ``output_len`` decode
+    iterations after the first token, so a request emits ``output_len + 1`` tokens).
+    """
+
+    mode: str
+    replica: Replica
+    fleet: Disaggregated | None = None
+    extra_output_token: bool = False
+    max_tokens: int | None = None
+
+    def workload(self, arrival: Any, prompt_len: Any, output_len: Any) -> Workload:
+        """The engine workload of the peer's inputs (arrival s, prompt_len, output_len)."""
+        p = np.asarray(prompt_len, dtype=np.int64)
+        d = np.asarray(output_len, dtype=np.int64)
+        if self.extra_output_token:
+            d = d + 1
+        if self.max_tokens is not None:
+            p, d = np.maximum(p, 1), np.clip(d, 1, self.max_tokens - 1)
+            p = np.minimum(p, self.max_tokens - d)
+        return Workload(np.asarray(arrival, dtype=np.float64), p, d)
+
+    def simulate(self, workload: Workload, **kwargs: Any) -> LlmResult:
+        """:func:`qcore.llm.simulate` of ``workload`` on this setup."""
+        return simulate(workload, self.replica, self.fleet, **kwargs)
+
+
+def peer(mode: str) -> PeerSetup:
+    """The setup of a published simulator (one of :data:`MODES`).
+
+    - ``vidur_vllm``: Vidur (microsoft/vidur @ 7d47513), ``vllm`` replica scheduler,
+      Llama-3-8B on one A100, TP 1: ``batch_size_cap`` 512, ``max_tokens_in_batch``
+      16,384 (padded), block size 16, 29,696 blocks, watermark 1 % (296 blocks), the
+      ``vidur/llama-3-8b/a100/tp1`` step time.
+    - ``distserve_colocated``: DistServe's ``simdistserve`` (LLMServe/DistServe @
+      82831f1), backend ``vllm``: OPT-13B, TP 1, PP 1, prefill cap 66,144 tokens, the
+      ``distserve/opt-13b/tp1`` fit with the simulator's overheads.
+    - ``distserve_disaggregated``: backend ``distserve``, one prefill and one decode
+      worker, the ``distserve-engine/opt-13b/tp1`` fit.
+    """
+    if mode == "vidur_vllm":
+        z = _vidur_npz()
+        nb = float(z["num_blocks"])
+        rep = Replica(step_time=_vidur(), num_blocks=int(nb), block_size=int(z["block_size"]),
+                      max_num_seqs=int(z["batch_size_cap"]),
+                      max_num_batched_tokens=int(z["max_tokens_in_batch"]),
+                      chunked_prefill=False, prefix_caching=False, watermark=0.01,
+                      scheduler="vidur", price_per_hour=GPUS["a100-80gb"][3])
+        return PeerSetup(mode, rep, max_tokens=int(z["max_tokens_in_batch"]))
+    if mode in ("distserve_colocated", "distserve_disaggregated"):
+        colo = mode == "distserve_colocated"
+        fit = step_time("distserve/opt-13b/tp1" if colo else "distserve-engine/opt-13b/tp1")
+        assert isinstance(fit, Phases)
+        rep = Replica(step_time=DistServeStepTime.from_phases(fit), num_blocks=1,
+                      scheduler="distserve", prefix_caching=False,
+                      max_num_batched_tokens=kv_capacity_tokens("opt-13b", 1),
+                      price_per_hour=GPUS["a100-80gb"][3])
+        return PeerSetup(mode, rep, None if colo else Disaggregated(decode=rep),
+                         extra_output_token=True)
+    raise InvalidArgumentError(f"mode is unknown: {mode!r} ({', '.join(MODES)})")
 
 
 def kv_capacity_tokens(model_name: str, tensor_parallel: int, pipeline_parallel: int = 1) -> int:
