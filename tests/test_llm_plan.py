@@ -1,0 +1,273 @@
+"""qcore.llm.plan: capacity plans under SLO quantiles, ceilings, sustained rate, prices."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+
+import numpy as np
+import polars as pl
+import pytest
+
+from qcore import _json, llm, sim
+from qcore.exceptions import InvalidArgumentError
+
+REP = llm.Replica(step_time=llm.Linear(c0=0.02, c_tok=2e-5), num_blocks=4000)
+SLO = {"ttft_p99": 0.5, "tpot_p99": 0.05}
+
+
+def _fixed(n: int, gap: float, p: int, o: int) -> llm.Workload:
+    return llm.Workload.from_frame(pl.DataFrame({
+        "arrival": np.arange(n) * gap, "prompt_tokens": [p] * n, "output_tokens": [o] * n}))
+
+
+def _poisson(rate: float, n: int, seed: int) -> llm.Workload:
+    return llm.Workload.poisson(rate=rate, n=n, prompt_tokens=500, output_tokens=50, seed=seed)
+
+
+# --------------------------------------------------------------------------- ceilings
+
+
+def test_ceilings_are_the_closed_forms_with_a_constant_step() -> None:
+    p, o, d, budget, seqs, blocks = 300, 50, 0.02, 512, 64, 2048
+    rep = llm.Replica(step_time=llm.Linear(c0=d), num_blocks=blocks,
+                      max_num_batched_tokens=budget, max_num_seqs=seqs)
+    c = llm.ceilings(_fixed(10, 1.0, p, o), rep)
+    assert c.token_budget == pytest.approx(budget / (d * (p + o - 1)), rel=1e-12)
+    assert c.kv == pytest.approx(blocks * 16 / (d * (p * o + o * o / 2)), rel=1e-12)
+    assert c.max_num_seqs == pytest.approx(seqs / (d * o), rel=1e-12)
+    assert c.rate == min(c.token_budget, c.kv, c.max_num_seqs)
+    assert getattr(c, c.binding) == c.rate
+
+
+@pytest.mark.parametrize("step_time, blocks", [
+    (llm.Linear(c0=0.02, c_tok=2e-5), 4000),          # KV binds
+    (llm.Linear(c0=0.02, c_tok=2e-5), 40000),         # max_num_seqs binds
+    (llm.Linear(c0=0.01, c_tok=5e-6, c_ctx=1e-7), 3000),
+    (llm.presets.step_time("splitwise/llama2-70b/h100-80gb/tp8"), 20000),
+])
+def test_overloaded_throughput_sits_at_the_ceiling(step_time: llm.StepTime, blocks: int) -> None:
+    """Offered twice the binding ceiling, the engine serves at it (within 10 %), for
+    step times that depend on the batch (the ceiling's step is the binding full batch)."""
+    rep = llm.Replica(step_time=step_time, num_blocks=blocks)
+    w = llm.Workload.poisson(rate=1.0, n=6000, prompt_tokens=500, output_tokens=100, seed=1)
+    c = llm.ceilings(w, rep)
+    over = llm.simulate(w.scale_rate(2 * c.rate), rep)
+    assert over.request_throughput == pytest.approx(c.rate, rel=0.10)
+
+
+# --------------------------------------------------------------------------- plans
+
+
+def test_plan_trace_chosen_fleet_holds_in_an_independent_longer_run() -> None:
+    """Planned on one trace, checked on an independent trace five times longer: the chosen
+    fleet meets every objective, the next smaller one does not (or the plan said its
+    interval straddles)."""
+    p = llm.plan(_poisson(80.0, 4000, seed=1), SLO, REP)
+    assert p.found and p.decide_on == "upper"
+    chosen, smaller = p.chosen, p.smaller
+    assert chosen is not None and smaller is not None
+    assert chosen.meets and not smaller.meets
+    assert smaller.replicas == chosen.replicas - 1
+    check = _poisson(80.0, 20000, seed=777)
+    for c, want in ((chosen, True), (smaller, False)):
+        r = llm.simulate(check, REP, llm.Fleet(replicas=c.replicas, router="least_requests"))
+        ok = all(r.quantile_ci(k.split("_")[0], 0.99)[1] <= v for k, v in SLO.items())
+        if want:
+            assert ok
+        elif ok:   # a smaller fleet meeting in the long run: the plan must have said so
+            assert "straddles" in smaller.verdicts.values()
+
+
+def test_plan_candidates_intervals_and_verdicts() -> None:
+    p = llm.plan(_poisson(80.0, 4000, seed=1), SLO, REP)
+    for c in p.candidates:
+        for name, (lo, est, hi) in c.quantiles.items():
+            assert lo is not None and hi is not None and lo <= est <= hi
+            limit = SLO[name]
+            v = c.verdicts[name]
+            assert v == ("meets" if hi <= limit else "fails" if lo > limit else "straddles")
+        assert c.meets == all(c.quantiles[k][2] <= SLO[k] for k in SLO)  # type: ignore[operator]
+    # the chosen fleet is the fewest replicas that meet, among those evaluated
+    assert p.chosen is not None
+    assert all(c.replicas >= p.chosen.replicas for c in p.candidates if c.meets)
+
+
+def test_plan_synthetic_replications_common_random_numbers() -> None:
+    def make(s: int) -> llm.Workload:
+        return llm.Workload.synthetic(sim.Poisson(80.0), 2000, 500, 50, seed=s)
+
+    a = llm.plan(make, SLO, REP, replications=4)
+    b = llm.plan(make, SLO, REP, replications=4)
+    assert a.found and a.to_dict() == b.to_dict()            # same seeds: the same plan
+    assert "common random numbers" in a.method
+    assert a.chosen is not None and a.chosen.runs == 4
+    # the chosen fleet meets in independent replications (other seeds), the point estimate
+    t = llm.replicate(make, REP, llm.Fleet(replicas=a.chosen.replicas, router="least_requests"),
+                      replications=4, seed=1000)
+    means = {r["metric"]: r["mean"] for r in t.iter_rows(named=True)}
+    assert all(means[k] <= v for k, v in SLO.items())
+    assert a.smaller is not None and not a.smaller.meets
+
+
+def test_plan_upper_side_never_chooses_fewer_than_the_estimate() -> None:
+    w = _poisson(80.0, 3000, seed=3)
+    for slo in ({"ttft_p99": 0.2}, {"ttft_p90": 0.15, "tpot_p99": 0.045}, {"e2e_p50": 1.2}):
+        up = llm.plan(w, slo, REP)
+        est = llm.plan(w, slo, REP, decide_on="estimate")
+        if up.chosen is not None:
+            assert est.chosen is not None and est.chosen.replicas <= up.chosen.replicas
+
+
+def test_plan_no_fleet_within_bounds() -> None:
+    p = llm.plan(_poisson(80.0, 2000, seed=1), {"ttft_p99": 0.001}, REP, max_replicas=4)
+    assert not p.found and p.chosen is None
+    assert all(c.replicas <= 4 for c in p.candidates)
+    assert any("no configuration" in n for n in p.notes)
+
+
+def test_plan_sweep_and_pricing() -> None:
+    w = _poisson(80.0, 2000, seed=1)
+    rep = llm.Replica(step_time=llm.Linear(c0=0.02, c_tok=2e-5), num_blocks=4000, gpus=2)
+    p = llm.plan(w, SLO, rep, routers=["round_robin", "least_requests"],
+                 max_num_seqs=[16, 256], gpu="h100-80gb")
+    cfgs = {(c.config["router"], c.config["max_num_seqs"]) for c in p.candidates}
+    assert cfgs == {(r, s) for r in ("round_robin", "least_requests") for s in (16, 256)}
+    assert p.chosen is not None
+    assert p.chosen.gpus == 2 * p.chosen.replicas
+    assert p.chosen.gpus == min(c.gpus for c in p.candidates if c.meets)
+    price = llm.prices().filter(pl.col("gpu") == "h100-80gb")["price_per_gpu_hour"][0]
+    for c in p.candidates:
+        assert c.dollars_per_hour == pytest.approx(price * c.gpus)
+        # $/Mtok = $/hour / (output tokens/s · 3600) · 1e6 (LlmResult.cost_per_mtok)
+        assert c.cost_per_mtok == pytest.approx(c.dollars_per_hour / (c.token_throughput * 3600)
+                                                * 1e6)
+        assert c.gpu_hours == pytest.approx(c.gpus * float(w.arrival[-1] - w.arrival[0]) / 3600,
+                                            rel=0.05)
+
+
+def test_plan_hardware_mapping_priced_per_gpu() -> None:
+    w = llm.Workload.poisson(rate=4.0, n=400, prompt_tokens=400, output_tokens=60, seed=2)
+    reps = {g: llm.Replica.from_preset("llama-3-8b", g) for g in ("l4-24gb", "a10g-24gb")}
+    p = llm.plan(w, {"ttft_p99": 2.0, "tpot_p99": 0.2}, reps, max_replicas=8)
+    hw = {c.config["hardware"] for c in p.candidates}
+    assert hw == {"l4-24gb", "a10g-24gb"}
+    for c in p.candidates:
+        assert c.dollars_per_hour == pytest.approx(
+            llm.gpu_price(c.config["hardware"]) * c.gpus)
+
+
+def test_plan_json_is_strict() -> None:
+    p = llm.plan(_poisson(80.0, 2000, seed=1), SLO, REP)
+    text = _json.dumps(p.to_dict())
+    d = json.loads(text)      # no NaN or Infinity tokens
+    assert d["found"] is True and d["decide_on"] == "upper"
+    assert d["chosen"]["replicas"] == p.chosen.replicas  # type: ignore[union-attr]
+    assert "NaN" not in text and "Infinity" not in text
+
+
+def test_rejected_requests_miss_every_objective() -> None:
+    # 10 blocks of 16 tokens cannot hold a 500-token prompt: every request is rejected
+    rep = llm.Replica(step_time=llm.Linear(c0=0.02), num_blocks=10)
+    p = llm.plan(_poisson(5.0, 500, seed=1), SLO, rep, max_replicas=3)
+    assert not p.found
+    assert all(c.rejected == 500 for c in p.candidates)
+    assert all(math.isinf(c.quantiles["ttft_p99"][1]) for c in p.candidates)
+    assert json.loads(_json.dumps(p.to_dict()))["candidates"][0]["quantiles"]["ttft_p99"][
+        "estimate"] is None
+
+
+# --------------------------------------------------------------------------- sustained rate
+
+
+def test_sustained_rate_below_ceiling_and_monotone_in_the_slo() -> None:
+    w = _poisson(10.0, 3000, seed=1)
+    lax = llm.sustained_rate(w, REP, {"ttft_p99": 2.0})
+    strict = llm.sustained_rate(w, REP, {"ttft_p99": 0.2})
+    assert 0 < strict.rate <= lax.rate
+    assert lax.rate <= lax.ceiling * 1.05
+    two = llm.sustained_rate(w, REP, {"ttft_p99": 2.0}, llm.Fleet(replicas=2,
+                                                                 router="least_requests"))
+    assert two.ceiling == pytest.approx(2 * lax.ceiling)
+    assert lax.rate < two.rate <= two.ceiling * 1.05
+
+
+def test_sustained_rate_is_max_rate_with_the_quantile_test() -> None:
+    """One bisection: ``max_rate(accept=...)`` with the point-estimate test of the same
+    objective gives the same rate as ``sustained_rate(decide_on='estimate')``."""
+    w = _poisson(10.0, 2000, seed=4)
+    s = llm.sustained_rate(w, REP, {"ttft_p99": 0.5}, decide_on="estimate")
+    m = llm.max_rate(w, REP, llm.SLO(), accept=lambda r: r.quantile_ci("ttft", 0.99)[1] <= 0.5)
+    assert s.rate == pytest.approx(m, rel=1e-12)
+
+
+def test_sustained_rate_synthetic() -> None:
+    def make(s: int) -> llm.Workload:
+        return llm.Workload.synthetic(sim.Poisson(10.0), 1500, 500, 50, seed=s)
+
+    s = llm.sustained_rate(make, REP, {"ttft_p99": 1.0}, replications=3)
+    assert 0 < s.rate <= s.ceiling * 1.05 and s.runs % 3 == 0
+
+
+# --------------------------------------------------------------------------- prices
+
+
+def test_shipped_prices_have_source_and_date() -> None:
+    t = llm.prices()
+    assert set(llm.presets.GPUS) <= set(t["gpu"].to_list())
+    for row in t.iter_rows(named=True):
+        assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", row["as_of"])
+        assert row["source"].startswith("https://")
+        assert row["price_per_gpu_hour"] == pytest.approx(
+            float(row["instance_price_per_hour"]) / int(row["gpus_per_instance"]), rel=1e-3)
+
+
+def test_prices_from_a_file(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    f = tmp_path / "p.csv"
+    f.write_text("gpu,provider,price_per_gpu_hour\nh100-80gb,mine,2.5\n")
+    assert llm.gpu_price("h100-80gb", table=llm.prices(f)) == 2.5
+    p = llm.plan(_poisson(80.0, 1000, seed=1), SLO, REP, gpu="h100-80gb", prices=f)
+    assert all(c.dollars_per_hour == pytest.approx(2.5 * c.gpus) for c in p.candidates)
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"slo": {}}, "at least one"),
+    ({"slo": {"ttft": 1.0}}, "ttft_pNN"),
+    ({"slo": {"itl_p99": 1.0}}, "ttft_pNN"),
+    ({"slo": {"ttft_p99": -1.0}}, "ttft_p99"),
+    ({"slo": {"ttft_p99": float("nan")}}, "ttft_p99"),
+    ({"routers": ["nope"]}, "routers"),
+    ({"routers": []}, "routers"),
+    ({"min_replicas": 0}, "min_replicas"),
+    ({"min_replicas": 5, "max_replicas": 2}, "max_replicas"),
+    ({"max_num_seqs": [0]}, "max_num_seqs"),
+    ({"max_num_batched_tokens": []}, "max_num_batched_tokens"),
+    ({"decide_on": "lower"}, "decide_on"),
+    ({"confidence": 1.0}, "confidence"),
+    ({"gpu": "tpu-v9"}, "tpu-v9"),
+    ({"replica": "h100"}, "replica"),
+    ({"prices": pl.DataFrame({"gpu": ["h100-80gb"]})}, "price_per_gpu_hour"),
+])
+def test_plan_bad_input(kwargs: dict[str, object], match: str) -> None:
+    args: dict[str, object] = {"workload": _poisson(5.0, 100, seed=1), "slo": SLO,
+                               "replica": REP}
+    args.update(kwargs)
+    if "prices" in kwargs:
+        args["gpu"] = "h100-80gb"
+    with pytest.raises(InvalidArgumentError, match=match):
+        llm.plan(**args)  # type: ignore[arg-type]
+
+
+def test_plan_bad_workloads() -> None:
+    with pytest.raises(InvalidArgumentError, match="workload"):
+        llm.plan("trace.csv", SLO, REP)  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgumentError, match="replications"):
+        llm.plan(lambda s: _poisson(5.0, 100, s), SLO, REP, replications=1)
+    with pytest.raises(InvalidArgumentError, match="workload"):
+        llm.plan(lambda s: None, SLO, REP)  # type: ignore[arg-type, return-value]
+    with pytest.raises(InvalidArgumentError, match="distinct arrival"):
+        llm.sustained_rate(_fixed(1, 1.0, 10, 5), REP, SLO)
