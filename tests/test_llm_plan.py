@@ -271,3 +271,81 @@ def test_plan_bad_workloads() -> None:
         llm.plan(lambda s: None, SLO, REP)  # type: ignore[arg-type, return-value]
     with pytest.raises(InvalidArgumentError, match="distinct arrival"):
         llm.sustained_rate(_fixed(1, 1.0, 10, 5), REP, SLO)
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def _trace_file(tmp_path, rate: float = 80.0, n: int = 2000):  # type: ignore[no-untyped-def]
+    w = _poisson(rate, n, seed=1)
+    f = tmp_path / "t.csv"
+    pl.DataFrame({"arrival": w.arrival, "prompt_tokens": w.prompt_tokens,
+                  "output_tokens": w.output_tokens}).write_csv(f)
+    return f
+
+
+def test_cli_plan_json_strict_and_exit_0(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from qcore.cli import EXIT_OK, main
+
+    f = _trace_file(tmp_path)
+    rc = main(["llm", "plan", str(f), "--preset", "splitwise/llama2-70b/h100-80gb/tp8",
+               "--ttft-p99", "2", "--tpot-p99", "0.2", "--slo", "e2e_p50=60",
+               "--routers", "least_requests,round_robin", "--sustained-rate",
+               "--format", "json"])
+    assert rc == EXIT_OK
+    text = capsys.readouterr().out
+    d = json.loads(text, parse_constant=lambda c: pytest.fail(f"non-strict JSON token {c}"))
+    assert d["found"] and d["chosen"]["gpus"] == 8 * d["chosen"]["replicas"]
+    assert {o["name"] for o in d["objectives"]} == {"ttft_p99", "tpot_p99", "e2e_p50"}
+    assert {c["config"]["router"] for c in d["candidates"]} == {"least_requests", "round_robin"}
+    assert d["chosen"]["dollars_per_hour"] == pytest.approx(
+        llm.gpu_price("h100-80gb") * d["chosen"]["gpus"])
+    assert d["sustained_rate"]["rate"] > 0 and d["ceilings"]["binding"]
+
+
+def test_cli_plan_text_and_exit_7_without_a_plan(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from qcore._llm_cli import EXIT_NO_PLAN
+    from qcore.cli import main
+
+    f = _trace_file(tmp_path)
+    rc = main(["llm", "plan", str(f), "--preset", "splitwise/llama2-70b/h100-80gb/tp8",
+               "--ttft-p99", "0.001", "--max-replicas", "3", "--progress"])
+    assert rc == EXIT_NO_PLAN == 7
+    cap = capsys.readouterr()
+    assert "plan: none within the search bounds" in cap.out
+    assert "replicas=3: misses" in cap.err            # progress on stderr
+
+
+def test_cli_plan_synthetic_spec(capsys) -> None:  # type: ignore[no-untyped-def]
+    from qcore.cli import EXIT_OK, main
+
+    rc = main(["llm", "plan", "poisson:6", "--model", "llama-3-8b", "--gpu", "a10g-24gb,l4-24gb",
+               "--requests", "300", "--prompt-tokens", "400", "--output-tokens", "50",
+               "--replications", "3", "--ttft-p99", "2", "--tpot-p99", "0.2",
+               "--max-replicas", "8"])
+    assert rc == EXIT_OK
+    text = capsys.readouterr().out
+    assert "3 replications with common random numbers" in text
+    assert "hardware=a10g-24gb" in text and "hardware=l4-24gb" in text
+    assert "plan: " in text and "upper end (protects the SLO)" in text
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["poisson:5", "--preset", "distserve/opt-13b/tp1", "--num-blocks", "1000"], "objective"),
+    (["poisson:x", "--ttft-p99", "1", "--preset", "distserve/opt-13b/tp1", "--num-blocks", "9"],
+     "poisson:RATE"),
+    (["poisson:5", "--slo", "ttft_p99", "--preset", "distserve/opt-13b/tp1"], "NAME=SECONDS"),
+    (["poisson:5", "--slo", "foo_p99=1", "--preset", "distserve/opt-13b/tp1",
+      "--num-blocks", "1000"], "ttft_pNN"),
+    (["poisson:5", "--ttft-p99", "1", "--model", "llama-3-8b", "--gpu", "h100-80gb",
+      "--routers", "nope"], "router"),
+    (["poisson:5", "--ttft-p99", "1", "--preset", "splitwise/llama2-70b/h100-80gb/tp8",
+      "--gpu", "l4-24gb"], "l4-24gb"),
+    (["poisson:5", "--ttft-p99", "1", "--model", "llama-3-8b", "--gpu", "h100-80gb",
+      "--prices", "/nonexistent/prices.csv"], "prices"),
+])
+def test_cli_plan_bad_input_exit_1(argv: list[str], match: str, capsys) -> None:  # type: ignore[no-untyped-def]
+    from qcore.cli import EXIT_ERROR, main
+
+    assert main(["llm", "plan", *argv]) == EXIT_ERROR
+    assert re.search(match, capsys.readouterr().err)
