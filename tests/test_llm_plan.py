@@ -100,7 +100,7 @@ def test_plan_synthetic_replications_common_random_numbers() -> None:
 
     a = llm.plan(make, SLO, REP, replications=4)
     b = llm.plan(make, SLO, REP, replications=4)
-    assert a.found and a.to_dict() == b.to_dict()            # same seeds: the same plan
+    assert a.found and _same(a, b)            # same seeds: the same plan
     assert "common random numbers" in a.method
     assert a.chosen is not None and a.chosen.runs == 4
     # the chosen fleet meets in independent replications (other seeds), the point estimate
@@ -349,3 +349,48 @@ def test_cli_plan_bad_input_exit_1(argv: list[str], match: str, capsys) -> None:
 
     assert main(["llm", "plan", *argv]) == EXIT_ERROR
     assert re.search(match, capsys.readouterr().err)
+
+
+# --------------------------------------------------------------------------- dask
+
+
+def test_plan_on_dask_equals_the_local_plan(client) -> None:  # type: ignore[no-untyped-def]
+    """A sweep's configurations searched on a two-process cluster give the same plan, to
+    the last bit, as the local run; the searches ran on the workers."""
+    distributed = pytest.importorskip("distributed")
+
+    def make(s: int) -> llm.Workload:
+        return llm.Workload.synthetic(sim.Poisson(80.0), 1500, 500, 50, seed=s)
+
+    kw = {"routers": ["round_robin", "least_requests", "power_of_two"],
+          "max_num_seqs": [32, 256], "replications": 3}
+    local = llm.plan(make, SLO, REP, **kw)  # type: ignore[arg-type]
+    with distributed.get_task_stream(client) as ts:
+        remote = llm.plan(make, SLO, REP, client=client, **kw)  # type: ignore[arg-type]
+    assert _same(remote, local)
+    assert remote.found and len(remote.candidates) >= 6
+    workers = {t["worker"] for t in ts.data if t["key"].startswith("_search")}
+    assert len([t for t in ts.data if t["key"].startswith("_search")]) == 6
+    assert len(workers) == 2
+    trace = _poisson(80.0, 2000, seed=1)
+    assert _same(llm.plan(trace, SLO, REP, routers=["round_robin", "least_tokens"], client=client),
+                 llm.plan(trace, SLO, REP, routers=["round_robin", "least_tokens"]))
+
+
+def _same(a: llm.Plan, b: llm.Plan) -> bool:
+    """Equal plans: their strict JSON (floats in shortest round-trip form, NaN as null)."""
+    return _json.dumps(a.to_dict()) == _json.dumps(b.to_dict())
+
+
+def test_cli_plan_dask(client, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from qcore.cli import EXIT_OK, main
+
+    f = _trace_file(tmp_path)
+    args = ["llm", "plan", str(f), "--preset", "splitwise/llama2-70b/h100-80gb/tp8",
+            "--ttft-p99", "2", "--routers", "round_robin,least_requests", "--format", "json"]
+    assert main(args) == EXIT_OK
+    here = json.loads(capsys.readouterr().out)
+    assert main([*args, "--dask", client.scheduler.address]) == EXIT_OK
+    there = json.loads(capsys.readouterr().out)
+    assert there == here
+    assert client.status == "running"      # the command closed its own client only

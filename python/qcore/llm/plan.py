@@ -421,12 +421,34 @@ class _Task:
     hi: int
 
 
+def _owned(task: _Task) -> _Task:
+    """The task with its arrays copied into memory of their own: arrays that arrive from
+    another process (dask) may be views into a receive buffer, which the core refuses."""
+    from qcore.llm import TableStepTime, Workload
+
+    w = task.workload
+    if isinstance(w, Workload):
+        def cp(a: Any) -> Any:
+            return None if a is None else np.array(a, copy=True)
+
+        w = Workload(cp(w.arrival), cp(w.prompt_tokens), cp(w.output_tokens),
+                     cp(w.hash_offsets), cp(w.hash_ids), w.hash_block_tokens)
+    rep = task.replica
+    st = rep.step_time
+    if isinstance(st, TableStepTime):
+        rep = dataclasses.replace(rep, step_time=TableStepTime(
+            *(np.array(getattr(st, k), copy=True) for k in
+              ("prefill_tokens", "prefill_seconds", "decode_batch", "decode_seconds"))))
+    return dataclasses.replace(task, workload=w, replica=rep)
+
+
 def _search(task: _Task, progress: Callable[[str], None] | None = None) -> list[Candidate]:
     """The smallest replica count in ``[lo, hi]`` that meets, assuming more replicas
     never hurt: start at the analytic lower bound, gallop up, then bisect. Returns the
     candidates evaluated, by replica count."""
     from qcore.llm import Workload
 
+    task = _owned(task)
     w0 = task.workload if isinstance(task.workload, Workload) else task.workload(task.seed)
     start = task.lo
     try:
