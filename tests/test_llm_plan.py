@@ -394,3 +394,63 @@ def test_cli_plan_dask(client, tmp_path, capsys) -> None:  # type: ignore[no-unt
     there = json.loads(capsys.readouterr().out)
     assert there == here
     assert client.status == "running"      # the command closed its own client only
+
+
+# --------------------------------------------------------------------------- rules
+
+
+def test_llm_rule_shorthands() -> None:
+    import qcore.rules as qr
+
+    r = qr.Rule(id="a", version="1", owner="o", metric="ttft_p99", threshold=1.0)
+    assert (r.metric, r.quantile, r.family, r.comparison) == ("ttft_quantile", 0.99, "latency",
+                                                               "<=")
+    assert qr.Rule(id="b", metric="tpot_p999", threshold=0.1).quantile == 0.999
+    assert qr.Rule(id="c", metric="tpot_quantile", quantile=0.9, threshold=0.1).quantile == 0.9
+    with pytest.raises(qr.RuleError, match="quantile"):
+        qr.Rule(id="d", metric="ttft_p99", quantile=0.5, threshold=1.0)
+    with pytest.raises(qr.RuleError, match="needs quantile"):
+        qr.Rule(id="e", metric="ttft_quantile", threshold=1.0)
+    with pytest.raises(qr.RuleError, match="unknown metric"):
+        qr.Rule(id="f", metric="itl_p99", threshold=1.0)
+
+
+def test_plan_ends_in_rule_decisions_that_agree_with_it() -> None:
+    """The plan's objectives as rules, evaluated on the chosen fleet's run: the same
+    values and intervals as the plan's candidate, pass/accept, with an evidence record."""
+    import qcore.rules as qr
+    from qcore.rules.metrics import llm_log
+
+    w = _poisson(80.0, 4000, seed=1)
+    slo = {**SLO, "e2e_p90": 3.0}
+    p = llm.plan(w, slo, REP)
+    d = p.decide(w, REP, owner="capacity", version="1", now=0.0)
+    assert d["rule_id"].to_list() == ["llm-ttft_p99", "llm-tpot_p99", "llm-e2e_p90"]
+    assert d["status"].to_list() == ["pass"] * 3 and qr.exit_code(d) == 0
+    assert p.chosen is not None
+    for row in d.iter_rows(named=True):
+        lo, est, hi = p.chosen.quantiles[row["rule_id"].removeprefix("llm-")]
+        assert (row["ci_lo"], row["value"], row["ci_hi"]) == (lo, est, hi)
+        ev = json.loads(row["evidence"])
+        assert ev["rule"]["decide_on"] == "upper" and ev["n"] > 0 and ev["data"]["rows"] == 4000
+    # the next smaller fleet fails a rule on the same log
+    assert p.smaller is not None
+    small = llm.simulate(w, REP, llm.Fleet(replicas=p.smaller.replicas, router="least_requests"))
+    ds = qr.evaluate(llm_log(small), p.rules(owner="capacity", version="1"), now=0.0)
+    assert "fail" in ds["status"].to_list() and qr.overall_action(ds) == "block"
+
+
+def test_llm_log_outcomes_and_tpot_of_one_token_outputs() -> None:
+    import qcore.rules as qr
+    from qcore.rules.metrics import llm_log
+
+    w = llm.Workload.from_frame(pl.DataFrame({"arrival": [0.0, 0.1, 0.2],
+                                              "prompt_tokens": [10, 10, 5000],
+                                              "output_tokens": [1, 5, 5]}))
+    r = llm.simulate(w, llm.Replica(step_time=llm.Linear(c0=0.01), num_blocks=100))
+    log = llm_log(r)
+    assert log["outcome"].to_list() == ["ok", "ok", "error"]      # 5000 tokens never fit
+    assert log["tpot"].null_count() == 2                          # O = 1, and rejected
+    d = qr.evaluate(log, [qr.Rule(id="t", version="1", owner="o", metric="tpot_p50",
+                                  threshold=1.0, min_samples=1)], now=0.0)
+    assert d["n"][0] == 1

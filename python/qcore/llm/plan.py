@@ -12,7 +12,8 @@ Each candidate's quantiles come with confidence intervals:
 
 - a **trace** (a :class:`~qcore.llm.Workload`) is replayed once per candidate; the
   interval of each quantile is the distribution-free order-statistic interval over the
-  trace's requests (:func:`qcore.quantile_ci`), the requests viewed as a sample;
+  trace's requests, the requests viewed as a sample, as the rules compute it
+  (:func:`qcore.rules.metrics.quantile_with_ci`), so :meth:`Plan.decide` agrees;
 - a **synthetic workload** (a callable ``seed → Workload``) is replicated
   (:func:`qcore.llm.replicate`) with the same seeds for every candidate (common random
   numbers); the interval is the Student-t interval of the replications' quantile.
@@ -329,6 +330,12 @@ def _verdict(ci: tuple[float | None, float, float | None], limit: float, decide_
 
 def _trace_ci(res: LlmResult, multi: np.ndarray, o: Objective, confidence: float
               ) -> tuple[float | None, float, float | None]:
+    """The quantile and its interval as the rules compute them
+    (:func:`qcore.rules.metrics.quantile_with_ci`: the sketch's estimate in the exact
+    order statistics' interval, widened by the sketch's accuracy), so a plan and a rule
+    on the same run agree. With requests that never got a value (rejected, unfinished)
+    those count as +inf: the exact order statistics (:func:`qcore.quantile_ci`) then."""
+    from qcore.rules.metrics import quantile_with_ci
     from qcore.tail import quantile_ci
 
     col = res.requests[o.metric].fill_null(_MISSING).to_numpy().astype(np.float64)
@@ -337,13 +344,16 @@ def _trace_ci(res: LlmResult, multi: np.ndarray, o: Objective, confidence: float
     col = np.where(np.isfinite(col), col, _MISSING)
     if col.size == 0:
         return (None, math.nan, None)
+    if not (col >= _MISSING).any():
+        e, lo, hi = quantile_with_ci(col, o.quantile, confidence)
+        return (lo, math.nan if e is None else float(e), hi)
     lo, est, hi = quantile_ci(col, o.quantile, confidence)
 
     def back(x: float | None) -> float | None:
         return None if x is None else (math.inf if x >= _MISSING / 10 else float(x))
 
-    e = back(est)
-    return (back(lo), math.nan if e is None else e, back(hi))
+    b = back(est)
+    return (back(lo), math.nan if b is None else b, back(hi))
 
 
 def _evaluate(workload: WorkloadSpec, replica: Replica, fleet: Fleet,
@@ -580,6 +590,32 @@ class Plan:
             "candidates": [c.to_dict() for c in self.candidates],
             "notes": list(self.notes),
         }
+
+    def rules(self, *, owner: str, version: str) -> list[Any]:
+        """The plan's objectives as :class:`qcore.rules.Rule` s (``llm-ttft_p99`` ...,
+        decided on the plan's side: ``decide_on="upper"`` for an upper-side plan)."""
+        from qcore.rules import Rule
+
+        side = "upper" if self.decide_on == "upper" else "estimate"
+        out = []
+        for o in self.objectives:
+            metric = o.name if o.metric != "e2e" else o.name.removeprefix("e2e_")
+            out.append(Rule(id=f"llm-{o.name}", version=version, owner=owner, metric=metric,
+                            threshold=o.limit, confidence=self.confidence, decide_on=side,
+                            description=f"capacity plan objective {o.name} <= {o.limit:g} s"))
+        return out
+
+    def decide(self, workload: WorkloadSpec, replica: Replica | Mapping[str, Replica], *,
+               owner: str, version: str, seed: int = 1, now: float | None = None
+               ) -> pl.DataFrame:
+        """Run the chosen fleet on ``workload`` and evaluate :meth:`rules` on its request
+        log (:func:`qcore.rules.metrics.llm_log`): one decision per objective, each with
+        its JSON evidence record (:func:`qcore.rules.write_evidence` writes them)."""
+        from qcore.rules import evaluate
+        from qcore.rules.metrics import llm_log
+
+        r = self.simulation(workload, replica, seed=seed)
+        return evaluate(llm_log(r), self.rules(owner=owner, version=version), now=now)
 
     def simulation(self, workload: WorkloadSpec, replica: Replica | Mapping[str, Replica],
                    seed: int = 1) -> LlmResult:
