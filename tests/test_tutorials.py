@@ -65,10 +65,10 @@ def _decision(records: list[dict[str, Any]], rule: str, **group: str) -> dict[st
     return hits[0]
 
 
-def test_five_tutorials_listed_in_the_index() -> None:
+def test_six_tutorials_listed_in_the_index() -> None:
     assert [s.name for s in SCRIPTS] == [
         "01_arrival_rates.py", "02_littles_law.py", "03_tail_latency.py",
-        "04_autoscaling.py", "05_overload_control.py",
+        "04_autoscaling.py", "05_overload_control.py", "06_llm_serving.py",
     ]
     index = (TUTORIALS / "README.md").read_text()
     for s in SCRIPTS:
@@ -136,6 +136,15 @@ def test_tutorial_runs_and_decides(script: Path, tmp_path: Path) -> None:
         none = _decision(records, "answered-p99", endpoint="no control")
         assert none["status"] == "fail" and none["action"] == "rollback"
         assert _decision(records, "answered-p99", endpoint="drop-tail 4/server")["status"] == "pass"
+    elif name == "06_llm_serving":
+        # the planned fleet passes its own rules; one replica fewer is blocked
+        for rule in ("llm-ttft_p99", "llm-tpot_p99"):
+            ok = _decision(records, rule, fleet="3 x 8 h100-80gb")
+            assert ok["status"] == "pass" and ok["rule"]["decide_on"] == "upper"
+            assert _decision(records, rule, fleet="2 x 8 h100-80gb")["action"] == "block"
+        assert "plan: 3 replicas of h100-80gb x 8 = 24 GPUs" in proc.stdout
+        assert "plan: 3 replicas with prefix_affinity" in proc.stdout
+        assert "next action: deploy 3 x 8 h100-80gb" in proc.stdout
 
 
 def test_tutorials_read_only_the_shipped_traces() -> None:

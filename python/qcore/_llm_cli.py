@@ -3,14 +3,18 @@
 ``qcore llm simulate TRACE_OR_SPEC --preset NAME --replicas N --router R`` replays a
 trace (Azure LLM 2023 CSV, Mooncake JSON lines, or any CSV/Parquet/NDJSON with arrival,
 prompt and output columns) or a synthetic spec (``poisson:RATE``) on the LLM engine.
+``qcore llm plan TRACE_OR_SPEC --ttft-p99 S --tpot-p99 S ...`` finds the fewest replicas
+that meet the objectives (:func:`qcore.llm.plan`).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +72,7 @@ def register(sub: Any, fmt: Any, epilog: str) -> None:
     s.add_argument("--no-progress", action="store_true",
                    help="no progress bar (shown on a terminal for runs of 100,000+ requests)")
     s.set_defaults(func=cmd_llm_simulate)
+    _register_plan(llm_sub, fmt, epilog)
     llm_p.set_defaults(func=lambda args: _usage(llm_p))
 
 
@@ -214,3 +219,277 @@ def cmd_llm_simulate(args: argparse.Namespace) -> int:
         out.write(f"  goodput {_fmt(g['requests_per_s'])} requests/s, {_fmt(g['tokens_per_s'])} "
                   f"tokens/s; SLO attainment {_fmt(g['attainment'])}\n")
     return 0
+
+
+# --------------------------------------------------------------------------- plan
+
+#: ``qcore llm plan`` exits with this when no fleet within the bounds meets the SLO.
+EXIT_NO_PLAN = 7
+
+_PLAN_EXIT_CODES = """exit codes of llm plan:
+  0  a fleet within the search bounds meets every objective (the plan)
+  1  error (unreadable input, bad parameter)
+  2  usage error
+  7  no fleet within the search bounds meets every objective"""
+
+
+def _csv_list(kind: Any) -> Any:
+    def parse(v: str) -> list[Any]:
+        out = [kind(x.strip()) for x in v.split(",") if x.strip()]
+        if not out:
+            raise argparse.ArgumentTypeError("expected a comma-separated list")
+        return out
+
+    return parse
+
+
+def _register_plan(llm_sub: Any, fmt: Any, epilog: str) -> None:
+    from qcore.llm import _ROUTERS
+
+    p = llm_sub.add_parser(
+        "plan", formatter_class=fmt, epilog=_PLAN_EXIT_CODES,
+        help="the fewest replicas (GPUs) that meet TTFT/TPOT/E2E quantile objectives, priced",
+        description=(
+            "Search the replica count (and, when given several values, the router, "
+            "max_num_seqs, max_num_batched_tokens and GPU) for the fewest GPUs whose every "
+            "quantile objective holds on the upper end of its confidence interval. "
+            "TRACE_OR_SPEC: a trace file or shipped trace name (replayed once per candidate; "
+            "order-statistic intervals), or 'poisson:RATE' (--replications replications with "
+            "common random numbers; Student-t intervals). Each candidate is priced from the "
+            "GPU price table (--prices to use your own)."))
+    p.add_argument("trace", metavar="TRACE_OR_SPEC")
+    p.add_argument("--ttft-p99", type=float, metavar="S", help="TTFT p99 objective, seconds")
+    p.add_argument("--tpot-p99", type=float, metavar="S", help="TPOT p99 objective, seconds")
+    p.add_argument("--e2e-p99", type=float, metavar="S", help="end-to-end p99 objective, s")
+    p.add_argument("--slo", action="append", default=[], metavar="NAME=S",
+                   help="another objective, e.g. ttft_p90=0.5 (repeatable)")
+    p.add_argument("--preset", help="measured step-time preset (sets --model, --gpu, --tp)")
+    p.add_argument("--model", help="model preset (memory -> KV blocks)")
+    p.add_argument("--gpu", type=_csv_list(str),
+                   help="GPU preset(s), comma-separated to search over hardware")
+    p.add_argument("--tp", type=int, help="tensor-parallel GPUs a replica")
+    p.add_argument("--num-blocks", type=int, help="KV blocks a replica (default: from memory)")
+    p.add_argument("--block-size", type=int)
+    p.add_argument("--max-num-seqs", type=_csv_list(int), help="value(s) to search")
+    p.add_argument("--max-num-batched-tokens", type=_csv_list(int), help="value(s) to search")
+    p.add_argument("--no-chunked-prefill", action="store_true")
+    p.add_argument("--no-prefix-caching", action="store_true")
+    p.add_argument("--routers", type=_csv_list(str), default=["least_requests"],
+                   help=f"router(s) to search ({', '.join(_ROUTERS)})")
+    p.add_argument("--min-replicas", type=int, default=1)
+    p.add_argument("--max-replicas", type=int, default=64)
+    p.add_argument("--replications", type=int, default=5, help="of a synthetic spec")
+    p.add_argument("--requests", type=int, default=1000, help="requests of a synthetic spec")
+    p.add_argument("--prompt-tokens", type=int, default=1000, help="prompt of a synthetic spec")
+    p.add_argument("--output-tokens", type=int, default=200, help="output of a synthetic spec")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--rate-scale", type=float, default=1.0, help="scale the arrival rate")
+    p.add_argument("--confidence", type=float, default=0.95)
+    p.add_argument("--decide-on", choices=["upper", "estimate"], default="upper",
+                   help="side of the interval decided on (upper protects the SLO)")
+    p.add_argument("--prices", help="GPU price table (CSV: gpu, provider, price_per_gpu_hour)")
+    p.add_argument("--provider", help="price-table provider (default: the first row)")
+    p.add_argument("--sustained-rate", action="store_true",
+                   help="also bisect the chosen fleet's highest sustained arrival rate")
+    p.add_argument("--dask", metavar="ADDRESS",
+                   help="run the configurations' searches on a dask cluster (or local:N)")
+    p.add_argument("--format", choices=["text", "json"], default="text")
+    p.add_argument("--progress", action="store_true",
+                   help="a line on stderr per candidate (default: when stderr is a terminal)")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_llm_plan)
+
+
+@dataclass(frozen=True)
+class _PoissonSpec:
+    """``poisson:RATE`` as a synthetic workload: seed → Workload (picklable)."""
+
+    rate: float
+    n: int
+    prompt_tokens: int
+    output_tokens: int
+
+    def __call__(self, seed: int) -> Any:
+        from qcore import llm
+
+        return llm.Workload.poisson(rate=self.rate, n=self.n, prompt_tokens=self.prompt_tokens,
+                                    output_tokens=self.output_tokens, seed=seed)
+
+
+def _plan_slo(args: argparse.Namespace) -> dict[str, float]:
+    from qcore.exceptions import InvalidArgumentError
+
+    slo: dict[str, float] = {}
+    for key, v in (("ttft_p99", args.ttft_p99), ("tpot_p99", args.tpot_p99),
+                   ("e2e_p99", args.e2e_p99)):
+        if v is not None:
+            slo[key] = v
+    for item in args.slo:
+        name, sep, val = item.partition("=")
+        try:
+            slo[name.strip()] = float(val)
+        except ValueError:
+            raise InvalidArgumentError(f"--slo {item!r}: expected NAME=SECONDS") from None
+        if not sep:
+            raise InvalidArgumentError(f"--slo {item!r}: expected NAME=SECONDS")
+    if not slo:
+        raise InvalidArgumentError("give at least one objective: --ttft-p99, --tpot-p99, "
+                                   "--e2e-p99 or --slo NAME=S")
+    return slo
+
+
+def _plan_replicas(args: argparse.Namespace) -> tuple[Any, str | None]:
+    """The replica (or {gpu: replica}) and the GPU to price a single replica with."""
+    from qcore import llm
+    from qcore.exceptions import InvalidArgumentError
+
+    guess = _preset_parts(args.preset) if args.preset else {}
+    model = args.model or guess.get("model")
+    gpus = args.gpu or ([guess["gpu"]] if "gpu" in guess else [])
+    tp = args.tp or guess.get("tp") or 1
+    over: dict[str, Any] = {}
+    for key in ("block_size", "num_blocks"):
+        if getattr(args, key) is not None:
+            over[key] = getattr(args, key)
+    if args.no_chunked_prefill:
+        over["chunked_prefill"] = False
+    if args.no_prefix_caching:
+        over["prefix_caching"] = False
+
+    def step_time(gpu: str | None) -> Any:
+        if not args.preset:
+            return None
+        parts = args.preset.split("/")
+        if gpu is None or guess.get("gpu") == gpu:
+            return llm.presets.step_time(args.preset)
+        if parts[0] == "splitwise" and len(parts) == 4:
+            name = f"splitwise/{parts[1]}/{gpu}/{parts[3]}"
+            if name in llm.presets.step_time_names():
+                return llm.presets.step_time(name)
+        raise InvalidArgumentError(f"--gpu {gpu}: no measured step time like {args.preset!r} "
+                                   "for it (omit --preset for the roofline)")
+
+    if model and gpus:
+        reps = {g: llm.Replica.from_preset(model, g, tp, step_time=step_time(g), **over)
+                for g in gpus}
+        if len(reps) == 1:
+            (g, rep), = reps.items()
+            return rep, g
+        return reps, None
+    st = step_time(None)
+    if st is None:
+        raise InvalidArgumentError("--preset or --model and --gpu are required")
+    if "num_blocks" not in over:
+        raise InvalidArgumentError("--num-blocks (or --model and --gpu) is required")
+    return llm.Replica(step_time=st, **over), None
+
+
+def cmd_llm_plan(args: argparse.Namespace) -> int:
+    """``qcore llm plan``: search, print the plan (text or strict JSON), exit 0 or 7."""
+    from qcore import _json, llm
+    from qcore.exceptions import InvalidArgumentError
+
+    slo = _plan_slo(args)
+    workload: Any
+    if args.trace.startswith("poisson:"):
+        try:
+            rate = float(args.trace.split(":", 1)[1])
+        except ValueError:
+            raise InvalidArgumentError(
+                f"TRACE_OR_SPEC {args.trace!r}: expected poisson:RATE") from None
+        if not (math.isfinite(rate) and rate > 0):
+            raise InvalidArgumentError(f"TRACE_OR_SPEC {args.trace!r}: RATE must be > 0")
+        workload = _PoissonSpec(rate * args.rate_scale, args.requests, args.prompt_tokens,
+                                args.output_tokens)
+    else:
+        workload = _load(args.trace, args)
+        if args.rate_scale != 1.0:
+            workload = workload.scale_rate(args.rate_scale)
+    replica, gpu = _plan_replicas(args)
+    show = None
+    if args.progress or (not args.no_progress and sys.stderr.isatty()):
+        def show(line: str) -> None:
+            sys.stderr.write(f"qcore llm plan: {line}\n")
+            sys.stderr.flush()
+
+    client = None
+    if args.dask:
+        from qcore import dask as qd
+
+        client = qd.client_from_arg(args.dask)
+    try:
+        p = llm.plan(workload, slo, replica, routers=args.routers,
+                     max_num_seqs=args.max_num_seqs,
+                     max_num_batched_tokens=args.max_num_batched_tokens,
+                     min_replicas=args.min_replicas, max_replicas=args.max_replicas,
+                     replications=args.replications, seed=args.seed,
+                     confidence=args.confidence, decide_on=args.decide_on, gpu=gpu,
+                     provider=args.provider, prices=args.prices, client=client, progress=show)
+    finally:
+        if client is not None:
+            client.close()
+    out = p.to_dict()
+    out["config"] = {"trace": args.trace, "preset": args.preset, "model": args.model,
+                     "gpu": args.gpu, "tp": args.tp}
+    sus = None
+    if args.sustained_rate and p.chosen is not None:
+        cfg = p.chosen.config
+        base = replica[cfg["hardware"]] if isinstance(replica, dict) else replica
+        base = dataclasses.replace(base, max_num_seqs=cfg["max_num_seqs"],
+                                   max_num_batched_tokens=cfg["max_num_batched_tokens"])
+        sus = llm.sustained_rate(workload, base, slo,
+                                 llm.Fleet(replicas=p.chosen.replicas, router=cfg["router"]),
+                                 replications=args.replications, seed=args.seed,
+                                 confidence=args.confidence, decide_on=args.decide_on)
+        out["sustained_rate"] = sus.to_dict()
+    if args.format == "json":
+        sys.stdout.write(_json.dumps(out, indent=1) + "\n")
+    else:
+        _print_plan(p, sus, args.trace)
+    return 0 if p.found else EXIT_NO_PLAN
+
+
+def _ci_text(ci: Any) -> str:
+    lo, est, hi = ci
+    return f"{_fmt(est)} [{_fmt(lo)}, {_fmt(hi)}]"
+
+
+def _print_plan(p: Any, rate: Any, trace: str) -> None:
+    out = sys.stdout
+    objs = ", ".join(f"{o.name} <= {o.limit:g} s" for o in p.objectives)
+    out.write(f"{trace}: plan for {objs}\n")
+    out.write(f"  {p.method}; {p.confidence:g} intervals, decided on the {p.decide_on} "
+              f"{'end (protects the SLO)' if p.decide_on == 'upper' else 'point'}\n")
+    out.write(f"  offered rate {_fmt(p.offered_rate)} requests/s; replicas searched in "
+              f"[{p.bounds[0]}, {p.bounds[1]}]\n")
+    names = [o.name for o in p.objectives]
+    head = ["config", "replicas", "gpus", *names, "meets", "$/h", "$/Mtok", "GPU-h"]
+    rows = []
+    for c in p.candidates:
+        cfg = " ".join(f"{k}={v}" for k, v in c.config.items()
+                       if k not in ("replicas", "gpus_per_replica"))
+        rows.append([cfg, str(c.replicas), str(c.gpus),
+                     *[f"{_ci_text(c.quantiles[n])} {c.verdicts[n]}" for n in names],
+                     ("yes" if c.meets else "no") + (" *" if c is p.chosen else ""),
+                     _fmt(c.dollars_per_hour), _fmt(c.cost_per_mtok), _fmt(c.gpu_hours)])
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
+    out.write("  " + "  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)) + "\n")
+    for r in rows:
+        out.write("  " + "  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) + "\n")
+    if p.chosen is not None:
+        c = p.chosen
+        out.write(f"  plan: {c.replicas} replica(s), {c.gpus} GPU(s) "
+                  f"({' '.join(f'{k}={v}' for k, v in c.config.items() if k != 'replicas')}); "
+                  f"{_fmt(c.dollars_per_hour)} $/h, {_fmt(c.cost_per_mtok)} $/M output tokens\n")
+    else:
+        out.write("  plan: none within the search bounds\n")
+    if p.ceilings is not None:
+        ce = p.ceilings
+        out.write(f"  analytic ceilings a replica (requests/s): token budget "
+                  f"{_fmt(ce.token_budget)}, KV {_fmt(ce.kv)}, max_num_seqs "
+                  f"{_fmt(ce.max_num_seqs)}; {ce.binding} binds\n")
+    if rate is not None:
+        out.write(f"  sustained rate of the plan: {_fmt(rate.rate)} requests/s under the "
+                  f"objectives (analytic ceiling {_fmt(rate.ceiling)})\n")
+    for n in p.notes:
+        out.write(f"  note: {n}\n")

@@ -744,9 +744,14 @@ def simulate(workload: Workload, replica: Replica, fleet: Fleet | Disaggregated 
 
 
 def max_rate(workload: Workload, replica: Replica, slo: SLO, fleet: Fleet | None = None, *,
-             attainment: float = 0.9, rel_tol: float = 0.01, max_runs: int = 40) -> float:
+             attainment: float = 0.9, rel_tol: float = 0.01, max_runs: int = 40,
+             accept: Callable[[LlmResult], bool] | None = None) -> float:
     """DistServe's goodput: the highest arrival rate (requests/s) at which at least
     ``attainment`` of the requests meet ``slo``.
+
+    ``accept``, when given, replaces the attainment test: a rate is sustained when
+    ``accept(result)`` is true (e.g. every SLO quantile within its objective, as
+    :func:`qcore.llm.plan.sustained_rate` does with intervals).
 
     The workload's arrivals are scaled (:meth:`Workload.scale_rate`); the rate is
     bracketed by doubling or halving, then bisected to ``rel_tol``. Returns 0.0 when
@@ -765,48 +770,66 @@ def max_rate(workload: Workload, replica: Replica, slo: SLO, fleet: Fleet | None
     if len(workload) < 2 or workload.arrival[-1] <= workload.arrival[0]:
         raise InvalidArgumentError("workload needs at least two distinct arrival times")
     base = (len(workload) - 1) / float(workload.arrival[-1] - workload.arrival[0])
-    runs = 0
 
     def ok(f: float) -> bool:
+        r = simulate(workload.scale_rate(f), replica, fleet)
+        return accept(r) if accept is not None else r.slo_attainment(slo) >= attainment
+
+    return _bisect_factor(ok, rel_tol, max_runs)[0] * base
+
+
+def _bisect_factor(ok: Callable[[float], bool], rel_tol: float,
+                   max_runs: int) -> tuple[float, int]:
+    """The largest rate factor ``f`` with ``ok(f)`` (assumed to hold below a threshold):
+    bracketed from 1 by doubling or halving (down to 2⁻²⁰), then bisected until the
+    bracket is within ``rel_tol`` of its low end or ``max_runs`` calls were made. Returns
+    ``(factor, calls)``; factor 0.0 when no factor down to 2⁻²⁰ is ok."""
+    runs = 0
+
+    def test(f: float) -> bool:
         nonlocal runs
         runs += 1
-        r = simulate(workload.scale_rate(f), replica, fleet)
-        return r.slo_attainment(slo) >= attainment
+        return ok(f)
 
     lo, hi = 0.0, 1.0
-    if ok(1.0):
+    if test(1.0):
         lo = 1.0
         hi = 2.0
-        while ok(hi) and runs < max_runs:
+        while test(hi) and runs < max_runs:
             lo, hi = hi, hi * 2
     else:
         while hi > 2.0**-20 and runs < max_runs:
             hi /= 2
-            if ok(hi):
+            if test(hi):
                 lo, hi = hi, hi * 2
                 break
         if lo == 0.0:
-            return 0.0
+            return 0.0, runs
     while hi - lo > rel_tol * lo and runs < max_runs:
         mid = 0.5 * (lo + hi)
-        if ok(mid):
+        if test(mid):
             lo = mid
         else:
             hi = mid
-    return lo * base
+    return lo, runs
 
 
 def replicate(make_workload: Callable[[int], Workload], replica: Replica,
               fleet: Fleet | None = None, *, replications: int = 5, seed: int = 1,
-              slo: SLO | None = None, confidence: float = 0.95) -> pl.DataFrame:
+              slo: SLO | None = None, confidence: float = 0.95,
+              quantiles: tuple[float, ...] = (0.5, 0.99)) -> pl.DataFrame:
     """Independent replications of a synthetic workload, with confidence intervals.
 
     ``make_workload(seed)`` builds replication ``i``'s workload with seed ``seed + i``
     (e.g. ``lambda s: Workload.synthetic(sim.Poisson(10.0), 5000, 1000, 200, seed=s)``).
     Returns one row per metric: ``metric``, ``mean``, ``lo``, ``hi`` (Student-t interval
     of the mean over replications, the simulator's) and the per-replication ``values``.
-    Metrics: TTFT/TPOT/E2E p50 and p99, token and request throughput, preemptions, and
-    the SLO attainment when ``slo`` is given.
+    Metrics: TTFT/TPOT/E2E at each of ``quantiles`` (named as the rules name them:
+    ``ttft_p50``, ``tpot_p99``, ``e2e_p999``), token and request throughput, preemptions,
+    rejected requests, ``cost_per_mtok`` when the replica has a price, and the SLO
+    attainment when ``slo`` is given. Every replication with the same ``seed`` sees the
+    same requests, so two configurations replicated with the same seeds are compared
+    with common random numbers.
 
     >>> from qcore import llm, sim
     >>> rep = llm.Replica(step_time=llm.Linear(c0=0.02, c_tok=2e-5), num_blocks=4000)
@@ -816,20 +839,27 @@ def replicate(make_workload: Callable[[int], Workload], replica: Replica,
     >>> row["lo"] <= row["mean"] <= row["hi"]
     True
     """
+    from qcore.rules.engine import _qlabel
+
     if replications < 2:
         raise InvalidArgumentError(f"replications must be >= 2, got {replications}")
+    if not quantiles or not all(0 < q < 1 for q in quantiles):
+        raise InvalidArgumentError(f"quantiles must be in (0, 1), got {quantiles!r}")
     values: dict[str, list[float]] = {}
     for i in range(replications):
         r = simulate(make_workload(seed + i), replica, fleet)
         row: dict[str, float] = {}
         for name in ("ttft", "tpot", "e2e"):
             sk: QuantileSketch = getattr(r, name)
-            for q in (0.5, 0.99):
+            for q in quantiles:
                 v = sk.quantile(q) if sk.count else None
-                row[f"{name}_p{int(q * 100)}"] = float(v) if isinstance(v, float) else math.nan
+                row[f"{name}_p{_qlabel(q)}"] = float(v) if isinstance(v, float) else math.nan
         row["token_throughput"] = r.token_throughput
         row["request_throughput"] = r.request_throughput
         row["preemptions"] = float(r.preemptions)
+        row["rejected"] = float(r.rejected)
+        if replica.price_per_hour > 0:
+            row["cost_per_mtok"] = r.cost_per_mtok
         if slo is not None:
             row["slo_attainment"] = r.slo_attainment(slo)
         for k, v in row.items():
@@ -848,3 +878,18 @@ def replicate(make_workload: Callable[[int], Workload], replica: Replica,
 from qcore.llm import presets  # noqa: E402  (needs the classes above)
 
 __all__ += ["presets"]
+from qcore.llm.plan import (  # noqa: E402
+    Candidate,
+    Ceilings,
+    Objective,
+    Plan,
+    SustainedRate,
+    ceilings,
+    gpu_price,
+    plan,
+    prices,
+    sustained_rate,
+)
+
+__all__ += ["Candidate", "Ceilings", "Objective", "Plan", "SustainedRate", "ceilings",
+            "gpu_price", "plan", "prices", "sustained_rate"]

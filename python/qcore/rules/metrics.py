@@ -21,6 +21,8 @@ from qcore.tail import widen_for_sketch
 
 __all__ = [
     "MetricValue",
+    "llm_log",
+    "llm_quantile",
     "min_samples_for_quantile",
     "quantile_with_ci",
     "required_columns",
@@ -57,6 +59,8 @@ def required_columns(metric: str, rule: Any) -> list[str]:
         return ["cost", "tokens_in", "tokens_out"]
     if m == "tokens_per_request":
         return ["tokens_in", "tokens_out"]
+    if m in ("ttft_quantile", "tpot_quantile"):
+        return ["start", m.split("_")[0], "outcome"]
     return []
 
 
@@ -131,3 +135,57 @@ def _finite(x: Any) -> float | None:
         return None
     x = float(x)
     return x if math.isfinite(x) else None
+
+
+# --------------------------------------------------------------------------- LLM metrics
+
+
+def llm_values(frame: pl.DataFrame, column: str, include_errors: bool) -> np.ndarray:
+    """The ``ttft`` or ``tpot`` values of a canonical log's rows (as :func:`latency_values`
+    selects rows; rows without a value, such as one-token outputs for TPOT, are left out)."""
+    if include_errors:
+        sel = frame.filter(pl.col("outcome") != "incomplete")
+    else:
+        sel = frame.filter(pl.col("outcome") == "ok")
+    return _col(sel.drop_nulls(column), column)
+
+
+def llm_quantile(frame: pl.DataFrame, rule: Any) -> MetricValue:
+    """``ttft_quantile`` / ``tpot_quantile``: the quantile of the column with its
+    distribution-free interval, as :func:`latency_quantile` does for latency."""
+    vals = llm_values(frame, rule.metric.split("_")[0], rule.include_errors)
+    need = max(rule.min_samples or 0, min_samples_for_quantile(rule.quantile, rule.confidence))
+    est, lo, hi = quantile_with_ci(vals, rule.quantile, rule.confidence)
+    return MetricValue(est, int(vals.size), lo, hi, need, {"quantile": rule.quantile})
+
+
+def llm_log(result: Any) -> pl.DataFrame:
+    """A canonical request log of an LLM simulation (:class:`qcore.llm.LlmResult`), for
+    :func:`qcore.rules.evaluate`: ``start`` (arrival), ``end`` (finish), ``latency``
+    (e2e), ``outcome`` (``ok`` finished, ``error`` rejected, ``incomplete`` unfinished),
+    ``ttft``, ``tpot``, ``tokens_in``, ``tokens_out``, ``replica``.
+
+    >>> import polars as pl
+    >>> from qcore import llm
+    >>> from qcore.rules import evaluate
+    >>> rep = llm.Replica(step_time=llm.Linear(c0=0.01, c_tok=1e-4), num_blocks=1000)
+    >>> r = llm.simulate(llm.Workload.poisson(rate=5.0, n=400, prompt_tokens=100,
+    ...                                       output_tokens=20, seed=1), rep)
+    >>> d = evaluate(llm_log(r), [{"id": "ttft", "version": "1", "owner": "serving",
+    ...                            "metric": "ttft_p99", "threshold": 1.0}])
+    >>> d.select("metric", "status", "action").row(0)
+    ('ttft_quantile', 'pass', 'accept')
+    """
+    req: pl.DataFrame = result.requests
+    return req.select(
+        pl.col("arrival").cast(pl.Float64).alias("start"),
+        pl.col("finish").cast(pl.Float64).alias("end"),
+        pl.col("e2e").cast(pl.Float64).alias("latency"),
+        pl.col("status").replace_strict({"finished": "ok", "rejected": "error",
+                                         "unfinished": "incomplete"}).alias("outcome"),
+        pl.col("ttft").cast(pl.Float64),
+        pl.col("tpot").cast(pl.Float64),
+        pl.col("prompt_tokens").alias("tokens_in"),
+        pl.col("output_tokens").alias("tokens_out"),
+        pl.col("replica"),
+    )

@@ -52,7 +52,12 @@ METRICS: dict[str, tuple[str, str, str]] = {
     "unaudited_fraction": ("audit", "<=", "fraction of rows without lineage (`columns`, default model_version)"),
     "cost_per_1k_tokens": ("cost", "<=", "sum(cost) / sum(tokens_in + tokens_out) x 1000"),
     "tokens_per_request": ("cost", "<=", "mean tokens_in + tokens_out per request"),
+    "ttft_quantile": ("latency", "<=", "LLM time-to-first-token quantile `quantile` (seconds; `ttft` column, e.g. qcore.rules.metrics.llm_log of a simulation), with a distribution-free CI"),
+    "tpot_quantile": ("latency", "<=", "LLM time-per-output-token quantile `quantile` (seconds; `tpot` column), with a distribution-free CI"),
 }
+#: the LLM quantile metrics and their shorthands (``ttft_p99``, ``tpot_p90``)
+LLM_QUANTILES = ("ttft_quantile", "tpot_quantile")
+_LLM_SHORTHAND = re.compile(r"^(ttft|tpot)_(p\d+(?:\.\d+)?)$")
 
 #: status given when a rule of a family does not hold
 FAIL_STATUS = {
@@ -187,11 +192,18 @@ class Rule:
                 raise RuleError(f"{who}: metric {self.metric!r} says quantile {q} but quantile = {self.quantile}")
             set_(self, "metric", "latency_quantile")
             set_(self, "quantile", q)
+        llm = _LLM_SHORTHAND.match(self.metric)
+        if llm:
+            q = _quantile_from_shorthand(llm.group(2))
+            if self.quantile is not None and q is not None and abs(self.quantile - q) > 1e-12:
+                raise RuleError(f"{who}: metric {self.metric!r} says quantile {q} but quantile = {self.quantile}")
+            set_(self, "metric", f"{llm.group(1)}_quantile")
+            set_(self, "quantile", q)
         if self.metric not in METRICS:
             raise RuleError(f"{who}: unknown metric {self.metric!r}; known: {sorted(METRICS)} or pNN shorthands (p50, p99, p999)")
-        if self.metric in ("latency_quantile", "latency_drift"):
-            if self.quantile is None and self.metric == "latency_quantile":
-                raise RuleError(f"{who}: metric latency_quantile needs quantile (e.g. 0.99) or use 'p99'")
+        if self.metric in ("latency_quantile", "latency_drift", *LLM_QUANTILES):
+            if self.quantile is None and self.metric != "latency_drift":
+                raise RuleError(f"{who}: metric {self.metric} needs quantile (e.g. 0.99) or use 'p99'")
             if self.quantile is None:
                 set_(self, "quantile", 0.5)
             if not (0.0 < float(self.quantile) < 1.0):  # type: ignore[arg-type]

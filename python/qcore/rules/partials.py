@@ -405,6 +405,17 @@ class LatencyQuantile(Staged):
         return _m.latency_quantile(v.rows, rule)
 
 
+class LlmQuantile(LatencyQuantile):
+    """``ttft_quantile`` / ``tpot_quantile``: the passes of :class:`LatencyQuantile` over
+    the ``ttft`` or ``tpot`` column."""
+
+    def values(self, v: GroupView, rule: Any, st: State) -> npt.NDArray[np.float64]:
+        return _m.llm_values(v.rows, rule.metric.split("_")[0], rule.include_errors)
+
+    def local(self, v: GroupView, rule: Any) -> MetricValue:
+        return _m.llm_quantile(v.rows, rule)
+
+
 class LatencyMean(Staged):
     def part(self, k: int, v: GroupView, rule: Any, st: State) -> Any:
         x = _m.latency_values(v.rows, rule.include_errors)
@@ -686,4 +697,6 @@ STAGED: dict[str, Staged] = {
     "unaudited_fraction": Unaudited(),
     "cost_per_1k_tokens": CostPer1k(),
     "tokens_per_request": TokensPerRequest(),
+    "ttft_quantile": LlmQuantile(),
+    "tpot_quantile": LlmQuantile(),
 }
