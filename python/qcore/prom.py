@@ -72,6 +72,7 @@ import numpy.typing as npt
 from qcore import _qcore as _qc
 from qcore.exceptions import InvalidArgumentError, PrometheusError
 from qcore.little import GaugeCheck, _gauge_check
+from qcore.sketch import QuantileSketch
 from qcore.tail import quantile_ranks
 
 __all__ = [
@@ -82,6 +83,8 @@ __all__ = [
     "CounterRate",
     "HistogramQuantile",
     "MetricsLittle",
+    "NativeHistogram",
+    "NativeQuantile",
     "PrometheusClient",
     "Series",
     "classic_histogram",
@@ -89,6 +92,7 @@ __all__ = [
     "counter_rate",
     "histogram_from_families",
     "littles_law_metrics",
+    "native_histogram",
     "read_exposition",
     "VllmEngine",
     "vllm_summary",
@@ -699,6 +703,337 @@ def classic_histogram_windows(
             start=start + w * window, end=min(end, start + (w + 1) * window),
         ))
     return out
+
+
+# ---- native histograms --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _NativeSample:
+    """One native-histogram sample: buckets by Prometheus index at ``schema``."""
+
+    schema: int | None  # None: no exponential bucket (only the zero bucket has counts)
+    zero_threshold: float
+    zero_count: int
+    positive: Mapping[int, int]
+    negative: Mapping[int, int]
+    count: int
+    sum: float
+
+
+def _native_index(lo: float, hi: float, what: str) -> tuple[int, int]:
+    """(schema, Prometheus index) of the exponential bucket with boundaries ``|lo| < |hi|``
+    (the magnitudes of a positive bucket ``(lo, hi]`` or of a negative one ``[-hi, -lo)``)."""
+    if not (0.0 < lo < hi and math.isfinite(hi)):
+        raise InvalidArgumentError(f"{what}: bucket ({lo}, {hi}] is not exponential")
+    width = math.log2(math.log2(hi / lo))  # = −schema
+    schema = round(-width)
+    idx = round(math.log2(hi) * 2.0**schema)
+    if (abs(width + schema) > 1e-6 or not -4 <= schema <= 8
+            or not math.isclose(2.0 ** (idx * 2.0**-schema), hi, rel_tol=1e-9)
+            or not math.isclose(2.0 ** ((idx - 1) * 2.0**-schema), lo, rel_tol=1e-9)):
+        raise InvalidArgumentError(
+            f"{what}: bucket ({lo}, {hi}] is not a bucket of an exponential schema in [-4, 8] "
+            "(custom-bucket native histograms are not read)"
+        )
+    return schema, idx
+
+
+def _whole(v: Any, what: str) -> int:
+    x = float(v)
+    if not (math.isfinite(x) and x >= 0 and x == round(x)):
+        raise InvalidArgumentError(
+            f"{what}: count {v!r} is not a whole number ≥ 0 (a float histogram, e.g. from "
+            "rate() or a recording rule, is not a count of observations)"
+        )
+    return int(x)
+
+
+def _native_sample(h: Mapping[str, Any], what: str) -> _NativeSample:
+    """A native histogram as the query API's JSON writes it (``count``, ``sum``, ``buckets``
+    of ``[boundary_rule, lower, upper, count]``, empty buckets omitted)."""
+    try:
+        count = _whole(h["count"], what)
+        total = float(h["sum"])
+        buckets = h.get("buckets") or []
+        schema: int | None = None
+        zt, zc = 0.0, 0
+        pos: dict[int, int] = {}
+        neg: dict[int, int] = {}
+        for _rule, lo_s, hi_s, c_s in buckets:
+            lo, hi, c = float(lo_s), float(hi_s), _whole(c_s, what)
+            if lo <= 0.0 <= hi:  # the zero bucket [-zt, zt]
+                zt, zc = hi, zc + c
+                continue
+            s, i = _native_index(lo, hi, what) if lo > 0 else _native_index(-hi, -lo, what)
+            if schema is not None and s != schema:
+                raise InvalidArgumentError(f"{what}: buckets of schemas {schema} and {s} in one sample")
+            schema = s
+            side = pos if lo > 0 else neg
+            side[i] = side.get(i, 0) + c
+    except (KeyError, TypeError, ValueError) as e:
+        if isinstance(e, InvalidArgumentError):
+            raise
+        raise InvalidArgumentError(f"{what}: malformed native histogram {h!r}: {e!r}") from None
+    return _NativeSample(schema, zt, zc, pos, neg, count, total)
+
+
+def _reduce(b: Mapping[int, int], d: int) -> dict[int, int]:
+    """Buckets (Prometheus indices) ``d`` schemas coarser: OpenTelemetry index ``i − 1``
+    becomes ``(i − 1) >> d`` (exact: neighbouring buckets merge)."""
+    if d == 0:
+        return dict(b)
+    out: dict[int, int] = {}
+    for i, c in b.items():
+        j = ((i - 1) >> d) + 1
+        out[j] = out.get(j, 0) + c
+    return out
+
+
+@dataclass(frozen=True)
+class _NativeDelta:
+    schema: int | None
+    zero_threshold: float
+    zero_count: int
+    positive: dict[int, int]
+    negative: dict[int, int]
+    count: int
+    sum: float
+
+
+def _at(s: _NativeSample, schema: int | None) -> tuple[dict[int, int], dict[int, int]]:
+    d = 0 if schema is None or s.schema is None else s.schema - schema
+    return _reduce(s.positive, d), _reduce(s.negative, d)
+
+
+def _coarsest(*schemas: int | None) -> int | None:
+    known = [s for s in schemas if s is not None]
+    return min(known) if known else None
+
+
+def _native_increase(a: _NativeSample, b: _NativeSample) -> tuple[_NativeDelta, bool]:
+    """The increase from sample ``a`` to the later ``b`` at their coarser schema, and
+    whether it is a reset (the count, the zero bucket or any bucket decreased, or the zero
+    bucket widened: then the increase is ``b`` itself, as Prometheus counts it)."""
+    schema = _coarsest(a.schema, b.schema)
+    (pa, na), (pb, nb) = _at(a, schema), _at(b, schema)
+    reset = (b.count < a.count or b.zero_count < a.zero_count
+             or b.zero_threshold > a.zero_threshold > 0.0 and a.zero_count > 0
+             or any(pb.get(i, 0) < c for i, c in pa.items())
+             or any(nb.get(i, 0) < c for i, c in na.items()))
+    if reset:
+        return _NativeDelta(schema, b.zero_threshold, b.zero_count, pb, nb, b.count, b.sum), True
+    dp = {i: c - pa.get(i, 0) for i, c in pb.items() if c - pa.get(i, 0) > 0}
+    dn = {i: c - na.get(i, 0) for i, c in nb.items() if c - na.get(i, 0) > 0}
+    return _NativeDelta(schema, max(a.zero_threshold, b.zero_threshold),
+                        b.zero_count - a.zero_count, dp, dn, b.count - a.count,
+                        b.sum - a.sum), False
+
+
+def _add_delta(acc: _NativeDelta | None, d: _NativeDelta) -> _NativeDelta:
+    if acc is None:
+        return d
+    schema = _coarsest(acc.schema, d.schema)
+
+    def red(x: _NativeDelta) -> tuple[dict[int, int], dict[int, int]]:
+        k = 0 if schema is None or x.schema is None else x.schema - schema
+        return _reduce(x.positive, k), _reduce(x.negative, k)
+
+    (pa, na), (pb, nb) = red(acc), red(d)
+    for i, c in pb.items():
+        pa[i] = pa.get(i, 0) + c
+    for i, c in nb.items():
+        na[i] = na.get(i, 0) + c
+    return _NativeDelta(schema, max(acc.zero_threshold, d.zero_threshold),
+                        acc.zero_count + d.zero_count, pa, na, acc.count + d.count,
+                        acc.sum + d.sum)
+
+
+def _spans_deltas(b: Mapping[int, int]) -> tuple[list[tuple[int, int]], list[int]]:
+    """Prometheus spans (first offset absolute, later ones gaps) and deltas of buckets."""
+    spans: list[tuple[int, int]] = []
+    deltas: list[int] = []
+    prev_i: int | None = None
+    prev_c = 0
+    for i in sorted(k for k, c in b.items() if c > 0):
+        if prev_i is not None and i == prev_i + 1:
+            o, n = spans[-1]
+            spans[-1] = (o, n + 1)
+        else:
+            spans.append((i if prev_i is None else i - prev_i - 1, 1))
+        deltas.append(b[i] - prev_c)
+        prev_i, prev_c = i, b[i]
+    return spans, deltas
+
+
+@dataclass(frozen=True)
+class NativeQuantile:
+    """The q-quantile of a native histogram: the true order statistic ``x_(rank)``
+    (``rank = max(1, ⌈q·count⌉)``, as :class:`HistogramQuantile`) lies in
+    ``[lower, upper]``, its bucket's bounds (:meth:`qcore.QuantileSketch.quantile_bounds`
+    of the imported sketch); ``estimate`` is the sketch's estimate; ``ci`` the
+    distribution-free ``confidence`` interval of the population quantile
+    (:func:`qcore.quantile_ranks`' ranks read at the buckets' bounds)."""
+
+    q: float
+    count: int
+    rank: int
+    lower: float
+    upper: float
+    width: float
+    estimate: float
+    ci: tuple[float, float]
+    confidence: float
+
+
+@dataclass(frozen=True, eq=False)
+class NativeHistogram:
+    """The observations a native histogram counted over ``[start, end]`` (the increase,
+    merged across series at the coarsest schema seen; see the module's notes).
+
+    ``positive``/``negative``: counts by Prometheus bucket index at ``schema`` (bucket
+    ``i`` holds ``(b^(i−1), b^i]``, ``b = 2^(2^−schema)``; negative buckets mirror it);
+    ``zero_count`` the zero bucket ``[−zero_threshold, zero_threshold]``. ``schema`` is
+    ``None`` when only the zero bucket has observations. :meth:`to_prometheus` is the
+    histogram in :meth:`qcore.QuantileSketch.from_prometheus`' form, and :meth:`sketch`
+    the sketch it imports into (every bucket kept: lossless).
+    """
+
+    metric: str
+    schema: int | None
+    zero_threshold: float
+    zero_count: int
+    positive: Mapping[int, int]
+    negative: Mapping[int, int]
+    count: int
+    sum: float
+    series: int = 1
+    resets: int = 0
+    first: float | None = None
+    last: float | None = None
+    start: float | None = None
+    end: float | None = None
+
+    def to_prometheus(self) -> dict[str, Any]:
+        """``schema``, ``zero_threshold``, ``zero_count``, ``count``, ``sum``,
+        ``positive_spans``/``positive_deltas``, ``negative_spans``/``negative_deltas``."""
+        ps, pd = _spans_deltas(self.positive)
+        ns, nd = _spans_deltas(self.negative)
+        return {"schema": 8 if self.schema is None else self.schema,
+                "zero_threshold": self.zero_threshold, "zero_count": self.zero_count,
+                "count": self.count, "sum": self.sum, "positive_spans": ps,
+                "positive_deltas": pd, "negative_spans": ns, "negative_deltas": nd}
+
+    def _top_bucket(self) -> tuple[float, float]:
+        """The bounds of the highest non-empty bucket: the sketch takes the outer bucket
+        edges for its min and max (Prometheus carries neither) and answers the largest
+        observation with its max; the guarantee is the whole bucket."""
+        widen = 8.0 * np.finfo(np.float64).eps  # as the sketch's bounds: exp2 rounding
+        f = 2.0 ** -(self.schema or 0)
+        if self.positive:
+            i = max(self.positive)
+            return 2.0 ** ((i - 1) * f) * (1 - widen), 2.0 ** (i * f) * (1 + widen)
+        if self.zero_count:
+            return -self.zero_threshold, self.zero_threshold
+        i = min(self.negative)
+        return -(2.0 ** (i * f)) * (1 + widen), -(2.0 ** ((i - 1) * f)) * (1 - widen)
+
+    def sketch(self) -> QuantileSketch:
+        """The :class:`qcore.QuantileSketch` of these buckets, at their own scale."""
+        return QuantileSketch.from_prometheus(self.to_prometheus())
+
+    def quantile(self, q: float, confidence: float = 0.95) -> NativeQuantile:
+        """The q-quantile's bucket bounds, the sketch's estimate and the interval (see
+        :class:`NativeQuantile`); ``InvalidArgumentError`` when empty or q ∉ (0, 1)."""
+        if not (0.0 < q < 1.0):
+            raise InvalidArgumentError(f"q must be in (0, 1), got {q}")
+        n = self.count
+        if n == 0:
+            raise InvalidArgumentError(f"{self.metric}: no observations in the range")
+        sk = self.sketch()
+        rank = max(1, math.ceil(q * n))
+
+        def at(k: int) -> tuple[float, float]:
+            if k >= n:
+                return self._top_bucket()
+            # the sketch's q answers the order statistic in the first bucket whose
+            # cumulative count exceeds q·(n − 1): aim between k − 1 and k
+            b = sk.quantile_bounds((k - 0.5) / (n - 1))
+            assert b is not None
+            return float(b[0]), float(b[1])
+
+        lo, hi = at(rank)
+        est = sk.quantile(1.0 if rank >= n else (rank - 0.5) / (n - 1))
+        r = quantile_ranks(n, q, confidence)
+        ci_lo = at(r.lower)[0] if r.lower is not None else -math.inf
+        ci_hi = at(r.upper)[1] if r.upper is not None else math.inf
+        return NativeQuantile(q=q, count=n, rank=rank, lower=lo, upper=hi, width=hi - lo,
+                              estimate=float(est) if est is not None else math.nan,
+                              ci=(ci_lo, ci_hi), confidence=confidence)
+
+
+def _native_series(data: dict[str, Any], url: str) -> list[tuple[Mapping[str, str], _F64, list[Any]]]:
+    if data["resultType"] != "matrix":
+        raise PrometheusError(f"expected a matrix result, got {data['resultType']!r}", url=url)
+    out: list[tuple[Mapping[str, str], _F64, list[Any]]] = []
+    try:
+        for s in data["result"]:
+            hs = s.get("histograms") or []
+            if s.get("values"):
+                raise InvalidArgumentError(
+                    f"metric: {dict(s['metric'])} has float samples, not native histograms "
+                    "(a classic histogram? read it with classic_histogram)"
+                )
+            out.append((dict(s["metric"]), np.array([float(h[0]) for h in hs], dtype=np.float64),
+                        [h[1] for h in hs]))
+    except (KeyError, TypeError, ValueError, IndexError) as e:
+        if isinstance(e, InvalidArgumentError):
+            raise
+        raise PrometheusError(f"malformed matrix result: {e!r}", url=url) from None
+    return out
+
+
+def native_histogram(
+    client: PrometheusClient,
+    metric: str,
+    start: float,
+    end: float,
+    *,
+    matchers: str = "",
+) -> NativeHistogram:
+    """The increase of the native histogram ``metric`` over ``[start, end]`` (raw samples,
+    resets handled as for counters, no extrapolation), summed across the series
+    ``matchers`` selects. Prometheus ≥ 2.40 stores native histograms when started with
+    ``--enable-feature=native-histograms`` and the target exposes them (protobuf
+    exposition)."""
+    _check_range(start, end)
+    ms = max(1, math.ceil((end - start) * 1000.0))
+    data = client.query(f"{_selector(metric, matchers)}[{ms}ms]", time=end)
+    found = _native_series(data, client.url)
+    if not found:
+        raise InvalidArgumentError(f"metric: no series {metric}{matchers} between {start} and {end}")
+    acc: _NativeDelta | None = None
+    resets, used = 0, 0
+    first, last = math.inf, -math.inf
+    for labels, times, hs in found:
+        what = f"metric {metric} {dict(labels)}"
+        samples = [_native_sample(h, what) for h in hs]
+        if len(samples) < 2:
+            continue
+        used += 1
+        first, last = min(first, float(times[0])), max(last, float(times[-1]))
+        for a, b in zip(samples[:-1], samples[1:], strict=True):
+            d, r = _native_increase(a, b)
+            resets += int(r)
+            acc = _add_delta(acc, d)
+    if acc is None:
+        raise InvalidArgumentError(f"metric {metric}: no series with at least two samples in the range")
+    return NativeHistogram(
+        metric=metric, schema=acc.schema, zero_threshold=acc.zero_threshold,
+        zero_count=acc.zero_count, positive=acc.positive, negative=acc.negative,
+        count=acc.count, sum=acc.sum, series=len(found), resets=resets, first=first, last=last,
+        start=start, end=end,
+    )
 
 
 # ---- counters and gauges ------------------------------------------------------------------
