@@ -180,3 +180,34 @@ def test_live_native_errors(native: _Native) -> None:
         prom.native_histogram(s.client, "up", s.start, s.end)
     assert isinstance(prom.native_histogram(s.client, "lat_seconds", s.start, s.end).sketch(),
                       qcore.QuantileSketch)
+
+
+def test_live_native_attainment_brackets_contain_the_truth(native: _Native) -> None:
+    s = native
+    h = prom.native_histogram(s.client, "lat_seconds", s.start, s.end, matchers='pod="a"')
+    b = 2.0 ** 0.125
+    for thr in (-1.0, -0.25, 0.0, 1e-40, 0.05, 0.2, 0.3, 0.5, 1.0, b, 3.0, 100.0):
+        a = h.attainment(thr)
+        truth = int(np.count_nonzero(s.a <= thr))
+        assert a.good_lower <= truth <= a.good_upper, (thr, a, truth)
+        assert a.width <= 0.2
+    # on a bucket boundary the bracket is exact
+    for thr in (0.5, 1.0, 2.0 ** -3):
+        a = h.attainment(thr)
+        assert a.exact and a.good_lower == np.count_nonzero(s.a <= thr)
+
+
+def test_live_native_windows_add_up(native: _Native) -> None:
+    s = native
+    whole = prom.native_histogram(s.client, "lat_seconds", s.start, s.end)
+    wins = prom.native_histogram_windows(s.client, "lat_seconds", s.start, s.end, 1.5)
+    assert len(wins) == math.ceil((s.end - s.start) / 1.5)
+    assert sum(w.count for w in wins) == whole.count
+    assert sum(w.zero_count for w in wins) == whole.zero_count
+    merged: dict[int, int] = {}
+    for w in wins:
+        k = 0 if w.schema is None else w.schema - 1
+        for i, c in w.positive.items():
+            j = ((i - 1) >> k) + 1
+            merged[j] = merged.get(j, 0) + c
+    assert merged == dict(whole.positive)

@@ -55,6 +55,7 @@ Requires the ``prom`` extra (``prometheus_client``) for :func:`read_exposition` 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import time as _time
@@ -93,6 +94,7 @@ __all__ = [
     "histogram_from_families",
     "littles_law_metrics",
     "native_histogram",
+    "native_histogram_windows",
     "read_exposition",
     "VllmEngine",
     "vllm_summary",
@@ -671,6 +673,16 @@ def classic_histogram(
     )
 
 
+def _nwindows(start: float, end: float, window: float) -> int:
+    if not (math.isfinite(window) and window > 0):
+        raise InvalidArgumentError(f"window must be a positive number of seconds, got {window}")
+    _check_range(start, end)
+    nwin = math.ceil((end - start) / window)
+    if nwin > 100_000:
+        raise InvalidArgumentError(f"window is too small: {end - start} s / {window} s windows")
+    return nwin
+
+
 def classic_histogram_windows(
     client: PrometheusClient,
     metric: str,
@@ -684,11 +696,7 @@ def classic_histogram_windows(
     """:func:`classic_histogram` per window ``[start + k·window, start + (k+1)·window)``
     (each pair of consecutive samples in the window of its later sample; the windows add
     up to :func:`classic_histogram` of the whole range)."""
-    if not (math.isfinite(window) and window > 0):
-        raise InvalidArgumentError(f"window must be a positive number of seconds, got {window}")
-    nwin = math.ceil((end - start) / window)
-    if nwin > 100_000:
-        raise InvalidArgumentError(f"window is too small: {end - start} s / {window} s windows")
+    nwin = _nwindows(start, end, window)
     edges, p = _histogram_pairs(client, metric, start, end, matchers)
     k = np.minimum(np.floor((p.times - start) / window).astype(np.int64), nwin - 1)
     out = []
@@ -938,6 +946,42 @@ class NativeHistogram:
         i = min(self.negative)
         return -(2.0 ** (i * f)) * (1 + widen), -(2.0 ** ((i - 1) * f)) * (1 - widen)
 
+    def _bounds(self) -> list[tuple[float, float, int]]:
+        """Every non-empty bucket as (lowest value, highest value, count), in value
+        order (a positive bucket is ``(lo, hi]``, a negative one ``[lo, hi)``)."""
+        f = 2.0 ** -(self.schema or 0)
+        out = [(-(2.0 ** (i * f)), -(2.0 ** ((i - 1) * f)), c)
+               for i, c in sorted(self.negative.items(), reverse=True) if c]
+        if self.zero_count:
+            out.append((-self.zero_threshold, self.zero_threshold, self.zero_count))
+        out += [(2.0 ** ((i - 1) * f), 2.0 ** (i * f), c)
+                for i, c in sorted(self.positive.items()) if c]
+        return out
+
+    def attainment(self, threshold: float) -> AttainmentBracket:
+        """Bracket the fraction of observations ≤ ``threshold``: the buckets below it
+        count as good, those above as bad, the one around it (at most one: buckets do not
+        overlap) either way; ``edges`` are that bucket's (``(threshold, threshold)`` when
+        no non-empty bucket straddles it, and the bracket is exact)."""
+        if not math.isfinite(threshold):
+            raise InvalidArgumentError(f"threshold must be finite, got {threshold}")
+        if self.count == 0:
+            raise InvalidArgumentError(f"{self.metric}: no observations in the range")
+        good = unsure = 0
+        edges = (threshold, threshold)
+        for lo, hi, c in self._bounds():
+            if hi <= threshold:
+                good += c  # all of (lo, hi] (or [lo, hi) for a negative bucket) is ≤ threshold
+            elif lo < threshold or (lo == threshold and lo < 0):  # [lo, …) holds lo itself
+                unsure += c
+                edges = (lo, hi)
+        n = self.count
+        return AttainmentBracket(
+            threshold=threshold, count=n, good_lower=good, good_upper=good + unsure,
+            lower=good / n, upper=(good + unsure) / n, width=unsure / n, edges=edges,
+            exact=unsure == 0,
+        )
+
     def sketch(self) -> QuantileSketch:
         """The :class:`qcore.QuantileSketch` of these buckets, at their own scale."""
         return QuantileSketch.from_prometheus(self.to_prometheus())
@@ -993,6 +1037,66 @@ def _native_series(data: dict[str, Any], url: str) -> list[tuple[Mapping[str, st
     return out
 
 
+@dataclass(frozen=True)
+class _NativePairs:
+    """Per-pair increases of a native histogram's series: ``deltas[k]`` between two
+    consecutive samples of one series, at the time ``times[k]`` of the later one."""
+
+    times: list[float]
+    deltas: list[_NativeDelta]
+    series: int
+    resets: int
+    first: float
+    last: float
+
+
+def _native_pairs(
+    client: PrometheusClient, metric: str, start: float, end: float, matchers: str
+) -> _NativePairs:
+    _check_range(start, end)
+    ms = max(1, math.ceil((end - start) * 1000.0))
+    data = client.query(f"{_selector(metric, matchers)}[{ms}ms]", time=end)
+    found = _native_series(data, client.url)
+    if not found:
+        raise InvalidArgumentError(f"metric: no series {metric}{matchers} between {start} and {end}")
+    times: list[float] = []
+    deltas: list[_NativeDelta] = []
+    resets = 0
+    first, last = math.inf, -math.inf
+    for labels, ts, hs in found:
+        what = f"metric {metric} {dict(labels)}"
+        samples = [_native_sample(h, what) for h in hs]
+        if len(samples) < 2:
+            continue
+        first, last = min(first, float(ts[0])), max(last, float(ts[-1]))
+        for t, a, b in zip(ts[1:].tolist(), samples[:-1], samples[1:], strict=True):
+            d, r = _native_increase(a, b)
+            resets += int(r)
+            times.append(t)
+            deltas.append(d)
+    if not deltas:
+        raise InvalidArgumentError(f"metric {metric}: no series with at least two samples in the range")
+    return _NativePairs(times, deltas, len(found), resets, first, last)
+
+
+def _native_sum(
+    metric: str, p: _NativePairs, keep: Iterable[int], start: float | None, end: float | None
+) -> NativeHistogram:
+    acc: _NativeDelta | None = None
+    ts: list[float] = []
+    for k in keep:
+        acc = _add_delta(acc, p.deltas[k])
+        ts.append(p.times[k])
+    if acc is None:
+        acc = _NativeDelta(None, 0.0, 0, {}, {}, 0, 0.0)
+    return NativeHistogram(
+        metric=metric, schema=acc.schema, zero_threshold=acc.zero_threshold,
+        zero_count=acc.zero_count, positive=acc.positive, negative=acc.negative,
+        count=acc.count, sum=acc.sum, series=p.series, resets=p.resets,
+        first=min(ts) if ts else None, last=max(ts) if ts else None, start=start, end=end,
+    )
+
+
 def native_histogram(
     client: PrometheusClient,
     metric: str,
@@ -1006,34 +1110,27 @@ def native_histogram(
     ``matchers`` selects. Prometheus ≥ 2.40 stores native histograms when started with
     ``--enable-feature=native-histograms`` and the target exposes them (protobuf
     exposition)."""
-    _check_range(start, end)
-    ms = max(1, math.ceil((end - start) * 1000.0))
-    data = client.query(f"{_selector(metric, matchers)}[{ms}ms]", time=end)
-    found = _native_series(data, client.url)
-    if not found:
-        raise InvalidArgumentError(f"metric: no series {metric}{matchers} between {start} and {end}")
-    acc: _NativeDelta | None = None
-    resets, used = 0, 0
-    first, last = math.inf, -math.inf
-    for labels, times, hs in found:
-        what = f"metric {metric} {dict(labels)}"
-        samples = [_native_sample(h, what) for h in hs]
-        if len(samples) < 2:
-            continue
-        used += 1
-        first, last = min(first, float(times[0])), max(last, float(times[-1]))
-        for a, b in zip(samples[:-1], samples[1:], strict=True):
-            d, r = _native_increase(a, b)
-            resets += int(r)
-            acc = _add_delta(acc, d)
-    if acc is None:
-        raise InvalidArgumentError(f"metric {metric}: no series with at least two samples in the range")
-    return NativeHistogram(
-        metric=metric, schema=acc.schema, zero_threshold=acc.zero_threshold,
-        zero_count=acc.zero_count, positive=acc.positive, negative=acc.negative,
-        count=acc.count, sum=acc.sum, series=len(found), resets=resets, first=first, last=last,
-        start=start, end=end,
-    )
+    p = _native_pairs(client, metric, start, end, matchers)
+    h = _native_sum(metric, p, range(len(p.deltas)), start, end)
+    return dataclasses.replace(h, first=p.first, last=p.last)
+
+
+def native_histogram_windows(
+    client: PrometheusClient,
+    metric: str,
+    start: float,
+    end: float,
+    window: float,
+    *,
+    matchers: str = "",
+) -> list[NativeHistogram]:
+    """:func:`native_histogram` per window ``[start + k·window, start + (k+1)·window)``, as
+    :func:`classic_histogram_windows` (the windows add up to the whole range)."""
+    nwin = _nwindows(start, end, window)
+    p = _native_pairs(client, metric, start, end, matchers)
+    k = np.minimum(np.floor((np.array(p.times) - start) / window).astype(np.int64), nwin - 1)
+    return [_native_sum(metric, p, np.flatnonzero(k == w).tolist(), start + w * window,
+                        min(end, start + (w + 1) * window)) for w in range(nwin)]
 
 
 # ---- counters and gauges ------------------------------------------------------------------
