@@ -143,3 +143,23 @@ def cmd_prom(args: argparse.Namespace) -> int:
     else:
         print("\n".join(lines))
     return 0
+
+
+def check_decisions(args: argparse.Namespace, cfg: dict[str, Any],
+                    slos: list[dict[str, Any]]) -> tuple[Any, dict[str, Any]]:
+    """``qcore check --prometheus``: the burn-rate decisions of the rules file's ``[[slo]]``
+    declarations from the server's metrics, and what was read (for the output)."""
+    from qcore.rules.model import RuleError
+    from qcore.rules.prom_source import evaluate_slos_prometheus
+
+    if cfg.get("rule") or cfg.get("rules"):
+        raise RuleError("rules: [[rule]] tables need request logs; with --prometheus only [[slo]] "
+                        "declarations (each with a [slo.prometheus] table) are evaluated")
+    if not slos:
+        raise RuleError("rules: no [[slo]] declaration to evaluate from Prometheus")
+    if not (math.isfinite(args.lookback) and args.lookback > 0):
+        raise ValueError(f"--lookback must be a positive number of seconds, got {args.lookback}")
+    now = time.time() if args.now is None else float(args.now)
+    client = prom.PrometheusClient(args.prometheus, timeout=args.timeout)
+    decisions = evaluate_slos_prometheus(client, slos, now=now, lookback=args.lookback)
+    return decisions, {"url": client.url, "now": now, "slos": [s["id"] for s in slos]}

@@ -140,8 +140,12 @@ def _print_frame(df: Any, cols: Sequence[str]) -> None:
         print(df.select([c for c in cols if c in df.columns]))
 
 
-def _add_common_log_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("logs", nargs="+", help="log files or globs (Parquet, CSV, NDJSON)")
+def _add_common_log_args(p: argparse.ArgumentParser, *, or_prometheus: bool = False) -> None:
+    if or_prometheus:
+        p.add_argument("logs", nargs="*",
+                       help="log files or globs (Parquet, CSV, NDJSON); or --prometheus URL")
+    else:
+        p.add_argument("logs", nargs="+", help="log files or globs (Parquet, CSV, NDJSON)")
     p.add_argument("--map", action="append", metavar="ROLE=COLUMN",
                    help="map a column to a role (start, end, duration, status, error, endpoint, "
                         "model_version, tokens_in, tokens_out, cost); repeatable")
@@ -362,16 +366,36 @@ def _task_progress(enabled: bool | None) -> Any:
     return show
 
 
+def _source_usage(args: argparse.Namespace) -> str | None:
+    """The usage error of a command that reads logs or a Prometheus server, if any."""
+    if getattr(args, "prometheus", None):
+        if args.logs:
+            return "give log files or --prometheus URL, not both"
+        if getattr(args, "dask", None):
+            return "--dask reads log files; it does not apply to --prometheus"
+        return None
+    return None if args.logs else "give log files (or --prometheus URL)"
+
+
 def cmd_check(args: argparse.Namespace) -> int:
 
     import qcore.rules as qr
     from qcore.rules.model import load_config
 
+    usage = _source_usage(args)
+    if usage:
+        print(f"qcore check: error: {usage}", file=sys.stderr)
+        return EXIT_USAGE
     cfg = load_config(args.rules) if Path(args.rules).exists() else None
     if cfg is None:
         raise FileNotFoundError(f"--rules: {args.rules!r} does not exist")
     slos = [{**{k: v for k, v in cfg.get("defaults", {}).items() if k in ("owner", "version")}, **s}
             for s in cfg.get("slo", [])]
+    if args.prometheus:
+        from qcore._prom_cli import check_decisions
+
+        decisions, source = check_decisions(args, cfg, slos)
+        return _check_output(args, decisions, None, source)
     rules = qr.parse_rules(cfg) if (cfg.get("rule") or cfg.get("rules") or not slos) else []
     mapping = dict(cfg.get("mapping", {}))
     cli_map = _mapping_args(args)
@@ -399,17 +423,31 @@ def cmd_check(args: argparse.Namespace) -> int:
         show = _task_progress(not args.no_progress if args.no_progress else None)
         res = qrd.evaluate(args.logs, rules, executor="local", progress=show, **kw)
     decisions, report = res.decisions, res.report
+    return _check_output(args, decisions, report, None)
+
+
+def _check_output(args: argparse.Namespace, decisions: Any, report: Any,
+                  source: dict[str, Any] | None) -> int:
+    """Write the evidence, print the decisions (text or JSON) and return the exit code;
+    ``report`` is the logs' contract report, ``source`` what was read from Prometheus."""
+    import qcore.rules as qr
+
     if args.evidence:
         qr.write_evidence(decisions, args.evidence)
     code = qr.exit_code(decisions)
     if args.format == "json":
-        _emit_json({"overall_action": qr.overall_action(decisions), "exit_code": code,
-                    "contract": report.to_dict(),
-                    "decisions": [{**{k: v for k, v in d.items() if k != "evidence"}}
-                                  for d in decisions.to_dicts()],
-                    "evidence": str(args.evidence) if args.evidence else None})
+        doc = {"overall_action": qr.overall_action(decisions), "exit_code": code,
+               "contract": report.to_dict() if report is not None else None,
+               "decisions": [{**{k: v for k, v in d.items() if k != "evidence"}}
+                             for d in decisions.to_dicts()],
+               "evidence": str(args.evidence) if args.evidence else None}
+        if source is not None:
+            doc["source"] = source
+        _emit_json(doc)
     else:
-        if not report.passed:
+        if source is not None:
+            print(f"source: Prometheus {source['url']} at {source['now']:.3f}")
+        if report is not None and not report.passed:
             print(report.summary())
         _print_frame(decisions, ["rule_id", "rule_version", "group", "metric", "value", "ci_lo", "ci_hi",
                                  "threshold", "n", "status", "action"])
@@ -604,7 +642,15 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Evaluate the rules in a TOML file over the logs, print the decisions, append "
                                    "the evidence (JSON lines) and exit non-zero on escalate, block or rollback.",
                        epilog=EXIT_CODES_HELP)
-    _add_common_log_args(c)
+    _add_common_log_args(c, or_prometheus=True)
+    c.add_argument("--prometheus", metavar="URL",
+                   help="evaluate the [[slo]] declarations from this Prometheus server's metrics "
+                        "(each with a [slo.prometheus] table) instead of log files")
+    c.add_argument("--lookback", type=float, default=300.0, metavar="SECONDS",
+                   help="with --prometheus: reach this far before the longest window for its "
+                        "first sample (default 300; at least one scrape interval)")
+    c.add_argument("--timeout", type=float, default=10.0,
+                   help="with --prometheus: seconds per HTTP request")
     c.add_argument("--rules", required=True,
                    help="rules TOML file ([[rule]] and [[slo]] tables, optional [defaults], [contract], [mapping])")
     c.add_argument("--evidence", help="append one JSON evidence record per decision to this file")

@@ -227,7 +227,7 @@ def alerts_table(
 
 
 _SLO_KEYS = {"id", "version", "owner", "objective", "latency_threshold", "period", "windows", "min_events",
-             "group_by", "on_page", "on_ticket", "description"}
+             "group_by", "on_page", "on_ticket", "description", "prometheus"}
 
 
 def evaluate_slos(frame: Any, slos: Sequence[dict[str, Any]], *, now: float | None = None) -> pl.DataFrame:
@@ -309,6 +309,8 @@ def decisions_from_table(table: pl.DataFrame, spec: Mapping[str, Any], fp: dict[
         elif r["low_traffic"]:
             status, msg = "insufficient_evidence", (f"{r['long_events']} / {r['short_events']} events in the "
                                                     f"long / short window, {spec.get('min_events', 1)} needed")
+        elif r.get("undecided"):  # a metric source's bracketed counts straddle the factor
+            status, msg = "insufficient_evidence", r["undecided"]
         elif r["firing"]:
             status, msg = "fail", f"burn rate {value:.3g} > {r['factor']:.3g} on both windows"
         else:
@@ -325,7 +327,10 @@ def decisions_from_table(table: pl.DataFrame, spec: Mapping[str, Any], fp: dict[
                      "n": r["long_events"], "min_n": int(spec.get("min_events", 1)), "status": status,
                      "action": action, "response": {
                          "pass": "", "unauditable": "name the SLO's owner and version",
-                         "insufficient_evidence": "wait for traffic in both windows before deciding",
+                         "insufficient_evidence": (
+                             "put the latency threshold on a bucket edge (or use a native histogram)"
+                             if r.get("undecided") and status == "insufficient_evidence"
+                             else "wait for traffic in both windows before deciding"),
                      }.get(status, "page the owner; stop the rollout" if page else "open a ticket"),
                      "message": msg, "evidence": _json.dumps(ev, sort_keys=True)})
     return pl.DataFrame(rows, schema=DECISION_SCHEMA)
