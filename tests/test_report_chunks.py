@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 from qcore import logs as L
-from qcore import report as R
+from qcore.report import _stream as R
 from qcore.report import summarize
 from test_report_stream import _assert_same, _write_log
 

@@ -10,7 +10,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from qcore import report as R
+from qcore.report import _stream as R
 from qcore.report import summarize
 
 

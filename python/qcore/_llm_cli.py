@@ -181,7 +181,7 @@ def cmd_llm_simulate(args: argparse.Namespace) -> int:
         slo = llm.SLO(ttft=args.slo_ttft, tpot=args.slo_tpot, e2e=args.slo_e2e)
     show = None
     if not args.no_progress and sys.stderr.isatty() and len(w) >= 100_000:
-        from qcore.report import _progress_printer
+        from qcore.report._stream import _progress_printer
 
         bar = _progress_printer(len(w), True)
         show = lambda done, total: bar(done)  # noqa: E731
