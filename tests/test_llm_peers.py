@@ -6,6 +6,7 @@ runs of the simulators themselves (tests/data/llm_peers, see its SOURCE.md)."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -13,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from qcore import llm
 
@@ -250,3 +253,73 @@ def test_vidur_vllm_steps_are_never_mixed_and_padded() -> None:
     assert (s["decode"] | s["prefill"]).all()
     assert ((s["n"] * s["wide"]) <= 16384).all()
     assert (s["n"] <= 512).all()
+
+
+# --------------------------------------------------------------------------- all modes
+
+def _mode(mode: str, num_blocks: int) -> tuple[llm.Replica, llm.Disaggregated | None]:
+    if mode == "vllm_v1":
+        return llm.Replica(step_time=llm.Linear(c0=0.01, c_tok=2e-5, c_ctx=1e-7),
+                           num_blocks=num_blocks, max_num_batched_tokens=2048), None
+    setup = llm.presets.peer(mode)
+    rep = setup.replica
+    if mode == "vidur_vllm":
+        rep = dataclasses.replace(rep, num_blocks=num_blocks)
+    fleet = None if setup.fleet is None else dataclasses.replace(setup.fleet, decode=rep)
+    return rep, fleet
+
+
+@settings(max_examples=12, deadline=None)
+@given(mode=st.sampled_from(["vllm_v1", *llm.presets.MODES]),
+       seed=st.integers(0, 10_000), rate=st.floats(0.5, 40.0),
+       num_blocks=st.integers(150, 3000))
+def test_every_mode_conserves_and_obeys_littles_law(mode: str, seed: int, rate: float,
+                                                    num_blocks: int) -> None:
+    # The properties every mode shares: each request finishes exactly once with all its
+    # output tokens; blocks held stay within num_blocks and running within max_num_seqs
+    # (modes with a KV model); per replica, ∫(waiting + running) dt
+    # equals Σ e2e of its requests (Little's law, exactly, on the engine's own account).
+    rng = np.random.default_rng(seed)
+    n = 150
+    w = llm.Workload(rng.exponential(1 / rate, n).cumsum(), rng.integers(1, 1500, n),
+                     rng.integers(1, 300, n))
+    rep, fleet = _mode(mode, num_blocks)
+    r = llm.simulate(w, rep, fleet)
+    req = r.requests
+    assert r.finished + r.rejected == n
+    done = req.filter(pl.col("status") == "finished")
+    assert (done["output_tokens"].to_numpy() == w.output_tokens[done["id"].to_numpy()]).all()
+    assert (done["finish"] >= done["first_token"]).all()
+    assert (done["first_token"] > done["arrival"]).all()
+    stats = r.replica_stats
+    if mode in ("vllm_v1", "vidur_vllm"):
+        assert (stats["max_blocks_used"] <= rep.num_blocks).all()
+        assert (stats["max_running"] <= rep.max_num_seqs).all()
+    assert int(stats["output_tokens"].sum()) == int(done["output_tokens"].sum())
+    if mode == "distserve_disaggregated":
+        # A request spends its time on the prefill and then the decode replica: Little's
+        # law holds for the pair.
+        assert float(stats["in_system_area"].sum()) == pytest.approx(
+            float(done["e2e"].sum()), rel=1e-9)
+        return
+    for i in range(stats.height):
+        mine = done.filter(pl.col("replica") == i)
+        assert stats.row(i, named=True)["in_system_area"] == pytest.approx(
+            float(mine["e2e"].sum()), rel=1e-9)
+
+
+def test_cli_mode_runs_the_peer_setup(capsys) -> None:  # type: ignore[no-untyped-def]
+    from qcore.cli import EXIT_OK, main
+
+    path = PEERS / "workload_burst200.csv"
+    _, ref = _vidur_inputs("burst200")
+    rc = main(["llm", "simulate", str(path), "--mode", "vidur_vllm", "--format", "json"])
+    assert rc == EXIT_OK
+    out = json.loads(capsys.readouterr().out)
+    assert out["finished"] == 200 and out["config"]["mode"] == "vidur_vllm"
+    assert out["duration_s"] == float(ref["completion_s"].max())
+    rc = main(["llm", "simulate", str(path), "--mode", "distserve_disaggregated",
+               "--format", "json"])
+    assert rc == EXIT_OK
+    out = json.loads(capsys.readouterr().out)
+    assert out["finished"] == 200 and out["config"]["replicas"] == 2

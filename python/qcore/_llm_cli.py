@@ -54,6 +54,14 @@ def register(sub: Any, fmt: Any, epilog: str) -> None:
     s.add_argument("--scheduler", choices=["vllm_v1", "distserve"], default="vllm_v1",
                    help="scheduling policy (distserve: DistServe's colocated simulator, with "
                    "a distserve/... preset's coefficients plus its fixed overheads)")
+    s.add_argument("--mode", choices=["vllm_v1", "vidur_vllm", "distserve_colocated",
+                                      "distserve_disaggregated"], default="vllm_v1",
+                   help="engine mode: vLLM V1 (default) or a published simulator's setup "
+                   "(qcore.llm.presets.peer: Vidur's vllm scheduler on Llama-3-8B/A100, "
+                   "DistServe's colocated or prefill+decode workers on OPT-13B/A100-80G); "
+                   "--preset, --model, --gpu, --tp and --scheduler do not apply, "
+                   "--num-blocks, --block-size, --max-num-seqs and "
+                   "--max-num-batched-tokens override the setup")
     s.add_argument("--no-chunked-prefill", action="store_true")
     s.add_argument("--no-prefix-caching", action="store_true")
     s.add_argument("--replicas", type=int, default=1)
@@ -148,6 +156,29 @@ def _replica(args: argparse.Namespace) -> Any:
     return llm.Replica(step_time=st, **over)
 
 
+def _mode(args: argparse.Namespace, w: Any) -> tuple[Any, Any, Any]:
+    """``(workload, replica, fleet)`` of a --mode other than vllm_v1."""
+    import dataclasses
+
+    from qcore import llm
+
+    setup = llm.presets.peer(args.mode)
+    over = {k: getattr(args, k) for k in ("num_blocks", "block_size", "max_num_seqs",
+                                          "max_num_batched_tokens")
+            if getattr(args, k) is not None}
+    rep = dataclasses.replace(setup.replica, **over)
+    if setup.max_tokens is not None:   # Vidur's input rule: prompt + output <= its maximum
+        clip = dataclasses.replace(setup, extra_output_token=False,
+                                   max_tokens=rep.max_num_batched_tokens)
+        w = clip.workload(w.arrival, w.prompt_tokens, w.output_tokens)
+    if setup.fleet is not None:
+        fleet: Any = dataclasses.replace(setup.fleet, decode=rep)
+    else:
+        fleet = llm.Fleet(replicas=args.replicas, router=args.router, staleness=args.staleness,
+                          seed=args.seed)
+    return w, rep, fleet
+
+
 def _fmt(v: Any) -> str:
     if v is None:
         return "-"
@@ -173,9 +204,12 @@ def cmd_llm_simulate(args: argparse.Namespace) -> int:
     w = _load(args.trace, args)
     if args.rate_scale != 1.0:
         w = w.scale_rate(args.rate_scale)
-    rep = _replica(args)
-    fleet = llm.Fleet(replicas=args.replicas, router=args.router, staleness=args.staleness,
-                      seed=args.seed)
+    if args.mode != "vllm_v1":
+        w, rep, fleet = _mode(args, w)
+    else:
+        rep = _replica(args)
+        fleet = llm.Fleet(replicas=args.replicas, router=args.router,
+                          staleness=args.staleness, seed=args.seed)
     slo = None
     if args.slo_ttft or args.slo_tpot or args.slo_e2e:
         slo = llm.SLO(ttft=args.slo_ttft, tpot=args.slo_tpot, e2e=args.slo_e2e)
@@ -187,7 +221,8 @@ def cmd_llm_simulate(args: argparse.Namespace) -> int:
         show = lambda done, total: bar(done)  # noqa: E731
     r = llm.simulate(w, rep, fleet, slo=slo, progress=show)
     s = r.summary()
-    s["config"] = {"trace": args.trace, "preset": args.preset, "replicas": args.replicas,
+    s["config"] = {"trace": args.trace, "mode": args.mode, "preset": args.preset,
+                   "replicas": r.fleet.replicas,
                    "router": args.router, "num_blocks": rep.num_blocks,
                    "max_num_batched_tokens": rep.max_num_batched_tokens,
                    "max_num_seqs": rep.max_num_seqs, "block_size": rep.block_size,
@@ -198,7 +233,8 @@ def cmd_llm_simulate(args: argparse.Namespace) -> int:
     out = sys.stdout
     c = s["config"]
     out.write(f"{c['trace']}: {s['requests']} requests on {c['replicas']} replica(s), "
-              f"router {c['router']}\n")
+              f"router {c['router']}" + ("" if c["mode"] == "vllm_v1" else f", mode {c['mode']}")
+              + "\n")
     out.write(f"  replica: {c['num_blocks']} KV blocks of {c['block_size']} tokens, budget "
               f"{c['max_num_batched_tokens']} tokens, <= {c['max_num_seqs']} sequences\n")
     out.write(f"  finished {s['finished']}, rejected {s['rejected']}, preemptions "

@@ -208,6 +208,8 @@ pub(crate) struct Req {
     pub last_emit: f64,
     pub finish: f64,
     pub blocks: Vec<u32>,
+    /// Blocks held without identity (modes with no prefix cache count them only).
+    pub held: u32,
 }
 
 impl Req {
@@ -228,6 +230,7 @@ impl Req {
             last_emit: f64::NAN,
             finish: f64::NAN,
             blocks: Vec::new(),
+            held: 0,
         }
     }
 
@@ -605,6 +608,8 @@ impl Replica {
     fn preempt(&mut self, reqs: &mut [Req], v: u32) {
         let req = &mut reqs[v as usize];
         self.pool.release(&mut req.blocks);
+        self.pool.nfree += req.held;
+        req.held = 0;
         req.computed = 0;
         req.preemptions += 1;
         self.stats.preemptions += 1;
@@ -778,11 +783,10 @@ impl Replica {
             widest = wide;
             self.touch(t);
             self.waiting.pop_front();
+            // No prefix cache: blocks are counted, not identified.
+            self.pool.nfree -= need;
             let q = &mut reqs[r as usize];
-            for _ in 0..need {
-                let b = self.pool.pop_head();
-                q.blocks.push(b);
-            }
+            q.held = need;
             if q.first_sched.is_nan() {
                 q.first_sched = t;
             }
@@ -796,8 +800,13 @@ impl Replica {
         }
         // 2. Decode phase: running sorted stably by arrival; the batch goes to the tail.
         let arrival = &w.arrival;
-        self.running
-            .sort_by(|&a, &b| arrival[a as usize].total_cmp(&arrival[b as usize]));
+        let by_arrival = |a: &u32, b: &u32| arrival[*a as usize].total_cmp(&arrival[*b as usize]);
+        if !self
+            .running
+            .is_sorted_by(|a, b| by_arrival(a, b) != std::cmp::Ordering::Greater)
+        {
+            self.running.sort_by(by_arrival);
+        }
         let (mut i, mut j) = (0, self.running.len());
         while i < j && self.sched.len() < cap {
             let r = self.running[i];
@@ -805,9 +814,9 @@ impl Replica {
             loop {
                 if self.pool.nfree >= 1 {
                     let q = &mut reqs[r as usize];
-                    if q.num_tokens() > q.blocks.len() as u32 * cfg.block_size {
-                        let b = self.pool.pop_head();
-                        q.blocks.push(b);
+                    if q.num_tokens() > q.held * cfg.block_size {
+                        self.pool.nfree -= 1;
+                        q.held += 1;
                     }
                     q.sched = 1;
                     self.sched.push(r);
@@ -947,6 +956,8 @@ impl Replica {
                     q.status = STATUS_FINISHED;
                     q.finish = t_end;
                     self.pool.release(&mut q.blocks);
+                    self.pool.nfree += q.held;
+                    q.held = 0;
                     q.blocks = Vec::new();
                     self.stats.finished += 1;
                     finished_any = true;

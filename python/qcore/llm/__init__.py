@@ -699,10 +699,15 @@ def simulate(workload: Workload, replica: Replica, fleet: Fleet | Disaggregated 
     fin = np.asarray(rec["finish"])
     with np.errstate(invalid="ignore", divide="ignore"):
         tpot = np.where(out > 1, (fin - ft) / np.maximum(out - 1, 1), np.nan)
+    rep_idx = np.asarray(rec["replica"])
+    rep_col = pl.Series("replica", rep_idx)
+    if n and rep_idx.min() < 0:   # rejected before routing: no replica
+        rep_col = rep_col.scatter(np.flatnonzero(rep_idx < 0), None)
+    # Eagerly built (NaN times become nulls at construction): no query to run.
     df = pl.DataFrame({
         "id": np.arange(n, dtype=np.int64),
         "arrival": arrival,
-        "replica": np.asarray(rec["replica"]),
+        "replica": rep_col,
         "status": pl.Series(np.asarray(_STATUS, dtype=object)[status].tolist(), dtype=pl.String)
         if n else pl.Series([], dtype=pl.String),
         "prompt_tokens": workload.prompt_tokens,
@@ -716,11 +721,7 @@ def simulate(workload: Workload, replica: Replica, fleet: Fleet | Disaggregated 
         "e2e": fin - arrival,
         "preemptions": np.asarray(rec["preemptions"]).astype(np.int64),
         "cached_tokens": np.asarray(rec["cached_tokens"]).astype(np.int64),
-    }).with_columns(
-        pl.col("replica").replace(-1, None),
-        pl.col("first_scheduled", "first_token", "finish", "queue", "ttft", "tpot", "e2e")
-        .fill_nan(None),
-    )
+    }, nan_to_null=True)
     reps = pl.DataFrame(raw["replicas"]).with_row_index("replica")
     steps = sched = pre = None
     if raw["trace"] is not None:

@@ -151,7 +151,9 @@ class Workload:
         """A workload from a file, recognising the public traces.
 
         Azure LLM 2023 CSVs (``TIMESTAMP, ContextTokens, GeneratedTokens``), Mooncake JSON
-        lines (ms ``timestamp``, ``hash_ids``) and RAGPulse JSON lines are read as such;
+        lines (ms ``timestamp``, ``hash_ids``), RAGPulse JSON lines and the published
+        simulators' workload CSVs (``arrival_s, prompt_len, output_len``, times kept as
+        given) are read as such;
         any other CSV, Parquet or NDJSON file goes through :meth:`from_frame`.
         """
         p = Path(path)
@@ -173,6 +175,12 @@ class Workload:
         cols = set(pl.read_csv(p, n_rows=1).columns)
         if {"TIMESTAMP", "ContextTokens", "GeneratedTokens"} <= cols:
             return cls.azure(p)
+        if {"arrival_s", "prompt_len", "output_len"} <= cols:
+            # The published LLM simulators' workload files (arrival in s, as given).
+            df = pl.read_csv(p, columns=["arrival_s", "prompt_len", "output_len"])
+            return cls(arrival=df["arrival_s"].cast(pl.Float64).to_numpy(),
+                       prompt_tokens=df["prompt_len"].to_numpy(),
+                       output_tokens=df["output_len"].to_numpy())
         return cls.from_frame(pl.read_csv(p))
 
     @classmethod
