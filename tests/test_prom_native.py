@@ -8,6 +8,7 @@ import math
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -211,3 +212,24 @@ def test_live_native_windows_add_up(native: _Native) -> None:
             j = ((i - 1) >> k) + 1
             merged[j] = merged.get(j, 0) + c
     assert merged == dict(whole.positive)
+
+
+def test_live_report_reads_a_native_histogram(native: _Native, tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from qcore.cli import main
+
+    s = native
+    html_path = tmp_path / "native.html"
+    assert main(["report", "--prometheus", s.client.url, "--start", repr(s.start), "--end",
+                 repr(s.end), "--query", 'lat_seconds{pod="a"}', "--slo", "0.5", "--bin", "2",
+                 "--html", str(html_path), "--format", "json"]) == 0
+    (h,) = json.loads(capsys.readouterr().out)["histograms"]
+    assert (h["kind"], h["schema"], h["count"], h["resets"]) == ("native", 3, s.a.size, 1)
+    for q, r in h["quantiles"].items():
+        assert r["lower"] <= _exact(s.a, float(q)) <= r["upper"]
+    (a,) = h["attainment"]
+    assert a["exact"] and a["lower"] == np.count_nonzero(s.a <= 0.5) / s.a.size
+    assert sum(w["count"] for w in h["windows"]) == s.a.size
+    assert "(native histogram)" in html_path.read_text()
