@@ -299,3 +299,23 @@ def test_increases_over_restarts_and_schema_changes(steps: list[tuple[int, bool,
     pos, neg, zero = _buckets(np.array(obs), schema)
     assert acc.schema == schema and acc.count == len(obs)
     assert {i: c for i, c in acc.positive.items() if c} == pos and acc.zero_count == zero
+
+
+def test_live_prom_cli_reads_a_native_histogram(native: _Native,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from qcore.cli import main
+
+    s = native
+    base = ["prom", "--prometheus", s.client.url, "--start", repr(s.start), "--end", repr(s.end),
+            "--histogram", "lat_seconds", "--matchers", 'pod="a"', "--quantile", "0.99"]
+    assert main([*base, "--slo", "0.3", "--format", "json"]) == 0
+    out = json.loads(capsys.readouterr().out)["histogram"]
+    assert (out["kind"], out["count"]) == ("native", s.a.size)
+    r = out["quantiles"]["0.99"]
+    assert r["lower"] <= _exact(s.a, 0.99) <= r["upper"]
+    assert main(base) == 0
+    assert "lat_seconds (native histogram): 726 observations" in capsys.readouterr().out
+    assert main([*base, "--gauge", "up"]) == 1
+    assert "--gauge needs a classic histogram" in capsys.readouterr().err

@@ -39,7 +39,8 @@ def register(sub: Any, fmt: Any, epilog: str) -> None:
     p.add_argument("--end", type=float, help="range end, Unix seconds (default: now)")
     p.add_argument("--matchers", default="", help='PromQL label matchers, e.g. \'job="api"\'')
     p.add_argument("--preset", choices=["vllm"], help="per-engine summary under vLLM's names")
-    p.add_argument("--histogram", metavar="NAME", help="classic histogram (name without _bucket)")
+    p.add_argument("--histogram", metavar="NAME",
+                   help="histogram: classic (name without _bucket) or native, whichever the server has")
     p.add_argument("--quantile", type=float, action="append", metavar="Q",
                    help="quantile of --histogram; repeatable (default 0.5, 0.9, 0.99)")
     p.add_argument("--slo", type=float, action="append", metavar="SECONDS",
@@ -88,11 +89,19 @@ def _fmt(x: float) -> str:
     return "∞" if x == math.inf else ("-∞" if x == -math.inf else f"{x:.6g}")
 
 
-def _quantile_lines(name: str, qs: dict[float, prom.HistogramQuantile]) -> list[str]:
+def _quantile_lines(name: str, qs: dict[float, Any]) -> list[str]:
+    def est(r: Any) -> str:
+        if isinstance(r, prom.NativeQuantile):
+            return f"estimate {_fmt(r.estimate)}"
+        return f"Prometheus' interpolation {_fmt(r.prometheus)}"
+
+    def interval(r: Any) -> str:  # a classic bucket is (lower, upper]
+        left = "[" if isinstance(r, prom.NativeQuantile) else "("
+        return f"{left}{_fmt(r.lower)}, {_fmt(r.upper)}]"
+
     return [
-        f"  {name} p{100 * q:g}: in ({_fmt(r.lower)}, {_fmt(r.upper)}] (width {_fmt(r.width)}; "
-        f"Prometheus' interpolation {_fmt(r.prometheus)}; {100 * r.confidence:g}% CI "
-        f"[{_fmt(r.ci[0])}, {_fmt(r.ci[1])}]; n={r.count})"
+        f"  {name} p{100 * q:g}: in {interval(r)} (width {_fmt(r.width)}; "
+        f"{est(r)}; {100 * r.confidence:g}% CI [{_fmt(r.ci[0])}, {_fmt(r.ci[1])}]; n={r.count})"
         for q, r in qs.items()
     ]
 
@@ -117,14 +126,25 @@ def cmd_prom(args: argparse.Namespace) -> int:
     out: dict[str, Any] = {"prometheus": args.prometheus, "start": start, "end": end}
     lines = [f"{args.prometheus} from {start:.3f} to {end:.3f} ({end - start:g} s)"]
     if args.histogram:
-        h = prom.classic_histogram(client, args.histogram, start, end, matchers=args.matchers)
+        h: Any
+        classic = bool(client.series([prom._selector(f"{args.histogram}_bucket", args.matchers)],
+                                     start, end))
+        if classic:
+            h = prom.classic_histogram(client, args.histogram, start, end, matchers=args.matchers)
+        elif args.gauge:
+            raise ValueError(f"--gauge needs a classic histogram (_sum, _count); {args.histogram} "
+                             "has no _bucket series")
+        else:
+            h = prom.native_histogram(client, args.histogram, start, end, matchers=args.matchers)
         qres = {q: h.quantile(q, args.confidence) for q in qs}
         att = [h.attainment(s) for s in args.slo or []]
-        out["histogram"] = {"metric": h.metric, "count": h.count, "sum": h.sum,
+        out["histogram"] = {"metric": h.metric, "kind": "classic" if classic else "native",
+                            "count": h.count, "sum": h.sum,
                             "series": h.series, "resets": h.resets,
                             "quantiles": {str(q): _plain(r) for q, r in qres.items()},
                             "attainment": _plain(att)}
-        lines.append(f"{h.metric}: {h.count} observations, {h.series} series, {h.resets} reset(s)")
+        lines.append(f"{h.metric} ({'classic' if classic else 'native'} histogram): {h.count} "
+                     f"observations, {h.series} series, {h.resets} reset(s)")
         lines += _quantile_lines(h.metric, qres)
         lines += [f"  ≤ {a.threshold:g} s: in [{a.lower:.4%}, {a.upper:.4%}] (width {a.width:.4%}"
                   f"{', exact' if a.exact else f', buckets {_fmt(a.edges[0])}–{_fmt(a.edges[1])}'})"
@@ -282,7 +302,8 @@ def _report_lines(doc: dict[str, Any]) -> list[str]:
         for q, r in h["quantiles"].items():
             est = (f"Prometheus' interpolation {_fmt(r['prometheus'])}" if "prometheus" in r
                    else f"estimate {_fmt(r['estimate'])}")
-            lines.append(f"  p{100 * float(q):g}: in [{_fmt(r['lower'])}, {_fmt(r['upper'])}] "
+            left = "(" if h["kind"] == "classic" else "["
+            lines.append(f"  p{100 * float(q):g}: in {left}{_fmt(r['lower'])}, {_fmt(r['upper'])}] "
                          f"(width {_fmt(r['width'])}; {est}; {100 * r['confidence']:g}% CI "
                          f"[{_fmt(r['ci'][0])}, {_fmt(r['ci'][1])}])")
         for a in h["attainment"]:

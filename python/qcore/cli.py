@@ -637,7 +637,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_prometheus_report_args(r)
     r.add_argument("--group-by", "-g", action="append", metavar="COLUMN", help="group key; repeatable")
-    r.add_argument("--bin", type=float, help="window (s) for arrival counts and burstiness (default: from span)")
+    r.add_argument("--bin", type=float, help="window (s) for arrival counts and burstiness (default: from span); "
+                                             "with --prometheus: of the per-window tails (default: range / 30)")
     r.add_argument("--html", help="write the self-contained HTML report here")
     r.add_argument("--title", help="report title")
     r.add_argument("--batch-rows", type=int, default=1_000_000, help="rows per batch (bounds memory)")
@@ -650,7 +651,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("check", help="evaluate rules; exit code for CI", formatter_class=fmt,
                        description="Evaluate the rules in a TOML file over the logs, print the decisions, append "
-                                   "the evidence (JSON lines) and exit non-zero on escalate, block or rollback.",
+                                   "the evidence (JSON lines) and exit non-zero on escalate, block or rollback. "
+                                   "With --prometheus URL instead of logs: the [[slo]] burn-rate declarations "
+                                   "from the server's histograms and counters.",
                        epilog=EXIT_CODES_HELP)
     _add_common_log_args(c, or_prometheus=True)
     c.add_argument("--prometheus", metavar="URL",
