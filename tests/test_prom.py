@@ -677,3 +677,94 @@ def test_cli_errors(capsys: pytest.CaptureFixture[str]) -> None:
     assert "cannot reach the server" in err and f"127.0.0.1:{port}" in err
     assert main(["prom", "--prometheus", f"http://127.0.0.1:{port}"]) == 1
     assert "give --preset vllm" in capsys.readouterr().err
+
+
+def _strict_json(text: str) -> Any:
+    def no_constant(c: str) -> Any:
+        raise ValueError(f"not strict JSON: {c}")
+
+    return json.loads(text, parse_constant=no_constant)
+
+
+def test_live_report_cli(scenario: _Scenario, tmp_path: Path,
+                         capsys: pytest.CaptureFixture[str]) -> None:
+    from qcore.cli import main
+
+    s = scenario
+    html_path = tmp_path / "prom.html"
+    base = ["report", "--prometheus", s.client.url, "--start", repr(s.start), "--end", repr(s.end)]
+    assert main([*base, "--query", 'req_latency_seconds{job="qcore"}', "--slo", "0.3",
+                 "--quantile", "0.5", "--quantile", "0.99", "--bin", "2", "--preset", "vllm",
+                 "--html", str(html_path), "--format", "json"]) == 0
+    doc = _strict_json(capsys.readouterr().out)
+    (h,) = doc["histograms"]
+    x = s.observations
+    assert (h["kind"], h["count"], h["resets"]) == ("classic", x.size, 1)
+    for q in ("0.5", "0.99"):
+        r = h["quantiles"][q]
+        assert r["lower"] < _exact_quantile(x, float(q)) <= r["upper"]
+    (a,) = h["attainment"]
+    assert a["lower"] <= np.count_nonzero(x <= 0.3) / x.size <= a["upper"]
+    assert sum(w["count"] for w in h["windows"]) == x.size
+    assert len(h["windows"]) == math.ceil((s.end - s.start) / 2.0)
+    (eng,) = doc["engines"]
+    assert sum(w["count"] for w in eng["windows"]["ttft"]) == x.size
+    assert doc["html"] == str(html_path)
+    page = html_path.read_text()
+    assert page.count('<svg class="plot plot-') == 2 and 'id="data"' in page
+    assert main([*base, "--query", "req_latency_seconds", "--slo", "0.3"]) == 0
+    text = capsys.readouterr().out
+    assert "req_latency_seconds (classic histogram): 800 observations" in text
+    assert "worst window for p99" in text
+
+
+def test_report_cli_usage(capsys: pytest.CaptureFixture[str]) -> None:
+    from qcore.cli import main
+
+    url = f"http://127.0.0.1:{_free_port()}"
+    assert main(["report", "--query", "x"]) == 2
+    assert "give log files (or --prometheus URL)" in capsys.readouterr().err
+    assert main(["report", "x.csv", "--query", "x"]) == 2
+    assert "give --prometheus URL" in capsys.readouterr().err
+    assert main(["report", "--prometheus", url]) == 1
+    assert "--query SELECTOR" in capsys.readouterr().err
+    assert main(["report", "--prometheus", url, "--query", "x{a=\"b\""]) == 1
+    assert "unclosed" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None and shutil.which("chromium-browser") is None,
+                    reason="chromium not installed (Debian package: chromium)")
+def test_live_report_html_in_headless_chromium(scenario: _Scenario, tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    import re
+
+    from qcore.cli import main
+
+    s = scenario
+    path = tmp_path / "prom.html"
+    assert main(["report", "--prometheus", s.client.url, "--start", repr(s.start), "--end",
+                 repr(s.end), "--query", "req_latency_seconds", "--slo", "0.3", "--bin", "2",
+                 "--preset", "vllm", "--title", "fleet <metrics>", "--html", str(path)]) == 0
+    capsys.readouterr()
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert exe is not None
+    base = [exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+            "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}"]
+    res = subprocess.run([*base, "--enable-logging=stderr", "--v=0", "--virtual-time-budget=2000",
+                          "--window-size=1400,900", "--dump-dom", path.as_uri()],
+                         capture_output=True, text=True, timeout=120, check=False)
+    assert res.returncode == 0, res.stderr[-2000:]
+    dom = res.stdout
+    assert len(re.findall(r'<svg class="plot plot-', dom)) == 2
+    assert len(re.findall(r"<polyline", dom)) >= 4  # upper and lower bounds of each quantile
+    assert "fleet &lt;metrics&gt;" in dom and 'class="quantiles"' in dom
+    console = [ln for ln in res.stderr.splitlines() if "CONSOLE" in ln or "Uncaught" in ln]
+    assert console == [], console
+    shot = tmp_path / "shot.png"
+    res = subprocess.run([*base, f"--screenshot={shot}", "--window-size=1400,900", path.as_uri()],
+                         capture_output=True, text=True, timeout=120, check=False)
+    assert res.returncode == 0 and shot.exists()
+    png = shot.read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20_000
+    width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+    assert (width, height) == (1400, 900)

@@ -92,8 +92,11 @@ def burst(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_Burst]:
     reg = CollectorRegistry()
     hist = Histogram("api_latency_seconds", "latency", ["endpoint"], buckets=BUCKETS, registry=reg)
     reqs = Counter("api_requests", "requests", ["endpoint", "code"], registry=reg)
+    # the same requests, each label set created at its first increment
+    lazy = Counter("api_lazy", "requests", ["endpoint", "code"], registry=reg)
     for ep in "ab":  # every series exists from the first scrape, at zero
         hist.labels(ep)
+        lazy.labels(ep, "200")
         for code in ("200", "500"):
             reqs.labels(ep, code)
     port = free_port()
@@ -106,6 +109,7 @@ def burst(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_Burst]:
         for ep, lat, code in phase:
             hist.labels(ep).observe(lat)
             reqs.labels(ep, code).inc()
+            lazy.labels(ep, code).inc()
             ex.observe("api_native_seconds", [lat], endpoint=ep)
 
     def count(sel: str) -> float:
@@ -193,6 +197,21 @@ def test_live_native_histogram_gives_the_same_decisions(burst: _Burst) -> None:
         classic = evaluate_slos_prometheus(burst.client, [LATENCY], now=now)
         native = evaluate_slos_prometheus(burst.client, [NATIVE], now=now)
         assert native.select(COLS).to_dicts() == classic.select(COLS).to_dicts()
+
+
+def test_live_counter_created_in_the_range_counts_from_zero(burst: _Burst) -> None:
+    """api_lazy_total{code="500"} appears at the burst, with its first value 20 for b."""
+    lazy = {**ERRORS, "prometheus": {"total": "api_lazy_total",
+                                     "errors": 'api_lazy_total{code="500"}'}}
+    for now in (burst.now1, burst.now2):
+        want = evaluate_slos_prometheus(burst.client, [ERRORS], now=now)
+        got = evaluate_slos_prometheus(burst.client, [lazy], now=now)
+        assert got.select(COLS).to_dicts() == want.select(COLS).to_dicts()
+    ev = json.loads(got.filter(pl.col("group") == "endpoint=b").row(0, named=True)["evidence"])
+    (b,) = [s for s in ev["data"]["series"] if s["labels"] == {"endpoint": "b"}]
+    # the code="500" series, in both selectors
+    assert b["errors"]["created_in_range"] == 1 == b["total"]["created_in_range"]
+    assert (b["errors"]["series"], b["total"]["series"]) == (1, 2)
 
 
 def test_live_bracket_that_straddles_the_factor_is_undecided(burst: _Burst) -> None:

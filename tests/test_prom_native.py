@@ -8,9 +8,12 @@ import math
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import qcore
 from prom_server import NativeExporter, bucket_index, prometheus, wait_until
@@ -211,3 +214,108 @@ def test_live_native_windows_add_up(native: _Native) -> None:
             j = ((i - 1) >> k) + 1
             merged[j] = merged.get(j, 0) + c
     assert merged == dict(whole.positive)
+
+
+def test_live_report_reads_a_native_histogram(native: _Native, tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from qcore.cli import main
+
+    s = native
+    html_path = tmp_path / "native.html"
+    assert main(["report", "--prometheus", s.client.url, "--start", repr(s.start), "--end",
+                 repr(s.end), "--query", 'lat_seconds{pod="a"}', "--slo", "0.5", "--bin", "2",
+                 "--html", str(html_path), "--format", "json"]) == 0
+    (h,) = json.loads(capsys.readouterr().out)["histograms"]
+    assert (h["kind"], h["schema"], h["count"], h["resets"]) == ("native", 3, s.a.size, 1)
+    for q, r in h["quantiles"].items():
+        assert r["lower"] <= _exact(s.a, float(q)) <= r["upper"]
+    (a,) = h["attainment"]
+    assert a["exact"] and a["lower"] == np.count_nonzero(s.a <= 0.5) / s.a.size
+    assert sum(w["count"] for w in h["windows"]) == s.a.size
+    assert "(native histogram)" in html_path.read_text()
+
+
+# ---- properties against exact references (no server) -----------------------------------
+
+
+def _native_of(x: np.ndarray, schema: int) -> prom.NativeHistogram:
+    pos, neg, zero = _buckets(x, schema)
+    return prom.NativeHistogram(metric="h", schema=schema, zero_threshold=2.0**-128,
+                                zero_count=zero, positive=pos, negative=neg, count=x.size,
+                                sum=float(x.sum()))
+
+
+@settings(max_examples=150, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 300), schema=st.integers(-2, 8),
+       q=st.floats(0.001, 0.999), threshold=st.floats(-2.0, 4.0))
+def test_bounds_and_brackets_contain_the_truth(seed: int, n: int, schema: int, q: float,
+                                               threshold: float) -> None:
+    rng = np.random.default_rng(seed)
+    x = np.round(rng.lognormal(-1.0, 1.0, n), 3)  # ties and round values
+    x[rng.random(n) < 0.1] *= -1.0
+    x[rng.random(n) < 0.05] = 0.0
+    h = _native_of(x, schema)
+    r = h.quantile(q)
+    assert r.rank == max(1, math.ceil(q * n))
+    assert r.lower <= _exact(x, q) <= r.upper
+    assert r.ci[0] <= r.lower and r.upper <= r.ci[1]
+    a = h.attainment(threshold)
+    truth = int(np.count_nonzero(x <= threshold))
+    assert a.good_lower <= truth <= a.good_upper
+    assert a.width == pytest.approx((a.good_upper - a.good_lower) / n)
+
+
+@settings(max_examples=100, deadline=None)
+@given(steps=st.lists(st.tuples(st.integers(0, 40), st.booleans(), st.integers(1, 3)),
+                      min_size=1, max_size=25))
+def test_increases_over_restarts_and_schema_changes(steps: list[tuple[int, bool, int]]) -> None:
+    """Random scrapes of a histogram whose process restarts (scraped at zero first) and whose
+    schema falls (a bucket limit): every observation is counted once, at the coarsest
+    schema."""
+    rng = np.random.default_rng(len(steps))
+    state: list[float] = []
+    obs: list[float] = []
+    samples = [prom._NativeSample(3, 2.0**-128, 0, {}, {}, 0, 0.0)]
+    schema = 3
+    for k, restart, drop in steps:
+        if restart and state:
+            state = []
+            samples.append(prom._NativeSample(schema, 2.0**-128, 0, {}, {}, 0, 0.0))
+        if drop == 1 and schema > 0:
+            schema -= 1
+        new = rng.lognormal(-1.0, 1.0, k).tolist()
+        state += new
+        obs += new
+        pos, neg, zero = _buckets(np.array(state), schema)
+        samples.append(prom._NativeSample(schema, 2.0**-128, zero, pos, neg, len(state),
+                                          float(sum(state))))
+    acc = None
+    for a, b in zip(samples[:-1], samples[1:], strict=True):
+        d, _ = prom._native_increase(a, b)
+        acc = prom._add_delta(acc, d)
+    assert acc is not None
+    pos, neg, zero = _buckets(np.array(obs), schema)
+    assert acc.schema == schema and acc.count == len(obs)
+    assert {i: c for i, c in acc.positive.items() if c} == pos and acc.zero_count == zero
+
+
+def test_live_prom_cli_reads_a_native_histogram(native: _Native,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from qcore.cli import main
+
+    s = native
+    base = ["prom", "--prometheus", s.client.url, "--start", repr(s.start), "--end", repr(s.end),
+            "--histogram", "lat_seconds", "--matchers", 'pod="a"', "--quantile", "0.99"]
+    assert main([*base, "--slo", "0.3", "--format", "json"]) == 0
+    out = json.loads(capsys.readouterr().out)["histogram"]
+    assert (out["kind"], out["count"]) == ("native", s.a.size)
+    r = out["quantiles"]["0.99"]
+    assert r["lower"] <= _exact(s.a, 0.99) <= r["upper"]
+    assert main(base) == 0
+    assert "lat_seconds (native histogram): 726 observations" in capsys.readouterr().out
+    assert main([*base, "--gauge", "up"]) == 1
+    assert "--gauge needs a classic histogram" in capsys.readouterr().err

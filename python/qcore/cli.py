@@ -306,6 +306,18 @@ def _get(obj: Any, key: str) -> Any:
 # --------------------------------------------------------------------------------------
 
 def cmd_report(args: argparse.Namespace) -> int:
+    usage = _source_usage(args)
+    if usage:
+        print(f"qcore report: error: {usage}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.prometheus:
+        from qcore._prom_cli import cmd_report_prometheus
+
+        return cmd_report_prometheus(args)
+    if args.query or args.preset:
+        print("qcore report: error: --query and --preset read a Prometheus server: give --prometheus URL",
+              file=sys.stderr)
+        return EXIT_USAGE
     kw: dict[str, Any] = {
         "group_by": args.group_by or [], "bin": args.bin, "mapping": _mapping_args(args),
         "contract": _contract(args), "on_violation": "refuse" if args.refuse else "exclude",
@@ -623,11 +635,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("report", help="per-group summary table and HTML report", formatter_class=fmt,
                        description="Per group: count, rate, burstiness, p50/p99/p999 with CIs, error rate, "
-                                   "Little's law check and peak concurrency; optional HTML report with plots.",
+                                   "Little's law check and peak concurrency; optional HTML report with plots. "
+                                   "With --prometheus URL instead of logs: quantile bounds and SLO brackets of "
+                                   "histograms (--query) or per vLLM engine (--preset vllm), over the range "
+                                   "and per --bin window.",
                        epilog=EXIT_CODES_HELP)
-    _add_common_log_args(r)
+    _add_common_log_args(r, or_prometheus=True)
+    from qcore._prom_cli import add_report_args as add_prometheus_report_args
+
+    add_prometheus_report_args(r)
     r.add_argument("--group-by", "-g", action="append", metavar="COLUMN", help="group key; repeatable")
-    r.add_argument("--bin", type=float, help="window (s) for arrival counts and burstiness (default: from span)")
+    r.add_argument("--bin", type=float, help="window (s) for arrival counts and burstiness (default: from span); "
+                                             "with --prometheus: of the per-window tails (default: range / 30)")
     r.add_argument("--html", help="write the self-contained HTML report here")
     r.add_argument("--title", help="report title")
     r.add_argument("--batch-rows", type=int, default=1_000_000, help="rows per batch (bounds memory)")
@@ -640,7 +659,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("check", help="evaluate rules; exit code for CI", formatter_class=fmt,
                        description="Evaluate the rules in a TOML file over the logs, print the decisions, append "
-                                   "the evidence (JSON lines) and exit non-zero on escalate, block or rollback.",
+                                   "the evidence (JSON lines) and exit non-zero on escalate, block or rollback. "
+                                   "With --prometheus URL instead of logs: the [[slo]] burn-rate declarations "
+                                   "from the server's histograms and counters.",
                        epilog=EXIT_CODES_HELP)
     _add_common_log_args(c, or_prometheus=True)
     c.add_argument("--prometheus", metavar="URL",

@@ -10,6 +10,12 @@ the log readers, with what the metrics can support:
   interpolation for comparison, and the distribution-free confidence interval of
   :func:`qcore.quantile_ranks` read at the bucket edges. :meth:`ClassicHistogram.attainment`
   brackets the fraction of requests at or under **any** threshold.
+- :func:`native_histogram` / :func:`native_histogram_windows`: the increase of a native
+  histogram (Prometheus ≥ 2.40 with ``--enable-feature=native-histograms``), merged across
+  series at their coarsest schema; :meth:`NativeHistogram.sketch` imports it into
+  :class:`qcore.QuantileSketch` through :meth:`~qcore.QuantileSketch.from_prometheus`,
+  every bucket kept; :meth:`NativeHistogram.quantile` and
+  :meth:`NativeHistogram.attainment` give the bounds and brackets as for classic ones.
 - :func:`counter_rate`: the arrival rate from a request counter with the exact (Garwood)
   Poisson interval of the increase, the core's function behind
   :func:`qcore.arrival_stats`'s ``rate_ci``.

@@ -8,7 +8,8 @@ action unambiguous.
   a JSON evidence record (:func:`write_evidence` writes them as JSON lines).
 - :func:`compare`: candidate against baseline (canary judge: pass / marginal / fail).
 - :func:`burn_rate_alerts`: multiwindow, multi-burn-rate SLO alerts; :func:`evaluate_slos` turns
-  ``[[slo]]`` declarations into decisions.
+  ``[[slo]]`` declarations into decisions; :func:`evaluate_slos_prometheus` the same from a
+  Prometheus server's histograms and counters (:mod:`qcore.rules.prom_source`).
 
 Statuses: ``pass, warn, fail, insufficient_evidence, stale, malformed, inconsistent,
 unauditable``. Actions: ``accept, warn, block, rollback, escalate``. A rule that cannot
@@ -50,6 +51,7 @@ from qcore.rules.model import (
     parse_duration,
     parse_rules,
 )
+from qcore.rules.prom_source import evaluate_slos_prometheus
 
 __all__ = [
     "ACTIONS",
@@ -67,6 +69,7 @@ __all__ = [
     "compare",
     "evaluate",
     "evaluate_slos",
+    "evaluate_slos_prometheus",
     "exit_code",
     "load_rules",
     "overall_action",

@@ -17,7 +17,10 @@ An ``[[slo]]`` names its series in a ``[slo.prometheus]`` table:
 Counts come from raw samples (:mod:`qcore.prom`'s increases: resets handled, no
 extrapolation). A window ``(now − w, now]`` takes the increase of every pair of
 consecutive samples whose later sample is in it, so it may include up to one scrape
-interval of events before its start. When the latency threshold is not a bucket edge the
+interval of events before its start. A counter series that first appears inside the
+range (a labelled counter created at its first increment, such as the first error's
+``code="500"``) counts its first value as an increase from zero; the histograms' series
+must exist before the range (their first sample is the baseline). When the latency threshold is not a bucket edge the
 bad count is a bracket (:meth:`qcore.prom.ClassicHistogram.attainment`): the alert table
 is computed at both ends, and a window pair whose alert fires at one end and not at the
 other is ``insufficient_evidence`` (the buckets cannot tell), not a pass.
@@ -25,6 +28,7 @@ other is ``insufficient_evidence`` (the buckets cannot tell), not a pass.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -134,32 +138,58 @@ def window_counts_prometheus(
                     "series": pc.series, "resets": pc.resets, "first": pc.first,
                     "last": pc.last}
         return out, info
-    cols: dict[str, prom._Pairs | None] = {}
-    info = {}
+    return _counter_counts(client, source, lengths, now, start, labels)
+
+
+def _target(s: prom.Series) -> tuple[str, str]:
+    return s.labels.get("job", ""), s.labels.get("instance", "")
+
+
+def _counter_counts(client: prom.PrometheusClient, source: Mapping[str, str],
+                    lengths: Sequence[float], now: float, start: float,
+                    labels: Mapping[str, str]) -> tuple[list[tuple[int, int, int]], dict[str, Any]]:
+    """(events, bad, bad) per window from the total and errors counters. A series whose
+    first sample comes after its target's first sample in the range was created in the
+    range (client libraries create a labelled counter at its first increment): its first
+    value counts, at that sample's time, as an increase from zero."""
+    found: dict[str, list[prom.Series]] = {}
     for role in ("total", "errors"):
         sel = _with_labels(source[role], labels)
-        series = client.samples(sel, start, now)
-        if not series:
-            # no error series in the range: no errors (a counter that never moved)
-            if role == "errors":
-                cols[role] = None
-                info[role] = {"selector": sel, "series": 0}
-                continue
+        found[role] = [s for s in client.samples(sel, start, now) if s.times.size]
+        if role == "total" and not found[role]:
             raise InvalidArgumentError(f"no series {sel} between {start:.3f} and {now:.3f}")
-        groups = {prom._key(s.labels, []): [(0, s)] for s in series}
-        pc = prom._pairs(groups, 1, f"counter {sel}")
-        cols[role] = pc
-        info[role] = {"selector": sel, "series": pc.series, "resets": pc.resets,
-                      "first": pc.first, "last": pc.last}
+    ref: dict[tuple[str, str], float] = {}
+    for ss in found.values():
+        for s in ss:
+            ref[_target(s)] = min(ref.get(_target(s), math.inf), float(s.times[0]))
+    incs: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    info: dict[str, Any] = {}
+    for role, ss in found.items():
+        born = [s for s in ss if float(s.times[0]) > ref[_target(s)]]
+        t = [s.times[:1] for s in born]
+        v = [s.values[:1] for s in born]
+        pairs = [s for s in ss if s.times.size >= 2]
+        resets = 0
+        if pairs:
+            pc = prom._pairs({prom._key(s.labels, []): [(0, s)] for s in pairs}, 1,
+                             f"counter {source[role]}")
+            t.append(pc.times)
+            v.append(pc.inc[:, 0])
+            resets = pc.resets
+        incs[role] = (np.concatenate(t) if t else np.empty(0),
+                      np.concatenate(v) if v else np.empty(0))
+        info[role] = {"selector": _with_labels(source[role], labels), "series": len(ss),
+                      "created_in_range": len(born), "resets": resets}
+    out: list[tuple[int, int, int]] = []
     for length in lengths:
         n_b = []
         for role in ("total", "errors"):
-            col = cols[role]
-            v = 0.0 if col is None else float(col.inc[_in(col.times, now, length), 0].sum())
-            if v != round(v):
-                raise InvalidArgumentError(f"{role}: the counter increased by {v}, not a whole "
+            times, vals = incs[role]
+            x = float(vals[_in(times, now, length)].sum())
+            if x != round(x):
+                raise InvalidArgumentError(f"{role}: the counter increased by {x}, not a whole "
                                            "number of requests")
-            n_b.append(int(round(v)))
+            n_b.append(int(round(x)))
         n, b = n_b
         if b > n:
             raise InvalidArgumentError(
