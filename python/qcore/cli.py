@@ -519,7 +519,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     out: dict[str, Any] = {"params": p, "offered_load": offered, "stable": stable,
                            "arrived": int(r.arrived), "completed": int(r.completed),
            "utilization": float(r.utilization), "mean_in_system": float(r.mean_in_system),
-           "throughput": float(r.throughput),
+           "throughput": float(r.throughput), "window": float(r.window), "duration": float(r.duration),
            "response": {f"p{_qname(q)}": float(r.response.quantile(q)) for q in (0.5, 0.9, 0.99, 0.999)},
            "wait": {f"p{_qname(q)}": float(r.wait.quantile(q)) for q in (0.5, 0.9, 0.99, 0.999)},
            "mean_response": float(r.mean_response)}
