@@ -11,6 +11,8 @@ Exit codes
 3   ``check``: the most severe action is escalate (a human must look)
 4   ``check``: some decision blocks the release (block)
 5   ``check``: some decision asks for a rollback
+6   ``simulate``: the system is unstable (offered load at or above the servers, nothing
+    bounds the queue)
 """
 
 from __future__ import annotations
@@ -477,21 +479,10 @@ def _check_output(args: argparse.Namespace, decisions: Any, report: Any,
 # plan and simulate
 # --------------------------------------------------------------------------------------
 
-def _service_dist(kind: str, mean: float, cv: float | None, samples: Any = None) -> Any:
-    from qcore import sim
+def _service_dist(kind: str, mean: float, cv: float | None) -> Any:
+    from qcore._sim_cli import service_dist
 
-    if cv is not None and kind in ("exponential", "deterministic"):
-        raise ValueError(f"--service-cv applies to gamma and lognormal service; {kind} service has a fixed cv "
-                         f"({'1' if kind == 'exponential' else '0'}); drop --service-cv or pick --service gamma")
-    if kind == "exponential":
-        return sim.Exponential(mean=mean)
-    if kind == "deterministic":
-        return sim.Deterministic(mean)
-    if kind == "gamma":
-        return sim.Gamma(mean=mean, cv=cv if cv is not None else 1.0)
-    if kind == "lognormal":
-        return sim.LogNormal(mean=mean, cv=cv if cv is not None else 1.0)
-    raise ValueError(f"--service must be exponential, deterministic, gamma or lognormal, got {kind!r}")
+    return service_dist(kind, mean, cv)
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
@@ -534,70 +525,6 @@ def cmd_plan(args: argparse.Namespace) -> int:
             print(f"  check by simulation with {s_['servers']} servers: p{q} = {s_['response_quantile']:.4g} s, "
                   f"utilization {s_['utilization']:.3f}: {'meets' if s_['meets_slo'] else 'MISSES'} the SLO")
     return EXIT_OK
-
-
-def _scenario(path: str) -> dict[str, Any]:
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover - Python 3.10
-        import tomli as tomllib
-
-    try:
-        return tomllib.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise FileNotFoundError(f"--scenario: {path!r} does not exist") from None
-    except tomllib.TOMLDecodeError as e:
-        raise ValueError(f"--scenario: invalid TOML: {e}") from None
-
-
-def cmd_simulate(args: argparse.Namespace) -> int:
-    import qcore
-    from qcore import sim
-
-    p: dict[str, Any] = {"rate": args.rate, "service": args.service, "service_mean": args.service_mean,
-                         "service_cv": args.service_cv, "servers": args.servers,
-                         "customers": args.customers, "warmup": args.warmup, "seed": args.seed}
-    if args.scenario:
-        sc = _scenario(args.scenario)
-        unknown = set(sc) - set(p)
-        if unknown:
-            raise ValueError(f"--scenario: unknown key(s) {sorted(unknown)}; known: {sorted(p)}")
-        for k, v in sc.items():
-            if getattr(args, k, None) == _SIM_DEFAULTS.get(k):
-                p[k] = v
-    if p["rate"] is None:
-        raise ValueError("--rate (or rate in the scenario) is required")
-    warmup = p["warmup"] if p["warmup"] is not None else int(p["customers"]) // 20
-    r = qcore.simulate(arrivals=sim.Poisson(rate=float(p["rate"])),
-                       service=_service_dist(p["service"], float(p["service_mean"]), p["service_cv"]),
-                       servers=int(p["servers"]), customers=int(p["customers"]), warmup=int(warmup),
-                       seed=int(p["seed"]))
-    offered = float(p["rate"]) * float(p["service_mean"])
-    stable = offered < int(p["servers"])
-    out: dict[str, Any] = {"params": p, "offered_load": offered, "stable": stable,
-                           "arrived": int(r.arrived), "completed": int(r.completed),
-           "utilization": float(r.utilization), "mean_in_system": float(r.mean_in_system),
-           "throughput": float(r.throughput),
-           "response": {f"p{_qname(q)}": float(r.response.quantile(q)) for q in (0.5, 0.9, 0.99, 0.999)},
-           "wait": {f"p{_qname(q)}": float(r.wait.quantile(q)) for q in (0.5, 0.9, 0.99, 0.999)},
-           "mean_response": float(r.mean_response)}
-    if args.format == "json":
-        _emit_json(out)
-    else:
-        if not stable:
-            print(f"WARNING: unstable: offered load {offered:g} (rate x mean service) >= {p['servers']} server(s); "
-                  "the queue grows without bound and the figures below grow with the run length")
-        print(f"simulated {out['completed']:,} customers: {p['servers']} server(s), Poisson arrivals at "
-              f"{float(p['rate']):g}/s, {p['service']} service (mean {float(p['service_mean']):g} s), seed {p['seed']}")
-        print(f"  utilization {out['utilization']:.4f}, mean in system {out['mean_in_system']:.4f}, "
-              f"throughput {out['throughput']:.4f}/s, mean response {out['mean_response']:.4g} s")
-        print("  response " + "  ".join(f"{k} {v:.4g}s" for k, v in out["response"].items()))
-        print("  wait     " + "  ".join(f"{k} {v:.4g}s" for k, v in out["wait"].items()))
-    return EXIT_OK if stable else EXIT_UNSTABLE
-
-
-_SIM_DEFAULTS: dict[str, Any] = {"rate": None, "service": "exponential", "service_mean": 1.0, "service_cv": None,
-                                 "servers": 1, "customers": 200_000, "warmup": None, "seed": 1}
 
 
 # --------------------------------------------------------------------------------------
@@ -710,20 +637,9 @@ def build_parser() -> argparse.ArgumentParser:
     pl_.add_argument("--format", choices=["text", "json"], default="text")
     pl_.set_defaults(func=cmd_plan)
 
-    s = sub.add_parser("simulate", help="discrete-event simulation from flags or a TOML scenario",
-                       formatter_class=fmt, epilog=EXIT_CODES_HELP + "\n\nscenario keys: " + ", ".join(_SIM_DEFAULTS),
-                       description="Simulate a multi-server queue with Poisson arrivals.")
-    s.add_argument("--scenario", help="TOML file with any of the flags below (flags given explicitly win)")
-    s.add_argument("--rate", type=float, help="arrival rate, requests/s")
-    s.add_argument("--service", default="exponential", choices=["exponential", "deterministic", "gamma", "lognormal"])
-    s.add_argument("--service-mean", type=float, default=1.0)
-    s.add_argument("--service-cv", type=float)
-    s.add_argument("--servers", type=int, default=1)
-    s.add_argument("--customers", type=int, default=200_000)
-    s.add_argument("--warmup", type=int, help="customers discarded at the start (default customers/20)")
-    s.add_argument("--seed", type=int, default=1)
-    s.add_argument("--format", choices=["text", "json"], default="text")
-    s.set_defaults(func=cmd_simulate)
+    from qcore._sim_cli import register as register_sim
+
+    register_sim(sub, fmt, EXIT_CODES_HELP)
 
     from qcore._llm_cli import register as register_llm
 

@@ -397,9 +397,10 @@ def _sketch_cls() -> Any:
 class SimResult:
     """The outcome of :func:`simulate` (frozen).
 
-    Statistics cover the measured requests (after the warm-up). Time averages cover the
-    window from the first measured arrival to the moment the system empties after the
-    last arrival. With several replications, counts are totals, the other scalars are
+    Statistics cover the measured requests (after the warm-up). Time averages,
+    throughput and utilization cover the arrival window, from the first measured arrival
+    to the last arrival (the drain after it, long with heavy-tailed service, would dilute
+    them); :attr:`duration` also counts the drain. With several replications, counts are totals, the other scalars are
     means over replications, and :attr:`intervals` holds their confidence intervals.
 
     Attributes
@@ -412,17 +413,23 @@ class SimResult:
         after waiting longer than their patience; were shed by an admission policy; were
         still in the system when the run stopped (no server left).
     utilization : float
-        Busy server time over ready server time.
+        Busy server time over ready server time, over the arrival window.
     mean_in_system, mean_in_queue : float
-        Time-average number of requests in the system and waiting.
+        Time-average number of requests in the system and waiting, over the arrival
+        window.
     throughput : float
-        Completions per second over the window.
+        Departures per second over the arrival window.
     mean_response, mean_wait, p_wait : float
         Mean response time, mean wait, and the fraction of served requests that waited.
     p_block, p_timeout : float
         ``blocked / arrived`` and ``timed_out / arrived``.
+    window : float
+        Length of the arrival window, first measured arrival to last arrival (mean over
+        replications).
     duration : float
-        Length of the measurement window (mean over replications).
+        From the first measured arrival to the moment the system emptied after the last
+        arrival (or the run stopped): the arrival window and the drain (mean over
+        replications).
     replications : int
     confidence : float
     intervals : dict
@@ -456,6 +463,7 @@ class SimResult:
     p_wait: float
     p_block: float
     p_timeout: float
+    window: float
     duration: float
     replications: int
     confidence: float
@@ -482,6 +490,7 @@ class SimResult:
         "p_wait",
         "p_block",
         "p_timeout",
+        "window",
         "duration",
         "replications",
         "confidence",
@@ -578,7 +587,7 @@ def _build_result(runs: list[dict[str, Any]], confidence: float) -> SimResult:
     ]
     intervals = {n: _mean_ci([r[n] for r in runs], confidence) for n in names}
     counts = ["arrived", "completed", "blocked", "timed_out", "shed", "unfinished"]
-    cols = counts + names + ["duration", "server_time"]
+    cols = counts + names + ["window", "duration", "server_time"]
     per_rep = pl.DataFrame(
         {
             "replication": list(range(len(runs))),
@@ -626,6 +635,7 @@ def _build_result(runs: list[dict[str, Any]], confidence: float) -> SimResult:
         p_wait=intervals["p_wait"][1],
         p_block=intervals["p_block"][1],
         p_timeout=intervals["p_timeout"][1],
+        window=float(np.mean([r["window"] for r in runs])),
         duration=float(np.mean([r["duration"] for r in runs])),
         replications=len(runs),
         confidence=confidence,

@@ -126,6 +126,8 @@ fn stats_to_py(py: Python<'_>, s: RunStats) -> PyResult<Bound<'_, PyDict>> {
     d.set_item("t0", s.t0)?;
     d.set_item("t_end", s.t_end)?;
     d.set_item("duration", s.duration())?;
+    d.set_item("t_last", s.t_last)?;
+    d.set_item("window", s.window())?;
     d.set_item("server_time", s.server_time)?;
     d.set_item("fast_path", s.fast_path)?;
     d.set_item("response", recorder_to_py(py, &s.response))?;

@@ -185,6 +185,8 @@ struct Sim<'a, C: Controller> {
     completions: u64,
     // window
     measuring: bool,
+    /// `completions` when the window opened.
+    completions_t0: u64,
     last: f64,
     warmup: u64,
     lifo: bool,
@@ -396,6 +398,7 @@ impl<C: Controller> Sim<'_, C> {
         if id == self.warmup {
             self.measuring = true;
             self.st.t0 = t;
+            self.completions_t0 = self.completions;
         }
         self.arrivals += 1;
         let measured = id >= self.warmup;
@@ -537,6 +540,21 @@ impl<C: Controller> Sim<'_, C> {
         }
     }
 
+    /// Copy the integrals at the end of the arrival window (the clock stands at the
+    /// last arrival, or at the last event at that time).
+    fn snapshot(&mut self) {
+        let st = &mut self.st;
+        st.win_area_system = st.area_system;
+        st.win_area_queue = st.area_queue;
+        st.win_busy_time = st.busy_time;
+        st.win_capacity_time = st.capacity_time;
+        st.win_completed = if self.measuring {
+            self.completions - self.completions_t0
+        } else {
+            0
+        };
+    }
+
     /// Move towards `n` serving servers: add (with start-up delay) or remove (starting
     /// ones first, then idle ones, then busy ones, which drain their work).
     fn set_target(&mut self, n: usize, t: f64) {
@@ -630,6 +648,7 @@ pub fn run_event<C: Controller>(cfg: &SimConfig, rep: u64, ctrl: &mut C) -> Resu
         arrivals: 0,
         completions: 0,
         measuring: false,
+        completions_t0: 0,
         last: 0.0,
         warmup: cfg.warmup,
         lifo: cfg.discipline == Discipline::Lifo,
@@ -663,6 +682,10 @@ pub fn run_event<C: Controller>(cfg: &SimConfig, rep: u64, ctrl: &mut C) -> Resu
     let mut idle_ticks: u64 = 0;
     let mut futile: u64 = 0;
     let mut left_mark: u64 = u64::MAX;
+    // The last arrival's time, and whether the window's integrals have been copied
+    // (before the first event after it).
+    let mut t_last = 0.0f64;
+    let mut snapped = false;
     let mut next_arrival = if total > 0 {
         arr.next_gap().unwrap_or(f64::INFINITY)
     } else {
@@ -696,7 +719,14 @@ pub fn run_event<C: Controller>(cfg: &SimConfig, rep: u64, ctrl: &mut C) -> Resu
             } else {
                 f64::INFINITY
             };
+            if next_arrival == f64::INFINITY {
+                t_last = t;
+            }
             continue;
+        }
+        if arrivals_done && !snapped && ev_t > t_last {
+            sim.snapshot();
+            snapped = true;
         }
         let Some(e) = sim.heap.pop() else { break };
         let t = e.t;
@@ -758,8 +788,12 @@ pub fn run_event<C: Controller>(cfg: &SimConfig, rep: u64, ctrl: &mut C) -> Resu
             }
         }
     }
+    if !snapped {
+        sim.snapshot();
+    }
     let mut st = sim.st;
     st.t_end = sim.last;
+    st.t_last = t_last;
     st.unfinished = st.arrived - st.completed - st.blocked - st.timed_out - st.shed;
     st.finish()?;
     Ok(st)

@@ -9,6 +9,8 @@
 //! absolute clock time enters the waits. Random numbers are drawn exactly as the event
 //! loop draws them, so both give the same results for the same seed.
 
+use std::collections::VecDeque;
+
 use super::arrivals::ArrivalGen;
 use super::result::{status, RunStats};
 use super::rng::{Rng, Stream};
@@ -46,6 +48,58 @@ fn sift_down(h: &mut [f64], v: f64) {
 
 const BLOCK: usize = 8192;
 
+/// The requests that may still be in the system at the end of the arrival window:
+/// `(start, departure)` of those that were in the system at the end of the last block.
+/// Service starts in arrival order (FCFS), so the ones still waiting form a queue in
+/// start order; at most `c` are in service. The memory is that of the waiting line.
+#[derive(Default)]
+struct Tail {
+    in_service: Vec<(f64, f64)>,
+    waiting: VecDeque<(f64, f64)>,
+}
+
+impl Tail {
+    /// Drop the requests gone by `t`; move those started by `t` to `in_service`.
+    fn advance(&mut self, t: f64) {
+        self.in_service.retain(|&(_, d)| d > t);
+        while let Some(&(s, d)) = self.waiting.front() {
+            if s > t {
+                break;
+            }
+            self.waiting.pop_front();
+            if d > t {
+                self.in_service.push((s, d));
+            }
+        }
+    }
+
+    /// Add a request still in the system at `t` (`dep > t`), in arrival order.
+    #[inline]
+    fn push(&mut self, start: f64, dep: f64, t: f64) {
+        if start > t {
+            self.waiting.push_back((start, dep));
+        } else {
+            self.in_service.push((start, dep));
+        }
+    }
+
+    /// `(requests, Σ (dep − t), Σ (start − t)⁺)` over the requests still in the
+    /// system after `t`.
+    fn after(&self, t: f64) -> (u64, f64, f64) {
+        let (mut n, mut sys, mut q) = (0u64, 0.0f64, 0.0f64);
+        for &(s, d) in self.in_service.iter().chain(self.waiting.iter()) {
+            if d > t {
+                n += 1;
+                sys += d - t;
+                if s > t {
+                    q += s - t;
+                }
+            }
+        }
+        (n, sys, q)
+    }
+}
+
 /// Run one replication on the fast path. The caller has checked
 /// [`SimConfig::fast_path_ok`].
 ///
@@ -72,6 +126,10 @@ pub fn run_fast(cfg: &SimConfig, rep: u64) -> Result<RunStats> {
     let mut svc = vec![0.0f64; BLOCK];
     let mut waits = vec![0.0f64; BLOCK];
     let mut resp = vec![0.0f64; BLOCK];
+    let mut tail = Tail::default();
+    let mut back: Vec<(f64, f64)> = Vec::new();
+    // Warm-up requests still in the system when the window opens.
+    let mut warm_after_t0 = 0u64;
     let mut i: u64 = 0;
     while i < total {
         let want = (total - i).min(BLOCK as u64) as usize;
@@ -119,6 +177,22 @@ pub fn run_fast(cfg: &SimConfig, rep: u64) -> Result<RunStats> {
             heap[0] = v;
             tau = t;
             last_dep = last_dep.max(t + v);
+            // Departures increase with one server: the requests still in the system at
+            // the block's end are its last ones.
+            tail.advance(t);
+            back.clear();
+            let mut tj = t;
+            for j in (0..got).rev() {
+                let dep = tj + resp[j];
+                if dep <= t {
+                    break;
+                }
+                back.push((dep - svc[j], dep));
+                tj -= gaps[j];
+            }
+            for &(s0, d0) in back.iter().rev() {
+                tail.push(s0, d0, t);
+            }
             let n = got as u64;
             st.arrived += n;
             st.served += n;
@@ -173,16 +247,23 @@ pub fn run_fast(cfg: &SimConfig, rep: u64) -> Result<RunStats> {
             }
             shift = 0.0;
         }
-        // Clock, departures, warm-up bookkeeping and records (sequential sums).
+        // Clock, departures, warm-up bookkeeping and records (sequential sums). The
+        // block's end time first (the same sums in the same order), for the requests
+        // still in the system then.
+        let tau_end = gaps[..got].iter().fold(tau, |t, &g| t + g);
+        tail.advance(tau_end);
         for j in 0..got {
             tau += gaps[j];
             let dep = tau + resp[j];
             blk_last = blk_last.max(dep);
+            if dep > tau_end {
+                tail.push(tau + waits[j], dep, tau_end);
+            }
             if j < m0 {
                 warm.push((tau + waits[j], dep));
             } else {
                 if j == m0 && i + j as u64 == warmup {
-                    open_window(&mut st, tau, &warm, work_at_t0);
+                    warm_after_t0 = open_window(&mut st, tau, &warm, work_at_t0);
                     warm = Vec::new();
                 }
                 let w = waits[j];
@@ -221,21 +302,36 @@ pub fn run_fast(cfg: &SimConfig, rep: u64) -> Result<RunStats> {
     let d = st.duration();
     st.capacity_time = c as f64 * d;
     st.server_time = c as f64 * d;
+    // The arrival window [t0, tau]: take off what happens after the last arrival (the
+    // servers' remaining work, and the time in system and in queue of the requests
+    // still there).
+    let (n_after, sys_after, q_after) = tail.after(tau);
+    st.t_last = tau;
+    st.win_completed = (st.completed + warm_after_t0).saturating_sub(n_after);
+    st.win_area_system = (st.area_system - sys_after).max(0.0);
+    st.win_area_queue = (st.area_queue - q_after).max(0.0);
+    let remaining: f64 = heap.iter().map(|&x| x.max(0.0)).sum();
+    st.win_busy_time = (st.busy_time - remaining).max(0.0);
+    st.win_capacity_time = c as f64 * st.window();
     st.finish()?;
     Ok(st)
 }
 
 /// Start the measurement window at `t0`: count the warm-up customers' time in system,
 /// in queue and in service after `t0` (`work` is the total remaining work at `t0`).
-fn open_window(st: &mut RunStats, t0: f64, warm: &[(f64, f64)], work: f64) {
+/// Returns how many of them are still in the system at `t0`.
+fn open_window(st: &mut RunStats, t0: f64, warm: &[(f64, f64)], work: f64) -> u64 {
     st.t0 = t0;
+    let mut left = 0u64;
     for &(start, dep) in warm {
         if dep > t0 {
             st.area_system += dep - t0;
+            left += 1;
         }
         if start > t0 {
             st.area_queue += start - t0;
         }
     }
     st.busy_time += work.max(0.0);
+    left
 }

@@ -111,8 +111,11 @@ impl Records {
 }
 
 /// The outcome of one replication. Statistics cover the measured requests (those after
-/// the warm-up); time averages cover the window from the first measured arrival (`t0`)
-/// to the time the system last emptied after the final arrival (`t_end`).
+/// the warm-up). Time averages, throughput and utilization cover the arrival window, from
+/// the first measured arrival (`t0`) to the last arrival (`t_last`), so that the drain
+/// after the last arrival (which can be long with heavy-tailed service) does not dilute
+/// them; `t_end` is the time the system last emptied (or the run stopped), and the
+/// `area_*`, `busy_time`, `capacity_time` and `server_time` integrals cover `[t0, t_end]`.
 #[derive(Clone, Debug)]
 pub struct RunStats {
     pub arrived: u64,
@@ -137,6 +140,16 @@ pub struct RunStats {
     pub busy_time: f64,
     pub capacity_time: f64,
     pub server_time: f64,
+    /// Time of the last arrival (simulation clock): the arrival window is `[t0, t_last]`.
+    pub t_last: f64,
+    /// Departures (warm-up requests included) in `(t0, t_last]`.
+    pub win_completed: u64,
+    /// The integrals of `area_system`, `area_queue`, `busy_time` and `capacity_time`
+    /// over the arrival window.
+    pub win_area_system: f64,
+    pub win_area_queue: f64,
+    pub win_busy_time: f64,
+    pub win_capacity_time: f64,
     pub response: Recorder,
     pub wait: Recorder,
     pub records: Option<Records>,
@@ -164,6 +177,12 @@ impl RunStats {
             busy_time: 0.0,
             capacity_time: 0.0,
             server_time: 0.0,
+            t_last: 0.0,
+            win_completed: 0,
+            win_area_system: 0.0,
+            win_area_queue: 0.0,
+            win_busy_time: 0.0,
+            win_capacity_time: 0.0,
             response: Recorder::new(relative_accuracy)?,
             wait: Recorder::new(relative_accuracy)?,
             records: records.then(Records::default),
@@ -177,35 +196,53 @@ impl RunStats {
         self.wait.finish()
     }
 
+    /// Length of `[t0, t_end]` (arrival window and drain).
     pub fn duration(&self) -> f64 {
         self.t_end - self.t0
     }
 
-    fn per_time(&self, x: f64) -> f64 {
-        let d = self.duration();
-        if d > 0.0 {
-            x / d
+    /// Length of the arrival window `[t0, t_last]`.
+    pub fn window(&self) -> f64 {
+        self.t_last - self.t0
+    }
+
+    /// `x / window`, or `full / duration` when the arrival window is empty (a single
+    /// measured arrival).
+    fn per_window(&self, x: f64, full: f64) -> f64 {
+        let w = self.window();
+        if w > 0.0 {
+            x / w
         } else {
-            f64::NAN
+            let d = self.duration();
+            if d > 0.0 {
+                full / d
+            } else {
+                f64::NAN
+            }
         }
     }
 
-    /// Time-average number in system.
+    /// Time-average number in system over the arrival window.
     pub fn mean_in_system(&self) -> f64 {
-        self.per_time(self.area_system)
+        self.per_window(self.win_area_system, self.area_system)
     }
-    /// Time-average number waiting.
+    /// Time-average number waiting over the arrival window.
     pub fn mean_in_queue(&self) -> f64 {
-        self.per_time(self.area_queue)
+        self.per_window(self.win_area_queue, self.area_queue)
     }
-    /// Completions per unit time over the window.
+    /// Departures per unit time over the arrival window.
     pub fn throughput(&self) -> f64 {
-        self.per_time(self.completed as f64)
+        self.per_window(self.win_completed as f64, self.completed as f64)
     }
-    /// Busy server time over ready server time.
+    /// Busy server time over ready server time, over the arrival window.
     pub fn utilization(&self) -> f64 {
-        if self.capacity_time > 0.0 {
-            self.busy_time / self.capacity_time
+        let (b, c) = if self.window() > 0.0 {
+            (self.win_busy_time, self.win_capacity_time)
+        } else {
+            (self.busy_time, self.capacity_time)
+        };
+        if c > 0.0 {
+            b / c
         } else {
             f64::NAN
         }

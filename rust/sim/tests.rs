@@ -32,6 +32,16 @@ fn assert_same(a: &RunStats, b: &RunStats) {
     close(a.area_queue, b.area_queue, "area_queue");
     close(a.busy_time, b.busy_time, "busy_time");
     close(a.capacity_time, b.capacity_time, "capacity_time");
+    assert_eq!(a.win_completed, b.win_completed);
+    close(a.t_last, b.t_last, "t_last");
+    close(a.win_area_system, b.win_area_system, "win_area_system");
+    close(a.win_area_queue, b.win_area_queue, "win_area_queue");
+    close(a.win_busy_time, b.win_busy_time, "win_busy_time");
+    close(
+        a.win_capacity_time,
+        b.win_capacity_time,
+        "win_capacity_time",
+    );
     let (Some(ra), Some(rb)) = (a.records.as_ref(), b.records.as_ref()) else {
         return;
     };
@@ -91,6 +101,54 @@ fn mm1_mean_response_and_littles_law() {
     let lam = r.arrived as f64 / r.duration();
     assert!((r.mean_in_system() / (lam * w) - 1.0).abs() < 0.01);
     assert!((r.utilization() - 0.8).abs() < 0.01);
+}
+
+#[test]
+fn window_excludes_the_drain() {
+    // 5000/s on 2600 servers with lognormal service (mean 0.5 s, cv 2): utilization
+    // 2500/2600. The heavy tail makes the drain after the last arrival long (the run's
+    // full span is about twice the arrival window), yet throughput and utilization over
+    // the arrival window are the offered ones, on both paths.
+    let mut cfg = SimConfig::new(
+        ArrivalProcess::poisson(5000.0).unwrap(),
+        Some(Dist::lognormal(0.5, 2.0).unwrap()),
+        2600,
+        200_000,
+    );
+    cfg.warmup = 50_000;
+    let rho = 5000.0 * 0.5 / 2600.0;
+    for m in [Method::Fast, Method::Event] {
+        let r = run(&cfg, 0, m).unwrap();
+        assert!(
+            r.duration() > 1.3 * r.window(),
+            "{m:?}: {} vs {}",
+            r.duration(),
+            r.window()
+        );
+        let x = r.throughput();
+        assert!((x / 5000.0 - 1.0).abs() < 0.01, "{m:?}: throughput {x}");
+        let u = r.utilization();
+        assert!(
+            (u / rho - 1.0).abs() < 0.02,
+            "{m:?}: utilization {u} vs {rho}"
+        );
+        // L over the window: Little's law with the offered rate.
+        let l = r.mean_in_system();
+        let lw = 5000.0 * r.mean_response();
+        assert!((l / lw - 1.0).abs() < 0.03, "{m:?}: L {l} vs λW {lw}");
+    }
+    // An unstable queue: the window throughput is the capacity, not the arrival rate.
+    let mut cfg = mm(2.0, 1.0, 1, 100_000);
+    cfg.warmup = 0;
+    for m in [Method::Fast, Method::Event] {
+        let r = run(&cfg, 0, m).unwrap();
+        assert!(
+            (r.throughput() - 1.0).abs() < 0.02,
+            "{m:?}: {}",
+            r.throughput()
+        );
+        assert!(r.utilization() > 0.999, "{m:?}: {}", r.utilization());
+    }
 }
 
 #[test]
