@@ -454,3 +454,22 @@ def test_llm_log_outcomes_and_tpot_of_one_token_outputs() -> None:
     d = qr.evaluate(log, [qr.Rule(id="t", version="1", owner="o", metric="tpot_p50",
                                   threshold=1.0, min_samples=1)], now=0.0)
     assert d["n"][0] == 1
+
+
+@pytest.mark.parametrize("rate, slo, start", [
+    (80.0, SLO, 1), (150.0, SLO, 1), (150.0, {"ttft_p90": 0.08}, 1), (60.0, {"e2e_p50": 1.3}, 2),
+    (300.0, {"ttft_p99": 0.3}, 1), (60.0, {"e2e_p99": 1.25}, 1), (60.0, {"e2e_p50": 1.1}, 1),
+])
+def test_search_finds_the_smallest_meeting_fleet_of_a_brute_force_scan(
+        rate: float, slo: dict[str, float], start: int) -> None:
+    """Against every fleet size evaluated one by one: the plan's choice is the smallest
+    size that meets (meeting is monotone in replicas here; the scan checks that too)."""
+    w = _poisson(rate, 2000, seed=5)
+    p = llm.plan(w, slo, REP, min_replicas=start, max_replicas=8)
+    scan = [llm.plan(w, slo, REP, min_replicas=r, max_replicas=r).found for r in range(start, 9)]
+    assert scan == sorted(scan)                       # monotone: False ... False True ... True
+    first = next((start + i for i, ok in enumerate(scan) if ok), None)
+    assert (p.chosen.replicas if p.chosen else None) == first
+    assert first is not None or slo == {"e2e_p50": 1.1}   # that one is out of reach (<= 8)
+    evaluated = {c.replicas for c in p.candidates}
+    assert len(evaluated) < len(scan) or len(scan) <= 2   # the search evaluates fewer sizes

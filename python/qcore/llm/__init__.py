@@ -22,6 +22,8 @@ Step times: :class:`Linear`, :class:`Phases` (DistServe's fitted form),
 :class:`TableStepTime` (measured tables) and :class:`Roofline`; measured presets in
 :mod:`qcore.llm.presets`. Workloads: :class:`Workload` (a polars frame, the Azure LLM
 2023 and Mooncake traces, synthetic Poisson). A fleet: :class:`Fleet` with a router.
+Capacity decisions (:mod:`qcore.llm.plan`): :func:`plan` (the fewest replicas meeting
+every SLO quantile, priced), :func:`sustained_rate`, :func:`ceilings`, :func:`prices`.
 """
 
 from __future__ import annotations
