@@ -42,7 +42,8 @@ EXIT_CODES_HELP = """exit codes:
   3  check: most severe action is escalate
   4  check: a decision blocks (block)
   5  check: a decision asks for rollback
-  6  simulate: the system is unstable (offered load >= servers): its figures grow with the run"""
+  6  simulate: the system is unstable (offered load >= servers): its figures grow with the run
+  7  llm plan: no fleet within the search bounds meets every objective"""
 
 DEMO_RULES = """
 # Rules the demo applies to the embedded trace slice.
