@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import qcore.rules as qr
 from prom_server import NativeExporter, free_port, prometheus, wait_until
@@ -294,3 +296,83 @@ def test_check_cli_usage_and_errors(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert main(["check", "--prometheus", url, "--rules", str(mixed), "--format", "json"]) == 1
     out = _strict(capsys.readouterr().out)
     assert "[[rule]] tables need request logs" in out["message"]
+
+
+# ---- the window counts against the log path on synthetic scrapes (no server) -----------
+
+
+class _Fake:
+    """series() and samples() over stored series, for equality matchers only."""
+
+    def __init__(self, series: list[prom.Series]) -> None:
+        self.data = series
+        self.url = "http://fake"
+
+    def _match(self, selector: str) -> list[prom.Series]:
+        import re
+
+        name, _, rest = selector.partition("{")
+        want = dict(re.findall(r'(\w+)="([^"]*)"', rest))
+        return [s for s in self.data if s.labels["__name__"] == name
+                and all(s.labels.get(k, "") == v for k, v in want.items())]
+
+    def series(self, match: list[str], start: float, end: float) -> list[dict[str, str]]:
+        return [dict(s.labels) for m in match for s in self._match(m)]
+
+    def samples(self, selector: str, start: float, end: float) -> list[prom.Series]:
+        out = []
+        for s in self._match(selector):
+            keep = (s.times >= start) & (s.times <= end)
+            out.append(prom.Series(labels=s.labels, times=s.times[keep], values=s.values[keep]))
+        return [s for s in out if s.times.size]
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), now_at=st.floats(0.3, 1.0))
+def test_window_counts_equal_the_log_path(seed: int, now_at: float) -> None:
+    rng = np.random.default_rng(seed)
+    edges = [*BUCKETS, float("inf")]
+    times = np.cumsum(rng.uniform(0.5, 2.0, 40))
+    series: list[prom.Series] = []
+    rows: list[tuple[float, str, float]] = []
+    for ep in "ab":
+        lat: list[float] = []
+        cum = []
+        for k, t in enumerate(times):
+            if k:  # the first scrape is the baseline
+                new = rng.lognormal(-1.0, 1.0, int(rng.integers(0, 8))).tolist()
+                lat += new
+                rows += [(float(t), ep, v) for v in new]
+            x = np.array(lat)
+            cum.append([np.count_nonzero(x <= e) for e in edges] + [float(x.sum())])
+        mat = np.array(cum, dtype=np.float64)
+        for i, e in enumerate(edges):
+            series.append(prom.Series(
+                labels={"__name__": "h_bucket", "endpoint": ep, "le": "+Inf" if e == float("inf")
+                        else repr(e)}, times=times, values=mat[:, i]))
+        series.append(prom.Series(labels={"__name__": "h_sum", "endpoint": ep}, times=times,
+                                  values=mat[:, -1]))
+        series.append(prom.Series(labels={"__name__": "h_count", "endpoint": ep}, times=times,
+                                  values=mat[:, -2]))
+    # endpoint c appears at the last scrape only: no increase yet
+    for e in edges:
+        series.append(prom.Series(labels={"__name__": "h_bucket", "endpoint": "c",
+                                          "le": "+Inf" if e == float("inf") else repr(e)},
+                                  times=times[-1:], values=np.array([3.0])))
+    series.append(prom.Series(labels={"__name__": "h_sum", "endpoint": "c"}, times=times[-1:],
+                              values=np.array([1.0])))
+    series.append(prom.Series(labels={"__name__": "h_count", "endpoint": "c"},
+                              times=times[-1:], values=np.array([3.0])))
+    now = float(times[0] + now_at * (times[-1] - times[0]))
+    spec = {**BASE, "id": "lat", "latency_threshold": 0.25, "min_events": 5,
+            "windows": [{"severity": "page", "long": "30s", "short": "5s", "factor": 2.0}],
+            "prometheus": {"histogram": "h"}}
+    got = evaluate_slos_prometheus(_Fake(series), [spec], now=now)  # type: ignore[arg-type]
+    log = pl.DataFrame({"ts": [r[0] for r in rows], "endpoint": [r[1] for r in rows],
+                        "latency": [r[2] for r in rows], "status": [200] * len(rows)})
+    want = qr.evaluate_slos(log.filter(pl.col("ts") <= now), [_without_prometheus(spec)],
+                            now=now)
+    ab = got.filter(pl.col("group") != "endpoint=c")
+    assert ab.select(COLS).to_dicts() == want.select(COLS).to_dicts()
+    (c,) = got.filter(pl.col("group") == "endpoint=c").to_dicts()
+    assert c["status"] == "insufficient_evidence" and c["n"] == 0

@@ -92,6 +92,7 @@ __all__ = [
     "MetricsLittle",
     "NativeHistogram",
     "NativeQuantile",
+    "NoPairsError",
     "PrometheusClient",
     "Series",
     "classic_histogram",
@@ -313,6 +314,11 @@ class PrometheusClient:
         return _matrix(data, self.url)
 
 
+class NoPairsError(InvalidArgumentError):
+    """No series of a selector has two samples in the range (it has none, or one each):
+    there is no increase to take."""
+
+
 class _Retryable(Exception):
     def __init__(self, message: str, status: int | None) -> None:
         super().__init__(message)
@@ -440,9 +446,7 @@ def _pairs(groups: Mapping[Any, list[tuple[int, Series]]], ncols: int, what: str
                 rows[t] = row.copy()
                 spans[t] = span
     if not rows:
-        raise InvalidArgumentError(
-            f"{what}: no series with at least two samples in the range"
-        )
+        raise NoPairsError(f"{what}: no series with at least two samples in the range")
     ts = sorted(rows)
     return _Pairs(
         times=np.array(ts, dtype=np.float64),
@@ -631,9 +635,7 @@ def _histogram_pairs(
     buckets = client.samples(_selector(f"{metric}_bucket", matchers), start, end)
     sums = client.samples(_selector(f"{metric}_sum", matchers), start, end)
     if not buckets:
-        raise InvalidArgumentError(
-            f"metric: no series {metric}_bucket{matchers} between {start} and {end}"
-        )
+        raise NoPairsError(f"metric: no series {metric}_bucket{matchers} between {start} and {end}")
     layouts: dict[Any, set[float]] = {}
     for s in buckets:
         if "le" not in s.labels:
@@ -1064,7 +1066,7 @@ def _native_pairs(
     data = client.query(f"{_selector(metric, matchers)}[{ms}ms]", time=end)
     found = _native_series(data, client.url)
     if not found:
-        raise InvalidArgumentError(f"metric: no series {metric}{matchers} between {start} and {end}")
+        raise NoPairsError(f"metric: no series {metric}{matchers} between {start} and {end}")
     times: list[float] = []
     deltas: list[_NativeDelta] = []
     resets = 0
@@ -1081,7 +1083,7 @@ def _native_pairs(
             times.append(t)
             deltas.append(d)
     if not deltas:
-        raise InvalidArgumentError(f"metric {metric}: no series with at least two samples in the range")
+        raise NoPairsError(f"metric {metric}: no series with at least two samples in the range")
     return _NativePairs(times, deltas, len(found), resets, first, last)
 
 

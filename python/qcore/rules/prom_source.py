@@ -157,7 +157,7 @@ def _counter_counts(client: prom.PrometheusClient, source: Mapping[str, str],
         sel = _with_labels(source[role], labels)
         found[role] = [s for s in client.samples(sel, start, now) if s.times.size]
         if role == "total" and not found[role]:
-            raise InvalidArgumentError(f"no series {sel} between {start:.3f} and {now:.3f}")
+            raise prom.NoPairsError(f"no series {sel} between {start:.3f} and {now:.3f}")
     ref: dict[tuple[str, str], float] = {}
     for ss in found.values():
         for s in ss:
@@ -254,9 +254,12 @@ def _evaluate_one(client: prom.PrometheusClient, spec: Mapping[str, Any], src: M
     hi_counts: dict[tuple[Any, ...], list[tuple[int, int]]] = {}
     read: list[dict[str, Any]] = []
     for labels in _groups(client, probe, group_by, start, now):
-        cnt, info = window_counts_prometheus(
-            client, src, latency_threshold=thr, lengths=lengths, now=now, lookback=lookback,
-            labels=labels)
+        try:
+            cnt, info = window_counts_prometheus(
+                client, src, latency_threshold=thr, lengths=lengths, now=now,
+                lookback=lookback, labels=labels)
+        except prom.NoPairsError as e:  # a label set without two samples: no events yet
+            cnt, info = [(0, 0, 0)] * len(lengths), {"no_increase": str(e)}
         key = tuple(labels.get(k, "") for k in group_by)
         lo_counts[key] = [(n, b_lo) for n, b_lo, _ in cnt]
         hi_counts[key] = [(n, b_hi) for n, _, b_hi in cnt]
