@@ -2,6 +2,8 @@
 //!
 //! Queueing and capacity statistics for model serving, as a pure Rust core.
 //!
+//! - [`accum`]: the mergeable accumulators (exact sum, arrivals, Little's law) every path uses.
+//! - [`threads`]: the one thread budget (`QCORE_MAX_THREADS`).
 //! - [`sketch`]: the mergeable [`sketch::QuantileSketch`] with a relative-error guarantee.
 //! - [`arrivals`]: window counts, arrival statistics, decayed and sliding rates, change points.
 //! - [`little`]: Little's law from `(start, end)` pairs; in-flight concurrency.
@@ -12,6 +14,7 @@
 //!
 //! The Python bindings live in `rust/python/` behind the `python` feature.
 
+pub mod accum;
 pub mod arrivals;
 pub mod error;
 pub mod little;
@@ -23,6 +26,7 @@ mod simd;
 pub mod sketch;
 pub mod special;
 pub mod tail;
+pub mod threads;
 
 pub use error::{QcoreError, Result};
 

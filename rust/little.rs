@@ -114,7 +114,7 @@ fn check_end(end: &[f64]) -> Result<()> {
     Ok(())
 }
 
-fn validate(start: &[f64], end: &[f64]) -> Result<()> {
+pub(crate) fn validate(start: &[f64], end: &[f64]) -> Result<()> {
     check_same_len("start", start.len(), "end", end.len())?;
     check_finite("start", start)?;
     check_end(end)
@@ -187,7 +187,7 @@ pub fn peak_in_flight(start: &[f64], end: &[f64]) -> Result<(i64, Option<f64>)> 
     Ok((best, when))
 }
 
-fn check_unit(name: &str, v: f64, closed_low: bool) -> Result<()> {
+pub(crate) fn check_unit(name: &str, v: f64, closed_low: bool) -> Result<()> {
     let ok = v.is_finite() && v < 1.0 && (v > 0.0 || (closed_low && v == 0.0));
     if !ok {
         return Err(QcoreError::invalid(
@@ -201,7 +201,7 @@ fn check_unit(name: &str, v: f64, closed_low: bool) -> Result<()> {
     Ok(())
 }
 
-fn check_tolerance(tolerance: f64) -> Result<()> {
+pub(crate) fn check_tolerance(tolerance: f64) -> Result<()> {
     if !(tolerance.is_finite() && tolerance >= 0.0) {
         return Err(QcoreError::invalid(
             "tolerance",
@@ -238,176 +238,32 @@ pub fn littles_law(
     confidence: f64,
 ) -> Result<LittleResult> {
     check_same_len("start", start.len(), "end", end.len())?;
-    // finiteness of start and end is checked inside the span pass
     check_tolerance(tolerance)?;
     check_unit("confidence", confidence, false)?;
-    for (name, v) in [("t0", t0), ("t1", t1)] {
-        if let Some(v) = v {
-            if !v.is_finite() {
-                return Err(QcoreError::invalid(
-                    name,
-                    format!("must be finite, got {v}"),
-                ));
-            }
-        }
-    }
-    if let Some((gt, gc)) = gauge {
-        check_gauge(gt, gc)?;
-    }
-    let (sp, w) = match (t0, t1) {
-        // Window given: one fused pass; running rows are fixed up afterwards (rare).
-        (Some(a), Some(b)) if b > a => {
-            let (sp, mut w) = par_reduce(
-                start.len(),
-                |r| fused_pass(&start[r.clone()], &end[r], a, b),
-                |x, y| (SpanAcc::merge(x.0, y.0), Sums::merge(x.1, y.1)),
-            )
-            .unwrap_or_else(|| (SpanAcc::empty(), Sums::default()));
-            if !sp.bad && sp.running > 0 {
-                w = Sums::merge(w, running_fixup(start, end, a, b, sp.last));
-            }
-            (sp, Some(w))
-        }
-        _ => (
-            par_reduce(
-                start.len(),
-                |r| span_pass(&start[r.clone()], &end[r]),
-                SpanAcc::merge,
-            )
-            .unwrap_or_else(SpanAcc::empty),
-            None,
-        ),
-    };
-    if sp.bad {
-        // Report the first bad index of the whole arrays.
-        check_finite("start", start)?;
-        check_end(end)?;
-    }
-    let (first, log_end, running, negative) = (sp.first, sp.last, sp.running, sp.negative);
-    let t0 = match t0 {
-        Some(v) => v,
-        None if start.is_empty() => {
-            return Err(QcoreError::invalid(
-                "start",
-                "is empty; give t0 and t1 to describe an empty window",
-            ))
-        }
-        None => first,
-    };
-    let t1 = match t1 {
-        Some(v) => v,
-        None if start.is_empty() => {
-            return Err(QcoreError::invalid("start", "is empty; give t1 as well"))
-        }
-        None => log_end,
-    };
-    if t1 <= t0 {
-        return Err(QcoreError::invalid(
-            "t1",
-            format!("({t1}) must be after t0 ({t0})"),
-        ));
-    }
-    let span = t1 - t0;
-    let w = match w {
-        Some(w) => w,
-        None => par_reduce(
-            start.len(),
-            |r| window_pass(&start[r.clone()], &end[r], t0, t1, log_end),
-            Sums::merge,
-        )
-        .unwrap_or_default(),
-    };
-    let clipped = w.clipped;
-    let resp_sum = w.resp;
-    let arrivals = w.arrivals as u64;
-    let (e_in, e_out) = (w.e_in, w.e_out);
-    let (n_t0, n_t1) = (w.n_t0 as u64, w.n_t1 as u64);
-    let max_resp = w.max_resp;
-    let l = clipped / span;
-    let arrival_rate = arrivals as f64 / span;
-    let mean_response = if arrivals > 0 {
-        resp_sum / arrivals as f64
-    } else {
-        f64::NAN
-    };
-    let lambda_w = if arrivals > 0 {
-        arrival_rate * mean_response
-    } else {
-        0.0
-    };
-    let gap = if l > 0.0 {
-        (l - lambda_w).abs() / l
-    } else {
-        f64::NAN
-    };
-    let edge_term = (e_out - e_in) / span;
-    let edge_bound = (n_t0 + n_t1) as f64 * max_resp / span;
-
-    let mut flags = Vec::new();
-    if arrivals == 0 || l <= 0.0 {
-        flags.push(FLAG_EMPTY);
-    }
-    if running > 0 {
-        flags.push(FLAG_RUNNING);
-    }
-    if negative > 0 {
-        flags.push(FLAG_NEGATIVE);
-    }
-    if gap > tolerance {
-        flags.push(FLAG_EDGE);
-    }
-
-    let gauge = match gauge {
-        None => None,
-        Some((gt, gc)) => {
-            // Only the gauge samples inside the window [t0, t1] are paired.
-            let idx = gauge_window(gt, Some(t0), Some(t1))?;
-            let wt: Vec<f64> = idx.iter().map(|&k| gt[k]).collect();
-            let wc: Vec<f64> = idx.iter().map(|&k| gc[k]).collect();
-            let (s, e) = sorted_events(start, end);
-            let logs: Vec<i64> = wt.iter().map(|&t| count_at(&s, &e, t)).collect();
-            let g = gauge_core(&logs, &wt, &wc, tolerance, confidence, lambda_w);
-            flags.extend(gauge_flags(&g, tolerance));
-            Some(g)
-        }
-    };
-
-    Ok(LittleResult {
-        t0,
-        t1,
-        l,
-        arrival_rate,
-        mean_response,
-        lambda_w,
-        gap,
-        edge_term,
-        edge_bound,
-        in_flight_t0: n_t0,
-        in_flight_t1: n_t1,
-        rows: start.len() as u64,
-        arrivals,
-        running,
-        negative_durations: negative,
-        gauge,
-        tolerance,
-        flags,
-    })
+    // `t0`, `t1` and the gauge are checked by `advance`, before the second pass.
+    let mut acc = crate::accum::LittleAccumulator::new();
+    acc.update(start, end)?;
+    acc.advance(t0, t1, gauge)?;
+    acc.update(start, end)?;
+    acc.finish(tolerance, confidence)
 }
 
 /// Log span and row classes from one pass (8 lanes).
-#[derive(Debug, Clone, Copy)]
-struct SpanAcc {
-    first: f64,
-    last: f64,
-    running: u64,
-    negative: u64,
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct SpanAcc {
+    pub(crate) rows: u64,
+    pub(crate) first: f64,
+    pub(crate) last: f64,
+    pub(crate) running: u64,
+    pub(crate) negative: u64,
     /// A non-finite start or an infinite end was seen.
-    bad: bool,
+    pub(crate) bad: bool,
 }
 
 impl SpanAcc {
-    fn empty() -> Self {
+    pub(crate) fn empty() -> Self {
         SpanAcc {
+            rows: 0,
             first: f64::INFINITY,
             last: f64::NEG_INFINITY,
             running: 0,
@@ -416,8 +272,9 @@ impl SpanAcc {
         }
     }
 
-    fn merge(a: Self, b: Self) -> Self {
+    pub(crate) fn merge(a: Self, b: Self) -> Self {
         SpanAcc {
+            rows: a.rows + b.rows,
             first: a.first.min(b.first),
             last: a.last.max(b.last),
             running: a.running + b.running,
@@ -476,53 +333,12 @@ fn span_pass_impl(start: &[f64], end: &[f64]) -> SpanAcc {
         }
     }
     acc.bad = is_bad;
+    acc.rows = n as u64;
     acc
 }
 
 avx2_dispatch! {
-    fn span_pass(start: &[f64], end: &[f64]) -> SpanAcc => span_pass_impl
-}
-
-/// Sums over the rows for the window `[t0, t1)`.
-#[derive(Debug, Clone, Copy, Default)]
-struct Sums {
-    clipped: f64,
-    resp: f64,
-    arrivals: f64,
-    e_in: f64,
-    e_out: f64,
-    n_t0: f64,
-    n_t1: f64,
-    max_resp: f64,
-}
-
-impl Sums {
-    /// From the field order of [`row`]'s output.
-    fn from_array(t: [f64; 8]) -> Self {
-        Sums {
-            clipped: t[0],
-            e_in: t[1],
-            n_t0: t[2],
-            arrivals: t[3],
-            resp: t[4],
-            e_out: t[5],
-            n_t1: t[6],
-            max_resp: t[7],
-        }
-    }
-
-    fn merge(a: Self, b: Self) -> Self {
-        Sums {
-            clipped: a.clipped + b.clipped,
-            resp: a.resp + b.resp,
-            arrivals: a.arrivals + b.arrivals,
-            e_in: a.e_in + b.e_in,
-            e_out: a.e_out + b.e_out,
-            n_t0: a.n_t0 + b.n_t0,
-            n_t1: a.n_t1 + b.n_t1,
-            max_resp: a.max_resp.max(b.max_resp),
-        }
-    }
+    pub(crate) fn span_pass(start: &[f64], end: &[f64]) -> SpanAcc => span_pass_impl
 }
 
 /// One row's contribution, branch-free so that the lane loop vectorises. Running rows (NaN
@@ -553,172 +369,6 @@ pub(crate) fn row(s: f64, e: f64, t0: f64, t1: f64, log_end: f64) -> [f64; 8] {
         out,
         r * (pre + out),
     ]
-}
-
-#[inline(always)]
-fn window_pass_impl(start: &[f64], end: &[f64], t0: f64, t1: f64, log_end: f64) -> Sums {
-    const L: usize = 8;
-    // Structure of arrays: acc[field][lane].
-    let mut acc = [[0.0f64; L]; 8];
-    let n = start.len().min(end.len());
-    let body = n / L * L;
-    let mut i = 0;
-    while i < body {
-        let (s8, e8) = (&start[i..i + L], &end[i..i + L]);
-        for j in 0..L {
-            let c = row(s8[j], e8[j], t0, t1, log_end);
-            for f in 0..7 {
-                acc[f][j] += c[f];
-            }
-            acc[7][j] = if c[7] > acc[7][j] { c[7] } else { acc[7][j] };
-        }
-        i += L;
-    }
-    let mut tot = [0.0f64; 8];
-    for f in 0..7 {
-        tot[f] = acc[f].iter().sum();
-    }
-    tot[7] = acc[7].iter().fold(0.0f64, |a, &b| a.max(b));
-    for k in body..n {
-        let c = row(start[k], end[k], t0, t1, log_end);
-        for f in 0..7 {
-            tot[f] += c[f];
-        }
-        tot[7] = tot[7].max(c[7]);
-    }
-    Sums::from_array(tot)
-}
-
-avx2_dispatch! {
-    fn window_pass(start: &[f64], end: &[f64], t0: f64, t1: f64, log_end: f64) -> Sums
-        => window_pass_impl
-}
-
-/// Span statistics and window sums in one pass, for a given window. Running rows (NaN end)
-/// are summed as if they ended at their start; [`running_fixup`] adds the difference once
-/// the end of the log is known.
-#[inline(always)]
-fn fused_impl(start: &[f64], end: &[f64], t0: f64, t1: f64) -> (SpanAcc, Sums) {
-    const L: usize = 4;
-    let mut acc = [[0.0f64; L]; 8];
-    let mut first = [f64::INFINITY; L];
-    let mut last = [f64::NEG_INFINITY; L];
-    let mut running = [0u64; L];
-    let mut negative = [0u64; L];
-    let mut bad = [false; L];
-    let n = start.len().min(end.len());
-    let body = n / L * L;
-    let mut i = 0;
-    while i < body {
-        let (s4, e4) = (&start[i..i + L], &end[i..i + L]);
-        for j in 0..L {
-            let (s, e) = (s4[j], e4[j]);
-            bad[j] |= !s.is_finite() || e.is_infinite();
-            first[j] = if s < first[j] { s } else { first[j] };
-            let run = e.is_nan();
-            let neg = e < s;
-            running[j] += u64::from(run);
-            negative[j] += u64::from(neg);
-            let top = if run || neg { s } else { e };
-            let top = if s > top { s } else { top };
-            last[j] = if top > last[j] { top } else { last[j] };
-            let c = row(s, e, t0, t1, f64::NEG_INFINITY);
-            for f in 0..7 {
-                acc[f][j] += c[f];
-            }
-            acc[7][j] = if c[7] > acc[7][j] { c[7] } else { acc[7][j] };
-        }
-        i += L;
-    }
-    let mut sp = SpanAcc::empty();
-    let mut tot = [0.0f64; 8];
-    for j in 0..L {
-        sp.first = sp.first.min(first[j]);
-        sp.last = sp.last.max(last[j]);
-        sp.running += running[j];
-        sp.negative += negative[j];
-        sp.bad |= bad[j];
-        for f in 0..7 {
-            tot[f] += acc[f][j];
-        }
-        tot[7] = tot[7].max(acc[7][j]);
-    }
-    let tail = span_pass_impl(&start[body..n], &end[body..n]);
-    sp = SpanAcc::merge(sp, tail);
-    for k in body..n {
-        let c = row(start[k], end[k], t0, t1, f64::NEG_INFINITY);
-        for f in 0..7 {
-            tot[f] += c[f];
-        }
-        tot[7] = tot[7].max(c[7]);
-    }
-    (sp, Sums::from_array(tot))
-}
-
-avx2_dispatch! {
-    fn fused_pass(start: &[f64], end: &[f64], t0: f64, t1: f64) -> (SpanAcc, Sums) => fused_impl
-}
-
-/// What running rows add once the end of the log is known: their sums with the real end
-/// minus their sums as zero-length rows (as [`fused_pass`] counted them).
-fn running_fixup(start: &[f64], end: &[f64], t0: f64, t1: f64, log_end: f64) -> Sums {
-    let mut tot = [0.0f64; 8];
-    for (&s, &e) in start.iter().zip(end) {
-        if e.is_nan() {
-            let real = row(s, e, t0, t1, log_end);
-            let zero = row(s, e, t0, t1, f64::NEG_INFINITY);
-            for f in 0..7 {
-                tot[f] += real[f] - zero[f];
-            }
-            tot[7] = tot[7].max(real[7]);
-        }
-    }
-    Sums::from_array(tot)
-}
-
-/// Map `f` over contiguous index ranges covering `0..n` (one per core for large `n`) and
-/// reduce the results; `None` when `n == 0`.
-fn par_reduce<T: Send>(
-    n: usize,
-    f: impl Fn(std::ops::Range<usize>) -> T + Sync,
-    merge: impl Fn(T, T) -> T,
-) -> Option<T> {
-    if n == 0 {
-        return None;
-    }
-    let threads = if n < (1 << 18) {
-        1
-    } else {
-        std::thread::available_parallelism()
-            .map_or(1, std::num::NonZero::get)
-            .min(8)
-    };
-    if threads <= 1 {
-        return Some(f(0..n));
-    }
-    let chunk = n.div_ceil(threads);
-    let ranges: Vec<_> = (0..n)
-        .step_by(chunk)
-        .map(|a| a..(a + chunk).min(n))
-        .collect();
-    let f = &f;
-    let parts: Vec<Option<T>> = std::thread::scope(|sc| {
-        let handles: Vec<_> = ranges[1..]
-            .iter()
-            .cloned()
-            .map(|r| sc.spawn(move || f(r)))
-            .collect();
-        let mut out = vec![Some(f(ranges[0].clone()))];
-        out.extend(handles.into_iter().map(|h| h.join().ok()));
-        out
-    });
-    let mut it = parts.into_iter();
-    let mut acc = it.next().flatten()?;
-    for p in it {
-        // A worker cannot panic on this arithmetic; if one did, compute its part here.
-        acc = merge(acc, p?);
-    }
-    Some(acc)
 }
 
 fn mean_sd(x: &[f64]) -> (f64, f64) {
@@ -849,7 +499,7 @@ pub fn gauge_compare(
 }
 
 /// [`gauge_compare`] on validated arguments.
-fn gauge_core(
+pub(crate) fn gauge_core(
     logs: &[i64],
     times: &[f64],
     counts: &[f64],
@@ -1300,19 +950,9 @@ mod tests {
                 if n > 2 && r.index(4) == 0 {
                     s[r.index(n)] = f64::INFINITY;
                 }
-                let t0 = r.uniform() * 50.0;
-                let t1 = t0 + r.uniform() * 60.0;
                 assert_eq!(
                     format!("{:?}", span_pass(&s, &e)),
                     format!("{:?}", span_pass_impl(&s, &e))
-                );
-                assert_eq!(
-                    format!("{:?}", window_pass(&s, &e, t0, t1, 130.0)),
-                    format!("{:?}", window_pass_impl(&s, &e, t0, t1, 130.0))
-                );
-                assert_eq!(
-                    format!("{:?}", fused_pass(&s, &e, t0, t1)),
-                    format!("{:?}", fused_impl(&s, &e, t0, t1))
                 );
             }
         }

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import json
 import math
 import pickle
@@ -459,60 +458,6 @@ def test_group_quantiles_null_keys_weights_and_null_values(tmp_path):
 
 
 @pytest.mark.hypothesis
-def test_partials_merge_to_the_whole_for_any_cut():
-    """Cutting the rows anywhere (in time order for the gaps) and merging the partial
-    results gives exactly the result of one partial over all rows."""
-    from hypothesis import given, settings
-    from hypothesis import strategies as st
-
-    log = make_log(3_000, seed=9)
-    s, e, lat = log["t"].to_numpy(), end_array(log), log["lat"].to_numpy()
-    span = oc.merge_spans(oc.Span(), oc.span_of(s))
-    mean_gap = (span.hi - span.lo) / (span.n - 1)
-    lspan = oc.little_span_of(s, e)
-    t0, t1 = T0 + 50.0, T0 + 400.0
-
-    @settings(max_examples=40, deadline=None)
-    @given(st.lists(st.integers(0, s.size), max_size=6))
-    def check(cuts):
-        bounds = [0, *sorted(cuts), s.size]
-        pieces = [slice(a, b) for a, b in itertools.pairwise(bounds)]
-        counts = np.zeros(0, dtype=np.int64)
-        gaps = oc.Gaps(0, math.inf, -math.inf, oc.ExactSum())
-        sums = oc.LittleSums.empty()
-        ls = oc.LittleSpan()
-        sk = qcore.QuantileSketch(0.01)
-        for p in pieces:
-            counts = oc.add_counts(counts, qcore.window_counts(s[p], 1.0, start=span.lo))
-            gaps = oc.merge_gaps(gaps, oc.gaps_of(s[p], mean_gap), mean_gap)
-            sums = oc.merge_little_sums(sums, oc.little_sums_of(s[p], e[p], t0, t1, lspan.last))
-            ls = oc.merge_little_spans(ls, oc.little_span_of(s[p], e[p]))
-            part = qcore.QuantileSketch(0.01)
-            part.add(lat[p])
-            sk.merge(part)
-        whole = oc.finish_arrival_stats(span, qcore.window_counts(s, 1.0), oc.gaps_of(s, mean_gap), 1.0, 0.95, 8)
-        got = oc.finish_arrival_stats(span, counts, gaps, 1.0, 0.95, 8)
-        assert got.as_dict() == whole.as_dict()
-        assert ls == lspan
-        ref = oc.finish_littles_law(lspan, oc.little_sums_of(s, e, t0, t1, lspan.last), t0, t1, 0.02)
-        assert oc.finish_littles_law(ls, sums, t0, t1, 0.02) == ref
-        one = qcore.QuantileSketch(0.01)
-        one.add(lat)
-        assert sk.to_bytes() == one.to_bytes()
-
-    check()
-
-
-def test_gap_runs_must_merge_in_time_order():
-    a = oc.gaps_of(np.array([0.0, 1.0, 2.0]), 1.0)
-    b = oc.gaps_of(np.array([1.5, 3.0]), 1.0)
-    with pytest.raises(RuntimeError, match="overlap"):
-        oc.merge_gaps(a, b, 1.0)
-    assert not oc.spans_in_time_order([oc.span_of(np.array([0.0, 2.0])), oc.span_of(np.array([1.5, 3.0]))])
-    assert oc.spans_in_time_order([oc.span_of(np.array([0.0, 2.0])), oc.Span(), oc.span_of(np.array([2.0, 3.0]))])
-    assert not oc.spans_in_time_order([oc.span_of(np.array([1.0, 0.0]))])
-
-
 def test_in_flight(log, shuffled_source):
     at = T0 + np.linspace(-5.0, 700.0, 301)
     got = oc.in_flight(shuffled_source, "t", "end", at, batch_rows=4_321).value
@@ -590,25 +535,6 @@ def test_gauge_errors_are_those_of_the_in_memory_function(mm1_sources):
         lambda **kw: oc.littles_law(c["sorted"], "s", "e", batch_rows=30_000, **kw),
         c["rows"], c["times"], c["counts"],
     )
-
-
-def test_finish_littles_law_with_merged_gauge_partials(mm1_sources):
-    """The partials of any cut of the rows, merged, give the in-memory gauge check."""
-    c = mm1_sources["dropped"]
-    s, e = c["rows"]["s"].to_numpy(), c["rows"]["e"].to_numpy()
-    tol, conf, gauge = oc.check_littles_law_args(None, None, 0.02, 0.9, c["times"], c["counts"])
-    span = oc.little_span_of(s, e)
-    w0, w1 = oc.little_window(span, None, None)
-    wt, wc = oc.gauge_in_window(gauge, w0, w1)
-    sums, logs = oc.LittleSums.empty(), np.zeros(wt.size, dtype=np.int64)
-    for p in np.array_split(np.random.default_rng(0).permutation(s.size), 6):
-        sums = oc.merge_little_sums(sums, oc.little_sums_of(s[p], e[p], w0, w1, span.last))
-        logs += qcore.in_flight(s[p], e[p], wt)
-    got = oc.finish_littles_law(span, sums, w0, w1, tol, gauge=(wt, wc, logs), confidence=conf)
-    assert_little_equal(got, s, e, gauge=(c["times"], c["counts"]), confidence=0.9)
-    assert "gauge_discrepancy" in got.flags
-    # without the gauge partial: the in-memory result without a gauge
-    assert_little_equal(oc.finish_littles_law(span, sums, w0, w1, tol), s, e)
 
 
 @pytest.mark.parametrize("k", [0, 1, 2, 17, 5_000, 10**7])

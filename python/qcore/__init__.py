@@ -16,7 +16,15 @@ from qcore import autoscale, capacity, datasets, exceptions, llm, overload, queu
 from qcore import little as _little
 from qcore import sketch as _sketch
 from qcore import tail as _tail
-from qcore._qcore import __version__
+from qcore._qcore import (
+    ArrivalAccumulator,
+    ExactSum,
+    LittleAccumulator,
+    __version__,
+    set_threads,
+    threads,
+    window_count_stats,
+)
 from qcore.arrivals import *  # noqa: F401,F403
 from qcore.little import *  # noqa: F401,F403
 from qcore.sim import simulate  # noqa: F401
@@ -24,6 +32,12 @@ from qcore.sketch import *  # noqa: F401,F403
 from qcore.tail import *  # noqa: F401,F403
 
 __all__ = [
+    "ArrivalAccumulator",
+    "ExactSum",
+    "LittleAccumulator",
+    "set_threads",
+    "threads",
+    "window_count_stats",
     "__version__",
     "exceptions",
     "queueing",

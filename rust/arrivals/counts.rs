@@ -213,10 +213,11 @@ fn sorted_fast_path(
         None => None,
     };
     let cap = nb_cap.unwrap_or(usize::MAX);
-    let threads = std::thread::available_parallelism()
-        .map_or(1, std::num::NonZero::get)
-        .clamp(1, 8);
-    let threads = if n < (1 << 20) { 1 } else { threads };
+    let threads = if n < (1 << 20) {
+        1
+    } else {
+        crate::threads::max_threads().clamp(1, 8)
+    };
     let chunk = n.div_ceil(threads);
     let bounds: Vec<(usize, usize)> = (0..n)
         .step_by(chunk)
@@ -239,7 +240,7 @@ fn sorted_fast_path(
                 cap,
                 limit,
             ))];
-            out.extend(handles.into_iter().map(|h| h.join().ok()));
+            out.extend(handles.into_iter().map(|h| Some(crate::threads::join(h))));
             out
         })
     };
@@ -465,14 +466,8 @@ pub(crate) fn count_into(
             })
             .collect();
         count_part(&ts[..chunk.min(ts.len())], &mut counts);
-        handles.into_iter().filter_map(|h| h.join().ok()).collect()
+        handles.into_iter().map(crate::threads::join).collect()
     });
-    if partials.len() + 1 != threads {
-        // A worker failed (it cannot panic on finite input; be safe): count serially.
-        counts.fill(0);
-        count_part(ts, &mut counts);
-        return counts;
-    }
     for p in partials {
         for (c, v) in counts.iter_mut().zip(p) {
             *c += v;
@@ -487,9 +482,7 @@ fn worker_threads(n: usize, nb: usize) -> usize {
     if n < (1 << 20) || nb > n / 8 {
         return 1;
     }
-    std::thread::available_parallelism()
-        .map_or(1, std::num::NonZero::get)
-        .min(8)
+    crate::threads::max_threads().min(8)
 }
 
 /// The smallest float64 `b` with `(b - start) / window ≥ kf` (the predicate is monotone in

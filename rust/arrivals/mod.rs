@@ -8,13 +8,16 @@
 //! naming the first bad index.
 
 mod changes;
-mod counts;
+pub(crate) mod counts;
 pub(crate) mod fused;
 mod rates;
-mod stats;
+pub(crate) mod stats;
 
 pub use changes::{rate_changes, RateChanges};
 pub use counts::{scan, window_counts, Scan, MAX_WINDOWS};
 pub use fused::{batch_stats, Windows};
 pub use rates::{DecayedRate, SlidingRate};
-pub use stats::{arrival_stats, burstiness_curve, ArrivalStats};
+pub use stats::{
+    arrival_grid, arrival_stats, burstiness_curve, garwood, window_count_stats, ArrivalStats,
+    WindowCountStats,
+};

@@ -35,7 +35,7 @@ pub struct ArrivalStats {
     pub burstiness: Vec<f64>,
 }
 
-fn check_confidence(c: f64) -> Result<()> {
+pub(crate) fn check_confidence(c: f64) -> Result<()> {
     if !(c > 0.0 && c < 1.0) {
         return Err(QcoreError::invalid(
             "confidence",
@@ -99,6 +99,49 @@ fn count_moments(c: &[i64]) -> (f64, f64, f64) {
     (mx as f64, mean, var)
 }
 
+/// Dispersion statistics of a series of window counts.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WindowCountStats {
+    /// Number of windows.
+    pub windows: u64,
+    /// Largest count (NaN without windows).
+    pub max: f64,
+    /// Mean count (NaN without windows).
+    pub mean: f64,
+    /// Population variance of the counts (NaN without windows).
+    pub variance: f64,
+    /// Index of dispersion: population variance over mean (NaN when the mean is 0).
+    pub index_of_dispersion: f64,
+    /// Largest count over the mean count.
+    pub peak_to_mean: f64,
+}
+
+/// The window statistics of [`arrival_stats`] from window counts: the one definition of
+/// the index of dispersion (population variance over mean) and the peak-to-mean ratio.
+/// Callers pass the complete windows only (see [`arrival_stats`]). A negative count is
+/// an error naming `counts`.
+pub fn window_count_stats(counts: &[i64]) -> Result<WindowCountStats> {
+    if let Some(i) = counts.iter().position(|&c| c < 0) {
+        return Err(QcoreError::invalid(
+            "counts",
+            format!("contains a negative count at index {i}"),
+        ));
+    }
+    let (max, mean, variance) = count_moments(counts);
+    Ok(WindowCountStats {
+        windows: counts.len() as u64,
+        max,
+        mean,
+        variance,
+        index_of_dispersion: if mean > 0.0 {
+            variance / mean
+        } else {
+            f64::NAN
+        },
+        peak_to_mean: max / mean,
+    })
+}
+
 /// Index of dispersion of counts aggregated dyadically: level k merges 2^k base windows;
 /// trailing windows that do not fill a merged window are dropped. Stops when fewer than
 /// `min_windows` windows remain.
@@ -117,14 +160,87 @@ fn dyadic_curve(base: &[i64], window: f64, min_windows: usize) -> (Vec<f64>, Vec
     (ws, ds)
 }
 
+/// The grid of [`arrival_stats`] for `count` arrivals between `min` and `max`:
+/// `(duration, complete windows)`. Errors name `timestamps` (fewer than two arrivals at
+/// distinct times) or `window` (too small).
+pub fn arrival_grid(count: u64, min: f64, max: f64, window: f64) -> Result<(f64, usize)> {
+    check_window(window)?;
+    if count < 2 || max <= min {
+        return Err(QcoreError::invalid(
+            "timestamps",
+            format!(
+                "needs at least two arrivals at distinct times, got {count} value(s) spanning {} s",
+                if count == 0 { 0.0 } else { max - min }
+            ),
+        ));
+    }
+    let duration = max - min;
+    let nb_f = (duration / window).floor();
+    if nb_f < MAX_WINDOWS as f64 {
+        Ok((duration, nb_f as usize))
+    } else {
+        Err(QcoreError::invalid(
+            "window",
+            format!("is too small: {duration} s / {window} s exceeds {MAX_WINDOWS} windows"),
+        ))
+    }
+}
+
+impl ArrivalStats {
+    /// The statistics from merged parts: `count` arrivals between `min` and `max`, the
+    /// counts of the complete windows anchored at `min` (the first `windows` of
+    /// `counts` are used, missing ones are zero), and `gap_ss`, the sum of the squared
+    /// deviations of the inter-arrival gaps from their mean `duration / (count − 1)`.
+    /// [`arrival_stats`] and [`crate::accum::ArrivalAccumulator`] finish through here.
+    #[allow(clippy::too_many_arguments)]
+    pub fn from_parts(
+        count: u64,
+        min: f64,
+        max: f64,
+        counts: &[i64],
+        gap_ss: f64,
+        window: f64,
+        confidence: f64,
+        min_windows: usize,
+    ) -> Result<ArrivalStats> {
+        check_confidence(confidence)?;
+        let (duration, nb) = arrival_grid(count, min, max, window)?;
+        let mut base = vec![0i64; nb];
+        let k = nb.min(counts.len());
+        base[..k].copy_from_slice(&counts[..k]);
+        let ws = window_count_stats(&base)?;
+        let (burstiness_windows, burstiness) = dyadic_curve(&base, window, min_windows);
+        let m = duration / (count - 1) as f64;
+        Ok(ArrivalStats {
+            count,
+            duration,
+            rate: count as f64 / duration,
+            rate_ci: garwood(count, duration, confidence),
+            confidence,
+            window,
+            windows: nb as u64,
+            peak_rate: ws.max / window,
+            peak_to_mean: ws.peak_to_mean,
+            cv_interarrival: (gap_ss / (count - 1) as f64).sqrt() / m,
+            index_of_dispersion: ws.index_of_dispersion,
+            burstiness_windows,
+            burstiness,
+        })
+    }
+}
+
 /// Statistics of an arrival stream at window `window` (s).
 ///
 /// Needs at least two arrivals at distinct times (else an error naming `timestamps`).
 /// Window statistics use the complete windows `[t_min + k·w, t_min + (k+1)·w)` that end
 /// at or before the last arrival; with none, the peak and dispersion fields are NaN.
-/// Unsorted input is sorted (a copy) for the inter-arrival CV. The burstiness curve is
-/// the index of dispersion at window·2^k, k = 0, 1, …, while at least `min_windows`
-/// complete windows remain (formed by merging adjacent base windows).
+/// The inter-arrival CV is over the time-sorted stream (unsorted input is sorted, a
+/// copy), its squared deviations summed exactly. The burstiness curve is the index of
+/// dispersion at window·2^k, k = 0, 1, …, while at least `min_windows` complete windows
+/// remain (formed by merging adjacent base windows).
+///
+/// This is [`crate::accum::ArrivalAccumulator`] over the one array, finished, so a
+/// batched or distributed computation gives the same result bit for bit.
 pub fn arrival_stats(
     timestamps: &[f64],
     window: f64,
@@ -133,82 +249,7 @@ pub fn arrival_stats(
 ) -> Result<ArrivalStats> {
     check_window(window)?;
     check_confidence(confidence)?;
-    let sc = scan("timestamps", timestamps)?;
-    if sc.n < 2 || sc.max <= sc.min {
-        return Err(QcoreError::invalid(
-            "timestamps",
-            format!(
-                "needs at least two arrivals at distinct times, got {} value(s) spanning {} s",
-                sc.n,
-                if sc.n == 0 { 0.0 } else { sc.max - sc.min }
-            ),
-        ));
-    }
-    let n = sc.n;
-    let duration = sc.max - sc.min;
-    let rate = n as f64 / duration;
-    let rate_ci = garwood(n as u64, duration, confidence);
-
-    let nb_f = (duration / window).floor();
-    let nb = if nb_f < MAX_WINDOWS as f64 {
-        nb_f as usize
-    } else {
-        return Err(QcoreError::invalid(
-            "window",
-            format!("is too small: {duration} s / {window} s exceeds {MAX_WINDOWS} windows"),
-        ));
-    };
-    let counts = count_into(timestamps, sc.sorted, sc.min, window, nb, f64::INFINITY);
-    let (mx, mean, var) = count_moments(&counts);
-    let (burstiness_windows, burstiness) = dyadic_curve(&counts, window, min_windows);
-
-    // Inter-arrival CV: the mean gap is duration / (n - 1); one pass for the variance.
-    let m = duration / (n - 1) as f64;
-    let sum_sq = |ts: &[f64]| -> f64 {
-        // Eight independent accumulators so the loop vectorises.
-        const L: usize = 8;
-        let mut acc = [0.0f64; L];
-        let gaps = ts.len().saturating_sub(1);
-        let body = gaps / L * L;
-        let mut i = 0;
-        while i < body {
-            let a = &ts[i..i + L + 1];
-            for j in 0..L {
-                let d = a[j + 1] - a[j] - m;
-                acc[j] += d * d;
-            }
-            i += L;
-        }
-        let mut total: f64 = acc.iter().sum();
-        for k in body..gaps {
-            let d = ts[k + 1] - ts[k] - m;
-            total += d * d;
-        }
-        total
-    };
-    let ss = if sc.sorted {
-        sum_sq(timestamps)
-    } else {
-        let v = bucket_sorted(timestamps, sc.min, sc.max);
-        sum_sq(&v)
-    };
-    let cv = (ss / (n - 1) as f64).sqrt() / m;
-
-    Ok(ArrivalStats {
-        count: n as u64,
-        duration,
-        rate,
-        rate_ci,
-        confidence,
-        window,
-        windows: nb as u64,
-        peak_rate: mx / window,
-        peak_to_mean: mx / mean,
-        cv_interarrival: cv,
-        index_of_dispersion: if mean > 0.0 { var / mean } else { f64::NAN },
-        burstiness_windows,
-        burstiness,
-    })
+    crate::accum::ArrivalAccumulator::of(timestamps, window)?.finish(confidence, min_windows)
 }
 
 /// A sorted copy of finite `values` whose range is `[min, max]`: a counting scatter into
@@ -245,9 +286,7 @@ pub(crate) fn bucket_sorted(values: &[f64], min: f64, max: f64) -> Vec<f64> {
     let threads = if n < (1 << 20) {
         1
     } else {
-        std::thread::available_parallelism()
-            .map_or(1, std::num::NonZero::get)
-            .clamp(1, 8)
+        crate::threads::max_threads().clamp(1, 8)
     };
     let sort_range = |seg: &mut [f64], offsets: &[usize], base: usize| {
         for w in offsets.windows(2) {
@@ -272,6 +311,7 @@ pub(crate) fn bucket_sorted(values: &[f64], min: f64, max: f64) -> Vec<f64> {
     }
     cuts.push(b);
     std::thread::scope(|sc| {
+        let mut handles = Vec::new();
         let mut rest: &mut [f64] = &mut out;
         let mut base = 0usize;
         for w in cuts.windows(2) {
@@ -281,9 +321,10 @@ pub(crate) fn bucket_sorted(values: &[f64], min: f64, max: f64) -> Vec<f64> {
             rest = tail;
             let offsets = &start[k0..=k1];
             let b0 = base;
-            sc.spawn(move || sort_range(mine, offsets, b0));
+            handles.push(sc.spawn(move || sort_range(mine, offsets, b0)));
             base += len;
         }
+        handles.into_iter().for_each(crate::threads::join);
     });
     out
 }

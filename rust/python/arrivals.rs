@@ -35,6 +35,14 @@ fn arrival_stats<'py>(
     let s = maybe_detach(py, ts.len(), || {
         arrivals::arrival_stats(ts, window, confidence, min_windows)
     })?;
+    arrival_dict(py, s)
+}
+
+/// `ArrivalStats` as the dict `qcore.ArrivalStats` is built from.
+pub(super) fn arrival_dict(
+    py: Python<'_>,
+    s: arrivals::ArrivalStats,
+) -> PyResult<Bound<'_, PyDict>> {
     let d = PyDict::new(py);
     d.set_item("count", s.count)?;
     d.set_item("duration", s.duration)?;

@@ -3,6 +3,7 @@
 
 use pyo3::prelude::*;
 
+mod accum;
 mod arrivals;
 mod convert;
 mod errors;
@@ -18,6 +19,7 @@ mod stats;
 fn qcore_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     errors::register(m)?;
+    accum::register(m)?;
     sketch::register(m)?;
     arrivals::register(m)?;
     stats::register(m)?;

@@ -49,7 +49,7 @@ fn gauge_dict<'py>(py: Python<'py>, g: &GaugeCheck) -> PyResult<Bound<'py, PyDic
     Ok(d)
 }
 
-fn little_dict<'py>(py: Python<'py>, r: &LittleResult) -> PyResult<Bound<'py, PyDict>> {
+pub(super) fn little_dict<'py>(py: Python<'py>, r: &LittleResult) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
     d.set_item("t0", r.t0)?;
     d.set_item("t1", r.t1)?;

@@ -23,11 +23,11 @@
 //! left, every index against the mapping's range and the limit, and rejects trailing
 //! bytes, unknown flags and other versions.
 
-use super::codec::{put_varint, zigzag, Reader};
-use super::exact_sum::ExactSum;
 use super::mapping::{scale_relative_error, IndexMapping, MAX_SCALE, MIN_SCALE};
 use super::store::DenseStore;
 use super::{QuantileSketch, MAX_BUCKET_LIMIT};
+use crate::accum::codec::{put_varint, zigzag, Reader};
+use crate::accum::exact_sum::ExactSum;
 use crate::{QcoreError, Result};
 
 /// The magic bytes.

@@ -114,9 +114,7 @@ fn counting_sort(
 ) -> (Vec<usize>, Vec<f64>, Option<Vec<f64>>) {
     use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
     let threads = if values.len() >= super::PARALLEL_MIN {
-        std::thread::available_parallelism()
-            .map_or(1, std::num::NonZero::get)
-            .min(super::MAX_THREADS)
+        crate::threads::max_threads().min(super::MAX_THREADS)
     } else {
         1
     };
@@ -134,9 +132,7 @@ fn counting_sort(
                 .chunks(chunk)
                 .map(|p| scope.spawn(move || count(p)))
                 .collect();
-            hs.into_iter()
-                .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-                .collect()
+            hs.into_iter().map(|h| crate::threads::join(h)).collect()
         })
     } else {
         vec![count(codes)]
@@ -184,7 +180,7 @@ fn counting_sort(
                 .map(|(t, (p, f))| scope.spawn(move || scatter(t * chunk, p, f)))
                 .collect();
             for h in hs {
-                h.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+                crate::threads::join(h);
             }
         });
     } else if let Some(f) = fills.pop() {
@@ -240,9 +236,7 @@ fn chunked_groups(
         Ok(sks)
     };
     let threads = if values.len() >= super::PARALLEL_MIN {
-        std::thread::available_parallelism()
-            .map_or(1, std::num::NonZero::get)
-            .min(super::MAX_THREADS)
+        crate::threads::max_threads().min(super::MAX_THREADS)
     } else {
         1
     };
@@ -257,9 +251,7 @@ fn chunked_groups(
             .zip(values.chunks(part))
             .map(|(c, v)| scope.spawn(move || build(c, v)))
             .collect();
-        hs.into_iter()
-            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-            .collect()
+        hs.into_iter().map(|h| crate::threads::join(h)).collect()
     });
     let mut parts = parts.into_iter();
     let mut out = parts.next().expect("one part")?;
@@ -357,9 +349,7 @@ fn map_groups<T: Send>(
         f(sk)
     };
     let threads = if values.len() >= super::PARALLEL_MIN && n_groups > 1 {
-        std::thread::available_parallelism()
-            .map_or(1, std::num::NonZero::get)
-            .min(super::MAX_THREADS)
+        crate::threads::max_threads().min(super::MAX_THREADS)
     } else {
         1
     };
@@ -420,7 +410,7 @@ fn run_split<T: Send>(
             .collect();
         handles
             .into_iter()
-            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .map(|h| crate::threads::join(h))
             .collect()
     });
     for part in parts {

@@ -16,8 +16,8 @@
 //! positive normal value is its index plus `1023·2^S`, of a negative one its index plus
 //! `3071·2^S`.
 
-use super::exact_sum::{ExactSum, ExpAccumulator};
 use super::mapping::{Cell, ExpMapping};
+use crate::accum::exact_sum::{ExactSum, ExpAccumulator};
 use std::sync::Mutex;
 
 /// Values per block: the mantissa sums of one exponent over a block stay below

@@ -15,8 +15,8 @@
 //!
 //! - `mapping`: the base-2 exponential mapping (OpenTelemetry scale / Prometheus schema).
 //! - `store`: dense bucket stores with a collapsing bucket limit.
-//! - `exact_sum`: the exact, order-independent accumulator for `count` and `sum`.
-//! - `format`: the versioned binary format; `codec`: its byte helpers.
+//! - the exact, order-independent sum of `count` and `sum` is [`crate::accum::ExactSum`].
+//! - `format`: the versioned binary format (byte helpers in [`crate::accum::codec`]).
 //! - `interop`: OpenTelemetry exponential histograms and Prometheus native histograms.
 //! - `groups`: one pass over (group code, value) pairs.
 //!
@@ -31,8 +31,6 @@
 //! assert_eq!(back, sk);
 //! ```
 
-pub(crate) mod codec;
-pub(crate) mod exact_sum;
 pub(crate) mod format;
 pub(crate) mod groups;
 pub(crate) mod ingest;
@@ -40,9 +38,9 @@ pub(crate) mod interop;
 pub(crate) mod mapping;
 pub(crate) mod store;
 
+use crate::accum::exact_sum::{ExactSum, ExpAccumulator};
 use crate::error::check_finite;
 use crate::{QcoreError, Result};
-use exact_sum::{ExactSum, ExpAccumulator};
 use mapping::{ExpMapping, IndexMapping};
 use std::cell::RefCell;
 use store::{Collapse, DenseStore};
@@ -174,9 +172,7 @@ fn exceeds_total(w: f64) -> bool {
 /// one vectorisable pass (split across threads for large slices).
 fn scan(values: &[f64]) -> (bool, f64, f64) {
     let threads = if values.len() >= PARALLEL_MIN {
-        std::thread::available_parallelism()
-            .map_or(1, std::num::NonZero::get)
-            .min(MAX_THREADS)
+        crate::threads::max_threads().min(MAX_THREADS)
     } else {
         1
     };
@@ -191,7 +187,7 @@ fn scan(values: &[f64]) -> (bool, f64, f64) {
             .collect();
         handles
             .into_iter()
-            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .map(|h| crate::threads::join(h))
             .fold((true, f64::INFINITY, f64::NEG_INFINITY), |a, b| {
                 (a.0 && b.0, a.1.min(b.1), a.2.max(b.2))
             })
@@ -507,9 +503,7 @@ impl QuantileSketch {
             return Ok(());
         }
         let threads = if threaded && values.len() >= PARALLEL_MIN {
-            std::thread::available_parallelism()
-                .map_or(1, std::num::NonZero::get)
-                .min(MAX_THREADS)
+            crate::threads::max_threads().min(MAX_THREADS)
         } else {
             1
         };
@@ -527,11 +521,7 @@ impl QuantileSketch {
                     .collect();
                 let first = ingest::tally(p0, s0, mapping);
                 std::iter::once(first)
-                    .chain(
-                        handles
-                            .into_iter()
-                            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))),
-                    )
+                    .chain(handles.into_iter().map(|h| crate::threads::join(h)))
                     .collect()
             })
         } else {
@@ -592,9 +582,7 @@ impl QuantileSketch {
         let (offset, counts) = self.positive.prepare_batch(i_lo, i_hi);
         let width = counts.len();
         let threads = if values.len() >= PARALLEL_MIN {
-            std::thread::available_parallelism()
-                .map_or(1, std::num::NonZero::get)
-                .min(MAX_THREADS)
+            crate::threads::max_threads().min(MAX_THREADS)
         } else {
             1
         };
@@ -607,7 +595,7 @@ impl QuantileSketch {
                     .collect();
                 handles
                     .into_iter()
-                    .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                    .map(|h| crate::threads::join(h))
                     .collect()
             })
         } else {

@@ -291,15 +291,15 @@ impl ExactSum {
     /// Canonical encoding: varint limb offset, varint limb count, limbs little-endian.
     pub fn encode(&self, out: &mut Vec<u8>) {
         let n = self.normalized();
-        super::codec::put_varint(out, n.lo as u64);
-        super::codec::put_varint(out, n.limbs.len() as u64);
+        crate::accum::codec::put_varint(out, n.lo as u64);
+        crate::accum::codec::put_varint(out, n.limbs.len() as u64);
         for w in &n.limbs {
             out.extend_from_slice(&w.to_le_bytes());
         }
     }
 
     /// Decode the canonical encoding; rejects non-canonical or oversized values.
-    pub fn decode(r: &mut super::codec::Reader<'_>) -> crate::Result<ExactSum> {
+    pub fn decode(r: &mut crate::accum::codec::Reader<'_>) -> crate::Result<ExactSum> {
         let lo = r.varint()? as usize;
         let len = r.varint()? as usize;
         if lo > MAX_LIMBS || len > MAX_LIMBS || lo + len > MAX_LIMBS {
@@ -613,7 +613,7 @@ mod tests {
             assert_eq!(m, whole);
             let mut buf = Vec::new();
             whole.encode(&mut buf);
-            let mut r = super::super::codec::Reader::new(&buf);
+            let mut r = crate::accum::codec::Reader::new(&buf);
             let d = ExactSum::decode(&mut r).unwrap();
             assert_eq!(d, whole);
             let mut buf2 = Vec::new();
