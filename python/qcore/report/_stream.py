@@ -1014,10 +1014,9 @@ def _update_groups(accs: list[_Acc], b: _Batch, t0: float, t1: float, win_end: f
                 a.w_sum += n_arr * mr
 
 
-def _burst(starts: np.ndarray | None, counts: np.ndarray, bin_: float) -> list[tuple[float, float]]:
-    """Index of dispersion by window: from the raw timestamps when kept, else by
-    aggregating the exact counts per ``bin`` of the complete windows (same value for
-    windows that are multiples)."""
+def _burst(starts: np.ndarray | None, dyadic: list[tuple[float, float]], bin_: float) -> list[tuple[float, float]]:
+    """Index of dispersion by window: from the raw timestamps when kept (windows below
+    ``bin`` too), else the core's dyadic curve of the complete-window counts."""
     import qcore
 
     if starts is not None and starts.size >= 2:
@@ -1026,29 +1025,7 @@ def _burst(starts: np.ndarray | None, counts: np.ndarray, bin_: float) -> list[t
         if ws:
             vals = np.asarray(qcore.burstiness_curve(starts, ws), dtype=np.float64)
             return [(w, float(v)) for w, v in zip(ws, vals, strict=True) if math.isfinite(v)]
-    return _burst_curve(counts, bin_)
-
-
-def _burst_curve(counts: np.ndarray, bin_: float) -> list[tuple[float, float]]:
-    """The dyadic curve of :func:`qcore.arrival_stats` over complete-window counts: level k
-    merges 2^k windows (trailing windows that do not fill one are dropped), population
-    variance over mean, while at least 8 windows remain."""
-    out = []
-    k = 1
-    while counts.size // k >= 8:
-        m = counts.size // k
-        agg = counts[: m * k].reshape(m, k).sum(axis=1).astype(np.float64)
-        mu = agg.mean()
-        if mu > 0:
-            out.append((bin_ * k, float(agg.var() / mu)))
-        k *= 2
-    return out
-
-
-def _complete_windows(t0: float, s1: float, bin_: float, size: int) -> int:
-    """The windows ``[t0 + k·bin, t0 + (k+1)·bin)`` that end at or before the log's last
-    start ``s1`` (as :func:`qcore.arrival_stats` counts them)."""
-    return min(size, int(math.floor((s1 - t0) / bin_))) if s1 > t0 else 0
+    return dyadic
 
 
 def _finish(acc: _Acc, t0: float, t1: float, s1: float, bin_: float, confidence: float, tol: float,
@@ -1077,17 +1054,21 @@ def _finish(acc: _Acc, t0: float, t1: float, s1: float, bin_: float, confidence:
             lo, hi = _nan_none(ci.lo), _nan_none(ci.hi)
         quantiles[q] = (est, lo, hi)
     counts = acc.counts
-    complete = counts[:_complete_windows(t0, s1, bin_, counts.size)]
     rate = rate_ci = p2m = disp = cv = None
+    dyadic: list[tuple[float, float]] = []
     starts = np.concatenate(acc.raw_start) if acc.keep_raw and acc.raw_start else None
-    if acc.n and s1 > t0:
-        rate = acc.n / (s1 - t0)
+    if acc.n >= 2 and s1 > t0:
+        # The core's one definition over the log's span [t0, s1]: rate with its Garwood
+        # interval, and the window statistics of the complete windows anchored at t0.
+        st = _qc.arrival_stats_from_parts(acc.n, t0, s1, counts, math.nan, bin_, confidence)
+        rate = float(st["rate"])
+        rate_ci = (float(st["rate_ci"][0]), float(st["rate_ci"][1]))
+        p2m, disp = _nan_none(st["peak_to_mean"]), _nan_none(st["index_of_dispersion"])
+        dyadic = [(float(w), float(v)) for w, v in zip(st["burstiness_windows"], st["burstiness"], strict=True)
+                  if math.isfinite(v)]
+    elif acc.n and s1 > t0:  # one arrival: a rate, no window statistics (as arrival_stats)
         lo, hi = _qc.garwood(acc.n, s1 - t0, confidence)
-        rate_ci = (float(lo), float(hi))
-    mean_c = float(complete.mean()) if complete.size else 0.0
-    if mean_c > 0:
-        p2m = float(complete.max() / mean_c)
-        disp = float(complete.var() / mean_c)
+        rate, rate_ci = acc.n / (s1 - t0), (float(lo), float(hi))
     if starts is not None and starts.size >= 2 and starts.max() > starts.min():
         cv = _nan_none(qcore.arrival_stats(starts, window=bin_, confidence=confidence).cv_interarrival)
     little = None
@@ -1115,7 +1096,7 @@ def _finish(acc: _Acc, t0: float, t1: float, s1: float, bin_: float, confidence:
     return GroupSummary(
         label, acc.key, acc.n, acc.ok, acc.err, acc.incomplete, T, rate, rate_ci, p2m, disp, cv,
         quantiles, acc.err / n_done if n_done else None, little, peak, exact_peak,
-        acc.sketch, counts, acc.inflight, _burst(starts, complete, bin_))
+        acc.sketch, counts, acc.inflight, _burst(starts, dyadic, bin_))
 
 
 def _nan_none(x: Any) -> float | None:
