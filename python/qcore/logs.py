@@ -46,6 +46,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import polars as pl
 
 from qcore.exceptions import InvalidArgumentError, QcoreValueError
@@ -67,6 +68,7 @@ __all__ = [
     "normalize",
     "read_logs",
     "scan_logs",
+    "time_unit_hint",
     "scan_raw",
     "validate",
 ]
@@ -207,10 +209,20 @@ class ColumnMapping:
     error_status_min: int = 500
     ok_values: tuple[str, ...] = _OK_STATUS
     error_values: tuple[str, ...] = _ERROR_STATUS
+    #: How each mapped role and unit was decided, ``(key, how)``: ``"given"`` (an
+    #: override), ``"name"`` (the column's name), ``"dataset <name>"`` (a shipped
+    #: dataset recognised by its bytes), ``"values: ..."`` (evidence in the values) or
+    #: ``"default"``. Filled by :func:`detect_columns`; not part of equality.
+    detected: tuple[tuple[str, str], ...] = field(default=(), compare=False)
+    #: What the detection could not decide for sure (an ambiguous unit), one sentence
+    #: each, with the flag that settles it.
+    warnings: tuple[str, ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "time_unit", _norm_unit(self.time_unit, "time_unit"))
         object.__setattr__(self, "latency_unit", _norm_unit(self.latency_unit, "latency_unit"))
+        object.__setattr__(self, "detected", tuple((str(k), str(v)) for k, v in dict(self.detected).items()))
+        object.__setattr__(self, "warnings", tuple(str(w) for w in self.warnings))
 
     def roles(self) -> dict[str, str]:
         """Role → source column for the roles that are mapped."""
@@ -222,18 +234,43 @@ class ColumnMapping:
                 out[role] = v
         return out
 
+    def summary(self) -> str:
+        """One line: which column plays which role, the units, and how the units were
+        decided (for the top of a report).
+
+        >>> ColumnMapping(start="ts", duration="lat", latency_unit="ms").summary()
+        'columns: start=ts, duration=lat; times in s, latencies in ms'
+        """
+        how = dict(self.detected)
+        cols = ", ".join(f"{k}={v}" for k, v in self.roles().items())
+
+        def unit(key: str) -> str:
+            u = getattr(self, key)
+            src = how.get(key, "")
+            return f"{u} ({src})" if src and src not in ("default", "given", "name") else u
+
+        units = f"times in {unit('time_unit')}"
+        if self.duration is not None:
+            units += f", latencies in {unit('latency_unit')}"
+        return f"columns: {cols}; {units}"
+
     def to_dict(self) -> dict[str, Any]:
+        """The fields as plain data; ``detected`` as a dict, plus ``summary``."""
         d = asdict(self)
         d["ok_values"] = list(self.ok_values)
         d["error_values"] = list(self.error_values)
+        d["detected"] = dict(self.detected)
+        d["warnings"] = list(self.warnings)
+        d["summary"] = self.summary()
         return d
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> ColumnMapping:
         known = {f for f in cls.__dataclass_fields__}
+        d = {k: v for k, v in d.items() if k != "summary"}   # derived (to_dict adds it)
         unknown = set(d) - known
         if unknown:
-            raise ValueError(f"mapping has unknown key(s) {sorted(unknown)}; known: {sorted(known)}")
+            raise InvalidArgumentError(f"mapping has unknown key(s) {sorted(unknown)}; known: {sorted(known)}")
         kw = dict(d)
         for k in ("ok_values", "error_values"):
             if k in kw:
@@ -262,25 +299,54 @@ def _match_role(role: str, lower: Mapping[str, str], used: set[str],
 
 
 def detect_columns(
-    schema: Mapping[str, Any] | Sequence[str], overrides: Mapping[str, Any] | None = None
+    schema: Mapping[str, Any] | Sequence[str], overrides: Mapping[str, Any] | None = None,
+    *, sample: pl.DataFrame | pl.LazyFrame | None = None, dataset: str | None = None,
 ) -> ColumnMapping:
-    """Map the columns of a log to qcore's roles by name.
+    """Map the columns of a log to qcore's roles by name, and decide the units.
 
     Matching is case-insensitive on the names in the table above (for example
     ``gmt_create`` → start, ``exec_time_seconds`` → duration, ``latency_ms`` → duration
     in milliseconds). ``overrides`` (role → column, plus ``time_unit`` / ``latency_unit``
     etc.) take precedence.
 
+    Units: an override wins; else, with a ``sample`` of the log's rows, the values
+    decide where the evidence is strong: numeric timestamps of epoch magnitude are
+    seconds, milliseconds, microseconds or nanoseconds by their size (over a unit in
+    the name, with a warning); integer timestamps of a clock starting near 0 that are
+    mostly whole thousands are a one-second clock written in milliseconds (Mooncake's);
+    a duration column without a unit in its name whose median is 100 or more is read
+    as milliseconds (10⁶: microseconds, 10⁹: nanoseconds), with a warning. Else the
+    name's unit, else seconds; a relative clock whose unit nothing decides gets a
+    warning naming ``--time-unit``. :attr:`ColumnMapping.detected` says how each role
+    and unit was decided and :attr:`ColumnMapping.warnings` what stays ambiguous.
+    ``dataset`` names the shipped dataset whose mapping ``overrides`` holds.
+
     Raises
     ------
     ColumnDetectionError
         When no start/timestamp column is found, or an override names a missing column;
         the message lists the columns found.
+
+    Examples
+    --------
+    >>> raw = pl.DataFrame({"ts": [1.7e12, 1.7e12 + 250.0], "latency": [230.0, 410.0]})
+    >>> m = detect_columns(raw.schema, sample=raw)
+    >>> m.time_unit, m.latency_unit, dict(m.detected)["time_unit"]
+    ('ms', 'ms', 'values: epoch milliseconds (2023-11-14)')
     """
     names = list(schema.keys()) if isinstance(schema, Mapping) else list(schema)
     dtypes = dict(schema) if isinstance(schema, Mapping) else {}
     lower = {n.lower(): n for n in names}
     overrides = dict(overrides or {})
+    ds_map: dict[str, Any] = {}
+    if dataset is not None:
+        from qcore import datasets
+
+        ds_map = dict(datasets.info(dataset).mapping)
+
+    def given(key: str) -> str:
+        return f"dataset {dataset}" if key in ds_map and ds_map[key] == overrides.get(key) else "given"
+
     found: dict[str, Any] = {}
     for key, col in overrides.items():
         if key in _ROLES and col is not None and col not in names:
@@ -288,24 +354,159 @@ def detect_columns(
                 f"mapping names column {col!r} for {key!r}, but the log has columns {names}"
             )
     used: set[str] = {v for k, v in overrides.items() if k in _ROLES and v}
+    detected: dict[str, str] = {}
     for role in _ROLES:
         col = overrides[role] if role in overrides else _match_role(role, lower, used, dtypes)
         if col is not None or role in overrides:
             found[role] = col
+            if col is not None:
+                detected[role] = given(role) if role in overrides else "name"
     if found.get("start") is None:
         raise ColumnDetectionError(
             "could not find a start/timestamp column; columns found: "
             f"{names}. Name it with --map start=COLUMN (or mapping={{'start': 'COLUMN'}})"
         )
-    for unit_key, role in (("latency_unit", "duration"), ("time_unit", "start")):
-        u = _unit_from_name(found[role]) if found.get(role) else None
-        if unit_key not in overrides and u is not None:
-            found[unit_key] = u
+    warnings = _detect_units(found, overrides, sample, dtypes, dataset, given, detected)
     found.update({k: v for k, v in overrides.items() if k not in _ROLES})
+    found["detected"] = detected
+    found["warnings"] = tuple(warnings)
     try:
         return ColumnMapping.from_dict(found)
     except ValueError as e:
         raise ColumnDetectionError(str(e)) from None
+
+
+def _detect_units(found: dict[str, Any], overrides: Mapping[str, Any], sample: Any, dtypes: Mapping[str, Any],
+                  dataset: str | None, given: Any, detected: dict[str, str]) -> list[str]:
+    """Decide ``time_unit`` and ``latency_unit`` into ``found`` (how into ``detected``);
+    returns the warnings."""
+    values = _sample_columns(sample, [c for c in (found.get("start"), found.get("duration")) if c])
+    warnings: list[str] = []
+    for unit_key, role in (("time_unit", "start"), ("latency_unit", "duration")):
+        col = found.get(role)
+        if unit_key in overrides:
+            detected[unit_key] = given(unit_key)
+            continue
+        if col is None:
+            continue
+        if dataset is not None:   # the dataset's mapping knows its units (seconds unless it says)
+            detected[unit_key] = f"dataset {dataset}"
+            continue
+        evidence = _time_unit_evidence if role == "start" else _latency_unit_evidence
+        unit, how, warn = evidence(values.get(col), col, _unit_from_name(col), dtypes.get(col))
+        if unit is not None:
+            found[unit_key] = unit
+        detected[unit_key] = how
+        if warn:
+            warnings.append(warn)
+    return warnings
+
+
+#: Rows of the log the unit detection looks at.
+SAMPLE_ROWS = 10_000
+
+
+def _sample_columns(sample: pl.DataFrame | pl.LazyFrame | None, cols: list[str]) -> dict[str, Any]:
+    """The first :data:`SAMPLE_ROWS` values of ``cols`` as float arrays (NaN where a value is
+    not a number), or nothing when the rows cannot be read (the reading reports it)."""
+    if sample is None or not cols:
+        return {}
+    try:
+        head = sample.select([pl.col(c) for c in cols]).head(SAMPLE_ROWS)
+        df = head.collect() if isinstance(head, pl.LazyFrame) else head
+    except (pl.exceptions.PolarsError, OSError):
+        return {}
+    out: dict[str, Any] = {}
+    for c in cols:
+        col = df.get_column(c)
+        if col.dtype.is_temporal() or col.dtype == pl.Boolean:
+            continue
+        if col.dtype == pl.String:
+            col = col.str.strip_chars().cast(pl.Float64, strict=False)
+            if col.null_count() > col.len() // 2:   # mostly not numbers: datetimes or text
+                continue
+        elif not col.dtype.is_numeric():
+            continue
+        arr = col.cast(pl.Float64, strict=False).drop_nulls().to_numpy()
+        out[c] = arr[np.isfinite(arr)]
+    return out
+
+
+_TIME_WORD = {"s": "seconds", "ms": "milliseconds", "us": "microseconds", "ns": "nanoseconds"}
+#: Medians of epoch timestamps (1979 to 2128) in each unit.
+_EPOCH = (("s", 3e8, 5e9), ("ms", 3e11, 5e12), ("us", 3e14, 5e15), ("ns", 3e17, 5e18))
+
+
+def _span_text(seconds: float) -> str:
+    """A duration for a sentence: ``3.65 min``, ``40.9 d``, ``219 ms``."""
+    a = abs(seconds)
+    for unit, size in (("d", 86_400.0), ("h", 3600.0), ("min", 60.0), ("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
+        if a >= size:
+            return f"{seconds / size:.3g} {unit}"
+    return f"{seconds:.3g} s"
+
+
+def _time_unit_evidence(values: Any, col: str, name_unit: str | None,
+                        dtype: Any) -> tuple[str | None, str, str | None]:
+    """``(unit or None to keep the default, how it was decided, warning or None)`` for
+    the timestamps ``values`` of column ``col``."""
+    if dtype is not None and dtype.is_temporal():
+        return None, "datetime values", None
+    fallback = (name_unit, "name", None) if name_unit else (None, "default", None)
+    if values is None or len(values) < 2:
+        return fallback
+    med = float(np.median(np.abs(values)))
+    for unit, lo, hi in _EPOCH:
+        if lo <= med < hi:
+            day = time.strftime("%Y-%m-%d", time.gmtime(med * _UNITS[unit]))
+            how = f"values: epoch {_TIME_WORD[unit]} ({day})"
+            if name_unit == unit:
+                return unit, "name", None
+            warn = None
+            if name_unit is not None:
+                warn = (f"column {col!r} is named for {_TIME_WORD[name_unit]} but holds epoch {_TIME_WORD[unit]} "
+                        f"({day}); read as {_TIME_WORD[unit]} (pass --time-unit {name_unit} to insist)")
+            return unit, how, warn
+    if name_unit:
+        return fallback
+    ints = values[values == np.round(values)]
+    nz = ints[ints != 0]
+    if len(ints) == len(values) and len(nz) >= 10:
+        for unit, k in (("ns", 1e9), ("us", 1e6), ("ms", 1e3)):
+            frac = float(np.mean(np.mod(nz, k) == 0))
+            if frac >= 0.5:
+                return unit, (f"values: {frac:.0%} of the timestamps are whole multiples of {k:g}, a "
+                              f"one-second clock written in {_TIME_WORD[unit]}"), None
+    span = float(np.max(values) - np.min(values))
+    if len(values) < 3 or span <= 0:
+        return fallback
+    rate = (len(values) - 1) / span
+    more = "" if len(values) < SAMPLE_ROWS else "the first "
+    warn = (f"the time unit of {col!r} is ambiguous (a clock starting at {float(np.min(values)):g}, not an epoch): "
+            f"read as seconds, {more}{len(values):,} rows span {_span_text(span)} ({rate:.3g}/s); if it counts "
+            f"milliseconds ({_span_text(span * 1e-3)}, {rate * 1e3:.3g}/s) pass --time-unit ms "
+            "(mapping time_unit='ms')")
+    return None, "default", warn
+
+
+def _latency_unit_evidence(values: Any, col: str, name_unit: str | None,
+                           dtype: Any) -> tuple[str | None, str, str | None]:
+    """Like :func:`_time_unit_evidence`, for the durations of column ``col``."""
+    if dtype is not None and dtype.is_temporal():
+        return None, "duration values", None
+    if name_unit:
+        return name_unit, "name", None
+    if values is None or len(values) == 0:
+        return None, "default", None
+    med = float(np.median(values))
+    unit = "ns" if med >= 1e9 else "us" if med >= 1e6 else "ms" if med >= 100 else None
+    if unit is None:
+        return None, "default", None
+    how = f"values: median {med:.4g}, {_span_text(med)} if seconds"
+    warn = (f"latency column {col!r} has no unit in its name and a median of {med:.4g}: read as {_TIME_WORD[unit]} "
+            f"({_span_text(med * _UNITS[unit])}), not seconds ({_span_text(med)}); pass --latency-unit s if it "
+            "is seconds")
+    return unit, how, warn
 
 
 # --------------------------------------------------------------------------------------
@@ -378,6 +579,13 @@ def scan_raw(paths: Any, *, format: str | None = None) -> tuple[pl.LazyFrame, li
     schemas: list[dict[str, Any]] = []
     for f in files:
         kind = _format_of(f, format)
+        try:
+            empty = f.stat().st_size == 0
+        except OSError as e:
+            raise LogReadError(f"{f}: cannot be read: {e.strerror or e}") from None
+        if empty:
+            word = {"csv": "CSV", "ndjson": "NDJSON", "parquet": "Parquet file"}[kind]
+            raise LogReadError(f"{f}: cannot be read as {kind}: empty {word} (0 bytes)")
         if kind == "parquet":
             lf = pl.scan_parquet(f)
         elif kind == "csv":
@@ -392,6 +600,7 @@ def scan_raw(paths: Any, *, format: str | None = None) -> tuple[pl.LazyFrame, li
             raise LogReadError(f"{f}: cannot be read as {kind}: {msg}") from None
         frames.append(lf)
     if len(frames) == 1:
+        _mark_dataset(frames[0], files[0])
         return frames[0], files
     # A nested column (lists, structs) whose type differs between files cannot be
     # concatenated; no role reads nested values, so it is left out.
@@ -399,7 +608,64 @@ def scan_raw(paths: Any, *, format: str | None = None) -> tuple[pl.LazyFrame, li
     clash = sorted(c for c in nested if len({str(sc[c]) for sc in schemas if c in sc}) > 1)
     if clash:
         frames = [lf.drop([c for c in clash if c in sc]) for lf, sc in zip(frames, schemas, strict=True)]
-    return pl.concat(frames, how="diagonal_relaxed"), files
+    out = pl.concat(frames, how="diagonal_relaxed")
+    if len({frozenset(sc) for sc in schemas}) > 1:   # the mapping's columns must be in every file
+        setattr(out, _COLUMNS_ATTR, [(f, frozenset(sc)) for f, sc in zip(files, schemas, strict=True)])
+    return out, files
+
+
+_DATASET_ATTR = "_qcore_dataset"
+_RECOGNISED: dict[tuple[str, int, float], str | None] = {}
+
+
+def _mark_dataset(lf: pl.LazyFrame, path: Path) -> None:
+    """Tag a scan of a shipped dataset's file (same name and SHA-256 as the original)
+    so that :func:`_mapping_for` reads it with the dataset's mapping (Mooncake's
+    millisecond clock, Azure's column names)."""
+    from qcore import datasets
+
+    try:
+        st = path.stat()
+    except OSError:
+        return
+    key = (str(path.resolve()), st.st_size, st.st_mtime)
+    if key not in _RECOGNISED:
+        name = None
+        for n in datasets.names():
+            d = datasets.info(n)
+            if d.mapping and path.name in (d.original, Path(d.file).name) and _sha256_file(path) == d.sha256:
+                name = n
+                break
+        _RECOGNISED[key] = name
+    if _RECOGNISED[key] is not None:
+        setattr(lf, _DATASET_ATTR, _RECOGNISED[key])
+
+
+_COLUMNS_ATTR = "_qcore_columns"
+
+
+def _check_columns(raw: Any, m: ColumnMapping) -> None:
+    """Refuse files that lack a column the mapping reads while other files have it: their
+    rows would lose that role (null start times, latencies or status) without a word."""
+    per_file: list[tuple[Path, frozenset[str]]] | None = getattr(raw, _COLUMNS_ATTR, None)
+    if not per_file:
+        return
+    for role, col in m.roles().items():
+        lacking = [f for f, cols in per_file if col not in cols]
+        if not lacking:
+            continue
+        having = next(f for f, cols in per_file if col in cols)
+        bad_cols = sorted(next(cols for f, cols in per_file if f == lacking[0]))
+        more = f" (and {len(lacking) - 1} more file(s))" if len(lacking) > 1 else ""
+        raise LogReadError(
+            f"{lacking[0]}{more}: has no column {col!r} (the {role}) that {having} has; its columns are "
+            f"{bad_cols}. Files of different schemas would lose rows: read them separately, or make their "
+            "columns agree")
+
+
+def _dataset_of(raw: Any) -> str | None:
+    v = getattr(raw, _DATASET_ATTR, None)
+    return v if isinstance(v, str) else None
 
 
 def _time_expr(col: str, dtype: Any, unit: str) -> pl.Expr:
@@ -509,7 +775,7 @@ def normalize(frame: pl.LazyFrame | pl.DataFrame, mapping: ColumnMapping | None 
     """
     lf = frame.lazy() if isinstance(frame, pl.DataFrame) else frame
     schema = dict(lf.collect_schema())
-    m = mapping or detect_columns(schema)
+    m = mapping or detect_columns(schema, sample=lf)
     for role, col in m.roles().items():
         if col not in schema:
             raise ColumnDetectionError(
@@ -542,10 +808,22 @@ def scan_logs(paths: Any, *, mapping: ColumnMapping | Mapping[str, Any] | None =
 
 
 def _mapping_for(raw: pl.LazyFrame | pl.DataFrame, mapping: Any) -> ColumnMapping:
+    """The mapping of ``raw``: ``mapping`` itself when it is a :class:`ColumnMapping`,
+    else detected (names, and units from the first rows) with ``mapping`` as overrides;
+    a shipped dataset's file (recognised by :func:`scan_raw`) brings its own mapping."""
     if isinstance(mapping, ColumnMapping):
+        _check_columns(raw, mapping)
         return mapping
     schema = raw.collect_schema() if isinstance(raw, pl.LazyFrame) else raw.schema
-    return detect_columns(dict(schema), mapping)
+    overrides = dict(mapping or {})
+    dataset = _dataset_of(raw)
+    if dataset is not None:
+        from qcore import datasets
+
+        overrides = {**datasets.info(dataset).mapping, **overrides}
+    m = detect_columns(dict(schema), overrides, sample=raw, dataset=dataset)
+    _check_columns(raw, m)
+    return m
 
 
 # --------------------------------------------------------------------------------------
@@ -610,10 +888,13 @@ class ContractCheck:
     failed: int
     examples: list[dict[str, Any]] = field(default_factory=list)
     level: Literal["schema", "row"] = "row"
+    #: What would fix it, when the values say (e.g. ``--time-unit ms`` for epoch
+    #: milliseconds read as seconds).
+    hint: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "column": self.column, "failed": self.failed,
-                "level": self.level, "examples": self.examples}
+                "level": self.level, "examples": self.examples, "hint": self.hint}
 
 
 @dataclass
@@ -646,8 +927,9 @@ class ContractReport:
             if c.examples:
                 ex = f"; example for {c.name}: {c.examples[0]}"
                 break
+        hints = "".join(f"; {c.hint}" for c in self.failures() if c.hint)
         return (f"contract violated: {self.rows_total} rows, {self.rows_total - self.rows_valid} "
-                f"invalid — " + ", ".join(parts) + ex)
+                f"invalid — " + ", ".join(parts) + ex + hints)
 
     def to_dict(self) -> dict[str, Any]:
         return {"rows_total": self.rows_total, "rows_valid": self.rows_valid,
@@ -756,7 +1038,11 @@ def validate(
             for r in sub.iter_rows(named=True):
                 ex.append({("source_" + k.removeprefix(_RAW_PREFIX)) if k.startswith(_RAW_PREFIX) else k:
                            _jsonable(v) for k, v in r.items()})
-        checks.append(ContractCheck(name, col, int(cnt or 0), ex))
+        hint = None
+        if name == "time_range" and cnt and "start" in df.columns and fl is not None:
+            hint = time_unit_hint(df.get_column("start").filter(fl.get_column("__bad_time_range")).to_numpy(),
+                                  contract, mapping)
+        checks.append(ContractCheck(name, col, int(cnt or 0), ex, hint=hint))
     valid = df.filter(~bad_any) if bad_any is not None else df
     valid = valid.drop([c for c in valid.columns if c.startswith("__")])
     schema_fail = any(c.level == "schema" for c in checks)
@@ -766,6 +1052,39 @@ def validate(
     if schema_fail:
         valid = valid.head(0)
     return valid, report
+
+
+def time_unit_hint(starts: Any, contract: Contract | None = None,
+                   mapping: ColumnMapping | None = None) -> str | None:
+    """A sentence naming the ``--time-unit`` under which start times (in seconds, as
+    read) outside the contract's time range would fall inside it, or ``None``.
+    ``starts`` is an array of start times or a canonical frame (its first rows).
+
+    >>> print(time_unit_hint([1.7e12, 1.7e12 + 5.0]))
+    the start times look like epoch milliseconds read as seconds: pass --time-unit ms (mapping time_unit='ms')
+    """
+    contract = contract or Contract()
+    if isinstance(starts, (pl.DataFrame, pl.LazyFrame)):   # a canonical frame: its first start times
+        head = starts.select(pl.col("start").cast(pl.Float64, strict=False)).head(SAMPLE_ROWS)
+        try:
+            starts = (head.collect() if isinstance(head, pl.LazyFrame) else head).get_column("start").to_numpy()
+        except (pl.exceptions.PolarsError, OSError):
+            return None
+    arr = np.asarray(starts, dtype=np.float64)
+    arr = arr[np.isfinite(arr)]
+    if arr.size == 0:
+        return None
+    med = float(np.median(arr))
+    read = mapping.time_unit if mapping is not None else "s"
+    lo, hi = contract.min_time, contract.resolved_max_time()
+    for unit in ("s", "ms", "us", "ns"):
+        if unit == read:
+            continue
+        v = med * _UNITS[unit] / _UNITS[read]
+        if lo <= v <= hi and (unit == "s" or v >= 3e8):   # an epoch time in range
+            return (f"the start times look like epoch {_TIME_WORD[unit]} read as {_TIME_WORD.get(read, read)}: "
+                    f"pass --time-unit {unit} (mapping time_unit='{unit}')")
+    return None
 
 
 def _jsonable(v: Any) -> Any:
