@@ -115,3 +115,22 @@ def test_cli_check_streams_and_equals_the_in_memory_decisions(files, tmp_path):
     ref, _ = single_machine(files, rules=qr.parse_rules({"rule": RULES[:6]}), slos=[])
     assert [d["value"] for d in got["decisions"]] == ref["value"].to_list()
     assert [d["status"] for d in got["decisions"]] == ref["status"].to_list()
+
+
+def test_streamed_files_detect_units_from_their_rows():
+    # The mapping (and its units) comes from the files' first rows, as on one machine:
+    # Mooncake's millisecond clock reads as 3.4 requests/s, not 0.0034.
+    from qcore import datasets
+
+    path = str(datasets.path("mooncake_conversation"))
+    rule = {"id": "rate", "version": "1", "owner": "o", "metric": "arrival_rate", "threshold": 1.0}
+    got = qrd.evaluate(path, [rule], now=1e12, executor="local").decisions.row(0, named=True)
+    ref = qr.evaluate(read_logs_of(path), [rule], now=1e12).row(0, named=True)
+    assert got["value"] == ref["value"]
+    assert 3.0 < got["value"] < 4.0
+
+
+def read_logs_of(path: str):
+    from qcore.logs import read_logs
+
+    return read_logs(path)

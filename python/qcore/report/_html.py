@@ -206,6 +206,7 @@ th{{background:#f3f3f3}}figure{{display:inline-block;margin:8px}}pre{{font-size:
 (span), grouped by {html.escape(", ".join(rep.group_by) or "nothing")}; windows of {html.escape(_fmt_s(rep.bin))}.
 Quantiles from a QuantileSketch (relative error 1%){"; intervals are distribution-free 95% CIs" if rep.exact else ""}.
 Little's law holds when |L − λW| / L ≤ {rep.little_tolerance:g}.</p>
+<p id="mapping">{"<br>".join(html.escape(x) for x in rep.mapping_lines())}</p>
 <h2>Per group</h2>
 <table id="summary"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>
 <h2>Plots</h2>

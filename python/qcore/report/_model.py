@@ -112,7 +112,8 @@ class Report:
                 _fmt(g.peak_concurrency) + ("" if g.peak_exact or g.peak_concurrency is None else "~"),
             ])
         widths = [max(len(h), *(len(r[i]) for r in lines)) for i, h in enumerate(head)]
-        out = ["  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True))]
+        out = [*self.mapping_lines(), ""] if self.mapping_lines() else []
+        out.append("  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)))
         out.append("  ".join("-" * w for w in widths))
         for r in lines:
             out.append("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)))
@@ -124,6 +125,14 @@ class Report:
             notes.append(f"contract: {c['rows_excluded']} of {c['rows_total']} rows excluded: "
                          + ", ".join(f"{k['name']}={k['failed']}" for k in c["checks"] if k["failed"]))
         return "\n".join(out + [""] + notes)
+
+    def mapping_lines(self) -> list[str]:
+        """The detected column mapping and units, and what stayed ambiguous (the first
+        lines of the text report)."""
+        m = self.mapping or {}
+        out = [str(m["summary"])] if m.get("summary") else []
+        out += [f"warning: {w}" for w in m.get("warnings", [])]
+        return out
 
     def to_html(self, path: str | Path | None = None) -> str:
         """Render the self-contained HTML report; write it to ``path`` when given."""

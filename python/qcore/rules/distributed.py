@@ -147,14 +147,25 @@ def _slices(paths: Sequence[Path], fmt: str | None, task_rows: int) -> list[_Fil
 def tasks_of(source: Any, format: str | None, task_rows: int) -> tuple[dict[str, Any], list[Path], list[Any]]:
     """(raw schema of the whole source, its files, the tasks) of paths/globs or of a dask
     DataFrame (one task per partition)."""
+    schema, files, tasks, _ = _source_of(source, format, task_rows)
+    return schema, files, tasks
+
+
+def _source_of(source: Any, format: str | None,
+               task_rows: int) -> tuple[dict[str, Any], list[Path], list[Any], pl.LazyFrame | pl.DataFrame]:
+    """:func:`tasks_of` and the raw rows the column mapping is detected from (the files
+    as one lazy frame, so a shipped dataset is recognised and units come from the first
+    rows, as on one machine; the first rows of a dask DataFrame)."""
     if isinstance(source, (str, os.PathLike, list, tuple)):
         raw, files = _logs.scan_raw(source, format=format)
-        return dict(raw.collect_schema()), files, list(_slices(files, format, int(task_rows)))
+        return dict(raw.collect_schema()), files, list(_slices(files, format, int(task_rows))), raw
     import dask.dataframe as dd
 
     if not isinstance(source, dd.DataFrame):
         raise TypeError(f"source must be paths or a dask DataFrame, got {type(source).__name__}")
-    return dict(pl.from_pandas(source._meta).schema), [], list(source.to_delayed())  # type: ignore[no-untyped-call]
+    schema = dict(pl.from_pandas(source._meta).schema)
+    head = _with_schema(pl.from_pandas(source.head(_logs.SAMPLE_ROWS, npartitions=-1)).lazy(), schema)
+    return schema, [], list(source.to_delayed()), head  # type: ignore[no-untyped-call]
 
 
 # --------------------------------------------------------------------------------------
@@ -641,8 +652,8 @@ def evaluate(
     con = contract or _logs.Contract()
 
     # The raw schema, the column mapping and the tasks.
-    schema, files, tasks = tasks_of(source, format, task_rows)
-    m = _logs._mapping_for(pl.DataFrame(schema=schema), mapping)
+    schema, files, tasks, sample = _source_of(source, format, task_rows)
+    m = _logs._mapping_for(sample, mapping)
     src = _Source(schema, m, con, keep_t)
     # Schema-level contract failures raise here, before any task runs (as the single-machine path).
     _canonical(pl.DataFrame(schema=schema), src)
