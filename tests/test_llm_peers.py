@@ -323,3 +323,17 @@ def test_cli_mode_runs_the_peer_setup(capsys) -> None:  # type: ignore[no-untype
     assert rc == EXIT_OK
     out = json.loads(capsys.readouterr().out)
     assert out["finished"] == 200 and out["config"]["replicas"] == 2
+
+
+def test_vidur_vllm_rejects_what_it_can_never_admit() -> None:
+    # 100 blocks of 16 tokens, watermark 1 block: a 1,600-token prompt needs all 100 and
+    # can never be admitted (Vidur would wait for it forever); a prompt + output above the
+    # padded budget can never be recomputed in one step. Both are rejected and counted;
+    # the others are served.
+    setup = llm.presets.peer("vidur_vllm")
+    rep = dataclasses.replace(setup.replica, num_blocks=100, max_num_batched_tokens=2000)
+    w = llm.Workload(np.array([0.0, 0.0, 0.1, 0.2]), np.array([100, 1600, 1990, 50]),
+                     np.array([20, 5, 20, 30]))
+    r = llm.simulate(w, rep).requests
+    assert r["status"].to_list() == ["finished", "rejected", "rejected", "finished"]
+    assert llm.simulate(w, rep).rejected == 2

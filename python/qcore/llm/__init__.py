@@ -321,7 +321,7 @@ class Replica:
     watermark : float
         Fraction of ``num_blocks`` kept free when admitting waiting requests (0 in vLLM
         V1; 0.01 in vLLM V0 and Vidur).
-    scheduler : {"vllm_v1", "distserve"}
+    scheduler : {"vllm_v1", "distserve", "vidur"}
         The scheduling policy: vLLM V1 (default), or DistServe's colocated simulator
         (prefill-only steps with strict priority, decode steps over a prefix of the
         running queue capped at ``decode_tokens`` of Σ(ctx + 1), no KV model, no
