@@ -576,11 +576,12 @@ _LlmStepSpec = tuple[
     _VidurTables | None,
 ]
 
+@final
 class _VidurTables:
     """Vidur's step-time tables, converted once and shared by runs."""
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         ops: list[npt.NDArray[np.float64]],
         kv_save: npt.NDArray[np.float64],
         decode: npt.NDArray[np.float64],
@@ -590,7 +591,7 @@ class _VidurTables:
         dec_overhead: float,
         pre_overhead: float,
         kv_gran: int,
-    ) -> None: ...
+    ) -> _VidurTables: ...
 
 _LlmModel = tuple[float, int, int, int, float]
 _LlmGpu = tuple[float, float, float, float]
