@@ -337,3 +337,21 @@ def test_vidur_vllm_rejects_what_it_can_never_admit() -> None:
     r = llm.simulate(w, rep).requests
     assert r["status"].to_list() == ["finished", "rejected", "rejected", "finished"]
     assert llm.simulate(w, rep).rejected == 2
+
+
+_REF = {"vidur_vllm": "vidur_vllm", "distserve_colocated": "distserve_colocated",
+        "distserve_disaggregated": "distserve_disagg"}
+
+
+@pytest.mark.parametrize("name", ["fixed512x128_r2_n1000", "burst200"])
+@pytest.mark.parametrize("mode", list(_REF))
+def test_every_peer_replay_is_bit_exact(mode: str, name: str) -> None:
+    # On the peer's own clock (Vidur: seconds; DistServe: milliseconds, its running sum
+    # of arrivals), every request's times equal the peer's output in float64.
+    wl = pl.read_csv(PEERS / f"workload_{name}.csv")
+    ref = pl.read_csv(PEERS / f"{_REF[mode]}_{name}.csv")
+    got = llm.presets.peer(mode).replay(wl["arrival_s"], wl["prompt_len"], wl["output_len"])
+    cols = [c for c in got.columns if c in ref.columns]
+    assert len(cols) == len(got.columns) >= 5
+    for c in cols:
+        np.testing.assert_array_equal(got[c].to_numpy(), ref[c].to_numpy(), err_msg=c)
