@@ -323,3 +323,35 @@ def test_cli_mode_runs_the_peer_setup(capsys) -> None:  # type: ignore[no-untype
     assert rc == EXIT_OK
     out = json.loads(capsys.readouterr().out)
     assert out["finished"] == 200 and out["config"]["replicas"] == 2
+
+
+def test_vidur_vllm_rejects_what_it_can_never_admit() -> None:
+    # 100 blocks of 16 tokens, watermark 1 block: a 1,600-token prompt needs all 100 and
+    # can never be admitted (Vidur would wait for it forever); a prompt + output above the
+    # padded budget can never be recomputed in one step. Both are rejected and counted;
+    # the others are served.
+    setup = llm.presets.peer("vidur_vllm")
+    rep = dataclasses.replace(setup.replica, num_blocks=100, max_num_batched_tokens=2000)
+    w = llm.Workload(np.array([0.0, 0.0, 0.1, 0.2]), np.array([100, 1600, 1990, 50]),
+                     np.array([20, 5, 20, 30]))
+    r = llm.simulate(w, rep).requests
+    assert r["status"].to_list() == ["finished", "rejected", "rejected", "finished"]
+    assert llm.simulate(w, rep).rejected == 2
+
+
+_REF = {"vidur_vllm": "vidur_vllm", "distserve_colocated": "distserve_colocated",
+        "distserve_disaggregated": "distserve_disagg"}
+
+
+@pytest.mark.parametrize("name", ["fixed512x128_r2_n1000", "burst200"])
+@pytest.mark.parametrize("mode", list(_REF))
+def test_every_peer_replay_is_bit_exact(mode: str, name: str) -> None:
+    # On the peer's own clock (Vidur: seconds; DistServe: milliseconds, its running sum
+    # of arrivals), every request's times equal the peer's output in float64.
+    wl = pl.read_csv(PEERS / f"workload_{name}.csv")
+    ref = pl.read_csv(PEERS / f"{_REF[mode]}_{name}.csv")
+    got = llm.presets.peer(mode).replay(wl["arrival_s"], wl["prompt_len"], wl["output_len"])
+    cols = [c for c in got.columns if c in ref.columns]
+    assert len(cols) == len(got.columns) >= 5
+    for c in cols:
+        np.testing.assert_array_equal(got[c].to_numpy(), ref[c].to_numpy(), err_msg=c)

@@ -118,13 +118,16 @@ pub enum StepTime {
     /// `DistServe`'s simulator: [`StepTime::Phases`] (ms) with its pipeline split and fixed
     /// overheads, `(a + b·Σn + c·Σn²)/pp + pp + 2 + 1e-4·Σn` for a prefill step and
     /// `(a + b·Σ(ctx+1) + c·B)/pp + 2 + 1e-4·Σctx` for a decode step (`ctx` before the
-    /// step). Used with [`Scheduler::DistServe`], whose steps are never mixed.
+    /// step). Used with [`Scheduler::DistServe`], whose steps are never mixed. With
+    /// `clock_ms` the duration is returned in milliseconds, for a run whose clock is
+    /// `DistServe`'s (arrivals in ms too): it then adds exactly what `DistServe` adds.
     DistServeSim {
         prefill: [f64; 3],
         decode_small: [f64; 3],
         decode_large: [f64; 3],
         threshold: u32,
         pipeline_parallel: u32,
+        clock_ms: bool,
     },
     /// Vidur's execution-time predictor, from its exported tables (see [`VidurTables`]).
     Vidur(Arc<VidurTables>),
@@ -287,6 +290,7 @@ impl StepTime {
                 decode_large,
                 threshold,
                 pipeline_parallel,
+                clock_ms,
             } => {
                 let pp = f64::from(*pipeline_parallel);
                 let mut ms = 0.0;
@@ -307,7 +311,11 @@ impl StepTime {
                     let s1 = b.decode_ctx as f64;
                     ms += (c[0] + c[1] * s1 + c[2] * bd) * (1.0 / pp) + (2.0 + 1e-4 * (s1 - bd));
                 }
-                ms * 1e-3
+                if *clock_ms {
+                    ms
+                } else {
+                    ms * 1e-3
+                }
             }
             StepTime::Vidur(t) => t.duration(b),
             StepTime::Table { prefill, decode } => {

@@ -518,3 +518,117 @@ fn disaggregation_needs_the_distserve_scheduler() {
     assert_eq!(r.replicas[0].steps, 1);
     assert_eq!(r.replicas[1].steps, 2);
 }
+
+/// A Vidur table whose every entry encodes its own index, so a lookup is readable.
+fn vidur_tables() -> VidurTables {
+    let ops: [Vec<f64>; 9] = std::array::from_fn(|k| {
+        (0..=64)
+            .map(|i| f64::from(i) * 1e-3 + k as f64 * 1e-6)
+            .collect()
+    });
+    let kv_save = (0..=64).map(|i| f64::from(i) * 1e-4).collect();
+    let (rows, cols) = (9usize, 5usize);
+    let decode = (0..rows * cols).map(|i| 1.0 + i as f64).collect();
+    let prefill = (0..2 * 65).map(|i| 100.0 + f64::from(i)).collect();
+    VidurTables {
+        ops,
+        kv_save,
+        decode,
+        decode_cols: cols,
+        prefill,
+        prefill_cols: 65,
+        num_layers: 2,
+        post_attn_norm: true,
+        dec_overhead: 0.1,
+        pre_overhead: 0.1,
+        kv_gran: 4,
+    }
+}
+
+#[test]
+fn vidur_step_time_reads_the_quantised_keys_in_vidur_order() {
+    let t = vidur_tables();
+    t.check().unwrap();
+    let o = &t.ops;
+    // Decode of 3 requests with contexts 5, 6, 9: n = 3, r = 8; mean 20/3 → 6 → ceil4 8 → column 2.
+    let b = Batch {
+        decode_reqs: 3,
+        decode_ctx: 20,
+        ctx: 20,
+        ..Batch::default()
+    };
+    let dec = t.decode[3 * 5 + 2] * (1.0 + 0.1);
+    let attn = o[0][8] + o[1][8] + o[2][8] + t.kv_save[3] + dec + 0.0 + o[6][8];
+    let mlp = o[3][8] + o[4][8] + o[5][8] + o[7][8];
+    let want = (attn + mlp + o[8][8]) * 2.0 * 1e-3;
+    assert_eq!(
+        StepTime::Vidur(std::sync::Arc::new(t.clone())).duration(&b),
+        want
+    );
+    // Two prefills of 3 and 4 tokens: n = 7, r = 8, key round(sqrt(25)) = 5, one batch.
+    let b = Batch {
+        prefill_tokens: 7,
+        prefill_tokens_sq: 25.0,
+        prefill_reqs: 2,
+        ctx: 7,
+        ..Batch::default()
+    };
+    let pre = t.prefill[5] * (1.0 + 0.1);
+    let attn = o[0][8] + o[1][8] + o[2][8] + t.kv_save[7] + 0.0 + pre + o[6][8];
+    let want = (attn + mlp + o[8][8]) * 2.0 * 1e-3;
+    assert_eq!(StepTime::Vidur(std::sync::Arc::new(t)).duration(&b), want);
+}
+
+#[test]
+fn vidur_tables_are_checked() {
+    let mut t = vidur_tables();
+    t.decode[7] = f64::NAN; // row 1: readable
+    assert!(t.check().unwrap_err().to_string().contains("decode"));
+    let mut t = vidur_tables();
+    t.decode[2] = f64::NAN; // row 0 (batch size 0) is never read
+    t.check().unwrap();
+    t.kv_gran = 0;
+    assert!(t.check().unwrap_err().to_string().contains("kv_gran"));
+}
+
+#[test]
+fn vidur_scheduler_never_mixes_pads_the_budget_and_restarts_the_latest_arrival() {
+    // Four requests at 0 with prompts 30, 10, 10, 10 and a padded budget of 60: the first
+    // prefill step takes 30 and 10 (2·30 = 60; a third would pad to 90). 12 blocks of 4
+    // tokens and no watermark: the decodes run out of blocks and requests restart, never
+    // the earliest arrival (a victim is the latest arrival not yet in the batch).
+    let mut cfg = ReplicaConfig::new(12, linear(0.01, 0.0));
+    cfg.scheduler = Scheduler::Vidur;
+    cfg.block_size = 4;
+    cfg.max_num_batched_tokens = 60;
+    cfg.prefix_caching = false;
+    let w = Workload::new(vec![0.0; 4], vec![30, 10, 10, 10], vec![6, 6, 6, 6]).unwrap();
+    let opts = RunOptions {
+        trace: true,
+        ..RunOptions::default()
+    };
+    let r = run_engine(&w, &cfg, &opts).unwrap();
+    let tr = r.trace.unwrap();
+    let steps = tr.step_start.len();
+    for s in 0..steps as u32 {
+        let toks: Vec<u32> = (0..tr.sched_step.len())
+            .filter(|&i| tr.sched_step[i] == s)
+            .map(|i| tr.sched_tokens[i])
+            .collect();
+        let all_decode = toks.iter().all(|&k| k == 1);
+        let all_prefill = toks.iter().all(|&k| k > 1);
+        assert!(all_decode || all_prefill, "step {s} mixes {toks:?}");
+        let wide = *toks.iter().max().unwrap();
+        assert!(toks.len() as u32 * wide <= 60);
+    }
+    let first: Vec<u32> = (0..tr.sched_step.len())
+        .filter(|&i| tr.sched_step[i] == 0)
+        .map(|i| tr.sched_request[i])
+        .collect();
+    assert_eq!(first, vec![0, 1]);
+    assert!(r.records.status.iter().all(|&s| s == STATUS_FINISHED));
+    // 8 + 3 + 3 + 3 = 17 > 12 blocks: something restarted.
+    assert!(r.replicas[0].preemptions > 0);
+    assert!(r.replicas[0].max_blocks_used <= 12);
+    assert_eq!(r.records.preemptions[0], 0);
+}

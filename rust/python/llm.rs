@@ -167,7 +167,7 @@ fn step_time(spec: &StepSpec<'_>) -> PyResult<StepTime> {
             }
         }
         "distserve_sim" => {
-            let k = coeffs::<10>(c, kind)?;
+            let k = coeffs::<11>(c, kind)?;
             if !(k[9] >= 1.0 && k[9] <= f64::from(u32::MAX) && k[9].fract() == 0.0) {
                 return Err(QcoreError::invalid(
                     "step_time.pipeline_parallel",
@@ -181,6 +181,7 @@ fn step_time(spec: &StepSpec<'_>) -> PyResult<StepTime> {
                 decode_large: [k[6], k[7], k[8]],
                 threshold: *threshold,
                 pipeline_parallel: k[9] as u32,
+                clock_ms: k[10] != 0.0,
             }
         }
         "vidur" => match vidur {

@@ -161,17 +161,25 @@ class DistServeStepTime(StepTime):
     decode_large: tuple[float, float, float]
     threshold: int = 95
     pipeline_parallel: int = 1
+    clock_ms: bool = False
 
     def __post_init__(self) -> None:
         _qcore._llm_step_duration(self._spec(), (0, 0.0, 0, 0, 0, 0))
 
     @classmethod
-    def from_phases(cls, p: Phases, pipeline_parallel: int = 1) -> DistServeStepTime:
-        """The simulator form of a :class:`Phases` fit (e.g. a ``distserve/...`` preset)."""
-        return cls(p.prefill, p.decode_small, p.decode_large, p.threshold, pipeline_parallel)
+    def from_phases(cls, p: Phases, pipeline_parallel: int = 1,
+                    clock_ms: bool = False) -> DistServeStepTime:
+        """The simulator form of a :class:`Phases` fit (e.g. a ``distserve/...`` preset).
+
+        ``clock_ms``: durations in milliseconds, for a run on DistServe's own clock
+        (arrivals in ms too; :meth:`qcore.llm.presets.PeerSetup.replay` does so).
+        """
+        return cls(p.prefill, p.decode_small, p.decode_large, p.threshold, pipeline_parallel,
+                   clock_ms)
 
     def _spec(self) -> _StepSpec:
-        c = [*self.prefill, *self.decode_small, *self.decode_large, self.pipeline_parallel]
+        c = [*self.prefill, *self.decode_small, *self.decode_large, self.pipeline_parallel,
+             1.0 if self.clock_ms else 0.0]
         return ("distserve_sim", [float(x) for x in c], None, None, None, None,
                 int(self.threshold), None)
 
@@ -323,7 +331,7 @@ class Replica:
     watermark : float
         Fraction of ``num_blocks`` kept free when admitting waiting requests (0 in vLLM
         V1; 0.01 in vLLM V0 and Vidur).
-    scheduler : {"vllm_v1", "distserve"}
+    scheduler : {"vllm_v1", "distserve", "vidur"}
         The scheduling policy: vLLM V1 (default), or DistServe's colocated simulator
         (prefill-only steps with strict priority, decode steps over a prefix of the
         running queue capped at ``decode_tokens`` of Σ(ctx + 1), no KV model, no

@@ -35,6 +35,7 @@ True
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 from collections import defaultdict
@@ -44,6 +45,7 @@ from importlib import resources
 from typing import Any
 
 import numpy as np
+import polars as pl
 
 from qcore import _qcore
 from qcore.exceptions import InvalidArgumentError
@@ -193,6 +195,7 @@ class PeerSetup:
     fleet: Disaggregated | None = None
     extra_output_token: bool = False
     max_tokens: int | None = None
+    clock_ms: bool = False
 
     def workload(self, arrival: Any, prompt_len: Any, output_len: Any) -> Workload:
         """The engine workload of the peer's inputs (arrival s, prompt_len, output_len)."""
@@ -208,6 +211,37 @@ class PeerSetup:
     def simulate(self, workload: Workload, **kwargs: Any) -> LlmResult:
         """:func:`qcore.llm.simulate` of ``workload`` on this setup."""
         return simulate(workload, self.replica, self.fleet, **kwargs)
+
+    def replay(self, arrival: Any, prompt_len: Any, output_len: Any) -> pl.DataFrame:
+        """The peer's run of its inputs, per request in the peer's own columns and clock.
+
+        Vidur (seconds): ``arrival_s, scheduled_s, first_token_s, completion_s,
+        num_restarts``. DistServe (milliseconds, its clock: ``w_0 = 0``, ``w_i = w_{i-1}
+        + (t_i - t_{i-1})·1000``, steps of the fit's milliseconds): ``arrival_ms,
+        prefill_start_ms, first_token_ms, completion_ms``. Equal in float64 to the
+        simulators' own outputs on their published runs.
+        """
+        w = self.workload(arrival, prompt_len, output_len)
+        if not self.clock_ms:
+            r = self.simulate(w).requests
+            return r.select(pl.col("id").alias("req_id"), pl.col("arrival").alias("arrival_s"),
+                            pl.col("first_scheduled").alias("scheduled_s"),
+                            pl.col("first_token").alias("first_token_s"),
+                            pl.col("finish").alias("completion_s"),
+                            pl.col("preemptions").alias("num_restarts"))
+        t = np.asarray(w.arrival, dtype=np.float64)
+        ms = np.cumsum(np.concatenate([[0.0], np.diff(t) * 1000.0])) if t.size else t
+        st = self.replica.step_time
+        assert isinstance(st, DistServeStepTime)
+        rep = dataclasses.replace(self.replica,
+                                  step_time=dataclasses.replace(st, clock_ms=True))
+        fleet = None if self.fleet is None else dataclasses.replace(self.fleet, decode=rep)
+        wm = Workload(ms, w.prompt_tokens, w.output_tokens)
+        r = simulate(wm, rep, fleet).requests
+        return r.select(pl.col("id").alias("req_id"), pl.col("arrival").alias("arrival_ms"),
+                        pl.col("first_scheduled").alias("prefill_start_ms"),
+                        pl.col("first_token").alias("first_token_ms"),
+                        pl.col("finish").alias("completion_ms"))
 
 
 def peer(mode: str) -> PeerSetup:
@@ -241,7 +275,7 @@ def peer(mode: str) -> PeerSetup:
                       max_num_batched_tokens=kv_capacity_tokens("opt-13b", 1),
                       price_per_hour=GPUS["a100-80gb"][3])
         return PeerSetup(mode, rep, None if colo else Disaggregated(decode=rep),
-                         extra_output_token=True)
+                         extra_output_token=True, clock_ms=True)
     raise InvalidArgumentError(f"mode is unknown: {mode!r} ({', '.join(MODES)})")
 
 
