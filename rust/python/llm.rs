@@ -2,7 +2,6 @@
 //! error mapping only.
 
 use numpy::{IntoPyArray, PyReadonlyArray1};
-use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 
@@ -49,7 +48,7 @@ type FleetSpec = (u32, String, f64, f64, u64);
 
 fn coeffs<const N: usize>(c: &[f64], kind: &str) -> PyResult<[f64; N]> {
     c.try_into().map_err(|_| {
-        PyValueError::new_err(format!(
+        super::errors::InvalidArgumentError::new_err(format!(
             "step_time {kind:?} needs {N} coefficients, got {}",
             c.len()
         ))
@@ -67,7 +66,9 @@ fn table(
             slice(x, name)?.to_vec(),
             slice(y, name)?.to_vec(),
         )?),
-        _ => Err(PyValueError::new_err(format!("{name} table is missing"))),
+        _ => Err(super::errors::InvalidArgumentError::new_err(format!(
+            "{name} table is missing"
+        ))),
     }
 }
 
@@ -476,7 +477,7 @@ fn _llm_roofline(
             mfu,
             overhead,
         ]),
-        _ => Err(PyValueError::new_err(
+        _ => Err(super::errors::InvalidArgumentError::new_err(
             "roofline did not return a roofline model",
         )),
     }

@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 
 use numpy::{IntoPyArray, PyReadonlyArray1};
-use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
@@ -34,7 +33,7 @@ impl Params<'_> {
             Some(&v) if v.is_finite() && v >= 0.0 && v.fract() == 0.0 && v <= 16_777_216.0 => {
                 Ok(v as usize)
             }
-            Some(v) => Err(PyValueError::new_err(format!(
+            Some(v) => Err(super::errors::InvalidArgumentError::new_err(format!(
                 "{k} must be a non-negative integer at most 16777216, got {v}"
             ))),
         }
@@ -73,7 +72,7 @@ fn kpa_from(p: &Params<'_>) -> PyResult<Kpa> {
         "concurrency" => KpaMetric::Concurrency,
         "rps" => KpaMetric::Rps,
         o => {
-            return Err(PyValueError::new_err(format!(
+            return Err(super::errors::InvalidArgumentError::new_err(format!(
                 "metric must be 'concurrency' or 'rps', got {o:?}"
             )))
         }
@@ -106,7 +105,7 @@ fn tt_from(p: &Params<'_>) -> PyResult<TargetTracking> {
             TtMetric::Latency((!q.is_nan()).then_some(q))
         }
         o => {
-            return Err(PyValueError::new_err(format!(
+            return Err(super::errors::InvalidArgumentError::new_err(format!(
                 "metric must be 'rate' or 'latency', got {o:?}"
             )))
         }
@@ -183,14 +182,14 @@ fn admission_from(
         )?),
         "priority" => {
             let Some(classes) = classes else {
-                return Err(PyValueError::new_err(
+                return Err(super::errors::InvalidArgumentError::new_err(
                     "classes is required by the priority policy (0 high, 1 low per request)",
                 ));
             };
             let hi = p.n("high_limit", 0)?;
             let lo = p.n("low_limit", 0)?;
             if lo > hi {
-                return Err(PyValueError::new_err(format!(
+                return Err(super::errors::InvalidArgumentError::new_err(format!(
                     "low_limit ({lo}) must not exceed high_limit ({hi}): the low class is shed first"
                 )));
             }
@@ -200,7 +199,7 @@ fn admission_from(
             }
         }
         o => {
-            return Err(PyValueError::new_err(format!(
+            return Err(super::errors::InvalidArgumentError::new_err(format!(
                 "{kind}: unknown arrival rule {o:?}"
             )))
         }
@@ -217,7 +216,7 @@ fn admission_from(
             p.f("codel_interval", 0.1),
         )?),
         o => {
-            return Err(PyValueError::new_err(format!(
+            return Err(super::errors::InvalidArgumentError::new_err(format!(
                 "{kind}: unknown dequeue rule {o:?}"
             )))
         }
@@ -262,13 +261,13 @@ fn config(
         "fcfs" => Discipline::Fcfs,
         "lifo" => Discipline::Lifo,
         o => {
-            return Err(PyValueError::new_err(format!(
+            return Err(super::errors::InvalidArgumentError::new_err(format!(
                 "discipline must be 'fcfs' or 'lifo', got {o:?}"
             )))
         }
     };
     if servers > 1 << 24 {
-        return Err(PyValueError::new_err(
+        return Err(super::errors::InvalidArgumentError::new_err(
             "initial_replicas must be at most 16777216",
         ));
     }
@@ -281,7 +280,7 @@ fn classes_vec(classes: Option<&PyReadonlyArray1<'_, u8>>) -> PyResult<Option<Ve
         Some(c) => {
             let s = slice(c, "classes")?;
             if let Some(i) = s.iter().position(|&x| x > 1) {
-                return Err(PyValueError::new_err(format!(
+                return Err(super::errors::InvalidArgumentError::new_err(format!(
                     "classes must hold 0 (high) or 1 (low); index {i} holds {}",
                     s[i]
                 )));
@@ -434,7 +433,7 @@ fn _policy_replay<'py>(
             maybe_detach(py, work, || replay(&cfg, replication, a, adm, &opts))
         }
         o => {
-            return Err(PyValueError::new_err(format!(
+            return Err(super::errors::InvalidArgumentError::new_err(format!(
                 "policy has an unknown kind {o:?}"
             )))
         }
