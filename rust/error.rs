@@ -5,6 +5,7 @@
 //! Python's `ValueError`.
 
 use std::fmt;
+use std::fmt::Write as _;
 
 /// Errors raised by the qcore core.
 #[non_exhaustive]
@@ -54,17 +55,81 @@ impl QcoreError {
     }
 }
 
+/// Numbers longer than this many digits are rewritten in scientific notation.
+const MAX_DIGITS: usize = 16;
+
+/// `msg` with every long plain-decimal number of a tiny or huge magnitude (Rust prints
+/// `1e-300` as a 0, a point and 299 more digits) rewritten in the shortest scientific form that reads back the same
+/// value (`1e-300`, `1.2345678901234567e20`); short numbers are left as they are.
+///
+/// ```
+/// let tiny = format!("window must be positive, got {}", 1e-300);
+/// assert!(tiny.len() > 300);
+/// assert_eq!(qcore::error::readable(&tiny), "window must be positive, got 1e-300");
+/// assert_eq!(qcore::error::readable("index 17 of 20"), "index 17 of 20");
+/// ```
+pub fn readable(msg: &str) -> String {
+    let b = msg.as_bytes();
+    let mut out = String::with_capacity(msg.len());
+    let mut i = 0;
+    while i < b.len() {
+        let starts = b[i].is_ascii_digit()
+            && (i == 0
+                || !(b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'_' || b[i - 1] == b'.'));
+        if !starts {
+            let ch = msg[i..].chars().next().unwrap_or(' ');
+            out.push(ch);
+            i += ch.len_utf8();
+            continue;
+        }
+        let mut j = i;
+        let mut digits = 0;
+        let mut dot = false;
+        while j < b.len() && (b[j].is_ascii_digit() || (b[j] == b'.' && !dot)) {
+            if b[j] == b'.' {
+                if !(j + 1 < b.len() && b[j + 1].is_ascii_digit()) {
+                    break;
+                }
+                dot = true;
+            } else {
+                digits += 1;
+            }
+            j += 1;
+        }
+        let token = &msg[i..j];
+        match token.parse::<f64>() {
+            Ok(x)
+                if digits > MAX_DIGITS
+                    && x.is_finite()
+                    && x != 0.0
+                    && !(1e-4..1e16).contains(&x.abs()) =>
+            {
+                let _ = write!(out, "{x:e}");
+            }
+            _ => out.push_str(token),
+        }
+        i = j;
+    }
+    out
+}
+
 impl fmt::Display for QcoreError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            QcoreError::InvalidArgument { name, message } => write!(f, "{name} {message}"),
-            QcoreError::IncompatibleMerge { message } => write!(f, "cannot merge: {message}"),
-            QcoreError::InvalidData { message } => write!(f, "invalid data: {message}"),
+            QcoreError::InvalidArgument { name, message } => {
+                write!(f, "{name} {}", readable(message))
+            }
+            QcoreError::IncompatibleMerge { message } => {
+                write!(f, "cannot merge: {}", readable(message))
+            }
+            QcoreError::InvalidData { message } => write!(f, "invalid data: {}", readable(message)),
             QcoreError::UnsupportedVersion { expected, found } => write!(
                 f,
                 "unsupported format version {found} (this build reads version {expected})"
             ),
-            QcoreError::Unstable { message } => write!(f, "no steady state: {message}"),
+            QcoreError::Unstable { message } => {
+                write!(f, "no steady state: {}", readable(message))
+            }
         }
     }
 }
@@ -111,6 +176,26 @@ pub fn check_same_len(a_name: &str, a: usize, b_name: &str, b: usize) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_numbers_read_short() {
+        let e = QcoreError::invalid(
+            "window",
+            format!("is too small: {} s / {} s", 3600.0, 1e-300),
+        );
+        assert_eq!(e.to_string(), "window is too small: 3600 s / 1e-300 s");
+        let e = QcoreError::data(format!("{} and {} and {}", -1e-30, 1e25, 0.1 + 0.2));
+        assert_eq!(
+            e.to_string(),
+            "invalid data: -1e-30 and 1e25 and 0.30000000000000004"
+        );
+        // Identifiers, indices and short numbers are left alone.
+        let e = QcoreError::invalid("x", "v2 at index 12345 of 1.5e3, row_12345678901234567890");
+        assert_eq!(
+            e.to_string(),
+            "x v2 at index 12345 of 1.5e3, row_12345678901234567890"
+        );
+    }
 
     #[test]
     fn finite_check_names_index() {

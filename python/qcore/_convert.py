@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from qcore.exceptions import InvalidArgumentError, InvalidTypeError
+
 __all__ = ["as_f64", "as_i64", "is_polars_series"]
 
 
@@ -26,18 +28,18 @@ def _from_polars(x: Any, name: str, drop_nulls: bool) -> np.ndarray:
     if n_null:
         if not drop_nulls:
             first = int(x.is_null().arg_true()[0])
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"{name} contains {n_null} null value(s), the first at index {first}; "
                 f"pass drop_nulls=True to ignore them"
             )
         x = x.drop_nulls()
     if x.dtype.is_temporal():
-        raise TypeError(
+        raise InvalidTypeError(
             f"{name} has temporal dtype {x.dtype}; convert it to float seconds first "
             f"(for example series.dt.epoch('ms') / 1000)"
         )
     if not (x.dtype.is_numeric() or x.dtype == __import__("polars").Boolean):
-        raise TypeError(f"{name} must be numeric, got polars dtype {x.dtype}")
+        raise InvalidTypeError(f"{name} must be numeric, got polars dtype {x.dtype}")
     arr: np.ndarray = x.to_numpy(allow_copy=True)
     return arr
 
@@ -50,19 +52,19 @@ def as_f64(x: Any, name: str, *, drop_nulls: bool = False, allow_scalar: bool = 
         arr = x
     elif isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool):
         if not allow_scalar:
-            raise TypeError(f"{name} must be an array, got a scalar")
+            raise InvalidTypeError(f"{name} must be an array, got a scalar")
         return np.array([x], dtype=np.float64)
     else:
         try:
             arr = np.asarray(x)
         except Exception as e:  # pragma: no cover - numpy's own message is kept
-            raise TypeError(f"{name} cannot be converted to an array: {e}") from None
+            raise InvalidTypeError(f"{name} cannot be converted to an array: {e}") from None
     if arr.ndim == 0:
         if not allow_scalar:
-            raise TypeError(f"{name} must be an array, got a scalar")
+            raise InvalidTypeError(f"{name} must be an array, got a scalar")
         arr = arr.reshape(1)
     if arr.ndim != 1:
-        raise ValueError(f"{name} must be 1-D, got an array of shape {arr.shape}")
+        raise InvalidArgumentError(f"{name} must be 1-D, got an array of shape {arr.shape}")
     if arr.dtype.kind in "fiub":
         # C-contiguous and aligned (arrays unpickled from other processes can be unaligned);
         # zero-copy when the input already is.
@@ -70,14 +72,14 @@ def as_f64(x: Any, name: str, *, drop_nulls: bool = False, allow_scalar: bool = 
     if arr.dtype.kind == "O" and arr.size == 0:
         return np.zeros(0, dtype=np.float64)
     if arr.dtype.kind == "M":
-        raise TypeError(
+        raise InvalidTypeError(
             f"{name} has datetime dtype {arr.dtype}; convert it to float seconds first "
             f"(for example arr.astype('datetime64[ns]').astype('int64') / 1e9)"
         )
     try:
         return np.ascontiguousarray(arr, dtype=np.float64)
     except (TypeError, ValueError):
-        raise TypeError(f"{name} must be numeric, got dtype {arr.dtype}") from None
+        raise InvalidTypeError(f"{name} must be numeric, got dtype {arr.dtype}") from None
 
 
 def as_i64(x: Any, name: str) -> npt.NDArray[np.int64]:
@@ -89,13 +91,13 @@ def as_i64(x: Any, name: str) -> npt.NDArray[np.int64]:
     if arr.ndim == 0:
         arr = arr.reshape(1)
     if arr.ndim != 1:
-        raise ValueError(f"{name} must be 1-D, got an array of shape {arr.shape}")
+        raise InvalidArgumentError(f"{name} must be 1-D, got an array of shape {arr.shape}")
     if arr.dtype.kind in "iub":
         return np.require(arr, dtype=np.int64, requirements=["C", "A"])
     if arr.dtype.kind == "f":
         if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
-            raise ValueError(f"{name} must hold integers")
+            raise InvalidArgumentError(f"{name} must hold integers")
         return np.ascontiguousarray(arr, dtype=np.int64)
     if arr.size == 0:
         return np.zeros(0, dtype=np.int64)
-    raise TypeError(f"{name} must be an integer array, got dtype {arr.dtype}")
+    raise InvalidTypeError(f"{name} must be an integer array, got dtype {arr.dtype}")

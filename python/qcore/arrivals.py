@@ -19,6 +19,7 @@ import numpy.typing as npt
 
 from qcore import _qcore as _qc
 from qcore._convert import as_f64
+from qcore.exceptions import InvalidArgumentError, InvalidTypeError
 
 __all__ = [
     "ArrivalStats",
@@ -294,7 +295,7 @@ class DecayedRate:
     def merge(self, other: DecayedRate) -> None:
         """Fold ``other`` into this estimator (same half-life, else ``IncompatibleSketchError``)."""
         if not isinstance(other, DecayedRate):
-            raise TypeError(f"other must be a DecayedRate, got {type(other).__name__}")
+            raise InvalidTypeError(f"other must be a DecayedRate, got {type(other).__name__}")
         self._inner.merge(other._inner.copy() if other is self else other._inner)
 
     def rate(self, at: float | None = None, debias: bool = False) -> float | None:
@@ -381,7 +382,7 @@ class SlidingRate:
     def merge(self, other: SlidingRate) -> None:
         """Fold ``other`` into this estimator (same horizon, else ``IncompatibleSketchError``)."""
         if not isinstance(other, SlidingRate):
-            raise TypeError(f"other must be a SlidingRate, got {type(other).__name__}")
+            raise InvalidTypeError(f"other must be a SlidingRate, got {type(other).__name__}")
         self._inner.merge(other._inner.copy() if other is self else other._inner)
 
     def rate(self, at: float | None = None) -> float | None:
@@ -463,7 +464,7 @@ def arrival_stats_by(
     keys = [by] if isinstance(by, str) else list(by)
     missing = [c for c in [time, *keys] if c not in df.columns]
     if missing:
-        raise ValueError(f"df has no column(s) {missing}")
+        raise InvalidArgumentError(f"df has no column(s) {missing}")
     rows = []
     for key, part in df.select([*keys, time]).group_by(keys, maintain_order=True):
         row: dict[str, Any] = dict(zip(keys, key, strict=True))

@@ -39,6 +39,7 @@ from typing import Any
 import polars as pl
 
 from qcore import _qcore
+from qcore.exceptions import InvalidArgumentError, InvalidTypeError
 from qcore.overload import (
     OverloadPolicy,
     _arrivals,
@@ -76,7 +77,7 @@ def _policies_str(ps: Sequence[tuple[str, float, float]], name: str) -> str:
     out = []
     for p in ps:
         if not (isinstance(p, (tuple, list)) and len(p) == 3):
-            raise ValueError(f"{name} entries must be (kind, value, period_seconds), got {p!r}")
+            raise InvalidArgumentError(f"{name} entries must be (kind, value, period_seconds), got {p!r}")
         kind, value, period = p
         out.append(f"{kind}:{float(value)!r}:{float(period)!r}")
     return ",".join(out)
@@ -326,7 +327,7 @@ class ReplayResult:
 
 def _policy(p: Any, name: str = "policy") -> ScalingPolicy:
     if not isinstance(p, ScalingPolicy):
-        raise TypeError(f"{name} must be a qcore.autoscale policy, got {type(p).__name__}")
+        raise InvalidTypeError(f"{name} must be a qcore.autoscale policy, got {type(p).__name__}")
     return p
 
 
@@ -392,7 +393,7 @@ def replay(
     init = _nonneg_int(initial_replicas, "initial_replicas")
     slo = _positive(slo, "slo")
     if not 0.0 < float(quantile) < 1.0:
-        raise ValueError(f"quantile must be in (0, 1), got {quantile}")
+        raise InvalidArgumentError(f"quantile must be in (0, 1), got {quantile}")
     window = _positive(window, "window")
     sample_interval = _positive(sample_interval, "sample_interval")
     startup = _optional_duration(startup_delay, "startup_delay")
@@ -403,13 +404,13 @@ def replay(
     disc = "fcfs"
     if admission is not None:
         if not isinstance(admission, OverloadPolicy):
-            raise TypeError(
+            raise InvalidTypeError(
                 f"admission must be a qcore.overload policy, got {type(admission).__name__}"
             )
         adm = admission._spec()
         disc = admission.discipline
     if init == 0 and not isinstance(pol, KPA):
-        raise ValueError("initial_replicas must be at least 1 unless the policy is KPA")
+        raise InvalidArgumentError("initial_replicas must be at least 1 unless the policy is KPA")
     spec = pol._spec(svc.mean_value, slo)
     d = _qcore._policy_replay(
         arr._spec(), svc._spec(), init, n, int(seed), startup, pat, qc, disc, spec, adm, cl,
@@ -445,7 +446,7 @@ def compare(
     ['fixed', 'hpa']
     """
     if not isinstance(policies, Mapping) or not policies:
-        raise TypeError("policies must be a non-empty mapping of name -> policy")
+        raise InvalidTypeError("policies must be a non-empty mapping of name -> policy")
     rows = []
     for name, p in policies.items():
         r = replay(arrivals, service, _policy(p, f"policies[{name!r}]"), slo=slo, **kwargs)

@@ -91,11 +91,11 @@ class CapacityResult:
 
 def _check_slo(slo_quantile: float, slo_seconds: float) -> tuple[float, float]:
     if not isinstance(slo_quantile, (int, float)) or not (0.0 < slo_quantile < 1.0):
-        raise ValueError(f"slo_quantile must be in (0, 1), got {slo_quantile!r}")
+        raise InvalidArgumentError(f"slo_quantile must be in (0, 1), got {slo_quantile!r}")
     if not isinstance(slo_seconds, (int, float)) or not (
         math.isfinite(slo_seconds) and slo_seconds > 0
     ):
-        raise ValueError(
+        raise InvalidArgumentError(
             f"slo_seconds must be a positive finite number, got {slo_seconds!r}"
         )
     return float(slo_quantile), float(slo_seconds)
@@ -149,7 +149,7 @@ def _analytic(
     mu = 1.0 / mean
     service_q = -math.log1p(-q) * mean
     if service_q >= slo:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"slo_seconds = {slo} is not above the {q}-quantile of the service time alone "
             f"({service_q:.6g} s); no number of servers meets it"
         )
@@ -170,7 +170,7 @@ def _search(first: int, max_servers: int, meets: Any) -> int:
     """Smallest c >= first with meets(c), assuming monotonicity: exponential search,
     then bisection."""
     if first > max_servers:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"max_servers = {max_servers} is below the {first} servers the load needs"
         )
     if meets(first):
@@ -181,7 +181,7 @@ def _search(first: int, max_servers: int, meets: Any) -> int:
         if meets(hi):
             break
         if hi == max_servers:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"no server count up to max_servers = {max_servers} meets the SLO"
             )
         lo, step = hi, step * 2
@@ -274,7 +274,7 @@ def min_servers(
     q, slo = _check_slo(slo_quantile, slo_seconds)
     max_utilization = _check_max_utilization(max_utilization)
     if method not in ("auto", "analytic", "simulation"):
-        raise ValueError(
+        raise InvalidArgumentError(
             f"method must be 'auto', 'analytic' or 'simulation', got {method!r}"
         )
     if (
@@ -282,26 +282,26 @@ def min_servers(
         or not isinstance(max_servers, int)
         or max_servers < 1
     ):
-        raise ValueError(f"max_servers must be a positive integer, got {max_servers!r}")
+        raise InvalidArgumentError(f"max_servers must be a positive integer, got {max_servers!r}")
     if arrivals is None:
         if arrival_rate is None:
-            raise ValueError("give arrival_rate or arrivals")
+            raise InvalidArgumentError("give arrival_rate or arrivals")
         if not isinstance(arrival_rate, (int, float)) or not (
             math.isfinite(arrival_rate) and arrival_rate > 0
         ):
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"arrival_rate must be a positive finite number, got {arrival_rate!r}"
             )
         arrivals = _sim.Poisson(rate=float(arrival_rate))
     elif arrival_rate is not None:
-        raise ValueError("give arrival_rate or arrivals, not both")
+        raise InvalidArgumentError("give arrival_rate or arrivals, not both")
     is_mmc = (
         isinstance(arrivals, _sim.Poisson)
         and isinstance(service, _sim.Exponential)
         and not options
     )
     if method == "analytic" and not is_mmc:
-        raise ValueError(
+        raise InvalidArgumentError(
             "method='analytic' needs Poisson arrivals, exponential service and no other options"
         )
     if is_mmc and method in ("auto", "analytic"):
@@ -387,7 +387,7 @@ def _simulated(
             **options,
         )
         if r.completed == 0:
-            raise ValueError(f"no request completed with {c} servers; raise customers")
+            raise InvalidArgumentError(f"no request completed with {c} servers; raise customers")
         lo, est, hi = r.response_quantile(q)
         if budget.replications == 1:
             est = float(r.response.quantile(q))
@@ -409,7 +409,7 @@ def _simulated(
             )
             floor_q = free.response.quantile(q)
             if floor_q is not None and floor_q > slo:
-                raise ValueError(
+                raise InvalidArgumentError(
                     f"slo_seconds = {slo} is below the {q}-quantile of the response time "
                     f"with unlimited servers ({floor_q:.6g} s, the service time alone); "
                     f"no number of servers meets it"

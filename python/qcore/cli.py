@@ -26,6 +26,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+from qcore.exceptions import InvalidArgumentError
+
 __all__ = ["EXIT_ERROR", "EXIT_OK", "EXIT_UNSTABLE", "EXIT_USAGE", "build_parser", "main"]
 
 EXIT_OK = 0
@@ -118,7 +120,7 @@ def _mapping_args(args: argparse.Namespace) -> dict[str, Any] | None:
     m: dict[str, Any] = {}
     for item in getattr(args, "map", None) or []:
         if "=" not in item:
-            raise ValueError(f"--map expects ROLE=COLUMN, got {item!r}")
+            raise InvalidArgumentError(f"--map expects ROLE=COLUMN, got {item!r}")
         k, v = item.split("=", 1)
         m[k.strip()] = v.strip()
     if getattr(args, "latency_unit", None):
@@ -278,7 +280,7 @@ def cmd_datasets(args: argparse.Namespace) -> int:
             print(f"{d.name:<{width}}  {d.rows:>6,} rows  {d.licence:<12}  {d.description.split(':')[0]}")
         return EXIT_OK
     if args.name is None:
-        raise ValueError(f"datasets {args.action}: name the dataset; shipped: {', '.join(datasets.names())}")
+        raise InvalidArgumentError(f"datasets {args.action}: name the dataset; shipped: {', '.join(datasets.names())}")
     d = datasets.info(args.name)
     if args.action == "path":
         p = datasets.path(d.name)
@@ -492,7 +494,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     for name in ("rate", "service_mean", "slo"):
         v = getattr(args, name)
         if not (v > 0 and math.isfinite(v)):
-            raise ValueError(f"--{name.replace('_', '-')} must be a positive number, got {v}")
+            raise InvalidArgumentError(f"--{name.replace('_', '-')} must be a positive number, got {v}")
     cv = args.service_cv
     dist = _service_dist(args.service, args.service_mean, cv)
     res = qcore.capacity.min_servers(

@@ -2,6 +2,8 @@
 
 - :class:`QcoreValueError`: base class.
 - :class:`InvalidArgumentError`: an argument is outside its domain; the message names it.
+- :class:`InvalidTypeError`: an argument of the wrong type; also a :class:`TypeError`
+  (``except TypeError`` and ``except ValueError`` both catch it).
 - :class:`IncompatibleSketchError`: two accumulators cannot be merged.
 - :class:`DeserializationError`: bytes that do not decode to a valid value.
 - :class:`UnstableSystemError`: a queueing model has no steady state (utilization >= 1).
@@ -14,6 +16,7 @@ from qcore._qcore import (
     DeserializationError,
     IncompatibleSketchError,
     InvalidArgumentError,
+    InvalidTypeError,
     QcoreValueError,
     UnstableSystemError,
 )
@@ -32,6 +35,7 @@ class PrometheusError(QcoreValueError):
 __all__ = [
     "QcoreValueError",
     "InvalidArgumentError",
+    "InvalidTypeError",
     "IncompatibleSketchError",
     "DeserializationError",
     "UnstableSystemError",

@@ -19,6 +19,7 @@ import numpy.typing as npt
 
 from qcore import _qcore as _qc
 from qcore._convert import as_f64, is_polars_series
+from qcore.exceptions import InvalidArgumentError
 
 __all__ = [
     "GaugeCheck",
@@ -156,7 +157,7 @@ def _gauge_arrays(
     """The gauge arrays of :func:`littles_law` as float64 (both or neither), or ``None``."""
     if (in_flight_times is None) != (in_flight_counts is None):
         missing = "in_flight_counts" if in_flight_counts is None else "in_flight_times"
-        raise ValueError(f"{missing} is required when the other gauge array is given")
+        raise InvalidArgumentError(f"{missing} is required when the other gauge array is given")
     if in_flight_times is None:
         return None
     return as_f64(in_flight_times, "in_flight_times"), as_f64(in_flight_counts, "in_flight_counts")
@@ -298,7 +299,7 @@ def littles_law_by(
     keys = [by] if isinstance(by, str) else list(by)
     missing = [c for c in [start, end, *keys] if c not in df.columns]
     if missing:
-        raise ValueError(f"df has no column(s) {missing}")
+        raise InvalidArgumentError(f"df has no column(s) {missing}")
     codes_df = df.select(
         pl.struct(keys).rank("dense").cast(pl.Int64).alias("__code") - 1,
         *keys,
@@ -381,7 +382,7 @@ def _with_gauge(
 
     missing = [c for c in [*keys, gauge_time, gauge_count] if c not in gauge.columns]
     if missing:
-        raise ValueError(f"gauge has no column(s) {missing}")
+        raise InvalidArgumentError(f"gauge has no column(s) {missing}")
     log_parts = df.partition_by(keys, as_dict=True, maintain_order=True)
     gauge_parts = gauge.partition_by(keys, as_dict=True, maintain_order=True)
     extra: dict[str, list[Any]] = {

@@ -173,7 +173,7 @@ def _unit_from_name(name: str) -> str | None:
 def _norm_unit(unit: str, name: str) -> str:
     u = _UNIT_ALIASES.get(unit, unit)
     if u not in _UNITS:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"{name} must be one of {sorted(_UNITS)} (or an alias such as 'seconds'), got {unit!r}"
         )
     return u
@@ -558,7 +558,7 @@ def _format_of(path: Path, fmt: str | None) -> str:
         if f in ("jsonl", "json"):
             f = "ndjson"
         if f not in ("parquet", "csv", "ndjson"):
-            raise ValueError(f"format must be 'parquet', 'csv' or 'ndjson', got {fmt!r}")
+            raise InvalidArgumentError(f"format must be 'parquet', 'csv' or 'ndjson', got {fmt!r}")
         return f
     suf = "".join(path.suffixes[-2:]).lower() if path.suffix.lower() in (".gz", ".zst") else path.suffix.lower()
     if suf.endswith((".parquet", ".pq")):
@@ -567,7 +567,7 @@ def _format_of(path: Path, fmt: str | None) -> str:
         return "csv"
     if suf.endswith((".ndjson", ".jsonl", ".json")):
         return "ndjson"
-    raise ValueError(
+    raise InvalidArgumentError(
         f"cannot tell the format of {str(path)!r} from its extension; pass format='parquet', 'csv' or 'ndjson'"
     )
 
@@ -871,7 +871,7 @@ class Contract:
         known = set(cls.__dataclass_fields__)
         unknown = set(d) - known
         if unknown:
-            raise ValueError(f"contract has unknown key(s) {sorted(unknown)}; known: {sorted(known)}")
+            raise InvalidArgumentError(f"contract has unknown key(s) {sorted(unknown)}; known: {sorted(known)}")
         kw = dict(d)
         for k in ("required", "not_null"):
             if k in kw:
@@ -1005,7 +1005,7 @@ def validate(
     (1, {'null_latency': 1, 'negative_latency': 1})
     """
     if on_violation not in ("exclude", "refuse"):
-        raise ValueError(f"on_violation must be 'exclude' or 'refuse', got {on_violation!r}")
+        raise InvalidArgumentError(f"on_violation must be 'exclude' or 'refuse', got {on_violation!r}")
     contract = contract or Contract()
     lf = frame.lazy() if isinstance(frame, pl.DataFrame) else frame
     schema = dict(lf.collect_schema())

@@ -41,6 +41,7 @@ import polars as pl
 
 from qcore import _qcore, sim
 from qcore._convert import as_f64, as_i64
+from qcore.exceptions import InvalidArgumentError, InvalidTypeError
 
 __all__ = [
     "AIMD",
@@ -227,9 +228,9 @@ class Priority(OverloadPolicy):
 
 def _nonneg_int(x: Any, name: str) -> int:
     if isinstance(x, bool) or not isinstance(x, (int, np.integer)):
-        raise TypeError(f"{name} must be an integer, got {type(x).__name__}")
+        raise InvalidTypeError(f"{name} must be an integer, got {type(x).__name__}")
     if x < 0:
-        raise ValueError(f"{name} must be non-negative, got {x}")
+        raise InvalidArgumentError(f"{name} must be non-negative, got {x}")
     return int(x)
 
 
@@ -237,7 +238,7 @@ def _arrivals(arrivals: Any) -> sim.ArrivalProcess:
     if isinstance(arrivals, sim.ArrivalProcess):
         return arrivals
     if isinstance(arrivals, (int, float)):
-        raise TypeError(
+        raise InvalidTypeError(
             "arrivals must be a qcore.sim arrival process or an array of timestamps, "
             f"got {type(arrivals).__name__}"
         )
@@ -248,12 +249,12 @@ def _duration(x: Any, name: str, *, per_request: bool) -> sim.Distribution:
     if isinstance(x, sim.Distribution):
         return x
     if isinstance(x, bool):
-        raise TypeError(f"{name} must be a number of seconds or a qcore.sim distribution")
+        raise InvalidTypeError(f"{name} must be a number of seconds or a qcore.sim distribution")
     if isinstance(x, (int, float, np.integer, np.floating)):
         return sim.Deterministic(float(x))
     if per_request:
         return sim.Durations(as_f64(x, name, allow_scalar=False))
-    raise TypeError(
+    raise InvalidTypeError(
         f"{name} must be a number of seconds or a qcore.sim distribution, got {type(x).__name__}"
     )
 
@@ -270,15 +271,15 @@ def _customers(arrivals: sim.ArrivalProcess, customers: Any) -> int:
     limit = arrivals._limit()
     if customers is None:
         if limit is None:
-            raise ValueError(
+            raise InvalidArgumentError(
                 "customers is required when arrivals is not a finite trace "
                 "(how many requests to simulate)"
             )
         return int(limit)
     if isinstance(customers, bool) or not isinstance(customers, (int, np.integer)):
-        raise TypeError(f"customers must be an integer, got {type(customers).__name__}")
+        raise InvalidTypeError(f"customers must be an integer, got {type(customers).__name__}")
     if customers < 1:
-        raise ValueError(f"customers must be at least 1, got {customers}")
+        raise InvalidArgumentError(f"customers must be at least 1, got {customers}")
     return int(customers) if limit is None else min(int(customers), int(limit))
 
 
@@ -287,15 +288,15 @@ def _classes(classes: Any, n: int) -> npt.NDArray[np.uint8] | None:
         return None
     c = as_i64(classes, "classes")
     if len(c) < n:
-        raise ValueError(f"classes holds {len(c)} values but {n} requests are simulated")
+        raise InvalidArgumentError(f"classes holds {len(c)} values but {n} requests are simulated")
     if len(c) and (c.min() < 0 or c.max() > 1):
-        raise ValueError("classes must hold 0 (high priority) or 1 (low priority)")
+        raise InvalidArgumentError("classes must hold 0 (high priority) or 1 (low priority)")
     return np.ascontiguousarray(c, dtype=np.uint8)
 
 
 def _policy(p: Any, name: str = "policy") -> OverloadPolicy:
     if not isinstance(p, OverloadPolicy):
-        raise TypeError(f"{name} must be a qcore.overload policy, got {type(p).__name__}")
+        raise InvalidTypeError(f"{name} must be a qcore.overload policy, got {type(p).__name__}")
     return p
 
 
@@ -303,9 +304,9 @@ def _positive(x: Any, name: str, *, inf_ok: bool = False) -> float:
     try:
         v = float(x)
     except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a number, got {type(x).__name__}") from None
+        raise InvalidTypeError(f"{name} must be a number, got {type(x).__name__}") from None
     if not (v > 0) or (math.isinf(v) and not inf_ok):
-        raise ValueError(f"{name} must be a positive{' ' if inf_ok else ' finite '}number, got {x}")
+        raise InvalidArgumentError(f"{name} must be a positive{' ' if inf_ok else ' finite '}number, got {x}")
     return v
 
 
@@ -364,13 +365,13 @@ def run(
     n = _customers(arr, customers)
     servers = _nonneg_int(servers, "servers")
     if servers < 1:
-        raise ValueError("servers must be at least 1")
+        raise InvalidArgumentError("servers must be at least 1")
     slo = _positive(slo, "slo")
     timeout = _positive(timeout, "timeout", inf_ok=True)
     cl = _classes(classes, n)
     kind, nums, strs = pol._spec()
     if kind == "priority" and cl is None:
-        raise ValueError("classes is required by the Priority policy (0 high, 1 low per request)")
+        raise InvalidArgumentError("classes is required by the Priority policy (0 high, 1 low per request)")
     patience = None if math.isinf(timeout) else _optional_duration(timeout, "timeout")
     out: dict[str, Any] = _qcore._policy_overload(
         arr._spec(), svc._spec(), servers, n, int(seed), patience, None, pol.discipline,
@@ -418,7 +419,7 @@ def compare(
     ['none', 'deadline']
     """
     if not isinstance(policies, Mapping) or not policies:
-        raise TypeError("policies must be a non-empty mapping of name -> policy")
+        raise InvalidTypeError("policies must be a non-empty mapping of name -> policy")
     rows: list[dict[str, Any]] = []
     for name, p in policies.items():
         r = run(arrivals, service, servers, _policy(p, f"policies[{name!r}]"), slo=slo,
@@ -459,16 +460,16 @@ def sweep(
     svc = _duration(service, "service", per_request=False)
     servers = _nonneg_int(servers, "servers")
     if servers < 1:
-        raise ValueError("servers must be at least 1")
+        raise InvalidArgumentError("servers must be at least 1")
     capacity = servers / svc.mean_value
     ls = as_f64(loads, "loads")
     if len(ls) == 0 or not np.all(np.isfinite(ls)) or np.any(ls <= 0):
-        raise ValueError("loads must be non-empty, finite and positive")
+        raise InvalidArgumentError("loads must be non-empty, finite and positive")
     classes = None
     if low_fraction is not None:
         f = float(low_fraction)
         if not 0.0 <= f <= 1.0:
-            raise ValueError(f"low_fraction must be in [0, 1], got {low_fraction}")
+            raise InvalidArgumentError(f"low_fraction must be in [0, 1], got {low_fraction}")
         rng = np.random.default_rng(seed)
         classes = (rng.random(customers) < f).astype(np.uint8)
     rows: list[dict[str, Any]] = []

@@ -19,6 +19,8 @@ from typing import Any
 
 import polars as pl
 
+from qcore.exceptions import InvalidArgumentError
+
 __all__ = ["goodput_vs_load", "timeline", "timelines"]
 
 
@@ -38,7 +40,7 @@ def _plt() -> Any:
 def _path(path: Any) -> str:
     p = str(os.fspath(path))
     if not p.lower().endswith(".png"):
-        raise ValueError(f"path must end with .png, got {p!r}")
+        raise InvalidArgumentError(f"path must end with .png, got {p!r}")
     return p
 
 
@@ -51,7 +53,7 @@ def timelines(results: Mapping[str, Any], path: Any, *, slo: float | None = None
     plt = _plt()
     p = _path(path)
     if not results:
-        raise ValueError("results must hold at least one replay")
+        raise InvalidArgumentError("results must hold at least one replay")
     fig, ax = plt.subplots(3, 1, figsize=(10, 8), sharex=True)
     first = next(iter(results.values()))
     tl0: pl.DataFrame = first.timeline
@@ -92,7 +94,7 @@ def goodput_vs_load(table: pl.DataFrame, path: Any, *, title: str | None = None)
     p = _path(path)
     need = {"policy", "load", "goodput_ratio"}
     if not need <= set(table.columns):
-        raise ValueError(f"table must have the columns {sorted(need)}")
+        raise InvalidArgumentError(f"table must have the columns {sorted(need)}")
     if "class" in table.columns:
         table = table.filter(pl.col("class") == "all")
     fig, ax = plt.subplots(figsize=(7, 4.5))

@@ -41,7 +41,7 @@ import numpy.typing as npt
 
 from qcore import _qcore
 from qcore._convert import as_f64, as_i64, is_polars_series
-from qcore.exceptions import InvalidArgumentError
+from qcore.exceptions import InvalidArgumentError, InvalidTypeError
 
 __all__ = [
     "MAX_SERVERS",
@@ -76,14 +76,14 @@ FloatOrArray = float | npt.NDArray[np.float64]
 def _real(x: Any, name: str) -> float:
     """A real scalar as a float (range checks happen in the core)."""
     if isinstance(x, bool) or not isinstance(x, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(x).__name__}")
+        raise InvalidTypeError(f"{name} must be a real number, got {type(x).__name__}")
     return float(x)
 
 
 def _count(x: Any, name: str) -> int:
     """An integer count (an integral float such as ``4.0`` is accepted)."""
     if isinstance(x, bool):
-        raise TypeError(f"{name} must be an integer, got bool")
+        raise InvalidTypeError(f"{name} must be an integer, got bool")
     if isinstance(x, numbers.Integral):
         v = int(x)
     elif isinstance(x, numbers.Real):
@@ -92,7 +92,7 @@ def _count(x: Any, name: str) -> int:
             raise InvalidArgumentError(f"{name} must be an integer, got {x!r}")
         v = int(f)
     else:
-        raise TypeError(f"{name} must be an integer, got {type(x).__name__}")
+        raise InvalidTypeError(f"{name} must be an integer, got {type(x).__name__}")
     if not -_I64 <= v < _I64:
         raise InvalidArgumentError(f"{name} must be at most {MAX_SERVERS}, got {v}")
     return v
@@ -107,7 +107,7 @@ def _servers_array(x: Any) -> npt.NDArray[np.int64]:
         return as_i64(x, "servers")
     arr = np.asarray(x)
     if arr.dtype.kind == "b" or arr.dtype.kind not in "iuf":
-        raise TypeError(f"servers must be an integer array, got dtype {arr.dtype}")
+        raise InvalidTypeError(f"servers must be an integer array, got dtype {arr.dtype}")
     if arr.dtype.kind == "f":
         bad = ~(np.isfinite(arr) & (arr == np.round(arr)))
         if bad.any():
@@ -125,7 +125,7 @@ def _load_array(x: Any, name: str) -> npt.NDArray[np.float64]:
         return as_f64(x, name)
     arr = np.asarray(x)
     if arr.dtype.kind not in "iuf" or arr.dtype.kind == "b":
-        raise TypeError(f"{name} must be a numeric array, got dtype {arr.dtype}")
+        raise InvalidTypeError(f"{name} must be a numeric array, got dtype {arr.dtype}")
     return arr.astype(np.float64, copy=False)
 
 
@@ -165,7 +165,7 @@ def _map(
         return array(as_f64(x, name))
     arr = np.asarray(x)
     if arr.dtype.kind not in "iuf" or arr.dtype.kind == "b":
-        raise TypeError(
+        raise InvalidTypeError(
             f"{name} must be a real number or a numeric array, got dtype {arr.dtype}"
         )
     flat = np.ascontiguousarray(arr.ravel(), dtype=np.float64)

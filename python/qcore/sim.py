@@ -40,6 +40,7 @@ import numpy.typing as npt
 
 from qcore import _qcore
 from qcore._convert import as_f64, as_i64, is_polars_series
+from qcore.exceptions import InvalidArgumentError, InvalidTypeError
 
 __all__ = [
     "MMPP2",
@@ -231,7 +232,7 @@ class ArrivalProcess:
 
 def _dist_spec(d: Any, name: str) -> tuple[Any, ...]:
     if not isinstance(d, Distribution):
-        raise TypeError(
+        raise InvalidTypeError(
             f"{name} must be a qcore.sim distribution (Exponential, Deterministic, Gamma, "
             f"LogNormal, Empirical, Durations), got {type(d).__name__}"
         )
@@ -275,12 +276,12 @@ class Renewal(ArrivalProcess):
         """Interarrival times with mean ``1/rate`` and coefficient of variation ``cv``,
         from the ``"gamma"`` or ``"lognormal"`` family."""
         if not (isinstance(rate, (int, float)) and rate > 0 and math.isfinite(rate)):
-            raise ValueError(f"rate must be a positive finite number, got {rate!r}")
+            raise InvalidArgumentError(f"rate must be a positive finite number, got {rate!r}")
         if family == "gamma":
             return cls(Gamma(mean=1.0 / rate, cv=cv))
         if family == "lognormal":
             return cls(LogNormal(mean=1.0 / rate, cv=cv))
-        raise ValueError(f"family must be 'gamma' or 'lognormal', got {family!r}")
+        raise InvalidArgumentError(f"family must be 'gamma' or 'lognormal', got {family!r}")
 
     def _spec(self):  # type: ignore[no-untyped-def]
         return (
@@ -317,7 +318,7 @@ class MMPP2(ArrivalProcess):
         for name in ("rates", "switch_rates"):
             v = tuple(float(x) for x in getattr(self, name))
             if len(v) != 2:
-                raise ValueError(f"{name} must hold two values, got {len(v)}")
+                raise InvalidArgumentError(f"{name} must hold two values, got {len(v)}")
             object.__setattr__(self, name, v)
         self._check()
 
@@ -521,7 +522,7 @@ class SimResult:
         for sk in reps:
             v = sk.quantile(q)
             if v is None:
-                raise ValueError(f"a replication recorded no {what} times; no quantile")
+                raise InvalidArgumentError(f"a replication recorded no {what} times; no quantile")
             vals.append(v)
         return _mean_ci(vals, self.confidence)
 
@@ -662,19 +663,19 @@ def _as_duration(x: Any, name: str) -> Distribution | None:
         return x
     if isinstance(x, (int, float)) and not isinstance(x, bool):
         if not (math.isfinite(x) and x >= 0):
-            raise ValueError(f"{name} must be a non-negative finite number, got {x!r}")
+            raise InvalidArgumentError(f"{name} must be a non-negative finite number, got {x!r}")
         return Deterministic(float(x))
-    raise TypeError(
+    raise InvalidTypeError(
         f"{name} must be a number or a qcore.sim distribution, got {type(x).__name__}"
     )
 
 
 def _int(x: Any, name: str, lo: int) -> int:
     if isinstance(x, bool) or not isinstance(x, (int, np.integer)):
-        raise TypeError(f"{name} must be an integer, got {type(x).__name__}")
+        raise InvalidTypeError(f"{name} must be an integer, got {type(x).__name__}")
     v = int(x)
     if v < lo:
-        raise ValueError(f"{name} must be at least {lo}, got {v}")
+        raise InvalidArgumentError(f"{name} must be at least {lo}, got {v}")
     return v
 
 
@@ -684,7 +685,7 @@ def _batching(
     max_batch_size = _int(max_batch_size, "max_batch_size", 1)
     if batch_service is None:
         if max_batch_size > 1:
-            raise ValueError("batch_service is required when max_batch_size > 1")
+            raise InvalidArgumentError("batch_service is required when max_batch_size > 1")
         return None
     max_batch_wait = float(max_batch_wait)
     if callable(batch_service):
@@ -704,12 +705,12 @@ def _schedule(s: Any) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]] |
         return None
     if type(s).__module__.startswith("polars") and type(s).__name__ == "DataFrame":
         if s.width != 2:
-            raise ValueError("server_schedule must have two columns: time, servers")
+            raise InvalidArgumentError("server_schedule must have two columns: time, servers")
         times, counts = s.to_series(0), s.to_series(1)
     else:
         pairs = list(s)
         if any(len(p) != 2 for p in pairs):
-            raise ValueError(
+            raise InvalidArgumentError(
                 "server_schedule must be a sequence of (time, servers) pairs"
             )
         times = [p[0] for p in pairs]
@@ -824,7 +825,7 @@ def simulate(
     10000
     """
     if not isinstance(arrivals, ArrivalProcess):
-        raise TypeError(
+        raise InvalidTypeError(
             f"arrivals must be a qcore.sim arrival process (Poisson, Renewal, MMPP2, "
             f"PiecewiseRate, Trace), got {type(arrivals).__name__}"
         )
@@ -841,13 +842,13 @@ def simulate(
     customers = _int(customers, "customers", 1)
     seed = _int(seed, "seed", 0)
     if seed >= 2**64:
-        raise ValueError(f"seed must be below 2**64, got {seed}")
+        raise InvalidArgumentError(f"seed must be below 2**64, got {seed}")
     replications = _int(replications, "replications", 1)
     threads = _int(threads, "threads", 1)
     if queue_capacity is not None:
         queue_capacity = _int(queue_capacity, "queue_capacity", 0)
     if not isinstance(confidence, (int, float)) or not (0.0 < confidence < 1.0):
-        raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
+        raise InvalidArgumentError(f"confidence must be in (0, 1), got {confidence!r}")
     pat = _as_duration(patience, "patience")
     sd = _as_duration(startup_delay, "startup_delay")
     runs = _qcore._sim_run(

@@ -25,7 +25,7 @@ import numpy.typing as npt
 
 from qcore._convert import as_f64, as_i64, is_polars_series
 from qcore._qcore import _group_quantiles, _QuantileSketch, _sketch_groups
-from qcore.exceptions import InvalidArgumentError
+from qcore.exceptions import InvalidArgumentError, InvalidTypeError
 
 __all__ = ["QuantileSketch", "sketch_groups", "group_quantiles"]
 
@@ -36,7 +36,7 @@ def _drop_null_pairs(values: Any, weights: Any) -> tuple[Any, Any]:
     """Drop the rows where either polars Series holds a null (same length required)."""
     n_v, n_w = len(values), len(weights)
     if n_v != n_w:
-        raise ValueError(f"weights has length {n_w} but values has length {n_v}")
+        raise InvalidArgumentError(f"weights has length {n_w} but values has length {n_v}")
     masks = [x.is_not_null().to_numpy() for x in (values, weights) if is_polars_series(x) and x.null_count()]
     if not masks:
         return values, weights
@@ -364,7 +364,7 @@ def _proto_float(v: Any, name: str) -> float:
 
 def _getter(d: Mapping[str, Any]) -> Any:
     if not isinstance(d, Mapping):
-        raise TypeError(f"expected a mapping, got {type(d).__name__}")
+        raise InvalidTypeError(f"expected a mapping, got {type(d).__name__}")
 
     def get(*names: str) -> Any:
         for n in names:
@@ -479,18 +479,18 @@ def group_quantiles(
     if isinstance(frame, pl.LazyFrame):
         frame = frame.collect()
     if not isinstance(frame, pl.DataFrame):
-        raise TypeError(f"frame must be a polars DataFrame or LazyFrame, got {type(frame).__name__}")
+        raise InvalidTypeError(f"frame must be a polars DataFrame or LazyFrame, got {type(frame).__name__}")
     keys = [by] if isinstance(by, str) else list(by)
     if not keys:
-        raise ValueError("by must name at least one column")
+        raise InvalidArgumentError("by must name at least one column")
     needed = [*keys, value] + ([weights] if weights is not None else [])
     missing = [c for c in needed if c not in frame.columns]
     if missing:
-        raise ValueError(f"frame has no column(s) {missing}; it has {frame.columns}")
+        raise InvalidArgumentError(f"frame has no column(s) {missing}; it has {frame.columns}")
     qs = [float(q) for q in quantiles]
     for q in qs:
         if not (0.0 <= q <= 1.0):
-            raise ValueError(f"quantiles must be in [0, 1], got {q}")
+            raise InvalidArgumentError(f"quantiles must be in [0, 1], got {q}")
     df = frame.select(needed)
     if drop_nulls:
         df = df.drop_nulls(subset=[value] + ([weights] if weights is not None else []))

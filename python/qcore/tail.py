@@ -11,6 +11,7 @@ from typing import Any, NamedTuple
 
 from qcore import _qcore as _qc
 from qcore._convert import as_f64
+from qcore.exceptions import InvalidArgumentError
 
 __all__ = [
     "QuantileCI",
@@ -63,7 +64,7 @@ def quantile_ranks(n: int, q: float, confidence: float = 0.95) -> QuantileRanks:
     (2, 9, 0.9785)
     """
     if int(n) != n or n < 0:
-        raise ValueError(f"n must be a non-negative integer, got {n}")
+        raise InvalidArgumentError(f"n must be a non-negative integer, got {n}")
     return QuantileRanks(**_qc.quantile_ranks(int(n), float(q), float(confidence)))
 
 
@@ -130,7 +131,7 @@ def sketch_quantile_ci(sketch: Any, q: float, confidence: float = 0.95) -> Quant
     """
     count = float(sketch.count)
     if count < 1:
-        raise ValueError("sketch is empty")
+        raise InvalidArgumentError("sketch is empty")
     lo_level, hi_level, _ = _qc.sketch_ci_levels(count, float(q), float(confidence))
     alpha = float(sketch.relative_accuracy)
     widen = alpha / (1.0 - alpha)
@@ -271,7 +272,7 @@ def slo_attainment(
     (0.75, 2.5)
     """
     if isinstance(slo, float) and math.isnan(slo):
-        raise ValueError("slo must not be NaN")
+        raise InvalidArgumentError("slo must not be NaN")
     d = _qc.slo_attainment(
         as_f64(latencies, "latencies"), float(slo), float(target), float(confidence)
     )

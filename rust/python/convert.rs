@@ -1,7 +1,6 @@
 //! Argument conversion shared by the bindings.
 
 use numpy::PyReadonlyArray1;
-use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
 /// Inputs at least this long are processed with the GIL released.
@@ -13,7 +12,7 @@ pub fn slice<'a, T: numpy::Element>(
     name: &str,
 ) -> PyResult<&'a [T]> {
     arr.as_slice().map_err(|_| {
-        PyValueError::new_err(format!(
+        super::errors::InvalidArgumentError::new_err(format!(
             "{name} must be a contiguous 1-D array (pass numpy.ascontiguousarray({name}))"
         ))
     })

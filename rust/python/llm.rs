@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use numpy::{IntoPyArray, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
-use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 
@@ -58,7 +57,7 @@ fn table2(a: &PyReadonlyArray2<'_, f64>, name: &str) -> PyResult<(Vec<f64>, usiz
     let cols = a.shape()[1];
     let v = a
         .as_slice()
-        .map_err(|_| PyValueError::new_err(format!("{name} must be C-contiguous")))?;
+        .map_err(|_| PyErr::from(QcoreError::invalid(name, "must be C-contiguous")))?;
     Ok((v.to_vec(), cols))
 }
 
@@ -97,7 +96,7 @@ impl VidurTablesPy {
         }
         let ops: [Vec<f64>; 9] = v
             .try_into()
-            .map_err(|_| PyValueError::new_err("ops: nine tables expected"))?;
+            .map_err(|_| PyErr::from(QcoreError::invalid("ops", "nine tables expected")))?;
         let (decode, decode_cols) = table2(&decode, "decode")?;
         let (prefill, prefill_cols) = table2(&prefill, "prefill")?;
         let t = VidurTables {
@@ -123,7 +122,7 @@ type FleetSpec = (u32, String, f64, f64, u64);
 
 fn coeffs<const N: usize>(c: &[f64], kind: &str) -> PyResult<[f64; N]> {
     c.try_into().map_err(|_| {
-        PyValueError::new_err(format!(
+        super::errors::InvalidArgumentError::new_err(format!(
             "step_time {kind:?} needs {N} coefficients, got {}",
             c.len()
         ))
@@ -141,7 +140,9 @@ fn table(
             slice(x, name)?.to_vec(),
             slice(y, name)?.to_vec(),
         )?),
-        _ => Err(PyValueError::new_err(format!("{name} table is missing"))),
+        _ => Err(super::errors::InvalidArgumentError::new_err(format!(
+            "{name} table is missing"
+        ))),
     }
 }
 
@@ -186,7 +187,7 @@ fn step_time(spec: &StepSpec<'_>) -> PyResult<StepTime> {
         }
         "vidur" => match vidur {
             Some(t) => StepTime::Vidur(Arc::clone(&t.get().inner)),
-            None => return Err(PyValueError::new_err("vidur step time without its tables")),
+            None => return Err(QcoreError::invalid("step_time", "vidur step time without its tables").into()),
         },
         "table" => StepTime::Table {
             prefill: table(px.as_ref(), py.as_ref(), "prefill")?,
@@ -556,7 +557,7 @@ fn _llm_roofline(
             mfu,
             overhead,
         ]),
-        _ => Err(PyValueError::new_err(
+        _ => Err(super::errors::InvalidArgumentError::new_err(
             "roofline did not return a roofline model",
         )),
     }

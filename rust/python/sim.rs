@@ -2,7 +2,6 @@
 //! argument conversion, GIL release and error mapping only.
 
 use numpy::{IntoPyArray, PyReadonlyArray1};
-use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
@@ -18,7 +17,7 @@ pub(crate) type DistSpec<'py> = (String, f64, f64, Option<PyReadonlyArray1<'py, 
 fn values(v: Option<&PyReadonlyArray1<'_, f64>>, name: &str) -> PyResult<Vec<f64>> {
     match v {
         Some(a) => Ok(slice(a, name)?.to_vec()),
-        None => Err(PyValueError::new_err(format!(
+        None => Err(super::errors::InvalidArgumentError::new_err(format!(
             "{name} is missing its values"
         ))),
     }
@@ -34,7 +33,7 @@ pub(crate) fn dist_from(spec: &DistSpec<'_>, name: &str) -> PyResult<Dist> {
         "empirical" => Dist::empirical(values(v.as_ref(), "samples")?)?,
         "sequence" => Dist::sequence(values(v.as_ref(), name)?, name)?,
         other => {
-            return Err(PyValueError::new_err(format!(
+            return Err(super::errors::InvalidArgumentError::new_err(format!(
                 "{name} has an unknown distribution kind {other:?}"
             )))
         }
@@ -62,7 +61,11 @@ pub(crate) fn arrivals_from(spec: &ArrivalSpec<'_>) -> PyResult<ArrivalProcess> 
             Some(ds) => ArrivalProcess::Renewal {
                 interarrival: dist_from(ds, "interarrival")?,
             },
-            None => return Err(PyValueError::new_err("interarrival is missing")),
+            None => {
+                return Err(super::errors::InvalidArgumentError::new_err(
+                    "interarrival is missing",
+                ))
+            }
         },
         "mmpp2" => ArrivalProcess::mmpp2([*a, *b], [*c, *d])?,
         "piecewise" => {
@@ -70,7 +73,7 @@ pub(crate) fn arrivals_from(spec: &ArrivalSpec<'_>) -> PyResult<ArrivalProcess> 
         }
         "trace" => ArrivalProcess::trace(values(x.as_ref(), "timestamps")?)?,
         other => {
-            return Err(PyValueError::new_err(format!(
+            return Err(super::errors::InvalidArgumentError::new_err(format!(
                 "arrivals has an unknown kind {other:?}"
             )))
         }
@@ -177,7 +180,7 @@ fn build_config(
         "fcfs" => Discipline::Fcfs,
         "lifo" => Discipline::Lifo,
         other => {
-            return Err(PyValueError::new_err(format!(
+            return Err(super::errors::InvalidArgumentError::new_err(format!(
                 "discipline must be 'fcfs' or 'lifo', got {other:?}"
             )))
         }
@@ -208,7 +211,7 @@ fn build_config(
         let mut sch = Vec::with_capacity(times.len());
         for (i, (&t, &n)) in times.iter().zip(counts).enumerate() {
             if n < 0 {
-                return Err(PyValueError::new_err(format!(
+                return Err(super::errors::InvalidArgumentError::new_err(format!(
                     "server_schedule has a negative server count at entry {i}"
                 )));
             }
@@ -273,7 +276,7 @@ fn _sim_run<'py>(
         "fast" => Method::Fast,
         "event" => Method::Event,
         other => {
-            return Err(PyValueError::new_err(format!(
+            return Err(super::errors::InvalidArgumentError::new_err(format!(
                 "method must be 'auto', 'fast' or 'event', got {other:?}"
             )))
         }

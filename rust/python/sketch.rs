@@ -6,7 +6,6 @@ use super::convert::{maybe_detach, slice};
 use crate::sketch::{self, QuantileSketch};
 use crate::sketch::{ExpBuckets, OtelPoint, PromHistogram};
 use numpy::{IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1};
-use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyTuple, PyType};
 use std::fmt::Write as _;
@@ -30,7 +29,7 @@ fn wrap<'py>(cls: &Bound<'py, PyType>, inner: QuantileSketch) -> PyResult<Bound<
 fn inner_of(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<QuantileSketch> {
     match obj.cast::<PySketch>() {
         Ok(c) => Ok(c.borrow().inner.clone()),
-        Err(_) => Err(PyTypeError::new_err(format!(
+        Err(_) => Err(super::errors::invalid_type(format!(
             "{name} must be a QuantileSketch, got {}",
             obj.get_type().name()?
         ))),
@@ -220,7 +219,7 @@ impl PySketch {
         for (k, item) in sketches.try_iter()?.enumerate() {
             let item = item?;
             let cell = item.cast::<PySketch>().map_err(|_| {
-                PyTypeError::new_err(format!(
+                super::errors::invalid_type(format!(
                     "sketches[{k}] must be a QuantileSketch, got {}",
                     item.get_type()
                         .name()

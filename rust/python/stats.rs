@@ -183,7 +183,7 @@ fn garwood(k: &Bound<'_, PyAny>, exposure: f64, confidence: f64) -> PyResult<(f6
             .into())
         }
         Err(_) => {
-            return Err(pyo3::exceptions::PyTypeError::new_err(format!(
+            return Err(super::errors::invalid_type(format!(
                 "k must be an integer, got {}",
                 text(k.repr())
             )))
@@ -364,16 +364,14 @@ fn report_batch_stats<'py>(
     let mut targets = Vec::new();
     if let Some(list) = sketches.as_ref() {
         if list.len() != n_groups {
-            return Err(pyo3::exceptions::PyValueError::new_err(format!(
+            return Err(super::errors::InvalidArgumentError::new_err(format!(
                 "sketches: expected {n_groups} sketches (one per group), got {}",
                 list.len()
             )));
         }
         for (k, item) in list.iter().enumerate() {
             let cell = item.cast::<super::sketch::PySketch>().map_err(|_| {
-                pyo3::exceptions::PyTypeError::new_err(format!(
-                    "sketches[{k}] must be a QuantileSketch"
-                ))
+                super::errors::invalid_type(format!("sketches[{k}] must be a QuantileSketch"))
             })?;
             targets.push(cell.borrow().inner.clone());
         }

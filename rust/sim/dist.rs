@@ -24,7 +24,11 @@ fn positive(name: &str, what: &str, v: f64) -> Result<()> {
     if !(v.is_finite() && v > 0.0) {
         return Err(QcoreError::invalid(
             name,
-            format!("{what} must be a positive finite number, got {v}"),
+            if what == name {
+                format!("must be a positive finite number, got {v}")
+            } else {
+                format!("{what} must be a positive finite number, got {v}")
+            },
         ));
     }
     Ok(())
