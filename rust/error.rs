@@ -98,8 +98,11 @@ pub fn readable(msg: &str) -> String {
         }
         let token = &msg[i..j];
         match token.parse::<f64>() {
+            // An integer of up to 20 digits may be an exact u64/i64 (2^64 − 1 has 20):
+            // it stays as written.
             Ok(x)
                 if digits > MAX_DIGITS
+                    && (dot || digits > 20)
                     && x.is_finite()
                     && x != 0.0
                     && !(1e-4..1e16).contains(&x.abs()) =>
@@ -189,7 +192,9 @@ mod tests {
             e.to_string(),
             "invalid data: -1e-30 and 1e25 and 0.30000000000000004"
         );
-        // Identifiers, indices and short numbers are left alone.
+        // Identifiers, indices, short numbers and integers that fit 64 bits are left alone.
+        let e = QcoreError::invalid("k", format!("got {}", 1u128 << 64));
+        assert_eq!(e.to_string(), "k got 18446744073709551616");
         let e = QcoreError::invalid("x", "v2 at index 12345 of 1.5e3, row_12345678901234567890");
         assert_eq!(
             e.to_string(),
