@@ -554,7 +554,8 @@ pub struct ReplicaConfig {
     pub watermark: f64,
     /// The step-time model.
     pub step_time: StepTime,
-    /// The scheduling policy.
+    /// The batch-formation policy; memory admission and preemption follow it (see
+    /// [`Scheduler`]).
     pub scheduler: Scheduler,
 }
 
