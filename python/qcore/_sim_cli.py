@@ -329,10 +329,13 @@ def _quantiles(r: Any, sketch: Any, what: str) -> tuple[dict[str, Any], dict[str
         ci[k] = None
         if r.replications > 1 and v is not None:
             try:
-                lo, _, hi = (r.response_quantile(q) if what == "response" else r.wait_quantile(q))
+                lo, mid, hi = (r.response_quantile(q) if what == "response" else r.wait_quantile(q))
             except ValueError:  # a replication recorded none
-                lo = hi = math.nan
-            ci[k] = None if math.isnan(lo) else [float(lo), float(hi)]
+                lo = mid = hi = math.nan
+            if not math.isnan(lo):
+                # the estimate is the statistic the interval is about: the mean of the
+                # replications' quantiles (the pooled quantile can lie outside it)
+                est[k], ci[k] = float(mid), [float(lo), float(hi)]
     return est, ci
 
 
