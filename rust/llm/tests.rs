@@ -498,14 +498,19 @@ fn distserve_decode_steps_take_a_capped_prefix_and_rotate() {
 }
 
 #[test]
-fn disaggregation_needs_the_distserve_scheduler() {
+fn disaggregation_needs_the_distserve_or_vllm_scheduler() {
     let mut cfg = ReplicaConfig::new(100, linear(1.0, 0.0));
     let w = Workload::new(vec![0.0, 0.0], vec![10, 20], vec![3, 1]).unwrap();
+    // vLLM V1 on both pools: the same schedule here (one prefill step of both).
+    let r =
+        run_disaggregated(&w, &cfg, &cfg, 1, 1, &RunOptions::default(), &mut |_, _| {}).unwrap();
+    assert_eq!(r.records.finish, vec![3.0, 1.0]);
+    cfg.scheduler = Scheduler::Vidur;
     let e = run_disaggregated(&w, &cfg, &cfg, 1, 1, &RunOptions::default(), &mut |_, _| {});
     assert!(e
         .unwrap_err()
         .to_string()
-        .starts_with("prefill must use the distserve"));
+        .starts_with("prefill must use the distserve or vllm_v1"));
     cfg.scheduler = Scheduler::DistServe {
         decode_tokens: 1000,
     };
