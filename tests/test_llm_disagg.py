@@ -7,6 +7,8 @@ import math
 import numpy as np
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import stats
 
 from qcore import llm
@@ -54,10 +56,10 @@ def test_conservation(scheduler: str, pd: tuple[int, int]) -> None:
     assert (done["output_tokens"] == pl.Series(w.output_tokens)[done["id"]]).all()
     assert r.output_tokens == int(done["output_tokens"].sum())
     # Arrivals only at prefill replicas, finishes split over both pools.
-    st = r.replica_stats
-    assert int(st["arrived"][: pd[0]].sum()) == len(w.arrival) - r.rejected
-    assert int(st["arrived"][pd[0]:].sum()) == 0
-    assert int(st["finished"].sum()) == r.finished
+    rs = r.replica_stats
+    assert int(rs["arrived"][: pd[0]].sum()) == len(w.arrival) - r.rejected
+    assert int(rs["arrived"][pd[0]:].sum()) == 0
+    assert int(rs["finished"].sum()) == r.finished
     assert (q["ttft"] <= q["e2e"]).all()
 
 
@@ -151,3 +153,37 @@ def test_bad_transfer_is_named() -> None:
         llm.Disaggregated(decode=rep, transfer=1e9)  # type: ignore[arg-type]
     with pytest.raises(InvalidArgumentError, match="model"):
         llm.KvTransfer.for_model("no-such-model", bandwidth=1e9)
+
+
+def test_tight_decode_kv_preempts_and_still_conserves() -> None:
+    # vLLM V1 decode replicas with little KV: arriving caches preempt (recompute there).
+    w = _workload(n=200, rate=20.0)
+    pre = _replica("vllm_v1")
+    dec = _replica("vllm_v1", num_blocks=400)
+    x = llm.KvTransfer.for_model("llama-3-8b", bandwidth=10e9, latency=1e-3)
+    r = llm.simulate(w, pre, llm.Disaggregated(decode=dec, decode_replicas=2, transfer=x))
+    rs = r.replica_stats
+    assert int(rs["preemptions"][1:].sum()) > 0
+    assert int(rs["max_blocks_used"][1:].max()) <= 400
+    assert r.finished + r.rejected == len(w.arrival)
+    assert r.rejected == int(((w.prompt_tokens + w.output_tokens - 1 + dec.block_size - 1)
+                                    // dec.block_size > 400).sum())
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(1, 60), p=st.integers(1, 3), d=st.integers(1, 3),
+       bw=st.sampled_from([1e8, 1e9, 1e10, math.inf]), lat=st.sampled_from([0.0, 1e-3, 0.05]),
+       sched=st.sampled_from(["vllm_v1", "distserve"]), seed=st.integers(0, 10_000))
+def test_property_every_request_ends_and_waits_for_its_transfer(
+        n: int, p: int, d: int, bw: float, lat: float, sched: str, seed: int) -> None:
+    w = _workload(n=n, rate=15.0, seed=seed)
+    rep = _replica(sched, num_blocks=600)
+    x = llm.KvTransfer(bandwidth=bw, latency=lat, bytes_per_token=BPT)
+    r = llm.simulate(w, rep, llm.Disaggregated(decode=rep, prefill_replicas=p,
+                                                decode_replicas=d, transfer=x))
+    q = r.requests
+    assert r.finished + r.rejected == n
+    done = q.filter((pl.col("status") == "finished") & (pl.col("output_tokens") > 1))
+    dt = np.array([x.time(int(v)) for v in done["prompt_tokens"]])
+    # The second token comes after the transfer and at least one decode step (c0 ≥ 0.01).
+    assert (done["finish"].to_numpy() - done["first_token"].to_numpy() >= dt + 0.01 - 1e-12).all()
