@@ -17,6 +17,11 @@ from qcore.exceptions import InvalidArgumentError
 BPT = llm.KvTransfer.for_model("llama-3-8b", bandwidth=1.0).bytes_per_token
 
 
+def _time(x: llm.KvTransfer, prompt: int) -> float:
+    """The transfer time the engine must apply (the definition, independently)."""
+    return x.latency + prompt * x.bytes_per_token / x.bandwidth
+
+
 def _workload(n: int = 300, rate: float = 6.0, seed: int = 3) -> llm.Workload:
     rng = np.random.default_rng(seed)
     t = np.cumsum(rng.exponential(1.0 / rate, size=n))
@@ -37,8 +42,8 @@ def _replica(scheduler: str, c0: float = 0.01, c_tok: float = 4e-5,
 def test_bytes_per_token_from_the_model_shape() -> None:
     # Llama 3 8B: 32 layers, 8 KV heads of 128, bf16: 2·32·8·128·2 bytes.
     assert BPT == 2 * 32 * 8 * 128 * 2
-    x = llm.KvTransfer(bandwidth=50e9, latency=2e-3, bytes_per_token=BPT)
-    assert x.time(1000) == pytest.approx(2e-3 + 1000 * BPT / 50e9, rel=1e-15)
+    x = llm.KvTransfer.for_model("llama-2-70b", bandwidth=50e9, latency=2e-3)
+    assert x.bytes_per_token == 2 * 80 * 8 * 128 * 2
 
 
 @pytest.mark.parametrize("scheduler", ["vllm_v1", "distserve"])
@@ -92,7 +97,7 @@ def test_transfer_delays_the_first_decode_token_by_the_transfer_time(scheduler: 
     np.testing.assert_array_equal(r["first_token"], base["first_token"])
     p = r["prompt_tokens"].to_numpy()
     o = r["output_tokens"].to_numpy()
-    dt = np.array([x.time(int(v)) for v in p])
+    dt = np.array([_time(x, int(v)) for v in p])
     dt[o == 1] = 0.0  # a one-token request ends with its prefill
     np.testing.assert_allclose(r["finish"] - base["finish"], dt, rtol=0, atol=1e-12)
     # The second token comes one transfer and one step after the first.
@@ -184,6 +189,6 @@ def test_property_every_request_ends_and_waits_for_its_transfer(
     q = r.requests
     assert r.finished + r.rejected == n
     done = q.filter((pl.col("status") == "finished") & (pl.col("output_tokens") > 1))
-    dt = np.array([x.time(int(v)) for v in done["prompt_tokens"]])
+    dt = np.array([_time(x, int(v)) for v in done["prompt_tokens"]])
     # The second token comes after the transfer and at least one decode step (c0 ≥ 0.01).
     assert (done["finish"].to_numpy() - done["first_token"].to_numpy() >= dt + 0.01 - 1e-12).all()

@@ -472,8 +472,8 @@ class KvTransfer:
     --------
     >>> from qcore import llm
     >>> x = llm.KvTransfer.for_model("llama-3-8b", bandwidth=25e9, latency=1e-3)
-    >>> x.bytes_per_token, round(x.time(1000), 6)  # 128 KiB a token; 1000 tokens over 25 GB/s
-    (131072.0, 0.006243)
+    >>> x.bytes_per_token  # 2 · 32 layers · 8 KV heads · 128 · 2 bytes: 1000 tokens in 6.2 ms
+    131072.0
     """
 
     bandwidth: float
@@ -496,10 +496,6 @@ class KvTransfer:
 
         return cls(bandwidth=bandwidth, latency=latency,
                    bytes_per_token=_qcore._llm_kv_bytes_per_token(presets.model(model), 1))
-
-    def time(self, prompt_tokens: int) -> float:
-        """Seconds to move the KV cache of ``prompt_tokens`` tokens."""
-        return float(self.latency + prompt_tokens * self.bytes_per_token / self.bandwidth)
 
     def _spec(self) -> tuple[float, float, float]:
         return (float(self.bytes_per_token), float(self.bandwidth), float(self.latency))
