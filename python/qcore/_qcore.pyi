@@ -612,7 +612,7 @@ def _llm_simulate(
     timeline_interval: float | None,
     progress: Any = None,
     disagg_spec: tuple[tuple[int, int, int, int, bool, int, bool, float, str, int], _LlmStepSpec,
-                       int, int] | None = None,
+                       int, int, tuple[float, float, float] | None] | None = None,
 ) -> dict[str, Any]:
     """Run the LLM engine (or a fleet when ``fleet_spec`` is given) on a workload."""
 

@@ -28,8 +28,9 @@ pub use config::{
 };
 pub use engine::{ReplicaStats, Workload, STATUS_FINISHED, STATUS_REJECTED, STATUS_UNFINISHED};
 pub use run::{
-    run_disaggregated, run_engine, run_engine_progress, run_fleet, run_fleet_progress, FleetConfig,
-    Progress, Records, Router, RunOptions, RunResult, StepTrace, Timeline,
+    run_disaggregated, run_disaggregated_with, run_engine, run_engine_progress, run_fleet,
+    run_fleet_progress, Disaggregation, FleetConfig, KvTransfer, Progress, Records, Router,
+    RunOptions, RunResult, StepTrace, Timeline,
 };
 
 #[cfg(test)]

@@ -677,13 +677,96 @@ pub fn run_fleet_progress(
     dr.finish()
 }
 
+/// KV-cache transfer from a prefill to a decode replica: a request of `P` prompt tokens
+/// moves in `latency + P · bytes_per_token / bandwidth` seconds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct KvTransfer {
+    /// Bytes of KV cache per token for the whole model (`2 · layers · kv_heads · head_dim ·
+    /// dtype_bytes`, [`super::config::ModelSpec::kv_bytes_per_token`] at tensor parallel 1).
+    pub bytes_per_token: f64,
+    /// Link bandwidth in bytes per second (`f64::INFINITY`: no size-dependent term).
+    pub bandwidth: f64,
+    /// Fixed latency per transfer in seconds.
+    pub latency: f64,
+}
+
+impl KvTransfer {
+    /// Validate the fields.
+    ///
+    /// # Errors
+    /// A negative or non-finite `bytes_per_token` or `latency`, or a `bandwidth` not > 0.
+    pub fn check(&self) -> Result<()> {
+        for (name, v) in [
+            ("transfer.bytes_per_token", self.bytes_per_token),
+            ("transfer.latency", self.latency),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(QcoreError::invalid(
+                    name,
+                    format!("must be finite and >= 0, got {v}"),
+                ));
+            }
+        }
+        if self.bandwidth.is_nan() || self.bandwidth <= 0.0 {
+            return Err(QcoreError::invalid(
+                "transfer.bandwidth",
+                format!("must be > 0 (inf allowed), got {}", self.bandwidth),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Transfer time of a request with `prompt` tokens.
+    #[must_use]
+    pub fn time(&self, prompt: u32) -> f64 {
+        self.latency + f64::from(prompt) * self.bytes_per_token / self.bandwidth
+    }
+}
+
+/// The pools of a disaggregated run.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Disaggregation {
+    /// Prefill replicas (requests arrive at them in turn).
+    pub prefill_replicas: u32,
+    /// Decode replicas.
+    pub decode_replicas: u32,
+    /// KV transfer between the pools (`None`: none, the request moves at once).
+    pub transfer: Option<KvTransfer>,
+}
+
+/// A KV transfer in flight: request `r` reaches the decode pool at `t` (`seq` breaks ties
+/// in the order transfers started).
+#[derive(Debug, Clone, Copy)]
+struct InFlight {
+    t: f64,
+    seq: u64,
+    r: u32,
+}
+
+impl PartialEq for InFlight {
+    fn eq(&self, o: &Self) -> bool {
+        self.cmp(o) == std::cmp::Ordering::Equal
+    }
+}
+impl Eq for InFlight {}
+impl PartialOrd for InFlight {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for InFlight {
+    // Reversed: `BinaryHeap` pops the earliest.
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        o.t.total_cmp(&self.t).then(o.seq.cmp(&self.seq))
+    }
+}
+
 /// Prefill and decode on separate replicas (`DistServe`'s disaggregated simulator, backend
-/// `distserve`): requests arrive at the prefill replicas in turn; at the end of its
-/// prefill step a request (having emitted its first token) moves to the decode replica
-/// with the shortest running queue, with no transfer time. Both configurations must use
-/// [`super::config::Scheduler::DistServe`]. Step ends at the same time are processed in
-/// the order their steps started, each replica deciding its next step at once; requests
-/// arriving at that time are seen first.
+/// `distserve`) with no KV-transfer time: [`run_disaggregated_with`] with
+/// `transfer: None`.
+///
+/// # Errors
+/// As [`run_disaggregated_with`].
 pub fn run_disaggregated(
     w: &Workload,
     prefill: &ReplicaConfig,
@@ -693,23 +776,62 @@ pub fn run_disaggregated(
     opts: &RunOptions,
     progress: Progress<'_>,
 ) -> Result<RunResult> {
+    let pools = Disaggregation {
+        prefill_replicas,
+        decode_replicas,
+        transfer: None,
+    };
+    run_disaggregated_with(w, prefill, decode, &pools, opts, progress)
+}
+
+/// Prefill and decode on separate replicas: requests arrive at the prefill replicas in
+/// turn; at the end of the step that completes its prefill a request (having emitted its
+/// first token) leaves its prefill replica (freeing its blocks there) and, after the KV
+/// transfer (none when `pools.transfer` is `None` or its time is 0), joins the running
+/// requests of the decode replica with the fewest requests in the system (waiting +
+/// running; the first on ties). A decode replica with a KV model allocates the request's
+/// blocks when it next schedules it, preempting as its scheduler does.
+///
+/// Each configuration uses [`super::config::Scheduler::DistServe`] (`DistServe`'s
+/// simulator, which this reproduces with `transfer: None`) or
+/// [`super::config::Scheduler::VllmV1`]. Step ends at the same time are processed in the
+/// order their steps started, each replica deciding its next step at once; requests
+/// arriving at that time, and transfers ending then, are seen first. A request that could
+/// never finish on a replica of either pool is rejected on arrival (for a `DistServe`
+/// decode configuration, which has no KV model, only the prefill side is checked).
+///
+/// # Errors
+/// A configuration with the Vidur scheduler, an empty pool, an invalid transfer or
+/// configuration.
+pub fn run_disaggregated_with(
+    w: &Workload,
+    prefill: &ReplicaConfig,
+    decode: &ReplicaConfig,
+    pools: &Disaggregation,
+    opts: &RunOptions,
+    progress: Progress<'_>,
+) -> Result<RunResult> {
     use super::config::Scheduler;
     for (name, c) in [("prefill", prefill), ("decode", decode)] {
-        if !matches!(c.scheduler, Scheduler::DistServe { .. }) {
+        if !matches!(c.scheduler, Scheduler::DistServe { .. } | Scheduler::VllmV1) {
             return Err(QcoreError::invalid(
                 name,
-                "must use the distserve scheduler for a disaggregated run",
+                "must use the distserve or vllm_v1 scheduler for a disaggregated run",
             ));
         }
     }
-    if prefill_replicas == 0 || decode_replicas == 0 {
+    if pools.prefill_replicas == 0 || pools.decode_replicas == 0 {
         return Err(QcoreError::invalid(
             "replicas",
             "a disaggregated run needs at least one prefill and one decode replica",
         ));
     }
-    let np = prefill_replicas as usize;
-    let nd = decode_replicas as usize;
+    if let Some(x) = &pools.transfer {
+        x.check()?;
+    }
+    let check_decode = decode.scheduler == Scheduler::VllmV1;
+    let np = pools.prefill_replicas as usize;
+    let nd = pools.decode_replicas as usize;
     let mut cfgs = vec![prefill; np];
     cfgs.extend(std::iter::repeat_n(decode, nd));
     let mut dr = Driver::with_configs(w, cfgs, opts)?;
@@ -717,7 +839,19 @@ pub fn run_disaggregated(
     let mut k = 0;
     let mut rr = 0usize;
     let mut xfer: Vec<u32> = Vec::new();
+    let mut flight: std::collections::BinaryHeap<InFlight> = std::collections::BinaryHeap::new();
+    let mut seq = 0u64;
     let mut events = 0u32;
+    // The decode replica a request joins.
+    let target = |dr: &Driver<'_>| {
+        let mut j = np;
+        for c in np + 1..np + nd {
+            if dr.reps[c].in_system() < dr.reps[j].in_system() {
+                j = c;
+            }
+        }
+        j
+    };
     loop {
         events = events.wrapping_add(1);
         if events % PROGRESS_EVERY == 0 {
@@ -730,15 +864,26 @@ pub fn run_disaggregated(
             }
         }
         let t_arr = if k < n { w.arrival[k] } else { f64::INFINITY };
-        let t = t_step.min(t_arr);
+        let t_x = flight.peek().map_or(f64::INFINITY, |f| f.t);
+        let t = t_step.min(t_arr).min(t_x);
         if t == f64::INFINITY {
             break;
         }
         dr.sample_until(t);
         while k < n && w.arrival[k] <= t {
-            dr.arrive(k, rr % np);
-            rr += 1;
+            if check_decode && !fits(decode, w.prompt[k], w.output[k]) {
+                dr.reqs[k].status = STATUS_REJECTED;
+                dr.rejected += 1;
+            } else {
+                dr.arrive(k, rr % np);
+                rr += 1;
+            }
             k += 1;
+        }
+        while let Some(f) = flight.peek().copied().filter(|f| f.t <= t) {
+            flight.pop();
+            let j = target(&dr);
+            dr.reps[j].push_running(&dr.reqs, f.r, t);
         }
         // Step ends at t, in the order the steps started.
         loop {
@@ -757,13 +902,24 @@ pub fn run_disaggregated(
             if pick < np {
                 dr.reps[pick].take_running(&dr.reqs, t, &mut xfer);
                 for &r in &xfer {
-                    let mut j = np;
-                    for c in np + 1..np + nd {
-                        if dr.reps[c].running.len() < dr.reps[j].running.len() {
-                            j = c;
-                        }
+                    if dr.reqs[r as usize].emitted == 0 {
+                        // Prefill not complete (chunked): stays, in order.
+                        dr.reps[pick].push_running(&dr.reqs, r, t);
+                        continue;
                     }
-                    dr.reps[j].push_running(&dr.reqs, r, t);
+                    let q = &mut dr.reqs[r as usize];
+                    let pool = &mut dr.reps[pick].pool;
+                    pool.release(&mut q.blocks);
+                    pool.nfree += q.held;
+                    q.held = 0;
+                    let dt = pools.transfer.map_or(0.0, |x| x.time(q.prompt));
+                    if dt > 0.0 {
+                        flight.push(InFlight { t: t + dt, seq, r });
+                        seq += 1;
+                    } else {
+                        let j = target(&dr);
+                        dr.reps[j].push_running(&dr.reqs, r, t);
+                    }
                 }
             }
             if dr.reps[pick].has_work() {

@@ -498,14 +498,19 @@ fn distserve_decode_steps_take_a_capped_prefix_and_rotate() {
 }
 
 #[test]
-fn disaggregation_needs_the_distserve_scheduler() {
+fn disaggregation_needs_the_distserve_or_vllm_scheduler() {
     let mut cfg = ReplicaConfig::new(100, linear(1.0, 0.0));
     let w = Workload::new(vec![0.0, 0.0], vec![10, 20], vec![3, 1]).unwrap();
+    // vLLM V1 on both pools: the same schedule here (one prefill step of both).
+    let r =
+        run_disaggregated(&w, &cfg, &cfg, 1, 1, &RunOptions::default(), &mut |_, _| {}).unwrap();
+    assert_eq!(r.records.finish, vec![3.0, 1.0]);
+    cfg.scheduler = Scheduler::Vidur;
     let e = run_disaggregated(&w, &cfg, &cfg, 1, 1, &RunOptions::default(), &mut |_, _| {});
     assert!(e
         .unwrap_err()
         .to_string()
-        .starts_with("prefill must use the distserve"));
+        .starts_with("prefill must use the distserve or vllm_v1"));
     cfg.scheduler = Scheduler::DistServe {
         decode_tokens: 1000,
     };
@@ -631,4 +636,91 @@ fn vidur_scheduler_never_mixes_pads_the_budget_and_restarts_the_latest_arrival()
     assert!(r.replicas[0].preemptions > 0);
     assert!(r.replicas[0].max_blocks_used <= 12);
     assert_eq!(r.records.preemptions[0], 0);
+}
+
+#[test]
+fn kv_transfer_time_and_checks() {
+    let m = model_preset("llama-3-8b").unwrap();
+    let x = KvTransfer {
+        bytes_per_token: m.kv_bytes_per_token(1),
+        bandwidth: 25e9,
+        latency: 1e-3,
+    };
+    assert_eq!(x.bytes_per_token, 131_072.0);
+    assert!((x.time(1000) - (1e-3 + 1000.0 * 131_072.0 / 25e9)).abs() < 1e-15);
+    assert!(x.check().is_ok());
+    let inf = KvTransfer {
+        bandwidth: f64::INFINITY,
+        latency: 0.0,
+        ..x
+    };
+    assert!(inf.check().is_ok());
+    assert_eq!(inf.time(1_000_000), 0.0);
+    for (bad, name) in [
+        (
+            KvTransfer {
+                bandwidth: 0.0,
+                ..x
+            },
+            "transfer.bandwidth",
+        ),
+        (
+            KvTransfer {
+                bandwidth: f64::NAN,
+                ..x
+            },
+            "transfer.bandwidth",
+        ),
+        (KvTransfer { latency: -1.0, ..x }, "transfer.latency"),
+        (
+            KvTransfer {
+                bytes_per_token: f64::INFINITY,
+                ..x
+            },
+            "transfer.bytes_per_token",
+        ),
+    ] {
+        assert!(bad.check().unwrap_err().to_string().starts_with(name));
+    }
+    // A run with an invalid transfer is refused.
+    let mut cfg = ReplicaConfig::new(100, linear(1.0, 0.0));
+    cfg.scheduler = Scheduler::VllmV1;
+    let w = Workload::new(vec![0.0], vec![10], vec![3]).unwrap();
+    let pools = Disaggregation {
+        prefill_replicas: 1,
+        decode_replicas: 1,
+        transfer: Some(KvTransfer {
+            bandwidth: 0.0,
+            ..x
+        }),
+    };
+    let e = run_disaggregated_with(
+        &w,
+        &cfg,
+        &cfg,
+        &pools,
+        &RunOptions::default(),
+        &mut |_, _| {},
+    );
+    assert!(e.is_err());
+    // One request, one step a token, a 0.5 s transfer: tokens at 1, 2.5, 3.5.
+    let pools = Disaggregation {
+        transfer: Some(KvTransfer {
+            bytes_per_token: 0.0,
+            bandwidth: 1.0,
+            latency: 0.5,
+        }),
+        ..pools
+    };
+    let r = run_disaggregated_with(
+        &w,
+        &cfg,
+        &cfg,
+        &pools,
+        &RunOptions::default(),
+        &mut |_, _| {},
+    )
+    .unwrap();
+    assert_eq!(r.records.first_token, vec![1.0]);
+    assert_eq!(r.records.finish, vec![3.5]);
 }

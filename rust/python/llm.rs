@@ -363,6 +363,16 @@ fn result_to_py(py: Python<'_>, r: RunResult) -> PyResult<Bound<'_, PyDict>> {
     Ok(d)
 }
 
+/// The decode side of a disaggregated run: `(replica, step time, prefill replicas, decode
+/// replicas, KV transfer (bytes_per_token, bandwidth, latency) or None)`.
+type DisaggSpec<'py> = (
+    ReplicaSpec,
+    StepSpec<'py>,
+    u32,
+    u32,
+    Option<(f64, f64, f64)>,
+);
+
 /// Run the engine (or a fleet when `fleet` is given) on a workload.
 #[pyfunction]
 #[allow(clippy::too_many_arguments)]
@@ -382,7 +392,7 @@ fn _llm_simulate<'py>(
     trace: bool,
     timeline_interval: Option<f64>,
     progress: Option<Py<PyAny>>,
-    disagg_spec: Option<(ReplicaSpec, StepSpec<'py>, u32, u32)>,
+    disagg_spec: Option<DisaggSpec<'py>>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let p = tokens(&prompt_tokens, "prompt_tokens")?;
     let o = tokens(&output_tokens, "output_tokens")?;
@@ -415,7 +425,18 @@ fn _llm_simulate<'py>(
         timeline_interval,
     };
     let disagg = match disagg_spec {
-        Some((rspec, sspec, np, nd)) => Some((replica(rspec, step_time(&sspec)?)?, np, nd)),
+        Some((rspec, sspec, np, nd, x)) => {
+            let pools = llm::Disaggregation {
+                prefill_replicas: np,
+                decode_replicas: nd,
+                transfer: x.map(|(bytes_per_token, bandwidth, latency)| llm::KvTransfer {
+                    bytes_per_token,
+                    bandwidth,
+                    latency,
+                }),
+            };
+            Some((replica(rspec, step_time(&sspec)?)?, pools))
+        }
         None => None,
     };
     let res = py.detach(|| {
@@ -432,8 +453,8 @@ fn _llm_simulate<'py>(
             }
         };
         match (&disagg, &fleet) {
-            (Some((dec, np, nd)), _) => {
-                llm::run_disaggregated(&w, &cfg, dec, *np, *nd, &opts, &mut report)
+            (Some((dec, pools)), _) => {
+                llm::run_disaggregated_with(&w, &cfg, dec, pools, &opts, &mut report)
             }
             (None, Some(f)) => llm::run_fleet_progress(&w, &cfg, f, &opts, &mut report),
             (None, None) => llm::run_engine_progress(&w, &cfg, &opts, &mut report),

@@ -21,7 +21,8 @@ a prefix cache keyed by the traces' block hash ids. Every deviation is a named o
 Step times: :class:`Linear`, :class:`Phases` (DistServe's fitted form),
 :class:`TableStepTime` (measured tables) and :class:`Roofline`; measured presets in
 :mod:`qcore.llm.presets`. Workloads: :class:`Workload` (a polars frame, the Azure LLM
-2023 and Mooncake traces, synthetic Poisson). A fleet: :class:`Fleet` with a router.
+2023 and Mooncake traces, synthetic Poisson). A fleet: :class:`Fleet` with a router;
+prefill and decode pools: :class:`Disaggregated` with a :class:`KvTransfer`.
 Capacity decisions (:mod:`qcore.llm.plan`): :func:`plan` (the fewest replicas meeting
 every SLO quantile, priced), :func:`sustained_rate`, :func:`ceilings`, :func:`prices`.
 """
@@ -49,6 +50,7 @@ __all__ = [
     "LlmResult",
     "Disaggregated",
     "DistServeStepTime",
+    "KvTransfer",
     "Phases",
     "Replica",
     "Roofline",
@@ -457,19 +459,87 @@ class Fleet:
 
 
 @dataclass(frozen=True)
-class Disaggregated:
-    """Prefill and decode on separate replicas, as DistServe's disaggregated simulator.
+class KvTransfer:
+    """KV-cache transfer from a prefill to a decode replica.
 
-    Requests arrive at the ``prefill_replicas`` in turn; at the end of its prefill step a
-    request (with its first token) moves to the decode replica with the shortest running
-    queue, with no KV-transfer time. Both replicas must use ``scheduler="distserve"``.
-    Pass it as ``simulate(workload, prefill_replica, Disaggregated(decode=...))``; the
+    A request of ``P`` prompt tokens reaches the decode pool ``latency + P ·
+    bytes_per_token / bandwidth`` seconds after the step that completes its prefill.
+    ``bytes_per_token`` is the whole model's KV cache per token, ``2 · layers · kv_heads ·
+    head_dim · dtype_bytes``; :meth:`for_model` takes it from a model preset.
+
+    Parameters
+    ----------
+    bandwidth : float
+        Bytes per second (``math.inf``: only the latency).
+    latency : float
+        Fixed seconds per transfer.
+    bytes_per_token : float
+        KV bytes per token.
+
+    Examples
+    --------
+    >>> from qcore import llm
+    >>> x = llm.KvTransfer.for_model("llama-3-8b", bandwidth=25e9, latency=1e-3)
+    >>> x.bytes_per_token  # 2 · 32 layers · 8 KV heads · 128 · 2 bytes: 1000 tokens in 6.2 ms
+    131072.0
+    """
+
+    bandwidth: float
+    latency: float = 0.0
+    bytes_per_token: float = 0.0
+
+    def __post_init__(self) -> None:
+        b = self.bandwidth
+        if not isinstance(b, (int, float)) or math.isnan(b) or b <= 0:
+            raise InvalidArgumentError(f"bandwidth must be > 0 (inf allowed), got {b!r}")
+        for name in ("latency", "bytes_per_token"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, float)) or not (math.isfinite(v) and v >= 0):
+                raise InvalidArgumentError(f"{name} must be finite and >= 0, got {v!r}")
+
+    @classmethod
+    def for_model(cls, model: str, bandwidth: float, latency: float = 0.0) -> KvTransfer:
+        """The transfer of a model preset's KV cache (:data:`qcore.llm.presets.MODELS`)."""
+        from qcore.llm import presets
+
+        return cls(bandwidth=bandwidth, latency=latency,
+                   bytes_per_token=_qcore._llm_kv_bytes_per_token(presets.model(model), 1))
+
+    def _spec(self) -> tuple[float, float, float]:
+        return (float(self.bytes_per_token), float(self.bandwidth), float(self.latency))
+
+
+@dataclass(frozen=True)
+class Disaggregated:
+    """Prefill and decode on separate pools of replicas (DistServe's disaggregation).
+
+    Requests arrive at the ``prefill_replicas`` in turn; at the end of the step that
+    completes its prefill a request (with its first token) leaves its prefill replica and,
+    after the KV ``transfer`` (``None``: none, as DistServe's simulator), joins the decode
+    replica with the fewest requests. The P:D ratio ``prefill_replicas:decode_replicas``
+    is the capacity knob; the GPUs used are ``(prefill_replicas + decode_replicas) ·
+    tensor_parallel``. Both replicas use ``scheduler="distserve"`` (which reproduces
+    DistServe's disaggregated simulator with ``transfer=None``) or ``"vllm_v1"`` (the
+    default: the decode replica allocates the arriving KV cache in its own blocks). Pass
+    it as ``simulate(workload, prefill_replica, Disaggregated(decode=...))``; the
     ``replica`` column of the result names the prefill replica.
+
+    Examples
+    --------
+    >>> from qcore import llm
+    >>> w = llm.Workload.poisson(rate=4.0, n=200, prompt_tokens=1000, output_tokens=50, seed=1)
+    >>> rep = llm.Replica(step_time=llm.Linear(c0=0.01, c_tok=5e-5), num_blocks=4000)
+    >>> d = llm.Disaggregated(decode=rep, prefill_replicas=1, decode_replicas=2,
+    ...                       transfer=llm.KvTransfer.for_model("llama-3-8b", bandwidth=25e9))
+    >>> r = llm.simulate(w, rep, d)
+    >>> r.finished, r.rejected
+    (200, 0)
     """
 
     decode: Replica
     prefill_replicas: int = 1
     decode_replicas: int = 1
+    transfer: KvTransfer | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.decode, Replica):
@@ -478,6 +548,8 @@ class Disaggregated:
             v = getattr(self, name)
             if not isinstance(v, (int, np.integer)) or v < 1:
                 raise InvalidArgumentError(f"{name} must be an integer >= 1, got {v!r}")
+        if self.transfer is not None and not isinstance(self.transfer, KvTransfer):
+            raise InvalidArgumentError("transfer must be a qcore.llm.KvTransfer or None")
 
 
 @dataclass(frozen=True)
@@ -652,8 +724,9 @@ def simulate(workload: Workload, replica: Replica, fleet: Fleet | Disaggregated 
         Arrivals and token counts (and optional prefix block hashes).
     replica : Replica
         The engine of each replica.
-    fleet : Fleet, optional
-        Replicas and router; ``None`` runs the engine alone.
+    fleet : Fleet or Disaggregated, optional
+        Replicas and router, or prefill and decode pools (``replica`` is then the prefill
+        replica); ``None`` runs the engine alone.
     replicas, router : optional
         Shorthand for ``fleet=Fleet(replicas=..., router=...)`` (not with ``fleet``).
     slo : SLO, optional
@@ -694,7 +767,8 @@ def simulate(workload: Workload, replica: Replica, fleet: Fleet | Disaggregated 
     disagg = None
     if isinstance(fleet, Disaggregated):
         disagg = (fleet.decode._spec(), fleet.decode.step_time._spec(),
-                  int(fleet.prefill_replicas), int(fleet.decode_replicas))
+                  int(fleet.prefill_replicas), int(fleet.decode_replicas),
+                  None if fleet.transfer is None else fleet.transfer._spec())
     raw = _qcore._llm_simulate(
         workload.arrival, workload.prompt_tokens, workload.output_tokens,
         workload.hash_offsets, workload.hash_ids, hb, replica._spec(),
