@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from qcore import _json
+
 __all__ = ["register"]
 
 _MODEL_ALIASES = {"llama2-70b": "llama-2-70b", "llama2-7b": "llama-2-7b"}
@@ -65,6 +67,13 @@ def register(sub: Any, fmt: Any, epilog: str) -> None:
     s.add_argument("--no-chunked-prefill", action="store_true")
     s.add_argument("--no-prefix-caching", action="store_true")
     s.add_argument("--replicas", type=int, default=1)
+    s.add_argument("--prefill-replicas", type=int, metavar="P",
+                   help="disaggregate: P prefill replicas (and --decode-replicas D) of the same replica")
+    s.add_argument("--decode-replicas", type=int, metavar="D", help="disaggregate: D decode replicas")
+    s.add_argument("--kv-bandwidth", type=float, metavar="GB_S",
+                   help="disaggregated: KV-cache transfer bandwidth, GB/s (bytes per token from --model)")
+    s.add_argument("--kv-latency", type=float, default=0.0, metavar="S",
+                   help="disaggregated: fixed seconds per KV transfer (default 0)")
     s.add_argument("--router", choices=list(_ROUTERS), default="round_robin")
     s.add_argument("--staleness", type=float, default=0.0, help="router view refresh period, s")
     s.add_argument("--seed", type=int, default=1)
@@ -179,6 +188,30 @@ def _mode(args: argparse.Namespace, w: Any) -> tuple[Any, Any, Any]:
     return w, rep, fleet
 
 
+def _fleet(args: argparse.Namespace, rep: Any) -> Any:
+    """The colocated fleet, or the disaggregated pools of --prefill/--decode-replicas."""
+    from qcore import llm
+    from qcore.exceptions import InvalidArgumentError
+
+    p, d = args.prefill_replicas, args.decode_replicas
+    if p is None and d is None:
+        if args.kv_bandwidth is not None:
+            raise InvalidArgumentError("--kv-bandwidth needs --prefill-replicas and --decode-replicas")
+        return llm.Fleet(replicas=args.replicas, router=args.router, staleness=args.staleness, seed=args.seed)
+    if p is None or d is None:
+        raise InvalidArgumentError("--prefill-replicas and --decode-replicas go together")
+    transfer = None
+    if args.kv_bandwidth is not None:
+        model = args.model or (_preset_parts(args.preset).get("model") if args.preset else None)
+        if model is None:
+            raise InvalidArgumentError("--kv-bandwidth needs --model (or a --preset that names one) "
+                                       "for the KV bytes per token")
+        if not args.kv_bandwidth > 0:
+            raise InvalidArgumentError(f"--kv-bandwidth must be > 0 GB/s, got {args.kv_bandwidth:g}")
+        transfer = llm.KvTransfer.for_model(model, bandwidth=args.kv_bandwidth * 1e9, latency=args.kv_latency)
+    return llm.Disaggregated(decode=rep, prefill_replicas=p, decode_replicas=d, transfer=transfer)
+
+
 def _fmt(v: Any) -> str:
     if v is None:
         return "-"
@@ -208,8 +241,7 @@ def cmd_llm_simulate(args: argparse.Namespace) -> int:
         w, rep, fleet = _mode(args, w)
     else:
         rep = _replica(args)
-        fleet = llm.Fleet(replicas=args.replicas, router=args.router,
-                          staleness=args.staleness, seed=args.seed)
+        fleet = _fleet(args, rep)
     slo = None
     if args.slo_ttft or args.slo_tpot or args.slo_e2e:
         slo = llm.SLO(ttft=args.slo_ttft, tpot=args.slo_tpot, e2e=args.slo_e2e)
@@ -221,20 +253,31 @@ def cmd_llm_simulate(args: argparse.Namespace) -> int:
         show = lambda done, total: bar(done)  # noqa: E731
     r = llm.simulate(w, rep, fleet, slo=slo, progress=show)
     s = r.summary()
+    disagg = isinstance(fleet, llm.Disaggregated)
     s["config"] = {"trace": args.trace, "mode": args.mode, "preset": args.preset,
-                   "replicas": r.fleet.replicas,
+                   "replicas": (fleet.prefill_replicas + fleet.decode_replicas) if disagg else r.fleet.replicas,
+                   "prefill_replicas": fleet.prefill_replicas if disagg else None,
+                   "decode_replicas": fleet.decode_replicas if disagg else None,
+                   "kv_transfer": (None if not disagg or fleet.transfer is None else
+                                   {"bandwidth_bytes_per_s": fleet.transfer.bandwidth,
+                                    "latency_s": fleet.transfer.latency,
+                                    "bytes_per_token": fleet.transfer.bytes_per_token}),
                    "router": args.router, "num_blocks": rep.num_blocks,
                    "max_num_batched_tokens": rep.max_num_batched_tokens,
                    "max_num_seqs": rep.max_num_seqs, "block_size": rep.block_size,
                    "gpus_per_replica": rep.gpus}
     if args.format == "json":
-        print(json.dumps(s, default=lambda x: None if isinstance(x, float) and math.isnan(x) else x))
+        print(_json.dumps(s))
         return 0
     out = sys.stdout
     c = s["config"]
-    out.write(f"{c['trace']}: {s['requests']} requests on {c['replicas']} replica(s), "
-              f"router {c['router']}" + ("" if c["mode"] == "vllm_v1" else f", mode {c['mode']}")
-              + "\n")
+    where = (f"{c['prefill_replicas']} prefill + {c['decode_replicas']} decode replica(s)"
+             + ("" if c["kv_transfer"] is None else
+                f", KV transfer {c['kv_transfer']['bandwidth_bytes_per_s'] / 1e9:g} GB/s"
+                f" + {c['kv_transfer']['latency_s']:g} s")
+             if disagg else f"{c['replicas']} replica(s), router {c['router']}")
+    out.write(f"{c['trace']}: {s['requests']} requests on {where}"
+              + ("" if c["mode"] == "vllm_v1" else f", mode {c['mode']}") + "\n")
     out.write(f"  replica: {c['num_blocks']} KV blocks of {c['block_size']} tokens, budget "
               f"{c['max_num_batched_tokens']} tokens, <= {c['max_num_seqs']} sequences\n")
     out.write(f"  finished {s['finished']}, rejected {s['rejected']}, preemptions "
