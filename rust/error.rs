@@ -98,11 +98,12 @@ pub fn readable(msg: &str) -> String {
         }
         let token = &msg[i..j];
         match token.parse::<f64>() {
+            // A long decimal fraction of a tiny value, or an integer longer than any
+            // 64-bit count (20 digits): a float printed in full.
             Ok(x)
-                if digits > MAX_DIGITS
-                    && x.is_finite()
-                    && x != 0.0
-                    && !(1e-4..1e16).contains(&x.abs()) =>
+                if x.is_finite()
+                    && ((dot && digits > MAX_DIGITS && x != 0.0 && x.abs() < 1e-4)
+                        || (!dot && digits > 20)) =>
             {
                 let _ = write!(out, "{x:e}");
             }
