@@ -85,7 +85,8 @@ NUMBERS = st.one_of(
     st.integers(min_value=-(2**63), max_value=2**63 - 1).map(float),
 )
 CELLS = st.one_of(NUMBERS, st.sampled_from(["", "fast", "null", "NaN", "2024-01-01T00:00:00", "1e999", "-0"]),
-                  st.none(), st.booleans())
+                  st.none(), st.booleans(), st.lists(st.integers(0, 9), max_size=2),
+                  st.fixed_dictionaries({"a": st.integers(0, 9)}))
 
 
 def _cell_csv(v: Any) -> str:

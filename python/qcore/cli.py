@@ -610,6 +610,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
     except (ValueError, TypeError, FileNotFoundError, KeyError, OSError, _polars_error()) as e:
         msg = str(e) if not isinstance(e, KeyError) else f"missing key {e}"
+        if isinstance(e, _polars_error()):   # polars adds the expression on more lines
+            msg = (msg.strip().splitlines() or [type(e).__name__])[0]
         if getattr(args, "format", "text") == "json":
             _emit_json({"error": type(e).__name__, "message": msg})
         print(f"qcore {args.command}: error: {msg}", file=sys.stderr)
