@@ -263,3 +263,17 @@ def test_bad_flags_are_one_line_errors(argv, message):
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
     code, out, _ = run("simulate", *argv, "--format", "json")
     assert code == 1 and message in strict(out)["message"]
+
+
+def test_the_default_warm_up_covers_the_relaxation_time():
+    # Near saturation the queue takes long to forget its empty start: the default
+    # warm-up grows to five relaxation times (capacity.run_length), at most customers.
+    from qcore import capacity
+
+    d = sim_json("--rate", "0.95", "--customers", "20000")
+    want = capacity.run_length(0.95, sim.Exponential(1.0), 1, customers=20000, warmup=1000)
+    assert want is not None and d["warmup"] == min(want[1], 20000) > 1000
+    d = sim_json("--rate", "0.5", "--customers", "20000")
+    assert d["warmup"] == 1000   # customers / 20 when that is longer
+    d = sim_json("--rate", "0.5", "--customers", "20000", "--warmup", "7")
+    assert d["warmup"] == 7

@@ -84,3 +84,18 @@ def test_empty_files_are_one_clear_line(tmp_path, name, kind, word):
         code, _, err = qcore_cli(*argv)
         assert code == 1
         assert err.strip() == f"qcore {argv[0]}: error: {f}: cannot be read as {kind}: empty {word} (0 bytes)"
+
+
+def test_a_role_column_holding_lists_or_structs_is_one_clear_line(tmp_path):
+    rules = tmp_path / "r.toml"
+    rules.write_text(RULES)
+    for value, kind in (("[1, 2]", "lists"), ('{"a": 1}', "structs")):
+        f = tmp_path / "nested.jsonl"
+        f.write_text(f'{{"ts": {value}, "latency": 0.5}}\n')
+        with pytest.raises(ql.ColumnDetectionError, match=f"column 'ts' \\(the start\\) holds {kind}"):
+            ql.read_logs(f)
+        for argv in (["report", str(f), "--no-progress"], ["check", str(f), "--rules", str(rules)]):
+            code, _, err = qcore_cli(*argv)
+            assert code == 1 and "Traceback" not in err
+            (line,) = err.strip().splitlines()
+            assert f"holds {kind}, not single values" in line and "_qcls" not in line

@@ -88,7 +88,9 @@ def register(sub: Any, fmt: Any, epilog: str) -> None:
     r = s.add_argument_group("run")
     r.add_argument("--customers", type=int,
                    help="measured requests (default 200000; with --trace all of it after the warm-up)")
-    r.add_argument("--warmup", type=int, help="requests discarded at the start (default customers/20; 0 with --trace)")
+    r.add_argument("--warmup", type=int,
+                   help="requests simulated before measuring (default: customers/20, or five relaxation times of "
+                        "the queue when longer, at most customers; 0 with --trace)")
     r.add_argument("--seed", type=int, default=1)
     r.add_argument("--replications", type=int, default=1, help="independent replications (intervals need >= 2)")
     r.add_argument("--confidence", type=float, default=0.95, help="confidence level of the intervals")
@@ -312,6 +314,21 @@ def _service(p: dict[str, Any], trace_latency: Any) -> tuple[Any, Any, dict[str,
 # the command
 # --------------------------------------------------------------------------------------
 
+def _default_warmup(arrivals: Any, service: Any, servers: int, customers: int) -> int:
+    """``customers / 20``, or the warm-up of :func:`qcore.capacity.run_length` (a few
+    relaxation times of the queue, which grow near saturation) when longer; at most
+    ``customers``."""
+    from qcore import capacity, sim
+
+    base = customers // 20
+    rate = arrivals.mean_rate
+    if service is None or rate is None or isinstance(service, sim.Durations) or rate * service.mean_value >= servers:
+        return base
+    scv = float(arrivals.interarrival.scv) if isinstance(arrivals, sim.Renewal) else 1.0
+    length = capacity.run_length(rate, service, servers, customers=customers, warmup=base, arrival_scv=scv)
+    return base if length is None else min(length[1], customers)
+
+
 def _ci(r: Any, name: str) -> list[float] | None:
     lo, _, hi = r.intervals[name]
     return None if math.isnan(lo) else [float(lo), float(hi)]
@@ -369,7 +386,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         customers = 200_000
     warmup = p["warmup"]
     if warmup is None:
-        warmup = 0 if is_trace else int(customers) // 20
+        warmup = 0 if is_trace else _default_warmup(arrivals, service, servers, int(customers))
     warmup = _int(warmup, "warmup", 0)
     if is_trace and warmup >= arr_desc["requests"]:
         raise InvalidArgumentError(f"--warmup {warmup} leaves none of the trace's {arr_desc['requests']} requests "
@@ -395,7 +412,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
                "p_wait", "p_block", "p_timeout")
     out: dict[str, Any] = {
         "params": {k: (list(v) if isinstance(v, tuple) else v) for k, v in p.items()},
-        "arrivals": arr_desc, "service": svc_desc, "servers": servers,
+        "arrivals": arr_desc, "service": svc_desc, "servers": servers, "warmup": warmup,
         "offered_load": offered, "overloaded": overloaded, "stable": stable,
         "arrived": int(r.arrived), "completed": int(r.completed), "blocked": int(r.blocked),
         "timed_out": int(r.timed_out), "unfinished": int(r.unfinished),

@@ -24,7 +24,7 @@ from typing import Any
 from qcore import sim as _sim
 from qcore.exceptions import InvalidArgumentError
 
-__all__ = ["CapacityResult", "min_servers"]
+__all__ = ["CapacityResult", "min_servers", "relaxation_time", "run_length"]
 
 
 @dataclass(frozen=True, repr=False)
@@ -139,6 +139,23 @@ def relaxation_time(arrival_rate: float, mean_service: float, servers: int, arri
     if rho >= 1.0:
         return math.inf
     return ((arrival_scv + service_scv) / 2.0) / (servers / mean_service * (1.0 - math.sqrt(rho)) ** 2)
+
+
+def run_length(arrival_rate: float, service: _sim.Distribution, servers: int, *, customers: int, warmup: int,
+               arrival_scv: float = 1.0, max_customers: int | None = None) -> tuple[int, int] | None:
+    """``(customers, warmup)`` for a simulation at ``servers`` that covers
+    :data:`RELAXATIONS` relaxation times (:func:`relaxation_time`), the first
+    :data:`WARMUP_RELAXATIONS` of them as warm-up, and at least the given counts; ``None``
+    when that needs more than ``max_customers`` requests (too close to saturation).
+
+    >>> run_length(9.0, sim.Exponential(0.1), 1, customers=1000, warmup=100)
+    (10253, 1709)
+    """
+    t = relaxation_time(arrival_rate, service.mean_value, servers, arrival_scv, service.scv)
+    need = arrival_rate * RELAXATIONS * t
+    if not math.isfinite(need) or (max_customers is not None and need > max_customers):
+        return None
+    return max(customers, math.ceil(need)), max(warmup, math.ceil(arrival_rate * WARMUP_RELAXATIONS * t))
 
 
 def _analytic(
@@ -356,21 +373,15 @@ def _simulated(
     rate = arrivals.mean_rate
     timed = service is not None and rate is not None and not options.get("batch_service")
 
-    def run_length(c: int) -> tuple[int, int] | None:
-        """(customers, warmup) covering the relaxation time at ``c`` servers, or None
-        when that exceeds the budget."""
+    def run_length_at(c: int) -> tuple[int, int] | None:
         if not timed:
             return budget.customers, budget.warmup
         assert service is not None and rate is not None
-        t = relaxation_time(rate, service.mean_value, c, _arrival_scv(arrivals), service.scv)
-        need = rate * RELAXATIONS * t
-        if not math.isfinite(need) or need > budget.max_customers:
-            return None
-        return (max(budget.customers, math.ceil(need)),
-                max(budget.warmup, math.ceil(rate * WARMUP_RELAXATIONS * t)))
+        return run_length(rate, service, c, customers=budget.customers, warmup=budget.warmup,
+                          arrival_scv=_arrival_scv(arrivals), max_customers=budget.max_customers)
 
     def meets(c: int) -> bool:
-        length = run_length(c)
+        length = run_length_at(c)
         if length is None:     # too close to saturation to verify in the budget
             evals.append((c, math.nan, math.nan, math.nan))
             return False

@@ -506,10 +506,15 @@ def cmd_plan(args: argparse.Namespace) -> int:
     out: dict[str, Any] = {"arrival_rate": args.rate, "service": args.service, "service_mean": args.service_mean,
                            "service_cv": cv, **d}
     if args.simulate:
+        # As long a run as the search's at this count (relaxation times), another seed.
+        length = qcore.capacity.run_length(args.rate, dist, int(res.servers), customers=args.customers,
+                                           warmup=max(1, args.customers // 10))
+        customers, warmup = length if length is not None else (args.customers, max(1, args.customers // 10))
         r = qcore.simulate(arrivals=qcore.sim.Poisson(rate=args.rate), service=dist, servers=int(res.servers),
-                           customers=args.customers, warmup=max(1, args.customers // 10), seed=args.seed + 1)
+                           customers=customers, warmup=warmup, seed=args.seed + 1)
         got = float(r.response.quantile(args.quantile))
-        out["simulated"] = {"servers": int(res.servers), "response_quantile": got,
+        out["simulated"] = {"servers": int(res.servers), "customers": customers, "warmup": warmup,
+                            "response_quantile": got,
                             "utilization": float(r.utilization), "meets_slo": got <= args.slo}
     if args.format == "json":
         _emit_json(out)
@@ -687,6 +692,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
     except (ValueError, TypeError, FileNotFoundError, KeyError, OSError, _polars_error()) as e:
         msg = str(e) if not isinstance(e, KeyError) else f"missing key {e}"
+        if isinstance(e, _polars_error()):   # polars adds the expression on more lines
+            msg = (msg.strip().splitlines() or [type(e).__name__])[0]
         if getattr(args, "format", "text") == "json":
             _emit_json({"error": type(e).__name__, "message": msg})
         print(f"qcore {args.command}: error: {msg}", file=sys.stderr)

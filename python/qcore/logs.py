@@ -783,6 +783,13 @@ def normalize(frame: pl.LazyFrame | pl.DataFrame, mapping: ColumnMapping | None 
             )
     if m.start is None:
         raise ColumnDetectionError(f"no start column mapped; columns found: {list(schema)}")
+    for role, col in m.roles().items():
+        dt = schema[col]
+        if dt.is_nested() or dt == pl.Object:
+            kind = "structs" if isinstance(dt, pl.Struct) else "lists"
+            raise ColumnDetectionError(
+                f"column {col!r} (the {role}) holds {kind}, not single values; map another column with "
+                f"--map {role}=COLUMN (columns: {[c for c in schema if c != '_qcls']})")
     exprs = _canonical_exprs(m, m.start, schema)
     # extra columns (group keys); absent ones are left to the caller to report
     exprs += [pl.col(k) for k in keep if k in schema and k not in CANONICAL]
