@@ -244,7 +244,7 @@ pub fn littles_law(
     let mut acc = crate::accum::LittleAccumulator::new();
     acc.update(start, end)?;
     acc.advance(t0, t1, gauge)?;
-    acc.update(start, end)?;
+    acc.update_valid(start, end)?;
     acc.finish(tolerance, confidence)
 }
 

@@ -11,9 +11,7 @@
 //! and the caller feeds pass 2 again in time order (the counts are the same either way).
 
 use super::codec::{put_varint, zigzag, Reader};
-use super::{
-    check_end, put_header, read_bool, read_finite, read_header, ExactSum, ExpAccumulator, Kind,
-};
+use super::{check_end, put_header, read_bool, read_finite, read_header, ExactSum, FixedSum, Kind};
 use crate::arrivals::counts::{check_window, count_into, scan, Scan};
 use crate::arrivals::stats::bucket_sorted;
 use crate::arrivals::{arrival_grid, ArrivalStats, MAX_WINDOWS};
@@ -88,15 +86,14 @@ fn gap_squares(ts: &[f64], m: f64) -> ExactSum {
         }
         return total;
     }
+    let hint = m * m;
     let parts = map_ranges(gaps, threads_for(gaps, 1 << 18, 64), |r| {
-        let mut acc = ExpAccumulator::new();
-        for i in r {
-            let d = ts[i + 1] - ts[i] - m;
-            acc.add_f64(d * d);
-        }
-        let mut s = ExactSum::new();
-        acc.drain_into(&mut s);
-        s
+        let mut acc = FixedSum::new(hint);
+        acc.add_all(ts[r.start..=r.end].windows(2).map(|w| {
+            let d = w[1] - w[0] - m;
+            d * d
+        }));
+        acc.finish()
     });
     for p in &parts {
         total.add_sum(p);

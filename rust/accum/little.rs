@@ -9,7 +9,7 @@
 //! so any cut of the rows into parts gives the same sums.
 
 use super::codec::{put_varint, zigzag, Reader};
-use super::{check_end, put_header, read_finite, read_header, ExactSum, ExpAccumulator, Kind};
+use super::{check_end, put_header, read_finite, read_header, ExactSum, FixedSum, Kind};
 use crate::error::{QcoreError, Result};
 use crate::little::{
     check_gauge, check_tolerance, check_unit, gauge_core, gauge_flags, gauge_window, in_flight,
@@ -70,19 +70,18 @@ struct Part {
 }
 
 fn window_part(start: &[f64], end: &[f64], t0: f64, t1: f64, log_end: f64) -> Part {
-    let mut acc = [
-        ExpAccumulator::new(),
-        ExpAccumulator::new(),
-        ExpAccumulator::new(),
-    ];
+    let hint = t1 - t0;
+    let mut clipped = FixedSum::new(hint);
+    let mut resp = FixedSum::new(hint);
+    let mut edge = FixedSum::new(hint);
     let mut counts = [0u64; 6];
     let mut max_resp = 0.0f64;
     for (&s, &e) in start.iter().zip(end) {
         let c = row(s, e, t0, t1, log_end);
-        acc[0].add_f64(c[0]);
-        acc[1].add_f64(c[4]);
-        acc[2].add_f64(c[5]);
-        acc[2].add_f64(-c[1]);
+        clipped.add(c[0]);
+        resp.add(c[4]);
+        edge.add(c[5]);
+        edge.add(-c[1]);
         counts[0] += u64::from(c[3] > 0.0);
         counts[1] += u64::from(c[2] > 0.0);
         counts[2] += u64::from(c[6] > 0.0);
@@ -91,16 +90,10 @@ fn window_part(start: &[f64], end: &[f64], t0: f64, t1: f64, log_end: f64) -> Pa
         max_resp = max_resp.max(c[7]);
     }
     counts[3] = start.len() as u64;
-    let [mut a, mut b, mut c] = acc;
-    let mut sums = [ExactSum::new(), ExactSum::new(), ExactSum::new()];
-    a.drain_into(&mut sums[0]);
-    b.drain_into(&mut sums[1]);
-    c.drain_into(&mut sums[2]);
-    let [clipped, resp, edge] = sums;
     Part {
-        clipped,
-        resp,
-        edge,
+        clipped: clipped.finish(),
+        resp: resp.finish(),
+        edge: edge.finish(),
         counts,
         max_resp,
     }
@@ -266,6 +259,12 @@ impl LittleAccumulator {
     /// an error naming the array and the index). A failed call changes nothing.
     pub fn update(&mut self, start: &[f64], end: &[f64]) -> Result<()> {
         validate(start, end)?;
+        self.update_valid(start, end)
+    }
+
+    /// [`LittleAccumulator::update`] on rows already validated (the second pass over the
+    /// same arrays).
+    pub(crate) fn update_valid(&mut self, start: &[f64], end: &[f64]) -> Result<()> {
         let n = start.len();
         if n == 0 {
             return Ok(());

@@ -24,7 +24,7 @@ pub mod exact_sum;
 pub mod little;
 
 pub use arrivals::ArrivalAccumulator;
-pub use exact_sum::{ExactSum, ExpAccumulator};
+pub use exact_sum::{ExactSum, ExpAccumulator, FixedSum};
 pub use little::LittleAccumulator;
 
 use crate::error::{QcoreError, Result};

@@ -367,3 +367,37 @@ fn results_do_not_depend_on_the_thread_budget() {
     assert_eq!(a1, a4);
     assert_eq!(l1, l4);
 }
+
+#[test]
+#[ignore = "timing, run by hand with --release"]
+fn timing_of_the_exact_passes() {
+    let ts = poisson(10_000_000, 0.0, 1);
+    let m = (ts[ts.len() - 1] - ts[0]) / (ts.len() - 1) as f64;
+    let t = std::time::Instant::now();
+    let mut f = 0.0;
+    for i in 0..ts.len() - 1 {
+        let d = ts[i + 1] - ts[i] - m;
+        f += d * d;
+    }
+    let plain = t.elapsed();
+    let t = std::time::Instant::now();
+    let mut x = FixedSum::new(m * m);
+    x.add_all(ts.windows(2).map(|w| {
+        let d = w[1] - w[0] - m;
+        d * d
+    }));
+    let fixed = t.elapsed();
+    let t = std::time::Instant::now();
+    let a = ArrivalAccumulator::of(&ts, 1000.0).unwrap();
+    let of = t.elapsed();
+    let e: Vec<f64> = ts.iter().map(|v| v + 1.0).collect();
+    let t = std::time::Instant::now();
+    let l = littles_law(&ts, &e, Some(10.0), Some(9e6), None, 0.02, 0.95).unwrap();
+    let little = t.elapsed();
+    println!(
+        "plain {plain:?} fixed {fixed:?} of {of:?} little {little:?} ({f} {} {} {})",
+        x.finish().to_f64(),
+        a.count(),
+        l.l
+    );
+}
