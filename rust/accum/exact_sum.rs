@@ -519,8 +519,14 @@ impl FixedSum {
                 self.flush();
             }
         } else if m != 0 {
-            self.sum.add_f64(v);
+            self.add_apart(v);
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn add_apart(&mut self, v: f64) {
+        self.sum.add_f64(v);
     }
 
     /// Add every value of `values` (finite doubles) exactly, in four fixed-point lanes
@@ -542,7 +548,7 @@ impl FixedSum {
                     k = 0;
                 }
             } else if m != 0 {
-                self.sum.add_f64(v);
+                self.add_apart(v);
             }
         }
         self.flush_lanes(&mut acc);
@@ -559,6 +565,7 @@ impl FixedSum {
         }
     }
 
+    #[inline(never)]
     fn flush(&mut self) {
         if self.acc != 0 {
             let bit = (self.unit + UNIT_SHIFT) as u64;

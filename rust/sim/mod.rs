@@ -319,7 +319,8 @@ pub fn run_controlled<C: Controller>(cfg: &SimConfig, rep: u64, ctrl: &mut C) ->
     event::run_event(cfg, rep, ctrl)
 }
 
-/// Run replications `0..replications`, on up to `threads` threads.
+/// Run replications `0..replications`, on up to `threads` threads (within the core's
+/// thread budget, [`crate::threads::max_threads`]).
 pub fn run_replications(
     cfg: &SimConfig,
     replications: u64,
@@ -330,7 +331,10 @@ pub fn run_replications(
     if replications == 0 {
         return Err(QcoreError::invalid("replications", "must be at least 1"));
     }
-    let threads = threads.clamp(1, replications as usize);
+    // Within the core's thread budget (results do not depend on it: one seed per replication).
+    let threads = threads
+        .min(crate::threads::max_threads())
+        .clamp(1, replications as usize);
     if threads == 1 {
         return (0..replications).map(|r| run(cfg, r, method)).collect();
     }
