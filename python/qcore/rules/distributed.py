@@ -436,6 +436,18 @@ def _sha256(path: str) -> str:
 Progress = Callable[[int, int], None]
 
 
+def _distributed_client() -> Any:
+    """The current ``dask.distributed`` client, or None (dask's local schedulers)."""
+    try:
+        from distributed import get_client
+    except ImportError:  # pragma: no cover - distributed is installed with dask's extra
+        return None
+    try:
+        return get_client()
+    except ValueError:
+        return None
+
+
 @dataclass
 class _Executor:
     """How a pass runs: ``"local"`` reads and folds one task after another in this process
@@ -476,7 +488,18 @@ class _Executor:
 
         fd = delayed(f, pure=True)
         shared = delayed(args, traverse=False)  # one object in the graph, not walked per task
-        parts = [fd(t, shared) for t in tasks]
+        parts: list[Any] = [fd(t, shared) for t in tasks]
+        client = _distributed_client() if self.progress is not None else None
+        if client is not None:
+            # The tasks first, counted as they finish; then the same merge tree over them.
+            from distributed import as_completed
+
+            futures = client.compute(parts)
+            for _ in as_completed(futures):
+                self.done += 1
+                self.progress(self.done, self.total)  # type: ignore[misc]
+            # (a lone future is wrapped: dask computes futures only as arguments of a task)
+            parts = futures if len(futures) > 1 else [delayed(_combine, pure=True)(merge, futures[0])]
         hashes = [delayed(_sha256, pure=True)(str(p)) for p in files]
         out: tuple[Any, ...] = compute(_tree(parts, merge, self.split_every), *hashes)  # type: ignore[no-untyped-call]
         return out
@@ -613,8 +636,8 @@ def evaluate(
         task's rows at a time (what ``qcore check`` does on files). The decisions are the
         same.
     progress
-        With ``executor="local"``: called as ``progress(tasks_done, tasks_total)`` after
-        each task of each pass.
+        Called as ``progress(tasks_done, tasks_total)`` after each task of each pass
+        (with ``executor="dask"``, when a ``dask.distributed`` client is current).
     batch_rows
         With ``executor="local"``: the rows read at a time (memory holds about one batch's
         rows and the partial results).
