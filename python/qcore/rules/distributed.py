@@ -101,9 +101,13 @@ def _read_slice(sl: _FileSlice, schema: Mapping[str, Any]) -> pl.DataFrame:
 def _slice_batches(sl: _FileSlice, schema: Mapping[str, Any], batch_rows: int) -> Any:
     """The raw rows of a file slice in batches of at most ``batch_rows`` rows, each in the
     schema of the whole source, read by polars' streaming engine."""
+    empty = True
     for b in _scan_slice(sl).collect_batches(chunk_size=batch_rows, maintain_order=True):
         for off in range(0, b.height, batch_rows):
+            empty = False
             yield _with_schema(b.slice(off, batch_rows).lazy(), schema)
+    if empty:  # a file of no rows is one empty batch (its task still gives a partial result)
+        yield _with_schema(pl.DataFrame(schema=dict(schema)).lazy(), schema)
 
 
 def _canonical(raw: pl.DataFrame, src: _Source) -> tuple[pl.DataFrame, _logs.ContractReport]:
@@ -495,7 +499,7 @@ class _Executor:
             from distributed import as_completed
 
             futures = client.compute(parts)
-            for _ in as_completed(futures):
+            for _ in as_completed(futures):  # type: ignore[no-untyped-call]
                 self.done += 1
                 self.progress(self.done, self.total)  # type: ignore[misc]
             # (a lone future is wrapped: dask computes futures only as arguments of a task)
