@@ -201,3 +201,14 @@ def test_decision_page_from_python_and_its_errors(tmp_path):
     assert out.read_text(encoding="utf-8") == html and "python job.py" in html and "2023-11-14" in html
     with pytest.raises(InvalidArgumentError, match="decision table"):
         decisions_html(pl.DataFrame({"x": [1]}))
+
+
+def test_the_readme_links_the_pages_of_every_trace_the_script_makes():
+    root = Path(__file__).resolve().parents[1]
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    linked = re.findall(r"\(docs/pages/([\w.-]+\.png)\)", readme)
+    script = (root / "docs" / "pages" / "make_pages.py").read_text(encoding="utf-8")
+    traces = re.findall(r'^    "([\w.-]+)": \(', script, flags=re.M)
+    assert len(traces) == 5 and {f"{t}.png" for t in traces} <= set(linked)
+    for name in linked:
+        assert (root / "docs" / "pages" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name

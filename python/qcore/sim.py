@@ -777,6 +777,9 @@ def simulate(
         ``"auto"`` runs the customer recursion (Lindley / Kiefer–Wolfowitz) for plain
         FCFS queues without waiting-room limit, patience, batching or schedule, and the
         general event loop otherwise; both give the same results for the same seed.
+        A replication whose arrival window is far below the resolution of its departure
+        clock (the recursion's window sums would cancel) runs on the event loop, and
+        says so (``fast_path`` False).
     threads : int
         Threads used for the replications.
 
