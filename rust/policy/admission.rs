@@ -259,7 +259,7 @@ impl TokenBucket {
     }
 
     /// The bucket's one validation, with the caller's argument names: `rate` finite and
-    /// > 0, `burst` finite and >= 1 (a bucket must hold at least one unit of cost: a
+    /// positive, `burst` finite and at least 1 (a bucket must hold one unit of cost: a
     /// request, or a prompt token, which every prompt has).
     ///
     /// # Errors
