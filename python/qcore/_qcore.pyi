@@ -10,6 +10,8 @@ import numpy as np
 import numpy.typing as npt
 from typing_extensions import disjoint_base
 
+from qcore.sim import ArrivalProcess, Distribution
+
 __version__: str
 
 class QcoreValueError(ValueError): ...
@@ -183,13 +185,9 @@ def slo_attainment(
 
 
 
-# (kind, a, b, values) as built by qcore.sim distributions' _spec().
-_DistSpec = tuple[str, float, float, npt.NDArray[np.float64] | None]
-# (kind, a, b, c, d, x, y, dist) as built by qcore.sim arrival processes' _spec().
-_ArrivalSpec = tuple[
-    str, float, float, float, float,
-    npt.NDArray[np.float64] | None, npt.NDArray[np.float64] | None, _DistSpec | None,
-]
+# The qcore.sim objects themselves: the core reads their `_kind` and fields by name.
+_DistSpec = Distribution
+_ArrivalSpec = ArrivalProcess
 # (kind, numeric parameters, string parameters).
 _PolicySpec = tuple[str, dict[str, float], dict[str, str]]
 
@@ -392,7 +390,7 @@ def _sim_run(
     discipline: str,
     queue_capacity: int | None,
     patience: _DistSpec | None,
-    batching: tuple[int, float, float, float, npt.NDArray[np.float64] | None] | None,
+    batching: dict[str, Any] | None,  # max_size, max_wait, fixed, per_item, table
     schedule: tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]] | None,
     startup_delay: _DistSpec | None,
     records: bool,

@@ -333,7 +333,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
         client = qd.client_from_arg(args.dask)
         try:
-            rep = summarize_dask(args.logs, **kw)
+            rep = summarize_dask(args.logs, progress=_task_progress(not args.no_progress if args.no_progress
+                                                                   else None), **kw)
         finally:
             client.close()
     else:
@@ -432,7 +433,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 
         client = qd.client_from_arg(args.dask)
         try:
-            res = qrd.evaluate(args.logs, rules, persist=args.persist, **kw)
+            res = qrd.evaluate(args.logs, rules, persist=args.persist,
+                               progress=_task_progress(not args.no_progress if args.no_progress else None), **kw)
         finally:
             client.close()
     else:

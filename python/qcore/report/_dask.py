@@ -20,7 +20,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -105,13 +105,14 @@ def _merge_fold(a: dict[str, Any], b: dict[str, Any], examples: int) -> dict[str
 
 
 def _fold_all(tasks: list[Any], ctx: dict[str, Any], hint: tuple[int, float, float, float] | None,
-              files: Sequence[Any], k: int, bin: float | None, exact_limit: int, confidence: float,
+              files: Sequence[Any], ex: Any, bin: float | None, exact_limit: int, confidence: float,
               little_tolerance: float, has_lat: bool, group_by: tuple[str, ...]) -> Any:
+    ex.total = ex.done + len(tasks) * (1 if hint is not None else 2)
     if hint is not None:
         n_total, t0, s1, t1 = hint
         t1_bound: float | None = t1
     else:
-        (ext,) = _d._Executor("dask", k).run(tasks, _extent, (ctx,), _merge_extent)
+        (ext,) = ex.run(tasks, _extent, (ctx,), _merge_extent)
         n_total, t0, t1, s1 = ext
         if not n_total or t0 is None or s1 is None:
             raise ValueError("source: the log has no rows with a valid start time")
@@ -125,7 +126,7 @@ def _fold_all(tasks: list[Any], ctx: dict[str, Any], hint: tuple[int, float, flo
     edge = s1 if t1_bound is not None else None
     grid_args = (t0, t1, win_end, end_lim, bin_, n_windows, n_end, keep_raw, index_limit, edge)
     examples = ctx["contract"].examples
-    res = _d._Executor("dask", k).run(tasks, _fold, (ctx, grid_args), lambda a, b: _merge_fold(a, b, examples),
+    res = ex.run(tasks, _fold, (ctx, grid_args), lambda a, b: _merge_fold(a, b, examples),
                                       files)
     folded, digests = res[0], list(res[1:])
     acc_list = sorted(folded["accs"].values(),
@@ -161,6 +162,7 @@ def summarize(
     title: str = "qcore report",
     split_every: int = _d.DEFAULT_SPLIT_EVERY,
     task_rows: int = _d.DEFAULT_TASK_ROWS,
+    progress: Callable[[int, int], None] | None = None,
 ) -> _model.Report:
     """:func:`qcore.report.summarize` on the cluster of the current
     ``dask.distributed.Client`` (or dask's default scheduler).
@@ -168,7 +170,9 @@ def summarize(
     ``source`` is paths or globs (Parquet, CSV, NDJSON) or a dask DataFrame of raw log
     columns; the other parameters are those of :func:`qcore.report.summarize`. The report
     (table, plots, contract, fingerprint with the files' SHA-256) is the single-machine
-    one; Little's law ``L`` and the mean response can differ in the last bits.
+    one; Little's law ``L`` and the mean response can differ in the last bits. With a
+    ``dask.distributed`` client, ``progress(tasks_done, tasks_total)`` is called as each
+    task of each pass finishes.
 
     Raises
     ------
@@ -218,11 +222,12 @@ def summarize(
     hint = _r._parquet_extent(files, format, m, schema, con, bin) if files else None
     if hint is not None and hint[0] <= exact_limit:
         hint = None
+    ex = _d._Executor("dask", k, progress)
     try:
-        out = _fold_all(tasks, ctx, hint, files, k, bin, exact_limit, confidence, little_tolerance, has_lat,
+        out = _fold_all(tasks, ctx, hint, files, ex, bin, exact_limit, confidence, little_tolerance, has_lat,
                         group_by)
     except _r._StatsMismatch:
-        out = _fold_all(tasks, ctx, None, files, k, bin, exact_limit, confidence, little_tolerance, has_lat,
+        out = _fold_all(tasks, ctx, None, files, ex, bin, exact_limit, confidence, little_tolerance, has_lat,
                         group_by)
     ov, groups, rep, digests, (bin_, t0, t1, grid, keep_raw) = out
     if on_violation == "refuse" and not rep.passed:
