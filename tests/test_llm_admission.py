@@ -190,8 +190,17 @@ def test_every_request_ends_in_one_status(c: tuple[llm.Workload, llm.Replica, ll
     if adm.max_wait is not None:
         assert (r.requests["queue"].drop_nulls() <= adm.max_wait).all()
     if adm.token_rate is not None:
-        assert r.shed >= sum(_bucket_reference(w.arrival, w.prompt_tokens, adm.token_rate,
-                                               float(adm.token_burst or 0)))
+        # The bucket sees the requests that can fit a replica (the others are rejected
+        # first): it sheds exactly the reference's, and the waiting cap may shed more.
+        fits = -(-(w.prompt_tokens + w.output_tokens - 1) // rep.block_size) <= rep.num_blocks
+        ids = np.flatnonzero(fits)
+        ref = _bucket_reference(w.arrival[ids], w.prompt_tokens[ids], adm.token_rate,
+                                float(adm.token_burst or 0)) if len(ids) else []
+        by_bucket = set(ids[np.asarray(ref, dtype=bool)].tolist()) if len(ids) else set()
+        shed = set(r.requests.filter(pl.col("status") == "shed")["id"].to_list())
+        assert by_bucket <= shed
+        if adm.max_waiting is None:
+            assert by_bucket == shed
 
 
 @pytest.mark.parametrize(("kw", "name"), [
