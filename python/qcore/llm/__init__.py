@@ -22,7 +22,9 @@ Step times: :class:`Linear`, :class:`Phases` (DistServe's fitted form),
 :class:`TableStepTime` (measured tables) and :class:`Roofline`; measured presets in
 :mod:`qcore.llm.presets`. Workloads: :class:`Workload` (a polars frame, the Azure LLM
 2023 and Mooncake traces, synthetic Poisson). A fleet: :class:`Fleet` with a router;
-prefill and decode pools: :class:`Disaggregated` with a :class:`KvTransfer`.
+prefill and decode pools: :class:`Disaggregated` with a :class:`KvTransfer`. Overload
+control in front of a fleet: :class:`Admission` (a prompt-token bucket, a waiting cap, a
+queue-wait deadline, a predicted-TTFT bound).
 Capacity decisions (:mod:`qcore.llm.plan`): :func:`plan` (the fewest replicas meeting
 every SLO quantile, priced), :func:`sustained_rate`, :func:`ceilings`, :func:`prices`.
 """
