@@ -594,6 +594,7 @@ class _VidurTables:
 
 _LlmModel = tuple[float, int, int, int, float]
 _LlmGpu = tuple[float, float, float, float]
+_LlmAdmissionSpec = tuple[float | None, float | None, int | None, float | None, float | None]
 
 def _llm_simulate(
     arrival: npt.NDArray[np.float64],
@@ -611,8 +612,14 @@ def _llm_simulate(
     progress: Any = None,
     disagg_spec: tuple[tuple[int, int, int, int, bool, int, bool, float, str, int], _LlmStepSpec,
                        int, int, tuple[float, float, float] | None] | None = None,
+    admission_spec: _LlmAdmissionSpec | None = None,
 ) -> dict[str, Any]:
-    """Run the LLM engine (or a fleet when ``fleet_spec`` is given) on a workload."""
+    """Run the LLM engine (or a fleet when ``fleet_spec`` is given) on a workload;
+    ``admission_spec`` (a fleet only) puts admission control in front of the fleet."""
+
+def _llm_admission_check(spec: _LlmAdmissionSpec) -> None:
+    """Validate ``(token_rate, token_burst, max_waiting, max_wait, max_predicted_ttft)``
+    with the core's checks (raises :class:`InvalidArgumentError` naming the field)."""
 
 def _llm_presets() -> tuple[dict[str, _LlmModel], dict[str, _LlmGpu]]:
     """The model and GPU presets of the core."""
