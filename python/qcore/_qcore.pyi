@@ -650,6 +650,14 @@ def _llm_step_duration(
 def _llm_defaults() -> dict[str, Any]:
     """The replica defaults of the core."""
 
+def _llm_ceilings(
+    prompt_tokens: npt.NDArray[np.int64],
+    output_tokens: npt.NDArray[np.int64],
+    replica_spec: tuple[int, int, int, int, bool, int, bool, float, str, int],
+    step_spec: _LlmStepSpec,
+) -> dict[str, Any]:
+    """The analytic ceilings of a replica (token_budget, kv, max_num_seqs, steps, binding, rate)."""
+
 def _llm_default_batched_tokens(gpu_memory_bytes: float) -> int:
     """vLLM's default token budget for a GPU with this much memory."""
 

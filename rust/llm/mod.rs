@@ -17,10 +17,12 @@
 //! assert!((r.records.finish[0] - 0.06).abs() < 1e-12);
 //! ```
 
+pub(crate) mod ceilings;
 pub(crate) mod config;
 pub(crate) mod engine;
 pub(crate) mod run;
 
+pub use ceilings::{ceilings, Ceilings};
 pub use config::{
     default_max_num_batched_tokens, gpu_preset, model_preset, num_blocks, roofline, Admission,
     Batch, GpuSpec, ModelSpec, ReplicaConfig, Scheduler, StepTime, Table, VidurTables,

@@ -1014,3 +1014,30 @@ fn admission_checks_name_the_field() {
     .check()
     .is_ok());
 }
+
+/// The ceilings with a constant step time are the closed forms of §9.
+#[test]
+fn ceilings_are_the_closed_forms_with_a_constant_step() {
+    let mut cfg = ReplicaConfig::new(
+        1000,
+        StepTime::Linear {
+            c0: 0.05,
+            c_tok: 0.0,
+            c_seq: 0.0,
+            c_ctx: 0.0,
+        },
+    );
+    cfg.max_num_batched_tokens = 2048;
+    cfg.max_num_seqs = 64;
+    let (p, o) = (vec![300u32, 500, 700], vec![40u32, 60, 80]);
+    let c = ceilings(&p, &o, &cfg).unwrap();
+    let (ep, eo) = (500.0, 60.0);
+    let g = (300.0 * 40.0 + 800.0 + 500.0 * 60.0 + 1800.0 + 700.0 * 80.0 + 3200.0) / 3.0;
+    assert!((c.token_budget - 2048.0 / (0.05 * (ep + eo - 1.0))).abs() < 1e-9);
+    assert!((c.kv - f64::from(1000 * cfg.block_size) / (0.05 * g)).abs() < 1e-9);
+    assert!((c.max_num_seqs - 64.0 / (0.05 * eo)).abs() < 1e-9);
+    assert_eq!(c.steps, [0.05; 3]);
+    assert_eq!(c.binding().1, c.token_budget.min(c.kv).min(c.max_num_seqs));
+    assert!(ceilings(&[], &[], &cfg).is_err());
+    assert!(ceilings(&[1], &[0], &cfg).is_err());
+}

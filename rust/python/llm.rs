@@ -656,6 +656,30 @@ fn _llm_step_duration(
     Ok(st.duration(&b))
 }
 
+/// The analytic ceilings of a replica on the token counts of a workload (§9).
+#[pyfunction]
+fn _llm_ceilings<'py>(
+    py: Python<'py>,
+    prompt_tokens: PyReadonlyArray1<'py, i64>,
+    output_tokens: PyReadonlyArray1<'py, i64>,
+    replica_spec: ReplicaSpec,
+    step_spec: StepSpec<'py>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let p = tokens(&prompt_tokens, "prompt_tokens")?;
+    let o = tokens(&output_tokens, "output_tokens")?;
+    let cfg = replica(replica_spec, step_time(&step_spec)?)?;
+    let c = llm::ceilings(&p, &o, &cfg)?;
+    let d = PyDict::new(py);
+    d.set_item("token_budget", c.token_budget)?;
+    d.set_item("kv", c.kv)?;
+    d.set_item("max_num_seqs", c.max_num_seqs)?;
+    d.set_item("steps", c.steps.to_vec())?;
+    let (name, rate) = c.binding();
+    d.set_item("binding", name)?;
+    d.set_item("rate", rate)?;
+    Ok(d)
+}
+
 /// The replica defaults of the core (§2): a dict of field → value.
 #[pyfunction]
 fn _llm_defaults(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
@@ -732,6 +756,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_llm_roofline, m)?)?;
     m.add_function(wrap_pyfunction!(_llm_step_duration, m)?)?;
     m.add_function(wrap_pyfunction!(_llm_defaults, m)?)?;
+    m.add_function(wrap_pyfunction!(_llm_ceilings, m)?)?;
     m.add_function(wrap_pyfunction!(_llm_synthetic, m)?)?;
     m.add_function(wrap_pyfunction!(_llm_default_batched_tokens, m)?)?;
     Ok(())
