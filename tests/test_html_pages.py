@@ -4,6 +4,7 @@ reads them: rendered by headless Chromium at 1400×900, checked from the DOM and
 from __future__ import annotations
 
 import json
+import math
 import re
 import shutil
 import subprocess
@@ -18,7 +19,7 @@ import qcore.report as qrep
 import qcore.rules as qr
 from cli_helpers import qcore_cli, strict
 from qcore.exceptions import InvalidArgumentError
-from qcore.report._html import _num, _time_ticks, is_epoch, utc
+from qcore.report._html import _fmt_s, _log_ticks, _num, _time_ticks, is_epoch, utc
 from qcore.rules.page import decisions_html
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -85,6 +86,9 @@ def test_numbers_read_without_exponents_and_clocks_at_round_times():
     assert all((1.7e9 + x) % 900 == 0 for x, _ in ticks)  # round UTC quarter hours
     assert [s for _, s in _time_ticks(0.0, 0.0, 90.0, False)][:2] == ["0s", "15s"]
     assert utc(0.0) == "1970-01-01 00:00:00 UTC"
+    # a log axis of durations ticks at round durations, in the unit each is whole in
+    ticks = [s for _, s in _log_ticks(math.log10(0.5), math.log10(2e5), _fmt_s)]
+    assert ticks == ["1s", "10s", "1min", "10min", "1h", "6h", "1d"]
 
 
 def test_top_groups_and_the_fold_of_the_rest():

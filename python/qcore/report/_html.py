@@ -174,8 +174,27 @@ def _finite_series(series: list[tuple[str, np.ndarray, np.ndarray]], logx: bool,
     return clean
 
 
+#: round durations (seconds) for a log axis of durations
+_LOG_DURATIONS = [1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 0.1, 1.0, 10.0, 60.0, 600.0, 3600.0, 6 * 3600.0, 86400.0,
+                  7 * 86400.0, 30 * 86400.0, 365 * 86400.0]
+
+
+def _round_duration(v: float) -> str:
+    """A round duration in the largest unit it is a whole number of (``60`` → ``1min``)."""
+    for name, unit in reversed(_DUR_UNITS):
+        k = v / unit
+        if k >= 1 - 1e-9 and abs(k - round(k)) < 1e-9 * k:
+            return f"{round(k):d}{name}"
+    return _fmt_s(v)
+
+
 def _log_ticks(lo: float, hi: float, fmt: Callable[[float], str]) -> list[tuple[float, str]]:
-    """Ticks at the powers of ten between ``lo`` and ``hi`` (log10 units)."""
+    """Ticks between ``lo`` and ``hi`` (log10 units): at round durations when ``fmt`` is
+    the duration format, else at the powers of ten."""
+    if fmt is _fmt_s:
+        t = [math.log10(v) for v in _LOG_DURATIONS if lo - 1e-9 <= math.log10(v) <= hi + 1e-9]
+        if len(t) >= 2:
+            return [(v, _round_duration(10 ** v)) for v in t]
     t = [float(v) for v in range(math.floor(lo), math.ceil(hi) + 1) if lo - 1e-9 <= v <= hi + 1e-9]
     if len(t) < 2:
         t = _ticks(lo, hi, 4)
@@ -488,11 +507,14 @@ def _contract(c: Mapping[str, Any]) -> str:
         return head
     items = []
     for k in failed:
-        ex = k.get("examples") or []
-        exs = "; ".join(html.escape(_json.dumps(e)) for e in ex[:3])
+        ex = [e for e in (k.get("examples") or []) if isinstance(e, Mapping)]
+        field = str(k["name"]).split("_", 1)[-1]  # null_start → start: the value the check read
+        shown = [f"row {e.get('row')}" + (f" ({k.get('column')} = {_json.dumps(e[field])})" if field in e else "")
+                 for e in ex[:3]]
         hint = f" — {html.escape(str(k['hint']))}" if k.get("hint") else ""
+        exs = html.escape("; ".join(shown))
         items.append(f"<li><code>{html.escape(str(k['name']))}</code> on <code>{html.escape(str(k.get('column')))}"
-                     f"</code>: {int(k['failed']):,} rows{hint}{': e.g. ' + exs if exs else ''}</li>")
+                     f"</code>: {int(k['failed']):,} rows{hint}{', e.g. ' + exs if exs else ''}</li>")
     return head + '<ul id="contract">' + "".join(items) + "</ul>"
 
 
