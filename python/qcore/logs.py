@@ -863,7 +863,7 @@ def normalize(frame: pl.LazyFrame | pl.DataFrame, mapping: ColumnMapping | None 
         raise ColumnDetectionError(f"no start column mapped; columns found: {list(schema)}")
     for role, col in m.roles().items():
         dt = schema[col]
-        if role == "itl" and isinstance(dt, (pl.List, pl.Array)) and not dt.inner.is_nested():  # type: ignore[union-attr]
+        if role == "itl" and isinstance(dt, (pl.List, pl.Array)) and not dt.inner.is_nested():
             continue   # per-token gaps: a list of numbers a request
         if dt.is_nested() or dt == pl.Object:
             kind = "structs" if isinstance(dt, pl.Struct) else "lists"
@@ -1031,6 +1031,26 @@ class ContractReport:
                 "action": self.action, "checks": [c.to_dict() for c in self.checks]}
 
 
+def _llm_row_rules(has: set[str], src: Mapping[str, str]) -> list[tuple[str, str | None, pl.Expr]]:
+    """The contract's row rules on an LLM log's ``ttft`` and ``itl`` columns."""
+    rules: list[tuple[str, str | None, pl.Expr]] = []
+    if "ttft" in has:
+        ttft_src = src.get("ttft") or src.get("first_token")
+        raw = _RAW_PREFIX + ("ttft" if src.get("ttft") else "first_token")
+        if raw in has:
+            rules.append(("bad_type_ttft", ttft_src, pl.col(raw).is_not_null() & pl.col("ttft").is_null()))
+        rules.append(("nonfinite_ttft", ttft_src, pl.col("ttft").is_not_null() & ~pl.col("ttft").is_finite()))
+        rules.append(("negative_ttft", ttft_src, pl.col("ttft").is_finite() & (pl.col("ttft") < 0)))
+        if "latency" in has:
+            # the first token comes before the last: a TTFT beyond the latency is a unit or clock error
+            rules.append(("ttft_exceeds_latency", ttft_src, pl.col("ttft").is_finite() & pl.col("latency").is_finite()
+                          & (pl.col("ttft") > pl.col("latency") * (1.0 + 1e-9) + 1e-9)))
+    if "itl" in has:
+        rules.append(("invalid_itl", src.get("itl"),
+                      pl.col("itl").list.eval(~pl.element().is_finite() | (pl.element() < 0)).list.any()))
+    return rules
+
+
 def _row_rules(schema: Mapping[str, Any], contract: Contract, mapping: ColumnMapping | None) -> list[tuple[str, str | None, pl.Expr]]:
     """(name, source column, expression that is True on a *violating* row)."""
     src = mapping.roles() if mapping else {}
@@ -1068,20 +1088,7 @@ def _row_rules(schema: Mapping[str, Any], contract: Contract, mapping: ColumnMap
             if raw in has:
                 rules.append((f"bad_type_{role}", src.get(role), pl.col(raw).is_not_null() & pl.col(role).is_null()))
             rules.append((f"negative_{role}", src.get(role), pl.col(role) < 0))
-    if "ttft" in has:
-        ttft_src = src.get("ttft") or src.get("first_token")
-        raw = _RAW_PREFIX + ("ttft" if src.get("ttft") else "first_token")
-        if raw in has:
-            rules.append(("bad_type_ttft", ttft_src, pl.col(raw).is_not_null() & pl.col("ttft").is_null()))
-        rules.append(("nonfinite_ttft", ttft_src, pl.col("ttft").is_not_null() & ~pl.col("ttft").is_finite()))
-        rules.append(("negative_ttft", ttft_src, pl.col("ttft").is_finite() & (pl.col("ttft") < 0)))
-        if "latency" in has:
-            # the first token comes before the last: a TTFT beyond the latency is a unit or clock error
-            rules.append(("ttft_exceeds_latency", ttft_src, pl.col("ttft").is_finite() & pl.col("latency").is_finite()
-                          & (pl.col("ttft") > pl.col("latency") * (1.0 + 1e-9) + 1e-9)))
-    if "itl" in has:
-        rules.append(("invalid_itl", src.get("itl"),
-                      pl.col("itl").list.eval(~pl.element().is_finite() | (pl.element() < 0)).list.any()))
+    rules += _llm_row_rules(has, src)
     for role in contract.not_null:
         if role in has and not any(r[0] == f"null_{role}" for r in rules):
             rules.append((f"null_{role}", src.get(role), pl.col(role).is_null()))

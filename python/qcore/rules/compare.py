@@ -27,9 +27,9 @@ from typing import Any
 import polars as pl
 
 from qcore import _json
+from qcore.exceptions import InvalidArgumentError
 from qcore.rules import metrics as _m
 from qcore.rules.engine import _as_logs, _qcore_version
-from qcore.exceptions import InvalidArgumentError
 from qcore.rules.model import _LLM_SHORTHAND, Rule, _quantile_from_shorthand
 from qcore.rules.partials import metric_of
 

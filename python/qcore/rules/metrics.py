@@ -229,7 +229,7 @@ def token_times(result: Any) -> list[npt.NDArray[np.float64]] | None:
                      pl.col("tokens").cast(pl.Int64)).sort(["request", "step"], maintain_order=True)
     out: list[npt.NDArray[np.float64]] = [np.zeros(0) for _ in range(req.height)]
     for (rq,), g in s.group_by(["request"], maintain_order=True):
-        r = int(rq)  # type: ignore[call-overload]
+        r = int(rq)
         st, tok = g["step"].to_numpy(), g["tokens"].to_numpy()
         if r not in preempted_at:   # computed = hit + Σ tokens; every step from the prompt's last emits
             emit = cached[r] + np.cumsum(tok) >= prompt[r]

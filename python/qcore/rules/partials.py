@@ -139,7 +139,7 @@ def served_seconds(p: Served, st: State) -> float | None:
     from the first arrival to the last end (the newest event) of the rows."""
     if st["window"] is not None:
         t0, t1 = st["window"]
-        return t1 - t0
+        return float(t1 - t0)
     if p[0] == 0 or p[1] is None or p[2] is None:
         return None
     return p[2] - p[1]
