@@ -435,3 +435,20 @@ def test_compare_two_simulations():
     one = _sim(replicas=1, seed=3)
     res = qr.compare(one, a, metrics=["ttft_p90"])
     assert res.table["classification"].to_list() == ["High"]
+
+
+def test_prefix_cache_runs_replay_or_refuse():
+    from qcore import datasets
+
+    w = llm.Workload.mooncake(datasets.path("mooncake_conversation")).head(300)
+    # no preemption: every prefix hit is a first scheduling's, the replay is exact
+    big = llm.simulate(w, llm.Replica(step_time=llm.Linear(c0=0.01, c_tok=1e-5), num_blocks=200_000), trace=True)
+    assert big.preemptions == 0 and big.cache_hit_rate > 0
+    times = token_times(big)
+    assert times is not None and sum(max(t.size - 1, 0) for t in times) == big.itl.count
+    # preemptions with a prefix cache: the trace does not record the hit of a re-admission
+    small = llm.simulate(w, llm.Replica(step_time=llm.Linear(c0=0.01, c_tok=1e-5), num_blocks=3000), trace=True)
+    assert small.preemptions > 0
+    assert token_times(small) is None and "itl" not in llm_log(small).columns
+    with pytest.raises(InvalidArgumentError, match="does not give every token's time exactly.*itl_quantile"):
+        llm_log(small, itl=True)
