@@ -6,8 +6,6 @@ independently with numpy; the same decisions in memory, by paths, in batches and
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import polars as pl
@@ -19,6 +17,7 @@ from polars.testing import assert_frame_equal
 import qcore
 import qcore.logs as ql
 import qcore.rules as qr
+from cli_helpers import qcore_cli, strict
 from qcore import llm
 from qcore.exceptions import InvalidArgumentError
 from qcore.rules import distributed as qrd
@@ -350,16 +349,8 @@ def test_same_decisions_on_dask(llm_files):
     assert_frame_equal(res.decisions, ref)
 
 
-def _check(*argv: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "qcore.cli", "check", *argv], capture_output=True, text=True,
-                          check=False)
-
-
-def _strict(text: str):
-    def refuse(name: str):
-        raise AssertionError(f"non-standard JSON constant {name}")
-
-    return json.loads(text, parse_constant=refuse)
+def _check(*argv: str) -> tuple[int, str, str]:
+    return qcore_cli("check", *argv)
 
 
 def test_cli_check_on_an_llm_log(llm_files, tmp_path):
@@ -374,10 +365,10 @@ def test_cli_check_on_an_llm_log(llm_files, tmp_path):
             body.append(f"{k} = {v}")
     rules = tmp_path / "rules.toml"
     rules.write_text("\n".join(body) + "\n")
-    out = _check(llm_files, "--rules", str(rules), "--now", str(NOW), "--format", "json")
+    code, out, err = _check(llm_files, "--rules", str(rules), "--now", str(NOW), "--format", "json")
     ref = qr.evaluate(ql.read_logs(llm_files, keep=["model"]), RULES, now=NOW)
-    assert out.returncode == qr.exit_code(ref), out.stderr
-    got = _strict(out.stdout)
+    assert code == qr.exit_code(ref), err
+    got = strict(out)
     assert [d["value"] for d in got["decisions"]] == ref["value"].to_list()
     assert [d["metric"] for d in got["decisions"]] == ref["metric"].to_list()
 
@@ -385,18 +376,18 @@ def test_cli_check_on_an_llm_log(llm_files, tmp_path):
     # per-token data blocks (4), its message saying why
     ok = tmp_path / "ok.toml"
     ok.write_text('[[rule]]\nid = "t"\nversion = "1"\nowner = "llm"\nmetric = "ttft_p50"\nthreshold = 100.0\n')
-    assert _check(llm_files, "--rules", str(ok), "--now", str(NOW), "--format", "json").returncode == 0
+    assert _check(llm_files, "--rules", str(ok), "--now", str(NOW), "--format", "json")[0] == 0
     bad = tmp_path / "bad.toml"
     bad.write_text('[[rule]]\nid = "t"\nversion = "1"\nowner = "llm"\nmetric = "ttft_p99"\nthreshold = 0.01\n'
                    'severity = "critical"\n')
-    assert _check(llm_files, "--rules", str(bad), "--now", str(NOW), "--format", "json").returncode == 5
+    assert _check(llm_files, "--rules", str(bad), "--now", str(NOW), "--format", "json")[0] == 5
     plain = tmp_path / "plain.parquet"
     vllm_log(500).write_parquet(plain)
     itl = tmp_path / "itl.toml"
     itl.write_text('[[rule]]\nid = "i"\nversion = "1"\nowner = "llm"\nmetric = "itl_p99"\nthreshold = 1.0\n')
-    out = _check(str(plain), "--rules", str(itl), "--now", str(NOW), "--format", "json")
-    assert out.returncode == 4, out.stderr
-    dec = _strict(out.stdout)["decisions"][0]
+    code, out, err = _check(str(plain), "--rules", str(itl), "--now", str(NOW), "--format", "json")
+    assert code == 4, err
+    dec = strict(out)["decisions"][0]
     assert dec["status"] == "malformed" and "per-token data" in dec["message"]
 
 
