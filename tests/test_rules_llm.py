@@ -443,3 +443,15 @@ def test_prefix_cache_runs_replay_or_refuse():
     assert token_times(small) is None and "itl" not in llm_log(small).columns
     with pytest.raises(InvalidArgumentError, match="does not give every token's time exactly.*itl_quantile"):
         llm_log(small, itl=True)
+
+
+def test_a_fast_ttft_in_ms_is_told_by_the_latency():
+    # median TTFT 40 (ms): the scale alone reads seconds, but 40 s would come after the end
+    raw = pl.DataFrame({"ts": np.arange(6.0), "latency": [1.0, 2.0, 1.5, 0.9, 3.0, 2.2],
+                        "ttft": [40.0, 35.0, 52.0, 28.0, 44.0, 39.0]})
+    m = ql.detect_columns(raw.schema, sample=raw)
+    assert m.ttft_unit == "ms" and "exceed their latency" in dict(m.detected)["ttft_unit"]
+    assert any("--map ttft_unit=s" in w for w in m.warnings)
+    # TTFTs in seconds that fit inside their latency stay seconds
+    raw2 = raw.with_columns(pl.col("ttft") * 1e-3)
+    assert ql.detect_columns(raw2.schema, sample=raw2).ttft_unit == "s"

@@ -431,12 +431,44 @@ def _detect_units(found: dict[str, Any], overrides: Mapping[str, Any], sample: A
         evidence = _time_unit_evidence if role == "start" else _latency_unit_evidence
         unit, how, warn = evidence(values.get(col), col, _unit_from_name(col), dtypes.get(col),
                                    **({"what": role} if role != "start" else {}))
+        if role == "ttft" and unit is None and how == "default":
+            unit, how, warn = _ttft_against_latency(sample, found, col)
         if unit is not None:
             found[unit_key] = unit
         detected[unit_key] = how
         if warn:
             warnings.append(warn)
     return warnings
+
+
+def _ttft_against_latency(sample: Any, found: Mapping[str, Any], col: str) -> tuple[str | None, str, str | None]:
+    """The unit of a TTFT column that neither its name nor its scale decides, from the
+    rows' latencies: the first token comes before the last, so TTFT values that mostly
+    exceed the latency in seconds but fit inside it in milliseconds are milliseconds
+    (a fast model's TTFT in ms: a median under 100)."""
+    dur = found.get("duration")
+    if sample is None or dur is None:
+        return None, "default", None
+    scale = _UNITS[found.get("latency_unit", "s")]
+    try:
+        head = sample.select(pl.col(col).cast(pl.Float64, strict=False).alias("t"),
+                             (pl.col(dur).cast(pl.Float64, strict=False) * scale).alias("l")).head(SAMPLE_ROWS)
+        df = (head.collect() if isinstance(head, pl.LazyFrame) else head).drop_nulls()
+    except (pl.exceptions.PolarsError, OSError):
+        return None, "default", None
+    t, lat = df.get_column("t").to_numpy(), df.get_column("l").to_numpy()
+    ok = np.isfinite(t) & np.isfinite(lat) & (lat > 0)
+    t, lat = t[ok], lat[ok]
+    if t.size < 3:
+        return None, "default", None
+    beyond_s = float(np.mean(t > lat))
+    beyond_ms = float(np.mean(t * 1e-3 > lat))
+    if beyond_s < 0.5 or beyond_ms > 0.01:
+        return None, "default", None
+    how = f"values: {beyond_s:.0%} of the TTFTs exceed their latency if seconds, none if milliseconds"
+    warn = (f"TTFT column {col!r} has no unit in its name; {beyond_s:.0%} of its values exceed the request's "
+            "latency read as seconds: read as milliseconds; pass --map ttft_unit=s if it is seconds")
+    return "ms", how, warn
 
 
 #: Rows of the log the unit detection looks at.
