@@ -350,7 +350,9 @@ def detect_columns(
     the name, with a warning); integer timestamps of a clock starting near 0 that are
     mostly whole thousands are a one-second clock written in milliseconds (Mooncake's);
     a duration column without a unit in its name whose median is 100 or more is read
-    as milliseconds (10⁶: microseconds, 10⁹: nanoseconds), with a warning. Else the
+    as milliseconds (10⁶: microseconds, 10⁹: nanoseconds), with a warning; so is a TTFT
+    column (``ttft_unit``; also when its values would exceed their latency as seconds), and
+    per-token gaps (``itl_unit``) from a median gap of 1. Else the
     name's unit, else seconds; a relative clock whose unit nothing decides gets a
     warning naming ``--time-unit``. :attr:`ColumnMapping.detected` says how each role
     and unit was decided and :attr:`ColumnMapping.warnings` what stays ambiguous.
