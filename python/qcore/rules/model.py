@@ -213,7 +213,6 @@ class Rule:
                 raise RuleError(f"{who}: price is only read by metric cost_per_1k_tokens, not {self.metric!r}")
             set_(self, "price", _resolve_price(self.price, who))
 
-
     def _init_metric(self, who: str) -> None:
         """Metric, quantile (from pNN shorthands), version and comparison."""
         set_ = object.__setattr__
