@@ -455,3 +455,23 @@ def test_a_fast_ttft_in_ms_is_told_by_the_latency():
     # TTFTs in seconds that fit inside their latency stay seconds
     raw2 = raw.with_columns(pl.col("ttft") * 1e-3)
     assert ql.detect_columns(raw2.schema, sample=raw2).ttft_unit == "s"
+
+
+@pytest.mark.hypothesis
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.function_scoped_fixture])
+@given(n=st.integers(1, 200), batch=st.integers(1, 90), seed=st.integers(0, 2**16),
+       window=st.sampled_from([None, "10m"]))
+def test_any_llm_log_and_any_batch_size(tmp_path, n, batch, seed, window):
+    pytest.importorskip("pyarrow")
+    raw = vllm_log(n, seed=seed)
+    rng = np.random.default_rng(seed)
+    raw = raw.with_columns(pl.Series("itls", [rng.exponential(0.02, int(k)).tolist()
+                                              for k in np.maximum(raw["completion_tokens"].to_numpy() - 1, 0)],
+                                     dtype=pl.List(pl.Float64)))
+    p = tmp_path / f"llm-{n}-{seed}.parquet"
+    raw.write_parquet(p, row_group_size=max(1, n // 3))
+    rules = [{**r, "window": window} if window else r for r in RULES]
+    ref = qr.evaluate(ql.read_logs(str(p), keep=["model"]), rules, now=NOW)
+    res = qrd.evaluate(str(p), rules, now=NOW, executor="local", batch_rows=batch)
+    assert_frame_equal(res.decisions, ref)
