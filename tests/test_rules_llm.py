@@ -475,3 +475,11 @@ def test_any_llm_log_and_any_batch_size(tmp_path, n, batch, seed, window):
     ref = qr.evaluate(ql.read_logs(str(p), keep=["model"]), rules, now=NOW)
     res = qrd.evaluate(str(p), rules, now=NOW, executor="local", batch_rows=batch)
     assert_frame_equal(res.decisions, ref)
+
+
+def test_ttft_beyond_latency_names_the_unit_that_fits():
+    raw = pl.DataFrame({"ts": np.arange(4.0), "latency": [1.0, 2.0, 1.5, 3.0], "ttft_s": [40.0, 35.0, 0.2, 0.3]})
+    rep = ql.read_logs(raw).report
+    check = next(c for c in rep.failures() if c.name == "ttft_exceeds_latency")
+    assert check.failed == 2 and check.hint is not None and "--map ttft_unit=ms" in check.hint
+    assert "--map ttft_unit=ms" in rep.summary()

@@ -1191,6 +1191,8 @@ def validate(
         if name == "time_range" and cnt and "start" in df.columns and fl is not None:
             hint = time_unit_hint(df.get_column("start").filter(fl.get_column("__bad_time_range")).to_numpy(),
                                   contract, mapping)
+        if name == "ttft_exceeds_latency" and cnt and fl is not None:
+            hint = _ttft_unit_hint(df.filter(fl.get_column("__bad_ttft_exceeds_latency")), mapping)
         checks.append(ContractCheck(name, col, int(cnt or 0), ex, hint=hint))
     valid = df.filter(~bad_any) if bad_any is not None else df
     valid = valid.drop([c for c in valid.columns if c.startswith("__")])
@@ -1201,6 +1203,20 @@ def validate(
     if schema_fail:
         valid = valid.head(0)
     return valid, report
+
+
+def _ttft_unit_hint(bad: pl.DataFrame, mapping: ColumnMapping | None) -> str | None:
+    """A sentence naming the ``ttft_unit`` under which every TTFT beyond its latency would
+    fit inside it (a TTFT column in milliseconds read as seconds), or ``None``."""
+    if mapping is None or mapping.ttft is None:
+        return None
+    t, lat = bad.get_column("ttft").to_numpy(), bad.get_column("latency").to_numpy()
+    read = _UNITS[mapping.ttft_unit]
+    for unit in ("ms", "us", "ns"):
+        if _UNITS[unit] < read and bool(np.all(t * (_UNITS[unit] / read) <= lat)):
+            return (f"the TTFTs look like {_TIME_WORD[unit]} read as {_TIME_WORD.get(mapping.ttft_unit, mapping.ttft_unit)}: "
+                    f"pass --map ttft_unit={unit} (mapping ttft_unit='{unit}')")
+    return None
 
 
 def time_unit_hint(starts: Any, contract: Contract | None = None,
