@@ -38,6 +38,8 @@ def log(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "tokens_out": rng.integers(1, 500, n),
         "cost": rng.uniform(0, 0.01, n),
     })
+    # an LLM serving log also carries the first token (a fraction of the latency, in ms)
+    df = df.with_columns(time_to_first_token_ms=pl.col("latency") * rng.uniform(0.05, 0.5, n) * 1e3)
     path = tmp_path_factory.mktemp("rules_doc") / "log.parquet"
     df.write_parquet(path)
     return path

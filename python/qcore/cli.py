@@ -153,7 +153,8 @@ def _add_common_log_args(p: argparse.ArgumentParser, *, or_prometheus: bool = Fa
         p.add_argument("logs", nargs="+", help="log files or globs (Parquet, CSV, NDJSON)")
     p.add_argument("--map", action="append", metavar="ROLE=COLUMN",
                    help="map a column to a role (start, end, duration, status, error, endpoint, "
-                        "model_version, tokens_in, tokens_out, cost); repeatable")
+                        "model_version, tokens_in, tokens_out, cost, ttft, first_token, itl) or set a unit "
+                        "(ttft_unit=ms, itl_unit=ms); repeatable")
     p.add_argument("--latency-unit", choices=["s", "ms", "us", "ns"], help="unit of the duration column")
     p.add_argument("--time-unit", choices=["s", "ms", "us", "ns"], help="unit of numeric timestamps")
     p.add_argument("--input-format", choices=["parquet", "csv", "ndjson"], help="override the file format")
