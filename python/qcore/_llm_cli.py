@@ -216,16 +216,23 @@ def _fleet(args: argparse.Namespace, rep: Any) -> Any:
         return llm.Fleet(replicas=args.replicas, router=args.router, staleness=args.staleness, seed=args.seed)
     if p is None or d is None:
         raise InvalidArgumentError("--prefill-replicas and --decode-replicas go together")
-    transfer = None
-    if args.kv_bandwidth is not None:
-        model = args.model or (_preset_parts(args.preset).get("model") if args.preset else None)
-        if model is None:
-            raise InvalidArgumentError("--kv-bandwidth needs --model (or a --preset that names one) "
-                                       "for the KV bytes per token")
-        if not args.kv_bandwidth > 0:
-            raise InvalidArgumentError(f"--kv-bandwidth must be > 0 GB/s, got {args.kv_bandwidth:g}")
-        transfer = llm.KvTransfer.for_model(model, bandwidth=args.kv_bandwidth * 1e9, latency=args.kv_latency)
-    return llm.Disaggregated(decode=rep, prefill_replicas=p, decode_replicas=d, transfer=transfer)
+    return llm.Disaggregated(decode=rep, prefill_replicas=p, decode_replicas=d, transfer=_transfer(args))
+
+
+def _transfer(args: argparse.Namespace) -> Any:
+    """The KV transfer of --kv-bandwidth / --kv-latency (``None`` without a bandwidth)."""
+    from qcore import llm
+    from qcore.exceptions import InvalidArgumentError
+
+    if args.kv_bandwidth is None:
+        return None
+    model = args.model or (_preset_parts(args.preset).get("model") if args.preset else None)
+    if model is None:
+        raise InvalidArgumentError("--kv-bandwidth needs --model (or a --preset that names one) "
+                                   "for the KV bytes per token")
+    if not args.kv_bandwidth > 0:
+        raise InvalidArgumentError(f"--kv-bandwidth must be > 0 GB/s, got {args.kv_bandwidth:g}")
+    return llm.KvTransfer.for_model(model, bandwidth=args.kv_bandwidth * 1e9, latency=args.kv_latency)
 
 
 def _admission(args: argparse.Namespace) -> Any:
@@ -403,6 +410,15 @@ def _register_plan(llm_sub: Any, fmt: Any, epilog: str) -> None:
     p.add_argument("--provider", help="price-table provider (default: the first row)")
     p.add_argument("--sustained-rate", action="store_true",
                    help="also bisect the chosen fleet's highest sustained arrival rate")
+    p.add_argument("--disaggregated", action="store_true",
+                   help="search prefill:decode pools instead of colocated replicas (the P:D ratio "
+                        "as the knob; both pools of the same replica)")
+    p.add_argument("--max-prefill", type=int, default=16, help="with --disaggregated: prefill replicas at most")
+    p.add_argument("--max-decode", type=int, default=32, help="with --disaggregated: decode replicas at most")
+    p.add_argument("--kv-bandwidth", type=float, metavar="GB_S",
+                   help="with --disaggregated: KV transfer bandwidth between the pools (needs --model)")
+    p.add_argument("--kv-latency", type=float, default=0.0, metavar="S",
+                   help="with --disaggregated: fixed latency of each KV transfer, seconds")
     p.add_argument("--dask", metavar="ADDRESS",
                    help="run the configurations' searches on a dask cluster (or local:N)")
     p.add_argument("--format", choices=["text", "json"], default="text")
@@ -530,13 +546,16 @@ def cmd_llm_plan(args: argparse.Namespace) -> int:
 
         client = qd.client_from_arg(args.dask)
     try:
-        p = llm.plan(workload, slo, replica, routers=args.routers,
-                     max_num_seqs=args.max_num_seqs,
-                     max_num_batched_tokens=args.max_num_batched_tokens,
-                     min_replicas=args.min_replicas, max_replicas=args.max_replicas,
-                     replications=args.replications, seed=args.seed,
-                     confidence=args.confidence, decide_on=args.decide_on, gpu=gpu,
-                     provider=args.provider, prices=args.prices, client=client, progress=show)
+        if args.disaggregated:
+            p = _plan_pools(args, workload, slo, replica, gpu, show)
+        else:
+            p = llm.plan(workload, slo, replica, routers=args.routers,
+                         max_num_seqs=args.max_num_seqs,
+                         max_num_batched_tokens=args.max_num_batched_tokens,
+                         min_replicas=args.min_replicas, max_replicas=args.max_replicas,
+                         replications=args.replications, seed=args.seed,
+                         confidence=args.confidence, decide_on=args.decide_on, gpu=gpu,
+                         provider=args.provider, prices=args.prices, client=client, progress=show)
     finally:
         if client is not None:
             client.close()
@@ -544,7 +563,7 @@ def cmd_llm_plan(args: argparse.Namespace) -> int:
     out["config"] = {"trace": args.trace, "preset": args.preset, "model": args.model,
                      "gpu": args.gpu, "tp": args.tp}
     sus = None
-    if args.sustained_rate and p.chosen is not None:
+    if args.sustained_rate and p.chosen is not None and not args.disaggregated:
         cfg = p.chosen.config
         base = replica[cfg["hardware"]] if isinstance(replica, dict) else replica
         base = dataclasses.replace(base, max_num_seqs=cfg["max_num_seqs"],
@@ -559,6 +578,26 @@ def cmd_llm_plan(args: argparse.Namespace) -> int:
     else:
         _print_plan(p, sus, args.trace)
     return 0 if p.found else EXIT_NO_PLAN
+
+
+def _plan_pools(args: argparse.Namespace, workload: Any, slo: dict[str, float], replica: Any,
+                gpu: str | None, show: Any) -> Any:
+    """``llm plan --disaggregated``: the fewest GPUs in prefill and decode pools."""
+    from qcore import llm
+    from qcore.exceptions import InvalidArgumentError
+
+    if isinstance(replica, dict):
+        raise InvalidArgumentError("--disaggregated takes one --gpu")
+    for flag, v in (("--routers", args.routers != ["least_requests"]), ("--max-num-seqs", args.max_num_seqs),
+                    ("--max-num-batched-tokens", args.max_num_batched_tokens), ("--dask", args.dask),
+                    ("--sustained-rate", args.sustained_rate)):
+        if v:
+            raise InvalidArgumentError(f"{flag} does not apply to --disaggregated")
+    return llm.plan_disaggregated(workload, slo, replica, transfer=_transfer(args),
+                                  max_prefill=args.max_prefill, max_decode=args.max_decode,
+                                  replications=args.replications, seed=args.seed, confidence=args.confidence,
+                                  decide_on=args.decide_on, gpu=gpu, provider=args.provider, prices=args.prices,
+                                  progress=show)
 
 
 def _ci_text(ci: Any) -> str:
@@ -579,7 +618,7 @@ def _print_plan(p: Any, rate: Any, trace: str) -> None:
     rows = []
     for c in p.candidates:
         cfg = " ".join(f"{k}={v}" for k, v in c.config.items()
-                       if k not in ("replicas", "gpus_per_replica"))
+                       if k not in ("replicas", "gpus_per_replica", "gpus_per_prefill", "gpus_per_decode"))
         rows.append([cfg, str(c.replicas), str(c.gpus),
                      *[f"{_ci_text(c.quantiles[n])} {c.verdicts[n]}" for n in names],
                      ("yes" if c.meets else "no") + (" *" if c is p.chosen else ""),

@@ -765,9 +765,10 @@ class LlmResult:
     @property
     def cost_per_mtok(self) -> float:
         """Σ GPU price per hour / (output tokens per second · 3600) · 10⁶."""
-        price = self.replica.price_per_hour * self.replica.gpus * self.fleet.replicas
-        tps = self.token_throughput
-        return price / (tps * 3600.0) * 1e6 if tps > 0 else math.nan
+        from qcore.llm.plan import cost_per_mtok
+
+        return cost_per_mtok(self.replica.price_per_hour * self.replica.gpus * self.fleet.replicas,
+                             self.token_throughput)
 
     def quantile_ci(self, metric: str, q: float, confidence: float = 0.95) -> Any:
         """Distribution-free ``(lo, estimate, hi)`` of the ``q``-quantile of a per-request
@@ -1025,7 +1026,7 @@ def _bisect_factor(ok: Callable[[float], bool], rel_tol: float,
 
 
 def replicate(make_workload: Callable[[int], Workload], replica: Replica,
-              fleet: Fleet | None = None, *, replications: int = 5, seed: int = 1,
+              fleet: Fleet | Disaggregated | None = None, *, replications: int = 5, seed: int = 1,
               slo: SLO | None = None, confidence: float = 0.95,
               quantiles: tuple[float, ...] = (0.5, 0.99)) -> pl.DataFrame:
     """Independent replications of a synthetic workload, with confidence intervals.
@@ -1097,9 +1098,10 @@ from qcore.llm.plan import (  # noqa: E402
     ceilings,
     gpu_price,
     plan,
+    plan_disaggregated,
     prices,
     sustained_rate,
 )
 
 __all__ += ["Candidate", "Ceilings", "Objective", "Plan", "SustainedRate", "ceilings",
-            "gpu_price", "plan", "prices", "sustained_rate"]
+            "gpu_price", "plan", "plan_disaggregated", "prices", "sustained_rate"]

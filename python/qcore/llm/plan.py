@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import functools
 import itertools
 import math
 import os
@@ -59,7 +60,7 @@ from qcore import _qcore
 from qcore.exceptions import InvalidArgumentError
 
 if TYPE_CHECKING:
-    from qcore.llm import Fleet, LlmResult, Replica, Workload
+    from qcore.llm import Disaggregated, Fleet, KvTransfer, LlmResult, Replica, Workload
 
 __all__ = [
     "Candidate",
@@ -68,9 +69,12 @@ __all__ = [
     "Plan",
     "SustainedRate",
     "ceilings",
+    "cost_per_mtok",
+    "fleet_size",
     "gpu_price",
     "objectives",
     "plan",
+    "plan_disaggregated",
     "prices",
     "sustained_rate",
 ]
@@ -335,14 +339,39 @@ def _trace_ci(res: LlmResult, multi: np.ndarray, o: Objective, confidence: float
     return (back(lo), math.nan if b is None else b, back(hi))
 
 
-def _evaluate(workload: WorkloadSpec, replica: Replica, fleet: Fleet,
+def fleet_size(replica: Replica, fleet: Fleet | Disaggregated) -> tuple[int, int, float]:
+    """``(replicas, GPUs, $ per hour)`` of a fleet of ``replica`` (a :class:`Fleet`) or of
+    disaggregated pools (``replica`` the prefill replica, ``fleet.decode`` the decode one).
+
+    >>> from qcore import llm
+    >>> rep = llm.Replica(step_time=llm.Linear(c0=0.01), num_blocks=100, gpus=2, price_per_hour=3.0)
+    >>> fleet_size(rep, llm.Disaggregated(decode=rep, prefill_replicas=1, decode_replicas=3))
+    (4, 8, 24.0)
+    """
+    from qcore.llm import Disaggregated
+
+    if isinstance(fleet, Disaggregated):
+        p, d, dec = fleet.prefill_replicas, fleet.decode_replicas, fleet.decode
+        return (p + d, p * replica.gpus + d * dec.gpus,
+                p * replica.gpus * replica.price_per_hour + d * dec.gpus * dec.price_per_hour)
+    return (fleet.replicas, fleet.replicas * replica.gpus,
+            fleet.replicas * replica.gpus * replica.price_per_hour)
+
+
+def cost_per_mtok(dollars_per_hour: float, tokens_per_s: float) -> float:
+    """$ per million output tokens of a fleet costing ``dollars_per_hour`` that serves
+    ``tokens_per_s`` (NaN without throughput)."""
+    return dollars_per_hour / (tokens_per_s * 3600.0) * 1e6 if tokens_per_s > 0 else math.nan
+
+
+def _evaluate(workload: WorkloadSpec, replica: Replica, fleet: Fleet | Disaggregated,
               objs: tuple[Objective, ...], replications: int, seed: int, confidence: float,
               decide_on: str, config: dict[str, Any]) -> Candidate:
     """One candidate: a trace replay (order-statistic intervals) or replications with
     common random numbers (Student-t intervals)."""
     from qcore.llm import Workload, replicate, simulate
 
-    price = replica.price_per_hour * replica.gpus * fleet.replicas
+    n_rep, gpus, price = fleet_size(replica, fleet)
     qs: dict[str, tuple[float | None, float, float | None]] = {}
     if isinstance(workload, Workload):
         res = simulate(workload, replica, fleet)
@@ -350,8 +379,8 @@ def _evaluate(workload: WorkloadSpec, replica: Replica, fleet: Fleet,
         for o in objs:
             qs[o.name] = _trace_ci(res, multi, o, confidence)
         tput, rtput, rej, runs = (res.token_throughput, res.request_throughput, res.rejected, 1)
-        cost = res.cost_per_mtok if price > 0 else math.nan
-        hours = replica.gpus * fleet.replicas * float(workload.arrival[-1] - workload.arrival[0]) / 3600.0
+        cost = cost_per_mtok(price, tput) if price > 0 else math.nan
+        hours = gpus * float(workload.arrival[-1] - workload.arrival[0]) / 3600.0
     else:
         quants = tuple(sorted({o.quantile for o in objs}))
         t = replicate(workload, replica, fleet, replications=replications, seed=seed,
@@ -369,10 +398,11 @@ def _evaluate(workload: WorkloadSpec, replica: Replica, fleet: Fleet,
             qs = {k: (math.inf, math.inf, math.inf) for k in qs}
         tput = float(rows["token_throughput"]["mean"])
         rtput = float(rows["request_throughput"]["mean"])
-        cost = float(rows["cost_per_mtok"]["mean"]) if "cost_per_mtok" in rows else math.nan
+        vals = np.asarray(rows["token_throughput"]["values"], dtype=np.float64)
+        cost = (float(np.mean([cost_per_mtok(price, v) for v in vals])) if price > 0 else math.nan)
         dur = [float(w.arrival[-1] - w.arrival[0]) if len(w) else 0.0
                for w in (workload(seed + i) for i in range(replications))]
-        hours = replica.gpus * fleet.replicas * float(np.mean(dur)) / 3600.0
+        hours = gpus * float(np.mean(dur)) / 3600.0
         runs = replications
     verdicts: dict[str, str] = {}
     ok_all = True
@@ -380,8 +410,8 @@ def _evaluate(workload: WorkloadSpec, replica: Replica, fleet: Fleet,
         v, ok = _verdict(qs[o.name], o.limit, decide_on)
         verdicts[o.name] = v
         ok_all = ok_all and ok
-    return Candidate(config=dict(config, replicas=fleet.replicas), replicas=fleet.replicas,
-                     gpus=replica.gpus * fleet.replicas, quantiles=qs, verdicts=verdicts,
+    return Candidate(config=dict(config, replicas=n_rep), replicas=n_rep,
+                     gpus=gpus, quantiles=qs, verdicts=verdicts,
                      meets=ok_all, token_throughput=tput, request_throughput=rtput,
                      rejected=rej, dollars_per_hour=price, cost_per_mtok=cost,
                      gpu_hours=hours, runs=runs)
@@ -527,6 +557,9 @@ class Plan:
     offered_rate: float
     bounds: tuple[int, int]
     notes: list[str] = field(default_factory=list)
+    #: for a plan over prefill:decode pools (:func:`plan_disaggregated`): the decode
+    #: replica and the KV transfer, with the chosen counts in ``chosen.config``
+    disaggregation: Disaggregated | None = None
 
     @property
     def found(self) -> bool:
@@ -611,6 +644,10 @@ class Plan:
         over = {k: cfg[k] for k in ("max_num_seqs", "max_num_batched_tokens") if k in cfg}
         rep = dataclasses.replace(rep, **over) if over else rep
         w = workload if isinstance(workload, Workload) else workload(seed)
+        if self.disaggregation is not None:
+            pools = dataclasses.replace(self.disaggregation, prefill_replicas=cfg["prefill_replicas"],
+                                        decode_replicas=cfg["decode_replicas"])
+            return simulate(w, rep, pools)
         return simulate(w, rep, Fleet(replicas=self.chosen.replicas, router=cfg["router"]))
 
 
@@ -719,17 +756,17 @@ def plan(workload: WorkloadSpec, slo: Mapping[str, float] | Sequence[Objective],
 
 
 def _check_knobs(decide_on: str, confidence: float, min_replicas: int,
-                 max_replicas: int) -> None:
+                 max_replicas: int, names: tuple[str, str] = ("min_replicas", "max_replicas")) -> None:
     if decide_on not in ("upper", "estimate"):
         raise InvalidArgumentError(f"decide_on must be 'upper' or 'estimate', got {decide_on!r}")
     if not 0.5 <= confidence < 1:
         raise InvalidArgumentError(f"confidence must be in [0.5, 1), got {confidence}")
-    for name, v in (("min_replicas", min_replicas), ("max_replicas", max_replicas)):
+    for name, v in zip(names, (min_replicas, max_replicas), strict=True):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
             raise InvalidArgumentError(f"{name} must be an integer >= 1, got {v!r}")
     if max_replicas < min_replicas:
         raise InvalidArgumentError(
-            f"max_replicas ({max_replicas}) must be >= min_replicas ({min_replicas})")
+            f"{names[1]} ({max_replicas}) must be >= {names[0]} ({min_replicas})")
 
 
 def _check_workload(workload: Any, replications: int, seed: int) -> tuple[Workload, str]:
@@ -829,6 +866,118 @@ def _conclude(objs: tuple[Objective, ...], decide_on: str, confidence: float, me
 
 def _prices_table(p: pl.DataFrame | str | os.PathLike[str]) -> pl.DataFrame:
     return prices(p)
+
+
+# --------------------------------------------------------------------------- prefill:decode
+
+
+def plan_disaggregated(workload: WorkloadSpec, slo: Mapping[str, float] | Sequence[Objective],
+                       prefill: Replica, decode: Replica | None = None, *,
+                       transfer: KvTransfer | None = None,
+                       min_prefill: int = 1, max_prefill: int = 16,
+                       min_decode: int = 1, max_decode: int = 32,
+                       replications: int = 5, seed: int = 1, confidence: float = 0.95,
+                       decide_on: str = "upper", gpu: str | None = None, provider: str | None = None,
+                       prices: pl.DataFrame | str | os.PathLike[str] | None = None,
+                       progress: Callable[[str], None] | None = None) -> Plan:
+    """The fewest GPUs in disaggregated prefill and decode pools that meet every SLO
+    quantile: the P:D ratio as the capacity knob (:class:`qcore.llm.Disaggregated`).
+
+    For each prefill pool size ``P`` from ``min_prefill`` up, the fewest decode replicas
+    ``D`` that meet (assuming more decode replicas never hurt: gallop, then bisect); the
+    search stops at the first ``P`` whose prefill GPUs alone reach the best total found.
+    Candidates, intervals, the decision side and prices are those of :func:`plan`
+    (``gpu`` prices both pools; without it each replica's ``price_per_hour``).
+    ``decode`` defaults to ``prefill``; ``transfer`` is the KV transfer between the pools.
+    ``chosen.config`` holds ``prefill_replicas`` and ``decode_replicas``;
+    :meth:`Plan.simulation` re-runs the chosen pools.
+
+    >>> from qcore import llm
+    >>> rep = llm.Replica(step_time=llm.Linear(c0=0.01, c_tok=5e-5), num_blocks=4000)
+    >>> w = llm.Workload.poisson(rate=20.0, n=1000, prompt_tokens=800, output_tokens=100, seed=2)
+    >>> p = plan_disaggregated(w, {"ttft_p90": 0.3, "tpot_p90": 0.03}, rep, max_prefill=4, max_decode=8)
+    >>> c = p.chosen.config     # one prefill replica cannot keep TTFT: two, and one decode
+    >>> c["prefill_replicas"], c["decode_replicas"], p.chosen.gpus
+    (2, 1, 3)
+    """
+    from qcore.llm import Disaggregated, KvTransfer, Replica
+
+    objs = objectives(slo)
+    _check_knobs(decide_on, confidence, min_prefill, max_prefill, ("min_prefill", "max_prefill"))
+    _check_knobs(decide_on, confidence, min_decode, max_decode, ("min_decode", "max_decode"))
+    w0, method = _check_workload(workload, replications, seed)
+    decode = prefill if decode is None else decode
+    if not isinstance(decode, Replica):
+        raise InvalidArgumentError("decode must be a qcore.llm.Replica")
+    if transfer is not None and not isinstance(transfer, KvTransfer):
+        raise InvalidArgumentError("transfer must be a qcore.llm.KvTransfer or None")
+    table = None if prices is None else _prices_table(prices)
+    (pre,) = _hardware(prefill, gpu, provider, table).values()
+    (dec,) = _hardware(decode, gpu, provider, table).values()
+    template = Disaggregated(decode=dec, transfer=transfer)
+    cands: list[Candidate] = []
+    seen: dict[tuple[int, int], Candidate] = {}
+
+    def ev(p: int, d: int) -> Candidate:
+        if (p, d) not in seen:
+            pools = dataclasses.replace(template, prefill_replicas=p, decode_replicas=d)
+            cfg = {"prefill_replicas": p, "decode_replicas": d, "gpus_per_prefill": pre.gpus,
+                   "gpus_per_decode": dec.gpus}
+            c = _evaluate(workload, pre, pools, objs, replications, seed, confidence, decide_on, cfg)
+            seen[(p, d)] = c
+            cands.append(c)
+            if progress is not None:
+                progress(f"prefill={p} decode={d}: {'meets' if c.meets else 'misses'} "
+                         + ", ".join(f"{k} {_fmt_ci(v)}" for k, v in c.quantiles.items()))
+        return seen[(p, d)]
+
+    best: Candidate | None = None
+    for p in range(min_prefill, max_prefill + 1):
+        if best is not None and p * pre.gpus + min_decode * dec.gpus > best.gpus:
+            break  # no decode pool brings this prefill pool down to the best GPUs
+        d = _fewest_decode(functools.partial(lambda p, d: ev(p, d).meets, p), min_decode, max_decode)
+        if d is not None:
+            c = seen[(p, d)]
+            if best is None or (c.gpus, c.dollars_per_hour) < (best.gpus, best.dollars_per_hour):
+                best = c
+    notes: list[str] = []
+    smaller = None
+    if best is None:
+        notes.append(f"no prefill:decode pools meet every objective with at most {max_prefill} prefill and "
+                     f"{max_decode} decode replicas")
+    else:
+        bp, bd = best.config["prefill_replicas"], best.config["decode_replicas"]
+        smaller = seen.get((bp, bd - 1))
+        st = [] if smaller is None else [k for k, v in smaller.verdicts.items() if v == "straddles"]
+        if smaller is not None and st and "fails" not in smaller.verdicts.values():
+            notes.append(f"{bp}:{bd - 1}: the interval of {', '.join(st)} straddles the objective; not "
+                         f"proven to fail, rejected on the {decide_on} side")
+    if any(c.rejected for c in cands):
+        notes.append("some candidates reject requests that can never fit a replica's KV cache; they count "
+                     "as misses")
+    return Plan(objs, decide_on, confidence, method, cands, best, smaller, None, _rate_of(w0),
+                (min_prefill + min_decode, max_prefill + max_decode), notes, template)
+
+
+def _fewest_decode(meets: Callable[[int], bool], lo: int, hi: int) -> int | None:
+    """The fewest decode replicas in ``[lo, hi]`` that meet (more never hurt), or None
+    when even ``hi`` does not: gallop up from ``lo``, then bisect."""
+    if not meets(hi):
+        return None
+    bad, good, step, d = lo - 1, hi, 1, lo
+    while d < good:
+        if meets(d):
+            good = d
+            break
+        bad, d = d, min(good, d + step)
+        step *= 2
+    while good - bad > 1:
+        mid = (bad + good) // 2
+        if meets(mid):
+            good = mid
+        else:
+            bad = mid
+    return good
 
 
 # --------------------------------------------------------------------------- sustained rate
