@@ -1,11 +1,13 @@
 //! One pass over a batch of request rows for the grouped report: per group, the outcome
 //! counts, the first and last start, the arrival counts per window, and for the completed
-//! rows the start and end counts per window and the Little's-law window sums.
+//! rows the start and end counts per window and the Little's-law window sums (exact sums,
+//! so any cut of the rows into batches gives the same sums to the last bit).
 //!
 //! The window index of a time `t` is `trunc((t - t0) / bin)` clipped to `0..n`, where a
 //! value that does not fit the index type (`index_limit`) or is NaN counts as 0 — the
 //! same index the streaming scan computes with a non-strict integer cast.
 
+use crate::accum::{ExactSum, FixedSum};
 use crate::error::{check_finite, check_same_len};
 use crate::simd::avx2_dispatch;
 use crate::sketch::QuantileSketch;
@@ -26,10 +28,11 @@ pub struct BatchStats {
     pub done_starts: Vec<i64>,
     pub ends: Vec<i64>,
     /// Little's-law sums over `[t0, t1)` of the completed rows: the time in the system
-    /// clipped to the window, the arrivals inside it and their summed response time.
-    pub clipped: Vec<f64>,
+    /// clipped to the window, the arrivals inside it and their summed response time (the
+    /// per-row terms of `little::littles_law`, summed exactly).
+    pub clipped: Vec<ExactSum>,
     pub arrivals: Vec<i64>,
-    pub resp: Vec<f64>,
+    pub resp: Vec<ExactSum>,
     /// Completed rows starting exactly at `edge` (0 when `edge` is not given).
     pub at_edge: Vec<i64>,
     /// With a template: one sketch per group code `0..=max code` of the ok rows with a
@@ -118,12 +121,16 @@ fn fold_impl(
         resp,
         ..
     } = st;
-    let (smin, smax, clipped, resp) = (
-        &mut smin[..],
-        &mut smax[..],
-        &mut clipped[..],
-        &mut resp[..],
-    );
+    let (smin, smax) = (&mut smin[..], &mut smax[..]);
+    // exact per-group sums in a fixed point scaled to the window (values of another
+    // magnitude are still added exactly)
+    let ng = clipped.len();
+    let fixed = || -> Vec<FixedSum> { (0..ng).map(|_| FixedSum::new(t1 - t0)).collect() };
+    let (mut fc, mut fr) = if done.is_some() {
+        (fixed(), fixed())
+    } else {
+        (Vec::new(), Vec::new())
+    };
     let (done_starts, ends, at_edge, arrivals) = (
         &mut done_starts[..],
         &mut ends[..],
@@ -171,14 +178,20 @@ fn fold_impl(
                 // Little's law over [t0, t1): the per-row terms of `little::littles_law`
                 // (clipped time in the window, arrival inside it, its response time)
                 let r = crate::little::row(a, b, t0, t1, f64::NEG_INFINITY);
-                clipped[g] += r[0];
+                fc[g].add(r[0]);
                 if r[3] > 0.0 {
                     arrivals[g] += 1;
-                    resp[g] += r[4];
+                    fr[g].add(r[4]);
                 }
             }
         }
         base += m;
+    }
+    for (dst, f) in clipped.iter_mut().zip(fc) {
+        dst.add_sum(&f.finish());
+    }
+    for (dst, f) in resp.iter_mut().zip(fr) {
+        dst.add_sum(&f.finish());
     }
 }
 
@@ -287,9 +300,9 @@ pub fn batch_stats(
         smax: vec![f64::NEG_INFINITY; g],
         done_starts: vec![0; if end.is_some() { ce } else { 0 }],
         ends: vec![0; if end.is_some() { ce } else { 0 }],
-        clipped: vec![0.0; g],
+        clipped: vec![ExactSum::new(); g],
         arrivals: vec![0; g],
-        resp: vec![0.0; g],
+        resp: vec![ExactSum::new(); g],
         at_edge: vec![0; g],
         sketches: Vec::new(),
     };
@@ -408,9 +421,76 @@ mod tests {
             let ss: Vec<f64> = rows.iter().map(|&i| s[i]).collect();
             let ee: Vec<f64> = rows.iter().map(|&i| e[i]).collect();
             let ll = littles_law(&ss, &ee, Some(0.0), Some(10.0), None, 0.02, 0.95).unwrap();
-            assert!((r.clipped[g] / 10.0 - ll.l).abs() < 1e-15);
+            // the same exact sums as the accumulator behind littles_law: equal bits
+            assert_eq!(r.clipped[g].to_f64() / 10.0, ll.l);
             assert_eq!(r.arrivals[g] as u64, ll.arrivals);
-            assert!((r.resp[g] / r.arrivals[g] as f64 - ll.mean_response).abs() < 1e-15);
+            assert_eq!(r.resp[g].to_f64() / r.arrivals[g] as f64, ll.mean_response);
+        }
+    }
+
+    #[test]
+    fn little_sums_do_not_depend_on_the_cut() {
+        // Batches of 1, 7 and 1000 rows give the one-pass sums to the last bit, and those
+        // are the sums of the accumulator behind `littles_law` over each group's rows.
+        let mut r = crate::sim::rng::Rng::new(7);
+        let (n, g, w) = (3000usize, 3usize, win(10));
+        let codes: Vec<i64> = (0..n).map(|_| r.index(g) as i64).collect();
+        let start: Vec<f64> = (0..n).map(|_| r.uniform() * 11.0 - 0.5).collect();
+        let cls: Vec<i8> = (0..n).map(|_| r.index(3) as i8).collect();
+        let lat: Vec<f64> = (0..n)
+            .map(|_| {
+                if r.index(10) == 0 {
+                    f64::NAN
+                } else {
+                    r.uniform() * 3.0
+                }
+            })
+            .collect();
+        let end: Vec<f64> = start.iter().zip(&lat).map(|(s, l)| s + l).collect();
+        let one = |rg: std::ops::Range<usize>| {
+            batch_stats(
+                &codes[rg.clone()],
+                &start[rg.clone()],
+                &cls[rg.clone()],
+                Some(&end[rg.clone()]),
+                Some(&lat[rg]),
+                g,
+                w,
+                None,
+            )
+            .unwrap()
+        };
+        let whole = one(0..n);
+        for cut in [1usize, 7, 1000] {
+            let (mut c, mut p, mut a) = (
+                vec![ExactSum::new(); g],
+                vec![ExactSum::new(); g],
+                vec![0; g],
+            );
+            for lo in (0..n).step_by(cut) {
+                let b = one(lo..(lo + cut).min(n));
+                for k in 0..g {
+                    c[k].add_sum(&b.clipped[k]);
+                    p[k].add_sum(&b.resp[k]);
+                    a[k] += b.arrivals[k];
+                }
+            }
+            assert_eq!((&c, &p, &a), (&whole.clipped, &whole.resp, &whole.arrivals));
+        }
+        for k in 0..g {
+            let rows: Vec<usize> = (0..n)
+                .filter(|&i| codes[i] == k as i64 && cls[i] < 2 && lat[i].is_finite())
+                .collect();
+            let ss: Vec<f64> = rows.iter().map(|&i| start[i]).collect();
+            let ee: Vec<f64> = rows.iter().map(|&i| end[i]).collect();
+            let mut la =
+                crate::accum::LittleAccumulator::window_pass(w.t0, w.t1, f64::NEG_INFINITY, None)
+                    .unwrap();
+            la.update(&ss, &ee).unwrap();
+            let (cl, rs, arr) = la.window_sums().unwrap();
+            assert_eq!(cl, &whole.clipped[k]);
+            assert_eq!(rs, &whole.resp[k]);
+            assert_eq!(arr, whole.arrivals[k] as u64);
         }
     }
 
@@ -485,9 +565,9 @@ mod tests {
             smax: vec![f64::NEG_INFINITY; g],
             done_starts: vec![0; g * w.n_end],
             ends: vec![0; g * w.n_end],
-            clipped: vec![0.0; g],
+            clipped: vec![ExactSum::new(); g],
             arrivals: vec![0; g],
-            resp: vec![0.0; g],
+            resp: vec![ExactSum::new(); g],
             at_edge: vec![0; g],
             sketches: Vec::new(),
         };

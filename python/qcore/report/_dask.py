@@ -10,9 +10,8 @@ and folds them into the report's per-group accumulators (sketches, window counts
 starts and ends, outcome counts, Little's-law sums, and the raw columns when the log is
 small enough for exact intervals); it also checks the extent the statistics promised (a
 broken promise takes the first pass after all). The accumulators of one group merge
-exactly, so the report equals the single-machine one; only Little's law ``L`` and the
-mean response, sums of floats added per task instead of per batch, can differ in the last
-bits.
+exactly (Little's-law sums included: exact sums of the core), so the report equals the
+single-machine one to the last bit.
 """
 
 from __future__ import annotations
@@ -168,7 +167,7 @@ def summarize(
     ``source`` is paths or globs (Parquet, CSV, NDJSON) or a dask DataFrame of raw log
     columns; the other parameters are those of :func:`qcore.report.summarize`. The report
     (table, plots, contract, fingerprint with the files' SHA-256) is the single-machine
-    one; Little's law ``L`` and the mean response can differ in the last bits.
+    one, bit for bit.
 
     Raises
     ------

@@ -86,9 +86,11 @@ class _Acc:
         self.inflight = np.zeros(0, dtype=np.float64)
         self.done_start_counts = np.zeros(n_end, dtype=np.int64)   # starts of finished requests
         self.end_counts = np.zeros(n_end, dtype=np.int64)
-        self.l_sum = 0.0       # sum over batches of L_b (same window => additive)
-        self.arrivals = 0.0    # arrivals inside the window
-        self.w_sum = 0.0       # sum of response times of those arrivals
+        # Little's law over [t0, t1): exact sums of the core (the time in the system inside
+        # the window, the arrivals' response times), so no cut of the rows changes a bit
+        self.clipped = _qc.ExactSum()
+        self.resp = _qc.ExactSum()
+        self.arrivals = 0      # arrivals inside the window
         self.has_latency = False
         self.at_edge = 0       # finished requests starting exactly at the last start
         self.smin = math.inf
@@ -169,7 +171,8 @@ def summarize(
     first/last start and a bound on the last end come from the files' statistics
     instead of a first pass; every value they promise is checked against the rows read,
     and the summary is recomputed with a first pass if one does not hold. The result is
-    the same either way, up to floating-point rounding in Little's law ``L``.
+    the same either way, to the last bit: every sum is exact, so neither the batches nor
+    the statistics' shortcut change a result.
 
     Examples
     --------
@@ -707,12 +710,11 @@ def _settle_extent(accs: list[_Acc], seen: tuple[float, float, float], t0: float
     for a in accs:
         a.done_start_counts = a.done_start_counts[:n_end].copy()
         a.end_counts = a.end_counts[:n_end].copy()
-        if has_lat and bound != t1:
-            # L = area / (t1 - t0): every interval lies inside [t0, t1], so the area is the
-            # same; a start at t1 itself (zero latency) is no arrival of [t0, t1)
-            a.l_sum *= (bound - t0) / (t1 - t0)
-            if t1 == s1:
-                a.arrivals -= a.at_edge
+        if has_lat and bound != t1 and t1 == s1:
+            # every interval lies inside [t0, t1], so the clipped time and the response
+            # times are those of [t0, t1); a start at t1 itself (zero latency) is no arrival
+            # of [t0, t1)
+            a.arrivals -= a.at_edge
     return t1, end_lim, n_end, grid
 
 
@@ -736,8 +738,10 @@ def _file_batches(files: Sequence[Path], fmt: str | None, m: _logs.ColumnMapping
 
 def _merge_into(dst: _Acc, src: _Acc) -> None:
     dst.sketch.merge(src.sketch)
-    for k in ("n", "ok", "err", "incomplete", "l_sum", "arrivals", "w_sum", "at_edge"):
+    for k in ("n", "ok", "err", "incomplete", "arrivals", "at_edge"):
         setattr(dst, k, getattr(dst, k) + getattr(src, k))
+    dst.clipped.merge(src.clipped)
+    dst.resp.merge(src.resp)
     dst.counts += src.counts
     dst.done_start_counts += src.done_start_counts
     dst.end_counts += src.end_counts
@@ -937,14 +941,14 @@ def _update(acc: _Acc, b: _Batch, mask: np.ndarray | None, t0: float, t1: float,
         return
     acc.done_start_counts += np.asarray(qcore.window_counts(s, bin_, start=t0, end=end_lim), dtype=np.int64)
     acc.end_counts += np.asarray(qcore.window_counts(e, bin_, start=t0, end=end_lim), dtype=np.int64)
-    # Little's law over the common window [t0, t1]: L, the arrivals and the sum of their
-    # response times are additive over disjoint sets of requests.
-    ll = qcore.littles_law(s, e, t0=t0, t1=t1)
-    a = int(ll.arrivals)
-    acc.l_sum += float(ll.L)
-    acc.arrivals += a
-    if a > 0 and ll.mean_response is not None and math.isfinite(ll.mean_response):
-        acc.w_sum += a * float(ll.mean_response)
+    # Little's law over the common window [t0, t1): the exact sums of the accumulator
+    # behind qcore.littles_law (those of the batch kernel), additive over disjoint requests
+    la = _qc.LittleAccumulator.window_pass(t0, t1, -math.inf)
+    la.update(s, e)
+    clipped, resp, arrivals = la.window_sums()
+    acc.clipped.merge(clipped)
+    acc.resp.merge(resp)
+    acc.arrivals += arrivals
     if acc.keep_raw:
         acc.raw_done_start.append(s)
         acc.raw_end.append(e)
@@ -997,21 +1001,15 @@ def _update_groups(accs: list[_Acc], b: _Batch, t0: float, t1: float, win_end: f
         return
     ds = r["done_starts"].reshape(G, n_end)
     ec = r["ends"].reshape(G, n_end)
-    span = t1 - t0
     for g, a in enumerate(accs):
         a.has_latency = True
         a.done_start_counts += ds[g]
         a.end_counts += ec[g]
         a.at_edge += int(r["at_edge"][g])
-        # Little's law over [t0, t1): L, the arrivals and their summed response times are
-        # additive over disjoint sets of requests
-        n_arr = int(r["arrivals"][g])
-        a.l_sum += float(r["clipped"][g]) / span
-        a.arrivals += n_arr
-        if n_arr > 0:
-            mr = float(r["resp"][g]) / n_arr
-            if math.isfinite(mr):
-                a.w_sum += n_arr * mr
+        # Little's law over [t0, t1): exact sums, additive over disjoint sets of requests
+        a.clipped.merge(r["clipped"][g])
+        a.resp.merge(r["resp"][g])
+        a.arrivals += int(r["arrivals"][g])
 
 
 def _burst(starts: np.ndarray | None, dyadic: list[tuple[float, float]], bin_: float) -> list[tuple[float, float]]:
@@ -1074,9 +1072,9 @@ def _finish(acc: _Acc, t0: float, t1: float, s1: float, bin_: float, confidence:
     little = None
     T = t1 - t0
     if acc.has_latency and acc.arrivals > 0 and T > 0:
-        L = acc.l_sum
+        L = acc.clipped.value / T
         lam = acc.arrivals / T
-        W = acc.w_sum / acc.arrivals
+        W = acc.resp.value / acc.arrivals
         gap = abs(L - lam * W) / L if L > 0 else 0.0
         little = {"L": L, "arrival_rate": lam, "mean_response": W, "gap": gap, "holds": gap <= tol}
     # requests with start < t <= end at each window boundary t = t0 + k*bin
