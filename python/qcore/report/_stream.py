@@ -3,12 +3,13 @@ finished into :class:`~qcore.report.Report`."""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import functools
 import math
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -304,26 +305,49 @@ class _Tally:
             else:
                 self.checks[c.name] = c
 
+    def report(self, action: _logs.OnViolation) -> _logs.ContractReport:
+        return _logs.ContractReport(self.rows_total, self.rows_valid, list(self.checks.values()), action)
 
-def _valid_rows(batch: pl.DataFrame, tally: _Tally, inp: _Input, *, quick_contract: bool, stats: bool,
-                has_lat: bool, aggs: list[pl.Expr], contract: _logs.Contract | None,
-                on_violation: _logs.OnViolation) -> pl.DataFrame:
-    """The rows of ``batch`` the contract keeps, with a finite start; ``stats``: the
-    extent comes from Parquet statistics, so the batch's own extent is recorded."""
-    if inp.pre_validated or (quick_contract and not batch.get_column("_qbad").any()):
+    def merged(self, other: _Tally, limit: int) -> _Tally:
+        """This part's tally followed by ``other``'s (its example rows renumbered)."""
+        out = _Tally(copy.deepcopy(self.checks), self.rows_total + other.rows_total,
+                     self.rows_valid + other.rows_valid, _extend(self.seen, *other.seen))
+        out.add_checks(copy.deepcopy(other).report("exclude"), self.rows_total, limit)
+        return out
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """How the rows of a batch are kept: the mapping and the contract, with its shortcuts
+    (rows already validated; a scan flag saying that no rule fails; ``stats``: the extent
+    comes from Parquet statistics, so each batch's own extent is recorded)."""
+
+    m: _logs.ColumnMapping
+    pre_validated: bool
+    quick_contract: bool
+    stats: bool
+    has_lat: bool
+    aggs: list[pl.Expr]
+    contract: _logs.Contract | None
+    on_violation: _logs.OnViolation
+
+
+def _valid_rows(batch: pl.DataFrame, tally: _Tally, rows: _Rows) -> pl.DataFrame:
+    """The rows of ``batch`` the contract keeps, with a finite start."""
+    if rows.pre_validated or (rows.quick_contract and not batch.get_column("_qbad").any()):
         # every rule holds on every row (finite starts included, unless pre-validated)
         tally.rows_total += batch.height
         tally.rows_valid += batch.height
-        if inp.pre_validated:
+        if rows.pre_validated:
             return batch.filter(pl.col("start").is_finite())
-        if stats and has_lat:   # all rows count for the extent
+        if rows.stats and rows.has_lat:   # all rows count for the extent
             tally.seen = _extend(tally.seen, None, batch.get_column("end").max(), None)   # finite or null here
         return batch
-    if stats:   # the extent as the pass would have measured it
-        bt0, bt1, bs1 = batch.select(aggs[1:]).row(0)
+    if rows.stats:   # the extent as the pass would have measured it
+        bt0, bt1, bs1 = batch.select(rows.aggs[1:]).row(0)
         tally.seen = _extend(tally.seen, bt0, bt1, bs1)
-    con = contract or _logs.Contract()
-    valid, rep = _logs.validate(batch, con, mapping=inp.m, on_violation=on_violation)
+    con = rows.contract or _logs.Contract()
+    valid, rep = _logs.validate(batch, con, mapping=rows.m, on_violation=rows.on_violation)
     offset = tally.rows_total
     tally.rows_total += rep.rows_total
     tally.rows_valid += rep.rows_valid
@@ -428,73 +452,140 @@ def _summarize(
     # Parquet statistics usually give the extent without a pass over the data: the pass
     # below then checks every value they promise (and falls back to the pass if one fails)
     n_total, t0, t1, s1, t1_bound = _first_extent(inp, aggs, contract, bin, exact_limit, format, use_stats)
-    bin_ = float(bin) if bin is not None else _nice_bin(max(t1 - t0, 1e-9))
-    win_end, n_windows, end_lim, n_end, grid = _windows(t0, t1, s1, bin_)
-    keep_raw = n_total <= exact_limit
+    grid = _grid_of(n_total, t0, t1, s1, bin, exact_limit, t1_bound)
     # Streaming: the engine computes per-row work in parallel inside the scan (window
     # indices, one "breaks the contract" flag, categorical group codes), so a batch that
     # keeps its contract goes straight to the counting; only a batch holding a violation
     # is validated rule by rule (counts and example rows exactly as before).
-    fast = not keep_raw
     cat_key, quick_contract, checks = (_fast_columns(inp, schema, group_by, batch_rows, contract, on_violation, post)
-                                       if fast else (False, False, {}))
-    # window indices trunc((t - t0) / bin) are computed by the core's one-pass batch
-    # kernel (a counted row has t >= t0, where truncation is the floor); an index that
-    # does not fit 32 bits counts as 0, as a non-strict cast to Int32 would
-    index_limit = 2.0**31 if fast and 3 * (n_end + 1) < 2**31 else 2.0**63
+                                       if not grid.keep_raw else (False, False, {}))
+    rows = _Rows(inp.m, inp.pre_validated, quick_contract, t1_bound is not None, has_lat, aggs, contract,
+                 on_violation)
     lf = inp.lf.with_columns(post)
-    groups = _Groups(group_by, cat_key, pl.DataFrame(schema={**{k: schema[k] for k in group_by}, "__code": pl.Int64}),
-                     n_windows, keep_raw, n_end)
-    overall = _Acc({}, n_windows, keep_raw, n_end)
+    groups = _Groups(group_by, cat_key, _keytab(group_by, schema), grid.n_windows, grid.keep_raw, grid.n_end)
     tally = _Tally(checks)
     show = _progress_printer(n_total, progress if progress is not None else
                              (sys.stderr.isatty() and n_total > batch_rows))
     batches = _batches_of(inp, lf, post, n_total, batch_rows, format)
-    edge = s1 if t1_bound is not None else None
-    window_args = (t0, t1, win_end, end_lim, bin_)
-    done = 0
     try:
-        for batch in batches:
-            done += batch.height
-            valid = _valid_rows(batch, tally, inp, quick_contract=quick_contract, stats=t1_bound is not None,
-                                has_lat=has_lat, aggs=aggs, contract=contract, on_violation=on_violation)
-            if valid.height:
-                valid, codes = groups.encode(valid)
-                accs = groups.accs if group_by else [overall]
-                if fast:   # one kernel call per chunk of the batch: its columns pass without a copy
-                    if not group_by:   # the whole log as one group
-                        codes = np.zeros(valid.height, dtype=np.int64)
-                    for part, pc in _chunks(valid, codes, has_lat):
-                        _update_groups(accs, _Batch(part, has_lat, pc), *window_args, n_windows, n_end, edge,
-                                       index_limit)
-                elif group_by:
-                    _update_groups(accs, _Batch(valid, has_lat, codes), *window_args, n_windows, n_end, edge,
-                                   index_limit)
-                else:
-                    _update(overall, _Batch(valid, has_lat, codes), None, *window_args)
-            show(done)
+        accs = _fold_batches(batches, rows, groups, grid, tally, show)
     finally:   # stop the read-ahead thread even when a batch raises
         close = getattr(batches, "close", None)
         if close is not None:
             close()
-    acc_list = groups.accs
+    failures = inp.canonical_in or inp.m.status is not None or inp.m.error is not None
+    ov, out, t1, grid_t = _summaries(accs, tally.seen, grid, s1, t1_bound, bin is None, has_lat, group_by,
+                                     confidence, little_tolerance, failures)
+    contract_rep = tally.report(on_violation)
+    fp = _fingerprint_of(inp, lf, hasher, tally.rows_valid, t0, t1)
+    return Report(ov, out, group_by, grid.bin, t0, t1, grid_t, grid.keep_raw, fp, contract_rep.to_dict(),
+                  inp.m.to_dict(), title, little_tolerance)
+
+
+# --------------------------------------------------------------------------------------
+# the one driver: batches (one machine) or tasks (dask) folded, merged, finished
+# --------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Grid:
+    """The windows every part of the log is folded on (see :func:`_windows`)."""
+
+    t0: float
+    t1: float
+    win_end: float
+    end_lim: float
+    bin: float
+    n_windows: int
+    n_end: int
+    grid: np.ndarray
+    keep_raw: bool
+    index_limit: float
+    edge: float | None
+
+
+def _grid_of(n_total: int, t0: float, t1: float, s1: float, bin: float | None, exact_limit: int,
+             t1_bound: float | None) -> _Grid:
+    bin_ = float(bin) if bin is not None else _nice_bin(max(t1 - t0, 1e-9))
+    win_end, n_windows, end_lim, n_end, grid = _windows(t0, t1, s1, bin_)
+    keep_raw = n_total <= exact_limit
+    # window indices trunc((t - t0) / bin) are computed by the core's one-pass batch
+    # kernel (a counted row has t >= t0, where truncation is the floor); an index that
+    # does not fit 32 bits counts as 0, as a non-strict cast to Int32 would
+    index_limit = 2.0**31 if not keep_raw and 3 * (n_end + 1) < 2**31 else 2.0**63
+    return _Grid(t0, t1, win_end, end_lim, bin_, n_windows, n_end, grid, keep_raw, index_limit,
+                 s1 if t1_bound is not None else None)
+
+
+def _keytab(group_by: tuple[str, ...], schema: Any) -> pl.DataFrame:
+    return pl.DataFrame(schema={**{k: schema[k] for k in group_by}, "__code": pl.Int64})
+
+
+def _fold_batches(batches: Iterable[pl.DataFrame], rows: _Rows, groups: _Groups, g: _Grid, tally: _Tally,
+                  show: Callable[[int], None] = lambda done: None) -> dict[tuple[Any, ...], _Acc]:
+    """Fold batches into one accumulator per group key (the whole log's under ``()``
+    without ``group_by``): the rows the contract keeps, counted by the core's batch kernel
+    (one call per chunk of a batch, so its columns pass without a copy), or per group when
+    the raw columns are kept."""
+    overall = _Acc({}, g.n_windows, g.keep_raw, g.n_end)
+    window_args = (g.t0, g.t1, g.win_end, g.end_lim, g.bin)
+    done = 0
+    for batch in batches:
+        done += batch.height
+        valid = _valid_rows(batch, tally, rows)
+        if valid.height:
+            valid, codes = groups.encode(valid)
+            accs = groups.accs if groups.group_by else [overall]
+            if not g.keep_raw:
+                if not groups.group_by:   # the whole log as one group
+                    codes = np.zeros(valid.height, dtype=np.int64)
+                for part, pc in _chunks(valid, codes, rows.has_lat):
+                    _update_groups(accs, _Batch(part, rows.has_lat, pc), *window_args, g.n_windows, g.n_end, g.edge,
+                                   g.index_limit)
+            elif groups.group_by:
+                _update_groups(accs, _Batch(valid, rows.has_lat, codes), *window_args, g.n_windows, g.n_end, g.edge,
+                               g.index_limit)
+            else:
+                _update(overall, _Batch(valid, rows.has_lat, codes), None, *window_args)
+        show(done)
+    if groups.group_by:
+        return {tuple(a.key.values()): a for a in groups.accs}
+    return {(): overall}
+
+
+def _merge_folds(a: dict[tuple[Any, ...], _Acc], b: dict[tuple[Any, ...], _Acc]) -> dict[tuple[Any, ...], _Acc]:
+    """The accumulators of two parts of the log, merged group by group (exactly)."""
+    out = {k: copy.deepcopy(v) for k, v in a.items()}
+    for k, v in b.items():
+        if k in out:
+            _merge_into(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def _summaries(accs: Mapping[tuple[Any, ...], _Acc], seen: tuple[float, float, float], g: _Grid, s1: float,
+               t1_bound: float | None, auto_bin: bool, has_lat: bool, group_by: tuple[str, ...], confidence: float,
+               tol: float, failures: bool) -> tuple[GroupSummary, list[GroupSummary], float, np.ndarray]:
+    """``(overall, groups, t1, grid)`` from the merged accumulators: the extent the
+    Parquet statistics promised checked and settled first; the whole log is the merge of
+    its groups (every accumulator merges exactly); no error rates when the log says
+    nothing about ``failures``."""
+    acc_list = sorted(accs.values(), key=lambda a: tuple("" if v is None else str(v) for v in a.key.values()))
+    t0, t1, n_end, grid = g.t0, g.t1, g.n_end, g.grid
     if t1_bound is not None:
-        every = [*acc_list, overall] if group_by else [overall]
-        t1, end_lim, n_end, grid = _settle_extent(every, tally.seen, t0, t1, s1, bin_, bin is None, has_lat,
-                                                  n_windows)
-    acc_list.sort(key=lambda a: tuple("" if v is None else str(v) for v in a.key.values()))
-    out = [_finish(a, t0, t1, s1, bin_, confidence, little_tolerance, grid) for a in acc_list]
-    if group_by:  # the whole log is the merge of its groups (every accumulator merges exactly)
+        every = acc_list or [_Acc({}, g.n_windows, g.keep_raw, n_end)]
+        t1, _, n_end, grid = _settle_extent(every, seen, t0, t1_bound, s1, g.bin, auto_bin, has_lat, g.n_windows)
+    out = [_finish(a, t0, t1, s1, g.bin, confidence, tol, grid) for a in acc_list] if group_by else []
+    if group_by or not acc_list:
+        overall = _Acc({}, g.n_windows, g.keep_raw, n_end)
         for a in acc_list:
             _merge_into(overall, a)
-    ov = _finish(overall, t0, t1, s1, bin_, confidence, little_tolerance, grid)
-    contract_rep = _logs.ContractReport(tally.rows_total, tally.rows_valid, list(tally.checks.values()), on_violation)
-    fp = _fingerprint_of(inp, lf, hasher, tally.rows_valid, t0, t1)
-    if not (inp.canonical_in or inp.m.status is not None or inp.m.error is not None):
-        for g in [*out, ov]:   # the log says nothing about failures
-            g.error_rate = None
-    return Report(ov, out, group_by, bin_, t0, t1, grid, keep_raw, fp, contract_rep.to_dict(),
-                  inp.m.to_dict(), title, little_tolerance)
+    else:
+        overall = acc_list[0]
+    ov = _finish(overall, t0, t1, s1, g.bin, confidence, tol, grid)
+    for gs in [*out, ov] if not failures else []:
+        gs.error_rate = None
+    return ov, out, t1, grid
 
 
 def _read_ahead(batches: Any, depth: int = 1) -> Any:
