@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import functools
 import math
 import sys
 import time
@@ -492,8 +491,6 @@ class _Grid:
 
     t0: float
     t1: float
-    win_end: float
-    end_lim: float
     bin: float
     n_windows: int
     n_end: int
@@ -506,13 +503,13 @@ class _Grid:
 def _grid_of(n_total: int, t0: float, t1: float, s1: float, bin: float | None, exact_limit: int,
              t1_bound: float | None) -> _Grid:
     bin_ = float(bin) if bin is not None else _nice_bin(max(t1 - t0, 1e-9))
-    win_end, n_windows, end_lim, n_end, grid = _windows(t0, t1, s1, bin_)
+    n_windows, n_end, grid = _windows(t0, t1, s1, bin_)
     keep_raw = n_total <= exact_limit
     # window indices trunc((t - t0) / bin) are computed by the core's one-pass batch
     # kernel (a counted row has t >= t0, where truncation is the floor); an index that
     # does not fit 32 bits counts as 0, as a non-strict cast to Int32 would
     index_limit = 2.0**31 if not keep_raw and 3 * (n_end + 1) < 2**31 else 2.0**63
-    return _Grid(t0, t1, win_end, end_lim, bin_, n_windows, n_end, grid, keep_raw, index_limit,
+    return _Grid(t0, t1, bin_, n_windows, n_end, grid, keep_raw, index_limit,
                  s1 if t1_bound is not None else None)
 
 
@@ -524,10 +521,8 @@ def _fold_batches(batches: Iterable[pl.DataFrame], rows: _Rows, groups: _Groups,
                   show: Callable[[int], None] = lambda done: None) -> dict[tuple[Any, ...], _Acc]:
     """Fold batches into one accumulator per group key (the whole log's under ``()``
     without ``group_by``): the rows the contract keeps, counted by the core's batch kernel
-    (one call per chunk of a batch, so its columns pass without a copy), or per group when
-    the raw columns are kept."""
+    (one call per chunk of a batch, so its columns pass without a copy)."""
     overall = _Acc({}, g.n_windows, g.keep_raw, g.n_end)
-    window_args = (g.t0, g.t1, g.win_end, g.end_lim, g.bin)
     done = 0
     for batch in batches:
         done += batch.height
@@ -535,17 +530,10 @@ def _fold_batches(batches: Iterable[pl.DataFrame], rows: _Rows, groups: _Groups,
         if valid.height:
             valid, codes = groups.encode(valid)
             accs = groups.accs if groups.group_by else [overall]
-            if not g.keep_raw:
-                if not groups.group_by:   # the whole log as one group
-                    codes = np.zeros(valid.height, dtype=np.int64)
-                for part, pc in _chunks(valid, codes, rows.has_lat):
-                    _update_groups(accs, _Batch(part, rows.has_lat, pc), *window_args, g.n_windows, g.n_end, g.edge,
-                                   g.index_limit)
-            elif groups.group_by:
-                _update_groups(accs, _Batch(valid, rows.has_lat, codes), *window_args, g.n_windows, g.n_end, g.edge,
-                               g.index_limit)
-            else:
-                _update(overall, _Batch(valid, rows.has_lat, codes), None, *window_args)
+            if not groups.group_by:   # the whole log as one group
+                codes = np.zeros(valid.height, dtype=np.int64)
+            for part, pc in _chunks(valid, codes, rows.has_lat):
+                _update_groups(accs, _Batch(part, rows.has_lat, pc), g)
         show(done)
     if groups.group_by:
         return {tuple(a.key.values()): a for a in groups.accs}
@@ -574,7 +562,7 @@ def _summaries(accs: Mapping[tuple[Any, ...], _Acc], seen: tuple[float, float, f
     t0, t1, n_end, grid = g.t0, g.t1, g.n_end, g.grid
     if t1_bound is not None:
         every = acc_list or [_Acc({}, g.n_windows, g.keep_raw, n_end)]
-        t1, _, n_end, grid = _settle_extent(every, seen, t0, t1_bound, s1, g.bin, auto_bin, has_lat, g.n_windows)
+        t1, n_end, grid = _settle_extent(every, seen, t0, t1_bound, s1, g.bin, auto_bin, has_lat, g.n_windows)
     out = [_finish(a, t0, t1, s1, g.bin, confidence, tol, grid) for a in acc_list] if group_by else []
     if group_by or not acc_list:
         overall = _Acc({}, g.n_windows, g.keep_raw, n_end)
@@ -664,10 +652,11 @@ def _extent_aggs(contract: _logs.Contract | None, endcol: str, has_lat: bool) ->
             pl.col("start").filter(ok_start).max().alias("s1")]
 
 
-def _windows(t0: float, t1: float, s1: float, bin_: float) -> tuple[float, int, float, int, np.ndarray]:
-    """Windows ``[t0 + k*bin, t0 + (k+1)*bin)`` covering every start (the primitive decides
-    the count, so every batch gets arrays of the same length), and the end windows, which
-    reach past the last end (in-flight is known at their right edges)."""
+def _windows(t0: float, t1: float, s1: float, bin_: float) -> tuple[int, int, np.ndarray]:
+    """``(n_windows, n_end, grid)``: windows ``[t0 + k*bin, t0 + (k+1)*bin)`` covering
+    every start (the primitive decides the count, so every batch gets arrays of the same
+    length), and the end windows, which reach past the last end (in-flight is known at
+    their right edges)."""
     import qcore
 
     k_start = math.floor((s1 - t0) / bin_) + 1
@@ -680,7 +669,7 @@ def _windows(t0: float, t1: float, s1: float, bin_: float) -> tuple[float, int, 
     # the count the batches will get for this end (t0 + n·bin can round past the n-th edge)
     n_end = int(np.asarray(qcore.window_counts(np.array([t0]), bin_, start=t0, end=end_lim)).size)
     grid = t0 + bin_ * np.arange(1, n_end + 1)
-    return win_end, n_windows, end_lim, n_end, grid
+    return n_windows, n_end, grid
 
 
 def _row_group_minmax(rg: Any, idx: Mapping[str, int], need: Sequence[str]) -> list[tuple[float, float]] | None:
@@ -781,7 +770,7 @@ def _extend(seen: tuple[float, float, float], t0: Any, t1: Any, s1: Any) -> tupl
 
 def _settle_extent(accs: list[_Acc], seen: tuple[float, float, float], t0: float, bound: float, s1: float,
                    bin_: float, auto_bin: bool, has_lat: bool,
-                   n_windows: int) -> tuple[float, float, int, np.ndarray]:
+                   n_windows: int) -> tuple[float, int, np.ndarray]:
     """Check the statistics' promises against the rows read, then fit the end windows and
     Little's law to the real last end ``t1`` (they were computed up to ``bound >= t1``)."""
     lo = min([seen[0], *(a.smin for a in accs)])
@@ -792,7 +781,7 @@ def _settle_extent(accs: list[_Acc], seen: tuple[float, float, float], t0: float
     t1 = max(last_end, s1) if math.isfinite(last_end) else s1
     if (auto_bin and _nice_bin(max(t1 - t0, 1e-9)) != bin_) or (t1 <= t0 < bound):
         raise _StatsMismatch
-    _, nw, end_lim, n_end, grid = _windows(t0, t1, s1, bin_)
+    nw, n_end, grid = _windows(t0, t1, s1, bin_)
     if nw != n_windows:
         raise _StatsMismatch
     for a in accs:
@@ -806,7 +795,7 @@ def _settle_extent(accs: list[_Acc], seen: tuple[float, float, float], t0: float
             # times are those of [t0, t1); a start at t1 itself (zero latency) is no arrival
             # of [t0, t1)
             a.arrivals -= a.at_edge
-    return t1, end_lim, n_end, grid
+    return t1, n_end, grid
 
 
 def _file_batches(files: Sequence[Path], fmt: str | None, m: _logs.ColumnMapping, keep: Sequence[str],
@@ -974,133 +963,61 @@ class _Batch:
             self.lat = df.get_column("latency").cast(pl.Float64).to_numpy()
             self.end = df.get_column("end").cast(pl.Float64).to_numpy()
 
-    # masks of the per-group slices path (computed on first use)
-    @functools.cached_property
-    def ok(self) -> np.ndarray:
-        ok: np.ndarray = self.cls == 0
-        return ok
 
-    @functools.cached_property
-    def err(self) -> np.ndarray:
-        err: np.ndarray = self.cls == 1
-        return err
-
-    @functools.cached_property
-    def lat_ok_mask(self) -> np.ndarray:
-        m: np.ndarray = self.ok & np.isfinite(self.lat)
-        return m
-
-    @functools.cached_property
-    def done(self) -> np.ndarray:
-        m: np.ndarray = (self.ok | self.err) & np.isfinite(self.lat) & np.isfinite(self.end)
-        return m
-
-
-def _update(acc: _Acc, b: _Batch, mask: np.ndarray | None, t0: float, t1: float, win_end: float,
-            end_lim: float, bin_: float) -> None:
-    """Fold a batch (or the rows of ``mask``) into one accumulator."""
-    import qcore
-
-    def sel(a: np.ndarray) -> np.ndarray:
-        return a if mask is None else a[mask]
-
-    start = sel(b.start)
-    if start.size == 0:
-        return
-    ok_n = int(sel(b.ok).sum())
-    err_n = int(sel(b.err).sum())
-    acc.n += start.size
-    acc.ok += ok_n
-    acc.err += err_n
-    acc.incomplete += start.size - ok_n - err_n
-    acc.smin = min(acc.smin, float(start.min()))
-    acc.smax = max(acc.smax, float(start.max()))
-    acc.counts += np.asarray(qcore.window_counts(start, bin_, start=t0, end=win_end), dtype=np.int64)
-    if acc.keep_raw:
-        acc.raw_start.append(start)
-    if not b.has_lat:
-        return
-    acc.has_latency = True
-    lat_ok = b.lat[b.lat_ok_mask if mask is None else (b.lat_ok_mask & mask)]
-    if lat_ok.size:
-        acc.sketch.add(lat_ok)
-        if acc.keep_raw:
-            acc.raw_ok_lat.append(lat_ok)
-    dm = b.done if mask is None else (b.done & mask)
-    s, e = b.start[dm], b.end[dm]
-    if s.size == 0:
-        return
-    acc.done_start_counts += np.asarray(qcore.window_counts(s, bin_, start=t0, end=end_lim), dtype=np.int64)
-    acc.end_counts += np.asarray(qcore.window_counts(e, bin_, start=t0, end=end_lim), dtype=np.int64)
-    # Little's law over the common window [t0, t1): the exact sums of the accumulator
-    # behind qcore.littles_law (those of the batch kernel), additive over disjoint requests
-    la = _qc.LittleAccumulator.window_pass(t0, t1, -math.inf)
-    la.update(s, e)
-    clipped, resp, arrivals = la.window_sums()
-    acc.clipped.merge(clipped)
-    acc.resp.merge(resp)
-    acc.arrivals += arrivals
-    if acc.keep_raw:
-        acc.raw_done_start.append(s)
-        acc.raw_end.append(e)
-
-
-def _update_groups(accs: list[_Acc], b: _Batch, t0: float, t1: float, win_end: float, end_lim: float,
-                   bin_: float, n_windows: int, n_end: int, edge: float | None = None,
-                   index_limit: float = 2.0**63) -> None:
-    """Fold a batch into every group's accumulator with one pass of the core."""
+def _update_groups(accs: list[_Acc], b: _Batch, g: _Grid) -> None:
+    """Fold a batch into every group's accumulator with one pass of the core (GIL
+    released): outcome, window and Little's-law sums per group, and the ok latencies merged
+    into each group's sketch (built on a second core next to the counting)."""
     assert b.codes is not None
     G = len(accs)
-    codes = b.codes
-    if accs and accs[0].keep_raw:
-        # small logs: per-group slices (the raw arrays are kept for exact statistics)
-        order = np.argsort(codes, kind="stable")
-        bounds = np.searchsorted(codes[order], np.arange(G + 1))
-        for g in range(G):
-            if bounds[g + 1] > bounds[g]:
-                m = np.zeros(b.n, dtype=bool)
-                m[order[bounds[g]:bounds[g + 1]]] = True
-                _update(accs[g], b, m, t0, t1, win_end, end_lim, bin_)
-        return
-    # One pass of the core (GIL released) per batch: outcome, window and Little's-law sums
-    # per group, and the ok latencies merged into each group's sketch (built on a second
-    # core next to the counting).
-    from qcore import _qcore
-
-    r = _qcore.report_batch_stats(
-        np.ascontiguousarray(codes, dtype=np.int64), np.ascontiguousarray(b.start, dtype=np.float64),
-        np.ascontiguousarray(b.cls, dtype=np.int8),
+    codes = np.ascontiguousarray(b.codes, dtype=np.int64)
+    r = _qc.report_batch_stats(
+        codes, np.ascontiguousarray(b.start, dtype=np.float64), np.ascontiguousarray(b.cls, dtype=np.int8),
         np.ascontiguousarray(b.end) if b.has_lat else None, np.ascontiguousarray(b.lat) if b.has_lat else None,
-        G, t0, t1, bin_, n_windows, n_end, index_limit, edge,
+        G, g.t0, g.t1, g.bin, g.n_windows, g.n_end, g.index_limit, g.edge,
         [a.sketch for a in accs] if b.has_lat else None, 0.01)
     by = r["outcomes"].reshape(G, 3)
-    wc = r["windows"].reshape(G, n_windows)
+    wc = r["windows"].reshape(G, g.n_windows)
     smin, smax = r["smin"], r["smax"]
-    for g in range(G):
-        a = accs[g]
-        n_g = int(by[g].sum())
+    for k in range(G):
+        a = accs[k]
+        n_g = int(by[k].sum())
         if n_g == 0:
             continue
         a.n += n_g
-        a.ok += int(by[g, 0])
-        a.err += int(by[g, 1])
-        a.incomplete += int(by[g, 2])
-        a.smin = min(a.smin, float(smin[g]))
-        a.smax = max(a.smax, float(smax[g]))
-        a.counts += wc[g]
-    if not b.has_lat:
-        return
-    ds = r["done_starts"].reshape(G, n_end)
-    ec = r["ends"].reshape(G, n_end)
-    for g, a in enumerate(accs):
-        a.has_latency = True
-        a.done_start_counts += ds[g]
-        a.end_counts += ec[g]
-        a.at_edge += int(r["at_edge"][g])
-        # Little's law over [t0, t1): exact sums, additive over disjoint sets of requests
-        a.clipped.merge(r["clipped"][g])
-        a.resp.merge(r["resp"][g])
-        a.arrivals += int(r["arrivals"][g])
+        a.ok += int(by[k, 0])
+        a.err += int(by[k, 1])
+        a.incomplete += int(by[k, 2])
+        a.smin = min(a.smin, float(smin[k]))
+        a.smax = max(a.smax, float(smax[k]))
+        a.counts += wc[k]
+    if b.has_lat:
+        ds = r["done_starts"].reshape(G, g.n_end)
+        ec = r["ends"].reshape(G, g.n_end)
+        for k, a in enumerate(accs):
+            a.has_latency = True
+            a.done_start_counts += ds[k]
+            a.end_counts += ec[k]
+            a.at_edge += int(r["at_edge"][k])
+            # Little's law over [t0, t1): exact sums, additive over disjoint sets of requests
+            a.clipped.merge(r["clipped"][k])
+            a.resp.merge(r["resp"][k])
+            a.arrivals += int(r["arrivals"][k])
+    if g.keep_raw:   # small logs: each group's raw columns, in row order, for exact statistics
+        order = np.argsort(codes, kind="stable")
+        bounds = np.searchsorted(codes[order], np.arange(G + 1))
+        lat_ok = (b.cls == 0) & np.isfinite(b.lat) if b.has_lat else None
+        done = (b.cls < 2) & np.isfinite(b.lat) & np.isfinite(b.end) if b.has_lat else None
+        for k, a in enumerate(accs):
+            rows = order[bounds[k]:bounds[k + 1]]
+            if rows.size:
+                a.raw_start.append(b.start[rows])
+            if lat_ok is not None and done is not None and rows.size:
+                if lat_ok[rows].any():
+                    a.raw_ok_lat.append(b.lat[rows[lat_ok[rows]]])
+                if done[rows].any():
+                    a.raw_done_start.append(b.start[rows[done[rows]]])
+                    a.raw_end.append(b.end[rows[done[rows]]])
 
 
 def _burst(starts: np.ndarray | None, dyadic: list[tuple[float, float]], bin_: float) -> list[tuple[float, float]]:
