@@ -7,7 +7,8 @@
 //! value that does not fit the index type (`index_limit`) or is NaN counts as 0 — the
 //! same index the streaming scan computes with a non-strict integer cast.
 
-use crate::accum::{ExactSum, FixedSum};
+use crate::accum::exact_sum::{decompose, fixed_unit, UNIT_SHIFT};
+use crate::accum::ExactSum;
 use crate::error::{check_finite, check_same_len};
 use crate::simd::avx2_dispatch;
 use crate::sketch::QuantileSketch;
@@ -122,15 +123,13 @@ fn fold_impl(
         ..
     } = st;
     let (smin, smax) = (&mut smin[..], &mut smax[..]);
-    // exact per-group sums in a fixed point scaled to the window (values of another
-    // magnitude are still added exactly)
-    let ng = clipped.len();
-    let fixed = || -> Vec<FixedSum> { (0..ng).map(|_| FixedSum::new(t1 - t0)).collect() };
-    let (mut fc, mut fr) = if done.is_some() {
-        (fixed(), fixed())
-    } else {
-        (Vec::new(), Vec::new())
-    };
+    // exact per-group sums of the (non-negative) Little's-law terms: mantissas added per
+    // binary exponent (the 64 exponents from 62 binades below the window's length up),
+    // folded into the exact sums every `SLOT_ROWS` rows of a group; a term of another
+    // magnitude goes to its exact sum directly
+    let ng = if done.is_some() { clipped.len() } else { 0 };
+    let unit = fixed_unit(t1 - t0);
+    let mut slots = vec![Slots::default(); ng];
     let (done_starts, ends, at_edge, arrivals) = (
         &mut done_starts[..],
         &mut ends[..],
@@ -178,21 +177,80 @@ fn fold_impl(
                 // Little's law over [t0, t1): the per-row terms of `little::littles_law`
                 // (clipped time in the window, arrival inside it, its response time)
                 let r = crate::little::row(a, b, t0, t1, f64::NEG_INFINITY);
-                fc[g].add(r[0]);
+                let sl = &mut slots[g];
+                add_slot(&mut sl.clipped, r[0], unit, &mut clipped[g]);
                 if r[3] > 0.0 {
                     arrivals[g] += 1;
-                    fr[g].add(r[4]);
+                    add_slot(&mut sl.resp, r[4], unit, &mut resp[g]);
+                }
+                sl.rows += 1;
+                if sl.rows == SLOT_ROWS {
+                    sl.flush(unit, &mut clipped[g], &mut resp[g]);
                 }
             }
         }
         base += m;
     }
-    for (dst, f) in clipped.iter_mut().zip(fc) {
-        dst.add_sum(&f.finish());
+    for (g, sl) in slots.iter_mut().enumerate() {
+        sl.flush(unit, &mut clipped[g], &mut resp[g]);
     }
-    for (dst, f) in resp.iter_mut().zip(fr) {
-        dst.add_sum(&f.finish());
+}
+
+/// Rows of a group between two flushes of its [`Slots`]: 2048 mantissas below `2^53`
+/// stay below `2^64`.
+const SLOT_ROWS: u32 = 2048;
+
+/// One group's Little's-law sums as mantissa sums per binary exponent `unit + k`.
+#[derive(Clone)]
+struct Slots {
+    clipped: [u64; 64],
+    resp: [u64; 64],
+    rows: u32,
+}
+
+impl Default for Slots {
+    fn default() -> Self {
+        Slots {
+            clipped: [0; 64],
+            resp: [0; 64],
+            rows: 0,
+        }
     }
+}
+
+impl Slots {
+    #[inline(never)]
+    fn flush(&mut self, unit: i64, clipped: &mut ExactSum, resp: &mut ExactSum) {
+        for (slots, sum) in [(&mut self.clipped, clipped), (&mut self.resp, resp)] {
+            for (k, v) in slots.iter_mut().enumerate() {
+                if *v != 0 {
+                    sum.add_at(u128::from(*v), false, (unit + k as i64 + UNIT_SHIFT) as u64);
+                    *v = 0;
+                }
+            }
+            sum.normalize();
+        }
+        self.rows = 0;
+    }
+}
+
+/// Add `v` exactly: its mantissa to the slot of its exponent when `v` is non-negative
+/// and its exponent within `unit..unit + 63`, else to `cold`.
+#[inline(always)]
+fn add_slot(slots: &mut [u64; 64], v: f64, unit: i64, cold: &mut ExactSum) {
+    let (m, e) = decompose(v);
+    let k = e - unit;
+    if v >= 0.0 && (0..64).contains(&k) {
+        slots[(k & 63) as usize] += m;
+    } else if m != 0 {
+        add_cold(cold, v);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn add_cold(sum: &mut ExactSum, v: f64) {
+    sum.add_f64(v);
 }
 
 avx2_dispatch! {
@@ -431,21 +489,25 @@ mod tests {
     #[test]
     fn little_sums_do_not_depend_on_the_cut() {
         // Batches of 1, 7 and 1000 rows give the one-pass sums to the last bit, and those
-        // are the sums of the accumulator behind `littles_law` over each group's rows.
+        // are the sums of the accumulator behind `littles_law` over each group's rows;
+        // more than 2048 completed rows a group, and terms far below and above the
+        // window's length (summed apart).
         let mut r = crate::sim::rng::Rng::new(7);
-        let (n, g, w) = (3000usize, 3usize, win(10));
+        let (n, g, w) = (20_000usize, 2usize, win(10));
         let codes: Vec<i64> = (0..n).map(|_| r.index(g) as i64).collect();
-        let start: Vec<f64> = (0..n).map(|_| r.uniform() * 11.0 - 0.5).collect();
         let cls: Vec<i8> = (0..n).map(|_| r.index(3) as i8).collect();
-        let lat: Vec<f64> = (0..n)
-            .map(|_| {
-                if r.index(10) == 0 {
-                    f64::NAN
-                } else {
-                    r.uniform() * 3.0
-                }
-            })
-            .collect();
+        let (mut start, mut lat) = (Vec::with_capacity(n), Vec::with_capacity(n));
+        for _ in 0..n {
+            let (s, l) = match r.index(40) {
+                0 => (r.uniform() * 11.0, f64::NAN),
+                1 => (1e-300, 1e-300),
+                2 => (r.uniform() * 9.0, 1e6),
+                3..=22 => (r.uniform() * 8.0, 1.5), // one binade: a slot's flush
+                _ => (r.uniform() * 11.0 - 0.5, r.uniform() * 3.0),
+            };
+            start.push(s);
+            lat.push(l);
+        }
         let end: Vec<f64> = start.iter().zip(&lat).map(|(s, l)| s + l).collect();
         let one = |rg: std::ops::Range<usize>| {
             batch_stats(
