@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -17,6 +15,8 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from cli_helpers import qcore_command, strict
 
 NOW = 1_750_000_000.0
 RULES = """
@@ -49,18 +49,6 @@ CODES = {"report": {0, 1}, "check": {0, 1, 3, 4, 5}, "plan": {0, 1}, "simulate":
 
 FUZZ = settings(max_examples=12, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-
-
-def qcore_command() -> str:
-    exe = Path(sys.executable).parent / "qcore"
-    return str(exe) if exe.exists() else (shutil.which("qcore") or "qcore")
-
-
-def strict(text: str) -> Any:
-    def refuse(name: str) -> None:
-        raise AssertionError(f"non-standard JSON constant {name}")
-
-    return json.loads(text, parse_constant=refuse)
 
 
 def run_json(command: str, *argv: str) -> tuple[int, Any]:

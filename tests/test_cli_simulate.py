@@ -3,12 +3,8 @@ trace replay, renewal and MMPP arrivals, batching, patience and replications."""
 
 from __future__ import annotations
 
-import json
 import math
-import shutil
 import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -16,30 +12,13 @@ import polars as pl
 import pytest
 
 import qcore
+from cli_helpers import qcore_command, strict
 from qcore import sim
-
-
-def qcore_command() -> str:
-    """The installed console script (beside this interpreter, else on PATH)."""
-    exe = Path(sys.executable).parent / "qcore"
-    if exe.exists():
-        return str(exe)
-    found = shutil.which("qcore")
-    if found is None:  # pragma: no cover - the package is always installed for the tests
-        pytest.skip("the qcore command is not installed")
-    return found
 
 
 def run(*argv: str) -> tuple[int, str, str]:
     r = subprocess.run([qcore_command(), *argv], capture_output=True, text=True, timeout=600, check=False)
     return r.returncode, r.stdout, r.stderr
-
-
-def strict(text: str) -> Any:
-    def refuse(name: str) -> None:
-        raise AssertionError(f"non-standard JSON constant {name}")
-
-    return json.loads(text, parse_constant=refuse)
 
 
 # ------------------------------------------------------------------ the arrival window

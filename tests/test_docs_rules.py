@@ -4,19 +4,15 @@ metric of the rules schema is documented."""
 from __future__ import annotations
 
 import dataclasses
-import json
 import re
-import shutil
-import subprocess
-import sys
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import polars as pl
 import pytest
 
 import qcore.logs as ql
+from cli_helpers import qcore_cli, strict
 from qcore.rules import burn, model
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "rules.md"
@@ -25,20 +21,6 @@ NOW = 1_750_000_000.0
 
 def examples() -> list[str]:
     return re.findall(r"```toml\n(.*?)```", DOC.read_text(), flags=re.S)
-
-
-def qcore_cli(*argv: str) -> tuple[int, str, str]:
-    exe = Path(sys.executable).parent / "qcore"
-    cmd = str(exe) if exe.exists() else (shutil.which("qcore") or "qcore")
-    r = subprocess.run([cmd, *argv], capture_output=True, text=True, timeout=300, check=False)
-    return r.returncode, r.stdout, r.stderr
-
-
-def strict(text: str) -> Any:
-    def refuse(name: str) -> None:
-        raise AssertionError(f"non-standard JSON constant {name}")
-
-    return json.loads(text, parse_constant=refuse)
 
 
 @pytest.fixture(scope="module")
@@ -56,6 +38,8 @@ def log(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "tokens_out": rng.integers(1, 500, n),
         "cost": rng.uniform(0, 0.01, n),
     })
+    # an LLM serving log also carries the first token (a fraction of the latency, in ms)
+    df = df.with_columns(time_to_first_token_ms=pl.col("latency") * rng.uniform(0.05, 0.5, n) * 1e3)
     path = tmp_path_factory.mktemp("rules_doc") / "log.parquet"
     df.write_parquet(path)
     return path

@@ -412,7 +412,10 @@ def test_llm_rule_shorthands() -> None:
     with pytest.raises(qr.RuleError, match="needs quantile"):
         qr.Rule(id="e", metric="ttft_quantile", threshold=1.0)
     with pytest.raises(qr.RuleError, match="unknown metric"):
-        qr.Rule(id="f", metric="itl_p99", threshold=1.0)
+        qr.Rule(id="f", metric="queue_p99", threshold=1.0)
+    # itl_pNN: the inter-token latency quantile (every gap between consecutive tokens)
+    assert (qr.Rule(id="g", metric="itl_p99", threshold=1.0).metric,
+            qr.Rule(id="g", metric="itl_p99", threshold=1.0).quantile) == ("itl_quantile", 0.99)
 
 
 def test_plan_ends_in_rule_decisions_that_agree_with_it() -> None:

@@ -3,32 +3,11 @@ one clear error (exit 1) when a file lacks a column the mapping reads; empty fil
 
 from __future__ import annotations
 
-import json
-import shutil
-import subprocess
-import sys
-from pathlib import Path
-from typing import Any
-
 import polars as pl
 import pytest
 
 import qcore.logs as ql
-
-
-def qcore_cli(*argv: str) -> tuple[int, str, str]:
-    exe = Path(sys.executable).parent / "qcore"
-    cmd = str(exe) if exe.exists() else (shutil.which("qcore") or "qcore")
-    r = subprocess.run([cmd, *argv], capture_output=True, text=True, timeout=300, check=False)
-    return r.returncode, r.stdout, r.stderr
-
-
-def strict(text: str) -> Any:
-    def refuse(name: str) -> None:
-        raise AssertionError(f"non-standard JSON constant {name}")
-
-    return json.loads(text, parse_constant=refuse)
-
+from cli_helpers import qcore_cli, strict
 
 RULES = '[[rule]]\nid = "e"\nmetric = "error_rate"\nthreshold = 0.5\n'
 

@@ -3,11 +3,6 @@ evidence is strong, warnings where it is not, the shipped traces read in their u
 
 from __future__ import annotations
 
-import json
-import shutil
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -15,21 +10,8 @@ import polars as pl
 import pytest
 
 import qcore.logs as ql
+from cli_helpers import qcore_cli, strict
 from qcore import datasets
-
-
-def qcore_cli(*argv: str) -> tuple[int, str, str]:
-    exe = Path(sys.executable).parent / "qcore"
-    cmd = str(exe) if exe.exists() else (shutil.which("qcore") or "qcore")
-    r = subprocess.run([cmd, *argv], capture_output=True, text=True, timeout=300, check=False)
-    return r.returncode, r.stdout, r.stderr
-
-
-def strict(text: str) -> Any:
-    def refuse(name: str) -> None:
-        raise AssertionError(f"non-standard JSON constant {name}")
-
-    return json.loads(text, parse_constant=refuse)
 
 
 def _log(t: np.ndarray, lat: np.ndarray | None = None, name: str = "ts", lat_name: str = "latency") -> pl.DataFrame:

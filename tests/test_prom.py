@@ -23,6 +23,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import qcore
+from prom_server import free_port, prometheus
 from qcore import prom
 from qcore.exceptions import InvalidArgumentError, PrometheusError
 
@@ -391,12 +392,6 @@ def test_client_unreachable_and_bad_arguments() -> None:
 # ---- a real Prometheus -----------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class _Swappable:
     """A collector serving the current registry: swapping it simulates a process restart."""
 
@@ -470,67 +465,38 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_Scenario]:
     reg_a = CollectorRegistry()
     swap = _Swappable(reg_a)
     outer.register(swap)  # type: ignore[arg-type]
-    exp_port = _free_port()
+    exp_port = free_port()
     server, thread = start_http_server(exp_port, addr="127.0.0.1", registry=outer)
     metrics = _Metrics(reg_a)
 
     tmp = tmp_path_factory.mktemp("prometheus")
-    prom_port = _free_port()
-    (tmp / "prometheus.yml").write_text(
-        "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
-        "scrape_configs:\n  - job_name: qcore\n    static_configs:\n"
-        f"      - targets: ['127.0.0.1:{exp_port}']\n"
-    )
     start = time.time() - 1.0
-    log = (tmp / "prometheus.log").open("w")
-    proc = subprocess.Popen(
-        [binary, f"--config.file={tmp / 'prometheus.yml'}",
-         f"--storage.tsdb.path={tmp / 'data'}", f"--web.listen-address=127.0.0.1:{prom_port}"],
-        stdout=subprocess.DEVNULL, stderr=log,
-    )
     try:
-        client = prom.PrometheusClient(f"http://127.0.0.1:{prom_port}", timeout=5.0)
-        deadline = time.monotonic() + 30.0
-        while True:
-            try:
-                client.query("up")
-                break
-            except PrometheusError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise AssertionError(
-                        "Prometheus did not start: " + (tmp / "prometheus.log").read_text()
-                    ) from None
-                time.sleep(0.2)
-        _wait_for(client, 0.0, start)  # the zero baseline is scraped
+        with prometheus(tmp, [f"127.0.0.1:{exp_port}"]) as srv:
+            client = srv.client
+            _wait_for(client, 0.0, start)  # the zero baseline is scraped
 
-        rng = np.random.default_rng(2026)
-        x1 = rng.lognormal(-1.5, 0.8, 400)
-        metrics.observe(x1, 3)
-        t = time.time()
-        _wait_for(client, 400.0, t)
-        # Restart: a fresh process. Its first observations land in the lowest bucket, so
-        # that bucket's count grows across the reset while _count falls.
-        reg_b = CollectorRegistry()
-        metrics = _Metrics(reg_b)
-        swap.registry = reg_b
-        x2 = np.r_[rng.uniform(0.01, 0.05, 60), rng.lognormal(-1.5, 0.8, 90)]
-        metrics.observe(x2, 5)
-        t = time.time()
-        _wait_for(client, 150.0, t)
-        x3 = rng.lognormal(-1.0, 0.8, 250)
-        metrics.observe(x3, 5)
-        t = time.time()
-        _wait_for(client, 400.0, t)
-        end = time.time()
-        yield _Scenario(client, start, end, np.r_[x1, x2, x3], 800, np.r_[x2, x3])
+            rng = np.random.default_rng(2026)
+            x1 = rng.lognormal(-1.5, 0.8, 400)
+            metrics.observe(x1, 3)
+            t = time.time()
+            _wait_for(client, 400.0, t)
+            # Restart: a fresh process. Its first observations land in the lowest bucket, so
+            # that bucket's count grows across the reset while _count falls.
+            reg_b = CollectorRegistry()
+            metrics = _Metrics(reg_b)
+            swap.registry = reg_b
+            x2 = np.r_[rng.uniform(0.01, 0.05, 60), rng.lognormal(-1.5, 0.8, 90)]
+            metrics.observe(x2, 5)
+            t = time.time()
+            _wait_for(client, 150.0, t)
+            x3 = rng.lognormal(-1.0, 0.8, 250)
+            metrics.observe(x3, 5)
+            t = time.time()
+            _wait_for(client, 400.0, t)
+            end = time.time()
+            yield _Scenario(client, start, end, np.r_[x1, x2, x3], 800, np.r_[x2, x3])
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
@@ -671,7 +637,7 @@ def test_live_cli(scenario: _Scenario, capsys: pytest.CaptureFixture[str]) -> No
 def test_cli_errors(capsys: pytest.CaptureFixture[str]) -> None:
     from qcore.cli import main
 
-    port = _free_port()
+    port = free_port()
     assert main(["prom", "--prometheus", f"http://127.0.0.1:{port}", "--counter", "x"]) == 1
     err = capsys.readouterr().err
     assert "cannot reach the server" in err and f"127.0.0.1:{port}" in err
@@ -721,7 +687,7 @@ def test_live_report_cli(scenario: _Scenario, tmp_path: Path,
 def test_report_cli_usage(capsys: pytest.CaptureFixture[str]) -> None:
     from qcore.cli import main
 
-    url = f"http://127.0.0.1:{_free_port()}"
+    url = f"http://127.0.0.1:{free_port()}"
     assert main(["report", "--query", "x"]) == 2
     assert "give log files (or --prometheus URL)" in capsys.readouterr().err
     assert main(["report", "x.csv", "--query", "x"]) == 2

@@ -123,3 +123,14 @@ def test_any_log_and_any_cut(n, parts, seed, group, exact):
     da.pop("data"), db.pop("data")
     assert da == db
     assert [g.little for g in [*a.groups, a.overall]] == [g.little for g in [*b.groups, b.overall]]
+
+
+@pytest.mark.parametrize("exact_limit", [2_000_000, 1_000])  # extent read / Parquet statistics
+def test_progress_on_the_cluster_counts_every_task(client, files, exact_limit):
+    seen: list[tuple[int, int]] = []
+    a = summarize_dask(files, bin=30.0, exact_limit=exact_limit, task_rows=2_500)
+    b = summarize_dask(files, bin=30.0, exact_limit=exact_limit, task_rows=2_500,
+                       progress=lambda d, t: seen.append((d, t)))
+    assert a.to_json() == b.to_json()
+    assert [d for d, _ in seen] == list(range(1, len(seen) + 1))
+    assert seen[-1][0] == seen[-1][1] and len(seen) % 12 == 0  # 12 tasks a pass, one or two passes

@@ -235,3 +235,14 @@ def test_csv_and_ndjson_files(client, tmp_path):
     assert res.report.to_dict() == rep.to_dict()
     with pytest.raises(FileNotFoundError, match="no input file"):
         qrd.evaluate([], RULES[:1], now=NOW)
+
+
+def test_progress_on_the_cluster_counts_every_task_and_changes_nothing(client, files):
+    seen: list[tuple[int, int]] = []
+    ref = qrd.evaluate(files, RULES, slos=SLOS, now=NOW, task_rows=7_000)
+    res = qrd.evaluate(files, RULES, slos=SLOS, now=NOW, task_rows=7_000, progress=lambda d, t: seen.append((d, t)))
+    assert_frame_equal(res.decisions, ref.decisions)
+    done = [d for d, _ in seen]
+    assert done == list(range(1, len(seen) + 1))  # one call per finished task, in order
+    assert len(seen) == res.tasks * res.passes and seen[-1][0] == seen[-1][1]
+    assert all(d <= t for d, t in seen)

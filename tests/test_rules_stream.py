@@ -134,3 +134,19 @@ def read_logs_of(path: str):
     from qcore.logs import read_logs
 
     return read_logs(path)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_a_file_without_rows_beside_others_changes_nothing(tmp_path, fmt):
+    df = raw_log(5_000, seed=8)
+    full, empty = tmp_path / f"full.{fmt}", tmp_path / f"empty.{fmt}"
+    getattr(df, f"write_{fmt}")(full)
+    getattr(df.clear(), f"write_{fmt}")(empty)
+    ref, rep = single_machine([str(full), str(empty)])
+    for batch_rows in (1_000, 10**9):
+        res = qrd.evaluate([str(empty), str(full)], RULES, slos=SLOS, now=NOW, executor="local",
+                           batch_rows=batch_rows)
+        assert res.report.to_dict()["rows_total"] == rep.to_dict()["rows_total"] == 5_000
+        assert res.decisions["status"].to_list() == ref["status"].to_list()
+    alone = qrd.evaluate([str(empty)], RULES, now=NOW, executor="local")  # once a traceback
+    assert alone.report.rows_total == 0 and alone.decisions.height > 0

@@ -159,3 +159,14 @@ def test_batching_invariants(size, wait, fixed, per, rate, servers, seed) -> Non
         rtol=1e-9,
         atol=1e-12,
     )
+
+
+def test_an_arrival_window_below_the_clock_resolution_runs_on_the_event_loop():
+    """Found by the property above: two arrivals 1e-200 s apart, each about a second in
+    the system. The fast path's window sums (the whole run's minus what follows the last
+    arrival) cancel to zero there; the replication runs on the event loop instead."""
+    kw = {"servers": 1, "customers": 2, "warmup": 0, "seed": 0}
+    arr = sim.Renewal(sim.Deterministic(2.2250738585e-313))
+    f = qcore.simulate(arr, sim.Exponential(mean=1.0), method="fast", **kw)
+    e = qcore.simulate(arr, sim.Exponential(mean=1.0), method="event", **kw)
+    assert not f.fast_path and f.mean_in_system == e.mean_in_system == 1.0

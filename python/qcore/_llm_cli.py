@@ -85,6 +85,22 @@ def register(sub: Any, fmt: Any, epilog: str) -> None:
     s.add_argument("--slo-ttft", type=float, help="TTFT objective, s (goodput)")
     s.add_argument("--slo-tpot", type=float, help="TPOT objective, s (goodput)")
     s.add_argument("--slo-e2e", type=float, help="end-to-end objective, s (goodput)")
+    a = s.add_argument_group(
+        "admission control (a colocated fleet; qcore.llm.Admission)",
+        "checked on arrival: the token bucket, then on the routed replica the waiting cap and "
+        "the predicted-TTFT bound; the deadline when a replica begins a step")
+    a.add_argument("--token-rate", type=float, metavar="TOKENS_S",
+                   help="token bucket refill, prompt tokens per second (with --token-burst); "
+                   "a request costs its prompt tokens, shed when the bucket holds fewer")
+    a.add_argument("--token-burst", type=float, metavar="TOKENS",
+                   help="token bucket capacity, prompt tokens (>= 1; full at the start)")
+    a.add_argument("--max-waiting", type=int, metavar="N",
+                   help="shed a request when its replica already has N requests waiting")
+    a.add_argument("--max-wait", type=float, metavar="S",
+                   help="queue-wait deadline: drop a waiting request without a first token "
+                   "S seconds after its arrival (timed out)")
+    a.add_argument("--max-predicted-ttft", type=float, metavar="S",
+                   help="reject a request whose predicted TTFT on its replica exceeds S")
     s.add_argument("--format", choices=["text", "json"], default="text")
     s.add_argument("--no-progress", action="store_true",
                    help="no progress bar (shown on a terminal for runs of 100,000+ requests)")
@@ -212,6 +228,17 @@ def _fleet(args: argparse.Namespace, rep: Any) -> Any:
     return llm.Disaggregated(decode=rep, prefill_replicas=p, decode_replicas=d, transfer=transfer)
 
 
+def _admission(args: argparse.Namespace) -> Any:
+    """The :class:`qcore.llm.Admission` of the admission flags (``None`` without any)."""
+    from qcore import llm
+
+    kw = {k: getattr(args, k) for k in ("token_rate", "token_burst", "max_waiting", "max_wait",
+                                        "max_predicted_ttft")}
+    if all(v is None for v in kw.values()):
+        return None
+    return llm.Admission(**kw)
+
+
 def _fmt(v: Any) -> str:
     if v is None:
         return "-"
@@ -242,6 +269,7 @@ def cmd_llm_simulate(args: argparse.Namespace) -> int:
     else:
         rep = _replica(args)
         fleet = _fleet(args, rep)
+    adm = _admission(args)
     slo = None
     if args.slo_ttft or args.slo_tpot or args.slo_e2e:
         slo = llm.SLO(ttft=args.slo_ttft, tpot=args.slo_tpot, e2e=args.slo_e2e)
@@ -251,7 +279,7 @@ def cmd_llm_simulate(args: argparse.Namespace) -> int:
 
         bar = _progress_printer(len(w), True)
         show = lambda done, total: bar(done)  # noqa: E731
-    r = llm.simulate(w, rep, fleet, slo=slo, progress=show)
+    r = llm.simulate(w, rep, fleet, slo=slo, progress=show, admission=adm)
     s = r.summary()
     disagg = isinstance(fleet, llm.Disaggregated)
     s["config"] = {"trace": args.trace, "mode": args.mode, "preset": args.preset,
@@ -265,7 +293,8 @@ def cmd_llm_simulate(args: argparse.Namespace) -> int:
                    "router": args.router, "num_blocks": rep.num_blocks,
                    "max_num_batched_tokens": rep.max_num_batched_tokens,
                    "max_num_seqs": rep.max_num_seqs, "block_size": rep.block_size,
-                   "gpus_per_replica": rep.gpus}
+                   "gpus_per_replica": rep.gpus,
+                   "admission": None if adm is None else dataclasses.asdict(adm)}
     if args.format == "json":
         print(_json.dumps(s))
         return 0
@@ -282,6 +311,10 @@ def cmd_llm_simulate(args: argparse.Namespace) -> int:
               f"{c['max_num_batched_tokens']} tokens, <= {c['max_num_seqs']} sequences\n")
     out.write(f"  finished {s['finished']}, rejected {s['rejected']}, preemptions "
               f"{s['preemptions']}, prefix-cache hit rate {_fmt(s['cache_hit_rate'])}\n")
+    if adm is not None:
+        out.write(f"  admission: shed {s['shed']}, timed out {s['timed_out']}, rejected on "
+                  f"predicted TTFT {s['admission_rejected']}, unfinished {s['unfinished']}, "
+                  f"wasted {s['wasted_tokens']} tokens\n")
     out.write(f"  throughput {_fmt(s['token_throughput'])} output tokens/s, "
               f"{_fmt(s['request_throughput'])} requests/s over {_fmt(s['duration_s'])} s\n")
     out.write(f"  {'metric':<6} {'p50':>10} {'p90':>10} {'p99':>10} {'mean':>10}  (seconds)\n")

@@ -10,6 +10,8 @@ import numpy as np
 import numpy.typing as npt
 from typing_extensions import disjoint_base
 
+from qcore.sim import ArrivalProcess, Distribution
+
 __version__: str
 
 class QcoreValueError(ValueError): ...
@@ -183,13 +185,9 @@ def slo_attainment(
 
 
 
-# (kind, a, b, values) as built by qcore.sim distributions' _spec().
-_DistSpec = tuple[str, float, float, npt.NDArray[np.float64] | None]
-# (kind, a, b, c, d, x, y, dist) as built by qcore.sim arrival processes' _spec().
-_ArrivalSpec = tuple[
-    str, float, float, float, float,
-    npt.NDArray[np.float64] | None, npt.NDArray[np.float64] | None, _DistSpec | None,
-]
+# The qcore.sim objects themselves: the core reads their `_kind` and fields by name.
+_DistSpec = Distribution
+_ArrivalSpec = ArrivalProcess
 # (kind, numeric parameters, string parameters).
 _PolicySpec = tuple[str, dict[str, float], dict[str, str]]
 
@@ -392,7 +390,7 @@ def _sim_run(
     discipline: str,
     queue_capacity: int | None,
     patience: _DistSpec | None,
-    batching: tuple[int, float, float, float, npt.NDArray[np.float64] | None] | None,
+    batching: dict[str, Any] | None,  # max_size, max_wait, fixed, per_item, table
     schedule: tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]] | None,
     startup_delay: _DistSpec | None,
     records: bool,
@@ -598,6 +596,7 @@ class _VidurTables:
 
 _LlmModel = tuple[float, int, int, int, float]
 _LlmGpu = tuple[float, float, float, float]
+_LlmAdmissionSpec = tuple[float | None, float | None, int | None, float | None, float | None]
 
 def _llm_simulate(
     arrival: npt.NDArray[np.float64],
@@ -615,8 +614,14 @@ def _llm_simulate(
     progress: Any = None,
     disagg_spec: tuple[tuple[int, int, int, int, bool, int, bool, float, str, int], _LlmStepSpec,
                        int, int, tuple[float, float, float] | None] | None = None,
+    admission_spec: _LlmAdmissionSpec | None = None,
 ) -> dict[str, Any]:
-    """Run the LLM engine (or a fleet when ``fleet_spec`` is given) on a workload."""
+    """Run the LLM engine (or a fleet when ``fleet_spec`` is given) on a workload;
+    ``admission_spec`` (a fleet only) puts admission control in front of the fleet."""
+
+def _llm_admission_check(spec: _LlmAdmissionSpec) -> None:
+    """Validate ``(token_rate, token_burst, max_waiting, max_wait, max_predicted_ttft)``
+    with the core's checks (raises :class:`InvalidArgumentError` naming the field)."""
 
 def _llm_presets() -> tuple[dict[str, _LlmModel], dict[str, _LlmGpu]]:
     """The model and GPU presets of the core."""
@@ -646,6 +651,14 @@ def _llm_step_duration(
 
 def _llm_defaults() -> dict[str, Any]:
     """The replica defaults of the core."""
+
+def _llm_ceilings(
+    prompt_tokens: npt.NDArray[np.int64],
+    output_tokens: npt.NDArray[np.int64],
+    replica_spec: tuple[int, int, int, int, bool, int, bool, float, str, int],
+    step_spec: _LlmStepSpec,
+) -> dict[str, Any]:
+    """The analytic ceilings of a replica (token_budget, kv, max_num_seqs, steps, binding, rate)."""
 
 def _llm_default_batched_tokens(gpu_memory_bytes: float) -> int:
     """vLLM's default token budget for a GPU with this much memory."""

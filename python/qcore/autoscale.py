@@ -413,7 +413,7 @@ def replay(
         raise InvalidArgumentError("initial_replicas must be at least 1 unless the policy is KPA")
     spec = pol._spec(svc.mean_value, slo)
     d = _qcore._policy_replay(
-        arr._spec(), svc._spec(), init, n, int(seed), startup, pat, qc, disc, spec, adm, cl,
+        arr, svc, init, n, int(seed), startup, pat, qc, disc, spec, adm, cl,
         sample_interval, window, slo, float(quantile), int(replication),
     )
     col = f"p{float(quantile) * 100:g}"

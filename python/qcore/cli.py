@@ -153,7 +153,8 @@ def _add_common_log_args(p: argparse.ArgumentParser, *, or_prometheus: bool = Fa
         p.add_argument("logs", nargs="+", help="log files or globs (Parquet, CSV, NDJSON)")
     p.add_argument("--map", action="append", metavar="ROLE=COLUMN",
                    help="map a column to a role (start, end, duration, status, error, endpoint, "
-                        "model_version, tokens_in, tokens_out, cost); repeatable")
+                        "model_version, tokens_in, tokens_out, cost, ttft, first_token, itl) or set a unit "
+                        "(ttft_unit=ms, itl_unit=ms); repeatable")
     p.add_argument("--latency-unit", choices=["s", "ms", "us", "ns"], help="unit of the duration column")
     p.add_argument("--time-unit", choices=["s", "ms", "us", "ns"], help="unit of numeric timestamps")
     p.add_argument("--input-format", choices=["parquet", "csv", "ndjson"], help="override the file format")
@@ -224,7 +225,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     out["decisions"] = decisions.drop("evidence").to_dicts()
     out["overall_action"] = qr.overall_action(decisions)
     if args.html:
-        rep.to_html(args.html)
+        rep.to_html(args.html, command=_command_line())
         out["html"] = str(args.html)
     if args.format == "json":
         out["arrivals"] = {k: _get(st, k) for k in ("count", "duration", "rate", "rate_ci", "peak_rate",
@@ -311,7 +312,7 @@ def _get(obj: Any, key: str) -> Any:
 # --------------------------------------------------------------------------------------
 
 def cmd_report(args: argparse.Namespace) -> int:
-    usage = _source_usage(args)
+    usage = _source_usage(args) or (f"--top must be at least 1, got {args.top}" if args.top < 1 else None)
     if usage:
         print(f"qcore report: error: {usage}", file=sys.stderr)
         return EXIT_USAGE
@@ -333,7 +334,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
         client = qd.client_from_arg(args.dask)
         try:
-            rep = summarize_dask(args.logs, **kw)
+            rep = summarize_dask(args.logs, progress=_task_progress(not args.no_progress if args.no_progress
+                                                                   else None), **kw)
         finally:
             client.close()
     else:
@@ -342,7 +344,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         rep = summarize(args.logs, batch_rows=args.batch_rows,
                         progress=(not args.no_progress) if args.no_progress else None, **kw)
     if args.html:
-        rep.to_html(args.html)
+        rep.to_html(args.html, top=args.top, command=_command_line())
     if args.format == "json":
         d = rep.to_dict()
         if args.html:
@@ -363,6 +365,13 @@ def cmd_report(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------------------
 # check
 # --------------------------------------------------------------------------------------
+
+def _command_line() -> str:
+    """The command line that is running, as a shell would read it (for the HTML pages)."""
+    import shlex
+
+    return " ".join(["qcore", *(shlex.quote(a) for a in sys.argv[1:])])
+
 
 def _task_progress(enabled: bool | None) -> Any:
     """A progress callback ``(done, total)`` printing a bar on stderr (by default when
@@ -432,7 +441,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 
         client = qd.client_from_arg(args.dask)
         try:
-            res = qrd.evaluate(args.logs, rules, persist=args.persist, **kw)
+            res = qrd.evaluate(args.logs, rules, persist=args.persist,
+                               progress=_task_progress(not args.no_progress if args.no_progress else None), **kw)
         finally:
             client.close()
     else:
@@ -451,6 +461,10 @@ def _check_output(args: argparse.Namespace, decisions: Any, report: Any,
 
     if args.evidence:
         qr.write_evidence(decisions, args.evidence)
+    if args.html:
+        from qcore.rules.page import decisions_html
+
+        decisions_html(decisions, args.html, contract=report, command=_command_line())
     code = qr.exit_code(decisions)
     if args.format == "json":
         doc = {"overall_action": qr.overall_action(decisions), "exit_code": code,
@@ -458,6 +472,8 @@ def _check_output(args: argparse.Namespace, decisions: Any, report: Any,
                "decisions": [{**{k: v for k, v in d.items() if k != "evidence"}}
                              for d in decisions.to_dicts()],
                "evidence": str(args.evidence) if args.evidence else None}
+        if args.html:
+            doc["html"] = str(args.html)
         if source is not None:
             doc["source"] = source
         _emit_json(doc)
@@ -475,6 +491,8 @@ def _check_output(args: argparse.Namespace, decisions: Any, report: Any,
         print(f"overall action: {qr.overall_action(decisions)} (exit {code})")
         if args.evidence:
             print(f"evidence: {decisions.height} record(s) appended to {args.evidence}")
+        if args.html:
+            print(f"HTML page: {args.html}")
     return code
 
 
@@ -583,6 +601,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--bin", type=float, help="window (s) for arrival counts and burstiness (default: from span); "
                                              "with --prometheus: of the per-window tails (default: range / 30)")
     r.add_argument("--html", help="write the self-contained HTML report here")
+    r.add_argument("--top", type=int, default=20, metavar="N",
+                   help="with --html: the N busiest groups, the rest folded into 'other' (default 20)")
     r.add_argument("--title", help="report title")
     r.add_argument("--batch-rows", type=int, default=1_000_000, help="rows per batch (bounds memory)")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -610,6 +630,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--rules", required=True,
                    help="rules TOML file ([[rule]] and [[slo]] tables, optional [defaults], [contract], [mapping])")
     c.add_argument("--evidence", help="append one JSON evidence record per decision to this file")
+    c.add_argument("--html", help="also write the decisions as a self-contained HTML page here")
     c.add_argument("--now", type=float, help="evaluation time, epoch seconds (default: now); for replays")
     c.add_argument("--format", choices=["text", "json"], default="text")
     c.add_argument("--dask", metavar="SCHEDULER",

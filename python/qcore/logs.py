@@ -19,7 +19,20 @@ Canonical columns (present when the source has them):
 ``tokens_in``  Float64   input (prompt) tokens
 ``tokens_out`` Float64   output (generated) tokens
 ``cost``       Float64   cost of the request, in the log's currency
+``ttft``       Float64   LLM time to first token, seconds: the log's TTFT column, else
+                         its first-token time − ``start``
+``tpot``       Float64   LLM time per output token, seconds: (``latency`` − ``ttft``) /
+                         (``tokens_out`` − 1) for ``tokens_out`` ≥ 2, else null
+``itl``        List      LLM inter-token gaps of the request, seconds (a list column of
+                         per-token data: vLLM benchmark's ``itls``); absent otherwise
 ============== ========= ==========================================================
+
+LLM request logs name the first token in many ways: ``ttft``, ``time_to_first_token``
+(``_ms``, ``_seconds`` ...) and ``first_token_latency`` are durations (unit from the name,
+else from the values as for latency); ``first_token_time``, ``first_token_ts`` or
+``first_token_at`` are times on the ``start`` clock. ``output_tokens`` /
+``completion_tokens`` / ``num_output_tokens`` are the output tokens and ``prompt_tokens``
+/ ``input_tokens`` the prompt's (OpenAI's and vLLM's names).
 
 Examples
 --------
@@ -83,6 +96,9 @@ CANONICAL = (
     "tokens_in",
     "tokens_out",
     "cost",
+    "ttft",
+    "tpot",
+    "itl",
 )
 
 _UNITS = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9, "min": 60.0, "h": 3600.0}
@@ -136,7 +152,8 @@ _CANDIDATES: dict[str, tuple[str, ...]] = {
         "latency_us", "latency_ns", "duration", "duration_s", "duration_seconds",
         "duration_ms", "duration_us", "response_time", "response_time_ms",
         "exec_time", "exec_time_seconds", "exec_time_ms", "elapsed", "elapsed_ms",
-        "elapsed_s", "rt", "rt_ms",
+        "elapsed_s", "rt", "rt_ms", "e2e", "e2e_latency", "e2e_latency_s", "e2e_latency_ms",
+        "e2el", "e2el_ms", "request_latency", "request_latency_s", "request_latency_ms",
     ),
     "status": ("status", "status_code", "http_status", "predict_status",
                "response_code", "code", "outcome", "result", "state"),
@@ -152,6 +169,14 @@ _CANDIDATES: dict[str, tuple[str, ...]] = {
                    "output_length", "generated_tokens", "generatedtokens",
                    "num_output_tokens"),
     "cost": ("cost", "cost_usd", "price", "cost_dollars"),
+    "ttft": ("ttft", "ttft_s", "ttft_sec", "ttft_seconds", "ttft_ms", "ttft_us", "ttft_ns",
+             "time_to_first_token", "time_to_first_token_s", "time_to_first_token_seconds",
+             "time_to_first_token_ms", "time_to_first_token_us", "first_token_latency",
+             "first_token_latency_s", "first_token_latency_ms", "ttfts", "ttft_time"),
+    "first_token": ("first_token_time", "first_token_ts", "first_token_at", "first_token_timestamp",
+                    "first_token", "time_of_first_token"),
+    "itl": ("itl", "itls", "itl_s", "itl_ms", "itls_ms", "inter_token_latencies",
+            "inter_token_latencies_ms", "token_gaps", "inter_token_latency"),
 }
 
 _OK_STATUS = ("ok", "succeed", "succeeded", "success", "successful", "completed",
@@ -204,8 +229,13 @@ class ColumnMapping:
     tokens_in: str | None = None
     tokens_out: str | None = None
     cost: str | None = None
+    ttft: str | None = None
+    first_token: str | None = None
+    itl: str | None = None
     time_unit: str = "s"
     latency_unit: str = "s"
+    ttft_unit: str = "s"
+    itl_unit: str = "s"
     error_status_min: int = 500
     ok_values: tuple[str, ...] = _OK_STATUS
     error_values: tuple[str, ...] = _ERROR_STATUS
@@ -221,14 +251,15 @@ class ColumnMapping:
     def __post_init__(self) -> None:
         object.__setattr__(self, "time_unit", _norm_unit(self.time_unit, "time_unit"))
         object.__setattr__(self, "latency_unit", _norm_unit(self.latency_unit, "latency_unit"))
+        object.__setattr__(self, "ttft_unit", _norm_unit(self.ttft_unit, "ttft_unit"))
+        object.__setattr__(self, "itl_unit", _norm_unit(self.itl_unit, "itl_unit"))
         object.__setattr__(self, "detected", tuple((str(k), str(v)) for k, v in dict(self.detected).items()))
         object.__setattr__(self, "warnings", tuple(str(w) for w in self.warnings))
 
     def roles(self) -> dict[str, str]:
         """Role → source column for the roles that are mapped."""
         out = {}
-        for role in ("start", "end", "duration", "status", "error", "endpoint",
-                     "model_version", "tokens_in", "tokens_out", "cost"):
+        for role in _ROLES:
             v = getattr(self, role)
             if v is not None:
                 out[role] = v
@@ -252,6 +283,10 @@ class ColumnMapping:
         units = f"times in {unit('time_unit')}"
         if self.duration is not None:
             units += f", latencies in {unit('latency_unit')}"
+        if self.ttft is not None:
+            units += f", TTFT in {unit('ttft_unit')}"
+        if self.itl is not None:
+            units += f", inter-token gaps in {unit('itl_unit')}"
         return f"columns: {cols}; {units}"
 
     def to_dict(self) -> dict[str, Any]:
@@ -280,7 +315,7 @@ class ColumnMapping:
 
 #: The roles a log column can play, in the order they are matched.
 _ROLES = ("start", "end", "duration", "status", "error", "endpoint",
-          "model_version", "tokens_in", "tokens_out", "cost")
+          "model_version", "tokens_in", "tokens_out", "cost", "ttft", "first_token", "itl")
 
 
 def _match_role(role: str, lower: Mapping[str, str], used: set[str],
@@ -315,7 +350,9 @@ def detect_columns(
     the name, with a warning); integer timestamps of a clock starting near 0 that are
     mostly whole thousands are a one-second clock written in milliseconds (Mooncake's);
     a duration column without a unit in its name whose median is 100 or more is read
-    as milliseconds (10⁶: microseconds, 10⁹: nanoseconds), with a warning. Else the
+    as milliseconds (10⁶: microseconds, 10⁹: nanoseconds), with a warning; so is a TTFT
+    column (``ttft_unit``; also when its values would exceed their latency as seconds), and
+    per-token gaps (``itl_unit``) from a median gap of 1. Else the
     name's unit, else seconds; a relative clock whose unit nothing decides gets a
     warning naming ``--time-unit``. :attr:`ColumnMapping.detected` says how each role
     and unit was decided and :attr:`ColumnMapping.warnings` what stays ambiguous.
@@ -380,9 +417,10 @@ def _detect_units(found: dict[str, Any], overrides: Mapping[str, Any], sample: A
                   dataset: str | None, given: Any, detected: dict[str, str]) -> list[str]:
     """Decide ``time_unit`` and ``latency_unit`` into ``found`` (how into ``detected``);
     returns the warnings."""
-    values = _sample_columns(sample, [c for c in (found.get("start"), found.get("duration")) if c])
+    values = _sample_columns(sample, [c for c in (found.get(r) for r in ("start", "duration", "ttft", "itl")) if c])
     warnings: list[str] = []
-    for unit_key, role in (("time_unit", "start"), ("latency_unit", "duration")):
+    for unit_key, role in (("time_unit", "start"), ("latency_unit", "duration"), ("ttft_unit", "ttft"),
+                           ("itl_unit", "itl")):
         col = found.get(role)
         if unit_key in overrides:
             detected[unit_key] = given(unit_key)
@@ -393,13 +431,46 @@ def _detect_units(found: dict[str, Any], overrides: Mapping[str, Any], sample: A
             detected[unit_key] = f"dataset {dataset}"
             continue
         evidence = _time_unit_evidence if role == "start" else _latency_unit_evidence
-        unit, how, warn = evidence(values.get(col), col, _unit_from_name(col), dtypes.get(col))
+        unit, how, warn = evidence(values.get(col), col, _unit_from_name(col), dtypes.get(col),
+                                   **({"what": role} if role != "start" else {}))
+        if role == "ttft" and unit is None and how == "default":
+            unit, how, warn = _ttft_against_latency(sample, found, col)
         if unit is not None:
             found[unit_key] = unit
         detected[unit_key] = how
         if warn:
             warnings.append(warn)
     return warnings
+
+
+def _ttft_against_latency(sample: Any, found: Mapping[str, Any], col: str) -> tuple[str | None, str, str | None]:
+    """The unit of a TTFT column that neither its name nor its scale decides, from the
+    rows' latencies: the first token comes before the last, so TTFT values that mostly
+    exceed the latency in seconds but fit inside it in milliseconds are milliseconds
+    (a fast model's TTFT in ms: a median under 100)."""
+    dur = found.get("duration")
+    if sample is None or dur is None:
+        return None, "default", None
+    scale = _UNITS[found.get("latency_unit", "s")]
+    try:
+        head = sample.select(pl.col(col).cast(pl.Float64, strict=False).alias("t"),
+                             (pl.col(dur).cast(pl.Float64, strict=False) * scale).alias("l")).head(SAMPLE_ROWS)
+        df = (head.collect() if isinstance(head, pl.LazyFrame) else head).drop_nulls()
+    except (pl.exceptions.PolarsError, OSError):
+        return None, "default", None
+    t, lat = df.get_column("t").to_numpy(), df.get_column("l").to_numpy()
+    ok = np.isfinite(t) & np.isfinite(lat) & (lat > 0)
+    t, lat = t[ok], lat[ok]
+    if t.size < 3:
+        return None, "default", None
+    beyond_s = float(np.mean(t > lat))
+    beyond_ms = float(np.mean(t * 1e-3 > lat))
+    if beyond_s < 0.5 or beyond_ms > 0.01:
+        return None, "default", None
+    how = f"values: {beyond_s:.0%} of the TTFTs exceed their latency if seconds, none if milliseconds"
+    warn = (f"TTFT column {col!r} has no unit in its name; {beyond_s:.0%} of its values exceed the request's "
+            "latency read as seconds: read as milliseconds; pass --map ttft_unit=s if it is seconds")
+    return "ms", how, warn
 
 
 #: Rows of the log the unit detection looks at.
@@ -419,6 +490,8 @@ def _sample_columns(sample: pl.DataFrame | pl.LazyFrame | None, cols: list[str])
     out: dict[str, Any] = {}
     for c in cols:
         col = df.get_column(c)
+        if isinstance(col.dtype, (pl.List, pl.Array)):   # per-token values: all of them
+            col = col.explode()
         if col.dtype.is_temporal() or col.dtype == pl.Boolean:
             continue
         if col.dtype == pl.String:
@@ -489,22 +562,35 @@ def _time_unit_evidence(values: Any, col: str, name_unit: str | None,
     return None, "default", warn
 
 
+#: Per duration role: (the median from which values without a unit in the column's name
+#: are milliseconds, the words of a warning, the flag that insists on seconds). A latency
+#: or a TTFT of 100 s or more is not plausible; nor is a gap of a second or more between
+#: two tokens of one stream.
+_DURATION_EVIDENCE = {
+    "duration": (100.0, "latency column", "--latency-unit s"),
+    "ttft": (100.0, "TTFT column", "--map ttft_unit=s"),
+    "itl": (1.0, "inter-token gap column", "--map itl_unit=s"),
+}
+
+
 def _latency_unit_evidence(values: Any, col: str, name_unit: str | None,
-                           dtype: Any) -> tuple[str | None, str, str | None]:
-    """Like :func:`_time_unit_evidence`, for the durations of column ``col``."""
+                           dtype: Any, what: str = "duration") -> tuple[str | None, str, str | None]:
+    """Like :func:`_time_unit_evidence`, for the durations of column ``col`` (the role
+    ``what``: ``duration``, ``ttft`` or ``itl``, see :data:`_DURATION_EVIDENCE`)."""
     if dtype is not None and dtype.is_temporal():
         return None, "duration values", None
     if name_unit:
         return name_unit, "name", None
     if values is None or len(values) == 0:
         return None, "default", None
+    ms_from, words, flag = _DURATION_EVIDENCE[what]
     med = float(np.median(values))
-    unit = "ns" if med >= 1e9 else "us" if med >= 1e6 else "ms" if med >= 100 else None
+    unit = "ns" if med >= 1e7 * ms_from else "us" if med >= 1e4 * ms_from else "ms" if med >= ms_from else None
     if unit is None:
         return None, "default", None
     how = f"values: median {med:.4g}, {_span_text(med)} if seconds"
-    warn = (f"latency column {col!r} has no unit in its name and a median of {med:.4g}: read as {_TIME_WORD[unit]} "
-            f"({_span_text(med * _UNITS[unit])}), not seconds ({_span_text(med)}); pass --latency-unit s if it "
+    warn = (f"{words} {col!r} has no unit in its name and a median of {med:.4g}: read as {_TIME_WORD[unit]} "
+            f"({_span_text(med * _UNITS[unit])}), not seconds ({_span_text(med)}); pass {flag} if it "
             "is seconds")
     return unit, how, warn
 
@@ -761,8 +847,34 @@ def _canonical_exprs(m: ColumnMapping, start_col: str, schema: Mapping[str, Any]
         if col is not None:
             exprs.append(_num_expr(col, schema.get(col)).alias(role))
             raw_roles.append((role, col))
+    if m.ttft is not None:
+        exprs.append(_num_expr(m.ttft, schema.get(m.ttft), _UNITS[m.ttft_unit]).alias("ttft"))
+        raw_roles.append(("ttft", m.ttft))
+    elif m.first_token is not None:
+        ft = _time_expr(m.first_token, schema.get(m.first_token), m.time_unit)
+        exprs.append((ft - exprs[0]).alias("ttft"))
+        raw_roles.append(("first_token", m.first_token))
+    if m.itl is not None:
+        exprs.append(_gaps_expr(m.itl, schema.get(m.itl), _UNITS[m.itl_unit]).alias("itl"))
     exprs += [pl.col(col).alias(_RAW_PREFIX + role) for role, col in raw_roles if _is_text(schema, col)]
     return exprs
+
+
+def _gaps_expr(col: str, dtype: Any, scale: float) -> pl.Expr:
+    """A list column of per-token gaps as ``List(Float64)`` seconds (a JSON text of a list,
+    as CSV files hold it, is parsed)."""
+    c = pl.col(col)
+    if dtype == pl.String:
+        c = c.str.json_decode(pl.List(pl.Float64))
+    return c.cast(pl.List(pl.Float64), strict=False) * scale if scale != 1.0 else c.cast(pl.List(pl.Float64), strict=False)
+
+
+def _tpot_expr() -> pl.Expr:
+    """vLLM's TPOT, ``(latency − ttft) / (tokens_out − 1)`` for two output tokens or more
+    (null otherwise): the one definition, used by every reader."""
+    n = pl.col("tokens_out")
+    return (pl.when(n >= 2).then((pl.col("latency") - pl.col("ttft")) / (n - 1.0))
+            .otherwise(pl.lit(None, pl.Float64)))
 
 
 def normalize(frame: pl.LazyFrame | pl.DataFrame, mapping: ColumnMapping | None = None,
@@ -785,6 +897,8 @@ def normalize(frame: pl.LazyFrame | pl.DataFrame, mapping: ColumnMapping | None 
         raise ColumnDetectionError(f"no start column mapped; columns found: {list(schema)}")
     for role, col in m.roles().items():
         dt = schema[col]
+        if role == "itl" and isinstance(dt, (pl.List, pl.Array)) and not dt.inner.is_nested():
+            continue   # per-token gaps: a list of numbers a request
         if dt.is_nested() or dt == pl.Object:
             kind = "structs" if isinstance(dt, pl.Struct) else "lists"
             raise ColumnDetectionError(
@@ -798,6 +912,9 @@ def normalize(frame: pl.LazyFrame | pl.DataFrame, mapping: ColumnMapping | None 
         out = out.with_columns(end=pl.col("start") + pl.col("latency"))
     elif m.end is not None:
         out = out.with_columns(latency=pl.col("end") - pl.col("start"))
+    names = out.collect_schema().names()
+    if "ttft" in names and "latency" in names and "tokens_out" in names:
+        out = out.with_columns(tpot=_tpot_expr())
     return out
 
 
@@ -852,6 +969,10 @@ class Contract:
       now + ``future_tolerance`` seconds, which catches clocks skewed into the future);
     - ``max_latency``: latency above ``max_latency`` seconds (when set);
     - ``negative_<role>``: negative tokens or cost;
+    - ``nonfinite_ttft`` / ``negative_ttft`` / ``bad_type_ttft``: an LLM TTFT that is
+      NaN, negative or not a number; ``ttft_exceeds_latency``: a first token after the
+      request's end (a unit or clock error); ``invalid_itl``: a negative or non-finite
+      inter-token gap;
     - ``null_<role>`` for each role in ``not_null`` (e.g. ``model_version``).
 
     - any ``row_checks``: ``name -> polars expression``, True on a valid row, over the
@@ -944,6 +1065,26 @@ class ContractReport:
                 "action": self.action, "checks": [c.to_dict() for c in self.checks]}
 
 
+def _llm_row_rules(has: set[str], src: Mapping[str, str]) -> list[tuple[str, str | None, pl.Expr]]:
+    """The contract's row rules on an LLM log's ``ttft`` and ``itl`` columns."""
+    rules: list[tuple[str, str | None, pl.Expr]] = []
+    if "ttft" in has:
+        ttft_src = src.get("ttft") or src.get("first_token")
+        raw = _RAW_PREFIX + ("ttft" if src.get("ttft") else "first_token")
+        if raw in has:
+            rules.append(("bad_type_ttft", ttft_src, pl.col(raw).is_not_null() & pl.col("ttft").is_null()))
+        rules.append(("nonfinite_ttft", ttft_src, pl.col("ttft").is_not_null() & ~pl.col("ttft").is_finite()))
+        rules.append(("negative_ttft", ttft_src, pl.col("ttft").is_finite() & (pl.col("ttft") < 0)))
+        if "latency" in has:
+            # the first token comes before the last: a TTFT beyond the latency is a unit or clock error
+            rules.append(("ttft_exceeds_latency", ttft_src, pl.col("ttft").is_finite() & pl.col("latency").is_finite()
+                          & (pl.col("ttft") > pl.col("latency") * (1.0 + 1e-9) + 1e-9)))
+    if "itl" in has:
+        rules.append(("invalid_itl", src.get("itl"),
+                      pl.col("itl").list.eval(~pl.element().is_finite() | (pl.element() < 0)).list.any()))
+    return rules
+
+
 def _row_rules(schema: Mapping[str, Any], contract: Contract, mapping: ColumnMapping | None) -> list[tuple[str, str | None, pl.Expr]]:
     """(name, source column, expression that is True on a *violating* row)."""
     src = mapping.roles() if mapping else {}
@@ -981,6 +1122,7 @@ def _row_rules(schema: Mapping[str, Any], contract: Contract, mapping: ColumnMap
             if raw in has:
                 rules.append((f"bad_type_{role}", src.get(role), pl.col(raw).is_not_null() & pl.col(role).is_null()))
             rules.append((f"negative_{role}", src.get(role), pl.col(role) < 0))
+    rules += _llm_row_rules(has, src)
     for role in contract.not_null:
         if role in has and not any(r[0] == f"null_{role}" for r in rules):
             rules.append((f"null_{role}", src.get(role), pl.col(role).is_null()))
@@ -1049,6 +1191,8 @@ def validate(
         if name == "time_range" and cnt and "start" in df.columns and fl is not None:
             hint = time_unit_hint(df.get_column("start").filter(fl.get_column("__bad_time_range")).to_numpy(),
                                   contract, mapping)
+        if name == "ttft_exceeds_latency" and cnt and fl is not None:
+            hint = _ttft_unit_hint(df.filter(fl.get_column("__bad_ttft_exceeds_latency")), mapping)
         checks.append(ContractCheck(name, col, int(cnt or 0), ex, hint=hint))
     valid = df.filter(~bad_any) if bad_any is not None else df
     valid = valid.drop([c for c in valid.columns if c.startswith("__")])
@@ -1059,6 +1203,20 @@ def validate(
     if schema_fail:
         valid = valid.head(0)
     return valid, report
+
+
+def _ttft_unit_hint(bad: pl.DataFrame, mapping: ColumnMapping | None) -> str | None:
+    """A sentence naming the ``ttft_unit`` under which every TTFT beyond its latency would
+    fit inside it (a TTFT column in milliseconds read as seconds), or ``None``."""
+    if mapping is None or mapping.ttft is None:
+        return None
+    t, lat = bad.get_column("ttft").to_numpy(), bad.get_column("latency").to_numpy()
+    read = _UNITS[mapping.ttft_unit]
+    for unit in ("ms", "us", "ns"):
+        if _UNITS[unit] < read and bool(np.all(t * (_UNITS[unit] / read) <= lat)):
+            return (f"the TTFTs look like {_TIME_WORD[unit]} read as {_TIME_WORD.get(mapping.ttft_unit, mapping.ttft_unit)}: "
+                    f"pass --map ttft_unit={unit} (mapping ttft_unit='{unit}')")
+    return None
 
 
 def time_unit_hint(starts: Any, contract: Contract | None = None,
@@ -1146,6 +1304,8 @@ def fingerprint(frame: pl.DataFrame, sources: Sequence[Path] = ()) -> DataFinger
             h.update(name.encode())
             if s.dtype.is_numeric():
                 h.update(s.cast(pl.Float64).fill_null(float("nan")).to_numpy().tobytes())
+            elif s.dtype.is_nested():   # per-token lists
+                h.update(json.dumps(s.to_list()).encode())
             else:
                 h.update(json.dumps(s.cast(pl.String).to_list()).encode())
     tmin = tmax = None

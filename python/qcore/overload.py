@@ -259,12 +259,12 @@ def _duration(x: Any, name: str, *, per_request: bool) -> sim.Distribution:
     )
 
 
-def _optional_duration(x: Any, name: str) -> tuple[Any, ...] | None:
+def _optional_duration(x: Any, name: str) -> sim.Distribution | None:
     if x is None:
         return None
     if isinstance(x, (int, float)) and not isinstance(x, bool) and math.isinf(x):
         return None
-    return _duration(x, name, per_request=False)._spec()
+    return _duration(x, name, per_request=False)
 
 
 def _customers(arrivals: sim.ArrivalProcess, customers: Any) -> int:
@@ -374,7 +374,7 @@ def run(
         raise InvalidArgumentError("classes is required by the Priority policy (0 high, 1 low per request)")
     patience = None if math.isinf(timeout) else _optional_duration(timeout, "timeout")
     out: dict[str, Any] = _qcore._policy_overload(
-        arr._spec(), svc._spec(), servers, n, int(seed), patience, None, pol.discipline,
+        arr, svc, servers, n, int(seed), patience, None, pol.discipline,
         (kind, nums, strs), cl, slo, timeout, int(replication),
     )
     return out

@@ -33,7 +33,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
@@ -69,13 +69,11 @@ _STATUS = ["completed", "blocked", "timed_out", "shed", "unfinished"]
 class Distribution:
     """Base class of the duration distributions (service, patience, start-up delay)."""
 
-    _kind: str = ""
-
-    def _spec(self) -> tuple[str, float, float, npt.NDArray[np.float64] | None]:
-        raise NotImplementedError  # pragma: no cover - every subclass defines it
+    #: the core's name of the distribution; the core reads the fields by name
+    _kind: ClassVar[str] = ""
 
     def _check(self) -> None:
-        m, scv = _qcore._sim_check_dist(self._spec(), type(self).__name__)
+        m, scv = _qcore._sim_check_dist(self, type(self).__name__)
         object.__setattr__(self, "_moments", (m, scv))
 
     @property
@@ -102,8 +100,7 @@ class Exponential(Distribution):
     def __post_init__(self) -> None:
         self._check()
 
-    def _spec(self):  # type: ignore[no-untyped-def]
-        return ("exponential", float(self.mean), 0.0, None)
+    _kind = "exponential"
 
 
 @dataclass(frozen=True)
@@ -119,8 +116,7 @@ class Deterministic(Distribution):
     def __post_init__(self) -> None:
         self._check()
 
-    def _spec(self):  # type: ignore[no-untyped-def]
-        return ("deterministic", float(self.value), 0.0, None)
+    _kind = "deterministic"
 
 
 @dataclass(frozen=True)
@@ -138,8 +134,7 @@ class Gamma(Distribution):
     def __post_init__(self) -> None:
         self._check()
 
-    def _spec(self):  # type: ignore[no-untyped-def]
-        return ("gamma", float(self.mean), float(self.cv), None)
+    _kind = "gamma"
 
 
 @dataclass(frozen=True)
@@ -157,8 +152,7 @@ class LogNormal(Distribution):
     def __post_init__(self) -> None:
         self._check()
 
-    def _spec(self):  # type: ignore[no-untyped-def]
-        return ("lognormal", float(self.mean), float(self.cv), None)
+    _kind = "lognormal"
 
 
 @dataclass(frozen=True, eq=False)
@@ -178,8 +172,7 @@ class Empirical(Distribution):
         )
         self._check()
 
-    def _spec(self):  # type: ignore[no-untyped-def]
-        return ("empirical", 0.0, 0.0, self.samples)
+    _kind = "empirical"
 
     def __repr__(self) -> str:
         return f"Empirical(<{len(self.samples)} samples>)"
@@ -202,8 +195,7 @@ class Durations(Distribution):
         )
         self._check()
 
-    def _spec(self):  # type: ignore[no-untyped-def]
-        return ("sequence", 0.0, 0.0, self.values)
+    _kind = "sequence"
 
     def __repr__(self) -> str:
         return f"Durations(<{len(self.values)} values>)"
@@ -215,11 +207,11 @@ class Durations(Distribution):
 class ArrivalProcess:
     """Base class of the arrival processes."""
 
-    def _spec(self) -> tuple[Any, ...]:
-        raise NotImplementedError  # pragma: no cover - every subclass defines it
+    #: the core's name of the process; the core reads the fields by name
+    _kind: ClassVar[str] = ""
 
     def _check(self) -> None:
-        object.__setattr__(self, "_rate", _qcore._sim_check_arrivals(self._spec()))
+        object.__setattr__(self, "_rate", _qcore._sim_check_arrivals(self))
 
     @property
     def mean_rate(self) -> float | None:
@@ -230,13 +222,13 @@ class ArrivalProcess:
         return None
 
 
-def _dist_spec(d: Any, name: str) -> tuple[Any, ...]:
+def _dist_spec(d: Any, name: str) -> Distribution:
     if not isinstance(d, Distribution):
         raise InvalidTypeError(
             f"{name} must be a qcore.sim distribution (Exponential, Deterministic, Gamma, "
             f"LogNormal, Empirical, Durations), got {type(d).__name__}"
         )
-    return d._spec()
+    return d
 
 
 @dataclass(frozen=True)
@@ -252,8 +244,7 @@ class Poisson(ArrivalProcess):
     def __post_init__(self) -> None:
         self._check()
 
-    def _spec(self):  # type: ignore[no-untyped-def]
-        return ("poisson", float(self.rate), 0.0, 0.0, 0.0, None, None, None)
+    _kind = "poisson"
 
 
 @dataclass(frozen=True)
@@ -268,9 +259,6 @@ class Renewal(ArrivalProcess):
 
     interarrival: Distribution
 
-    def __post_init__(self) -> None:
-        self._check()
-
     @classmethod
     def from_rate(cls, rate: float, cv: float, family: str = "gamma") -> Renewal:
         """Interarrival times with mean ``1/rate`` and coefficient of variation ``cv``,
@@ -283,17 +271,11 @@ class Renewal(ArrivalProcess):
             return cls(LogNormal(mean=1.0 / rate, cv=cv))
         raise InvalidArgumentError(f"family must be 'gamma' or 'lognormal', got {family!r}")
 
-    def _spec(self):  # type: ignore[no-untyped-def]
-        return (
-            "renewal",
-            0.0,
-            0.0,
-            0.0,
-            0.0,
-            None,
-            None,
-            _dist_spec(self.interarrival, "interarrival"),
-        )
+    _kind = "renewal"
+
+    def __post_init__(self) -> None:
+        _dist_spec(self.interarrival, "interarrival")
+        self._check()
 
     def _limit(self) -> int | None:
         if isinstance(self.interarrival, Durations):
@@ -322,9 +304,7 @@ class MMPP2(ArrivalProcess):
             object.__setattr__(self, name, v)
         self._check()
 
-    def _spec(self):  # type: ignore[no-untyped-def]
-        r, s = self.rates, self.switch_rates
-        return ("mmpp2", r[0], r[1], s[0], s[1], None, None, None)
+    _kind = "mmpp2"
 
 
 @dataclass(frozen=True, eq=False)
@@ -348,8 +328,7 @@ class PiecewiseRate(ArrivalProcess):
         )
         self._check()
 
-    def _spec(self):  # type: ignore[no-untyped-def]
-        return ("piecewise", 0.0, 0.0, 0.0, 0.0, self.times, self.rates, None)
+    _kind = "piecewise"
 
     def __repr__(self) -> str:
         return f"PiecewiseRate(<{len(self.times)} segments>)"
@@ -375,8 +354,7 @@ class Trace(ArrivalProcess):
         )
         self._check()
 
-    def _spec(self):  # type: ignore[no-untyped-def]
-        return ("trace", 0.0, 0.0, 0.0, 0.0, self.timestamps, None, None)
+    _kind = "trace"
 
     def _limit(self) -> int | None:
         return len(self.timestamps)
@@ -681,7 +659,8 @@ def _int(x: Any, name: str, lo: int) -> int:
 
 def _batching(
     max_batch_size: int, max_batch_wait: float, batch_service: BatchService | None
-) -> tuple[int, float, float, float, npt.NDArray[np.float64] | None] | None:
+) -> dict[str, Any] | None:
+    """The batching of :func:`simulate` as the core reads it (named fields)."""
     max_batch_size = _int(max_batch_size, "max_batch_size", 1)
     if batch_service is None:
         if max_batch_size > 1:
@@ -692,12 +671,14 @@ def _batching(
         table = np.array(
             [float(batch_service(n)) for n in range(1, max_batch_size + 1)]
         )
-        return (max_batch_size, max_batch_wait, 0.0, 0.0, table)
-    if isinstance(batch_service, tuple) and len(batch_service) == 2:
+    elif isinstance(batch_service, tuple) and len(batch_service) == 2:
         fixed, per_item = (float(v) for v in batch_service)
-        return (max_batch_size, max_batch_wait, fixed, per_item, None)
-    table = as_f64(batch_service, "batch_service", allow_scalar=False)
-    return (max_batch_size, max_batch_wait, 0.0, 0.0, table)
+        return {"max_size": max_batch_size, "max_wait": max_batch_wait, "fixed": fixed,
+                "per_item": per_item, "table": None}
+    else:
+        table = as_f64(batch_service, "batch_service", allow_scalar=False)
+    return {"max_size": max_batch_size, "max_wait": max_batch_wait, "fixed": 0.0, "per_item": 0.0,
+            "table": table}
 
 
 def _schedule(s: Any) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]] | None:
@@ -796,6 +777,9 @@ def simulate(
         ``"auto"`` runs the customer recursion (Lindley / Kiefer–Wolfowitz) for plain
         FCFS queues without waiting-room limit, patience, batching or schedule, and the
         general event loop otherwise; both give the same results for the same seed.
+        A replication whose arrival window is far below the resolution of its departure
+        clock (the recursion's window sums would cancel) runs on the event loop, and
+        says so (``fast_path`` False).
     threads : int
         Threads used for the replications.
 
@@ -852,18 +836,18 @@ def simulate(
     pat = _as_duration(patience, "patience")
     sd = _as_duration(startup_delay, "startup_delay")
     runs = _qcore._sim_run(
-        arrivals._spec(),
-        None if service is None else service._spec(),
+        arrivals,
+        service,
         servers,
         customers,
         warmup,
         seed,
         discipline,
         queue_capacity,
-        None if pat is None else pat._spec(),
+        pat,
         _batching(max_batch_size, max_batch_wait, batch_service),
         _schedule(server_schedule),
-        None if sd is None else sd._spec(),
+        sd,
         bool(records),
         float(relative_accuracy),
         replications,

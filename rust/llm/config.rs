@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use crate::error::{QcoreError, Result};
+use crate::policy::{check_num, TokenBucket};
 
 /// The scheduled batch of one step, as the step-time models see it (§5).
 ///
@@ -917,4 +918,84 @@ pub fn roofline(
     };
     st.check()?;
     Ok(st)
+}
+
+/// Admission and shedding in front of a fleet: every field `None` (the default) admits
+/// every request, and the run is the one without admission.
+///
+/// Checked in this order when a request arrives (after the test that it can ever fit a
+/// replica): the token bucket (before routing, so its decisions depend only on the
+/// arrivals and prompt lengths), then routing, then the waiting cap and the
+/// predicted-TTFT bound on the routed replica. The queue-wait deadline is applied when a
+/// replica begins a step.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Admission {
+    /// Token bucket refill rate in prompt tokens per second (with `token_burst`). A
+    /// request costs its prompt tokens; one that finds fewer in the bucket is shed and
+    /// takes none.
+    pub token_rate: Option<f64>,
+    /// Token bucket capacity in prompt tokens (the bucket starts full).
+    pub token_burst: Option<f64>,
+    /// Shed a request when the routed replica's waiting queue holds `max_waiting`
+    /// requests or more at its arrival (preempted requests return to `waiting`
+    /// regardless).
+    pub max_waiting: Option<u32>,
+    /// Drop (status timed out) a request in a replica's waiting queue that has not
+    /// emitted its first token when a step begins more than `max_wait` seconds after its
+    /// arrival: one never scheduled (its queue wait exceeded the deadline), or one
+    /// preempted before its first token (the tokens computed for it are wasted).
+    pub max_wait: Option<f64>,
+    /// Reject a request whose predicted TTFT on the routed replica exceeds this (seconds):
+    /// `(W + P) · d(B) / B + d(B)`, `W` the tokens the replica's waiting requests still
+    /// have to compute, `P` its prompt, `B = max_num_batched_tokens` and `d(B)` the
+    /// step-time model's duration of one prefill chunk of `B` tokens.
+    pub max_predicted_ttft: Option<f64>,
+}
+
+impl Admission {
+    /// Whether any option is set.
+    #[must_use]
+    pub fn is_active(&self) -> bool {
+        *self != Admission::default()
+    }
+
+    /// Validate the fields.
+    ///
+    /// # Errors
+    /// A bucket with only one of rate and burst, or outside [`TokenBucket::check`]'s
+    /// domain (rate > 0, burst >= 1 prompt token); `max_waiting` of 0; `max_wait` not
+    /// finite and >= 0; `max_predicted_ttft` not finite and > 0.
+    pub fn check(&self) -> Result<()> {
+        match (self.token_rate, self.token_burst) {
+            (Some(rate), Some(burst)) => TokenBucket::check(
+                ("admission.token_rate", rate),
+                ("admission.token_burst", burst),
+            )?,
+            (None, None) => {}
+            (rate, _) => {
+                let (name, other) = if rate.is_some() {
+                    ("admission.token_burst", "token_rate")
+                } else {
+                    ("admission.token_rate", "token_burst")
+                };
+                return Err(QcoreError::invalid(
+                    name,
+                    format!("is required with {other} (the token bucket needs both)"),
+                ));
+            }
+        }
+        if self.max_waiting == Some(0) {
+            return Err(QcoreError::invalid(
+                "admission.max_waiting",
+                "must be >= 1 (it sheds a request when waiting >= max_waiting)",
+            ));
+        }
+        if let Some(v) = self.max_wait {
+            check_num("admission.max_wait", v, 0.0, false)?;
+        }
+        if let Some(v) = self.max_predicted_ttft {
+            check_num("admission.max_predicted_ttft", v, 0.0, true)?;
+        }
+        Ok(())
+    }
 }

@@ -187,6 +187,11 @@ pub const STATUS_FINISHED: u8 = 0;
 pub const STATUS_REJECTED: u8 = 1;
 /// Still in the system when the run stopped.
 pub const STATUS_UNFINISHED: u8 = 2;
+/// Shed on arrival by admission control (token bucket or waiting cap).
+pub const STATUS_SHED: u8 = 3;
+/// Dropped by the admission queue-wait deadline: still waiting, without its first token,
+/// longer than `max_wait` after its arrival.
+pub const STATUS_TIMED_OUT: u8 = 4;
 
 /// Per-request state during a run.
 #[derive(Debug, Clone)]
@@ -201,6 +206,9 @@ pub(crate) struct Req {
     pub prefilled: u32,
     pub preemptions: u32,
     pub cached: u32,
+    /// Tokens computed for the request over the run (prefill, recompute and decode; not
+    /// prefix-cache hits): wasted when it is then dropped.
+    pub work: u64,
     pub status: u8,
     pub replica: i32,
     pub first_sched: f64,
@@ -223,6 +231,7 @@ impl Req {
             prefilled: 0,
             preemptions: 0,
             cached: u32::MAX,
+            work: 0,
             status: STATUS_UNFINISHED,
             replica: -1,
             first_sched: f64::NAN,
@@ -921,6 +930,7 @@ impl Replica {
             let c0 = q.computed;
             let c1 = c0 + q.sched;
             q.computed = c1;
+            q.work += u64::from(q.sched);
             let decode = q.emitted >= 1 && q.sched == 1 && c1 == q.num_tokens();
             if !decode {
                 self.stats.prefill_tokens += u64::from(q.sched);
@@ -1008,6 +1018,45 @@ impl Replica {
             self.outstanding -= u64::from(q.prompt - q.prefilled) + u64::from(q.output - q.emitted);
             self.stats.stuck_rejected += 1;
         }
+    }
+
+    /// Drop every waiting request without its first token whose wait `t − arrival`
+    /// exceeds `max_wait` (status timed out; blocks it holds, if any, freed). Returns
+    /// the number dropped and adds the tokens computed for them to `wasted`.
+    pub fn drop_expired(
+        &mut self,
+        reqs: &mut [Req],
+        arrival: &[f64],
+        t: f64,
+        max_wait: f64,
+        wasted: &mut u64,
+    ) -> u64 {
+        let expired = |q: &Req, a: f64| q.first_token.is_nan() && t - a > max_wait;
+        if !self
+            .waiting
+            .iter()
+            .any(|&r| expired(&reqs[r as usize], arrival[r as usize]))
+        {
+            return 0;
+        }
+        self.touch(t);
+        let mut n = 0;
+        let (pool, outstanding) = (&mut self.pool, &mut self.outstanding);
+        self.waiting.retain(|&r| {
+            let q = &mut reqs[r as usize];
+            if !expired(q, arrival[r as usize]) {
+                return true;
+            }
+            q.status = STATUS_TIMED_OUT;
+            pool.release(&mut q.blocks);
+            pool.nfree += q.held;
+            q.held = 0;
+            *wasted += q.work;
+            *outstanding -= u64::from(q.prompt - q.prefilled) + u64::from(q.output - q.emitted);
+            n += 1;
+            false
+        });
+        n
     }
 
     /// Blocks held by requests.

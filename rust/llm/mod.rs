@@ -17,20 +17,25 @@
 //! assert!((r.records.finish[0] - 0.06).abs() < 1e-12);
 //! ```
 
+pub(crate) mod ceilings;
 pub(crate) mod config;
 pub(crate) mod engine;
 pub(crate) mod run;
 
+pub use ceilings::{ceilings, Ceilings};
 pub use config::{
-    default_max_num_batched_tokens, gpu_preset, model_preset, num_blocks, roofline, Batch, GpuSpec,
-    ModelSpec, ReplicaConfig, Scheduler, StepTime, Table, VidurTables, DISTSERVE_DECODE_TOKENS,
-    GPU_PRESETS, MODEL_PRESETS, VIDUR_OPS,
+    default_max_num_batched_tokens, gpu_preset, model_preset, num_blocks, roofline, Admission,
+    Batch, GpuSpec, ModelSpec, ReplicaConfig, Scheduler, StepTime, Table, VidurTables,
+    DISTSERVE_DECODE_TOKENS, GPU_PRESETS, MODEL_PRESETS, VIDUR_OPS,
 };
-pub use engine::{ReplicaStats, Workload, STATUS_FINISHED, STATUS_REJECTED, STATUS_UNFINISHED};
+pub use engine::{
+    ReplicaStats, Workload, STATUS_FINISHED, STATUS_REJECTED, STATUS_SHED, STATUS_TIMED_OUT,
+    STATUS_UNFINISHED,
+};
 pub use run::{
     run_disaggregated, run_disaggregated_with, run_engine, run_engine_progress, run_fleet,
-    run_fleet_progress, Disaggregation, FleetConfig, KvTransfer, Progress, Records, Router,
-    RunOptions, RunResult, StepTrace, Timeline,
+    run_fleet_admitted, run_fleet_progress, Disaggregation, FleetConfig, KvTransfer, Progress,
+    Records, Router, RunOptions, RunResult, StepTrace, Timeline,
 };
 
 #[cfg(test)]

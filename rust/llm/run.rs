@@ -1,8 +1,9 @@
 //! Running a workload: one replica alone, or a routed fleet (LLM-ENGINE.md §3, §7, §8).
 
-use super::config::ReplicaConfig;
-use super::engine::{Replica, ReplicaStats, Req, Sink, Workload, STATUS_REJECTED};
+use super::config::{Admission, Batch, ReplicaConfig};
+use super::engine::{Replica, ReplicaStats, Req, Sink, Workload, STATUS_REJECTED, STATUS_SHED};
 use crate::error::{QcoreError, Result};
+use crate::policy::TokenBucket;
 use crate::sim::rng::Rng;
 use crate::sketch::QuantileSketch;
 
@@ -91,9 +92,9 @@ impl Default for RunOptions {
 /// Times are NaN where the event did not happen.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Records {
-    /// Replica that served the request (-1: rejected before routing).
+    /// Replica that served the request (-1: rejected or shed before it joined one).
     pub replica: Vec<i32>,
-    /// 0 finished, 1 rejected, 2 unfinished.
+    /// 0 finished, 1 rejected, 2 unfinished, 3 shed, 4 timed out.
     pub status: Vec<u8>,
     pub first_scheduled: Vec<f64>,
     pub first_token: Vec<f64>,
@@ -112,6 +113,8 @@ pub struct StepTrace {
     pub step_replica: Vec<u32>,
     pub step_start: Vec<f64>,
     pub step_end: Vec<f64>,
+    /// Per step: the replica's waiting requests when the step began (before scheduling).
+    pub step_waiting: Vec<u32>,
     /// Per scheduled request: step index, request, tokens scheduled.
     pub sched_step: Vec<u32>,
     pub sched_request: Vec<u32>,
@@ -147,6 +150,14 @@ pub struct RunResult {
     /// Requests rejected: on arrival (they can never fit a replica), or at the head of
     /// `waiting` when even an empty replica cannot schedule them (a watermark, say).
     pub rejected: u64,
+    /// Of `rejected`: requests rejected by admission control (predicted TTFT).
+    pub admission_rejected: u64,
+    /// Requests shed on arrival by admission control (token bucket, waiting cap).
+    pub shed: u64,
+    /// Requests dropped by the admission queue-wait deadline.
+    pub timed_out: u64,
+    /// Tokens computed (prefill and decode) for requests that were then dropped.
+    pub wasted_tokens: u64,
     /// First arrival and the end of the last step.
     pub t0: f64,
     pub t_end: f64,
@@ -236,6 +247,12 @@ struct Driver<'a> {
     timeline: Option<(f64, f64, Timeline)>,
     rejected: u64,
     t_end: f64,
+    /// The admission queue-wait deadline (seconds).
+    max_wait: Option<f64>,
+    admission_rejected: u64,
+    shed: u64,
+    timed_out: u64,
+    wasted_tokens: u64,
 }
 
 impl<'a> Driver<'a> {
@@ -301,6 +318,11 @@ impl<'a> Driver<'a> {
                 .map(|iv| (iv, t0, Timeline::default())),
             rejected: 0,
             t_end: t0,
+            max_wait: None,
+            admission_rejected: 0,
+            shed: 0,
+            timed_out: 0,
+            wasted_tokens: 0,
         })
     }
 
@@ -337,6 +359,19 @@ impl<'a> Driver<'a> {
 
     /// Start a step on replica `i` at `t`; returns its end time (`t` for an empty step).
     fn begin(&mut self, i: usize, t: f64) -> f64 {
+        if let Some(mw) = self.max_wait {
+            self.timed_out += self.reps[i].drop_expired(
+                &mut self.reqs,
+                &self.w.arrival,
+                t,
+                mw,
+                &mut self.wasted_tokens,
+            );
+            if !self.reps[i].has_work() {
+                return t;
+            }
+        }
+        let waiting_at_start = self.reps[i].waiting.len() as u32;
         loop {
             let rep = &mut self.reps[i];
             let b = rep.schedule(self.w, self.cfgs[i], &mut self.reqs, t);
@@ -354,6 +389,7 @@ impl<'a> Driver<'a> {
                 tr.step_replica.push(i as u32);
                 tr.step_start.push(t);
                 tr.step_end.push(t + d);
+                tr.step_waiting.push(waiting_at_start);
                 for &r in &rep.sched {
                     tr.sched_step.push(s);
                     tr.sched_request.push(r);
@@ -445,7 +481,12 @@ impl<'a> Driver<'a> {
                     .reps
                     .iter()
                     .map(|r| r.stats.stuck_rejected)
-                    .sum::<u64>(),
+                    .sum::<u64>()
+                + self.admission_rejected,
+            admission_rejected: self.admission_rejected,
+            shed: self.shed,
+            timed_out: self.timed_out,
+            wasted_tokens: self.wasted_tokens,
             replicas: self.reps.into_iter().map(|r| r.stats).collect(),
             t0: self.w.arrival.first().copied().unwrap_or(0.0),
             t_end,
@@ -539,9 +580,52 @@ pub fn run_fleet_progress(
     opts: &RunOptions,
     progress: Progress<'_>,
 ) -> Result<RunResult> {
+    run_fleet_admitted(w, cfg, fleet, &Admission::default(), opts, progress)
+}
+
+/// The duration of one prefill chunk of `max_num_batched_tokens` tokens on `cfg` (the
+/// step of the predicted-TTFT bound of [`Admission`]).
+fn budget_step(cfg: &ReplicaConfig) -> f64 {
+    let b = cfg.max_num_batched_tokens;
+    cfg.step_time.duration(&Batch {
+        prefill_tokens: u64::from(b),
+        prefill_tokens_sq: f64::from(b) * f64::from(b),
+        prefill_reqs: 1,
+        decode_reqs: 0,
+        decode_ctx: 0,
+        ctx: u64::from(b),
+    })
+}
+
+/// [`run_fleet_progress`] with admission control in front of the fleet (see
+/// [`Admission`]). A request is checked, in order: whether it can ever fit a replica
+/// (else rejected), the token bucket (else shed), then, on the replica the router picks,
+/// the waiting cap (else shed) and the predicted-TTFT bound (else rejected). Requests
+/// shed or rejected here never join a replica (their record's replica is -1). With
+/// `Admission::default()` the run is exactly [`run_fleet_progress`]'s.
+///
+/// # Errors
+/// An invalid fleet, admission or configuration.
+pub fn run_fleet_admitted(
+    w: &Workload,
+    cfg: &ReplicaConfig,
+    fleet: &FleetConfig,
+    adm: &Admission,
+    opts: &RunOptions,
+    progress: Progress<'_>,
+) -> Result<RunResult> {
     fleet.check()?;
+    adm.check()?;
     let nrep = fleet.replicas as usize;
     let mut dr = Driver::new(w, cfg, nrep, opts)?;
+    dr.max_wait = adm.max_wait;
+    // Full at the start; a request costs its prompt tokens.
+    let mut bucket = match (adm.token_rate, adm.token_burst) {
+        (Some(rate), Some(burst)) => Some(TokenBucket::new(rate, burst)?),
+        _ => None,
+    };
+    let d_budget = budget_step(cfg);
+    let per_token = d_budget / f64::from(cfg.max_num_batched_tokens);
     let mut rng = Rng::new(fleet.seed);
     let mut snap = vec![Load::default(); nrep];
     let mut pending = vec![Load::default(); nrep];
@@ -586,6 +670,14 @@ pub fn run_fleet_progress(
                 dr.rejected += 1;
                 k += 1;
                 continue;
+            }
+            if let Some(b) = &mut bucket {
+                if !b.take_n(w.arrival[k], f64::from(w.prompt[k])) {
+                    dr.reqs[k].status = STATUS_SHED;
+                    dr.shed += 1;
+                    k += 1;
+                    continue;
+                }
             }
             if fleet.staleness == 0.0 || t >= next_refresh {
                 for (i, r) in dr.reps.iter().enumerate() {
@@ -661,6 +753,32 @@ pub fn run_fleet_progress(
                     })
                 }
             };
+            if let Some(cap) = adm.max_waiting {
+                if dr.reps[i].waiting.len() >= cap as usize {
+                    dr.reqs[k].status = STATUS_SHED;
+                    dr.shed += 1;
+                    k += 1;
+                    continue;
+                }
+            }
+            if let Some(bound) = adm.max_predicted_ttft {
+                let reqs = &dr.reqs;
+                let ahead: u64 = dr.reps[i]
+                    .waiting
+                    .iter()
+                    .map(|&r| {
+                        let q = &reqs[r as usize];
+                        u64::from(q.num_tokens() - q.computed)
+                    })
+                    .sum();
+                let predicted = (ahead + u64::from(w.prompt[k])) as f64 * per_token + d_budget;
+                if predicted > bound {
+                    dr.reqs[k].status = STATUS_REJECTED;
+                    dr.admission_rejected += 1;
+                    k += 1;
+                    continue;
+                }
+            }
             pending[i].waiting += 1;
             pending[i].tokens += u64::from(w.prompt[k]) + u64::from(w.output[k]);
             dr.arrive(k, i);

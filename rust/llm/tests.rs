@@ -724,3 +724,320 @@ fn kv_transfer_time_and_checks() {
     assert_eq!(r.records.first_token, vec![1.0]);
     assert_eq!(r.records.finish, vec![3.5]);
 }
+
+fn fleet(replicas: u32, router: Router) -> FleetConfig {
+    FleetConfig {
+        replicas,
+        router,
+        staleness: 0.0,
+        seed: 7,
+    }
+}
+
+fn traced() -> RunOptions {
+    RunOptions {
+        trace: true,
+        ..RunOptions::default()
+    }
+}
+
+fn count(r: &RunResult, status: u8) -> u64 {
+    r.records
+        .status
+        .iter()
+        .map(|&s| u64::from(s == status))
+        .sum()
+}
+
+/// The counters agree with the records, and every request ends in one status.
+fn check_admission_counts(r: &RunResult, n: usize) {
+    assert_eq!(count(r, STATUS_SHED), r.shed);
+    assert_eq!(count(r, STATUS_TIMED_OUT), r.timed_out);
+    assert_eq!(count(r, STATUS_REJECTED), r.rejected);
+    assert!(r.admission_rejected <= r.rejected);
+    let finished: u64 = r.replicas.iter().map(|s| s.finished).sum();
+    assert_eq!(count(r, STATUS_FINISHED), finished);
+    assert_eq!(
+        finished + r.rejected + r.shed + r.timed_out + count(r, STATUS_UNFINISHED),
+        n as u64
+    );
+    for k in 0..n {
+        if matches!(r.records.status[k], STATUS_SHED) {
+            assert_eq!(r.records.replica[k], -1);
+            assert!(r.records.first_scheduled[k].is_nan());
+        }
+    }
+}
+
+#[test]
+fn default_admission_is_the_run_without_it() {
+    let w = random_workload(3, 500, 60.0, 800, 100);
+    let mut cfg = ReplicaConfig::new(200, linear(0.01, 1e-5));
+    cfg.max_num_batched_tokens = 512;
+    let opts = RunOptions {
+        trace: true,
+        timeline_interval: Some(0.25),
+        ..RunOptions::default()
+    };
+    for router in [Router::RoundRobin, Router::PowerOfTwo, Router::LeastTokens] {
+        let f = fleet(3, router);
+        let a = run_fleet(&w, &cfg, &f, &opts).unwrap();
+        let b =
+            run_fleet_admitted(&w, &cfg, &f, &Admission::default(), &opts, &mut |_, _| {}).unwrap();
+        assert_eq!(a.records, b.records);
+        assert_eq!(a.trace, b.trace);
+        assert_eq!(a.timeline, b.timeline);
+        assert_eq!(a.replicas, b.replicas);
+        assert_eq!(
+            (a.ttft.clone(), a.itl.clone(), a.e2e.clone()),
+            (b.ttft.clone(), b.itl.clone(), b.e2e.clone())
+        );
+        assert_eq!((a.rejected, a.t_end), (b.rejected, b.t_end));
+        assert_eq!(
+            (b.shed, b.timed_out, b.admission_rejected, b.wasted_tokens),
+            (0, 0, 0, 0)
+        );
+    }
+}
+
+#[test]
+fn token_bucket_on_prompt_tokens_matches_a_reference() {
+    let w = random_workload(9, 2000, 50.0, 1000, 50);
+    let cfg = ReplicaConfig::new(100_000, linear(0.01, 1e-5));
+    let (rate, burst) = (10_000.0, 4000.0);
+    let adm = Admission {
+        token_rate: Some(rate),
+        token_burst: Some(burst),
+        ..Admission::default()
+    };
+    let r = run_fleet_admitted(
+        &w,
+        &cfg,
+        &fleet(2, Router::Random),
+        &adm,
+        &traced(),
+        &mut |_, _| {},
+    )
+    .unwrap();
+    // The bucket, written out: full at the first arrival, refilled continuously.
+    let (mut level, mut last) = (burst, w.arrival[0]);
+    let mut want = Vec::new();
+    for k in 0..w.len() {
+        level = (level + rate * (w.arrival[k] - last)).min(burst);
+        last = w.arrival[k];
+        let p = f64::from(w.prompt[k]);
+        want.push(level < p);
+        if level >= p {
+            level -= p;
+        }
+    }
+    let got: Vec<bool> = r.records.status.iter().map(|&s| s == STATUS_SHED).collect();
+    assert_eq!(got, want);
+    assert!(r.shed > 100 && r.shed < 1900, "{}", r.shed);
+    check_admission_counts(&r, w.len());
+    // A burst no request can exhaust admits everything.
+    let all = Admission {
+        token_rate: Some(1.0),
+        token_burst: Some(1e12),
+        ..Admission::default()
+    };
+    let r = run_fleet_admitted(
+        &w,
+        &cfg,
+        &fleet(2, Router::Random),
+        &all,
+        &traced(),
+        &mut |_, _| {},
+    )
+    .unwrap();
+    assert_eq!(r.shed, 0);
+    assert_eq!(count(&r, STATUS_FINISHED), w.len() as u64);
+}
+
+#[test]
+fn the_waiting_cap_bounds_waiting() {
+    // Overloaded, KV ample (no preemption): a replica's waiting never exceeds the cap.
+    let w = random_workload(4, 1500, 400.0, 1500, 50);
+    let mut cfg = ReplicaConfig::new(1_000_000, linear(0.01, 1e-5));
+    cfg.max_num_seqs = 8;
+    for cap in [1, 5] {
+        let adm = Admission {
+            max_waiting: Some(cap),
+            ..Admission::default()
+        };
+        let r = run_fleet_admitted(
+            &w,
+            &cfg,
+            &fleet(2, Router::LeastRequests),
+            &adm,
+            &traced(),
+            &mut |_, _| {},
+        )
+        .unwrap();
+        assert!(r.shed > 0);
+        assert_eq!(r.replicas.iter().map(|s| s.preemptions).sum::<u64>(), 0);
+        let tr = r.trace.as_ref().unwrap();
+        assert!(tr.step_waiting.iter().all(|&x| x <= cap));
+        check_admission_counts(&r, w.len());
+    }
+}
+
+#[test]
+fn the_deadline_drops_late_requests_and_counts_their_tokens() {
+    // KV-tight and overloaded: preemptions before a first token happen, and the deadline
+    // drops both never-scheduled and preempted requests.
+    let w = random_workload(6, 1500, 120.0, 1500, 300);
+    let mut cfg = ReplicaConfig::new(400, linear(0.01, 1e-5));
+    cfg.max_num_batched_tokens = 1024;
+    let mut wasted_any = false;
+    for max_wait in [0.0, 0.5, 2.0] {
+        let adm = Admission {
+            max_wait: Some(max_wait),
+            ..Admission::default()
+        };
+        let r = run_fleet_admitted(
+            &w,
+            &cfg,
+            &fleet(2, Router::RoundRobin),
+            &adm,
+            &traced(),
+            &mut |_, _| {},
+        )
+        .unwrap();
+        assert!(r.timed_out > 0, "{max_wait}");
+        check_admission_counts(&r, w.len());
+        for k in 0..w.len() {
+            let q = r.records.first_scheduled[k] - w.arrival[k];
+            // Exact: the deadline is applied at the start of the step that schedules.
+            assert!(q.is_nan() || q <= max_wait, "{k}: {q}");
+            if r.records.status[k] == STATUS_TIMED_OUT {
+                assert!(r.records.first_token[k].is_nan());
+            }
+        }
+        let tr = r.trace.as_ref().unwrap();
+        let wasted: u64 = tr
+            .sched_request
+            .iter()
+            .zip(&tr.sched_tokens)
+            .filter(|(&q, _)| r.records.status[q as usize] == STATUS_TIMED_OUT)
+            .map(|(_, &n)| u64::from(n))
+            .sum();
+        assert_eq!(r.wasted_tokens, wasted);
+        wasted_any |= wasted > 0;
+    }
+    assert!(
+        wasted_any,
+        "no request was preempted before its first token, then dropped"
+    );
+}
+
+#[test]
+fn the_predicted_ttft_bound_cuts_the_tail() {
+    let w = random_workload(8, 3000, 200.0, 2000, 100);
+    let mut cfg = ReplicaConfig::new(1_000_000, linear(0.01, 1e-5));
+    cfg.max_num_batched_tokens = 2048;
+    let f = fleet(2, Router::LeastTokens);
+    let none = run_fleet(&w, &cfg, &f, &RunOptions::default()).unwrap();
+    let adm = Admission {
+        max_predicted_ttft: Some(1.0),
+        ..Admission::default()
+    };
+    let r = run_fleet_admitted(&w, &cfg, &f, &adm, &RunOptions::default(), &mut |_, _| {}).unwrap();
+    check_admission_counts(&r, w.len());
+    assert!(r.admission_rejected > 0);
+    assert_eq!(r.admission_rejected, r.rejected);
+    let p99 = |x: &RunResult| x.ttft.quantile(0.99).unwrap().unwrap();
+    assert!(p99(&none) > 5.0, "{}", p99(&none));
+    assert!(p99(&r) < 2.0, "{}", p99(&r));
+}
+
+#[test]
+fn admission_checks_name_the_field() {
+    let bad = [
+        (
+            Admission {
+                token_rate: Some(1.0),
+                ..Admission::default()
+            },
+            "admission.token_burst",
+        ),
+        (
+            Admission {
+                token_rate: Some(0.0),
+                token_burst: Some(10.0),
+                ..Admission::default()
+            },
+            "admission.token_rate",
+        ),
+        (
+            Admission {
+                token_rate: Some(1.0),
+                token_burst: Some(0.5),
+                ..Admission::default()
+            },
+            "admission.token_burst",
+        ),
+        (
+            Admission {
+                max_waiting: Some(0),
+                ..Admission::default()
+            },
+            "admission.max_waiting",
+        ),
+        (
+            Admission {
+                max_wait: Some(f64::NAN),
+                ..Admission::default()
+            },
+            "admission.max_wait",
+        ),
+        (
+            Admission {
+                max_predicted_ttft: Some(0.0),
+                ..Admission::default()
+            },
+            "admission.max_predicted_ttft",
+        ),
+    ];
+    for (a, name) in bad {
+        let e = a.check().unwrap_err();
+        assert!(
+            matches!(e, crate::error::QcoreError::InvalidArgument { .. }),
+            "{e}"
+        );
+        assert!(e.to_string().contains(name), "{e}");
+    }
+    assert!(Admission {
+        max_wait: Some(0.0),
+        ..Admission::default()
+    }
+    .check()
+    .is_ok());
+}
+
+/// The ceilings with a constant step time are the closed forms of §9.
+#[test]
+fn ceilings_are_the_closed_forms_with_a_constant_step() {
+    let mut cfg = ReplicaConfig::new(
+        1000,
+        StepTime::Linear {
+            c0: 0.05,
+            c_tok: 0.0,
+            c_seq: 0.0,
+            c_ctx: 0.0,
+        },
+    );
+    cfg.max_num_batched_tokens = 2048;
+    cfg.max_num_seqs = 64;
+    let (p, o) = (vec![300u32, 500, 700], vec![40u32, 60, 80]);
+    let c = ceilings(&p, &o, &cfg).unwrap();
+    let (ep, eo) = (500.0, 60.0);
+    let g = (300.0 * 40.0 + 800.0 + 500.0 * 60.0 + 1800.0 + 700.0 * 80.0 + 3200.0) / 3.0;
+    assert!((c.token_budget - 2048.0 / (0.05 * (ep + eo - 1.0))).abs() < 1e-9);
+    assert!((c.kv - f64::from(1000 * cfg.block_size) / (0.05 * g)).abs() < 1e-9);
+    assert!((c.max_num_seqs - 64.0 / (0.05 * eo)).abs() < 1e-9);
+    assert_eq!(c.steps, [0.05; 3]);
+    assert_eq!(c.binding().1, c.token_budget.min(c.kv).min(c.max_num_seqs));
+    assert!(ceilings(&[], &[], &cfg).is_err());
+    assert!(ceilings(&[1], &[0], &cfg).is_err());
+}

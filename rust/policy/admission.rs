@@ -236,7 +236,9 @@ impl AdaptiveLifo {
 }
 
 /// Token bucket (ANCHORS §2.8): size `burst`, refilled at `rate` per second, full at
-/// the start; a request takes one token or is rejected.
+/// the start; a request takes `cost` tokens ([`TokenBucket::take_n`]; one with
+/// [`TokenBucket::take`]) or is rejected. The LLM fleet's admission uses it with a
+/// request's prompt tokens as its cost.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct TokenBucket {
     pub rate: f64,
@@ -247,8 +249,7 @@ pub struct TokenBucket {
 
 impl TokenBucket {
     pub fn new(rate: f64, burst: f64) -> Result<Self> {
-        check_num("rate", rate, 0.0, true)?;
-        check_num("burst", burst, 1.0, false)?;
+        Self::check(("rate", rate), ("burst", burst))?;
         Ok(TokenBucket {
             rate,
             burst,
@@ -257,13 +258,32 @@ impl TokenBucket {
         })
     }
 
+    /// The bucket's one validation, with the caller's argument names: `rate` finite and
+    /// positive, `burst` finite and at least 1 (a bucket must hold one unit of cost: a
+    /// request, or a prompt token, which every prompt has).
+    ///
+    /// # Errors
+    /// The argument out of its domain, named as given.
+    pub fn check(rate: (&str, f64), burst: (&str, f64)) -> Result<()> {
+        check_num(rate.0, rate.1, 0.0, true)?;
+        check_num(burst.0, burst.1, 1.0, false)
+    }
+
+    /// Refill up to `now`, then take one token if the bucket holds it.
     pub fn take(&mut self, now: f64) -> bool {
+        self.take_n(now, 1.0)
+    }
+
+    /// Refill up to `now`, then take `cost` tokens if the bucket holds them (else take
+    /// nothing).
+    #[inline]
+    pub fn take_n(&mut self, now: f64, cost: f64) -> bool {
         self.tokens = self
             .burst
             .min(self.tokens + self.rate * (now - self.last).max(0.0));
         self.last = now;
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
+        if self.tokens >= cost {
+            self.tokens -= cost;
             true
         } else {
             false
@@ -621,6 +641,35 @@ mod tests {
             .filter(|k| b.take(1.0 + f64::from(*k) * 0.01))
             .count();
         assert!((199..=203).contains(&n), "{n}");
+    }
+
+    #[test]
+    fn token_bucket_takes_a_cost() {
+        // Burst 1000 tokens at 100 tokens/s: a 600-token request, then a 500-token one
+        // finds 400 (shed, nothing taken), 1 s later 500 (admitted), then 0 left.
+        let mut b = TokenBucket::new(100.0, 1000.0).unwrap();
+        assert!(b.take_n(0.0, 600.0));
+        assert!(!b.take_n(0.0, 500.0));
+        assert!(b.take_n(1.0, 500.0));
+        assert!(!b.take_n(1.0, 1.0));
+        // `take` is a cost of one.
+        let (mut one, mut unit) = (
+            TokenBucket::new(2.0, 3.0).unwrap(),
+            TokenBucket::new(2.0, 3.0).unwrap(),
+        );
+        let got: Vec<bool> = (0..50).map(|k| one.take(f64::from(k) * 0.13)).collect();
+        let want: Vec<bool> = (0..50)
+            .map(|k| unit.take_n(f64::from(k) * 0.13, 1.0))
+            .collect();
+        assert_eq!(got, want);
+        assert!(got.contains(&false));
+        // One validation, with the caller's names.
+        let e = TokenBucket::check(
+            ("admission.token_rate", 1.0),
+            ("admission.token_burst", 0.5),
+        );
+        assert!(e.unwrap_err().to_string().contains("admission.token_burst"));
+        assert!(TokenBucket::new(0.0, 3.0).is_err());
     }
 
     #[test]

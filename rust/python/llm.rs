@@ -330,6 +330,10 @@ fn result_to_py(py: Python<'_>, r: RunResult) -> PyResult<Bound<'_, PyDict>> {
     }
     d.set_item("replicas", reps)?;
     d.set_item("rejected", r.rejected)?;
+    d.set_item("admission_rejected", r.admission_rejected)?;
+    d.set_item("shed", r.shed)?;
+    d.set_item("timed_out", r.timed_out)?;
+    d.set_item("wasted_tokens", r.wasted_tokens)?;
     d.set_item("t0", r.t0)?;
     d.set_item("t_end", r.t_end)?;
     match r.trace {
@@ -338,6 +342,7 @@ fn result_to_py(py: Python<'_>, r: RunResult) -> PyResult<Bound<'_, PyDict>> {
             td.set_item("step_replica", t.step_replica.into_pyarray(py))?;
             td.set_item("step_start", t.step_start.into_pyarray(py))?;
             td.set_item("step_end", t.step_end.into_pyarray(py))?;
+            td.set_item("step_waiting", t.step_waiting.into_pyarray(py))?;
             td.set_item("sched_step", t.sched_step.into_pyarray(py))?;
             td.set_item("sched_request", t.sched_request.into_pyarray(py))?;
             td.set_item("sched_tokens", t.sched_tokens.into_pyarray(py))?;
@@ -373,10 +378,49 @@ type DisaggSpec<'py> = (
     Option<(f64, f64, f64)>,
 );
 
+/// Admission of a fleet: `(token_rate, token_burst, max_waiting, max_wait,
+/// max_predicted_ttft)`.
+type AdmissionSpec = (
+    Option<f64>,
+    Option<f64>,
+    Option<i64>,
+    Option<f64>,
+    Option<f64>,
+);
+
+/// The core's admission from its spec, checked.
+fn admission(spec: AdmissionSpec) -> PyResult<llm::Admission> {
+    let (token_rate, token_burst, max_waiting, max_wait, max_predicted_ttft) = spec;
+    let max_waiting = match max_waiting {
+        Some(v) => Some(u32::try_from(v).map_err(|_| {
+            QcoreError::invalid(
+                "admission.max_waiting",
+                format!("must be in [1, 4294967295], got {v}"),
+            )
+        })?),
+        None => None,
+    };
+    let a = llm::Admission {
+        token_rate,
+        token_burst,
+        max_waiting,
+        max_wait,
+        max_predicted_ttft,
+    };
+    a.check()?;
+    Ok(a)
+}
+
+/// Validate an admission spec (the core's checks).
+#[pyfunction]
+fn _llm_admission_check(spec: AdmissionSpec) -> PyResult<()> {
+    admission(spec).map(|_| ())
+}
+
 /// Run the engine (or a fleet when `fleet` is given) on a workload.
 #[pyfunction]
 #[allow(clippy::too_many_arguments)]
-#[pyo3(signature = (arrival, prompt_tokens, output_tokens, hash_offsets, hash_ids, hash_block_tokens, replica_spec, step_spec, fleet_spec, relative_accuracy, trace, timeline_interval, progress=None, disagg_spec=None))]
+#[pyo3(signature = (arrival, prompt_tokens, output_tokens, hash_offsets, hash_ids, hash_block_tokens, replica_spec, step_spec, fleet_spec, relative_accuracy, trace, timeline_interval, progress=None, disagg_spec=None, admission_spec=None))]
 fn _llm_simulate<'py>(
     py: Python<'py>,
     arrival: PyReadonlyArray1<'py, f64>,
@@ -393,6 +437,7 @@ fn _llm_simulate<'py>(
     timeline_interval: Option<f64>,
     progress: Option<Py<PyAny>>,
     disagg_spec: Option<DisaggSpec<'py>>,
+    admission_spec: Option<AdmissionSpec>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let p = tokens(&prompt_tokens, "prompt_tokens")?;
     let o = tokens(&output_tokens, "output_tokens")?;
@@ -419,6 +464,14 @@ fn _llm_simulate<'py>(
         }
         None => None,
     };
+    let adm = admission_spec.map_or(Ok(llm::Admission::default()), admission)?;
+    if adm.is_active() && (fleet.is_none() || disagg_spec.is_some()) {
+        return Err(QcoreError::invalid(
+            "admission",
+            "applies to a colocated fleet (fleet_spec), not to disaggregated pools",
+        )
+        .into());
+    }
     let opts = RunOptions {
         relative_accuracy,
         trace,
@@ -456,7 +509,7 @@ fn _llm_simulate<'py>(
             (Some((dec, pools)), _) => {
                 llm::run_disaggregated_with(&w, &cfg, dec, pools, &opts, &mut report)
             }
-            (None, Some(f)) => llm::run_fleet_progress(&w, &cfg, f, &opts, &mut report),
+            (None, Some(f)) => llm::run_fleet_admitted(&w, &cfg, f, &adm, &opts, &mut report),
             (None, None) => llm::run_engine_progress(&w, &cfg, &opts, &mut report),
         }
     })?;
@@ -603,6 +656,30 @@ fn _llm_step_duration(
     Ok(st.duration(&b))
 }
 
+/// The analytic ceilings of a replica on the token counts of a workload (§9).
+#[pyfunction]
+fn _llm_ceilings<'py>(
+    py: Python<'py>,
+    prompt_tokens: PyReadonlyArray1<'py, i64>,
+    output_tokens: PyReadonlyArray1<'py, i64>,
+    replica_spec: ReplicaSpec,
+    step_spec: StepSpec<'py>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let p = tokens(&prompt_tokens, "prompt_tokens")?;
+    let o = tokens(&output_tokens, "output_tokens")?;
+    let cfg = replica(replica_spec, step_time(&step_spec)?)?;
+    let c = llm::ceilings(&p, &o, &cfg)?;
+    let d = PyDict::new(py);
+    d.set_item("token_budget", c.token_budget)?;
+    d.set_item("kv", c.kv)?;
+    d.set_item("max_num_seqs", c.max_num_seqs)?;
+    d.set_item("steps", c.steps.to_vec())?;
+    let (name, rate) = c.binding();
+    d.set_item("binding", name)?;
+    d.set_item("rate", rate)?;
+    Ok(d)
+}
+
 /// The replica defaults of the core (§2): a dict of field → value.
 #[pyfunction]
 fn _llm_defaults(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
@@ -672,12 +749,14 @@ fn _llm_synthetic<'py>(
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<VidurTablesPy>()?;
     m.add_function(wrap_pyfunction!(_llm_simulate, m)?)?;
+    m.add_function(wrap_pyfunction!(_llm_admission_check, m)?)?;
     m.add_function(wrap_pyfunction!(_llm_presets, m)?)?;
     m.add_function(wrap_pyfunction!(_llm_num_blocks, m)?)?;
     m.add_function(wrap_pyfunction!(_llm_kv_bytes_per_token, m)?)?;
     m.add_function(wrap_pyfunction!(_llm_roofline, m)?)?;
     m.add_function(wrap_pyfunction!(_llm_step_duration, m)?)?;
     m.add_function(wrap_pyfunction!(_llm_defaults, m)?)?;
+    m.add_function(wrap_pyfunction!(_llm_ceilings, m)?)?;
     m.add_function(wrap_pyfunction!(_llm_synthetic, m)?)?;
     m.add_function(wrap_pyfunction!(_llm_default_batched_tokens, m)?)?;
     Ok(())

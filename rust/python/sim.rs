@@ -11,27 +11,62 @@ use crate::sim::{
     SimConfig,
 };
 
-/// A distribution spec from `qcore.sim`: `(kind, a, b, values)`.
-pub(crate) type DistSpec<'py> = (String, f64, f64, Option<PyReadonlyArray1<'py, f64>>);
+/// A `qcore.sim` distribution (`Exponential`, `Deterministic`, `Gamma`, `LogNormal`,
+/// `Empirical`, `Durations`): the frozen dataclass itself, read by its class's `_kind`
+/// and its fields' names.
+pub(crate) type DistSpec<'py> = Bound<'py, PyAny>;
 
-fn values(v: Option<&PyReadonlyArray1<'_, f64>>, name: &str) -> PyResult<Vec<f64>> {
-    match v {
-        Some(a) => Ok(slice(a, name)?.to_vec()),
-        None => Err(super::errors::InvalidArgumentError::new_err(format!(
-            "{name} is missing its values"
-        ))),
-    }
+/// A `qcore.sim` arrival process (`Poisson`, `Renewal`, `MMPP2`, `PiecewiseRate`,
+/// `Trace`), read as [`DistSpec`] is.
+pub(crate) type ArrivalSpec<'py> = Bound<'py, PyAny>;
+
+/// The `_kind` of a `qcore.sim` object (`what` names the argument when it has none).
+fn kind_of(obj: &Bound<'_, PyAny>, what: &str, of: &str) -> PyResult<String> {
+    obj.getattr("_kind")
+        .and_then(|k| k.extract::<String>())
+        .map_err(|_| {
+            super::errors::invalid_type(format!(
+                "{what} must be a qcore.sim {of}, got {}",
+                obj.get_type()
+                    .name()
+                    .map_or_else(|_| "?".to_string(), |n| n.to_string())
+            ))
+        })
+}
+
+/// The number in field `field` of `obj`.
+fn num(obj: &Bound<'_, PyAny>, field: &str) -> PyResult<f64> {
+    obj.getattr(field)?
+        .extract::<f64>()
+        .map_err(|_| super::errors::invalid_type(format!("{field} must be a number")))
+}
+
+/// The float64 array in field `field` of `obj` (`qcore.sim` stores contiguous arrays).
+fn values(obj: &Bound<'_, PyAny>, field: &str, name: &str) -> PyResult<Vec<f64>> {
+    let a = obj.getattr(field)?;
+    let a: PyReadonlyArray1<'_, f64> = a
+        .extract()
+        .map_err(|_| super::errors::invalid_type(format!("{name} must be a float64 array")))?;
+    Ok(slice(&a, name)?.to_vec())
+}
+
+/// The pair of numbers in field `field` of `obj`.
+fn pair(obj: &Bound<'_, PyAny>, field: &str) -> PyResult<[f64; 2]> {
+    let (a, b): (f64, f64) = obj
+        .getattr(field)?
+        .extract()
+        .map_err(|_| super::errors::invalid_type(format!("{field} must hold two numbers")))?;
+    Ok([a, b])
 }
 
 pub(crate) fn dist_from(spec: &DistSpec<'_>, name: &str) -> PyResult<Dist> {
-    let (kind, a, b, v) = spec;
-    let d = match kind.as_str() {
-        "exponential" => Dist::exponential(*a)?,
-        "deterministic" => Dist::deterministic(*a)?,
-        "gamma" => Dist::gamma(*a, *b)?,
-        "lognormal" => Dist::lognormal(*a, *b)?,
-        "empirical" => Dist::empirical(values(v.as_ref(), "samples")?)?,
-        "sequence" => Dist::sequence(values(v.as_ref(), name)?, name)?,
+    let d = match kind_of(spec, name, "distribution")?.as_str() {
+        "exponential" => Dist::exponential(num(spec, "mean")?)?,
+        "deterministic" => Dist::deterministic(num(spec, "value")?)?,
+        "gamma" => Dist::gamma(num(spec, "mean")?, num(spec, "cv")?)?,
+        "lognormal" => Dist::lognormal(num(spec, "mean")?, num(spec, "cv")?)?,
+        "empirical" => Dist::empirical(values(spec, "samples", "samples")?)?,
+        "sequence" => Dist::sequence(values(spec, "values", name)?, name)?,
         other => {
             return Err(super::errors::InvalidArgumentError::new_err(format!(
                 "{name} has an unknown distribution kind {other:?}"
@@ -41,37 +76,18 @@ pub(crate) fn dist_from(spec: &DistSpec<'_>, name: &str) -> PyResult<Dist> {
     Ok(d)
 }
 
-/// An arrival spec: `(kind, a, b, c, d, x, y, dist)`.
-pub(crate) type ArrivalSpec<'py> = (
-    String,
-    f64,
-    f64,
-    f64,
-    f64,
-    Option<PyReadonlyArray1<'py, f64>>,
-    Option<PyReadonlyArray1<'py, f64>>,
-    Option<DistSpec<'py>>,
-);
-
 pub(crate) fn arrivals_from(spec: &ArrivalSpec<'_>) -> PyResult<ArrivalProcess> {
-    let (kind, a, b, c, d, x, y, dist) = spec;
-    let p = match kind.as_str() {
-        "poisson" => ArrivalProcess::poisson(*a)?,
-        "renewal" => match dist {
-            Some(ds) => ArrivalProcess::Renewal {
-                interarrival: dist_from(ds, "interarrival")?,
-            },
-            None => {
-                return Err(super::errors::InvalidArgumentError::new_err(
-                    "interarrival is missing",
-                ))
-            }
+    let p = match kind_of(spec, "arrivals", "arrival process")?.as_str() {
+        "poisson" => ArrivalProcess::poisson(num(spec, "rate")?)?,
+        "renewal" => ArrivalProcess::Renewal {
+            interarrival: dist_from(&spec.getattr("interarrival")?, "interarrival")?,
         },
-        "mmpp2" => ArrivalProcess::mmpp2([*a, *b], [*c, *d])?,
-        "piecewise" => {
-            ArrivalProcess::piecewise(values(x.as_ref(), "times")?, values(y.as_ref(), "rates")?)?
-        }
-        "trace" => ArrivalProcess::trace(values(x.as_ref(), "timestamps")?)?,
+        "mmpp2" => ArrivalProcess::mmpp2(pair(spec, "rates")?, pair(spec, "switch_rates")?)?,
+        "piecewise" => ArrivalProcess::piecewise(
+            values(spec, "times", "times")?,
+            values(spec, "rates", "rates")?,
+        )?,
+        "trace" => ArrivalProcess::trace(values(spec, "timestamps", "timestamps")?)?,
         other => {
             return Err(super::errors::InvalidArgumentError::new_err(format!(
                 "arrivals has an unknown kind {other:?}"
@@ -81,8 +97,17 @@ pub(crate) fn arrivals_from(spec: &ArrivalSpec<'_>) -> PyResult<ArrivalProcess> 
     Ok(p)
 }
 
-/// Batching: `(max_batch_size, max_batch_wait, fixed, per_item, table)`.
-type BatchSpec<'py> = (usize, f64, f64, f64, Option<PyReadonlyArray1<'py, f64>>);
+/// Batching, a dict from `qcore.sim`: `max_size`, `max_wait`, and the batch service time
+/// as `table` (seconds by batch size) or, without one, `fixed + per_item · size`.
+#[derive(FromPyObject)]
+#[pyo3(from_item_all)]
+struct BatchSpec<'py> {
+    max_size: usize,
+    max_wait: f64,
+    fixed: f64,
+    per_item: f64,
+    table: Option<PyReadonlyArray1<'py, f64>>,
+}
 
 /// Validate a distribution spec; returns `(mean, squared cv)`.
 #[pyfunction]
@@ -190,17 +215,17 @@ fn build_config(
         .as_ref()
         .map(|s| dist_from(s, "patience"))
         .transpose()?;
-    if let Some((max_size, max_wait, fixed, per_item, table)) = batching {
-        let time = match table {
+    if let Some(b) = batching {
+        let time = match &b.table {
             Some(t) => BatchTime::Table(slice(t, "batch_service")?.to_vec()),
             None => BatchTime::Linear {
-                fixed: *fixed,
-                per_item: *per_item,
+                fixed: b.fixed,
+                per_item: b.per_item,
             },
         };
         cfg.batching = Some(Batching {
-            max_size: *max_size,
-            max_wait: *max_wait,
+            max_size: b.max_size,
+            max_wait: b.max_wait,
             time,
         });
     }

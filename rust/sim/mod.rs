@@ -305,10 +305,24 @@ pub fn run(cfg: &SimConfig, rep: u64, method: Method) -> Result<RunStats> {
                     "'fast' needs FCFS, unlimited waiting room, no patience, no batching and no server schedule",
                 ));
             }
-            fast::run_fast(cfg, rep)
+            fast_or_event(cfg, rep)
         }
-        Method::Auto if cfg.fast_path_ok() => fast::run_fast(cfg, rep),
+        Method::Auto if cfg.fast_path_ok() => fast_or_event(cfg, rep),
         _ => event::run_event(cfg, rep, &mut NoControl),
+    }
+}
+
+/// The fast path, unless its window statistics lost their precision: it takes the arrival
+/// window's time averages as the whole run's minus what follows the last arrival, which
+/// cancels when the window is far shorter than the requests' times in system (below the
+/// resolution of the departure clock). Then the event loop, which integrates the window
+/// directly, runs the replication (the same seeds, so the same requests; `fast_path` false).
+fn fast_or_event(cfg: &SimConfig, rep: u64) -> Result<RunStats> {
+    let st = fast::run_fast(cfg, rep)?;
+    if st.window_resolved() {
+        Ok(st)
+    } else {
+        event::run_event(cfg, rep, &mut NoControl)
     }
 }
 

@@ -206,6 +206,19 @@ impl RunStats {
         self.t_last - self.t0
     }
 
+    /// Whether the arrival window's sums keep six significant digits where they are the
+    /// whole run's minus what follows the window (time in system, in queue, busy time): a
+    /// window sum below 1e-6 of its whole-run sum has lost them to the subtraction.
+    pub fn window_resolved(&self) -> bool {
+        [
+            (self.win_area_system, self.area_system),
+            (self.win_area_queue, self.area_queue),
+            (self.win_busy_time, self.busy_time),
+        ]
+        .iter()
+        .all(|&(w, all)| !all.is_finite() || all <= 0.0 || w >= 1e-6 * all)
+    }
+
     /// `x / window`, or `full / duration` when the arrival window is empty (a single
     /// measured arrival).
     fn per_window(&self, x: f64, full: f64) -> f64 {

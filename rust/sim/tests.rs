@@ -441,3 +441,28 @@ fn enum_built_values_are_checked() {
     cfg.arrivals = ArrivalProcess::poisson(1.0).unwrap();
     assert!(run(&cfg, 0, Method::Auto).is_ok());
 }
+
+/// An arrival window far below the resolution of the departure clock (two arrivals 1e-200
+/// s apart, each in the system about a second): the fast path's window sums would cancel
+/// to zero, so the replication runs on the event loop, which integrates the window.
+#[test]
+fn unresolved_window_runs_on_the_event_loop() {
+    let mut cfg = SimConfig::new(
+        ArrivalProcess::Renewal {
+            interarrival: Dist::deterministic(1e-200).unwrap(),
+        },
+        Some(Dist::exponential(1.0).unwrap()),
+        1,
+        2,
+    );
+    cfg.seed = 0;
+    let f = run(&cfg, 0, Method::Fast).unwrap();
+    let e = run(&cfg, 0, Method::Event).unwrap();
+    assert!(!f.fast_path);
+    assert_eq!(f.mean_in_system(), e.mean_in_system());
+    assert!((e.mean_in_system() - 1.0).abs() < 1e-12);
+    // a resolved window stays on the fast path
+    cfg.arrivals = ArrivalProcess::poisson(2.0).unwrap();
+    cfg.customers = 5_000;
+    assert!(run(&cfg, 0, Method::Fast).unwrap().fast_path);
+}

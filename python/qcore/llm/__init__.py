@@ -22,7 +22,9 @@ Step times: :class:`Linear`, :class:`Phases` (DistServe's fitted form),
 :class:`TableStepTime` (measured tables) and :class:`Roofline`; measured presets in
 :mod:`qcore.llm.presets`. Workloads: :class:`Workload` (a polars frame, the Azure LLM
 2023 and Mooncake traces, synthetic Poisson). A fleet: :class:`Fleet` with a router;
-prefill and decode pools: :class:`Disaggregated` with a :class:`KvTransfer`.
+prefill and decode pools: :class:`Disaggregated` with a :class:`KvTransfer`. Overload
+control in front of a fleet: :class:`Admission` (a prompt-token bucket, a waiting cap, a
+queue-wait deadline, a predicted-TTFT bound).
 Capacity decisions (:mod:`qcore.llm.plan`): :func:`plan` (the fewest replicas meeting
 every SLO quantile, priced), :func:`sustained_rate`, :func:`ceilings`, :func:`prices`.
 """
@@ -39,12 +41,13 @@ import numpy.typing as npt
 import polars as pl
 
 from qcore import _qcore
-from qcore.exceptions import InvalidArgumentError
+from qcore.exceptions import InvalidArgumentError, InvalidTypeError
 from qcore.llm.workload import Workload
 from qcore.sketch import QuantileSketch
 
 __all__ = [
     "SLO",
+    "Admission",
     "Fleet",
     "Linear",
     "LlmResult",
@@ -66,7 +69,9 @@ __all__ = [
 _DEFAULTS: dict[str, Any] = dict(_qcore._llm_defaults())
 _ROUTERS = ("round_robin", "random", "least_requests", "least_tokens", "power_of_two",
             "vllm_dp", "prefix_affinity")
-_STATUS = ["finished", "rejected", "unfinished"]
+#: ``requests["status"]`` by the core's status code (0 finished, 1 rejected, 2 unfinished,
+#: 3 shed, 4 timed out).
+_STATUS = ["finished", "rejected", "unfinished", "shed", "timed_out"]
 
 _StepSpec = tuple[
     str,
@@ -571,6 +576,85 @@ class SLO:
         return e
 
 
+@dataclass(frozen=True)
+class Admission:
+    """Admission control and shedding in front of a fleet; every field ``None`` (the
+    default) admits every request and the run is exactly the run without it.
+
+    When a request arrives (and can fit a replica at all), in order: the token bucket,
+    before routing (so its decisions depend only on the arrivals and the prompt
+    lengths); then, on the replica the router picks, the waiting cap and the
+    predicted-TTFT bound. The queue-wait deadline applies when a replica begins a step.
+    Requests turned away on arrival never join a replica (``replica`` null).
+
+    Parameters
+    ----------
+    token_rate, token_burst : float, optional
+        A token bucket counted in **prompt tokens** (give both): refilled at
+        ``token_rate`` tokens per second up to ``token_burst`` (>= 1), full at the start.
+        A request costs its prompt tokens; one that finds fewer in the bucket is shed
+        (status ``shed``) and takes none.
+    max_waiting : int, optional
+        Shed a request when the routed replica's waiting queue already holds
+        ``max_waiting`` requests (>= 1). Preempted requests return to the queue
+        regardless, so only preemption can take it past the cap.
+    max_wait : float, optional
+        Queue-wait deadline, seconds (>= 0). When a replica begins a step, every request
+        in its waiting queue that has no first token yet and arrived more than
+        ``max_wait`` before is dropped (status ``timed_out``): one never scheduled, or one
+        preempted before its first token, whose computed tokens are then wasted
+        (``wasted_tokens``). The bound is exact for the requests that are scheduled: their
+        ``queue`` is at most ``max_wait``; a timed-out request is dropped at the first
+        step start past its deadline (within one step of it).
+    max_predicted_ttft : float, optional
+        Reject (status ``rejected``, counted in ``admission_rejected`` too) a request
+        whose predicted TTFT on the routed replica exceeds this many seconds:
+        ``(W + P)·d(B)/B + d(B)``, with ``W`` the tokens the replica's waiting requests
+        still have to compute, ``P`` the prompt, ``B = max_num_batched_tokens`` and
+        ``d(B)`` the step time of one prefill chunk of ``B`` tokens.
+
+    Examples
+    --------
+    >>> from qcore import llm
+    >>> w = llm.Workload.poisson(rate=40.0, n=400, prompt_tokens=2000, output_tokens=20, seed=1)
+    >>> rep = llm.Replica(step_time=llm.Linear(c0=0.01, c_tok=5e-5), num_blocks=20000)
+    >>> r = llm.simulate(w, rep, replicas=2, admission=llm.Admission(max_predicted_ttft=1.0))
+    >>> r.admission_rejected > 0, r.ttft.quantile(0.99) < 1.5
+    (True, True)
+    >>> r.finished + r.rejected + r.shed + r.timed_out + r.unfinished == len(w)
+    True
+    """
+
+    token_rate: float | None = None
+    token_burst: float | None = None
+    max_waiting: int | None = None
+    max_wait: float | None = None
+    max_predicted_ttft: float | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("token_rate", "token_burst", "max_wait", "max_predicted_ttft"):
+            v = getattr(self, name)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float, np.number))):
+                raise InvalidTypeError(f"admission.{name} must be a number or None, got {v!r}")
+        v = self.max_waiting
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, np.integer))):
+            raise InvalidTypeError(f"admission.max_waiting must be an integer or None, got {v!r}")
+        _qcore._llm_admission_check(self._spec())
+
+    @property
+    def active(self) -> bool:
+        """Whether any control is set."""
+        return self._spec() != (None,) * 5
+
+    def _spec(self) -> tuple[float | None, float | None, int | None, float | None, float | None]:
+        def f(v: Any) -> float | None:
+            return None if v is None else float(v)
+
+        return (f(self.token_rate), f(self.token_burst),
+                None if self.max_waiting is None else int(self.max_waiting),
+                f(self.max_wait), f(self.max_predicted_ttft))
+
+
 # --------------------------------------------------------------------------- result
 
 
@@ -579,12 +663,18 @@ class LlmResult:
     """The result of :func:`simulate`.
 
     ``requests`` has one row per request of the workload: ``id``, ``arrival``,
-    ``replica`` (null when rejected), ``status`` (finished / rejected / unfinished),
+    ``replica`` (null when rejected, or shed, before it joined one), ``status``
+    (``finished``; ``rejected``: it can never fit a replica, or :class:`Admission`'s
+    predicted-TTFT bound turned it away; ``unfinished``: still in the system at the end;
+    ``shed``: by the admission token bucket or waiting cap; ``timed_out``: by the
+    admission queue-wait deadline),
     ``prompt_tokens``, ``output_tokens`` (emitted), ``first_scheduled``, ``first_token``,
     ``finish``, ``queue`` (first scheduling − arrival), ``ttft``, ``tpot`` ((e2e − ttft)
     / (O − 1), null for O = 1), ``e2e``, ``preemptions`` and ``cached_tokens`` (prefix
     hit at the first scheduling). The sketches hold vLLM's metrics (``itl``: every gap
-    between consecutive tokens; AIPerf calls vLLM's TPOT "ITL").
+    between consecutive tokens; AIPerf calls vLLM's TPOT "ITL") over the requests that
+    have them. With :class:`Admission`: ``shed``, ``timed_out``, ``admission_rejected``
+    (of ``rejected``) and ``wasted_tokens`` (tokens computed for requests then timed out).
     """
 
     requests: pl.DataFrame
@@ -603,6 +693,11 @@ class LlmResult:
     scheduled: pl.DataFrame | None = None
     preempted: pl.DataFrame | None = None
     timeline: pl.DataFrame | None = None
+    shed: int = 0
+    timed_out: int = 0
+    admission_rejected: int = 0
+    wasted_tokens: int = 0
+    admission: Admission | None = None
     _slo: SLO | None = field(default=None, repr=False)
 
     @property
@@ -614,6 +709,11 @@ class LlmResult:
     def finished(self) -> int:
         """Requests finished."""
         return int(self.replica_stats["finished"].sum())
+
+    @property
+    def unfinished(self) -> int:
+        """Requests still in the system when the run stopped."""
+        return int((self.requests["status"] == "unfinished").sum())
 
     @property
     def output_tokens(self) -> int:
@@ -686,6 +786,11 @@ class LlmResult:
             "requests": self.requests.height,
             "finished": self.finished,
             "rejected": self.rejected,
+            "shed": self.shed,
+            "timed_out": self.timed_out,
+            "admission_rejected": self.admission_rejected,
+            "unfinished": self.unfinished,
+            "wasted_tokens": self.wasted_tokens,
             "duration_s": self.duration,
             "token_throughput": self.token_throughput,
             "request_throughput": self.request_throughput,
@@ -715,7 +820,8 @@ def simulate(workload: Workload, replica: Replica, fleet: Fleet | Disaggregated 
              slo: SLO | None = None, trace: bool = False,
              timeline_interval: float | None = None,
              relative_accuracy: float = 0.01,
-             progress: Callable[[int, int], None] | None = None) -> LlmResult:
+             progress: Callable[[int, int], None] | None = None,
+             admission: Admission | None = None) -> LlmResult:
     """Replay ``workload`` on one replica, or on a fleet of them.
 
     Parameters
@@ -732,7 +838,8 @@ def simulate(workload: Workload, replica: Replica, fleet: Fleet | Disaggregated 
     slo : SLO, optional
         Objectives reported by :meth:`LlmResult.summary` (goodput and attainment).
     trace : bool
-        Record every step (``steps``, ``scheduled``, ``preempted`` frames); for small runs.
+        Record every step (``steps``: replica, start, end and the waiting requests when
+        it began; ``scheduled``, ``preempted`` frames); for small runs.
     timeline_interval : float, optional
         Sample each replica's KV blocks, waiting, running and batch tokens on this grid.
     relative_accuracy : float
@@ -740,6 +847,10 @@ def simulate(workload: Workload, replica: Replica, fleet: Fleet | Disaggregated 
     progress : callable, optional
         Called as ``progress(arrived, total)`` at most every 0.2 s of a run, and at its
         end (requests that have arrived so far on the simulated clock).
+    admission : Admission, optional
+        Admission control in front of the fleet (a colocated :class:`Fleet`; without a
+        fleet the replica runs as a fleet of one, whose run is the engine alone's). Not
+        with :class:`Disaggregated` pools.
 
     Requests whose ``prompt + output − 1`` tokens need more blocks than ``num_blocks``
     can never finish: they are rejected on arrival and counted (``rejected``).
@@ -763,6 +874,16 @@ def simulate(workload: Workload, replica: Replica, fleet: Fleet | Disaggregated 
             raise InvalidArgumentError("give fleet, or replicas and router, not both")
         fleet = Fleet(replicas=1 if replicas is None else replicas,
                       router="round_robin" if router is None else router)
+    adm = None
+    if admission is not None:
+        if not isinstance(admission, Admission):
+            raise InvalidTypeError("admission must be a qcore.llm.Admission or None")
+        if isinstance(fleet, Disaggregated):
+            raise InvalidArgumentError(
+                "admission applies to a colocated Fleet, not to Disaggregated pools")
+        if fleet is None:
+            fleet = Fleet()
+        adm = admission._spec()
     hb = workload.hash_block_tokens or 1
     disagg = None
     if isinstance(fleet, Disaggregated):
@@ -773,7 +894,7 @@ def simulate(workload: Workload, replica: Replica, fleet: Fleet | Disaggregated 
         workload.arrival, workload.prompt_tokens, workload.output_tokens,
         workload.hash_offsets, workload.hash_ids, hb, replica._spec(),
         replica.step_time._spec(), fleet._spec() if isinstance(fleet, Fleet) else None,
-        relative_accuracy, trace, timeline_interval, progress, disagg)
+        relative_accuracy, trace, timeline_interval, progress, disagg, adm)
     rec = raw["records"]
     arrival = workload.arrival
     n = len(arrival)
@@ -785,7 +906,7 @@ def simulate(workload: Workload, replica: Replica, fleet: Fleet | Disaggregated 
         tpot = np.where(out > 1, (fin - ft) / np.maximum(out - 1, 1), np.nan)
     rep_idx = np.asarray(rec["replica"])
     rep_col = pl.Series("replica", rep_idx)
-    if n and rep_idx.min() < 0:   # rejected before routing: no replica
+    if n and rep_idx.min() < 0:   # rejected or shed before routing: no replica
         rep_col = rep_col.scatter(np.flatnonzero(rep_idx < 0), None)
     # Eagerly built (NaN times become nulls at construction): no query to run.
     df = pl.DataFrame({
@@ -811,7 +932,8 @@ def simulate(workload: Workload, replica: Replica, fleet: Fleet | Disaggregated 
     if raw["trace"] is not None:
         t = raw["trace"]
         steps = _frame({"replica": t["step_replica"], "start": t["step_start"],
-                        "end": t["step_end"]}).with_row_index("step")
+                        "end": t["step_end"], "waiting": t["step_waiting"]}
+                       ).with_row_index("step")
         sched = _frame({"step": t["sched_step"], "request": t["sched_request"],
                         "tokens": t["sched_tokens"]})
         pre = _frame({"step": t["preempt_step"], "request": t["preempt_request"]})
@@ -824,7 +946,10 @@ def simulate(workload: Workload, replica: Replica, fleet: Fleet | Disaggregated 
         replica=replica,
         fleet=(fleet if isinstance(fleet, Fleet) else Fleet() if fleet is None
                else Fleet(replicas=fleet.prefill_replicas + fleet.decode_replicas)),
-        steps=steps, scheduled=sched, preempted=pre, timeline=tl, _slo=slo)
+        steps=steps, scheduled=sched, preempted=pre, timeline=tl,
+        shed=int(raw["shed"]), timed_out=int(raw["timed_out"]),
+        admission_rejected=int(raw["admission_rejected"]),
+        wasted_tokens=int(raw["wasted_tokens"]), admission=admission, _slo=slo)
 
 
 

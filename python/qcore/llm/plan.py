@@ -55,6 +55,7 @@ from typing import TYPE_CHECKING, Any, Union
 import numpy as np
 import polars as pl
 
+from qcore import _qcore
 from qcore.exceptions import InvalidArgumentError
 
 if TYPE_CHECKING:
@@ -248,33 +249,11 @@ def ceilings(workload: Workload, replica: Replica) -> Ceilings:
         raise InvalidArgumentError("workload must be a non-empty qcore.llm.Workload")
     if not isinstance(replica, Replica):
         raise InvalidArgumentError("replica must be a qcore.llm.Replica")
-    p = workload.prompt_tokens.astype(np.float64)
-    o = workload.output_tokens.astype(np.float64)
-    ep, eo = float(p.mean()), float(o.mean())
-    work = float((p + o - 1).mean())           # tokens computed per request
-    g = float((p * o + o * o / 2).mean())      # KV token-steps per request
-    ctx = g / eo                               # mean context of a decode
-    budget = float(replica.max_num_batched_tokens)
-    seqs = float(replica.max_num_seqs)
-    m = float(replica.num_blocks * replica.block_size)
-    dec_share = float((o - 1).mean()) / work
-
-    def dur(n_dec: float, prefill: float) -> float:
-        nd = max(0, int(round(n_dec)))
-        pre = max(0, int(round(prefill)))
-        return replica.step_time.duration(prefill_tokens=[pre] if pre else None,
-                                          decode_ctx=[int(round(ctx))] * nd or None)
-
-    d_tok = dur(budget * dec_share, budget * (1 - dec_share))
-    n_kv = m / ctx                             # decodes that fill the cache
-    d_kv = dur(n_kv, min(budget, n_kv * ep / eo))
-    d_seq = dur(seqs, min(budget, seqs * ep / eo))
-    rates = {"token_budget": budget / (d_tok * work), "kv": m / (d_kv * g),
-             "max_num_seqs": seqs / (d_seq * eo)}
-    binding = min(rates, key=lambda k: rates[k])
-    return Ceilings(rates["token_budget"], rates["kv"], rates["max_num_seqs"],
-                    {"token_budget": d_tok, "kv": d_kv, "max_num_seqs": d_seq},
-                    binding, rates[binding])
+    c = _qcore._llm_ceilings(workload.prompt_tokens.astype(np.int64), workload.output_tokens.astype(np.int64),
+                             replica._spec(), replica.step_time._spec())
+    return Ceilings(c["token_budget"], c["kv"], c["max_num_seqs"],
+                    dict(zip(("token_budget", "kv", "max_num_seqs"), c["steps"], strict=True)), c["binding"],
+                    c["rate"])
 
 
 # --------------------------------------------------------------------------- candidates

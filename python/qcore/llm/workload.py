@@ -259,9 +259,9 @@ class Workload:
             if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
                 if v < 1:
                     raise InvalidArgumentError(f"{name} must be >= 1, got {v}")
-                return sim.Deterministic(float(v))._spec()  # type: ignore[no-untyped-call]
+                return sim.Deterministic(float(v))
             if isinstance(v, sim.Distribution):
-                return v._spec()
+                return v
             raise InvalidArgumentError(
                 f"{name} must be an int or a qcore.sim distribution, got {type(v).__name__}")
 
@@ -269,7 +269,7 @@ class Workload:
             raise InvalidArgumentError("arrivals must be a qcore.sim arrival process")
         if n < 0:
             raise InvalidArgumentError(f"n must be >= 0, got {n}")
-        a, p, o = _qcore._llm_synthetic(arrivals._spec(), spec(prompt_tokens, "prompt_tokens"),
+        a, p, o = _qcore._llm_synthetic(arrivals, spec(prompt_tokens, "prompt_tokens"),
                                         spec(output_tokens, "output_tokens"), int(n), int(seed))
         return cls(arrival=a, prompt_tokens=p, output_tokens=o)
 

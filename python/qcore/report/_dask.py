@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -66,13 +66,14 @@ def _fold(task: Any, args: tuple[Any, ...]) -> tuple[dict[tuple[Any, ...], _r._A
 
 
 def _fold_all(tasks: list[Any], ctx: dict[str, Any], hint: tuple[int, float, float, float] | None,
-              files: Sequence[Any], k: int, bin: float | None, exact_limit: int, confidence: float,
+              files: Sequence[Any], ex: Any, bin: float | None, exact_limit: int, confidence: float,
               little_tolerance: float, group_by: tuple[str, ...]) -> Any:
+    ex.total = ex.done + len(tasks) * (1 if hint is not None else 2)
     if hint is not None:
         n_total, t0, s1, t1 = hint
         t1_bound: float | None = t1
     else:
-        (ext,) = _d._Executor("dask", k).run(tasks, _extent, (ctx,), _merge_extent)
+        (ext,) = ex.run(tasks, _extent, (ctx,), _merge_extent)
         n_total, t0, t1, s1 = ext
         if not n_total or t0 is None or s1 is None:
             raise ValueError("source: the log has no rows with a valid start time")
@@ -80,7 +81,7 @@ def _fold_all(tasks: list[Any], ctx: dict[str, Any], hint: tuple[int, float, flo
         t1_bound = None
     grid = _r._grid_of(n_total, t0, t1, s1, bin, exact_limit, t1_bound)
     rows = ctx["rows"]
-    res = _d._Executor("dask", k).run(tasks, _fold, (ctx, grid), lambda a, b: (
+    res = ex.run(tasks, _fold, (ctx, grid), lambda a, b: (
         _r._merge_folds(a[0], b[0]), a[1].merged(b[1], rows.contract.examples)), files)
     (accs, tally), digests = res[0], list(res[1:])
     failures = rows.m.status is not None or rows.m.error is not None
@@ -104,6 +105,7 @@ def summarize(
     title: str = "qcore report",
     split_every: int = _d.DEFAULT_SPLIT_EVERY,
     task_rows: int = _d.DEFAULT_TASK_ROWS,
+    progress: Callable[[int, int], None] | None = None,
 ) -> _model.Report:
     """:func:`qcore.report.summarize` on the cluster of the current
     ``dask.distributed.Client`` (or dask's default scheduler).
@@ -111,7 +113,8 @@ def summarize(
     ``source`` is paths or globs (Parquet, CSV, NDJSON) or a dask DataFrame of raw log
     columns; the other parameters are those of :func:`qcore.report.summarize`. The report
     (table, plots, contract, fingerprint with the files' SHA-256) is the single-machine
-    one, bit for bit.
+    one, bit for bit. With a ``dask.distributed`` client, ``progress(tasks_done,
+    tasks_total)`` is called as each task of each pass finishes.
 
     Raises
     ------
@@ -159,10 +162,11 @@ def summarize(
     hint = _r._parquet_extent(files, format, m, schema, con, bin) if files else None
     if hint is not None and hint[0] <= exact_limit:
         hint = None
+    ex = _d._Executor("dask", k, progress)
     try:
-        out = _fold_all(tasks, ctx, hint, files, k, bin, exact_limit, confidence, little_tolerance, group_by)
+        out = _fold_all(tasks, ctx, hint, files, ex, bin, exact_limit, confidence, little_tolerance, group_by)
     except _r._StatsMismatch:
-        out = _fold_all(tasks, ctx, None, files, k, bin, exact_limit, confidence, little_tolerance, group_by)
+        out = _fold_all(tasks, ctx, None, files, ex, bin, exact_limit, confidence, little_tolerance, group_by)
     ov, groups, tally, digests, (bin_, t0, t1, grid, keep_raw) = out
     rep = tally.report("exclude")
     if on_violation == "refuse" and not rep.passed:

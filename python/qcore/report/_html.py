@@ -1,24 +1,91 @@
-"""The self-contained HTML report: inline SVG plots, no script, no external resource."""
+"""The self-contained HTML report: inline SVG plots, no script, no external resource.
+
+The page reads top to bottom as someone on call reads it: what was read (files and their
+hashes, rows, the time range in UTC, the detected mapping and units, the rows the contract
+excluded, the command), the per-group table with a unit in every header, then the plots.
+Every group keeps one colour across the plots; the busiest ``top`` groups are shown and
+the rest are folded into one ``other`` row and series.
+"""
 
 from __future__ import annotations
 
+import datetime as _dt
 import html
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from qcore import _json
-from qcore.report._model import Report, _fmt_s
+from qcore.report._model import GroupSummary, Report, _fmt_s
 
-__all__ = ["render_html", "svg_chart"]
+__all__ = ["render_html", "svg_chart", "PAGE_CSS", "utc", "is_epoch"]
+
+_COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf",
+           "#bcbd22", "#7f7f7f"]
+#: the colour of the folded ``other`` group and of reference curves
+_GREY = "#555555"
+
+#: the style of every qcore page (the report and the decision page)
+PAGE_CSS = """
+body{font-family:system-ui,-apple-system,sans-serif;margin:24px;color:#222;max-width:1360px}
+h1{font-size:22px}h2{font-size:17px;margin-top:28px}
+table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}
+th{background:#f3f3f3;vertical-align:bottom}td.l,th.l{text-align:left}
+.scroll{max-width:100%;overflow-x:auto}
+figure{display:inline-block;margin:8px;vertical-align:top;max-width:100%}svg{max-width:100%;height:auto}
+pre{font-size:11px;background:#f7f7f7;padding:8px;white-space:pre-wrap;word-break:break-all}
+dl.meta{display:grid;grid-template-columns:max-content 1fr;gap:2px 14px;font-size:13px}
+dl.meta dt{font-weight:600}dl.meta dd{margin:0;overflow-wrap:anywhere}
+.note{font-size:12px;color:#444}code{font-size:12px}
+.s-pass,.a-accept{background:#e3f4e3}.s-warn,.a-warn{background:#fff4d6}
+.s-fail,.a-block,.a-rollback{background:#fbe0e0}.a-escalate{background:#f3dcf5}
+.s-insufficient_evidence,.s-stale,.s-unauditable,.s-malformed{background:#ececec}
+"""
+
 
 # --------------------------------------------------------------------------------------
-# HTML and SVG
+# clocks and numbers
 # --------------------------------------------------------------------------------------
 
-_COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
+def is_epoch(t: float) -> bool:
+    """Whether ``t`` reads as a Unix time (1998 to 2100) rather than a relative clock."""
+    return math.isfinite(t) and 9.0e8 <= t <= 4.1e9
+
+
+def utc(t: float, fmt: str = "%Y-%m-%d %H:%M:%S UTC") -> str:
+    """``t`` (Unix seconds) as a UTC date."""
+    return _dt.datetime.fromtimestamp(t, tz=_dt.timezone.utc).strftime(fmt)
+
+
+# nice steps of a time axis, seconds
+_TIME_STEPS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200,
+               86400, 172800, 604800, 2592000]
+
+
+def _time_ticks(t0: float, lo: float, hi: float, absolute: bool, n: int = 6) -> list[tuple[float, str]]:
+    """Ticks of a time axis whose values are seconds since ``t0``: at round UTC times
+    (absolute clocks) or round durations (relative clocks), labelled to the step."""
+    span = hi - lo
+    if not (math.isfinite(span) and span > 0):
+        return [(lo, utc(t0 + lo, "%H:%M:%S") if absolute else _fmt_s(lo))]
+    step = next((s for s in _TIME_STEPS if span / s <= n), _TIME_STEPS[-1])
+    base = t0 if absolute else 0.0
+    first = math.ceil((base + lo) / step) * step
+    out = []
+    v = first
+    while v <= base + hi + 1e-9 * step:
+        x = v - base
+        if absolute:
+            fmt = "%H:%M:%S" if step < 60 else "%H:%M" if step < 86400 else "%Y-%m-%d"
+            if step < 86400 and span > 86400:
+                fmt = "%m-%d %H:%M"
+            out.append((x, utc(v, fmt)))
+        else:
+            out.append((x, _fmt_s(x)))
+        v += step
+    return out
 
 
 def _ticks(lo: float, hi: float, n: int = 5) -> list[float]:
@@ -36,76 +103,110 @@ def _ticks(lo: float, hi: float, n: int = 5) -> list[float]:
     return out
 
 
-def _finite_series(series: list[tuple[str, np.ndarray, np.ndarray]],
-                   logx: bool) -> list[tuple[str, np.ndarray, np.ndarray]]:
-    """The finite points of each series (positive x, as log10, when ``logx``); empty
+def _num(x: float | None, digits: int = 3, strip: bool = False) -> str:
+    """A readable number: significant digits in positional notation (no exponent between
+    1e-6 and 1e15), thousands separated; ``strip`` drops trailing zeros (axis ticks)."""
+    if x is None or not math.isfinite(x):
+        return "–"
+    if x == 0:
+        return "0"
+    if float(x).is_integer() and abs(x) < 1e15:
+        return f"{int(x):,}"
+    a = abs(x)
+    if a >= 1000:
+        return f"{x:,.0f}"
+    if a < 1e-6:
+        return f"{x:.{digits}g}"
+    decimals = max(0, digits - 1 - math.floor(math.log10(a)))
+    out = f"{x:.{decimals}f}"
+    return out.rstrip("0").rstrip(".") if strip and "." in out else out
+
+
+_DUR_UNITS = [("µs", 1e-6), ("ms", 1e-3), ("s", 1.0), ("min", 60.0), ("h", 3600.0), ("d", 86400.0)]
+
+
+def _duration_unit(values: Sequence[float | None]) -> tuple[str, float]:
+    """One unit for a column of durations (seconds): the one its largest value reads best in."""
+    finite = [abs(v) for v in values if v is not None and math.isfinite(v) and v != 0]
+    if not finite:
+        return "s", 1.0
+    big = max(finite)
+    if big < 1e-3:
+        return _DUR_UNITS[0]
+    if big < 1:
+        return _DUR_UNITS[1]
+    if big < 120:
+        return _DUR_UNITS[2]
+    if big < 7200:
+        return _DUR_UNITS[3]
+    return _DUR_UNITS[4] if big < 172800 else _DUR_UNITS[5]
+
+
+_RATE_UNITS = [("req/s", 1.0), ("req/min", 1 / 60), ("req/h", 1 / 3600), ("req/d", 1 / 86400)]
+
+
+def _rate_unit(values: Sequence[float | None]) -> tuple[str, float]:
+    """One unit for a column of rates (per second): per second unless every rate is small."""
+    finite = [v for v in values if v is not None and math.isfinite(v) and v > 0]
+    big = max(finite) if finite else 1.0
+    for name, scale in _RATE_UNITS:
+        if big >= 0.1 * scale:
+            return name, scale
+    return _RATE_UNITS[-1]
+
+
+# --------------------------------------------------------------------------------------
+# SVG
+# --------------------------------------------------------------------------------------
+
+def _finite_series(series: list[tuple[str, np.ndarray, np.ndarray]], logx: bool,
+                   logy: bool = False) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """The finite points of each series (positive values as log10 on a log axis); empty
     series dropped."""
     clean = []
     for name, x0, y0 in series:
         x = np.asarray(x0, dtype=np.float64)
         y = np.asarray(y0, dtype=np.float64)
-        ok = np.isfinite(x) & np.isfinite(y) & ((x > 0) if logx else True)
+        ok = np.isfinite(x) & np.isfinite(y) & ((x > 0) if logx else True) & ((y > 0) if logy else True)
         x, y = x[ok], y[ok]
         if x.size:
-            clean.append((name, np.log10(x) if logx else x, y))
+            clean.append((name, np.log10(x) if logx else x, np.log10(y) if logy else y))
     return clean
 
 
-def _x_ticks(x_lo: float, x_hi: float, logx: bool,
-             xfmt: Callable[[float], str] | None) -> list[tuple[float, str]]:
-    """Tick positions (in plot units: log10 for ``logx``) and their labels."""
-    fmt = xfmt or (lambda v: f"{v:g}")
-    if not logx:
-        return [(v, fmt(v)) for v in _ticks(x_lo, x_hi, 5)]
-    xt = [float(v) for v in range(math.floor(x_lo), math.ceil(x_hi) + 1) if x_lo - 1e-9 <= v <= x_hi + 1e-9]
-    if len(xt) < 2:
-        xt = _ticks(x_lo, x_hi, 4)
-    return [(v, fmt(10 ** v)) for v in xt]
+#: round durations (seconds) for a log axis of durations
+_LOG_DURATIONS = [1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 0.1, 1.0, 10.0, 60.0, 600.0, 3600.0, 6 * 3600.0, 86400.0,
+                  7 * 86400.0, 30 * 86400.0, 365 * 86400.0]
 
 
-def svg_chart(series: list[tuple[str, np.ndarray, np.ndarray]], *, title: str, xlabel: str, ylabel: str,
-              logx: bool = False, xfmt: Callable[[float], str] | None = None, width: int = 640,
-              height: int = 300, step: bool = False, css_class: str = "plot") -> str:
-    """A line chart as an inline ``<svg>`` element (no script)."""
-    W, H, ml, mr, mt, mb = width, height, 64, 16, 28, 44
-    pw, ph = W - ml - mr, H - mt - mb
-    clean = _finite_series(series, logx)
-    xs_all = [x for _, x, _ in clean]
-    ys_all = [y for _, _, y in clean]
-    parts = [(f'<svg class="{css_class}" xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" '
-              f'viewBox="0 0 {W} {H}" role="img" aria-label="{html.escape(title)}">'),
-             f'<text x="{W / 2}" y="16" text-anchor="middle" font-size="13" font-weight="bold">{html.escape(title)}</text>']
-    if not clean:
-        parts.append(f'<text x="{W / 2}" y="{H / 2}" text-anchor="middle" font-size="12">no data</text></svg>')
-        return "".join(parts)
-    x_lo = float(min(a.min() for a in xs_all))
-    x_hi = float(max(a.max() for a in xs_all))
-    y_lo = min(0.0, float(min(a.min() for a in ys_all)))
-    y_hi = float(max(a.max() for a in ys_all))
-    if x_hi <= x_lo:
-        x_hi = x_lo + 1.0
-    if y_hi <= y_lo:
-        y_hi = y_lo + 1.0
-    y_hi *= 1.05
+def _round_duration(v: float) -> str:
+    """A round duration in the largest unit it is a whole number of (``60`` → ``1min``)."""
+    for name, unit in reversed(_DUR_UNITS):
+        k = v / unit
+        if k >= 1 - 1e-9 and abs(k - round(k)) < 1e-9 * k:
+            return f"{round(k):d}{name}"
+    return _fmt_s(v)
 
-    def sx(v: np.ndarray | float) -> Any:
-        return ml + (np.asarray(v) - x_lo) / (x_hi - x_lo) * pw
 
-    def sy(v: np.ndarray | float) -> Any:
-        return mt + ph - (np.asarray(v) - y_lo) / (y_hi - y_lo) * ph
+def _log_ticks(lo: float, hi: float, fmt: Callable[[float], str]) -> list[tuple[float, str]]:
+    """Ticks between ``lo`` and ``hi`` (log10 units): at round durations when ``fmt`` is
+    the duration format, else at the powers of ten."""
+    if fmt is _fmt_s:
+        t = [math.log10(v) for v in _LOG_DURATIONS if lo - 1e-9 <= math.log10(v) <= hi + 1e-9]
+        if len(t) >= 2:
+            return [(v, _round_duration(10 ** v)) for v in t]
+    t = [float(v) for v in range(math.floor(lo), math.ceil(hi) + 1) if lo - 1e-9 <= v <= hi + 1e-9]
+    if len(t) < 2:
+        t = _ticks(lo, hi, 4)
+    return [(v, fmt(10 ** v)) for v in t]
 
-    parts.append(f'<rect x="{ml}" y="{mt}" width="{pw}" height="{ph}" fill="none" stroke="#999"/>')
-    for v, s in _x_ticks(x_lo, x_hi, logx, xfmt):
-        tx = float(sx(v))
-        parts.append(f'<line x1="{tx:.1f}" y1="{mt + ph}" x2="{tx:.1f}" y2="{mt + ph + 4}" stroke="#555"/>'
-                     f'<text x="{tx:.1f}" y="{mt + ph + 16}" text-anchor="middle" font-size="10">{html.escape(s)}</text>')
-    for v in _ticks(y_lo, y_hi, 4):
-        ty = float(sy(v))
-        parts.append(f'<line x1="{ml - 4}" y1="{ty:.1f}" x2="{ml + pw}" y2="{ty:.1f}" stroke="#eee"/>'
-                     f'<text x="{ml - 6}" y="{ty + 3:.1f}" text-anchor="end" font-size="10">{v:g}</text>')
-    parts.append(f'<text x="{ml + pw / 2}" y="{H - 6}" text-anchor="middle" font-size="11">{html.escape(xlabel)}</text>')
-    parts.append(f'<text transform="translate(14,{mt + ph / 2}) rotate(-90)" text-anchor="middle" '
-                 f'font-size="11">{html.escape(ylabel)}</text>')
+
+def _lines(clean: list[tuple[str, np.ndarray, np.ndarray]], sx: Callable[[Any], Any], sy: Callable[[Any], Any], *,
+           step: bool, colors: Mapping[str, str], dashed: Sequence[str],
+           legend: tuple[float, float, float] | None) -> list[str]:
+    """The series as polylines (thinned to 1,500 points, extremes kept), and the legend
+    at ``legend = (x, top, bottom)`` beside the plot."""
+    parts = []
     for i, (name, x, y) in enumerate(clean):
         if x.size > 1500:  # thin for size; keep the extremes of each bucket
             idx = np.unique(np.concatenate([np.linspace(0, x.size - 1, 1500).astype(np.int64),
@@ -114,106 +215,374 @@ def svg_chart(series: list[tuple[str, np.ndarray, np.ndarray]], *, title: str, x
         px: np.ndarray = np.asarray(sx(x), dtype=np.float64)
         py: np.ndarray = np.asarray(sy(y), dtype=np.float64)
         if step and px.size > 1:
-            pxs = np.repeat(px, 2)[1:]
-            pys = np.repeat(py, 2)[:-1]
-            px, py = pxs, pys
+            px, py = np.repeat(px, 2)[1:], np.repeat(py, 2)[:-1]
         pts = " ".join(f"{u:.1f},{v:.1f}" for u, v in zip(px, py, strict=True))
-        col = _COLORS[i % len(_COLORS)]
+        col = colors.get(name, _COLORS[i % len(_COLORS)])
+        dash = ' stroke-dasharray="5,3"' if name in dashed else ""
         parts.append(f'<polyline class="series" data-name="{html.escape(name)}" fill="none" stroke="{col}" '
-                     f'stroke-width="1.4" points="{pts}"/>')
-        if len(clean) > 1:
-            ly = mt + 12 + 14 * i
-            parts.append(f'<rect x="{ml + pw - 150}" y="{ly - 8}" width="10" height="10" fill="{col}"/>'
-                         f'<text x="{ml + pw - 136}" y="{ly + 1}" font-size="10">{html.escape(name[:24])}</text>')
+                     f'stroke-width="1.4"{dash} points="{pts}"/>')
+        if legend is not None and legend[1] + 10 + 14 * i <= legend[2]:
+            lx, ly = legend[0], legend[1] + 10 + 14 * i
+            parts.append(f'<rect class="key" x="{lx}" y="{ly - 8}" width="10" height="10" fill="{col}"/>'
+                         f'<text x="{lx + 14}" y="{ly + 1}" font-size="10">{html.escape(name[:22])}</text>')
+    return parts
+
+
+def svg_chart(series: list[tuple[str, np.ndarray, np.ndarray]], *, title: str, xlabel: str, ylabel: str,
+              logx: bool = False, xfmt: Callable[[float], str] | None = None, width: int = 640,
+              height: int = 300, step: bool = False, css_class: str = "plot", logy: bool = False,
+              yfmt: Callable[[float], str] | None = None, colors: Mapping[str, str] | None = None,
+              xticks: Callable[[float, float], list[tuple[float, str]]] | None = None,
+              empty: str = "no data", dashed: Sequence[str] = ()) -> str:
+    """A line chart as an inline ``<svg>`` element (no script).
+
+    ``colors`` maps series names to colours (so a group keeps its colour across charts);
+    the legend sits beside the plot, never over it. ``xticks(lo, hi)`` gives the x ticks
+    as ``(position, label)``; ``empty`` is the reason shown when no series has a point.
+
+    >>> doc = svg_chart([("a", np.array([0.0, 1.0]), np.array([1.0, 2.0]))], title="t",
+    ...                 xlabel="x (s)", ylabel="y")
+    >>> doc.startswith('<svg class="plot"') and "polyline" in doc
+    True
+    """
+    clean = _finite_series(series, logx, logy)
+    legend = len(clean) > 1
+    W, H, ml, mr, mt, mb = width, height, 64, (150 if legend else 16), 28, 44
+    pw, ph = W - ml - mr, H - mt - mb
+    parts = [(f'<svg class="{css_class}" xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" '
+              f'viewBox="0 0 {W} {H}" role="img" aria-label="{html.escape(title)}">'),
+             f'<text x="{W / 2}" y="16" text-anchor="middle" font-size="13" font-weight="bold">{html.escape(title)}</text>']
+    if not clean:
+        # a short panel that says why it is empty
+        parts[0] = parts[0].replace(f'height="{H}" viewBox="0 0 {W} {H}"', f'height="72" viewBox="0 0 {W} 72"')
+        parts.append(f'<rect x="{ml}" y="26" width="{W - ml - 16}" height="40" fill="#fafafa" stroke="#ddd"/>'
+                     f'<text class="empty" x="{W / 2}" y="50" text-anchor="middle" font-size="12">'
+                     f'{html.escape(empty)}</text></svg>')
+        return "".join(parts)
+    xs_all = [x for _, x, _ in clean]
+    ys_all = [y for _, _, y in clean]
+    x_lo = float(min(a.min() for a in xs_all))
+    x_hi = float(max(a.max() for a in xs_all))
+    y_lo = float(min(a.min() for a in ys_all))
+    y_hi = float(max(a.max() for a in ys_all))
+    if not logy:
+        y_lo = min(0.0, y_lo)
+    if x_hi <= x_lo:
+        x_hi = x_lo + 1.0
+    if y_hi <= y_lo:
+        y_hi = y_lo + 1.0
+    y_hi += 0.05 * (y_hi - y_lo)
+
+    def sx(v: np.ndarray | float) -> Any:
+        return ml + (np.asarray(v) - x_lo) / (x_hi - x_lo) * pw
+
+    def sy(v: np.ndarray | float) -> Any:
+        return mt + ph - (np.asarray(v) - y_lo) / (y_hi - y_lo) * ph
+
+    parts.append(f'<rect x="{ml}" y="{mt}" width="{pw}" height="{ph}" fill="none" stroke="#999"/>')
+    fmt = xfmt or (lambda v: f"{v:g}")
+    if xticks is not None:
+        xt = xticks(x_lo, x_hi)
+    elif logx:
+        xt = _log_ticks(x_lo, x_hi, fmt)
+    else:
+        xt = [(v, fmt(v)) for v in _ticks(x_lo, x_hi, 5)]
+    for v, s in xt:
+        tx = float(sx(v))
+        parts.append(f'<line x1="{tx:.1f}" y1="{mt + ph}" x2="{tx:.1f}" y2="{mt + ph + 4}" stroke="#555"/>'
+                     f'<text class="xtick" x="{tx:.1f}" y="{mt + ph + 16}" text-anchor="middle" font-size="10">'
+                     f'{html.escape(s)}</text>')
+    yf = yfmt or (lambda v: _num(v, strip=True))
+    yt = _log_ticks(y_lo, y_hi, yf) if logy else [(v, yf(v)) for v in _ticks(y_lo, y_hi, 4)]
+    for v, s in yt:
+        ty = float(sy(v))
+        parts.append(f'<line x1="{ml - 4}" y1="{ty:.1f}" x2="{ml + pw}" y2="{ty:.1f}" stroke="#eee"/>'
+                     f'<text x="{ml - 6}" y="{ty + 3:.1f}" text-anchor="end" font-size="10">{html.escape(s)}</text>')
+    parts.append(f'<text class="xlabel" x="{ml + pw / 2}" y="{H - 6}" text-anchor="middle" font-size="11">'
+                 f'{html.escape(xlabel)}</text>')
+    parts.append(f'<text class="ylabel" transform="translate(14,{mt + ph / 2}) rotate(-90)" text-anchor="middle" '
+                 f'font-size="11">{html.escape(ylabel)}</text>')
+    parts += _lines(clean, sx, sy, step=step, colors=colors or {}, dashed=dashed,
+                    legend=(ml + pw + 10, mt, mt + ph) if legend else None)
     parts.append("</svg>")
     return "".join(parts)
 
 
-def _plots(rep: Report) -> list[str]:
-    show = rep.groups[:8] if rep.groups else [rep.overall]
+# --------------------------------------------------------------------------------------
+# groups shown
+# --------------------------------------------------------------------------------------
+
+def _other(rest: list[GroupSummary], span: float) -> GroupSummary:
+    """The groups past the top ``N`` folded into one: counts and rates add (every group's
+    rate is over the log's span), the sketches merge; intervals, burstiness and Little's
+    law are not defined for the fold and stay empty."""
+    import qcore
+
+    count = sum(g.count for g in rest)
+    ok = sum(g.ok for g in rest)
+    errors = sum(g.errors for g in rest)
+    sketch = None
+    sketches = [g.sketch for g in rest if g.sketch is not None]
+    if sketches:
+        sketch = qcore.QuantileSketch(relative_accuracy=sketches[0].relative_accuracy)
+        for s in sketches:
+            sketch.merge(s)
+    quantiles: dict[float, tuple[float | None, float | None, float | None]] = {}
+    for q in (rest[0].quantiles if rest else {}):
+        v = sketch.quantile(q) if sketch is not None and sketch.count > 0 else None
+        quantiles[q] = (None if v is None else float(np.asarray(v)), None, None)
+    counts = np.sum([g.counts for g in rest if g.counts.size], axis=0) if any(g.counts.size for g in rest) \
+        else np.zeros(0)
+    has_err = any(g.error_rate is not None for g in rest)
+    return GroupSummary(
+        label=f"other ({len(rest)} groups)", key={}, count=count, ok=ok, errors=errors,
+        incomplete=sum(g.incomplete for g in rest), duration=span,
+        rate=count / span if span > 0 else None, rate_ci=None, peak_to_mean=None, dispersion=None,
+        cv_interarrival=None, quantiles=quantiles,
+        error_rate=(errors / (ok + errors) if has_err and ok + errors else None), little=None,
+        peak_concurrency=None, peak_exact=False, sketch=sketch, counts=np.asarray(counts),
+        inflight=np.zeros(0), burstiness=[])
+
+
+def shown_groups(rep: Report, top: int) -> tuple[list[GroupSummary], GroupSummary | None]:
+    """The ``top`` busiest groups (by requests, ties by label) and the fold of the rest."""
+    groups = sorted(rep.groups, key=lambda g: (-g.count, g.label))
+    if top < 1 or len(groups) <= top:
+        return groups, None
+    return groups[:top], _other(groups[top:], rep.t1 - rep.t0)
+
+
+# --------------------------------------------------------------------------------------
+# the page
+# --------------------------------------------------------------------------------------
+
+def _time_axis(rep: Report) -> tuple[str, Callable[[float, float], list[tuple[float, str]]]]:
+    absolute = is_epoch(rep.t0)
+    label = f"time (UTC), from {utc(rep.t0, '%Y-%m-%d %H:%M')}" if absolute else "time since the first request"
+    return label, lambda lo, hi: _time_ticks(rep.t0, lo, hi, absolute)
+
+
+def _plots(rep: Report, show: list[GroupSummary], colors: Mapping[str, str]) -> list[tuple[str, str]]:
+    has_latency = any(g.sketch is not None and g.sketch.count > 0 for g in [rep.overall, *show])
     cdf_series = []
     qs = np.concatenate([np.linspace(0.0, 0.99, 199), [0.995, 0.999, 0.9995, 0.9999, 1.0]])
     for g in show:
         if g.sketch is not None and g.sketch.count > 0:
-            x = np.asarray(g.sketch.quantile(list(qs)), dtype=np.float64)
-            cdf_series.append((g.label, x, qs))
+            cdf_series.append((g.label, np.asarray(g.sketch.quantile(list(qs)), dtype=np.float64), qs))
     bin_ = rep.bin
+    tlabel, tticks = _time_axis(rep)
     rate_series: list[tuple[str, np.ndarray, np.ndarray]] = []
+    peak = ""
     for g in show:
         c = g.counts
         if c.size:
-            xh = ((np.arange(c.size) + 0.5) * bin_ / 3600.0).astype(np.float64)
-            rate_series.append((g.label, xh, c / bin_))
+            rate_series.append((g.label, ((np.arange(c.size) + 0.5) * bin_).astype(np.float64), c / bin_))
+    oc = rep.overall.counts
+    if oc.size and oc.max() > 0:
+        k = int(np.argmax(oc))
+        when = utc(rep.t0 + k * bin_, "%Y-%m-%d %H:%M:%S UTC") if is_epoch(rep.t0) else \
+            f"{_fmt_s(k * bin_)} after the first request"
+        peak = f"Peak: {_num(oc[k] / bin_)} req/s over the whole log, in the window from {when}."
     inflight_series: list[tuple[str, np.ndarray, np.ndarray]] = []
     for g in show:
         if g.inflight.size and g.inflight.any():
-            inflight_series.append((g.label, (rep.grid - rep.t0) / 3600.0, g.inflight))
+            inflight_series.append((g.label, rep.grid - rep.t0, g.inflight))
     if not inflight_series and rep.overall.inflight.any():  # streaming: the whole log only
-        inflight_series.append(("all", (rep.grid - rep.t0) / 3600.0, rep.overall.inflight))
+        inflight_series.append(("all", rep.grid - rep.t0, rep.overall.inflight))
     burst_series: list[tuple[str, np.ndarray, np.ndarray]] = []
     for g in show:
         if g.burstiness:
-            ws = np.array([p[0] for p in g.burstiness])
-            ds = np.array([p[1] for p in g.burstiness])
-            burst_series.append((g.label, ws, ds))
+            burst_series.append((g.label, np.array([p[0] for p in g.burstiness]),
+                                 np.array([p[1] for p in g.burstiness])))
     if burst_series:
         wall = np.array(sorted({float(v) for _, x, _ in burst_series for v in x}))
         burst_series.append(("Poisson", wall, np.ones_like(wall)))
-    return [
-        svg_chart(cdf_series, title="Latency CDF (log axis)", xlabel="latency", ylabel="fraction <= x",
-                  logx=True, xfmt=_fmt_s, css_class="plot plot-cdf"),
-        svg_chart(rate_series, title=f"Arrival rate over time (per {_fmt_s(bin_)} window)",
-                  xlabel="hours since first request", ylabel="requests / s", step=True, css_class="plot plot-rate"),
-        svg_chart(inflight_series, title=f"In-flight concurrency (at {_fmt_s(bin_)} window edges)",
-                  xlabel="hours since first request",
-                  ylabel="requests in flight", css_class="plot plot-inflight"),
-        svg_chart(burst_series, title="Burstiness curve (index of dispersion by window)", xlabel="window",
-                  ylabel="variance / mean of counts", logx=True, xfmt=_fmt_s, css_class="plot plot-burstiness"),
+    cols = {**colors, "Poisson": _GREY, "all": colors.get("all", _COLORS[0])}
+    no_latency = ("no latency: the log has no duration or end column" if not has_latency
+                  else "no finished request with a latency")
+    charts = [
+        svg_chart(cdf_series, title="Latency CDF (log axis)", xlabel="latency", ylabel="fraction of requests ≤ x",
+                  logx=True, xfmt=_fmt_s, css_class="plot plot-cdf", colors=cols, empty=no_latency, width=620,
+                  yfmt=lambda v: f"{v:g}"),
+        svg_chart(rate_series, title=f"Arrival rate per {_fmt_s(bin_)} window", xlabel=tlabel,
+                  ylabel="requests / s", step=True, css_class="plot plot-rate", colors=cols, xticks=tticks,
+                  empty="no arrivals", width=620),
+        svg_chart(inflight_series, title=f"Requests in flight (sampled at the {_fmt_s(bin_)} window edges)",
+                  xlabel=tlabel, ylabel="requests in flight", css_class="plot plot-inflight", colors=cols,
+                  xticks=tticks, empty=("no end times: in-flight needs a latency or end column" if not has_latency
+                                        else "no request in flight at a window edge"), width=620),
+        svg_chart(burst_series, title="Burstiness: index of dispersion by window (log–log)", xlabel="window",
+                  ylabel="variance / mean of counts", logx=True, logy=True, xfmt=_fmt_s,
+                  css_class="plot plot-burstiness", colors=cols, dashed=("Poisson",),
+                  empty="too few windows for a burstiness curve", yfmt=lambda v: f"{v:g}", width=620),
     ]
+    captions = ["", peak, "The exact peak is in the table's last column.",
+                "Poisson arrivals stay at 1 (dashed) at every window; a rising curve is burstiness at that scale."]
+    return list(zip(charts, captions, strict=True))
 
 
-def render_html(rep: Report) -> str:
-    tbl = rep.table()
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in tbl.columns)
+def _table(rep: Report, rows: list[GroupSummary]) -> tuple[str, list[str]]:
+    """The per-group table (a unit in every header, one unit per column) and its notes."""
+    qs = sorted({q for g in rows for q in g.quantiles})
+    lat_unit = {q: _duration_unit([v for g in rows for v in g.quantiles.get(q, (None, None, None))]) for q in qs}
+    r_unit, r_scale = _rate_unit([g.rate for g in rows])
+    head = ["group", "requests", f"rate ({r_unit}) [95% CI]", "burst (variance / mean)"]
+    head += [f"p{q * 100:g} ({lat_unit[q][0]})" + (" [95% CI]" if rep.exact else "") for q in qs]
+    head += ["errors (%)", "Little's law |L − λW| / L", "peak in flight"]
     body = []
-    for r in tbl.iter_rows():
-        cells = []
-        for v in r:
-            if isinstance(v, float):
-                s = f"{v:.4g}" if math.isfinite(v) else "-"
-            elif v is None:
-                s = "-"
-            else:
-                s = str(v)
+    approx = False
+    for g in rows:
+        cells = [f'<td class="l">{html.escape(g.label)}</td>', f"<td>{g.count:,}</td>"]
+        rate = _num(None if g.rate is None else g.rate / r_scale)
+        if g.rate_ci is not None:
+            rate += f" [{_num(g.rate_ci[0] / r_scale)}, {_num(g.rate_ci[1] / r_scale)}]"
+        cells.append(f"<td>{html.escape(rate)}</td>")
+        cells.append(f"<td>{html.escape(_num(g.dispersion))}</td>")
+        for q in qs:
+            est, lo, hi = g.quantiles.get(q, (None, None, None))
+            scale = lat_unit[q][1]
+            s = _num(None if est is None else est / scale)
+            if est is not None and (lo is not None or hi is not None):
+                s += f" [{_num(None if lo is None else lo / scale)}, {_num(None if hi is None else hi / scale)}]"
             cells.append(f"<td>{html.escape(s)}</td>")
+        cells.append(f"<td>{'–' if g.error_rate is None else html.escape(_num(100 * g.error_rate))}</td>")
+        if g.little:
+            mark = "holds" if g.little["holds"] else "GAP"
+            cells.append(f"<td>{100 * g.little['gap']:.2f} % ({mark})</td>")
+        else:
+            cells.append("<td>–</td>")
+        pk = _num(g.peak_concurrency)
+        if g.peak_concurrency is not None and not g.peak_exact:
+            pk += " ~"
+            approx = True
+        cells.append(f"<td>{html.escape(pk)}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
-    plots = "\n".join(f'<figure>{p}</figure>' for p in _plots(rep))
-    meta = html.escape(_json.dumps({"data": rep.fingerprint, "contract": rep.contract, "mapping": rep.mapping},
-                                   indent=1))
+    ths = "".join(f'<th class="{"l" if i == 0 else ""}">{html.escape(h)}</th>' for i, h in enumerate(head))
+    notes = ["Rates are over the whole log's span, so the groups' rates add up to the log's; the "
+             "interval is the exact (Garwood) Poisson interval of the count.",
+             "burst: the index of dispersion of the counts per "
+             f"{_fmt_s(rep.bin)} window (1 for Poisson arrivals, above 1 bursty).",
+             "Quantiles come from a QuantileSketch (1 % relative error)"
+             + ("; [lo, hi] is the distribution-free 95 % confidence interval of the population quantile, "
+                "from the exact order statistics." if rep.exact else
+                "; this log was summarised in one streaming pass, without per-quantile intervals."),
+             f"Little's law: the gap between the mean number in the system L and λW; it holds when the gap "
+             f"is at most {100 * rep.little_tolerance:g} %."]
+    if any(v is None for g in rows for (e, lo, hi) in g.quantiles.values() if e is not None
+           for v in ((lo, hi) if rep.exact else ())):
+        notes.append("–  in an interval: the sample is too small to bound that side at 95 % (a p99.9 needs "
+                     "thousands of requests).")
+    if approx:
+        notes.append("~: the peak is the largest in-flight count at a window edge (a lower bound of the true "
+                     "peak); without ~ it is the exact peak over every arrival and departure.")
+    if any(g.label.startswith("other (") for g in rows):
+        notes.append("other: the groups past the busiest shown, folded into one (counts, rates and the "
+                     "merged sketch; no intervals).")
+    table = (f'<div class="scroll"><table id="summary"><thead><tr>{ths}</tr></thead>'
+             f'<tbody>{"".join(body)}</tbody></table></div>')
+    return table, notes
+
+
+def _sources(fp: Mapping[str, Any]) -> str:
+    srcs = fp.get("sources") or []
+    if not srcs:
+        return "<p>a frame in memory (content hash <code>" + html.escape(str(fp.get("content_hash", "")))[:16] \
+            + "</code>)</p>"
+    rows = "".join(
+        f'<tr><td class="l">{html.escape(str(s.get("path")))}</td><td>{int(s.get("bytes", 0)):,}</td>'
+        f'<td class="l"><code title="{html.escape(str(s.get("sha256")))}">{html.escape(str(s.get("sha256"))[:16])}'
+        f"…</code></td></tr>" for s in srcs[:50])
+    more = f"<p class=note>and {len(srcs) - 50} more files</p>" if len(srcs) > 50 else ""
+    return (f'<div class="scroll"><table id="sources"><thead><tr><th class="l">file</th><th>bytes</th>'
+            f'<th class="l">SHA-256</th></tr></thead><tbody>{rows}</tbody></table></div>{more}')
+
+
+def _contract(c: Mapping[str, Any]) -> str:
+    if not c:
+        return ""
+    failed = [k for k in c.get("checks", []) if k.get("failed")]
+    head = (f"<p>{int(c.get('rows_total', 0)):,} rows read, {int(c.get('rows_valid', 0)):,} kept, "
+            f"{int(c.get('rows_excluded', 0)):,} excluded by the data contract.</p>")
+    if not failed:
+        return head
+    items = []
+    for k in failed:
+        ex = [e for e in (k.get("examples") or []) if isinstance(e, Mapping)]
+        field = str(k["name"]).split("_", 1)[-1]  # null_start → start: the value the check read
+        shown = [f"row {e.get('row')}" + (f" ({k.get('column')} = {_json.dumps(e[field])})" if field in e else "")
+                 for e in ex[:3]]
+        hint = f" — {html.escape(str(k['hint']))}" if k.get("hint") else ""
+        exs = html.escape("; ".join(shown))
+        items.append(f"<li><code>{html.escape(str(k['name']))}</code> on <code>{html.escape(str(k.get('column')))}"
+                     f"</code>: {int(k['failed']):,} rows{hint}{', e.g. ' + exs if exs else ''}</li>")
+    return head + '<ul id="contract">' + "".join(items) + "</ul>"
+
+
+def header(title: str, *, fingerprint: Mapping[str, Any], t0: float | None, t1: float | None,
+           mapping_lines: Sequence[str], contract: Mapping[str, Any], command: str | None,
+           extra: Sequence[tuple[str, str]] = ()) -> str:
+    """The top of a qcore page: what was read, when, how it was mapped, what was excluded,
+    and which qcore and command made the page (``extra``: more ``(term, html)`` pairs)."""
     import qcore
 
+    meta: list[tuple[str, str]] = []
+    if t0 is not None and t1 is not None and math.isfinite(t0) and math.isfinite(t1):
+        if is_epoch(t0):
+            meta.append(("time range", f"{html.escape(utc(t0))} to {html.escape(utc(t1))} "
+                                       f"({html.escape(_fmt_s(t1 - t0))})"))
+        else:
+            meta.append(("time range", f"{html.escape(_fmt_s(t0))} to {html.escape(_fmt_s(t1))} on the log's "
+                                       f"own clock (not Unix times; {html.escape(_fmt_s(t1 - t0))})"))
+    meta.append(("rows", f"{int(fingerprint.get('rows', 0)):,} valid"))
+    meta += list(extra)
+    if mapping_lines:
+        meta.append(("columns and units", "<br>".join(html.escape(x) for x in mapping_lines)))
+    meta.append(("made by", f"qcore {html.escape(str(qcore.__version__))} on "
+                            f"{html.escape(utc(_dt.datetime.now(tz=_dt.timezone.utc).timestamp()))}"
+                 + (f": <code>{html.escape(command)}</code>" if command else "")))
+    dl = "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in meta)
+    return (f"<h1>{html.escape(title)}</h1>\n<dl class=\"meta\" id=\"meta\">{dl}</dl>\n<h2>Sources</h2>\n"
+            f"{_sources(fingerprint)}\n<h2>Data contract</h2>\n{_contract(contract)}")
+
+
+def page(title: str, body: str) -> str:
+    """A whole self-contained page."""
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{html.escape(rep.title)}</title>
-<style>
-body{{font-family:system-ui,-apple-system,sans-serif;margin:24px;color:#222}}
-table{{border-collapse:collapse;font-size:12px}}td,th{{border:1px solid #ccc;padding:3px 6px;text-align:right}}
-th{{background:#f3f3f3}}figure{{display:inline-block;margin:8px}}pre{{font-size:11px;background:#f7f7f7;padding:8px}}
-</style></head><body>
-<h1>{html.escape(rep.title)}</h1>
-<p>{rep.overall.count:,} requests from {html.escape(_fmt_s(0))} to {html.escape(_fmt_s(rep.t1 - rep.t0))}
-(span), grouped by {html.escape(", ".join(rep.group_by) or "nothing")}; windows of {html.escape(_fmt_s(rep.bin))}.
-Quantiles from a QuantileSketch (relative error 1%){"; intervals are distribution-free 95% CIs" if rep.exact else ""}.
-Little's law holds when |L − λW| / L ≤ {rep.little_tolerance:g}.</p>
-<p id="mapping">{"<br>".join(html.escape(x) for x in rep.mapping_lines())}</p>
-<h2>Per group</h2>
-<table id="summary"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>
-<h2>Plots</h2>
-{plots}
-<h2>Data</h2>
-<pre id="fingerprint">{meta}</pre>
-<p>qcore {html.escape(str(qcore.__version__))}</p>
+<title>{html.escape(title)}</title>
+<style>{PAGE_CSS}</style></head><body>
+{body}
 </body></html>
 """
 
+
+def render_html(rep: Report, *, top: int = 20, command: str | None = None) -> str:
+    """The report as one self-contained page (see the module's notes): the table shows
+    the ``top`` busiest groups and the rest folded into ``other``; the plots the nine
+    busiest and the rest folded."""
+    show, other = shown_groups(rep, top)
+    rows = [*show, *([other] if other is not None else []), rep.overall]
+    ranked = sorted(rep.groups, key=lambda g: (-g.count, g.label))
+    k = min(len(show), 9)
+    plotted = ranked[:k] if ranked else [rep.overall]
+    if len(ranked) > k:
+        plotted.append(_other(ranked[k:], rep.t1 - rep.t0))
+    colors = {g.label: (_GREY if g.label.startswith("other (") else _COLORS[i % len(_COLORS)])
+              for i, g in enumerate(plotted)}
+    table, notes = _table(rep, rows)
+    plots = "\n".join(f"<figure>{p}" + (f'<figcaption class="note">{html.escape(c)}</figcaption>' if c else "")
+                      + "</figure>" for p, c in _plots(rep, plotted, colors))
+    grouped = ", ".join(rep.group_by) or "nothing"
+    extra = [("grouped by", html.escape(grouped) + (f" ({len(rep.groups):,} groups; the busiest {len(show)} shown)"
+                                                    if other is not None else ""))]
+    meta = html.escape(_json.dumps({"data": rep.fingerprint, "contract": rep.contract, "mapping": rep.mapping},
+                                   indent=1))
+    body = (header(rep.title, fingerprint=rep.fingerprint, t0=rep.t0, t1=rep.t1, mapping_lines=rep.mapping_lines(),
+                   contract=rep.contract, command=command, extra=extra)
+            + f"\n<h2>Per group</h2>\n{table}\n<ul class=\"note\">"
+            + "".join(f"<li>{html.escape(n)}</li>" for n in notes) + "</ul>"
+            + f"\n<h2>Plots</h2>\n{plots}\n"
+            + f'<details><summary>Fingerprint, contract and mapping (JSON)</summary><pre id="fingerprint">{meta}'
+              "</pre></details>")
+    return page(rep.title, body)

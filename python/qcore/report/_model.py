@@ -134,11 +134,25 @@ class Report:
         out += [f"warning: {w}" for w in m.get("warnings", [])]
         return out
 
-    def to_html(self, path: str | Path | None = None) -> str:
-        """Render the self-contained HTML report; write it to ``path`` when given."""
+    def to_html(self, path: str | Path | None = None, *, top: int = 20, command: str | None = None) -> str:
+        """Render the self-contained HTML report; write it to ``path`` when given.
+
+        ``top`` groups (by requests) are shown, the rest folded into one ``other`` row;
+        ``command`` is the command line shown in the page's header.
+
+        >>> import numpy as np, qcore.report as qrep
+        >>> import polars as pl
+        >>> rep = qrep.summarize(pl.DataFrame({"ts": np.arange(100.0), "latency": np.full(100, 0.2)}))
+        >>> "<svg" in rep.to_html()
+        True
+        """
         from qcore.report._html import render_html
 
-        doc = render_html(self)
+        if not (isinstance(top, int) and top >= 1):
+            from qcore.exceptions import InvalidArgumentError
+
+            raise InvalidArgumentError(f"top must be an integer >= 1, got {top!r}")
+        doc = render_html(self, top=top, command=command)
         if path is not None:
             Path(path).write_text(doc, encoding="utf-8")
         return doc

@@ -9,7 +9,8 @@ metrics with data; a High on a ``critical`` metric sets it to 0; if half or more
 metrics have no data the comparison fails. Verdict: score ≥ ``pass_score`` → pass,
 ≥ ``marginal_score`` → marginal, else fail (actions accept, escalate, rollback).
 
-Intervals: latency quantiles use distribution-free order-statistic intervals from the
+Intervals: latency quantiles (and the LLM quantiles ``ttft_pNN``, ``tpot_pNN``,
+``itl_pNN``, through the same code) use distribution-free order-statistic intervals from the
 Rust core (``qcore.quantile_ci``) on each side, combined conservatively
 (``[cand_lo − base_hi, cand_hi − base_lo]``); error rates a normal interval of the
 difference of two proportions; cost per 1k tokens a delta-method interval of each ratio.
@@ -26,9 +27,10 @@ from typing import Any
 import polars as pl
 
 from qcore import _json
+from qcore.exceptions import InvalidArgumentError
 from qcore.rules import metrics as _m
 from qcore.rules.engine import _as_logs, _qcore_version
-from qcore.rules.model import Rule, _quantile_from_shorthand
+from qcore.rules.model import _LLM_SHORTHAND, Rule, _quantile_from_shorthand
 from qcore.rules.partials import metric_of
 
 __all__ = ["CompareResult", "compare"]
@@ -69,11 +71,26 @@ def _classify(diff: float, lo: float | None, hi: float | None, ratio: float | No
     return "Pass"
 
 
-def _latency(cand: pl.DataFrame, base: pl.DataFrame, q: float, conf: float, min_samples: int | None) -> dict[str, Any]:
-    rule = Rule(id="_", metric="latency_quantile", quantile=q, threshold=0.0, confidence=conf,
+def _latency(cand: pl.DataFrame, base: pl.DataFrame, q: float, conf: float, min_samples: int | None,
+             metric: str = "latency_quantile") -> dict[str, Any]:
+    """A quantile of both sides with their distribution-free intervals: latency, or an LLM
+    quantile (``ttft_quantile``, ``tpot_quantile``, ``itl_quantile``)."""
+    rule = Rule(id="_", metric=metric, quantile=q, threshold=0.0, confidence=conf,
                 min_samples=min_samples)
-    a = _m.latency_quantile(cand, rule)
-    b = _m.latency_quantile(base, rule)
+    if metric != "latency_quantile":
+        col = metric.split("_")[0]
+        lacking = [side for side, f in (("candidate", cand), ("baseline", base)) if col not in f.columns]
+        if lacking and col == "itl":
+            raise InvalidArgumentError(f"metrics: the {' and the '.join(lacking)} log(s) have no itl column; "
+                                       f"{_m.ITL_NEEDS}")
+        if lacking:
+            return {"candidate": None, "baseline": None, "n_candidate": 0, "n_baseline": 0, "diff": None,
+                    "diff_lo": None, "diff_hi": None, "ratio": None,
+                    "nodata_reason": f"no {col} column in the {' and the '.join(lacking)} log(s)"}
+        a, b = _m.llm_quantile(cand, rule), _m.llm_quantile(base, rule)
+    else:
+        a = _m.latency_quantile(cand, rule)
+        b = _m.latency_quantile(base, rule)
     out: dict[str, Any] = {"candidate": a.value, "baseline": b.value, "n_candidate": a.n, "n_baseline": b.n}
     if a.n < a.min_n or b.n < b.min_n or None in (a.value, b.value, a.ci_lo, a.ci_hi, b.ci_lo, b.ci_hi):
         out.update(diff=None, diff_lo=None, diff_hi=None, ratio=None, nodata_reason=f"need {a.min_n} samples per side")
@@ -156,7 +173,11 @@ def compare(
     candidate, baseline
         Logs, frames or paths, as for :func:`qcore.rules.evaluate`.
     metrics
-        ``pNN`` latency quantiles, ``error_rate``, ``cost_per_1k_tokens``.
+        ``pNN`` latency quantiles, the LLM quantiles ``ttft_pNN``, ``tpot_pNN`` and
+        ``itl_pNN`` (the columns of :func:`qcore.rules.metrics.llm_log` or of an LLM
+        request log; ``itl`` needs per-token data, else
+        :class:`qcore.exceptions.InvalidArgumentError`), ``error_rate``,
+        ``cost_per_1k_tokens``.
     confidence
         Confidence of each interval (Kayenta uses 0.98).
     tolerance
@@ -193,14 +214,19 @@ def compare(
     rows = []
     for name in metrics:
         q = _quantile_from_shorthand(name)
+        llm = _LLM_SHORTHAND.match(name)
         if q is not None:
             r = _latency(cand.frame, base.frame, q, confidence, min_samples)
+        elif llm:
+            r = _latency(cand.frame, base.frame, _quantile_from_shorthand(llm.group(2)) or 0.5, confidence,
+                         min_samples, f"{llm.group(1)}_quantile")
         elif name == "error_rate":
             r = _error_rate(cand.frame, base.frame, confidence, min_samples)
         elif name == "cost_per_1k_tokens":
             r = _cost(cand.frame, base.frame, confidence, min_samples)
         else:
-            raise ValueError(f"metrics: unknown metric {name!r}; use pNN, error_rate or cost_per_1k_tokens")
+            raise ValueError(f"metrics: unknown metric {name!r}; use pNN, ttft_pNN, tpot_pNN, itl_pNN, error_rate "
+                             "or cost_per_1k_tokens")
         cls = _classify(r["diff"] if r["diff"] is not None else 0.0, r["diff_lo"], r["diff_hi"], r["ratio"],
                         tolerance, allowed_increase, allowed_decrease, direction)
         rows.append({"metric": name, "baseline": r["baseline"], "candidate": r["candidate"],

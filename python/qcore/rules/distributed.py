@@ -101,9 +101,13 @@ def _read_slice(sl: _FileSlice, schema: Mapping[str, Any]) -> pl.DataFrame:
 def _slice_batches(sl: _FileSlice, schema: Mapping[str, Any], batch_rows: int) -> Any:
     """The raw rows of a file slice in batches of at most ``batch_rows`` rows, each in the
     schema of the whole source, read by polars' streaming engine."""
+    empty = True
     for b in _scan_slice(sl).collect_batches(chunk_size=batch_rows, maintain_order=True):
         for off in range(0, b.height, batch_rows):
+            empty = False
             yield _with_schema(b.slice(off, batch_rows).lazy(), schema)
+    if empty:  # a file of no rows is one empty batch (its task still gives a partial result)
+        yield _with_schema(pl.DataFrame(schema=dict(schema)).lazy(), schema)
 
 
 def _canonical(raw: pl.DataFrame, src: _Source) -> tuple[pl.DataFrame, _logs.ContractReport]:
@@ -436,6 +440,18 @@ def _sha256(path: str) -> str:
 Progress = Callable[[int, int], None]
 
 
+def _distributed_client() -> Any:
+    """The current ``dask.distributed`` client, or None (dask's local schedulers)."""
+    try:
+        from distributed import get_client
+    except ImportError:  # pragma: no cover - distributed is installed with dask's extra
+        return None
+    try:
+        return get_client()
+    except ValueError:
+        return None
+
+
 @dataclass
 class _Executor:
     """How a pass runs: ``"local"`` reads and folds one task after another in this process
@@ -476,7 +492,18 @@ class _Executor:
 
         fd = delayed(f, pure=True)
         shared = delayed(args, traverse=False)  # one object in the graph, not walked per task
-        parts = [fd(t, shared) for t in tasks]
+        parts: list[Any] = [fd(t, shared) for t in tasks]
+        client = _distributed_client() if self.progress is not None else None
+        if client is not None:
+            # The tasks first, counted as they finish; then the same merge tree over them.
+            from distributed import as_completed
+
+            futures = client.compute(parts)
+            for _ in as_completed(futures):  # type: ignore[no-untyped-call]
+                self.done += 1
+                self.progress(self.done, self.total)  # type: ignore[misc]
+            # (a lone future is wrapped: dask computes futures only as arguments of a task)
+            parts = futures if len(futures) > 1 else [delayed(_combine, pure=True)(merge, futures[0])]
         hashes = [delayed(_sha256, pure=True)(str(p)) for p in files]
         out: tuple[Any, ...] = compute(_tree(parts, merge, self.split_every), *hashes)  # type: ignore[no-untyped-call]
         return out
@@ -613,8 +640,8 @@ def evaluate(
         task's rows at a time (what ``qcore check`` does on files). The decisions are the
         same.
     progress
-        With ``executor="local"``: called as ``progress(tasks_done, tasks_total)`` after
-        each task of each pass.
+        Called as ``progress(tasks_done, tasks_total)`` after each task of each pass
+        (with ``executor="dask"``, when a ``dask.distributed`` client is current).
     batch_rows
         With ``executor="local"``: the rows read at a time (memory holds about one batch's
         rows and the partial results).

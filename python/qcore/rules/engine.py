@@ -60,6 +60,10 @@ def _qcore_version() -> str:
 def _as_logs(frame: Any, mapping: Any, contract: Any, on_violation: str, keep: Sequence[str]) -> _logs.Logs:
     if isinstance(frame, _logs.Logs):
         return frame
+    from qcore.llm import LlmResult
+
+    if isinstance(frame, LlmResult):   # a simulation: its canonical log
+        frame = _m.llm_log(frame)
     if isinstance(frame, (pl.DataFrame, pl.LazyFrame)):
         schema = frame.collect_schema() if isinstance(frame, pl.LazyFrame) else frame.schema
         canonical = "start" in schema and "outcome" in schema and schema["start"] == pl.Float64 and mapping is None
@@ -215,7 +219,9 @@ def evaluate(
     ----------
     frame
         A :class:`qcore.logs.Logs`, a canonical frame, a raw polars DataFrame/LazyFrame
-        (columns are auto-detected, see :func:`qcore.logs.detect_columns`), or paths or
+        (columns are auto-detected, see :func:`qcore.logs.detect_columns`), an LLM
+        simulation's :class:`qcore.llm.LlmResult` (its
+        :func:`qcore.rules.metrics.llm_log`), or paths or
         globs of Parquet/CSV/NDJSON logs (read in batches, never whole: see
         :func:`qcore.rules.distributed.evaluate` with ``executor="local"``).
     rules
@@ -329,7 +335,10 @@ def missing_columns(rule: Rule, columns: Sequence[str], mapping: _logs.ColumnMap
 
 def malformed_row(rule: Rule, missing: list[str], fp: dict[str, Any], version: str, now: float) -> dict[str, Any]:
     mv = _m.MetricValue(None, 0, missing=missing)
-    return _row(rule, {}, mv, "malformed", f"columns missing from the log: {missing}", fp, version, now, None)
+    msg = f"columns missing from the log: {missing}"
+    if rule.metric == "itl_quantile" and "itl" in missing:
+        msg += f"; {_m.ITL_NEEDS}"
+    return _row(rule, {}, mv, "malformed", msg, fp, version, now, None)
 
 
 def group_order(keys: Mapping[str, Any]) -> tuple[str, ...]:

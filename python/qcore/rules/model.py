@@ -50,14 +50,20 @@ METRICS: dict[str, tuple[str, str, str]] = {
     "null_fraction": ("contract", "<=", "fraction of rows where `column` is null"),
     "invalid_fraction": ("contract", "<=", "fraction of input rows the data contract rejected"),
     "unaudited_fraction": ("audit", "<=", "fraction of rows without lineage (`columns`, default model_version)"),
-    "cost_per_1k_tokens": ("cost", "<=", "sum(cost) / sum(tokens_in + tokens_out) x 1000"),
-    "tokens_per_request": ("cost", "<=", "mean tokens_in + tokens_out per request"),
-    "ttft_quantile": ("latency", "<=", "LLM time-to-first-token quantile `quantile` (seconds; `ttft` column, e.g. qcore.rules.metrics.llm_log of a simulation), with a distribution-free CI"),
-    "tpot_quantile": ("latency", "<=", "LLM time-per-output-token quantile `quantile` (seconds; `tpot` column), with a distribution-free CI"),
+    "cost_per_1k_tokens": ("cost", "<=", "dollars per 1000 tokens (`tokens`: tokens_in + tokens_out, or output): sum(cost) / tokens x 1000, or with `price` the fleet's GPU-hours over the window x $/GPU-hour / tokens x 1000"),
+    "tokens_per_request": ("cost", "<=", "mean tokens per request (`tokens`: tokens_in + tokens_out, or output)"),
+    "ttft_quantile": ("latency", "<=", "LLM time-to-first-token quantile `quantile` (seconds; `ttft` column: a log's TTFT or first-token time, or qcore.rules.metrics.llm_log of a simulation), with a distribution-free CI"),
+    "tpot_quantile": ("latency", "<=", "LLM time-per-output-token quantile `quantile` (seconds; `tpot` = (latency - ttft) / (tokens_out - 1), tokens_out >= 2), with a distribution-free CI"),
+    "itl_quantile": ("latency", "<=", "LLM inter-token latency quantile `quantile` (seconds) over every gap between consecutive tokens of every request, pooled (vLLM's ITL); needs per-token data: an `itl` list column, or a simulation run with trace=True"),
+    "token_goodput": ("traffic", ">=", "output tokens per second of the finished requests that meet every objective of `slo` (ttft, tpot, e2e) over the window"),
 }
-#: the LLM quantile metrics and their shorthands (``ttft_p99``, ``tpot_p90``)
-LLM_QUANTILES = ("ttft_quantile", "tpot_quantile")
-_LLM_SHORTHAND = re.compile(r"^(ttft|tpot)_(p\d+(?:\.\d+)?)$")
+#: the LLM quantile metrics and their shorthands (``ttft_p99``, ``tpot_p90``, ``itl_p50``)
+LLM_QUANTILES = ("ttft_quantile", "tpot_quantile", "itl_quantile")
+_LLM_SHORTHAND = re.compile(r"^(ttft|tpot|itl)_(p\d+(?:\.\d+)?)$")
+#: the objectives a ``token_goodput`` rule may declare in ``slo``
+SLO_KEYS = ("ttft", "tpot", "e2e")
+#: the keys of a rule's ``price`` table (``cost_per_1k_tokens`` from GPU-hours)
+PRICE_KEYS = ("gpu", "provider", "per_gpu_hour", "gpus_per_replica", "replicas")
 
 #: status given when a rule of a family does not hold
 FAIL_STATUS = {
@@ -171,6 +177,9 @@ class Rule:
     response: str | None = None
     description: str = ""
     filter: Mapping[str, Any] | None = None
+    slo: Mapping[str, Any] | None = None
+    price: Mapping[str, Any] | None = None
+    tokens: str = "all"
 
     def __post_init__(self) -> None:
         if not isinstance(self.id, str) or not self.id:
@@ -179,7 +188,30 @@ class Rule:
         self._init_metric(who)
         self._init_thresholds(who)
         self._init_shape(who)
+        self._init_llm(who)
         self._init_actions(who)
+
+    def _init_llm(self, who: str) -> None:
+        """``slo`` (token goodput), ``price`` (cost from GPU-hours) and ``tokens``."""
+        set_ = object.__setattr__
+        if self.tokens not in ("all", "output"):
+            raise RuleError(f"{who}: tokens must be 'all' (tokens_in + tokens_out) or 'output', got {self.tokens!r}")
+        if self.slo is not None:
+            if not isinstance(self.slo, Mapping):
+                raise RuleError(f"{who}: slo must be a table like {{ ttft = '1s', tpot = '50ms' }}, got {self.slo!r}")
+            unknown = set(self.slo) - set(SLO_KEYS)
+            if unknown:
+                raise RuleError(f"{who}: slo has unknown key(s) {sorted(unknown)}; known: {list(SLO_KEYS)}")
+            set_(self, "slo", {k: parse_duration(self.slo[k], f"{who}: slo.{k}") for k in SLO_KEYS if k in self.slo})
+        if self.metric == "token_goodput" and not self.slo:
+            raise RuleError(f"{who}: metric token_goodput needs slo with at least one of {list(SLO_KEYS)} "
+                            "(e.g. slo = { ttft = '1s', tpot = '50ms' })")
+        if self.slo is not None and self.metric != "token_goodput":
+            raise RuleError(f"{who}: slo is only read by metric token_goodput, not {self.metric!r}")
+        if self.price is not None:
+            if self.metric != "cost_per_1k_tokens":
+                raise RuleError(f"{who}: price is only read by metric cost_per_1k_tokens, not {self.metric!r}")
+            set_(self, "price", _resolve_price(self.price, who))
 
     def _init_metric(self, who: str) -> None:
         """Metric, quantile (from pNN shorthands), version and comparison."""
@@ -329,6 +361,41 @@ class Rule:
             return cls(**dict(d))
         except TypeError as e:
             raise RuleError(f"rule {rid!r}: {e}") from None
+
+
+def _resolve_price(price: Any, who: str) -> dict[str, Any]:
+    """A rule's ``price`` table with ``per_gpu_hour`` resolved (from the GPU preset's row
+    of :func:`qcore.llm.prices` when only ``gpu`` is given) and ``dollars_per_hour`` (the
+    fleet's: per GPU-hour × GPUs per replica × replicas)."""
+    if not isinstance(price, Mapping):
+        raise RuleError(f"{who}: price must be a table like {{ gpu = 'h100-80gb', replicas = 8 }}, got {price!r}")
+    unknown = set(price) - set(PRICE_KEYS) - {"dollars_per_hour"}
+    if unknown:
+        raise RuleError(f"{who}: price has unknown key(s) {sorted(unknown)}; known: {list(PRICE_KEYS)}")
+    out = {k: price[k] for k in PRICE_KEYS if k in price}
+    for k in ("gpus_per_replica", "replicas"):
+        v = out.get(k, 1 if k == "gpus_per_replica" else None)
+        if v is None:
+            raise RuleError(f"{who}: price needs replicas (the replicas serving the log)")
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise RuleError(f"{who}: price.{k} must be an integer >= 1, got {v!r}")
+        out[k] = v
+    if "per_gpu_hour" in out:
+        v = out["per_gpu_hour"]
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+            raise RuleError(f"{who}: price.per_gpu_hour must be a finite number >= 0, got {v!r}")
+        out["per_gpu_hour"] = float(v)
+    elif "gpu" in out:
+        from qcore.llm import gpu_price
+
+        try:
+            out["per_gpu_hour"] = gpu_price(str(out["gpu"]), None if out.get("provider") is None else str(out["provider"]))
+        except ValueError as e:
+            raise RuleError(f"{who}: price: {e}") from None
+    else:
+        raise RuleError(f"{who}: price needs per_gpu_hour ($ per GPU-hour) or gpu (a preset of the price table)")
+    out["dollars_per_hour"] = out["per_gpu_hour"] * out["gpus_per_replica"] * out["replicas"]
+    return out
 
 
 def parse_rules(data: Mapping[str, Any] | Sequence[Mapping[str, Any]] | Sequence[Rule]) -> list[Rule]:

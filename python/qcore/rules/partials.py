@@ -25,7 +25,9 @@ Per metric:
 - ``latency_drift`` / ``rate_drift``: the two row sets' metrics side by side.
 - ``freshness``: the newest event.
 - ``cost_per_1k_tokens``, ``tokens_per_request``: exact sums (then, for the interval, the
-  exact sums of the residuals).
+  exact sums of the residuals); with a ``price``, the served span and the exact token sum.
+- ``ttft_quantile``, ``tpot_quantile``, ``itl_quantile``: as ``latency_quantile``.
+- ``token_goodput``: the served span, counts and the exact sum of the output tokens.
 """
 
 from __future__ import annotations
@@ -106,8 +108,41 @@ def _pmin(*vals: float | None) -> float | None:
 
 
 
-def _tokens(frame: pl.DataFrame) -> npt.NDArray[np.float64]:
-    return _col(frame, "tokens_in") + _col(frame, "tokens_out")
+def _tokens(frame: pl.DataFrame, rule: Any) -> npt.NDArray[np.float64]:
+    """The tokens a rule counts per row (``tokens``: prompt + output, or output)."""
+    cols = _m.token_columns(rule)
+    out = _col(frame, cols[0])
+    for c in cols[1:]:
+        out = out + _col(frame, c)
+    return out
+
+
+Served = tuple[int, float | None, float | None]
+
+
+def served_part(frame: pl.DataFrame) -> Served:
+    """(rows, first start, last end or start): the partial of the time a log's requests
+    were served over."""
+    if frame.height == 0:
+        return (0, None, None)
+    last = frame.get_column("end").max() if "end" in frame.columns else None
+    s = frame.get_column("start")
+    return (frame.height, float(s.min()), _pmax(None if last is None else float(last), float(s.max())))  # type: ignore[arg-type]
+
+
+def merge_served(a: Served, b: Served) -> Served:
+    return (a[0] + b[0], _pmin(a[1], b[1]), _pmax(a[2], b[2]))
+
+
+def served_seconds(p: Served, st: State) -> float | None:
+    """The seconds a fleet served the rows over: the rule's window when it has one, else
+    from the first arrival to the last end (the newest event) of the rows."""
+    if st["window"] is not None:
+        t0, t1 = st["window"]
+        return float(t1 - t0)
+    if p[0] == 0 or p[1] is None or p[2] is None:
+        return None
+    return p[2] - p[1]
 
 
 @dataclass
@@ -406,8 +441,9 @@ class LatencyQuantile(Staged):
 
 
 class LlmQuantile(LatencyQuantile):
-    """``ttft_quantile`` / ``tpot_quantile``: the passes of :class:`LatencyQuantile` over
-    the ``ttft`` or ``tpot`` column."""
+    """``ttft_quantile`` / ``tpot_quantile`` / ``itl_quantile``: the passes of
+    :class:`LatencyQuantile` over the ``ttft`` or ``tpot`` column, or every gap of the
+    ``itl`` lists."""
 
     def values(self, v: GroupView, rule: Any, st: State) -> npt.NDArray[np.float64]:
         return _m.llm_values(v.rows, rule.metric.split("_")[0], rule.include_errors)
@@ -625,27 +661,46 @@ def _drift_value(a: MetricValue, b: MetricValue) -> MetricValue:
 class CostPer1k(Staged):
     """1000 · Σcost / Σtokens with a delta-method interval from the residuals
     ``cost − r · tokens`` (their exact sums and sums of squares: a corrected two-pass
-    variance about 0, which is their mean up to rounding)."""
+    variance about 0, which is their mean up to rounding).
+
+    With a ``price`` (a fleet's $/hour): 1000 · $/hour · served hours / Σtokens, the
+    served time from :func:`served_seconds` (the GPUs are paid for while they serve, busy
+    or not); no interval (the tokens are counted, the price is declared)."""
 
     @staticmethod
-    def _rows(v: GroupView) -> pl.DataFrame:
-        return v.rows.drop_nulls(["cost", "tokens_in", "tokens_out"])
+    def _rows(v: GroupView, rule: Any) -> pl.DataFrame:
+        return v.rows.drop_nulls(([] if rule.price else ["cost"]) + _m.token_columns(rule))
 
     def part(self, k: int, v: GroupView, rule: Any, st: State) -> Any:
-        f = self._rows(v)
-        c, t = _col(f, "cost"), _tokens(f)
+        f = self._rows(v, rule)
+        t = _tokens(f, rule)
+        if rule.price:
+            return (served_part(v.rows), FSum.of(t))
+        c = _col(f, "cost")
         if k == 0:
             return (f.height, FSum.of(c), FSum.of(t))
         res = c - st["r"] * t
         return (FSum.of(res), FSum.of(res * res))
 
     def merge(self, k: int, a: Any, b: Any) -> Any:
+        if isinstance(a[0], tuple):   # priced: the served span and the tokens
+            return (merge_served(a[0], b[0]), a[1].merged(b[1]))
         if k == 0:
             return (a[0] + b[0], a[1].merged(b[1]), a[2].merged(b[2]))
         return (a[0].merged(b[0]), a[1].merged(b[1]))
 
     def done(self, k: int, p: Any, rule: Any, st: State) -> MetricValue | None:
         need = max(rule.min_samples or 1, 1)
+        if rule.price:
+            served, tok = p
+            secs, tot = served_seconds(served, st), tok.value
+            if secs is None or not secs > 0 or not tot > 0:
+                return MetricValue(None, served[0], min_n=need)
+            dollars = rule.price["dollars_per_hour"] * secs / 3600.0
+            extra = {"dollars": dollars, "tokens": tot, "served_seconds": secs,
+                     "gpu_hours": secs / 3600.0 * rule.price["gpus_per_replica"] * rule.price["replicas"],
+                     "dollars_per_hour": rule.price["dollars_per_hour"]}
+            return MetricValue(1000.0 * dollars / tot, served[0], min_n=need, extra=extra)
         if k == 0:
             n, c, t = p
             tot = t.value
@@ -666,8 +721,8 @@ class CostPer1k(Staged):
 
 class TokensPerRequest(Staged):
     def part(self, k: int, v: GroupView, rule: Any, st: State) -> tuple[int, FSum]:
-        f = v.rows.drop_nulls(["tokens_in", "tokens_out"])
-        return f.height, FSum.of(_tokens(f))
+        f = v.rows.drop_nulls(_m.token_columns(rule))
+        return f.height, FSum.of(_tokens(f, rule))
 
     def merge(self, k: int, a: tuple[int, FSum], b: tuple[int, FSum]) -> tuple[int, FSum]:
         return a[0] + b[0], a[1].merged(b[1])
@@ -678,6 +733,31 @@ class TokensPerRequest(Staged):
         if n == 0:
             return MetricValue(None, 0, min_n=need)
         return MetricValue(s.value / n, n, min_n=need)
+
+
+class TokenGoodput(Staged):
+    """Σ output tokens of the finished requests meeting every objective of the rule's
+    ``slo`` (:func:`qcore.rules.metrics.slo_met`) over the served seconds
+    (:func:`served_seconds`): vLLM's token goodput."""
+
+    def part(self, k: int, v: GroupView, rule: Any, st: State) -> tuple[Served, int, int, FSum]:
+        f = v.rows
+        ok = f.filter(pl.col("outcome") == "ok")
+        met = ok.filter(_m.slo_met(rule.slo))
+        return (served_part(f), ok.height, met.height, FSum.of(_col(met.drop_nulls("tokens_out"), "tokens_out")))
+
+    def merge(self, k: int, a: Any, b: Any) -> tuple[Served, int, int, FSum]:
+        return (merge_served(a[0], b[0]), a[1] + b[1], a[2] + b[2], a[3].merged(b[3]))
+
+    def done(self, k: int, p: Any, rule: Any, st: State) -> MetricValue:
+        served, ok, met, tok = p
+        need = max(rule.min_samples or 1, 1)
+        secs = served_seconds(served, st)
+        extra = {"finished": ok, "meeting_slo": met, "attainment": met / ok if ok else None,
+                 "output_tokens": tok.value, "served_seconds": secs, "slo": dict(rule.slo)}
+        if secs is None or not secs > 0:
+            return MetricValue(None, ok, min_n=need, extra=extra)
+        return MetricValue(_m._finite(tok.value / secs), ok, min_n=need, extra=extra)
 
 
 #: metric name → its staged computation (``invalid_fraction`` reads the contract report)
@@ -699,4 +779,6 @@ STAGED: dict[str, Staged] = {
     "tokens_per_request": TokensPerRequest(),
     "ttft_quantile": LlmQuantile(),
     "tpot_quantile": LlmQuantile(),
+    "itl_quantile": LlmQuantile(),
+    "token_goodput": TokenGoodput(),
 }
