@@ -558,9 +558,11 @@ def report_batch_stats(
     edge: float | None = None,
     sketches: list[Any] | None = None,
     relative_accuracy: float = 0.01,
-) -> dict[str, npt.NDArray[Any]]:
+) -> dict[str, Any]:
     """Per-group outcome, window and Little's-law sums of one report batch, in one pass;
-    the ok latencies of group g are merged into ``sketches[g]`` when given."""
+    the ok latencies of group g are merged into ``sketches[g]`` when given. ``clipped``
+    and ``resp`` are lists of one :class:`ExactSum` per group (exact, so batches merge to
+    the one-pass sums); the other entries are numpy arrays."""
 
 # --------------------------------------------------------------------------- llm
 
@@ -751,6 +753,9 @@ class LittleAccumulator:
     def negative(self) -> int: ...
     @property
     def window(self) -> tuple[float, float] | None: ...
+    def window_sums(self) -> tuple[ExactSum, ExactSum, int]:
+        """Pass 2: the exact sums of the time in the system inside the window and of the
+        arrivals' response times (copies), and the arrivals."""
     def in_flight_counts(self) -> npt.NDArray[np.int64]: ...
     def to_bytes(self) -> bytes: ...
     @staticmethod

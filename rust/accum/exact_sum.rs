@@ -477,6 +477,18 @@ impl ExpAccumulator {
     }
 }
 
+/// The unit (binary exponent) of a fixed point for doubles of magnitude up to about
+/// `bound` (any positive hint; else 1): a double of that binade shifted by at most 62 bits.
+pub fn fixed_unit(bound: f64) -> i64 {
+    let b = if bound.is_finite() && bound > 0.0 {
+        bound
+    } else {
+        1.0
+    };
+    let (_, e) = decompose(b);
+    (e - 62).max(-UNIT_SHIFT)
+}
+
 /// Exact accumulation of doubles near a magnitude hint, in an `i128` fixed point: values
 /// within 62 binades below the hint are added as shifted mantissas (a register add),
 /// others go straight to the [`ExactSum`], so the result is exact whatever the hint; the
@@ -492,14 +504,8 @@ pub struct FixedSum {
 impl FixedSum {
     /// An empty sum for values of magnitude up to about `bound` (any positive hint).
     pub fn new(bound: f64) -> Self {
-        let b = if bound.is_finite() && bound > 0.0 {
-            bound
-        } else {
-            1.0
-        };
-        let (_, e) = decompose(b);
         FixedSum {
-            unit: (e - 62).max(-UNIT_SHIFT),
+            unit: fixed_unit(bound),
             acc: 0,
             n: 0,
             sum: ExactSum::new(),

@@ -247,6 +247,16 @@ impl LittleAccumulator {
         }
     }
 
+    /// Pass 2: the exact sums of the time in the system clipped to the window and of the
+    /// arrivals' response times, and the arrivals (`None` in pass 1). The grouped report
+    /// merges them with the same sums of its batch kernel.
+    pub fn window_sums(&self) -> Option<(&ExactSum, &ExactSum, u64)> {
+        match &self.stage {
+            Stage::Span(_) => None,
+            Stage::Window(w) => Some((&w.clipped, &w.resp, w.arrivals)),
+        }
+    }
+
     /// The logs' in-flight counts at the gauge times of pass 2 (empty otherwise).
     pub fn in_flight_counts(&self) -> &[i64] {
         match &self.stage {

@@ -1,11 +1,14 @@
 //! One pass over a batch of request rows for the grouped report: per group, the outcome
 //! counts, the first and last start, the arrival counts per window, and for the completed
-//! rows the start and end counts per window and the Little's-law window sums.
+//! rows the start and end counts per window and the Little's-law window sums (exact sums,
+//! so any cut of the rows into batches gives the same sums to the last bit).
 //!
 //! The window index of a time `t` is `trunc((t - t0) / bin)` clipped to `0..n`, where a
 //! value that does not fit the index type (`index_limit`) or is NaN counts as 0 — the
 //! same index the streaming scan computes with a non-strict integer cast.
 
+use crate::accum::exact_sum::{decompose, fixed_unit, UNIT_SHIFT};
+use crate::accum::ExactSum;
 use crate::error::{check_finite, check_same_len};
 use crate::simd::avx2_dispatch;
 use crate::sketch::QuantileSketch;
@@ -26,10 +29,11 @@ pub struct BatchStats {
     pub done_starts: Vec<i64>,
     pub ends: Vec<i64>,
     /// Little's-law sums over `[t0, t1)` of the completed rows: the time in the system
-    /// clipped to the window, the arrivals inside it and their summed response time.
-    pub clipped: Vec<f64>,
+    /// clipped to the window, the arrivals inside it and their summed response time (the
+    /// per-row terms of `little::littles_law`, summed exactly).
+    pub clipped: Vec<ExactSum>,
     pub arrivals: Vec<i64>,
-    pub resp: Vec<f64>,
+    pub resp: Vec<ExactSum>,
     /// Completed rows starting exactly at `edge` (0 when `edge` is not given).
     pub at_edge: Vec<i64>,
     /// With a template: one sketch per group code `0..=max code` of the ok rows with a
@@ -118,12 +122,14 @@ fn fold_impl(
         resp,
         ..
     } = st;
-    let (smin, smax, clipped, resp) = (
-        &mut smin[..],
-        &mut smax[..],
-        &mut clipped[..],
-        &mut resp[..],
-    );
+    let (smin, smax) = (&mut smin[..], &mut smax[..]);
+    // exact per-group sums of the (non-negative) Little's-law terms: mantissas added per
+    // binary exponent (the 64 exponents from 62 binades below the window's length up),
+    // folded into the exact sums every `SLOT_ROWS` rows of a group; a term of another
+    // magnitude goes to its exact sum directly
+    let ng = if done.is_some() { clipped.len() } else { 0 };
+    let unit = fixed_unit(t1 - t0);
+    let mut slots = vec![Slots::default(); ng];
     let (done_starts, ends, at_edge, arrivals) = (
         &mut done_starts[..],
         &mut ends[..],
@@ -171,15 +177,80 @@ fn fold_impl(
                 // Little's law over [t0, t1): the per-row terms of `little::littles_law`
                 // (clipped time in the window, arrival inside it, its response time)
                 let r = crate::little::row(a, b, t0, t1, f64::NEG_INFINITY);
-                clipped[g] += r[0];
+                let sl = &mut slots[g];
+                add_slot(&mut sl.clipped, r[0], unit, &mut clipped[g]);
                 if r[3] > 0.0 {
                     arrivals[g] += 1;
-                    resp[g] += r[4];
+                    add_slot(&mut sl.resp, r[4], unit, &mut resp[g]);
+                }
+                sl.rows += 1;
+                if sl.rows == SLOT_ROWS {
+                    sl.flush(unit, &mut clipped[g], &mut resp[g]);
                 }
             }
         }
         base += m;
     }
+    for (g, sl) in slots.iter_mut().enumerate() {
+        sl.flush(unit, &mut clipped[g], &mut resp[g]);
+    }
+}
+
+/// Rows of a group between two flushes of its [`Slots`]: 2048 mantissas below `2^53`
+/// stay below `2^64`.
+const SLOT_ROWS: u32 = 2048;
+
+/// One group's Little's-law sums as mantissa sums per binary exponent `unit + k`.
+#[derive(Clone)]
+struct Slots {
+    clipped: [u64; 64],
+    resp: [u64; 64],
+    rows: u32,
+}
+
+impl Default for Slots {
+    fn default() -> Self {
+        Slots {
+            clipped: [0; 64],
+            resp: [0; 64],
+            rows: 0,
+        }
+    }
+}
+
+impl Slots {
+    #[inline(never)]
+    fn flush(&mut self, unit: i64, clipped: &mut ExactSum, resp: &mut ExactSum) {
+        for (slots, sum) in [(&mut self.clipped, clipped), (&mut self.resp, resp)] {
+            for (k, v) in slots.iter_mut().enumerate() {
+                if *v != 0 {
+                    sum.add_at(u128::from(*v), false, (unit + k as i64 + UNIT_SHIFT) as u64);
+                    *v = 0;
+                }
+            }
+            sum.normalize();
+        }
+        self.rows = 0;
+    }
+}
+
+/// Add `v` exactly: its mantissa to the slot of its exponent when `v` is non-negative
+/// and its exponent within `unit..unit + 63`, else to `cold`.
+#[inline(always)]
+fn add_slot(slots: &mut [u64; 64], v: f64, unit: i64, cold: &mut ExactSum) {
+    let (m, e) = decompose(v);
+    let k = e - unit;
+    if v >= 0.0 && (0..64).contains(&k) {
+        slots[(k & 63) as usize] += m;
+    } else if m != 0 {
+        add_cold(cold, v);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn add_cold(sum: &mut ExactSum, v: f64) {
+    sum.add_f64(v);
 }
 
 avx2_dispatch! {
@@ -287,9 +358,9 @@ pub fn batch_stats(
         smax: vec![f64::NEG_INFINITY; g],
         done_starts: vec![0; if end.is_some() { ce } else { 0 }],
         ends: vec![0; if end.is_some() { ce } else { 0 }],
-        clipped: vec![0.0; g],
+        clipped: vec![ExactSum::new(); g],
         arrivals: vec![0; g],
-        resp: vec![0.0; g],
+        resp: vec![ExactSum::new(); g],
         at_edge: vec![0; g],
         sketches: Vec::new(),
     };
@@ -408,9 +479,80 @@ mod tests {
             let ss: Vec<f64> = rows.iter().map(|&i| s[i]).collect();
             let ee: Vec<f64> = rows.iter().map(|&i| e[i]).collect();
             let ll = littles_law(&ss, &ee, Some(0.0), Some(10.0), None, 0.02, 0.95).unwrap();
-            assert!((r.clipped[g] / 10.0 - ll.l).abs() < 1e-15);
+            // the same exact sums as the accumulator behind littles_law: equal bits
+            assert_eq!(r.clipped[g].to_f64() / 10.0, ll.l);
             assert_eq!(r.arrivals[g] as u64, ll.arrivals);
-            assert!((r.resp[g] / r.arrivals[g] as f64 - ll.mean_response).abs() < 1e-15);
+            assert_eq!(r.resp[g].to_f64() / r.arrivals[g] as f64, ll.mean_response);
+        }
+    }
+
+    #[test]
+    fn little_sums_do_not_depend_on_the_cut() {
+        // Batches of 1, 7 and 1000 rows give the one-pass sums to the last bit, and those
+        // are the sums of the accumulator behind `littles_law` over each group's rows;
+        // more than 2048 completed rows a group, and terms far below and above the
+        // window's length (summed apart).
+        let mut r = crate::sim::rng::Rng::new(7);
+        let (n, g, w) = (20_000usize, 2usize, win(10));
+        let codes: Vec<i64> = (0..n).map(|_| r.index(g) as i64).collect();
+        let cls: Vec<i8> = (0..n).map(|_| r.index(3) as i8).collect();
+        let (mut start, mut lat) = (Vec::with_capacity(n), Vec::with_capacity(n));
+        for _ in 0..n {
+            let (s, l) = match r.index(40) {
+                0 => (r.uniform() * 11.0, f64::NAN),
+                1 => (1e-300, 1e-300),
+                2 => (r.uniform() * 9.0, 1e6),
+                3..=22 => (r.uniform() * 8.0, 1.5), // one binade: a slot's flush
+                _ => (r.uniform() * 11.0 - 0.5, r.uniform() * 3.0),
+            };
+            start.push(s);
+            lat.push(l);
+        }
+        let end: Vec<f64> = start.iter().zip(&lat).map(|(s, l)| s + l).collect();
+        let one = |rg: std::ops::Range<usize>| {
+            batch_stats(
+                &codes[rg.clone()],
+                &start[rg.clone()],
+                &cls[rg.clone()],
+                Some(&end[rg.clone()]),
+                Some(&lat[rg]),
+                g,
+                w,
+                None,
+            )
+            .unwrap()
+        };
+        let whole = one(0..n);
+        for cut in [1usize, 7, 1000] {
+            let (mut c, mut p, mut a) = (
+                vec![ExactSum::new(); g],
+                vec![ExactSum::new(); g],
+                vec![0; g],
+            );
+            for lo in (0..n).step_by(cut) {
+                let b = one(lo..(lo + cut).min(n));
+                for k in 0..g {
+                    c[k].add_sum(&b.clipped[k]);
+                    p[k].add_sum(&b.resp[k]);
+                    a[k] += b.arrivals[k];
+                }
+            }
+            assert_eq!((&c, &p, &a), (&whole.clipped, &whole.resp, &whole.arrivals));
+        }
+        for k in 0..g {
+            let rows: Vec<usize> = (0..n)
+                .filter(|&i| codes[i] == k as i64 && cls[i] < 2 && lat[i].is_finite())
+                .collect();
+            let ss: Vec<f64> = rows.iter().map(|&i| start[i]).collect();
+            let ee: Vec<f64> = rows.iter().map(|&i| end[i]).collect();
+            let mut la =
+                crate::accum::LittleAccumulator::window_pass(w.t0, w.t1, f64::NEG_INFINITY, None)
+                    .unwrap();
+            la.update(&ss, &ee).unwrap();
+            let (cl, rs, arr) = la.window_sums().unwrap();
+            assert_eq!(cl, &whole.clipped[k]);
+            assert_eq!(rs, &whole.resp[k]);
+            assert_eq!(arr, whole.arrivals[k] as u64);
         }
     }
 
@@ -485,9 +627,9 @@ mod tests {
             smax: vec![f64::NEG_INFINITY; g],
             done_starts: vec![0; g * w.n_end],
             ends: vec![0; g * w.n_end],
-            clipped: vec![0.0; g],
+            clipped: vec![ExactSum::new(); g],
             arrivals: vec![0; g],
-            resp: vec![0.0; g],
+            resp: vec![ExactSum::new(); g],
             at_edge: vec![0; g],
             sketches: Vec::new(),
         };

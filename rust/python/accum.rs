@@ -41,8 +41,8 @@ fn gauge<'a>(
 /// Exact, order-independent sum of doubles (rounded once when read).
 #[pyclass(module = "qcore", name = "ExactSum")]
 #[derive(Clone, Default)]
-struct PyExactSum {
-    inner: ExactSum,
+pub(crate) struct PyExactSum {
+    pub(crate) inner: ExactSum,
 }
 
 #[pymethods]
@@ -322,6 +322,20 @@ impl PyLittleAccumulator {
     #[getter]
     fn window(&self) -> Option<(f64, f64)> {
         self.inner.window()
+    }
+
+    /// Pass 2: `(clipped, response, arrivals)`, the exact sums of the time in the system
+    /// inside the window and of the arrivals' response times (copies), and the arrivals.
+    fn window_sums(&self) -> PyResult<(PyExactSum, PyExactSum, u64)> {
+        let (c, r, a) = self
+            .inner
+            .window_sums()
+            .ok_or_else(|| QcoreError::invalid("pass", "is 1: the window sums exist in pass 2"))?;
+        Ok((
+            PyExactSum { inner: c.clone() },
+            PyExactSum { inner: r.clone() },
+            a,
+        ))
     }
 
     /// The logs' in-flight counts at the gauge times of pass 2 (a copy).

@@ -421,9 +421,16 @@ fn report_batch_stats<'py>(
     d.set_item("smax", PyArray1::from_vec(py, r.smax))?;
     d.set_item("done_starts", PyArray1::from_vec(py, r.done_starts))?;
     d.set_item("ends", PyArray1::from_vec(py, r.ends))?;
-    d.set_item("clipped", PyArray1::from_vec(py, r.clipped))?;
+    let sums = |v: Vec<crate::accum::ExactSum>| -> PyResult<Bound<'py, PyList>> {
+        PyList::new(
+            py,
+            v.into_iter()
+                .map(|inner| super::accum::PyExactSum { inner }),
+        )
+    };
+    d.set_item("clipped", sums(r.clipped)?)?;
     d.set_item("arrivals", PyArray1::from_vec(py, r.arrivals))?;
-    d.set_item("resp", PyArray1::from_vec(py, r.resp))?;
+    d.set_item("resp", sums(r.resp)?)?;
     d.set_item("at_edge", PyArray1::from_vec(py, r.at_edge))?;
     Ok(d)
 }

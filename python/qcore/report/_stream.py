@@ -3,12 +3,12 @@ finished into :class:`~qcore.report.Report`."""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
-import functools
 import math
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -86,9 +86,11 @@ class _Acc:
         self.inflight = np.zeros(0, dtype=np.float64)
         self.done_start_counts = np.zeros(n_end, dtype=np.int64)   # starts of finished requests
         self.end_counts = np.zeros(n_end, dtype=np.int64)
-        self.l_sum = 0.0       # sum over batches of L_b (same window => additive)
-        self.arrivals = 0.0    # arrivals inside the window
-        self.w_sum = 0.0       # sum of response times of those arrivals
+        # Little's law over [t0, t1): exact sums of the core (the time in the system inside
+        # the window, the arrivals' response times), so no cut of the rows changes a bit
+        self.clipped = _qc.ExactSum()
+        self.resp = _qc.ExactSum()
+        self.arrivals = 0      # arrivals inside the window
         self.has_latency = False
         self.at_edge = 0       # finished requests starting exactly at the last start
         self.smin = math.inf
@@ -169,7 +171,8 @@ def summarize(
     first/last start and a bound on the last end come from the files' statistics
     instead of a first pass; every value they promise is checked against the rows read,
     and the summary is recomputed with a first pass if one does not hold. The result is
-    the same either way, up to floating-point rounding in Little's law ``L``.
+    the same either way, to the last bit: every sum is exact, so neither the batches nor
+    the statistics' shortcut change a result.
 
     Examples
     --------
@@ -301,26 +304,49 @@ class _Tally:
             else:
                 self.checks[c.name] = c
 
+    def report(self, action: _logs.OnViolation) -> _logs.ContractReport:
+        return _logs.ContractReport(self.rows_total, self.rows_valid, list(self.checks.values()), action)
 
-def _valid_rows(batch: pl.DataFrame, tally: _Tally, inp: _Input, *, quick_contract: bool, stats: bool,
-                has_lat: bool, aggs: list[pl.Expr], contract: _logs.Contract | None,
-                on_violation: _logs.OnViolation) -> pl.DataFrame:
-    """The rows of ``batch`` the contract keeps, with a finite start; ``stats``: the
-    extent comes from Parquet statistics, so the batch's own extent is recorded."""
-    if inp.pre_validated or (quick_contract and not batch.get_column("_qbad").any()):
+    def merged(self, other: _Tally, limit: int) -> _Tally:
+        """This part's tally followed by ``other``'s (its example rows renumbered)."""
+        out = _Tally(copy.deepcopy(self.checks), self.rows_total + other.rows_total,
+                     self.rows_valid + other.rows_valid, _extend(self.seen, *other.seen))
+        out.add_checks(copy.deepcopy(other).report("exclude"), self.rows_total, limit)
+        return out
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """How the rows of a batch are kept: the mapping and the contract, with its shortcuts
+    (rows already validated; a scan flag saying that no rule fails; ``stats``: the extent
+    comes from Parquet statistics, so each batch's own extent is recorded)."""
+
+    m: _logs.ColumnMapping
+    pre_validated: bool
+    quick_contract: bool
+    stats: bool
+    has_lat: bool
+    aggs: list[pl.Expr]
+    contract: _logs.Contract | None
+    on_violation: _logs.OnViolation
+
+
+def _valid_rows(batch: pl.DataFrame, tally: _Tally, rows: _Rows) -> pl.DataFrame:
+    """The rows of ``batch`` the contract keeps, with a finite start."""
+    if rows.pre_validated or (rows.quick_contract and not batch.get_column("_qbad").any()):
         # every rule holds on every row (finite starts included, unless pre-validated)
         tally.rows_total += batch.height
         tally.rows_valid += batch.height
-        if inp.pre_validated:
+        if rows.pre_validated:
             return batch.filter(pl.col("start").is_finite())
-        if stats and has_lat:   # all rows count for the extent
+        if rows.stats and rows.has_lat:   # all rows count for the extent
             tally.seen = _extend(tally.seen, None, batch.get_column("end").max(), None)   # finite or null here
         return batch
-    if stats:   # the extent as the pass would have measured it
-        bt0, bt1, bs1 = batch.select(aggs[1:]).row(0)
+    if rows.stats:   # the extent as the pass would have measured it
+        bt0, bt1, bs1 = batch.select(rows.aggs[1:]).row(0)
         tally.seen = _extend(tally.seen, bt0, bt1, bs1)
-    con = contract or _logs.Contract()
-    valid, rep = _logs.validate(batch, con, mapping=inp.m, on_violation=on_violation)
+    con = rows.contract or _logs.Contract()
+    valid, rep = _logs.validate(batch, con, mapping=rows.m, on_violation=rows.on_violation)
     offset = tally.rows_total
     tally.rows_total += rep.rows_total
     tally.rows_valid += rep.rows_valid
@@ -425,73 +451,129 @@ def _summarize(
     # Parquet statistics usually give the extent without a pass over the data: the pass
     # below then checks every value they promise (and falls back to the pass if one fails)
     n_total, t0, t1, s1, t1_bound = _first_extent(inp, aggs, contract, bin, exact_limit, format, use_stats)
-    bin_ = float(bin) if bin is not None else _nice_bin(max(t1 - t0, 1e-9))
-    win_end, n_windows, end_lim, n_end, grid = _windows(t0, t1, s1, bin_)
-    keep_raw = n_total <= exact_limit
+    grid = _grid_of(n_total, t0, t1, s1, bin, exact_limit, t1_bound)
     # Streaming: the engine computes per-row work in parallel inside the scan (window
     # indices, one "breaks the contract" flag, categorical group codes), so a batch that
     # keeps its contract goes straight to the counting; only a batch holding a violation
     # is validated rule by rule (counts and example rows exactly as before).
-    fast = not keep_raw
     cat_key, quick_contract, checks = (_fast_columns(inp, schema, group_by, batch_rows, contract, on_violation, post)
-                                       if fast else (False, False, {}))
-    # window indices trunc((t - t0) / bin) are computed by the core's one-pass batch
-    # kernel (a counted row has t >= t0, where truncation is the floor); an index that
-    # does not fit 32 bits counts as 0, as a non-strict cast to Int32 would
-    index_limit = 2.0**31 if fast and 3 * (n_end + 1) < 2**31 else 2.0**63
+                                       if not grid.keep_raw else (False, False, {}))
+    rows = _Rows(inp.m, inp.pre_validated, quick_contract, t1_bound is not None, has_lat, aggs, contract,
+                 on_violation)
     lf = inp.lf.with_columns(post)
-    groups = _Groups(group_by, cat_key, pl.DataFrame(schema={**{k: schema[k] for k in group_by}, "__code": pl.Int64}),
-                     n_windows, keep_raw, n_end)
-    overall = _Acc({}, n_windows, keep_raw, n_end)
+    groups = _Groups(group_by, cat_key, _keytab(group_by, schema), grid.n_windows, grid.keep_raw, grid.n_end)
     tally = _Tally(checks)
     show = _progress_printer(n_total, progress if progress is not None else
                              (sys.stderr.isatty() and n_total > batch_rows))
     batches = _batches_of(inp, lf, post, n_total, batch_rows, format)
-    edge = s1 if t1_bound is not None else None
-    window_args = (t0, t1, win_end, end_lim, bin_)
-    done = 0
     try:
-        for batch in batches:
-            done += batch.height
-            valid = _valid_rows(batch, tally, inp, quick_contract=quick_contract, stats=t1_bound is not None,
-                                has_lat=has_lat, aggs=aggs, contract=contract, on_violation=on_violation)
-            if valid.height:
-                valid, codes = groups.encode(valid)
-                accs = groups.accs if group_by else [overall]
-                if fast:   # one kernel call per chunk of the batch: its columns pass without a copy
-                    if not group_by:   # the whole log as one group
-                        codes = np.zeros(valid.height, dtype=np.int64)
-                    for part, pc in _chunks(valid, codes, has_lat):
-                        _update_groups(accs, _Batch(part, has_lat, pc), *window_args, n_windows, n_end, edge,
-                                       index_limit)
-                elif group_by:
-                    _update_groups(accs, _Batch(valid, has_lat, codes), *window_args, n_windows, n_end, edge,
-                                   index_limit)
-                else:
-                    _update(overall, _Batch(valid, has_lat, codes), None, *window_args)
-            show(done)
+        accs = _fold_batches(batches, rows, groups, grid, tally, show)
     finally:   # stop the read-ahead thread even when a batch raises
         close = getattr(batches, "close", None)
         if close is not None:
             close()
-    acc_list = groups.accs
+    failures = inp.canonical_in or inp.m.status is not None or inp.m.error is not None
+    ov, out, t1, grid_t = _summaries(accs, tally.seen, grid, s1, t1_bound, bin is None, has_lat, group_by,
+                                     confidence, little_tolerance, failures)
+    contract_rep = tally.report(on_violation)
+    fp = _fingerprint_of(inp, lf, hasher, tally.rows_valid, t0, t1)
+    return Report(ov, out, group_by, grid.bin, t0, t1, grid_t, grid.keep_raw, fp, contract_rep.to_dict(),
+                  inp.m.to_dict(), title, little_tolerance)
+
+
+# --------------------------------------------------------------------------------------
+# the one driver: batches (one machine) or tasks (dask) folded, merged, finished
+# --------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Grid:
+    """The windows every part of the log is folded on (see :func:`_windows`)."""
+
+    t0: float
+    t1: float
+    bin: float
+    n_windows: int
+    n_end: int
+    grid: np.ndarray
+    keep_raw: bool
+    index_limit: float
+    edge: float | None
+
+
+def _grid_of(n_total: int, t0: float, t1: float, s1: float, bin: float | None, exact_limit: int,
+             t1_bound: float | None) -> _Grid:
+    bin_ = float(bin) if bin is not None else _nice_bin(max(t1 - t0, 1e-9))
+    n_windows, n_end, grid = _windows(t0, t1, s1, bin_)
+    keep_raw = n_total <= exact_limit
+    # window indices trunc((t - t0) / bin) are computed by the core's one-pass batch
+    # kernel (a counted row has t >= t0, where truncation is the floor); an index that
+    # does not fit 32 bits counts as 0, as a non-strict cast to Int32 would
+    index_limit = 2.0**31 if not keep_raw and 3 * (n_end + 1) < 2**31 else 2.0**63
+    return _Grid(t0, t1, bin_, n_windows, n_end, grid, keep_raw, index_limit,
+                 s1 if t1_bound is not None else None)
+
+
+def _keytab(group_by: tuple[str, ...], schema: Any) -> pl.DataFrame:
+    return pl.DataFrame(schema={**{k: schema[k] for k in group_by}, "__code": pl.Int64})
+
+
+def _fold_batches(batches: Iterable[pl.DataFrame], rows: _Rows, groups: _Groups, g: _Grid, tally: _Tally,
+                  show: Callable[[int], None] = lambda done: None) -> dict[tuple[Any, ...], _Acc]:
+    """Fold batches into one accumulator per group key (the whole log's under ``()``
+    without ``group_by``): the rows the contract keeps, counted by the core's batch kernel
+    (one call per chunk of a batch, so its columns pass without a copy)."""
+    overall = _Acc({}, g.n_windows, g.keep_raw, g.n_end)
+    done = 0
+    for batch in batches:
+        done += batch.height
+        valid = _valid_rows(batch, tally, rows)
+        if valid.height:
+            valid, codes = groups.encode(valid)
+            accs = groups.accs if groups.group_by else [overall]
+            if not groups.group_by:   # the whole log as one group
+                codes = np.zeros(valid.height, dtype=np.int64)
+            for part, pc in _chunks(valid, codes, rows.has_lat):
+                _update_groups(accs, _Batch(part, rows.has_lat, pc), g)
+        show(done)
+    if groups.group_by:
+        return {tuple(a.key.values()): a for a in groups.accs}
+    return {(): overall}
+
+
+def _merge_folds(a: dict[tuple[Any, ...], _Acc], b: dict[tuple[Any, ...], _Acc]) -> dict[tuple[Any, ...], _Acc]:
+    """The accumulators of two parts of the log, merged group by group (exactly)."""
+    out = {k: copy.deepcopy(v) for k, v in a.items()}
+    for k, v in b.items():
+        if k in out:
+            _merge_into(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def _summaries(accs: Mapping[tuple[Any, ...], _Acc], seen: tuple[float, float, float], g: _Grid, s1: float,
+               t1_bound: float | None, auto_bin: bool, has_lat: bool, group_by: tuple[str, ...], confidence: float,
+               tol: float, failures: bool) -> tuple[GroupSummary, list[GroupSummary], float, np.ndarray]:
+    """``(overall, groups, t1, grid)`` from the merged accumulators: the extent the
+    Parquet statistics promised checked and settled first; the whole log is the merge of
+    its groups (every accumulator merges exactly); no error rates when the log says
+    nothing about ``failures``."""
+    acc_list = sorted(accs.values(), key=lambda a: tuple("" if v is None else str(v) for v in a.key.values()))
+    t0, t1, n_end, grid = g.t0, g.t1, g.n_end, g.grid
     if t1_bound is not None:
-        every = [*acc_list, overall] if group_by else [overall]
-        t1, end_lim, n_end, grid = _settle_extent(every, tally.seen, t0, t1, s1, bin_, bin is None, has_lat,
-                                                  n_windows)
-    acc_list.sort(key=lambda a: tuple("" if v is None else str(v) for v in a.key.values()))
-    out = [_finish(a, t0, t1, s1, bin_, confidence, little_tolerance, grid) for a in acc_list]
-    if group_by:  # the whole log is the merge of its groups (every accumulator merges exactly)
+        every = acc_list or [_Acc({}, g.n_windows, g.keep_raw, n_end)]
+        t1, n_end, grid = _settle_extent(every, seen, t0, t1_bound, s1, g.bin, auto_bin, has_lat, g.n_windows)
+    out = [_finish(a, t0, t1, s1, g.bin, confidence, tol, grid) for a in acc_list] if group_by else []
+    if group_by or not acc_list:
+        overall = _Acc({}, g.n_windows, g.keep_raw, n_end)
         for a in acc_list:
             _merge_into(overall, a)
-    ov = _finish(overall, t0, t1, s1, bin_, confidence, little_tolerance, grid)
-    contract_rep = _logs.ContractReport(tally.rows_total, tally.rows_valid, list(tally.checks.values()), on_violation)
-    fp = _fingerprint_of(inp, lf, hasher, tally.rows_valid, t0, t1)
-    if not (inp.canonical_in or inp.m.status is not None or inp.m.error is not None):
-        for g in [*out, ov]:   # the log says nothing about failures
-            g.error_rate = None
-    return Report(ov, out, group_by, bin_, t0, t1, grid, keep_raw, fp, contract_rep.to_dict(),
-                  inp.m.to_dict(), title, little_tolerance)
+    else:
+        overall = acc_list[0]
+    ov = _finish(overall, t0, t1, s1, g.bin, confidence, tol, grid)
+    for gs in [*out, ov] if not failures else []:
+        gs.error_rate = None
+    return ov, out, t1, grid
 
 
 def _read_ahead(batches: Any, depth: int = 1) -> Any:
@@ -570,10 +652,11 @@ def _extent_aggs(contract: _logs.Contract | None, endcol: str, has_lat: bool) ->
             pl.col("start").filter(ok_start).max().alias("s1")]
 
 
-def _windows(t0: float, t1: float, s1: float, bin_: float) -> tuple[float, int, float, int, np.ndarray]:
-    """Windows ``[t0 + k*bin, t0 + (k+1)*bin)`` covering every start (the primitive decides
-    the count, so every batch gets arrays of the same length), and the end windows, which
-    reach past the last end (in-flight is known at their right edges)."""
+def _windows(t0: float, t1: float, s1: float, bin_: float) -> tuple[int, int, np.ndarray]:
+    """``(n_windows, n_end, grid)``: windows ``[t0 + k*bin, t0 + (k+1)*bin)`` covering
+    every start (the primitive decides the count, so every batch gets arrays of the same
+    length), and the end windows, which reach past the last end (in-flight is known at
+    their right edges)."""
     import qcore
 
     k_start = math.floor((s1 - t0) / bin_) + 1
@@ -586,7 +669,7 @@ def _windows(t0: float, t1: float, s1: float, bin_: float) -> tuple[float, int, 
     # the count the batches will get for this end (t0 + n·bin can round past the n-th edge)
     n_end = int(np.asarray(qcore.window_counts(np.array([t0]), bin_, start=t0, end=end_lim)).size)
     grid = t0 + bin_ * np.arange(1, n_end + 1)
-    return win_end, n_windows, end_lim, n_end, grid
+    return n_windows, n_end, grid
 
 
 def _row_group_minmax(rg: Any, idx: Mapping[str, int], need: Sequence[str]) -> list[tuple[float, float]] | None:
@@ -687,7 +770,7 @@ def _extend(seen: tuple[float, float, float], t0: Any, t1: Any, s1: Any) -> tupl
 
 def _settle_extent(accs: list[_Acc], seen: tuple[float, float, float], t0: float, bound: float, s1: float,
                    bin_: float, auto_bin: bool, has_lat: bool,
-                   n_windows: int) -> tuple[float, float, int, np.ndarray]:
+                   n_windows: int) -> tuple[float, int, np.ndarray]:
     """Check the statistics' promises against the rows read, then fit the end windows and
     Little's law to the real last end ``t1`` (they were computed up to ``bound >= t1``)."""
     lo = min([seen[0], *(a.smin for a in accs)])
@@ -698,7 +781,7 @@ def _settle_extent(accs: list[_Acc], seen: tuple[float, float, float], t0: float
     t1 = max(last_end, s1) if math.isfinite(last_end) else s1
     if (auto_bin and _nice_bin(max(t1 - t0, 1e-9)) != bin_) or (t1 <= t0 < bound):
         raise _StatsMismatch
-    _, nw, end_lim, n_end, grid = _windows(t0, t1, s1, bin_)
+    nw, n_end, grid = _windows(t0, t1, s1, bin_)
     if nw != n_windows:
         raise _StatsMismatch
     for a in accs:
@@ -707,13 +790,12 @@ def _settle_extent(accs: list[_Acc], seen: tuple[float, float, float], t0: float
     for a in accs:
         a.done_start_counts = a.done_start_counts[:n_end].copy()
         a.end_counts = a.end_counts[:n_end].copy()
-        if has_lat and bound != t1:
-            # L = area / (t1 - t0): every interval lies inside [t0, t1], so the area is the
-            # same; a start at t1 itself (zero latency) is no arrival of [t0, t1)
-            a.l_sum *= (bound - t0) / (t1 - t0)
-            if t1 == s1:
-                a.arrivals -= a.at_edge
-    return t1, end_lim, n_end, grid
+        if has_lat and bound != t1 and t1 == s1:
+            # every interval lies inside [t0, t1], so the clipped time and the response
+            # times are those of [t0, t1); a start at t1 itself (zero latency) is no arrival
+            # of [t0, t1)
+            a.arrivals -= a.at_edge
+    return t1, n_end, grid
 
 
 def _file_batches(files: Sequence[Path], fmt: str | None, m: _logs.ColumnMapping, keep: Sequence[str],
@@ -736,8 +818,10 @@ def _file_batches(files: Sequence[Path], fmt: str | None, m: _logs.ColumnMapping
 
 def _merge_into(dst: _Acc, src: _Acc) -> None:
     dst.sketch.merge(src.sketch)
-    for k in ("n", "ok", "err", "incomplete", "l_sum", "arrivals", "w_sum", "at_edge"):
+    for k in ("n", "ok", "err", "incomplete", "arrivals", "at_edge"):
         setattr(dst, k, getattr(dst, k) + getattr(src, k))
+    dst.clipped.merge(src.clipped)
+    dst.resp.merge(src.resp)
     dst.counts += src.counts
     dst.done_start_counts += src.done_start_counts
     dst.end_counts += src.end_counts
@@ -879,139 +963,61 @@ class _Batch:
             self.lat = df.get_column("latency").cast(pl.Float64).to_numpy()
             self.end = df.get_column("end").cast(pl.Float64).to_numpy()
 
-    # masks of the per-group slices path (computed on first use)
-    @functools.cached_property
-    def ok(self) -> np.ndarray:
-        ok: np.ndarray = self.cls == 0
-        return ok
 
-    @functools.cached_property
-    def err(self) -> np.ndarray:
-        err: np.ndarray = self.cls == 1
-        return err
-
-    @functools.cached_property
-    def lat_ok_mask(self) -> np.ndarray:
-        m: np.ndarray = self.ok & np.isfinite(self.lat)
-        return m
-
-    @functools.cached_property
-    def done(self) -> np.ndarray:
-        m: np.ndarray = (self.ok | self.err) & np.isfinite(self.lat) & np.isfinite(self.end)
-        return m
-
-
-def _update(acc: _Acc, b: _Batch, mask: np.ndarray | None, t0: float, t1: float, win_end: float,
-            end_lim: float, bin_: float) -> None:
-    """Fold a batch (or the rows of ``mask``) into one accumulator."""
-    import qcore
-
-    def sel(a: np.ndarray) -> np.ndarray:
-        return a if mask is None else a[mask]
-
-    start = sel(b.start)
-    if start.size == 0:
-        return
-    ok_n = int(sel(b.ok).sum())
-    err_n = int(sel(b.err).sum())
-    acc.n += start.size
-    acc.ok += ok_n
-    acc.err += err_n
-    acc.incomplete += start.size - ok_n - err_n
-    acc.smin = min(acc.smin, float(start.min()))
-    acc.smax = max(acc.smax, float(start.max()))
-    acc.counts += np.asarray(qcore.window_counts(start, bin_, start=t0, end=win_end), dtype=np.int64)
-    if acc.keep_raw:
-        acc.raw_start.append(start)
-    if not b.has_lat:
-        return
-    acc.has_latency = True
-    lat_ok = b.lat[b.lat_ok_mask if mask is None else (b.lat_ok_mask & mask)]
-    if lat_ok.size:
-        acc.sketch.add(lat_ok)
-        if acc.keep_raw:
-            acc.raw_ok_lat.append(lat_ok)
-    dm = b.done if mask is None else (b.done & mask)
-    s, e = b.start[dm], b.end[dm]
-    if s.size == 0:
-        return
-    acc.done_start_counts += np.asarray(qcore.window_counts(s, bin_, start=t0, end=end_lim), dtype=np.int64)
-    acc.end_counts += np.asarray(qcore.window_counts(e, bin_, start=t0, end=end_lim), dtype=np.int64)
-    # Little's law over the common window [t0, t1]: L, the arrivals and the sum of their
-    # response times are additive over disjoint sets of requests.
-    ll = qcore.littles_law(s, e, t0=t0, t1=t1)
-    a = int(ll.arrivals)
-    acc.l_sum += float(ll.L)
-    acc.arrivals += a
-    if a > 0 and ll.mean_response is not None and math.isfinite(ll.mean_response):
-        acc.w_sum += a * float(ll.mean_response)
-    if acc.keep_raw:
-        acc.raw_done_start.append(s)
-        acc.raw_end.append(e)
-
-
-def _update_groups(accs: list[_Acc], b: _Batch, t0: float, t1: float, win_end: float, end_lim: float,
-                   bin_: float, n_windows: int, n_end: int, edge: float | None = None,
-                   index_limit: float = 2.0**63) -> None:
-    """Fold a batch into every group's accumulator with one pass of the core."""
+def _update_groups(accs: list[_Acc], b: _Batch, g: _Grid) -> None:
+    """Fold a batch into every group's accumulator with one pass of the core (GIL
+    released): outcome, window and Little's-law sums per group, and the ok latencies merged
+    into each group's sketch (built on a second core next to the counting)."""
     assert b.codes is not None
     G = len(accs)
-    codes = b.codes
-    if accs and accs[0].keep_raw:
-        # small logs: per-group slices (the raw arrays are kept for exact statistics)
-        order = np.argsort(codes, kind="stable")
-        bounds = np.searchsorted(codes[order], np.arange(G + 1))
-        for g in range(G):
-            if bounds[g + 1] > bounds[g]:
-                m = np.zeros(b.n, dtype=bool)
-                m[order[bounds[g]:bounds[g + 1]]] = True
-                _update(accs[g], b, m, t0, t1, win_end, end_lim, bin_)
-        return
-    # One pass of the core (GIL released) per batch: outcome, window and Little's-law sums
-    # per group, and the ok latencies merged into each group's sketch (built on a second
-    # core next to the counting).
-    from qcore import _qcore
-
-    r = _qcore.report_batch_stats(
-        np.ascontiguousarray(codes, dtype=np.int64), np.ascontiguousarray(b.start, dtype=np.float64),
-        np.ascontiguousarray(b.cls, dtype=np.int8),
+    codes = np.ascontiguousarray(b.codes, dtype=np.int64)
+    r = _qc.report_batch_stats(
+        codes, np.ascontiguousarray(b.start, dtype=np.float64), np.ascontiguousarray(b.cls, dtype=np.int8),
         np.ascontiguousarray(b.end) if b.has_lat else None, np.ascontiguousarray(b.lat) if b.has_lat else None,
-        G, t0, t1, bin_, n_windows, n_end, index_limit, edge,
+        G, g.t0, g.t1, g.bin, g.n_windows, g.n_end, g.index_limit, g.edge,
         [a.sketch for a in accs] if b.has_lat else None, 0.01)
     by = r["outcomes"].reshape(G, 3)
-    wc = r["windows"].reshape(G, n_windows)
+    wc = r["windows"].reshape(G, g.n_windows)
     smin, smax = r["smin"], r["smax"]
-    for g in range(G):
-        a = accs[g]
-        n_g = int(by[g].sum())
+    for k in range(G):
+        a = accs[k]
+        n_g = int(by[k].sum())
         if n_g == 0:
             continue
         a.n += n_g
-        a.ok += int(by[g, 0])
-        a.err += int(by[g, 1])
-        a.incomplete += int(by[g, 2])
-        a.smin = min(a.smin, float(smin[g]))
-        a.smax = max(a.smax, float(smax[g]))
-        a.counts += wc[g]
-    if not b.has_lat:
-        return
-    ds = r["done_starts"].reshape(G, n_end)
-    ec = r["ends"].reshape(G, n_end)
-    span = t1 - t0
-    for g, a in enumerate(accs):
-        a.has_latency = True
-        a.done_start_counts += ds[g]
-        a.end_counts += ec[g]
-        a.at_edge += int(r["at_edge"][g])
-        # Little's law over [t0, t1): L, the arrivals and their summed response times are
-        # additive over disjoint sets of requests
-        n_arr = int(r["arrivals"][g])
-        a.l_sum += float(r["clipped"][g]) / span
-        a.arrivals += n_arr
-        if n_arr > 0:
-            mr = float(r["resp"][g]) / n_arr
-            if math.isfinite(mr):
-                a.w_sum += n_arr * mr
+        a.ok += int(by[k, 0])
+        a.err += int(by[k, 1])
+        a.incomplete += int(by[k, 2])
+        a.smin = min(a.smin, float(smin[k]))
+        a.smax = max(a.smax, float(smax[k]))
+        a.counts += wc[k]
+    if b.has_lat:
+        ds = r["done_starts"].reshape(G, g.n_end)
+        ec = r["ends"].reshape(G, g.n_end)
+        for k, a in enumerate(accs):
+            a.has_latency = True
+            a.done_start_counts += ds[k]
+            a.end_counts += ec[k]
+            a.at_edge += int(r["at_edge"][k])
+            # Little's law over [t0, t1): exact sums, additive over disjoint sets of requests
+            a.clipped.merge(r["clipped"][k])
+            a.resp.merge(r["resp"][k])
+            a.arrivals += int(r["arrivals"][k])
+    if g.keep_raw:   # small logs: each group's raw columns, in row order, for exact statistics
+        order = np.argsort(codes, kind="stable")
+        bounds = np.searchsorted(codes[order], np.arange(G + 1))
+        lat_ok = (b.cls == 0) & np.isfinite(b.lat) if b.has_lat else None
+        done = (b.cls < 2) & np.isfinite(b.lat) & np.isfinite(b.end) if b.has_lat else None
+        for k, a in enumerate(accs):
+            rows = order[bounds[k]:bounds[k + 1]]
+            if rows.size:
+                a.raw_start.append(b.start[rows])
+            if lat_ok is not None and done is not None and rows.size:
+                if lat_ok[rows].any():
+                    a.raw_ok_lat.append(b.lat[rows[lat_ok[rows]]])
+                if done[rows].any():
+                    a.raw_done_start.append(b.start[rows[done[rows]]])
+                    a.raw_end.append(b.end[rows[done[rows]]])
 
 
 def _burst(starts: np.ndarray | None, dyadic: list[tuple[float, float]], bin_: float) -> list[tuple[float, float]]:
@@ -1074,9 +1080,9 @@ def _finish(acc: _Acc, t0: float, t1: float, s1: float, bin_: float, confidence:
     little = None
     T = t1 - t0
     if acc.has_latency and acc.arrivals > 0 and T > 0:
-        L = acc.l_sum
+        L = acc.clipped.value / T
         lam = acc.arrivals / T
-        W = acc.w_sum / acc.arrivals
+        W = acc.resp.value / acc.arrivals
         gap = abs(L - lam * W) / L if L > 0 else 0.0
         little = {"L": L, "arrival_rate": lam, "mean_response": W, "gap": gap, "holds": gap <= tol}
     # requests with start < t <= end at each window boundary t = t0 + k*bin

@@ -1,0 +1,99 @@
+"""One report whatever the executor: in memory, batched at any batch size (one row
+included) and on a real two-process Dask cluster give the same report to the last bit —
+``Report.to_json()``, every group's sketch bytes, window counts, in-flight curve,
+burstiness and Little's-law values (exact sums of the core, merged exactly)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from qcore.report import summarize
+
+
+def _log(n: int, seed: int) -> pl.DataFrame:
+    """Groups, errors, incomplete rows (no status), missing latencies and two rows that
+    break the contract (negative latency)."""
+    rng = np.random.default_rng(seed)
+    ts = np.sort(rng.uniform(1.7e9, 1.7e9 + 900.0, n))
+    lat = rng.lognormal(-2.0, 0.8, n).tolist()
+    status = np.where(rng.random(n) < 0.05, 503, 200).tolist()
+    for j in rng.integers(0, n, 20):
+        lat[j] = None
+    for j in rng.integers(0, n, 6):
+        status[j] = None
+    lat[3] = lat[n // 2] = -1.0
+    return pl.DataFrame({"timestamp": ts, "latency_s": pl.Series(lat, dtype=pl.Float64),
+                         "status": pl.Series(status, dtype=pl.Int64),
+                         "endpoint": rng.choice(["/a", "/b", "/c"], n, p=[0.6, 0.3, 0.1])})
+
+
+def _bits(rep: Any) -> tuple[Any, ...]:
+    """Everything a report says, as exact values (floats compared bit for bit)."""
+    groups = [(g.label, g.sketch.to_bytes(), g.counts.tobytes(), np.asarray(g.inflight).tobytes(),
+               json.dumps(g.little), json.dumps(sorted(g.quantiles.items())), json.dumps(g.burstiness),
+               g.rate, g.rate_ci, g.cv_interarrival, g.peak_concurrency, g.peak_exact)
+              for g in [*rep.groups, rep.overall]]
+    return rep.to_json(), rep.to_text(), groups, rep.grid.tobytes()
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> str:
+    d = tmp_path_factory.mktemp("equivalence")
+    df = _log(1_500, seed=11)
+    for i, idx in enumerate(np.array_split(np.arange(df.height), 3)):
+        df[idx].write_parquet(d / f"part-{i}.parquet", row_group_size=200)
+    return str(d / "*.parquet")
+
+
+EXECUTORS = ["batched-1", "batched-7", "batched-1000", "batched-default", "dask"]
+
+
+@pytest.mark.parametrize("exact_limit", [2_000_000, 0])   # raw columns kept / the batch kernel alone
+@pytest.mark.parametrize("group_by", [("endpoint",), ()])
+@pytest.mark.parametrize("executor", EXECUTORS)
+def test_every_executor_gives_the_in_memory_report(request, files, executor, group_by, exact_limit):
+    kw: dict[str, Any] = {"group_by": group_by, "exact_limit": exact_limit, "progress": False}
+    memory = summarize(files, **kw)                      # 1,500 rows: one batch, in memory
+    if executor == "dask":
+        pytest.importorskip("pyarrow")
+        request.getfixturevalue("client")                # a real two-process LocalCluster
+        from qcore.report_distributed import summarize as summarize_dask
+
+        kw.pop("progress")
+        other = summarize_dask(files, task_rows=200, **kw)
+    else:
+        rows = executor.removeprefix("batched-")
+        other = summarize(files, **kw) if rows == "default" else summarize(files, batch_rows=int(rows), **kw)
+    assert memory.contract["rows_excluded"] >= 2 and memory.exact == (exact_limit > 0)
+    assert any(g.little is not None for g in memory.groups or [memory.overall])
+    assert _bits(other) == _bits(memory)
+
+
+_row = st.tuples(st.floats(0.0, 120.0), st.sampled_from(["x", "y", "z"]), st.sampled_from([200, 500, None]),
+                 st.one_of(st.none(), st.floats(0.0, 30.0), st.just(-1.0)))
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(rows=st.lists(_row, min_size=1, max_size=40), batch_rows=st.sampled_from([1, 2, 7, 1000]),
+       group=st.booleans(), exact=st.booleans())
+def test_any_small_log_in_memory_equals_batched(rows, batch_rows, group, exact):
+    ts, ep, status, lat = zip(*rows, strict=True)
+    log = pl.DataFrame({"timestamp": pl.Series(ts, dtype=pl.Float64), "endpoint": list(ep),
+                        "status": pl.Series(status, dtype=pl.Int64), "latency_s": pl.Series(lat, dtype=pl.Float64)})
+    kw: dict[str, Any] = {"group_by": ["endpoint"] if group else [], "exact_limit": 10**6 if exact else 0,
+                          "progress": False}
+
+    def run(**extra: Any) -> Any:
+        try:
+            return _bits(summarize(log, **kw, **extra))
+        except ValueError as e:     # a log without a valid window fails the same way on every path
+            return type(e), str(e)
+
+    assert run(batch_rows=batch_rows) == run()
