@@ -124,7 +124,7 @@ def test_report_page_in_chromium(tmp_path):
     assert probe["scroll"] <= probe["width"] and probe["svg_right"] <= probe["width"]
     assert all(r <= probe["width"] for r in probe["tables"])
     plots = svgs(dom)
-    assert set(plots) == {"plot-cdf", "plot-rate", "plot-inflight", "plot-burstiness"}
+    assert set(plots) == {"plot-cdf", "plot-rate", "plot-errors", "plot-inflight", "plot-burstiness"}
     for name, svg in plots.items():  # every panel has data or says why not
         assert "<polyline" in svg or re.search(r'class="empty"[^>]*>[^<]{8,}<', svg), name
     # one colour per group across every plot
@@ -136,7 +136,7 @@ def test_report_page_in_chromium(tmp_path):
     assert "session=2" in series_colors(plots["plot-rate"]) and "session=2" not in series_colors(plots["plot-cdf"])
     # absolute UTC dates: the header's range, the time axes' label and their ticks
     assert re.search(r"<dt>time range</dt><dd>2023-11-14 22:13:20 UTC to 2023-11-15 00:13:\d\d UTC", dom)
-    for cls in ("plot-rate", "plot-inflight"):
+    for cls in ("plot-rate", "plot-errors", "plot-inflight"):
         assert "time (UTC), from 2023-11-14 22:13" in plots[cls]
         ticks = re.findall(r'class="xtick"[^>]*>([^<]*)<', plots[cls])
         assert ticks and all(re.fullmatch(r"\d\d:\d\d", t) for t in ticks)
@@ -151,7 +151,7 @@ def test_report_page_in_chromium(tmp_path):
 
 @needs_chromium
 def test_pages_say_why_a_panel_is_empty_and_read_a_relative_clock(tmp_path):
-    df = log(5_000, 1, epoch=False, latency=False)
+    df = log(5_000, 1, epoch=False, latency=False).drop("status")
     page = tmp_path / "nolat.html"
     qrep.summarize(df).to_html(page)
     dom, probe = browse(page, tmp_path)
@@ -159,6 +159,7 @@ def test_pages_say_why_a_panel_is_empty_and_read_a_relative_clock(tmp_path):
     assert "no latency: the log has no duration or end column" in plots["plot-cdf"]
     assert "in-flight needs a latency or end column" in plots["plot-inflight"]
     assert "<polyline" in plots["plot-rate"] and "time since the first request" in plots["plot-rate"]
+    assert "the log has no status or error column" in plots["plot-errors"]
     assert "on the log&#x27;s own clock" in dom or "on the log's own clock" in dom
     assert probe["scroll"] <= probe["width"]
 

@@ -1,6 +1,6 @@
 """One report whatever the executor: in memory, batched at any batch size (one row
 included) and on a real two-process Dask cluster give the same report to the last bit —
-``Report.to_json()``, every group's sketch bytes, window counts, in-flight curve,
+``Report.to_json()``, every group's sketch bytes, window counts (all and failed), in-flight curve,
 burstiness and Little's-law values (exact sums of the core, merged exactly)."""
 
 from __future__ import annotations
@@ -36,7 +36,8 @@ def _log(n: int, seed: int) -> pl.DataFrame:
 
 def _bits(rep: Any) -> tuple[Any, ...]:
     """Everything a report says, as exact values (floats compared bit for bit)."""
-    groups = [(g.label, g.sketch.to_bytes(), g.counts.tobytes(), np.asarray(g.inflight).tobytes(),
+    groups = [(g.label, g.sketch.to_bytes(), g.counts.tobytes(), g.error_counts.tobytes(),
+               np.asarray(g.inflight).tobytes(),
                json.dumps(g.little), json.dumps(sorted(g.quantiles.items())), json.dumps(g.burstiness),
                g.rate, g.rate_ci, g.cv_interarrival, g.peak_concurrency, g.peak_exact)
               for g in [*rep.groups, rep.overall]]
@@ -97,3 +98,16 @@ def test_any_small_log_in_memory_equals_batched(rows, batch_rows, group, exact):
             return type(e), str(e)
 
     assert run(batch_rows=batch_rows) == run()
+
+
+def test_failed_requests_per_window_are_the_exact_counts(files):
+    log = pl.concat([pl.read_parquet(f) for f in sorted(__import__("glob").glob(files))])
+    rep = summarize(files, group_by=["endpoint"], bin=60.0, progress=False)
+    valid = log.filter(pl.col("latency_s").is_null() | (pl.col("latency_s") >= 0))
+    for g in rep.groups:
+        rows = valid.filter((pl.col("endpoint") == g.key["endpoint"]) & (pl.col("status") >= 500))
+        w = np.floor((rows["timestamp"].to_numpy() - rep.t0) / rep.bin).astype(np.int64)
+        truth = np.bincount(np.minimum(w, g.counts.size - 1), minlength=g.counts.size)
+        assert np.array_equal(g.error_counts, truth) and g.error_counts.sum() == g.errors
+        assert (g.error_counts <= g.counts).all()
+    assert np.array_equal(rep.overall.error_counts, sum(g.error_counts for g in rep.groups))

@@ -22,6 +22,8 @@ pub struct BatchStats {
     pub outcomes: Vec<i64>,
     /// `groups × n_windows`: starts per window.
     pub windows: Vec<i64>,
+    /// `groups × n_windows`: starts of the error rows (class 1) per window.
+    pub errors: Vec<i64>,
     /// First and last start per group (`+inf`/`-inf` for a group without rows).
     pub smin: Vec<f64>,
     pub smax: Vec<f64>,
@@ -354,6 +356,7 @@ pub fn batch_stats(
         n_groups: g,
         outcomes: vec![0; g * 3],
         windows: vec![0; cw],
+        errors: vec![0; cw],
         smin: vec![f64::INFINITY; g],
         smax: vec![f64::NEG_INFINITY; g],
         done_starts: vec![0; if end.is_some() { ce } else { 0 }],
@@ -435,6 +438,7 @@ pub fn batch_stats(
     for (cell, t) in tab.chunks_exact(3).enumerate() {
         let grp = cell / nw;
         st.windows[cell] = t[0] + t[1] + t[2];
+        st.errors[cell] = t[1];
         for (o, &v) in st.outcomes[grp * 3..grp * 3 + 3].iter_mut().zip(t) {
             *o += v;
         }
@@ -472,6 +476,11 @@ mod tests {
         assert_eq!((r.smin[1], r.smax[1]), (1.5, 4.2));
         assert_eq!(r.windows[9], 2);
         assert_eq!(r.windows[10 + 4], 1);
+        // the error rows: row 6 (group 0, window 9) and row 1 (group 1, window 1)
+        let mut errs = vec![0i64; 20];
+        errs[9] = 1;
+        errs[10 + 1] = 1;
+        assert_eq!(r.errors, errs);
         // completed: group 0 rows 0, 3, 6; group 1 rows 1, 4 (row 5 incomplete)
         assert_eq!(r.at_edge, vec![2, 0]);
         assert_eq!(r.ends[11], 2); // 11.0 and 12.5 land in the last end window
@@ -623,6 +632,7 @@ mod tests {
             n_groups: g,
             outcomes: vec![0; g * 3],
             windows: vec![0; g * w.n_windows],
+            errors: vec![0; g * w.n_windows],
             smin: vec![f64::INFINITY; g],
             smax: vec![f64::NEG_INFINITY; g],
             done_starts: vec![0; g * w.n_end],

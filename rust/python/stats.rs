@@ -417,6 +417,7 @@ fn report_batch_stats<'py>(
     let d = PyDict::new(py);
     d.set_item("outcomes", PyArray1::from_vec(py, r.outcomes))?;
     d.set_item("windows", PyArray1::from_vec(py, r.windows))?;
+    d.set_item("errors", PyArray1::from_vec(py, r.errors))?;
     d.set_item("smin", PyArray1::from_vec(py, r.smin))?;
     d.set_item("smax", PyArray1::from_vec(py, r.smax))?;
     d.set_item("done_starts", PyArray1::from_vec(py, r.done_starts))?;

@@ -333,6 +333,8 @@ def _other(rest: list[GroupSummary], span: float) -> GroupSummary:
         quantiles[q] = (None if v is None else float(np.asarray(v)), None, None)
     counts = np.sum([g.counts for g in rest if g.counts.size], axis=0) if any(g.counts.size for g in rest) \
         else np.zeros(0)
+    errs = np.sum([g.error_counts for g in rest if g.error_counts.size], axis=0) \
+        if any(g.error_counts.size for g in rest) else np.zeros(0, dtype=np.int64)
     has_err = any(g.error_rate is not None for g in rest)
     return GroupSummary(
         label=f"other ({len(rest)} groups)", key={}, count=count, ok=ok, errors=errors,
@@ -341,7 +343,7 @@ def _other(rest: list[GroupSummary], span: float) -> GroupSummary:
         cv_interarrival=None, quantiles=quantiles,
         error_rate=(errors / (ok + errors) if has_err and ok + errors else None), little=None,
         peak_concurrency=None, peak_exact=False, sketch=sketch, counts=np.asarray(counts),
-        inflight=np.zeros(0), burstiness=[])
+        inflight=np.zeros(0), burstiness=[], error_counts=np.asarray(errs))
 
 
 def shown_groups(rep: Report, top: int) -> tuple[list[GroupSummary], GroupSummary | None]:
@@ -355,6 +357,15 @@ def shown_groups(rep: Report, top: int) -> tuple[list[GroupSummary], GroupSummar
 # --------------------------------------------------------------------------------------
 # the page
 # --------------------------------------------------------------------------------------
+
+def _coarsen(a: np.ndarray, k: int) -> np.ndarray:
+    """``a`` summed ``k`` consecutive entries at a time (the last sum may hold fewer)."""
+    if k == 1 or a.size == 0:
+        return np.asarray(a)
+    pad = (-a.size) % k
+    out: np.ndarray = np.concatenate([a, np.zeros(pad, dtype=a.dtype)]).reshape(-1, k).sum(axis=1)
+    return out
+
 
 def _time_axis(rep: Report) -> tuple[str, Callable[[float, float], list[tuple[float, str]]]]:
     absolute = is_epoch(rep.t0)
@@ -397,6 +408,16 @@ def _plots(rep: Report, show: list[GroupSummary], colors: Mapping[str, str]) -> 
     if burst_series:
         wall = np.array(sorted({float(v) for _, x, _ in burst_series for v in x}))
         burst_series.append(("Poisson", wall, np.ones_like(wall)))
+    # error rate over time: the windows summed k at a time (at most 120 points a series)
+    k = max(1, math.ceil(rep.overall.counts.size / 120))
+    err_series: list[tuple[str, np.ndarray, np.ndarray]] = []
+    for g in show:
+        if g.error_rate is None or not g.error_counts.size:
+            continue
+        n, e = _coarsen(g.counts, k), _coarsen(g.error_counts, k)
+        x = (np.arange(n.size) + 0.5) * k * bin_
+        ok = n > 0
+        err_series.append((g.label, x[ok], 100.0 * e[ok] / n[ok]))
     cols = {**colors, "Poisson": _GREY, "all": colors.get("all", _COLORS[0])}
     no_latency = ("no latency: the log has no duration or end column" if not has_latency
                   else "no finished request with a latency")
@@ -407,6 +428,11 @@ def _plots(rep: Report, show: list[GroupSummary], colors: Mapping[str, str]) -> 
         svg_chart(rate_series, title=f"Arrival rate per {_fmt_s(bin_)} window", xlabel=tlabel,
                   ylabel="requests / s", step=True, css_class="plot plot-rate", colors=cols, xticks=tticks,
                   empty="no arrivals", width=620),
+        svg_chart(err_series, title=f"Failed requests per {_fmt_s(k * bin_)} window (%)", xlabel=tlabel,
+                  ylabel="failed / arrived (%)", step=True, css_class="plot plot-errors", colors=cols,
+                  xticks=tticks, width=620,
+                  empty="no failures recorded: the log has no status or error column"
+                  if rep.overall.error_rate is None else "no request arrived"),
         svg_chart(inflight_series, title=f"Requests in flight (sampled at the {_fmt_s(bin_)} window edges)",
                   xlabel=tlabel, ylabel="requests in flight", css_class="plot plot-inflight", colors=cols,
                   xticks=tticks, empty=("no end times: in-flight needs a latency or end column" if not has_latency
@@ -416,7 +442,8 @@ def _plots(rep: Report, show: list[GroupSummary], colors: Mapping[str, str]) -> 
                   css_class="plot plot-burstiness", colors=cols, dashed=("Poisson",),
                   empty="too few windows for a burstiness curve", yfmt=lambda v: f"{v:g}", width=620),
     ]
-    captions = ["", peak, "The exact peak is in the table's last column.",
+    captions = ["", peak, "By the window the request arrived in; failures are errors and error statuses.",
+                "The exact peak is in the table's last column.",
                 "Poisson arrivals stay at 1 (dashed) at every window; a rising curve is burstiness at that scale."]
     return list(zip(charts, captions, strict=True))
 

@@ -42,6 +42,8 @@ class GroupSummary:
     counts: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0))
     inflight: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0))
     burstiness: list[tuple[float, float]] = field(default_factory=list)
+    #: starts of the failed requests per window (the windows of ``counts``)
+    error_counts: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0, dtype=np.int64))
 
     def row(self) -> dict[str, Any]:
         r: dict[str, Any] = {"group": self.label, "count": self.count, "rate": self.rate,

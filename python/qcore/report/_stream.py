@@ -83,6 +83,7 @@ class _Acc:
         self.err = 0
         self.incomplete = 0
         self.counts = np.zeros(n_windows, dtype=np.int64)
+        self.err_counts = np.zeros(n_windows, dtype=np.int64)   # starts of failed requests
         self.inflight = np.zeros(0, dtype=np.float64)
         self.done_start_counts = np.zeros(n_end, dtype=np.int64)   # starts of finished requests
         self.end_counts = np.zeros(n_end, dtype=np.int64)
@@ -823,6 +824,7 @@ def _merge_into(dst: _Acc, src: _Acc) -> None:
     dst.clipped.merge(src.clipped)
     dst.resp.merge(src.resp)
     dst.counts += src.counts
+    dst.err_counts += src.err_counts
     dst.done_start_counts += src.done_start_counts
     dst.end_counts += src.end_counts
     dst.smin = min(dst.smin, src.smin)
@@ -978,6 +980,7 @@ def _update_groups(accs: list[_Acc], b: _Batch, g: _Grid) -> None:
         [a.sketch for a in accs] if b.has_lat else None, 0.01)
     by = r["outcomes"].reshape(G, 3)
     wc = r["windows"].reshape(G, g.n_windows)
+    we = r["errors"].reshape(G, g.n_windows)
     smin, smax = r["smin"], r["smax"]
     for k in range(G):
         a = accs[k]
@@ -991,6 +994,7 @@ def _update_groups(accs: list[_Acc], b: _Batch, g: _Grid) -> None:
         a.smin = min(a.smin, float(smin[k]))
         a.smax = max(a.smax, float(smax[k]))
         a.counts += wc[k]
+        a.err_counts += we[k]
     if b.has_lat:
         ds = r["done_starts"].reshape(G, g.n_end)
         ec = r["ends"].reshape(G, g.n_end)
@@ -1102,7 +1106,7 @@ def _finish(acc: _Acc, t0: float, t1: float, s1: float, bin_: float, confidence:
     return GroupSummary(
         label, acc.key, acc.n, acc.ok, acc.err, acc.incomplete, T, rate, rate_ci, p2m, disp, cv,
         quantiles, acc.err / n_done if n_done else None, little, peak, exact_peak,
-        acc.sketch, counts, acc.inflight, _burst(starts, dyadic, bin_))
+        acc.sketch, counts, acc.inflight, _burst(starts, dyadic, bin_), acc.err_counts)
 
 
 def _nan_none(x: Any) -> float | None:
