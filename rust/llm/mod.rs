@@ -20,6 +20,7 @@
 pub(crate) mod config;
 pub(crate) mod engine;
 pub(crate) mod run;
+pub(crate) mod scale;
 
 pub use config::{
     default_max_num_batched_tokens, gpu_preset, model_preset, num_blocks, roofline, Admission,
@@ -34,6 +35,10 @@ pub use run::{
     run_disaggregated, run_disaggregated_with, run_engine, run_engine_progress, run_fleet,
     run_fleet_admitted, run_fleet_progress, Disaggregation, FleetConfig, KvTransfer, Progress,
     Records, Router, RunOptions, RunResult, StepTrace, Timeline,
+};
+pub use scale::{
+    run_fleet_autoscaled, AutoscaleConfig, AutoscaledRun, FleetMetric, ReplicaLives, ScaleReport,
+    ScaleSignal, ScaleTimeline, MAX_REPLICAS,
 };
 
 #[cfg(test)]

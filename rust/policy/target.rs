@@ -22,6 +22,9 @@ pub enum TtMetric {
     RatePerReplica,
     /// Response time of completions in the period: the mean (`None`) or a quantile.
     Latency(Option<f64>),
+    /// The value the driver supplies in [`super::Sample::external`], averaged over the
+    /// period (a missing datapoint when no sample has one).
+    External,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -186,6 +189,7 @@ impl Autoscaler for TargetTracking {
                     v.iter().sum::<f64>() / v.len() as f64
                 }
             }
+            TtMetric::External => sig.mean_some(p, |s| s.external).unwrap_or(f64::NAN),
         };
         self.step(t, current, point)
     }

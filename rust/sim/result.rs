@@ -216,7 +216,7 @@ impl RunStats {
             (self.win_busy_time, self.busy_time),
         ]
         .iter()
-        .all(|&(w, all)| !(all > 0.0) || w >= 1e-6 * all)
+        .all(|&(w, all)| all.is_nan() || all <= 0.0 || w >= 1e-6 * all)
     }
 
     /// `x / window`, or `full / duration` when the arrival window is empty (a single
