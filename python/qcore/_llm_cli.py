@@ -269,7 +269,7 @@ _AUTOSCALERS = ("hpa", "kpa", "target", "predictive")
 COLD_START_CV = 0.3
 
 
-def _autoscale(args: argparse.Namespace) -> Any:
+def _autoscale(args: argparse.Namespace, fleet: Any) -> Any:
     """The :class:`qcore.llm.Autoscale` of the autoscaling flags (``None`` without
     ``--autoscale``)."""
     from qcore import autoscale, llm, sim
@@ -277,6 +277,9 @@ def _autoscale(args: argparse.Namespace) -> Any:
 
     if args.autoscale is None:
         return None
+    if not isinstance(fleet, llm.Fleet):
+        raise InvalidArgumentError("--autoscale applies to a colocated fleet, not to "
+                                   "--prefill-replicas/--decode-replicas")
     if args.scale_target is None:
         raise InvalidArgumentError("--autoscale needs --scale-target")
     x = float(args.scale_target)
@@ -301,6 +304,15 @@ def _autoscale(args: argparse.Namespace) -> Any:
                          max_replicas=args.max_replicas, cold_start=cold,
                          sample_interval=args.sample_interval, ttft_window=args.ttft_window,
                          seed=args.seed)
+
+
+def _autoscale_config(args: argparse.Namespace, r: Any) -> dict[str, Any]:
+    """The autoscaling flags and the replica-count changes, for the summary."""
+    return {"policy": args.autoscale, "metric": args.scale_metric,
+            "target": args.scale_target, "min_replicas": args.min_replicas,
+            "max_replicas": args.max_replicas, "cold_start_mean_s": args.cold_start,
+            "cold_start_cv": COLD_START_CV if args.cold_start > 0 else 0.0,
+            "sample_interval_s": args.sample_interval, "changes": _scale_changes(r)}
 
 
 def _scale_changes(r: Any) -> list[dict[str, Any]]:
@@ -344,12 +356,7 @@ def cmd_llm_simulate(args: argparse.Namespace) -> int:
         rep = _replica(args)
         fleet = _fleet(args, rep)
     adm = _admission(args)
-    auto = _autoscale(args)
-    if auto is not None and not isinstance(fleet, llm.Fleet):
-        from qcore.exceptions import InvalidArgumentError
-
-        raise InvalidArgumentError("--autoscale applies to a colocated fleet, not to "
-                                   "--prefill-replicas/--decode-replicas")
+    auto = _autoscale(args, fleet)
     slo = None
     if args.slo_ttft or args.slo_tpot or args.slo_e2e:
         slo = llm.SLO(ttft=args.slo_ttft, tpot=args.slo_tpot, e2e=args.slo_e2e)
@@ -362,13 +369,7 @@ def cmd_llm_simulate(args: argparse.Namespace) -> int:
     r = llm.simulate(w, rep, fleet, slo=slo, progress=show, admission=adm, autoscale=auto)
     s = r.summary()
     if auto is not None:
-        s["autoscale"] |= {"policy": args.autoscale, "metric": args.scale_metric,
-                           "target": args.scale_target, "min_replicas": args.min_replicas,
-                           "max_replicas": args.max_replicas,
-                           "cold_start_mean_s": args.cold_start,
-                           "cold_start_cv": COLD_START_CV if args.cold_start > 0 else 0.0,
-                           "sample_interval_s": args.sample_interval,
-                           "changes": _scale_changes(r)}
+        s["autoscale"] |= _autoscale_config(args, r)
     disagg = isinstance(fleet, llm.Disaggregated)
     s["config"] = {"trace": args.trace, "mode": args.mode, "preset": args.preset,
                    "replicas": (fleet.prefill_replicas + fleet.decode_replicas) if disagg else r.fleet.replicas,
