@@ -111,7 +111,7 @@ def test_a_step_in_waiting_scales_by_the_hpa_formula() -> None:
     autoscale.KPA(target=0.5, stable_window=30.0),
     autoscale.TargetTracking(target=0.4, period=15.0, scale_in_cooldown=60.0,
                              scale_out_cooldown=30.0),
-    autoscale.Predictive(service_mean=0.25, slo=5.0),
+    autoscale.Predictive(service_mean=0.25, slo=5.0, down_window=30.0),
 ])
 def test_policies_scale_up_and_down_on_kv_within_bounds(policy: autoscale.ScalingPolicy) -> None:
     # Load rises, then falls (the workload reversed in time).
@@ -125,8 +125,11 @@ def test_policies_scale_up_and_down_on_kv_within_bounds(policy: autoscale.Scalin
                       cold_start=sim.LogNormal(mean=20.0, cv=0.3), seed=4)
     r = llm.simulate(w, REP, llm.Fleet(replicas=1, router="least_requests"), autoscale=a)
     _check_invariants(w, r, a)
-    assert r.scale_events >= 1
+    assert r.scale_events >= 2
     assert int(r.scaling["target"].max()) > 1
+    # Load falls: replicas drained, and the count ends below its peak.
+    assert r.replica_lives is not None and r.replica_lives["drain"].drop_nulls().len() >= 1
+    assert int(r.scaling["target"][-1]) < int(r.scaling["target"].max())
 
 
 @pytest.mark.parametrize("metric", ["waiting", "running", "tokens_per_s", "ttft_p99",

@@ -219,7 +219,7 @@ impl Sink for Metrics {
 }
 
 /// Whether request `r` can ever finish on a replica of `cfg` (§3 last paragraph).
-pub(super) fn fits(cfg: &ReplicaConfig, prompt: u32, output: u32) -> bool {
+fn fits(cfg: &ReplicaConfig, prompt: u32, output: u32) -> bool {
     if let super::config::Scheduler::DistServe { .. } = cfg.scheduler {
         // No KV model: only a prompt above the prefill budget can never be scheduled.
         return prompt <= cfg.max_num_batched_tokens;

@@ -21,7 +21,7 @@ use super::config::{Admission, ReplicaConfig};
 use super::engine::{Replica, Workload};
 use super::run::{fleet_loop, Driver, FleetConfig, Progress, RunOptions, RunResult};
 use crate::error::{QcoreError, Result};
-use crate::policy::{Autoscaler, Sample, Scaler};
+use crate::policy::{nearest_rank, Autoscaler, Sample, Scaler};
 use crate::sim::{Dist, NoControl, Rng, Stream};
 
 /// The most replicas an autoscaled fleet may ask for.
@@ -301,7 +301,10 @@ impl<'c, A: Autoscaler> Scaling<'c, A> {
             window: std::collections::VecDeque::new(),
             t_acc: 0.0,
             same_t: (f64::NAN, 0),
-            report: ScaleReport::default(),
+            report: ScaleReport {
+                peak_replicas: initial,
+                ..ScaleReport::default()
+            },
         })
     }
 
@@ -354,14 +357,7 @@ impl<'c, A: Autoscaler> Scaling<'c, A> {
     fn account(&mut self, t: f64) {
         let dt = t - self.t_acc;
         if dt > 0.0 {
-            let (mut s, mut d) = (0usize, 0usize);
-            for p in &self.phase {
-                match p {
-                    Phase::Starting(_) => s += 1,
-                    Phase::Draining => d += 1,
-                    _ => {}
-                }
-            }
+            let (s, d) = self.counts();
             self.report.starting_seconds += s as f64 * dt;
             self.report.ready_seconds += self.live.len() as f64 * dt;
             self.report.draining_seconds += d as f64 * dt;
@@ -417,14 +413,7 @@ impl<'c, A: Autoscaler> Scaling<'c, A> {
             FleetMetric::TokensPerSecond => {
                 Some(tokens as f64 / self.cfg.sample_interval / n as f64)
             }
-            FleetMetric::Ttft(q) => {
-                if sorted.is_empty() {
-                    None
-                } else {
-                    let k = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
-                    Some(sorted[k - 1])
-                }
-            }
+            FleetMetric::Ttft(q) => nearest_rank(sorted, q),
         }
     }
 
@@ -463,17 +452,9 @@ impl<'c, A: Autoscaler> Scaling<'c, A> {
                 .filter_map(|&(m, thr)| self.value(m, dr, dtok, &sorted).map(|v| v / thr))
                 .reduce(f64::max),
         };
-        let (mut starting, mut draining) = (0usize, 0usize);
-        let (mut in_queue, mut in_service) = (0usize, 0usize);
-        for (i, p) in self.phase.iter().enumerate() {
-            match p {
-                Phase::Starting(_) => starting += 1,
-                Phase::Draining => draining += 1,
-                _ => {}
-            }
-            in_queue += dr.reps[i].waiting.len();
-            in_service += dr.reps[i].running.len();
-        }
+        let (starting, draining) = self.counts();
+        let in_queue = dr.reps.iter().map(|r| r.waiting.len()).sum();
+        let in_service = dr.reps.iter().map(|r| r.running.len()).sum();
         let s = Sample {
             t,
             arrivals: (k - self.last_k) as u64,
@@ -628,12 +609,11 @@ pub fn run_fleet_autoscaled<A: Autoscaler>(
     progress: Progress<'_>,
 ) -> Result<AutoscaledRun> {
     let mut sc = Scaling::new(scale, policy, fleet.replicas)?;
-    let mut peak = fleet.replicas;
     let result = fleet_loop(w, cfg, fleet, adm, opts, progress, Some(&mut sc))?;
-    peak = peak.max(sc.report.peak_replicas);
-    let mut scaling = sc.report;
-    scaling.peak_replicas = peak;
-    Ok(AutoscaledRun { result, scaling })
+    Ok(AutoscaledRun {
+        result,
+        scaling: sc.report,
+    })
 }
 
 #[cfg(test)]

@@ -394,6 +394,16 @@ impl<A: Autoscaler, C: Controller> Controller for Scaler<A, C> {
     }
 }
 
+/// The nearest-rank `q`-quantile of ascending `sorted` values (`None` when empty).
+#[must_use]
+pub fn nearest_rank(sorted: &[f64], q: f64) -> Option<f64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let k = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    Some(sorted[k - 1])
+}
+
 /// Check that `x` is a finite number `>= lo` (or `> lo` when `strict`).
 pub(crate) fn check_num(name: &str, x: f64, lo: f64, strict: bool) -> Result<()> {
     let ok = x.is_finite() && if strict { x > lo } else { x >= lo };

@@ -183,8 +183,7 @@ impl Autoscaler for TargetTracking {
                     f64::NAN
                 } else if let Some(q) = q {
                     v.sort_by(f64::total_cmp);
-                    let k = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1;
-                    v[k]
+                    super::nearest_rank(&v, q).unwrap_or(f64::NAN)
                 } else {
                     v.iter().sum::<f64>() / v.len() as f64
                 }
