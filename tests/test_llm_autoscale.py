@@ -55,14 +55,12 @@ def _check_invariants(w: llm.Workload, r: llm.LlmResult, a: llm.Autoscale) -> No
                        & (pl.col("arrival") < pl.col("drain")))
     assert ok["id"].n_unique() == req.height
     # Drained replicas leave only once their requests have finished.
-    fin = r.requests.group_by("replica").agg(pl.col("finish").max())
     left = r.replica_lives.filter(pl.col("left").is_not_null())
     for row in left.iter_rows(named=True):
         reqs = r.requests.filter((pl.col("replica") == row["replica"])
                                  & (pl.col("arrival") < row["left"]))
         if reqs.height:
             assert float(reqs["finish"].max()) <= row["left"]
-    assert fin.height >= 1
     assert r.replica_seconds is not None and r.replica_seconds > 0
 
 
@@ -223,7 +221,8 @@ def test_property_random_small_fleets(n: int, rate: float, initial: int, lo: int
     r = llm.simulate(w, rep, llm.Fleet(replicas=initial, router=router, seed=seed),
                      autoscale=a)
     assert r.finished + r.rejected + r.shed + r.timed_out + r.unfinished == n
-    if r.scaling is not None and r.scaling.height:
+    assert r.scaling is not None and r.replica_seconds is not None
+    if r.scaling.height:   # runs shorter than one sampling interval take no sample
         _check_invariants(w, r, a)
 
 
