@@ -101,6 +101,29 @@ def register(sub: Any, fmt: Any, epilog: str) -> None:
                    "S seconds after its arrival (timed out)")
     a.add_argument("--max-predicted-ttft", type=float, metavar="S",
                    help="reject a request whose predicted TTFT on its replica exceeds S")
+    g = s.add_argument_group(
+        "autoscaling (a colocated fleet; qcore.llm.Autoscale)",
+        "the fleet starts with --replicas; the policy samples it every --sample-interval "
+        "seconds and asks for a replica count in [--min-replicas, --max-replicas]; added "
+        "replicas are routable after a cold start, removed ones drain")
+    g.add_argument("--autoscale", choices=list(_AUTOSCALERS),
+                   help="policy: hpa (ceil(ready x metric / target)), kpa (Knative), target "
+                   "(AWS target tracking), predictive (Holt forecast + M/M/c)")
+    g.add_argument("--scale-metric", default="kv", metavar="METRIC",
+                   help="kv (KV-cache fraction used), waiting, running, tokens_per_s (output "
+                   "tokens/s): means per routable replica; ttft_p99 (or any ttft_pNN: the "
+                   "fleet's TTFT quantile over --ttft-window, s); predictive ignores it "
+                   "(default kv)")
+    g.add_argument("--scale-target", type=float, metavar="X",
+                   help="target of the metric (predictive: requests/s one replica sustains)")
+    g.add_argument("--min-replicas", type=int, default=1)
+    g.add_argument("--max-replicas", type=int, default=8)
+    g.add_argument("--cold-start", type=float, default=120.0, metavar="SECONDS",
+                   help="model-load time of an added replica: lognormal of this mean and cv "
+                   "0.3 (0: none; default 120)")
+    g.add_argument("--sample-interval", type=float, default=1.0, metavar="S")
+    g.add_argument("--ttft-window", type=float, default=60.0, metavar="S",
+                   help="window of the TTFT quantile metric, s")
     s.add_argument("--format", choices=["text", "json"], default="text")
     s.add_argument("--no-progress", action="store_true",
                    help="no progress bar (shown on a terminal for runs of 100,000+ requests)")
@@ -246,6 +269,69 @@ def _admission(args: argparse.Namespace) -> Any:
     return llm.Admission(**kw)
 
 
+#: ``--autoscale`` choices.
+_AUTOSCALERS = ("hpa", "kpa", "target", "predictive")
+
+#: Coefficient of variation of the lognormal cold start of ``--cold-start``.
+COLD_START_CV = 0.3
+
+
+def _autoscale(args: argparse.Namespace, fleet: Any) -> Any:
+    """The :class:`qcore.llm.Autoscale` of the autoscaling flags (``None`` without
+    ``--autoscale``)."""
+    from qcore import autoscale, llm, sim
+    from qcore.exceptions import InvalidArgumentError
+
+    if args.autoscale is None:
+        return None
+    if not isinstance(fleet, llm.Fleet):
+        raise InvalidArgumentError("--autoscale applies to a colocated fleet, not to "
+                                   "--prefill-replicas/--decode-replicas")
+    if args.scale_target is None:
+        raise InvalidArgumentError("--autoscale needs --scale-target")
+    x = float(args.scale_target)
+    if not (math.isfinite(x) and x > 0):
+        raise InvalidArgumentError(f"--scale-target must be finite and > 0, got {x:g}")
+    if not (math.isfinite(args.cold_start) and args.cold_start >= 0):
+        raise InvalidArgumentError(f"--cold-start must be finite and >= 0, got {args.cold_start:g}")
+    policy: autoscale.ScalingPolicy
+    if args.autoscale == "hpa":
+        policy = autoscale.HPA(target=x)
+    elif args.autoscale == "kpa":
+        # The metric's target is the target: no 70 % utilization on top.
+        policy = autoscale.KPA(target=x, target_utilization=1.0)
+    elif args.autoscale == "target":
+        policy = autoscale.TargetTracking(target=x)
+    else:
+        slo = args.slo_e2e if args.slo_e2e else 10.0 / x
+        policy = autoscale.Predictive(service_mean=1.0 / x, slo=slo)
+    cold: Any = (sim.LogNormal(mean=args.cold_start, cv=COLD_START_CV) if args.cold_start > 0
+                 else 0.0)
+    return llm.Autoscale(policy, metric=args.scale_metric, min_replicas=args.min_replicas,
+                         max_replicas=args.max_replicas, cold_start=cold,
+                         sample_interval=args.sample_interval, ttft_window=args.ttft_window,
+                         seed=args.seed)
+
+
+def _autoscale_config(args: argparse.Namespace, r: Any) -> dict[str, Any]:
+    """The autoscaling flags and the replica-count changes, for the summary."""
+    return {"policy": args.autoscale, "metric": args.scale_metric,
+            "target": args.scale_target, "min_replicas": args.min_replicas,
+            "max_replicas": args.max_replicas, "cold_start_mean_s": args.cold_start,
+            "cold_start_cv": COLD_START_CV if args.cold_start > 0 else 0.0,
+            "sample_interval_s": args.sample_interval, "changes": _scale_changes(r)}
+
+
+def _scale_changes(r: Any) -> list[dict[str, Any]]:
+    """The samples at which the replica count asked for changed."""
+    import polars as pl
+
+    sc = r.scaling
+    ch = sc.filter(pl.col("target") != pl.col("target").shift(1).fill_null(r.fleet.replicas))
+    return [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
+            for row in ch.iter_rows(named=True)]
+
+
 def _fmt(v: Any) -> str:
     if v is None:
         return "-"
@@ -277,6 +363,7 @@ def cmd_llm_simulate(args: argparse.Namespace) -> int:
         rep = _replica(args)
         fleet = _fleet(args, rep)
     adm = _admission(args)
+    auto = _autoscale(args, fleet)
     slo = None
     if args.slo_ttft or args.slo_tpot or args.slo_e2e:
         slo = llm.SLO(ttft=args.slo_ttft, tpot=args.slo_tpot, e2e=args.slo_e2e)
@@ -286,8 +373,10 @@ def cmd_llm_simulate(args: argparse.Namespace) -> int:
 
         bar = _progress_printer(len(w), True)
         show = lambda done, total: bar(done)  # noqa: E731
-    r = llm.simulate(w, rep, fleet, slo=slo, progress=show, admission=adm)
+    r = llm.simulate(w, rep, fleet, slo=slo, progress=show, admission=adm, autoscale=auto)
     s = r.summary()
+    if auto is not None:
+        s["autoscale"] |= _autoscale_config(args, r)
     disagg = isinstance(fleet, llm.Disaggregated)
     s["config"] = {"trace": args.trace, "mode": args.mode, "preset": args.preset,
                    "replicas": (fleet.prefill_replicas + fleet.decode_replicas) if disagg else r.fleet.replicas,
@@ -331,6 +420,13 @@ def cmd_llm_simulate(args: argparse.Namespace) -> int:
             continue
         out.write(f"  {name:<6} {_fmt(q['p50']):>10} {_fmt(q['p90']):>10} {_fmt(q['p99']):>10} "
                   f"{_fmt(q['mean']):>10}\n")
+    if "autoscale" in s:
+        a = s["autoscale"]
+        out.write(f"  autoscale {a['policy']} on {a['metric']} (target {_fmt(a['target'])}): "
+                  f"{_fmt(a['replicas_min'])}..{_fmt(a['replicas_max'])} replicas (mean "
+                  f"{_fmt(a['replicas_mean'])}), {a['scale_events']} scale events, "
+                  f"{_fmt(a['replica_seconds'])} replica-seconds, {_fmt(a['gpu_hours'])} "
+                  f"GPU-hours" + ("" if a["cost"] is None else f", ${_fmt(a['cost'])}") + "\n")
     if "cost_per_mtok" in s:
         out.write(f"  cost {_fmt(s['cost_per_mtok'])} $/M output tokens (indicative GPU prices)\n")
     if "goodput" in s:

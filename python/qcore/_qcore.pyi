@@ -615,9 +615,16 @@ def _llm_simulate(
     disagg_spec: tuple[tuple[int, int, int, int, bool, int, bool, float, str, int], _LlmStepSpec,
                        int, int, tuple[float, float, float] | None] | None = None,
     admission_spec: _LlmAdmissionSpec | None = None,
+    autoscale_spec: tuple[tuple[str, dict[str, float], dict[str, str]], list[tuple[str, float]],
+                          bool, int, int, Any, float, float, int] | None = None,
 ) -> dict[str, Any]:
     """Run the LLM engine (or a fleet when ``fleet_spec`` is given) on a workload;
-    ``admission_spec`` (a fleet only) puts admission control in front of the fleet."""
+    ``admission_spec`` (a fleet only) puts admission control in front of the fleet;
+    ``autoscale_spec`` ``((kind, numbers, strings), [(metric, target)], composite,
+    min_replicas, max_replicas, cold_start, sample_interval, ttft_window, seed)`` (a
+    fleet only) scales it; the result's ``scaling`` is then a dict (``timeline``,
+    ``lives``, replica-seconds, ``scale_events``, ``peak_replicas``, ``t_stop``), else
+    None."""
 
 def _llm_admission_check(spec: _LlmAdmissionSpec) -> None:
     """Validate ``(token_rate, token_burst, max_waiting, max_wait, max_predicted_ttft)``

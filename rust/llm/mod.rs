@@ -21,6 +21,7 @@ pub(crate) mod ceilings;
 pub(crate) mod config;
 pub(crate) mod engine;
 pub(crate) mod run;
+pub(crate) mod scale;
 
 pub use ceilings::{ceilings, Ceilings};
 pub use config::{
@@ -36,6 +37,10 @@ pub use run::{
     run_disaggregated, run_disaggregated_with, run_engine, run_engine_progress, run_fleet,
     run_fleet_admitted, run_fleet_progress, Disaggregation, FleetConfig, KvTransfer, Progress,
     Records, Router, RunOptions, RunResult, StepTrace, Timeline,
+};
+pub use scale::{
+    run_fleet_autoscaled, AutoscaleConfig, AutoscaledRun, FleetMetric, ReplicaLives, ScaleReport,
+    ScaleSignal, ScaleTimeline, MAX_REPLICAS,
 };
 
 #[cfg(test)]

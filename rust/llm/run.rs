@@ -172,12 +172,14 @@ const MAX_TIMELINE_SAMPLES: f64 = 2e7;
 /// than one value at a time).
 const FLUSH: usize = 4096;
 
-struct Metrics {
+pub(super) struct Metrics {
     ttft: QuantileSketch,
     itl: QuantileSketch,
     ttft_buf: Vec<f64>,
     itl_buf: Vec<f64>,
     arrival_of_first: Vec<f64>,
+    /// `(time, ttft)` of the first tokens since the autoscaler last read them.
+    pub(super) recent_ttft: Option<Vec<(f64, f64)>>,
 }
 
 impl Metrics {
@@ -193,7 +195,11 @@ impl Metrics {
 impl Sink for Metrics {
     #[inline]
     fn first_token(&mut self, r: u32, t: f64) {
-        self.ttft_buf.push(t - self.arrival_of_first[r as usize]);
+        let ttft = t - self.arrival_of_first[r as usize];
+        if let Some(v) = &mut self.recent_ttft {
+            v.push((t, ttft));
+        }
+        self.ttft_buf.push(ttft);
         if self.ttft_buf.len() == FLUSH {
             // Finite, non-negative times: the sketch accepts them.
             let _ = self.ttft.add_slice(&self.ttft_buf);
@@ -234,19 +240,19 @@ fn fits(cfg: &ReplicaConfig, prompt: u32, output: u32) -> bool {
     true
 }
 
-struct Driver<'a> {
+pub(super) struct Driver<'a> {
     w: &'a Workload,
     /// The configuration of the replicas requests arrive at.
-    cfg: &'a ReplicaConfig,
+    pub(super) cfg: &'a ReplicaConfig,
     /// Per replica.
-    cfgs: Vec<&'a ReplicaConfig>,
+    pub(super) cfgs: Vec<&'a ReplicaConfig>,
     reqs: Vec<Req>,
-    reps: Vec<Replica>,
-    metrics: Metrics,
+    pub(super) reps: Vec<Replica>,
+    pub(super) metrics: Metrics,
     trace: Option<StepTrace>,
     timeline: Option<(f64, f64, Timeline)>,
     rejected: u64,
-    t_end: f64,
+    pub(super) t_end: f64,
     /// The admission queue-wait deadline (seconds).
     max_wait: Option<f64>,
     admission_rejected: u64,
@@ -311,6 +317,7 @@ impl<'a> Driver<'a> {
                 ttft_buf: Vec::with_capacity(FLUSH),
                 itl_buf: Vec::with_capacity(FLUSH),
                 arrival_of_first: w.arrival.clone(),
+                recent_ttft: None,
             },
             trace: opts.trace.then(StepTrace::default),
             timeline: opts
@@ -614,10 +621,29 @@ pub fn run_fleet_admitted(
     opts: &RunOptions,
     progress: Progress<'_>,
 ) -> Result<RunResult> {
+    fleet_loop::<crate::policy::Fixed>(w, cfg, fleet, adm, opts, progress, None)
+}
+
+/// The fleet's event loop; with `scaling`, replicas start, become routable, drain and
+/// leave as the autoscaler asks (see [`super::scale::run_fleet_autoscaled`]).
+pub(super) fn fleet_loop<A: crate::policy::Autoscaler>(
+    w: &Workload,
+    cfg: &ReplicaConfig,
+    fleet: &FleetConfig,
+    adm: &Admission,
+    opts: &RunOptions,
+    progress: Progress<'_>,
+    mut scaling: Option<&mut super::scale::Scaling<A>>,
+) -> Result<RunResult> {
     fleet.check()?;
     adm.check()?;
     let nrep = fleet.replicas as usize;
     let mut dr = Driver::new(w, cfg, nrep, opts)?;
+    // The replicas the router may pick, in slot order.
+    let all: Vec<usize> = (0..nrep).collect();
+    if let Some(sc) = &mut scaling {
+        sc.start(&mut dr, w.arrival.first().copied().unwrap_or(0.0));
+    }
     dr.max_wait = adm.max_wait;
     // Full at the start; a request costs its prompt tokens.
     let mut bucket = match (adm.token_rate, adm.token_burst) {
@@ -639,7 +665,8 @@ pub fn run_fleet_admitted(
         if events % PROGRESS_EVERY == 0 {
             progress(k, n);
         }
-        // Next event: the earliest step end, or the next arrival.
+        // Next event: the earliest step end, the next arrival, or (autoscaled) the next
+        // sample or replica becoming ready.
         let mut t_step = f64::INFINITY;
         let mut i_step = usize::MAX;
         for (i, r) in dr.reps.iter().enumerate() {
@@ -649,20 +676,31 @@ pub fn run_fleet_admitted(
             }
         }
         let t_arr = if k < n { w.arrival[k] } else { f64::INFINITY };
-        let t = if t_step <= t_arr { t_step } else { t_arr };
+        let mut t = if t_step <= t_arr { t_step } else { t_arr };
+        if let Some(sc) = &scaling {
+            t = t.min(sc.next_event(&dr, k < n));
+        }
         if t == f64::INFINITY {
             break;
         }
         dr.sample_until(t);
-        if t_step <= t_arr {
+        if t_step == t {
             // Every step ending at t, in replica order.
-            for i in i_step..nrep {
+            for i in i_step..dr.reps.len() {
                 let r = &dr.reps[i];
                 if r.busy() && r.step_end == t {
                     dr.end(i);
                 }
             }
         }
+        if let Some(sc) = &mut scaling {
+            sc.promote(t)?;
+        }
+        let live: &[usize] = match &scaling {
+            Some(sc) => sc.live(),
+            None => &all,
+        };
+        let nlive = live.len();
         // Arrivals up to t.
         while k < n && w.arrival[k] <= t {
             if !fits(cfg, w.prompt[k], w.output[k]) {
@@ -699,9 +737,9 @@ pub fn run_fleet_admitted(
                 tokens: snap[i].tokens + pending[i].tokens,
             };
             let argmin = |f: &dyn Fn(usize) -> f64| -> usize {
-                let mut best = 0;
+                let mut best = live[0];
                 let mut bv = f64::INFINITY;
-                for i in 0..nrep {
+                for &i in live {
                     let v = f(i);
                     if v < bv {
                         bv = v;
@@ -712,11 +750,11 @@ pub fn run_fleet_admitted(
             };
             let i = match fleet.router {
                 Router::RoundRobin => {
-                    let i = rr % nrep;
+                    let i = live[rr % nlive];
                     rr += 1;
                     i
                 }
-                Router::Random => rng.index(nrep),
+                Router::Random => live[rng.index(nlive)],
                 Router::LeastRequests => argmin(&|i| {
                     let l = load(i);
                     (l.waiting + l.running) as f64
@@ -727,14 +765,15 @@ pub fn run_fleet_admitted(
                     (4 * l.waiting + l.running) as f64
                 }),
                 Router::PowerOfTwo => {
-                    if nrep == 1 {
-                        0
+                    if nlive == 1 {
+                        live[0]
                     } else {
-                        let a = rng.index(nrep);
-                        let mut b = rng.index(nrep - 1);
+                        let a = rng.index(nlive);
+                        let mut b = rng.index(nlive - 1);
                         if b >= a {
                             b += 1;
                         }
+                        let (a, b) = (live[a], live[b]);
                         let (la, lb) = (load(a), load(b));
                         if lb.waiting + lb.running < la.waiting + la.running {
                             b
@@ -784,14 +823,25 @@ pub fn run_fleet_admitted(
             dr.arrive(k, i);
             k += 1;
         }
+        if let Some(sc) = &mut scaling {
+            sc.tick(t, &mut dr, k)?;
+            snap.resize(dr.reps.len(), Load::default());
+            pending.resize(dr.reps.len(), Load::default());
+        }
         // Idle replicas with work start a step at t.
-        for i in 0..nrep {
+        for i in 0..dr.reps.len() {
             if !dr.reps[i].busy() && dr.reps[i].has_work() {
                 dr.begin(i, t);
             }
         }
+        if let Some(sc) = &mut scaling {
+            sc.retire(t, &dr);
+        }
     }
     progress(n, n);
+    if let Some(sc) = &mut scaling {
+        sc.close(&dr, w.arrival.last().copied().unwrap_or(0.0));
+    }
     dr.finish()
 }
 

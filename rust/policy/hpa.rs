@@ -32,6 +32,10 @@ pub enum HpaMetric {
     InFlight,
     /// Arrivals per second per ready server.
     RequestRate,
+    /// The value the driver supplies in [`super::Sample::external`] (per ready pod, or
+    /// an object/external metric of the whole target: the LLM fleet's KV usage, waiting
+    /// requests, TTFT quantile, ...), averaged over the metric window.
+    External,
 }
 
 impl HpaMetric {
@@ -40,9 +44,12 @@ impl HpaMetric {
             "utilization" => Ok(HpaMetric::Utilization),
             "in_flight" => Ok(HpaMetric::InFlight),
             "request_rate" => Ok(HpaMetric::RequestRate),
+            "external" => Ok(HpaMetric::External),
             _ => Err(QcoreError::invalid(
                 "metric",
-                format!("must be 'utilization', 'in_flight' or 'request_rate', got {s:?}"),
+                format!(
+                    "must be 'utilization', 'in_flight', 'request_rate' or 'external', got {s:?}"
+                ),
             )),
         }
     }
@@ -441,6 +448,7 @@ impl Hpa {
                 })?;
                 Some(sig.arrival_rate(w)? / pods)
             }
+            HpaMetric::External => sig.mean_some(w, |s| s.external),
         }?;
         Some(match self.cfg.metric {
             HpaMetric::Utilization => (v * 100.0 + 1e-9).floor() / 100.0,

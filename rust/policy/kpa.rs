@@ -27,6 +27,10 @@ use crate::error::{QcoreError, Result};
 pub enum KpaMetric {
     Concurrency,
     Rps,
+    /// The per-replica value the driver supplies in [`super::Sample::external`]; the
+    /// decider reads its total over the serving replicas (value × serving), as it reads
+    /// the total concurrency.
+    External,
 }
 
 /// KPA configuration; [`KpaConfig::new`] gives the `ConfigMap` defaults.
@@ -247,6 +251,13 @@ impl Autoscaler for Kpa {
                 sig.arrival_rate(sw).unwrap_or(0.0),
                 sig.arrival_rate(pw).unwrap_or(0.0),
             ),
+            KpaMetric::External => {
+                let total = |s: &super::Sample| s.external.map(|v| v * s.serving() as f64);
+                (
+                    sig.mean_some(sw, total).unwrap_or(0.0),
+                    sig.mean_some(pw, total).unwrap_or(0.0),
+                )
+            }
         };
         // With no pod serving, the activator holds the requests; its buffer counts as
         // demand (also while a pod is still starting, so its cold start is not cancelled).

@@ -55,6 +55,9 @@ pub struct Sample {
     pub draining: usize,
     /// The replica count asked for at this instant.
     pub target: usize,
+    /// A metric value supplied by the caller (an LLM fleet's KV usage, waiting requests,
+    /// TTFT quantile, ...), read by the policies' `External` metrics; `None`: missing.
+    pub external: Option<f64>,
 }
 
 impl Sample {
@@ -109,14 +112,21 @@ impl Signals {
             starting: view.starting,
             draining: view.draining,
             target: view.target,
+            external: None,
         };
         self.last_arrivals = view.arrivals;
         self.last_completions = view.completions;
+        self.record(s);
+        s
+    }
+
+    /// Record a sample built by the caller (its `arrivals` and `completions` are those
+    /// of the interval that ends at `s.t`).
+    pub fn record(&mut self, s: Sample) {
         self.samples.push_back(s);
         while self.samples.len() > self.keep {
             self.samples.pop_front();
         }
-        s
     }
 
     /// Record a completion's response time.
@@ -201,6 +211,24 @@ pub trait Autoscaler {
     /// Knative activator's poke).
     fn wakes_from_zero(&self) -> bool {
         false
+    }
+}
+
+impl<T: Autoscaler + ?Sized> Autoscaler for Box<T> {
+    fn period(&self) -> f64 {
+        (**self).period()
+    }
+    fn horizon(&self) -> f64 {
+        (**self).horizon()
+    }
+    fn decide(&mut self, t: f64, sig: &Signals, current: usize) -> usize {
+        (**self).decide(t, sig, current)
+    }
+    fn wants_responses(&self) -> bool {
+        (**self).wants_responses()
+    }
+    fn wakes_from_zero(&self) -> bool {
+        (**self).wakes_from_zero()
     }
 }
 
@@ -289,6 +317,41 @@ impl<A: Autoscaler, C: Controller> Scaler<A, C> {
     }
 }
 
+impl<A: Autoscaler, C: Controller> Scaler<A, C> {
+    /// Take a sample built by the caller (a driver other than the simulator's event
+    /// loop, e.g. an LLM fleet): record it and, on a decision tick, ask the policy.
+    /// Returns the new replica count asked for, if it changed.
+    pub fn on_sample(&mut self, s: Sample) -> Option<usize> {
+        self.sig.record(s);
+        self.after_sample(s)
+    }
+
+    fn after_sample(&mut self, s: Sample) -> Option<usize> {
+        if self.record {
+            self.samples.push(s);
+        }
+        self.ticks += 1;
+        let wake = self.policy.wakes_from_zero() && s.ready + s.starting == 0 && s.in_queue > 0;
+        if !(self.ticks % self.every == 0 || wake) {
+            return None;
+        }
+        let n = self.policy.decide(s.t, &self.sig, s.target);
+        if n == s.target {
+            None
+        } else {
+            self.events.push(ScaleEvent {
+                t: s.t,
+                from: s.target,
+                to: n,
+            });
+            if let Some(last) = self.samples.last_mut() {
+                last.target = n;
+            }
+            Some(n)
+        }
+    }
+}
+
 impl<A: Autoscaler, C: Controller> Controller for Scaler<A, C> {
     fn scales_from_zero(&self) -> bool {
         self.policy.wakes_from_zero()
@@ -300,29 +363,7 @@ impl<A: Autoscaler, C: Controller> Controller for Scaler<A, C> {
 
     fn on_tick(&mut self, t: f64, view: &View) -> Option<usize> {
         let s = self.sig.push(t, view);
-        if self.record {
-            self.samples.push(s);
-        }
-        self.ticks += 1;
-        let wake =
-            self.policy.wakes_from_zero() && view.ready + view.starting == 0 && view.in_queue > 0;
-        if !(self.ticks % self.every == 0 || wake) {
-            return None;
-        }
-        let n = self.policy.decide(t, &self.sig, view.target);
-        if n == view.target {
-            None
-        } else {
-            self.events.push(ScaleEvent {
-                t,
-                from: view.target,
-                to: n,
-            });
-            if let Some(last) = self.samples.last_mut() {
-                last.target = n;
-            }
-            Some(n)
-        }
+        self.after_sample(s)
     }
 
     fn admit(&mut self, t: f64, id: u64, view: &View) -> bool {
@@ -351,6 +392,16 @@ impl<A: Autoscaler, C: Controller> Controller for Scaler<A, C> {
     fn on_block(&mut self, t: f64, id: u64, view: &View) {
         self.inner.on_block(t, id, view);
     }
+}
+
+/// The nearest-rank `q`-quantile of ascending `sorted` values (`None` when empty).
+#[must_use]
+pub fn nearest_rank(sorted: &[f64], q: f64) -> Option<f64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let k = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    Some(sorted[k - 1])
 }
 
 /// Check that `x` is a finite number `>= lo` (or `> lo` when `strict`).

@@ -6,10 +6,10 @@
 use std::collections::HashMap;
 
 use super::{
-    replay, AdaptiveLifo, Admission, Aimd, ArrivalRule, ClientThrottle, Codel, DequeueRule, Fixed,
-    Gradient2, Hpa, HpaConfig, HpaMetric, Kpa, KpaConfig, KpaMetric, Predictive, PredictiveConfig,
-    Replay, ReplayOptions, Rules, Select, TargetTracking, TargetTrackingConfig, TokenBucket,
-    TtMetric,
+    replay, AdaptiveLifo, Admission, Aimd, ArrivalRule, Autoscaler, ClientThrottle, Codel,
+    DequeueRule, Fixed, Gradient2, Hpa, HpaConfig, HpaMetric, Kpa, KpaConfig, KpaMetric,
+    Predictive, PredictiveConfig, Replay, ReplayOptions, Rules, Select, TargetTracking,
+    TargetTrackingConfig, TokenBucket, TtMetric,
 };
 use crate::error::{QcoreError, Result};
 use crate::sim::{Discipline, Rng, SimConfig, Stream};
@@ -80,10 +80,11 @@ impl PolicySpec {
         let metric = match self.s("metric", "concurrency") {
             "concurrency" => KpaMetric::Concurrency,
             "rps" => KpaMetric::Rps,
+            "external" => KpaMetric::External,
             o => {
                 return Err(QcoreError::invalid(
                     "metric",
-                    format!("must be 'concurrency' or 'rps', got {o:?}"),
+                    format!("must be 'concurrency', 'rps' or 'external', got {o:?}"),
                 ))
             }
         };
@@ -115,10 +116,11 @@ impl PolicySpec {
                 let q = self.f("quantile", f64::NAN);
                 TtMetric::Latency((!q.is_nan()).then_some(q))
             }
+            "external" => TtMetric::External,
             o => {
                 return Err(QcoreError::invalid(
                     "metric",
-                    format!("must be 'rate' or 'latency', got {o:?}"),
+                    format!("must be 'rate', 'latency' or 'external', got {o:?}"),
                 ))
             }
         };
@@ -149,6 +151,42 @@ impl PolicySpec {
         c.min_replicas = self.n("min_replicas", c.min_replicas)?;
         c.max_replicas = self.n("max_replicas", c.max_replicas)?;
         Predictive::new(c)
+    }
+
+    /// The autoscaler this spec declares (`hpa`, `kpa`, `target_tracking`, `predictive`
+    /// or `fixed`; `fixed` needs `replicas`), for a driver other than [`Self::replay`]
+    /// (the LLM fleet).
+    ///
+    /// # Errors
+    /// An unknown kind or a field outside its domain (named).
+    pub fn autoscaler(&self) -> Result<Box<dyn Autoscaler + Send>> {
+        Ok(match self.kind.as_str() {
+            "hpa" => Box::new(self.hpa()?),
+            "kpa" => Box::new(self.kpa()?),
+            "target_tracking" => Box::new(self.target_tracking()?),
+            "predictive" => Box::new(self.predictive()?),
+            "fixed" => {
+                let Some(&v) = self.numbers.get("replicas") else {
+                    return Err(QcoreError::invalid(
+                        "replicas",
+                        "is required by a fixed policy",
+                    ));
+                };
+                let replicas = self.n("replicas", 0)?;
+                if v < 1.0 {
+                    return Err(QcoreError::invalid("replicas", "must be at least 1"));
+                }
+                Box::new(Fixed { replicas })
+            }
+            o => {
+                return Err(QcoreError::invalid(
+                    "policy",
+                    format!(
+                        "has an unknown kind {o:?} (hpa, kpa, target_tracking, predictive, fixed)"
+                    ),
+                ))
+            }
+        })
     }
 
     /// Replay `cfg` (replication `rep`) under this autoscaling policy (`hpa`, `kpa`,

@@ -22,6 +22,9 @@ pub enum TtMetric {
     RatePerReplica,
     /// Response time of completions in the period: the mean (`None`) or a quantile.
     Latency(Option<f64>),
+    /// The value the driver supplies in [`super::Sample::external`], averaged over the
+    /// period (a missing datapoint when no sample has one).
+    External,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -180,12 +183,12 @@ impl Autoscaler for TargetTracking {
                     f64::NAN
                 } else if let Some(q) = q {
                     v.sort_by(f64::total_cmp);
-                    let k = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1;
-                    v[k]
+                    super::nearest_rank(&v, q).unwrap_or(f64::NAN)
                 } else {
                     v.iter().sum::<f64>() / v.len() as f64
                 }
             }
+            TtMetric::External => sig.mean_some(p, |s| s.external).unwrap_or(f64::NAN),
         };
         self.step(t, current, point)
     }

@@ -1,6 +1,7 @@
 //! Bindings of the LLM replica engine (`qcore.llm`): argument conversion, GIL release and
 //! error mapping only.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use numpy::{IntoPyArray, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
@@ -420,7 +421,7 @@ fn _llm_admission_check(spec: AdmissionSpec) -> PyResult<()> {
 /// Run the engine (or a fleet when `fleet` is given) on a workload.
 #[pyfunction]
 #[allow(clippy::too_many_arguments)]
-#[pyo3(signature = (arrival, prompt_tokens, output_tokens, hash_offsets, hash_ids, hash_block_tokens, replica_spec, step_spec, fleet_spec, relative_accuracy, trace, timeline_interval, progress=None, disagg_spec=None, admission_spec=None))]
+#[pyo3(signature = (arrival, prompt_tokens, output_tokens, hash_offsets, hash_ids, hash_block_tokens, replica_spec, step_spec, fleet_spec, relative_accuracy, trace, timeline_interval, progress=None, disagg_spec=None, admission_spec=None, autoscale_spec=None))]
 fn _llm_simulate<'py>(
     py: Python<'py>,
     arrival: PyReadonlyArray1<'py, f64>,
@@ -438,6 +439,7 @@ fn _llm_simulate<'py>(
     progress: Option<Py<PyAny>>,
     disagg_spec: Option<DisaggSpec<'py>>,
     admission_spec: Option<AdmissionSpec>,
+    autoscale_spec: Option<AutoscaleSpec<'py>>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let p = tokens(&prompt_tokens, "prompt_tokens")?;
     let o = tokens(&output_tokens, "output_tokens")?;
@@ -492,6 +494,19 @@ fn _llm_simulate<'py>(
         }
         None => None,
     };
+    let scaling = match autoscale_spec {
+        Some(spec) => {
+            if fleet.is_none() || disagg.is_some() {
+                return Err(QcoreError::invalid(
+                    "autoscale",
+                    "applies to a colocated fleet (fleet_spec), not to disaggregated pools",
+                )
+                .into());
+            }
+            Some(autoscale(spec)?)
+        }
+        None => None,
+    };
     let res = py.detach(|| {
         // `progress(arrived, total)` at most every 0.2 s, and once at the end.
         let mut last = std::time::Instant::now();
@@ -505,15 +520,108 @@ fn _llm_simulate<'py>(
                 }
             }
         };
-        match (&disagg, &fleet) {
-            (Some((dec, pools)), _) => {
+        match (&disagg, &fleet, scaling) {
+            (Some((dec, pools)), _, _) => {
                 llm::run_disaggregated_with(&w, &cfg, dec, pools, &opts, &mut report)
+                    .map(|r| (r, None))
             }
-            (None, Some(f)) => llm::run_fleet_admitted(&w, &cfg, f, &adm, &opts, &mut report),
-            (None, None) => llm::run_engine_progress(&w, &cfg, &opts, &mut report),
+            (None, Some(f), Some((sc, policy))) => {
+                llm::run_fleet_autoscaled(&w, &cfg, f, &adm, &opts, &sc, policy, &mut report)
+                    .map(|r| (r.result, Some(r.scaling)))
+            }
+            (None, Some(f), None) => {
+                llm::run_fleet_admitted(&w, &cfg, f, &adm, &opts, &mut report).map(|r| (r, None))
+            }
+            (None, None, _) => {
+                llm::run_engine_progress(&w, &cfg, &opts, &mut report).map(|r| (r, None))
+            }
         }
     })?;
-    result_to_py(py, res)
+    let (res, scaling) = res;
+    let d = result_to_py(py, res)?;
+    match scaling {
+        Some(s) => d.set_item("scaling", scaling_to_py(py, s)?)?,
+        None => d.set_item("scaling", py.None())?,
+    }
+    Ok(d)
+}
+
+/// `((kind, numbers, strings), [(metric, target)], composite, min_replicas,
+/// max_replicas, cold_start, sample_interval, ttft_window, seed)`.
+type AutoscaleSpec<'py> = (
+    (String, HashMap<String, f64>, HashMap<String, String>),
+    Vec<(String, f64)>,
+    bool,
+    u32,
+    u32,
+    super::sim::DistSpec<'py>,
+    f64,
+    f64,
+    u64,
+);
+
+type Policy = Box<dyn crate::policy::Autoscaler + Send>;
+
+fn autoscale(spec: AutoscaleSpec<'_>) -> PyResult<(llm::AutoscaleConfig, Policy)> {
+    let ((kind, numbers, strings), terms, composite, lo, hi, cold, dt, window, seed) = spec;
+    let policy = crate::policy::PolicySpec {
+        kind,
+        numbers,
+        strings,
+    }
+    .autoscaler()?;
+    let mut metrics = Vec::with_capacity(terms.len());
+    for (name, target) in terms {
+        metrics.push((llm::FleetMetric::parse(&name)?, target));
+    }
+    let signal = match (composite, metrics.as_slice()) {
+        (false, [(m, _)]) => llm::ScaleSignal::Metric(*m),
+        (false, _) => {
+            return Err(QcoreError::invalid("metric", "give one metric, or a composite").into())
+        }
+        (true, _) => llm::ScaleSignal::Composite(metrics),
+    };
+    let cfg = llm::AutoscaleConfig {
+        min_replicas: lo,
+        max_replicas: hi,
+        cold_start: super::sim::dist_from(&cold, "cold_start")?,
+        sample_interval: dt,
+        signal,
+        ttft_window: window,
+        seed,
+    };
+    cfg.check()?;
+    Ok((cfg, policy))
+}
+
+fn scaling_to_py(py: Python<'_>, s: llm::ScaleReport) -> PyResult<Bound<'_, PyDict>> {
+    let d = PyDict::new(py);
+    let replica_seconds = s.replica_seconds();
+    let tl = s.timeline;
+    let td = PyDict::new(py);
+    td.set_item("t", tl.time.into_pyarray(py))?;
+    td.set_item("ready", tl.ready.into_pyarray(py))?;
+    td.set_item("starting", tl.starting.into_pyarray(py))?;
+    td.set_item("draining", tl.draining.into_pyarray(py))?;
+    td.set_item("target", tl.target.into_pyarray(py))?;
+    td.set_item("metric", tl.metric.into_pyarray(py))?;
+    d.set_item("timeline", td)?;
+    let l = s.lives;
+    let ld = PyDict::new(py);
+    ld.set_item("replica", l.slot.into_pyarray(py))?;
+    ld.set_item("requested", l.requested.into_pyarray(py))?;
+    ld.set_item("ready", l.ready.into_pyarray(py))?;
+    ld.set_item("drain", l.drain.into_pyarray(py))?;
+    ld.set_item("left", l.left.into_pyarray(py))?;
+    d.set_item("lives", ld)?;
+    d.set_item("starting_seconds", s.starting_seconds)?;
+    d.set_item("ready_seconds", s.ready_seconds)?;
+    d.set_item("draining_seconds", s.draining_seconds)?;
+    d.set_item("replica_seconds", replica_seconds)?;
+    d.set_item("scale_events", s.scale_events)?;
+    d.set_item("peak_replicas", s.peak_replicas)?;
+    d.set_item("t_stop", s.t_stop)?;
+    Ok(d)
 }
 
 fn model_tuple(m: &ModelSpec) -> (f64, u32, u32, u32, f64) {

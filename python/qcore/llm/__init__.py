@@ -42,12 +42,14 @@ import polars as pl
 
 from qcore import _qcore
 from qcore.exceptions import InvalidArgumentError, InvalidTypeError
+from qcore.llm.scaling import Autoscale
 from qcore.llm.workload import Workload
 from qcore.sketch import QuantileSketch
 
 __all__ = [
     "SLO",
     "Admission",
+    "Autoscale",
     "Fleet",
     "Linear",
     "LlmResult",
@@ -699,6 +701,19 @@ class LlmResult:
     wasted_tokens: int = 0
     admission: Admission | None = None
     _slo: SLO | None = field(default=None, repr=False)
+    #: With :class:`Autoscale`: one row per sample (``t``, ``ready`` routable replicas,
+    #: ``starting``, ``draining``, ``target`` asked for, ``metric`` value, null when
+    #: missing), after the decision taken at it.
+    scaling: pl.DataFrame | None = None
+    #: With :class:`Autoscale`: one row per replica life (``replica`` slot,
+    #: ``requested``, ``ready``, ``drain``, ``left``; null where it did not happen).
+    replica_lives: pl.DataFrame | None = None
+    #: With :class:`Autoscale`: starting + ready + draining replica-seconds from the
+    #: first arrival to the end of the last step (or the last arrival, if later).
+    replica_seconds: float | None = None
+    scale_events: int = 0
+    peak_replicas: int | None = None
+    autoscale: Autoscale | None = None
 
     @property
     def duration(self) -> float:
@@ -764,11 +779,28 @@ class LlmResult:
 
     @property
     def cost_per_mtok(self) -> float:
-        """Σ GPU price per hour / (output tokens per second · 3600) · 10⁶."""
+        """Σ GPU price per hour / (output tokens per second · 3600) · 10⁶; autoscaled:
+        :attr:`cost` / output tokens · 10⁶."""
         from qcore.llm.plan import cost_per_mtok
 
+        if self.replica_seconds is not None:
+            tokens = self.token_throughput * self.duration
+            return self.cost / tokens * 1e6 if tokens > 0 else math.nan
         return cost_per_mtok(self.replica.price_per_hour * self.replica.gpus * self.fleet.replicas,
                              self.token_throughput)
+
+    @property
+    def gpu_hours(self) -> float:
+        """GPU-hours of the run: replica-seconds (autoscaled; else replicas × duration)
+        × GPUs per replica / 3600."""
+        rs = (self.replica_seconds if self.replica_seconds is not None
+              else self.fleet.replicas * self.duration)
+        return rs * self.replica.gpus / 3600.0
+
+    @property
+    def cost(self) -> float:
+        """:attr:`gpu_hours` × the replica's ``price_per_hour`` (per GPU), in $."""
+        return self.gpu_hours * self.replica.price_per_hour
 
     def quantile_ci(self, metric: str, q: float, confidence: float = 0.95) -> Any:
         """Distribution-free ``(lo, estimate, hi)`` of the ``q``-quantile of a per-request
@@ -809,11 +841,41 @@ class LlmResult:
             g = self.goodput(self._slo)
             out["goodput"] = {"requests_per_s": g[0], "tokens_per_s": g[1],
                               "attainment": self.slo_attainment(self._slo)}
+        if self.scaling is not None:
+            sc = self.scaling
+            active = sc["ready"] + sc["starting"]
+            out["autoscale"] = {
+                "samples": sc.height,
+                "scale_events": self.scale_events,
+                "replicas_min": int(active.min()) if sc.height else None,
+                "replicas_max": int(active.max()) if sc.height else None,
+                "replicas_mean": float(active.mean()) if sc.height else None,
+                "peak_replicas": self.peak_replicas,
+                "replica_seconds": self.replica_seconds,
+                "gpu_hours": self.gpu_hours,
+                "cost": self.cost if self.replica.price_per_hour > 0 else None,
+            }
         return out
 
 
 def _frame(d: dict[str, Any]) -> pl.DataFrame:
     return pl.DataFrame({k: np.asarray(v) for k, v in d.items()})
+
+
+def _nulls(d: dict[str, Any]) -> pl.DataFrame:
+    return pl.DataFrame({k: np.asarray(v) for k, v in d.items()}, nan_to_null=True)
+
+
+def _autoscale_spec(autoscale: Autoscale | None, fleet: Fleet | Disaggregated | None
+                    ) -> tuple[Fleet | Disaggregated | None, tuple[Any, ...] | None]:
+    if autoscale is None:
+        return fleet, None
+    if not isinstance(autoscale, Autoscale):
+        raise InvalidTypeError("autoscale must be a qcore.llm.Autoscale or None")
+    if isinstance(fleet, Disaggregated):
+        raise InvalidArgumentError(
+            "autoscale applies to a colocated Fleet, not to Disaggregated pools")
+    return (Fleet() if fleet is None else fleet), autoscale._spec()
 
 
 def simulate(workload: Workload, replica: Replica, fleet: Fleet | Disaggregated | None = None, *,
@@ -822,7 +884,8 @@ def simulate(workload: Workload, replica: Replica, fleet: Fleet | Disaggregated 
              timeline_interval: float | None = None,
              relative_accuracy: float = 0.01,
              progress: Callable[[int, int], None] | None = None,
-             admission: Admission | None = None) -> LlmResult:
+             admission: Admission | None = None,
+             autoscale: Autoscale | None = None) -> LlmResult:
     """Replay ``workload`` on one replica, or on a fleet of them.
 
     Parameters
@@ -852,6 +915,12 @@ def simulate(workload: Workload, replica: Replica, fleet: Fleet | Disaggregated 
         Admission control in front of the fleet (a colocated :class:`Fleet`; without a
         fleet the replica runs as a fleet of one, whose run is the engine alone's). Not
         with :class:`Disaggregated` pools.
+    autoscale : Autoscale, optional
+        Scale the colocated fleet with a :mod:`qcore.autoscale` policy on an LLM signal
+        (the fleet's ``replicas`` are the initial count); the result then carries
+        ``scaling`` (the replica-count timeline), ``replica_lives``,
+        ``replica_seconds``, :attr:`LlmResult.gpu_hours` and :attr:`LlmResult.cost`.
+        With a policy that never changes the count the run is exactly the fleet's.
 
     Requests whose ``prompt + output − 1`` tokens need more blocks than ``num_blocks``
     can never finish: they are rejected on arrival and counted (``rejected``).
@@ -885,6 +954,7 @@ def simulate(workload: Workload, replica: Replica, fleet: Fleet | Disaggregated 
         if fleet is None:
             fleet = Fleet()
         adm = admission._spec()
+    fleet, auto = _autoscale_spec(autoscale, fleet)
     hb = workload.hash_block_tokens or 1
     disagg = None
     if isinstance(fleet, Disaggregated):
@@ -895,7 +965,7 @@ def simulate(workload: Workload, replica: Replica, fleet: Fleet | Disaggregated 
         workload.arrival, workload.prompt_tokens, workload.output_tokens,
         workload.hash_offsets, workload.hash_ids, hb, replica._spec(),
         replica.step_time._spec(), fleet._spec() if isinstance(fleet, Fleet) else None,
-        relative_accuracy, trace, timeline_interval, progress, disagg, adm)
+        relative_accuracy, trace, timeline_interval, progress, disagg, adm, auto)
     rec = raw["records"]
     arrival = workload.arrival
     n = len(arrival)
@@ -940,6 +1010,8 @@ def simulate(workload: Workload, replica: Replica, fleet: Fleet | Disaggregated 
         pre = _frame({"step": t["preempt_step"], "request": t["preempt_request"]})
     tl = _frame(raw["timeline"]) if raw["timeline"] is not None else None
     qs = QuantileSketch.from_bytes
+    sc = raw["scaling"]
+    scaling, lives = (None, None) if sc is None else (_nulls(sc["timeline"]), _nulls(sc["lives"]))
     return LlmResult(
         requests=df, ttft=qs(raw["ttft"]), tpot=qs(raw["tpot"]), itl=qs(raw["itl"]),
         e2e=qs(raw["e2e"]), queue=qs(raw["queue"]), replica_stats=reps,
@@ -950,7 +1022,12 @@ def simulate(workload: Workload, replica: Replica, fleet: Fleet | Disaggregated 
         steps=steps, scheduled=sched, preempted=pre, timeline=tl,
         shed=int(raw["shed"]), timed_out=int(raw["timed_out"]),
         admission_rejected=int(raw["admission_rejected"]),
-        wasted_tokens=int(raw["wasted_tokens"]), admission=admission, _slo=slo)
+        wasted_tokens=int(raw["wasted_tokens"]), admission=admission, _slo=slo,
+        scaling=scaling, replica_lives=lives,
+        replica_seconds=None if sc is None else float(sc["replica_seconds"]),
+        scale_events=0 if sc is None else int(sc["scale_events"]),
+        peak_replicas=None if sc is None else int(sc["peak_replicas"]),
+        autoscale=autoscale)
 
 
 
