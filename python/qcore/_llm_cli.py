@@ -428,7 +428,8 @@ def cmd_llm_simulate(args: argparse.Namespace) -> int:
                   f"{_fmt(a['replica_seconds'])} replica-seconds, {_fmt(a['gpu_hours'])} "
                   f"GPU-hours" + ("" if a["cost"] is None else f", ${_fmt(a['cost'])}") + "\n")
     if "cost_per_mtok" in s:
-        out.write(f"  cost {_fmt(s['cost_per_mtok'])} $/M output tokens (indicative GPU prices)\n")
+        out.write(f"  cost {_fmt(s['cost_per_mtok'])} $/M output tokens (at ${_fmt(rep.price_per_hour)} a "
+                  "GPU-hour: qcore.llm.prices())\n")
     if "goodput" in s:
         g = s["goodput"]
         out.write(f"  goodput {_fmt(g['requests_per_s'])} requests/s, {_fmt(g['tokens_per_s'])} "

@@ -595,7 +595,7 @@ class _VidurTables:
     ) -> _VidurTables: ...
 
 _LlmModel = tuple[float, int, int, int, float]
-_LlmGpu = tuple[float, float, float, float]
+_LlmGpu = tuple[float, float, float]
 _LlmAdmissionSpec = tuple[float | None, float | None, int | None, float | None, float | None]
 
 def _llm_simulate(

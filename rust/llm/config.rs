@@ -674,7 +674,8 @@ impl ModelSpec {
     }
 }
 
-/// A GPU (§6): memory, bandwidth, peak dense fp16/bf16 FLOP/s and an hourly price.
+/// A GPU (§6): memory, bandwidth and peak dense fp16/bf16 FLOP/s. Prices are data, not
+/// hardware: the one price table is `qcore/data/llm/gpu_prices.csv`, with sources and dates.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct GpuSpec {
     /// Memory in bytes.
@@ -683,8 +684,6 @@ pub struct GpuSpec {
     pub hbm_bandwidth: f64,
     /// Peak dense fp16/bf16 FLOP/s.
     pub peak_flops: f64,
-    /// Price per GPU-hour (indicative; override it).
-    pub price_per_hour: f64,
 }
 
 const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
@@ -773,7 +772,7 @@ pub const MODEL_PRESETS: &[(&str, ModelSpec)] = &[
     ),
 ];
 
-/// Named GPUs (vendor data sheets; prices are indicative on-demand figures).
+/// Named GPUs (vendor data sheets).
 pub const GPU_PRESETS: &[(&str, GpuSpec)] = &[
     (
         "a100-80gb",
@@ -781,7 +780,6 @@ pub const GPU_PRESETS: &[(&str, GpuSpec)] = &[
             memory_bytes: 80.0 * GIB,
             hbm_bandwidth: 2.039e12,
             peak_flops: 312e12,
-            price_per_hour: 4.0,
         },
     ),
     (
@@ -790,7 +788,6 @@ pub const GPU_PRESETS: &[(&str, GpuSpec)] = &[
             memory_bytes: 40.0 * GIB,
             hbm_bandwidth: 1.555e12,
             peak_flops: 312e12,
-            price_per_hour: 3.0,
         },
     ),
     (
@@ -799,7 +796,6 @@ pub const GPU_PRESETS: &[(&str, GpuSpec)] = &[
             memory_bytes: 80.0 * GIB,
             hbm_bandwidth: 3.35e12,
             peak_flops: 989e12,
-            price_per_hour: 8.0,
         },
     ),
     (
@@ -808,7 +804,6 @@ pub const GPU_PRESETS: &[(&str, GpuSpec)] = &[
             memory_bytes: 24.0 * GIB,
             hbm_bandwidth: 0.3e12,
             peak_flops: 121e12,
-            price_per_hour: 0.8,
         },
     ),
     (
@@ -817,7 +812,6 @@ pub const GPU_PRESETS: &[(&str, GpuSpec)] = &[
             memory_bytes: 24.0 * GIB,
             hbm_bandwidth: 0.6e12,
             peak_flops: 125e12,
-            price_per_hour: 1.0,
         },
     ),
 ];

@@ -628,17 +628,12 @@ fn model_tuple(m: &ModelSpec) -> (f64, u32, u32, u32, f64) {
     (m.params, m.layers, m.kv_heads, m.head_dim, m.dtype_bytes)
 }
 
-fn gpu_tuple(g: &GpuSpec) -> (f64, f64, f64, f64) {
-    (
-        g.memory_bytes,
-        g.hbm_bandwidth,
-        g.peak_flops,
-        g.price_per_hour,
-    )
+fn gpu_tuple(g: &GpuSpec) -> (f64, f64, f64) {
+    (g.memory_bytes, g.hbm_bandwidth, g.peak_flops)
 }
 
 /// The model and GPU presets: `({name: (params, layers, kv_heads, head_dim, dtype_bytes)},
-/// {name: (memory_bytes, hbm_bandwidth, peak_flops, price_per_hour)})`.
+/// {name: (memory_bytes, hbm_bandwidth, peak_flops)})`.
 #[pyfunction]
 fn _llm_presets(py: Python<'_>) -> PyResult<(Bound<'_, PyDict>, Bound<'_, PyDict>)> {
     let m = PyDict::new(py);
@@ -653,7 +648,7 @@ fn _llm_presets(py: Python<'_>) -> PyResult<(Bound<'_, PyDict>, Bound<'_, PyDict
 }
 
 type ModelArg = (f64, u32, u32, u32, f64);
-type GpuArg = (f64, f64, f64, f64);
+type GpuArg = (f64, f64, f64);
 
 fn model_from(m: ModelArg) -> ModelSpec {
     ModelSpec {
@@ -670,7 +665,6 @@ fn gpu_from(g: GpuArg) -> GpuSpec {
         memory_bytes: g.0,
         hbm_bandwidth: g.1,
         peak_flops: g.2,
-        price_per_hour: g.3,
     }
 }
 

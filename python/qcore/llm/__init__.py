@@ -402,14 +402,19 @@ class Replica:
 
         ``num_blocks`` comes from memory (``(memory·utilization − weights − reserve) /
         (block_size · kv_bytes_per_token)`` per GPU), the token budget from the GPU size
-        (8192 on ≥ 70 GiB GPUs, else 2048), the step time defaults to the roofline.
+        (8192 on ≥ 70 GiB GPUs, else 2048), the step time defaults to the roofline, and
+        ``price_per_hour`` is the GPU's $/GPU-hour in the price table (:func:`prices`,
+        its first row of the GPU; ``price_per_hour=`` overrides it).
 
         >>> from qcore import llm
         >>> r = llm.Replica.from_preset("llama-3-8b", "h100-80gb")
         >>> r.num_blocks, r.max_num_batched_tokens
         (29205, 8192)
+        >>> r.price_per_hour == llm.gpu_price("h100-80gb")
+        True
         """
         from qcore.llm import presets
+        from qcore.llm.plan import gpu_price
 
         m, g = presets.model(model), presets.gpu(gpu)
         bs = int(overrides.pop("block_size", _DEFAULTS["block_size"]))
@@ -420,7 +425,7 @@ class Replica:
         kw: dict[str, Any] = {
             "max_num_batched_tokens": _qcore._llm_default_batched_tokens(g[0]),
             "gpus": tensor_parallel,
-            "price_per_hour": g[3],
+            "price_per_hour": gpu_price(gpu),    # the price table's first row of the GPU
         }
         kw.update(overrides)
         return cls(step_time=st, num_blocks=int(overrides.pop("num_blocks", nb)),

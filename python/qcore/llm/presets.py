@@ -61,6 +61,7 @@ from qcore.llm import (
     Workload,
     simulate,
 )
+from qcore.llm.plan import gpu_price
 
 __all__ = ["GPUS", "MODES", "MODELS", "PeerSetup", "gpu", "kv_capacity_tokens", "model",
            "peer", "step_time", "step_time_names"]
@@ -68,8 +69,8 @@ __all__ = ["GPUS", "MODES", "MODELS", "PeerSetup", "gpu", "kv_capacity_tokens", 
 _M, _G = _qcore._llm_presets()
 MODELS: dict[str, tuple[float, int, int, int, float]] = dict(_M)
 """name → (params, layers, kv_heads, head_dim, dtype_bytes)."""
-GPUS: dict[str, tuple[float, float, float, float]] = dict(_G)
-"""name → (memory_bytes, hbm_bandwidth, peak_flops, price_per_hour); prices indicative."""
+GPUS: dict[str, tuple[float, float, float]] = dict(_G)
+"""name → (memory_bytes, hbm_bandwidth, peak_flops); prices are in :func:`qcore.llm.prices`."""
 
 
 def model(name: str) -> tuple[float, int, int, int, float]:
@@ -81,7 +82,7 @@ def model(name: str) -> tuple[float, int, int, int, float]:
             f"model is an unknown preset {name!r} (known: {', '.join(MODELS)})") from None
 
 
-def gpu(name: str) -> tuple[float, float, float, float]:
+def gpu(name: str) -> tuple[float, float, float]:
     """A GPU preset."""
     try:
         return GPUS[name]
@@ -264,7 +265,7 @@ def peer(mode: str) -> PeerSetup:
                       max_num_seqs=int(z["batch_size_cap"]),
                       max_num_batched_tokens=int(z["max_tokens_in_batch"]),
                       chunked_prefill=False, prefix_caching=False, watermark=0.01,
-                      scheduler="vidur", price_per_hour=GPUS["a100-80gb"][3])
+                      scheduler="vidur", price_per_hour=gpu_price("a100-80gb"))
         return PeerSetup(mode, rep, max_tokens=int(z["max_tokens_in_batch"]))
     if mode in ("distserve_colocated", "distserve_disaggregated"):
         colo = mode == "distserve_colocated"
@@ -273,7 +274,7 @@ def peer(mode: str) -> PeerSetup:
         rep = Replica(step_time=DistServeStepTime.from_phases(fit), num_blocks=1,
                       scheduler="distserve", prefix_caching=False,
                       max_num_batched_tokens=kv_capacity_tokens("opt-13b", 1),
-                      price_per_hour=GPUS["a100-80gb"][3])
+                      price_per_hour=gpu_price("a100-80gb"))
         return PeerSetup(mode, rep, None if colo else Disaggregated(decode=rep),
                          extra_output_token=True, clock_ms=True)
     raise InvalidArgumentError(f"mode is unknown: {mode!r} ({', '.join(MODES)})")
