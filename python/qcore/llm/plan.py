@@ -491,31 +491,7 @@ def _search(task: _Task, progress: Callable[[str], None] | None = None) -> list[
                          + ", ".join(f"{k} {_fmt_ci(v)}" for k, v in cand.quantiles.items()))
         return seen[r].meets
 
-    bad, good = task.lo - 1, None     # largest known failing, smallest known meeting
-    if ev(start):
-        good = start
-        if start > task.lo and not ev(start - 1):   # the usual case: the bound is tight
-            bad = start - 1
-    else:
-        bad, step = start, 1
-        while good is None:
-            nxt = min(task.hi, bad + step)
-            if nxt == bad:
-                break
-            if ev(nxt):
-                good = nxt
-            else:
-                bad = nxt
-            step *= 2
-    if good is not None:
-        while good - bad > 1:
-            mid = (bad + good) // 2
-            if mid < task.lo:
-                break
-            if ev(mid):
-                good = mid
-            else:
-                bad = mid
+    _smallest(ev, task.lo, task.hi, start)
     return [seen[k] for k in sorted(seen)]
 
 
@@ -959,25 +935,42 @@ def plan_disaggregated(workload: WorkloadSpec, slo: Mapping[str, float] | Sequen
                 (min_prefill + min_decode, max_prefill + max_decode), notes, template)
 
 
-def _fewest_decode(meets: Callable[[int], bool], lo: int, hi: int) -> int | None:
-    """The fewest decode replicas in ``[lo, hi]`` that meet (more never hurt), or None
-    when even ``hi`` does not: gallop up from ``lo``, then bisect."""
-    if not meets(hi):
-        return None
-    bad, good, step, d = lo - 1, hi, 1, lo
-    while d < good:
-        if meets(d):
-            good = d
-            break
-        bad, d = d, min(good, d + step)
-        step *= 2
-    while good - bad > 1:
-        mid = (bad + good) // 2
-        if meets(mid):
-            good = mid
-        else:
-            bad = mid
+def _smallest(meets: Callable[[int], bool], lo: int, hi: int, start: int) -> int | None:
+    """The smallest ``n`` in ``[lo, hi]`` with ``meets(n)``, assuming more never hurts, or
+    None: try ``start`` (and ``start - 1``, the usual case of a tight bound), gallop up
+    from a failing ``start``, then bisect."""
+    bad, good = lo - 1, None     # largest known failing, smallest known meeting
+    if meets(start):
+        good = start
+        if start > lo and not meets(start - 1):
+            bad = start - 1
+    else:
+        bad, step = start, 1
+        while good is None:
+            nxt = min(hi, bad + step)
+            if nxt == bad:
+                break
+            if meets(nxt):
+                good = nxt
+            else:
+                bad = nxt
+            step *= 2
+    if good is not None:
+        while good - bad > 1:
+            mid = (bad + good) // 2
+            if mid < lo:
+                break
+            if meets(mid):
+                good = mid
+            else:
+                bad = mid
     return good
+
+
+def _fewest_decode(meets: Callable[[int], bool], lo: int, hi: int) -> int | None:
+    """The fewest decode replicas in ``[lo, hi]`` that meet, or None when even ``hi``
+    does not (a prefill pool too small for any decode pool)."""
+    return _smallest(meets, lo, hi, lo) if meets(hi) else None
 
 
 # --------------------------------------------------------------------------- sustained rate
