@@ -1,10 +1,13 @@
-"""Replay the Azure LLM conversation trace (one hour, shipped in qcore.datasets) at twice
-its rate on an autoscaled Llama-2-70B fleet (H100 x 8 per replica, SplitwiseSim's
-measured step times) under each autoscaling policy, and print the cost-vs-SLO table of
-docs/llm.md ("Autoscaling on LLM signals").
+"""Replay a real LLM trace shipped in qcore.datasets (the Azure LLM conversation or code
+hour, or the Mooncake conversation hour with its prefix-cache block hashes) on an
+autoscaled Llama-2-70B fleet (H100 x 8 per replica, SplitwiseSim's measured step times)
+under each autoscaling policy, and print the cost-vs-SLO tables of docs/llm.md
+("Autoscaling on LLM signals").
 
-    python benches/llm_autoscale_day.py            # the markdown table
-    python benches/llm_autoscale_day.py --json     # one JSON object per policy
+    python benches/llm_autoscale_day.py                                # Azure conversation
+    python benches/llm_autoscale_day.py --trace azure_llm_2023_code
+    python benches/llm_autoscale_day.py --trace mooncake_conversation  # prefix caching on
+    python benches/llm_autoscale_day.py --json                         # one JSON object a policy
 
 Every number is the output of one seeded run: rerunning prints the same table.
 """
@@ -74,8 +77,10 @@ def run(label: str, policy: autoscale.ScalingPolicy | int,
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--trace", default="azure_llm_2023_conv",
+                    choices=["azure_llm_2023_conv", "azure_llm_2023_code", "mooncake_conversation"])
     args = ap.parse_args(argv)
-    w = llm.Workload.read(datasets.path("azure_llm_2023_conv")).scale_rate(RATE_SCALE)
+    w = llm.Workload.read(datasets.path(args.trace)).scale_rate(RATE_SCALE)
     rep = replica()
     rows = [run(label, p, m, w, rep) for label, p, m in POLICIES]
     if args.json:
@@ -83,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(row))
         return 0
     out = sys.stdout
-    out.write(f"{len(w)} requests over {float(w.arrival[-1] - w.arrival[0]) / 60:.0f} min; "
+    out.write(f"{args.trace}: {len(w)} requests over {float(w.arrival[-1] - w.arrival[0]) / 60:.0f} min"
+              f"{' with prefix-cache block hashes' if w.hash_ids is not None else ''}; "
               f"{PRESET}, ${rep.price_per_hour:.2f} per GPU-hour, "
               f"SLO TTFT <= {SLO.ttft} s and TPOT <= {SLO.tpot} s\n\n")
     out.write("| policy | GPU-hours | cost ($) | TTFT p99 (s) | TPOT p99 (s) "
