@@ -124,7 +124,7 @@ def test_report_page_in_chromium(tmp_path):
     assert probe["scroll"] <= probe["width"] and probe["svg_right"] <= probe["width"]
     assert all(r <= probe["width"] for r in probe["tables"])
     plots = svgs(dom)
-    assert set(plots) == {"plot-cdf", "plot-rate", "plot-errors", "plot-inflight", "plot-burstiness"}
+    assert set(plots) == {"plot-cdf", "plot-rate", "plot-latency", "plot-errors", "plot-inflight", "plot-burstiness"}
     for name, svg in plots.items():  # every panel has data or says why not
         assert "<polyline" in svg or re.search(r'class="empty"[^>]*>[^<]{8,}<', svg), name
     # one colour per group across every plot
@@ -132,11 +132,13 @@ def test_report_page_in_chromium(tmp_path):
     for svg in plots.values():
         for group, colour in series_colors(svg).items():
             assert seen.setdefault(group, colour) == colour, group
-    assert len({c for g, c in seen.items() if g != "Poisson"}) == len([g for g in seen if g != "Poisson"])
+    groups = {g: c for g, c in seen.items() if g.startswith(("session=", "other ("))}
+    assert len(set(groups.values())) == len(groups) >= 7   # a colour of its own for each group
+    assert not set(groups.values()) & {seen[q] for q in ("p50", "p99", "p999")}  # and none a quantile's
     assert "session=2" in series_colors(plots["plot-rate"]) and "session=2" not in series_colors(plots["plot-cdf"])
     # absolute UTC dates: the header's range, the time axes' label and their ticks
     assert re.search(r"<dt>time range</dt><dd>2023-11-14 22:13:20 UTC to 2023-11-15 00:13:\d\d UTC", dom)
-    for cls in ("plot-rate", "plot-errors", "plot-inflight"):
+    for cls in ("plot-rate", "plot-latency", "plot-errors", "plot-inflight"):
         assert "time (UTC), from 2023-11-14 22:13" in plots[cls]
         ticks = re.findall(r'class="xtick"[^>]*>([^<]*)<', plots[cls])
         assert ticks and all(re.fullmatch(r"\d\d:\d\d", t) for t in ticks)
@@ -157,6 +159,7 @@ def test_pages_say_why_a_panel_is_empty_and_read_a_relative_clock(tmp_path):
     dom, probe = browse(page, tmp_path)
     plots = svgs(dom)
     assert "no latency: the log has no duration or end column" in plots["plot-cdf"]
+    assert "no latency: the log has no duration or end column" in plots["plot-latency"]
     assert "in-flight needs a latency or end column" in plots["plot-inflight"]
     assert "<polyline" in plots["plot-rate"] and "time since the first request" in plots["plot-rate"]
     assert "the log has no status or error column" in plots["plot-errors"]

@@ -198,7 +198,7 @@ def test_html_in_headless_chromium(tmp_path):
     assert res.returncode == 0, res.stderr[-2000:]
     dom = res.stdout
     # the browser parsed the four plots as SVG with their series
-    assert len(re.findall(r'<svg class="plot plot-', dom)) == 5
+    assert len(re.findall(r'<svg class="plot plot-', dom)) == 6
     assert len(re.findall(r"<polyline", dom)) >= 12
     # no console message and no page error
     console = [ln for ln in res.stderr.splitlines() if "CONSOLE" in ln or "Uncaught" in ln]

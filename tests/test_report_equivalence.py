@@ -111,3 +111,22 @@ def test_failed_requests_per_window_are_the_exact_counts(files):
         assert np.array_equal(g.error_counts, truth) and g.error_counts.sum() == g.errors
         assert (g.error_counts <= g.counts).all()
     assert np.array_equal(rep.overall.error_counts, sum(g.error_counts for g in rep.groups))
+
+
+def test_latency_over_time_is_the_sketch_of_each_windows_ok_latencies(files):
+    import glob
+
+    import qcore
+
+    log = pl.concat([pl.read_parquet(f) for f in sorted(glob.glob(files))])
+    rep = summarize(files, bin=10.0, progress=False)
+    rows = rep.overall.latency_over_time
+    assert rows and len(rows) <= 60 and sum(r["count"] for r in rows) == rep.overall.sketch.count
+    ok = log.filter((pl.col("status") < 500) & pl.col("latency_s").is_not_null() & (pl.col("latency_s") >= 0))
+    t = ok["timestamp"].to_numpy()
+    for r in rows:
+        sel = ok.filter((t >= r["start"]) & (t < r["end"]))["latency_s"].to_numpy()
+        truth = qcore.QuantileSketch(relative_accuracy=0.01)
+        truth.add(sel)
+        assert r["count"] == sel.size
+        assert (r["p50"], r["p99"], r["p999"]) == tuple(float(truth.quantile(q)) for q in (0.5, 0.99, 0.999))

@@ -542,6 +542,11 @@ def _group_quantiles(
 
 # ---- report (rust/python/stats.rs)
 
+def report_window_indices(
+    start: npt.NDArray[np.float64], t0: float, bin: float, n_windows: int, index_limit: float
+) -> npt.NDArray[np.int64]:
+    """The window index of each start as :func:`report_batch_stats` counts it."""
+
 def report_batch_stats(
     codes: npt.NDArray[np.int64],
     start: npt.NDArray[np.float64],

@@ -83,6 +83,21 @@ fn clip(v: f64, top: f64) -> f64 {
     }
 }
 
+/// The window index of each start, as [`batch_stats`] counts it (`0..n_windows`).
+///
+/// # Errors
+/// `n_windows` of 0.
+pub fn window_indices(start: &[f64], w: &Windows) -> Result<Vec<i64>> {
+    if w.n_windows == 0 {
+        return Err(QcoreError::invalid("n_windows", "must be at least 1"));
+    }
+    let top = (w.n_windows - 1) as f64;
+    Ok(start
+        .iter()
+        .map(|&t| index_f(t, w.t0, w.bin, w.index_limit, top) as i64)
+        .collect())
+}
+
 const CHUNK: usize = 2048;
 
 /// Scratch buffers above this many values are not kept between calls.
@@ -621,6 +636,24 @@ mod tests {
         assert_eq!(index(1e12, 0.0, 1.0, 2f64.powi(31), 5), 0);
         assert_eq!(index(1e12, 0.0, 1.0, 2f64.powi(63), 5), 4);
         assert_eq!(index(3.7, 0.0, 1.0, 2f64.powi(31), 5), 3);
+    }
+
+    #[test]
+    fn window_indices_are_the_counted_windows() {
+        let s = [0.5, 1.5, 2.0, 9.5, 3.0, 4.2, 9.5, 25.0, -3.0, 1e12];
+        let w = win(10);
+        let idx = window_indices(&s, &w).unwrap();
+        let c = [0i64; 10];
+        let k = [0i8; 10];
+        let r = batch_stats(&c, &s, &k, None, None, 1, w, None).unwrap();
+        let mut counted = vec![0i64; 10];
+        for &i in &idx {
+            counted[i as usize] += 1;
+        }
+        assert_eq!(counted, r.windows);
+        // past the last window: the last; before t0 or past the index limit: window 0
+        assert_eq!(idx[7..], [9, 0, 0]);
+        assert!(window_indices(&s, &Windows { n_windows: 0, ..w }).is_err());
     }
 
     #[test]

@@ -334,7 +334,32 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(fanout_quantile, m)?)?;
     m.add_function(wrap_pyfunction!(slo_attainment, m)?)?;
     m.add_function(wrap_pyfunction!(report_batch_stats, m)?)?;
+    m.add_function(wrap_pyfunction!(report_window_indices, m)?)?;
     Ok(())
+}
+
+/// The window index of each start as the report's batch kernel counts it.
+#[pyfunction]
+fn report_window_indices<'py>(
+    py: Python<'py>,
+    start: PyReadonlyArray1<'py, f64>,
+    t0: f64,
+    bin: f64,
+    n_windows: usize,
+    index_limit: f64,
+) -> PyResult<Bound<'py, PyArray1<i64>>> {
+    let s = slice(&start, "start")?;
+    let w = crate::arrivals::Windows {
+        t0,
+        t1: f64::INFINITY,
+        bin,
+        n_windows,
+        n_end: n_windows,
+        index_limit,
+        edge: None,
+    };
+    let idx = maybe_detach(py, s.len(), || crate::arrivals::window_indices(s, &w))?;
+    Ok(PyArray1::from_vec(py, idx))
 }
 
 /// One pass of the grouped report over a batch (see `arrivals::fused::batch_stats`).

@@ -35,6 +35,7 @@ table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ccc;paddin
 th{background:#f3f3f3;vertical-align:bottom}td.l,th.l{text-align:left}
 .scroll{max-width:100%;overflow-x:auto}
 figure{display:inline-block;margin:8px;vertical-align:top;max-width:100%}svg{max-width:100%;height:auto}
+figcaption{max-width:620px}
 pre{font-size:11px;background:#f7f7f7;padding:8px;white-space:pre-wrap;word-break:break-all}
 dl.meta{display:grid;grid-template-columns:max-content 1fr;gap:2px 14px;font-size:13px}
 dl.meta dt{font-weight:600}dl.meta dd{margin:0;overflow-wrap:anywhere}
@@ -373,6 +374,30 @@ def _time_axis(rep: Report) -> tuple[str, Callable[[float, float], list[tuple[fl
     return label, lambda lo, hi: _time_ticks(rep.t0, lo, hi, absolute)
 
 
+def _error_series(show: list[GroupSummary], k: int, bin_: float) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """Failed / arrived (%) per group, the windows summed ``k`` at a time (at most 120
+    points a series); windows without arrivals left out."""
+    out = []
+    for g in show:
+        if g.error_rate is None or not g.error_counts.size:
+            continue
+        n, e = _coarsen(g.counts, k), _coarsen(g.error_counts, k)
+        x = (np.arange(n.size) + 0.5) * k * bin_
+        ok = n > 0
+        out.append((g.label, x[ok], 100.0 * e[ok] / n[ok]))
+    return out
+
+
+def _latency_series(rep: Report) -> tuple[list[tuple[str, np.ndarray, np.ndarray]], str]:
+    """p50, p99 and p999 of the whole log per plot window with latencies (one unit), and the unit."""
+    lot = rep.overall.latency_over_time
+    unit, scale = _duration_unit([r["p999"] for r in lot])
+    if not lot:
+        return [], unit
+    xs = np.array([(r["start"] + r["end"]) / 2 - rep.t0 for r in lot])
+    return [(name, xs, np.array([r[name] for r in lot]) / scale) for name in ("p50", "p99", "p999")], unit
+
+
 def _plots(rep: Report, show: list[GroupSummary], colors: Mapping[str, str]) -> list[tuple[str, str]]:
     has_latency = any(g.sketch is not None and g.sketch.count > 0 for g in [rep.overall, *show])
     cdf_series = []
@@ -408,17 +433,14 @@ def _plots(rep: Report, show: list[GroupSummary], colors: Mapping[str, str]) -> 
     if burst_series:
         wall = np.array(sorted({float(v) for _, x, _ in burst_series for v in x}))
         burst_series.append(("Poisson", wall, np.ones_like(wall)))
-    # error rate over time: the windows summed k at a time (at most 120 points a series)
     k = max(1, math.ceil(rep.overall.counts.size / 120))
-    err_series: list[tuple[str, np.ndarray, np.ndarray]] = []
-    for g in show:
-        if g.error_rate is None or not g.error_counts.size:
-            continue
-        n, e = _coarsen(g.counts, k), _coarsen(g.error_counts, k)
-        x = (np.arange(n.size) + 0.5) * k * bin_
-        ok = n > 0
-        err_series.append((g.label, x[ok], 100.0 * e[ok] / n[ok]))
-    cols = {**colors, "Poisson": _GREY, "all": colors.get("all", _COLORS[0])}
+    err_series = _error_series(show, k, bin_)
+    lat_series, lat_unit = _latency_series(rep)
+    lot = rep.overall.latency_over_time
+    lat_width = (lot[0]["end"] - lot[0]["start"]) if lot else bin_
+    cols = {**colors, "Poisson": _GREY, "all": colors.get("all", _COLORS[0]),
+            # the quantiles' own colours, none of a group's
+            "p50": "#4d4d4d", "p99": "#b8860b", "p999": "#800000"}
     no_latency = ("no latency: the log has no duration or end column" if not has_latency
                   else "no finished request with a latency")
     charts = [
@@ -428,6 +450,9 @@ def _plots(rep: Report, show: list[GroupSummary], colors: Mapping[str, str]) -> 
         svg_chart(rate_series, title=f"Arrival rate per {_fmt_s(bin_)} window", xlabel=tlabel,
                   ylabel="requests / s", step=True, css_class="plot plot-rate", colors=cols, xticks=tticks,
                   empty="no arrivals", width=620),
+        svg_chart(lat_series, title=f"Latency of the whole log per {_fmt_s(lat_width)} window", xlabel=tlabel,
+                  ylabel=f"latency ({lat_unit})", step=True, css_class="plot plot-latency", colors=cols,
+                  xticks=tticks, width=620, empty=no_latency),
         svg_chart(err_series, title=f"Failed requests per {_fmt_s(k * bin_)} window (%)", xlabel=tlabel,
                   ylabel="failed / arrived (%)", step=True, css_class="plot plot-errors", colors=cols,
                   xticks=tticks, width=620,
@@ -442,7 +467,9 @@ def _plots(rep: Report, show: list[GroupSummary], colors: Mapping[str, str]) -> 
                   css_class="plot plot-burstiness", colors=cols, dashed=("Poisson",),
                   empty="too few windows for a burstiness curve", yfmt=lambda v: f"{v:g}", width=620),
     ]
-    captions = ["", peak, "By the window the request arrived in; failures are errors and error statuses.",
+    captions = ["", peak, "p50, p99 and p999 of the successful requests arriving in each window (QuantileSketch, "
+                "1 % relative error); a window of few requests has a noisy tail.",
+                "By the window the request arrived in; failures are errors and error statuses.",
                 "The exact peak is in the table's last column.",
                 "Poisson arrivals stay at 1 (dashed) at every window; a rising curve is burstiness at that scale."]
     return list(zip(charts, captions, strict=True))

@@ -44,6 +44,9 @@ class GroupSummary:
     burstiness: list[tuple[float, float]] = field(default_factory=list)
     #: starts of the failed requests per window (the windows of ``counts``)
     error_counts: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0, dtype=np.int64))
+    #: (the whole log only) per plot window with latencies: start, end, count, p50, p99,
+    #: p999 of the ok requests arriving in it (at most 60 windows over the log)
+    latency_over_time: list[dict[str, Any]] = field(repr=False, default_factory=list)
 
     def row(self) -> dict[str, Any]:
         r: dict[str, Any] = {"group": self.label, "count": self.count, "rate": self.rate,
@@ -86,6 +89,7 @@ class Report:
     def to_dict(self) -> dict[str, Any]:
         return {"title": self.title, "group_by": list(self.group_by), "bin": self.bin,
                 "t0": self.t0, "t1": self.t1, "exact": self.exact, "groups": self.table().to_dicts(),
+                "latency_over_time": self.overall.latency_over_time,
                 "data": self.fingerprint, "contract": self.contract, "mapping": self.mapping}
 
     def to_json(self) -> str:

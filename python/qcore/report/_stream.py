@@ -104,6 +104,46 @@ class _Acc:
 
 
 
+#: the key of the latency timeline among the per-group accumulators of a fold
+_TIMELINE = ("\x00latency over time",)
+#: plot windows of the latency timeline at most
+_TIMELINE_POINTS = 60
+
+
+class _Timeline:
+    """Mergeable latency over time of the whole log: one sketch of the ok latencies per
+    plot window (``k`` report windows each, the report's window index divided by ``k``)."""
+
+    def __init__(self) -> None:
+        self.sketches: dict[int, Any] = {}
+
+    def add(self, windows: np.ndarray, lat: np.ndarray) -> None:
+        import qcore
+
+        for j, sk in enumerate(qcore.sketch_groups(windows, lat, 0.01)):
+            if sk.count > 0:
+                if j in self.sketches:
+                    self.sketches[j].merge(sk)
+                else:
+                    self.sketches[j] = sk
+
+    def merge(self, other: _Timeline) -> None:
+        for j, sk in other.sketches.items():
+            if j in self.sketches:
+                self.sketches[j].merge(sk)
+            else:
+                self.sketches[j] = copy.deepcopy(sk)
+
+    def rows(self, t0: float, width: float) -> list[dict[str, Any]]:
+        """One row a plot window with latencies: its start and end, requests, p50/p99/p999."""
+        out = []
+        for j in sorted(self.sketches):
+            sk = self.sketches[j]
+            out.append({"start": t0 + j * width, "end": t0 + (j + 1) * width, "count": int(sk.count),
+                        **{f"p{q * 100:g}".replace(".", ""): float(sk.quantile(q)) for q in (0.5, 0.99, 0.999)}})
+        return out
+
+
 # --------------------------------------------------------------------------------------
 # computation
 # --------------------------------------------------------------------------------------
@@ -499,6 +539,8 @@ class _Grid:
     keep_raw: bool
     index_limit: float
     edge: float | None
+    #: report windows per plot window of the latency timeline
+    plot_k: int = 1
 
 
 def _grid_of(n_total: int, t0: float, t1: float, s1: float, bin: float | None, exact_limit: int,
@@ -511,7 +553,7 @@ def _grid_of(n_total: int, t0: float, t1: float, s1: float, bin: float | None, e
     # does not fit 32 bits counts as 0, as a non-strict cast to Int32 would
     index_limit = 2.0**31 if not keep_raw and 3 * (n_end + 1) < 2**31 else 2.0**63
     return _Grid(t0, t1, bin_, n_windows, n_end, grid, keep_raw, index_limit,
-                 s1 if t1_bound is not None else None)
+                 s1 if t1_bound is not None else None, max(1, math.ceil(n_windows / _TIMELINE_POINTS)))
 
 
 def _keytab(group_by: tuple[str, ...], schema: Any) -> pl.DataFrame:
@@ -524,6 +566,7 @@ def _fold_batches(batches: Iterable[pl.DataFrame], rows: _Rows, groups: _Groups,
     without ``group_by``): the rows the contract keeps, counted by the core's batch kernel
     (one call per chunk of a batch, so its columns pass without a copy)."""
     overall = _Acc({}, g.n_windows, g.keep_raw, g.n_end)
+    timeline = _Timeline()
     done = 0
     for batch in batches:
         done += batch.height
@@ -534,32 +577,38 @@ def _fold_batches(batches: Iterable[pl.DataFrame], rows: _Rows, groups: _Groups,
             if not groups.group_by:   # the whole log as one group
                 codes = np.zeros(valid.height, dtype=np.int64)
             for part, pc in _chunks(valid, codes, rows.has_lat):
-                _update_groups(accs, _Batch(part, rows.has_lat, pc), g)
+                _update_groups(accs, _Batch(part, rows.has_lat, pc), g, timeline)
         show(done)
-    if groups.group_by:
-        return {tuple(a.key.values()): a for a in groups.accs}
-    return {(): overall}
-
-
-def _merge_folds(a: dict[tuple[Any, ...], _Acc], b: dict[tuple[Any, ...], _Acc]) -> dict[tuple[Any, ...], _Acc]:
-    """The accumulators of two parts of the log, merged group by group (exactly)."""
-    out = {k: copy.deepcopy(v) for k, v in a.items()}
-    for k, v in b.items():
-        if k in out:
-            _merge_into(out[k], v)
-        else:
-            out[k] = v
+    out: dict[tuple[Any, ...], Any] = ({tuple(a.key.values()): a for a in groups.accs} if groups.group_by
+                                       else {(): overall})
+    out[_TIMELINE] = timeline
     return out
 
 
-def _summaries(accs: Mapping[tuple[Any, ...], _Acc], seen: tuple[float, float, float], g: _Grid, s1: float,
+def _merge_folds(a: dict[tuple[Any, ...], Any], b: dict[tuple[Any, ...], Any]) -> dict[tuple[Any, ...], Any]:
+    """The accumulators of two parts of the log (per group, and the latency timeline),
+    merged group by group (exactly)."""
+    out = {k: copy.deepcopy(v) for k, v in a.items()}
+    for k, v in b.items():
+        if k not in out:
+            out[k] = v
+        elif k == _TIMELINE:
+            out[k].merge(v)
+        else:
+            _merge_into(out[k], v)
+    return out
+
+
+def _summaries(accs: Mapping[tuple[Any, ...], Any], seen: tuple[float, float, float], g: _Grid, s1: float,
                t1_bound: float | None, auto_bin: bool, has_lat: bool, group_by: tuple[str, ...], confidence: float,
                tol: float, failures: bool) -> tuple[GroupSummary, list[GroupSummary], float, np.ndarray]:
     """``(overall, groups, t1, grid)`` from the merged accumulators: the extent the
     Parquet statistics promised checked and settled first; the whole log is the merge of
     its groups (every accumulator merges exactly); no error rates when the log says
     nothing about ``failures``."""
-    acc_list = sorted(accs.values(), key=lambda a: tuple("" if v is None else str(v) for v in a.key.values()))
+    timeline: _Timeline | None = accs.get(_TIMELINE)
+    acc_list = sorted((a for k, a in accs.items() if k != _TIMELINE),
+                      key=lambda a: tuple("" if v is None else str(v) for v in a.key.values()))
     t0, t1, n_end, grid = g.t0, g.t1, g.n_end, g.grid
     if t1_bound is not None:
         every = acc_list or [_Acc({}, g.n_windows, g.keep_raw, n_end)]
@@ -574,6 +623,7 @@ def _summaries(accs: Mapping[tuple[Any, ...], _Acc], seen: tuple[float, float, f
     ov = _finish(overall, t0, t1, s1, g.bin, confidence, tol, grid)
     for gs in [*out, ov] if not failures else []:
         gs.error_rate = None
+    ov.latency_over_time = [] if timeline is None else timeline.rows(t0, g.plot_k * g.bin)
     return ov, out, t1, grid
 
 
@@ -966,7 +1016,7 @@ class _Batch:
             self.end = df.get_column("end").cast(pl.Float64).to_numpy()
 
 
-def _update_groups(accs: list[_Acc], b: _Batch, g: _Grid) -> None:
+def _update_groups(accs: list[_Acc], b: _Batch, g: _Grid, timeline: _Timeline | None = None) -> None:
     """Fold a batch into every group's accumulator with one pass of the core (GIL
     released): outcome, window and Little's-law sums per group, and the ok latencies merged
     into each group's sketch (built on a second core next to the counting)."""
@@ -1007,6 +1057,12 @@ def _update_groups(accs: list[_Acc], b: _Batch, g: _Grid) -> None:
             a.clipped.merge(r["clipped"][k])
             a.resp.merge(r["resp"][k])
             a.arrivals += int(r["arrivals"][k])
+    if b.has_lat and timeline is not None:   # the ok latencies by plot window (the counted windows)
+        ok = (b.cls == 0) & np.isfinite(b.lat)
+        if ok.any():
+            w = _qc.report_window_indices(np.ascontiguousarray(b.start[ok]), g.t0, g.bin, g.n_windows,
+                                          g.index_limit)
+            timeline.add(w // g.plot_k, np.ascontiguousarray(b.lat[ok]))
     if g.keep_raw:   # small logs: each group's raw columns, in row order, for exact statistics
         order = np.argsort(codes, kind="stable")
         bounds = np.searchsorted(codes[order], np.arange(G + 1))
