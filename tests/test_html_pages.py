@@ -102,6 +102,11 @@ def test_top_groups_and_the_fold_of_the_rest():
     assert labels[5] == f"other ({len(rep.groups) - 5} groups)" and labels[6] == "all"
     counts = [int(r[1].replace(",", "")) for r in rows]
     assert sum(counts[:6]) == counts[6] == df.height  # the fold loses no request
+    from qcore.report._html import shown_groups
+
+    shown, other = shown_groups(rep, 5)
+    assert other is not None and other.rate == sum(g.rate for g in busiest[5:])   # the core's rates, added
+    assert sum(g.rate for g in shown) + other.rate == pytest.approx(rep.overall.rate, rel=1e-12)
     assert len(doc) < 300_000  # thousands of groups do not write thousands of rows
     with pytest.raises(InvalidArgumentError, match="top"):
         rep.to_html(top=0)

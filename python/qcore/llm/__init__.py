@@ -786,13 +786,12 @@ class LlmResult:
     def cost_per_mtok(self) -> float:
         """Σ GPU price per hour / (output tokens per second · 3600) · 10⁶; autoscaled:
         :attr:`cost` / output tokens · 10⁶."""
-        from qcore.llm.plan import cost_per_mtok
+        from qcore.llm.plan import cost_per_mtok, fleet_size
 
         if self.replica_seconds is not None:
             tokens = self.token_throughput * self.duration
             return self.cost / tokens * 1e6 if tokens > 0 else math.nan
-        return cost_per_mtok(self.replica.price_per_hour * self.replica.gpus * self.fleet.replicas,
-                             self.token_throughput)
+        return cost_per_mtok(fleet_size(self.replica, self.fleet)[2], self.token_throughput)
 
     @property
     def gpu_hours(self) -> float:

@@ -314,8 +314,8 @@ def svg_chart(series: list[tuple[str, np.ndarray, np.ndarray]], *, title: str, x
 # --------------------------------------------------------------------------------------
 
 def _other(rest: list[GroupSummary], span: float) -> GroupSummary:
-    """The groups past the top ``N`` folded into one: counts and rates add (every group's
-    rate is over the log's span), the sketches merge; intervals, burstiness and Little's
+    """The groups past the top ``N`` folded into one: counts and the core's rates add
+    (every group's rate is over the log's span), the sketches merge; intervals, burstiness and Little's
     law are not defined for the fold and stay empty."""
     import qcore
 
@@ -340,7 +340,8 @@ def _other(rest: list[GroupSummary], span: float) -> GroupSummary:
     return GroupSummary(
         label=f"other ({len(rest)} groups)", key={}, count=count, ok=ok, errors=errors,
         incomplete=sum(g.incomplete for g in rest), duration=span,
-        rate=count / span if span > 0 else None, rate_ci=None, peak_to_mean=None, dispersion=None,
+        rate=(sum(g.rate for g in rest if g.rate is not None) if any(g.rate is not None for g in rest) else None),
+        rate_ci=None, peak_to_mean=None, dispersion=None,
         cv_interarrival=None, quantiles=quantiles,
         error_rate=(errors / (ok + errors) if has_err and ok + errors else None), little=None,
         peak_concurrency=None, peak_exact=False, sketch=sketch, counts=np.asarray(counts),
