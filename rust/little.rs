@@ -187,6 +187,63 @@ pub fn peak_in_flight(start: &[f64], end: &[f64]) -> Result<(i64, Option<f64>)> 
     Ok((best, when))
 }
 
+/// Peak concurrency in each of `n` consecutive windows `[t0 + k·width, t0 + (k+1)·width)`:
+/// the maximum of the in-flight count over the window, the step function of
+/// [`in_flight`] (`start ≤ t < end`) evaluated exactly, not sampled at the window edges.
+/// The maximum over all windows that cover the log is [`peak_in_flight`]'s peak.
+///
+/// The count is highest at the window's start or just after one of the starts inside it,
+/// so one sweep over the sorted starts and ends gives every window's maximum.
+pub fn in_flight_peaks(
+    start: &[f64],
+    end: &[f64],
+    t0: f64,
+    width: f64,
+    n: usize,
+) -> Result<Vec<i64>> {
+    validate(start, end)?;
+    if !t0.is_finite() {
+        return Err(QcoreError::invalid(
+            "t0",
+            format!("must be finite, got {t0}"),
+        ));
+    }
+    if !(width.is_finite() && width > 0.0) {
+        return Err(QcoreError::invalid(
+            "width",
+            format!("must be a positive number of seconds, got {width}"),
+        ));
+    }
+    let (s, e) = sorted_events(start, end);
+    let (mut i, mut j) = (0usize, 0usize);
+    let mut out = Vec::with_capacity(n);
+    for k in 0..n {
+        let a = t0 + k as f64 * width;
+        let b = t0 + (k + 1) as f64 * width;
+        // the count at the window's start: starts and ends at or before it
+        while i < s.len() && s[i] <= a {
+            i += 1;
+        }
+        while j < e.len() && e[j] <= a {
+            j += 1;
+        }
+        let mut best = i as i64 - j as i64;
+        // just after each start inside the window (ends at or before it leave first)
+        while i < s.len() && s[i] < b {
+            let t = s[i];
+            while i < s.len() && s[i] == t {
+                i += 1;
+            }
+            while j < e.len() && e[j] <= t {
+                j += 1;
+            }
+            best = best.max(i as i64 - j as i64);
+        }
+        out.push(best);
+    }
+    Ok(out)
+}
+
 pub(crate) fn check_unit(name: &str, v: f64, closed_low: bool) -> Result<()> {
     let ok = v.is_finite() && v < 1.0 && (v > 0.0 || (closed_low && v == 0.0));
     if !ok {

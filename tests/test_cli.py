@@ -169,7 +169,9 @@ def test_report_text_json_html(tmp_path):
     d = json.loads(out)
     assert [g["group"] for g in d["groups"]] == ["model_version=v1", "model_version=v2", "all"]
     assert d["groups"][-1]["count"] == 6000
-    assert (tmp_path / "r.html").read_text().count("<svg") == 6  # latency CDF, arrivals, latency over time, failures, in flight, burstiness
+    # latency CDF, arrivals, latency over time (whole log, p99 per group), failures, in flight,
+    # tokens in and out, TTFT, TPOT, burstiness; then one latency-over-time chart per group
+    assert (tmp_path / "r.html").read_text().count("<svg") == 11 + 2
 
 
 def test_report_column_error_lists_columns(tmp_path):

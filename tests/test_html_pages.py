@@ -32,7 +32,18 @@ addEventListener('load', () => {
   const svgs = [...document.querySelectorAll('svg.plot')].map(s => s.getBoundingClientRect().right);
   const out = {width: W, scroll: document.documentElement.scrollWidth,
                svg_right: Math.max(0, ...svgs),
-               tables: [...document.querySelectorAll('.scroll')].map(d => d.getBoundingClientRect().right)};
+               tables: [...document.querySelectorAll('.scroll')].map(d => d.getBoundingClientRect().right),
+               hover: {}};
+  // the hover values of every time chart with data, at the middle of its plot area
+  for (const svg of document.querySelectorAll('svg.plot[data-unit]')) {
+    if (!svg.querySelector('polyline')) continue;
+    const r = svg.getBoundingClientRect(), k = r.width / svg.viewBox.baseVal.width, d = svg.dataset;
+    const x = r.left + (+d.ml + +d.pw / 2) * k, y = r.top + (+d.mt + +d.ph / 2) * k;
+    svg.dispatchEvent(new MouseEvent('mousemove', {clientX: x, clientY: y, bubbles: true}));
+    const tip = document.querySelector('.qtip');
+    out.hover[svg.getAttribute('class')] = tip && tip.style.display === 'block' ? tip.innerText : null;
+    svg.dispatchEvent(new MouseEvent('mouseleave'));
+  }
   const pre = document.createElement('pre'); pre.id = 'probe'; pre.textContent = JSON.stringify(out);
   document.body.appendChild(pre);
 });
@@ -56,7 +67,8 @@ def browse(page: Path, tmp: Path) -> tuple[str, dict[str, Any]]:
 
 def svgs(dom: str) -> dict[str, str]:
     """The plots by class."""
-    return {m.group(1): m.group(0) for m in re.finditer(r'<svg class="plot (plot-\w+)".*?</svg>', dom, flags=re.S)}
+    return {m.group(1): m.group(0) for m in
+            re.finditer(r'<svg class="plot (plot-[\w-]+)".*?</svg>', dom, flags=re.S)}
 
 
 def series_colors(svg: str) -> dict[str, str]:
@@ -129,7 +141,9 @@ def test_report_page_in_chromium(tmp_path):
     assert probe["scroll"] <= probe["width"] and probe["svg_right"] <= probe["width"]
     assert all(r <= probe["width"] for r in probe["tables"])
     plots = svgs(dom)
-    assert set(plots) == {"plot-cdf", "plot-rate", "plot-latency", "plot-errors", "plot-inflight", "plot-burstiness"}
+    assert set(plots) == {"plot-cdf", "plot-rate", "plot-latency", "plot-latency-groups", "plot-errors",
+                          "plot-inflight", "plot-tokens-in", "plot-tokens-out", "plot-ttft", "plot-tpot",
+                          "plot-burstiness", "plot-latency-group"}
     for name, svg in plots.items():  # every panel has data or says why not
         assert "<polyline" in svg or re.search(r'class="empty"[^>]*>[^<]{8,}<', svg), name
     # one colour per group across every plot
@@ -143,7 +157,7 @@ def test_report_page_in_chromium(tmp_path):
     assert "session=2" in series_colors(plots["plot-rate"]) and "session=2" not in series_colors(plots["plot-cdf"])
     # absolute UTC dates: the header's range, the time axes' label and their ticks
     assert re.search(r"<dt>time range</dt><dd>2023-11-14 22:13:20 UTC to 2023-11-15 00:13:\d\d UTC", dom)
-    for cls in ("plot-rate", "plot-latency", "plot-errors", "plot-inflight"):
+    for cls in ("plot-rate", "plot-latency", "plot-latency-groups", "plot-errors", "plot-inflight"):
         assert "time (UTC), from 2023-11-14 22:13" in plots[cls]
         ticks = re.findall(r'class="xtick"[^>]*>([^<]*)<', plots[cls])
         assert ticks and all(re.fullmatch(r"\d\d:\d\d", t) for t in ticks)
@@ -154,6 +168,40 @@ def test_report_page_in_chromium(tmp_path):
                                                        for h in heads if re.match(r"p\d", h))
     assert "qcore report" in dom and "--top 6" in dom and "SHA-256" in dom
     assert "other (6 groups)" in dom
+    # latency over time per group, with interval bands inside the plot
+    # (every group with latencies; a group's windows are too small to bound its p99: no band)
+    assert set(series_colors(plots["plot-latency-groups"])) == set(series_colors(plots["plot-cdf"]))
+    assert 'class="band" data-name="p50"' in plots["plot-latency"]
+    assert "(exact)" in plots["plot-inflight"]
+    assert "no prompt token column" in plots["plot-tokens-in"] and "no TTFT" in plots["plot-ttft"]
+    # hover values: the time in UTC, then every series' value with its unit
+    tip = probe["hover"]["plot plot-latency"]
+    assert tip and re.match(r"2023-11-1[45] \d\d:\d\d:\d\d UTC", tip), tip
+    assert all(re.search(rf"{q}: [\d.,]+ (ms|s)\b", tip) for q in ("p50", "p99", "p999")), tip
+    assert set(probe["hover"]) >= {"plot plot-rate", "plot plot-latency", "plot plot-inflight"}
+    assert all(probe["hover"].values()), probe["hover"]
+
+
+@needs_chromium
+def test_llm_page_has_token_ttft_and_tpot_panels_with_hover_values(tmp_path):
+    rng = np.random.default_rng(8)
+    n = 20_000
+    lat = rng.lognormal(1.0, 0.6, n)
+    df = pl.DataFrame({"timestamp": np.sort(rng.uniform(1.7e9, 1.7e9 + 3600, n)), "latency_s": lat,
+                       "ttft_s": lat * 0.1, "prompt_tokens": rng.integers(10, 4000, n),
+                       "completion_tokens": rng.integers(2, 900, n), "model": rng.choice(["a", "b"], n)})
+    page = tmp_path / "llm.html"
+    rep = qrep.summarize(df, group_by=["model"], exact_limit=0, batch_rows=5_000)   # streamed: in-flight bounds
+    rep.to_html(page)
+    dom, probe = browse(page, tmp_path)
+    plots = svgs(dom)
+    for cls in ("plot-tokens-in", "plot-tokens-out", "plot-ttft", "plot-tpot"):
+        assert "<polyline" in plots[cls], cls
+    assert set(series_colors(plots["plot-tokens-out"])) == {"model=a", "model=b"}
+    assert "(bounds)" in plots["plot-inflight"] and 'class="band"' in plots["plot-inflight"]
+    assert re.search(r"p99: [\d.,]+ (ms|s)\b", probe["hover"]["plot plot-tpot"]), probe["hover"]
+    assert re.search(r"model=a: [\d,]+ tokens/s", probe["hover"]["plot plot-tokens-in"]), probe["hover"]
+    assert probe["scroll"] <= probe["width"]
 
 
 @needs_chromium

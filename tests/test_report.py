@@ -177,7 +177,11 @@ def _html(tmp_path):
 def test_html_is_self_contained(tmp_path):
     path, doc = _html(tmp_path)
     assert path.read_text() == doc
-    assert "<script" not in doc.lower()
+    # one inline script, the hover values', and nothing else executable or fetched
+    from qcore.report._html import HOVER_JS
+
+    assert re.findall(r"<script[^>]*>", doc, flags=re.I) == ["<script>"] and f"<script>{HOVER_JS}</script>" in doc
+    assert not re.search(r"\b(fetch|XMLHttpRequest|import\(|eval)\b", HOVER_JS)
     assert not re.search(r"(src|href)\s*=\s*[\"']?(https?:)?//", doc)      # nothing fetched
     for cls in ("plot-cdf", "plot-rate", "plot-inflight", "plot-burstiness"):
         assert f"plot {cls}" in doc
@@ -197,8 +201,10 @@ def test_html_in_headless_chromium(tmp_path):
                                  path.as_uri()], capture_output=True, text=True, timeout=120, check=False)
     assert res.returncode == 0, res.stderr[-2000:]
     dom = res.stdout
-    # the browser parsed the four plots as SVG with their series
-    assert len(re.findall(r'<svg class="plot plot-', dom)) == 6
+    # the browser parsed the plots as SVG with their series: eleven panels, and one chart
+    # of latency over time per group
+    assert len(re.findall(r'<svg class="plot plot-', dom)) == 11 + len(re.findall(r'plot-latency-group"', dom))
+    assert len(re.findall(r'plot-latency-group"', dom)) == 3
     assert len(re.findall(r"<polyline", dom)) >= 12
     # no console message and no page error
     console = [ln for ln in res.stderr.splitlines() if "CONSOLE" in ln or "Uncaught" in ln]

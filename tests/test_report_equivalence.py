@@ -1,7 +1,8 @@
 """One report whatever the executor: in memory, batched at any batch size (one row
 included) and on a real two-process Dask cluster give the same report to the last bit —
-``Report.to_json()``, every group's sketch bytes, window counts (all and failed), in-flight curve,
-burstiness and Little's-law values (exact sums of the core, merged exactly)."""
+``Report.to_json()``, every group's sketch bytes, window counts (all and failed), in-flight curve
+and peaks, the series over time (latency, TTFT, TPOT, tokens), burstiness and Little's-law
+values (exact sums of the core, merged exactly)."""
 
 from __future__ import annotations
 
@@ -29,15 +30,19 @@ def _log(n: int, seed: int) -> pl.DataFrame:
     for j in rng.integers(0, n, 6):
         status[j] = None
     lat[3] = lat[n // 2] = -1.0
+    ttft = [None if v is None else max(v, 0.0) * 0.3 for v in lat]
     return pl.DataFrame({"timestamp": ts, "latency_s": pl.Series(lat, dtype=pl.Float64),
                          "status": pl.Series(status, dtype=pl.Int64),
-                         "endpoint": rng.choice(["/a", "/b", "/c"], n, p=[0.6, 0.3, 0.1])})
+                         "endpoint": rng.choice(["/a", "/b", "/c"], n, p=[0.6, 0.3, 0.1]),
+                         "ttft_s": pl.Series(ttft, dtype=pl.Float64),
+                         "prompt_tokens": rng.integers(1, 4000, n), "completion_tokens": rng.integers(1, 800, n)})
 
 
 def _bits(rep: Any) -> tuple[Any, ...]:
     """Everything a report says, as exact values (floats compared bit for bit)."""
     groups = [(g.label, g.sketch.to_bytes(), g.counts.tobytes(), g.error_counts.tobytes(),
-               np.asarray(g.inflight).tobytes(),
+               np.asarray(g.inflight).tobytes(), g.inflight_peak_lo.tobytes(), g.inflight_peak_hi.tobytes(),
+               json.dumps(g.over_time),
                json.dumps(g.little), json.dumps(sorted(g.quantiles.items())), json.dumps(g.burstiness),
                g.rate, g.rate_ci, g.cv_interarrival, g.peak_concurrency, g.peak_exact)
               for g in [*rep.groups, rep.overall]]
@@ -74,6 +79,7 @@ def test_every_executor_gives_the_in_memory_report(request, files, executor, gro
         other = summarize(files, **kw) if rows == "default" else summarize(files, batch_rows=int(rows), **kw)
     assert memory.contract["rows_excluded"] >= 2 and memory.exact == (exact_limit > 0)
     assert any(g.little is not None for g in memory.groups or [memory.overall])
+    assert all(memory.overall.over_time[k] for k in ("latency", "ttft", "tpot", "tokens", "in_flight"))
     assert _bits(other) == _bits(memory)
 
 

@@ -102,6 +102,9 @@ def in_flight(start: _F64, end: _F64, at: _F64) -> _I64:
 def peak_in_flight(start: _F64, end: _F64) -> tuple[int, float | None]:
     """Peak concurrency and the first time it is reached."""
 
+def in_flight_peaks(start: _F64, end: _F64, t0: float, width: float, n: int) -> _I64:
+    """Peak concurrency in each of ``n`` windows of ``width`` from ``t0`` (exact)."""
+
 def littles_law(
     start: _F64,
     end: _F64,

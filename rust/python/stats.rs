@@ -33,6 +33,20 @@ fn peak_in_flight<'py>(
     Ok(maybe_detach(py, s.len(), || little::peak_in_flight(s, e))?)
 }
 
+#[pyfunction]
+fn in_flight_peaks<'py>(
+    py: Python<'py>,
+    start: PyReadonlyArray1<'py, f64>,
+    end: PyReadonlyArray1<'py, f64>,
+    t0: f64,
+    width: f64,
+    n: usize,
+) -> PyResult<Bound<'py, PyArray1<i64>>> {
+    let (s, e) = (slice(&start, "start")?, slice(&end, "end")?);
+    let v = maybe_detach(py, s.len(), || little::in_flight_peaks(s, e, t0, width, n))?;
+    Ok(PyArray1::from_vec(py, v))
+}
+
 fn gauge_dict<'py>(py: Python<'py>, g: &GaugeCheck) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
     d.set_item("samples", g.samples)?;
@@ -321,6 +335,7 @@ fn slo_attainment<'py>(
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(in_flight, m)?)?;
     m.add_function(wrap_pyfunction!(peak_in_flight, m)?)?;
+    m.add_function(wrap_pyfunction!(in_flight_peaks, m)?)?;
     m.add_function(wrap_pyfunction!(littles_law, m)?)?;
     m.add_function(wrap_pyfunction!(littles_law_grouped, m)?)?;
     m.add_function(wrap_pyfunction!(gauge_window, m)?)?;

@@ -1,4 +1,4 @@
-"""The self-contained HTML report: inline SVG plots, no script, no external resource.
+"""The self-contained HTML report: inline SVG plots, one small inline script (hover values), no external resource.
 
 The page reads top to bottom as someone on call reads it: what was read (files and their
 hashes, rows, the time range in UTC, the detected mapping and units, the rows the contract
@@ -9,7 +9,9 @@ the rest are folded into one ``other`` row and series.
 
 from __future__ import annotations
 
+import copy
 import datetime as _dt
+import hashlib
 import html
 import math
 from collections.abc import Callable, Mapping, Sequence
@@ -43,6 +45,8 @@ dl.meta dt{font-weight:600}dl.meta dd{margin:0;overflow-wrap:anywhere}
 .s-pass,.a-accept{background:#e3f4e3}.s-warn,.a-warn{background:#fff4d6}
 .s-fail,.a-block,.a-rollback{background:#fbe0e0}.a-escalate{background:#f3dcf5}
 .s-insufficient_evidence,.s-stale,.s-unauditable,.s-malformed{background:#ececec}
+.qtip{position:absolute;display:none;background:#fff;border:1px solid #999;padding:4px 7px;font-size:12px;
+pointer-events:none;box-shadow:1px 1px 4px #0003;white-space:nowrap;z-index:10}
 """
 
 
@@ -204,9 +208,10 @@ def _log_ticks(lo: float, hi: float, fmt: Callable[[float], str]) -> list[tuple[
 
 def _lines(clean: list[tuple[str, np.ndarray, np.ndarray]], sx: Callable[[Any], Any], sy: Callable[[Any], Any], *,
            step: bool, colors: Mapping[str, str], dashed: Sequence[str],
-           legend: tuple[float, float, float] | None) -> list[str]:
+           legend: tuple[float, float, float] | None, values: bool = False) -> list[str]:
     """The series as polylines (thinned to 1,500 points, extremes kept), and the legend
-    at ``legend = (x, top, bottom)`` beside the plot."""
+    at ``legend = (x, top, bottom)`` beside the plot; with ``values``, each polyline
+    carries its points' values (``data-x``, ``data-y``) for the hover script."""
     parts = []
     for i, (name, x, y) in enumerate(clean):
         if x.size > 1500:  # thin for size; keep the extremes of each bucket
@@ -220,8 +225,10 @@ def _lines(clean: list[tuple[str, np.ndarray, np.ndarray]], sx: Callable[[Any], 
         pts = " ".join(f"{u:.1f},{v:.1f}" for u, v in zip(px, py, strict=True))
         col = colors.get(name, _COLORS[i % len(_COLORS)])
         dash = ' stroke-dasharray="5,3"' if name in dashed else ""
+        data = (f' data-x="{",".join(f"{v:.7g}" for v in x)}" data-y="{",".join(f"{v:.4g}" for v in y)}"'
+                if values else "")
         parts.append(f'<polyline class="series" data-name="{html.escape(name)}" fill="none" stroke="{col}" '
-                     f'stroke-width="1.4"{dash} points="{pts}"/>')
+                     f'stroke-width="1.4"{dash}{data} points="{pts}"/>')
         if legend is not None and legend[1] + 10 + 14 * i <= legend[2]:
             lx, ly = legend[0], legend[1] + 10 + 14 * i
             parts.append(f'<rect class="key" x="{lx}" y="{ly - 8}" width="10" height="10" fill="{col}"/>'
@@ -229,17 +236,53 @@ def _lines(clean: list[tuple[str, np.ndarray, np.ndarray]], sx: Callable[[Any], 
     return parts
 
 
+#: a named series: x and y values
+Series = tuple[str, np.ndarray, np.ndarray]
+#: a shaded interval per window: name, window starts, window ends, lower and upper bounds
+Band = tuple[str, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
+def _bands(bands: Sequence[Band], sx: Callable[[Any], Any], sy: Callable[[Any], Any],
+           box: tuple[float, float, float, float], colors: Mapping[str, str], logx: bool, logy: bool,
+           clip: str) -> str:
+    """The bands as rectangles in a group clipped to the plot area (``clip``: the page-unique
+    id of the clip path)."""
+    ml, mt, pw, ph = box
+    out = [f'<clipPath id="{clip}"><rect x="{ml}" y="{mt}" width="{pw}" height="{ph}"/></clipPath>'
+           f'<g class="bands" clip-path="url(#{clip})">']
+    for i, (name, x0, x1, lo, hi) in enumerate(bands):
+        col = colors.get(name, _COLORS[i % len(_COLORS)])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            a = np.asarray(sx(np.log10(x0) if logx else x0), dtype=np.float64)
+            b = np.asarray(sx(np.log10(x1) if logx else x1), dtype=np.float64)
+            top = np.asarray(sy(np.log10(hi) if logy else hi), dtype=np.float64)
+            bot = np.asarray(sy(np.log10(lo) if logy else lo), dtype=np.float64)
+        for u, v, t, d in zip(a, b, top, bot, strict=True):
+            if not all(math.isfinite(z) for z in (u, v, t, d)) or d < t:
+                continue
+            t, d = max(t, mt - 1.0), min(d, mt + ph + 1.0)
+            out.append(f'<rect class="band" data-name="{html.escape(name)}" x="{u:.1f}" y="{t:.1f}" '
+                       f'width="{max(v - u, 0.5):.1f}" height="{d - t:.1f}" fill="{col}" fill-opacity="0.14"/>')
+    out.append("</g>")
+    return "".join(out)
+
+
 def svg_chart(series: list[tuple[str, np.ndarray, np.ndarray]], *, title: str, xlabel: str, ylabel: str,
               logx: bool = False, xfmt: Callable[[float], str] | None = None, width: int = 640,
               height: int = 300, step: bool = False, css_class: str = "plot", logy: bool = False,
               yfmt: Callable[[float], str] | None = None, colors: Mapping[str, str] | None = None,
               xticks: Callable[[float, float], list[tuple[float, str]]] | None = None,
-              empty: str = "no data", dashed: Sequence[str] = ()) -> str:
-    """A line chart as an inline ``<svg>`` element (no script).
+              empty: str = "no data", dashed: Sequence[str] = (),
+              bands: Sequence[Band] = (), hover: Mapping[str, str] | None = None) -> str:
+    """A line chart as an inline ``<svg>`` element.
 
     ``colors`` maps series names to colours (so a group keeps its colour across charts);
     the legend sits beside the plot, never over it. ``xticks(lo, hi)`` gives the x ticks
     as ``(position, label)``; ``empty`` is the reason shown when no series has a point.
+    ``bands`` are shaded intervals, one rectangle a window (``(name, x0, x1, lo, hi)``;
+    none where a bound is NaN), in the series' colour, clipped to the plot.
+    The axes' scales are written on the ``<svg>`` (``data-*``) for the page's hover
+    script; ``hover`` adds attributes (the x origin and the units of the values).
 
     >>> doc = svg_chart([("a", np.array([0.0, 1.0]), np.array([1.0, 2.0]))], title="t",
     ...                 xlabel="x (s)", ylabel="y")
@@ -280,7 +323,13 @@ def svg_chart(series: list[tuple[str, np.ndarray, np.ndarray]], *, title: str, x
     def sy(v: np.ndarray | float) -> Any:
         return mt + ph - (np.asarray(v) - y_lo) / (y_hi - y_lo) * ph
 
+    scale = {"xlo": x_lo, "xhi": x_hi, "ml": ml, "mt": mt, "pw": pw, "ph": ph, "step": int(step),
+             **(hover or {})}
+    parts[0] = parts[0][:-1] + "".join(f' data-{k}="{html.escape(str(v))}"' for k, v in scale.items()) + ">"
     parts.append(f'<rect x="{ml}" y="{mt}" width="{pw}" height="{ph}" fill="none" stroke="#999"/>')
+    if bands:
+        clip = "clip-" + hashlib.sha256(f"{css_class}\0{title}".encode()).hexdigest()[:12]
+        parts.append(_bands(bands, sx, sy, (ml, mt, pw, ph), colors or {}, logx, logy, clip))
     fmt = xfmt or (lambda v: f"{v:g}")
     if xticks is not None:
         xt = xticks(x_lo, x_hi)
@@ -304,7 +353,7 @@ def svg_chart(series: list[tuple[str, np.ndarray, np.ndarray]], *, title: str, x
     parts.append(f'<text class="ylabel" transform="translate(14,{mt + ph / 2}) rotate(-90)" text-anchor="middle" '
                  f'font-size="11">{html.escape(ylabel)}</text>')
     parts += _lines(clean, sx, sy, step=step, colors=colors or {}, dashed=dashed,
-                    legend=(ml + pw + 10, mt, mt + ph) if legend else None)
+                    legend=(ml + pw + 10, mt, mt + ph) if legend else None, values=hover is not None and not logx)
     parts.append("</svg>")
     return "".join(parts)
 
@@ -337,6 +386,13 @@ def _other(rest: list[GroupSummary], span: float) -> GroupSummary:
     errs = np.sum([g.error_counts for g in rest if g.error_counts.size], axis=0) \
         if any(g.error_counts.size for g in rest) else np.zeros(0, dtype=np.int64)
     has_err = any(g.error_rate is not None for g in rest)
+    over_time: dict[str, list[dict[str, Any]]] = {}
+    timeline = None
+    if rest and all(g.timeline is not None for g in rest):   # the windows' sketches merge, tokens add
+        timeline = copy.deepcopy(rest[0].timeline)
+        for g in rest[1:]:
+            timeline.merge(g.timeline)
+        over_time = timeline.over_time()
     return GroupSummary(
         label=f"other ({len(rest)} groups)", key={}, count=count, ok=ok, errors=errors,
         incomplete=sum(g.incomplete for g in rest), duration=span,
@@ -345,7 +401,8 @@ def _other(rest: list[GroupSummary], span: float) -> GroupSummary:
         cv_interarrival=None, quantiles=quantiles,
         error_rate=(errors / (ok + errors) if has_err and ok + errors else None), little=None,
         peak_concurrency=None, peak_exact=False, sketch=sketch, counts=np.asarray(counts),
-        inflight=np.zeros(0), burstiness=[], error_counts=np.asarray(errs))
+        inflight=np.zeros(0), burstiness=[], error_counts=np.asarray(errs),
+        latency_over_time=over_time.get("latency", []), over_time=over_time, timeline=timeline)
 
 
 def shown_groups(rep: Report, top: int) -> tuple[list[GroupSummary], GroupSummary | None]:
@@ -389,14 +446,88 @@ def _error_series(show: list[GroupSummary], k: int, bin_: float) -> list[tuple[s
     return out
 
 
-def _latency_series(rep: Report) -> tuple[list[tuple[str, np.ndarray, np.ndarray]], str]:
-    """p50, p99 and p999 of the whole log per plot window with latencies (one unit), and the unit."""
-    lot = rep.overall.latency_over_time
-    unit, scale = _duration_unit([r["p999"] for r in lot])
-    if not lot:
-        return [], unit
-    xs = np.array([(r["start"] + r["end"]) / 2 - rep.t0 for r in lot])
-    return [(name, xs, np.array([r[name] for r in lot]) / scale) for name in ("p50", "p99", "p999")], unit
+_Q = ("p50", "p99", "p999")
+#: the quantiles' own colours, none of a group's
+_Q_COLORS = {"p50": "#4d4d4d", "p99": "#b8860b", "p999": "#800000"}
+def _band_note() -> str:
+    import qcore
+
+    return ("Shaded: each quantile's 95 % distribution-free interval in its window; a window without a band "
+            f"for a quantile holds too few requests to bound it (p99 needs at least {qcore.min_sample_size(0.99):,}, "
+            f"p999 {qcore.min_sample_size(0.999):,}).")
+
+
+def _quantile_lines(rows: list[dict[str, Any]], t0: float, names: Sequence[str], scale: float,
+                    label: Callable[[str], str] = lambda q: q) -> tuple[list[Series], list[Band]]:
+    """Lines through the windows' midpoints and one band a window, for the quantiles
+    ``names`` of the over-time ``rows`` (values divided by ``scale``)."""
+    if not rows:
+        return [], []
+    mid = np.array([(r["start"] + r["end"]) / 2 - t0 for r in rows])
+    x0 = np.array([r["start"] - t0 for r in rows])
+    x1 = np.array([r["end"] - t0 for r in rows])
+    lines, bands = [], []
+    for q in names:
+        def col(key: str) -> np.ndarray:
+            return np.array([np.nan if r[key] is None else r[key] for r in rows], dtype=np.float64) / scale
+        lines.append((label(q), mid, col(q)))
+        bands.append((label(q), x0, x1, col(q + "_lo"), col(q + "_hi")))
+    return lines, bands
+
+
+def _per_group_rows(show: list[GroupSummary], rep: Report, key: str) -> list[tuple[str, list[dict[str, Any]]]]:
+    """``(label, rows)`` of the series ``key`` of every shown group with timelines, else of the whole log."""
+    own = [(g.label, g.over_time.get(key, [])) for g in show if g.over_time]
+    return own if own and rep.group_by else [("all", rep.overall.over_time.get(key, []))]
+
+
+def _timeline_reason(rep: Report) -> str | None:
+    """Why the groups have no timelines of their own (``None`` when they have)."""
+    from qcore.report._stream import GROUP_TIMELINES_MAX
+
+    if not rep.group_by or any(g.over_time for g in rep.groups):
+        return None
+    return (f"latency over time per group is kept for up to {GROUP_TIMELINES_MAX} groups; this grouping has "
+            f"{len(rep.groups):,} (the whole log's is shown)")
+
+
+def _in_flight_chart(rep: Report, show: list[GroupSummary], cols: Mapping[str, str], tlabel: str,
+                     tticks: Callable[[float, float], list[tuple[float, str]]], has_latency: bool) -> tuple[str, str]:
+    """The peak in flight per in-flight window, a step line per group: exact from the raw
+    columns, else the band between its bounds from the window counts."""
+    bin_ = rep.bin
+    groups = [g for g in show if g.inflight_peak_hi.size and g.inflight_peak_hi.any()]
+    if not groups and rep.overall.inflight_peak_hi.size and rep.overall.inflight_peak_hi.any():
+        groups = [rep.overall]
+    exact = all(g.peak_exact for g in groups)
+    series: list[Series] = []
+    bands: list[Band] = []
+    for g in groups:
+        n = g.inflight_peak_lo.size
+        x = np.arange(n + 1, dtype=np.float64) * bin_
+        label = g.label if rep.group_by and g is not rep.overall else "all"
+        series.append((label, x, np.append(g.inflight_peak_lo, g.inflight_peak_lo[-1]).astype(np.float64)))
+        if not g.peak_exact:
+            bands.append((label, x[:-1], x[1:], g.inflight_peak_lo.astype(np.float64),
+                          g.inflight_peak_hi.astype(np.float64)))
+    how = "exact" if exact else "bounds"
+    chart = svg_chart(series, title=f"Peak requests in flight per {_fmt_s(bin_)} window ({how})", xlabel=tlabel,
+                      ylabel="requests in flight", step=True, css_class="plot plot-inflight", colors=cols,
+                      xticks=tticks, width=620, bands=bands, hover=_hover(rep, "requests"),
+                      empty=("no end times: in-flight needs a latency or end column" if not has_latency
+                             else "no request in flight"))
+    caption = ("The largest number of requests in flight at any instant of each window (the step function of "
+               "qcore.in_flight_peaks over the raw start and end times)." if exact else
+               "The log is read in batches without keeping its rows, so each window's peak is bounded by the "
+               "window counts: the line is the count just before the window's end (a value it takes), the "
+               "shaded band reaches the count before its start plus the requests starting in it. Raise "
+               "--exact-limit above the log's rows for the exact peaks.")
+    return chart, caption
+
+
+def _hover(rep: Report, unit: str) -> dict[str, str]:
+    """The hover attributes of a time chart: the absolute start of its x axis and the values' unit."""
+    return {"t0": repr(rep.t0) if is_epoch(rep.t0) else "", "unit": unit}
 
 
 def _plots(rep: Report, show: list[GroupSummary], colors: Mapping[str, str]) -> list[tuple[str, str]]:
@@ -408,7 +539,7 @@ def _plots(rep: Report, show: list[GroupSummary], colors: Mapping[str, str]) -> 
             cdf_series.append((g.label, np.asarray(g.sketch.quantile(list(qs)), dtype=np.float64), qs))
     bin_ = rep.bin
     tlabel, tticks = _time_axis(rep)
-    rate_series: list[tuple[str, np.ndarray, np.ndarray]] = []
+    rate_series: list[Series] = []
     peak = ""
     for g in show:
         c = g.counts
@@ -420,13 +551,7 @@ def _plots(rep: Report, show: list[GroupSummary], colors: Mapping[str, str]) -> 
         when = utc(rep.t0 + k * bin_, "%Y-%m-%d %H:%M:%S UTC") if is_epoch(rep.t0) else \
             f"{_fmt_s(k * bin_)} after the first request"
         peak = f"Peak: {_num(oc[k] / bin_)} req/s over the whole log, in the window from {when}."
-    inflight_series: list[tuple[str, np.ndarray, np.ndarray]] = []
-    for g in show:
-        if g.inflight.size and g.inflight.any():
-            inflight_series.append((g.label, rep.grid - rep.t0, g.inflight))
-    if not inflight_series and rep.overall.inflight.any():  # streaming: the whole log only
-        inflight_series.append(("all", rep.grid - rep.t0, rep.overall.inflight))
-    burst_series: list[tuple[str, np.ndarray, np.ndarray]] = []
+    burst_series: list[Series] = []
     for g in show:
         if g.burstiness:
             burst_series.append((g.label, np.array([p[0] for p in g.burstiness]),
@@ -436,44 +561,110 @@ def _plots(rep: Report, show: list[GroupSummary], colors: Mapping[str, str]) -> 
         burst_series.append(("Poisson", wall, np.ones_like(wall)))
     k = max(1, math.ceil(rep.overall.counts.size / 120))
     err_series = _error_series(show, k, bin_)
-    lat_series, lat_unit = _latency_series(rep)
-    lot = rep.overall.latency_over_time
-    lat_width = (lot[0]["end"] - lot[0]["start"]) if lot else bin_
-    cols = {**colors, "Poisson": _GREY, "all": colors.get("all", _COLORS[0]),
-            # the quantiles' own colours, none of a group's
-            "p50": "#4d4d4d", "p99": "#b8860b", "p999": "#800000"}
+    ov = rep.overall
+    lot = ov.over_time.get("latency", [])
+    width = (lot[0]["end"] - lot[0]["start"]) if lot else bin_
+    cols = {**colors, "Poisson": _GREY, "all": colors.get("all", _COLORS[0]), **_Q_COLORS}
     no_latency = ("no latency: the log has no duration or end column" if not has_latency
                   else "no finished request with a latency")
-    charts = [
-        svg_chart(cdf_series, title="Latency CDF (log axis)", xlabel="latency", ylabel="fraction of requests ≤ x",
-                  logx=True, xfmt=_fmt_s, css_class="plot plot-cdf", colors=cols, empty=no_latency, width=620,
-                  yfmt=lambda v: f"{v:g}"),
-        svg_chart(rate_series, title=f"Arrival rate per {_fmt_s(bin_)} window", xlabel=tlabel,
-                  ylabel="requests / s", step=True, css_class="plot plot-rate", colors=cols, xticks=tticks,
-                  empty="no arrivals", width=620),
-        svg_chart(lat_series, title=f"Latency of the whole log per {_fmt_s(lat_width)} window", xlabel=tlabel,
-                  ylabel=f"latency ({lat_unit})", step=True, css_class="plot plot-latency", colors=cols,
-                  xticks=tticks, width=620, empty=no_latency),
-        svg_chart(err_series, title=f"Failed requests per {_fmt_s(k * bin_)} window (%)", xlabel=tlabel,
-                  ylabel="failed / arrived (%)", step=True, css_class="plot plot-errors", colors=cols,
-                  xticks=tticks, width=620,
-                  empty="no failures recorded: the log has no status or error column"
-                  if rep.overall.error_rate is None else "no request arrived"),
-        svg_chart(inflight_series, title=f"Requests in flight (sampled at the {_fmt_s(bin_)} window edges)",
-                  xlabel=tlabel, ylabel="requests in flight", css_class="plot plot-inflight", colors=cols,
-                  xticks=tticks, empty=("no end times: in-flight needs a latency or end column" if not has_latency
-                                        else "no request in flight at a window edge"), width=620),
-        svg_chart(burst_series, title="Burstiness: index of dispersion by window (log–log)", xlabel="window",
-                  ylabel="variance / mean of counts", logx=True, logy=True, xfmt=_fmt_s,
-                  css_class="plot plot-burstiness", colors=cols, dashed=("Poisson",),
-                  empty="too few windows for a burstiness curve", yfmt=lambda v: f"{v:g}", width=620),
-    ]
-    captions = ["", peak, "p50, p99 and p999 of the successful requests arriving in each window (QuantileSketch, "
-                "1 % relative error); a window of few requests has a noisy tail.",
-                "By the window the request arrived in; failures are errors and error statuses.",
-                "The exact peak is in the table's last column.",
-                "Poisson arrivals stay at 1 (dashed) at every window; a rising curve is burstiness at that scale."]
-    return list(zip(charts, captions, strict=True))
+    charts: list[tuple[str, str]] = [
+        (svg_chart(cdf_series, title="Latency CDF (log axis)", xlabel="latency", ylabel="fraction of requests ≤ x",
+                   logx=True, xfmt=_fmt_s, css_class="plot plot-cdf", colors=cols, empty=no_latency, width=620,
+                   yfmt=lambda v: f"{v:g}"), ""),
+        (svg_chart(rate_series, title=f"Arrival rate per {_fmt_s(bin_)} window", xlabel=tlabel,
+                   ylabel="requests / s", step=True, css_class="plot plot-rate", colors=cols, xticks=tticks,
+                   empty="no arrivals", width=620, hover=_hover(rep, "req/s")), peak)]
+    # latency over time: the whole log's quantiles, then p99 per group
+    unit, scale = _duration_unit([r["p999"] for r in lot])
+    lines, bands = _quantile_lines(lot, rep.t0, _Q, scale)
+    charts.append((svg_chart(lines, title=f"Latency of the whole log per {_fmt_s(width)} window", xlabel=tlabel,
+                             ylabel=f"latency ({unit})", css_class="plot plot-latency", colors=cols,
+                             xticks=tticks, width=620, empty=no_latency, bands=bands, hover=_hover(rep, unit)),
+                   "p50, p99 and p999 of the successful requests arriving in each window (QuantileSketch, "
+                   "1 % relative error). " + _band_note()))
+    if rep.group_by:
+        per = [(label, rows) for label, rows in _per_group_rows(show, rep, "latency") if label != "all"]
+        unit_g, scale_g = _duration_unit([r["p99"] for _, rows in per for r in rows])
+        glines: list[Series] = []
+        gbands: list[Band] = []
+        for label, rows in per:
+            def named(_q: str, lb: str = label) -> str:
+                return lb
+            ln, bd = _quantile_lines(rows, rep.t0, ("p99",), scale_g, label=named)
+            glines += ln
+            gbands += bd
+        reason = _timeline_reason(rep) or no_latency
+        charts.append((svg_chart(glines, title=f"p99 latency per group per {_fmt_s(width)} window", xlabel=tlabel,
+                                 ylabel=f"p99 latency ({unit_g})", css_class="plot plot-latency-groups",
+                                 colors=cols, xticks=tticks, width=620, empty=reason, bands=gbands,
+                                 hover=_hover(rep, unit_g)),
+                       "Each group's p99 in each window, in the group's colour; p50, p99 and p999 of each group "
+                       "are below the plots. " + _band_note()))
+    charts.append((svg_chart(err_series, title=f"Failed requests per {_fmt_s(k * bin_)} window (%)", xlabel=tlabel,
+                             ylabel="failed / arrived (%)", step=True, css_class="plot plot-errors", colors=cols,
+                             xticks=tticks, width=620, hover=_hover(rep, "%"),
+                             empty="no failures recorded: the log has no status or error column"
+                             if rep.overall.error_rate is None else "no request arrived"),
+                   "By the window the request arrived in; failures are errors and error statuses."))
+    charts.append(_in_flight_chart(rep, show, cols, tlabel, tticks, has_latency))
+    charts += _llm_charts(rep, show, cols, tlabel, tticks, width)
+    charts.append((svg_chart(burst_series, title="Burstiness: index of dispersion by window (log–log)",
+                             xlabel="window", ylabel="variance / mean of counts", logx=True, logy=True, xfmt=_fmt_s,
+                             css_class="plot plot-burstiness", colors=cols, dashed=("Poisson",),
+                             empty="too few windows for a burstiness curve", yfmt=lambda v: f"{v:g}", width=620),
+                   "Poisson arrivals stay at 1 (dashed) at every window; a rising curve is burstiness at that scale."))
+    return charts
+
+
+def _group_latency(rep: Report, show: list[GroupSummary]) -> str:
+    """p50, p99 and p999 over time of each shown group, one small chart a group, folded."""
+    per = [g for g in show if g.over_time.get("latency")]
+    if not rep.group_by or not per:
+        return ""
+    tlabel, tticks = _time_axis(rep)
+    figs = []
+    for g in per:
+        rows = g.over_time["latency"]
+        unit, scale = _duration_unit([r["p999"] for r in rows])
+        lines, bands = _quantile_lines(rows, rep.t0, _Q, scale)
+        figs.append("<figure>" + svg_chart(lines, title=g.label, xlabel=tlabel, ylabel=f"latency ({unit})",
+                                           css_class="plot plot-latency-group", colors=_Q_COLORS, xticks=tticks,
+                                           width=620, height=240, bands=bands, hover=_hover(rep, unit))
+                    + "</figure>")
+    return ('<details class="group-latency"><summary>Latency over time of each group (p50, p99, p999)</summary>'
+            + "".join(figs) + f'<p class="note">{html.escape(_band_note())}</p></details>')
+
+
+def _llm_charts(rep: Report, show: list[GroupSummary], cols: Mapping[str, str], tlabel: str,
+                tticks: Callable[[float, float], list[tuple[float, str]]], width: float) -> list[tuple[str, str]]:
+    """Tokens in and out per second per group, and the whole log's TTFT and TPOT over time."""
+    out = []
+    mapping = rep.mapping or {}
+    for kind, what in (("tokens_in", "Input (prompt) tokens"), ("tokens_out", "Output (generated) tokens")):
+        series: list[Series] = []
+        for label, rows in _per_group_rows(show, rep, "tokens"):
+            if rows and kind in rows[0]:
+                x = np.array([(r["start"] + r["end"]) / 2 - rep.t0 for r in rows])
+                series.append((label, x, np.array([r[kind + "_per_s"] for r in rows], dtype=np.float64)))
+        out.append((svg_chart(series, title=f"{what} per second, per {_fmt_s(width)} window", xlabel=tlabel,
+                              ylabel="tokens / s", step=True, css_class=f"plot plot-{kind.replace('_', '-')}",
+                              colors=cols, xticks=tticks, width=620, hover=_hover(rep, "tokens/s"),
+                              empty=f"no {kind.replace('_', ' ')}: the log has no "
+                                    f"{'prompt' if kind == 'tokens_in' else 'output'} token column"
+                                    f" (mapped as {kind})" if mapping.get(kind) is None else "no tokens"),
+                    "The tokens of the requests arriving in each window, per second of the window."))
+    for key, what, need in (("ttft", "Time to first token", "a TTFT or first-token time column"),
+                            ("tpot", "Time per output token", "TTFT and output tokens (and a latency)")):
+        rows = rep.overall.over_time.get(key, [])
+        unit, scale = _duration_unit([r["p999"] for r in rows])
+        lines, bands = _quantile_lines(rows, rep.t0, _Q, scale)
+        out.append((svg_chart(lines, title=f"{what} of the whole log per {_fmt_s(width)} window", xlabel=tlabel,
+                              ylabel=f"{key.upper()} ({unit})", css_class=f"plot plot-{key}", colors=cols,
+                              xticks=tticks, width=620, bands=bands, hover=_hover(rep, unit),
+                              empty=f"no {key.upper()}: it needs {need}"),
+                    f"p50, p99 and p999 of the {key.upper()} of the successful requests arriving in each window. "
+                    + _band_note()))
+    return out
 
 
 def _table(rep: Report, rows: list[GroupSummary]) -> tuple[str, list[str]]:
@@ -600,14 +791,48 @@ def header(title: str, *, fingerprint: Mapping[str, Any], t0: float | None, t1: 
             f"{_sources(fingerprint)}\n<h2>Data contract</h2>\n{_contract(contract)}")
 
 
+#: hover values on the time charts: a guide line at the pointer and each series' value
+#: there (the window's value for step charts, the nearest point for lines), with the
+#: time in UTC
+HOVER_JS = """
+(()=>{const tip=document.createElement('div');tip.className='qtip';document.body.appendChild(tip);
+const esc=s=>s.replace(/[&<>"]/g,c=>({'&':'&amp;','<':'&lt;','>':'&gt;','"':'&quot;'}[c]));
+const fmt=v=>Math.abs(v)>=100?Math.round(v).toLocaleString('en-US'):(+v.toPrecision(3)).toString();
+for(const svg of document.querySelectorAll('svg.plot[data-unit]')){
+ const d=svg.dataset,ml=+d.ml,mt=+d.mt,pw=+d.pw,ph=+d.ph,step=d.step==='1';
+ const lines=[...svg.querySelectorAll('polyline.series[data-x]')].map(p=>({name:p.dataset.name,
+  col:p.getAttribute('stroke'),x:p.dataset.x.split(',').map(Number),y:p.dataset.y.split(',').map(Number)}));
+ if(!lines.length)continue;
+ const g=document.createElementNS('http://www.w3.org/2000/svg','line');
+ g.setAttribute('y1',mt);g.setAttribute('y2',mt+ph);g.setAttribute('stroke','#888');g.style.display='none';
+ svg.appendChild(g);
+ const hide=()=>{tip.style.display='none';g.style.display='none';};
+ svg.addEventListener('mousemove',e=>{const r=svg.getBoundingClientRect();
+  const px=(e.clientX-r.left)*svg.viewBox.baseVal.width/r.width;
+  if(px<ml||px>ml+pw){hide();return;}
+  g.setAttribute('x1',px);g.setAttribute('x2',px);g.style.display='';
+  const xv=+d.xlo+(px-ml)/pw*(d.xhi-d.xlo);const rows=[];
+  for(const l of lines){let i=0;
+   if(step){while(i+1<l.x.length&&l.x[i+1]<=xv)i++;}
+   else{for(let j=1;j<l.x.length;j++)if(Math.abs(l.x[j]-xv)<Math.abs(l.x[i]-xv))i=j;}
+   rows.push('<span style="color:'+l.col+'">&#9632;</span> '+esc(l.name)+': '+fmt(l.y[i])+' '+esc(d.unit));}
+  const head=d.t0?new Date((+d.t0+xv)*1000).toISOString().replace('T',' ').slice(0,19)+' UTC'
+   :fmt(xv)+' s after the first request';
+  tip.innerHTML='<b>'+head+'</b><br>'+rows.join('<br>');tip.style.display='block';
+  tip.style.left=(e.pageX+14)+'px';tip.style.top=(e.pageY+12)+'px';});
+ svg.addEventListener('mouseleave',hide);}})();
+"""
+
+
 def page(title: str, body: str) -> str:
-    """A whole self-contained page."""
+    """A whole self-contained page (with the hover script when a chart takes it)."""
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{html.escape(title)}</title>
 <style>{PAGE_CSS}</style></head><body>
 {body}
+{f"<script>{HOVER_JS}</script>" if 'data-unit="' in body else ""}
 </body></html>
 """
 
@@ -627,7 +852,7 @@ def render_html(rep: Report, *, top: int = 20, command: str | None = None) -> st
               for i, g in enumerate(plotted)}
     table, notes = _table(rep, rows)
     plots = "\n".join(f"<figure>{p}" + (f'<figcaption class="note">{html.escape(c)}</figcaption>' if c else "")
-                      + "</figure>" for p, c in _plots(rep, plotted, colors))
+                      + "</figure>" for p, c in _plots(rep, plotted, colors)) + _group_latency(rep, plotted)
     grouped = ", ".join(rep.group_by) or "nothing"
     extra = [("grouped by", html.escape(grouped) + (f" ({len(rep.groups):,} groups; the busiest {len(show)} shown)"
                                                     if other is not None else ""))]

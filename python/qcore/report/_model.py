@@ -47,6 +47,18 @@ class GroupSummary:
     #: (the whole log only) per plot window with latencies: start, end, count, p50, p99,
     #: p999 of the ok requests arriving in it (at most 60 windows over the log)
     latency_over_time: list[dict[str, Any]] = field(repr=False, default_factory=list)
+    #: the peak in flight of each in-flight window (the windows of ``inflight``): equal
+    #: bounds when exact (``peak_exact``), else at least ``lo`` and at most ``hi``
+    inflight_peak_lo: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0, dtype=np.int64))
+    inflight_peak_hi: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0, dtype=np.int64))
+    #: series per plot window (the whole log's, and a group's when the log has at most
+    #: ``GROUP_TIMELINES_MAX`` groups): ``latency``, ``ttft``, ``tpot`` (rows of
+    #: ``latency_over_time``'s form, with the quantiles' intervals) and ``tokens`` (tokens in
+    #: and out of the requests arriving in each window, and per second) and ``in_flight``
+    #: (the peak in flight of each plot window, ``peak_lo`` and ``peak_hi``)
+    over_time: dict[str, list[dict[str, Any]]] = field(repr=False, default_factory=dict)
+    #: the mergeable per-window sketches and sums behind ``over_time``
+    timeline: Any = field(repr=False, default=None)
 
     def row(self) -> dict[str, Any]:
         r: dict[str, Any] = {"group": self.label, "count": self.count, "rate": self.rate,
@@ -90,6 +102,8 @@ class Report:
         return {"title": self.title, "group_by": list(self.group_by), "bin": self.bin,
                 "t0": self.t0, "t1": self.t1, "exact": self.exact, "groups": self.table().to_dicts(),
                 "latency_over_time": self.overall.latency_over_time,
+                "over_time": {"all": self.overall.over_time,
+                              "groups": {g.label: g.over_time for g in self.groups if g.over_time}},
                 "data": self.fingerprint, "contract": self.contract, "mapping": self.mapping}
 
     def to_json(self) -> str:

@@ -101,47 +101,170 @@ class _Acc:
         self.raw_end: list[np.ndarray] = []
         self.raw_ok_lat: list[np.ndarray] = []
         self.raw_done_start: list[np.ndarray] = []
+        #: the group's own series over time (``None`` once the log has too many groups)
+        self.timeline: _Timeline | None = _Timeline()
 
 
 
-#: the key of the latency timeline among the per-group accumulators of a fold
+#: the key of the log's timeline among the per-group accumulators of a fold
 _TIMELINE = ("\x00latency over time",)
-#: plot windows of the latency timeline at most
+#: plot windows of the timelines at most
 _TIMELINE_POINTS = 60
+#: groups with timelines of their own at most (more: the whole log's only)
+GROUP_TIMELINES_MAX = 64
+#: the per-window sketches of a timeline: the ok requests' latency, TTFT and TPOT
+_MEASURES = ("latency", "ttft", "tpot")
+#: the per-window token sums of a timeline (requests arriving in the window)
+_TOKENS = ("tokens_in", "tokens_out")
 
 
 class _Timeline:
-    """Mergeable latency over time of the whole log: one sketch of the ok latencies per
-    plot window (``k`` report windows each, the report's window index divided by ``k``)."""
+    """Mergeable series over the plot windows (``k`` report windows each: the report's
+    window index of the start divided by ``k``): per window, one sketch of each measure of
+    the ok requests arriving in it (latency, and TTFT / TPOT when the log has them), and
+    the input and output tokens of the requests arriving in it (whole tokens, exact sums).
+
+    The log's timeline also records whether a part of the log had more groups than
+    :data:`GROUP_TIMELINES_MAX` (``dropped``), so that every executor keeps the groups'
+    timelines in the same cases."""
 
     def __init__(self) -> None:
-        self.sketches: dict[int, Any] = {}
+        self.sketches: dict[str, dict[int, Any]] = {m: {} for m in _MEASURES}
+        self.tokens: dict[str, dict[int, int]] = {t: {} for t in _TOKENS}
+        self.dropped = False
+        #: ``(t0, width, n, confidence)`` of the plot windows, once the report is finished
+        self.frame: tuple[float, float, int, float] | None = None
 
-    def add(self, windows: np.ndarray, lat: np.ndarray) -> None:
-        import qcore
+    def add_sketches(self, measure: str, sketches: Iterable[tuple[int, Any]]) -> None:
+        own = self.sketches[measure]
+        for j, sk in sketches:
+            if j in own:
+                own[j].merge(sk)
+            else:
+                own[j] = sk
 
-        for j, sk in enumerate(qcore.sketch_groups(windows, lat, 0.01)):
-            if sk.count > 0:
-                if j in self.sketches:
-                    self.sketches[j].merge(sk)
-                else:
-                    self.sketches[j] = sk
+    def add_tokens(self, kind: str, sums: Iterable[tuple[int, int]]) -> None:
+        own = self.tokens[kind]
+        for j, v in sums:
+            own[j] = own.get(j, 0) + v
 
     def merge(self, other: _Timeline) -> None:
-        for j, sk in other.sketches.items():
-            if j in self.sketches:
-                self.sketches[j].merge(sk)
-            else:
-                self.sketches[j] = copy.deepcopy(sk)
+        for m, sks in other.sketches.items():
+            self.add_sketches(m, ((j, copy.deepcopy(sk)) for j, sk in sks.items()))
+        for kind, sums in other.tokens.items():
+            self.add_tokens(kind, sums.items())
+        self.dropped = self.dropped or other.dropped
+        self.frame = self.frame or other.frame
 
-    def rows(self, t0: float, width: float) -> list[dict[str, Any]]:
-        """One row a plot window with latencies: its start and end, requests, p50/p99/p999."""
+    def rows(self, measure: str, t0: float, width: float, confidence: float) -> list[dict[str, Any]]:
+        """One row a plot window with values: its start and end, requests, and p50/p99/p999
+        with their distribution-free intervals from the window's sketch (``None`` where the
+        window has too few requests for the interval at ``confidence``)."""
+        import qcore
+
         out = []
-        for j in sorted(self.sketches):
-            sk = self.sketches[j]
-            out.append({"start": t0 + j * width, "end": t0 + (j + 1) * width, "count": int(sk.count),
-                        **{f"p{q * 100:g}".replace(".", ""): float(sk.quantile(q)) for q in (0.5, 0.99, 0.999)}})
+        for j in sorted(self.sketches[measure]):
+            sk = self.sketches[measure][j]
+            row: dict[str, Any] = {"start": t0 + j * width, "end": t0 + (j + 1) * width, "count": int(sk.count)}
+            for q in QUANTILES:
+                tag = f"p{q * 100:g}".replace(".", "")
+                ci = qcore.sketch_quantile_ci(sk, q, confidence=confidence)
+                row[tag] = float(sk.quantile(q))
+                row[tag + "_lo"], row[tag + "_hi"] = _nan_none(ci.lo), _nan_none(ci.hi)
+            out.append(row)
         return out
+
+    def token_rows(self, t0: float, width: float, n: int) -> list[dict[str, Any]]:
+        """Every plot window's tokens in and out (``[]`` when the log has no token column)."""
+        if not any(self.tokens.values()):
+            return []
+        out = []
+        for j in range(n):
+            row: dict[str, Any] = {"start": t0 + j * width, "end": t0 + (j + 1) * width}
+            for kind in _TOKENS:
+                if self.tokens[kind]:
+                    v = self.tokens[kind].get(j, 0)
+                    row[kind], row[kind + "_per_s"] = v, v / width
+            out.append(row)
+        return out
+
+    def over_time(self) -> dict[str, list[dict[str, Any]]]:
+        """The rows of every series on the report's plot windows (see :attr:`frame`)."""
+        assert self.frame is not None
+        t0, width, n, confidence = self.frame
+        return {**{m: self.rows(m, t0, width, confidence) for m in _MEASURES},
+                "tokens": self.token_rows(t0, width, n)}
+
+
+def _in_flight_rows(gs: GroupSummary, t0: float, k: int, bin_: float) -> list[dict[str, Any]]:
+    """The peak in flight per plot window (``k`` in-flight windows each: the largest of
+    their peaks, exact when theirs are, else its bounds)."""
+    lo, hi = gs.inflight_peak_lo, gs.inflight_peak_hi
+    if not lo.size:
+        return []
+    pad = (-lo.size) % k
+    lo_k = np.concatenate([lo, np.zeros(pad, dtype=np.int64)]).reshape(-1, k).max(axis=1)
+    hi_k = np.concatenate([hi, np.zeros(pad, dtype=np.int64)]).reshape(-1, k).max(axis=1)
+    return [{"start": t0 + j * k * bin_, "end": t0 + (j + 1) * k * bin_, "peak_lo": int(a), "peak_hi": int(b)}
+            for j, (a, b) in enumerate(zip(lo_k, hi_k, strict=True))]
+
+
+def _window_sketches(pairs: np.ndarray, values: np.ndarray, n_pairs: int) -> list[tuple[int, Any]]:
+    """``(pair, sketch)`` for every pair index present: one sketch of each pair's values
+    (a dense pass when the batch is large against the pairs, else over the pairs met)."""
+    import qcore
+
+    if pairs.size >= n_pairs:
+        return [(j, sk) for j, sk in enumerate(qcore.sketch_groups(pairs, values, 0.01)) if sk.count > 0]
+    met, inv = np.unique(pairs, return_inverse=True)
+    return [(int(met[i]), sk) for i, sk in enumerate(qcore.sketch_groups(inv.astype(np.int64), values, 0.01))]
+
+
+def _window_tokens(pairs: np.ndarray, tokens: np.ndarray, n_pairs: int) -> list[tuple[int, int]]:
+    """``(pair, tokens)`` for every pair index present: whole tokens summed exactly (the
+    float sums of whole numbers below 2**53 are exact)."""
+    sums = np.bincount(pairs, weights=np.rint(tokens), minlength=n_pairs)
+    seen = np.bincount(pairs, minlength=n_pairs) > 0
+    return [(int(j), int(sums[j])) for j in np.flatnonzero(seen)]
+
+
+def _update_timelines(log: _Timeline, accs: list[_Acc], b: _Batch, g: _Grid, grouped: bool) -> None:
+    """The batch's rows into the log's timeline and, for at most
+    :data:`GROUP_TIMELINES_MAX` groups, into each group's."""
+    n_plot = -(-g.n_windows // g.plot_k)
+    w = _qc.report_window_indices(np.ascontiguousarray(b.start), g.t0, g.bin, g.n_windows,
+                                  g.index_limit) // g.plot_k
+    per_group = grouped and not log.dropped
+    if per_group and len(accs) > GROUP_TIMELINES_MAX:
+        log.dropped, per_group = True, False
+        for a in accs:
+            a.timeline = None
+    assert b.codes is not None
+    codes = np.ascontiguousarray(b.codes, dtype=np.int64)
+    ok = b.cls == 0
+    for name, vals in (("latency", b.lat if b.has_lat else None), ("ttft", b.ttft), ("tpot", b.tpot),
+                       *((t, getattr(b, t)) for t in _TOKENS)):
+        if vals is None:
+            continue
+        keep = np.isfinite(vals) & (ok if name in _MEASURES else True)
+        if not keep.any():
+            continue
+        wk, vk = w[keep], np.ascontiguousarray(vals[keep], dtype=np.float64)
+        if name in _MEASURES:
+            log.add_sketches(name, _window_sketches(wk, vk, n_plot))
+        else:
+            log.add_tokens(name, _window_tokens(wk, vk, n_plot))
+        if not per_group:
+            continue
+        pairs, n_pairs = codes[keep] * n_plot + wk, len(accs) * n_plot
+        found = _window_sketches(pairs, vk, n_pairs) if name in _MEASURES else _window_tokens(pairs, vk, n_pairs)
+        for pair, v in found:
+            tl = accs[pair // n_plot].timeline
+            assert tl is not None
+            if name in _MEASURES:
+                tl.add_sketches(name, [(pair % n_plot, v)])
+            else:
+                tl.add_tokens(name, [(pair % n_plot, v)])
 
 
 # --------------------------------------------------------------------------------------
@@ -577,7 +700,7 @@ def _fold_batches(batches: Iterable[pl.DataFrame], rows: _Rows, groups: _Groups,
             if not groups.group_by:   # the whole log as one group
                 codes = np.zeros(valid.height, dtype=np.int64)
             for part, pc in _chunks(valid, codes, rows.has_lat):
-                _update_groups(accs, _Batch(part, rows.has_lat, pc), g, timeline)
+                _update_groups(accs, _Batch(part, rows.has_lat, pc), g, timeline, bool(groups.group_by))
         show(done)
     out: dict[tuple[Any, ...], Any] = ({tuple(a.key.values()): a for a in groups.accs} if groups.group_by
                                        else {(): overall})
@@ -623,7 +746,19 @@ def _summaries(accs: Mapping[tuple[Any, ...], Any], seen: tuple[float, float, fl
     ov = _finish(overall, t0, t1, s1, g.bin, confidence, tol, grid)
     for gs in [*out, ov] if not failures else []:
         gs.error_rate = None
-    ov.latency_over_time = [] if timeline is None else timeline.rows(t0, g.plot_k * g.bin)
+    frame = (t0, g.plot_k * g.bin, -(-g.n_windows // g.plot_k), confidence)
+    own = bool(group_by) and timeline is not None and not timeline.dropped and len(out) <= GROUP_TIMELINES_MAX
+    for gs, a in zip(out, acc_list, strict=True) if own else ():
+        if a.timeline is not None:
+            a.timeline.frame = frame
+            gs.timeline, gs.over_time = a.timeline, a.timeline.over_time()
+    if timeline is not None:
+        timeline.frame = frame
+        ov.timeline, ov.over_time = timeline, timeline.over_time()
+    for gs in [*out, ov]:
+        if gs.over_time:
+            gs.latency_over_time = gs.over_time["latency"]
+            gs.over_time["in_flight"] = _in_flight_rows(gs, t0, g.plot_k, g.bin)
     return ov, out, t1, grid
 
 
@@ -882,6 +1017,10 @@ def _merge_into(dst: _Acc, src: _Acc) -> None:
     dst.has_latency = dst.has_latency or src.has_latency
     for k in ("raw_start", "raw_end", "raw_ok_lat", "raw_done_start"):
         getattr(dst, k).extend(getattr(src, k))
+    if dst.timeline is not None and src.timeline is not None:
+        dst.timeline.merge(src.timeline)
+    else:
+        dst.timeline = None
 
 
 def _encode(df: pl.DataFrame, keys: tuple[str, ...], keytab: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -1014,9 +1153,14 @@ class _Batch:
         if has_lat:
             self.lat = df.get_column("latency").cast(pl.Float64).to_numpy()
             self.end = df.get_column("end").cast(pl.Float64).to_numpy()
+        # the LLM columns of the timelines, when the log has them
+        self.ttft, self.tpot, self.tokens_in, self.tokens_out = (
+            df.get_column(c).cast(pl.Float64).fill_null(math.nan).to_numpy() if c in df.columns else None
+            for c in ("ttft", "tpot", "tokens_in", "tokens_out"))
 
 
-def _update_groups(accs: list[_Acc], b: _Batch, g: _Grid, timeline: _Timeline | None = None) -> None:
+def _update_groups(accs: list[_Acc], b: _Batch, g: _Grid, timeline: _Timeline | None = None,
+                   grouped: bool = False) -> None:
     """Fold a batch into every group's accumulator with one pass of the core (GIL
     released): outcome, window and Little's-law sums per group, and the ok latencies merged
     into each group's sketch (built on a second core next to the counting)."""
@@ -1057,12 +1201,8 @@ def _update_groups(accs: list[_Acc], b: _Batch, g: _Grid, timeline: _Timeline | 
             a.clipped.merge(r["clipped"][k])
             a.resp.merge(r["resp"][k])
             a.arrivals += int(r["arrivals"][k])
-    if b.has_lat and timeline is not None:   # the ok latencies by plot window (the counted windows)
-        ok = (b.cls == 0) & np.isfinite(b.lat)
-        if ok.any():
-            w = _qc.report_window_indices(np.ascontiguousarray(b.start[ok]), g.t0, g.bin, g.n_windows,
-                                          g.index_limit)
-            timeline.add(w // g.plot_k, np.ascontiguousarray(b.lat[ok]))
+    if timeline is not None:   # latency, TTFT, TPOT and tokens by plot window (the counted windows)
+        _update_timelines(timeline, accs, b, g, grouped)
     if g.keep_raw:   # small logs: each group's raw columns, in row order, for exact statistics
         order = np.argsort(codes, kind="stable")
         bounds = np.searchsorted(codes[order], np.arange(G + 1))
@@ -1149,6 +1289,11 @@ def _finish(acc: _Acc, t0: float, t1: float, s1: float, bin_: float, confidence:
     acc.inflight = (np.cumsum(acc.done_start_counts) - np.cumsum(acc.end_counts)).astype(np.float64)
     peak = None
     exact_peak = False
+    # the peak in flight of each window: exact from the raw columns, else bounded by the
+    # counts (at least the count just before the window's end, at most the count just
+    # before its start plus the window's starts)
+    peak_lo: np.ndarray = acc.inflight.astype(np.int64)
+    peak_hi: np.ndarray = np.concatenate([[0], peak_lo[:-1]]) + acc.done_start_counts if peak_lo.size else peak_lo
     if acc.has_latency:
         if acc.keep_raw and acc.raw_done_start:
             s = np.concatenate(acc.raw_done_start)
@@ -1156,13 +1301,15 @@ def _finish(acc: _Acc, t0: float, t1: float, s1: float, bin_: float, confidence:
             if s.size:
                 peak = float(qcore.peak_in_flight(s, e).peak)
                 exact_peak = True
+                peak_lo = peak_hi = qcore.in_flight_peaks(s, e, t0=t0, width=bin_, n=acc.inflight.size)
         elif acc.inflight.any():
             peak = float(acc.inflight.max())     # at window boundaries only: a lower bound
     n_done = acc.ok + acc.err
     return GroupSummary(
         label, acc.key, acc.n, acc.ok, acc.err, acc.incomplete, T, rate, rate_ci, p2m, disp, cv,
         quantiles, acc.err / n_done if n_done else None, little, peak, exact_peak,
-        acc.sketch, counts, acc.inflight, _burst(starts, dyadic, bin_), acc.err_counts)
+        acc.sketch, counts, acc.inflight, _burst(starts, dyadic, bin_), acc.err_counts,
+        inflight_peak_lo=np.asarray(peak_lo, dtype=np.int64), inflight_peak_hi=np.asarray(peak_hi, dtype=np.int64))
 
 
 def _nan_none(x: Any) -> float | None:
