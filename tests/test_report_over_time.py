@@ -177,3 +177,36 @@ def test_too_many_groups_keep_the_whole_logs_series_only_on_every_path():
     few = summarize(df.filter(pl.col("model").is_in(["m0", "m1"])), group_by=["model"], progress=False,
                     exact_limit=0, batch_rows=300)
     assert all(g.over_time["latency"] for g in few.groups)
+
+
+def _growing(tmp: Any) -> str:
+    """A log whose first half has 2 groups and second half more than GROUP_TIMELINES_MAX:
+    parts of it keep their groups' timelines and others spill them into the log's."""
+    df = _llm_log(6_000, 2, seed=12)
+    late = np.arange(df.height) >= df.height // 2
+    rng = np.random.default_rng(3)
+    many = np.array([f"m{i}" for i in rng.integers(0, GROUP_TIMELINES_MAX + 20, df.height)])
+    df = df.with_columns(model=pl.Series(np.where(late, many, df["model"].to_numpy())))
+    for i, idx in enumerate(np.array_split(np.arange(df.height), 4)):
+        df[idx].write_parquet(tmp / f"part-{i}.parquet", row_group_size=500)
+    return str(tmp / "*.parquet")
+
+
+@pytest.mark.parametrize("executor", ["batched", "dask"])
+def test_the_logs_series_are_the_same_when_groups_spill_midway(request, tmp_path, executor):
+    src = _growing(tmp_path)
+    kw: dict[str, Any] = {"group_by": ["model"], "exact_limit": 0}
+    memory = summarize(src, progress=False, **kw)
+    if executor == "dask":
+        request.getfixturevalue("client")
+        from qcore.report_distributed import summarize as summarize_dask
+
+        other = summarize_dask(src, task_rows=500, **kw)
+    else:
+        other = summarize(src, progress=False, batch_rows=700, **kw)
+    assert len(memory.groups) > GROUP_TIMELINES_MAX and not any(g.over_time for g in other.groups)
+    assert other.overall.over_time == memory.overall.over_time
+    assert sum(r["count"] for r in memory.overall.over_time["latency"]) == memory.overall.sketch.count
+    for m in ("latency", "ttft", "tpot"):
+        assert {j: sk.to_bytes() for j, sk in other.overall.timeline.sketches[m].items()} == \
+            {j: sk.to_bytes() for j, sk in memory.overall.timeline.sketches[m].items()}

@@ -3,7 +3,7 @@
 Runs the installed ``qcore`` command on each trace (the shipped datasets, fetched from
 their public sources into the local cache on first use, or ``../shared/data``), writes the
 HTML report and the decision page, and screenshots each report's first screen in headless
-Chromium at 1400×900::
+Chromium at 1400×900 (``NAME.png``) and its plots at 1400×2600 (``NAME-plots.png``)::
 
     python docs/pages/make_pages.py            # every trace
     python docs/pages/make_pages.py gentd26_lora_2024-12-03
@@ -42,12 +42,25 @@ def _qcore(cwd: str, *argv: str) -> None:
         raise SystemExit(f"qcore {' '.join(argv)} failed:\n{res.stderr}")
 
 
-def _shot(page: Path, png: Path, chromium: str) -> None:
+#: scrolls a copy of a page to its plots before the screenshot
+_TO_PLOTS = ('<script>addEventListener("load", () => { for (const h of document.querySelectorAll("h2")) '
+             'if (h.textContent === "Plots") h.scrollIntoView(); });</script></body>')
+
+
+def _shot(page: Path, png: Path, chromium: str, height: int = 900) -> None:
     with tempfile.TemporaryDirectory() as profile:
         subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                         "--no-first-run", f"--user-data-dir={profile}", "--hide-scrollbars",
-                        "--window-size=1400,900", f"--screenshot={png}", page.as_uri()],
+                        f"--window-size=1400,{height}", "--virtual-time-budget=3000", f"--screenshot={png}",
+                        page.as_uri()],
                        capture_output=True, check=True, timeout=180)
+
+
+def _plots_shot(page: Path, png: Path, chromium: str) -> None:
+    """The plots of a report page (a copy scrolled to them), 1400 px wide."""
+    scrolled = page.with_name("plots-" + page.name)
+    scrolled.write_text(page.read_text(encoding="utf-8").replace("</body>", _TO_PLOTS), encoding="utf-8")
+    _shot(scrolled, png, chromium, height=2600)
 
 
 def main(names: list[str]) -> None:
@@ -65,6 +78,7 @@ def main(names: list[str]) -> None:
                 argv += ["--group-by", group]
             _qcore(tmp, *argv)
             _shot(Path(tmp) / f"{name}.html", HERE / f"{name}.png", chromium)
+            _plots_shot(Path(tmp) / f"{name}.html", HERE / f"{name}-plots.png", chromium)
             if now is not None:
                 shutil.copy(RULES, tmp)
                 _qcore(tmp, "check", src, "--rules", RULES.name, "--now", f"{now:.0f}", "--html", f"{name}-check.html",

@@ -167,14 +167,18 @@ def _rate_unit(values: Sequence[float | None]) -> tuple[str, float]:
 def _finite_series(series: list[tuple[str, np.ndarray, np.ndarray]], logx: bool,
                    logy: bool = False) -> list[tuple[str, np.ndarray, np.ndarray]]:
     """The finite points of each series (positive values as log10 on a log axis); empty
-    series dropped."""
+    series dropped. A NaN ``y`` at a finite ``x`` stays, as a break in the line (a window
+    without a value)."""
     clean = []
     for name, x0, y0 in series:
         x = np.asarray(x0, dtype=np.float64)
         y = np.asarray(y0, dtype=np.float64)
-        ok = np.isfinite(x) & np.isfinite(y) & ((x > 0) if logx else True) & ((y > 0) if logy else True)
-        x, y = x[ok], y[ok]
-        if x.size:
+        good = np.isfinite(x) & np.isfinite(y) & ((x > 0) if logx else True) & ((y > 0) if logy else True)
+        if not good.any():
+            continue
+        keep = good | (np.isnan(y) & np.isfinite(x) & ((x > 0) if logx else True))
+        x, y = x[keep], y[keep]
+        with np.errstate(invalid="ignore"):
             clean.append((name, np.log10(x) if logx else x, np.log10(y) if logy else y))
     return clean
 
@@ -216,19 +220,29 @@ def _lines(clean: list[tuple[str, np.ndarray, np.ndarray]], sx: Callable[[Any], 
     for i, (name, x, y) in enumerate(clean):
         if x.size > 1500:  # thin for size; keep the extremes of each bucket
             idx = np.unique(np.concatenate([np.linspace(0, x.size - 1, 1500).astype(np.int64),
-                                            [int(np.argmax(y)), int(np.argmin(y))]]))
+                                            [int(np.nanargmax(y)), int(np.nanargmin(y))]]))
             x, y = x[idx], y[idx]
-        px: np.ndarray = np.asarray(sx(x), dtype=np.float64)
-        py: np.ndarray = np.asarray(sy(y), dtype=np.float64)
-        if step and px.size > 1:
-            px, py = np.repeat(px, 2)[1:], np.repeat(py, 2)[:-1]
-        pts = " ".join(f"{u:.1f},{v:.1f}" for u, v in zip(px, py, strict=True))
         col = colors.get(name, _COLORS[i % len(_COLORS)])
         dash = ' stroke-dasharray="5,3"' if name in dashed else ""
+        # the values for the hover script on the series' first polyline (NaN in the gaps)
         data = (f' data-x="{",".join(f"{v:.7g}" for v in x)}" data-y="{",".join(f"{v:.4g}" for v in y)}"'
                 if values else "")
-        parts.append(f'<polyline class="series" data-name="{html.escape(name)}" fill="none" stroke="{col}" '
-                     f'stroke-width="1.4"{dash}{data} points="{pts}"/>')
+        # one polyline a run of values (a NaN breaks the line)
+        breaks = np.flatnonzero(np.isnan(y))
+        for run in np.split(np.arange(x.size), breaks):
+            run = run[~np.isnan(y[run])]
+            if not run.size:
+                continue
+            px: np.ndarray = np.asarray(sx(x[run]), dtype=np.float64)
+            py: np.ndarray = np.asarray(sy(y[run]), dtype=np.float64)
+            if step and px.size > 1:
+                px, py = np.repeat(px, 2)[1:], np.repeat(py, 2)[:-1]
+            pts = " ".join(f"{u:.1f},{v:.1f}" for u, v in zip(px, py, strict=True))
+            parts.append(f'<polyline class="series" data-name="{html.escape(name)}" fill="none" stroke="{col}" '
+                         f'stroke-width="1.4"{dash}{data} points="{pts}"/>')
+            if px.size == 1:   # a lone value between gaps: a dot, so that it shows
+                parts.append(f'<circle cx="{px[0]:.1f}" cy="{py[0]:.1f}" r="2" fill="{col}"/>')
+            data = ""
         if legend is not None and legend[1] + 10 + 14 * i <= legend[2]:
             lx, ly = legend[0], legend[1] + 10 + 14 * i
             parts.append(f'<rect class="key" x="{lx}" y="{ly - 8}" width="10" height="10" fill="{col}"/>'
@@ -307,8 +321,8 @@ def svg_chart(series: list[tuple[str, np.ndarray, np.ndarray]], *, title: str, x
     ys_all = [y for _, _, y in clean]
     x_lo = float(min(a.min() for a in xs_all))
     x_hi = float(max(a.max() for a in xs_all))
-    y_lo = float(min(a.min() for a in ys_all))
-    y_hi = float(max(a.max() for a in ys_all))
+    y_lo = float(min(np.nanmin(a) for a in ys_all))
+    y_hi = float(max(np.nanmax(a) for a in ys_all))
     if not logy:
         y_lo = min(0.0, y_lo)
     if x_hi <= x_lo:
@@ -463,6 +477,16 @@ def _quantile_lines(rows: list[dict[str, Any]], t0: float, names: Sequence[str],
     ``names`` of the over-time ``rows`` (values divided by ``scale``)."""
     if not rows:
         return [], []
+    width = rows[0]["end"] - rows[0]["start"]
+    starts = [r["start"] for r in rows]
+    # a window without requests between two with them breaks the lines (a NaN point)
+    filled: list[dict[str, Any]] = []
+    for r, nxt in zip(rows, [*starts[1:], None], strict=True):
+        filled.append(r)
+        if nxt is not None and nxt - r["end"] > width / 2:
+            filled.append({"start": r["end"], "end": r["end"] + width,
+                           **{k: None for k in r if k not in ("start", "end", "count")}})
+    rows = filled
     mid = np.array([(r["start"] + r["end"]) / 2 - t0 for r in rows])
     x0 = np.array([r["start"] - t0 for r in rows])
     x1 = np.array([r["end"] - t0 for r in rows])
@@ -493,10 +517,11 @@ def _timeline_reason(rep: Report) -> str | None:
 
 def _in_flight_chart(rep: Report, show: list[GroupSummary], cols: Mapping[str, str], tlabel: str,
                      tticks: Callable[[float, float], list[tuple[float, str]]], has_latency: bool) -> tuple[str, str]:
-    """The peak in flight per in-flight window, a step line per group: exact from the raw
-    columns, else the band between its bounds from the window counts."""
+    """The peak in flight per in-flight window: exact from the raw columns, a step line
+    per group; else the whole log's bounds from the window counts (the groups' bounds are
+    in the JSON), a line at the lower bound and a band up to the upper."""
     bin_ = rep.bin
-    groups = [g for g in show if g.inflight_peak_hi.size and g.inflight_peak_hi.any()]
+    groups = [g for g in show if g.inflight_peak_hi.size and g.inflight_peak_hi.any() and g.peak_exact]
     if not groups and rep.overall.inflight_peak_hi.size and rep.overall.inflight_peak_hi.any():
         groups = [rep.overall]
     exact = all(g.peak_exact for g in groups)
@@ -510,8 +535,8 @@ def _in_flight_chart(rep: Report, show: list[GroupSummary], cols: Mapping[str, s
         if not g.peak_exact:
             bands.append((label, x[:-1], x[1:], g.inflight_peak_lo.astype(np.float64),
                           g.inflight_peak_hi.astype(np.float64)))
-    how = "exact" if exact else "bounds"
-    chart = svg_chart(series, title=f"Peak requests in flight per {_fmt_s(bin_)} window ({how})", xlabel=tlabel,
+    how = "" if not groups else " (exact)" if exact else " (bounds)"
+    chart = svg_chart(series, title=f"Peak requests in flight per {_fmt_s(bin_)} window{how}", xlabel=tlabel,
                       ylabel="requests in flight", step=True, css_class="plot plot-inflight", colors=cols,
                       xticks=tticks, width=620, bands=bands, hover=_hover(rep, "requests"),
                       empty=("no end times: in-flight needs a latency or end column" if not has_latency
@@ -521,7 +546,8 @@ def _in_flight_chart(rep: Report, show: list[GroupSummary], cols: Mapping[str, s
                "The log is read in batches without keeping its rows, so each window's peak is bounded by the "
                "window counts: the line is the count just before the window's end (a value it takes), the "
                "shaded band reaches the count before its start plus the requests starting in it. Raise "
-               "--exact-limit above the log's rows for the exact peaks.")
+               "--exact-limit above the log's rows for the exact peaks; each group's bounds are in the JSON "
+               "(over_time.groups).")
     return chart, caption
 
 
@@ -815,7 +841,8 @@ for(const svg of document.querySelectorAll('svg.plot[data-unit]')){
   for(const l of lines){let i=0;
    if(step){while(i+1<l.x.length&&l.x[i+1]<=xv)i++;}
    else{for(let j=1;j<l.x.length;j++)if(Math.abs(l.x[j]-xv)<Math.abs(l.x[i]-xv))i=j;}
-   rows.push('<span style="color:'+l.col+'">&#9632;</span> '+esc(l.name)+': '+fmt(l.y[i])+' '+esc(d.unit));}
+   rows.push('<span style="color:'+l.col+'">&#9632;</span> '+esc(l.name)+': '
+    +(isNaN(l.y[i])?'–':fmt(l.y[i])+' '+esc(d.unit)));}
   const head=d.t0?new Date((+d.t0+xv)*1000).toISOString().replace('T',' ').slice(0,19)+' UTC'
    :fmt(xv)+' s after the first request';
   tip.innerHTML='<b>'+head+'</b><br>'+rows.join('<br>');tip.style.display='block';
@@ -852,7 +879,8 @@ def render_html(rep: Report, *, top: int = 20, command: str | None = None) -> st
               for i, g in enumerate(plotted)}
     table, notes = _table(rep, rows)
     plots = "\n".join(f"<figure>{p}" + (f'<figcaption class="note">{html.escape(c)}</figcaption>' if c else "")
-                      + "</figure>" for p, c in _plots(rep, plotted, colors)) + _group_latency(rep, plotted)
+                      + "</figure>" for p, c0 in _plots(rep, plotted, colors)
+                      for c in [c0 if 'class="empty"' not in p else ""]) + _group_latency(rep, plotted)
     grouped = ", ".join(rep.group_by) or "nothing"
     extra = [("grouped by", html.escape(grouped) + (f" ({len(rep.groups):,} groups; the busiest {len(show)} shown)"
                                                     if other is not None else ""))]

@@ -228,17 +228,27 @@ def _window_tokens(pairs: np.ndarray, tokens: np.ndarray, n_pairs: int) -> list[
     return [(int(j), int(sums[j])) for j in np.flatnonzero(seen)]
 
 
+def _spill(log: _Timeline, accs: Iterable[_Acc]) -> None:
+    """The groups' timelines merged into the log's and dropped (the log has more groups
+    than :data:`GROUP_TIMELINES_MAX`): from here on the rows go to the log's only."""
+    log.dropped = True
+    for a in accs:
+        if a.timeline is not None:
+            log.merge(a.timeline)
+            a.timeline = None
+
+
 def _update_timelines(log: _Timeline, accs: list[_Acc], b: _Batch, g: _Grid, grouped: bool) -> None:
-    """The batch's rows into the log's timeline and, for at most
-    :data:`GROUP_TIMELINES_MAX` groups, into each group's."""
+    """The batch's rows into each group's timeline while the log has at most
+    :data:`GROUP_TIMELINES_MAX` groups (the log's windows are then their merge, made when
+    the report is finished), else into the log's."""
     n_plot = -(-g.n_windows // g.plot_k)
     w = _qc.report_window_indices(np.ascontiguousarray(b.start), g.t0, g.bin, g.n_windows,
                                   g.index_limit) // g.plot_k
     per_group = grouped and not log.dropped
     if per_group and len(accs) > GROUP_TIMELINES_MAX:
-        log.dropped, per_group = True, False
-        for a in accs:
-            a.timeline = None
+        _spill(log, accs)
+        per_group = False
     assert b.codes is not None
     codes = np.ascontiguousarray(b.codes, dtype=np.int64)
     ok = b.cls == 0
@@ -250,11 +260,11 @@ def _update_timelines(log: _Timeline, accs: list[_Acc], b: _Batch, g: _Grid, gro
         if not keep.any():
             continue
         wk, vk = w[keep], np.ascontiguousarray(vals[keep], dtype=np.float64)
-        if name in _MEASURES:
-            log.add_sketches(name, _window_sketches(wk, vk, n_plot))
-        else:
-            log.add_tokens(name, _window_tokens(wk, vk, n_plot))
         if not per_group:
+            if name in _MEASURES:
+                log.add_sketches(name, _window_sketches(wk, vk, n_plot))
+            else:
+                log.add_tokens(name, _window_tokens(wk, vk, n_plot))
             continue
         pairs, n_pairs = codes[keep] * n_plot + wk, len(accs) * n_plot
         found = _window_sketches(pairs, vk, n_pairs) if name in _MEASURES else _window_tokens(pairs, vk, n_pairs)
@@ -712,6 +722,11 @@ def _merge_folds(a: dict[tuple[Any, ...], Any], b: dict[tuple[Any, ...], Any]) -
     """The accumulators of two parts of the log (per group, and the latency timeline),
     merged group by group (exactly)."""
     out = {k: copy.deepcopy(v) for k, v in a.items()}
+    log, other = out.get(_TIMELINE), b.get(_TIMELINE)
+    if log is not None and other is not None and log.dropped != other.dropped:
+        # one part kept its groups' timelines, the other had too many groups: spill them
+        _spill(log, (v for k, v in out.items() if k != _TIMELINE))
+        _spill(other, (v for k, v in b.items() if k != _TIMELINE))
     for k, v in b.items():
         if k not in out:
             out[k] = v
@@ -737,8 +752,15 @@ def _summaries(accs: Mapping[tuple[Any, ...], Any], seen: tuple[float, float, fl
         every = acc_list or [_Acc({}, g.n_windows, g.keep_raw, n_end)]
         t1, n_end, grid = _settle_extent(every, seen, t0, t1_bound, s1, g.bin, auto_bin, has_lat, g.n_windows)
     out = [_finish(a, t0, t1, s1, g.bin, confidence, tol, grid) for a in acc_list] if group_by else []
+    if group_by and timeline is not None and not timeline.dropped:
+        # the log's windows are the merge of its groups' (sketches merge exactly)
+        timeline = _Timeline()
+        for a in acc_list:
+            if a.timeline is not None:
+                timeline.merge(a.timeline)
     if group_by or not acc_list:
         overall = _Acc({}, g.n_windows, g.keep_raw, n_end)
+        overall.timeline = None
         for a in acc_list:
             _merge_into(overall, a)
     else:
