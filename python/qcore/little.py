@@ -328,12 +328,9 @@ def littles_law_by(
     missing = [c for c in [start, end, *keys] if c not in df.columns]
     if missing:
         raise InvalidArgumentError(f"df has no column(s) {missing}")
-    codes_df = df.select(
-        pl.struct(keys).rank("dense").cast(pl.Int64).alias("__code") - 1,
-        *keys,
-    )
-    codes = codes_df.get_column("__code").to_numpy()
-    groups = codes_df.unique("__code").sort("__code")
+    from qcore.pipeline.groups import dense_codes
+
+    _, codes, groups = dense_codes(df.select(keys), keys)
     n_groups = groups.height
     out = _qc.littles_law_grouped(
         np.ascontiguousarray(codes, dtype=np.int64),

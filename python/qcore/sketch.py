@@ -494,13 +494,13 @@ def group_quantiles(
     df = frame.select(needed)
     if drop_nulls:
         df = df.drop_nulls(subset=[value] + ([weights] if weights is not None else []))
-    # Dense codes for the distinct keys (sorted, nulls last) via a hash join; codes and
-    # values are then read from the same joined frame, so its row order does not matter.
-    key_frame = df.select(keys).unique().sort(keys, nulls_last=True).with_row_index("__code")
-    df = df.join(key_frame, on=keys, how="left", nulls_equal=True)
+    # dense codes for the distinct keys, in their sorted order (nulls last)
+    from qcore.pipeline.groups import dense_codes
+
+    df, codes, key_frame = dense_codes(df, keys)
     w = None if weights is None else as_f64(df[weights], "weights")
     counts, table = _group_quantiles(
-        as_i64(df["__code"].cast(pl.Int64), "codes"),
+        as_i64(codes, "codes"),
         as_f64(df[value], value),
         w,
         np.asarray(qs, dtype=np.float64),
@@ -511,4 +511,4 @@ def group_quantiles(
     cols = {"count": counts[:n]}
     for j, q in enumerate(qs):
         cols[_quantile_name(q)] = table[:n, j]
-    return key_frame.drop("__code").with_columns([pl.Series(k, v) for k, v in cols.items()])
+    return key_frame.with_columns([pl.Series(k, v) for k, v in cols.items()])

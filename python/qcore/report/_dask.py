@@ -25,6 +25,7 @@ from typing import Any
 import polars as pl
 
 from qcore import logs as _logs
+from qcore.pipeline.groups import KeyCodes
 from qcore.report import _model
 from qcore.report import _stream as _r
 from qcore.rules import distributed as _d
@@ -60,7 +61,8 @@ def _fold(task: Any, args: tuple[Any, ...]) -> tuple[dict[tuple[Any, ...], _r._A
     """One task's rows folded as one machine folds its batches (:func:`_r._fold_batches`)."""
     ctx, grid = args
     df = _normalized(task, ctx).collect()
-    groups = _r._Groups(ctx["group_by"], False, ctx["keytab"], grid.n_windows, grid.keep_raw, grid.n_end)
+    groups = _r._Groups(ctx["group_by"], False, KeyCodes(ctx["group_by"], ctx["key_schema"]), grid.n_windows,
+                        grid.keep_raw, grid.n_end)
     tally = _r._Tally({})
     return _r._fold_batches([df], ctx["rows"], groups, grid, tally), tally
 
@@ -152,7 +154,7 @@ def summarize(
     has_lat = "latency" in norm_schema
     aggs = _r._extent_aggs(con, "end" if "end" in norm_schema else "start", has_lat)
     ctx = {"schema": schema, "mapping": m, "pre_cls": pre_cls, "keep": keep, "post": post, "group_by": group_by,
-           "keytab": _r._keytab(group_by, norm_schema), "rows": _r._Rows(m, False, False, True, has_lat, aggs, con,
+           "key_schema": {k: norm_schema[k] for k in group_by}, "rows": _r._Rows(m, False, False, True, has_lat, aggs, con,
                                                                         "exclude")}
     if not tasks:
         raise ValueError("source: the log has no rows with a valid start time")

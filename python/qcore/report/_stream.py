@@ -18,6 +18,7 @@ import polars as pl
 
 from qcore import _qcore as _qc
 from qcore import logs as _logs
+from qcore.pipeline.groups import KeyCodes
 from qcore.report._model import QUANTILES, GroupSummary, Report
 from qcore.tail import widen_for_sketch
 
@@ -530,27 +531,25 @@ def _valid_rows(batch: pl.DataFrame, tally: _Tally, rows: _Rows) -> pl.DataFrame
 
 @dataclass
 class _Groups:
-    """Dense group codes of the batches and one accumulator per group, in code order."""
+    """Dense group codes of the batches (the one encoder, :class:`qcore.pipeline.KeyCodes`)
+    and one accumulator per group, in code order."""
 
     group_by: tuple[str, ...]
     cat_key: bool
-    keytab: pl.DataFrame
+    codes: KeyCodes
     n_windows: int
     keep_raw: bool
     n_end: int
     accs: list[_Acc] = field(default_factory=list)
-    lut: np.ndarray = field(default_factory=lambda: np.full(0, -1, dtype=np.int64))  # categorical id -> code
 
     def encode(self, valid: pl.DataFrame) -> tuple[pl.DataFrame, np.ndarray | None]:
         codes = None
         if self.cat_key and valid.get_column("_qcat").null_count() == 0:
-            codes, self.keytab, self.lut = _encode_cat(valid.get_column("_qcat").to_numpy(),
-                                                       valid.get_column(self.group_by[0]), self.keytab, self.lut)
+            codes = self.codes.encode_physical(valid.get_column("_qcat").to_numpy(), valid.get_column(self.group_by[0]))
         elif self.group_by:
-            valid, self.keytab = _encode(valid, self.group_by, self.keytab)
-            codes = valid.get_column("__code").to_numpy()
+            valid, codes = self.codes.encode(valid)
         if self.group_by:
-            fresh = self.keytab.filter(pl.col("__code") >= len(self.accs)).sort("__code")
+            fresh = self.codes.table.filter(pl.col("__code") >= len(self.accs)).sort("__code")
             for row in fresh.iter_rows(named=True):
                 key = {k: row[k] for k in self.group_by}
                 self.accs.append(_Acc(key, self.n_windows, self.keep_raw, self.n_end))
@@ -635,7 +634,7 @@ def _summarize(
     rows = _Rows(inp.m, inp.pre_validated, quick_contract, t1_bound is not None, has_lat, aggs, contract,
                  on_violation)
     lf = inp.lf.with_columns(post)
-    groups = _Groups(group_by, cat_key, _keytab(group_by, schema), grid.n_windows, grid.keep_raw, grid.n_end)
+    groups = _Groups(group_by, cat_key, KeyCodes(group_by, schema), grid.n_windows, grid.keep_raw, grid.n_end)
     tally = _Tally(checks)
     show = _progress_printer(n_total, progress if progress is not None else
                              (sys.stderr.isatty() and n_total > batch_rows))
@@ -687,10 +686,6 @@ def _grid_of(n_total: int, t0: float, t1: float, s1: float, bin: float | None, e
     index_limit = 2.0**31 if not keep_raw and 3 * (n_end + 1) < 2**31 else 2.0**63
     return _Grid(t0, t1, bin_, n_windows, n_end, grid, keep_raw, index_limit,
                  s1 if t1_bound is not None else None, max(1, math.ceil(n_windows / _TIMELINE_POINTS)))
-
-
-def _keytab(group_by: tuple[str, ...], schema: Any) -> pl.DataFrame:
-    return pl.DataFrame(schema={**{k: schema[k] for k in group_by}, "__code": pl.Int64})
 
 
 def _fold_batches(batches: Iterable[pl.DataFrame], rows: _Rows, groups: _Groups, g: _Grid, tally: _Tally,
@@ -1045,28 +1040,6 @@ def _merge_into(dst: _Acc, src: _Acc) -> None:
         dst.timeline = None
 
 
-def _encode(df: pl.DataFrame, keys: tuple[str, ...], keytab: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Attach a stable integer code per group key (codes persist across batches)."""
-    if len(keys) == 1 and df.schema[keys[0]] == pl.String and df.get_column(keys[0]).null_count() == 0:
-        # one string key: codes are the positions in a growing Enum category list
-        k = keys[0]
-        known = keytab.get_column(k).to_list()
-        seen = set(known)
-        fresh = sorted(v for v in df.get_column(k).unique().to_list() if v not in seen)
-        if fresh:
-            add = pl.DataFrame({k: fresh, "__code": list(range(len(known), len(known) + len(fresh)))},
-                               schema=keytab.schema)
-            keytab = pl.concat([keytab, add])
-        cats = keytab.get_column(k).to_list()
-        codes = df.get_column(k).cast(pl.Enum(cats)).to_physical().cast(pl.Int64)
-        return df.with_columns(__code=codes), keytab
-    new = df.select(keys).unique().join(keytab, on=list(keys), how="anti", nulls_equal=True)
-    if new.height:
-        new = new.with_columns(__code=pl.int_range(keytab.height, keytab.height + new.height, dtype=pl.Int64))
-        keytab = pl.concat([keytab, new.select(keytab.columns)], how="vertical_relaxed")
-    return df.join(keytab, on=list(keys), how="left", nulls_equal=True), keytab
-
-
 _ENGINE_COLS = ("_qcat", "_qbad")
 
 
@@ -1083,34 +1056,6 @@ def _contract_seed(lf: pl.LazyFrame, contract: Any, m: _logs.ColumnMapping,
     if any(c.level == "schema" or c.failed for c in rep.checks):
         return False, []
     return True, list(rep.checks)
-
-
-def _encode_cat(phys: np.ndarray, keys: pl.Series, keytab: pl.DataFrame,
-                lut: np.ndarray) -> tuple[np.ndarray, pl.DataFrame, np.ndarray]:
-    """Group codes from the categorical physical ids of a key column without nulls.
-
-    ``lut`` maps a physical id to the group code; codes persist across batches and agree
-    with :func:`_encode` (same ``keytab``)."""
-    key = keys.name
-    top = int(phys.max()) + 1 if phys.size else 0
-    if top > lut.size:
-        lut = np.concatenate([lut, np.full(top - lut.size, -1, dtype=np.int64)])
-    codes = lut[phys]
-    if phys.size and int(codes.min()) < 0:      # ids not met before: look their values up
-        ids = np.unique(phys[codes < 0])
-        first = [int(np.argmax(phys == i)) for i in ids]
-        names = [keys[j] for j in first]
-        known = dict(zip(keytab.get_column(key).cast(pl.String).to_list(), keytab.get_column("__code").to_list(), strict=True))
-        fresh = sorted({str(v) for v in names} - set(known))
-        if fresh:
-            add = pl.DataFrame({key: fresh, "__code": list(range(keytab.height, keytab.height + len(fresh)))},
-                               schema={key: pl.String, "__code": pl.Int64})
-            keytab = pl.concat([keytab, add.cast(keytab.schema)])
-            known.update(zip(fresh, add.get_column("__code").to_list(), strict=True))
-        for i, v in zip(ids.tolist(), names, strict=True):
-            lut[i] = known[str(v)]
-        codes = lut[phys]
-    return codes, keytab, lut
 
 
 def _class_expr(m: _logs.ColumnMapping, schema: dict[str, Any]) -> pl.Expr | None:
