@@ -102,7 +102,7 @@ class KeyCodes:
             for i, v in zip(ids.tolist(), names, strict=True):
                 self.lut[i] = known[str(v)]
             codes = self.lut[phys]
-        return codes
+        return np.asarray(codes, dtype=np.int64)
 
 
 def dense_codes(df: Any, keys: Sequence[str]) -> tuple[Any, np.ndarray, Any]:
