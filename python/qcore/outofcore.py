@@ -42,7 +42,7 @@ import numpy.typing as npt
 
 from qcore import _qcore as _qc
 from qcore import pipeline as _pp
-from qcore._convert import as_f64
+from qcore._convert import as_f64, as_i64
 from qcore.arrivals import ArrivalStats
 from qcore.little import LittleResult, _gauge_arrays, _little_result
 from qcore.pipeline import DEFAULT_BATCH_ROWS, Source, quantile_frame, scan_batches
@@ -481,7 +481,7 @@ class Gaps:
 def finish_arrival_stats(span: Span, counts: npt.NDArray[np.int64], gaps: Gaps, window: float, confidence: float,
                          min_windows: int) -> ArrivalStats:
     """:class:`~qcore.ArrivalStats` from merged parts (the core's ``ArrivalStats::from_parts``)."""
-    c = np.ascontiguousarray(counts, dtype=np.int64)
+    c = as_i64(counts, "counts")   # aligned too: counts unpickled from a worker can be unaligned
     d = _qc.arrival_stats_from_parts(span.n, span.lo, span.hi, c, float(gaps.ss.value), float(window),
                                      float(confidence), int(min_windows))
     return ArrivalStats(**d)

@@ -26,17 +26,25 @@ import polars as pl
 
 from qcore import logs as _logs
 from qcore.pipeline.groups import KeyCodes
+from qcore.pipeline.tasks import (
+    DEFAULT_SPLIT_EVERY,
+    DEFAULT_TASK_ROWS,
+    FileSlice,
+    Tasks,
+    read_slice,
+    source_of,
+    with_schema,
+)
 from qcore.report import _model
 from qcore.report import _stream as _r
-from qcore.rules import distributed as _d
 
 __all__ = ["summarize"]
 
 
 def _frame(task: Any, schema: Mapping[str, Any]) -> pl.DataFrame:
-    if isinstance(task, _d._FileSlice):
-        return _d._read_slice(task, schema)
-    return _d._with_schema(pl.from_pandas(task).lazy(), schema)
+    if isinstance(task, FileSlice):
+        return read_slice(task, schema)
+    return with_schema(pl.from_pandas(task).lazy(), schema)
 
 
 def _normalized(task: Any, ctx: dict[str, Any]) -> pl.LazyFrame:
@@ -105,8 +113,8 @@ def summarize(
     confidence: float = 0.95,
     little_tolerance: float = 0.02,
     title: str = "qcore report",
-    split_every: int = _d.DEFAULT_SPLIT_EVERY,
-    task_rows: int = _d.DEFAULT_TASK_ROWS,
+    split_every: int = DEFAULT_SPLIT_EVERY,
+    task_rows: int = DEFAULT_TASK_ROWS,
     progress: Callable[[int, int], None] | None = None,
 ) -> _model.Report:
     """:func:`qcore.report.summarize` on the cluster of the current
@@ -140,7 +148,7 @@ def summarize(
     if k < 2:
         raise ValueError(f"split_every must be ≥ 2, got {split_every}")
     group_by = tuple(group_by)
-    schema, files, tasks, sample = _d._source_of(source, format, task_rows)
+    schema, files, tasks, sample = source_of(source, format, task_rows)
     m = _logs._mapping_for(sample, mapping)
     pre_cls = _r._class_expr(m, schema)
     keep = [g for g in group_by if g not in _logs.CANONICAL] + (["_qcls"] if pre_cls is not None else [])
@@ -164,7 +172,7 @@ def summarize(
     hint = _r._parquet_extent(files, format, m, schema, con, bin) if files else None
     if hint is not None and hint[0] <= exact_limit:
         hint = None
-    ex = _d._Executor("dask", k, progress)
+    ex = Tasks("dask", k, progress)
     try:
         out = _fold_all(tasks, ctx, hint, files, ex, bin, exact_limit, confidence, little_tolerance, group_by)
     except _r._StatsMismatch:

@@ -18,6 +18,7 @@ import polars as pl
 
 from qcore import _qcore as _qc
 from qcore import logs as _logs
+from qcore._convert import as_i64
 from qcore.pipeline.groups import KeyCodes
 from qcore.report._model import QUANTILES, GroupSummary, Report
 from qcore.tail import widen_for_sketch
@@ -1233,7 +1234,8 @@ def _finish(acc: _Acc, t0: float, t1: float, s1: float, bin_: float, confidence:
     if acc.n >= 2 and s1 > t0:
         # The core's one definition over the log's span [t0, s1]: rate with its Garwood
         # interval, and the window statistics of the complete windows anchored at t0.
-        st = _qc.arrival_stats_from_parts(acc.n, t0, s1, counts, math.nan, bin_, confidence)
+        # (aligned: counts unpickled from a worker can be unaligned)
+        st = _qc.arrival_stats_from_parts(acc.n, t0, s1, as_i64(counts, "counts"), math.nan, bin_, confidence)
         rate = float(st["rate"])
         rate_ci = (float(st["rate_ci"][0]), float(st["rate_ci"][1]))
         p2m, disp = _nan_none(st["peak_to_mean"]), _nan_none(st["index_of_dispersion"])

@@ -26,7 +26,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,17 @@ import polars as pl
 
 from qcore import logs as _logs
 from qcore.exceptions import InvalidArgumentError
+from qcore.pipeline.tasks import (
+    DEFAULT_BATCH_ROWS,
+    DEFAULT_SPLIT_EVERY,
+    DEFAULT_TASK_ROWS,
+    FileSlice,
+    Progress,
+    Tasks,
+    read_slice,
+    source_of,
+    with_schema,
+)
 from qcore.rules import burn as _burn
 from qcore.rules import engine as _e
 from qcore.rules import partials as _p
@@ -43,24 +54,11 @@ from qcore.rules.model import Rule, parse_duration
 
 __all__ = ["DistributedResult", "evaluate"]
 
-DEFAULT_SPLIT_EVERY = 8
-#: Parquet files are cut into tasks of about this many rows (whole row groups)
-DEFAULT_TASK_ROWS = 4_000_000
-#: The local executor reads each task in batches of at most this many rows
-DEFAULT_BATCH_ROWS = 1_000_000
 _DRIFT = ("latency_drift", "rate_drift")
 
 
 # --------------------------------------------------------------------------------------
 # Tasks: where each one's rows come from
-
-
-@dataclass(frozen=True)
-class _FileSlice:
-    path: str
-    kind: str
-    offset: int | None = None  # rows, for Parquet slices
-    length: int | None = None
 
 
 @dataclass(frozen=True)
@@ -74,42 +72,6 @@ class _Source:
     keep: tuple[str, ...]
 
 
-def _with_schema(lf: pl.LazyFrame, schema: Mapping[str, Any]) -> pl.DataFrame:
-    """The rows in the schema of the whole source (as the single-machine reader
-    concatenates files: missing columns null, types relaxed to the common one)."""
-    empty = pl.DataFrame(schema=dict(schema)).lazy()
-    return pl.concat([empty, lf], how="diagonal_relaxed").select(list(schema)).collect()
-
-
-def _scan_slice(sl: _FileSlice) -> pl.LazyFrame:
-    if sl.kind == "parquet":
-        lf = pl.scan_parquet(sl.path)
-        if sl.offset is not None:
-            lf = lf.slice(sl.offset, sl.length)
-    elif sl.kind == "csv":
-        lf = pl.scan_csv(sl.path, infer_schema_length=10_000,
-                         separator="\t" if sl.path.lower().endswith(".tsv") else ",")
-    else:
-        lf = pl.scan_ndjson(sl.path, infer_schema_length=10_000)
-    return lf
-
-
-def _read_slice(sl: _FileSlice, schema: Mapping[str, Any]) -> pl.DataFrame:
-    return _with_schema(_scan_slice(sl), schema)
-
-
-def _slice_batches(sl: _FileSlice, schema: Mapping[str, Any], batch_rows: int) -> Any:
-    """The raw rows of a file slice in batches of at most ``batch_rows`` rows, each in the
-    schema of the whole source, read by polars' streaming engine."""
-    empty = True
-    for b in _scan_slice(sl).collect_batches(chunk_size=batch_rows, maintain_order=True):
-        for off in range(0, b.height, batch_rows):
-            empty = False
-            yield _with_schema(b.slice(off, batch_rows).lazy(), schema)
-    if empty:  # a file of no rows is one empty batch (its task still gives a partial result)
-        yield _with_schema(pl.DataFrame(schema=dict(schema)).lazy(), schema)
-
-
 def _canonical(raw: pl.DataFrame, src: _Source) -> tuple[pl.DataFrame, _logs.ContractReport]:
     lf = _logs.normalize(raw, src.mapping, keep=src.keep)
     return _logs.validate(lf, src.contract, mapping=src.mapping, on_violation="exclude")
@@ -118,58 +80,20 @@ def _canonical(raw: pl.DataFrame, src: _Source) -> tuple[pl.DataFrame, _logs.Con
 def _load(task: Any, src: _Source) -> tuple[pl.DataFrame, _logs.ContractReport]:
     if isinstance(task, tuple):  # rows already read and validated (``persist=True``)
         return task
-    if isinstance(task, _FileSlice):
-        raw = _read_slice(task, src.schema)
+    if isinstance(task, FileSlice):
+        raw = read_slice(task, src.schema)
     elif isinstance(task, pl.DataFrame):  # raw rows of a batch, in the source's schema
         raw = task
     else:  # a pandas partition of a dask DataFrame
-        raw = _with_schema(pl.from_pandas(task).lazy(), src.schema)
+        raw = with_schema(pl.from_pandas(task).lazy(), src.schema)
     return _canonical(raw, src)
-
-
-def _slices(paths: Sequence[Path], fmt: str | None, task_rows: int) -> list[_FileSlice]:
-    out: list[_FileSlice] = []
-    for p in paths:
-        kind = _logs._format_of(p, fmt)
-        if kind != "parquet":
-            out.append(_FileSlice(str(p), kind))
-            continue
-        import pyarrow.parquet as pq  # type: ignore[import-untyped]
-
-        md = pq.ParquetFile(str(p)).metadata
-        start = acc = 0
-        for i in range(md.num_row_groups):
-            acc += md.row_group(i).num_rows
-            if acc - start >= task_rows:
-                out.append(_FileSlice(str(p), kind, start, acc - start))
-                start = acc
-        if acc > start or md.num_row_groups == 0:
-            out.append(_FileSlice(str(p), kind, start, acc - start))
-    return out
 
 
 def tasks_of(source: Any, format: str | None, task_rows: int) -> tuple[dict[str, Any], list[Path], list[Any]]:
     """(raw schema of the whole source, its files, the tasks) of paths/globs or of a dask
     DataFrame (one task per partition)."""
-    schema, files, tasks, _ = _source_of(source, format, task_rows)
+    schema, files, tasks, _ = source_of(source, format, task_rows)
     return schema, files, tasks
-
-
-def _source_of(source: Any, format: str | None,
-               task_rows: int) -> tuple[dict[str, Any], list[Path], list[Any], pl.LazyFrame | pl.DataFrame]:
-    """:func:`tasks_of` and the raw rows the column mapping is detected from (the files
-    as one lazy frame, so a shipped dataset is recognised and units come from the first
-    rows, as on one machine; the first rows of a dask DataFrame)."""
-    if isinstance(source, (str, os.PathLike, list, tuple)):
-        raw, files = _logs.scan_raw(source, format=format)
-        return dict(raw.collect_schema()), files, list(_slices(files, format, int(task_rows))), raw
-    import dask.dataframe as dd
-
-    if not isinstance(source, dd.DataFrame):
-        raise TypeError(f"source must be paths or a dask DataFrame, got {type(source).__name__}")
-    schema = dict(pl.from_pandas(source._meta).schema)
-    head = _with_schema(pl.from_pandas(source.head(_logs.SAMPLE_ROWS, npartitions=-1)).lazy(), schema)
-    return schema, [], list(source.to_delayed()), head  # type: ignore[no-untyped-call]
 
 
 # --------------------------------------------------------------------------------------
@@ -416,99 +340,6 @@ class DistributedResult:
     passes: int
 
 
-def _tree(items: list[Any], merge: Callable[..., Any], split_every: int) -> Any:
-    from dask.delayed import delayed
-
-    comb = delayed(_combine, pure=True)
-    level = items
-    while len(level) > 1:
-        level = [comb(merge, *level[i:i + split_every]) for i in range(0, len(level), split_every)]
-    return level[0]
-
-
-def _combine(merge: Callable[[Any, Any], Any], *xs: Any) -> Any:
-    acc = xs[0]
-    for x in xs[1:]:
-        acc = merge(acc, x)
-    return acc
-
-
-def _sha256(path: str) -> str:
-    return _logs._sha256_file(Path(path))
-
-
-Progress = Callable[[int, int], None]
-
-
-def _distributed_client() -> Any:
-    """The current ``dask.distributed`` client, or None (dask's local schedulers)."""
-    try:
-        from distributed import get_client
-    except ImportError:  # pragma: no cover - distributed is installed with dask's extra
-        return None
-    try:
-        return get_client()
-    except ValueError:
-        return None
-
-
-@dataclass
-class _Executor:
-    """How a pass runs: ``"local"`` reads and folds one task after another in this process
-    (memory holds one task's rows), ``"dask"`` runs the tasks on the current dask scheduler.
-    Both merge the tasks' partial results in the same tree (``split_every`` at a time), so
-    they give the same result."""
-
-    kind: str
-    split_every: int
-    progress: Progress | None = None
-    schema: Mapping[str, Any] | None = None
-    batch_rows: int = DEFAULT_BATCH_ROWS
-    done: int = 0
-    total: int = 0
-
-    def _parts(self, task: Any) -> Any:
-        if isinstance(task, _FileSlice) and self.schema is not None:
-            yield from _slice_batches(task, self.schema, self.batch_rows)
-        else:
-            yield task
-
-    def run(self, tasks: list[Any], f: Callable[..., Any], args: tuple[Any, ...],
-            merge: Callable[[Any, Any], Any], files: Sequence[Path] = ()) -> tuple[Any, ...]:
-        """(the merged result of ``f`` over ``tasks``, then the SHA-256 of each of ``files``)."""
-        if self.kind == "local":
-            level: list[Any] = []
-            for t in tasks:
-                level.extend(f(part, args) for part in self._parts(t))
-                self.done += 1
-                if self.progress is not None:
-                    self.progress(self.done, self.total)
-            k = self.split_every
-            while len(level) > 1:
-                level = [_combine(merge, *level[i:i + k]) for i in range(0, len(level), k)]
-            return (level[0], *[_sha256(str(p)) for p in files])
-        from dask.base import compute
-        from dask.delayed import delayed
-
-        fd = delayed(f, pure=True)
-        shared = delayed(args, traverse=False)  # one object in the graph, not walked per task
-        parts: list[Any] = [fd(t, shared) for t in tasks]
-        client = _distributed_client() if self.progress is not None else None
-        if client is not None:
-            # The tasks first, counted as they finish; then the same merge tree over them.
-            from distributed import as_completed
-
-            futures = client.compute(parts)
-            for _ in as_completed(futures):  # type: ignore[no-untyped-call]
-                self.done += 1
-                self.progress(self.done, self.total)  # type: ignore[misc]
-            # (a lone future is wrapped: dask computes futures only as arguments of a task)
-            parts = futures if len(futures) > 1 else [delayed(_combine, pure=True)(merge, futures[0])]
-        hashes = [delayed(_sha256, pure=True)(str(p)) for p in files]
-        out: tuple[Any, ...] = compute(_tree(parts, merge, self.split_every), *hashes)  # type: ignore[no-untyped-call]
-        return out
-
-
 @dataclass
 class _Run:
     """The state of a distributed evaluation between metric passes."""
@@ -679,7 +510,7 @@ def evaluate(
     con = contract or _logs.Contract()
 
     # The raw schema, the column mapping and the tasks.
-    schema, files, tasks, sample = _source_of(source, format, task_rows)
+    schema, files, tasks, sample = source_of(source, format, task_rows)
     m = _logs._mapping_for(sample, mapping)
     src = _Source(schema, m, con, keep_t)
     # Schema-level contract failures raise here, before any task runs (as the single-machine path).
@@ -694,7 +525,7 @@ def evaluate(
         load = delayed(_load, pure=True)
         tasks = list(dask.persist(*[load(t, src) for t in tasks]))  # type: ignore[attr-defined, no-untyped-call]
 
-    ex = _Executor(executor, k, progress, schema if executor == "local" else None, int(batch_rows))
+    ex = Tasks(executor, k, progress, schema if executor == "local" else None, int(batch_rows))
     examples = con.examples
     now_t = float(time.time() if now is None else now)
     # Rules without a window (and not drift) need nothing from pass 0 for their first
