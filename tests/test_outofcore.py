@@ -570,3 +570,28 @@ def test_garwood_errors():
             oc.garwood(k, exposure, confidence)
     assert _qcore.garwood(np.int64(4), 2.0) == oc.garwood(4, 2.0, 0.95)
     assert oc.garwood(2**64 - 1, 1.0, 0.95)[0] == pytest.approx(2.0**64, rel=1e-6)
+
+
+def _unaligned(a: np.ndarray) -> np.ndarray:
+    """A copy of ``a`` at an odd address, as an array unpickled from a worker's message can be."""
+    buf = np.zeros(a.nbytes + 1, dtype=np.uint8)
+    out = np.frombuffer(buf.data, dtype=a.dtype, count=a.size, offset=1)
+    out[:] = a
+    assert not out.flags.aligned and out.flags.c_contiguous
+    return out
+
+
+def test_merged_parts_at_unaligned_addresses_finish_as_aligned_ones():
+    from qcore import outofcore as oc
+
+    rng = np.random.default_rng(4)
+    ts = np.sort(rng.uniform(0.0, 600.0, 5_000))
+    counts = np.bincount((ts // 10.0).astype(np.int64), minlength=60)
+    span = oc.span_of(ts)
+    assert oc.span_of(_unaligned(ts)) == span
+    gaps = oc.Gaps(0, np.inf, -np.inf, qcore._qcore.ExactSum())
+    want = oc.finish_arrival_stats(span, counts, gaps, 10.0, 0.95, 8)
+    got = oc.finish_arrival_stats(span, _unaligned(counts), gaps, 10.0, 0.95, 8)
+    for f in dataclasses.fields(want):
+        a, b = getattr(got, f.name), getattr(want, f.name)
+        assert np.array_equal(a, b, equal_nan=True) if isinstance(a, np.ndarray) else (a == b or a != a == b != b), f

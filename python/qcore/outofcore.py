@@ -444,7 +444,7 @@ class Span:
 def span_of(ts: npt.NDArray[np.float64], where: str = "") -> Span:
     acc = _qc.ArrivalAccumulator()
     try:
-        acc.update(np.ascontiguousarray(ts, dtype=np.float64))
+        acc.update(as_f64(ts, "ts"))   # aligned too (arrays unpickled from a worker can be unaligned)
     except ValueError as e:
         raise _pp.plan._where(e, where) from None
     return Span(int(acc.count), float(acc.min), float(acc.max))
