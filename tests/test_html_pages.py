@@ -162,6 +162,8 @@ def test_report_page_in_chromium(tmp_path):
         ticks = re.findall(r'class="xtick"[^>]*>([^<]*)<', plots[cls])
         assert ticks and all(re.fullmatch(r"\d\d:\d\d", t) for t in ticks)
     assert "requests / s" in plots["plot-rate"] and "latency" in plots["plot-cdf"]
+    # the arrival-rate peak marked on the plot, with its value and UTC time
+    assert re.search(r'<g class="mark">.*?log peak [\d.,]+ req/s at \d\d:\d\d</text>', plots["plot-rate"])
     # a unit in every header of the table; the command and the files' hashes in the header
     heads = re.findall(r"<th[^>]*>([^<]*)</th>", dom.split('id="summary"')[1].split("</thead>")[0])
     assert any("(req/s)" in h for h in heads) and all(re.search(r"\((ms|s|min|h|d|µs)\)", h)

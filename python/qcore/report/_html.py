@@ -287,7 +287,8 @@ def svg_chart(series: list[tuple[str, np.ndarray, np.ndarray]], *, title: str, x
               yfmt: Callable[[float], str] | None = None, colors: Mapping[str, str] | None = None,
               xticks: Callable[[float, float], list[tuple[float, str]]] | None = None,
               empty: str = "no data", dashed: Sequence[str] = (),
-              bands: Sequence[Band] = (), hover: Mapping[str, str] | None = None) -> str:
+              bands: Sequence[Band] = (), hover: Mapping[str, str] | None = None,
+              marks: Sequence[tuple[float, float, str]] = ()) -> str:
     """A line chart as an inline ``<svg>`` element.
 
     ``colors`` maps series names to colours (so a group keeps its colour across charts);
@@ -297,6 +298,7 @@ def svg_chart(series: list[tuple[str, np.ndarray, np.ndarray]], *, title: str, x
     none where a bound is NaN), in the series' colour, clipped to the plot.
     The axes' scales are written on the ``<svg>`` (``data-*``) for the page's hover
     script; ``hover`` adds attributes (the x origin and the units of the values).
+    ``marks`` are labelled points ``(x, y, label)`` (the arrival-rate peak, say).
 
     >>> doc = svg_chart([("a", np.array([0.0, 1.0]), np.array([1.0, 2.0]))], title="t",
     ...                 xlabel="x (s)", ylabel="y")
@@ -368,6 +370,13 @@ def svg_chart(series: list[tuple[str, np.ndarray, np.ndarray]], *, title: str, x
                  f'font-size="11">{html.escape(ylabel)}</text>')
     parts += _lines(clean, sx, sy, step=step, colors=colors or {}, dashed=dashed,
                     legend=(ml + pw + 10, mt, mt + ph) if legend else None, values=hover is not None and not logx)
+    for mx, my, label in marks:
+        px, py = float(sx(math.log10(mx) if logx else mx)), float(sy(math.log10(my) if logy else my))
+        anchor = "end" if px > ml + pw * 0.7 else "start"
+        dx = -6 if anchor == "end" else 6
+        parts.append(f'<g class="mark"><path d="M{px:.1f},{py - 3:.1f} l-5,-8 h10 z" fill="#000"/>'
+                     f'<text x="{px + dx:.1f}" y="{max(py - 6, mt + 10):.1f}" text-anchor="{anchor}" '
+                     f'font-size="10" font-weight="bold">{html.escape(label)}</text></g>')
     parts.append("</svg>")
     return "".join(parts)
 
@@ -572,11 +581,17 @@ def _plots(rep: Report, show: list[GroupSummary], colors: Mapping[str, str]) -> 
         if c.size:
             rate_series.append((g.label, ((np.arange(c.size) + 0.5) * bin_).astype(np.float64), c / bin_))
     oc = rep.overall.counts
+    marks: list[tuple[float, float, str]] = []
     if oc.size and oc.max() > 0:
         k = int(np.argmax(oc))
         when = utc(rep.t0 + k * bin_, "%Y-%m-%d %H:%M:%S UTC") if is_epoch(rep.t0) else \
             f"{_fmt_s(k * bin_)} after the first request"
-        peak = f"Peak: {_num(oc[k] / bin_)} req/s over the whole log, in the window from {when}."
+        peak = (f"Peak (▼): {_num(oc[k] / bin_)} req/s over the whole log, in the window from {when}"
+                + ("; the lines are the groups'." if rep.group_by else "."))
+        # the mark sits on the highest line at the whole log's peak window
+        top = max((float(s[2][min(k, s[2].size - 1)]) for s in rate_series), default=oc[k] / bin_)
+        marks.append(((k + 0.5) * bin_, top, ("log peak " if rep.group_by else "peak ") + f"{_num(oc[k] / bin_)} req/s"
+                      + (utc(rep.t0 + k * bin_, " at %H:%M") if is_epoch(rep.t0) else "")))
     burst_series: list[Series] = []
     for g in show:
         if g.burstiness:
@@ -599,7 +614,7 @@ def _plots(rep: Report, show: list[GroupSummary], colors: Mapping[str, str]) -> 
                    yfmt=lambda v: f"{v:g}"), ""),
         (svg_chart(rate_series, title=f"Arrival rate per {_fmt_s(bin_)} window", xlabel=tlabel,
                    ylabel="requests / s", step=True, css_class="plot plot-rate", colors=cols, xticks=tticks,
-                   empty="no arrivals", width=620, hover=_hover(rep, "req/s")), peak)]
+                   empty="no arrivals", width=620, hover=_hover(rep, "req/s"), marks=marks), peak)]
     # latency over time: the whole log's quantiles, then p99 per group
     unit, scale = _duration_unit([r["p999"] for r in lot])
     lines, bands = _quantile_lines(lot, rep.t0, _Q, scale)
