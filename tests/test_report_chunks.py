@@ -33,7 +33,7 @@ def _outcome_class(lf: pl.LazyFrame) -> list[int]:
     (pl.DataFrame({"ts": [1.0, 2], "latency": [0.1, 0.2]}), None),
 ])
 def test_class_from_the_status_column_equals_the_outcome_class(frame, mapping):
-    m = L._mapping_for(frame, mapping)
+    m = L.mapping_for(frame, mapping)
     expr = R._class_expr(m, dict(frame.schema))
     assert expr is not None
     got = frame.with_columns(expr.alias("_c")).get_column("_c").to_list()
@@ -44,7 +44,7 @@ def test_class_from_the_status_column_equals_the_outcome_class(frame, mapping):
 
 def test_text_status_keeps_the_outcome_strings():
     frame = pl.DataFrame({"ts": [1.0, 2], "latency": [0.1, 0.2], "status": ["ok", "503"]})
-    m = L._mapping_for(frame, None)
+    m = L.mapping_for(frame, None)
     assert R._class_expr(m, dict(frame.schema)) is None
 
 

@@ -88,7 +88,7 @@ def file_slices(paths: Sequence[Path], fmt: str | None, task_rows: int) -> list[
     ``task_rows`` rows."""
     out: list[FileSlice] = []
     for p in paths:
-        kind = _logs._format_of(p, fmt)
+        kind = _logs.format_of(p, fmt)
         if kind != "parquet":
             out.append(FileSlice(str(p), kind))
             continue
@@ -135,7 +135,7 @@ def combine(merge: Callable[[Any, Any], Any], *xs: Any) -> Any:
 
 def sha256_of(path: str) -> str:
     """The SHA-256 of a file (read where the task runs)."""
-    return _logs._sha256_file(Path(path))
+    return _logs.sha256_file(Path(path))
 
 
 Progress = Callable[[int, int], None]

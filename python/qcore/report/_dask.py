@@ -149,7 +149,7 @@ def summarize(
         raise ValueError(f"split_every must be ≥ 2, got {split_every}")
     group_by = tuple(group_by)
     schema, files, tasks, sample = source_of(source, format, task_rows)
-    m = _logs._mapping_for(sample, mapping)
+    m = _logs.mapping_for(sample, mapping)
     pre_cls = _r._class_expr(m, schema)
     keep = [g for g in group_by if g not in _logs.CANONICAL] + (["_qcls"] if pre_cls is not None else [])
     empty = _logs.normalize(_r._with_class(pl.DataFrame(schema=schema).lazy(), pre_cls), m, keep=keep)

@@ -53,7 +53,7 @@ class _FileHasher:
     def _run(self) -> None:
         try:
             for p in self.files:
-                self._out.append({"path": str(p), "bytes": p.stat().st_size, "sha256": _logs._sha256_file(p)})
+                self._out.append({"path": str(p), "bytes": p.stat().st_size, "sha256": _logs.sha256_file(p)})
         except BaseException as e:  # noqa: BLE001  # pragma: no cover - reported by result()
             self._err = e
 
@@ -396,10 +396,10 @@ def _open_input(source: Any, mapping: Any, format: str | None, group_by: tuple[s
         schema = source.collect_schema() if isinstance(source, pl.LazyFrame) else source.schema
         if "start" in schema and "outcome" in schema and schema["start"] == pl.Float64 and mapping is None:
             return _Input(_logs.ColumnMapping(start="start"), source.lazy(), [], True, True, None, extra_keep, None)
-        m = _logs._mapping_for(source, mapping)
+        m = _logs.mapping_for(source, mapping)
         return _Input(m, _logs.normalize(source, m, keep=extra_keep), [], False, False, None, extra_keep, None)
     raw, files = _logs.scan_raw(source, format=format)
-    m = _logs._mapping_for(raw, mapping)
+    m = _logs.mapping_for(raw, mapping)
     raw_schema = dict(raw.collect_schema())
     # the outcome class straight from a numeric status/error column (no string compare)
     pre_cls = _class_expr(m, raw_schema)
@@ -450,7 +450,7 @@ def _fast_columns(inp: _Input, schema: Any, group_by: tuple[str, ...], batch_row
     quick_contract, seed = _contract_seed(inp.lf, contract, inp.m, on_violation)
     if not quick_contract:
         return cat_key, False, {}
-    rules = _logs._row_rules(dict(schema), contract, inp.m)
+    rules = _logs.row_rules(dict(schema), contract, inp.m)
     flag = pl.any_horizontal([e.fill_null(False) for _, _, e in rules]) if rules else pl.lit(False)
     post.append(flag.alias("_qbad"))
     return cat_key, True, {c.name: c for c in seed}
@@ -898,7 +898,7 @@ def _footer_extent(pq: Any, files: Sequence[Path], fmt: str | None,
     lo, hi, top = math.inf, -math.inf, -math.inf
     try:
         for f in files:
-            if _logs._format_of(Path(f), fmt) != "parquet":
+            if _logs.format_of(Path(f), fmt) != "parquet":
                 return None
             md = pq.read_metadata(f)
             idx = {md.schema.column(i).path: i for i in range(md.num_columns)}
@@ -949,12 +949,12 @@ def _parquet_extent(files: Sequence[Path], fmt: str | None, m: _logs.ColumnMappi
     if found is None:
         return None
     rows, lo, hi, top = found
-    scale = _logs._UNITS[m.time_unit]
+    scale = _logs.UNITS[m.time_unit]
     t0, s1 = lo * scale, hi * scale        # the values normalize() computes from them
     if not (contract.min_time <= t0 and s1 <= contract.resolved_max_time()):
         return None                        # rows outside the plausible range: let the pass decide
     if m.duration is not None:
-        bound = max(s1, s1 + top * _logs._UNITS[m.latency_unit])
+        bound = max(s1, s1 + top * _logs.UNITS[m.latency_unit])
     elif m.end is not None:
         bound = max(s1, top * scale)
     else:

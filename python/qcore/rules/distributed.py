@@ -511,7 +511,7 @@ def evaluate(
 
     # The raw schema, the column mapping and the tasks.
     schema, files, tasks, sample = source_of(source, format, task_rows)
-    m = _logs._mapping_for(sample, mapping)
+    m = _logs.mapping_for(sample, mapping)
     src = _Source(schema, m, con, keep_t)
     # Schema-level contract failures raise here, before any task runs (as the single-machine path).
     _canonical(pl.DataFrame(schema=schema), src)
