@@ -1,5 +1,6 @@
-"""``qcore report`` on a dask cluster (qcore.report_distributed): the single-machine
-report, from per-task accumulators merged in a tree."""
+"""``qcore report`` on a dask cluster (qcore.report_distributed): its sources, errors,
+broken Parquet promises and progress. That it gives the single-machine report to the last
+bit, on files cut into any tasks and on any dask DataFrame, is in test_report_equivalence.py."""
 
 from __future__ import annotations
 
@@ -8,8 +9,6 @@ import json
 import numpy as np
 import polars as pl
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 pytest.importorskip("pyarrow")
 dask = pytest.importorskip("dask")
@@ -37,22 +36,6 @@ def files(tmp_path_factory) -> str:
     for i, idx in enumerate(np.array_split(np.arange(df.height), 3)):
         df[idx].write_parquet(d / f"p{i}.parquet", row_group_size=2_500)
     return str(d / "*.parquet")
-
-
-@pytest.mark.parametrize("exact_limit", [2_000_000, 1_000])  # raw columns kept / sketches only
-@pytest.mark.parametrize("task_rows", [2_500, 10**9])
-@pytest.mark.parametrize("group_by", [(), ("endpoint",)])
-def test_files_give_the_single_machine_report(client, files, exact_limit, task_rows, group_by):
-    a = summarize(files, group_by=group_by, bin=30.0, exact_limit=exact_limit)
-    b = summarize_dask(files, group_by=group_by, bin=30.0, exact_limit=exact_limit, task_rows=task_rows)
-    assert json.loads(a.to_json()) == json.loads(b.to_json())
-    assert a.to_text() == b.to_text()
-    assert a.contract["rows_excluded"] == 2 and a.exact == (exact_limit > 30_000)
-    for ga, gb in zip([*a.groups, a.overall], [*b.groups, b.overall], strict=True):
-        assert ga.sketch.to_bytes() == gb.sketch.to_bytes()
-        assert np.array_equal(ga.counts, gb.counts) and np.array_equal(ga.inflight, gb.inflight)
-        assert ga.burstiness == gb.burstiness
-        assert ga.little == gb.little and ga.quantiles == gb.quantiles
 
 
 def test_dask_dataframe_source_and_default_bin(client):
@@ -106,23 +89,6 @@ def test_parquet_statistics_and_their_broken_promises(client, tmp_path, monkeypa
     assert calls == [lie]
     _assert_same(ref, got)
     assert json.loads(got.to_json())["contract"] == json.loads(summarize(glob, progress=False, **kw).to_json())["contract"]
-
-
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(n=st.integers(1, 300), parts=st.integers(1, 5), seed=st.integers(0, 2**16),
-       group=st.booleans(), exact=st.booleans())
-def test_any_log_and_any_cut(n, parts, seed, group, exact):
-    rng = np.random.default_rng(seed)
-    raw = pl.DataFrame({"timestamp": np.sort(rng.uniform(0, 600, n)), "latency_s": rng.exponential(0.3, n),
-                        "endpoint": rng.choice(["/a", "/b"], n), "status": rng.choice([200, 500], n, p=[0.9, 0.1])})
-    kw = {"group_by": ["endpoint"] if group else [], "exact_limit": 10**6 if exact else 0}
-    a = summarize(raw, bin=10.0, **kw)
-    with dask.config.set(scheduler="sync"):
-        b = summarize_dask(dd.from_pandas(raw.to_pandas(), npartitions=min(parts, n), sort=False), bin=10.0, **kw)
-    da, db = json.loads(a.to_json()), json.loads(b.to_json())
-    da.pop("data"), db.pop("data")
-    assert da == db
-    assert [g.little for g in [*a.groups, a.overall]] == [g.little for g in [*b.groups, b.overall]]
 
 
 @pytest.mark.parametrize("exact_limit", [2_000_000, 1_000])  # extent read / Parquet statistics

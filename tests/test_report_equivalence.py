@@ -1,12 +1,12 @@
 """One report whatever the executor: in memory, batched at any batch size (one row
-included) and on a real two-process Dask cluster give the same report to the last bit —
+included), on a real two-process Dask cluster and on any dask DataFrame give the same
+report to the last bit (:func:`report_bits`), on random logs and on logs of every shape —
 ``Report.to_json()``, every group's sketch bytes, window counts (all and failed), in-flight curve
 and peaks, the series over time (latency, TTFT, TPOT, tokens), burstiness and Little's-law
 values (exact sums of the core, merged exactly)."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import numpy as np
@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from qcore.report import summarize
+from report_bits import report_bits
 
 
 def _log(n: int, seed: int) -> pl.DataFrame:
@@ -39,14 +40,7 @@ def _log(n: int, seed: int) -> pl.DataFrame:
 
 
 def _bits(rep: Any) -> tuple[Any, ...]:
-    """Everything a report says, as exact values (floats compared bit for bit)."""
-    groups = [(g.label, g.sketch.to_bytes(), g.counts.tobytes(), g.error_counts.tobytes(),
-               np.asarray(g.inflight).tobytes(), g.inflight_peak_lo.tobytes(), g.inflight_peak_hi.tobytes(),
-               json.dumps(g.over_time),
-               json.dumps(g.little), json.dumps(sorted(g.quantiles.items())), json.dumps(g.burstiness),
-               g.rate, g.rate_ci, g.cv_interarrival, g.peak_concurrency, g.peak_exact)
-              for g in [*rep.groups, rep.overall]]
-    return rep.to_json(), rep.to_text(), groups, rep.grid.tobytes()
+    return report_bits(rep)
 
 
 @pytest.fixture(scope="module")
@@ -136,3 +130,60 @@ def test_latency_over_time_is_the_sketch_of_each_windows_ok_latencies(files):
         truth.add(sel)
         assert r["count"] == sel.size
         assert (r["p50"], r["p99"], r["p999"]) == tuple(float(truth.quantile(q)) for q in (0.5, 0.99, 0.999))
+
+
+# ------------------------------------------------------------------ logs of every shape
+
+def _on(executor: str, request: pytest.FixtureRequest, src: str, **kw: Any) -> Any:
+    """The report of ``src`` on one executor."""
+    if executor == "dask":
+        pytest.importorskip("pyarrow")
+        request.getfixturevalue("client")                # a real two-process LocalCluster
+        from qcore.report_distributed import summarize as summarize_dask
+
+        return summarize_dask(src, task_rows=150, **kw)
+    rows = executor.removeprefix("batched-")
+    extra = {} if rows == "default" else {"batch_rows": int(rows)}
+    return summarize(src, progress=False, **kw, **extra)
+
+
+@pytest.mark.parametrize("exact_limit", [2_000_000, 0])
+@pytest.mark.parametrize("shape", ["late and null keys", "zero latency last", "two keys"])
+@pytest.mark.parametrize("executor", EXECUTORS)
+def test_logs_of_every_shape_on_every_executor(request, tmp_path, shape, executor, exact_limit):
+    """Keys the first rows never show and null keys; a last request that starts an hour
+    after the others and takes no time (its start is the last end); two group keys."""
+    from test_report_stream import _write_log
+
+    src = _write_log(tmp_path, n=300, seed=3, faults=False, late_key=shape == "late and null keys",
+                     zero_last=shape == "zero latency last")
+    kw: dict[str, Any] = {"group_by": ["endpoint", "status"] if shape == "two keys" else ["endpoint"],
+                          "exact_limit": exact_limit}
+    memory = summarize(src, progress=False, **kw)
+    assert report_bits(_on(executor, request, src, **kw)) == report_bits(memory)
+    raw = pl.read_parquet(src)
+    if shape == "late and null keys":
+        assert {"endpoint=/late", "endpoint=None"} <= {g.label for g in memory.groups}
+        for g in memory.groups:
+            key = g.key["endpoint"]
+            assert g.count == raw.filter(pl.col("endpoint").is_null() if key is None
+                                         else pl.col("endpoint") == key).height
+    assert sum(g.count for g in memory.groups) == memory.overall.count == raw.height
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(n=st.integers(1, 300), parts=st.integers(1, 5), seed=st.integers(0, 2**16),
+       group=st.booleans(), exact=st.booleans())
+def test_any_dask_dataframe_cut_into_any_partitions(n, parts, seed, group, exact):
+    dask = pytest.importorskip("dask")
+    dd = pytest.importorskip("dask.dataframe")
+    from qcore.report_distributed import summarize as summarize_dask
+
+    rng = np.random.default_rng(seed)
+    raw = pl.DataFrame({"timestamp": np.sort(rng.uniform(0, 600, n)), "latency_s": rng.exponential(0.3, n),
+                        "endpoint": rng.choice(["/a", "/b"], n), "status": rng.choice([200, 500], n, p=[0.9, 0.1])})
+    kw: dict[str, Any] = {"group_by": ["endpoint"] if group else [], "exact_limit": 10**6 if exact else 0}
+    a = summarize(raw, bin=10.0, **kw)
+    with dask.config.set(scheduler="sync"):
+        b = summarize_dask(dd.from_pandas(raw.to_pandas(), npartitions=min(parts, n), sort=False), bin=10.0, **kw)
+    assert report_bits(b, fingerprint=False) == report_bits(a, fingerprint=False)
