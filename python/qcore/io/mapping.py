@@ -549,29 +549,35 @@ def _num_expr(col: str, dtype: Any, scale: float = 1.0) -> pl.Expr:
     return e * scale if scale != 1.0 else e
 
 
-def _outcome_expr(m: ColumnMapping, schema: Mapping[str, Any]) -> pl.Expr:
+def failed_expr(m: ColumnMapping, schema: Mapping[str, Any]) -> pl.Expr | None:
+    """Whether a request failed, from a numeric or boolean error column (non-zero or true)
+    or a numeric status column (at least ``error_status_min``); null where the column is.
+    ``None`` when the column is text (or there is none): :func:`normalize` reads those
+    through their strings."""
     if m.error is not None:
         dt = schema.get(m.error)
         c = pl.col(m.error)
         if dt == pl.Boolean:
-            err = c
-        elif dt is not None and dt.is_numeric():
-            err = c != 0
-        else:
-            s = c.cast(pl.String).str.to_lowercase().str.strip_chars()
-            err = s.is_in(list(m.error_values) + ["1", "yes", "y"])
-        return pl.when(err.is_null()).then(pl.lit(None, pl.String)).when(err).then(pl.lit("error")).otherwise(pl.lit("ok"))
+            return c
+        return c != 0 if dt is not None and dt.is_numeric() else None
     if m.status is not None:
         dt = schema.get(m.status)
-        c = pl.col(m.status)
         if dt is not None and dt.is_numeric():
-            code = c.cast(pl.Int64, strict=False)
-            return (
-                pl.when(code.is_null()).then(pl.lit(None, pl.String))
-                .when(code >= m.error_status_min).then(pl.lit("error"))
-                .otherwise(pl.lit("ok"))
-            )
-        s = c.cast(pl.String).str.to_lowercase().str.strip_chars()
+            return pl.col(m.status).cast(pl.Int64, strict=False) >= m.error_status_min
+    return None
+
+
+def _outcome_expr(m: ColumnMapping, schema: Mapping[str, Any]) -> pl.Expr:
+    failed = failed_expr(m, schema)
+    if failed is not None:
+        return (pl.when(failed.is_null()).then(pl.lit(None, pl.String)).when(failed).then(pl.lit("error"))
+                .otherwise(pl.lit("ok")))
+    if m.error is not None:   # text: the error words, "1", "yes", "y"
+        s = pl.col(m.error).cast(pl.String).str.to_lowercase().str.strip_chars()
+        err = s.is_in(list(m.error_values) + ["1", "yes", "y"])
+        return pl.when(err.is_null()).then(pl.lit(None, pl.String)).when(err).then(pl.lit("error")).otherwise(pl.lit("ok"))
+    if m.status is not None:  # text: status codes, else the ok and error words
+        s = pl.col(m.status).cast(pl.String).str.to_lowercase().str.strip_chars()
         code = s.cast(pl.Int64, strict=False)
         return (
             pl.when(s.is_null()).then(pl.lit(None, pl.String))

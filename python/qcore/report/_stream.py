@@ -19,6 +19,7 @@ import polars as pl
 from qcore import _qcore as _qc
 from qcore import logs as _logs
 from qcore._convert import as_i64
+from qcore.io.mapping import failed_expr
 from qcore.pipeline.groups import KeyCodes
 from qcore.report._model import QUANTILES, GroupSummary, Report
 from qcore.tail import widen_for_sketch
@@ -1061,28 +1062,16 @@ def _contract_seed(lf: pl.LazyFrame, contract: Any, m: _logs.ColumnMapping,
 
 def _class_expr(m: _logs.ColumnMapping, schema: dict[str, Any]) -> pl.Expr | None:
     """The outcome class (0 ok, 1 error, 2 incomplete or unknown) straight from a numeric or
-    boolean status/error column: the class of :func:`qcore.logs.normalize`'s ``outcome``
-    without going through its strings. ``None`` for text columns."""
-    if m.error is not None:
-        dt = schema.get(m.error)
-        c = pl.col(m.error)
-        if dt == pl.Boolean:
-            err = c
-        elif dt is not None and dt.is_numeric():
-            err = c != 0
-        else:
-            return None
-        return pl.when(err.is_null()).then(pl.lit(2, pl.Int8)).when(err).then(pl.lit(1, pl.Int8)).otherwise(
-            pl.lit(0, pl.Int8))
-    if m.status is not None:
-        dt = schema.get(m.status)
-        if dt is None or not dt.is_numeric():
-            return None
-        code = pl.col(m.status).cast(pl.Int64, strict=False)
-        return (pl.when(code.is_null()).then(pl.lit(2, pl.Int8))
-                .when(code >= m.error_status_min).then(pl.lit(1, pl.Int8))
-                .otherwise(pl.lit(0, pl.Int8)))
-    return pl.lit(0, pl.Int8)
+    boolean status/error column (the one rule, :func:`qcore.io.mapping.failed_expr`, that
+    :func:`qcore.logs.normalize`'s ``outcome`` reads too) without going through its
+    strings. ``None`` for text columns."""
+    if m.error is None and m.status is None:
+        return pl.lit(0, pl.Int8)
+    failed = failed_expr(m, schema)
+    if failed is None:
+        return None
+    return pl.when(failed.is_null()).then(pl.lit(2, pl.Int8)).when(failed).then(pl.lit(1, pl.Int8)).otherwise(
+        pl.lit(0, pl.Int8))
 
 
 def _with_class(raw: pl.LazyFrame, cls: pl.Expr | None) -> pl.LazyFrame:
