@@ -101,3 +101,14 @@ def as_i64(x: Any, name: str) -> npt.NDArray[np.int64]:
     if arr.size == 0:
         return np.zeros(0, dtype=np.int64)
     raise InvalidTypeError(f"{name} must be an integer array, got dtype {arr.dtype}")
+
+
+def known_keys(d: Any, cls: Any, what: str, derived: tuple[str, ...] = ()) -> dict[str, Any]:
+    """``d`` as a dict of the dataclass ``cls``'s fields (``derived`` keys dropped), or an
+    error naming ``what`` and the unknown keys."""
+    known = set(cls.__dataclass_fields__)
+    kw = {k: v for k, v in dict(d).items() if k not in derived}
+    unknown = set(kw) - known
+    if unknown:
+        raise InvalidArgumentError(f"{what} has unknown key(s) {sorted(unknown)}; known: {sorted(known)}")
+    return kw

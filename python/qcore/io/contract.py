@@ -11,6 +11,7 @@ from typing import Any, Literal
 import numpy as np
 import polars as pl
 
+from qcore._convert import known_keys
 from qcore.exceptions import InvalidArgumentError, QcoreValueError
 from qcore.io.mapping import (
     _RAW_PREFIX,
@@ -76,11 +77,7 @@ class Contract:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Contract:
-        known = set(cls.__dataclass_fields__)
-        unknown = set(d) - known
-        if unknown:
-            raise InvalidArgumentError(f"contract has unknown key(s) {sorted(unknown)}; known: {sorted(known)}")
-        kw = dict(d)
+        kw = known_keys(d, cls, "contract")
         for k in ("required", "not_null"):
             if k in kw:
                 kw[k] = tuple(kw[k])

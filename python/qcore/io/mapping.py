@@ -12,6 +12,7 @@ from typing import Any, Literal
 import numpy as np
 import polars as pl
 
+from qcore._convert import known_keys
 from qcore.exceptions import InvalidArgumentError, QcoreValueError
 from qcore.io.sources import _COLUMNS_ATTR, LogReadError, _dataset_of, scan_raw
 
@@ -210,12 +211,7 @@ class ColumnMapping:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> ColumnMapping:
-        known = {f for f in cls.__dataclass_fields__}
-        d = {k: v for k, v in d.items() if k != "summary"}   # derived (to_dict adds it)
-        unknown = set(d) - known
-        if unknown:
-            raise InvalidArgumentError(f"mapping has unknown key(s) {sorted(unknown)}; known: {sorted(known)}")
-        kw = dict(d)
+        kw = known_keys(d, cls, "mapping", derived=("summary",))   # (to_dict adds the summary)
         for k in ("ok_values", "error_values"):
             if k in kw:
                 kw[k] = tuple(str(v).lower() for v in kw[k])
