@@ -44,6 +44,32 @@ fn is_sorted_chunks(codes: &[i64]) -> bool {
     true
 }
 
+/// Threads for a pass over `n` codes (large inputs only; within the core's budget).
+fn scan_threads(n: usize) -> usize {
+    crate::threads::threads_for(n, super::PARALLEL_MIN / 2, super::MAX_THREADS)
+}
+
+/// [`is_sorted`], large inputs in contiguous ranges on several threads (each range
+/// overlapping the next by one code).
+fn is_sorted_par(codes: &[i64]) -> bool {
+    crate::threads::map_ranges(codes.len(), scan_threads(codes.len()), |r| {
+        is_sorted(&codes[r.start..(r.end + 1).min(codes.len())])
+    })
+    .into_iter()
+    .all(|b| b)
+}
+
+/// [`min_max`], large inputs in contiguous ranges on several threads.
+fn min_max_par(codes: &[i64]) -> (Option<i64>, Option<i64>) {
+    crate::threads::map_ranges(codes.len(), scan_threads(codes.len()), |r| {
+        min_max(&codes[r])
+    })
+    .into_iter()
+    .fold((None, None), |(a, b), (c, d)| {
+        (a.into_iter().chain(c).min(), b.into_iter().chain(d).max())
+    })
+}
+
 /// `starts[g]`: the first position of code `g` in sorted `codes`, for `g in 0..=n_groups`
 /// (galloping from the previous boundary: local in memory when groups are small).
 fn sorted_starts(codes: &[i64], n_groups: usize) -> Vec<usize> {
@@ -287,11 +313,11 @@ fn map_groups<T: Send>(
     }
     // Unweighted values are checked by the kernel itself (one read); an error names the
     // index in `values` (see below).
-    let sorted = is_sorted(codes);
+    let sorted = is_sorted_par(codes);
     let (min_code, max_code) = if sorted {
         (codes.first().copied(), codes.last().copied())
     } else {
-        min_max(codes)
+        min_max_par(codes)
     };
     if min_code.is_some_and(|m| m < 0) {
         if weights.is_none() {
@@ -455,6 +481,28 @@ pub fn group_quantiles(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parallel_code_scans_see_every_pair() {
+        let n = (1usize << 21) + 5;
+        let codes: Vec<i64> = (0..n as i64).map(|k| k / 3).collect();
+        assert!(is_sorted_par(&codes));
+        assert_eq!(min_max_par(&codes), (Some(0), Some(codes[n - 1])));
+        // An inversion at every place a range boundary can fall (2 to 8 threads).
+        for threads in 2..=8usize {
+            let chunk = n.div_ceil(threads);
+            for at in [chunk - 1, chunk, chunk + 1] {
+                let mut c = codes.clone();
+                c[at] = c[at - 1] - 1;
+                assert!(!is_sorted_par(&c), "{threads} {at}");
+                assert!(!is_sorted(&c), "{threads} {at}");
+                c[at] = -7;
+                c[at + 1] = 1 << 40;
+                assert_eq!(min_max_par(&c), min_max(&c), "{threads} {at}");
+                assert_eq!(min_max_par(&c), (Some(-7), Some(1 << 40)));
+            }
+        }
+    }
 
     #[test]
     fn groups_equal_separate_sketches() {
