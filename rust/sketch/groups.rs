@@ -1,6 +1,6 @@
 //! One pass over (group code, value) pairs: one sketch per group.
 
-use super::QuantileSketch;
+use super::{ingest, QuantileSketch};
 use crate::error::{check_finite, check_same_len};
 use crate::simd::avx2_dispatch;
 use crate::{QcoreError, Result};
@@ -225,6 +225,43 @@ const CHUNK: usize = 1 << 20;
 /// [`chunked_groups`] serves at most `CHUNK / CHUNK_PER_GROUP` groups.
 const CHUNK_PER_GROUP: usize = 4096;
 
+/// Codes in any order, at most [`ingest::MAX_GROUPS`] groups, fused scales: one read of
+/// the codes and values into one tally per group ([`ingest::tally_groups`]), large inputs
+/// split across threads whose parts are added to each group's sketch in order. `None`
+/// when a value is NaN, infinite or subnormal (the caller takes the general path).
+fn fused_groups(
+    codes: &[i64],
+    values: &[f64],
+    n_groups: usize,
+    template: &QuantileSketch,
+) -> Option<Vec<QuantileSketch>> {
+    let threads = if values.len() >= super::PARALLEL_MIN {
+        crate::threads::max_threads().min(super::MAX_THREADS)
+    } else {
+        1
+    };
+    let mapping = template.mapping();
+    let parts = crate::threads::map_ranges(values.len(), threads, |r| {
+        let mut scratch = ingest::take(template.scale());
+        let out = ingest::tally_groups(
+            &codes[r.clone()],
+            &values[r],
+            n_groups,
+            &mut scratch,
+            mapping,
+        );
+        ingest::give(scratch);
+        out
+    });
+    let mut sks: Vec<QuantileSketch> = (0..n_groups).map(|_| template.empty_like()).collect();
+    for part in parts {
+        for (sk, p) in sks.iter_mut().zip(part?) {
+            sk.add_group_part(&p);
+        }
+    }
+    Some(sks)
+}
+
 /// Codes in any order, few groups: gather a chunk of the input at a time into one reused
 /// buffer (counting sort within the chunk) and add each group's part of it to that
 /// group's sketch; large inputs split across threads, whose sketches are merged (the
@@ -344,6 +381,15 @@ fn map_groups<T: Send>(
         ));
     }
     let n_groups = n_groups as usize;
+    if !sorted
+        && weights.is_none()
+        && n_groups <= ingest::MAX_GROUPS
+        && ingest::fused_scale(template.scale())
+    {
+        if let Some(sks) = fused_groups(codes, values, n_groups, template) {
+            return sks.into_iter().map(&f).collect();
+        }
+    }
     if !sorted && weights.is_none() && n_groups * CHUNK_PER_GROUP <= CHUNK {
         let out = chunked_groups(codes, values, n_groups, template)
             .and_then(|sks| sks.into_iter().map(&f).collect::<Result<Vec<T>>>());
@@ -481,6 +527,90 @@ pub fn group_quantiles(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fused_groups_equal_separate_sketches() {
+        let mut st = 21u64;
+        let mut next = move || {
+            st = st.wrapping_add(0x9e3779b97f4a7c15);
+            let mut z = st;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58476d1ce4e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d049bb133111eb);
+            z ^ (z >> 31)
+        };
+        let specials = [
+            0.0,
+            -0.0,
+            1.0,
+            0.5,
+            -2.0,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+            -1e300,
+        ];
+        for trial in 0..42u64 {
+            let scale = [1, 3, 6, 6, 8, 9][(trial % 6) as usize];
+            let limit = [None, Some(20)][(trial / 6 % 2) as usize];
+            let (scale, limit) = match trial {
+                40 => (6, Some(20)),
+                41 => (6, None),
+                _ => (scale, limit),
+            };
+            let t = QuantileSketch::with_scale(scale, limit).unwrap();
+            let groups = [1u64, 2, 5, 16, 31, 32, 33][(next() % 7) as usize];
+            let groups = if trial >= 40 { 16 } else { groups };
+            // The last trials split the input across threads.
+            let n = if trial >= 40 {
+                (1 << 20) + 77
+            } else {
+                [64usize, 2047, 2049, 6000, 40_000][(next() % 5) as usize]
+            };
+            let subnormal = trial % 9 == 4;
+            // Codes skip the middle group sometimes (a group without values).
+            let mut codes: Vec<i64> = (0..n)
+                .map(|_| {
+                    let g = (next() % groups) as i64;
+                    if trial % 3 == 0 && g == groups as i64 / 2 && groups > 1 {
+                        0
+                    } else {
+                        g
+                    }
+                })
+                .collect();
+            codes[n - 1] = groups as i64 - 1;
+            if n > 1 && codes[0] <= codes[n - 1] {
+                codes[0] = codes[n - 1];
+                codes[1] = 0;
+            }
+            let values: Vec<f64> = (0..n)
+                .map(|k| match next() % 20 {
+                    0 => specials[(next() % 8) as usize],
+                    1 if subnormal && k % 7 == 0 => f64::from_bits(1 + next() % 1000),
+                    2 => -((next() % 1000) as f64),
+                    _ => ((next() % 4000) as f64 * 1e-3).exp(),
+                })
+                .collect();
+            let mut want: Vec<QuantileSketch> = (0..groups).map(|_| t.empty_like()).collect();
+            for (&c, &v) in codes.iter().zip(&values) {
+                want[c as usize].add(v).unwrap();
+            }
+            let got = sketch_groups(&codes, &values, None, &t).unwrap();
+            assert_eq!(got.len(), want.len());
+            for (g, (a, b)) in got.iter().zip(&want).enumerate() {
+                let ctx = format!("trial {trial} n {n} groups {groups} group {g}");
+                assert_eq!(a.to_bytes(), b.to_bytes(), "{ctx}");
+                assert_eq!(a, b, "{ctx}");
+                assert_eq!(a.sum().to_bits(), b.sum().to_bits(), "{ctx}");
+            }
+            let mut bad = values.clone();
+            let at = (next() % n as u64) as usize;
+            bad[at] = [f64::NAN, f64::INFINITY, f64::NEG_INFINITY][(trial % 3) as usize];
+            let e = sketch_groups(&codes, &bad, None, &t)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(&format!("at index {at}")), "{e}");
+        }
+    }
 
     #[test]
     fn parallel_code_scans_see_every_pair() {

@@ -531,6 +531,147 @@ pub fn tally(values: &[f64], scratch: &mut Scratch, mapping: &ExpMapping) -> Par
     total
 }
 
+/// Most groups [`tally_groups`] serves (one tally of `4096·2^S` slots per group).
+pub const MAX_GROUPS: usize = 32;
+
+/// One group's part of [`tally_groups`]: what its values add to its sketch.
+pub struct GroupPart {
+    /// Values in the group.
+    pub count: u64,
+    /// Minimum and maximum (`±inf` for no values).
+    pub min: f64,
+    pub max: f64,
+    /// Zeros of either sign.
+    pub zeros: u64,
+    /// The exact sum.
+    pub sum: ExactSum,
+    /// Bucket counts from the lowest index of the input, positive then negative values.
+    pub lo: i32,
+    pub positive: Vec<u64>,
+    pub negative: Vec<u64>,
+}
+
+/// Count `(code, value)` pairs into one tally per group, every code below `n_groups ≤
+/// MAX_GROUPS`, in one read of both arrays: the slot of a value as in [`tally`], its
+/// mantissa added to the sum slot of its group, sign and exponent (folded after each
+/// block), and the group's minimum and maximum. `None` when a value is NaN, infinite or
+/// subnormal (nothing is kept; the caller takes the general path). The scratch lends its
+/// prefix tables only.
+pub fn tally_groups(
+    codes: &[i64],
+    values: &[f64],
+    n_groups: usize,
+    scratch: &mut Scratch,
+    mapping: &ExpMapping,
+) -> Option<Vec<GroupPart>> {
+    assert!(n_groups <= MAX_GROUPS && codes.len() == values.len());
+    let ix = mapping.normal_indexer();
+    let table = ix.table();
+    let stride = scratch.stride();
+    let mut tally = vec![0u32; n_groups * stride];
+    let mut sums = vec![0u64; n_groups * KEYS];
+    let mut accs: Vec<ExpAccumulator> = (0..n_groups).map(|_| ExpAccumulator::new()).collect();
+    let mut mins = vec![f64::INFINITY; n_groups];
+    let mut maxs = vec![f64::NEG_INFINITY; n_groups];
+    let mut total = PartSummary::empty();
+    let be = |x: f64| (x.to_bits() >> 52) as usize & 0x7ff;
+    for (c, block) in codes.chunks(BLOCK).zip(values.chunks(BLOCK)) {
+        let s = summarize(block);
+        scratch.cover(&s, table);
+        total = total.join(s);
+        if !total.clean() {
+            return None;
+        }
+        macro_rules! fixed {
+            ($($s:literal => $sh:literal, $n:literal),*) => {
+                match ix.scale() {
+                    $($s => {
+                        let thr: &[u64; $n] = scratch.thr[..].try_into().expect("prefixes");
+                        let slot: &[u32; $n] = scratch.slot[..].try_into().expect("prefixes");
+                        for (&g, &v) in c.iter().zip(block) {
+                            let g = g as usize;
+                            let bits = v.to_bits();
+                            let t = (bits >> $sh) as usize % $n;
+                            tally[g * stride + above(slot[t], thr[t], bits)] += 1;
+                            sums[g * KEYS + (bits >> 52) as usize] += (bits & MANT) | HIDDEN;
+                            if v < mins[g] {
+                                mins[g] = v;
+                            }
+                            if v > maxs[g] {
+                                maxs[g] = v;
+                            }
+                        }
+                    })*
+                    _ => unreachable!("scale outside 1..=MAX_FUSED_SCALE"),
+                }
+            };
+        }
+        fixed!(1 => 50, 16384, 2 => 49, 32768, 3 => 48, 65536, 4 => 47, 131072,
+               5 => 46, 262144, 6 => 45, 524288, 7 => 44, 1048576, 8 => 43, 2097152);
+        // Zeros add only the hidden bit; their sums are dropped.
+        let (lo, hi) = (be(s.min_abs).max(1), be(s.max.abs().max(s.min.abs())));
+        for (row, acc) in sums.chunks_exact_mut(KEYS).zip(&mut accs) {
+            row[0] = 0;
+            row[2048] = 0;
+            if s.min_abs == f64::INFINITY {
+                continue;
+            }
+            for (base, negative) in [(0usize, false), (2048, true)] {
+                for b in lo..=hi {
+                    let t = std::mem::take(&mut row[base + b]);
+                    if t != 0 {
+                        acc.add_wide_signed(t, negative, b as i64 - 1075);
+                    }
+                }
+            }
+        }
+    }
+    let w = scratch.width();
+    if tally.chunks_exact(stride).any(|l| l[w + 1] != 0) {
+        return None;
+    }
+    let scale = scratch.scale;
+    let (lo, hi) = if total.min_abs < f64::INFINITY {
+        (
+            mapping.index_normal_bits(total.min_abs.to_bits()),
+            mapping.index_normal_bits(total.max.abs().max(total.min.abs()).to_bits()),
+        )
+    } else {
+        (0, -1)
+    };
+    let take = |lane: &[u32], base: i32, present: bool| -> Vec<u64> {
+        if !present || lo > hi {
+            return Vec::new();
+        }
+        let (a, b) = ((lo + base) as usize, (hi + base) as usize + 1);
+        lane[a..b].iter().map(|&x| u64::from(x)).collect()
+    };
+    let parts = tally
+        .chunks_exact(stride)
+        .zip(accs)
+        .zip(mins.iter().zip(&maxs))
+        .map(|((lane, mut acc), (&min, &max))| {
+            let mut sum = ExactSum::new();
+            acc.drain_into(&mut sum);
+            let positive = take(lane, 1023 << scale, max > 0.0);
+            let negative = take(lane, 3071 << scale, min < 0.0);
+            let zeros = u64::from(lane[w]);
+            let count = zeros + positive.iter().sum::<u64>() + negative.iter().sum::<u64>();
+            GroupPart {
+                count,
+                min,
+                max,
+                zeros,
+                sum,
+                lo,
+                positive,
+                negative,
+            }
+        })
+        .collect();
+    Some(parts)
+}
+
 impl Scratch {
     fn width(&self) -> usize {
         4096usize << self.scale
