@@ -567,12 +567,15 @@ pub fn tally_groups(
     assert!(n_groups <= MAX_GROUPS && codes.len() == values.len());
     let ix = mapping.normal_indexer();
     let table = ix.table();
-    let stride = scratch.stride();
-    let mut tally = vec![0u32; n_groups * stride];
-    let mut sums = vec![0u64; n_groups * KEYS];
+    // One lane of 2^lane_bits slots per group (the bucket slots, the zero slot, the sink).
+    let lane_bits = 13 + scratch.scale as u32;
+    let stride = 1usize << lane_bits;
+    let last = n_groups.max(1) - 1;
+    let mut tally = vec![0u32; n_groups.max(1) * stride];
+    let mut sums = vec![0u64; n_groups.max(1) * KEYS];
     let mut accs: Vec<ExpAccumulator> = (0..n_groups).map(|_| ExpAccumulator::new()).collect();
-    let mut mins = vec![f64::INFINITY; n_groups];
-    let mut maxs = vec![f64::NEG_INFINITY; n_groups];
+    let mut mins = vec![f64::INFINITY; n_groups.max(1)];
+    let mut maxs = vec![f64::NEG_INFINITY; n_groups.max(1)];
     let mut total = PartSummary::empty();
     let be = |x: f64| (x.to_bits() >> 52) as usize & 0x7ff;
     for (c, block) in codes.chunks(BLOCK).zip(values.chunks(BLOCK)) {
@@ -588,17 +591,29 @@ pub fn tally_groups(
                     $($s => {
                         let thr: &[u64; $n] = scratch.thr[..].try_into().expect("prefixes");
                         let slot: &[u32; $n] = scratch.slot[..].try_into().expect("prefixes");
+                        let (tp, sp) = (tally.as_mut_ptr(), sums.as_mut_ptr());
+                        let (lo_p, hi_p) = (mins.as_mut_ptr(), maxs.as_mut_ptr());
                         for (&g, &v) in c.iter().zip(block) {
-                            let g = g as usize;
+                            // Codes are validated by the caller; the clamp keeps every
+                            // access inside the arrays regardless.
+                            let g = (g as usize).min(last);
                             let bits = v.to_bits();
                             let t = (bits >> $sh) as usize % $n;
-                            tally[g * stride + above(slot[t], thr[t], bits)] += 1;
-                            sums[g * KEYS + (bits >> 52) as usize] += (bits & MANT) | HIDDEN;
-                            if v < mins[g] {
-                                mins[g] = v;
-                            }
-                            if v > maxs[g] {
-                                maxs[g] = v;
+                            let k = (g << ($s + 13)) + above(slot[t], thr[t], bits);
+                            // SAFETY: g < n_groups, the slot is at most the zero slot
+                            // plus one (below 2^(S + 13)), the key below KEYS: every
+                            // offset is inside its array (sized just above).
+                            unsafe {
+                                *tp.add(k) += 1;
+                                *sp.add((g << 12) + (bits >> 52) as usize) +=
+                                    (bits & MANT) | HIDDEN;
+                                let (m, x) = (lo_p.add(g), hi_p.add(g));
+                                if v < *m {
+                                    *m = v;
+                                }
+                                if v > *x {
+                                    *x = v;
+                                }
                             }
                         }
                     })*
@@ -617,6 +632,9 @@ pub fn tally_groups(
                 continue;
             }
             for (base, negative) in [(0usize, false), (2048, true)] {
+                if (negative && s.min >= 0.0) || (!negative && s.max <= 0.0) {
+                    continue;
+                }
                 for b in lo..=hi {
                     let t = std::mem::take(&mut row[base + b]);
                     if t != 0 {
