@@ -36,7 +36,11 @@ fn is_sorted_chunks(codes: &[i64]) -> bool {
     while k + 1 < codes.len() {
         let end = (k + 4096).min(codes.len() - 1);
         let (a, b) = (&codes[k..end], &codes[k + 1..end + 1]);
-        if a.iter().zip(b).fold(false, |bad, (x, y)| bad || (x > y)) {
+        if a.iter()
+            .zip(b)
+            .fold(0u8, |bad, (x, y)| bad | u8::from(x > y))
+            != 0
+        {
             return false;
         }
         k = end;
