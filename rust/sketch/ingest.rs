@@ -827,8 +827,7 @@ impl Scratch {
                 if self.used == 1 {
                     let l0 = &mut self.tally[a..b];
                     counts.clear();
-                    counts.extend(l0.iter().map(|&x| u64::from(x)));
-                    l0.fill(0);
+                    counts.extend(l0.iter_mut().map(|x| u64::from(std::mem::take(x))));
                     sink(negative, lo, counts);
                     return;
                 }
