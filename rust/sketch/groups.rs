@@ -133,6 +133,27 @@ fn min_max_lanes(codes: &[i64]) -> (Option<i64>, Option<i64>) {
     (Some(a), Some(b))
 }
 
+/// An output array the parts of [`counting_sort`] write at disjoint slots.
+#[derive(Clone, Copy)]
+struct SharedOut(*mut f64);
+// SAFETY: the parts write disjoint slots only (see `counting_sort`) and the array outlives
+// the threads (scoped).
+unsafe impl Send for SharedOut {}
+// SAFETY: as above; no slot is read while the parts run.
+unsafe impl Sync for SharedOut {}
+
+impl SharedOut {
+    /// Write slot `k`.
+    ///
+    /// # Safety
+    ///
+    /// `k` is inside the array and no other thread touches slot `k` meanwhile.
+    unsafe fn write(&self, k: usize, v: f64) {
+        // SAFETY: the caller's contract.
+        unsafe { *self.0.add(k) = v };
+    }
+}
+
 /// Gather values (and weights) by group: a counting sort, each half of a large input
 /// counted and scattered by its own thread (stores into disjoint slots).
 #[allow(clippy::type_complexity)]
@@ -142,7 +163,6 @@ fn counting_sort(
     weights: Option<&[f64]>,
     n_groups: usize,
 ) -> (Vec<usize>, Vec<f64>, Option<Vec<f64>>) {
-    use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
     let threads = if values.len() >= super::PARALLEL_MIN {
         crate::threads::max_threads().min(super::MAX_THREADS)
     } else {
@@ -185,17 +205,23 @@ fn counting_sort(
             *n += k;
         }
     }
-    // Relaxed atomic stores are plain stores; they let the parts write disjoint slots
-    // of one array.
-    let out_v: Vec<AtomicU64> = (0..values.len()).map(|_| AtomicU64::new(0)).collect();
-    let out_w: Option<Vec<AtomicU64>> =
-        weights.map(|_| (0..values.len()).map(|_| AtomicU64::new(0)).collect());
+    let mut out_v = vec![0.0f64; values.len()];
+    let mut out_w = weights.map(|_| vec![0.0f64; values.len()]);
+    let dst_v = SharedOut(out_v.as_mut_ptr());
+    let dst_w = out_w.as_mut().map(|w| SharedOut(w.as_mut_ptr()));
     let scatter = |k0: usize, part: &[i64], mut fill: Vec<usize>| {
         for (j, &g) in part.iter().enumerate() {
             let slot = &mut fill[g as usize];
-            out_v[*slot].store(values[k0 + j].to_bits(), Relaxed);
-            if let (Some(ow), Some(w)) = (out_w.as_ref(), weights) {
-                ow[*slot].store(w[k0 + j].to_bits(), Relaxed);
+            assert!(*slot < values.len());
+            // SAFETY: the slot is inside the outputs (asserted); every slot is written by
+            // exactly one part (each part's fill ranges are its own counts within each
+            // group, disjoint from every other part's), and the outputs are not read
+            // until every part has finished.
+            unsafe {
+                dst_v.write(*slot, values[k0 + j]);
+                if let (Some(ow), Some(w)) = (&dst_w, weights) {
+                    ow.write(*slot, w[k0 + j]);
+                }
             }
             *slot += 1;
         }
@@ -216,12 +242,7 @@ fn counting_sort(
     } else if let Some(f) = fills.pop() {
         scatter(0, codes, f);
     }
-    let to_f64 = |v: Vec<AtomicU64>| -> Vec<f64> {
-        v.into_iter()
-            .map(|a| f64::from_bits(a.into_inner()))
-            .collect()
-    };
-    (starts, to_f64(out_v), out_w.map(to_f64))
+    (starts, out_v, out_w)
 }
 
 /// Most values gathered per round of [`chunked_groups`] (8 MiB).
