@@ -520,7 +520,10 @@ pub fn tally(values: &[f64], scratch: &mut Scratch, mapping: &ExpMapping) -> Par
             scratch.acc.add_wide(b, e + 32);
             scratch.acc.add_wide(h, e + 64);
         } else {
-            flush_sums(&mut scratch.sums, &mut scratch.acc, &mut s);
+            // SAFETY: `sp` points at the `LANES * KEYS` sums (asserted above); the slice
+            // derives from it, so the lane pointers stay valid for the next blocks.
+            let sums_all = unsafe { std::slice::from_raw_parts_mut(sp, LANES * KEYS) };
+            flush_sums(sums_all, &mut scratch.acc, &mut s);
         }
         total = total.join(s);
     }
