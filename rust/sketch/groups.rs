@@ -1,6 +1,6 @@
 //! One pass over (group code, value) pairs: one sketch per group.
 
-use super::QuantileSketch;
+use super::{ingest, QuantileSketch};
 use crate::error::{check_finite, check_same_len};
 use crate::simd::avx2_dispatch;
 use crate::{QcoreError, Result};
@@ -36,12 +36,42 @@ fn is_sorted_chunks(codes: &[i64]) -> bool {
     while k + 1 < codes.len() {
         let end = (k + 4096).min(codes.len() - 1);
         let (a, b) = (&codes[k..end], &codes[k + 1..end + 1]);
-        if a.iter().zip(b).fold(false, |bad, (x, y)| bad || (x > y)) {
+        if a.iter()
+            .zip(b)
+            .fold(0u8, |bad, (x, y)| bad | u8::from(x > y))
+            != 0
+        {
             return false;
         }
         k = end;
     }
     true
+}
+
+/// Threads for a pass over `n` codes (large inputs only; within the core's budget).
+fn scan_threads(n: usize) -> usize {
+    crate::threads::threads_for(n, super::PARALLEL_MIN / 2, super::MAX_THREADS)
+}
+
+/// [`is_sorted`], large inputs in contiguous ranges on several threads (each range
+/// overlapping the next by one code).
+fn is_sorted_par(codes: &[i64]) -> bool {
+    crate::threads::map_ranges(codes.len(), scan_threads(codes.len()), |r| {
+        is_sorted(&codes[r.start..(r.end + 1).min(codes.len())])
+    })
+    .into_iter()
+    .all(|b| b)
+}
+
+/// [`min_max`], large inputs in contiguous ranges on several threads.
+fn min_max_par(codes: &[i64]) -> (Option<i64>, Option<i64>) {
+    crate::threads::map_ranges(codes.len(), scan_threads(codes.len()), |r| {
+        min_max(&codes[r])
+    })
+    .into_iter()
+    .fold((None, None), |(a, b), (c, d)| {
+        (a.into_iter().chain(c).min(), b.into_iter().chain(d).max())
+    })
 }
 
 /// `starts[g]`: the first position of code `g` in sorted `codes`, for `g in 0..=n_groups`
@@ -103,6 +133,27 @@ fn min_max_lanes(codes: &[i64]) -> (Option<i64>, Option<i64>) {
     (Some(a), Some(b))
 }
 
+/// An output array the parts of [`counting_sort`] write at disjoint slots.
+#[derive(Clone, Copy)]
+struct SharedOut(*mut f64);
+// SAFETY: the parts write disjoint slots only (see `counting_sort`) and the array outlives
+// the threads (scoped).
+unsafe impl Send for SharedOut {}
+// SAFETY: as above; no slot is read while the parts run.
+unsafe impl Sync for SharedOut {}
+
+impl SharedOut {
+    /// Write slot `k`.
+    ///
+    /// # Safety
+    ///
+    /// `k` is inside the array and no other thread touches slot `k` meanwhile.
+    unsafe fn write(&self, k: usize, v: f64) {
+        // SAFETY: the caller's contract.
+        unsafe { *self.0.add(k) = v };
+    }
+}
+
 /// Gather values (and weights) by group: a counting sort, each half of a large input
 /// counted and scattered by its own thread (stores into disjoint slots).
 #[allow(clippy::type_complexity)]
@@ -112,7 +163,6 @@ fn counting_sort(
     weights: Option<&[f64]>,
     n_groups: usize,
 ) -> (Vec<usize>, Vec<f64>, Option<Vec<f64>>) {
-    use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
     let threads = if values.len() >= super::PARALLEL_MIN {
         crate::threads::max_threads().min(super::MAX_THREADS)
     } else {
@@ -155,17 +205,23 @@ fn counting_sort(
             *n += k;
         }
     }
-    // Relaxed atomic stores are plain stores; they let the parts write disjoint slots
-    // of one array.
-    let out_v: Vec<AtomicU64> = (0..values.len()).map(|_| AtomicU64::new(0)).collect();
-    let out_w: Option<Vec<AtomicU64>> =
-        weights.map(|_| (0..values.len()).map(|_| AtomicU64::new(0)).collect());
+    let mut out_v = vec![0.0f64; values.len()];
+    let mut out_w = weights.map(|_| vec![0.0f64; values.len()]);
+    let dst_v = SharedOut(out_v.as_mut_ptr());
+    let dst_w = out_w.as_mut().map(|w| SharedOut(w.as_mut_ptr()));
     let scatter = |k0: usize, part: &[i64], mut fill: Vec<usize>| {
         for (j, &g) in part.iter().enumerate() {
             let slot = &mut fill[g as usize];
-            out_v[*slot].store(values[k0 + j].to_bits(), Relaxed);
-            if let (Some(ow), Some(w)) = (out_w.as_ref(), weights) {
-                ow[*slot].store(w[k0 + j].to_bits(), Relaxed);
+            assert!(*slot < values.len());
+            // SAFETY: the slot is inside the outputs (asserted); every slot is written by
+            // exactly one part (each part's fill ranges are its own counts within each
+            // group, disjoint from every other part's), and the outputs are not read
+            // until every part has finished.
+            unsafe {
+                dst_v.write(*slot, values[k0 + j]);
+                if let (Some(ow), Some(w)) = (&dst_w, weights) {
+                    ow.write(*slot, w[k0 + j]);
+                }
             }
             *slot += 1;
         }
@@ -186,18 +242,50 @@ fn counting_sort(
     } else if let Some(f) = fills.pop() {
         scatter(0, codes, f);
     }
-    let to_f64 = |v: Vec<AtomicU64>| -> Vec<f64> {
-        v.into_iter()
-            .map(|a| f64::from_bits(a.into_inner()))
-            .collect()
-    };
-    (starts, to_f64(out_v), out_w.map(to_f64))
+    (starts, out_v, out_w)
 }
 
 /// Most values gathered per round of [`chunked_groups`] (8 MiB).
 const CHUNK: usize = 1 << 20;
 /// [`chunked_groups`] serves at most `CHUNK / CHUNK_PER_GROUP` groups.
 const CHUNK_PER_GROUP: usize = 4096;
+
+/// Codes in any order, at most [`ingest::MAX_GROUPS`] groups, fused scales: one read of
+/// the codes and values into one tally per group ([`ingest::tally_groups`]), large inputs
+/// split across threads whose parts are added to each group's sketch in order. `None`
+/// when a value is NaN, infinite or subnormal (the caller takes the general path).
+fn fused_groups(
+    codes: &[i64],
+    values: &[f64],
+    n_groups: usize,
+    template: &QuantileSketch,
+) -> Option<Vec<QuantileSketch>> {
+    let threads = if values.len() >= super::PARALLEL_MIN {
+        crate::threads::max_threads().min(super::MAX_THREADS)
+    } else {
+        1
+    };
+    let mapping = template.mapping();
+    let parts = crate::threads::map_ranges(values.len(), threads, |r| {
+        let mut scratch = ingest::take(template.scale());
+        let out = ingest::tally_groups(
+            &codes[r.clone()],
+            &values[r],
+            n_groups,
+            &mut scratch,
+            mapping,
+        );
+        ingest::give(scratch);
+        out
+    });
+    let mut sks: Vec<QuantileSketch> = (0..n_groups).map(|_| template.empty_like()).collect();
+    for part in parts {
+        for (sk, p) in sks.iter_mut().zip(part?) {
+            sk.add_group_part(&p);
+        }
+    }
+    Some(sks)
+}
 
 /// Codes in any order, few groups: gather a chunk of the input at a time into one reused
 /// buffer (counting sort within the chunk) and add each group's part of it to that
@@ -287,11 +375,11 @@ fn map_groups<T: Send>(
     }
     // Unweighted values are checked by the kernel itself (one read); an error names the
     // index in `values` (see below).
-    let sorted = is_sorted(codes);
+    let sorted = is_sorted_par(codes);
     let (min_code, max_code) = if sorted {
         (codes.first().copied(), codes.last().copied())
     } else {
-        min_max(codes)
+        min_max_par(codes)
     };
     if min_code.is_some_and(|m| m < 0) {
         if weights.is_none() {
@@ -318,6 +406,15 @@ fn map_groups<T: Send>(
         ));
     }
     let n_groups = n_groups as usize;
+    if !sorted
+        && weights.is_none()
+        && n_groups <= ingest::MAX_GROUPS
+        && ingest::fused_scale(template.scale())
+    {
+        if let Some(sks) = fused_groups(codes, values, n_groups, template) {
+            return sks.into_iter().map(&f).collect();
+        }
+    }
     if !sorted && weights.is_none() && n_groups * CHUNK_PER_GROUP <= CHUNK {
         let out = chunked_groups(codes, values, n_groups, template)
             .and_then(|sks| sks.into_iter().map(&f).collect::<Result<Vec<T>>>());
@@ -455,6 +552,112 @@ pub fn group_quantiles(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fused_groups_equal_separate_sketches() {
+        let mut st = 21u64;
+        let mut next = move || {
+            st = st.wrapping_add(0x9e3779b97f4a7c15);
+            let mut z = st;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58476d1ce4e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d049bb133111eb);
+            z ^ (z >> 31)
+        };
+        let specials = [
+            0.0,
+            -0.0,
+            1.0,
+            0.5,
+            -2.0,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+            -1e300,
+        ];
+        for trial in 0..42u64 {
+            let scale = [1, 3, 6, 6, 8, 9][(trial % 6) as usize];
+            let limit = [None, Some(20)][(trial / 6 % 2) as usize];
+            let (scale, limit) = match trial {
+                40 => (6, Some(20)),
+                41 => (6, None),
+                _ => (scale, limit),
+            };
+            let t = QuantileSketch::with_scale(scale, limit).unwrap();
+            let groups = [1u64, 2, 5, 16, 31, 32, 33][(next() % 7) as usize];
+            let groups = if trial >= 40 { 16 } else { groups };
+            // The last trials split the input across threads.
+            let n = if trial >= 40 {
+                (1 << 20) + 77
+            } else {
+                [64usize, 2047, 2049, 6000, 40_000][(next() % 5) as usize]
+            };
+            let subnormal = trial % 9 == 4;
+            // Codes skip the middle group sometimes (a group without values).
+            let mut codes: Vec<i64> = (0..n)
+                .map(|_| {
+                    let g = (next() % groups) as i64;
+                    if trial % 3 == 0 && g == groups as i64 / 2 && groups > 1 {
+                        0
+                    } else {
+                        g
+                    }
+                })
+                .collect();
+            codes[n - 1] = groups as i64 - 1;
+            if n > 1 && codes[0] <= codes[n - 1] {
+                codes[0] = codes[n - 1];
+                codes[1] = 0;
+            }
+            let values: Vec<f64> = (0..n)
+                .map(|k| match next() % 20 {
+                    0 => specials[(next() % 8) as usize],
+                    1 if subnormal && k % 7 == 0 => f64::from_bits(1 + next() % 1000),
+                    2 => -((next() % 1000) as f64),
+                    _ => ((next() % 4000) as f64 * 1e-3).exp(),
+                })
+                .collect();
+            let mut want: Vec<QuantileSketch> = (0..groups).map(|_| t.empty_like()).collect();
+            for (&c, &v) in codes.iter().zip(&values) {
+                want[c as usize].add(v).unwrap();
+            }
+            let got = sketch_groups(&codes, &values, None, &t).unwrap();
+            assert_eq!(got.len(), want.len());
+            for (g, (a, b)) in got.iter().zip(&want).enumerate() {
+                let ctx = format!("trial {trial} n {n} groups {groups} group {g}");
+                assert_eq!(a.to_bytes(), b.to_bytes(), "{ctx}");
+                assert_eq!(a, b, "{ctx}");
+                assert_eq!(a.sum().to_bits(), b.sum().to_bits(), "{ctx}");
+            }
+            let mut bad = values.clone();
+            let at = (next() % n as u64) as usize;
+            bad[at] = [f64::NAN, f64::INFINITY, f64::NEG_INFINITY][(trial % 3) as usize];
+            let e = sketch_groups(&codes, &bad, None, &t)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(&format!("at index {at}")), "{e}");
+        }
+    }
+
+    #[test]
+    fn parallel_code_scans_see_every_pair() {
+        let n = (1usize << 21) + 5;
+        let codes: Vec<i64> = (0..n as i64).map(|k| k / 3).collect();
+        assert!(is_sorted_par(&codes));
+        assert_eq!(min_max_par(&codes), (Some(0), Some(codes[n - 1])));
+        // An inversion at every place a range boundary can fall (2 to 8 threads).
+        for threads in 2..=8usize {
+            let chunk = n.div_ceil(threads);
+            for at in [chunk - 1, chunk, chunk + 1] {
+                let mut c = codes.clone();
+                c[at] = c[at - 1] - 1;
+                assert!(!is_sorted_par(&c), "{threads} {at}");
+                assert!(!is_sorted(&c), "{threads} {at}");
+                c[at] = -7;
+                c[at + 1] = 1 << 40;
+                assert_eq!(min_max_par(&c), min_max(&c), "{threads} {at}");
+                assert_eq!(min_max_par(&c), (Some(-7), Some(1 << 40)));
+            }
+        }
+    }
 
     #[test]
     fn groups_equal_separate_sketches() {

@@ -64,6 +64,16 @@ impl Cell {
     pub fn bucket(&self, f: u64) -> i32 {
         self.j0 + i32::from(f > self.threshold)
     }
+
+    /// Bucket offset at the cell's start.
+    pub fn first_bucket(&self) -> i32 {
+        self.j0
+    }
+
+    /// Fraction bits of the boundary inside the cell (`u64::MAX` when there is none).
+    pub fn threshold(&self) -> u64 {
+        self.threshold
+    }
 }
 
 /// The base-2 exponential mapping at a fixed scale.

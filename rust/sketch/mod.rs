@@ -569,6 +569,20 @@ impl QuantileSketch {
         Ok(())
     }
 
+    /// Add one group's part of [`ingest::tally_groups`].
+    pub(crate) fn add_group_part(&mut self, p: &ingest::GroupPart) {
+        if p.count == 0 {
+            return;
+        }
+        self.positive.add_counts(p.lo, &p.positive);
+        self.negative.add_counts(p.lo, &p.negative);
+        self.zero_count += p.zeros as f64;
+        self.sum.add_sum(&p.sum);
+        self.set_min_max(self.min.min(p.min), self.max.max(p.max));
+        self.count.add_u64(p.count);
+        self.count.normalize();
+    }
+
     /// All values positive and normal: the exponent and index ranges are known, so the
     /// store window is prepared once and the kernel tallies integer counts per bucket and
     /// integer mantissa sums per exponent. Large batches are split across threads; the

@@ -245,6 +245,16 @@ impl DenseStore {
         };
         let (b_lo, b_hi) = (lo + first as i32, lo + last as i32);
         let counts = &counts[first..=last];
+        if self.counts.is_empty()
+            && counts.len() <= self.limit
+            && Self::clamp_start(i64::from(b_lo), counts.len()) == b_lo
+        {
+            // A window of exactly these buckets, written once (what `cover` and the adds
+            // below give an empty store: zeros plus each count).
+            self.counts = counts.iter().map(|&c| c as f64).collect();
+            self.offset = b_lo;
+            return;
+        }
         let cover = self.cover(b_lo, b_hi);
         if cover.is_ok() {
             let base = (b_lo - self.offset) as usize;

@@ -822,3 +822,109 @@ fn fused_ingest_threaded_equals_the_per_value_definition() {
         assert_same(&fast, &slow, &format!("limit {limit:?}"));
     }
 }
+
+/// Values for the kernel's sum paths: positive (with zeros of both signs when asked),
+/// with biased exponents in `lo..=lo + width` (both ends present), or the same negated.
+fn ranged_values(rng: &mut Rng, n: usize, lo: i32, width: i32, zeros: bool) -> Vec<f64> {
+    (0..n)
+        .map(|k| {
+            let r = rng.below(100);
+            if zeros && r < 10 {
+                return if r < 5 { 0.0 } else { -0.0 };
+            }
+            let e = match k % 97 {
+                0 => lo,
+                1 => lo + width,
+                _ => lo + rng.below(width as u64 + 1) as i32,
+            };
+            let f = if r < 15 { 0 } else { rng.next() >> 12 };
+            f64::from_bits(((e as u64) << 52) | f)
+        })
+        .collect()
+}
+
+#[test]
+fn fused_sum_paths_and_table_growth_equal_the_per_value_definition() {
+    let mut rng = Rng(4242);
+    let sizes = [
+        64usize, 100, 2047, 2048, 2049, 4096, 6150, 32_767, 32_768, 32_769,
+    ];
+    // Exponent ranges around the 64-octave limit of the vector sum, near its highest
+    // start (1983), at the top of the range and near the subnormals.
+    let ranges = [
+        (1023, 0),
+        (1020, 5),
+        (900, 62),
+        (900, 63),
+        (900, 64),
+        (900, 65),
+        (1, 63),
+        (1, 64),
+        (1982, 63),
+        (1983, 63),
+        (1984, 62),
+        (1985, 61),
+        (2046, 0),
+        (1960, 86),
+    ];
+    for trial in 0..60 {
+        let scale = 1 + rng.below(8) as i32;
+        let limit = [None, None, Some(40)][rng.below(3) as usize];
+        let mut fast = QuantileSketch::with_scale(scale, limit).unwrap();
+        let mut slow = fast.clone();
+        for batch in 0..4 {
+            let n = sizes[rng.below(sizes.len() as u64) as usize];
+            let (lo, width) = ranges[rng.below(ranges.len() as u64) as usize];
+            let zeros = rng.below(2) == 0;
+            let mut values = ranged_values(&mut rng, n, lo, width, zeros);
+            match rng.below(4) {
+                0 => values.iter_mut().for_each(|v| *v = -*v),
+                1 => {
+                    // One negative value in one block turns that block to the scalar sums.
+                    let at = rng.below(n as u64) as usize;
+                    values[at] = -values[at];
+                }
+                _ => {}
+            }
+            fast.add_slice(&values).unwrap();
+            reference_add(&mut slow, &values);
+            let ctx =
+                format!("trial {trial} batch {batch} scale {scale} lo {lo} width {width} n {n}");
+            assert_same(&fast, &slow, &ctx);
+        }
+    }
+}
+
+#[test]
+fn fused_kernel_rejects_non_finite_values_in_positive_blocks() {
+    let mut rng = Rng(99);
+    for bad in [f64::NAN, f64::INFINITY, -f64::NAN, f64::NEG_INFINITY] {
+        for n in [64usize, 2049, 40_000] {
+            let mut values = ranged_values(&mut rng, n, 1020, 6, true);
+            let at = rng.below(n as u64) as usize;
+            values[at] = bad;
+            let mut sk = QuantileSketch::new(0.01).unwrap();
+            assert!(sk.add_slice(&values).is_err(), "{bad} n {n}");
+            assert_eq!(sk.to_bytes(), QuantileSketch::new(0.01).unwrap().to_bytes());
+            // A subnormal in a positive block: accepted, taken value by value.
+            values[at] = f64::from_bits(1 + rng.below(1 << 52));
+            sk.add_slice(&values).unwrap();
+            let mut want = QuantileSketch::new(0.01).unwrap();
+            reference_add(&mut want, &values);
+            assert_same(&sk, &want, &format!("subnormal n {n}"));
+        }
+    }
+}
+
+#[test]
+fn fused_ingest_threaded_positive_equals_the_per_value_definition() {
+    let mut rng = Rng(5);
+    for n in [(1usize << 20) - 1, 1 << 20, (1 << 20) + 2049] {
+        let values = ranged_values(&mut rng, n, 1015, 14, true);
+        let mut fast = QuantileSketch::new(0.01).unwrap();
+        fast.add_slice(&values).unwrap();
+        let mut slow = fast.empty_like();
+        reference_add(&mut slow, &values);
+        assert_same(&fast, &slow, &format!("n {n}"));
+    }
+}
