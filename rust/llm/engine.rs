@@ -460,7 +460,7 @@ pub struct ReplicaStats {
 #[derive(Debug)]
 pub(crate) struct Replica {
     pub waiting: VecDeque<u32>,
-    pub running: Vec<u32>,
+    pub running: VecDeque<u32>,
     pub pool: Pool,
     /// Requests scheduled in the current step.
     pub sched: Vec<u32>,
@@ -493,7 +493,7 @@ impl Replica {
     pub fn new(cfg: &ReplicaConfig) -> Self {
         Replica {
             waiting: VecDeque::new(),
-            running: Vec::new(),
+            running: VecDeque::new(),
             pool: Pool::new(cfg.num_blocks),
             sched: Vec::new(),
             preempted: Vec::new(),
@@ -667,7 +667,7 @@ impl Replica {
             let new = Self::cap(cfg, q.num_tokens() - computed).min(budget);
             while !self.allocate(cfg, reqs, r, computed + new, false, 0) {
                 self.touch(t);
-                let v = self.running.pop().expect("running is not empty");
+                let v = self.running.pop_back().expect("running is not empty");
                 self.preempt(reqs, v);
                 self.waiting.push_front(v);
                 if v == r {
@@ -706,7 +706,7 @@ impl Replica {
                 }
                 self.touch(t);
                 self.waiting.pop_front();
-                self.running.push(r);
+                self.running.push_back(r);
                 let q = &mut reqs[r as usize];
                 if q.computed == 0 && caching {
                     let hit = hit_blocks * cfg.block_size;
@@ -742,7 +742,7 @@ impl Replica {
                 total += p;
                 self.touch(t);
                 self.waiting.pop_front();
-                self.running.push(r);
+                self.running.push_back(r);
                 let q = &mut reqs[r as usize];
                 if q.first_sched.is_nan() {
                     q.first_sched = t;
@@ -801,7 +801,7 @@ impl Replica {
             }
             q.cached = 0;
             q.sched = tokens;
-            self.running.push(r);
+            self.running.push_back(r);
             self.sched.push(r);
         }
         if !self.sched.is_empty() {
@@ -812,9 +812,10 @@ impl Replica {
         let by_arrival = |a: &u32, b: &u32| arrival[*a as usize].total_cmp(&arrival[*b as usize]);
         if !self
             .running
+            .iter()
             .is_sorted_by(|a, b| by_arrival(a, b) != std::cmp::Ordering::Greater)
         {
-            self.running.sort_by(by_arrival);
+            self.running.make_contiguous().sort_by(by_arrival);
         }
         let (mut i, mut j) = (0, self.running.len());
         while i < j && self.sched.len() < cap {
@@ -849,7 +850,7 @@ impl Replica {
         // (Vidur's list after the step; victims are gone).
         self.running.truncate(j);
         self.running.drain(..i);
-        self.running.extend_from_slice(&self.sched);
+        self.running.extend(self.sched.iter().copied());
     }
 
     /// The batch as the step-time model sees it, and the per-step maxima.
@@ -975,13 +976,21 @@ impl Replica {
                 }
             }
         }
-        if self.rotate > 0 {
-            // DistServe: the decode batch goes back to the tail in batch order.
-            self.running.rotate_left(self.rotate);
-            self.rotate = 0;
-        }
         if finished_any {
             self.touch(t_end);
+        }
+        if self.rotate > 0 {
+            // DistServe: the decode batch (the head of `running`, holding every request
+            // scheduled this step) goes back to the tail in batch order, without the
+            // finished ones.
+            for _ in 0..self.rotate {
+                let r = self.running.pop_front().expect("the batch is in running");
+                if reqs[r as usize].status != STATUS_FINISHED {
+                    self.running.push_back(r);
+                }
+            }
+            self.rotate = 0;
+        } else if finished_any {
             self.running
                 .retain(|&r| reqs[r as usize].status != STATUS_FINISHED);
         }
@@ -997,7 +1006,7 @@ impl Replica {
             let q = &reqs[r as usize];
             self.outstanding -= u64::from(q.prompt - q.prefilled) + u64::from(q.output - q.emitted);
         }
-        out.append(&mut self.running);
+        out.extend(self.running.drain(..));
     }
 
     /// A request joins the tail of `running` at time `t` (with its blocks elsewhere: for
@@ -1006,7 +1015,7 @@ impl Replica {
         self.touch(t);
         let q = &reqs[r as usize];
         self.outstanding += u64::from(q.prompt - q.prefilled) + u64::from(q.output - q.emitted);
-        self.running.push(r);
+        self.running.push_back(r);
     }
 
     /// Reject the head of `waiting` (it cannot be scheduled even on an empty replica).
