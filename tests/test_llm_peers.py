@@ -437,6 +437,30 @@ def test_cli_mode_runs_the_peer_setup(capsys) -> None:  # type: ignore[no-untype
     assert out["finished"] == 200 and out["config"]["replicas"] == 2
 
 
+def test_cli_policy_flags_override_the_mode(capsys) -> None:  # type: ignore[no-untyped-def]
+    from qcore.cli import EXIT_ERROR, EXIT_OK, main
+
+    path = str(PEERS / "workload_burst200.csv")
+    # Vidur's running queue is sorted by arrival: LIFO picks the same victims.
+    rc = main(["llm", "simulate", path, "--mode", "vidur_vllm", "--num-blocks", "2000",
+               "--preemption", "recompute_lifo", "--format", "json"])
+    assert rc == EXIT_OK
+    lifo = json.loads(capsys.readouterr().out)
+    rc = main(["llm", "simulate", path, "--mode", "vidur_vllm", "--num-blocks", "2000",
+               "--format", "json"])
+    assert rc == EXIT_OK
+    latest = json.loads(capsys.readouterr().out)
+    assert lifo["preemptions"] == latest["preemptions"] > 0
+    assert lifo["duration_s"] == latest["duration_s"]
+    rc = main(["llm", "simulate", path, "--mode", "vidur_vllm", "--memory-admission",
+               "unlimited", "--format", "json"])
+    assert rc == EXIT_OK
+    assert json.loads(capsys.readouterr().out)["preemptions"] == 0
+    rc = main(["llm", "simulate", path, "--mode", "vidur_vllm", "--preemption", "never"])
+    assert rc == EXIT_ERROR
+    assert "preemption never needs memory_admission unlimited" in capsys.readouterr().err
+
+
 def test_vidur_vllm_rejects_what_it_can_never_admit() -> None:
     # 100 blocks of 16 tokens, watermark 1 block: a 1,600-token prompt needs all 100 and
     # can never be admitted (Vidur would wait for it forever); a prompt + output above the
