@@ -472,6 +472,8 @@ pub(crate) struct Replica {
     hits: Vec<u32>,
     /// `(request, its num_tokens, cache epoch)` whose lookup `hits` holds.
     hits_for: (u32, u32, u64),
+    /// Whether every request of the current step is a decode (set by `summarize`).
+    decode_only: bool,
     /// Start and end of the current step (end NaN when idle).
     pub step_start: f64,
     pub step_end: f64,
@@ -500,6 +502,7 @@ impl Replica {
             rotate: 0,
             hits: Vec::new(),
             hits_for: (u32::MAX, 0, u64::MAX),
+            decode_only: false,
             step_start: f64::NAN,
             step_end: f64::NAN,
             step_tokens: 0,
@@ -1032,6 +1035,7 @@ impl Replica {
             tokens += q.sched;
         }
         self.step_tokens = tokens;
+        self.decode_only = b.prefill_reqs == 0;
         let used = cfg.num_blocks - self.pool.nfree;
         let s = &mut self.stats;
         s.max_blocks_used = s.max_blocks_used.max(used);
@@ -1085,7 +1089,40 @@ impl Replica {
         }
         self.stats.token_steps += self.sched.len() as u64;
         self.stats.busy_time += d;
-        for k in 0..self.sched.len() {
+        if self.decode_only {
+            // Every request decodes one token past its prompt and emits it: no prefill
+            // progress, no prompt blocks to cache, never a first token.
+            let n = self.sched.len() as u64;
+            self.outstanding -= n;
+            self.stats.output_tokens += n;
+            for k in 0..self.sched.len() {
+                let r = self.sched[k];
+                let q = &mut reqs[r as usize];
+                q.computed += 1;
+                q.work += 1;
+                q.emitted += 1;
+                sink.token_gap(t_end - q.last_emit);
+                q.last_emit = t_end;
+                if q.emitted == q.output {
+                    q.status = STATUS_FINISHED;
+                    q.finish = t_end;
+                    self.pool.release(&mut q.blocks);
+                    self.pool.nfree += q.held;
+                    q.held = 0;
+                    q.blocks = Vec::new();
+                    self.stats.finished += 1;
+                    finished_any = true;
+                    sink.finish(r);
+                }
+            }
+        }
+        // Any other step, request by request.
+        let general = if self.decode_only {
+            0
+        } else {
+            self.sched.len()
+        };
+        for k in 0..general {
             let r = self.sched[k];
             let q = &mut reqs[r as usize];
             let c0 = q.computed;
