@@ -472,8 +472,11 @@ pub(crate) struct Replica {
     hits: Vec<u32>,
     /// `(request, its num_tokens, cache epoch)` whose lookup `hits` holds.
     hits_for: (u32, u32, u64),
-    /// Whether every request of the current step is a decode (set by `summarize`).
+    /// Whether every request of the current step is a decode.
     decode_only: bool,
+    /// The batch summary and its tokens, summed while scheduling.
+    acc: Batch,
+    acc_tokens: u32,
     /// Start and end of the current step (end NaN when idle).
     pub step_start: f64,
     pub step_end: f64,
@@ -503,6 +506,8 @@ impl Replica {
             hits: Vec::new(),
             hits_for: (u32::MAX, 0, u64::MAX),
             decode_only: false,
+            acc: Batch::default(),
+            acc_tokens: 0,
             step_start: f64::NAN,
             step_end: f64::NAN,
             step_tokens: 0,
@@ -740,14 +745,17 @@ impl Replica {
     ) -> Batch {
         self.sched.clear();
         self.preempted.clear();
+        self.acc = Batch::default();
+        self.acc_tokens = 0;
         match cfg.batch_formation {
+            // These two sum the batch as they form it.
             BatchFormation::StrictPrefillPriority { decode_tokens } => {
                 self.schedule_distserve(w, cfg, reqs, t, decode_tokens);
-                return self.summarize(cfg, reqs);
+                return self.close_batch(cfg);
             }
             BatchFormation::PrefillPriorityUnmixed => {
                 self.schedule_vidur(w, cfg, reqs, t);
-                return self.summarize(cfg, reqs);
+                return self.close_batch(cfg);
             }
             BatchFormation::VllmV1 => {}
         }
@@ -852,6 +860,7 @@ impl Replica {
             q.first_sched = t;
         }
         q.sched = sched;
+        Self::classify(&mut self.acc, &mut self.acc_tokens, q);
         self.running.push_back(r);
         self.sched.push(r);
     }
@@ -931,7 +940,9 @@ impl Replica {
                 break;
             }
             total += need;
-            reqs[r as usize].sched = 1;
+            let q = &mut reqs[r as usize];
+            q.sched = 1;
+            Self::classify(&mut self.acc, &mut self.acc_tokens, q);
             self.sched.push(r);
             k += 1;
         }
@@ -991,7 +1002,9 @@ impl Replica {
             loop {
                 let tokens = reqs[r as usize].num_tokens();
                 if self.grow(cfg, reqs, r, tokens) {
-                    reqs[r as usize].sched = 1;
+                    let q = &mut reqs[r as usize];
+                    q.sched = 1;
+                    Self::classify(&mut self.acc, &mut self.acc_tokens, q);
                     self.sched.push(r);
                     break;
                 }
@@ -1016,25 +1029,38 @@ impl Replica {
         self.running.extend(self.sched.iter().copied());
     }
 
+    /// Count scheduled request `q` into the batch summary `b` (and its tokens into `tokens`).
+    #[inline]
+    fn classify(b: &mut Batch, tokens: &mut u32, q: &Req) {
+        let ctx = u64::from(q.computed + q.sched);
+        if q.emitted >= 1 && q.sched == 1 && q.computed + 1 == q.num_tokens() {
+            b.decode_reqs += 1;
+            b.decode_ctx += ctx;
+        } else {
+            b.prefill_reqs += 1;
+            b.prefill_tokens += u64::from(q.sched);
+            b.prefill_tokens_sq += f64::from(q.sched) * f64::from(q.sched);
+        }
+        b.ctx += ctx;
+        *tokens += q.sched;
+    }
+
     /// The batch as the step-time model sees it, and the per-step maxima.
     fn summarize(&mut self, cfg: &ReplicaConfig, reqs: &[Req]) -> Batch {
         let mut b = Batch::default();
         let mut tokens = 0u32;
         for &r in &self.sched {
-            let q = &reqs[r as usize];
-            let ctx = u64::from(q.computed + q.sched);
-            if q.emitted >= 1 && q.sched == 1 && q.computed + 1 == q.num_tokens() {
-                b.decode_reqs += 1;
-                b.decode_ctx += ctx;
-            } else {
-                b.prefill_reqs += 1;
-                b.prefill_tokens += u64::from(q.sched);
-                b.prefill_tokens_sq += f64::from(q.sched) * f64::from(q.sched);
-            }
-            b.ctx += ctx;
-            tokens += q.sched;
+            Self::classify(&mut b, &mut tokens, &reqs[r as usize]);
         }
-        self.step_tokens = tokens;
+        self.acc = b;
+        self.acc_tokens = tokens;
+        self.close_batch(cfg)
+    }
+
+    /// The batch summed while scheduling (`acc`), and the per-step maxima.
+    fn close_batch(&mut self, cfg: &ReplicaConfig) -> Batch {
+        let b = std::mem::take(&mut self.acc);
+        self.step_tokens = std::mem::take(&mut self.acc_tokens);
         self.decode_only = b.prefill_reqs == 0;
         let used = cfg.num_blocks - self.pool.nfree;
         let s = &mut self.stats;
