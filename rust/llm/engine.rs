@@ -1202,7 +1202,14 @@ impl Replica {
         if finished_any {
             self.touch(t_end);
         }
-        if self.rotate > 0 {
+        if self.rotate == self.running.len() {
+            // The decode batch is all of `running`: back to the tail is where it is.
+            self.rotate = 0;
+            if finished_any {
+                self.running
+                    .retain(|&r| reqs[r as usize].status != STATUS_FINISHED);
+            }
+        } else if self.rotate > 0 {
             // DistServe: the decode batch (the head of `running`, holding every request
             // scheduled this step) goes back to the tail in batch order, without the
             // finished ones.
