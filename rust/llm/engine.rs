@@ -590,9 +590,13 @@ impl Replica {
         reserve: u32,
     ) -> bool {
         let req = &mut reqs[r as usize];
-        let need = tokens.div_ceil(cfg.block_size);
         let nh = if use_hits { self.hits.len() as u32 } else { 0 };
         let have = req.blocks.len() as u32 + nh;
+        // Most calls (decodes) need no new block: tell without a division.
+        if nh == 0 && u64::from(have) * u64::from(cfg.block_size) >= u64::from(tokens) {
+            return true;
+        }
+        let need = tokens.div_ceil(cfg.block_size);
         let new = need.saturating_sub(have);
         if new == 0 && nh == 0 {
             return true;
@@ -655,7 +659,10 @@ impl Replica {
                     return false;
                 }
                 let q = &mut reqs[r as usize];
-                let need = tokens.div_ceil(cfg.block_size).saturating_sub(q.held);
+                if u64::from(q.held) * u64::from(cfg.block_size) >= u64::from(tokens) {
+                    return true;
+                }
+                let need = tokens.div_ceil(cfg.block_size) - q.held;
                 if need > self.pool.nfree {
                     return false;
                 }
@@ -1214,7 +1221,9 @@ impl Replica {
             // scheduled this step) goes back to the tail in batch order, without the
             // finished ones.
             for _ in 0..self.rotate {
-                let r = self.running.pop_front().expect("the batch is in running");
+                let Some(r) = self.running.pop_front() else {
+                    break;
+                };
                 if reqs[r as usize].status != STATUS_FINISHED {
                     self.running.push_back(r);
                 }
