@@ -133,7 +133,8 @@ def _engine_only(setup: llm.presets.PeerSetup, w: llm.Workload):  # type: ignore
 
     rep, fleet = setup.replica, setup.fleet
     dis = None if fleet is None else (fleet.decode._spec(), fleet.decode.step_time._spec(),
-                                      fleet.prefill_replicas, fleet.decode_replicas)
+                                      fleet.prefill_replicas, fleet.decode_replicas,
+                                      None if fleet.transfer is None else fleet.transfer._spec())
     args = (w.arrival, w.prompt_tokens, w.output_tokens, None, None, 1, rep._spec(),
             rep.step_time._spec(), None, 0.01, False, None, None, dis)
     return lambda: _qcore._llm_simulate(*args)

@@ -279,12 +279,22 @@ def test_every_mode_conserves_and_obeys_littles_law(mode: str, seed: int, rate: 
     # output tokens; blocks held stay within num_blocks and running within max_num_seqs
     # (modes with a KV model); per replica, ∫(waiting + running) dt
     # equals Σ e2e of its requests (Little's law, exactly, on the engine's own account).
-    rng = np.random.default_rng(seed)
-    n = 150
-    w = llm.Workload(rng.exponential(1 / rate, n).cumsum(), rng.integers(1, 1500, n),
-                     rng.integers(1, 300, n))
+    w = _random_workload(seed, rate)
     rep, fleet = _mode(mode, num_blocks)
-    r = llm.simulate(w, rep, fleet)
+    _check_conserves_and_little(llm.simulate(w, rep, fleet), w, rep,
+                                kv_model=mode in ("vllm_v1", "vidur_vllm"),
+                                pair=mode == "distserve_disaggregated")
+
+
+def _random_workload(seed: int, rate: float, n: int = 150) -> llm.Workload:
+    rng = np.random.default_rng(seed)
+    return llm.Workload(rng.exponential(1 / rate, n).cumsum(), rng.integers(1, 1500, n),
+                        rng.integers(1, 300, n))
+
+
+def _check_conserves_and_little(r: llm.LlmResult, w: llm.Workload, rep: llm.Replica, *,
+                                kv_model: bool, pair: bool = False) -> None:
+    n = len(w)
     req = r.requests
     assert r.finished + r.rejected == n
     done = req.filter(pl.col("status") == "finished")
@@ -292,11 +302,11 @@ def test_every_mode_conserves_and_obeys_littles_law(mode: str, seed: int, rate: 
     assert (done["finish"] >= done["first_token"]).all()
     assert (done["first_token"] > done["arrival"]).all()
     stats = r.replica_stats
-    if mode in ("vllm_v1", "vidur_vllm"):
+    if kv_model:
         assert (stats["max_blocks_used"] <= rep.num_blocks).all()
         assert (stats["max_running"] <= rep.max_num_seqs).all()
     assert int(stats["output_tokens"].sum()) == int(done["output_tokens"].sum())
-    if mode == "distserve_disaggregated":
+    if pair:
         # A request spends its time on the prefill and then the decode replica: Little's
         # law holds for the pair.
         assert float(stats["in_system_area"].sum()) == pytest.approx(
@@ -306,6 +316,108 @@ def test_every_mode_conserves_and_obeys_littles_law(mode: str, seed: int, rate: 
         mine = done.filter(pl.col("replica") == i)
         assert stats.row(i, named=True)["in_system_area"] == pytest.approx(
             float(mine["e2e"].sum()), rel=1e-9)
+
+
+# --------------------------------------------------------------------------- policies
+
+_POLICIES = {"vidur_vllm": ("prefill_priority_unmixed", "watermark", "recompute_latest_arrival"),
+             "distserve_colocated": ("strict_prefill_priority", "unlimited", "never"),
+             "distserve_disaggregated": ("strict_prefill_priority", "unlimited", "never")}
+
+
+def _explicit(rep: llm.Replica, policies: tuple[str, str, str]) -> llm.Replica:
+    b, m, p = policies
+    return dataclasses.replace(rep, scheduler="vllm_v1", batch_formation=b,  # type: ignore[arg-type]
+                               memory_admission=m, preemption=p)
+
+
+@pytest.mark.parametrize("name", ["fixed512x128_r2_n1000", "burst200"])
+@pytest.mark.parametrize("mode", llm.presets.MODES)
+def test_a_mode_equals_its_policies_set_explicitly(mode: str, name: str) -> None:
+    setup = llm.presets.peer(mode)
+    wl = pl.read_csv(PEERS / f"workload_{name}.csv")
+    w = setup.workload(wl["arrival_s"].to_numpy(), wl["prompt_len"].to_numpy(),
+                       wl["output_len"].to_numpy())
+    rep = setup.replica
+    assert rep.policies == _POLICIES[mode]
+    mine = _explicit(rep, _POLICIES[mode])
+    assert mine.policies == rep.policies
+    fleet = None if setup.fleet is None else dataclasses.replace(setup.fleet, decode=mine)
+    a = llm.simulate(w, rep, setup.fleet)
+    b = llm.simulate(w, mine, fleet)
+    assert a.requests.equals(b.requests)    # bit-identical, NaN/null included
+    assert a.replica_stats.equals(b.replica_stats)
+
+
+def test_the_default_is_vllm_v1_and_equals_its_policies_set_explicitly() -> None:
+    rep = llm.Replica(step_time=llm.Linear(c0=0.01, c_tok=2e-5, c_ctx=1e-7), num_blocks=400)
+    assert rep.policies == ("vllm_v1", "free_blocks", "recompute_lifo")
+    w = _random_workload(3, 20.0, 300)
+    a = llm.simulate(w, rep)
+    assert a.preemptions > 0
+    b = llm.simulate(w, _explicit(rep, rep.policies))
+    assert a.requests.equals(b.requests)
+
+
+_VALID = [(b, m, p)
+          for b in ("vllm_v1", "prefill_priority_unmixed", "strict_prefill_priority")
+          for m in ("free_blocks", "watermark", "unlimited")
+          for p in ("recompute_lifo", "recompute_latest_arrival", "never")
+          if p != "never" or m == "unlimited"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(policies=st.sampled_from(_VALID), seed=st.integers(0, 10_000),
+       rate=st.floats(0.5, 40.0), num_blocks=st.integers(150, 3000),
+       replicas=st.integers(1, 3), watermark=st.sampled_from([0.0, 0.01]),
+       chunked=st.booleans())
+def test_every_policy_combination_conserves_and_obeys_littles_law(
+        policies: tuple[str, str, str], seed: int, rate: float, num_blocks: int, replicas: int,
+        watermark: float, chunked: bool) -> None:
+    w = _random_workload(seed, rate)
+    rep = _explicit(llm.Replica(step_time=llm.Linear(c0=0.01, c_tok=2e-5, c_ctx=1e-7),
+                                num_blocks=num_blocks, max_num_batched_tokens=2048,
+                                watermark=watermark, chunked_prefill=chunked), policies)
+    r = llm.simulate(w, rep, llm.Fleet(replicas=replicas, router="least_requests"))
+    _check_conserves_and_little(r, w, rep, kv_model=policies[1] != "unlimited")
+    if policies[1] == "unlimited":
+        assert r.preemptions == 0
+
+
+@settings(max_examples=10, deadline=None)
+@given(policies=st.sampled_from([c for c in _VALID if c[0] != "prefill_priority_unmixed"]),
+       seed=st.integers(0, 10_000), rate=st.floats(0.5, 40.0),
+       num_blocks=st.integers(150, 3000))
+def test_disaggregated_policy_combinations_conserve(policies: tuple[str, str, str], seed: int,
+                                                    rate: float, num_blocks: int) -> None:
+    w = _random_workload(seed, rate)
+    rep = _explicit(llm.Replica(step_time=llm.Linear(c0=0.01, c_tok=2e-5, c_ctx=1e-7),
+                                num_blocks=num_blocks, max_num_batched_tokens=2048), policies)
+    r = llm.simulate(w, rep, llm.Disaggregated(decode=rep))
+    _check_conserves_and_little(r, w, rep, kv_model=policies[1] != "unlimited", pair=True)
+
+
+def test_invalid_policies_name_the_argument() -> None:
+    from qcore.exceptions import InvalidArgumentError, InvalidTypeError
+
+    st_ = llm.Linear(c0=0.01)
+    with pytest.raises(InvalidArgumentError, match="^preemption never needs memory_admission "
+                       "unlimited"):
+        llm.Replica(step_time=st_, num_blocks=100, preemption="never")
+    with pytest.raises(InvalidArgumentError, match="^preemption never needs"):
+        llm.Replica(step_time=st_, num_blocks=100, scheduler="distserve",
+                    memory_admission="watermark")
+    for field, bad in [("batch_formation", "fcfs"), ("memory_admission", "paged"),
+                       ("preemption", "swap"), ("scheduler", "sarathi")]:
+        with pytest.raises(InvalidArgumentError, match=f"^{field} is unknown"):
+            llm.Replica(step_time=st_, num_blocks=100, **{field: bad})  # type: ignore[arg-type]
+    with pytest.raises(InvalidTypeError, match="^preemption must be a str"):
+        llm.Replica(step_time=st_, num_blocks=100, preemption=3)  # type: ignore[arg-type]
+    rep = llm.Replica(step_time=st_, num_blocks=100, batch_formation="prefill_priority_unmixed")
+    w = llm.Workload(np.array([0.0]), np.array([10]), np.array([2]))
+    with pytest.raises(InvalidArgumentError, match="^prefill must use the vllm_v1 or "
+                       "strict_prefill_priority batch formation"):
+        llm.simulate(w, rep, llm.Disaggregated(decode=llm.Replica(step_time=st_, num_blocks=100)))
 
 
 def test_cli_mode_runs_the_peer_setup(capsys) -> None:  # type: ignore[no-untyped-def]
@@ -323,6 +435,30 @@ def test_cli_mode_runs_the_peer_setup(capsys) -> None:  # type: ignore[no-untype
     assert rc == EXIT_OK
     out = json.loads(capsys.readouterr().out)
     assert out["finished"] == 200 and out["config"]["replicas"] == 2
+
+
+def test_cli_policy_flags_override_the_mode(capsys) -> None:  # type: ignore[no-untyped-def]
+    from qcore.cli import EXIT_ERROR, EXIT_OK, main
+
+    path = str(PEERS / "workload_burst200.csv")
+    # Vidur's running queue is sorted by arrival: LIFO picks the same victims.
+    rc = main(["llm", "simulate", path, "--mode", "vidur_vllm", "--num-blocks", "2000",
+               "--preemption", "recompute_lifo", "--format", "json"])
+    assert rc == EXIT_OK
+    lifo = json.loads(capsys.readouterr().out)
+    rc = main(["llm", "simulate", path, "--mode", "vidur_vllm", "--num-blocks", "2000",
+               "--format", "json"])
+    assert rc == EXIT_OK
+    latest = json.loads(capsys.readouterr().out)
+    assert lifo["preemptions"] == latest["preemptions"] > 0
+    assert lifo["duration_s"] == latest["duration_s"]
+    rc = main(["llm", "simulate", path, "--mode", "vidur_vllm", "--memory-admission",
+               "unlimited", "--format", "json"])
+    assert rc == EXIT_OK
+    assert json.loads(capsys.readouterr().out)["preemptions"] == 0
+    rc = main(["llm", "simulate", path, "--mode", "vidur_vllm", "--preemption", "never"])
+    assert rc == EXIT_ERROR
+    assert "preemption never needs memory_admission unlimited" in capsys.readouterr().err
 
 
 def test_vidur_vllm_rejects_what_it_can_never_admit() -> None:

@@ -64,6 +64,13 @@ def register(sub: Any, fmt: Any, epilog: str) -> None:
                    "--preset, --model, --gpu, --tp and --scheduler do not apply, "
                    "--num-blocks, --block-size, --max-num-seqs and "
                    "--max-num-batched-tokens override the setup")
+    s.add_argument("--batch-formation",
+                   choices=["vllm_v1", "prefill_priority_unmixed", "strict_prefill_priority"],
+                   help="batch-formation policy (default: the --scheduler's or --mode's)")
+    s.add_argument("--memory-admission", choices=["free_blocks", "watermark", "unlimited"],
+                   help="memory-admission policy (default: the --scheduler's or --mode's)")
+    s.add_argument("--preemption", choices=["recompute_lifo", "recompute_latest_arrival", "never"],
+                   help="preemption policy (default: the --scheduler's or --mode's)")
     s.add_argument("--no-chunked-prefill", action="store_true")
     s.add_argument("--no-prefix-caching", action="store_true")
     s.add_argument("--replicas", type=int, default=1)
@@ -169,6 +176,9 @@ def _preset_parts(name: str) -> dict[str, Any]:
     return out
 
 
+_POLICY_FLAGS = ("batch_formation", "memory_admission", "preemption")
+
+
 def _replica(args: argparse.Namespace) -> Any:
     from qcore import llm
     from qcore.exceptions import InvalidArgumentError
@@ -195,6 +205,9 @@ def _replica(args: argparse.Namespace) -> Any:
         over["prefix_caching"] = False
     if args.scheduler != "vllm_v1":
         over["scheduler"] = args.scheduler
+    for k in _POLICY_FLAGS:
+        if getattr(args, k) is not None:
+            over[k] = getattr(args, k)
     if model and gpu:
         return llm.Replica.from_preset(model, gpu, tp, step_time=st, **over)
     if st is None:
@@ -212,7 +225,7 @@ def _mode(args: argparse.Namespace, w: Any) -> tuple[Any, Any, Any]:
 
     setup = llm.presets.peer(args.mode)
     over = {k: getattr(args, k) for k in ("num_blocks", "block_size", "max_num_seqs",
-                                          "max_num_batched_tokens")
+                                          "max_num_batched_tokens", *_POLICY_FLAGS)
             if getattr(args, k) is not None}
     rep = dataclasses.replace(setup.replica, **over)
     if setup.max_tokens is not None:   # Vidur's input rule: prompt + output <= its maximum

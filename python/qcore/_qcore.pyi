@@ -574,6 +574,8 @@ def report_batch_stats(
 
 # --------------------------------------------------------------------------- llm
 
+_LlmReplicaSpec = tuple[int, int, int, int, bool, int, bool, float, str, int,
+                        tuple[str | None, str | None, str | None]]
 _LlmStepSpec = tuple[
     str,
     list[float],
@@ -613,14 +615,14 @@ def _llm_simulate(
     hash_offsets: npt.NDArray[np.int64] | None,
     hash_ids: npt.NDArray[np.int64] | None,
     hash_block_tokens: int,
-    replica_spec: tuple[int, int, int, int, bool, int, bool, float, str, int],
+    replica_spec: _LlmReplicaSpec,
     step_spec: _LlmStepSpec,
     fleet_spec: tuple[int, str, float, float, int] | None,
     relative_accuracy: float,
     trace: bool,
     timeline_interval: float | None,
     progress: Any = None,
-    disagg_spec: tuple[tuple[int, int, int, int, bool, int, bool, float, str, int], _LlmStepSpec,
+    disagg_spec: tuple[_LlmReplicaSpec, _LlmStepSpec,
                        int, int, tuple[float, float, float] | None] | None = None,
     admission_spec: _LlmAdmissionSpec | None = None,
     autoscale_spec: tuple[tuple[str, dict[str, float], dict[str, str]], list[tuple[str, float]],
@@ -670,10 +672,21 @@ def _llm_defaults() -> dict[str, Any]:
 def _llm_ceilings(
     prompt_tokens: npt.NDArray[np.int64],
     output_tokens: npt.NDArray[np.int64],
-    replica_spec: tuple[int, int, int, int, bool, int, bool, float, str, int],
+    replica_spec: _LlmReplicaSpec,
     step_spec: _LlmStepSpec,
 ) -> dict[str, Any]:
     """The analytic ceilings of a replica (token_budget, kv, max_num_seqs, steps, binding, rate)."""
+
+def _llm_policies(
+    scheduler: str,
+    decode_tokens: int,
+    batch_formation: str | None = None,
+    memory_admission: str | None = None,
+    preemption: str | None = None,
+) -> tuple[str, str, str]:
+    """The batch-formation, memory-admission and preemption policies of the ``scheduler``
+    preset, overridden by those given; raises ``InvalidArgumentError`` naming the argument
+    for an unknown name or an invalid combination."""
 
 def _llm_default_batched_tokens(gpu_memory_bytes: float) -> int:
     """vLLM's default token budget for a GPU with this much memory."""

@@ -506,31 +506,198 @@ impl VidurTables {
 /// `DistServe`'s simulator caps a decode step at this many `Σ (ctx + 1)` tokens.
 pub const DISTSERVE_DECODE_TOKENS: u32 = 50_000;
 
-/// The scheduling policy of a replica.
+/// How a step's batch is formed from `running` and `waiting`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum BatchFormation {
+    /// vLLM V1 (the default, §3): running requests first, in list order, then waiting ones
+    /// in FCFS order, within the token budget `max_num_batched_tokens` and the
+    /// `max_num_seqs` cap; prompts are chunked when `chunked_prefill` is on; prefills and
+    /// decodes share a step.
+    VllmV1,
+    /// Vidur's `vllm` replica scheduler (vLLM V0's, as Vidur models it): a
+    /// **prefill-only** step if any waiting request can be admitted — the longest FCFS
+    /// prefix of `waiting` whose padded size `(n + 1)·max(tokens)` stays within
+    /// `max_num_batched_tokens`, each request taking all its tokens (no chunking), with
+    /// `running` and the batch below `max_num_seqs`; otherwise a **decode-only** step over
+    /// `running` sorted stably by arrival, at most `max_num_seqs` requests, the batch
+    /// going back to the tail of `running`.
+    PrefillPriorityUnmixed,
+    /// `DistServe`'s `simdistserve`: a **prefill-only** step whenever anything waits (strict
+    /// priority) — the longest FCFS prefix of `waiting` whose tokens sum to at most
+    /// `max_num_batched_tokens`, no request cap; else a **decode-only** step over the
+    /// longest prefix of `running` whose `Σ (ctx + 1)` is at most `decode_tokens`, its
+    /// unfinished requests going back to the tail in batch order. Never mixed.
+    StrictPrefillPriority { decode_tokens: u32 },
+}
+
+/// How KV memory admits requests.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum MemoryAdmission {
+    /// vLLM V1 (the default, §4): identified blocks with reference counts and the prefix
+    /// cache; a request is admitted from `waiting` when its new blocks (and the cached
+    /// ones it revives) leave `int(watermark·num_blocks)` blocks free; a running request
+    /// grows when its new blocks are free.
+    FreeBlocks,
+    /// Vidur's (vLLM V0's) block manager: blocks are counted, not identified (no prefix
+    /// cache); a waiting request is admitted when `free − ceil(tokens / block_size) ≥
+    /// int(watermark·num_blocks)`; a running request grows only while at least **one
+    /// block is free**, even when it needs none.
+    Watermark,
+    /// No KV model (`DistServe`'s simulator): every request fits; no blocks are held and
+    /// nothing is ever preempted.
+    Unlimited,
+}
+
+/// Which running request is preempted (restarted by recompute: its blocks are freed, its
+/// computed tokens reset and it goes to the front of `waiting`) when a running request
+/// cannot grow. The victim is taken among the running requests not yet in the batch;
+/// with none left, the request itself.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Preemption {
+    /// vLLM V1 (the default): the tail of `running`.
+    RecomputeLifo,
+    /// Vidur's: the most recently arrived (latest arrival, then highest id).
+    RecomputeLatestArrival,
+    /// Never preempt: only with [`MemoryAdmission::Unlimited`], where nothing runs out.
+    Never,
+}
+
+impl BatchFormation {
+    /// The option of this name (`vllm_v1`, `prefill_priority_unmixed`,
+    /// `strict_prefill_priority`); `decode_tokens` is the last one's decode cap.
+    pub fn from_name(name: &str, decode_tokens: u32) -> Result<Self> {
+        Ok(match name {
+            "vllm_v1" => BatchFormation::VllmV1,
+            "prefill_priority_unmixed" => BatchFormation::PrefillPriorityUnmixed,
+            "strict_prefill_priority" => BatchFormation::StrictPrefillPriority { decode_tokens },
+            other => {
+                return Err(QcoreError::invalid(
+                    "batch_formation",
+                    format!(
+                        "is unknown: {other:?} (vllm_v1, prefill_priority_unmixed, strict_prefill_priority)"
+                    ),
+                ))
+            }
+        })
+    }
+
+    /// The option's name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            BatchFormation::VllmV1 => "vllm_v1",
+            BatchFormation::PrefillPriorityUnmixed => "prefill_priority_unmixed",
+            BatchFormation::StrictPrefillPriority { .. } => "strict_prefill_priority",
+        }
+    }
+}
+
+impl MemoryAdmission {
+    /// The option of this name (`free_blocks`, `watermark`, `unlimited`).
+    pub fn from_name(name: &str) -> Result<Self> {
+        Ok(match name {
+            "free_blocks" => MemoryAdmission::FreeBlocks,
+            "watermark" => MemoryAdmission::Watermark,
+            "unlimited" => MemoryAdmission::Unlimited,
+            other => {
+                return Err(QcoreError::invalid(
+                    "memory_admission",
+                    format!("is unknown: {other:?} (free_blocks, watermark, unlimited)"),
+                ))
+            }
+        })
+    }
+
+    /// The option's name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            MemoryAdmission::FreeBlocks => "free_blocks",
+            MemoryAdmission::Watermark => "watermark",
+            MemoryAdmission::Unlimited => "unlimited",
+        }
+    }
+}
+
+impl Preemption {
+    /// The option of this name (`recompute_lifo`, `recompute_latest_arrival`, `never`).
+    pub fn from_name(name: &str) -> Result<Self> {
+        Ok(match name {
+            "recompute_lifo" => Preemption::RecomputeLifo,
+            "recompute_latest_arrival" => Preemption::RecomputeLatestArrival,
+            "never" => Preemption::Never,
+            other => {
+                return Err(QcoreError::invalid(
+                    "preemption",
+                    format!(
+                        "is unknown: {other:?} (recompute_lifo, recompute_latest_arrival, never)"
+                    ),
+                ))
+            }
+        })
+    }
+
+    /// The option's name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Preemption::RecomputeLifo => "recompute_lifo",
+            Preemption::RecomputeLatestArrival => "recompute_latest_arrival",
+            Preemption::Never => "never",
+        }
+    }
+}
+
+/// A named preset of the three scheduling policies (batch formation, memory admission,
+/// preemption); the step time is chosen separately.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Scheduler {
-    /// vLLM V1 (the default, §3).
+    /// vLLM V1: [`BatchFormation::VllmV1`], [`MemoryAdmission::FreeBlocks`],
+    /// [`Preemption::RecomputeLifo`].
     VllmV1,
-    /// `DistServe`'s colocated simulator (`simdistserve`, backend `vllm`): prefill-only
-    /// steps with strict priority over decode steps, never mixed; a prefill step takes
-    /// the longest FCFS prefix of `waiting` whose prompts sum to at most
-    /// `max_num_batched_tokens`; a decode step takes the longest prefix of `running`
-    /// whose `Σ (ctx + 1)` is at most `decode_tokens`, and its unfinished requests go
-    /// back to the tail in batch order. No KV model (no blocks, no preemption) and no
-    /// cap on running requests.
+    /// `DistServe`'s colocated simulator (`simdistserve`, backend `vllm`):
+    /// [`BatchFormation::StrictPrefillPriority`], [`MemoryAdmission::Unlimited`],
+    /// [`Preemption::Never`].
     DistServe { decode_tokens: u32 },
-    /// Vidur's `vllm` replica scheduler (vLLM V0's, as Vidur models it). Batch formation:
-    /// a **prefill-only** step if any waiting request can be admitted — the longest FCFS
-    /// prefix of `waiting` whose padded size `(n + 1)·max(tokens)` stays within
-    /// `max_num_batched_tokens`, each request taking its whole prompt (no chunking);
-    /// otherwise a **decode-only** step over `running`, sorted stably by arrival, the batch
-    /// going back to its tail. Memory admission: a waiting request needs
-    /// `ceil(num_tokens / block_size)` blocks with `free − need ≥ watermark` blocks, and
-    /// `running` (requests holding KV) below `max_num_seqs`; a decode needs **one free
-    /// block** even when it allocates none. Preemption: restart by recompute of the most
-    /// recently arrived running request not yet in the batch (itself when there is none),
-    /// to the front of `waiting`. No prefix cache.
+    /// Vidur's `vllm` replica scheduler: [`BatchFormation::PrefillPriorityUnmixed`],
+    /// [`MemoryAdmission::Watermark`], [`Preemption::RecomputeLatestArrival`] (and no
+    /// prefix cache, which [`MemoryAdmission::Watermark`] does not model).
     Vidur,
+}
+
+impl Scheduler {
+    /// The preset of this name (`vllm_v1`, `distserve`, `vidur`).
+    pub fn from_name(name: &str, decode_tokens: u32) -> Result<Self> {
+        Ok(match name {
+            "vllm_v1" => Scheduler::VllmV1,
+            "distserve" => Scheduler::DistServe { decode_tokens },
+            "vidur" => Scheduler::Vidur,
+            other => {
+                return Err(QcoreError::invalid(
+                    "scheduler",
+                    format!("is unknown: {other:?} (vllm_v1, distserve, vidur)"),
+                ))
+            }
+        })
+    }
+
+    /// The three policies the preset sets.
+    pub fn policies(self) -> (BatchFormation, MemoryAdmission, Preemption) {
+        match self {
+            Scheduler::VllmV1 => (
+                BatchFormation::VllmV1,
+                MemoryAdmission::FreeBlocks,
+                Preemption::RecomputeLifo,
+            ),
+            Scheduler::DistServe { decode_tokens } => (
+                BatchFormation::StrictPrefillPriority { decode_tokens },
+                MemoryAdmission::Unlimited,
+                Preemption::Never,
+            ),
+            Scheduler::Vidur => (
+                BatchFormation::PrefillPriorityUnmixed,
+                MemoryAdmission::Watermark,
+                Preemption::RecomputeLatestArrival,
+            ),
+        }
+    }
 }
 
 /// One replica's engine configuration (§2). Build with [`ReplicaConfig::new`] and adjust
@@ -555,9 +722,12 @@ pub struct ReplicaConfig {
     pub watermark: f64,
     /// The step-time model.
     pub step_time: StepTime,
-    /// The batch-formation policy; memory admission and preemption follow it (see
-    /// [`Scheduler`]).
-    pub scheduler: Scheduler,
+    /// The batch-formation policy.
+    pub batch_formation: BatchFormation,
+    /// The memory-admission policy.
+    pub memory_admission: MemoryAdmission,
+    /// The preemption policy.
+    pub preemption: Preemption,
 }
 
 impl ReplicaConfig {
@@ -573,8 +743,62 @@ impl ReplicaConfig {
             prefix_caching: true,
             watermark: 0.0,
             step_time,
-            scheduler: Scheduler::VllmV1,
+            batch_formation: BatchFormation::VllmV1,
+            memory_admission: MemoryAdmission::FreeBlocks,
+            preemption: Preemption::RecomputeLifo,
         }
+    }
+
+    /// Set the three scheduling policies from a preset.
+    pub fn set_scheduler(&mut self, s: Scheduler) {
+        (self.batch_formation, self.memory_admission, self.preemption) = s.policies();
+    }
+
+    /// Set the policies from the preset named `scheduler`, then each of
+    /// `batch_formation`, `memory_admission` and `preemption` given by name (see their
+    /// `from_name`); `decode_tokens` is the strict-prefill-priority decode cap.
+    pub fn set_policies(
+        &mut self,
+        scheduler: &str,
+        decode_tokens: u32,
+        batch_formation: Option<&str>,
+        memory_admission: Option<&str>,
+        preemption: Option<&str>,
+    ) -> Result<()> {
+        self.set_scheduler(Scheduler::from_name(scheduler, decode_tokens)?);
+        if let Some(b) = batch_formation {
+            self.batch_formation = BatchFormation::from_name(b, decode_tokens)?;
+        }
+        if let Some(m) = memory_admission {
+            self.memory_admission = MemoryAdmission::from_name(m)?;
+        }
+        if let Some(p) = preemption {
+            self.preemption = Preemption::from_name(p)?;
+        }
+        Ok(())
+    }
+
+    /// The preset whose policies these are, if any.
+    pub fn scheduler(&self) -> Option<Scheduler> {
+        let p = (self.batch_formation, self.memory_admission, self.preemption);
+        let decode_tokens = match self.batch_formation {
+            BatchFormation::StrictPrefillPriority { decode_tokens } => decode_tokens,
+            _ => DISTSERVE_DECODE_TOKENS,
+        };
+        [
+            Scheduler::VllmV1,
+            Scheduler::Vidur,
+            Scheduler::DistServe { decode_tokens },
+        ]
+        .into_iter()
+        .find(|s| s.policies() == p)
+    }
+
+    /// Whether blocks are identified and prompt blocks cached (needs block hashes in the
+    /// workload too).
+    #[inline]
+    pub fn caches_prefixes(&self) -> bool {
+        self.prefix_caching && self.memory_admission == MemoryAdmission::FreeBlocks
     }
 
     /// Validate every field; the error names the field.
@@ -594,10 +818,21 @@ impl ReplicaConfig {
                 "must be >= 1",
             ));
         }
-        if let Scheduler::DistServe { decode_tokens } = self.scheduler {
+        if let BatchFormation::StrictPrefillPriority { decode_tokens } = self.batch_formation {
             if decode_tokens == 0 {
                 return Err(QcoreError::invalid("decode_tokens", "must be >= 1"));
             }
+        }
+        if self.preemption == Preemption::Never
+            && self.memory_admission != MemoryAdmission::Unlimited
+        {
+            return Err(QcoreError::invalid(
+                "preemption",
+                format!(
+                    "never needs memory_admission unlimited (with {} a request that cannot grow would wait forever)",
+                    self.memory_admission.name()
+                ),
+            ));
         }
         if !(0.0..1.0).contains(&self.watermark) {
             return Err(QcoreError::invalid(

@@ -4,7 +4,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 
-use super::config::{Batch, ReplicaConfig, Scheduler};
+use super::config::{Batch, BatchFormation, MemoryAdmission, Preemption, ReplicaConfig};
 use crate::error::{QcoreError, Result};
 
 /// The requests to serve (§1), in arrival order.
@@ -460,7 +460,7 @@ pub struct ReplicaStats {
 #[derive(Debug)]
 pub(crate) struct Replica {
     pub waiting: VecDeque<u32>,
-    pub running: Vec<u32>,
+    pub running: VecDeque<u32>,
     pub pool: Pool,
     /// Requests scheduled in the current step.
     pub sched: Vec<u32>,
@@ -472,6 +472,11 @@ pub(crate) struct Replica {
     hits: Vec<u32>,
     /// `(request, its num_tokens, cache epoch)` whose lookup `hits` holds.
     hits_for: (u32, u32, u64),
+    /// Whether every request of the current step is a decode.
+    decode_only: bool,
+    /// The batch summary and its tokens, summed while scheduling.
+    acc: Batch,
+    acc_tokens: u32,
     /// Start and end of the current step (end NaN when idle).
     pub step_start: f64,
     pub step_end: f64,
@@ -493,13 +498,16 @@ impl Replica {
     pub fn new(cfg: &ReplicaConfig) -> Self {
         Replica {
             waiting: VecDeque::new(),
-            running: Vec::new(),
+            running: VecDeque::new(),
             pool: Pool::new(cfg.num_blocks),
             sched: Vec::new(),
             preempted: Vec::new(),
             rotate: 0,
             hits: Vec::new(),
             hits_for: (u32::MAX, 0, u64::MAX),
+            decode_only: false,
+            acc: Batch::default(),
+            acc_tokens: 0,
             step_start: f64::NAN,
             step_end: f64::NAN,
             step_tokens: 0,
@@ -555,7 +563,7 @@ impl Replica {
         r: usize,
         num_tokens: u32,
     ) -> u32 {
-        if !cfg.prefix_caching || !w.has_hashes() {
+        if !cfg.caches_prefixes() || !w.has_hashes() {
             return 0;
         }
         let max = (num_tokens - 1) / cfg.block_size;
@@ -582,9 +590,13 @@ impl Replica {
         reserve: u32,
     ) -> bool {
         let req = &mut reqs[r as usize];
-        let need = tokens.div_ceil(cfg.block_size);
         let nh = if use_hits { self.hits.len() as u32 } else { 0 };
         let have = req.blocks.len() as u32 + nh;
+        // Most calls (decodes) need no new block: tell without a division.
+        if nh == 0 && u64::from(have) * u64::from(cfg.block_size) >= u64::from(tokens) {
+            return true;
+        }
+        let need = tokens.div_ceil(cfg.block_size);
         let new = need.saturating_sub(have);
         if new == 0 && nh == 0 {
             return true;
@@ -635,6 +647,100 @@ impl Replica {
         }
     }
 
+    /// Grow running request `r` to cover `tokens` tokens under the memory-admission
+    /// policy. Fails without side effects.
+    #[inline]
+    fn grow(&mut self, cfg: &ReplicaConfig, reqs: &mut [Req], r: u32, tokens: u32) -> bool {
+        match cfg.memory_admission {
+            MemoryAdmission::FreeBlocks => self.allocate(cfg, reqs, r, tokens, false, 0),
+            MemoryAdmission::Watermark => {
+                // Blocks are counted; a request grows only while a block is free.
+                if self.pool.nfree == 0 {
+                    return false;
+                }
+                let q = &mut reqs[r as usize];
+                if u64::from(q.held) * u64::from(cfg.block_size) >= u64::from(tokens) {
+                    return true;
+                }
+                let need = tokens.div_ceil(cfg.block_size) - q.held;
+                if need > self.pool.nfree {
+                    return false;
+                }
+                self.pool.nfree -= need;
+                q.held += need;
+                true
+            }
+            MemoryAdmission::Unlimited => true,
+        }
+    }
+
+    /// Admit waiting request `r` with `tokens` tokens covered (after the prefix hits in
+    /// `self.hits`), keeping `reserve` blocks free. Fails without side effects.
+    #[inline]
+    fn admit(
+        &mut self,
+        cfg: &ReplicaConfig,
+        reqs: &mut [Req],
+        r: u32,
+        tokens: u32,
+        reserve: u32,
+    ) -> bool {
+        match cfg.memory_admission {
+            MemoryAdmission::FreeBlocks => self.allocate(cfg, reqs, r, tokens, true, reserve),
+            MemoryAdmission::Watermark => {
+                let q = &mut reqs[r as usize];
+                let need = tokens.div_ceil(cfg.block_size).saturating_sub(q.held);
+                if need > self.pool.nfree || self.pool.nfree - need < reserve {
+                    return false;
+                }
+                self.pool.nfree -= need;
+                q.held += need;
+                true
+            }
+            MemoryAdmission::Unlimited => true,
+        }
+    }
+
+    /// The index of the preemption victim among `running[from..to]` (running requests
+    /// not yet in the batch); `None` when that range is empty.
+    fn victim(
+        &self,
+        cfg: &ReplicaConfig,
+        arrival: &[f64],
+        from: usize,
+        to: usize,
+    ) -> Option<usize> {
+        if from >= to {
+            return None;
+        }
+        match cfg.preemption {
+            Preemption::RecomputeLifo | Preemption::Never => Some(to - 1),
+            Preemption::RecomputeLatestArrival => {
+                // The latest arrival; on ties the later in `running`.
+                let mut k = from;
+                for i in from + 1..to {
+                    let (a, b) = (
+                        arrival[self.running[i] as usize],
+                        arrival[self.running[k] as usize],
+                    );
+                    if a >= b {
+                        k = i;
+                    }
+                }
+                Some(k)
+            }
+        }
+    }
+
+    /// Preempt `running[k]` to the front of `waiting`.
+    fn preempt_at(&mut self, reqs: &mut [Req], k: usize, t: f64) -> u32 {
+        self.touch(t);
+        let v = self.running.remove(k).expect("the victim is running");
+        self.preempt(reqs, v);
+        self.waiting.push_front(v);
+        v
+    }
+
     /// Schedule one step starting at `t` (§3 steps 1–2) and return its batch summary.
     /// The caller runs the step-time model and later calls [`Replica::end_step`].
     pub fn schedule(
@@ -646,16 +752,19 @@ impl Replica {
     ) -> Batch {
         self.sched.clear();
         self.preempted.clear();
-        match cfg.scheduler {
-            Scheduler::DistServe { decode_tokens } => {
-                self.schedule_distserve(cfg, reqs, t, decode_tokens);
-                return self.summarize(cfg, reqs);
+        self.acc = Batch::default();
+        self.acc_tokens = 0;
+        match cfg.batch_formation {
+            // These two sum the batch as they form it.
+            BatchFormation::StrictPrefillPriority { decode_tokens } => {
+                self.schedule_distserve(w, cfg, reqs, t, decode_tokens);
+                return self.close_batch(cfg);
             }
-            Scheduler::Vidur => {
+            BatchFormation::PrefillPriorityUnmixed => {
                 self.schedule_vidur(w, cfg, reqs, t);
-                return self.summarize(cfg, reqs);
+                return self.close_batch(cfg);
             }
-            Scheduler::VllmV1 => {}
+            BatchFormation::VllmV1 => {}
         }
         let mut budget = cfg.max_num_batched_tokens;
         // 1. Running requests, in list order.
@@ -665,11 +774,11 @@ impl Replica {
             let q = &reqs[r as usize];
             let computed = q.computed;
             let new = Self::cap(cfg, q.num_tokens() - computed).min(budget);
-            while !self.allocate(cfg, reqs, r, computed + new, false, 0) {
-                self.touch(t);
-                let v = self.running.pop().expect("running is not empty");
-                self.preempt(reqs, v);
-                self.waiting.push_front(v);
+            while !self.grow(cfg, reqs, r, computed + new) {
+                let k = self
+                    .victim(cfg, &w.arrival, i + 1, self.running.len())
+                    .unwrap_or(i);
+                let v = self.preempt_at(reqs, k, t);
                 if v == r {
                     break 'running;
                 }
@@ -682,7 +791,7 @@ impl Replica {
         // 2. Waiting requests, only if nothing was preempted.
         if self.preempted.is_empty() {
             let reserve = cfg.watermark_blocks();
-            let caching = cfg.prefix_caching && w.has_hashes();
+            let caching = cfg.caches_prefixes() && w.has_hashes();
             while budget > 0 && (self.running.len() as u32) < cfg.max_num_seqs {
                 let Some(&r) = self.waiting.front() else {
                     break;
@@ -701,12 +810,12 @@ impl Replica {
                     break;
                 }
                 new = new.min(budget);
-                if !self.allocate(cfg, reqs, r, computed + new, true, reserve) {
+                if !self.admit(cfg, reqs, r, computed + new, reserve) {
                     break;
                 }
                 self.touch(t);
                 self.waiting.pop_front();
-                self.running.push(r);
+                self.running.push_back(r);
                 let q = &mut reqs[r as usize];
                 if q.computed == 0 && caching {
                     let hit = hit_blocks * cfg.block_size;
@@ -728,47 +837,128 @@ impl Replica {
         self.summarize(cfg, reqs)
     }
 
-    /// `DistServe`'s colocated policy: a prefill-only step if anything waits, else a
-    /// decode-only step over a prefix of `running` (see [`Scheduler::DistServe`]).
-    fn schedule_distserve(&mut self, cfg: &ReplicaConfig, reqs: &mut [Req], t: f64, cap: u32) {
+    /// Record the admission of waiting request `r` (already out of `waiting`) with
+    /// `hit_blocks` prefix-cache blocks, `sched` tokens this step, and push it to
+    /// `running` and the batch.
+    #[inline]
+    fn admitted(
+        &mut self,
+        cfg: &ReplicaConfig,
+        reqs: &mut [Req],
+        r: u32,
+        hit_blocks: u32,
+        sched: u32,
+        t: f64,
+    ) {
+        let caching = hit_blocks != u32::MAX;
+        let q = &mut reqs[r as usize];
+        if caching {
+            let hit = hit_blocks * cfg.block_size;
+            self.stats.hit_tokens += u64::from(hit);
+            self.stats.lookup_tokens += u64::from(q.num_tokens());
+            if q.cached == u32::MAX {
+                q.cached = hit;
+            }
+            q.computed = hit;
+        } else {
+            q.cached = 0;
+        }
+        if q.first_sched.is_nan() {
+            q.first_sched = t;
+        }
+        q.sched = sched;
+        Self::classify(&mut self.acc, &mut self.acc_tokens, q);
+        self.running.push_back(r);
+        self.sched.push(r);
+    }
+
+    /// The prefix-cache hit of waiting request `r` in blocks (filling `self.hits`), or
+    /// `u32::MAX` when prefixes are not cached.
+    #[inline]
+    fn waiting_hits(&mut self, w: &Workload, cfg: &ReplicaConfig, reqs: &[Req], r: u32) -> u32 {
+        if cfg.caches_prefixes() && w.has_hashes() && reqs[r as usize].computed == 0 {
+            self.lookup_hits(w, cfg, r as usize, reqs[r as usize].num_tokens())
+        } else {
+            self.hits.clear();
+            self.hits_for = (u32::MAX, 0, u64::MAX);
+            u32::MAX
+        }
+    }
+
+    /// `DistServe`'s strict prefill priority (see [`BatchFormation::StrictPrefillPriority`]):
+    /// a prefill-only step if anything waits, else a decode-only step over a prefix of
+    /// `running`.
+    fn schedule_distserve(
+        &mut self,
+        w: &Workload,
+        cfg: &ReplicaConfig,
+        reqs: &mut [Req],
+        t: f64,
+        cap: u32,
+    ) {
         self.rotate = 0;
         if !self.waiting.is_empty() {
+            let reserve = cfg.watermark_blocks();
             let mut total = 0u64;
             while let Some(&r) = self.waiting.front() {
-                let p = u64::from(reqs[r as usize].prompt);
-                if total + p > u64::from(cfg.max_num_batched_tokens) {
+                let hit_blocks = self.waiting_hits(w, cfg, reqs, r);
+                let nt = reqs[r as usize].num_tokens();
+                let hit = if hit_blocks == u32::MAX {
+                    0
+                } else {
+                    hit_blocks * cfg.block_size
+                };
+                let p = u64::from(nt - hit);
+                if total + p > u64::from(cfg.max_num_batched_tokens)
+                    || !self.admit(cfg, reqs, r, nt, reserve)
+                {
                     break;
                 }
                 total += p;
                 self.touch(t);
                 self.waiting.pop_front();
-                self.running.push(r);
-                let q = &mut reqs[r as usize];
-                if q.first_sched.is_nan() {
-                    q.first_sched = t;
-                }
-                q.cached = 0;
-                q.sched = q.prompt;
-                self.sched.push(r);
+                self.admitted(cfg, reqs, r, hit_blocks, nt - hit, t);
             }
-            return;
+            // Without a KV model a prefill step always follows a non-empty `waiting`; with
+            // one, a head that does not fit lets the running requests decode.
+            if !self.sched.is_empty() || cfg.memory_admission == MemoryAdmission::Unlimited {
+                return;
+            }
         }
         let mut total = 0u64;
-        for &r in &self.running {
-            let q = &mut reqs[r as usize];
-            let need = u64::from(q.num_tokens());
+        let mut k = 0;
+        while k < self.running.len() {
+            let r = self.running[k];
+            let need = u64::from(reqs[r as usize].num_tokens());
             if total + need > u64::from(cap) {
                 break;
             }
+            let mut dropped = false;
+            while !self.grow(cfg, reqs, r, need as u32) {
+                let v = self
+                    .victim(cfg, &w.arrival, k + 1, self.running.len())
+                    .unwrap_or(k);
+                if self.preempt_at(reqs, v, t) == r {
+                    dropped = true;
+                    break;
+                }
+            }
+            if dropped {
+                break;
+            }
             total += need;
+            let q = &mut reqs[r as usize];
             q.sched = 1;
+            Self::classify(&mut self.acc, &mut self.acc_tokens, q);
             self.sched.push(r);
+            k += 1;
         }
         self.rotate = self.sched.len();
     }
 
-    /// Vidur's `vllm` policy (see [`Scheduler::Vidur`]): a prefill-only step if the head
-    /// of `waiting` can be admitted, else a decode-only step over `running`.
+    /// Vidur's prefill priority without mixing (see
+    /// [`BatchFormation::PrefillPriorityUnmixed`]): a prefill-only step if the head of
+    /// `waiting` can be admitted, else a decode-only step over `running`.
     fn schedule_vidur(&mut self, w: &Workload, cfg: &ReplicaConfig, reqs: &mut [Req], t: f64) {
         let cap = cfg.max_num_seqs as usize;
         let reserve = cfg.watermark_blocks();
@@ -776,33 +966,26 @@ impl Replica {
         // 1. Prefill phase: whole prompts (or recomputes), padded token budget.
         let mut widest = 0u64;
         while let Some(&r) = self.waiting.front() {
-            let q = &reqs[r as usize];
-            let tokens = q.num_tokens();
-            let need = tokens.div_ceil(cfg.block_size);
-            if need > self.pool.nfree || self.pool.nfree - need < reserve {
-                break;
-            }
+            let hit_blocks = self.waiting_hits(w, cfg, reqs, r);
+            let nt = reqs[r as usize].num_tokens();
+            let hit = if hit_blocks == u32::MAX {
+                0
+            } else {
+                hit_blocks * cfg.block_size
+            };
+            let tokens = nt - hit;
             let wide = widest.max(u64::from(tokens));
             if (self.sched.len() as u64 + 1) * wide > budget
                 || self.running.len() >= cap
                 || self.sched.len() >= cap
+                || !self.admit(cfg, reqs, r, nt, reserve)
             {
                 break;
             }
             widest = wide;
             self.touch(t);
             self.waiting.pop_front();
-            // No prefix cache: blocks are counted, not identified.
-            self.pool.nfree -= need;
-            let q = &mut reqs[r as usize];
-            q.held = need;
-            if q.first_sched.is_nan() {
-                q.first_sched = t;
-            }
-            q.cached = 0;
-            q.sched = tokens;
-            self.running.push(r);
-            self.sched.push(r);
+            self.admitted(cfg, reqs, r, hit_blocks, tokens, t);
         }
         if !self.sched.is_empty() {
             return;
@@ -812,22 +995,23 @@ impl Replica {
         let by_arrival = |a: &u32, b: &u32| arrival[*a as usize].total_cmp(&arrival[*b as usize]);
         if !self
             .running
+            .iter()
             .is_sorted_by(|a, b| by_arrival(a, b) != std::cmp::Ordering::Greater)
         {
-            self.running.sort_by(by_arrival);
+            self.running.make_contiguous().sort_by(by_arrival);
         }
+        // Sorted by arrival, the latest arrival not yet in the batch is the last of
+        // `running[i..j]`, which is also its tail: both recompute policies pick it.
         let (mut i, mut j) = (0, self.running.len());
         while i < j && self.sched.len() < cap {
             let r = self.running[i];
             i += 1;
             loop {
-                if self.pool.nfree >= 1 {
+                let tokens = reqs[r as usize].num_tokens();
+                if self.grow(cfg, reqs, r, tokens) {
                     let q = &mut reqs[r as usize];
-                    if q.num_tokens() > q.held * cfg.block_size {
-                        self.pool.nfree -= 1;
-                        q.held += 1;
-                    }
                     q.sched = 1;
+                    Self::classify(&mut self.acc, &mut self.acc_tokens, q);
                     self.sched.push(r);
                     break;
                 }
@@ -849,7 +1033,23 @@ impl Replica {
         // (Vidur's list after the step; victims are gone).
         self.running.truncate(j);
         self.running.drain(..i);
-        self.running.extend_from_slice(&self.sched);
+        self.running.extend(self.sched.iter().copied());
+    }
+
+    /// Count scheduled request `q` into the batch summary `b` (and its tokens into `tokens`).
+    #[inline]
+    fn classify(b: &mut Batch, tokens: &mut u32, q: &Req) {
+        let ctx = u64::from(q.computed + q.sched);
+        if q.emitted >= 1 && q.sched == 1 && q.computed + 1 == q.num_tokens() {
+            b.decode_reqs += 1;
+            b.decode_ctx += ctx;
+        } else {
+            b.prefill_reqs += 1;
+            b.prefill_tokens += u64::from(q.sched);
+            b.prefill_tokens_sq += f64::from(q.sched) * f64::from(q.sched);
+        }
+        b.ctx += ctx;
+        *tokens += q.sched;
     }
 
     /// The batch as the step-time model sees it, and the per-step maxima.
@@ -857,20 +1057,18 @@ impl Replica {
         let mut b = Batch::default();
         let mut tokens = 0u32;
         for &r in &self.sched {
-            let q = &reqs[r as usize];
-            let ctx = u64::from(q.computed + q.sched);
-            if q.emitted >= 1 && q.sched == 1 && q.computed + 1 == q.num_tokens() {
-                b.decode_reqs += 1;
-                b.decode_ctx += ctx;
-            } else {
-                b.prefill_reqs += 1;
-                b.prefill_tokens += u64::from(q.sched);
-                b.prefill_tokens_sq += f64::from(q.sched) * f64::from(q.sched);
-            }
-            b.ctx += ctx;
-            tokens += q.sched;
+            Self::classify(&mut b, &mut tokens, &reqs[r as usize]);
         }
-        self.step_tokens = tokens;
+        self.acc = b;
+        self.acc_tokens = tokens;
+        self.close_batch(cfg)
+    }
+
+    /// The batch summed while scheduling (`acc`), and the per-step maxima.
+    fn close_batch(&mut self, cfg: &ReplicaConfig) -> Batch {
+        let b = std::mem::take(&mut self.acc);
+        self.step_tokens = std::mem::take(&mut self.acc_tokens);
+        self.decode_only = b.prefill_reqs == 0;
         let used = cfg.num_blocks - self.pool.nfree;
         let s = &mut self.stats;
         s.max_blocks_used = s.max_blocks_used.max(used);
@@ -889,7 +1087,7 @@ impl Replica {
         }
         self.hits_for = memo;
         self.hits.clear();
-        if !cfg.prefix_caching || !w.has_hashes() {
+        if !cfg.caches_prefixes() || !w.has_hashes() {
             return 0;
         }
         let max = (num_tokens - 1) / cfg.block_size;
@@ -916,7 +1114,7 @@ impl Replica {
         d: f64,
         sink: &mut S,
     ) {
-        let caching = cfg.prefix_caching && w.has_hashes() && cfg.scheduler == Scheduler::VllmV1;
+        let caching = cfg.caches_prefixes() && w.has_hashes();
         let bs = cfg.block_size;
         let mut finished_any = false;
         if !self.sched.is_empty() {
@@ -924,7 +1122,40 @@ impl Replica {
         }
         self.stats.token_steps += self.sched.len() as u64;
         self.stats.busy_time += d;
-        for k in 0..self.sched.len() {
+        if self.decode_only {
+            // Every request decodes one token past its prompt and emits it: no prefill
+            // progress, no prompt blocks to cache, never a first token.
+            let n = self.sched.len() as u64;
+            self.outstanding -= n;
+            self.stats.output_tokens += n;
+            for k in 0..self.sched.len() {
+                let r = self.sched[k];
+                let q = &mut reqs[r as usize];
+                q.computed += 1;
+                q.work += 1;
+                q.emitted += 1;
+                sink.token_gap(t_end - q.last_emit);
+                q.last_emit = t_end;
+                if q.emitted == q.output {
+                    q.status = STATUS_FINISHED;
+                    q.finish = t_end;
+                    self.pool.release(&mut q.blocks);
+                    self.pool.nfree += q.held;
+                    q.held = 0;
+                    q.blocks = Vec::new();
+                    self.stats.finished += 1;
+                    finished_any = true;
+                    sink.finish(r);
+                }
+            }
+        }
+        // Any other step, request by request.
+        let general = if self.decode_only {
+            0
+        } else {
+            self.sched.len()
+        };
+        for k in 0..general {
             let r = self.sched[k];
             let q = &mut reqs[r as usize];
             let c0 = q.computed;
@@ -975,13 +1206,30 @@ impl Replica {
                 }
             }
         }
-        if self.rotate > 0 {
-            // DistServe: the decode batch goes back to the tail in batch order.
-            self.running.rotate_left(self.rotate);
-            self.rotate = 0;
-        }
         if finished_any {
             self.touch(t_end);
+        }
+        if self.rotate == self.running.len() {
+            // The decode batch is all of `running`: back to the tail is where it is.
+            self.rotate = 0;
+            if finished_any {
+                self.running
+                    .retain(|&r| reqs[r as usize].status != STATUS_FINISHED);
+            }
+        } else if self.rotate > 0 {
+            // DistServe: the decode batch (the head of `running`, holding every request
+            // scheduled this step) goes back to the tail in batch order, without the
+            // finished ones.
+            for _ in 0..self.rotate {
+                let Some(r) = self.running.pop_front() else {
+                    break;
+                };
+                if reqs[r as usize].status != STATUS_FINISHED {
+                    self.running.push_back(r);
+                }
+            }
+            self.rotate = 0;
+        } else if finished_any {
             self.running
                 .retain(|&r| reqs[r as usize].status != STATUS_FINISHED);
         }
@@ -997,7 +1245,7 @@ impl Replica {
             let q = &reqs[r as usize];
             self.outstanding -= u64::from(q.prompt - q.prefilled) + u64::from(q.output - q.emitted);
         }
-        out.append(&mut self.running);
+        out.extend(self.running.drain(..));
     }
 
     /// A request joins the tail of `running` at time `t` (with its blocks elsewhere: for
@@ -1006,7 +1254,7 @@ impl Replica {
         self.touch(t);
         let q = &reqs[r as usize];
         self.outstanding += u64::from(q.prompt - q.prefilled) + u64::from(q.output - q.emitted);
-        self.running.push(r);
+        self.running.push_back(r);
     }
 
     /// Reject the head of `waiting` (it cannot be scheduled even on an empty replica).

@@ -26,8 +26,9 @@ pub(crate) mod scale;
 pub use ceilings::{ceilings, Ceilings};
 pub use config::{
     default_max_num_batched_tokens, gpu_preset, model_preset, num_blocks, roofline, Admission,
-    Batch, GpuSpec, ModelSpec, ReplicaConfig, Scheduler, StepTime, Table, VidurTables,
-    DISTSERVE_DECODE_TOKENS, GPU_PRESETS, MODEL_PRESETS, VIDUR_OPS,
+    Batch, BatchFormation, GpuSpec, MemoryAdmission, ModelSpec, Preemption, ReplicaConfig,
+    Scheduler, StepTime, Table, VidurTables, DISTSERVE_DECODE_TOKENS, GPU_PRESETS, MODEL_PRESETS,
+    VIDUR_OPS,
 };
 pub use engine::{
     ReplicaStats, Workload, STATUS_FINISHED, STATUS_REJECTED, STATUS_SHED, STATUS_TIMED_OUT,

@@ -220,21 +220,24 @@ impl Sink for Metrics {
 
 /// Whether request `r` can ever finish on a replica of `cfg` (§3 last paragraph).
 fn fits(cfg: &ReplicaConfig, prompt: u32, output: u32) -> bool {
-    if let super::config::Scheduler::DistServe { .. } = cfg.scheduler {
-        // No KV model: only a prompt above the prefill budget can never be scheduled.
-        return prompt <= cfg.max_num_batched_tokens;
-    }
+    use super::config::{BatchFormation, MemoryAdmission};
+    let bounded = cfg.memory_admission != MemoryAdmission::Unlimited;
     let tokens = u64::from(prompt) + u64::from(output) - 1;
-    if cfg.scheduler == super::config::Scheduler::Vidur
-        && tokens > u64::from(cfg.max_num_batched_tokens)
+    if cfg.batch_formation != BatchFormation::VllmV1 {
+        // Whole prompts in one step; after a preemption (only with a KV model) a restart
+        // recomputes up to P + O − 1 tokens in one prefill step.
+        let largest = if bounded { tokens } else { u64::from(prompt) };
+        if largest > u64::from(cfg.max_num_batched_tokens) {
+            return false;
+        }
+    }
+    if bounded && cfg.blocks_for(tokens) > u64::from(cfg.num_blocks) {
+        return false;
+    }
+    if cfg.batch_formation == BatchFormation::VllmV1
+        && !cfg.chunked_prefill
+        && prompt > cfg.max_num_batched_tokens
     {
-        // A restart recomputes up to P + O − 1 tokens in one prefill step.
-        return false;
-    }
-    if cfg.blocks_for(tokens) > u64::from(cfg.num_blocks) {
-        return false;
-    }
-    if !cfg.chunked_prefill && prompt > cfg.max_num_batched_tokens {
         return false;
     }
     true
@@ -960,17 +963,17 @@ pub fn run_disaggregated(
 /// running; the first on ties). A decode replica with a KV model allocates the request's
 /// blocks when it next schedules it, preempting as its scheduler does.
 ///
-/// Each configuration uses [`super::config::Scheduler::DistServe`] (`DistServe`'s
-/// simulator, which this reproduces with `transfer: None`) or
-/// [`super::config::Scheduler::VllmV1`]. Step ends at the same time are processed in the
+/// Each configuration forms batches as vLLM V1 or with strict prefill priority
+/// ([`super::config::BatchFormation`]; the `DistServe` preset reproduces `DistServe`'s
+/// simulator with `transfer: None`). Step ends at the same time are processed in the
 /// order their steps started, each replica deciding its next step at once; requests
 /// arriving at that time, and transfers ending then, are seen first. A request that could
-/// never finish on a replica of either pool is rejected on arrival (for a `DistServe`
-/// decode configuration, which has no KV model, only the prefill side is checked).
+/// never finish on a replica of either pool is rejected on arrival (for a decode
+/// configuration without a KV model only the prefill side is checked).
 ///
 /// # Errors
-/// A configuration with the Vidur scheduler, an empty pool, an invalid transfer or
-/// configuration.
+/// A configuration with the `prefill_priority_unmixed` batch formation, an empty pool,
+/// an invalid transfer or configuration.
 pub fn run_disaggregated_with(
     w: &Workload,
     prefill: &ReplicaConfig,
@@ -979,12 +982,13 @@ pub fn run_disaggregated_with(
     opts: &RunOptions,
     progress: Progress<'_>,
 ) -> Result<RunResult> {
-    use super::config::Scheduler;
+    use super::config::{BatchFormation, MemoryAdmission};
     for (name, c) in [("prefill", prefill), ("decode", decode)] {
-        if !matches!(c.scheduler, Scheduler::DistServe { .. } | Scheduler::VllmV1) {
+        if c.batch_formation == BatchFormation::PrefillPriorityUnmixed {
             return Err(QcoreError::invalid(
                 name,
-                "must use the distserve or vllm_v1 scheduler for a disaggregated run",
+                "must use the vllm_v1 or strict_prefill_priority batch formation for a \
+                 disaggregated run (prefill_priority_unmixed is colocated only)",
             ));
         }
     }
@@ -997,7 +1001,7 @@ pub fn run_disaggregated_with(
     if let Some(x) = &pools.transfer {
         x.check()?;
     }
-    let check_decode = decode.scheduler == Scheduler::VllmV1;
+    let check_decode = decode.memory_admission != MemoryAdmission::Unlimited;
     let np = pools.prefill_replicas as usize;
     let nd = pools.decode_replicas as usize;
     let mut cfgs = vec![prefill; np];

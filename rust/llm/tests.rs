@@ -479,7 +479,7 @@ fn distserve_decode_steps_take_a_capped_prefix_and_rotate() {
     // One prefill step for all three (t = 1), then decode steps capped at 30 tokens of
     // Σ(ctx + 1): [0, 1] (t = 2), [2, 0] (t = 3, request 0 done), [1, 2] (t = 4).
     let mut cfg = ReplicaConfig::new(1, linear(1.0, 0.0));
-    cfg.scheduler = Scheduler::DistServe { decode_tokens: 30 };
+    cfg.set_scheduler(Scheduler::DistServe { decode_tokens: 30 });
     let w = Workload::new(vec![0.0; 3], vec![10; 3], vec![3; 3]).unwrap();
     let opts = RunOptions {
         trace: true,
@@ -498,22 +498,22 @@ fn distserve_decode_steps_take_a_capped_prefix_and_rotate() {
 }
 
 #[test]
-fn disaggregation_needs_the_distserve_or_vllm_scheduler() {
+fn disaggregation_needs_the_vllm_or_strict_prefill_priority_batch_formation() {
     let mut cfg = ReplicaConfig::new(100, linear(1.0, 0.0));
     let w = Workload::new(vec![0.0, 0.0], vec![10, 20], vec![3, 1]).unwrap();
     // vLLM V1 on both pools: the same schedule here (one prefill step of both).
     let r =
         run_disaggregated(&w, &cfg, &cfg, 1, 1, &RunOptions::default(), &mut |_, _| {}).unwrap();
     assert_eq!(r.records.finish, vec![3.0, 1.0]);
-    cfg.scheduler = Scheduler::Vidur;
+    cfg.set_scheduler(Scheduler::Vidur);
     let e = run_disaggregated(&w, &cfg, &cfg, 1, 1, &RunOptions::default(), &mut |_, _| {});
     assert!(e
         .unwrap_err()
         .to_string()
-        .starts_with("prefill must use the distserve or vllm_v1"));
-    cfg.scheduler = Scheduler::DistServe {
+        .starts_with("prefill must use the vllm_v1 or strict_prefill_priority batch formation"));
+    cfg.set_scheduler(Scheduler::DistServe {
         decode_tokens: 1000,
-    };
+    });
     let r =
         run_disaggregated(&w, &cfg, &cfg, 1, 1, &RunOptions::default(), &mut |_, _| {}).unwrap();
     // One prefill step of both (t = 1): the second request (one token) finishes there;
@@ -603,7 +603,7 @@ fn vidur_scheduler_never_mixes_pads_the_budget_and_restarts_the_latest_arrival()
     // tokens and no watermark: the decodes run out of blocks and requests restart, never
     // the earliest arrival (a victim is the latest arrival not yet in the batch).
     let mut cfg = ReplicaConfig::new(12, linear(0.01, 0.0));
-    cfg.scheduler = Scheduler::Vidur;
+    cfg.set_scheduler(Scheduler::Vidur);
     cfg.block_size = 4;
     cfg.max_num_batched_tokens = 60;
     cfg.prefix_caching = false;
@@ -684,7 +684,7 @@ fn kv_transfer_time_and_checks() {
     }
     // A run with an invalid transfer is refused.
     let mut cfg = ReplicaConfig::new(100, linear(1.0, 0.0));
-    cfg.scheduler = Scheduler::VllmV1;
+    cfg.set_scheduler(Scheduler::VllmV1);
     let w = Workload::new(vec![0.0], vec![10], vec![3]).unwrap();
     let pools = Disaggregation {
         prefill_replicas: 1,

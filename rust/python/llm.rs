@@ -12,7 +12,7 @@ use super::convert::slice;
 use crate::error::QcoreError;
 use crate::llm::{
     self, FleetConfig, GpuSpec, ModelSpec, ReplicaConfig, ReplicaStats, Router, RunOptions,
-    RunResult, Scheduler, StepTime, Table, VidurTables, Workload,
+    RunResult, StepTime, Table, VidurTables, Workload,
 };
 
 /// Token counts: int64 values in [1, 2^32), converted to `u32`; the error names the argument.
@@ -32,8 +32,21 @@ fn tokens(a: &PyReadonlyArray1<'_, i64>, name: &str) -> PyResult<Vec<u32>> {
 
 /// Replica fields: `(block_size, num_blocks, max_num_seqs, max_num_batched_tokens,
 /// chunked_prefill, long_prefill_token_threshold, prefix_caching, watermark, scheduler,
-/// decode_tokens)`.
-type ReplicaSpec = (u32, u32, u32, u32, bool, u32, bool, f64, String, u32);
+/// decode_tokens, (batch_formation, memory_admission, preemption))`; the last three
+/// override the `scheduler` preset when given.
+type ReplicaSpec = (
+    u32,
+    u32,
+    u32,
+    u32,
+    bool,
+    u32,
+    bool,
+    f64,
+    String,
+    u32,
+    (Option<String>, Option<String>, Option<String>),
+);
 
 /// A step-time spec: `(kind, coefficients, prefill_x, prefill_y, decode_x, decode_y,
 /// threshold, vidur_tables)`.
@@ -233,20 +246,9 @@ fn replica(r: ReplicaSpec, st: StepTime) -> PyResult<ReplicaConfig> {
         watermark,
         scheduler,
         decode_tokens,
+        (batch_formation, memory_admission, preemption),
     ) = r;
-    let scheduler = match scheduler.as_str() {
-        "vllm_v1" => Scheduler::VllmV1,
-        "distserve" => Scheduler::DistServe { decode_tokens },
-        "vidur" => Scheduler::Vidur,
-        other => {
-            return Err(QcoreError::invalid(
-                "scheduler",
-                format!("is unknown: {other:?} (vllm_v1, distserve, vidur)"),
-            )
-            .into())
-        }
-    };
-    let cfg = ReplicaConfig {
+    let mut cfg = ReplicaConfig {
         block_size,
         num_blocks,
         max_num_seqs,
@@ -256,8 +258,17 @@ fn replica(r: ReplicaSpec, st: StepTime) -> PyResult<ReplicaConfig> {
         prefix_caching: prefix,
         watermark,
         step_time: st,
-        scheduler,
+        batch_formation: llm::BatchFormation::VllmV1,
+        memory_admission: llm::MemoryAdmission::FreeBlocks,
+        preemption: llm::Preemption::RecomputeLifo,
     };
+    cfg.set_policies(
+        &scheduler,
+        decode_tokens,
+        batch_formation.as_deref(),
+        memory_admission.as_deref(),
+        preemption.as_deref(),
+    )?;
     cfg.check()?;
     Ok(cfg)
 }
@@ -810,8 +821,44 @@ fn _llm_defaults(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     d.set_item("prefix_caching", c.prefix_caching)?;
     d.set_item("watermark", c.watermark)?;
     d.set_item("scheduler", "vllm_v1")?;
+    d.set_item("batch_formation", c.batch_formation.name())?;
+    d.set_item("memory_admission", c.memory_admission.name())?;
+    d.set_item("preemption", c.preemption.name())?;
     d.set_item("decode_tokens", llm::DISTSERVE_DECODE_TOKENS)?;
     Ok(d)
+}
+
+/// The names of the batch-formation, memory-admission and preemption policies a replica
+/// uses: the `scheduler` preset's, overridden by those given; the combination checked.
+#[pyfunction]
+#[pyo3(signature = (scheduler, decode_tokens, batch_formation=None, memory_admission=None, preemption=None))]
+fn _llm_policies(
+    scheduler: &str,
+    decode_tokens: u32,
+    batch_formation: Option<&str>,
+    memory_admission: Option<&str>,
+    preemption: Option<&str>,
+) -> PyResult<(&'static str, &'static str, &'static str)> {
+    let step = StepTime::Linear {
+        c0: 1.0,
+        c_tok: 0.0,
+        c_seq: 0.0,
+        c_ctx: 0.0,
+    };
+    let mut c = ReplicaConfig::new(1, step);
+    c.set_policies(
+        scheduler,
+        decode_tokens,
+        batch_formation,
+        memory_admission,
+        preemption,
+    )?;
+    c.check()?;
+    Ok((
+        c.batch_formation.name(),
+        c.memory_admission.name(),
+        c.preemption.name(),
+    ))
 }
 
 /// vLLM's default token budget for a GPU with this much memory.
@@ -861,5 +908,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_llm_ceilings, m)?)?;
     m.add_function(wrap_pyfunction!(_llm_synthetic, m)?)?;
     m.add_function(wrap_pyfunction!(_llm_default_batched_tokens, m)?)?;
+    m.add_function(wrap_pyfunction!(_llm_policies, m)?)?;
     Ok(())
 }

@@ -34,7 +34,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -50,13 +50,16 @@ __all__ = [
     "SLO",
     "Admission",
     "Autoscale",
+    "BatchFormation",
     "Fleet",
     "Linear",
     "LlmResult",
+    "MemoryAdmission",
     "Disaggregated",
     "DistServeStepTime",
     "KvTransfer",
     "Phases",
+    "Preemption",
     "Replica",
     "Roofline",
     "StepTime",
@@ -315,6 +318,14 @@ class Roofline(StepTime):
 # --------------------------------------------------------------------------- configs
 
 
+BatchFormation = Literal["vllm_v1", "prefill_priority_unmixed", "strict_prefill_priority"]
+"""The batch-formation policies (see :class:`Replica`)."""
+MemoryAdmission = Literal["free_blocks", "watermark", "unlimited"]
+"""The memory-admission policies (see :class:`Replica`)."""
+Preemption = Literal["recompute_lifo", "recompute_latest_arrival", "never"]
+"""The preemption policies (see :class:`Replica`)."""
+
+
 @dataclass(frozen=True)
 class Replica:
     """One replica's engine (vLLM V1's defaults).
@@ -341,25 +352,58 @@ class Replica:
         Fraction of ``num_blocks`` kept free when admitting waiting requests (0 in vLLM
         V1; 0.01 in vLLM V0 and Vidur).
     scheduler : {"vllm_v1", "distserve", "vidur"}
-        The scheduling policy: vLLM V1 (default), or DistServe's colocated simulator
-        (prefill-only steps with strict priority, decode steps over a prefix of the
-        running queue capped at ``decode_tokens`` of Σ(ctx + 1), no KV model, no
-        sequence cap; prompts in a prefill step sum to at most
-        ``max_num_batched_tokens``). DistServe emits output_len + 1 tokens: feed it
-        ``output_tokens = output_len + 1``. Or Vidur's ``vllm`` replica scheduler
-        (``vidur``): a prefill-only step when the head of the queue can be admitted
-        (whole prompts, FCFS, padded budget ``(n + 1)·max(prompt) ≤
-        max_num_batched_tokens``, ``ceil(prompt / block_size)`` blocks with the
-        ``watermark`` kept free, at most ``max_num_seqs`` requests holding KV), else a
-        decode-only step over the running requests sorted by arrival, each needing one
-        free block; restart preemption of the latest arrival; no prefix cache
-        (:func:`qcore.llm.presets.peer` builds the Vidur setup).
+        A preset of the three scheduling policies below: vLLM V1's (default),
+        DistServe's colocated simulator's (``strict_prefill_priority``, ``unlimited``,
+        ``never``) or Vidur's ``vllm`` replica scheduler's (``prefill_priority_unmixed``,
+        ``watermark``, ``recompute_latest_arrival``). DistServe emits output_len + 1
+        tokens: feed it ``output_tokens = output_len + 1``
+        (:func:`qcore.llm.presets.peer` builds the peers' setups).
+    batch_formation : {"vllm_v1", "prefill_priority_unmixed", "strict_prefill_priority"}, optional
+        How a step's batch is formed (``None``: the preset's). ``vllm_v1``: running
+        requests first, then waiting ones FCFS, within the token budget, chunked
+        prefill, prefills and decodes mixed. ``prefill_priority_unmixed`` (Vidur): a
+        prefill-only step when the head of the queue can be admitted (whole prompts,
+        FCFS, padded budget ``(n + 1)·max(tokens) ≤ max_num_batched_tokens``, at most
+        ``max_num_seqs`` requests holding KV), else a decode-only step over the running
+        requests sorted by arrival. ``strict_prefill_priority`` (DistServe): a
+        prefill-only step whenever anything waits (prompts summing to at most
+        ``max_num_batched_tokens``, no sequence cap), else a decode-only step over a
+        prefix of the running queue capped at ``decode_tokens`` of Σ(ctx + 1), the batch
+        going back to its tail.
+    memory_admission : {"free_blocks", "watermark", "unlimited"}, optional
+        How KV memory admits requests (``None``: the preset's). ``free_blocks`` (vLLM
+        V1): identified blocks and the prefix cache; a waiting request needs its new
+        blocks with ``watermark`` of the blocks kept free. ``watermark`` (Vidur):
+        counted blocks, ``ceil(tokens / block_size)`` with the ``watermark`` kept free
+        to admit, and one free block for a running request to grow, even when it needs
+        none; no prefix cache. ``unlimited`` (DistServe): no KV model.
+    preemption : {"recompute_lifo", "recompute_latest_arrival", "never"}, optional
+        Which running request restarts by recompute when one cannot grow (``None``: the
+        preset's): the tail of the running queue (vLLM V1), the latest arrival (Vidur),
+        or never (only with ``memory_admission="unlimited"``). The victim is one not yet
+        in the step's batch, else the request itself. With an invalid combination the
+        constructor raises :class:`qcore.exceptions.InvalidArgumentError` naming the
+        argument.
     decode_tokens : int
         The DistServe decode-step cap.
     gpus : int
         GPUs of the replica (for cost).
     price_per_hour : float
         Price of one GPU-hour (for cost).
+
+    Examples
+    --------
+    Vidur's batch formation and memory admission with vLLM V1's preemption:
+
+    >>> from qcore import llm
+    >>> st = llm.Linear(c0=0.01, c_tok=1e-5)
+    >>> r = llm.Replica(step_time=st, num_blocks=2000, batch_formation="prefill_priority_unmixed",
+    ...                 memory_admission="watermark", watermark=0.01)
+    >>> r.policies
+    ('prefill_priority_unmixed', 'watermark', 'recompute_lifo')
+    >>> w = llm.Workload.poisson(rate=5.0, n=100, prompt_tokens=500, output_tokens=50, seed=1)
+    >>> llm.simulate(w, r).finished
+    100
     """
 
     step_time: StepTime
@@ -375,6 +419,9 @@ class Replica:
     decode_tokens: int = int(_DEFAULTS["decode_tokens"])
     gpus: int = 1
     price_per_hour: float = 0.0
+    batch_formation: BatchFormation | None = None
+    memory_admission: MemoryAdmission | None = None
+    preemption: Preemption | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.step_time, StepTime):
@@ -388,9 +435,13 @@ class Replica:
                     f"{name} must be an integer in [1, 2**32 - 1], got {v!r}")
         if not 0 <= self.long_prefill_token_threshold <= 2**32 - 1:
             raise InvalidArgumentError("long_prefill_token_threshold must be in [0, 2**32 - 1]")
-        if self.scheduler not in ("vllm_v1", "distserve", "vidur"):
-            raise InvalidArgumentError(
-                f"scheduler is unknown: {self.scheduler!r} (vllm_v1, distserve, vidur)")
+        for name in ("scheduler", "batch_formation", "memory_admission", "preemption"):
+            v = getattr(self, name)
+            if not (isinstance(v, str) or (v is None and name != "scheduler")):
+                raise InvalidTypeError(f"{name} must be a str{'' if name == 'scheduler' else ' or None'}, got {v!r}")
+        # The core resolves the preset and checks the combination.
+        _qcore._llm_policies(self.scheduler, int(self.decode_tokens), self.batch_formation,
+                             self.memory_admission, self.preemption)
         if not (math.isfinite(self.price_per_hour) and self.price_per_hour >= 0):
             raise InvalidArgumentError("price_per_hour must be finite and >= 0")
 
@@ -431,11 +482,26 @@ class Replica:
         return cls(step_time=st, num_blocks=int(overrides.pop("num_blocks", nb)),
                    block_size=bs, **{k: v for k, v in kw.items() if k != "num_blocks"})
 
-    def _spec(self) -> tuple[int, int, int, int, bool, int, bool, float, str, int]:
+    @property
+    def policies(self) -> tuple[str, str, str]:
+        """The batch-formation, memory-admission and preemption policies in use (the
+        preset's, overridden by the fields given).
+
+        >>> from qcore import llm
+        >>> llm.Replica(step_time=llm.Linear(c0=0.01), num_blocks=100, scheduler="vidur").policies
+        ('prefill_priority_unmixed', 'watermark', 'recompute_latest_arrival')
+        """
+        return _qcore._llm_policies(self.scheduler, int(self.decode_tokens),
+                                    self.batch_formation, self.memory_admission,
+                                    self.preemption)
+
+    def _spec(self) -> tuple[int, int, int, int, bool, int, bool, float, str, int,
+                             tuple[str | None, str | None, str | None]]:
         return (int(self.block_size), int(self.num_blocks), int(self.max_num_seqs),
                 int(self.max_num_batched_tokens), bool(self.chunked_prefill),
                 int(self.long_prefill_token_threshold), bool(self.prefix_caching),
-                float(self.watermark), str(self.scheduler), int(self.decode_tokens))
+                float(self.watermark), str(self.scheduler), int(self.decode_tokens),
+                (self.batch_formation, self.memory_admission, self.preemption))
 
 
 @dataclass(frozen=True)
