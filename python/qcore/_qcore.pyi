@@ -566,9 +566,12 @@ def report_batch_stats(
     edge: float | None = None,
     sketches: list[Any] | None = None,
     relative_accuracy: float = 0.01,
+    sketch_windows: int | None = None,
 ) -> dict[str, Any]:
     """Per-group outcome, window and Little's-law sums of one report batch, in one pass;
-    the ok latencies of group g are merged into ``sketches[g]`` when given. ``clipped``
+    the ok latencies of group g are merged into ``sketches[g]`` when given (with
+    ``sketch_windows = k``: into ``sketches[g * p + w // k]``, ``p = ceil(n_windows / k)``,
+    by the plot window of the start). ``clipped``
     and ``resp`` are lists of one :class:`ExactSum` per group (exact, so batches merge to
     the one-pass sums); the other entries are numpy arrays."""
 

@@ -297,6 +297,24 @@ pub fn batch_stats(
     w: Windows,
     template: Option<&QuantileSketch>,
 ) -> Result<BatchStats> {
+    batch_stats_windows(codes, start, cls, end, latency, n_groups, w, template, None)
+}
+
+/// [`batch_stats`], the ok latencies sketched by group, or with `sketch_windows = Some(k)` by group and plot window
+/// (`k` windows each, `p = ⌈n_windows / k⌉` of them): sketch `code · p + window / k`, the
+/// group's sketch being the merge of its `p` (sketches merge exactly).
+#[allow(clippy::too_many_arguments)]
+pub fn batch_stats_windows(
+    codes: &[i64],
+    start: &[f64],
+    cls: &[i8],
+    end: Option<&[f64]>,
+    latency: Option<&[f64]>,
+    n_groups: usize,
+    w: Windows,
+    template: Option<&QuantileSketch>,
+    sketch_windows: Option<usize>,
+) -> Result<BatchStats> {
     check_same_len("codes", codes.len(), "start", start.len())?;
     check_same_len("cls", cls.len(), "start", start.len())?;
     check_finite("start", start)?;
@@ -395,9 +413,25 @@ pub fn batch_stats(
     // counting sort by group code into a reused scratch buffer) go through the same hot
     // loop as `sketch::sketch_groups` (`add_slice`), so the sketches are identical. Large
     // batches build the sketches on a second thread next to the counting.
-    // the groups present: 0..=max code, as `sketch_groups` returns them
+    // the groups present: 0..=max code, as `sketch_groups` returns them (times the plot
+    // windows when sketched by window)
+    if sketch_windows == Some(0) {
+        return Err(QcoreError::invalid("sketch_windows", "must be at least 1"));
+    }
+    let (k, p) = match sketch_windows {
+        Some(k) => (k, w.n_windows.div_ceil(k)),
+        None => (1, 1),
+    };
+    let topw = (w.n_windows - 1) as f64;
+    let sketch_code = |c: i64, t: f64| -> usize {
+        if sketch_windows.is_some() {
+            c as usize * p + index_f(t, w.t0, w.bin, w.index_limit, topw) as usize / k
+        } else {
+            c as usize
+        }
+    };
     let n_sk = if template.is_some() && latency.is_some() {
-        codes.iter().max().map_or(0, |&m| m + 1) as usize
+        codes.iter().max().map_or(0, |&m| m + 1) as usize * p
     } else {
         0
     };
@@ -407,8 +441,8 @@ pub fn batch_stats(
         };
         // off[g + 1]: the ok rows with a finite latency of group g
         let mut off = vec![0usize; n_sk + 1];
-        for ((&c, &k), &v) in codes.iter().zip(cls).zip(lat) {
-            off[c as usize + 1] += usize::from(k == 0 && v.is_finite());
+        for (((&c, &k), &v), &t) in codes.iter().zip(cls).zip(lat).zip(start) {
+            off[sketch_code(c, t) + 1] += usize::from(k == 0 && v.is_finite());
         }
         for g in 0..n_sk {
             off[g + 1] += off[g];
@@ -416,11 +450,11 @@ pub fn batch_stats(
         buf.clear();
         buf.resize(off[n_sk], 0.0);
         let mut pos = off[..n_sk].to_vec();
-        for ((&c, &k), &v) in codes.iter().zip(cls).zip(lat) {
+        for (((&c, &k), &v), &t) in codes.iter().zip(cls).zip(lat).zip(start) {
             if k == 0 && v.is_finite() {
-                let p = &mut pos[c as usize];
-                buf[*p] = v;
-                *p += 1;
+                let q = &mut pos[sketch_code(c, t)];
+                buf[*q] = v;
+                *q += 1;
             }
         }
         off.windows(2)
@@ -590,6 +624,66 @@ mod tests {
         assert!(batch_stats(&[1], &[1.0], &[0], None, None, 1, win(4), None).is_err());
         assert!(batch_stats(&[0], &[1.0], &[3], None, None, 1, win(4), None).is_err());
         assert!(batch_stats(&[0], &[1.0], &[0], Some(&[1.0]), None, 1, win(4), None).is_err());
+    }
+
+    #[test]
+    fn sketches_by_window_merge_into_the_groups() {
+        let n = 5000;
+        let c: Vec<i64> = (0..n).map(|i| (i * 7 % 3) as i64).collect();
+        let s: Vec<f64> = (0..n).map(|i| i as f64 * 0.002).collect();
+        let k: Vec<i8> = (0..n).map(|i| i8::from(i % 11 == 0)).collect();
+        let l: Vec<f64> = (0..n)
+            .map(|i| 0.01 + (i * 37 % 101) as f64 * 1e-3)
+            .collect();
+        let e: Vec<f64> = s.iter().zip(&l).map(|(a, b)| a + b).collect();
+        let t = QuantileSketch::with_limit(0.01, None).unwrap();
+        let by_group = batch_stats(&c, &s, &k, Some(&e), Some(&l), 3, win(10), Some(&t)).unwrap();
+        let by_window = batch_stats_windows(
+            &c,
+            &s,
+            &k,
+            Some(&e),
+            Some(&l),
+            3,
+            win(10),
+            Some(&t),
+            Some(3),
+        )
+        .unwrap();
+        let p = 10usize.div_ceil(3);
+        assert_eq!(by_window.sketches.len(), 3 * p);
+        for g in 0..3 {
+            let mut merged = t.empty_like();
+            for sk in &by_window.sketches[g * p..(g + 1) * p] {
+                merged.merge(sk).unwrap();
+            }
+            assert_eq!(merged.to_bytes(), by_group.sketches[g].to_bytes());
+        }
+        // each window's sketch holds the ok latencies of the group's rows starting in it
+        let wi = window_indices(&s, &win(10)).unwrap();
+        for (j, sk) in by_window.sketches.iter().enumerate() {
+            let (g, pw) = (j / p, j % p);
+            let mut want = t.empty_like();
+            let vals: Vec<f64> = (0..n)
+                .filter(|&i| c[i] as usize == g && wi[i] as usize / 3 == pw && k[i] == 0)
+                .map(|i| l[i])
+                .collect();
+            want.add_slice(&vals).unwrap();
+            assert_eq!(sk.to_bytes(), want.to_bytes());
+        }
+        assert!(batch_stats_windows(
+            &c,
+            &s,
+            &k,
+            Some(&e),
+            Some(&l),
+            3,
+            win(10),
+            Some(&t),
+            Some(0)
+        )
+        .is_err());
+        assert_eq!(by_window.windows, by_group.windows);
     }
 
     #[test]

@@ -15,7 +15,7 @@ pub(crate) mod stats;
 
 pub use changes::{rate_changes, RateChanges};
 pub use counts::{scan, window_counts, Scan, MAX_WINDOWS};
-pub use fused::{batch_stats, window_indices, Windows};
+pub use fused::{batch_stats, batch_stats_windows, window_indices, Windows};
 pub use rates::{DecayedRate, SlidingRate};
 pub use stats::{
     arrival_grid, arrival_stats, burstiness_curve, garwood, window_count_stats, ArrivalStats,

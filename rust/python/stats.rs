@@ -379,7 +379,7 @@ fn report_window_indices<'py>(
 
 /// One pass of the grouped report over a batch (see `arrivals::fused::batch_stats`).
 #[pyfunction]
-#[pyo3(signature = (codes, start, cls, end, latency, n_groups, t0, t1, bin, n_windows, n_end, index_limit, edge=None, sketches=None, relative_accuracy=0.01))]
+#[pyo3(signature = (codes, start, cls, end, latency, n_groups, t0, t1, bin, n_windows, n_end, index_limit, edge=None, sketches=None, relative_accuracy=0.01, sketch_windows=None))]
 #[allow(clippy::too_many_arguments)]
 fn report_batch_stats<'py>(
     py: Python<'py>,
@@ -398,14 +398,18 @@ fn report_batch_stats<'py>(
     edge: Option<f64>,
     sketches: Option<Bound<'py, PyList>>,
     relative_accuracy: f64,
+    sketch_windows: Option<usize>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    // the sketches to merge each group's ok latencies into (one per group, updated only
-    // when the whole call succeeds)
+    // the sketches to merge each group's ok latencies into (one per group, or per group
+    // and plot window; updated only when the whole call succeeds)
     let mut targets = Vec::new();
+    let per = sketch_windows.map_or(1, |k| n_windows.div_ceil(k.max(1)));
     if let Some(list) = sketches.as_ref() {
-        if list.len() != n_groups {
+        if list.len() != n_groups * per {
             return Err(super::errors::InvalidArgumentError::new_err(format!(
-                "sketches: expected {n_groups} sketches (one per group), got {}",
+                "sketches: expected {} sketches (one per group{}), got {}",
+                n_groups * per,
+                if per > 1 { " and plot window" } else { "" },
                 list.len()
             )));
         }
@@ -440,7 +444,17 @@ fn report_batch_stats<'py>(
         edge,
     };
     let r = maybe_detach(py, s.len(), || {
-        crate::arrivals::batch_stats(c, s, k, e, l, n_groups, w, template.as_ref())
+        crate::arrivals::batch_stats_windows(
+            c,
+            s,
+            k,
+            e,
+            l,
+            n_groups,
+            w,
+            template.as_ref(),
+            sketch_windows,
+        )
     })?;
     if let Some(list) = sketches.as_ref() {
         for (t, sk) in targets.iter_mut().zip(&r.sketches) {

@@ -237,25 +237,73 @@ def _spill(log: _Timeline, accs: Iterable[_Acc]) -> None:
     log.dropped = True
     for a in accs:
         if a.timeline is not None:
+            _latency_into_sketch(a)
             log.merge(a.timeline)
             a.timeline = None
 
 
-def _update_timelines(log: _Timeline, accs: list[_Acc], b: _Batch, g: _Grid, grouped: bool) -> None:
+def _latency_into_sketch(a: _Acc) -> None:
+    """The group's latency windows merged into its sketch (the batch kernel sketches the
+    latencies by window while the group has its timeline: the group's sketch is their
+    merge, exact)."""
+    assert a.timeline is not None
+    for sk in a.timeline.sketches["latency"].values():
+        a.sketch.merge(sk)
+
+
+def _window_targets(owners: Sequence[_Timeline], n_plot: int) -> list[Any]:
+    """The latency sketch of every owner's every plot window, in the batch kernel's order
+    (owner by owner, window by window); the empty ones are dropped after the call."""
+    import qcore
+
+    out = []
+    for tl in owners:
+        own = tl.sketches["latency"]
+        for j in range(n_plot):
+            if j not in own:
+                own[j] = qcore.QuantileSketch(relative_accuracy=0.01)
+            out.append(own[j])
+    return out
+
+
+def _drop_empty(owners: Sequence[_Timeline]) -> None:
+    for tl in owners:
+        own = tl.sketches["latency"]
+        for j in [j for j, sk in own.items() if sk.count == 0]:
+            del own[j]
+
+
+def _window_owners(log: _Timeline, accs: list[_Acc], grouped: bool) -> list[_Timeline]:
+    """Whose timelines the batch's latencies go to by window, straight from the batch
+    kernel: the log's without groups, each group's while the log has at most
+    :data:`GROUP_TIMELINES_MAX` (past it, the groups' are spilled into the log's, and the
+    kernel sketches by group again)."""
+    if not grouped:
+        return [log]
+    if not log.dropped and len(accs) > GROUP_TIMELINES_MAX:
+        _spill(log, accs)
+    if log.dropped:
+        return []
+    return [a.timeline for a in accs if a.timeline is not None]
+
+
+def _update_timelines(log: _Timeline, accs: list[_Acc], b: _Batch, g: _Grid, grouped: bool,
+                      latency_done: bool) -> None:
     """The batch's rows into each group's timeline while the log has at most
     :data:`GROUP_TIMELINES_MAX` groups (the log's windows are then their merge, made when
-    the report is finished), else into the log's."""
+    the report is finished), else into the log's; the latencies only when the batch
+    kernel has not sketched them by window already (``latency_done``)."""
+    if not any(v is not None for v in (b.ttft, b.tpot, b.tokens_in, b.tokens_out)) and (latency_done or not b.has_lat):
+        return
     n_plot = -(-g.n_windows // g.plot_k)
     w = _qc.report_window_indices(np.ascontiguousarray(b.start), g.t0, g.bin, g.n_windows,
                                   g.index_limit) // g.plot_k
     per_group = grouped and not log.dropped
-    if per_group and len(accs) > GROUP_TIMELINES_MAX:
-        _spill(log, accs)
-        per_group = False
     assert b.codes is not None
     codes = np.ascontiguousarray(b.codes, dtype=np.int64)
     ok = b.cls == 0
-    for name, vals in (("latency", b.lat if b.has_lat else None), ("ttft", b.ttft), ("tpot", b.tpot),
+    for name, vals in (("latency", b.lat if b.has_lat and not latency_done else None), ("ttft", b.ttft),
+                       ("tpot", b.tpot),
                        *((t, getattr(b, t)) for t in _TOKENS)):
         if vals is None:
             continue
@@ -734,6 +782,19 @@ def _merge_folds(a: dict[tuple[Any, ...], Any], b: dict[tuple[Any, ...], Any]) -
     return out
 
 
+def _window_latencies_into_sketches(timeline: _Timeline | None, acc_list: list[_Acc], grouped: bool) -> None:
+    """Each group's latency windows merged into its sketch (without groups, the log's into
+    the one accumulator's): the batch kernel sketched them by window."""
+    if timeline is None or timeline.dropped:
+        return
+    for a in acc_list:
+        if grouped and a.timeline is not None:
+            _latency_into_sketch(a)
+        elif not grouped:
+            for sk in timeline.sketches["latency"].values():
+                a.sketch.merge(sk)
+
+
 def _summaries(accs: Mapping[tuple[Any, ...], Any], seen: tuple[float, float, float], g: _Grid, s1: float,
                t1_bound: float | None, auto_bin: bool, has_lat: bool, group_by: tuple[str, ...], confidence: float,
                tol: float, failures: bool) -> tuple[GroupSummary, list[GroupSummary], float, np.ndarray]:
@@ -748,6 +809,7 @@ def _summaries(accs: Mapping[tuple[Any, ...], Any], seen: tuple[float, float, fl
     if t1_bound is not None:
         every = acc_list or [_Acc({}, g.n_windows, g.keep_raw, n_end)]
         t1, n_end, grid = _settle_extent(every, seen, t0, t1_bound, s1, g.bin, auto_bin, has_lat, g.n_windows)
+    _window_latencies_into_sketches(timeline, acc_list, bool(group_by))
     out = [_finish(a, t0, t1, s1, g.bin, confidence, tol, grid) for a in acc_list] if group_by else []
     if group_by and timeline is not None and not timeline.dropped:
         # the log's windows are the merge of its groups' (sketches merge exactly)
@@ -1124,11 +1186,19 @@ def _update_groups(accs: list[_Acc], b: _Batch, g: _Grid, timeline: _Timeline | 
     assert b.codes is not None
     G = len(accs)
     codes = np.ascontiguousarray(b.codes, dtype=np.int64)
-    r = _qc.report_batch_stats(
-        codes, np.ascontiguousarray(b.start, dtype=np.float64), np.ascontiguousarray(b.cls, dtype=np.int8),
-        np.ascontiguousarray(b.end) if b.has_lat else None, np.ascontiguousarray(b.lat) if b.has_lat else None,
-        G, g.t0, g.t1, g.bin, g.n_windows, g.n_end, g.index_limit, g.edge,
-        [a.sketch for a in accs] if b.has_lat else None, 0.01)
+    # the ok latencies: sketched by plot window into the timelines (each group's sketch is
+    # their merge) while they are kept, else into each group's sketch
+    owners = _window_owners(timeline, accs, grouped) if timeline is not None and b.has_lat else []
+    n_plot = -(-g.n_windows // g.plot_k)
+    targets = (_window_targets(owners, n_plot) if owners else [a.sketch for a in accs]) if b.has_lat else None
+    try:
+        r = _qc.report_batch_stats(
+            codes, np.ascontiguousarray(b.start, dtype=np.float64), np.ascontiguousarray(b.cls, dtype=np.int8),
+            np.ascontiguousarray(b.end) if b.has_lat else None, np.ascontiguousarray(b.lat) if b.has_lat else None,
+            G, g.t0, g.t1, g.bin, g.n_windows, g.n_end, g.index_limit, g.edge, targets, 0.01,
+            g.plot_k if owners else None)
+    finally:
+        _drop_empty(owners)
     by = r["outcomes"].reshape(G, 3)
     wc = r["windows"].reshape(G, g.n_windows)
     we = r["errors"].reshape(G, g.n_windows)
@@ -1159,7 +1229,7 @@ def _update_groups(accs: list[_Acc], b: _Batch, g: _Grid, timeline: _Timeline | 
             a.resp.merge(r["resp"][k])
             a.arrivals += int(r["arrivals"][k])
     if timeline is not None:   # latency, TTFT, TPOT and tokens by plot window (the counted windows)
-        _update_timelines(timeline, accs, b, g, grouped)
+        _update_timelines(timeline, accs, b, g, grouped, latency_done=bool(owners))
     if g.keep_raw:   # small logs: each group's raw columns, in row order, for exact statistics
         order = np.argsort(codes, kind="stable")
         bounds = np.searchsorted(codes[order], np.arange(G + 1))
