@@ -456,6 +456,18 @@ pub struct ReplicaStats {
     pub stuck_rejected: u64,
 }
 
+/// A request that emitted its last token: finished at `t_end`, its blocks back in the pool.
+#[inline(always)]
+fn finish_request(pool: &mut Pool, stats: &mut ReplicaStats, q: &mut Req, t_end: f64) {
+    q.status = STATUS_FINISHED;
+    q.finish = t_end;
+    pool.release(&mut q.blocks);
+    pool.nfree += q.held;
+    q.held = 0;
+    q.blocks = Vec::new();
+    stats.finished += 1;
+}
+
 /// One replica's scheduler state.
 #[derive(Debug)]
 pub(crate) struct Replica {
@@ -1137,13 +1149,7 @@ impl Replica {
                 sink.token_gap(t_end - q.last_emit);
                 q.last_emit = t_end;
                 if q.emitted == q.output {
-                    q.status = STATUS_FINISHED;
-                    q.finish = t_end;
-                    self.pool.release(&mut q.blocks);
-                    self.pool.nfree += q.held;
-                    q.held = 0;
-                    q.blocks = Vec::new();
-                    self.stats.finished += 1;
+                    finish_request(&mut self.pool, &mut self.stats, q, t_end);
                     finished_any = true;
                     sink.finish(r);
                 }
@@ -1194,13 +1200,7 @@ impl Replica {
                 }
                 q.last_emit = t_end;
                 if q.emitted == q.output {
-                    q.status = STATUS_FINISHED;
-                    q.finish = t_end;
-                    self.pool.release(&mut q.blocks);
-                    self.pool.nfree += q.held;
-                    q.held = 0;
-                    q.blocks = Vec::new();
-                    self.stats.finished += 1;
+                    finish_request(&mut self.pool, &mut self.stats, q, t_end);
                     finished_any = true;
                     sink.finish(r);
                 }
