@@ -210,3 +210,12 @@ def test_the_logs_series_are_the_same_when_groups_spill_midway(request, tmp_path
     for m in ("latency", "ttft", "tpot"):
         assert {j: sk.to_bytes() for j, sk in other.overall.timeline.sketches[m].items()} == \
             {j: sk.to_bytes() for j, sk in memory.overall.timeline.sketches[m].items()}
+
+
+def test_a_log_without_end_times_has_no_in_flight_series():
+    df = _llm_log(2_000, 2).drop("latency_s", "ttft_s")
+    for kw in ({}, {"exact_limit": 0, "batch_rows": 300}):
+        rep = summarize(df, group_by=["model"], progress=False, **kw)
+        for g in [*rep.groups, rep.overall]:
+            assert g.inflight_peak_lo.size == g.inflight_peak_hi.size == 0
+            assert g.over_time["in_flight"] == [] and g.over_time["tokens"]

@@ -1320,7 +1320,8 @@ def _finish(acc: _Acc, t0: float, t1: float, s1: float, bin_: float, confidence:
     # the peak in flight of each window: exact from the raw columns, else bounded by the
     # counts (at least the count just before the window's end, at most the count just
     # before its start plus the window's starts)
-    peak_lo: np.ndarray = acc.inflight.astype(np.int64)
+    # (none without end times: a log without latencies says nothing of what is in flight)
+    peak_lo: np.ndarray = acc.inflight.astype(np.int64) if acc.has_latency else np.zeros(0, dtype=np.int64)
     peak_hi: np.ndarray = np.concatenate([[0], peak_lo[:-1]]) + acc.done_start_counts if peak_lo.size else peak_lo
     if acc.has_latency:
         if acc.keep_raw and acc.raw_done_start:
