@@ -167,13 +167,30 @@ def test_the_fold_of_the_rest_merges_their_windows(llm):
     assert sum(r["count"] for r in other.over_time["latency"]) == sum(g.sketch.count for g in rest)
 
 
-def test_too_many_groups_keep_the_whole_logs_series_only_on_every_path():
+def test_too_many_groups_keep_the_whole_logs_series_only_on_every_path(monkeypatch):
+    from qcore.report import _stream as R
+
     df = _llm_log(4_000, GROUP_TIMELINES_MAX + 6, seed=9)
+    seen: list[Any] = []
+    real = R._summaries
+
+    def spy(accs: Any, *a: Any, **k: Any) -> Any:
+        seen.append(accs)
+        return real(accs, *a, **k)
+
+    monkeypatch.setattr(R, "_summaries", spy)
     for kw in ({}, {"exact_limit": 0, "batch_rows": 300}):
         rep = summarize(df, group_by=["model"], progress=False, **kw)
         assert len(rep.groups) > GROUP_TIMELINES_MAX
         assert not any(g.over_time for g in rep.groups) and rep.overall.over_time["latency"]
         assert f"kept for up to {GROUP_TIMELINES_MAX} groups" in rep.to_html()
+        # without latencies too (tokens only): the groups' series are dropped the same way,
+        # while the log is read (no group keeps per-window state past the limit)
+        bare = summarize(df.drop("latency_s", "ttft_s"), group_by=["model"], progress=False, **kw)
+        groups = [v for key, v in seen[-1].items() if key != R._TIMELINE]
+        assert seen[-1][R._TIMELINE].dropped and all(g.timeline is None for g in groups)
+        assert not any(g.over_time for g in bare.groups) and bare.overall.over_time["tokens"]
+        assert sum(r["tokens_out"] for r in bare.overall.over_time["tokens"]) == int(df["completion_tokens"].sum())
     few = summarize(df.filter(pl.col("model").is_in(["m0", "m1"])), group_by=["model"], progress=False,
                     exact_limit=0, batch_rows=300)
     assert all(g.over_time["latency"] for g in few.groups)

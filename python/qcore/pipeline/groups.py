@@ -87,9 +87,9 @@ class KeyCodes:
             self.lut = np.concatenate([self.lut, np.full(top - self.lut.size, -1, dtype=np.int64)])
         codes = self.lut[phys]
         if phys.size and int(codes.min()) < 0:      # ids not met before: look their values up
-            ids = np.unique(phys[codes < 0])
-            first = [int(np.argmax(phys == i)) for i in ids]
-            names = [values[j] for j in first]
+            miss = np.flatnonzero(codes < 0)
+            ids, at = np.unique(phys[miss], return_index=True)   # each new id's first row
+            names = [values[int(j)] for j in miss[at]]
             table = self.table
             known = dict(zip(table.get_column(key).cast(pl.String).to_list(), table.get_column("__code").to_list(),
                              strict=True))

@@ -425,7 +425,7 @@ def _other(rest: list[GroupSummary], span: float) -> GroupSummary:
         error_rate=(errors / (ok + errors) if has_err and ok + errors else None), little=None,
         peak_concurrency=None, peak_exact=False, sketch=sketch, counts=np.asarray(counts),
         inflight=np.zeros(0), burstiness=[], error_counts=np.asarray(errs),
-        latency_over_time=over_time.get("latency", []), over_time=over_time, timeline=timeline)
+        over_time=over_time, timeline=timeline)
 
 
 def shown_groups(rep: Report, top: int) -> tuple[list[GroupSummary], GroupSummary | None]:

@@ -44,21 +44,24 @@ class GroupSummary:
     burstiness: list[tuple[float, float]] = field(default_factory=list)
     #: starts of the failed requests per window (the windows of ``counts``)
     error_counts: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0, dtype=np.int64))
-    #: (the whole log only) per plot window with latencies: start, end, count, p50, p99,
-    #: p999 of the ok requests arriving in it (at most 60 windows over the log)
-    latency_over_time: list[dict[str, Any]] = field(repr=False, default_factory=list)
     #: the peak in flight of each in-flight window (the windows of ``inflight``): equal
     #: bounds when exact (``peak_exact``), else at least ``lo`` and at most ``hi``
     inflight_peak_lo: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0, dtype=np.int64))
     inflight_peak_hi: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0, dtype=np.int64))
     #: series per plot window (the whole log's, and a group's when the log has at most
-    #: ``GROUP_TIMELINES_MAX`` groups): ``latency``, ``ttft``, ``tpot`` (rows of
-    #: ``latency_over_time``'s form, with the quantiles' intervals) and ``tokens`` (tokens in
+    #: ``GROUP_TIMELINES_MAX`` groups): ``latency``, ``ttft``, ``tpot`` (start, end,
+    #: count, p50, p99, p999 with their intervals) and ``tokens`` (tokens in
     #: and out of the requests arriving in each window, and per second) and ``in_flight``
     #: (the peak in flight of each plot window, ``peak_lo`` and ``peak_hi``)
     over_time: dict[str, list[dict[str, Any]]] = field(repr=False, default_factory=dict)
     #: the mergeable per-window sketches and sums behind ``over_time``
     timeline: Any = field(repr=False, default=None)
+
+    @property
+    def latency_over_time(self) -> list[dict[str, Any]]:
+        """Per plot window with latencies: start, end, count, p50, p99, p999 (and their
+        intervals) of the ok requests arriving in it (``over_time["latency"]``)."""
+        return self.over_time.get("latency", [])
 
     def row(self) -> dict[str, Any]:
         r: dict[str, Any] = {"group": self.label, "count": self.count, "rate": self.rate,

@@ -838,7 +838,6 @@ def _summaries(accs: Mapping[tuple[Any, ...], Any], seen: tuple[float, float, fl
         ov.timeline, ov.over_time = timeline, timeline.over_time()
     for gs in [*out, ov]:
         if gs.over_time:
-            gs.latency_over_time = gs.over_time["latency"]
             gs.over_time["in_flight"] = _in_flight_rows(gs, t0, g.plot_k, g.bin)
     return ov, out, t1, grid
 
@@ -1188,6 +1187,8 @@ def _update_groups(accs: list[_Acc], b: _Batch, g: _Grid, timeline: _Timeline | 
     codes = np.ascontiguousarray(b.codes, dtype=np.int64)
     # the ok latencies: sketched by plot window into the timelines (each group's sketch is
     # their merge) while they are kept, else into each group's sketch
+    if timeline is not None and grouped and not timeline.dropped and len(accs) > GROUP_TIMELINES_MAX:
+        _spill(timeline, accs)   # (a log without latencies too: its tokens)
     owners = _window_owners(timeline, accs, grouped) if timeline is not None and b.has_lat else []
     n_plot = -(-g.n_windows // g.plot_k)
     targets = (_window_targets(owners, n_plot) if owners else [a.sketch for a in accs]) if b.has_lat else None
