@@ -1,5 +1,5 @@
 """Wall and CPU time of ``qcore report`` on one large Parquet log, each run in a fresh
-process, and the CPU time of the report's batch kernel (``report_batch_stats``) alone.
+process, and the CPU time of the report's batch kernel (``ReportAccumulator.update``) alone.
 
 Run: ``python benches/report_timing.py [rows] [runs]`` (default 20,000,000 rows, 3 runs).
 The log is ``check_memory.make_log``'s (three endpoints, 1 % errors, lognormal latencies).
@@ -36,7 +36,7 @@ def report_once(log: Path) -> tuple[float, float]:
 
 
 def kernel_cpu(n: int = 10_000_000, rounds: int = 7) -> float:
-    """Minimum CPU seconds of one ``report_batch_stats`` call on ``n`` rows, 3 groups
+    """Minimum CPU seconds of one ``ReportAccumulator.update`` call on ``n`` rows, 3 groups
     (counts and Little's-law sums, no sketches)."""
     from qcore import _qcore
 
@@ -51,7 +51,7 @@ def kernel_cpu(n: int = 10_000_000, rounds: int = 7) -> float:
     best = np.inf
     for _ in range(rounds):
         c0 = time.process_time()
-        _qcore.report_batch_stats(codes, start, cls, end, lat, 3, t0, t1, bin_, nw, ne, 2.0**31)
+        _qcore.ReportAccumulator(t0, t1, bin_, nw, ne, 2.0**31).update(codes, start, cls, end, lat, 3)
         best = min(best, time.process_time() - c0)
     return best
 
@@ -66,7 +66,7 @@ def main() -> None:
             wall, cpu = report_once(log)
             print(f"qcore report, {n:,} rows, run {i + 1}: {wall:.2f} s wall, {cpu:.2f} s CPU "
                   f"(load {os.getloadavg()[0]:.1f})")
-    print(f"report_batch_stats, 10,000,000 rows, 3 groups: {kernel_cpu() * 1e3:.1f} ms CPU (min of 7)")
+    print(f"ReportAccumulator.update, 10,000,000 rows, 3 groups: {kernel_cpu() * 1e3:.1f} ms CPU (min of 7)")
 
 
 if __name__ == "__main__":

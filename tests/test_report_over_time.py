@@ -187,8 +187,8 @@ def test_too_many_groups_keep_the_whole_logs_series_only_on_every_path(monkeypat
         # without latencies too (tokens only): the groups' series are dropped the same way,
         # while the log is read (no group keeps per-window state past the limit)
         bare = summarize(df.drop("latency_s", "ttft_s"), group_by=["model"], progress=False, **kw)
-        groups = [v for key, v in seen[-1].items() if key != R._TIMELINE]
-        assert seen[-1][R._TIMELINE].dropped and all(g.timeline is None for g in groups)
+        fold = seen[-1]
+        assert fold.timeline.dropped and all(g.timeline is None for g in fold.accs.values())
         assert not any(g.over_time for g in bare.groups) and bare.overall.over_time["tokens"]
         assert sum(r["tokens_out"] for r in bare.overall.over_time["tokens"]) == int(df["completion_tokens"].sum())
     few = summarize(df.filter(pl.col("model").is_in(["m0", "m1"])), group_by=["model"], progress=False,

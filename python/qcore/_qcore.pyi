@@ -548,32 +548,72 @@ def _group_quantiles(
 def report_window_indices(
     start: npt.NDArray[np.float64], t0: float, bin: float, n_windows: int, index_limit: float
 ) -> npt.NDArray[np.int64]:
-    """The window index of each start as :func:`report_batch_stats` counts it."""
+    """The window index of each start as :meth:`ReportAccumulator.update` counts it."""
 
-def report_batch_stats(
-    codes: npt.NDArray[np.int64],
-    start: npt.NDArray[np.float64],
-    cls: npt.NDArray[np.int8],
-    end: npt.NDArray[np.float64] | None,
-    latency: npt.NDArray[np.float64] | None,
-    n_groups: int,
-    t0: float,
-    t1: float,
-    bin: float,
-    n_windows: int,
-    n_end: int,
-    index_limit: float,
-    edge: float | None = None,
-    sketches: list[Any] | None = None,
-    relative_accuracy: float = 0.01,
-    sketch_windows: int | None = None,
-) -> dict[str, Any]:
-    """Per-group outcome, window and Little's-law sums of one report batch, in one pass;
-    the ok latencies of group g are merged into ``sketches[g]`` when given (with
-    ``sketch_windows = k``: into ``sketches[g * p + w // k]``, ``p = ceil(n_windows / k)``,
-    by the plot window of the start). ``clipped``
-    and ``resp`` are lists of one :class:`ExactSum` per group (exact, so batches merge to
-    the one-pass sums); the other entries are numpy arrays."""
+@final
+class ReportAccumulator:
+    """The grouped report's mergeable per-group state on one window grid: outcome counts,
+    first and last start, starts (and failed starts) per window, and for the completed rows
+    the start and end counts per window and the exact Little's-law sums over ``[t0, t1)``.
+    Every path of ``qcore report`` folds with :meth:`update`, merges with :meth:`merge` and
+    finishes with :meth:`finish_group`; any cut of the rows gives the same bytes.
+
+    >>> import numpy as np
+    >>> from qcore import ReportAccumulator
+    >>> acc = ReportAccumulator(0.0, 10.0, 1.0, 10, 10, 2.0**31)
+    >>> acc.update(np.array([0, 1, 0]), np.array([0.5, 2.5, 9.5]), np.array([0, 1, 0], np.int8),
+    ...            None, None, 2)
+    >>> acc.group(0)["outcomes"], acc.n_groups
+    ((2, 0, 0), 2)
+    """
+    def __new__(
+        cls, t0: float, t1: float, bin: float, n_windows: int, n_end: int, index_limit: float,
+        edge: float | None = None,
+    ) -> ReportAccumulator: ...
+    def update(
+        self,
+        codes: npt.NDArray[np.int64],
+        start: npt.NDArray[np.float64],
+        cls: npt.NDArray[np.int8],
+        end: npt.NDArray[np.float64] | None,
+        latency: npt.NDArray[np.float64] | None,
+        n_groups: int,
+        sketches: list[Any] | None = None,
+        relative_accuracy: float = 0.01,
+        sketch_windows: int | None = None,
+    ) -> None:
+        """Fold one batch (group codes in ``0..n_groups``; ``cls`` 0 ok, 1 error, 2
+        incomplete); the ok latencies of group g are merged into ``sketches[g]`` when given
+        (with ``sketch_windows = k``: into ``sketches[g * p + w // k]``,
+        ``p = ceil(n_windows / k)``, by the plot window of the start). Nothing changes on
+        an error."""
+    def merge(self, other: ReportAccumulator, codes: npt.NDArray[np.int64] | None = None) -> None:
+        """Fold ``other`` in, its group ``j`` into group ``codes[j]`` (or ``j``)."""
+    def grow(self, n_groups: int) -> None: ...
+    def total(self) -> ReportAccumulator:
+        """Every group merged into one."""
+    def start_range(self) -> tuple[float, float]: ...
+    def settle(self, t1: float, n_end: int, drop_edge: bool) -> bool:
+        """Fit the end windows to the log's real last end (``False``, changing nothing,
+        when a row was counted past ``n_end``)."""
+    @property
+    def n_groups(self) -> int: ...
+    @property
+    def grid(self) -> tuple[float, float, float, int, int, float, float | None]: ...
+    def group(self, k: int) -> dict[str, Any]:
+        """Group ``k``'s tables (``outcomes``, ``windows``, ``errors``, ``smin``, ``smax``,
+        ``done_starts``, ``ends``, ``clipped``, ``resp``, ``arrivals``, ``at_edge``,
+        ``latency``)."""
+    def finish_group(self, k: int, s1: float, confidence: float = 0.95, tolerance: float = 0.02) -> dict[str, Any]:
+        """Group ``k``'s rate over the log's span ``[t0, s1]`` with its Garwood interval,
+        the window statistics of that span's complete windows, Little's law over
+        ``[t0, t1)``, and the in-flight counts at the window edges with the bounds of each
+        window's peak."""
+    def to_bytes(self) -> bytes: ...
+    @staticmethod
+    def from_bytes(data: bytes) -> ReportAccumulator: ...
+    def copy(self) -> ReportAccumulator: ...
+    def __reduce__(self) -> tuple[Any, ...]: ...
 
 # --------------------------------------------------------------------------- llm
 

@@ -17,15 +17,19 @@
 //!   the first arrival and the inter-arrival gap moments.
 //! - [`LittleAccumulator`]: the log's span and row classes, then Little's-law window
 //!   sums and the in-flight counts at gauge times.
+//! - [`ReportAccumulator`]: the grouped report's per-group counts, window tables and
+//!   Little's-law sums (the batch kernel's state).
 
 pub mod arrivals;
 pub mod codec;
 pub mod exact_sum;
 pub mod little;
+pub mod report;
 
 pub use arrivals::ArrivalAccumulator;
 pub use exact_sum::{ExactSum, ExpAccumulator, FixedSum};
 pub use little::LittleAccumulator;
+pub use report::ReportAccumulator;
 
 use crate::error::{QcoreError, Result};
 
@@ -41,6 +45,7 @@ pub(crate) enum Kind {
     Sum = 1,
     Arrival = 2,
     Little = 3,
+    Report = 4,
 }
 
 impl Kind {
@@ -49,6 +54,7 @@ impl Kind {
             Kind::Sum => "ExactSum",
             Kind::Arrival => "ArrivalAccumulator",
             Kind::Little => "LittleAccumulator",
+            Kind::Report => "ReportAccumulator",
         }
     }
 }

@@ -401,3 +401,178 @@ fn timing_of_the_exact_passes() {
         l.l
     );
 }
+
+/// A report batch of `n` rows in `groups` groups: starts over `[-5, 105)`, lognormal-ish
+/// latencies, a few incomplete and failed rows.
+#[allow(clippy::type_complexity)]
+fn report_rows(
+    n: usize,
+    groups: usize,
+    seed: u64,
+) -> (Vec<i64>, Vec<f64>, Vec<i8>, Vec<f64>, Vec<f64>) {
+    let mut st = seed;
+    let mut start: Vec<f64> = (0..n).map(|_| -5.0 + 110.0 * unif(&mut st)).collect();
+    start.sort_by(f64::total_cmp);
+    let lat: Vec<f64> = (0..n).map(|_| (2.0 * unif(&mut st) - 1.5).exp()).collect();
+    let end: Vec<f64> = start.iter().zip(&lat).map(|(s, l)| s + l).collect();
+    let cls: Vec<i8> = (0..n)
+        .map(|_| (rng(&mut st) % 10).saturating_sub(7) as i8)
+        .collect();
+    let codes: Vec<i64> = (0..n)
+        .map(|_| (rng(&mut st) % groups as u64) as i64)
+        .collect();
+    (codes, start, cls, end, lat)
+}
+
+fn report_grid(edge: Option<f64>) -> crate::arrivals::Windows {
+    crate::arrivals::Windows {
+        t0: 0.0,
+        t1: 100.0,
+        bin: 7.5,
+        n_windows: 14,
+        n_end: 16,
+        index_limit: 2f64.powi(31),
+        edge,
+    }
+}
+
+#[test]
+fn report_parts_and_merges_equal_one_pass() {
+    for (n, groups, seed) in [
+        (0usize, 1usize, 1u64),
+        (1, 2, 2),
+        (5_000, 4, 3),
+        (20_000, 9, 4),
+    ] {
+        let (codes, start, cls, end, lat) = report_rows(n, groups, seed);
+        let edge = start.get(n / 2).copied();
+        let mut whole = ReportAccumulator::new(report_grid(edge)).unwrap();
+        whole
+            .update(
+                &codes,
+                &start,
+                &cls,
+                Some(&end),
+                Some(&lat),
+                groups,
+                None,
+                None,
+            )
+            .unwrap();
+        for parts in [2, 5] {
+            let mut folded = ReportAccumulator::new(report_grid(edge)).unwrap();
+            let mut merged = ReportAccumulator::new(report_grid(edge)).unwrap();
+            for r in cuts(n, parts, seed + parts as u64) {
+                let (c, s, k, e, l) = (
+                    &codes[r.clone()],
+                    &start[r.clone()],
+                    &cls[r.clone()],
+                    &end[r.clone()],
+                    &lat[r],
+                );
+                folded
+                    .update(c, s, k, Some(e), Some(l), groups, None, None)
+                    .unwrap();
+                // the part on its own, with its codes reversed, mapped back when merged
+                let local: Vec<i64> = c.iter().map(|&v| groups as i64 - 1 - v).collect();
+                let map: Vec<i64> = (0..groups as i64).rev().collect();
+                let mut part = ReportAccumulator::new(report_grid(edge)).unwrap();
+                part.update(&local, s, k, Some(e), Some(l), groups, None, None)
+                    .unwrap();
+                merged.merge(&part, Some(&map)).unwrap();
+            }
+            assert_eq!(folded.to_bytes(), whole.to_bytes(), "n {n}, {parts} parts");
+            assert_eq!(merged, whole, "n {n}, {parts} merged parts");
+        }
+        let back = ReportAccumulator::from_bytes(&whole.to_bytes()).unwrap();
+        assert_eq!(back, whole);
+        // the total is the fold of every row under one code
+        let mut one = ReportAccumulator::new(report_grid(edge)).unwrap();
+        let zeros = vec![0i64; n];
+        one.update(&zeros, &start, &cls, Some(&end), Some(&lat), 1, None, None)
+            .unwrap();
+        assert_eq!(whole.total(), one);
+    }
+}
+
+#[test]
+fn report_finish_is_the_cores_statistics() {
+    let (codes, start, cls, end, lat) = report_rows(30_000, 3, 7);
+    let mut acc = ReportAccumulator::new(report_grid(None)).unwrap();
+    acc.update(&codes, &start, &cls, Some(&end), Some(&lat), 3, None, None)
+        .unwrap();
+    let s1 = start.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    for k in 0..3 {
+        let f = acc.finish_group(k, s1, 0.95, 0.02).unwrap();
+        let g = acc.group(k).unwrap();
+        let n = g.outcomes.iter().sum::<i64>() as u64;
+        let st = crate::arrivals::ArrivalStats::from_parts(
+            n,
+            0.0,
+            s1,
+            g.windows,
+            f64::NAN,
+            7.5,
+            0.95,
+            8,
+        )
+        .unwrap();
+        assert_eq!(f.rate, Some((st.rate, st.rate_ci)));
+        assert_eq!(f.n, n);
+        // Little's law of the group's completed rows over [t0, t1)
+        let (mut s, mut e) = (Vec::new(), Vec::new());
+        for i in 0..codes.len() {
+            if codes[i] == k as i64 && cls[i] < 2 {
+                s.push(start[i]);
+                e.push(end[i]);
+            }
+        }
+        let ll = littles_law(&s, &e, Some(0.0), Some(100.0), None, 0.02, 0.95).unwrap();
+        let little = f.little.unwrap();
+        assert_eq!(little.l, ll.l);
+        assert_eq!(little.mean_response, ll.mean_response);
+        let mut run = 0i64;
+        for (j, v) in f.in_flight.iter().enumerate() {
+            run += g.done_starts[j] - g.ends[j];
+            assert_eq!(*v, run);
+        }
+    }
+    assert!(acc.finish_group(3, s1, 0.95, 0.02).is_err());
+    assert!(acc.finish_group(0, s1, 1.5, 0.02).is_err());
+}
+
+#[test]
+fn report_bad_input_changes_nothing_and_bad_bytes_are_errors() {
+    let (codes, start, cls, end, lat) = report_rows(1_000, 2, 9);
+    let mut acc = ReportAccumulator::new(report_grid(None)).unwrap();
+    acc.update(&codes, &start, &cls, Some(&end), Some(&lat), 2, None, None)
+        .unwrap();
+    let before = acc.clone();
+    let mut bad = start.clone();
+    bad[3] = f64::NAN;
+    assert!(acc
+        .update(&codes, &bad, &cls, Some(&end), Some(&lat), 2, None, None)
+        .is_err());
+    assert!(acc
+        .update(&codes, &start, &cls, Some(&end), Some(&lat), 1, None, None)
+        .is_err());
+    let other = ReportAccumulator::new(crate::arrivals::Windows {
+        bin: 5.0,
+        ..report_grid(None)
+    })
+    .unwrap();
+    assert!(acc.merge(&other, None).is_err());
+    assert!(acc.merge(&before.clone(), Some(&[0])).is_err());
+    assert!(!acc.clone().settle(50.0, 2, false).unwrap());
+    assert_eq!(acc, before);
+    let bytes = acc.to_bytes();
+    for cut in 0..bytes.len() {
+        assert!(ReportAccumulator::from_bytes(&bytes[..cut]).is_err());
+    }
+    let mut flipped = bytes.clone();
+    for i in 0..bytes.len() {
+        flipped[i] ^= 0x5a;
+        let _ = ReportAccumulator::from_bytes(&flipped);
+        flipped[i] = bytes[i];
+    }
+}

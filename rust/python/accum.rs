@@ -11,7 +11,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyTuple};
 
 /// `(from_bytes, (bytes,))`, the pickle recipe of every accumulator.
-fn reduce<'py>(obj: &Bound<'py, PyAny>, data: &[u8]) -> PyResult<Bound<'py, PyTuple>> {
+pub(super) fn reduce<'py>(obj: &Bound<'py, PyAny>, data: &[u8]) -> PyResult<Bound<'py, PyTuple>> {
     let py = obj.py();
     let ctor = obj.get_type().getattr("from_bytes")?;
     let args = PyTuple::new(py, [PyBytes::new(py, data)])?;

@@ -10,6 +10,7 @@ mod errors;
 mod llm;
 mod policy;
 mod queueing;
+mod report;
 mod sim;
 mod sketch;
 mod stats;
@@ -23,6 +24,7 @@ fn qcore_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     sketch::register(m)?;
     arrivals::register(m)?;
     stats::register(m)?;
+    report::register(m)?;
     queueing::register(m)?;
     sim::register(m)?;
     policy::register(m)?;

@@ -65,12 +65,11 @@ def _merge_extent(a: Any, b: Any) -> Any:
     return (a[0] + b[0], _pmin(a[1], b[1]), _pmax(a[2], b[2]), _pmax(a[3], b[3]))
 
 
-def _fold(task: Any, args: tuple[Any, ...]) -> tuple[dict[tuple[Any, ...], _r._Acc], _r._Tally]:
+def _fold(task: Any, args: tuple[Any, ...]) -> tuple[_r._Fold, _r._Tally]:
     """One task's rows folded as one machine folds its batches (:func:`_r._fold_batches`)."""
     ctx, grid = args
     df = _normalized(task, ctx).collect()
-    groups = _r._Groups(ctx["group_by"], False, KeyCodes(ctx["group_by"], ctx["key_schema"]), grid.n_windows,
-                        grid.keep_raw, grid.n_end)
+    groups = _r._Groups(ctx["group_by"], False, KeyCodes(ctx["group_by"], ctx["key_schema"]), grid.keep_raw)
     tally = _r._Tally({})
     return _r._fold_batches([df], ctx["rows"], groups, grid, tally), tally
 

@@ -18,7 +18,6 @@ import polars as pl
 
 from qcore import _qcore as _qc
 from qcore import logs as _logs
-from qcore._convert import as_i64
 from qcore.io.mapping import failed_expr
 from qcore.pipeline.groups import KeyCodes
 from qcore.report._model import QUANTILES, GroupSummary, Report
@@ -74,31 +73,17 @@ class _FileHasher:
 
 
 class _Acc:
-    """Mergeable per-group state."""
+    """One group of a fold: its key, its row ``code`` in the fold's core accumulator
+    (:class:`qcore.ReportAccumulator`: the counts, window tables and Little's-law sums),
+    its sketch of the ok latencies, its series over time and, for small logs, its raw
+    columns (for the exact statistics)."""
 
-    def __init__(self, key: dict[str, Any], n_windows: int, keep_raw: bool, n_end: int = 0) -> None:
+    def __init__(self, key: dict[str, Any], code: int, keep_raw: bool) -> None:
         import qcore
 
         self.key = key
+        self.code = code
         self.sketch = qcore.QuantileSketch(relative_accuracy=0.01)
-        self.n = 0
-        self.ok = 0
-        self.err = 0
-        self.incomplete = 0
-        self.counts = np.zeros(n_windows, dtype=np.int64)
-        self.err_counts = np.zeros(n_windows, dtype=np.int64)   # starts of failed requests
-        self.inflight = np.zeros(0, dtype=np.float64)
-        self.done_start_counts = np.zeros(n_end, dtype=np.int64)   # starts of finished requests
-        self.end_counts = np.zeros(n_end, dtype=np.int64)
-        # Little's law over [t0, t1): exact sums of the core (the time in the system inside
-        # the window, the arrivals' response times), so no cut of the rows changes a bit
-        self.clipped = _qc.ExactSum()
-        self.resp = _qc.ExactSum()
-        self.arrivals = 0      # arrivals inside the window
-        self.has_latency = False
-        self.at_edge = 0       # finished requests starting exactly at the last start
-        self.smin = math.inf
-        self.smax = -math.inf
         self.keep_raw = keep_raw
         self.raw_start: list[np.ndarray] = []
         self.raw_end: list[np.ndarray] = []
@@ -108,9 +93,16 @@ class _Acc:
         self.timeline: _Timeline | None = _Timeline()
 
 
+@dataclass
+class _Fold:
+    """A part of the log folded: the core's state of every group (``core``, group
+    ``a.code`` for each ``a`` in ``accs``), the groups by key, and the log's timeline."""
 
-#: the key of the log's timeline among the per-group accumulators of a fold
-_TIMELINE = ("\x00latency over time",)
+    core: Any
+    accs: dict[tuple[Any, ...], _Acc]
+    timeline: _Timeline
+
+
 #: plot windows of the timelines at most
 _TIMELINE_POINTS = 60
 #: groups with timelines of their own at most (more: the whole log's only)
@@ -587,9 +579,7 @@ class _Groups:
     group_by: tuple[str, ...]
     cat_key: bool
     codes: KeyCodes
-    n_windows: int
     keep_raw: bool
-    n_end: int
     accs: list[_Acc] = field(default_factory=list)
 
     def encode(self, valid: pl.DataFrame) -> tuple[pl.DataFrame, np.ndarray | None]:
@@ -602,7 +592,7 @@ class _Groups:
             fresh = self.codes.table.filter(pl.col("__code") >= len(self.accs)).sort("__code")
             for row in fresh.iter_rows(named=True):
                 key = {k: row[k] for k in self.group_by}
-                self.accs.append(_Acc(key, self.n_windows, self.keep_raw, self.n_end))
+                self.accs.append(_Acc(key, len(self.accs), self.keep_raw))
         return valid, codes
 
 
@@ -684,7 +674,7 @@ def _summarize(
     rows = _Rows(inp.m, inp.pre_validated, quick_contract, t1_bound is not None, has_lat, aggs, contract,
                  on_violation)
     lf = inp.lf.with_columns(post)
-    groups = _Groups(group_by, cat_key, KeyCodes(group_by, schema), grid.n_windows, grid.keep_raw, grid.n_end)
+    groups = _Groups(group_by, cat_key, KeyCodes(group_by, schema), grid.keep_raw)
     tally = _Tally(checks)
     show = _progress_printer(n_total, progress if progress is not None else
                              (sys.stderr.isatty() and n_total > batch_rows))
@@ -738,12 +728,18 @@ def _grid_of(n_total: int, t0: float, t1: float, s1: float, bin: float | None, e
                  s1 if t1_bound is not None else None, max(1, math.ceil(n_windows / _TIMELINE_POINTS)))
 
 
+def _core_of(g: _Grid) -> Any:
+    """An empty core accumulator on the fold's windows."""
+    return _qc.ReportAccumulator(g.t0, g.t1, g.bin, g.n_windows, g.n_end, g.index_limit, g.edge)
+
+
 def _fold_batches(batches: Iterable[pl.DataFrame], rows: _Rows, groups: _Groups, g: _Grid, tally: _Tally,
-                  show: Callable[[int], None] = lambda done: None) -> dict[tuple[Any, ...], _Acc]:
-    """Fold batches into one accumulator per group key (the whole log's under ``()``
-    without ``group_by``): the rows the contract keeps, counted by the core's batch kernel
-    (one call per chunk of a batch, so its columns pass without a copy)."""
-    overall = _Acc({}, g.n_windows, g.keep_raw, g.n_end)
+                  show: Callable[[int], None] = lambda done: None) -> _Fold:
+    """Fold batches into the core's accumulator and one group record per key (the whole
+    log's under ``()`` without ``group_by``): the rows the contract keeps, counted by the
+    core's batch kernel (one call per chunk of a batch, so its columns pass without a copy)."""
+    core = _core_of(g)
+    overall = _Acc({}, 0, g.keep_raw)
     timeline = _Timeline()
     done = 0
     for batch in batches:
@@ -755,30 +751,34 @@ def _fold_batches(batches: Iterable[pl.DataFrame], rows: _Rows, groups: _Groups,
             if not groups.group_by:   # the whole log as one group
                 codes = np.zeros(valid.height, dtype=np.int64)
             for part, pc in _chunks(valid, codes, rows.has_lat):
-                _update_groups(accs, _Batch(part, rows.has_lat, pc), g, timeline, bool(groups.group_by))
+                _update_groups(core, accs, _Batch(part, rows.has_lat, pc), g, timeline, bool(groups.group_by))
         show(done)
-    out: dict[tuple[Any, ...], Any] = ({tuple(a.key.values()): a for a in groups.accs} if groups.group_by
-                                       else {(): overall})
-    out[_TIMELINE] = timeline
-    return out
+    by_key = {tuple(a.key.values()): a for a in groups.accs} if groups.group_by else {(): overall}
+    core.grow(len(by_key))
+    return _Fold(core, by_key, timeline)
 
 
-def _merge_folds(a: dict[tuple[Any, ...], Any], b: dict[tuple[Any, ...], Any]) -> dict[tuple[Any, ...], Any]:
-    """The accumulators of two parts of the log (per group, and the latency timeline),
-    merged group by group (exactly)."""
-    out = {k: copy.deepcopy(v) for k, v in a.items()}
-    log, other = out.get(_TIMELINE), b.get(_TIMELINE)
-    if log is not None and other is not None and log.dropped != other.dropped:
+def _merge_folds(a: _Fold, b: _Fold) -> _Fold:
+    """Two parts of the log merged (exactly): the core's states with ``b``'s groups mapped
+    onto ``a``'s by key (new keys appended), the groups' sketches, raw columns and
+    timelines, and the log's timeline."""
+    out = copy.deepcopy(a)
+    log, other = out.timeline, b.timeline
+    if log.dropped != other.dropped:
         # one part kept its groups' timelines, the other had too many groups: spill them
-        _spill(log, (v for k, v in out.items() if k != _TIMELINE))
-        _spill(other, (v for k, v in b.items() if k != _TIMELINE))
-    for k, v in b.items():
-        if k not in out:
-            out[k] = v
-        elif k == _TIMELINE:
-            out[k].merge(v)
+        _spill(log, out.accs.values())
+        _spill(other, b.accs.values())
+    codes = []
+    for k, v in sorted(b.accs.items(), key=lambda kv: kv[1].code):
+        if k in out.accs:
+            _merge_into(out.accs[k], v)
         else:
-            _merge_into(out[k], v)
+            v = copy.deepcopy(v)
+            v.code = len(out.accs)
+            out.accs[k] = v
+        codes.append(out.accs[k].code)
+    out.core.merge(b.core, np.asarray(codes, dtype=np.int64))
+    log.merge(other)
     return out
 
 
@@ -795,22 +795,21 @@ def _window_latencies_into_sketches(timeline: _Timeline | None, acc_list: list[_
                 a.sketch.merge(sk)
 
 
-def _summaries(accs: Mapping[tuple[Any, ...], Any], seen: tuple[float, float, float], g: _Grid, s1: float,
+def _summaries(fold: _Fold, seen: tuple[float, float, float], g: _Grid, s1: float,
                t1_bound: float | None, auto_bin: bool, has_lat: bool, group_by: tuple[str, ...], confidence: float,
                tol: float, failures: bool) -> tuple[GroupSummary, list[GroupSummary], float, np.ndarray]:
     """``(overall, groups, t1, grid)`` from the merged accumulators: the extent the
     Parquet statistics promised checked and settled first; the whole log is the merge of
     its groups (every accumulator merges exactly); no error rates when the log says
     nothing about ``failures``."""
-    timeline: _Timeline | None = accs.get(_TIMELINE)
-    acc_list = sorted((a for k, a in accs.items() if k != _TIMELINE),
-                      key=lambda a: tuple("" if v is None else str(v) for v in a.key.values()))
-    t0, t1, n_end, grid = g.t0, g.t1, g.n_end, g.grid
+    core = fold.core
+    timeline: _Timeline | None = fold.timeline
+    acc_list = sorted(fold.accs.values(), key=lambda a: tuple("" if v is None else str(v) for v in a.key.values()))
+    t0, t1, grid = g.t0, g.t1, g.grid
     if t1_bound is not None:
-        every = acc_list or [_Acc({}, g.n_windows, g.keep_raw, n_end)]
-        t1, n_end, grid = _settle_extent(every, seen, t0, t1_bound, s1, g.bin, auto_bin, has_lat, g.n_windows)
+        t1, grid = _settle_extent(core, seen, t0, t1_bound, s1, g.bin, auto_bin, has_lat, g.n_windows)
     _window_latencies_into_sketches(timeline, acc_list, bool(group_by))
-    out = [_finish(a, t0, t1, s1, g.bin, confidence, tol, grid) for a in acc_list] if group_by else []
+    out = [_finish(core, a, t0, t1, s1, g.bin, confidence, tol) for a in acc_list] if group_by else []
     if group_by and timeline is not None and not timeline.dropped:
         # the log's windows are the merge of its groups' (sketches merge exactly)
         timeline = _Timeline()
@@ -818,13 +817,14 @@ def _summaries(accs: Mapping[tuple[Any, ...], Any], seen: tuple[float, float, fl
             if a.timeline is not None:
                 timeline.merge(a.timeline)
     if group_by or not acc_list:
-        overall = _Acc({}, g.n_windows, g.keep_raw, n_end)
+        overall = _Acc({}, 0, g.keep_raw)
         overall.timeline = None
         for a in acc_list:
             _merge_into(overall, a)
+        ov_core = core.total()
     else:
-        overall = acc_list[0]
-    ov = _finish(overall, t0, t1, s1, g.bin, confidence, tol, grid)
+        overall, ov_core = acc_list[0], core
+    ov = _finish(ov_core, overall, t0, t1, s1, g.bin, confidence, tol)
     for gs in [*out, ov] if not failures else []:
         gs.error_rate = None
     frame = (t0, g.plot_k * g.bin, -(-g.n_windows // g.plot_k), confidence)
@@ -1034,34 +1034,27 @@ def _extend(seen: tuple[float, float, float], t0: Any, t1: Any, s1: Any) -> tupl
             c if s1 is None else max(c, float(s1)))
 
 
-def _settle_extent(accs: list[_Acc], seen: tuple[float, float, float], t0: float, bound: float, s1: float,
-                   bin_: float, auto_bin: bool, has_lat: bool,
-                   n_windows: int) -> tuple[float, int, np.ndarray]:
+def _settle_extent(core: Any, seen: tuple[float, float, float], t0: float, bound: float, s1: float,
+                   bin_: float, auto_bin: bool, has_lat: bool, n_windows: int) -> tuple[float, np.ndarray]:
     """Check the statistics' promises against the rows read, then fit the end windows and
     Little's law to the real last end ``t1`` (they were computed up to ``bound >= t1``)."""
-    lo = min([seen[0], *(a.smin for a in accs)])
-    hi = max([seen[2], *(a.smax for a in accs)])
+    first, last = core.start_range()
+    lo, hi = min(seen[0], first), max(seen[2], last)
     last_end = seen[1]
     if lo != t0 or hi != s1 or last_end > bound:
         raise _StatsMismatch
     t1 = max(last_end, s1) if math.isfinite(last_end) else s1
-    if (auto_bin and _nice_bin(max(t1 - t0, 1e-9)) != bin_) or (t1 <= t0 < bound):
+    if (auto_bin and _nice_bin(max(t1 - t0, 1e-9)) != bin_) or t1 <= t0:
         raise _StatsMismatch
     nw, n_end, grid = _windows(t0, t1, s1, bin_)
     if nw != n_windows:
         raise _StatsMismatch
-    for a in accs:
-        if a.done_start_counts[n_end:].any() or a.end_counts[n_end:].any():
-            raise _StatsMismatch
-    for a in accs:
-        a.done_start_counts = a.done_start_counts[:n_end].copy()
-        a.end_counts = a.end_counts[:n_end].copy()
-        if has_lat and bound != t1 and t1 == s1:
-            # every interval lies inside [t0, t1], so the clipped time and the response
-            # times are those of [t0, t1); a start at t1 itself (zero latency) is no arrival
-            # of [t0, t1)
-            a.arrivals -= a.at_edge
-    return t1, n_end, grid
+    # every interval lies inside [t0, t1] when the bound was not t1, so the clipped time and
+    # the response times are those of [t0, t1); a start at t1 itself (zero latency) is no
+    # arrival of [t0, t1)
+    if not core.settle(t1, n_end, has_lat and bound != t1 and t1 == s1):
+        raise _StatsMismatch
+    return t1, grid
 
 
 def _file_batches(files: Sequence[Path], fmt: str | None, m: _logs.ColumnMapping, keep: Sequence[str],
@@ -1083,18 +1076,8 @@ def _file_batches(files: Sequence[Path], fmt: str | None, m: _logs.ColumnMapping
 
 
 def _merge_into(dst: _Acc, src: _Acc) -> None:
+    """A group's sketch, raw columns and timeline merged (its counts are the core's)."""
     dst.sketch.merge(src.sketch)
-    for k in ("n", "ok", "err", "incomplete", "arrivals", "at_edge"):
-        setattr(dst, k, getattr(dst, k) + getattr(src, k))
-    dst.clipped.merge(src.clipped)
-    dst.resp.merge(src.resp)
-    dst.counts += src.counts
-    dst.err_counts += src.err_counts
-    dst.done_start_counts += src.done_start_counts
-    dst.end_counts += src.end_counts
-    dst.smin = min(dst.smin, src.smin)
-    dst.smax = max(dst.smax, src.smax)
-    dst.has_latency = dst.has_latency or src.has_latency
     for k in ("raw_start", "raw_end", "raw_ok_lat", "raw_done_start"):
         getattr(dst, k).extend(getattr(src, k))
     if dst.timeline is not None and src.timeline is not None:
@@ -1177,11 +1160,11 @@ class _Batch:
             for c in ("ttft", "tpot", "tokens_in", "tokens_out"))
 
 
-def _update_groups(accs: list[_Acc], b: _Batch, g: _Grid, timeline: _Timeline | None = None,
+def _update_groups(core: Any, accs: list[_Acc], b: _Batch, g: _Grid, timeline: _Timeline | None = None,
                    grouped: bool = False) -> None:
-    """Fold a batch into every group's accumulator with one pass of the core (GIL
-    released): outcome, window and Little's-law sums per group, and the ok latencies merged
-    into each group's sketch (built on a second core next to the counting)."""
+    """Fold a batch into the core's accumulator with one pass (GIL released): outcome,
+    window and Little's-law sums per group, and the ok latencies merged into each group's
+    sketch (built on a second core next to the counting)."""
     assert b.codes is not None
     G = len(accs)
     codes = np.ascontiguousarray(b.codes, dtype=np.int64)
@@ -1193,42 +1176,12 @@ def _update_groups(accs: list[_Acc], b: _Batch, g: _Grid, timeline: _Timeline | 
     n_plot = -(-g.n_windows // g.plot_k)
     targets = (_window_targets(owners, n_plot) if owners else [a.sketch for a in accs]) if b.has_lat else None
     try:
-        r = _qc.report_batch_stats(
+        core.update(
             codes, np.ascontiguousarray(b.start, dtype=np.float64), np.ascontiguousarray(b.cls, dtype=np.int8),
             np.ascontiguousarray(b.end) if b.has_lat else None, np.ascontiguousarray(b.lat) if b.has_lat else None,
-            G, g.t0, g.t1, g.bin, g.n_windows, g.n_end, g.index_limit, g.edge, targets, 0.01,
-            g.plot_k if owners else None)
+            G, targets, 0.01, g.plot_k if owners else None)
     finally:
         _drop_empty(owners)
-    by = r["outcomes"].reshape(G, 3)
-    wc = r["windows"].reshape(G, g.n_windows)
-    we = r["errors"].reshape(G, g.n_windows)
-    smin, smax = r["smin"], r["smax"]
-    for k in range(G):
-        a = accs[k]
-        n_g = int(by[k].sum())
-        if n_g == 0:
-            continue
-        a.n += n_g
-        a.ok += int(by[k, 0])
-        a.err += int(by[k, 1])
-        a.incomplete += int(by[k, 2])
-        a.smin = min(a.smin, float(smin[k]))
-        a.smax = max(a.smax, float(smax[k]))
-        a.counts += wc[k]
-        a.err_counts += we[k]
-    if b.has_lat:
-        ds = r["done_starts"].reshape(G, g.n_end)
-        ec = r["ends"].reshape(G, g.n_end)
-        for k, a in enumerate(accs):
-            a.has_latency = True
-            a.done_start_counts += ds[k]
-            a.end_counts += ec[k]
-            a.at_edge += int(r["at_edge"][k])
-            # Little's law over [t0, t1): exact sums, additive over disjoint sets of requests
-            a.clipped.merge(r["clipped"][k])
-            a.resp.merge(r["resp"][k])
-            a.arrivals += int(r["arrivals"][k])
     if timeline is not None:   # latency, TTFT, TPOT and tokens by plot window (the counted windows)
         _update_timelines(timeline, accs, b, g, grouped, latency_done=bool(owners))
     if g.keep_raw:   # small logs: each group's raw columns, in row order, for exact statistics
@@ -1262,14 +1215,18 @@ def _burst(starts: np.ndarray | None, dyadic: list[tuple[float, float]], bin_: f
     return dyadic
 
 
-def _finish(acc: _Acc, t0: float, t1: float, s1: float, bin_: float, confidence: float, tol: float,
-            grid: np.ndarray) -> GroupSummary:
-    """One group's summary. Rates are over the log's span ``[t0, s1]`` (first to last
-    start), so the groups' rates add up to the log's; the window statistics use the
-    complete windows of that span, as :func:`qcore.arrival_stats` does."""
+def _finish(core: Any, acc: _Acc, t0: float, t1: float, s1: float, bin_: float, confidence: float,
+            tol: float) -> GroupSummary:
+    """One group's summary: the core finishes its counts (rates over the log's span
+    ``[t0, s1]``, so the groups' rates add up to the log's; the window statistics of the
+    complete windows of that span, as :func:`qcore.arrival_stats`; Little's law over
+    ``[t0, t1)``; in flight at the window edges); the quantiles come from its sketch, and
+    small logs' exact statistics from the raw columns."""
     import qcore
 
     label = ",".join(f"{k}={v}" for k, v in acc.key.items()) if acc.key else "all"
+    tables = core.group(acc.code)
+    f = core.finish_group(acc.code, s1, confidence, tol)
     quantiles: dict[float, tuple[float | None, float | None, float | None]] = {}
     lat_all = np.concatenate(acc.raw_ok_lat) if acc.keep_raw and acc.raw_ok_lat else None
     for q in QUANTILES:
@@ -1283,62 +1240,44 @@ def _finish(acc: _Acc, t0: float, t1: float, s1: float, bin_: float, confidence:
             # sketch's relative accuracy: it then holds the sketch's estimate as well.
             ci = qcore.quantile_ci(lat_all, q, confidence=confidence)
             lo, hi = widen_for_sketch(_nan_none(ci.lo), _nan_none(ci.hi), acc.sketch.relative_accuracy, est)
-        elif hasattr(qcore, "sketch_quantile_ci"):
+        else:
             ci = qcore.sketch_quantile_ci(acc.sketch, q, confidence=confidence)
             lo, hi = _nan_none(ci.lo), _nan_none(ci.hi)
         quantiles[q] = (est, lo, hi)
-    counts = acc.counts
     rate = rate_ci = p2m = disp = cv = None
     dyadic: list[tuple[float, float]] = []
-    starts = np.concatenate(acc.raw_start) if acc.keep_raw and acc.raw_start else None
-    if acc.n >= 2 and s1 > t0:
-        # The core's one definition over the log's span [t0, s1]: rate with its Garwood
-        # interval, and the window statistics of the complete windows anchored at t0.
-        # (aligned: counts unpickled from a worker can be unaligned)
-        st = _qc.arrival_stats_from_parts(acc.n, t0, s1, as_i64(counts, "counts"), math.nan, bin_, confidence)
-        rate = float(st["rate"])
-        rate_ci = (float(st["rate_ci"][0]), float(st["rate_ci"][1]))
+    if f["rate"] is not None:
+        rate, (a, b) = f["rate"]
+        rate_ci = (float(a), float(b))
+    st = f["stats"]
+    if st is not None:
         p2m, disp = _nan_none(st["peak_to_mean"]), _nan_none(st["index_of_dispersion"])
         dyadic = [(float(w), float(v)) for w, v in zip(st["burstiness_windows"], st["burstiness"], strict=True)
                   if math.isfinite(v)]
-    elif acc.n and s1 > t0:  # one arrival: a rate, no window statistics (as arrival_stats)
-        lo, hi = _qc.garwood(acc.n, s1 - t0, confidence)
-        rate, rate_ci = acc.n / (s1 - t0), (float(lo), float(hi))
+    starts = np.concatenate(acc.raw_start) if acc.keep_raw and acc.raw_start else None
     if starts is not None and starts.size >= 2 and starts.max() > starts.min():
         cv = _nan_none(qcore.arrival_stats(starts, window=bin_, confidence=confidence).cv_interarrival)
-    little = None
-    T = t1 - t0
-    if acc.has_latency and acc.arrivals > 0 and T > 0:
-        L = acc.clipped.value / T
-        lam = acc.arrivals / T
-        W = acc.resp.value / acc.arrivals
-        gap = abs(L - lam * W) / L if L > 0 else 0.0
-        little = {"L": L, "arrival_rate": lam, "mean_response": W, "gap": gap, "holds": gap <= tol}
-    # requests with start < t <= end at each window boundary t = t0 + k*bin
-    acc.inflight = (np.cumsum(acc.done_start_counts) - np.cumsum(acc.end_counts)).astype(np.float64)
+    inflight = f["in_flight"].astype(np.float64)
+    peak_lo, peak_hi = f["peak_lo"], f["peak_hi"]
     peak = None
     exact_peak = False
     # the peak in flight of each window: exact from the raw columns, else bounded by the
-    # counts (at least the count just before the window's end, at most the count just
-    # before its start plus the window's starts)
-    # (none without end times: a log without latencies says nothing of what is in flight)
-    peak_lo: np.ndarray = acc.inflight.astype(np.int64) if acc.has_latency else np.zeros(0, dtype=np.int64)
-    peak_hi: np.ndarray = np.concatenate([[0], peak_lo[:-1]]) + acc.done_start_counts if peak_lo.size else peak_lo
-    if acc.has_latency:
+    # counts (the core's bounds; none without end times)
+    if tables["latency"]:
         if acc.keep_raw and acc.raw_done_start:
             s = np.concatenate(acc.raw_done_start)
             e = np.concatenate(acc.raw_end)
             if s.size:
                 peak = float(qcore.peak_in_flight(s, e).peak)
                 exact_peak = True
-                peak_lo = peak_hi = qcore.in_flight_peaks(s, e, t0=t0, width=bin_, n=acc.inflight.size)
-        elif acc.inflight.any():
-            peak = float(acc.inflight.max())     # at window boundaries only: a lower bound
-    n_done = acc.ok + acc.err
+                peak_lo = peak_hi = qcore.in_flight_peaks(s, e, t0=t0, width=bin_, n=inflight.size)
+        elif inflight.any():
+            peak = float(inflight.max())     # at window boundaries only: a lower bound
+    n_done = f["ok"] + f["errors"]
     return GroupSummary(
-        label, acc.key, acc.n, acc.ok, acc.err, acc.incomplete, T, rate, rate_ci, p2m, disp, cv,
-        quantiles, acc.err / n_done if n_done else None, little, peak, exact_peak,
-        acc.sketch, counts, acc.inflight, _burst(starts, dyadic, bin_), acc.err_counts,
+        label, acc.key, f["n"], f["ok"], f["errors"], f["incomplete"], t1 - t0, rate, rate_ci, p2m, disp, cv,
+        quantiles, f["errors"] / n_done if n_done else None, f["little"], peak, exact_peak,
+        acc.sketch, tables["windows"], inflight, _burst(starts, dyadic, bin_), tables["errors"],
         inflight_peak_lo=np.asarray(peak_lo, dtype=np.int64), inflight_peak_hi=np.asarray(peak_hi, dtype=np.int64))
 
 
