@@ -12,6 +12,7 @@
 use super::codec::{put_varint, zigzag, Reader};
 use super::{check_end, put_header, read_bool, read_finite, read_header, Kind};
 use crate::accum::ExactSum;
+use crate::arrivals::fused::BatchStats;
 use crate::arrivals::stats::garwood;
 use crate::arrivals::{batch_stats_windows, ArrivalStats, Windows};
 use crate::sketch::QuantileSketch;
@@ -243,6 +244,33 @@ impl ReportAccumulator {
         template: Option<&QuantileSketch>,
         sketch_windows: Option<usize>,
     ) -> Result<Vec<QuantileSketch>> {
+        let st = self.batch(
+            codes,
+            start,
+            cls,
+            end,
+            latency,
+            n_groups,
+            template,
+            sketch_windows,
+        )?;
+        self.fold(&st)?;
+        Ok(st.sketches)
+    }
+
+    /// One batch's statistics on this grid (nothing changes): [`Self::fold`] adds them.
+    #[allow(clippy::too_many_arguments)]
+    pub fn batch(
+        &self,
+        codes: &[i64],
+        start: &[f64],
+        cls: &[i8],
+        end: Option<&[f64]>,
+        latency: Option<&[f64]>,
+        n_groups: usize,
+        template: Option<&QuantileSketch>,
+        sketch_windows: Option<usize>,
+    ) -> Result<BatchStats> {
         if n_groups < self.groups {
             return Err(QcoreError::invalid(
                 "n_groups",
@@ -253,7 +281,7 @@ impl ReportAccumulator {
             ));
         }
         cells(n_groups, self.n_windows.max(self.n_end))?;
-        let st = batch_stats_windows(
+        batch_stats_windows(
             codes,
             start,
             cls,
@@ -263,27 +291,51 @@ impl ReportAccumulator {
             self.grid(),
             template,
             sketch_windows,
-        )?;
-        self.reserve_groups(n_groups)?;
+        )
+    }
+
+    /// Add one batch's statistics (from [`Self::batch`] on this grid).
+    pub fn fold(&mut self, st: &BatchStats) -> Result<()> {
+        let g = st.n_groups;
+        // a batch with end times has its end tables (n_end >= 1 window each)
+        let done = !st.done_starts.is_empty();
+        let sized = st.outcomes.len() == g * 3
+            && st.windows.len() == g * self.n_windows
+            && st.errors.len() == g * self.n_windows
+            && st.smin.len() == g
+            && st.smax.len() == g
+            && (st.done_starts.is_empty() || st.done_starts.len() == g * self.n_end)
+            && st.ends.len() == st.done_starts.len()
+            && st.clipped.len() == g
+            && st.resp.len() == g
+            && st.arrivals.len() == g
+            && st.at_edge.len() == g;
+        if !sized || g < self.groups {
+            return Err(QcoreError::invalid(
+                "batch",
+                "is not a batch of this accumulator's grid and groups",
+            ));
+        }
+        self.reserve_groups(g)?;
         add_into(&mut self.outcomes, &st.outcomes);
         add_into(&mut self.windows, &st.windows);
         add_into(&mut self.errors, &st.errors);
-        for k in 0..n_groups {
+        for k in 0..g {
             self.smin[k] = self.smin[k].min(st.smin[k]);
             self.smax[k] = self.smax[k].max(st.smax[k]);
         }
-        if end.is_some() {
+        if done {
             add_into(&mut self.done_starts, &st.done_starts);
             add_into(&mut self.ends, &st.ends);
             add_into(&mut self.arrivals, &st.arrivals);
             add_into(&mut self.at_edge, &st.at_edge);
-            for k in 0..n_groups {
+            for k in 0..g {
                 self.clipped[k].add_sum(&st.clipped[k]);
                 self.resp[k].add_sum(&st.resp[k]);
                 self.latency[k] = true;
             }
         }
-        Ok(st.sketches)
+        Ok(())
     }
 
     /// Fold `other` in: its group `j` into this one's group `codes[j]` (or `j` without

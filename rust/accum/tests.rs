@@ -570,9 +570,9 @@ fn report_bad_input_changes_nothing_and_bad_bytes_are_errors() {
         assert!(ReportAccumulator::from_bytes(&bytes[..cut]).is_err());
     }
     let mut flipped = bytes.clone();
-    for i in 0..bytes.len() {
-        flipped[i] ^= 0x5a;
+    for (i, &orig) in bytes.iter().enumerate() {
+        flipped[i] = orig ^ 0x5a;
         let _ = ReportAccumulator::from_bytes(&flipped);
-        flipped[i] = bytes[i];
+        flipped[i] = orig;
     }
 }

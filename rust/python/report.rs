@@ -101,20 +101,21 @@ impl PyReportAccumulator {
         );
         let e = end.as_ref().map(|a| slice(a, "end")).transpose()?;
         let l = latency.as_ref().map(|a| slice(a, "latency")).transpose()?;
-        // fold into a copy, so that a failed merge of the sketches changes nothing either
-        let mut next = self.inner.clone();
-        let batch = maybe_detach(py, s.len(), || -> crate::Result<()> {
-            let sk = next.update(c, s, k, e, l, n_groups, template.as_ref(), sketch_windows)?;
+        // the batch's statistics first, then the sketches merged into copies: only when both
+        // succeed do the accumulator and the sketches change
+        let inner = &self.inner;
+        let batch = maybe_detach(py, s.len(), || -> crate::Result<_> {
+            let st = inner.batch(c, s, k, e, l, n_groups, template.as_ref(), sketch_windows)?;
             if let Some(t) = tgt.as_mut() {
-                for (t, sk) in t.iter_mut().zip(&sk) {
+                for (t, sk) in t.iter_mut().zip(&st.sketches) {
                     if sk.count() > 0.0 {
                         t.merge(sk)?;
                     }
                 }
             }
-            Ok(())
-        });
-        batch?;
+            Ok(st)
+        })?;
+        self.inner.fold(&batch)?;
         if let (Some(list), Some(t)) = (sketches.as_ref(), tgt) {
             for (item, t) in list.iter().zip(t) {
                 if let Ok(cell) = item.cast::<PySketch>() {
@@ -122,7 +123,6 @@ impl PyReportAccumulator {
                 }
             }
         }
-        self.inner = next;
         Ok(())
     }
 
@@ -130,10 +130,7 @@ impl PyReportAccumulator {
     #[pyo3(signature = (other, codes=None))]
     fn merge(&mut self, other: &Self, codes: Option<PyReadonlyArray1<'_, i64>>) -> PyResult<()> {
         let c = codes.as_ref().map(|a| slice(a, "codes")).transpose()?;
-        let mut next = self.inner.clone();
-        next.merge(&other.inner, c)?;
-        self.inner = next;
-        Ok(())
+        Ok(self.inner.merge(&other.inner, c)?)
     }
 
     /// Grow to `n_groups` groups (the new ones empty; never shrinks).

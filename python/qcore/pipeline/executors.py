@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Union
 
@@ -26,7 +26,7 @@ import numpy.typing as npt
 
 from qcore.pipeline.plan import Accs, Plan, column
 
-__all__ = ["DEFAULT_BATCH_ROWS", "Batched", "Dask", "Executor", "InMemory", "Source", "scan_batches"]
+__all__ = ["DEFAULT_BATCH_ROWS", "Batched", "Dask", "Executor", "InMemory", "Source", "read_ahead", "scan_batches"]
 
 DEFAULT_BATCH_ROWS = 1_000_000
 
@@ -67,12 +67,62 @@ def scan_batches(source: Source, columns: Sequence[str], batch_rows: int = DEFAU
     missing = [c for c in columns if c not in names]
     if missing:
         raise ValueError(f"source has no column(s) {missing}; it has {names}")
-    for batch in lf.select(list(columns)).collect_batches(chunk_size=int(batch_rows), maintain_order=True):
+    for batch in read_ahead(lf.select(list(columns)).collect_batches(chunk_size=int(batch_rows), maintain_order=True)):
         if batch.height > batch_rows:  # the engine may hand over larger chunks: cut them
             for off in range(0, batch.height, batch_rows):
                 yield batch.slice(off, batch_rows)
         elif batch.height:
             yield batch
+
+
+def read_ahead(batches: Iterable[Any], depth: int = 1) -> Iterator[Any]:
+    """Yield the batches of ``batches`` while a thread already reads the next ones (at most
+    ``depth`` ahead, so memory stays bounded); errors surface in the consumer. Every batched
+    path reads through it (the report, :class:`Batched`, the local tasks of
+    :class:`qcore.pipeline.tasks.Tasks`).
+
+    >>> list(read_ahead(iter([1, 2, 3])))
+    [1, 2, 3]
+    """
+    import queue
+    import threading
+
+    q: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    end = object()
+
+    def run() -> None:
+        try:
+            for b in batches:
+                while not stop.is_set():
+                    try:
+                        q.put(b, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(end)
+        except BaseException as e:  # noqa: BLE001 - handed to the consumer, which raises it
+            q.put(e)
+
+    t = threading.Thread(target=run, daemon=True, name="qcore-read-ahead")
+    t.start()
+    try:
+        while True:
+            item = q.get()
+            if item is end:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while t.is_alive():       # unblock a reader waiting on a full queue
+            try:
+                q.get_nowait()
+            except queue.Empty:
+                t.join(0.05)
 
 
 def _update_all(plan: Plan, accs: Accs, frame: Any, where: str) -> Accs:

@@ -19,6 +19,7 @@ import polars as pl
 from qcore import _qcore as _qc
 from qcore import logs as _logs
 from qcore.io.mapping import failed_expr
+from qcore.pipeline.executors import read_ahead
 from qcore.pipeline.groups import KeyCodes
 from qcore.report._model import QUANTILES, GroupSummary, Report
 from qcore.tail import widen_for_sketch
@@ -605,7 +606,7 @@ def _batches_of(inp: _Input, lf: pl.LazyFrame, post: list[pl.Expr], n_total: int
         batches = _file_batches(inp.files, format, inp.m, inp.extra_keep, post, batch_rows, lf, inp.pre_cls)
     else:
         batches = lf.collect_batches(chunk_size=batch_rows)
-    return _read_ahead(batches)
+    return read_ahead(batches)
 
 
 def _fingerprint_of(inp: _Input, lf: pl.LazyFrame, hasher: _FileHasher, rows_valid: int, t0: float,
@@ -840,50 +841,6 @@ def _summaries(fold: _Fold, seen: tuple[float, float, float], g: _Grid, s1: floa
         if gs.over_time:
             gs.over_time["in_flight"] = _in_flight_rows(gs, t0, g.plot_k, g.bin)
     return ov, out, t1, grid
-
-
-def _read_ahead(batches: Any, depth: int = 1) -> Any:
-    """Yield the batches of ``batches`` while a thread already reads the next ones (at most
-    ``depth`` ahead, so memory stays bounded); errors surface in the consumer."""
-    import queue
-    import threading
-
-    q: queue.Queue[Any] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-    end = object()
-
-    def run() -> None:
-        try:
-            for b in batches:
-                while not stop.is_set():
-                    try:
-                        q.put(b, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            q.put(end)
-        except BaseException as e:  # noqa: BLE001 - handed to the consumer, which raises it
-            q.put(e)
-
-    t = threading.Thread(target=run, daemon=True, name="qcore-report-read")
-    t.start()
-    try:
-        while True:
-            item = q.get()
-            if item is end:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        while t.is_alive():       # unblock a reader waiting on a full queue
-            try:
-                q.get_nowait()
-            except queue.Empty:
-                t.join(0.05)
 
 
 def _check_group_by(group_by: Sequence[str], schema: Any) -> None:
