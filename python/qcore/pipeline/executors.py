@@ -77,9 +77,9 @@ def scan_batches(source: Source, columns: Sequence[str], batch_rows: int = DEFAU
 
 def read_ahead(batches: Iterable[Any], depth: int = 1) -> Iterator[Any]:
     """Yield the batches of ``batches`` while a thread already reads the next ones (at most
-    ``depth`` ahead, so memory stays bounded); errors surface in the consumer. Every batched
-    path reads through it (the report, :class:`Batched`, the local tasks of
-    :class:`qcore.pipeline.tasks.Tasks`).
+    ``depth`` ahead, so memory stays bounded); errors surface in the consumer. The report's
+    batches and :class:`Batched`'s read through it. (The local rule tasks do not: their
+    three passes ran 1.6 s slower on 20 M rows with it on the shared 2-core machine.)
 
     >>> list(read_ahead(iter([1, 2, 3])))
     [1, 2, 3]

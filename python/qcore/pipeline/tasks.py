@@ -22,7 +22,7 @@ from typing import Any
 import polars as pl
 
 from qcore import logs as _logs
-from qcore.pipeline.executors import read_ahead, tree
+from qcore.pipeline.executors import tree
 
 __all__ = ["DEFAULT_BATCH_ROWS", "DEFAULT_SPLIT_EVERY", "DEFAULT_TASK_ROWS", "FileSlice", "Progress", "Tasks",
            "combine", "distributed_client", "file_slices", "read_slice", "scan_slice", "sha256_of",
@@ -170,8 +170,7 @@ class Tasks:
 
     def _parts(self, task: Any) -> Any:
         if isinstance(task, FileSlice) and self.schema is not None:
-            # the next batch is read while this one is folded
-            yield from read_ahead(slice_batches(task, self.schema, self.batch_rows))
+            yield from slice_batches(task, self.schema, self.batch_rows)
         else:
             yield task
 
