@@ -164,7 +164,12 @@ impl ReportAccumulator {
                 format!("must be finite, got {e}"),
             ));
         }
-        Ok(ReportAccumulator {
+        Ok(Self::empty(w))
+    }
+
+    /// No groups on the grid `w` (checked by the caller).
+    fn empty(w: Windows) -> Self {
+        ReportAccumulator {
             t0: w.t0,
             t1: w.t1,
             bin: w.bin,
@@ -185,7 +190,7 @@ impl ReportAccumulator {
             arrivals: Vec::new(),
             at_edge: Vec::new(),
             latency: Vec::new(),
-        })
+        }
     }
 
     /// The grid.
@@ -211,7 +216,14 @@ impl ReportAccumulator {
         if groups <= self.groups {
             return Ok(());
         }
-        let (cw, ce) = (cells(groups, self.n_windows)?, cells(groups, self.n_end)?);
+        cells(groups, self.n_windows.max(self.n_end))?;
+        self.grow(groups);
+        Ok(())
+    }
+
+    /// Grow to `groups > self.groups` groups whose tables fit (see [`cells`]).
+    fn grow(&mut self, groups: usize) {
+        let (cw, ce) = (groups * self.n_windows, groups * self.n_end);
         self.outcomes.resize(groups * 3, 0);
         self.windows.resize(cw, 0);
         self.errors.resize(cw, 0);
@@ -225,7 +237,6 @@ impl ReportAccumulator {
         self.at_edge.resize(groups, 0);
         self.latency.resize(groups, false);
         self.groups = groups;
-        Ok(())
     }
 
     /// Fold one batch in (see [`batch_stats_windows`] for the arguments); the accumulator
@@ -446,23 +457,8 @@ impl ReportAccumulator {
     /// Every group merged into one (one group, empty when there is none).
     #[must_use]
     pub fn total(&self) -> ReportAccumulator {
-        let (nw, ne) = (self.n_windows, self.n_end);
-        let mut out = ReportAccumulator {
-            groups: 1,
-            outcomes: vec![0; 3],
-            windows: vec![0; nw],
-            errors: vec![0; nw],
-            smin: vec![f64::INFINITY],
-            smax: vec![f64::NEG_INFINITY],
-            done_starts: vec![0; ne],
-            ends: vec![0; ne],
-            clipped: vec![ExactSum::new()],
-            resp: vec![ExactSum::new()],
-            arrivals: vec![0],
-            at_edge: vec![0],
-            latency: vec![false],
-            ..self.clone_grid()
-        };
+        let mut out = Self::empty(self.grid());
+        out.grow(1); // one group's tables fit: each of n_windows, n_end was checked
         for k in 0..self.groups {
             let g = self.view(k);
             add_into(&mut out.outcomes, &g.outcomes);
@@ -479,26 +475,6 @@ impl ReportAccumulator {
             out.latency[0] |= g.latency;
         }
         out
-    }
-
-    /// This grid without groups.
-    fn clone_grid(&self) -> ReportAccumulator {
-        ReportAccumulator {
-            groups: 0,
-            outcomes: Vec::new(),
-            windows: Vec::new(),
-            errors: Vec::new(),
-            smin: Vec::new(),
-            smax: Vec::new(),
-            done_starts: Vec::new(),
-            ends: Vec::new(),
-            clipped: Vec::new(),
-            resp: Vec::new(),
-            arrivals: Vec::new(),
-            at_edge: Vec::new(),
-            latency: Vec::new(),
-            ..*self
-        }
     }
 
     /// First and last start over every group (`+inf`/`-inf` without rows).
