@@ -172,6 +172,10 @@ const MAX_TIMELINE_SAMPLES: f64 = 2e7;
 /// than one value at a time).
 const FLUSH: usize = 4096;
 
+/// Equal inter-token gaps of a lazy decode step go to the sketch as one weighted value
+/// from this many on (fewer are added one by one).
+const WEIGHTED_MIN: u32 = 32;
+
 pub(super) struct Metrics {
     ttft: QuantileSketch,
     itl: QuantileSketch,
@@ -224,6 +228,13 @@ impl Sink for Metrics {
     }
     #[inline]
     fn token_gaps(&mut self, gap: f64, n: u32) {
+        if n < WEIGHTED_MIN {
+            // Few copies: the bulk add of plain values is cheaper than a weighted one.
+            for _ in 0..n {
+                self.token_gap(gap);
+            }
+            return;
+        }
         // The sketch counts and sums exactly: `n` copies of a value and the value with
         // weight `n` leave it in the same state.
         self.itl_shared.push(gap);
