@@ -540,8 +540,7 @@ pub(crate) trait Sink {
 pub(crate) struct Lazy {
     /// Whether the replica's policies (and the run: no step trace) allow lazy steps.
     pub on: bool,
-    /// Blocks are counted (`watermark`): lazy steps allocate them.
-    counted: bool,
+    /// Tokens per block.
     bs: u32,
     /// Lazy steps run so far.
     step: u64,
@@ -555,17 +554,15 @@ pub(crate) struct Lazy {
     phase: Vec<u32>,
     /// End of the last lazy step: the last emission of every member that took part in it.
     last_end: f64,
-    /// Running requests outside the set, in their order in `running` (when not `all_out`).
+    /// Running requests outside the set, in their order in `running` (unless
+    /// [`LazyState::AllOut`]).
     out: Vec<u32>,
-    /// Every running request is outside the set.
-    all_out: bool,
+    state: LazyState,
     /// Finished requests still in `running`.
     dead: u32,
     /// Highest arrival of a member since the set was last emptied (the arrival order of
     /// `prefill_priority_unmixed`).
     max_arrival: f64,
-    /// The current step is lazy.
-    stepping: bool,
     /// The requests that joined at the current step.
     joined: Vec<u32>,
     /// `strict_prefill_priority`: the last eager decode step scheduled every running
@@ -578,6 +575,17 @@ pub(crate) struct Lazy {
     batch_len: usize,
 }
 
+/// Where a replica's lazy decode set stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LazyState {
+    /// Every running request is outside the set (the set is empty).
+    AllOut,
+    /// Members and outsiders (listed in `out`).
+    Some,
+    /// The current step is lazy.
+    Stepping,
+}
+
 impl Lazy {
     fn new(cfg: &ReplicaConfig) -> Self {
         let unmixed = matches!(
@@ -587,7 +595,6 @@ impl Lazy {
         let counted = cfg.memory_admission == MemoryAdmission::Watermark;
         Lazy {
             on: unmixed && cfg.memory_admission != MemoryAdmission::FreeBlocks,
-            counted,
             bs: cfg.block_size.max(1),
             step: 0,
             n: 0,
@@ -600,10 +607,9 @@ impl Lazy {
             },
             last_end: f64::NAN,
             out: Vec::new(),
-            all_out: true,
+            state: LazyState::AllOut,
             dead: 0,
             max_arrival: f64::NEG_INFINITY,
-            stepping: false,
             joined: Vec::new(),
             try_next: true,
             rotates: matches!(
@@ -612,6 +618,12 @@ impl Lazy {
             ),
             batch_len: 0,
         }
+    }
+
+    /// Blocks are counted (`watermark`): lazy steps allocate them.
+    #[inline]
+    fn counted(&self) -> bool {
+        !self.phase.is_empty()
     }
 
     /// The block-position class of a member with `computed` tokens at lazy step `at`.
@@ -628,7 +640,7 @@ impl Lazy {
         if q.emitted == 0 || q.emitted >= q.output || q.computed + 1 != q.num_tokens() {
             return false;
         }
-        if self.counted {
+        if self.counted() {
             if q.held != q.computed.div_ceil(self.bs) {
                 return false;
             }
@@ -638,8 +650,10 @@ impl Lazy {
         q.lz = self.step;
         self.n += 1;
         self.sum_computed += u64::from(q.computed);
-        self.finish
-            .push(Reverse((self.step + u64::from(q.output - q.emitted) - 1, r)));
+        self.finish.push(Reverse((
+            self.step + u64::from(q.output - q.emitted) - 1,
+            r,
+        )));
         self.joined.push(r);
         true
     }
@@ -656,7 +670,7 @@ impl Lazy {
         if d > 0 {
             q.last_emit = self.last_end;
         }
-        if self.counted {
+        if self.counted() {
             q.held = q.held.max(q.computed.div_ceil(self.bs));
         }
         q.lz = LAZY_NONE;
@@ -665,7 +679,7 @@ impl Lazy {
     /// A request joins the tail of `running`.
     #[inline]
     fn pushed(&mut self, r: u32) {
-        if self.on && !self.all_out {
+        if self.on && self.state != LazyState::AllOut {
             self.out.push(r);
         }
     }
@@ -709,7 +723,7 @@ impl Replica {
     /// Requests scheduled in the current step.
     #[inline]
     pub fn scheduled(&self) -> usize {
-        if self.lz.stepping {
+        if self.lz.state == LazyState::Stepping {
             self.lz.n as usize
         } else {
             self.sched.len()
@@ -732,7 +746,7 @@ impl Replica {
         let lz = &mut self.lz;
         lz.joined.clear();
         lz.out.clear();
-        lz.all_out = true;
+        lz.state = LazyState::AllOut;
         lz.max_arrival = f64::NEG_INFINITY;
         if lz.n == 0 && lz.dead == 0 {
             return;
@@ -762,8 +776,12 @@ impl Replica {
     fn lz_join(&mut self, reqs: &mut [Req], arrival: Option<&[f64]>) -> bool {
         let lz = &mut self.lz;
         lz.joined.clear();
-        let all = lz.all_out;
-        let len = if all { self.running.len() } else { lz.out.len() };
+        let all = lz.state == LazyState::AllOut;
+        let len = if all {
+            self.running.len()
+        } else {
+            lz.out.len()
+        };
         for k in 0..len {
             let r = if all { self.running[k] } else { lz.out[k] };
             let q = &mut reqs[r as usize];
@@ -782,7 +800,7 @@ impl Replica {
                 return false;
             }
         }
-        lz.all_out = false;
+        lz.state = LazyState::Some;
         lz.out.clear();
         true
     }
@@ -800,7 +818,7 @@ impl Replica {
         if max_tokens.is_some_and(|m| ctx > m) {
             return false;
         }
-        if lz.counted {
+        if lz.counted() {
             let bs = u64::from(lz.bs);
             let c = lz.phase[((bs - lz.step % bs) % bs) as usize];
             if c >= self.pool.nfree {
@@ -815,7 +833,7 @@ impl Replica {
             ..Batch::default()
         };
         self.acc_tokens = lz.n;
-        lz.stepping = true;
+        lz.state = LazyState::Stepping;
         lz.batch_len = self.running.len();
         true
     }
@@ -823,7 +841,7 @@ impl Replica {
     /// End a lazy step at `t_end` (see [`Lazy`]).
     fn lz_end_step<S: Sink>(&mut self, reqs: &mut [Req], t_end: f64, d: f64, sink: &mut S) {
         let lz = &mut self.lz;
-        lz.stepping = false;
+        lz.state = LazyState::Some;
         let n = lz.n;
         let s = &mut self.stats;
         s.steps += 1;
@@ -851,7 +869,7 @@ impl Replica {
             }
             lz.finish.pop();
             let q = &mut reqs[r as usize];
-            if lz.counted {
+            if lz.counted() {
                 let k = lz.key(q.computed, q.lz);
                 lz.phase[k] -= 1;
             }
@@ -1490,7 +1508,7 @@ impl Replica {
         d: f64,
         sink: &mut S,
     ) {
-        if self.lz.stepping {
+        if self.lz.state == LazyState::Stepping {
             self.lz_end_step(reqs, t_end, d, sink);
             return;
         }

@@ -454,7 +454,11 @@ impl<'c, A: Autoscaler> Scaling<'c, A> {
         };
         let (starting, draining) = self.counts();
         let in_queue = dr.reps.iter().map(|r| r.waiting.len()).sum();
-        let in_service = dr.reps.iter().map(|r| r.running_len()).sum();
+        let in_service = dr
+            .reps
+            .iter()
+            .map(super::engine::Replica::running_len)
+            .sum();
         let s = Sample {
             t,
             arrivals: (k - self.last_k) as u64,
