@@ -219,14 +219,13 @@ pub(crate) struct Req {
     pub blocks: Vec<u32>,
     /// Blocks held without identity (modes with no prefix cache count them only).
     pub held: u32,
-    /// The replica's lazy decode step at which the request joined its lazy decode set
-    /// ([`LAZY_NONE`] when it is not in it): while it is, `emitted`, `computed`, `work`,
-    /// `last_emit` and `held` are their values at that step.
-    pub lz: u64,
+    /// Whether the request is in its replica's lazy decode set. While it is, `emitted`,
+    /// `computed`, `work`, `last_emit` and `held` are their values at the lazy step it
+    /// joined at, whose counter modulo 2³² is `lz` (it stays fewer steps than it has
+    /// output tokens).
+    pub in_lz: bool,
+    pub lz: u32,
 }
-
-/// [`Req::lz`] of a request outside a lazy decode set.
-pub(crate) const LAZY_NONE: u64 = u64::MAX;
 
 impl Req {
     pub fn new(prompt: u32, output: u32) -> Self {
@@ -248,7 +247,8 @@ impl Req {
             finish: f64::NAN,
             blocks: Vec::new(),
             held: 0,
-            lz: LAZY_NONE,
+            in_lz: false,
+            lz: 0,
         }
     }
 
@@ -530,7 +530,7 @@ pub(crate) trait Sink {
 /// nothing gives each of them one token: its batch depends only on how many they are and
 /// on the sum of their contexts, and the blocks it allocates only on how many of them
 /// sit at a block boundary. Such a step is run in O(1): the requests in the set keep
-/// the fields they had when they joined ([`Req::lz`]), the step counter says how many
+/// the fields they had when they joined ([`Req::in_lz`]), the step counter says how many
 /// tokens they have emitted since, a heap holds the step of each one's last token, and
 /// the members are counted by their position in a block. A request leaves the set, its
 /// fields brought up to date, when it finishes; every member does when a step is not of
@@ -647,7 +647,8 @@ impl Lazy {
             let k = self.key(q.computed, self.step);
             self.phase[k] += 1;
         }
-        q.lz = self.step;
+        q.lz = self.step as u32;
+        q.in_lz = true;
         self.n += 1;
         self.sum_computed += u64::from(q.computed);
         self.finish.push(Reverse((
@@ -662,18 +663,17 @@ impl Lazy {
     /// aggregates are the caller's).
     #[inline]
     fn materialise(&self, q: &mut Req) {
-        let d = self.step - q.lz;
-        let d32 = d as u32;
-        q.emitted += d32;
-        q.computed += d32;
-        q.work += d;
+        let d = (self.step as u32).wrapping_sub(q.lz);
+        q.emitted += d;
+        q.computed += d;
+        q.work += u64::from(d);
         if d > 0 {
             q.last_emit = self.last_end;
         }
         if self.counted() {
             q.held = q.held.max(q.computed.div_ceil(self.bs));
         }
-        q.lz = LAZY_NONE;
+        q.in_lz = false;
     }
 
     /// A request joins the tail of `running`.
@@ -742,7 +742,16 @@ impl Replica {
 
     /// Empty the lazy decode set: every member's fields brought up to date, finished
     /// requests out of `running`.
+    #[inline]
     pub fn lz_flush(&mut self, reqs: &mut [Req]) {
+        // Nothing to do (the eager steps of a long DistServe queue come here every step).
+        if self.lz.state != LazyState::AllOut || self.lz.n > 0 || self.lz.dead > 0 {
+            self.lz_flush_set(reqs);
+        }
+    }
+
+    #[inline(never)]
+    fn lz_flush_set(&mut self, reqs: &mut [Req]) {
         let lz = &mut self.lz;
         lz.joined.clear();
         lz.out.clear();
@@ -754,7 +763,7 @@ impl Replica {
         if lz.n > 0 {
             for &r in &self.running {
                 let q = &mut reqs[r as usize];
-                if q.lz != LAZY_NONE {
+                if q.in_lz {
                     lz.materialise(q);
                 }
             }
@@ -869,11 +878,12 @@ impl Replica {
             }
             lz.finish.pop();
             let q = &mut reqs[r as usize];
+            lz.materialise(q);
             if lz.counted() {
-                let k = lz.key(q.computed, q.lz);
+                // Its class, from its computed tokens now and the step count now.
+                let k = lz.key(q.computed, lz.step);
                 lz.phase[k] -= 1;
             }
-            lz.materialise(q);
             debug_assert_eq!(q.emitted, q.output);
             lz.n -= 1;
             lz.sum_computed -= u64::from(q.computed);
