@@ -230,8 +230,12 @@ impl Sink for Metrics {
     fn token_gaps(&mut self, gap: f64, n: u32) {
         if n < WEIGHTED_MIN {
             // Few copies: the bulk add of plain values is cheaper than a weighted one.
-            for _ in 0..n {
-                self.token_gap(gap);
+            if self.itl_buf.len() + (n as usize) < FLUSH {
+                self.itl_buf.extend(std::iter::repeat_n(gap, n as usize));
+            } else {
+                for _ in 0..n {
+                    self.token_gap(gap);
+                }
             }
             return;
         }
