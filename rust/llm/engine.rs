@@ -1318,6 +1318,30 @@ impl Replica {
             return;
         }
         self.lz_flush(reqs);
+        if cfg.memory_admission == MemoryAdmission::Unlimited {
+            // No KV model: nothing to allocate, nobody to preempt; one tight pass.
+            let (mut acc, mut tokens) = (std::mem::take(&mut self.acc), self.acc_tokens);
+            let mut total = 0u64;
+            let (a, b) = self.running.as_slices();
+            'pass: for part in [a, b] {
+                for &r in part {
+                    let q = &mut reqs[r as usize];
+                    let need = u64::from(q.num_tokens());
+                    if total + need > u64::from(cap) {
+                        break 'pass;
+                    }
+                    total += need;
+                    q.sched = 1;
+                    Self::classify(&mut acc, &mut tokens, q);
+                    self.sched.push(r);
+                }
+            }
+            self.acc = acc;
+            self.acc_tokens = tokens;
+            self.rotate = self.sched.len();
+            self.lz.try_next = self.rotate == self.running.len();
+            return;
+        }
         let mut total = 0u64;
         let mut k = 0;
         while k < self.running.len() {
@@ -1530,6 +1554,48 @@ impl Replica {
         }
         self.stats.token_steps += self.sched.len() as u64;
         self.stats.busy_time += d;
+        let rotating = self.decode_only
+            && self.rotate > 0
+            && self.rotate == self.sched.len()
+            && self.rotate < self.running.len();
+        if rotating {
+            // DistServe's decode batch, the head of `running`, goes back to the tail in
+            // batch order without the finished requests, in the same pass.
+            let n = self.sched.len() as u64;
+            self.outstanding -= n;
+            self.stats.output_tokens += n;
+            let in_system = self.in_system();
+            let mut done = false;
+            for _ in 0..self.rotate {
+                let Some(r) = self.running.pop_front() else {
+                    break;
+                };
+                let q = &mut reqs[r as usize];
+                q.computed += 1;
+                q.work += 1;
+                q.emitted += 1;
+                sink.token_gap(t_end - q.last_emit);
+                q.last_emit = t_end;
+                if q.emitted == q.output {
+                    finish_request(&mut self.pool, &mut self.stats, q, t_end);
+                    done = true;
+                    sink.finish(r);
+                } else {
+                    self.running.push_back(r);
+                }
+            }
+            if done {
+                // The account up to `t_end` counts the finished requests.
+                if !self.last_change.is_nan() {
+                    self.stats.in_system_area += in_system as f64 * (t_end - self.last_change);
+                }
+                self.last_change = t_end;
+            }
+            self.rotate = 0;
+            self.step_end = f64::NAN;
+            self.step_tokens = 0;
+            return;
+        }
         if self.decode_only {
             // Every request decodes one token past its prompt and emits it: no prefill
             // progress, no prompt blocks to cache, never a first token.
