@@ -397,6 +397,69 @@ def test_disaggregated_policy_combinations_conserve(policies: tuple[str, str, st
     _check_conserves_and_little(r, w, rep, kv_model=policies[1] != "unlimited", pair=True)
 
 
+_UNMIXED = [c for c in _VALID if c[0] != "vllm_v1"]
+
+
+def _burst_workload(seed: int, rate: float, n: int, burst: int) -> llm.Workload:
+    # Poisson arrivals, the first `burst` of them all at the first arrival (ties), and
+    # short outputs mixed in (requests that finish at their prefill, or soon after).
+    rng = np.random.default_rng(seed)
+    t = rng.exponential(1 / rate, n).cumsum()
+    t[:burst] = t[0]
+    out = np.where(rng.random(n) < 0.1, rng.integers(1, 4, n), rng.integers(1, 300, n))
+    return llm.Workload(t, rng.integers(1, 1500, n), out)
+
+
+def _same_run(a: llm.LlmResult, b: llm.LlmResult) -> None:
+    assert a.requests.equals(b.requests)    # bit-identical, NaN/null included
+    assert a.replica_stats.equals(b.replica_stats)
+    for m in ("ttft", "tpot", "itl", "e2e", "queue"):
+        x, y = getattr(a, m), getattr(b, m)
+        assert (x.count, x.sum, x.min, x.max) == (y.count, y.sum, y.min, y.max), m
+        qs = [0.0, 0.01, 0.1, 0.5, 0.9, 0.99, 1.0]
+        assert [x.quantile(q) for q in qs] == [y.quantile(q) for q in qs], m
+    assert a.t_end == b.t_end
+    if a.timeline is not None:
+        assert b.timeline is not None and a.timeline.equals(b.timeline)
+
+
+@settings(max_examples=200, deadline=None)
+@given(policies=st.sampled_from(_UNMIXED), seed=st.integers(0, 10_000),
+       rate=st.floats(0.5, 80.0), num_blocks=st.integers(120, 3000),
+       burst=st.integers(0, 120), watermark=st.sampled_from([0.0, 0.01]),
+       max_seqs=st.sampled_from([8, 64, 256]), disaggregated=st.booleans(),
+       decode_tokens=st.sampled_from([2_000, 50_000]))
+def test_lazy_decode_steps_equal_the_eager_ones(
+        policies: tuple[str, str, str], seed: int, rate: float, num_blocks: int, burst: int,
+        watermark: float, max_seqs: int, disaggregated: bool, decode_tokens: int) -> None:
+    # With the unmixed formations and counted (or no) blocks, decode-only steps over every
+    # running request run lazily (O(1) plus their finishes). A run with a step trace lists
+    # every scheduled request, so it runs every step eagerly, request by request: the two
+    # must agree on every request, counter, sketch and timeline sample.
+    w = _burst_workload(seed, rate, 200, burst)
+    rep = _explicit(llm.Replica(step_time=llm.Linear(c0=0.01, c_tok=2e-5, c_ctx=1e-7),
+                                num_blocks=num_blocks, max_num_batched_tokens=2048,
+                                max_num_seqs=max_seqs, watermark=watermark), policies)
+    if policies[0] == "strict_prefill_priority":
+        rep = dataclasses.replace(rep, decode_tokens=decode_tokens)
+    fleet = (llm.Disaggregated(decode=rep)
+             if disaggregated and policies[0] == "strict_prefill_priority" else None)
+    lazy = llm.simulate(w, rep, fleet, timeline_interval=0.05)
+    eager = llm.simulate(w, rep, fleet, timeline_interval=0.05, trace=True)
+    _same_run(lazy, eager)
+
+
+@pytest.mark.parametrize("name", ["fixed512x128_r2_n1000", "burst200"])
+@pytest.mark.parametrize("mode", llm.presets.MODES)
+def test_every_peer_mode_runs_lazily_as_eagerly(mode: str, name: str) -> None:
+    setup = llm.presets.peer(mode)
+    wl = pl.read_csv(PEERS / f"workload_{name}.csv")
+    w = setup.workload(wl["arrival_s"].to_numpy(), wl["prompt_len"].to_numpy(),
+                       wl["output_len"].to_numpy())
+    _same_run(setup.simulate(w, timeline_interval=0.5),
+              setup.simulate(w, timeline_interval=0.5, trace=True))
+
+
 def test_invalid_policies_name_the_argument() -> None:
     from qcore.exceptions import InvalidArgumentError, InvalidTypeError
 

@@ -1,7 +1,8 @@
 //! One replica: waiting/running queues, the KV block pool with its prefix cache, and the
 //! step (LLM-ENGINE.md §3, §4).
 
-use std::collections::{HashMap, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 
 use super::config::{Batch, BatchFormation, MemoryAdmission, Preemption, ReplicaConfig};
@@ -218,6 +219,12 @@ pub(crate) struct Req {
     pub blocks: Vec<u32>,
     /// Blocks held without identity (modes with no prefix cache count them only).
     pub held: u32,
+    /// Whether the request is in its replica's lazy decode set. While it is, `emitted`,
+    /// `computed`, `work`, `last_emit` and `held` are their values at the lazy step it
+    /// joined at, whose counter modulo 2³² is `lz` (it stays fewer steps than it has
+    /// output tokens).
+    pub in_lz: bool,
+    pub lz: u32,
 }
 
 impl Req {
@@ -240,6 +247,8 @@ impl Req {
             finish: f64::NAN,
             blocks: Vec::new(),
             held: 0,
+            in_lz: false,
+            lz: 0,
         }
     }
 
@@ -497,13 +506,183 @@ pub(crate) struct Replica {
     pub outstanding: u64,
     pub stats: ReplicaStats,
     last_change: f64,
+    pub(crate) lz: Lazy,
 }
 
 /// What a replica emits at the end of a step (for the metrics).
 pub(crate) trait Sink {
     fn first_token(&mut self, r: u32, ttft: f64);
     fn token_gap(&mut self, gap: f64);
+    /// `n` equal gaps (the requests of a lazy decode step).
+    fn token_gaps(&mut self, gap: f64, n: u32) {
+        for _ in 0..n {
+            self.token_gap(gap);
+        }
+    }
     fn finish(&mut self, r: u32);
+}
+
+/// The lazy decode set of a replica.
+///
+/// With the unmixed batch formations (`prefill_priority_unmixed`,
+/// `strict_prefill_priority`) and blocks that are counted, not identified (`watermark`,
+/// `unlimited`), a decode-only step that schedules every running request and preempts
+/// nothing gives each of them one token: its batch depends only on how many they are and
+/// on the sum of their contexts, and the blocks it allocates only on how many of them
+/// sit at a block boundary. Such a step is run in O(1): the requests in the set keep
+/// the fields they had when they joined ([`Req::in_lz`]), the step counter says how many
+/// tokens they have emitted since, a heap holds the step of each one's last token, and
+/// the members are counted by their position in a block. A request leaves the set, its
+/// fields brought up to date, when it finishes; every member does when a step is not of
+/// this kind (an eager step, which runs as before). Steps, their times and every request's
+/// times are the eager ones exactly.
+#[derive(Debug)]
+pub(crate) struct Lazy {
+    /// Whether the replica's policies (and the run: no step trace) allow lazy steps.
+    pub on: bool,
+    /// Tokens per block.
+    bs: u32,
+    /// Lazy steps run so far.
+    step: u64,
+    /// Members, and Σ computed over them (current values).
+    n: u32,
+    sum_computed: u64,
+    /// `(the lazy step that emits its last token, request)`, earliest first.
+    finish: BinaryHeap<Reverse<(u64, u32)>>,
+    /// Members by `(computed − lz) mod block_size` (when counted): the members that need
+    /// a block at lazy step `s` are those of `(−s) mod block_size`.
+    phase: Vec<u32>,
+    /// End of the last lazy step: the last emission of every member that took part in it.
+    last_end: f64,
+    /// Running requests outside the set, in their order in `running` (unless
+    /// [`LazyState::AllOut`]).
+    out: Vec<u32>,
+    state: LazyState,
+    /// Finished requests still in `running`.
+    dead: u32,
+    /// Highest arrival of a member since the set was last emptied (the arrival order of
+    /// `prefill_priority_unmixed`).
+    max_arrival: f64,
+    /// The requests that joined at the current step.
+    joined: Vec<u32>,
+    /// `strict_prefill_priority`: the last eager decode step scheduled every running
+    /// request (so the next may be lazy).
+    try_next: bool,
+    /// `strict_prefill_priority`: the batch goes back to the tail of `running` after
+    /// requests that joined it during the step; and the length of `running` (members
+    /// first) when the lazy step began.
+    rotates: bool,
+    batch_len: usize,
+}
+
+/// Where a replica's lazy decode set stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LazyState {
+    /// Every running request is outside the set (the set is empty).
+    AllOut,
+    /// Members and outsiders (listed in `out`).
+    Some,
+    /// The current step is lazy.
+    Stepping,
+}
+
+impl Lazy {
+    fn new(cfg: &ReplicaConfig) -> Self {
+        let unmixed = matches!(
+            cfg.batch_formation,
+            BatchFormation::StrictPrefillPriority { .. } | BatchFormation::PrefillPriorityUnmixed
+        );
+        let counted = cfg.memory_admission == MemoryAdmission::Watermark;
+        Lazy {
+            on: unmixed && cfg.memory_admission != MemoryAdmission::FreeBlocks,
+            bs: cfg.block_size.max(1),
+            step: 0,
+            n: 0,
+            sum_computed: 0,
+            finish: BinaryHeap::new(),
+            phase: if counted {
+                vec![0; cfg.block_size.max(1) as usize]
+            } else {
+                Vec::new()
+            },
+            last_end: f64::NAN,
+            out: Vec::new(),
+            state: LazyState::AllOut,
+            dead: 0,
+            max_arrival: f64::NEG_INFINITY,
+            joined: Vec::new(),
+            try_next: true,
+            rotates: matches!(
+                cfg.batch_formation,
+                BatchFormation::StrictPrefillPriority { .. }
+            ),
+            batch_len: 0,
+        }
+    }
+
+    /// Blocks are counted (`watermark`): lazy steps allocate them.
+    #[inline]
+    fn counted(&self) -> bool {
+        !self.phase.is_empty()
+    }
+
+    /// The block-position class of a member with `computed` tokens at lazy step `at`.
+    #[inline]
+    fn key(&self, computed: u32, at: u64) -> usize {
+        let bs = u64::from(self.bs);
+        ((u64::from(computed) + bs - at % bs) % bs) as usize
+    }
+
+    /// Request `r` joins the set at the current step; `false` (and nothing done) when it
+    /// is not a plain decode.
+    #[inline]
+    fn join(&mut self, q: &mut Req, r: u32) -> bool {
+        if q.emitted == 0 || q.emitted >= q.output || q.computed + 1 != q.num_tokens() {
+            return false;
+        }
+        if self.counted() {
+            if q.held != q.computed.div_ceil(self.bs) {
+                return false;
+            }
+            let k = self.key(q.computed, self.step);
+            self.phase[k] += 1;
+        }
+        q.lz = self.step as u32;
+        q.in_lz = true;
+        self.n += 1;
+        self.sum_computed += u64::from(q.computed);
+        self.finish.push(Reverse((
+            self.step + u64::from(q.output - q.emitted) - 1,
+            r,
+        )));
+        self.joined.push(r);
+        true
+    }
+
+    /// Bring member `q`'s fields up to date and mark it outside the set (the set's
+    /// aggregates are the caller's).
+    #[inline]
+    fn materialise(&self, q: &mut Req) {
+        let d = (self.step as u32).wrapping_sub(q.lz);
+        q.emitted += d;
+        q.computed += d;
+        q.work += u64::from(d);
+        if d > 0 {
+            q.last_emit = self.last_end;
+        }
+        if self.counted() {
+            q.held = q.held.max(q.computed.div_ceil(self.bs));
+        }
+        q.in_lz = false;
+    }
+
+    /// A request joins the tail of `running`.
+    #[inline]
+    fn pushed(&mut self, r: u32) {
+        if self.on && self.state != LazyState::AllOut {
+            self.out.push(r);
+        }
+    }
 }
 
 impl Replica {
@@ -526,6 +705,7 @@ impl Replica {
             outstanding: 0,
             stats: ReplicaStats::default(),
             last_change: f64::NAN,
+            lz: Lazy::new(cfg),
         }
     }
 
@@ -534,14 +714,206 @@ impl Replica {
         !self.step_end.is_nan()
     }
 
+    /// Running requests (finished ones a lazy step left in `running` excluded).
+    #[inline]
+    pub fn running_len(&self) -> usize {
+        self.running.len() - self.lz.dead as usize
+    }
+
+    /// Requests scheduled in the current step.
+    #[inline]
+    pub fn scheduled(&self) -> usize {
+        if self.lz.state == LazyState::Stepping {
+            self.lz.n as usize
+        } else {
+            self.sched.len()
+        }
+    }
+
     #[inline]
     pub fn has_work(&self) -> bool {
-        !self.running.is_empty() || !self.waiting.is_empty()
+        self.running_len() > 0 || !self.waiting.is_empty()
     }
 
     #[inline]
     pub fn in_system(&self) -> usize {
-        self.running.len() + self.waiting.len()
+        self.running_len() + self.waiting.len()
+    }
+
+    /// Empty the lazy decode set: every member's fields brought up to date, finished
+    /// requests out of `running`.
+    #[inline]
+    pub fn lz_flush(&mut self, reqs: &mut [Req]) {
+        // Nothing to do (the eager steps of a long DistServe queue come here every step).
+        if self.lz.state != LazyState::AllOut || self.lz.n > 0 || self.lz.dead > 0 {
+            self.lz_flush_set(reqs);
+        }
+    }
+
+    #[inline(never)]
+    fn lz_flush_set(&mut self, reqs: &mut [Req]) {
+        let lz = &mut self.lz;
+        lz.joined.clear();
+        lz.out.clear();
+        lz.state = LazyState::AllOut;
+        lz.max_arrival = f64::NEG_INFINITY;
+        if lz.n == 0 && lz.dead == 0 {
+            return;
+        }
+        if lz.n > 0 {
+            for &r in &self.running {
+                let q = &mut reqs[r as usize];
+                if q.in_lz {
+                    lz.materialise(q);
+                }
+            }
+        }
+        if lz.dead > 0 {
+            self.running
+                .retain(|&r| reqs[r as usize].status != STATUS_FINISHED);
+            lz.dead = 0;
+        }
+        lz.n = 0;
+        lz.sum_computed = 0;
+        lz.finish.clear();
+        lz.phase.fill(0);
+    }
+
+    /// Join the running requests outside the lazy set to it, in `running` order; with
+    /// `arrival`, only while `running` stays sorted by it. `false` when one cannot join
+    /// (the caller flushes).
+    fn lz_join(&mut self, reqs: &mut [Req], arrival: Option<&[f64]>) -> bool {
+        let lz = &mut self.lz;
+        lz.joined.clear();
+        let all = lz.state == LazyState::AllOut;
+        let len = if all {
+            self.running.len()
+        } else {
+            lz.out.len()
+        };
+        for k in 0..len {
+            let r = if all { self.running[k] } else { lz.out[k] };
+            let q = &mut reqs[r as usize];
+            if q.status == STATUS_FINISHED {
+                // Finished at a prefill step (and out of `running` since).
+                continue;
+            }
+            if let Some(a) = arrival {
+                let x = a[r as usize];
+                if x < lz.max_arrival {
+                    return false;
+                }
+                lz.max_arrival = x;
+            }
+            if !lz.join(q, r) {
+                return false;
+            }
+        }
+        lz.state = LazyState::Some;
+        lz.out.clear();
+        true
+    }
+
+    /// Make the current decode-only step over the whole lazy set (after [`Self::lz_join`])
+    /// lazy if every member can take its next block without a preemption: `Σ (ctx + 1)`
+    /// within `max_tokens` (when given) and fewer members at a block boundary than free
+    /// blocks (when blocks are counted).
+    fn lz_step(&mut self, max_tokens: Option<u64>) -> bool {
+        let lz = &mut self.lz;
+        if lz.n == 0 {
+            return false;
+        }
+        let ctx = lz.sum_computed + u64::from(lz.n);
+        if max_tokens.is_some_and(|m| ctx > m) {
+            return false;
+        }
+        if lz.counted() {
+            let bs = u64::from(lz.bs);
+            let c = lz.phase[((bs - lz.step % bs) % bs) as usize];
+            if c >= self.pool.nfree {
+                return false;
+            }
+            self.pool.nfree -= c;
+        }
+        self.acc = Batch {
+            decode_reqs: lz.n,
+            decode_ctx: ctx,
+            ctx,
+            ..Batch::default()
+        };
+        self.acc_tokens = lz.n;
+        lz.state = LazyState::Stepping;
+        lz.batch_len = self.running.len();
+        true
+    }
+
+    /// End a lazy step at `t_end` (see [`Lazy`]).
+    fn lz_end_step<S: Sink>(&mut self, reqs: &mut [Req], t_end: f64, d: f64, sink: &mut S) {
+        let lz = &mut self.lz;
+        lz.state = LazyState::Some;
+        let n = lz.n;
+        let s = &mut self.stats;
+        s.steps += 1;
+        s.token_steps += u64::from(n);
+        s.busy_time += d;
+        s.output_tokens += u64::from(n);
+        self.outstanding -= u64::from(n);
+        let joined = lz.joined.len() as u32;
+        if n > joined {
+            sink.token_gaps(t_end - lz.last_end, n - joined);
+        }
+        for &r in &lz.joined {
+            sink.token_gap(t_end - reqs[r as usize].last_emit);
+        }
+        lz.joined.clear();
+        let step = lz.step;
+        lz.step += 1;
+        lz.last_end = t_end;
+        lz.sum_computed += u64::from(n);
+        let mut done = 0u32;
+        while let Some(&Reverse((last, r))) = lz.finish.peek() {
+            if last != step {
+                debug_assert!(last > step);
+                break;
+            }
+            lz.finish.pop();
+            let q = &mut reqs[r as usize];
+            lz.materialise(q);
+            if lz.counted() {
+                // Its class, from its computed tokens now and the step count now.
+                let k = lz.key(q.computed, lz.step);
+                lz.phase[k] -= 1;
+            }
+            debug_assert_eq!(q.emitted, q.output);
+            lz.n -= 1;
+            lz.sum_computed -= u64::from(q.computed);
+            finish_request(&mut self.pool, &mut self.stats, q, t_end);
+            sink.finish(r);
+            done += 1;
+        }
+        if done > 0 {
+            self.touch(t_end);
+            self.lz.dead += done;
+        }
+        if self.lz.rotates && self.running.len() > self.lz.batch_len {
+            // Requests joined `running` during the step (a disaggregated decode replica):
+            // the batch, all of `running` when the step began, goes back behind them.
+            for _ in 0..self.lz.batch_len {
+                let Some(r) = self.running.pop_front() else {
+                    break;
+                };
+                if reqs[r as usize].status != STATUS_FINISHED {
+                    self.running.push_back(r);
+                }
+            }
+            self.lz.dead = 0;
+        } else if 2 * self.lz.dead as usize > self.running.len() {
+            self.running
+                .retain(|&r| reqs[r as usize].status != STATUS_FINISHED);
+            self.lz.dead = 0;
+        }
+        self.step_end = f64::NAN;
+        self.step_tokens = 0;
     }
 
     /// Account ∫(waiting + running) up to `t` before the count changes.
@@ -881,6 +1253,7 @@ impl Replica {
         q.sched = sched;
         Self::classify(&mut self.acc, &mut self.acc_tokens, q);
         self.running.push_back(r);
+        self.lz.pushed(r);
         self.sched.push(r);
     }
 
@@ -937,6 +1310,38 @@ impl Replica {
                 return;
             }
         }
+        if self.lz.on
+            && (self.lz.n > 0 || self.lz.try_next)
+            && self.lz_join(reqs, None)
+            && self.lz_step(Some(u64::from(cap)))
+        {
+            return;
+        }
+        self.lz_flush(reqs);
+        if cfg.memory_admission == MemoryAdmission::Unlimited {
+            // No KV model: nothing to allocate, nobody to preempt; one tight pass.
+            let (mut acc, mut tokens) = (std::mem::take(&mut self.acc), self.acc_tokens);
+            let mut total = 0u64;
+            let (a, b) = self.running.as_slices();
+            'pass: for part in [a, b] {
+                for &r in part {
+                    let q = &mut reqs[r as usize];
+                    let need = u64::from(q.num_tokens());
+                    if total + need > u64::from(cap) {
+                        break 'pass;
+                    }
+                    total += need;
+                    q.sched = 1;
+                    Self::classify(&mut acc, &mut tokens, q);
+                    self.sched.push(r);
+                }
+            }
+            self.acc = acc;
+            self.acc_tokens = tokens;
+            self.rotate = self.sched.len();
+            self.lz.try_next = self.rotate == self.running.len();
+            return;
+        }
         let mut total = 0u64;
         let mut k = 0;
         while k < self.running.len() {
@@ -966,6 +1371,7 @@ impl Replica {
             k += 1;
         }
         self.rotate = self.sched.len();
+        self.lz.try_next = self.rotate == self.running.len();
     }
 
     /// Vidur's prefill priority without mixing (see
@@ -988,7 +1394,7 @@ impl Replica {
             let tokens = nt - hit;
             let wide = widest.max(u64::from(tokens));
             if (self.sched.len() as u64 + 1) * wide > budget
-                || self.running.len() >= cap
+                || self.running_len() >= cap
                 || self.sched.len() >= cap
                 || !self.admit(cfg, reqs, r, nt, reserve)
             {
@@ -1003,6 +1409,15 @@ impl Replica {
             return;
         }
         // 2. Decode phase: running sorted stably by arrival; the batch goes to the tail.
+        // Lazy when `running` is sorted, fits the batch and needs no preemption.
+        if self.lz.on
+            && self.running_len() <= cap
+            && self.lz_join(reqs, Some(&w.arrival))
+            && self.lz_step(None)
+        {
+            return;
+        }
+        self.lz_flush(reqs);
         let arrival = &w.arrival;
         let by_arrival = |a: &u32, b: &u32| arrival[*a as usize].total_cmp(&arrival[*b as usize]);
         if !self
@@ -1082,9 +1497,10 @@ impl Replica {
         self.step_tokens = std::mem::take(&mut self.acc_tokens);
         self.decode_only = b.prefill_reqs == 0;
         let used = cfg.num_blocks - self.pool.nfree;
+        let running = self.running_len() as u32;
         let s = &mut self.stats;
         s.max_blocks_used = s.max_blocks_used.max(used);
-        s.max_running = s.max_running.max(self.running.len() as u32);
+        s.max_running = s.max_running.max(running);
         s.max_step_tokens = s.max_step_tokens.max(self.step_tokens);
         b
     }
@@ -1126,6 +1542,10 @@ impl Replica {
         d: f64,
         sink: &mut S,
     ) {
+        if self.lz.state == LazyState::Stepping {
+            self.lz_end_step(reqs, t_end, d, sink);
+            return;
+        }
         let caching = cfg.caches_prefixes() && w.has_hashes();
         let bs = cfg.block_size;
         let mut finished_any = false;
@@ -1134,6 +1554,48 @@ impl Replica {
         }
         self.stats.token_steps += self.sched.len() as u64;
         self.stats.busy_time += d;
+        let rotating = self.decode_only
+            && self.rotate > 0
+            && self.rotate == self.sched.len()
+            && self.rotate < self.running.len();
+        if rotating {
+            // DistServe's decode batch, the head of `running`, goes back to the tail in
+            // batch order without the finished requests, in the same pass.
+            let n = self.sched.len() as u64;
+            self.outstanding -= n;
+            self.stats.output_tokens += n;
+            let in_system = self.in_system();
+            let mut done = false;
+            for _ in 0..self.rotate {
+                let Some(r) = self.running.pop_front() else {
+                    break;
+                };
+                let q = &mut reqs[r as usize];
+                q.computed += 1;
+                q.work += 1;
+                q.emitted += 1;
+                sink.token_gap(t_end - q.last_emit);
+                q.last_emit = t_end;
+                if q.emitted == q.output {
+                    finish_request(&mut self.pool, &mut self.stats, q, t_end);
+                    done = true;
+                    sink.finish(r);
+                } else {
+                    self.running.push_back(r);
+                }
+            }
+            if done {
+                // The account up to `t_end` counts the finished requests.
+                if !self.last_change.is_nan() {
+                    self.stats.in_system_area += in_system as f64 * (t_end - self.last_change);
+                }
+                self.last_change = t_end;
+            }
+            self.rotate = 0;
+            self.step_end = f64::NAN;
+            self.step_tokens = 0;
+            return;
+        }
         if self.decode_only {
             // Every request decodes one token past its prompt and emits it: no prefill
             // progress, no prompt blocks to cache, never a first token.
@@ -1215,6 +1677,7 @@ impl Replica {
             if finished_any {
                 self.running
                     .retain(|&r| reqs[r as usize].status != STATUS_FINISHED);
+                self.lz.dead = 0;
             }
         } else if self.rotate > 0 {
             // DistServe: the decode batch (the head of `running`, holding every request
@@ -1232,13 +1695,15 @@ impl Replica {
         } else if finished_any {
             self.running
                 .retain(|&r| reqs[r as usize].status != STATUS_FINISHED);
+            self.lz.dead = 0;
         }
         self.step_end = f64::NAN;
         self.step_tokens = 0;
     }
 
     /// Move every running request out (in order) into `out`, at time `t`.
-    pub fn take_running(&mut self, reqs: &[Req], t: f64, out: &mut Vec<u32>) {
+    pub fn take_running(&mut self, reqs: &mut [Req], t: f64, out: &mut Vec<u32>) {
+        self.lz_flush(reqs);
         self.touch(t);
         out.clear();
         for &r in &self.running {
@@ -1255,6 +1720,7 @@ impl Replica {
         let q = &reqs[r as usize];
         self.outstanding += u64::from(q.prompt - q.prefilled) + u64::from(q.output - q.emitted);
         self.running.push_back(r);
+        self.lz.pushed(r);
     }
 
     /// Reject the head of `waiting` (it cannot be scheduled even on an empty replica).

@@ -172,11 +172,18 @@ const MAX_TIMELINE_SAMPLES: f64 = 2e7;
 /// than one value at a time).
 const FLUSH: usize = 4096;
 
+/// Equal inter-token gaps of a lazy decode step go to the sketch as one weighted value
+/// from this many on (fewer are added one by one).
+const WEIGHTED_MIN: u32 = 32;
+
 pub(super) struct Metrics {
     ttft: QuantileSketch,
     itl: QuantileSketch,
     ttft_buf: Vec<f64>,
     itl_buf: Vec<f64>,
+    /// Gaps shared by many requests (lazy decode steps) and their counts.
+    itl_shared: Vec<f64>,
+    itl_counts: Vec<f64>,
     arrival_of_first: Vec<f64>,
     /// `(time, ttft)` of the first tokens since the autoscaler last read them.
     pub(super) recent_ttft: Option<Vec<(f64, f64)>>,
@@ -186,8 +193,13 @@ impl Metrics {
     fn flush(&mut self) -> Result<()> {
         self.ttft.add_slice(&self.ttft_buf)?;
         self.itl.add_slice(&self.itl_buf)?;
+        if !self.itl_shared.is_empty() {
+            self.itl.add_weighted(&self.itl_shared, &self.itl_counts)?;
+        }
         self.ttft_buf.clear();
         self.itl_buf.clear();
+        self.itl_shared.clear();
+        self.itl_counts.clear();
         Ok(())
     }
 }
@@ -212,6 +224,29 @@ impl Sink for Metrics {
         if self.itl_buf.len() == FLUSH {
             let _ = self.itl.add_slice(&self.itl_buf);
             self.itl_buf.clear();
+        }
+    }
+    #[inline]
+    fn token_gaps(&mut self, gap: f64, n: u32) {
+        if n < WEIGHTED_MIN {
+            // Few copies: the bulk add of plain values is cheaper than a weighted one.
+            if self.itl_buf.len() + (n as usize) < FLUSH {
+                self.itl_buf.extend(std::iter::repeat_n(gap, n as usize));
+            } else {
+                for _ in 0..n {
+                    self.token_gap(gap);
+                }
+            }
+            return;
+        }
+        // The sketch counts and sums exactly: `n` copies of a value and the value with
+        // weight `n` leave it in the same state.
+        self.itl_shared.push(gap);
+        self.itl_counts.push(f64::from(n));
+        if self.itl_shared.len() == FLUSH {
+            let _ = self.itl.add_weighted(&self.itl_shared, &self.itl_counts);
+            self.itl_shared.clear();
+            self.itl_counts.clear();
         }
     }
     #[inline]
@@ -319,6 +354,8 @@ impl<'a> Driver<'a> {
                 itl: sk,
                 ttft_buf: Vec::with_capacity(FLUSH),
                 itl_buf: Vec::with_capacity(FLUSH),
+                itl_shared: Vec::new(),
+                itl_counts: Vec::new(),
                 arrival_of_first: w.arrival.clone(),
                 recent_ttft: None,
             },
@@ -347,7 +384,7 @@ impl<'a> Driver<'a> {
                     tl.replica.push(i as u32);
                     tl.kv_blocks.push(r.blocks_used(self.cfgs[i]));
                     tl.waiting.push(r.waiting.len() as u32);
-                    tl.running.push(r.running.len() as u32);
+                    tl.running.push(r.running_len() as u32);
                     tl.batch_tokens
                         .push(if r.busy() { r.step_tokens } else { 0 });
                 }
@@ -382,11 +419,15 @@ impl<'a> Driver<'a> {
             }
         }
         let waiting_at_start = self.reps[i].waiting.len() as u32;
+        if self.trace.is_some() {
+            // The trace lists every scheduled request: no lazy steps.
+            self.reps[i].lz.on = false;
+        }
         loop {
             let rep = &mut self.reps[i];
             let b = rep.schedule(self.w, self.cfgs[i], &mut self.reqs, t);
-            if rep.sched.is_empty() && rep.preempted.is_empty() {
-                if rep.running.is_empty() && !rep.waiting.is_empty() {
+            if rep.scheduled() == 0 && rep.preempted.is_empty() {
+                if rep.running_len() == 0 && !rep.waiting.is_empty() {
                     // Nothing can schedule the head even with every block free.
                     rep.reject_head(&mut self.reqs, t);
                     continue;
@@ -436,6 +477,7 @@ impl<'a> Driver<'a> {
         self.metrics.flush()?;
         let t_end = self.t_end;
         for r in &mut self.reps {
+            r.lz_flush(&mut self.reqs);
             r.close(t_end);
         }
         let acc = self.metrics.ttft.relative_accuracy();
@@ -724,7 +766,7 @@ pub(super) fn fleet_loop<A: crate::policy::Autoscaler>(
                 for (i, r) in dr.reps.iter().enumerate() {
                     snap[i] = Load {
                         waiting: r.waiting.len() as u64,
-                        running: r.running.len() as u64,
+                        running: r.running_len() as u64,
                         tokens: r.outstanding,
                     };
                     pending[i] = Load::default();
@@ -1072,7 +1114,7 @@ pub fn run_disaggregated_with(
             }
             dr.end(pick);
             if pick < np {
-                dr.reps[pick].take_running(&dr.reqs, t, &mut xfer);
+                dr.reps[pick].take_running(&mut dr.reqs, t, &mut xfer);
                 for &r in &xfer {
                     if dr.reqs[r as usize].emitted == 0 {
                         // Prefill not complete (chunked): stays, in order.

@@ -409,7 +409,7 @@ impl<'c, A: Autoscaler> Scaling<'c, A> {
                 f64::from(r.blocks_used(c)) / f64::from(c.num_blocks.max(1))
             })),
             FleetMetric::Waiting => Some(mean(&|r, _| r.waiting.len() as f64)),
-            FleetMetric::Running => Some(mean(&|r, _| r.running.len() as f64)),
+            FleetMetric::Running => Some(mean(&|r, _| r.running_len() as f64)),
             FleetMetric::TokensPerSecond => {
                 Some(tokens as f64 / self.cfg.sample_interval / n as f64)
             }
@@ -454,7 +454,11 @@ impl<'c, A: Autoscaler> Scaling<'c, A> {
         };
         let (starting, draining) = self.counts();
         let in_queue = dr.reps.iter().map(|r| r.waiting.len()).sum();
-        let in_service = dr.reps.iter().map(|r| r.running.len()).sum();
+        let in_service = dr
+            .reps
+            .iter()
+            .map(super::engine::Replica::running_len)
+            .sum();
         let s = Sample {
             t,
             arrivals: (k - self.last_k) as u64,

@@ -1041,3 +1041,80 @@ fn ceilings_are_the_closed_forms_with_a_constant_step() {
     assert!(ceilings(&[], &[], &cfg).is_err());
     assert!(ceilings(&[1], &[0], &cfg).is_err());
 }
+
+fn same_records(a: &Records, b: &Records) {
+    let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    assert_eq!(a.replica, b.replica);
+    assert_eq!(a.status, b.status);
+    assert_eq!(bits(&a.first_scheduled), bits(&b.first_scheduled));
+    assert_eq!(bits(&a.first_token), bits(&b.first_token));
+    assert_eq!(bits(&a.finish), bits(&b.finish));
+    assert_eq!(a.output_tokens, b.output_tokens);
+    assert_eq!(a.preemptions, b.preemptions);
+    assert_eq!(a.cached_tokens, b.cached_tokens);
+}
+
+#[test]
+fn lazy_decode_steps_equal_the_eager_ones() {
+    // The unmixed batch formations with counted (watermark) or no blocks run a decode-only
+    // step over every running request lazily. A traced run lists every scheduled request,
+    // so it runs every step eagerly: the two agree on every request, counter and sketch.
+    let st = StepTime::Linear {
+        c0: 0.01,
+        c_tok: 2e-5,
+        c_seq: 1e-4,
+        c_ctx: 1e-7,
+    };
+    let mut preemptions = 0;
+    for seed in 0..16u64 {
+        let mut w = random_workload(seed, 150, 40.0, 600, 200);
+        let burst = (seed as usize * 10).min(w.arrival.len());
+        let t0 = w.arrival[0];
+        w.arrival[..burst].fill(t0);
+        for (sched, memory) in [
+            (Scheduler::Vidur, MemoryAdmission::Watermark),
+            (Scheduler::Vidur, MemoryAdmission::Unlimited),
+            (
+                Scheduler::DistServe {
+                    decode_tokens: 2_000,
+                },
+                MemoryAdmission::Unlimited,
+            ),
+            (
+                Scheduler::DistServe {
+                    decode_tokens: 50_000,
+                },
+                MemoryAdmission::Watermark,
+            ),
+        ] {
+            let mut cfg = ReplicaConfig::new(200 + 60 * seed as u32, st.clone());
+            cfg.set_scheduler(sched);
+            cfg.memory_admission = memory;
+            if memory == MemoryAdmission::Watermark {
+                cfg.preemption = Preemption::RecomputeLatestArrival;
+            }
+            cfg.block_size = 8;
+            cfg.max_num_batched_tokens = 2048;
+            cfg.max_num_seqs = 64;
+            let lazy = run_engine(&w, &cfg, &RunOptions::default()).unwrap();
+            let eager = run_engine(&w, &cfg, &traced()).unwrap();
+            same_records(&lazy.records, &eager.records);
+            assert_eq!(lazy.replicas, eager.replicas);
+            assert_eq!(lazy.t_end.to_bits(), eager.t_end.to_bits());
+            for (a, b) in [
+                (&lazy.itl, &eager.itl),
+                (&lazy.ttft, &eager.ttft),
+                (&lazy.tpot, &eager.tpot),
+                (&lazy.e2e, &eager.e2e),
+            ] {
+                assert_eq!(a.count(), b.count());
+                assert_eq!(a.sum().to_bits(), b.sum().to_bits());
+                assert_eq!(a.positive_buckets(), b.positive_buckets());
+                assert_eq!((a.min(), a.max()), (b.min(), b.max()));
+            }
+            preemptions += lazy.replicas[0].preemptions;
+        }
+    }
+    // The small pools preempt: lazy sets are flushed and rebuilt around preemptions.
+    assert!(preemptions > 0);
+}
