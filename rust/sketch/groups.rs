@@ -48,6 +48,16 @@ fn is_sorted_chunks(codes: &[i64]) -> bool {
     true
 }
 
+/// Threads for an ingest of `n` values: the thread budget for large inputs when
+/// `parallel`, else one.
+fn ingest_threads(n: usize, parallel: bool) -> usize {
+    if parallel && n >= super::PARALLEL_MIN {
+        crate::threads::max_threads().min(super::MAX_THREADS)
+    } else {
+        1
+    }
+}
+
 /// Threads for a pass over `n` codes (large inputs only; within the core's budget).
 fn scan_threads(n: usize) -> usize {
     crate::threads::threads_for(n, super::PARALLEL_MIN / 2, super::MAX_THREADS)
@@ -162,12 +172,9 @@ fn counting_sort(
     values: &[f64],
     weights: Option<&[f64]>,
     n_groups: usize,
+    parallel: bool,
 ) -> (Vec<usize>, Vec<f64>, Option<Vec<f64>>) {
-    let threads = if values.len() >= super::PARALLEL_MIN {
-        crate::threads::max_threads().min(super::MAX_THREADS)
-    } else {
-        1
-    };
+    let threads = ingest_threads(values.len(), parallel);
     let chunk = codes.len().div_ceil(threads).max(1);
     let count = |part: &[i64]| {
         let mut c = vec![0usize; n_groups];
@@ -259,12 +266,9 @@ fn fused_groups(
     values: &[f64],
     n_groups: usize,
     template: &QuantileSketch,
+    parallel: bool,
 ) -> Option<Vec<QuantileSketch>> {
-    let threads = if values.len() >= super::PARALLEL_MIN {
-        crate::threads::max_threads().min(super::MAX_THREADS)
-    } else {
-        1
-    };
+    let threads = ingest_threads(values.len(), parallel);
     let mapping = template.mapping();
     let parts = crate::threads::map_ranges(values.len(), threads, |r| {
         let mut scratch = ingest::take(template.scale());
@@ -296,6 +300,7 @@ fn chunked_groups(
     values: &[f64],
     n_groups: usize,
     template: &QuantileSketch,
+    parallel: bool,
 ) -> Result<Vec<QuantileSketch>> {
     // About CHUNK_PER_GROUP values per group and round, at least 512 KiB (L2-resident).
     let chunk = (n_groups * CHUNK_PER_GROUP).clamp(1 << 16, CHUNK);
@@ -323,11 +328,7 @@ fn chunked_groups(
         }
         Ok(sks)
     };
-    let threads = if values.len() >= super::PARALLEL_MIN {
-        crate::threads::max_threads().min(super::MAX_THREADS)
-    } else {
-        1
-    };
+    let threads = ingest_threads(values.len(), parallel);
     if threads == 1 {
         return build(codes, values);
     }
@@ -406,17 +407,55 @@ fn map_groups<T: Send>(
         ));
     }
     let n_groups = n_groups as usize;
+    map_valid(codes, values, weights, n_groups, sorted, template, true, f)
+}
+
+/// The grouped ingest of [`sketch_groups`] and of the report's batch kernel
+/// (`arrivals::batch_stats_windows`): one sketch per code `0..n_groups` of the pairs
+/// `(codes[i], values[i])`, every code in `0..n_groups` (the caller validates them).
+/// `parallel`: whether large inputs may use the thread budget (a caller already running
+/// next to other work passes `false`). The sketches do not depend on the path taken.
+pub(crate) fn ingest_groups(
+    codes: &[i64],
+    values: &[f64],
+    n_groups: usize,
+    template: &QuantileSketch,
+    parallel: bool,
+) -> Result<Vec<QuantileSketch>> {
+    let sorted = if parallel {
+        is_sorted_par(codes)
+    } else {
+        is_sorted(codes)
+    };
+    map_valid(
+        codes, values, None, n_groups, sorted, template, parallel, Ok,
+    )
+}
+
+/// [`map_groups`] past the validation: codes in `0..n_groups`, `sorted` whether they are
+/// non-decreasing.
+#[allow(clippy::too_many_arguments)]
+fn map_valid<T: Send>(
+    codes: &[i64],
+    values: &[f64],
+    weights: Option<&[f64]>,
+    n_groups: usize,
+    sorted: bool,
+    template: &QuantileSketch,
+    parallel: bool,
+    f: impl Fn(QuantileSketch) -> Result<T> + Sync,
+) -> Result<Vec<T>> {
     if !sorted
         && weights.is_none()
         && n_groups <= ingest::MAX_GROUPS
         && ingest::fused_scale(template.scale())
     {
-        if let Some(sks) = fused_groups(codes, values, n_groups, template) {
+        if let Some(sks) = fused_groups(codes, values, n_groups, template, parallel) {
             return sks.into_iter().map(&f).collect();
         }
     }
     if !sorted && weights.is_none() && n_groups * CHUNK_PER_GROUP <= CHUNK {
-        let out = chunked_groups(codes, values, n_groups, template)
+        let out = chunked_groups(codes, values, n_groups, template, parallel)
             .and_then(|sks| sks.into_iter().map(&f).collect::<Result<Vec<T>>>());
         return match out {
             Err(e) => {
@@ -431,7 +470,8 @@ fn map_groups<T: Send>(
     let (starts, data, wdata) = if sorted {
         (sorted_starts(codes, n_groups), values, weights)
     } else {
-        let (starts, sorted_v, sorted_w) = counting_sort(codes, values, weights, n_groups);
+        let (starts, sorted_v, sorted_w) =
+            counting_sort(codes, values, weights, n_groups, parallel);
         gathered = sorted_v;
         gathered_w = sorted_w;
         (starts, &gathered[..], gathered_w.as_deref())
@@ -445,13 +485,13 @@ fn map_groups<T: Send>(
         }
         f(sk)
     };
-    let threads = if values.len() >= super::PARALLEL_MIN && n_groups > 1 {
-        crate::threads::max_threads().min(super::MAX_THREADS)
+    let threads = if n_groups > 1 {
+        ingest_threads(values.len(), parallel)
     } else {
         1
     };
     let out = if threads == 1 {
-        (0..n_groups).map(|g| run(g, true)).collect()
+        (0..n_groups).map(|g| run(g, parallel)).collect()
     } else {
         run_split(n_groups, &starts, threads, &run)
     };
