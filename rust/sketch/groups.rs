@@ -25,27 +25,77 @@ pub fn sketch_groups(
     map_groups(codes, values, weights, template, Ok)
 }
 
+/// Where the runs of equal codes start: `(i, codes[i])` for each `i ≥ 1` with `codes[i] !=
+/// codes[i - 1]`, in order.
+type Runs = Vec<(usize, i64)>;
+
 avx2_dispatch! {
-    /// Whether `codes` is non-decreasing (branch-free per chunk; AVX2 when available).
-    fn is_sorted(codes: &[i64]) -> bool => is_sorted_chunks
+    /// The runs of `codes` when they are non-decreasing (`None` otherwise), in one read:
+    /// branch-free per chunk of 64 codes (AVX2 when available); a chunk holding a run
+    /// start is read again (from L1).
+    fn sorted_runs(codes: &[i64]) -> Option<Runs> => runs_chunks
 }
 
 #[inline(always)]
-fn is_sorted_chunks(codes: &[i64]) -> bool {
+fn runs_chunks(codes: &[i64]) -> Option<Runs> {
+    let mut runs = Vec::new();
     let mut k = 0;
     while k + 1 < codes.len() {
-        let end = (k + 4096).min(codes.len() - 1);
+        let end = (k + 64).min(codes.len() - 1);
         let (a, b) = (&codes[k..end], &codes[k + 1..end + 1]);
-        if a.iter()
-            .zip(b)
-            .fold(0u8, |bad, (x, y)| bad | u8::from(x > y))
-            != 0
-        {
-            return false;
+        let (mut bad, mut new) = (0u64, 0u64);
+        for (x, y) in a.iter().zip(b) {
+            bad |= u64::from(x > y);
+            new |= u64::from(x != y);
+        }
+        if bad != 0 {
+            return None;
+        }
+        if new != 0 {
+            for (j, (x, y)) in a.iter().zip(b).enumerate() {
+                if x != y {
+                    runs.push((k + j + 1, *y));
+                }
+            }
         }
         k = end;
     }
-    true
+    Some(runs)
+}
+
+/// Whether `codes` is non-decreasing.
+#[cfg(test)]
+fn is_sorted(codes: &[i64]) -> bool {
+    sorted_runs(codes).is_some()
+}
+
+/// [`sorted_runs`], large inputs in contiguous ranges on several threads (each range but
+/// the first read from one code earlier, so no run start is missed).
+fn sorted_runs_par(codes: &[i64]) -> Option<Runs> {
+    let parts = crate::threads::map_ranges(codes.len(), scan_threads(codes.len()), |r| {
+        let a = r.start.saturating_sub(1);
+        sorted_runs(&codes[a..r.end])
+            .map(|v| v.into_iter().map(|(i, c)| (i + a, c)).collect::<Runs>())
+    });
+    let mut runs = Vec::new();
+    for p in parts {
+        runs.extend(p?);
+    }
+    Some(runs)
+}
+
+/// `starts[g]`: the first position of a code `>= g` in non-decreasing `codes` with runs
+/// `runs`, for `g in 0..=n_groups` (every code below `n_groups`).
+fn run_starts(codes: &[i64], runs: &[(usize, i64)], n_groups: usize) -> Vec<usize> {
+    let mut starts = Vec::with_capacity(n_groups + 1);
+    if let Some(&c0) = codes.first() {
+        starts.resize(c0 as usize + 1, 0);
+        for &(i, c) in runs {
+            starts.resize(c as usize + 1, i);
+        }
+    }
+    starts.resize(n_groups + 1, codes.len());
+    starts
 }
 
 /// Threads for an ingest of `n` values: the thread budget for large inputs when
@@ -63,16 +113,6 @@ fn scan_threads(n: usize) -> usize {
     crate::threads::threads_for(n, super::PARALLEL_MIN / 2, super::MAX_THREADS)
 }
 
-/// [`is_sorted`], large inputs in contiguous ranges on several threads (each range
-/// overlapping the next by one code).
-fn is_sorted_par(codes: &[i64]) -> bool {
-    crate::threads::map_ranges(codes.len(), scan_threads(codes.len()), |r| {
-        is_sorted(&codes[r.start..(r.end + 1).min(codes.len())])
-    })
-    .into_iter()
-    .all(|b| b)
-}
-
 /// [`min_max`], large inputs in contiguous ranges on several threads.
 fn min_max_par(codes: &[i64]) -> (Option<i64>, Option<i64>) {
     crate::threads::map_ranges(codes.len(), scan_threads(codes.len()), |r| {
@@ -82,24 +122,6 @@ fn min_max_par(codes: &[i64]) -> (Option<i64>, Option<i64>) {
     .fold((None, None), |(a, b), (c, d)| {
         (a.into_iter().chain(c).min(), b.into_iter().chain(d).max())
     })
-}
-
-/// `starts[g]`: the first position of code `g` in sorted `codes`, for `g in 0..=n_groups`
-/// (galloping from the previous boundary: local in memory when groups are small).
-fn sorted_starts(codes: &[i64], n_groups: usize) -> Vec<usize> {
-    let mut starts = Vec::with_capacity(n_groups + 1);
-    let mut k = 0usize;
-    for g in 0..=n_groups as i64 {
-        // Smallest step with codes[k + step] >= g (or the end), then a binary search.
-        let mut step = 1usize;
-        while k + step < codes.len() && codes[k + step - 1] < g {
-            step *= 2;
-        }
-        let end = (k + step).min(codes.len());
-        k += codes[k..end].partition_point(|&c| c < g);
-        starts.push(k);
-    }
-    starts
 }
 
 /// The minimum and maximum code in one pass (AVX2 when available).
@@ -376,8 +398,8 @@ fn map_groups<T: Send>(
     }
     // Unweighted values are checked by the kernel itself (one read); an error names the
     // index in `values` (see below).
-    let sorted = is_sorted_par(codes);
-    let (min_code, max_code) = if sorted {
+    let runs = sorted_runs_par(codes);
+    let (min_code, max_code) = if runs.is_some() {
         (codes.first().copied(), codes.last().copied())
     } else {
         min_max_par(codes)
@@ -407,7 +429,16 @@ fn map_groups<T: Send>(
         ));
     }
     let n_groups = n_groups as usize;
-    map_valid(codes, values, weights, n_groups, sorted, template, true, f)
+    map_valid(
+        codes,
+        values,
+        weights,
+        n_groups,
+        runs.as_deref(),
+        template,
+        true,
+        f,
+    )
 }
 
 /// The grouped ingest of [`sketch_groups`] and of the report's batch kernel
@@ -422,29 +453,37 @@ pub(crate) fn ingest_groups(
     template: &QuantileSketch,
     parallel: bool,
 ) -> Result<Vec<QuantileSketch>> {
-    let sorted = if parallel {
-        is_sorted_par(codes)
+    let runs = if parallel {
+        sorted_runs_par(codes)
     } else {
-        is_sorted(codes)
+        sorted_runs(codes)
     };
     map_valid(
-        codes, values, None, n_groups, sorted, template, parallel, Ok,
+        codes,
+        values,
+        None,
+        n_groups,
+        runs.as_deref(),
+        template,
+        parallel,
+        Ok,
     )
 }
 
-/// [`map_groups`] past the validation: codes in `0..n_groups`, `sorted` whether they are
-/// non-decreasing.
+/// [`map_groups`] past the validation: codes in `0..n_groups`; `runs` their runs when they
+/// are non-decreasing ([`sorted_runs`]).
 #[allow(clippy::too_many_arguments)]
 fn map_valid<T: Send>(
     codes: &[i64],
     values: &[f64],
     weights: Option<&[f64]>,
     n_groups: usize,
-    sorted: bool,
+    runs: Option<&[(usize, i64)]>,
     template: &QuantileSketch,
     parallel: bool,
     f: impl Fn(QuantileSketch) -> Result<T> + Sync,
 ) -> Result<Vec<T>> {
+    let sorted = runs.is_some();
     if !sorted
         && weights.is_none()
         && n_groups <= ingest::MAX_GROUPS
@@ -467,8 +506,8 @@ fn map_valid<T: Send>(
     }
     let gathered;
     let gathered_w;
-    let (starts, data, wdata) = if sorted {
-        (sorted_starts(codes, n_groups), values, weights)
+    let (starts, data, wdata) = if let Some(runs) = runs {
+        (run_starts(codes, runs, n_groups), values, weights)
     } else {
         let (starts, sorted_v, sorted_w) =
             counting_sort(codes, values, weights, n_groups, parallel);
@@ -681,15 +720,31 @@ mod tests {
     fn parallel_code_scans_see_every_pair() {
         let n = (1usize << 21) + 5;
         let codes: Vec<i64> = (0..n as i64).map(|k| k / 3).collect();
-        assert!(is_sorted_par(&codes));
+        let definition = |c: &[i64]| -> Runs {
+            (1..c.len())
+                .filter(|&i| c[i] != c[i - 1])
+                .map(|i| (i, c[i]))
+                .collect()
+        };
+        assert_eq!(sorted_runs_par(&codes), Some(definition(&codes)));
+        assert_eq!(sorted_runs(&codes), Some(definition(&codes)));
         assert_eq!(min_max_par(&codes), (Some(0), Some(codes[n - 1])));
         // An inversion at every place a range boundary can fall (2 to 8 threads).
         for threads in 2..=8usize {
             let chunk = n.div_ceil(threads);
             for at in [chunk - 1, chunk, chunk + 1] {
+                // A run start there (few runs: most chunks hold none).
+                let c: Vec<i64> = (0..n)
+                    .map(|k| i64::from(k >= at) + 2 * i64::from(k >= at + 70_000))
+                    .collect();
+                assert_eq!(
+                    sorted_runs_par(&c),
+                    Some(vec![(at, 1), (at + 70_000, 3)]),
+                    "{threads} {at}"
+                );
                 let mut c = codes.clone();
                 c[at] = c[at - 1] - 1;
-                assert!(!is_sorted_par(&c), "{threads} {at}");
+                assert!(sorted_runs_par(&c).is_none(), "{threads} {at}");
                 assert!(!is_sorted(&c), "{threads} {at}");
                 c[at] = -7;
                 c[at + 1] = 1 << 40;
@@ -842,13 +897,22 @@ mod tests {
         for n in [0, 1, 2, 3, 4095, 4096, 4097, 10_000] {
             let mut codes: Vec<i64> = (0..n).map(|_| r.index(5) as i64).collect();
             codes.sort_unstable();
-            assert!(is_sorted(&codes) && is_sorted_chunks(&codes));
+            assert!(is_sorted(&codes));
+            assert_eq!(sorted_runs(&codes), runs_chunks(&codes), "n {n}");
+            let starts = run_starts(&codes, &sorted_runs(&codes).unwrap(), 7);
+            for g in 0..=7 {
+                assert_eq!(
+                    starts[g],
+                    codes.partition_point(|&c| c < g as i64),
+                    "n {n} g {g}"
+                );
+            }
             if n > 1 {
                 let i = r.index(n - 1);
                 codes.swap(i, n - 1);
                 codes[i] = 9;
             }
-            assert_eq!(is_sorted(&codes), is_sorted_chunks(&codes), "n {n}");
+            assert_eq!(sorted_runs(&codes), runs_chunks(&codes), "n {n}");
         }
     }
 }
