@@ -795,6 +795,41 @@ mod tests {
     }
 
     #[test]
+    fn fused_groups_track_extremes_across_blocks() {
+        // Later blocks move some groups' minimum or maximum (a trend, then a dip), a group
+        // first appears in the last block, and zeros of both signs open a group.
+        let t = QuantileSketch::new(0.01).unwrap();
+        let n = 20_000usize;
+        let codes: Vec<i64> = (0..n)
+            .map(|k| {
+                if k + 100 >= n && k % 7 == 0 {
+                    5
+                } else {
+                    (k % 5) as i64
+                }
+            })
+            .collect();
+        let values: Vec<f64> = (0..n)
+            .map(|k| match k {
+                0 => -0.0,
+                1 => 0.0,
+                _ if k % 3 == 0 => 1.0 + k as f64 * 1e-3,
+                _ if k > 15_000 => 1e-3 / k as f64,
+                _ => 2.0,
+            })
+            .collect();
+        let mut want: Vec<QuantileSketch> = (0..6).map(|_| t.empty_like()).collect();
+        for (&c, &v) in codes.iter().zip(&values) {
+            want[c as usize].add(v).unwrap();
+        }
+        let got = sketch_groups(&codes, &values, None, &t).unwrap();
+        for (g, (a, b)) in got.iter().zip(&want).enumerate() {
+            assert_eq!(a.to_bytes(), b.to_bytes(), "group {g}");
+            assert_eq!(a, b, "group {g}");
+        }
+    }
+
+    #[test]
     fn parallel_code_scans_see_every_pair() {
         let n = (1usize << 21) + 5;
         let codes: Vec<i64> = (0..n as i64).map(|k| k / 3).collect();
