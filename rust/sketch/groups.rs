@@ -224,9 +224,11 @@ impl Gathered {
             .expect("gather buffer layout");
         // SAFETY: the layout has a nonzero size.
         let raw = unsafe { std::alloc::alloc(layout) };
-        let Some(ptr) = std::ptr::NonNull::new(raw.cast::<f64>()) else {
+        let Some(block) = std::ptr::NonNull::new(raw) else {
             std::alloc::handle_alloc_error(layout)
         };
+        // The layout's alignment is at least f64's.
+        let ptr = block.cast::<f64>();
         #[cfg(target_os = "linux")]
         if align == HUGE_PAGE {
             // MADV_HUGEPAGE; a hint only (an error leaves ordinary pages).
@@ -1013,12 +1015,9 @@ mod tests {
             assert!(is_sorted(&codes));
             assert_eq!(sorted_runs(&codes), runs_chunks(&codes), "n {n}");
             let starts = run_starts(&codes, &sorted_runs(&codes).unwrap(), 7);
-            for g in 0..=7 {
-                assert_eq!(
-                    starts[g],
-                    codes.partition_point(|&c| c < g as i64),
-                    "n {n} g {g}"
-                );
+            assert_eq!(starts.len(), 8);
+            for (g, &st) in starts.iter().enumerate() {
+                assert_eq!(st, codes.partition_point(|&c| c < g as i64), "n {n} g {g}");
             }
             if n > 1 {
                 let i = r.index(n - 1);

@@ -350,6 +350,20 @@ impl PartialEq for DenseStore {
     }
 }
 
+/// `counts` as f64, exactly (`c as f64`); counts below 2^52 (every tally of the fused
+/// kernels) through the bits of `2^52 + c` minus `2^52`, which vectorises.
+fn counts_to_f64(counts: &[u64]) -> impl Iterator<Item = f64> + '_ {
+    const TWO52: u64 = 1 << 52;
+    let small = counts.iter().fold(0u64, |a, &c| a | c) < TWO52;
+    counts.iter().map(move |&c| {
+        if small {
+            f64::from_bits(c | 0x4330_0000_0000_0000) - 4_503_599_627_370_496.0
+        } else {
+            c as f64
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -451,18 +465,4 @@ mod tests {
             vec![(i32::MAX - 8, 2.0), (i32::MAX - 1, 1.0)]
         );
     }
-}
-
-/// `counts` as f64, exactly (`c as f64`); counts below 2^52 (every tally of the fused
-/// kernels) through the bits of `2^52 + c` minus `2^52`, which vectorises.
-fn counts_to_f64(counts: &[u64]) -> impl Iterator<Item = f64> + '_ {
-    const TWO52: u64 = 1 << 52;
-    let small = counts.iter().fold(0u64, |a, &c| a | c) < TWO52;
-    counts.iter().map(move |&c| {
-        if small {
-            f64::from_bits(c | 0x4330_0000_0000_0000) - 4_503_599_627_370_496.0
-        } else {
-            c as f64
-        }
-    })
 }
