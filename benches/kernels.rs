@@ -102,6 +102,56 @@ mod arrivals {
     }
 }
 
+mod report {
+    use super::{black_box, latencies, uniforms, Bencher, ItemsCount, QuantileSketch, N};
+    use qcore::arrivals::{batch_stats_windows, Windows};
+
+    /// The report's batch kernel on 10⁶ rows in time order (3 groups, 1 % errors, 1,000
+    /// windows of 1 s): counts only, the ok latencies sketched by group, and by group and
+    /// plot window (17 windows each, 59 plot windows: 177 sketches).
+    #[divan::bench(args = ["counts", "by group", "by plot window"], sample_count = 20)]
+    fn batch_stats(bencher: Bencher, sketches: &str) {
+        let u = uniforms(6, N);
+        let start: Vec<f64> = (0..N).map(|i| i as f64 * 1000.0 / N as f64).collect();
+        let codes: Vec<i64> = u.iter().map(|x| (x * 3.0) as i64).collect();
+        let cls: Vec<i8> = u
+            .iter()
+            .map(|x| i8::from((x * 300.0).fract() < 0.01))
+            .collect();
+        let lat = latencies(7, N);
+        let end: Vec<f64> = start.iter().zip(&lat).map(|(s, l)| s + l).collect();
+        let w = Windows {
+            t0: 0.0,
+            t1: 1100.0,
+            bin: 1.0,
+            n_windows: 1000,
+            n_end: 1101,
+            index_limit: 2f64.powi(31),
+            edge: None,
+        };
+        let t = QuantileSketch::new(0.01).unwrap();
+        let (template, k) = match sketches {
+            "counts" => (None, None),
+            "by group" => (Some(&t), None),
+            _ => (Some(&t), Some(17)),
+        };
+        bencher.counter(ItemsCount::new(N)).bench(|| {
+            batch_stats_windows(
+                black_box(&codes),
+                &start,
+                &cls,
+                Some(&end),
+                Some(&lat),
+                3,
+                w,
+                template,
+                k,
+            )
+            .unwrap()
+        });
+    }
+}
+
 mod little {
     use super::{black_box, littles_law, uniforms, Bencher, ItemsCount, N};
 

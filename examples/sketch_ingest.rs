@@ -9,7 +9,11 @@
 //! Data: `lognormal` (μ = 0, σ = 1), or `real` (the `exec_time_seconds` column of a CSV,
 //! repeated to the requested length). Prints the best time per ingest of all values into
 //! a fresh sketch, and the sum (so the work cannot be optimised away). With `SKETCH_GROUPS=g`
-//! in the environment: `sketch_groups` over `g` equal groups (sorted codes) instead.
+//! in the environment: `sketch_groups` over `g` equal groups (sorted codes) instead. With
+//! `SKETCH_KERNEL=k` (and `SKETCH_GROUPS=g`, default 3): the report's batch kernel
+//! (`batch_stats_windows`) over `n` rows in time order, random group codes, 1 % errors, the
+//! values as latencies, sketched by group and plot window (600 windows, `k` per plot
+//! window; `k = 0`: by group only).
 
 use qcore::sketch::QuantileSketch;
 use std::time::Instant;
@@ -67,6 +71,13 @@ fn main() {
         .ok()
         .and_then(|g| g.parse().ok())
         .unwrap_or(0);
+    if let Some(k) = std::env::var("SKETCH_KERNEL")
+        .ok()
+        .and_then(|k| k.parse::<usize>().ok())
+    {
+        kernel(&values, groups.max(1) as usize, k, reps);
+        return;
+    }
     if groups > 0 {
         // SKETCH_GROUPS=g: sketch_groups over sorted codes, g groups of equal size.
         let mut codes: Vec<i64> = (0..n as i64).map(|k| k * groups / n as i64).collect();
@@ -105,5 +116,64 @@ fn main() {
         "{kind} n={n}: best {:.3} ms, {:.0} M values/s (sum {sum:.6e})",
         best * 1e3,
         n as f64 / best / 1e6
+    );
+}
+
+/// The report's batch kernel on `values` as the latencies of `values.len()` rows.
+fn kernel(values: &[f64], groups: usize, k: usize, reps: usize) {
+    let n = values.len();
+    let mut s = 11u64;
+    let mut next = || {
+        s = s
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        s >> 33
+    };
+    let n_windows = 600usize;
+    let start: Vec<f64> = (0..n)
+        .map(|i| i as f64 * n_windows as f64 / n as f64)
+        .collect();
+    let codes: Vec<i64> = (0..n).map(|_| (next() % groups as u64) as i64).collect();
+    let cls: Vec<i8> = (0..n).map(|_| i8::from(next() % 100 == 0)).collect();
+    let end: Vec<f64> = start.iter().zip(values).map(|(s, l)| s + l).collect();
+    let w = qcore::arrivals::Windows {
+        t0: 0.0,
+        t1: n_windows as f64 + 100.0,
+        bin: 1.0,
+        n_windows,
+        n_end: n_windows + 101,
+        index_limit: 2f64.powi(31),
+        edge: None,
+    };
+    let template = QuantileSketch::new(0.01).expect("sketch");
+    // Best time with the sketches and without them (counts only); on one core
+    // (`taskset -c 0`) the difference is the sketch thread's time.
+    let mut best = [f64::INFINITY; 2];
+    for _ in 0..reps {
+        for (b, tpl) in best.iter_mut().zip([Some(&template), None]) {
+            let t = Instant::now();
+            let r = qcore::arrivals::batch_stats_windows(
+                &codes,
+                &start,
+                &cls,
+                Some(&end),
+                Some(values),
+                groups,
+                w,
+                tpl,
+                (k > 0).then_some(k),
+            )
+            .expect("kernel");
+            *b = b.min(t.elapsed().as_secs_f64());
+            assert_eq!(r.sketches.is_empty(), tpl.is_none());
+        }
+    }
+    println!(
+        "kernel n={n} groups={groups} k={k}: best {:.3} ms, {:.1} ns/row; without sketches \
+         {:.3} ms; difference {:.1} ns/row",
+        best[0] * 1e3,
+        best[0] * 1e9 / n as f64,
+        best[1] * 1e3,
+        (best[0] - best[1]) * 1e9 / n as f64
     );
 }

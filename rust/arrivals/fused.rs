@@ -103,9 +103,15 @@ const CHUNK: usize = 2048;
 /// Scratch buffers above this many values are not kept between calls.
 const SCRATCH_KEEP: usize = 1 << 24;
 
+/// The sketch codes and ok latencies of one batch, reused between calls.
+#[derive(Default)]
+struct Pairs {
+    codes: Vec<i64>,
+    values: Vec<f64>,
+}
+
 thread_local! {
-    /// The latencies of one batch sorted by group code, reused between calls.
-    static SCRATCH: std::cell::RefCell<Vec<f64>> = const { std::cell::RefCell::new(Vec::new()) };
+    static SCRATCH: std::cell::RefCell<Pairs> = std::cell::RefCell::new(Pairs::default());
 }
 
 /// The counting loops; `tab` counts by (group, window, outcome).
@@ -409,12 +415,13 @@ pub fn batch_stats_windows(
     let count = |st: &mut BatchStats, tab: &mut [i64]| {
         fold(st, tab, codes, start, cls, done, &w);
     };
-    // The sketches of the ok latencies: each group's values in row order (a stable
-    // counting sort by group code into a reused scratch buffer) go through the same hot
-    // loop as `sketch::sketch_groups` (`add_slice`), so the sketches are identical. Large
-    // batches build the sketches on a second thread next to the counting.
-    // the groups present: 0..=max code, as `sketch_groups` returns them (times the plot
-    // windows when sketched by window)
+    // The sketches of the ok latencies: one pass keeps the (sketch code, latency) pairs of
+    // the ok rows with a finite latency, in row order, which then go through the grouped
+    // ingest of `sketch::sketch_groups` (`sketch::groups::ingest_groups`), so the sketches
+    // are identical. Large batches build the sketches on a second thread next to the
+    // counting (the ingest itself then stays on that thread). The sketches: one per code
+    // `0..=max code`, as `sketch_groups` returns them (times the plot windows when sketched
+    // by window).
     if sketch_windows == Some(0) {
         return Err(QcoreError::invalid("sketch_windows", "must be at least 1"));
     }
@@ -423,52 +430,67 @@ pub fn batch_stats_windows(
         None => (1, 1),
     };
     let topw = (w.n_windows - 1) as f64;
-    let sketch_code = |c: i64, t: f64| -> usize {
-        if sketch_windows.is_some() {
-            c as usize * p + index_f(t, w.t0, w.bin, w.index_limit, topw) as usize / k
-        } else {
-            c as usize
-        }
-    };
     let n_sk = if template.is_some() && latency.is_some() {
         codes.iter().max().map_or(0, |&m| m + 1) as usize * p
     } else {
         0
     };
-    let sketch_all = |buf: &mut Vec<f64>| -> Result<Vec<QuantileSketch>> {
+    let threaded = start.len() >= 1 << 16 && n_sk > 0;
+    let sketch_all = |pairs: &mut Pairs| -> Result<Vec<QuantileSketch>> {
         let (Some(t), Some(lat)) = (template, latency) else {
             return Ok(Vec::new());
         };
-        // off[g + 1]: the ok rows with a finite latency of group g
-        let mut off = vec![0usize; n_sk + 1];
-        for (((&c, &k), &v), &t) in codes.iter().zip(cls).zip(lat).zip(start) {
-            off[sketch_code(c, t) + 1] += usize::from(k == 0 && v.is_finite());
+        let n = lat.len();
+        if pairs.codes.len() < n {
+            pairs.codes.resize(n, 0);
+            pairs.values.resize(n, 0.0);
         }
-        for g in 0..n_sk {
-            off[g + 1] += off[g];
-        }
-        buf.clear();
-        buf.resize(off[n_sk], 0.0);
-        let mut pos = off[..n_sk].to_vec();
-        for (((&c, &k), &v), &t) in codes.iter().zip(cls).zip(lat).zip(start) {
-            if k == 0 && v.is_finite() {
-                let q = &mut pos[sketch_code(c, t)];
-                buf[*q] = v;
-                *q += 1;
+        let (oc, ov) = (&mut pairs.codes[..n], &mut pairs.values[..n]);
+        // Every row is written at the next free slot, which advances past the kept rows
+        // only (branch-free).
+        let mut m = 0usize;
+        if sketch_windows.is_some() {
+            // The plot window of each window (a table while it is small, else a division).
+            let plot: Vec<u32> = if w.n_windows <= 1 << 20 {
+                (0..w.n_windows).map(|i| (i / k) as u32).collect()
+            } else {
+                Vec::new()
+            };
+            let mut wins = [0u32; CHUNK];
+            for (((cb, kb), lb), sb) in codes
+                .chunks(CHUNK)
+                .zip(cls.chunks(CHUNK))
+                .zip(lat.chunks(CHUNK))
+                .zip(start.chunks(CHUNK))
+            {
+                // The window indices of the block first (one vectorised pass); each is in
+                // 0..n_windows (`index_f` clips to the last window).
+                for (o, &t) in wins.iter_mut().zip(sb) {
+                    *o = index_f(t, w.t0, w.bin, w.index_limit, topw) as u32;
+                }
+                for (((&c, &k_), &v), &i) in cb.iter().zip(kb).zip(lb).zip(&wins) {
+                    let win = match plot.get(i as usize) {
+                        Some(&q) => q as usize,
+                        None => i as usize / k,
+                    };
+                    oc[m] = (c as usize * p + win) as i64;
+                    ov[m] = v;
+                    m += usize::from(k_ == 0 && v.is_finite());
+                }
+            }
+        } else {
+            for ((&c, &k_), &v) in codes.iter().zip(cls).zip(lat) {
+                oc[m] = c;
+                ov[m] = v;
+                m += usize::from(k_ == 0 && v.is_finite());
             }
         }
-        off.windows(2)
-            .map(|r| {
-                let mut sk = t.empty_like();
-                sk.add_slice(&buf[r[0]..r[1]])?;
-                Ok(sk)
-            })
-            .collect()
+        crate::sketch::groups::ingest_groups(&oc[..m], &ov[..m], n_sk, t, !threaded)
     };
-    let mut buf = SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
-    let sketches = if start.len() >= 1 << 16 && n_sk > 0 {
+    let mut pairs = SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
+    let sketches = if threaded {
         let r = std::thread::scope(|sc| {
-            let hdl = sc.spawn(|| sketch_all(&mut buf));
+            let hdl = sc.spawn(|| sketch_all(&mut pairs));
             count(&mut st, &mut tab);
             hdl.join()
         });
@@ -478,10 +500,10 @@ pub fn batch_stats_windows(
         }
     } else {
         count(&mut st, &mut tab);
-        sketch_all(&mut buf)
+        sketch_all(&mut pairs)
     };
-    if buf.capacity() <= SCRATCH_KEEP {
-        SCRATCH.with(|s| *s.borrow_mut() = buf);
+    if pairs.codes.capacity() <= SCRATCH_KEEP {
+        SCRATCH.with(|s| *s.borrow_mut() = pairs);
     }
     st.sketches = sketches?;
     for (cell, t) in tab.chunks_exact(3).enumerate() {
@@ -719,6 +741,72 @@ mod tests {
             assert_eq!((r.sketches.len(), sep.len()), (5, 5));
             for (a, b) in r.sketches.iter().zip(&sep) {
                 assert_eq!(a.to_bytes(), b.to_bytes());
+            }
+        }
+    }
+
+    #[test]
+    fn sketches_equal_value_by_value_on_every_grouped_path() {
+        // sketch codes: few (one read into per-group tallies), up to 256 (gathered a chunk
+        // at a time), more (a counting sort), and sorted codes (in place); latencies with
+        // zeros, negatives, subnormals and non-finite values; the threaded kernel too
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let t = QuantileSketch::new(0.01).unwrap();
+        for (n, groups, windows, sorted, subnormal) in [
+            (3000usize, 4usize, None, false, false),
+            (3000, 4, None, false, true),
+            (70_000, 3, Some(2usize), false, false),
+            (70_000, 3, None, true, false),
+            (20_000, 300, None, false, false),
+            (20_000, 7, Some(1), false, true),
+            (20_000, 40, Some(1), true, false),
+        ] {
+            let mut c: Vec<i64> = (0..n).map(|_| (next() % groups as u64) as i64).collect();
+            if sorted {
+                c.sort_unstable();
+            }
+            let s: Vec<f64> = (0..n).map(|i| i as f64 * 10.0 / n as f64).collect();
+            let k: Vec<i8> = (0..n)
+                .map(|_| [0i8, 0, 0, 0, 0, 1, 2][(next() % 7) as usize])
+                .collect();
+            let l: Vec<f64> = (0..n)
+                .map(|i| match next() % 40 {
+                    0 => 0.0,
+                    1 => -((next() % 1000) as f64) * 1e-3,
+                    2 => f64::NAN,
+                    3 => f64::INFINITY,
+                    4 if subnormal && i % 5 == 0 => f64::from_bits(1 + next() % 1000),
+                    _ => ((next() % 6000) as f64 * 1e-3 - 3.0).exp(),
+                })
+                .collect();
+            let e: Vec<f64> = s.iter().zip(&l).map(|(a, b)| a + b.abs()).collect();
+            let w = win(10);
+            let r =
+                batch_stats_windows(&c, &s, &k, Some(&e), Some(&l), groups, w, Some(&t), windows)
+                    .unwrap();
+            let p = windows.map_or(1, |kk| 10usize.div_ceil(kk));
+            let wi = window_indices(&s, &w).unwrap();
+            let mut want: Vec<QuantileSketch> = (0..groups * p).map(|_| t.empty_like()).collect();
+            for i in 0..n {
+                if k[i] == 0 && l[i].is_finite() {
+                    let j = match windows {
+                        Some(kk) => c[i] as usize * p + wi[i] as usize / kk,
+                        None => c[i] as usize,
+                    };
+                    want[j].add(l[i]).unwrap();
+                }
+            }
+            assert_eq!(r.sketches.len(), want.len(), "n {n} groups {groups}");
+            for (j, (a, b)) in r.sketches.iter().zip(&want).enumerate() {
+                let ctx = format!("n {n} groups {groups} windows {windows:?} sketch {j}");
+                assert_eq!(a.to_bytes(), b.to_bytes(), "{ctx}");
+                assert_eq!(a.sum().to_bits(), b.sum().to_bits(), "{ctx}");
             }
         }
     }

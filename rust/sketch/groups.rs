@@ -25,42 +25,92 @@ pub fn sketch_groups(
     map_groups(codes, values, weights, template, Ok)
 }
 
+/// Where the runs of equal codes start: `(i, codes[i])` for each `i ≥ 1` with `codes[i] !=
+/// codes[i - 1]`, in order.
+type Runs = Vec<(usize, i64)>;
+
 avx2_dispatch! {
-    /// Whether `codes` is non-decreasing (branch-free per chunk; AVX2 when available).
-    fn is_sorted(codes: &[i64]) -> bool => is_sorted_chunks
+    /// The runs of `codes` when they are non-decreasing (`None` otherwise), in one read:
+    /// branch-free per chunk of 64 codes (AVX2 when available); a chunk holding a run
+    /// start is read again (from L1).
+    fn sorted_runs(codes: &[i64]) -> Option<Runs> => runs_chunks
 }
 
 #[inline(always)]
-fn is_sorted_chunks(codes: &[i64]) -> bool {
+fn runs_chunks(codes: &[i64]) -> Option<Runs> {
+    let mut runs = Vec::new();
     let mut k = 0;
     while k + 1 < codes.len() {
-        let end = (k + 4096).min(codes.len() - 1);
+        let end = (k + 64).min(codes.len() - 1);
         let (a, b) = (&codes[k..end], &codes[k + 1..end + 1]);
-        if a.iter()
-            .zip(b)
-            .fold(0u8, |bad, (x, y)| bad | u8::from(x > y))
-            != 0
-        {
-            return false;
+        let (mut bad, mut new) = (0u64, 0u64);
+        for (x, y) in a.iter().zip(b) {
+            bad |= u64::from(x > y);
+            new |= u64::from(x != y);
+        }
+        if bad != 0 {
+            return None;
+        }
+        if new != 0 {
+            for (j, (x, y)) in a.iter().zip(b).enumerate() {
+                if x != y {
+                    runs.push((k + j + 1, *y));
+                }
+            }
         }
         k = end;
     }
-    true
+    Some(runs)
+}
+
+/// Whether `codes` is non-decreasing.
+#[cfg(test)]
+fn is_sorted(codes: &[i64]) -> bool {
+    sorted_runs(codes).is_some()
+}
+
+/// [`sorted_runs`], large inputs in contiguous ranges on several threads (each range but
+/// the first read from one code earlier, so no run start is missed).
+fn sorted_runs_par(codes: &[i64]) -> Option<Runs> {
+    let parts = crate::threads::map_ranges(codes.len(), scan_threads(codes.len()), |r| {
+        let a = r.start.saturating_sub(1);
+        sorted_runs(&codes[a..r.end])
+            .map(|v| v.into_iter().map(|(i, c)| (i + a, c)).collect::<Runs>())
+    });
+    let mut runs = Vec::new();
+    for p in parts {
+        runs.extend(p?);
+    }
+    Some(runs)
+}
+
+/// `starts[g]`: the first position of a code `>= g` in non-decreasing `codes` with runs
+/// `runs`, for `g in 0..=n_groups` (every code below `n_groups`).
+fn run_starts(codes: &[i64], runs: &[(usize, i64)], n_groups: usize) -> Vec<usize> {
+    let mut starts = Vec::with_capacity(n_groups + 1);
+    if let Some(&c0) = codes.first() {
+        starts.resize(c0 as usize + 1, 0);
+        for &(i, c) in runs {
+            starts.resize(c as usize + 1, i);
+        }
+    }
+    starts.resize(n_groups + 1, codes.len());
+    starts
+}
+
+/// Threads for an ingest of `n` values: the thread budget for large inputs when
+/// `parallel`, else one.
+fn ingest_threads(n: usize, parallel: bool) -> usize {
+    if parallel && n >= super::PARALLEL_MIN {
+        crate::threads::max_threads().min(super::MAX_THREADS)
+    } else {
+        1
+    }
 }
 
 /// Threads for a pass over `n` codes (large inputs only; within the core's budget).
 fn scan_threads(n: usize) -> usize {
     crate::threads::threads_for(n, super::PARALLEL_MIN / 2, super::MAX_THREADS)
-}
-
-/// [`is_sorted`], large inputs in contiguous ranges on several threads (each range
-/// overlapping the next by one code).
-fn is_sorted_par(codes: &[i64]) -> bool {
-    crate::threads::map_ranges(codes.len(), scan_threads(codes.len()), |r| {
-        is_sorted(&codes[r.start..(r.end + 1).min(codes.len())])
-    })
-    .into_iter()
-    .all(|b| b)
 }
 
 /// [`min_max`], large inputs in contiguous ranges on several threads.
@@ -72,24 +122,6 @@ fn min_max_par(codes: &[i64]) -> (Option<i64>, Option<i64>) {
     .fold((None, None), |(a, b), (c, d)| {
         (a.into_iter().chain(c).min(), b.into_iter().chain(d).max())
     })
-}
-
-/// `starts[g]`: the first position of code `g` in sorted `codes`, for `g in 0..=n_groups`
-/// (galloping from the previous boundary: local in memory when groups are small).
-fn sorted_starts(codes: &[i64], n_groups: usize) -> Vec<usize> {
-    let mut starts = Vec::with_capacity(n_groups + 1);
-    let mut k = 0usize;
-    for g in 0..=n_groups as i64 {
-        // Smallest step with codes[k + step] >= g (or the end), then a binary search.
-        let mut step = 1usize;
-        while k + step < codes.len() && codes[k + step - 1] < g {
-            step *= 2;
-        }
-        let end = (k + step).min(codes.len());
-        k += codes[k..end].partition_point(|&c| c < g);
-        starts.push(k);
-    }
-    starts
 }
 
 /// The minimum and maximum code in one pass (AVX2 when available).
@@ -154,6 +186,76 @@ impl SharedOut {
     }
 }
 
+/// An array of `len` f64 that the scatter of [`counting_sort`] fills, every slot written
+/// once before any is read. Large ones are aligned to 2 MiB and, on Linux, advised as
+/// huge pages: the scatter into thousands of groups then touches a few dozen pages, not
+/// one 4 KiB page per group and round (TLB misses) nor a page fault per 4 KiB.
+struct Gathered {
+    ptr: std::ptr::NonNull<f64>,
+    len: usize,
+    layout: std::alloc::Layout,
+}
+
+// SAFETY: the buffer is owned (like a Vec<f64>).
+unsafe impl Send for Gathered {}
+// SAFETY: shared access reads only (after the scatter).
+unsafe impl Sync for Gathered {}
+
+/// Arrays from this size are aligned for huge pages.
+const HUGE_MIN: usize = 8 << 20;
+const HUGE_PAGE: usize = 2 << 20;
+
+#[cfg(target_os = "linux")]
+extern "C" {
+    fn madvise(addr: *mut std::ffi::c_void, len: usize, advice: std::ffi::c_int)
+        -> std::ffi::c_int;
+}
+
+impl Gathered {
+    /// Uninitialised storage for `len` values.
+    fn new(len: usize) -> Self {
+        let bytes = len.max(1) * std::mem::size_of::<f64>();
+        let align = if bytes >= HUGE_MIN {
+            HUGE_PAGE
+        } else {
+            std::mem::align_of::<f64>()
+        };
+        let layout = std::alloc::Layout::from_size_align(bytes.next_multiple_of(align), align)
+            .expect("gather buffer layout");
+        // SAFETY: the layout has a nonzero size.
+        let raw = unsafe { std::alloc::alloc(layout) };
+        let Some(block) = std::ptr::NonNull::new(raw) else {
+            std::alloc::handle_alloc_error(layout)
+        };
+        // The layout's alignment is at least f64's.
+        let ptr = block.cast::<f64>();
+        #[cfg(target_os = "linux")]
+        if align == HUGE_PAGE {
+            // MADV_HUGEPAGE; a hint only (an error leaves ordinary pages).
+            // SAFETY: the range is this allocation, aligned to the page size.
+            unsafe { madvise(raw.cast(), layout.size(), 14) };
+        }
+        Gathered { ptr, len, layout }
+    }
+
+    /// The values, once every slot has been written.
+    ///
+    /// # Safety
+    ///
+    /// Every slot `0..len` has been written.
+    unsafe fn as_slice(&self) -> &[f64] {
+        // SAFETY: initialised (the caller's contract), owned, `len` values.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+impl Drop for Gathered {
+    fn drop(&mut self) {
+        // SAFETY: allocated in `new` with this layout.
+        unsafe { std::alloc::dealloc(self.ptr.as_ptr().cast(), self.layout) };
+    }
+}
+
 /// Gather values (and weights) by group: a counting sort, each half of a large input
 /// counted and scattered by its own thread (stores into disjoint slots).
 #[allow(clippy::type_complexity)]
@@ -162,12 +264,9 @@ fn counting_sort(
     values: &[f64],
     weights: Option<&[f64]>,
     n_groups: usize,
-) -> (Vec<usize>, Vec<f64>, Option<Vec<f64>>) {
-    let threads = if values.len() >= super::PARALLEL_MIN {
-        crate::threads::max_threads().min(super::MAX_THREADS)
-    } else {
-        1
-    };
+    parallel: bool,
+) -> (Vec<usize>, Gathered, Option<Gathered>) {
+    let threads = ingest_threads(values.len(), parallel);
     let chunk = codes.len().div_ceil(threads).max(1);
     let count = |part: &[i64]| {
         let mut c = vec![0usize; n_groups];
@@ -205,10 +304,10 @@ fn counting_sort(
             *n += k;
         }
     }
-    let mut out_v = vec![0.0f64; values.len()];
-    let mut out_w = weights.map(|_| vec![0.0f64; values.len()]);
-    let dst_v = SharedOut(out_v.as_mut_ptr());
-    let dst_w = out_w.as_mut().map(|w| SharedOut(w.as_mut_ptr()));
+    let out_v = Gathered::new(values.len());
+    let out_w = weights.map(|_| Gathered::new(values.len()));
+    let dst_v = SharedOut(out_v.ptr.as_ptr());
+    let dst_w = out_w.as_ref().map(|w| SharedOut(w.ptr.as_ptr()));
     let scatter = |k0: usize, part: &[i64], mut fill: Vec<usize>| {
         for (j, &g) in part.iter().enumerate() {
             let slot = &mut fill[g as usize];
@@ -242,6 +341,9 @@ fn counting_sort(
     } else if let Some(f) = fills.pop() {
         scatter(0, codes, f);
     }
+    // Every slot is written once: the parts' fill ranges cover `0..len` (the counts add up
+    // to the input's length).
+    debug_assert_eq!(starts[n_groups], values.len());
     (starts, out_v, out_w)
 }
 
@@ -259,12 +361,9 @@ fn fused_groups(
     values: &[f64],
     n_groups: usize,
     template: &QuantileSketch,
+    parallel: bool,
 ) -> Option<Vec<QuantileSketch>> {
-    let threads = if values.len() >= super::PARALLEL_MIN {
-        crate::threads::max_threads().min(super::MAX_THREADS)
-    } else {
-        1
-    };
+    let threads = ingest_threads(values.len(), parallel);
     let mapping = template.mapping();
     let parts = crate::threads::map_ranges(values.len(), threads, |r| {
         let mut scratch = ingest::take(template.scale());
@@ -296,6 +395,7 @@ fn chunked_groups(
     values: &[f64],
     n_groups: usize,
     template: &QuantileSketch,
+    parallel: bool,
 ) -> Result<Vec<QuantileSketch>> {
     // About CHUNK_PER_GROUP values per group and round, at least 512 KiB (L2-resident).
     let chunk = (n_groups * CHUNK_PER_GROUP).clamp(1 << 16, CHUNK);
@@ -323,11 +423,7 @@ fn chunked_groups(
         }
         Ok(sks)
     };
-    let threads = if values.len() >= super::PARALLEL_MIN {
-        crate::threads::max_threads().min(super::MAX_THREADS)
-    } else {
-        1
-    };
+    let threads = ingest_threads(values.len(), parallel);
     if threads == 1 {
         return build(codes, values);
     }
@@ -375,8 +471,8 @@ fn map_groups<T: Send>(
     }
     // Unweighted values are checked by the kernel itself (one read); an error names the
     // index in `values` (see below).
-    let sorted = is_sorted_par(codes);
-    let (min_code, max_code) = if sorted {
+    let runs = sorted_runs_par(codes);
+    let (min_code, max_code) = if runs.is_some() {
         (codes.first().copied(), codes.last().copied())
     } else {
         min_max_par(codes)
@@ -406,17 +502,72 @@ fn map_groups<T: Send>(
         ));
     }
     let n_groups = n_groups as usize;
+    map_valid(
+        codes,
+        values,
+        weights,
+        n_groups,
+        runs.as_deref(),
+        template,
+        true,
+        f,
+    )
+}
+
+/// The grouped ingest of [`sketch_groups`] and of the report's batch kernel
+/// (`arrivals::batch_stats_windows`): one sketch per code `0..n_groups` of the pairs
+/// `(codes[i], values[i])`, every code in `0..n_groups` (the caller validates them).
+/// `parallel`: whether large inputs may use the thread budget (a caller already running
+/// next to other work passes `false`). The sketches do not depend on the path taken.
+pub(crate) fn ingest_groups(
+    codes: &[i64],
+    values: &[f64],
+    n_groups: usize,
+    template: &QuantileSketch,
+    parallel: bool,
+) -> Result<Vec<QuantileSketch>> {
+    let runs = if parallel {
+        sorted_runs_par(codes)
+    } else {
+        sorted_runs(codes)
+    };
+    map_valid(
+        codes,
+        values,
+        None,
+        n_groups,
+        runs.as_deref(),
+        template,
+        parallel,
+        Ok,
+    )
+}
+
+/// [`map_groups`] past the validation: codes in `0..n_groups`; `runs` their runs when they
+/// are non-decreasing ([`sorted_runs`]).
+#[allow(clippy::too_many_arguments)]
+fn map_valid<T: Send>(
+    codes: &[i64],
+    values: &[f64],
+    weights: Option<&[f64]>,
+    n_groups: usize,
+    runs: Option<&[(usize, i64)]>,
+    template: &QuantileSketch,
+    parallel: bool,
+    f: impl Fn(QuantileSketch) -> Result<T> + Sync,
+) -> Result<Vec<T>> {
+    let sorted = runs.is_some();
     if !sorted
         && weights.is_none()
         && n_groups <= ingest::MAX_GROUPS
         && ingest::fused_scale(template.scale())
     {
-        if let Some(sks) = fused_groups(codes, values, n_groups, template) {
+        if let Some(sks) = fused_groups(codes, values, n_groups, template, parallel) {
             return sks.into_iter().map(&f).collect();
         }
     }
     if !sorted && weights.is_none() && n_groups * CHUNK_PER_GROUP <= CHUNK {
-        let out = chunked_groups(codes, values, n_groups, template)
+        let out = chunked_groups(codes, values, n_groups, template, parallel)
             .and_then(|sks| sks.into_iter().map(&f).collect::<Result<Vec<T>>>());
         return match out {
             Err(e) => {
@@ -428,13 +579,21 @@ fn map_groups<T: Send>(
     }
     let gathered;
     let gathered_w;
-    let (starts, data, wdata) = if sorted {
-        (sorted_starts(codes, n_groups), values, weights)
+    let (starts, data, wdata) = if let Some(runs) = runs {
+        (run_starts(codes, runs, n_groups), values, weights)
     } else {
-        let (starts, sorted_v, sorted_w) = counting_sort(codes, values, weights, n_groups);
+        let (starts, sorted_v, sorted_w) =
+            counting_sort(codes, values, weights, n_groups, parallel);
         gathered = sorted_v;
         gathered_w = sorted_w;
-        (starts, &gathered[..], gathered_w.as_deref())
+        // SAFETY: the counting sort wrote every slot of both.
+        unsafe {
+            (
+                starts,
+                gathered.as_slice(),
+                gathered_w.as_ref().map(|w| w.as_slice()),
+            )
+        }
     };
     let run = |g: usize, threaded: bool| -> Result<T> {
         let mut sk = template.empty_like();
@@ -445,13 +604,13 @@ fn map_groups<T: Send>(
         }
         f(sk)
     };
-    let threads = if values.len() >= super::PARALLEL_MIN && n_groups > 1 {
-        crate::threads::max_threads().min(super::MAX_THREADS)
+    let threads = if n_groups > 1 {
+        ingest_threads(values.len(), parallel)
     } else {
         1
     };
     let out = if threads == 1 {
-        (0..n_groups).map(|g| run(g, true)).collect()
+        (0..n_groups).map(|g| run(g, parallel)).collect()
     } else {
         run_split(n_groups, &starts, threads, &run)
     };
@@ -638,18 +797,69 @@ mod tests {
     }
 
     #[test]
+    fn fused_groups_track_extremes_across_blocks() {
+        // Later blocks move some groups' minimum or maximum (a trend, then a dip), a group
+        // first appears in the last block, and zeros of both signs open a group.
+        let t = QuantileSketch::new(0.01).unwrap();
+        let n = 20_000usize;
+        let codes: Vec<i64> = (0..n)
+            .map(|k| {
+                if k + 100 >= n && k % 7 == 0 {
+                    5
+                } else {
+                    (k % 5) as i64
+                }
+            })
+            .collect();
+        let values: Vec<f64> = (0..n)
+            .map(|k| match k {
+                0 => -0.0,
+                1 => 0.0,
+                _ if k % 3 == 0 => 1.0 + k as f64 * 1e-3,
+                _ if k > 15_000 => 1e-3 / k as f64,
+                _ => 2.0,
+            })
+            .collect();
+        let mut want: Vec<QuantileSketch> = (0..6).map(|_| t.empty_like()).collect();
+        for (&c, &v) in codes.iter().zip(&values) {
+            want[c as usize].add(v).unwrap();
+        }
+        let got = sketch_groups(&codes, &values, None, &t).unwrap();
+        for (g, (a, b)) in got.iter().zip(&want).enumerate() {
+            assert_eq!(a.to_bytes(), b.to_bytes(), "group {g}");
+            assert_eq!(a, b, "group {g}");
+        }
+    }
+
+    #[test]
     fn parallel_code_scans_see_every_pair() {
         let n = (1usize << 21) + 5;
         let codes: Vec<i64> = (0..n as i64).map(|k| k / 3).collect();
-        assert!(is_sorted_par(&codes));
+        let definition = |c: &[i64]| -> Runs {
+            (1..c.len())
+                .filter(|&i| c[i] != c[i - 1])
+                .map(|i| (i, c[i]))
+                .collect()
+        };
+        assert_eq!(sorted_runs_par(&codes), Some(definition(&codes)));
+        assert_eq!(sorted_runs(&codes), Some(definition(&codes)));
         assert_eq!(min_max_par(&codes), (Some(0), Some(codes[n - 1])));
         // An inversion at every place a range boundary can fall (2 to 8 threads).
         for threads in 2..=8usize {
             let chunk = n.div_ceil(threads);
             for at in [chunk - 1, chunk, chunk + 1] {
+                // A run start there (few runs: most chunks hold none).
+                let c: Vec<i64> = (0..n)
+                    .map(|k| i64::from(k >= at) + 2 * i64::from(k >= at + 70_000))
+                    .collect();
+                assert_eq!(
+                    sorted_runs_par(&c),
+                    Some(vec![(at, 1), (at + 70_000, 3)]),
+                    "{threads} {at}"
+                );
                 let mut c = codes.clone();
                 c[at] = c[at - 1] - 1;
-                assert!(!is_sorted_par(&c), "{threads} {at}");
+                assert!(sorted_runs_par(&c).is_none(), "{threads} {at}");
                 assert!(!is_sorted(&c), "{threads} {at}");
                 c[at] = -7;
                 c[at + 1] = 1 << 40;
@@ -802,13 +1012,19 @@ mod tests {
         for n in [0, 1, 2, 3, 4095, 4096, 4097, 10_000] {
             let mut codes: Vec<i64> = (0..n).map(|_| r.index(5) as i64).collect();
             codes.sort_unstable();
-            assert!(is_sorted(&codes) && is_sorted_chunks(&codes));
+            assert!(is_sorted(&codes));
+            assert_eq!(sorted_runs(&codes), runs_chunks(&codes), "n {n}");
+            let starts = run_starts(&codes, &sorted_runs(&codes).unwrap(), 7);
+            assert_eq!(starts.len(), 8);
+            for (g, &st) in starts.iter().enumerate() {
+                assert_eq!(st, codes.partition_point(|&c| c < g as i64), "n {n} g {g}");
+            }
             if n > 1 {
                 let i = r.index(n - 1);
                 codes.swap(i, n - 1);
                 codes[i] = 9;
             }
-            assert_eq!(is_sorted(&codes), is_sorted_chunks(&codes), "n {n}");
+            assert_eq!(sorted_runs(&codes), runs_chunks(&codes), "n {n}");
         }
     }
 }

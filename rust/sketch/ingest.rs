@@ -581,6 +581,11 @@ pub fn tally_groups(
     let mut maxs = vec![f64::NEG_INFINITY; n_groups.max(1)];
     let mut total = PartSummary::empty();
     let be = |x: f64| (x.to_bits() >> 52) as usize & 0x7ff;
+    // The groups seen so far (bit g), and the largest minimum and smallest maximum among
+    // them: a block of seen groups only whose own minimum and maximum lie within those
+    // cannot move any group's minimum or maximum, and is not read again for them.
+    let mut ever = 0u64;
+    let (mut top_min, mut low_max) = (f64::NEG_INFINITY, f64::INFINITY);
     for (c, block) in codes.chunks(BLOCK).zip(values.chunks(BLOCK)) {
         let s = summarize(block);
         scratch.cover(&s, table);
@@ -588,6 +593,7 @@ pub fn tally_groups(
         if !total.clean() {
             return None;
         }
+        let mut seen = 0u64;
         macro_rules! fixed {
             ($($s:literal => $sh:literal, $n:literal),*) => {
                 match ix.scale() {
@@ -595,7 +601,6 @@ pub fn tally_groups(
                         let thr: &[u64; $n] = scratch.thr[..].try_into().expect("prefixes");
                         let slot: &[u32; $n] = scratch.slot[..].try_into().expect("prefixes");
                         let (tp, sp) = (tally.as_mut_ptr(), sums.as_mut_ptr());
-                        let (lo_p, hi_p) = (mins.as_mut_ptr(), maxs.as_mut_ptr());
                         for (&g, &v) in c.iter().zip(block) {
                             // Codes are validated by the caller; the clamp keeps every
                             // access inside the arrays regardless.
@@ -610,14 +615,8 @@ pub fn tally_groups(
                                 *tp.add(k) += 1;
                                 *sp.add((g << 12) + (bits >> 52) as usize) +=
                                     (bits & MANT) | HIDDEN;
-                                let (m, x) = (lo_p.add(g), hi_p.add(g));
-                                if v < *m {
-                                    *m = v;
-                                }
-                                if v > *x {
-                                    *x = v;
-                                }
                             }
+                            seen |= 1u64 << g;
                         }
                     })*
                     _ => unreachable!("scale outside 1..=MAX_FUSED_SCALE"),
@@ -626,6 +625,25 @@ pub fn tally_groups(
         }
         fixed!(1 => 50, 16384, 2 => 49, 32768, 3 => 48, 65536, 4 => 47, 131072,
                5 => 46, 262144, 6 => 45, 524288, 7 => 44, 1048576, 8 => 43, 2097152);
+        // The minima and maxima, value by value in order (as `v < min` then `v > max` per
+        // value), unless the block cannot move them (see above). The block is in L1.
+        if seen & !ever != 0 || s.min < top_min || s.max > low_max {
+            for (&g, &v) in c.iter().zip(block) {
+                let g = (g as usize).min(last);
+                if v < mins[g] {
+                    mins[g] = v;
+                }
+                if v > maxs[g] {
+                    maxs[g] = v;
+                }
+            }
+            ever |= seen;
+            (top_min, low_max) = (f64::NEG_INFINITY, f64::INFINITY);
+            for g in (0..n_groups).filter(|&g| ever >> g & 1 != 0) {
+                top_min = top_min.max(mins[g]);
+                low_max = low_max.min(maxs[g]);
+            }
+        }
         // Zeros add only the hidden bit; their sums are dropped.
         let (lo, hi) = (be(s.min_abs).max(1), be(s.max.abs().max(s.min.abs())));
         for (row, acc) in sums.chunks_exact_mut(KEYS).zip(&mut accs) {

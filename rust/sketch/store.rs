@@ -237,6 +237,7 @@ impl DenseStore {
     /// Add integer counts: `counts[k]` to bucket `lo + k`. The same state as adding each
     /// index one by one (the window covers, or collapses to, the union of the ranges).
     pub fn add_counts(&mut self, lo: i32, counts: &[u64]) {
+        // (bucket counts of the fused kernels: below 2^52, converted four at a time)
         let (Some(first), Some(last)) = (
             counts.iter().position(|&c| c != 0),
             counts.iter().rposition(|&c| c != 0),
@@ -251,18 +252,18 @@ impl DenseStore {
         {
             // A window of exactly these buckets, written once (what `cover` and the adds
             // below give an empty store: zeros plus each count).
-            self.counts = counts.iter().map(|&c| c as f64).collect();
+            self.counts = counts_to_f64(counts).collect();
             self.offset = b_lo;
             return;
         }
         let cover = self.cover(b_lo, b_hi);
         if cover.is_ok() {
             let base = (b_lo - self.offset) as usize;
-            for (d, &c) in self.counts[base..base + counts.len()]
+            for (d, c) in self.counts[base..base + counts.len()]
                 .iter_mut()
-                .zip(counts)
+                .zip(counts_to_f64(counts))
             {
-                *d += c as f64;
+                *d += c;
             }
             return;
         }
@@ -347,6 +348,20 @@ impl PartialEq for DenseStore {
             && self.collapsed == other.collapsed
             && self.iter().eq(other.iter())
     }
+}
+
+/// `counts` as f64, exactly (`c as f64`); counts below 2^52 (every tally of the fused
+/// kernels) through the bits of `2^52 + c` minus `2^52`, which vectorises.
+fn counts_to_f64(counts: &[u64]) -> impl Iterator<Item = f64> + '_ {
+    const TWO52: u64 = 1 << 52;
+    let small = counts.iter().fold(0u64, |a, &c| a | c) < TWO52;
+    counts.iter().map(move |&c| {
+        if small {
+            f64::from_bits(c | 0x4330_0000_0000_0000) - 4_503_599_627_370_496.0
+        } else {
+            c as f64
+        }
+    })
 }
 
 #[cfg(test)]
