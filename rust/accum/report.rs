@@ -123,31 +123,12 @@ fn add_into(dst: &mut [i64], src: &[i64]) {
 impl ReportAccumulator {
     /// An empty accumulator (no groups) on the grid `w`.
     pub fn new(w: Windows) -> Result<Self> {
-        for (name, v) in [("t0", w.t0), ("t1", w.t1), ("bin", w.bin)] {
-            if !v.is_finite() {
-                return Err(QcoreError::invalid(
-                    name,
-                    format!("must be finite, got {v}"),
-                ));
-            }
-        }
-        if w.t1 <= w.t0 {
-            return Err(QcoreError::invalid(
-                "t1",
-                format!("({}) must be after t0 ({})", w.t1, w.t0),
-            ));
-        }
-        if w.bin <= 0.0 {
-            return Err(QcoreError::invalid(
-                "bin",
-                format!("must be > 0, got {}", w.bin),
-            ));
-        }
-        if w.n_windows == 0 || w.n_end == 0 || w.n_windows.max(w.n_end) > MAX_CELLS {
+        w.check()?;
+        if w.n_windows.max(w.n_end) > MAX_CELLS {
             return Err(QcoreError::invalid(
                 "n_windows",
                 format!(
-                    "n_windows and n_end must be in 1..={MAX_CELLS}, got {} and {}",
+                    "n_windows and n_end must be at most {MAX_CELLS}, got {} and {}",
                     w.n_windows, w.n_end
                 ),
             ));

@@ -56,6 +56,39 @@ pub struct Windows {
     pub edge: Option<f64>,
 }
 
+impl Windows {
+    /// Check the grid: finite `t0 < t1`, `bin > 0`, at least one window of each kind.
+    pub fn check(&self) -> Result<()> {
+        for (name, v) in [("t0", self.t0), ("t1", self.t1), ("bin", self.bin)] {
+            if !v.is_finite() {
+                return Err(QcoreError::invalid(
+                    name,
+                    format!("must be finite, got {v}"),
+                ));
+            }
+        }
+        if self.t1 <= self.t0 {
+            return Err(QcoreError::invalid(
+                "t1",
+                format!("({}) must be after t0 ({})", self.t1, self.t0),
+            ));
+        }
+        if self.bin <= 0.0 {
+            return Err(QcoreError::invalid(
+                "bin",
+                format!("must be > 0, got {}", self.bin),
+            ));
+        }
+        if self.n_windows == 0 || self.n_end == 0 {
+            return Err(QcoreError::invalid(
+                "n_windows",
+                "n_windows and n_end must be at least 1",
+            ));
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 fn index(t: f64, t0: f64, bin: f64, limit: f64, n: usize) -> usize {
     index_f(t, t0, bin, limit, (n - 1) as f64) as usize
@@ -337,32 +370,7 @@ pub fn batch_stats_windows(
             ))
         }
     }
-    for (name, v) in [("t0", w.t0), ("t1", w.t1), ("bin", w.bin)] {
-        if !v.is_finite() {
-            return Err(QcoreError::invalid(
-                name,
-                format!("must be finite, got {v}"),
-            ));
-        }
-    }
-    if w.t1 <= w.t0 {
-        return Err(QcoreError::invalid(
-            "t1",
-            format!("({}) must be after t0 ({})", w.t1, w.t0),
-        ));
-    }
-    if w.bin <= 0.0 {
-        return Err(QcoreError::invalid(
-            "bin",
-            format!("must be > 0, got {}", w.bin),
-        ));
-    }
-    if w.n_windows == 0 || w.n_end == 0 {
-        return Err(QcoreError::invalid(
-            "n_windows",
-            "n_windows and n_end must be at least 1",
-        ));
-    }
+    w.check()?;
     let cells = |n: usize| {
         n_groups
             .checked_mul(n)
