@@ -100,3 +100,26 @@ def test_progress_on_the_cluster_counts_every_task(client, files, exact_limit):
     assert a.to_json() == b.to_json()
     assert [d for d, _ in seen] == list(range(1, len(seen) + 1))
     assert seen[-1][0] == seen[-1][1] and len(seen) % 12 == 0  # 12 tasks a pass, one or two passes
+
+
+def test_summarize_takes_the_executor(client, files):
+    """``summarize(executor="dask")`` is the cluster's report, the default for a dask
+    DataFrame; bad executors and dask-only arguments are clear errors."""
+    from report_bits import report_bits
+
+    local = summarize(files, group_by=["endpoint"], executor="local")
+    on_dask = summarize(files, group_by=["endpoint"], executor="dask", task_rows=4_000, split_every=3)
+    assert report_bits(on_dask) == report_bits(local) == report_bits(summarize(files, group_by=["endpoint"]))
+    raw = raw_log(6_000, seed=3)
+    ddf = dd.from_pandas(raw.to_pandas(), npartitions=3, sort=False)
+    by_default = summarize(ddf, group_by=["endpoint"])          # a dask DataFrame runs on dask
+    assert report_bits(by_default) == report_bits(summarize_dask(ddf, group_by=["endpoint"]))
+    seen: list[tuple[int, int]] = []
+    summarize(files, executor="dask", progress=lambda d, t: seen.append((d, t)))
+    assert seen and seen[-1][0] == seen[-1][1]
+    with pytest.raises(ValueError, match="executor must be 'local' or 'dask'"):
+        summarize(files, executor="cluster")
+    with pytest.raises(ValueError, match="split_every and task_rows apply to executor='dask'"):
+        summarize(files, task_rows=10)
+    with pytest.raises(ValueError, match="a callable applies to executor='dask'"):
+        summarize(files, progress=print)

@@ -246,3 +246,20 @@ def test_progress_on_the_cluster_counts_every_task_and_changes_nothing(client, f
     assert done == list(range(1, len(seen) + 1))  # one call per finished task, in order
     assert len(seen) == res.tasks * res.passes and seen[-1][0] == seen[-1][1]
     assert all(d <= t for d, t in seen)
+
+
+def test_evaluate_takes_the_executor(client, files):
+    """``rules.evaluate(executor=...)``: files give one table on every executor, a dask
+    DataFrame runs on dask by default, a frame in this process cannot go to dask."""
+    streamed = qr.evaluate(files, RULES, now=NOW)
+    on_dask = qr.evaluate(files, RULES, now=NOW, executor="dask")
+    assert_frame_equal(on_dask, streamed)
+    assert_frame_equal(qr.evaluate(files, RULES, now=NOW, executor="local"), streamed)
+    assert_frame_equal(streamed, qrd.evaluate(files, RULES, now=NOW).decisions)
+    raw = raw_log(8_000, seed=6)
+    ddf = dd.from_pandas(raw.to_pandas(), npartitions=3, sort=False)
+    assert_frame_equal(qr.evaluate(ddf, RULES, now=NOW), qrd.evaluate(ddf, RULES, now=NOW).decisions)
+    with pytest.raises(ValueError, match="needs paths/globs or a dask DataFrame"):
+        qr.evaluate(raw, RULES, now=NOW, executor="dask")
+    with pytest.raises(ValueError, match="executor must be 'local' or 'dask'"):
+        qr.evaluate(files, RULES, now=NOW, executor="threads")

@@ -328,19 +328,18 @@ def cmd_report(args: argparse.Namespace) -> int:
         "group_by": args.group_by or [], "bin": args.bin, "mapping": _mapping_args(args),
         "contract": _contract(args), "on_violation": "refuse" if args.refuse else "exclude",
         "format": args.input_format, "title": args.title or "qcore report"}
+    from qcore.report import summarize
+
     if getattr(args, "dask", None):
         from qcore import dask as qd
-        from qcore.report_distributed import summarize as summarize_dask
 
         client = qd.client_from_arg(args.dask)
         try:
-            rep = summarize_dask(args.logs, progress=_task_progress(not args.no_progress if args.no_progress
-                                                                   else None), **kw)
+            rep = summarize(args.logs, executor="dask",
+                            progress=_task_progress(not args.no_progress if args.no_progress else None), **kw)
         finally:
             client.close()
     else:
-        from qcore.report import summarize
-
         rep = summarize(args.logs, batch_rows=args.batch_rows,
                         progress=(not args.no_progress) if args.no_progress else None, **kw)
     if args.html:

@@ -125,6 +125,20 @@ def source_of(source: Any, format: str | None,
 
 
 
+def executor_kind(source: Any, executor: str | None) -> str:
+    """The executor of ``report.summarize`` and ``rules.evaluate``: ``"local"`` or
+    ``"dask"`` (by default ``"dask"`` for a dask DataFrame, else ``"local"``).
+
+    >>> executor_kind("logs/*.parquet", None), executor_kind("x", "dask")
+    ('local', 'dask')
+    """
+    if executor is None:
+        return "dask" if type(source).__module__.startswith("dask.") else "local"
+    if executor not in ("local", "dask"):
+        raise ValueError(f"executor must be 'local' or 'dask', got {executor!r}")
+    return executor
+
+
 def combine(merge: Callable[[Any, Any], Any], *xs: Any) -> Any:
     """``xs`` merged left to right."""
     acc = xs[0]

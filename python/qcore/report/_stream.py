@@ -21,6 +21,7 @@ from qcore import logs as _logs
 from qcore.io.mapping import failed_expr
 from qcore.pipeline.executors import read_ahead
 from qcore.pipeline.groups import KeyCodes
+from qcore.pipeline.tasks import executor_kind
 from qcore.report._model import QUANTILES, GroupSummary, Report
 from qcore.tail import widen_for_sketch
 
@@ -355,8 +356,11 @@ def summarize(
     exact_limit: int = 2_000_000,
     confidence: float = 0.95,
     little_tolerance: float = 0.02,
-    progress: bool | None = None,
+    progress: bool | Callable[[int, int], None] | None = None,
     title: str = "qcore report",
+    executor: str | None = None,
+    split_every: int | None = None,
+    task_rows: int | None = None,
 ) -> Report:
     """Summarize a request log per group.
 
@@ -373,10 +377,19 @@ def summarize(
         Up to this many rows the raw columns are kept for exact CIs and statistics.
     progress
         Print a progress bar on stderr (default: when stderr is a terminal and the log
-        has more than one batch).
+        has more than one batch). On dask, a callable ``progress(tasks_done,
+        tasks_total)`` is called as each task finishes (with a ``dask.distributed`` client).
+    executor
+        Where the rows are folded: ``"local"`` (in this process, batch by batch) or
+        ``"dask"`` (the tasks of the files, or the partitions of a dask DataFrame, on the
+        current dask scheduler, merged in a tree of ``split_every``; Parquet files are cut
+        into tasks of about ``task_rows`` rows). By default ``"dask"`` for a dask
+        DataFrame, else ``"local"``. Every executor gives the same report, bit for bit.
 
     Raises
     ------
+    ValueError
+        An unknown ``executor``, or ``split_every``/``task_rows`` without ``"dask"``.
     qcore.logs.ColumnDetectionError
         Columns could not be mapped (the message lists them).
     qcore.logs.ContractViolationError
@@ -402,8 +415,19 @@ def summarize(
     """
     kw: dict[str, Any] = {
         "group_by": group_by, "bin": bin, "mapping": mapping, "contract": contract, "on_violation": on_violation,
-        "format": format, "batch_rows": batch_rows, "exact_limit": exact_limit, "confidence": confidence,
-        "little_tolerance": little_tolerance, "progress": progress, "title": title}
+        "format": format, "exact_limit": exact_limit, "confidence": confidence,
+        "little_tolerance": little_tolerance, "title": title}
+    if executor_kind(source, executor) == "dask":
+        from qcore.report import _dask
+
+        extra: dict[str, Any] = {k: v for k, v in (("split_every", split_every), ("task_rows", task_rows),
+                                   ("progress", progress if callable(progress) else None)) if v is not None}
+        return _dask.summarize(source, **kw, **extra)
+    if split_every is not None or task_rows is not None:
+        raise ValueError("split_every and task_rows apply to executor='dask'")
+    if callable(progress):
+        raise ValueError("progress: a callable applies to executor='dask'; use True or False")
+    kw.update(batch_rows=batch_rows, progress=progress)
     try:
         return _summarize(source, use_stats=True, **kw)
     except _StatsMismatch:

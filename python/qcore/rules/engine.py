@@ -13,6 +13,7 @@ import polars as pl
 
 from qcore import _json
 from qcore import logs as _logs
+from qcore.pipeline.tasks import executor_kind
 from qcore.rules import metrics as _m
 from qcore.rules import partials as _p
 from qcore.rules.model import (
@@ -212,6 +213,7 @@ def evaluate(
     mapping: Any = None,
     contract: _logs.Contract | None = None,
     on_violation: str = "exclude",
+    executor: str | None = None,
 ) -> pl.DataFrame:
     """Evaluate rules over a request log and return one decision per rule and group.
 
@@ -228,6 +230,11 @@ def evaluate(
         A TOML path, a list of :class:`Rule` or dicts, or a parsed TOML document.
     now
         Evaluation time (epoch seconds) for freshness; defaults to the wall clock.
+    executor
+        ``"local"``: in this process (a frame in memory, files streamed batch by batch);
+        ``"dask"``: the files' tasks, or a dask DataFrame's partitions, on the current dask
+        scheduler (:func:`qcore.rules.distributed.evaluate`). By default ``"dask"`` for a
+        dask DataFrame, else ``"local"``. Every executor gives the same decisions.
 
     Returns
     -------
@@ -241,6 +248,8 @@ def evaluate(
     ------
     RuleError
         An invalid rule declaration.
+    ValueError
+        An unknown ``executor``, or ``"dask"`` for a frame held in this process.
     qcore.logs.ContractViolationError
         ``on_violation="refuse"`` and the log violates its contract.
 
@@ -255,12 +264,17 @@ def evaluate(
     ('pass', 'accept', 0.005)
     """
     rule_list = _rules(rules)
-    if isinstance(frame, (str, os.PathLike, list, tuple)):
-        # Files stream through the local executor, one batch at a time (the same decisions).
+    where = executor_kind(frame, executor)
+    files = isinstance(frame, (str, os.PathLike, list, tuple))
+    if where == "dask" and not files and not type(frame).__module__.startswith("dask"):
+        raise ValueError("executor='dask' needs paths/globs or a dask DataFrame, not a frame in this process")
+    if files or where == "dask":
+        # Files stream through the local executor, one batch at a time, or run as tasks on
+        # dask (the same decisions).
         from qcore.rules import distributed as _d
 
         return _d.evaluate(frame, rule_list, now=now, mapping=mapping, contract=contract,
-                           on_violation=on_violation, executor="local").decisions
+                           on_violation=on_violation, executor=where).decisions
     keep = sorted({k for r in rule_list for k in r.group_by} | {k for r in rule_list for k in (r.filter or {})}
                   | {k for r in rule_list for k in (r.reference or {})} | ({r.column for r in rule_list if r.column})
                   | {c for r in rule_list for c in r.columns})
