@@ -477,6 +477,31 @@ fn finish_request(pool: &mut Pool, stats: &mut ReplicaStats, q: &mut Req, t_end:
     stats.finished += 1;
 }
 
+/// One decode token of request `r` (past its prompt) emitted at `t_end`: its counters and
+/// token gap, and its finish when it was the last one (then `true`).
+#[inline(always)]
+fn emit_decode_token<S: Sink>(
+    pool: &mut Pool,
+    stats: &mut ReplicaStats,
+    sink: &mut S,
+    q: &mut Req,
+    r: u32,
+    t_end: f64,
+) -> bool {
+    q.computed += 1;
+    q.work += 1;
+    q.emitted += 1;
+    sink.token_gap(t_end - q.last_emit);
+    q.last_emit = t_end;
+    if q.emitted == q.output {
+        finish_request(pool, stats, q, t_end);
+        sink.finish(r);
+        true
+    } else {
+        false
+    }
+}
+
 /// One replica's scheduler state.
 #[derive(Debug)]
 pub(crate) struct Replica {
@@ -1571,15 +1596,8 @@ impl Replica {
                     break;
                 };
                 let q = &mut reqs[r as usize];
-                q.computed += 1;
-                q.work += 1;
-                q.emitted += 1;
-                sink.token_gap(t_end - q.last_emit);
-                q.last_emit = t_end;
-                if q.emitted == q.output {
-                    finish_request(&mut self.pool, &mut self.stats, q, t_end);
+                if emit_decode_token(&mut self.pool, &mut self.stats, sink, q, r, t_end) {
                     done = true;
-                    sink.finish(r);
                 } else {
                     self.running.push_back(r);
                 }
@@ -1605,16 +1623,8 @@ impl Replica {
             for k in 0..self.sched.len() {
                 let r = self.sched[k];
                 let q = &mut reqs[r as usize];
-                q.computed += 1;
-                q.work += 1;
-                q.emitted += 1;
-                sink.token_gap(t_end - q.last_emit);
-                q.last_emit = t_end;
-                if q.emitted == q.output {
-                    finish_request(&mut self.pool, &mut self.stats, q, t_end);
-                    finished_any = true;
-                    sink.finish(r);
-                }
+                finished_any |=
+                    emit_decode_token(&mut self.pool, &mut self.stats, sink, q, r, t_end);
             }
         }
         // Any other step, request by request.
