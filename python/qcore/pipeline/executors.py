@@ -258,15 +258,11 @@ class _SortedRuns(Executor):
         return accs
 
 
-def _dask_part(plan: Plan, templates: Accs, df: Any, i: int) -> Accs:
+def _dask_part(part: tuple[int, Any], args: tuple[Plan, Accs]) -> Accs:
+    """One partition ``(i, rows)`` folded into copies of the templates."""
+    i, df = part
+    plan, templates = args
     return _update_all(plan, _copies(templates), df, f" of partition {i}")
-
-
-def _dask_merge(plan: Plan, *parts: Accs) -> Accs:
-    acc = parts[0]
-    for p in parts[1:]:
-        acc = _merge_all(plan, acc, p)
-    return acc
 
 
 def tree(parts: Sequence[Any], combine: Callable[..., Any], split_every: int) -> Any:
@@ -299,23 +295,22 @@ class Dask(Executor):
             raise TypeError(f"ddf must be a dask DataFrame, got {type(self.ddf).__name__}")
 
     def fold(self, plan: Plan, templates: Accs) -> Accs:
+        """The partitions run as the tasks of :class:`qcore.pipeline.tasks.Tasks` on dask
+        (the executor of the report and the rules), merged in its tree."""
         import functools
 
-        from dask.base import compute
-        from dask.delayed import delayed
+        from qcore.pipeline.tasks import Tasks
 
         cols = self._columns(plan, templates)
         missing = [c for c in cols if c not in self.ddf.columns]
         if missing:
             raise ValueError(f"ddf has no column(s) {missing}; it has {list(self.ddf.columns)}")
         sub = {n: plan[n] for n in templates}
-        f = delayed(_dask_part, pure=True)
-        t = delayed(templates, pure=True)
-        p = delayed(sub, pure=True)
-        parts = [f(p, t, df, i) for i, df in enumerate(self.ddf[cols].to_delayed())]
+        parts = list(enumerate(self.ddf[cols].to_delayed()))
         if not parts:
             return _copies(templates)
-        (out,) = compute(tree(parts, functools.partial(_dask_merge, sub), int(self.split_every)))  # type: ignore[no-untyped-call]
+        (out,) = Tasks("dask", int(self.split_every)).run(parts, _dask_part, (sub, templates),
+                                                          functools.partial(_merge_all, sub))
         result: Accs = out
         return result
 
