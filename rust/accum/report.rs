@@ -14,7 +14,7 @@ use super::{check_end, put_header, read_bool, read_finite, read_header, Kind};
 use crate::accum::ExactSum;
 use crate::arrivals::fused::BatchStats;
 use crate::arrivals::stats::garwood;
-use crate::arrivals::{batch_stats_windows, ArrivalStats, Windows};
+use crate::arrivals::{batch_stats_windows, ArrivalStats, Windows, MAX_WINDOWS};
 use crate::sketch::QuantileSketch;
 use crate::{QcoreError, Result};
 
@@ -124,11 +124,11 @@ impl ReportAccumulator {
     /// An empty accumulator (no groups) on the grid `w`.
     pub fn new(w: Windows) -> Result<Self> {
         w.check()?;
-        if w.n_windows.max(w.n_end) > MAX_CELLS {
+        if w.n_windows.max(w.n_end) > MAX_WINDOWS {
             return Err(QcoreError::invalid(
                 "n_windows",
                 format!(
-                    "n_windows and n_end must be at most {MAX_CELLS}, got {} and {}",
+                    "n_windows and n_end must be at most {MAX_WINDOWS} (the window counts' limit), got {} and {}",
                     w.n_windows, w.n_end
                 ),
             ));
@@ -674,8 +674,8 @@ impl ReportAccumulator {
         let t1 = read_finite(&mut r, "t1")?;
         let bin = read_finite(&mut r, "bin")?;
         let index_limit = r.f64()?;
-        let n_windows = r.length("windows", MAX_CELLS as u64, 0)?;
-        let n_end = r.length("end windows", MAX_CELLS as u64, 0)?;
+        let n_windows = r.length("windows", MAX_WINDOWS as u64, 0)?;
+        let n_end = r.length("end windows", MAX_WINDOWS as u64, 0)?;
         let edge = if read_bool(&mut r, "edge")? {
             Some(r.f64()?)
         } else {
