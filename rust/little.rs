@@ -331,11 +331,12 @@ impl SpanAcc {
 
     pub(crate) fn merge(a: Self, b: Self) -> Self {
         SpanAcc {
-            rows: a.rows + b.rows,
+            // (saturating: decoded states can hold any count)
+            rows: a.rows.saturating_add(b.rows),
             first: a.first.min(b.first),
             last: a.last.max(b.last),
-            running: a.running + b.running,
-            negative: a.negative + b.negative,
+            running: a.running.saturating_add(b.running),
+            negative: a.negative.saturating_add(b.negative),
             bad: a.bad || b.bad,
         }
     }

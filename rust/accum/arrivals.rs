@@ -262,7 +262,7 @@ impl ArrivalAccumulator {
     pub fn merge(&mut self, other: &ArrivalAccumulator) -> Result<()> {
         match (&mut self.stage, &other.stage) {
             (Stage::Span(a), Stage::Span(b)) => {
-                a.n += b.n;
+                a.n = a.n.saturating_add(b.n); // (decoded states can hold any count)
                 a.min = a.min.min(b.min);
                 a.max = a.max.max(b.max);
                 Ok(())
@@ -273,13 +273,13 @@ impl ArrivalAccumulator {
                         "arrival accumulators of pass 2 are on different grids",
                     ));
                 }
-                if a.seen + b.seen > a.span.n {
+                if a.seen.saturating_add(b.seen) > a.span.n {
                     return Err(QcoreError::incompatible(
                         "the merged pass-2 parts hold more rows than pass 1 counted",
                     ));
                 }
                 for (x, &y) in a.counts.iter_mut().zip(&b.counts) {
-                    *x += y;
+                    *x = x.saturating_add(y);
                 }
                 a.seen += b.seen;
                 a.add_run(b.first, b.last, &b.gaps, b.ordered);

@@ -108,19 +108,20 @@ impl Window {
             && self.gauge_counts == o.gauge_counts
     }
 
+    /// (Counts saturate: decoded states can hold any count, and a merge must not overflow.)
     fn add(&mut self, o: &Window) {
-        self.rows += o.rows;
-        self.running += o.running;
-        self.negative += o.negative;
+        self.rows = self.rows.saturating_add(o.rows);
+        self.running = self.running.saturating_add(o.running);
+        self.negative = self.negative.saturating_add(o.negative);
         self.clipped.add_sum(&o.clipped);
         self.resp.add_sum(&o.resp);
         self.edge.add_sum(&o.edge);
-        self.arrivals += o.arrivals;
-        self.n_t0 += o.n_t0;
-        self.n_t1 += o.n_t1;
+        self.arrivals = self.arrivals.saturating_add(o.arrivals);
+        self.n_t0 = self.n_t0.saturating_add(o.n_t0);
+        self.n_t1 = self.n_t1.saturating_add(o.n_t1);
         self.max_resp = self.max_resp.max(o.max_resp);
         for (a, b) in self.in_flight.iter_mut().zip(&o.in_flight) {
-            *a += b;
+            *a = a.saturating_add(*b);
         }
     }
 }

@@ -114,9 +114,10 @@ fn cells(groups: usize, n: usize) -> Result<usize> {
         })
 }
 
+/// `dst += src`, saturating (decoded states can hold any count; a merge must not overflow).
 fn add_into(dst: &mut [i64], src: &[i64]) {
     for (d, s) in dst.iter_mut().zip(src) {
-        *d += s;
+        *d = d.saturating_add(*s);
     }
 }
 
@@ -416,8 +417,8 @@ impl ReportAccumulator {
             self.smax[k] = self.smax[k].max(other.smax[j]);
             self.clipped[k].add_sum(&other.clipped[j]);
             self.resp[k].add_sum(&other.resp[j]);
-            self.arrivals[k] += other.arrivals[j];
-            self.at_edge[k] += other.at_edge[j];
+            self.arrivals[k] = self.arrivals[k].saturating_add(other.arrivals[j]);
+            self.at_edge[k] = self.at_edge[k].saturating_add(other.at_edge[j]);
             self.latency[k] |= other.latency[j];
         }
         Ok(())
@@ -451,8 +452,8 @@ impl ReportAccumulator {
             out.smax[0] = out.smax[0].max(g.smax);
             out.clipped[0].add_sum(g.clipped);
             out.resp[0].add_sum(g.resp);
-            out.arrivals[0] += g.arrivals;
-            out.at_edge[0] += g.at_edge;
+            out.arrivals[0] = out.arrivals[0].saturating_add(g.arrivals);
+            out.at_edge[0] = out.at_edge[0].saturating_add(g.at_edge);
             out.latency[0] |= g.latency;
         }
         out
@@ -500,7 +501,7 @@ impl ReportAccumulator {
         self.t1 = t1;
         if drop_edge {
             for k in 0..self.groups {
-                self.arrivals[k] -= self.at_edge[k];
+                self.arrivals[k] = self.arrivals[k].saturating_sub(self.at_edge[k]);
             }
         }
         Ok(true)
@@ -566,7 +567,7 @@ impl ReportAccumulator {
             ));
         }
         let [ok, err, inc] = g.outcomes;
-        let n = (ok + err + inc) as u64;
+        let n = ok.saturating_add(err).saturating_add(inc) as u64;
         let (t0, t1) = (self.t0, self.t1);
         let mut rate = None;
         let mut stats = None;
@@ -599,15 +600,15 @@ impl ReportAccumulator {
         let mut in_flight = Vec::with_capacity(g.done_starts.len());
         let (mut s, mut e) = (0i64, 0i64);
         for (&a, &b) in g.done_starts.iter().zip(g.ends) {
-            s += a;
-            e += b;
-            in_flight.push(s - e);
+            s = s.saturating_add(a);
+            e = e.saturating_add(b);
+            in_flight.push(s.saturating_sub(e));
         }
         let (peak_lo, peak_hi) = if g.latency && !in_flight.is_empty() {
             // at least the count just before the window's end, at most the count just
             // before its start plus the window's starts
             let hi = (0..in_flight.len())
-                .map(|j| if j == 0 { 0 } else { in_flight[j - 1] } + g.done_starts[j])
+                .map(|j| if j == 0 { 0 } else { in_flight[j - 1] }.saturating_add(g.done_starts[j]))
                 .collect();
             (in_flight.clone(), hi)
         } else {
@@ -711,7 +712,9 @@ impl ReportAccumulator {
             read_counts(&mut r, &mut acc.outcomes[k * 3..k * 3 + 3], "outcome count")?;
             acc.smin[k] = r.f64()?;
             acc.smax[k] = r.f64()?;
-            let rows: i64 = acc.outcomes[k * 3..k * 3 + 3].iter().sum();
+            let rows = acc.outcomes[k * 3..k * 3 + 3]
+                .iter()
+                .fold(0i64, |a, &b| a.saturating_add(b));
             let range_ok = if rows == 0 {
                 acc.smin[k] == f64::INFINITY && acc.smax[k] == f64::NEG_INFINITY
             } else {
