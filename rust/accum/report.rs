@@ -572,6 +572,17 @@ impl ReportAccumulator {
         let mut rate = None;
         let mut stats = None;
         if n >= 2 && s1 > t0 {
+            // the complete windows of [t0, s1] are among the windows counted
+            let (_, nb) = crate::arrivals::arrival_grid(n, t0, s1, self.bin)?;
+            if nb > self.n_windows {
+                return Err(QcoreError::invalid(
+                    "s1",
+                    format!(
+                        "({s1}) spans {nb} complete windows of {} s from t0, more than the {} counted",
+                        self.bin, self.n_windows
+                    ),
+                ));
+            }
             let st =
                 ArrivalStats::from_parts(n, t0, s1, g.windows, f64::NAN, self.bin, confidence, 8)?;
             rate = Some((st.rate, st.rate_ci));
