@@ -118,9 +118,14 @@ def test_contract_violations_are_reported_in_summary():
     assert "negative_latency=7" in rep.to_text()
 
 
-def test_errors():
+def test_errors(tmp_path):
     with pytest.raises(ValueError, match="group_by"):
         summarize(_log(50), group_by=["region"])
+    csv = tmp_path / "log.csv"
+    pl.DataFrame({"ts": [0.0, 1.0, 2.0], "latency": [0.1, 0.2, 0.3], "status": [200, 500, 200]}).write_csv(csv)
+    with pytest.raises(ValueError, match="group_by") as err:
+        summarize(str(csv), group_by=["region"])
+    assert "_q" not in str(err.value)          # the engine's own columns are not the user's
     with pytest.raises(ValueError, match="bin"):
         summarize(_log(50), bin=0.0)
     with pytest.raises(ValueError, match="no rows"):

@@ -871,7 +871,7 @@ def _check_group_by(group_by: Sequence[str], schema: Any) -> None:
     for k in group_by:
         if k not in schema:
             raise _logs.ColumnDetectionError(
-                f"group_by: column {k!r} not in the log; columns found: {[c for c in schema if not c.startswith('__')]}")
+                f"group_by: column {k!r} not in the log; columns found: {[c for c in schema if not c.startswith(('__', '_q'))]}")
 
 
 def _class_columns(schema: Any) -> list[pl.Expr]:
