@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import math
 import os
-import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,12 +14,10 @@ from qcore import _json
 from qcore import logs as _logs
 from qcore.pipeline.tasks import executor_kind
 from qcore.rules import metrics as _m
-from qcore.rules import partials as _p
 from qcore.rules.model import (
     ACTIONS,
     STATUSES,
     Rule,
-    RuleError,
     load_rules,
     parse_rules,
 )
@@ -96,69 +93,6 @@ def _num(v: Any) -> float | None:
         return None
     v = float(v)
     return v if math.isfinite(v) else None
-
-
-def _apply_filter(df: pl.DataFrame, flt: Mapping[str, Any] | None) -> pl.DataFrame:
-    if not flt:
-        return df
-    for k, v in flt.items():
-        if k not in df.columns:
-            raise KeyError(k)
-        if isinstance(v, (list, tuple)):
-            df = df.filter(pl.col(k).is_in(list(v)))
-        else:
-            df = df.filter(pl.col(k) == v)
-    return df
-
-
-class Selections:
-    """A frame's rows per rule filter and per group key, computed once for all the rules
-    that declare the same ones."""
-
-    def __init__(self, df: pl.DataFrame) -> None:
-        self.df = df
-        self._sel: dict[str, pl.DataFrame] = {}
-        self._parts: dict[tuple[str, tuple[str, ...]], dict[tuple[Any, ...], pl.DataFrame]] = {}
-
-    @staticmethod
-    def _key(flt: Mapping[str, Any] | None) -> str:
-        return repr(sorted((flt or {}).items()))
-
-    def selection(self, flt: Mapping[str, Any] | None) -> pl.DataFrame:
-        k = self._key(flt)
-        if k not in self._sel:
-            self._sel[k] = _apply_filter(self.df, flt)
-        return self._sel[k]
-
-    def groups(self, flt: Mapping[str, Any] | None, by: Sequence[str]) -> dict[tuple[Any, ...], pl.DataFrame]:
-        """The selection's rows per key of ``by`` in order of first appearance."""
-        k = (self._key(flt), tuple(by))
-        if k not in self._parts:
-            sel = self.selection(flt)
-            self._parts[k] = ({tuple(key): g for key, g in sel.partition_by(list(by), as_dict=True,
-                                                                           maintain_order=True).items()}
-                              if sel.height else {})
-        return self._parts[k]
-
-
-def _newest(df: pl.DataFrame) -> float | None:
-    return _p.newest_of(_p.newest_part(df))
-
-
-def _metric(df: pl.DataFrame, rule: Rule, ctx: dict[str, Any]) -> _m.MetricValue:
-    """The rule's metric over one group's rows (``df``: inside the rule's window), through
-    the same passes and exact merges the distributed evaluation uses (see
-    :mod:`qcore.rules.partials`)."""
-    if rule.metric == "invalid_fraction":
-        rep = ctx["report"]
-        tot = rep.rows_total
-        return _m.MetricValue(rep.rows_excluded / tot if tot else None, tot,
-                              extra={"failed_checks": {c.name: c.failed for c in rep.failures()}})
-    staged = _p.STAGED.get(rule.metric)
-    if staged is None:  # pragma: no cover - every metric of METRICS has one
-        raise RuleError(f"rule {rule.id!r}: metric {rule.metric!r} has no evaluator")
-    view = _p.GroupView(df, ctx["group_all"], ctx["reference"], ctx["span"], ctx["window"], ctx["now"])
-    return staged.local(view, rule)
 
 
 # Events newer than the evaluation time by more than this are a clock problem, not fresh data.
@@ -271,7 +205,7 @@ def evaluate(
     if files or where == "dask":
         # Files stream through the local executor, one batch at a time, or run as tasks on
         # dask (the same decisions).
-        from qcore.rules import distributed as _d
+        from qcore.rules import driver as _d
 
         return _d.evaluate(frame, rule_list, now=now, mapping=mapping, contract=contract,
                            on_violation=on_violation, executor=where).decisions
@@ -280,57 +214,10 @@ def evaluate(
                   | {c for r in rule_list for c in r.columns})
     keep = [k for k in keep if k not in _logs.CANONICAL]
     logs = frame if isinstance(frame, _logs.Logs) else _as_logs(frame, mapping, contract, on_violation, keep)
-    now_t = float(time.time() if now is None else now)
-    df = logs.frame
-    fp = logs.fingerprint().to_dict()
-    version = _qcore_version()
-    newest_all = _newest(df)
-    rows: list[dict[str, Any]] = []
-    cache = Selections(df)
-    for rule in rule_list:
-        rows.extend(_evaluate_rule(cache, rule, logs, fp, version, now_t, newest_all))
-    return pl.DataFrame(rows, schema=DECISION_SCHEMA)
+    # The rows held here are one task of the same passes (:mod:`qcore.rules.driver`).
+    from qcore.rules import driver as _d
 
-
-def _evaluate_rule(cache: Selections, rule: Rule, logs: _logs.Logs, fp: dict[str, Any], version: str,
-                   now: float, newest_all: float | None) -> Iterable[dict[str, Any]]:
-    missing = missing_columns(rule, cache.df.columns, logs.mapping)
-    ctx: dict[str, Any] = {"now": now, "report": logs.report}
-    if missing:
-        yield malformed_row(rule, missing, fp, version, now)
-        return
-    sel = cache.selection(rule.filter)
-    ref_all = None
-    if rule.reference:
-        ref_all = _apply_filter(sel, rule.reference)
-    span_all = (float(sel.get_column("start").min()), float(sel.get_column("start").max())) if sel.height else None  # type: ignore[arg-type]
-    window = None
-    if rule.window is not None and span_all is not None:
-        window = (span_all[1] - rule.window, span_all[1])
-    if rule.group_by and sel.height:
-        parts = cache.groups(rule.filter, rule.group_by)
-        groups = [(dict(zip(rule.group_by, k, strict=True)), g) for k, g in parts.items()]
-        groups.sort(key=lambda kv: group_order(kv[0]))
-    else:
-        groups = [({}, sel)]
-    for keys, g in groups:
-        g_all = g
-        if window is not None and rule.metric not in ("latency_drift", "rate_drift"):
-            g = g.filter(pl.col("start") >= window[0])
-        if rule.reference and ref_all is not None:
-            # the reference group itself is not compared with itself
-            if is_reference_group(rule, keys):
-                continue
-            ctx["reference"] = ref_all
-        else:
-            ctx["reference"] = None
-        ctx["group_all"] = g_all
-        ctx["span"] = window if window is not None else (span_all or (0.0, 0.0))
-        ctx["window"] = window
-        mv = _metric(g, rule, ctx)
-        newest = _newest(g_all) if rule.group_by else newest_all
-        status, msg = status_of(rule, mv, newest, now)
-        yield _row(rule, keys, mv, status, msg, fp, version, now, ctx["span"] if g.height else None)
+    return _d.evaluate(logs, rule_list, now=now, executor="local").decisions
 
 
 def missing_columns(rule: Rule, columns: Sequence[str], mapping: _logs.ColumnMapping) -> list[str]:

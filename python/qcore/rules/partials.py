@@ -314,7 +314,7 @@ def merge_newest(a: Any, b: Any) -> tuple[int, float | None, float | None]:
 
 
 def newest_of(p: tuple[int, float | None, float | None]) -> float | None:
-    """The newest event of a merged partial (as ``engine._newest`` reads a frame)."""
+    """The newest event of a merged partial (as a frame's newest event is read)."""
     if p[0] == 0:
         return None
     return p[1] if p[1] is not None else p[2]
