@@ -27,7 +27,7 @@ pytest.importorskip("distributed")
 import qcore.rules as qr
 from qcore import dask as qd
 from qcore.logs import read_logs
-from qcore.rules import distributed as qrd
+from qcore.rules import driver as qrd
 from test_bench_dask import settle
 
 ROWS = int(os.environ.get("QCORE_BENCH_DASK_ROWS", "20000000"))
@@ -97,7 +97,7 @@ def test_dask(benchmark, dataset, reference, workers, polars_threads, persist):
     threads), one worker limited to one polars thread (the per-worker scaling), and
     ``persist=True`` (the validated rows stay in the workers' memory between passes)."""
     benchmark.group = f"qcore check rules, {LABEL}"
-    name = f"qcore.rules.distributed, {workers} worker{'s' if workers > 1 else ''}"
+    name = f"qcore.rules.driver, {workers} worker{'s' if workers > 1 else ''}"
     if polars_threads is None:
         client = qd.client_from_arg(f"local:{workers}")
     else:

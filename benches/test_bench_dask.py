@@ -33,7 +33,7 @@ import pytest
 
 import qcore
 from peak_memory import peak_memory
-from qcore import outofcore as oc
+from qcore.pipeline import analysis as oc
 
 dd = pytest.importorskip("dask.dataframe")
 pytest.importorskip("distributed")
@@ -132,7 +132,7 @@ def test_dask_sum_floor(benchmark, dataset, workers):
 
 def test_out_of_core(benchmark, dataset, reference):
     benchmark.group = f"one machine, {LABEL}"
-    benchmark.name = f"qcore.outofcore.analyze (batch_rows={BATCH:,})"
+    benchmark.name = f"qcore.pipeline.analysis.analyze (batch_rows={BATCH:,})"
 
     def f() -> oc.Analysis:
         return oc.analyze(dataset, time="t", value="lat", by="model", start="t", end="end", batch_rows=BATCH)

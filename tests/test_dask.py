@@ -18,7 +18,7 @@ distributed = pytest.importorskip("distributed")
 
 import qcore
 from qcore import dask as qd
-from qcore import outofcore as oc
+from qcore.pipeline import analysis as oc
 from test_outofcore import (
     T0,
     N,

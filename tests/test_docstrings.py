@@ -11,14 +11,14 @@ import pytest
 import qcore
 from qcore import sim
 
-OPTIONAL = {"qcore.dask": "dask", "qcore.rules.distributed": "dask", "qcore.plots": "matplotlib"}
+OPTIONAL = {"qcore.dask": "dask", "qcore.rules.driver": "dask", "qcore.plots": "matplotlib"}
 MODULES = sorted(
     m.name for m in pkgutil.walk_packages(qcore.__path__, "qcore.") if not m.name.startswith("qcore._")
 )
 
 
 def test_every_module_is_listed():
-    assert {"qcore.sketch", "qcore.rules.engine", "qcore.rules.distributed", "qcore.dask"} <= set(MODULES)
+    assert {"qcore.sketch", "qcore.rules.engine", "qcore.rules.driver", "qcore.rules.distributed", "qcore.pipeline.analysis", "qcore.outofcore", "qcore.dask"} <= set(MODULES)
 
 
 @pytest.mark.parametrize("name", MODULES)

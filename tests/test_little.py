@@ -371,7 +371,7 @@ def test_littles_law_by_with_per_replica_gauge():
 def test_gauge_compare_from_partial_counts_equals_littles_law():
     """The native gauge comparison, fed with the logs' in-flight counts summed over any cut
     of the rows, gives littles_law's gauge check and flags bit for bit (the path of
-    qcore.dask and qcore.outofcore)."""
+    qcore.dask and qcore.pipeline.analysis)."""
     from hypothesis import given, settings
     from hypothesis import strategies as st
 

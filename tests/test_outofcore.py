@@ -16,7 +16,8 @@ import pytest
 from polars.testing import assert_frame_equal
 
 import qcore
-from qcore import outofcore as oc
+from qcore._qcore import garwood as _qc_garwood
+from qcore.pipeline import analysis as oc
 
 N = 60_000
 T0 = 1.7e9
@@ -338,7 +339,7 @@ def test_library_calls_leave_process_state_alone(sorted_source, monkeypatch):
 
 _PEAK_SCRIPT = """
 import re, sys, polars as pl, qcore
-from qcore import outofcore as oc
+from qcore.pipeline import analysis as oc
 
 def status(key):   # a fresh interpreter: its peak so far is the peak of this run
     return int(re.search(key + r":\\s+(\\d+)", open("/proc/self/status").read()).group(1)) * 1024
@@ -381,16 +382,16 @@ def test_peak_memory_is_bounded_by_the_batch_not_the_data(tmp_path):
 def test_exact_sum_is_order_independent_and_picklable():
     rng = np.random.default_rng(2)
     x = rng.normal(0, 1e6, 10_000) * 10.0 ** rng.integers(-8, 8, 10_000)
-    a, b = oc.ExactSum(), oc.ExactSum()
+    a, b = qcore.ExactSum(), qcore.ExactSum()
     a.add(x[:3000])
     b.add(x[3000:])
     c = pickle.loads(pickle.dumps(b))
     c.merge(a)
     assert c.value == math.fsum(x)
-    r = oc.ExactSum()
+    r = qcore.ExactSum()
     r.add(x[::-1])
     assert r.value == math.fsum(x)
-    assert oc.ExactSum().value == 0.0
+    assert qcore.ExactSum().value == 0.0
 
 
 def test_errors(tmp_path, sorted_source, log):
@@ -542,7 +543,7 @@ def test_gauge_errors_are_those_of_the_in_memory_function(mm1_sources):
 def test_garwood_is_the_core_interval(k, confidence):
     stats = pytest.importorskip("scipy.stats")
     exposure = 12.5
-    lo, hi = oc.garwood(k, exposure, confidence)
+    lo, hi = _qc_garwood(k, exposure, confidence)
     a = 1.0 - confidence
     assert lo == (0.0 if k == 0 else pytest.approx(stats.chi2.ppf(a / 2, 2 * k) / 2 / exposure, rel=1e-10))
     assert hi == pytest.approx(stats.chi2.ppf(1 - a / 2, 2 * k + 2) / 2 / exposure, rel=1e-10)
@@ -567,9 +568,9 @@ def test_garwood_errors():
         (3, 1.0, 0.0, ValueError, "confidence must be in (0, 1), got 0"),
     ]:
         with pytest.raises(exc, match=re.escape(msg)):
-            oc.garwood(k, exposure, confidence)
-    assert _qcore.garwood(np.int64(4), 2.0) == oc.garwood(4, 2.0, 0.95)
-    assert oc.garwood(2**64 - 1, 1.0, 0.95)[0] == pytest.approx(2.0**64, rel=1e-6)
+            _qc_garwood(k, exposure, confidence)
+    assert _qcore.garwood(np.int64(4), 2.0) == _qcore.garwood(4, 2.0, 0.95)
+    assert _qc_garwood(2**64 - 1, 1.0, 0.95)[0] == pytest.approx(2.0**64, rel=1e-6)
 
 
 def _unaligned(a: np.ndarray) -> np.ndarray:
@@ -581,17 +582,24 @@ def _unaligned(a: np.ndarray) -> np.ndarray:
     return out
 
 
-def test_merged_parts_at_unaligned_addresses_finish_as_aligned_ones():
-    from qcore import outofcore as oc
-
+def test_arrays_at_unaligned_addresses_give_what_aligned_ones_give():
+    # (arrays unpickled from a worker's message can be unaligned; the core takes aligned ones)
     rng = np.random.default_rng(4)
     ts = np.sort(rng.uniform(0.0, 600.0, 5_000))
-    counts = np.bincount((ts // 10.0).astype(np.int64), minlength=60)
-    span = oc.span_of(ts)
-    assert oc.span_of(_unaligned(ts)) == span
-    gaps = oc.Gaps(0, np.inf, -np.inf, qcore._qcore.ExactSum())
-    want = oc.finish_arrival_stats(span, counts, gaps, 10.0, 0.95, 8)
-    got = oc.finish_arrival_stats(span, _unaligned(counts), gaps, 10.0, 0.95, 8)
+    want = qcore.arrival_stats(ts, window=10.0)
+    got = qcore.arrival_stats(_unaligned(ts), window=10.0)
     for f in dataclasses.fields(want):
         a, b = getattr(got, f.name), getattr(want, f.name)
         assert np.array_equal(a, b, equal_nan=True) if isinstance(a, np.ndarray) else (a == b or a != a == b != b), f
+    ends = ts + rng.exponential(1.0, ts.size)
+    assert qcore.littles_law(_unaligned(ts), _unaligned(ends)) == qcore.littles_law(ts, ends)
+    with pytest.raises(ValueError, match="aligned"):  # the core's own check names the argument
+        qcore.ArrivalAccumulator().update(_unaligned(ts))
+
+
+def test_outofcore_is_the_pipelines_analysis_under_its_first_name():
+    from qcore import outofcore
+    from qcore.pipeline import analysis
+
+    for name in outofcore.__all__:
+        assert getattr(outofcore, name) is getattr(analysis, name)

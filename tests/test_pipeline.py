@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 import qcore
-from qcore import outofcore as oc
+from qcore.pipeline import analysis as oc
 from qcore import pipeline as pp
 
 EXECUTORS = ["memory", "batched-1", "batched-7", "batched-1000", "dask"]

@@ -1,4 +1,4 @@
-"""Rules on a dask cluster (qcore.rules.distributed, ``qcore check --dask``): the decision
+"""Rules on a dask cluster (qcore.rules.driver, ``qcore check --dask``): the decision
 table equals the single-machine one value for value, evidence included."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ pytest.importorskip("distributed")
 
 import qcore.rules as qr
 from qcore.logs import Contract, ContractViolationError, read_logs
-from qcore.rules import distributed as qrd
+from qcore.rules import driver as qrd
 from qcore.rules import partials as qp
 
 NOW = 7300.0

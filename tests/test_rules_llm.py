@@ -20,7 +20,7 @@ import qcore.rules as qr
 from cli_helpers import qcore_cli, strict
 from qcore import llm
 from qcore.exceptions import InvalidArgumentError
-from qcore.rules import distributed as qrd
+from qcore.rules import driver as qrd
 from qcore.rules.metrics import llm_log, token_times
 
 NOW = 1_750_000_000.0

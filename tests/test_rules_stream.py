@@ -17,7 +17,7 @@ from polars.testing import assert_frame_equal
 
 import qcore.rules as qr
 from qcore.exceptions import InvalidArgumentError
-from qcore.rules import distributed as qrd
+from qcore.rules import driver as qrd
 
 pytest.importorskip("pyarrow")
 

@@ -431,7 +431,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     on_violation: Literal["exclude", "refuse"] = "refuse" if args.refuse else "exclude"
     if args.persist and not getattr(args, "dask", None):
         raise ValueError("--persist needs --dask")
-    from qcore.rules import distributed as qrd
+    from qcore.rules import driver as qrd
 
     kw: dict[str, Any] = {"slos": slos, "now": now, "mapping": mapping or None, "contract": contract,
                           "on_violation": on_violation, "format": args.input_format}

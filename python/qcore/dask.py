@@ -5,7 +5,7 @@ Each function takes a ``dask.dataframe.DataFrame`` (for example
 per partition on the workers, and merges the partial results in a tree (``split_every``
 at a time, adjacent partitions together) with the cluster the current
 ``dask.distributed.Client`` points at (or dask's default scheduler without one). They are
-the functions of :mod:`qcore.outofcore` run by the pipeline's Dask executor
+the functions of :mod:`qcore.pipeline.analysis` run by the pipeline's Dask executor
 (:class:`qcore.pipeline.Dask`): the same plan of the core's accumulators, so the answers
 are the same, bit for bit, however the rows are cut into partitions:
 
@@ -38,7 +38,7 @@ For the command line, :func:`client_from_arg` turns a ``--dask ADDRESS`` (or
 ``local:N``) argument into a client, and :func:`report_frame` computes the report's
 quantities on it. :func:`summarize` (``qcore.report_distributed.summarize``) gives the
 report of ``qcore report --dask``, and :func:`evaluate_rules`
-(``qcore.rules.distributed.evaluate``) the decisions of ``qcore check --dask``, both equal
+(``qcore.rules.driver.evaluate``) the decisions of ``qcore check --dask``, both equal
 to the single-machine results.
 
 Examples
@@ -54,6 +54,7 @@ Examples
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
@@ -65,13 +66,13 @@ try:
 except ImportError as e:  # pragma: no cover - exercised only without the extra
     raise ImportError("qcore.dask needs dask: pip install 'qcore[dask]'") from e
 
-from qcore import outofcore as _oc
 from qcore import pipeline as _pp
 from qcore.arrivals import ArrivalStats
 from qcore.little import LittleResult
-from qcore.outofcore import Analysis, GroupSketches
-from qcore.report_distributed import summarize
-from qcore.rules.distributed import evaluate as evaluate_rules
+from qcore.pipeline import analysis as _oc
+from qcore.pipeline.analysis import Analysis, GroupSketches
+from qcore.report._dask import summarize
+from qcore.rules.driver import evaluate as evaluate_rules
 
 __all__ = [
     "Analysis",
@@ -164,7 +165,7 @@ def _ex(ddf: Any, split_every: int) -> _pp.Dask:
 
 
 # --------------------------------------------------------------------------------------
-# Public API (qcore.outofcore's functions on the Dask executor)
+# Public API (qcore.pipeline.analysis's functions on the Dask executor)
 
 
 def group_sketches(
@@ -355,7 +356,7 @@ def report_frame(
     split_every: int = DEFAULT_SPLIT_EVERY,
 ) -> Analysis:
     """Per-group quantiles, window counts, arrival statistics and Little's law of chosen columns
-    of a dask DataFrame: :func:`qcore.outofcore.analyze` on the Dask executor
+    of a dask DataFrame: :func:`qcore.pipeline.analysis.analyze` on the Dask executor
     (:func:`summarize` gives the whole ``qcore report``).
 
     ``time`` gives ``window_counts`` (from the first arrival) and ``arrival_stats``;
@@ -373,14 +374,7 @@ def report_frame(
     >>> a.window_counts.tolist(), a.group_quantiles["count"].to_list(), a.littles_law.arrivals
     ([1, 1, 0, 1], [3.0], 3)
     """
-    if value is not None and by is None:
-        ddf, by = ddf.assign(__all="all"), "__all"
-        a = _oc.analyze(None, time=time, value=value, by=by, start=start, end=end, window=window,
-                        quantiles=quantiles, relative_accuracy=relative_accuracy, confidence=confidence,
-                        tolerance=tolerance, executor=_ex(ddf, split_every))
-        return Analysis(a.group_quantiles.drop("__all"), a.group_sketches, a.window_counts, a.arrival_stats,
-                        a.littles_law, None)
     a = _oc.analyze(None, time=time, value=value, by=by, start=start, end=end, window=window,
                     quantiles=quantiles, relative_accuracy=relative_accuracy, confidence=confidence,
                     tolerance=tolerance, executor=_ex(ddf, split_every))
-    return Analysis(a.group_quantiles, a.group_sketches, a.window_counts, a.arrival_stats, a.littles_law, None)
+    return dataclasses.replace(a, read=None)

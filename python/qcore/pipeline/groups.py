@@ -144,8 +144,11 @@ def group_sketches_of(
         df = df.drop_nulls(subset=[value] + ([weights] if weights is not None else []))
     if df.height == 0:
         return {}
-    df, codes, table = dense_codes(df, keys)
-    key_rows = table.rows()
+    if keys:
+        df, codes, table = dense_codes(df, keys)
+        key_rows = table.rows()
+    else:  # one group of every row
+        codes, key_rows = np.zeros(df.height, dtype=np.int64), [()]
     w = df[weights] if weights is not None else None
     sketches = qcore.sketch_groups(codes, df[value], relative_accuracy, weights=w)
     return {tuple(k): sk for k, sk in zip(key_rows, sketches, strict=True)}
@@ -194,4 +197,5 @@ def quantile_frame(
     cols["count"] = pl.Series("count", np.array([sk.count for _, sk in items], dtype=np.float64))
     for j, q in enumerate(qs):
         cols[_quantile_name(q)] = pl.Series(_quantile_name(q), table[:, j])
-    return pl.DataFrame(cols).sort(keys, nulls_last=True)
+    out = pl.DataFrame(cols)
+    return out.sort(keys, nulls_last=True) if keys else out

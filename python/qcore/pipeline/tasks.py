@@ -2,7 +2,7 @@
 partitions of a dask DataFrame), folded one after another in this process or on a dask
 scheduler, and merged in one tree.
 
-:class:`Tasks` is the executor of the passes of :mod:`qcore.rules.distributed` and of the
+:class:`Tasks` is the executor of the passes of :mod:`qcore.rules.driver` and of the
 report on dask (:mod:`qcore.report`): both cut their sources with :func:`source_of`, read
 each task's rows with :func:`read_slice` / :func:`slice_batches` in the schema of the
 whole source, and merge the partial results ``split_every`` at a time, adjacent tasks

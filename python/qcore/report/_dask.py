@@ -1,7 +1,7 @@
 """``qcore report`` on a dask cluster: the :class:`~qcore.report.Report` of
 :func:`qcore.report.summarize`, from per-task accumulators merged in a tree.
 
-The log is cut into the tasks of :mod:`qcore.rules.distributed` (one per CSV/NDJSON file,
+The log is cut into the tasks of :mod:`qcore.rules.driver` (one per CSV/NDJSON file,
 Parquet files in slices of whole row groups). The extent of the log (first and last valid
 start, last valid end) comes from the Parquet statistics of a large log, as on one
 machine, or else from a first pass merging each task's extent. The main pass maps and

@@ -159,7 +159,7 @@ def evaluate(
         simulation's :class:`qcore.llm.LlmResult` (its
         :func:`qcore.rules.metrics.llm_log`), or paths or
         globs of Parquet/CSV/NDJSON logs (read in batches, never whole: see
-        :func:`qcore.rules.distributed.evaluate` with ``executor="local"``).
+        :func:`qcore.rules.driver.evaluate` with ``executor="local"``).
     rules
         A TOML path, a list of :class:`Rule` or dicts, or a parsed TOML document.
     now
@@ -167,7 +167,7 @@ def evaluate(
     executor
         ``"local"``: in this process (a frame in memory, files streamed batch by batch);
         ``"dask"``: the files' tasks, or a dask DataFrame's partitions, on the current dask
-        scheduler (:func:`qcore.rules.distributed.evaluate`). By default ``"dask"`` for a
+        scheduler (:func:`qcore.rules.driver.evaluate`). By default ``"dask"`` for a
         dask DataFrame, else ``"local"``. Every executor gives the same decisions.
 
     Returns

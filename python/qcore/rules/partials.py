@@ -5,7 +5,7 @@ one group into a small partial result (a :class:`~qcore.QuantileSketch`, integer
 exact sum, a few order statistics), partial results of different row sets merge exactly,
 and the merged result finishes the pass: either the :class:`MetricValue` or what the next
 pass needs (a mean, a window, the ranks of a confidence interval). :func:`run_local` runs
-the passes over one frame (``qcore.rules.evaluate``); ``qcore.rules.distributed`` runs the
+the passes over one frame (``qcore.rules.evaluate``); ``qcore.rules.driver`` runs the
 same passes over the partitions of a dask cluster and merges in a tree. Because each merge
 is exact (integer counts, exact sums rounded once, byte-identical sketches, exact order
 statistics), both give the same values to the last bit.
@@ -21,7 +21,7 @@ Per metric:
 - ``arrival_rate``: count, first and last arrival; ``peak_to_mean`` and ``burstiness``
   then count arrivals on the group's window grid.
 - ``littles_gap``: the Little's-law span, then the exact sums of the row terms
-  (:mod:`qcore.outofcore`).
+  (:mod:`qcore.pipeline`).
 - ``latency_drift`` / ``rate_drift``: the two row sets' metrics side by side.
 - ``freshness``: the newest event.
 - ``cost_per_1k_tokens``, ``tokens_per_request``: exact sums (then, for the interval, the
@@ -43,7 +43,9 @@ import numpy.typing as npt
 import polars as pl
 
 import qcore
-from qcore import outofcore as _oc
+from qcore import _qcore as _qc
+from qcore._convert import as_f64
+from qcore.little import _little_result
 from qcore.rules import metrics as _m
 from qcore.rules.metrics import MetricValue, _col
 from qcore.tail import widen_for_sketch
@@ -61,7 +63,7 @@ class FSum:
     __slots__ = ("bad", "s")
 
     def __init__(self) -> None:
-        self.s = _oc.ExactSum()
+        self.s = _qc.ExactSum()
         self.bad = False
 
     @classmethod
@@ -89,10 +91,10 @@ class FSum:
     def value(self) -> float:
         return math.nan if self.bad else self.s.value
 
-    def __getstate__(self) -> tuple[bool, _oc.ExactSum]:
+    def __getstate__(self) -> tuple[bool, _qc.ExactSum]:
         return (self.bad, self.s)
 
-    def __setstate__(self, state: tuple[bool, _oc.ExactSum]) -> None:
+    def __setstate__(self, state: tuple[bool, _qc.ExactSum]) -> None:
         self.bad, self.s = state
 
 
@@ -486,13 +488,23 @@ class LatencyMean(Staged):
 # Arrivals
 
 
-def _arrival_span(frame: pl.DataFrame) -> _oc.Span:
-    return _oc.span_of(_col(frame, "start")) if frame.height else _oc.Span()
+def _merged(a: Any, b: Any) -> Any:
+    """The merge of two of the core's accumulators (neither changed)."""
+    out = a.copy()
+    out.merge(b)
+    return out
+
+
+def _f64(frame: pl.DataFrame, name: str) -> npt.NDArray[np.float64]:
+    """A column as the core's accumulators take it (contiguous, aligned float64)."""
+    return as_f64(_col(frame, name), name)
 
 
 class Arrival(Staged):
     """``arrival_rate`` (count and span), ``peak_to_mean`` and ``burstiness`` (plus the
-    counts on the group's window grid), as :func:`qcore.arrival_stats` computes them."""
+    counts on the group's window grid): the two passes of the core's
+    :class:`qcore.ArrivalAccumulator`, finished as :func:`qcore.arrival_stats` finishes
+    them (the inter-arrival CV, which needs the rows in time order, is not used)."""
 
     def __init__(self, what: str) -> None:
         self.what = what
@@ -501,35 +513,34 @@ class Arrival(Staged):
         return v.rows
 
     def part(self, k: int, v: GroupView, rule: Any, st: State) -> Any:
-        f = self.frame(v)
-        if k == 0:
-            return _arrival_span(f)
-        return qcore.window_counts(_col(f, "start"), rule.bin, start=st["arrivals"].lo)
+        acc = _qc.ArrivalAccumulator() if k == 0 else st["grid"].copy()
+        acc.update(_f64(self.frame(v), "start"))
+        return acc
 
     def merge(self, k: int, a: Any, b: Any) -> Any:
-        return _oc.merge_spans(a, b) if k == 0 else _oc.add_counts(a, b)
+        return _merged(a, b)
 
     def done(self, k: int, p: Any, rule: Any, st: State) -> MetricValue | None:
         need = max(rule.min_samples or 2, 2)
+        n = int(p.count)
         if k == 0:
-            span: _oc.Span = p
-            if span.n < 2:
-                return MetricValue(None, span.n, min_n=need)
-            if not span.hi > span.lo:  # all at one instant: no rate to speak of
-                return MetricValue(None, span.n, min_n=need, extra={"duration": 0.0})
-            st["arrivals"] = span
+            if n < 2:
+                return MetricValue(None, n, min_n=need)
+            if not p.max > p.min:  # all at one instant: no rate to speak of
+                return MetricValue(None, n, min_n=need, extra={"duration": 0.0})
             if self.what == "arrival_rate":
-                duration, nb = _oc.arrival_grid(span, rule.bin)
-                lo, hi = _oc.garwood(span.n, duration, rule.confidence)
-                extra = {"bin": rule.bin, "count": span.n, "duration": duration, "windows": nb}
-                return MetricValue(_m._finite(span.n / duration), span.n, _m._finite(lo), _m._finite(hi), need, extra)
+                duration, nb = _qc.arrival_grid(n, p.min, p.max, float(rule.bin))
+                lo, hi = _qc.garwood(n, duration, rule.confidence)
+                extra = {"bin": rule.bin, "count": n, "duration": duration, "windows": nb}
+                return MetricValue(_m._finite(n / duration), n, _m._finite(lo), _m._finite(hi), need, extra)
+            st["grid"] = p.copy()
+            st["grid"].advance(float(rule.bin))
             return None
-        span = st["arrivals"]
-        gaps = _oc.Gaps(0, math.inf, -math.inf, _oc.ExactSum())  # the CV is not used here
-        s = _oc.finish_arrival_stats(span, p, gaps, rule.bin, rule.confidence, 8)
-        extra = {"bin": rule.bin, "count": int(s.count), "duration": float(s.duration), "windows": int(s.windows)}
-        val = s.peak_to_mean if self.what == "peak_to_mean" else s.index_of_dispersion
-        return MetricValue(_m._finite(val), span.n, min_n=need, extra=extra)
+        s = _qc.arrival_stats_from_parts(n, p.min, p.max, p.counts(), 0.0, float(rule.bin), rule.confidence, 8)
+        extra = {"bin": rule.bin, "count": int(s["count"]), "duration": float(s["duration"]),
+                 "windows": int(s["windows"])}
+        val = s["peak_to_mean"] if self.what == "peak_to_mean" else s["index_of_dispersion"]
+        return MetricValue(_m._finite(val), n, min_n=need, extra=extra)
 
 
 # --------------------------------------------------------------------------------------
@@ -538,7 +549,7 @@ class Arrival(Staged):
 
 class LittlesGap(Staged):
     """Little's law over the rule's window (from all the group's rows), or over the rows'
-    own span, from the exact partial sums of :mod:`qcore.outofcore`."""
+    own span: the two passes of the core's :class:`qcore.LittleAccumulator`."""
 
     @staticmethod
     def _frame(v: GroupView) -> pl.DataFrame:
@@ -547,14 +558,16 @@ class LittlesGap(Staged):
 
     def part(self, k: int, v: GroupView, rule: Any, st: State) -> Any:
         f = self._frame(v)
-        s, e = _col(f, "start"), _col(f, "end")
         if k == 0:
-            return _oc.little_span_of(s, e)
-        t0, t1 = st["t"]
-        return _oc.little_sums_of(s, e, t0, t1, st["little"].last)
+            acc = _qc.LittleAccumulator()
+        else:
+            t0, t1 = st["t"]
+            acc = _qc.LittleAccumulator.window_pass(t0, t1, st["little"].last)
+        acc.update(_f64(f, "start"), _f64(f, "end"))
+        return acc
 
     def merge(self, k: int, a: Any, b: Any) -> Any:
-        return _oc.merge_little_spans(a, b) if k == 0 else _oc.merge_little_sums(a, b)
+        return _merged(a, b)
 
     def done(self, k: int, p: Any, rule: Any, st: State) -> MetricValue | None:
         need = max(rule.min_samples or 2, 2)
@@ -563,11 +576,12 @@ class LittlesGap(Staged):
                 return MetricValue(None, p.rows, min_n=need)
             st["little"] = p
             w = st["window"]
-            st["t"] = _oc.little_window(p, None if w is None else w[0], None if w is None else w[1])
+            acc = p.copy()
+            acc.advance(None if w is None else float(w[0]), None if w is None else float(w[1]))
+            st["t"] = acc.window
             return None
-        t0, t1 = st["t"]
         tol = rule.threshold if rule.threshold and rule.threshold > 0 else 0.02
-        res = _oc.finish_littles_law(st["little"], p, t0, t1, tol)
+        res = _little_result(p.finish(float(tol), 0.95))
         if st["window"] is not None and int(res.arrivals) < need:
             return MetricValue(None, int(res.arrivals), min_n=need)
         extra = {"L": res.L, "arrival_rate": res.arrival_rate, "mean_response": res.mean_response,
