@@ -8,6 +8,7 @@
 //! - [`arrivals`]: window counts, arrival statistics, decayed and sliding rates, change points.
 //! - [`little`]: Little's law from `(start, end)` pairs; in-flight concurrency.
 //! - [`tail`]: order-statistic confidence intervals, fan-out amplification, SLO attainment.
+//! - [`intervals`]: intervals of proportions and means from counts and exact sums.
 //! - [`queueing`]: analytic models (Erlang B/C, M/M/c, M/M/c/K, M/G/1, G/G/c approximations).
 //! - [`sim`]: a discrete-event queue simulator.
 //! - [`llm`]: the LLM replica engine (continuous batching, KV blocks, prefix cache) and fleet.
@@ -17,6 +18,7 @@
 pub mod accum;
 pub mod arrivals;
 pub mod error;
+pub mod intervals;
 pub mod little;
 pub mod llm;
 pub mod policy;

@@ -3,23 +3,14 @@
 //! amplification and SLO attainment with error-budget consumption.
 
 use crate::error::{check_finite, QcoreError, Result};
-use crate::special::{beta_inc_inv, binomial_cdf};
+use crate::intervals::{check_confidence, clopper_pearson};
+use crate::special::binomial_cdf;
 
 fn check_q(q: f64) -> Result<()> {
     if !(q > 0.0 && q < 1.0) {
         return Err(QcoreError::invalid(
             "q",
             format!("must be in (0, 1), got {q}"),
-        ));
-    }
-    Ok(())
-}
-
-fn check_confidence(c: f64) -> Result<()> {
-    if !(c > 0.0 && c < 1.0) {
-        return Err(QcoreError::invalid(
-            "confidence",
-            format!("must be in (0, 1), got {c}"),
         ));
     }
     Ok(())
@@ -282,18 +273,7 @@ pub fn slo_attainment(
     let n = latencies.len() as u64;
     let good = latencies.iter().filter(|&&x| x <= slo).count() as u64;
     let att = good as f64 / n as f64;
-    let half = 0.5 * (1.0 - confidence);
-    let (k, nf) = (good as f64, n as f64);
-    let lo = if good == 0 {
-        0.0
-    } else {
-        beta_inc_inv(k, nf - k + 1.0, half)
-    };
-    let hi = if good == n {
-        1.0
-    } else {
-        beta_inc_inv(k + 1.0, nf - k, 1.0 - half)
-    };
+    let (lo, hi) = clopper_pearson(good, n, confidence)?;
     let consumed = (1.0 - att) / (1.0 - target);
     Ok(SloReport {
         count: n,

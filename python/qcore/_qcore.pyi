@@ -169,6 +169,20 @@ def sketch_ci_levels(
 def min_sample_size(q: float, confidence: float = 0.95, two_sided: bool = True) -> int:
     """Smallest sample with a distribution-free interval for the q-quantile."""
 
+def wilson_interval(k: int, n: int, confidence: float) -> tuple[float, float]:
+    """Wilson score interval of ``k`` successes in ``n`` trials (``(0, 1)`` when ``n`` is 0)."""
+
+def clopper_pearson_interval(k: int, n: int, confidence: float) -> tuple[float, float]:
+    """Clopper–Pearson (exact binomial) interval of ``k`` successes in ``n > 0`` trials."""
+
+def proportion_difference_interval(ka: int, na: int, kb: int, nb: int, confidence: float) -> tuple[float, float]:
+    """Agresti–Caffo interval of ``ka/na − kb/nb`` (both ``na`` and ``nb`` positive)."""
+
+def mean_interval(n: int, centre: float, s1: float, s2: float, scale: float, confidence: float) -> tuple[float, float]:
+    """Normal interval ``centre ± z·√(var/n)/scale`` of a mean from the sums of the
+    residuals about ``centre`` (``s1 = Σr``, ``s2 = Σr²``; ``var`` the corrected two-pass
+    variance); ``n ≥ 2``."""
+
 def fanout_probability(n: float, q: float) -> float:
     """1 − qⁿ."""
 

@@ -35,15 +35,7 @@ pub struct ArrivalStats {
     pub burstiness: Vec<f64>,
 }
 
-pub(crate) fn check_confidence(c: f64) -> Result<()> {
-    if !(c > 0.0 && c < 1.0) {
-        return Err(QcoreError::invalid(
-            "confidence",
-            format!("must be in (0, 1), got {c}"),
-        ));
-    }
-    Ok(())
-}
+pub(crate) use crate::intervals::check_confidence;
 
 /// Garwood exact Poisson interval for `k` events over `exposure` (a rate interval).
 pub fn garwood(k: u64, exposure: f64, confidence: f64) -> (f64, f64) {

@@ -1,6 +1,7 @@
 //! Bindings of Little's law, in-flight concurrency and the tail-latency statistics.
 
 use super::convert::{maybe_detach, slice};
+use crate::intervals;
 use crate::little::{self, GaugeCheck, LittleResult};
 use crate::tail::{self, QuantileRanks};
 use numpy::{PyArray1, PyReadonlyArray1};
@@ -296,6 +297,43 @@ fn min_sample_size(q: f64, confidence: f64, two_sided: bool) -> PyResult<u64> {
 }
 
 #[pyfunction]
+fn wilson_interval(k: u64, n: u64, confidence: f64) -> PyResult<(f64, f64)> {
+    Ok(intervals::wilson(k, n, confidence)?)
+}
+
+#[pyfunction]
+fn clopper_pearson_interval(k: u64, n: u64, confidence: f64) -> PyResult<(f64, f64)> {
+    Ok(intervals::clopper_pearson(k, n, confidence)?)
+}
+
+#[pyfunction]
+fn proportion_difference_interval(
+    ka: u64,
+    na: u64,
+    kb: u64,
+    nb: u64,
+    confidence: f64,
+) -> PyResult<(f64, f64)> {
+    Ok(intervals::proportion_difference(
+        ka, na, kb, nb, confidence,
+    )?)
+}
+
+#[pyfunction]
+fn mean_interval(
+    n: u64,
+    centre: f64,
+    s1: f64,
+    s2: f64,
+    scale: f64,
+    confidence: f64,
+) -> PyResult<(f64, f64)> {
+    Ok(intervals::mean_interval(
+        n, centre, s1, s2, scale, confidence,
+    )?)
+}
+
+#[pyfunction]
 fn fanout_probability(n: f64, q: f64) -> PyResult<f64> {
     Ok(tail::fanout_probability(n, q)?)
 }
@@ -345,6 +383,10 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(quantile_ranks, m)?)?;
     m.add_function(wrap_pyfunction!(sketch_ci_levels, m)?)?;
     m.add_function(wrap_pyfunction!(min_sample_size, m)?)?;
+    m.add_function(wrap_pyfunction!(wilson_interval, m)?)?;
+    m.add_function(wrap_pyfunction!(clopper_pearson_interval, m)?)?;
+    m.add_function(wrap_pyfunction!(proportion_difference_interval, m)?)?;
+    m.add_function(wrap_pyfunction!(mean_interval, m)?)?;
     m.add_function(wrap_pyfunction!(fanout_probability, m)?)?;
     m.add_function(wrap_pyfunction!(fanout_quantile, m)?)?;
     m.add_function(wrap_pyfunction!(slo_attainment, m)?)?;

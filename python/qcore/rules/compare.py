@@ -21,12 +21,12 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from statistics import NormalDist
 from typing import Any
 
 import polars as pl
 
 from qcore import _json
+from qcore import _qcore as _qc
 from qcore.exceptions import InvalidArgumentError
 from qcore.rules import metrics as _m
 from qcore.rules.engine import _as_logs, _qcore_version
@@ -116,15 +116,9 @@ def _error_rate(cand: pl.DataFrame, base: pl.DataFrame, conf: float, min_samples
         out.update(diff=None, diff_lo=None, diff_hi=None, ratio=None, nodata_reason=f"need {need} requests per side")
         return out
     pa, pb = ka / na, kb / nb
-    z = NormalDist().inv_cdf(0.5 + conf / 2.0)
-    # Agresti–Caffo adjusted interval for a difference of proportions (add one success
-    # and one failure per side), well behaved at zero counts.
-    pa_, pb_ = (ka + 1) / (na + 2), (kb + 1) / (nb + 2)
-    se = math.sqrt(pa_ * (1 - pa_) / (na + 2) + pb_ * (1 - pb_) / (nb + 2))
-    d_ = pa_ - pb_
     out["diff"] = pa - pb
-    out["diff_lo"] = d_ - z * se
-    out["diff_hi"] = d_ + z * se
+    # the Agresti–Caffo interval of the difference (the core's), well behaved at zero counts
+    out["diff_lo"], out["diff_hi"] = _qc.proportion_difference_interval(ka, na, kb, nb, conf)
     out["ratio"] = pa / pb if pb > 0 else (None if pa == 0 else math.inf)
     return out
 
@@ -140,12 +134,11 @@ def _cost(cand: pl.DataFrame, base: pl.DataFrame, conf: float, min_samples: int 
     if None in (a.value, b.value, a.ci_lo, b.ci_lo) or a.n < a.min_n or b.n < b.min_n:
         out.update(diff=None, diff_lo=None, diff_hi=None, ratio=None, nodata_reason="no cost data")
         return out
-    z = NormalDist().inv_cdf(0.5 + conf / 2.0)
-    se_a = (a.ci_hi - a.ci_lo) / (2 * z)  # type: ignore[operator]
-    se_b = (b.ci_hi - b.ci_lo) / (2 * z)  # type: ignore[operator]
+    # Two independent normal intervals at the same level: the difference's half-width is
+    # the root of the sum of the squared half-widths.
+    half = math.hypot((a.ci_hi - a.ci_lo) / 2, (b.ci_hi - b.ci_lo) / 2)  # type: ignore[operator]
     d = a.value - b.value  # type: ignore[operator]
-    se = math.sqrt(se_a ** 2 + se_b ** 2)
-    out.update(diff=d, diff_lo=d - z * se, diff_hi=d + z * se,
+    out.update(diff=d, diff_lo=d - half, diff_hi=d + half,
                ratio=a.value / b.value if b.value else None)  # type: ignore[operator]
     return out
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from statistics import NormalDist
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import polars as pl
 
+from qcore import _qcore as _qc
 from qcore.exceptions import InvalidArgumentError
 from qcore.tail import widen_for_sketch
 
@@ -98,15 +98,14 @@ def slo_met(slo: Any) -> pl.Expr:
 
 
 def wilson_interval(k: int, n: int, confidence: float) -> tuple[float, float]:
-    """Wilson score interval for a binomial proportion k/n (closed form)."""
-    if n <= 0:
-        return (0.0, 1.0)
-    z = NormalDist().inv_cdf(0.5 + confidence / 2.0)
-    p = k / n
-    den = 1.0 + z * z / n
-    centre = (p + z * z / (2 * n)) / den
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
-    return (max(0.0, centre - half), min(1.0, centre + half))
+    """Wilson score interval for a binomial proportion k/n (the core's
+    :func:`qcore._qcore.wilson_interval`; ``(0, 1)`` when ``n`` is 0).
+
+    >>> lo, hi = wilson_interval(1, 200, 0.95)
+    >>> round(lo, 6), round(hi, 6)
+    (0.000883, 0.027774)
+    """
+    return _qc.wilson_interval(int(k), max(int(n), 0), float(confidence))
 
 
 def min_samples_for_quantile(q: float, confidence: float) -> int:

@@ -35,7 +35,6 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -477,11 +476,8 @@ class LatencyMean(Staged):
                 return MetricValue(st["mean"], n, None, None, max(rule.min_samples or 2, 2))
             return None
         n, m = st["n"], st["mean"]
-        s1, s2 = p[0].value, p[1].value
-        var = max(0.0, (s2 - s1 * s1 / n) / (n - 1))
-        z = NormalDist().inv_cdf(0.5 + rule.confidence / 2.0)
-        se = math.sqrt(var) / math.sqrt(n)
-        return MetricValue(m, n, m - z * se, m + z * se, max(rule.min_samples or 2, 2))
+        lo, hi = _qc.mean_interval(n, m, p[0].value, p[1].value, 1.0, rule.confidence)
+        return MetricValue(m, n, lo, hi, max(rule.min_samples or 2, 2))
 
 
 # --------------------------------------------------------------------------------------
@@ -726,11 +722,9 @@ class CostPer1k(Staged):
                 return MetricValue(1000 * r, n, None, None, need)
             return None
         n, r = st["n"], st["r"]
-        s1, s2 = p[0].value, p[1].value
-        var = max(0.0, (s2 - s1 * s1 / n) / (n - 1))
-        z = NormalDist().inv_cdf(0.5 + rule.confidence / 2.0)
-        se = math.sqrt(var / n) / st["mean_t"]
-        return MetricValue(1000 * r, n, 1000 * (r - z * se), 1000 * (r + z * se), need)
+        # the delta-method interval of the ratio Σcost / Σtokens
+        lo, hi = _qc.mean_interval(n, r, p[0].value, p[1].value, st["mean_t"], rule.confidence)
+        return MetricValue(1000 * r, n, 1000 * lo, 1000 * hi, need)
 
 
 class TokensPerRequest(Staged):
