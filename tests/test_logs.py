@@ -7,6 +7,8 @@ import time
 import numpy as np
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import qcore.logs as ql
 
@@ -236,3 +238,21 @@ def test_user_row_checks_are_counted():
     got = {k.name: k.failed for k in logs.report.checks if k.name in ("tokens_cap", "fast")}
     assert got == {"tokens_cap": 1, "fast": 1} and logs.height == 2
     assert logs.report.failures()[0].examples[0]["row"] in (1, 2)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.sampled_from(["0.1", "fast", None, "-0.5", "inf", "2"]), min_size=1, max_size=60),
+       st.lists(st.integers(0, 60), max_size=6), st.integers(1, 4))
+def test_reports_of_consecutive_parts_merge_into_the_whole_logs(lat, cuts, examples):
+    # ContractReport.then is the one merge rule of every path that reads a log in parts
+    raw = pl.DataFrame({"ts": [float(i) for i in range(len(lat))], "latency": lat})
+    con = ql.Contract(examples=examples)
+    m = ql.detect_columns(raw.columns)
+    _, whole = ql.validate(ql.normalize(raw, m), con, mapping=m)
+    bounds = sorted({0, len(lat), *(c for c in cuts if c < len(lat))})
+    merged = None
+    for a, b in zip(bounds, bounds[1:], strict=False):
+        _, rep = ql.validate(ql.normalize(raw.slice(a, b - a), m), con, mapping=m)
+        merged = rep if merged is None else merged.then(rep, examples)
+    assert merged is not None
+    assert merged.to_dict() == whole.to_dict()

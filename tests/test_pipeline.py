@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 import qcore
-from qcore.pipeline import analysis as oc
 from qcore import pipeline as pp
+from qcore.pipeline import analysis as oc
 
 EXECUTORS = ["memory", "batched-1", "batched-7", "batched-1000", "dask"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -135,6 +135,27 @@ class ContractReport:
         hints = "".join(f"; {c.hint}" for c in self.failures() if c.hint)
         return (f"contract violated: {self.rows_total} rows, {self.rows_total - self.rows_valid} "
                 f"invalid — " + ", ".join(parts) + ex + hints)
+
+    def then(self, other: ContractReport, examples: int) -> ContractReport:
+        """The report of this part of a log followed by ``other``: counts added, checks
+        matched by name, ``other``'s example rows numbered after this part's rows, at most
+        ``examples`` examples a check (neither report changes). Every path that reads a
+        log in parts merges their reports with it.
+
+        >>> a = ContractReport(3, 2, [ContractCheck("nan", "t", 1, [{"row": 1}])], "exclude")
+        >>> b = ContractReport(2, 1, [ContractCheck("nan", "t", 1, [{"row": 0}])], "exclude")
+        >>> m = a.then(b, examples=5)
+        >>> m.rows_total, m.rows_valid, m.checks[0].failed, m.checks[0].examples
+        (5, 3, 2, [{'row': 1}, {'row': 3}])
+        """
+        out = {c.name: replace(c, examples=[dict(e) for e in c.examples]) for c in self.checks}
+        for c in other.checks:
+            ex = [{**e, "row": e["row"] + self.rows_total} if "row" in e else dict(e) for e in c.examples]
+            prev = out.get(c.name)
+            out[c.name] = (replace(c, examples=ex[:examples]) if prev is None else
+                           replace(prev, failed=prev.failed + c.failed, examples=(prev.examples + ex)[:examples]))
+        return ContractReport(self.rows_total + other.rows_total, self.rows_valid + other.rows_valid,
+                              list(out.values()), self.action)
 
     def to_dict(self) -> dict[str, Any]:
         return {"rows_total": self.rows_total, "rows_valid": self.rows_valid,

@@ -70,7 +70,7 @@ def _fold(task: Any, args: tuple[Any, ...]) -> tuple[_r._Fold, _r._Tally]:
     ctx, grid = args
     df = _normalized(task, ctx).collect()
     groups = _r._Groups(ctx["group_by"], False, KeyCodes(ctx["group_by"], ctx["key_schema"]), grid.keep_raw)
-    tally = _r._Tally({})
+    tally = _r._Tally.seeded(())
     return _r._fold_batches([df], ctx["rows"], groups, grid, tally), tally
 
 

@@ -9,7 +9,7 @@ import math
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -524,37 +524,40 @@ def _fast_columns(inp: _Input, schema: Any, group_by: tuple[str, ...], batch_row
 
 @dataclass
 class _Tally:
-    """Rows read and kept, the contract's checks, and the extent met (t0, t1, s1) while
-    the batches are read."""
+    """The contract report of the rows read so far (rows read and kept, the checks), and
+    the extent met (t0, t1, s1) while the batches are read."""
 
-    checks: dict[str, _logs.ContractCheck]
-    rows_total: int = 0
-    rows_valid: int = 0
+    rep: _logs.ContractReport
     seen: tuple[float, float, float] = (math.inf, -math.inf, -math.inf)
 
-    def add_checks(self, rep: _logs.ContractReport, offset: int, limit: int) -> None:
+    @classmethod
+    def seeded(cls, checks: Iterable[_logs.ContractCheck]) -> _Tally:
+        """No rows yet; ``checks`` listed in the report even when nothing breaks them."""
+        return cls(_logs.ContractReport(0, 0, list(checks), "exclude"))
+
+    @property
+    def rows_valid(self) -> int:
+        return self.rep.rows_valid
+
+    def count_valid(self, n: int) -> None:
+        """``n`` more rows read, all kept."""
+        self.rep.rows_total += n
+        self.rep.rows_valid += n
+
+    def add(self, rep: _logs.ContractReport, limit: int) -> None:
+        """The report of the next rows (example rows show the log's columns only)."""
         for c in rep.checks:
-            for ex in c.examples:      # example rows show the log's columns only
+            for ex in c.examples:
                 for k in _ENGINE_COLS:
                     ex.pop(k, None)
-                if "row" in ex:
-                    ex["row"] += offset    # example rows are numbered in the whole log
-            if c.name in self.checks:
-                prev = self.checks[c.name]
-                prev.failed += c.failed
-                prev.examples = (prev.examples + c.examples)[:limit]
-            else:
-                self.checks[c.name] = c
+        self.rep = self.rep.then(rep, limit)
 
     def report(self, action: _logs.OnViolation) -> _logs.ContractReport:
-        return _logs.ContractReport(self.rows_total, self.rows_valid, list(self.checks.values()), action)
+        return replace(self.rep, action=action)
 
     def merged(self, other: _Tally, limit: int) -> _Tally:
         """This part's tally followed by ``other``'s (its example rows renumbered)."""
-        out = _Tally(copy.deepcopy(self.checks), self.rows_total + other.rows_total,
-                     self.rows_valid + other.rows_valid, _extend(self.seen, *other.seen))
-        out.add_checks(copy.deepcopy(other).report("exclude"), self.rows_total, limit)
-        return out
+        return _Tally(self.rep.then(other.rep, limit), _extend(self.seen, *other.seen))
 
 
 @dataclass(frozen=True)
@@ -577,8 +580,7 @@ def _valid_rows(batch: pl.DataFrame, tally: _Tally, rows: _Rows) -> pl.DataFrame
     """The rows of ``batch`` the contract keeps, with a finite start."""
     if rows.pre_validated or (rows.quick_contract and not batch.get_column("_qbad").any()):
         # every rule holds on every row (finite starts included, unless pre-validated)
-        tally.rows_total += batch.height
-        tally.rows_valid += batch.height
+        tally.count_valid(batch.height)
         if rows.pre_validated:
             return batch.filter(pl.col("start").is_finite())
         if rows.stats and rows.has_lat:   # all rows count for the extent
@@ -589,10 +591,7 @@ def _valid_rows(batch: pl.DataFrame, tally: _Tally, rows: _Rows) -> pl.DataFrame
         tally.seen = _extend(tally.seen, bt0, bt1, bs1)
     con = rows.contract or _logs.Contract()
     valid, rep = _logs.validate(batch, con, mapping=rows.m, on_violation=rows.on_violation)
-    offset = tally.rows_total
-    tally.rows_total += rep.rows_total
-    tally.rows_valid += rep.rows_valid
-    tally.add_checks(rep, offset, con.examples)
+    tally.add(rep, con.examples)
     return valid.filter(pl.col("start").is_finite())
 
 
@@ -700,7 +699,7 @@ def _summarize(
                  on_violation)
     lf = inp.lf.with_columns(post)
     groups = _Groups(group_by, cat_key, KeyCodes(group_by, schema), grid.keep_raw)
-    tally = _Tally(checks)
+    tally = _Tally.seeded(checks.values())
     show = _progress_printer(n_total, progress if progress is not None else
                              (sys.stderr.isatty() and n_total > batch_rows))
     batches = _batches_of(inp, lf, post, n_total, batch_rows, format)

@@ -166,18 +166,6 @@ def tasks_of(source: Any, format: str | None, task_rows: int) -> tuple[dict[str,
 # Pass 0: contract, fingerprint, spans, groups, newest events
 
 
-def _merge_reports(a: _logs.ContractReport, b: _logs.ContractReport, examples: int) -> _logs.ContractReport:
-    checks = []
-    for ca, cb in zip(a.checks, b.checks, strict=True):
-        ex = list(ca.examples)
-        for e in cb.examples:
-            if len(ex) >= examples:
-                break
-            ex.append({**e, "row": e["row"] + a.rows_total} if "row" in e else dict(e))
-        checks.append(replace(ca, failed=ca.failed + cb.failed, examples=ex))
-    return _logs.ContractReport(a.rows_total + b.rows_total, a.rows_valid + b.rows_valid, checks, a.action)
-
-
 @dataclass
 class _Pass0:
     report: _logs.ContractReport
@@ -261,7 +249,7 @@ def _merge_pass0(a: _Pass0, b: _Pass0, examples: int, rule_list: Sequence[Rule],
             g[k] = _p.merge_newest(g[k], v) if k in g else v
         rules[i] = (na + nb, _p._pmin(la, lb), _p._pmax(ha, hb), g)
     return _Pass0(
-        report=_merge_reports(a.report, b.report, examples),
+        report=a.report.then(b.report, examples),
         empty=a.empty,
         rows=a.rows + b.rows,
         tmin=_p._pmin(a.tmin, b.tmin),
