@@ -189,6 +189,27 @@ class DataFingerprint:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @classmethod
+    def of_files(cls, files: Sequence[Path | str], digests: Sequence[str], rows: int, time_min: float | None,
+                 time_max: float | None) -> DataFingerprint:
+        """The fingerprint of data read from ``files`` whose SHA-256 are ``digests`` (in
+        order): their paths, sizes and digests, and the SHA-256 of the digests in turn.
+        Every path that reads files (in one go, in batches or as tasks) builds it here.
+
+        >>> import tempfile
+        >>> p = Path(tempfile.mkdtemp()) / "log.csv"
+        >>> _ = p.write_text("ts,latency\\n1,0.5\\n")
+        >>> fp = DataFingerprint.of_files([p], [sha256_file(Path(p))], 1, 1.0, 1.0)
+        >>> fp.sources[0]["bytes"], len(fp.content_hash)
+        (17, 64)
+        """
+        h = hashlib.sha256()
+        srcs = []
+        for p, d in zip(files, digests, strict=True):
+            srcs.append({"path": str(p), "bytes": os.path.getsize(p), "sha256": d})
+            h.update(d.encode())
+        return cls(srcs, rows, time_min, time_max, h.hexdigest())
+
 
 def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
@@ -200,28 +221,23 @@ def sha256_file(path: Path) -> str:
 
 def fingerprint(frame: pl.DataFrame, sources: Sequence[Path] = ()) -> DataFingerprint:
     """Fingerprint a canonical frame and (optionally) the files it was read from."""
-    srcs = []
-    h = hashlib.sha256()
-    for p in sources:
-        digest = sha256_file(Path(p))
-        srcs.append({"path": str(p), "bytes": os.path.getsize(p), "sha256": digest})
-        h.update(digest.encode())
-    if not srcs:
-        for name in sorted(frame.columns):
-            s = frame.get_column(name)
-            h.update(name.encode())
-            if s.dtype.is_numeric():
-                h.update(s.cast(pl.Float64).fill_null(float("nan")).to_numpy().tobytes())
-            elif s.dtype.is_nested():   # per-token lists
-                h.update(json.dumps(s.to_list()).encode())
-            else:
-                h.update(json.dumps(s.cast(pl.String).to_list()).encode())
     tmin = tmax = None
     if "start" in frame.columns and frame.height:
         tmin = frame.get_column("start").min()
         tmax_col = "end" if "end" in frame.columns else "start"
         tmax = frame.get_column(tmax_col).max()
-    return DataFingerprint(srcs, frame.height,
-                           float(tmin) if tmin is not None else None,  # type: ignore[arg-type]
-                           float(tmax) if tmax is not None else None,  # type: ignore[arg-type]
-                           h.hexdigest())
+    t0 = float(tmin) if tmin is not None else None  # type: ignore[arg-type]
+    t1 = float(tmax) if tmax is not None else None  # type: ignore[arg-type]
+    if sources:
+        return DataFingerprint.of_files(sources, [sha256_file(Path(p)) for p in sources], frame.height, t0, t1)
+    h = hashlib.sha256()
+    for name in sorted(frame.columns):
+        s = frame.get_column(name)
+        h.update(name.encode())
+        if s.dtype.is_numeric():
+            h.update(s.cast(pl.Float64).fill_null(float("nan")).to_numpy().tobytes())
+        elif s.dtype.is_nested():   # per-token lists
+            h.update(json.dumps(s.to_list()).encode())
+        else:
+            h.update(json.dumps(s.cast(pl.String).to_list()).encode())
+    return DataFingerprint([], frame.height, t0, t1, h.hexdigest())

@@ -16,7 +16,6 @@ single-machine one to the last bit.
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
@@ -181,11 +180,6 @@ def summarize(
     if on_violation == "refuse" and not rep.passed:
         raise _logs.ContractViolationError(replace(rep, action=on_violation))
     rep = replace(rep, action=on_violation)
-    h = hashlib.sha256()
-    srcs = []
-    for p, d in zip(files, digests, strict=True):
-        srcs.append({"path": str(p), "bytes": p.stat().st_size, "sha256": d})
-        h.update(d.encode())
-    fp = _logs.DataFingerprint(srcs, rep.rows_valid, t0, t1, h.hexdigest()).to_dict()
+    fp = _logs.DataFingerprint.of_files(files, digests, rep.rows_valid, t0, t1).to_dict()
     return _model.Report(ov, groups, group_by, bin_, t0, t1, grid, keep_raw, fp, rep.to_dict(), m.to_dict(), title,
                      little_tolerance)

@@ -47,7 +47,7 @@ class _FileHasher:
         import threading
 
         self.files = list(files)
-        self._out: list[dict[str, Any]] = []
+        self._out: list[str] = []
         self._err: BaseException | None = None
         self._t = threading.Thread(target=self._run, daemon=True)
         self._t.start()
@@ -55,23 +55,16 @@ class _FileHasher:
     def _run(self) -> None:
         try:
             for p in self.files:
-                self._out.append({"path": str(p), "bytes": p.stat().st_size, "sha256": _logs.sha256_file(p)})
+                self._out.append(_logs.sha256_file(p))
         except BaseException as e:  # noqa: BLE001  # pragma: no cover - reported by result()
             self._err = e
 
-    def result(self) -> list[dict[str, Any]]:
+    def result(self) -> list[str]:
         self._t.join()
         if self._err is not None:
             raise self._err
         return self._out
 
-    def combined(self) -> str:
-        import hashlib
-
-        h = hashlib.sha256()
-        for d in self.result():
-            h.update(d["sha256"].encode())
-        return h.hexdigest()
 
 
 class _Acc:
@@ -635,7 +628,7 @@ def _batches_of(inp: _Input, lf: pl.LazyFrame, post: list[pl.Expr], n_total: int
 def _fingerprint_of(inp: _Input, lf: pl.LazyFrame, hasher: _FileHasher, rows_valid: int, t0: float,
                     t1: float) -> dict[str, Any]:
     if inp.files:
-        fp = _logs.DataFingerprint(hasher.result(), rows_valid, t0, t1, hasher.combined()).to_dict()
+        fp = _logs.DataFingerprint.of_files(inp.files, hasher.result(), rows_valid, t0, t1).to_dict()
     else:  # data in memory: hash its canonical columns
         mem = lf.drop([c for c in lf.collect_schema() if c.startswith("_q")]).collect()
         fp = _logs.fingerprint(mem).to_dict()

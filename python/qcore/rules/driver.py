@@ -27,7 +27,6 @@ is exact, so the decision table is the same, value for value, however the log is
 from __future__ import annotations
 
 import hashlib
-import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -674,15 +673,12 @@ def _rule_rows(i: int, rule: Rule, groups: list[tuple[tuple[Any, ...], dict[str,
 
 
 def _fingerprint(p0: _Pass0, files: Sequence[Path], digests: Sequence[str]) -> dict[str, Any]:
-    h = hashlib.sha256()
-    srcs = []
-    for p, d in zip(files, digests, strict=True):
-        srcs.append({"path": str(p), "bytes": os.path.getsize(p), "sha256": d})
+    if files:
+        return _logs.DataFingerprint.of_files(files, digests, p0.rows, p0.tmin, p0.tmax).to_dict()
+    h = hashlib.sha256()  # a dask DataFrame: the digests of its partitions' rows, in turn
+    for d in p0.content:
         h.update(d.encode())
-    if not files:
-        for d in p0.content:
-            h.update(d.encode())
-    return _logs.DataFingerprint(srcs, p0.rows, p0.tmin, p0.tmax, h.hexdigest()).to_dict()
+    return _logs.DataFingerprint([], p0.rows, p0.tmin, p0.tmax, h.hexdigest()).to_dict()
 
 
 def _slo_plans(specs: Sequence[Mapping[str, Any]], now: float | None, p0: _Pass0 | None) -> list[_SloPlan]:
