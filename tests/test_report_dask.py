@@ -65,11 +65,11 @@ def test_parquet_statistics_and_their_broken_promises(client, tmp_path, monkeypa
     # Large logs take their extent from the Parquet statistics on both paths; statistics
     # that promise what the rows do not hold fall back to a read of the extent.
     from qcore.report import _stream as R
-    from test_report_stream import _assert_same, _write_log
+    from test_report_stream import _assert_same, _write_log, plain_pass
 
     glob = _write_log(tmp_path, seed=5, late_key=True, zero_last=True)
     kw = {"group_by": ["endpoint"], "exact_limit": 0}
-    ref = R._summarize(glob, use_stats=False, batch_rows=1500, progress=False, **kw)
+    ref = plain_pass(glob, batch_rows=1500, progress=False, **kw)
     real = R._parquet_extent
     calls = []
 

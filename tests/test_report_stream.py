@@ -16,6 +16,16 @@ from qcore.report import summarize
 from report_bits import report_bits
 
 
+def plain_pass(source, **kw):
+    """The report without the Parquet statistics' shortcut, with summarize's defaults."""
+    import inspect
+
+    sig = inspect.signature(summarize).parameters
+    args = {k: p.default for k, p in sig.items()
+            if p.default is not inspect.Parameter.empty and k not in ("executor", "split_every", "task_rows")}
+    return R._summarize(source, use_stats=False, **{**args, **kw})
+
+
 def _write_log(d, n_files: int = 3, n: int = 4000, seed: int = 0, *, faults: bool = True,
                late_key: bool = False, zero_last: bool = False) -> str:
     rng = np.random.default_rng(seed)
@@ -68,7 +78,7 @@ def _spy_extent(monkeypatch) -> list:
 def test_statistics_path_equals_the_plain_pass(tmp_path, monkeypatch, group_by):
     glob = _write_log(tmp_path)
     kw = {"group_by": group_by, "exact_limit": 0, "batch_rows": 1500, "progress": False}
-    plain = R._summarize(glob, use_stats=False, **kw)
+    plain = plain_pass(glob, **kw)
     got = _spy_extent(monkeypatch)
     fast = summarize(glob, **kw)
     assert got and got[0] is not None                # the footers were used, no pass
@@ -98,7 +108,7 @@ def test_zero_latency_request_at_the_end(tmp_path, monkeypatch):
     # t1 is then the last start itself: that request is no arrival of [t0, t1)
     glob = _write_log(tmp_path, seed=4, faults=False, zero_last=True)
     kw = {"group_by": ["endpoint"], "exact_limit": 0, "batch_rows": 900, "progress": False}
-    plain = R._summarize(glob, use_stats=False, **kw)
+    plain = plain_pass(glob, **kw)
     got = _spy_extent(monkeypatch)
     fast = summarize(glob, **kw)
     assert got[0] is not None and got[0][3] > plain.t1 == got[0][2]
@@ -112,7 +122,7 @@ def test_zero_latency_request_at_the_end(tmp_path, monkeypatch):
 def test_statistics_that_lie_fall_back_to_the_pass(tmp_path, monkeypatch, lie):
     glob = _write_log(tmp_path, seed=5)
     kw = {"group_by": ["endpoint"], "exact_limit": 0, "batch_rows": 1500, "progress": False}
-    plain = R._summarize(glob, use_stats=False, **kw)
+    plain = plain_pass(glob, **kw)
     real = R._parquet_extent
 
     def wrong(*a, **k):

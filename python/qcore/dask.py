@@ -71,7 +71,7 @@ from qcore.arrivals import ArrivalStats
 from qcore.little import LittleResult
 from qcore.pipeline import analysis as _oc
 from qcore.pipeline.analysis import Analysis, GroupSketches
-from qcore.report._dask import summarize
+from qcore.report_distributed import summarize
 from qcore.rules.driver import evaluate as evaluate_rules
 
 __all__ = [

@@ -16,7 +16,6 @@ single-machine one to the last bit.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
@@ -26,8 +25,6 @@ import polars as pl
 from qcore import logs as _logs
 from qcore.pipeline.groups import KeyCodes
 from qcore.pipeline.tasks import (
-    DEFAULT_SPLIT_EVERY,
-    DEFAULT_TASK_ROWS,
     FileSlice,
     Tasks,
     read_slice,
@@ -101,50 +98,30 @@ def _fold_all(tasks: list[Any], ctx: dict[str, Any], hint: tuple[int, float, flo
 def summarize(
     source: Any,
     *,
-    group_by: Sequence[str] = (),
-    bin: float | None = None,
-    mapping: Any = None,
-    contract: _logs.Contract | None = None,
-    on_violation: str = "exclude",
-    format: str | None = None,
-    exact_limit: int = 2_000_000,
-    confidence: float = 0.95,
-    little_tolerance: float = 0.02,
-    title: str = "qcore report",
-    split_every: int = DEFAULT_SPLIT_EVERY,
-    task_rows: int = DEFAULT_TASK_ROWS,
-    progress: Callable[[int, int], None] | None = None,
+    group_by: Sequence[str],
+    bin: float | None,
+    mapping: Any,
+    contract: _logs.Contract | None,
+    on_violation: str,
+    format: str | None,
+    exact_limit: int,
+    confidence: float,
+    little_tolerance: float,
+    title: str,
+    split_every: int,
+    task_rows: int,
+    progress: Callable[[int, int], None] | None,
 ) -> _model.Report:
-    """:func:`qcore.report.summarize` on the cluster of the current
+    """:func:`qcore.report.summarize` with ``executor="dask"`` (which checks the
+    arguments and holds their defaults): on the cluster of the current
     ``dask.distributed.Client`` (or dask's default scheduler).
 
     ``source`` is paths or globs (Parquet, CSV, NDJSON) or a dask DataFrame of raw log
-    columns; the other parameters are those of :func:`qcore.report.summarize`. The report
-    (table, plots, contract, fingerprint with the files' SHA-256) is the single-machine
-    one, bit for bit. With a ``dask.distributed`` client, ``progress(tasks_done,
-    tasks_total)`` is called as each task of each pass finishes.
-
-    Raises
-    ------
-    qcore.logs.ColumnDetectionError, qcore.logs.ContractViolationError, ValueError
-        As :func:`qcore.report.summarize`.
-
-    Examples
-    --------
-    >>> import dask, pandas as pd, dask.dataframe as dd
-    >>> pdf = pd.DataFrame({"ts": [0.0, 1.0, 2.5, 4.0], "latency": [0.2, 0.4, 0.1, 0.3]})
-    >>> with dask.config.set(scheduler="sync"):
-    ...     rep = summarize(dd.from_pandas(pdf, npartitions=2), bin=1.0)
-    >>> rep.overall.count, rep.overall.counts.tolist()
-    (4, [1, 1, 1, 0, 1])
+    columns. The report (table, plots, contract, fingerprint with the files' SHA-256) is
+    the single-machine one, bit for bit. With a ``dask.distributed`` client,
+    ``progress(tasks_done, tasks_total)`` is called as each task of each pass finishes.
     """
-    if bin is not None and not (bin > 0 and math.isfinite(bin)):
-        raise ValueError(f"bin must be a positive number of seconds, got {bin}")
-    if on_violation not in ("exclude", "refuse"):
-        raise ValueError(f"on_violation must be 'exclude' or 'refuse', got {on_violation!r}")
     k = int(split_every)
-    if k < 2:
-        raise ValueError(f"split_every must be ≥ 2, got {split_every}")
     group_by = tuple(group_by)
     schema, files, tasks, sample = source_of(source, format, task_rows)
     m = _logs.mapping_for(sample, mapping)

@@ -406,16 +406,24 @@ def summarize(
     >>> rep.overall.count, rep.overall.counts.tolist()
     (4, [1, 1, 1, 0, 1])
     """
+    if bin is not None and not (bin > 0 and math.isfinite(bin)):
+        raise ValueError(f"bin must be a positive number of seconds, got {bin}")
+    if on_violation not in ("exclude", "refuse"):
+        raise ValueError(f"on_violation must be 'exclude' or 'refuse', got {on_violation!r}")
     kw: dict[str, Any] = {
         "group_by": group_by, "bin": bin, "mapping": mapping, "contract": contract, "on_violation": on_violation,
         "format": format, "exact_limit": exact_limit, "confidence": confidence,
         "little_tolerance": little_tolerance, "title": title}
     if executor_kind(source, executor) == "dask":
+        from qcore.pipeline.tasks import DEFAULT_SPLIT_EVERY, DEFAULT_TASK_ROWS
         from qcore.report import _dask
 
-        extra: dict[str, Any] = {k: v for k, v in (("split_every", split_every), ("task_rows", task_rows),
-                                   ("progress", progress if callable(progress) else None)) if v is not None}
-        return _dask.summarize(source, **kw, **extra)
+        k = DEFAULT_SPLIT_EVERY if split_every is None else int(split_every)
+        if k < 2:
+            raise ValueError(f"split_every must be ≥ 2, got {split_every}")
+        return _dask.summarize(source, **kw, split_every=k,
+                               task_rows=DEFAULT_TASK_ROWS if task_rows is None else task_rows,
+                               progress=progress if callable(progress) else None)
     if split_every is not None or task_rows is not None:
         raise ValueError("split_every and task_rows apply to executor='dask'")
     if callable(progress):
@@ -648,24 +656,22 @@ def _resolved_contract(contract: _logs.Contract | None) -> _logs.Contract:
 def _summarize(
     source: Any,
     *,
-    group_by: Sequence[str] = (),
-    bin: float | None = None,
-    mapping: Any = None,
-    contract: _logs.Contract | None = None,
-    on_violation: _logs.OnViolation = "exclude",
-    format: str | None = None,
-    batch_rows: int = 1_000_000,
-    exact_limit: int = 2_000_000,
-    confidence: float = 0.95,
-    little_tolerance: float = 0.02,
-    progress: bool | None = None,
-    title: str = "qcore report",
-    use_stats: bool = False,
+    group_by: Sequence[str],
+    bin: float | None,
+    mapping: Any,
+    contract: _logs.Contract | None,
+    on_violation: _logs.OnViolation,
+    format: str | None,
+    batch_rows: int,
+    exact_limit: int,
+    confidence: float,
+    little_tolerance: float,
+    progress: bool | None,
+    title: str,
+    use_stats: bool,
 ) -> Report:
     if batch_rows < 1:
         raise ValueError(f"batch_rows must be >= 1, got {batch_rows}")
-    if bin is not None and not (bin > 0 and math.isfinite(bin)):
-        raise ValueError(f"bin must be a positive number of seconds, got {bin}")
     group_by = tuple(group_by)
     inp = _open_input(source, mapping, format, group_by)
     schema = inp.lf.collect_schema()
