@@ -340,23 +340,11 @@ def in_flight(
     return out
 
 
-def report_frame(
-    ddf: Any,
-    *,
-    time: str | None = None,
-    value: str | None = None,
-    by: str | Sequence[str] | None = None,
-    start: str | None = None,
-    end: str | None = None,
-    window: float = 1.0,
-    quantiles: Sequence[float] = (0.5, 0.99, 0.999),
-    relative_accuracy: float = 0.01,
-    confidence: float = 0.95,
-    tolerance: float = 0.02,
-    split_every: int = DEFAULT_SPLIT_EVERY,
-) -> Analysis:
+def report_frame(ddf: Any, *, split_every: int = DEFAULT_SPLIT_EVERY, **kw: Any) -> Analysis:
     """Per-group quantiles, window counts, arrival statistics and Little's law of chosen columns
-    of a dask DataFrame: :func:`qcore.pipeline.analysis.analyze` on the Dask executor
+    of a dask DataFrame: :func:`qcore.pipeline.analysis.analyze` on the Dask executor, with
+    its keywords (``time``, ``value``, ``by``, ``start``, ``end``, ``window``, ``quantiles``,
+    ``relative_accuracy``, ``confidence``, ``tolerance``) and their defaults
     (:func:`summarize` gives the whole ``qcore report``).
 
     ``time`` gives ``window_counts`` (from the first arrival) and ``arrival_stats``;
@@ -374,7 +362,6 @@ def report_frame(
     >>> a.window_counts.tolist(), a.group_quantiles["count"].to_list(), a.littles_law.arrivals
     ([1, 1, 0, 1], [3.0], 3)
     """
-    a = _oc.analyze(None, time=time, value=value, by=by, start=start, end=end, window=window,
-                    quantiles=quantiles, relative_accuracy=relative_accuracy, confidence=confidence,
-                    tolerance=tolerance, executor=_ex(ddf, split_every))
-    return dataclasses.replace(a, read=None)
+    if "executor" in kw or "batch_rows" in kw:
+        raise TypeError("report_frame runs on the Dask executor; executor and batch_rows do not apply")
+    return dataclasses.replace(_oc.analyze(None, executor=_ex(ddf, split_every), **kw), read=None)
