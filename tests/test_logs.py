@@ -256,3 +256,21 @@ def test_reports_of_consecutive_parts_merge_into_the_whole_logs(lat, cuts, examp
         merged = rep if merged is None else merged.then(rep, examples)
     assert merged is not None
     assert merged.to_dict() == whole.to_dict()
+
+
+def test_fingerprint_of_text_tells_values_nulls_and_empty_strings_apart():
+    base = pl.DataFrame({"start": [0.0, 1.0, 2.0], "endpoint": ["a", "", None]})
+    fp = ql.fingerprint(base).content_hash
+    for other in (["a", None, ""], ["a", "", "x"], ["", "a", None], ["a", "", "null"]):
+        assert ql.fingerprint(base.with_columns(endpoint=pl.Series(other))).content_hash != fp, other
+    # the same values however they are laid out in memory (chunks, categorical, a slice)
+    chunked = pl.concat([base.head(1), base.tail(2)], rechunk=False)
+    assert chunked.n_chunks() == 2 and ql.fingerprint(chunked).content_hash == fp
+    cat = base.with_columns(pl.col("endpoint").cast(pl.Categorical))
+    assert ql.fingerprint(cat).content_hash == fp
+    longer = pl.DataFrame({"start": [9.0, 0.0, 1.0, 2.0], "endpoint": ["zz", "a", "", None]})
+    assert ql.fingerprint(longer.slice(1)).content_hash == fp
+    # "ab" + "" and "a" + "b": the lengths tell them apart
+    x = pl.DataFrame({"start": [0.0, 1.0], "endpoint": ["ab", ""]})
+    y = pl.DataFrame({"start": [0.0, 1.0], "endpoint": ["a", "b"]})
+    assert ql.fingerprint(x).content_hash != ql.fingerprint(y).content_hash

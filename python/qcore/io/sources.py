@@ -176,8 +176,9 @@ def _jsonable(v: Any) -> Any:
 class DataFingerprint:
     """What a decision was computed from: enough to find and verify the same data.
 
-    ``content_hash`` is the SHA-256 of the source files' bytes (in order) when the data
-    came from files, otherwise of the canonical columns' values.
+    ``content_hash`` is the SHA-256 of the source files' SHA-256 digests (in order) when
+    the data came from files, otherwise of the canonical columns' names and values
+    (numbers as little-endian float64, text as its UTF-8 bytes and their lengths).
     """
 
     sources: list[dict[str, Any]]
@@ -235,9 +236,11 @@ def fingerprint(frame: pl.DataFrame, sources: Sequence[Path] = ()) -> DataFinger
         s = frame.get_column(name)
         h.update(name.encode())
         if s.dtype.is_numeric():
-            h.update(s.cast(pl.Float64).fill_null(float("nan")).to_numpy().tobytes())
+            h.update(s.cast(pl.Float64).fill_null(float("nan")).to_numpy().astype("<f8").tobytes())
         elif s.dtype.is_nested():   # per-token lists
             h.update(json.dumps(s.to_list()).encode())
-        else:
-            h.update(json.dumps(s.cast(pl.String).to_list()).encode())
+        else:   # the UTF-8 bytes of the values, and their lengths (a null's is 2^32 - 1)
+            st = s.cast(pl.String)
+            h.update(st.str.len_bytes().fill_null(2**32 - 1).cast(pl.UInt32).to_numpy().astype("<u4").tobytes())
+            h.update((st.str.join("").item() or "").encode())
     return DataFingerprint([], frame.height, t0, t1, h.hexdigest())
