@@ -87,10 +87,7 @@ def _latency(cand: pl.DataFrame, base: pl.DataFrame, q: float, conf: float, min_
             return {"candidate": None, "baseline": None, "n_candidate": 0, "n_baseline": 0, "diff": None,
                     "diff_lo": None, "diff_hi": None, "ratio": None,
                     "nodata_reason": f"no {col} column in the {' and the '.join(lacking)} log(s)"}
-        a, b = _m.llm_quantile(cand, rule), _m.llm_quantile(base, rule)
-    else:
-        a = _m.latency_quantile(cand, rule)
-        b = _m.latency_quantile(base, rule)
+    a, b = metric_of(metric, cand, rule), metric_of(metric, base, rule)
     out: dict[str, Any] = {"candidate": a.value, "baseline": b.value, "n_candidate": a.n, "n_baseline": b.n}
     if a.n < a.min_n or b.n < b.min_n or None in (a.value, b.value, a.ci_lo, a.ci_hi, b.ci_lo, b.ci_hi):
         out.update(diff=None, diff_lo=None, diff_hi=None, ratio=None, nodata_reason=f"need {a.min_n} samples per side")

@@ -18,7 +18,6 @@ import polars as pl
 
 from qcore import _qcore as _qc
 from qcore.exceptions import InvalidArgumentError
-from qcore.tail import widen_for_sketch
 
 __all__ = [
     "MetricValue",
@@ -120,25 +119,11 @@ SKETCH_ACCURACY = 0.01
 
 
 def quantile_with_ci(values: np.ndarray, q: float, confidence: float) -> tuple[float | None, float | None, float | None]:
-    """(estimate from a QuantileSketch, CI low, CI high): the exact order statistics'
-    interval widened by the sketch's accuracy (:func:`qcore.tail.widen_for_sketch`), so it
-    holds the estimate; CI bounds None when undefined."""
-    import qcore
+    """(estimate, CI low, CI high) of ``values``: the rules' quantile metric over one array
+    (:func:`qcore.rules.partials.quantile_with_ci`)."""
+    from qcore.rules.partials import quantile_with_ci as of_values
 
-    if values.size == 0:
-        return (None, None, None)
-    sk = qcore.QuantileSketch(relative_accuracy=SKETCH_ACCURACY)
-    sk.add(values)
-    est = float(sk.quantile(q))  # type: ignore[arg-type]
-    lo = hi = None
-    try:
-        ci = qcore.quantile_ci(values, q, confidence=confidence)
-        lo = float(ci.lo) if ci.lo is not None and math.isfinite(ci.lo) else None
-        hi = float(ci.hi) if ci.hi is not None and math.isfinite(ci.hi) else None
-    except ValueError:
-        pass
-    lo, hi = widen_for_sketch(lo, hi, SKETCH_ACCURACY, est)
-    return (est, lo, hi)
+    return of_values(values, q, confidence)
 
 
 def _col(frame: pl.DataFrame, name: str) -> npt.NDArray[np.float64]:
@@ -153,13 +138,6 @@ def latency_values(frame: pl.DataFrame, include_errors: bool) -> np.ndarray:
     else:
         sel = frame.filter(pl.col("outcome") == "ok")
     return _col(sel.drop_nulls("latency"), "latency")
-
-
-def latency_quantile(frame: pl.DataFrame, rule: Any) -> MetricValue:
-    vals = latency_values(frame, rule.include_errors)
-    need = max(rule.min_samples or 0, min_samples_for_quantile(rule.quantile, rule.confidence))
-    est, lo, hi = quantile_with_ci(vals, rule.quantile, rule.confidence)
-    return MetricValue(est, int(vals.size), lo, hi, need, {"quantile": rule.quantile})
 
 
 def _finite(x: Any) -> float | None:
@@ -195,12 +173,12 @@ def llm_values(frame: pl.DataFrame, column: str, include_errors: bool) -> np.nda
 
 
 def llm_quantile(frame: pl.DataFrame, rule: Any) -> MetricValue:
-    """``ttft_quantile`` / ``tpot_quantile`` / ``itl_quantile``: the quantile of the column with its
-    distribution-free interval, as :func:`latency_quantile` does for latency."""
-    vals = llm_values(frame, rule.metric.split("_")[0], rule.include_errors)
-    need = max(rule.min_samples or 0, min_samples_for_quantile(rule.quantile, rule.confidence))
-    est, lo, hi = quantile_with_ci(vals, rule.quantile, rule.confidence)
-    return MetricValue(est, int(vals.size), lo, hi, need, {"quantile": rule.quantile})
+    """``ttft_quantile`` / ``tpot_quantile`` / ``itl_quantile`` of a canonical log: the
+    quantile of the column with its distribution-free interval (the rules' metric,
+    :func:`qcore.rules.partials.metric_of`)."""
+    from qcore.rules.partials import metric_of
+
+    return metric_of(rule.metric, frame, rule)
 
 
 def token_times(result: Any) -> list[npt.NDArray[np.float64]] | None:

@@ -35,6 +35,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -49,7 +50,7 @@ from qcore.rules import metrics as _m
 from qcore.rules.metrics import MetricValue, _col
 from qcore.tail import widen_for_sketch
 
-__all__ = ["STAGED", "FSum", "GroupView", "Staged", "metric_of", "run_local"]
+__all__ = ["STAGED", "FSum", "GroupView", "Staged", "metric_of", "quantile_with_ci", "run_local"]
 
 # --------------------------------------------------------------------------------------
 # Building blocks
@@ -437,8 +438,38 @@ class LatencyQuantile(Staged):
         lo, hi = widen_for_sketch(lo, hi, _m.SKETCH_ACCURACY, st["estimate"])
         return MetricValue(st["estimate"], st["n"], lo, hi, st["need"], {"quantile": rule.quantile})
 
-    def local(self, v: GroupView, rule: Any) -> MetricValue:
-        return _m.latency_quantile(v.rows, rule)
+
+
+class _Values(LatencyQuantile):
+    """The passes of :class:`LatencyQuantile` over an array (``v.extra["values"]``)."""
+
+    def values(self, v: GroupView, rule: Any, st: State) -> npt.NDArray[np.float64]:
+        x: npt.NDArray[np.float64] = v.extra["values"]
+        return x
+
+
+_VALUES = _Values()
+
+
+def quantile_with_ci(values: npt.NDArray[np.float64], q: float,
+                     confidence: float) -> tuple[float | None, float | None, float | None]:
+    """(estimate from a :class:`~qcore.QuantileSketch`, CI low, CI high) of the values: the
+    rules' quantile metric over one array (the exact order statistics' interval widened by
+    the sketch's accuracy, :func:`qcore.tail.widen_for_sketch`, so it holds the estimate);
+    CI bounds None when undefined.
+
+    >>> import numpy as np
+    >>> est, lo, hi = quantile_with_ci(np.arange(1.0, 1001.0), 0.5, 0.95)
+    >>> lo <= est <= hi, abs(est - 500.5) < 0.01 * 500.5
+    (True, True)
+    """
+    x = np.ascontiguousarray(values, dtype=np.float64)
+    if x.size == 0:
+        return (None, None, None)
+    rule = SimpleNamespace(quantile=float(q), confidence=float(confidence), min_samples=None)
+    empty = pl.DataFrame()
+    mv = run_local(_VALUES, GroupView(empty, empty, None, (0.0, 0.0), None, 0.0, {"values": x}), rule)
+    return (mv.value, mv.ci_lo, mv.ci_hi)
 
 
 class LlmQuantile(LatencyQuantile):
@@ -448,9 +479,6 @@ class LlmQuantile(LatencyQuantile):
 
     def values(self, v: GroupView, rule: Any, st: State) -> npt.NDArray[np.float64]:
         return _m.llm_values(v.rows, rule.metric.split("_")[0], rule.include_errors)
-
-    def local(self, v: GroupView, rule: Any) -> MetricValue:
-        return _m.llm_quantile(v.rows, rule)
 
 
 class LatencyMean(Staged):
