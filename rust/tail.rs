@@ -130,6 +130,38 @@ pub fn quantile_ci(values: &[f64], q: f64, confidence: f64) -> Result<QuantileCi
     })
 }
 
+/// An interval `[lo, hi]` of exact order statistics widened by a sketch's relative
+/// accuracy `alpha` (`lo − α|lo|`, `hi + α|hi|`), and further to hold `estimate` (the
+/// sketch's estimate, whose order statistic can lie outside the interval's ranks: a p99 of
+/// a few values). Widening only raises the coverage, so the interval stays valid; the
+/// report and the rules pair a sketch's estimate with an exact interval through this. A
+/// missing bound stays missing. `alpha` must be in [0, 1) and no bound NaN.
+pub fn widen_for_sketch(
+    lo: Option<f64>,
+    hi: Option<f64>,
+    alpha: f64,
+    estimate: Option<f64>,
+) -> Result<(Option<f64>, Option<f64>)> {
+    if !(0.0..1.0).contains(&alpha) {
+        return Err(QcoreError::invalid(
+            "relative_accuracy",
+            format!("must be in [0, 1), got {alpha}"),
+        ));
+    }
+    for (name, v) in [("lo", lo), ("hi", hi), ("estimate", estimate)] {
+        if v.is_some_and(f64::is_nan) {
+            return Err(QcoreError::invalid(name, "must not be NaN"));
+        }
+    }
+    let mut wlo = lo.map(|x| x - alpha * x.abs());
+    let mut whi = hi.map(|x| x + alpha * x.abs());
+    if let Some(e) = estimate {
+        wlo = wlo.map(|x| x.min(e));
+        whi = whi.map(|x| x.max(e));
+    }
+    Ok((wlo, whi))
+}
+
 /// Quantile levels at which to read a sketch of `count` values for the bounds of the
 /// q-quantile's confidence interval. `QuantileSketch.quantile(level)` returns the value of
 /// 0-based rank `floor(level · (n − 1))`, so rank `r` (1-based) is read at level
@@ -291,6 +323,26 @@ pub fn slo_attainment(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn widen_for_sketch_holds_the_estimate() {
+        let w = |lo, hi, a, e| widen_for_sketch(lo, hi, a, e).unwrap();
+        assert_eq!(
+            w(Some(22.0), Some(23.0), 0.01, None),
+            (Some(21.78), Some(23.23))
+        );
+        assert_eq!(w(Some(2.0), None, 0.01, Some(1.0)), (Some(1.0), None));
+        assert_eq!(
+            w(Some(-2.0), Some(-1.0), 0.5, None),
+            (Some(-3.0), Some(-0.5))
+        );
+        assert_eq!(
+            w(Some(1.0), Some(2.0), 0.0, Some(3.0)),
+            (Some(1.0), Some(3.0))
+        );
+        assert!(widen_for_sketch(Some(1.0), None, 1.0, None).is_err());
+        assert!(widen_for_sketch(Some(f64::NAN), None, 0.01, None).is_err());
+    }
+
     use super::*;
 
     #[test]

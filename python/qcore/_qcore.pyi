@@ -166,6 +166,11 @@ def sketch_ci_levels(
 ) -> tuple[float | None, float | None, dict[str, Any]]:
     """Quantile levels at which to read a sketch for the interval's bounds, and the ranks."""
 
+def widen_for_sketch(
+    lo: float | None, hi: float | None, relative_accuracy: float, estimate: float | None
+) -> tuple[float | None, float | None]:
+    """Exact order statistics' interval widened by a sketch's accuracy, holding ``estimate``."""
+
 def min_sample_size(q: float, confidence: float = 0.95, two_sided: bool = True) -> int:
     """Smallest sample with a distribution-free interval for the q-quantile."""
 

@@ -156,20 +156,20 @@ def widen_for_sketch(lo: float | None, hi: float | None, relative_accuracy: floa
     the estimate's order statistic lies outside the interval's ranks (a p99 of a few
     values). Widening only raises the coverage, so the interval stays valid; report and
     rules pair a sketch's estimate with an exact interval through this, so the estimate
-    never falls outside its own interval.
+    never falls outside its own interval (the core's ``tail::widen_for_sketch``).
+
+    Raises ``ValueError`` naming ``relative_accuracy`` outside [0, 1), or a NaN bound.
 
     >>> widen_for_sketch(22.0, 23.0, 0.01)
     (21.78, 23.23)
     >>> widen_for_sketch(2.0, None, 0.01, estimate=1.0)
     (1.0, None)
     """
-    a = float(relative_accuracy)
-    wlo = None if lo is None else lo - a * abs(lo)
-    whi = None if hi is None else hi + a * abs(hi)
-    if estimate is not None:
-        wlo = None if wlo is None else min(wlo, estimate)
-        whi = None if whi is None else max(whi, estimate)
-    return wlo, whi
+    return _qc.widen_for_sketch(_opt(lo), _opt(hi), float(relative_accuracy), _opt(estimate))
+
+
+def _opt(x: float | None) -> float | None:
+    return None if x is None else float(x)
 
 
 def min_sample_size(q: float, confidence: float = 0.95, two_sided: bool = True) -> int:

@@ -279,6 +279,16 @@ fn quantile_ranks(py: Python<'_>, n: u64, q: f64, confidence: f64) -> PyResult<B
 }
 
 #[pyfunction]
+fn widen_for_sketch(
+    lo: Option<f64>,
+    hi: Option<f64>,
+    relative_accuracy: f64,
+    estimate: Option<f64>,
+) -> PyResult<(Option<f64>, Option<f64>)> {
+    Ok(tail::widen_for_sketch(lo, hi, relative_accuracy, estimate)?)
+}
+
+#[pyfunction]
 #[pyo3(signature = (count, q, confidence=0.95))]
 fn sketch_ci_levels(
     py: Python<'_>,
@@ -382,6 +392,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(quantile_ci, m)?)?;
     m.add_function(wrap_pyfunction!(quantile_ranks, m)?)?;
     m.add_function(wrap_pyfunction!(sketch_ci_levels, m)?)?;
+    m.add_function(wrap_pyfunction!(widen_for_sketch, m)?)?;
     m.add_function(wrap_pyfunction!(min_sample_size, m)?)?;
     m.add_function(wrap_pyfunction!(wilson_interval, m)?)?;
     m.add_function(wrap_pyfunction!(clopper_pearson_interval, m)?)?;
