@@ -25,8 +25,8 @@ from qcore import logs as _logs
 from qcore.pipeline.executors import tree
 
 __all__ = ["DEFAULT_BATCH_ROWS", "DEFAULT_SPLIT_EVERY", "DEFAULT_TASK_ROWS", "FileSlice", "Progress", "Tasks",
-           "combine", "distributed_client", "file_slices", "read_slice", "scan_slice", "sha256_of",
-           "slice_batches", "source_of", "with_schema"]
+           "combine", "distributed_client", "file_slices", "merge_max", "merge_min", "read_slice", "scan_slice",
+           "sha256_of", "slice_batches", "source_of", "with_schema"]
 
 DEFAULT_SPLIT_EVERY = 8
 #: Parquet files are cut into tasks of about this many rows (whole row groups)
@@ -137,6 +137,23 @@ def executor_kind(source: Any, executor: str | None) -> str:
     if executor not in ("local", "dask"):
         raise ValueError(f"executor must be 'local' or 'dask', got {executor!r}")
     return executor
+
+
+def merge_max(*vals: float | None) -> float | None:
+    """The largest of partial results' values, as polars reduces a column (nulls and NaN
+    left out unless nothing else is left): how the parts' newest times and extents merge.
+
+    >>> merge_max(None, 2.0, float("nan"), 1.0), merge_max(None, None)
+    (2.0, None)
+    """
+    v = pl.Series(list(vals), dtype=pl.Float64).max()
+    return None if v is None else float(v)  # type: ignore[arg-type]
+
+
+def merge_min(*vals: float | None) -> float | None:
+    """The smallest of partial results' values, as :func:`merge_max`."""
+    v = pl.Series(list(vals), dtype=pl.Float64).min()
+    return None if v is None else float(v)  # type: ignore[arg-type]
 
 
 def combine(merge: Callable[[Any, Any], Any], *xs: Any) -> Any:

@@ -27,6 +27,8 @@ from qcore.pipeline.groups import KeyCodes
 from qcore.pipeline.tasks import (
     FileSlice,
     Tasks,
+    merge_max,
+    merge_min,
     read_slice,
     source_of,
     with_schema,
@@ -56,9 +58,7 @@ def _extent(task: Any, args: tuple[Any, ...]) -> tuple[int, float | None, float 
 
 
 def _merge_extent(a: Any, b: Any) -> Any:
-    from qcore.rules.partials import _pmax, _pmin
-
-    return (a[0] + b[0], _pmin(a[1], b[1]), _pmax(a[2], b[2]), _pmax(a[3], b[3]))
+    return (a[0] + b[0], merge_min(a[1], b[1]), merge_max(a[2], b[2]), merge_max(a[3], b[3]))
 
 
 def _fold(task: Any, args: tuple[Any, ...]) -> tuple[_r._Fold, _r._Tally]:

@@ -44,6 +44,8 @@ from qcore.pipeline.tasks import (
     FileSlice,
     Progress,
     Tasks,
+    merge_max,
+    merge_min,
     read_slice,
     source_of,
     with_schema,
@@ -225,7 +227,7 @@ def _pass0(task: Any, args: tuple[Any, ...]) -> _Pass0:
         empty=df.head(0),
         rows=df.height,
         tmin=None if ts is None else float(ts.min()),  # type: ignore[arg-type]
-        tmax=None if ts is None else _p._pmax(df.get_column(tcol).max()),  # type: ignore[arg-type]
+        tmax=None if ts is None else merge_max(df.get_column(tcol).max()),  # type: ignore[arg-type]
         content=[_content_digest(df)] if hash_rows else [],
         newest_all=_p.newest_part(df),
         rules=per,
@@ -246,17 +248,17 @@ def _merge_pass0(a: _Pass0, b: _Pass0, examples: int, rule_list: Sequence[Rule],
         g = dict(ga)
         for k, v in gb.items():
             g[k] = _p.merge_newest(g[k], v) if k in g else v
-        rules[i] = (na + nb, _p._pmin(la, lb), _p._pmax(ha, hb), g)
+        rules[i] = (na + nb, merge_min(la, lb), merge_max(ha, hb), g)
     return _Pass0(
         report=a.report.then(b.report, examples),
         empty=a.empty,
         rows=a.rows + b.rows,
-        tmin=_p._pmin(a.tmin, b.tmin),
-        tmax=_p._pmax(a.tmax, b.tmax),
+        tmin=merge_min(a.tmin, b.tmin),
+        tmax=merge_max(a.tmax, b.tmax),
         content=a.content + b.content,
         newest_all=_p.merge_newest(a.newest_all, b.newest_all),
         rules=rules,
-        slo_end=_p._pmax(a.slo_end, b.slo_end),
+        slo_end=merge_max(a.slo_end, b.slo_end),
         metric=_merge_metric(a.metric, b.metric, rule_list, early, slos),
     )
 

@@ -46,6 +46,7 @@ import qcore
 from qcore import _qcore as _qc
 from qcore._convert import as_f64
 from qcore.little import _little_result
+from qcore.pipeline.tasks import merge_max, merge_min
 from qcore.rules import metrics as _m
 from qcore.rules.metrics import MetricValue, _col
 from qcore.tail import widen_for_sketch
@@ -98,18 +99,6 @@ class FSum:
         self.bad, self.s = state
 
 
-def _pmax(*vals: float | None) -> float | None:
-    """Maximum with polars' semantics (nulls and NaN ignored unless nothing else is left)."""
-    v = pl.Series(list(vals), dtype=pl.Float64).max()
-    return None if v is None else float(v)  # type: ignore[arg-type]
-
-
-def _pmin(*vals: float | None) -> float | None:
-    v = pl.Series(list(vals), dtype=pl.Float64).min()
-    return None if v is None else float(v)  # type: ignore[arg-type]
-
-
-
 def _tokens(frame: pl.DataFrame, rule: Any) -> npt.NDArray[np.float64]:
     """The tokens a rule counts per row (``tokens``: prompt + output, or output)."""
     cols = _m.token_columns(rule)
@@ -129,11 +118,11 @@ def served_part(frame: pl.DataFrame) -> Served:
         return (0, None, None)
     last = frame.get_column("end").max() if "end" in frame.columns else None
     s = frame.get_column("start")
-    return (frame.height, float(s.min()), _pmax(None if last is None else float(last), float(s.max())))  # type: ignore[arg-type]
+    return (frame.height, float(s.min()), merge_max(None if last is None else float(last), float(s.max())))  # type: ignore[arg-type]
 
 
 def merge_served(a: Served, b: Served) -> Served:
-    return (a[0] + b[0], _pmin(a[1], b[1]), _pmax(a[2], b[2]))
+    return (a[0] + b[0], merge_min(a[1], b[1]), merge_max(a[2], b[2]))
 
 
 def served_seconds(p: Served, st: State) -> float | None:
@@ -312,7 +301,7 @@ def newest_part(df: pl.DataFrame) -> tuple[int, float | None, float | None]:
 
 
 def merge_newest(a: Any, b: Any) -> tuple[int, float | None, float | None]:
-    return (a[0] + b[0], _pmax(a[1], b[1]), _pmax(a[2], b[2]))
+    return (a[0] + b[0], merge_max(a[1], b[1]), merge_max(a[2], b[2]))
 
 
 def newest_of(p: tuple[int, float | None, float | None]) -> float | None:
