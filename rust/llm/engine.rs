@@ -1606,29 +1606,32 @@ impl Replica {
             && self.rotate < self.running.len();
         if rotating {
             // DistServe's decode batch, the head of `running`, goes back to the tail in
-            // batch order without the finished requests, in the same pass.
+            // batch order without the finished requests (a rotation when none finished).
             let n = self.sched.len() as u64;
             self.outstanding -= n;
             self.stats.output_tokens += n;
             let in_system = self.in_system();
             let mut done = false;
-            for _ in 0..self.rotate {
-                let Some(r) = self.running.pop_front() else {
-                    break;
-                };
+            for &r in self.running.range(..self.rotate) {
                 let q = &mut reqs[r as usize];
-                if emit_decode_token(&mut self.pool, &mut self.stats, sink, q, r, t_end) {
-                    done = true;
-                } else {
-                    self.running.push_back(r);
-                }
+                done |= emit_decode_token(&mut self.pool, &mut self.stats, sink, q, r, t_end);
             }
             if done {
+                for _ in 0..self.rotate {
+                    let Some(r) = self.running.pop_front() else {
+                        break;
+                    };
+                    if reqs[r as usize].status != STATUS_FINISHED {
+                        self.running.push_back(r);
+                    }
+                }
                 // The account up to `t_end` counts the finished requests.
                 if !self.last_change.is_nan() {
                     self.stats.in_system_area += in_system as f64 * (t_end - self.last_change);
                 }
                 self.last_change = t_end;
+            } else {
+                self.running.rotate_left(self.rotate);
             }
             self.rotate = 0;
             self.step_end = f64::NAN;
