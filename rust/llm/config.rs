@@ -294,11 +294,17 @@ impl StepTime {
                 clock_ms,
             } => {
                 let pp = f64::from(*pipeline_parallel);
+                // 1 / pp without a division when it is 1 (the same value).
+                let inv_pp = if *pipeline_parallel == 1 {
+                    1.0
+                } else {
+                    1.0 / pp
+                };
                 let mut ms = 0.0;
                 if b.prefill_reqs > 0 {
                     let n = b.prefill_tokens as f64;
                     ms += ((prefill[0] + prefill[1] * n + prefill[2] * b.prefill_tokens_sq)
-                        * (1.0 / pp)
+                        * inv_pp
                         + pp)
                         + (2.0 + 1e-4 * n);
                 }
@@ -310,7 +316,7 @@ impl StepTime {
                     };
                     let bd = f64::from(b.decode_reqs);
                     let s1 = b.decode_ctx as f64;
-                    ms += (c[0] + c[1] * s1 + c[2] * bd) * (1.0 / pp) + (2.0 + 1e-4 * (s1 - bd));
+                    ms += (c[0] + c[1] * s1 + c[2] * bd) * inv_pp + (2.0 + 1e-4 * (s1 - bd));
                 }
                 if *clock_ms {
                     ms

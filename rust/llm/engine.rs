@@ -807,7 +807,18 @@ impl Replica {
     /// Join the running requests outside the lazy set to it, in `running` order; with
     /// `arrival`, only while `running` stays sorted by it. `false` when one cannot join
     /// (the caller flushes).
+    #[inline]
     fn lz_join(&mut self, reqs: &mut [Req], arrival: Option<&[f64]>) -> bool {
+        if self.lz.state == LazyState::Some && self.lz.out.is_empty() {
+            // Nobody to join (most steps after a lazy one).
+            self.lz.joined.clear();
+            return true;
+        }
+        self.lz_join_out(reqs, arrival)
+    }
+
+    /// [`Self::lz_join`] when there may be requests to join.
+    fn lz_join_out(&mut self, reqs: &mut [Req], arrival: Option<&[f64]>) -> bool {
         let lz = &mut self.lz;
         lz.joined.clear();
         let all = lz.state == LazyState::AllOut;
@@ -860,13 +871,6 @@ impl Replica {
             }
             self.pool.nfree -= c;
         }
-        self.acc = Batch {
-            decode_reqs: lz.n,
-            decode_ctx: ctx,
-            ctx,
-            ..Batch::default()
-        };
-        self.acc_tokens = lz.n;
         lz.state = LazyState::Stepping;
         lz.batch_len = self.running.len();
         true
@@ -1152,6 +1156,7 @@ impl Replica {
 
     /// Schedule one step starting at `t` (§3 steps 1–2) and return its batch summary.
     /// The caller runs the step-time model and later calls [`Replica::end_step`].
+    #[inline]
     pub fn schedule(
         &mut self,
         w: &Workload,
@@ -1518,8 +1523,24 @@ impl Replica {
 
     /// The batch summed while scheduling (`acc`), and the per-step maxima.
     fn close_batch(&mut self, cfg: &ReplicaConfig) -> Batch {
-        let b = std::mem::take(&mut self.acc);
-        self.step_tokens = std::mem::take(&mut self.acc_tokens);
+        let (b, tokens) = if self.lz.state == LazyState::Stepping {
+            // A lazy step's batch, from the set (built here: a round trip through `acc`
+            // costs a stalled load every step).
+            let (n, ctx) = (self.lz.n, self.lz.sum_computed + u64::from(self.lz.n));
+            let b = Batch {
+                decode_reqs: n,
+                decode_ctx: ctx,
+                ctx,
+                ..Batch::default()
+            };
+            (b, n)
+        } else {
+            (
+                std::mem::take(&mut self.acc),
+                std::mem::take(&mut self.acc_tokens),
+            )
+        };
+        self.step_tokens = tokens;
         self.decode_only = b.prefill_reqs == 0;
         let used = cfg.num_blocks - self.pool.nfree;
         let running = self.running_len() as u32;
@@ -1585,29 +1606,32 @@ impl Replica {
             && self.rotate < self.running.len();
         if rotating {
             // DistServe's decode batch, the head of `running`, goes back to the tail in
-            // batch order without the finished requests, in the same pass.
+            // batch order without the finished requests (a rotation when none finished).
             let n = self.sched.len() as u64;
             self.outstanding -= n;
             self.stats.output_tokens += n;
             let in_system = self.in_system();
             let mut done = false;
-            for _ in 0..self.rotate {
-                let Some(r) = self.running.pop_front() else {
-                    break;
-                };
+            for &r in self.running.range(..self.rotate) {
                 let q = &mut reqs[r as usize];
-                if emit_decode_token(&mut self.pool, &mut self.stats, sink, q, r, t_end) {
-                    done = true;
-                } else {
-                    self.running.push_back(r);
-                }
+                done |= emit_decode_token(&mut self.pool, &mut self.stats, sink, q, r, t_end);
             }
             if done {
+                for _ in 0..self.rotate {
+                    let Some(r) = self.running.pop_front() else {
+                        break;
+                    };
+                    if reqs[r as usize].status != STATUS_FINISHED {
+                        self.running.push_back(r);
+                    }
+                }
                 // The account up to `t_end` counts the finished requests.
                 if !self.last_change.is_nan() {
                     self.stats.in_system_area += in_system as f64 * (t_end - self.last_change);
                 }
                 self.last_change = t_end;
+            } else {
+                self.running.rotate_left(self.rotate);
             }
             self.rotate = 0;
             self.step_end = f64::NAN;

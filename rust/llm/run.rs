@@ -377,6 +377,14 @@ impl<'a> Driver<'a> {
     /// last event).
     #[inline]
     fn sample_until(&mut self, t: f64) {
+        if self.timeline.is_some() {
+            self.sample_grid(t);
+        }
+    }
+
+    /// The samples of [`Self::sample_until`], out of line (the loops call that every event).
+    #[inline(never)]
+    fn sample_grid(&mut self, t: f64) {
         if let Some((iv, next, tl)) = &mut self.timeline {
             while *next < t {
                 for (i, r) in self.reps.iter().enumerate() {
@@ -1071,14 +1079,47 @@ pub fn run_disaggregated_with(
         if events % PROGRESS_EVERY == 0 {
             progress(k, n);
         }
-        let mut t_step = f64::INFINITY;
-        for r in &dr.reps {
-            if r.busy() && r.step_end < t_step {
-                t_step = r.step_end;
+        // The first step end (of replica `first`), the next one, and whether an idle
+        // replica has work.
+        let (mut t_step, mut first, mut t_next, mut stuck) =
+            (f64::INFINITY, usize::MAX, f64::INFINITY, false);
+        for (i, r) in dr.reps.iter().enumerate() {
+            if !r.busy() {
+                stuck |= r.has_work();
+            } else if r.step_end < t_step {
+                (t_step, first, t_next) = (r.step_end, i, t_step);
+            } else if r.step_end < t_next {
+                t_next = r.step_end;
             }
         }
         let t_arr = if k < n { w.arrival[k] } else { f64::INFINITY };
         let t_x = flight.peek().map_or(f64::INFINITY, |f| f.t);
+        let horizon = t_arr.min(t_x).min(t_next);
+        if first >= np && !stuck && t_step < horizon {
+            // Only decode replica `first` has events until `horizon` (no arrival, transfer
+            // or other step end before): the iterations until then end and begin its steps
+            // only, as the general iteration below does, without its scans.
+            let i = first;
+            loop {
+                let t = dr.reps[i].step_end;
+                dr.sample_until(t);
+                dr.end(i);
+                if dr.reps[i].has_work() {
+                    dr.begin(i, t);
+                }
+                if !dr.reps[i].busy() && dr.reps[i].has_work() {
+                    dr.begin(i, t);
+                }
+                if !dr.reps[i].busy() || dr.reps[i].step_end >= horizon {
+                    break;
+                }
+                events = events.wrapping_add(1);
+                if events % PROGRESS_EVERY == 0 {
+                    progress(k, n);
+                }
+            }
+            continue;
+        }
         let t = t_step.min(t_arr).min(t_x);
         if t == f64::INFINITY {
             break;
