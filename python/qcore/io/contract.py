@@ -229,6 +229,19 @@ def row_rules(schema: Mapping[str, Any], contract: Contract, mapping: ColumnMapp
     return rules
 
 
+def check_on_violation(on_violation: Any) -> OnViolation:
+    """``on_violation`` itself when it is ``"exclude"`` or ``"refuse"``; else an error
+    naming it (every reader, the report and the rules check it here).
+
+    >>> check_on_violation("refuse")
+    'refuse'
+    """
+    if on_violation not in ("exclude", "refuse"):
+        raise InvalidArgumentError(f"on_violation must be 'exclude' or 'refuse', got {on_violation!r}")
+    out: OnViolation = on_violation
+    return out
+
+
 def validate(
     frame: pl.LazyFrame | pl.DataFrame,
     contract: Contract | None = None,
@@ -252,8 +265,7 @@ def validate(
     >>> ok.height, {c.name: c.failed for c in rep.failures()}
     (1, {'null_latency': 1, 'negative_latency': 1})
     """
-    if on_violation not in ("exclude", "refuse"):
-        raise InvalidArgumentError(f"on_violation must be 'exclude' or 'refuse', got {on_violation!r}")
+    check_on_violation(on_violation)
     contract = contract or Contract()
     lf = frame.lazy() if isinstance(frame, pl.DataFrame) else frame
     schema = dict(lf.collect_schema())

@@ -22,6 +22,7 @@ from typing import Any
 import polars as pl
 
 from qcore import logs as _logs
+from qcore.exceptions import InvalidArgumentError
 from qcore.pipeline.executors import tree
 
 __all__ = ["DEFAULT_BATCH_ROWS", "DEFAULT_SPLIT_EVERY", "DEFAULT_TASK_ROWS", "FileSlice", "Progress", "Tasks",
@@ -135,7 +136,7 @@ def executor_kind(source: Any, executor: str | None) -> str:
     if executor is None:
         return "dask" if type(source).__module__.startswith("dask.") else "local"
     if executor not in ("local", "dask"):
-        raise ValueError(f"executor must be 'local' or 'dask', got {executor!r}")
+        raise InvalidArgumentError(f"executor must be 'local' or 'dask', got {executor!r}")
     return executor
 
 

@@ -18,6 +18,7 @@ import polars as pl
 
 from qcore import _qcore as _qc
 from qcore import logs as _logs
+from qcore.io.contract import check_on_violation
 from qcore.io.mapping import failed_expr
 from qcore.pipeline.executors import read_ahead
 from qcore.pipeline.groups import KeyCodes
@@ -408,8 +409,7 @@ def summarize(
     """
     if bin is not None and not (bin > 0 and math.isfinite(bin)):
         raise ValueError(f"bin must be a positive number of seconds, got {bin}")
-    if on_violation not in ("exclude", "refuse"):
-        raise ValueError(f"on_violation must be 'exclude' or 'refuse', got {on_violation!r}")
+    check_on_violation(on_violation)
     kw: dict[str, Any] = {
         "group_by": group_by, "bin": bin, "mapping": mapping, "contract": contract, "on_violation": on_violation,
         "format": format, "exact_limit": exact_limit, "confidence": confidence,

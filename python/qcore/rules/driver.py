@@ -37,6 +37,7 @@ import polars as pl
 
 from qcore import logs as _logs
 from qcore.exceptions import InvalidArgumentError
+from qcore.io.contract import check_on_violation
 from qcore.pipeline.tasks import (
     DEFAULT_BATCH_ROWS,
     DEFAULT_SPLIT_EVERY,
@@ -44,6 +45,7 @@ from qcore.pipeline.tasks import (
     FileSlice,
     Progress,
     Tasks,
+    executor_kind,
     merge_max,
     merge_min,
     read_slice,
@@ -470,13 +472,10 @@ def _rule_plan(i: int, rule: Rule, p0: _Pass0,
 
 
 def _check_run_args(on_violation: str, split_every: int, executor: str, persist: bool, batch_rows: int) -> int:
-    if on_violation not in ("exclude", "refuse"):
-        raise InvalidArgumentError(f"on_violation must be 'exclude' or 'refuse', got {on_violation!r}")
+    check_on_violation(on_violation)
     k = int(split_every)
     if k < 2:
         raise InvalidArgumentError(f"split_every must be ≥ 2, got {split_every}")
-    if executor not in ("dask", "local"):
-        raise InvalidArgumentError(f"executor must be 'dask' or 'local', got {executor!r}")
     if persist and executor != "dask":
         raise InvalidArgumentError("persist needs executor='dask'")
     if int(batch_rows) < 1:
@@ -514,7 +513,7 @@ def evaluate(
     split_every: int = DEFAULT_SPLIT_EVERY,
     task_rows: int = DEFAULT_TASK_ROWS,
     persist: bool = False,
-    executor: str = "dask",
+    executor: str | None = "dask",
     progress: Progress | None = None,
     batch_rows: int = DEFAULT_BATCH_ROWS,
 ) -> DistributedResult:
@@ -541,8 +540,8 @@ def evaluate(
     executor
         ``"dask"`` (the default) runs the tasks on dask's current scheduler; ``"local"``
         reads and folds them one after another in this process, without dask, holding one
-        task's rows at a time (what ``qcore check`` does on files). The decisions are the
-        same.
+        task's rows at a time (what ``qcore check`` does on files); ``None``: ``"dask"`` for
+        a dask DataFrame, else ``"local"``. The decisions are the same.
     progress
         Called as ``progress(tasks_done, tasks_total)`` after each task of each pass
         (with ``executor="dask"``, when a ``dask.distributed`` client is current).
@@ -574,6 +573,7 @@ def evaluate(
     >>> r.decisions.select("status", "action", "value").row(0)
     ('pass', 'accept', 0.005)
     """
+    executor = executor_kind(source, executor)
     k = _check_run_args(on_violation, split_every, executor, persist, batch_rows)
     rule_list = _e._rules(rules) if rules else []
     slo_specs = [dict(s) for s in slos]
