@@ -6,6 +6,19 @@ driver of :func:`qcore.rules.evaluate` (kept so that code using it keeps working
 True
 """
 
-from qcore.rules.driver import DistributedResult, evaluate, tasks_of
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from qcore.pipeline.tasks import source_of
+from qcore.rules.driver import DistributedResult, evaluate
 
 __all__ = ["DistributedResult", "evaluate", "tasks_of"]
+
+
+def tasks_of(source: Any, format: str | None, task_rows: int) -> tuple[dict[str, Any], list[Path], list[Any]]:
+    """(raw schema of the whole source, its files, the tasks): :func:`qcore.pipeline.tasks.source_of`
+    without the sample rows."""
+    schema, files, tasks, _ = source_of(source, format, task_rows)
+    return schema, files, tasks

@@ -158,13 +158,6 @@ def _load(task: Any, src: _Source) -> tuple[pl.DataFrame, _logs.ContractReport]:
     return _canonical(raw, src)
 
 
-def tasks_of(source: Any, format: str | None, task_rows: int) -> tuple[dict[str, Any], list[Path], list[Any]]:
-    """(raw schema of the whole source, its files, the tasks) of paths/globs or of a dask
-    DataFrame (one task per partition)."""
-    schema, files, tasks, _ = source_of(source, format, task_rows)
-    return schema, files, tasks
-
-
 # --------------------------------------------------------------------------------------
 # Pass 0: contract, fingerprint, spans, groups, newest events
 
@@ -435,7 +428,7 @@ class _Run:
                                                   self.version, now_t)
 
 
-def _keep_columns(rule_list: Sequence[Rule], slo_specs: Sequence[Mapping[str, Any]]) -> tuple[str, ...]:
+def keep_columns(rule_list: Sequence[Rule], slo_specs: Sequence[Mapping[str, Any]]) -> tuple[str, ...]:
     """The source columns the rules and SLOs read beyond the canonical ones, sorted."""
     keep: set[str] = set()
     for r in rule_list:
@@ -579,7 +572,7 @@ def evaluate(
     slo_specs = [dict(s) for s in slos]
     for s in slo_specs:
         _burn.check_slo(s)
-    keep_t = _keep_columns(rule_list, slo_specs)
+    keep_t = keep_columns(rule_list, slo_specs)
     con = contract or _logs.Contract()
 
     held = isinstance(source, _logs.Logs)

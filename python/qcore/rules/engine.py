@@ -209,14 +209,11 @@ def evaluate(
 
         return _d.evaluate(frame, rule_list, now=now, mapping=mapping, contract=contract,
                            on_violation=on_violation, executor=where).decisions
-    keep = sorted({k for r in rule_list for k in r.group_by} | {k for r in rule_list for k in (r.filter or {})}
-                  | {k for r in rule_list for k in (r.reference or {})} | ({r.column for r in rule_list if r.column})
-                  | {c for r in rule_list for c in r.columns})
-    keep = [k for k in keep if k not in _logs.CANONICAL]
-    logs = frame if isinstance(frame, _logs.Logs) else _as_logs(frame, mapping, contract, on_violation, keep)
     # The rows held here are one task of the same passes (:mod:`qcore.rules.driver`).
     from qcore.rules import driver as _d
 
+    keep = list(_d.keep_columns(rule_list, ()))
+    logs = frame if isinstance(frame, _logs.Logs) else _as_logs(frame, mapping, contract, on_violation, keep)
     return _d.evaluate(logs, rule_list, now=now, executor="local").decisions
 
 
